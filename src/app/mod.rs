@@ -1,0 +1,89 @@
+//! The browser app: the HTML shell, routes, and the pages with their server functions.
+
+pub mod nav;
+pub mod pages;
+pub mod session;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+use session::Session;
+
+/// The whole HTML document, rendered on the server around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    page_csp();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="stylesheet" href="/pkg/askfirst.css" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Gives this page a fresh script nonce and the Content-Security-Policy that allows only
+/// our own scripts, the nonce'd hydration script and WebAssembly compilation.
+#[cfg(feature = "ssr")]
+fn page_csp() {
+    use leptos::nonce::{provide_nonce, use_nonce};
+    provide_nonce();
+    let Some(nonce) = use_nonce() else { return };
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        nonce.as_inner()
+    );
+    if let (Some(res), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&csp),
+    ) {
+        res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The application: session state, navigation and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let session = Session::new();
+    provide_context(session);
+
+    // Marks the document once the WebAssembly has taken over (tests wait for it).
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Title text="askfirst" />
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <nav::Header />
+            <main id="main">
+                <Routes fallback=|| view! { <pages::not_found::NotFound /> }>
+                    <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async />
+                    <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

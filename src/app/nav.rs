@@ -1,0 +1,51 @@
+//! The header: product name, the navigation the signed-in role may use, and sign-out.
+
+use super::session::use_session;
+use crate::domain::nav::nav_for;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// The site header. Shows navigation only to signed-in people, filtered by role.
+#[component]
+pub fn Header() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <header class="site-header">
+            <a class="brand" href="/">"askfirst"</a>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.user.await {
+                        Ok(Some(user)) => {
+                            let links = nav_for(user.role)
+                                .map(|item| view! { <li><A href=item.href>{item.label}</A></li> })
+                                .collect_view();
+                            view! {
+                                <nav aria-label="Main">
+                                    <ul>{links}</ul>
+                                </nav>
+                                <div class="whoami">
+                                    <span class="username">{user.username.clone()}</span>
+                                    <span class=format!("role role-{}", user.role)>{user.role.as_str()}</span>
+                                    <SignOutButton />
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        _ => ().into_any(),
+                    }
+                })}
+            </Transition>
+        </header>
+    }
+}
+
+/// A sign-out button (a form, so it works without JavaScript too).
+#[component]
+pub fn SignOutButton() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <ActionForm action=session.sign_out attr:class="inline">
+            <button type="submit" class="secondary">"Sign out"</button>
+        </ActionForm>
+    }
+}

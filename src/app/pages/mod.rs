@@ -1,0 +1,7 @@
+//! One module per page; each holds the page and the server functions only it uses.
+
+pub mod home;
+pub mod login;
+pub mod not_found;
+pub mod people;
+pub mod setup;

@@ -1,0 +1,84 @@
+//! `/setup`: the first-run page. It exists only while askfirst has nobody in it, and
+//! creates the first admin (then signs them in).
+
+use super::{login::PasswordField, not_found::NotFound};
+use crate::app::session::{needs_setup, use_session};
+use crate::domain::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// Creates the first admin account and signs it in. Refused (409) once anybody exists.
+#[server(prefix = "/rpc", endpoint = "create_first_admin")]
+pub async fn create_first_admin(
+    username: String,
+    password: String,
+    password_confirm: String,
+) -> Result<(), AppError> {
+    use crate::auth::{guard, service};
+    if password != password_confirm {
+        return Err(AppError::Invalid("the two passwords differ".into()));
+    }
+    let state = guard::state()?;
+    service::create_first_admin(&state.pool, state.clock.as_ref(), &username, &password).await?;
+    let signed_in = service::sign_in(
+        &state.pool,
+        state.clock.as_ref(),
+        &state.limiter,
+        state.settings.session_ttl,
+        &username,
+        &password,
+        "setup",
+    )
+    .await?;
+    crate::app::session::set_session_cookie(&signed_in.token, &state);
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// The first-run page, or a 404 once set up.
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let needed = Resource::new(|| (), |_| needs_setup());
+    view! {
+        <Title text="Set up · askfirst" />
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match needed.await {
+                    Ok(true) => view! { <SetupForm /> }.into_any(),
+                    _ => view! { <NotFound /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SetupForm() -> impl IntoView {
+    let session = use_session();
+    let error = move || {
+        session
+            .setup
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+    };
+    view! {
+        <section class="card narrow">
+            <h1>"Welcome to askfirst"</h1>
+            <p>
+                "Nobody has an account yet. Create the first administrator: they can then add "
+                "the people who approve agents' calls."
+            </p>
+            <ActionForm action=session.setup>
+                <label for="username">"Admin username"</label>
+                <input id="username" name="username" autocomplete="username" required autofocus maxlength="64" />
+                <PasswordField id="password" name="password" label="Password (at least 8 characters)" autocomplete="new-password" />
+                <label for="password_confirm">"Repeat the password"</label>
+                <input id="password_confirm" name="password_confirm" type="password" autocomplete="new-password" required maxlength="256" />
+                {error}
+                <button type="submit">"Create admin and sign in"</button>
+            </ActionForm>
+        </section>
+    }
+}

@@ -1,0 +1,113 @@
+//! Who is signed in: the server functions for the session and the context pages read it from.
+
+use crate::domain::{AppError, UserView};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::auth::{guard, service, token};
+
+/// The signed-in person, or `None`.
+#[server(prefix = "/rpc", endpoint = "current_user")]
+pub async fn get_current_user() -> Result<Option<UserView>, AppError> {
+    guard::current_user().await
+}
+
+/// Whether askfirst still needs its first admin.
+#[server(prefix = "/rpc", endpoint = "needs_setup")]
+pub async fn needs_setup() -> Result<bool, AppError> {
+    service::needs_first_run(&guard::state()?.pool).await
+}
+
+/// Checks a username and password, sets the session cookie and goes home.
+#[server(prefix = "/rpc", endpoint = "sign_in")]
+pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
+    let state = guard::state()?;
+    let addr = client_addr();
+    let signed_in = service::sign_in(
+        &state.pool,
+        state.clock.as_ref(),
+        &state.limiter,
+        state.settings.session_ttl,
+        &username,
+        &password,
+        &addr,
+    )
+    .await?;
+    set_session_cookie(&signed_in.token, &state);
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Ends the session and goes to the sign-in page.
+#[server(prefix = "/rpc", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    let state = guard::state()?;
+    if let Some(token) = guard::request_token() {
+        service::sign_out(&state.pool, &token).await?;
+    }
+    append_cookie(&token::clear_cookie(state.settings.secure_cookies));
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Sets the session cookie for a token just issued.
+#[cfg(feature = "ssr")]
+pub fn set_session_cookie(token: &str, state: &crate::server::state::AppState) {
+    let max_age = state.settings.session_ttl.num_seconds();
+    append_cookie(&token::set_cookie(token, max_age, state.settings.secure_cookies));
+}
+
+#[cfg(feature = "ssr")]
+fn append_cookie(cookie: &str) {
+    if let (Some(res), Ok(value)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(cookie))
+    {
+        res.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// The caller's IP address, for the sign-in rate limit.
+#[cfg(feature = "ssr")]
+fn client_addr() -> String {
+    use_context::<http::request::Parts>()
+        .and_then(|p| {
+            p.extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Session state shared by every page: who is signed in, and the actions that change it.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub user: Resource<Result<Option<UserView>, AppError>>,
+    pub sign_in: ServerAction<SignIn>,
+    pub sign_out: ServerAction<SignOut>,
+    pub setup: ServerAction<crate::app::pages::setup::CreateFirstAdmin>,
+}
+
+impl Session {
+    /// Creates the actions and the user resource, which reloads after each of them.
+    pub fn new() -> Self {
+        let sign_in = ServerAction::<SignIn>::new();
+        let sign_out = ServerAction::<SignOut>::new();
+        let setup = ServerAction::<crate::app::pages::setup::CreateFirstAdmin>::new();
+        let user = Resource::new(
+            move || (sign_in.version().get(), sign_out.version().get(), setup.version().get()),
+            |_| get_current_user(),
+        );
+        Self { user, sign_in, sign_out, setup }
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The session from context.
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}

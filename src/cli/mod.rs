@@ -1,0 +1,127 @@
+//! The `askfirst` command line: every flag also reads an `ASKFIRST_*` variable.
+
+pub mod user;
+
+use crate::server::{run, state::Settings, ServeConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+/// askfirst: a self-hosted approval gate for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "askfirst", version, about)]
+pub struct Cli {
+    /// SQLite database file (created on first start).
+    #[arg(long, global = true, env = "ASKFIRST_DB", default_value = "data/askfirst.db")]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do. Without a command, `serve`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the inbox, the agent API).
+    Serve(ServeArgs),
+    /// Manage the people who sign in.
+    #[command(subcommand)]
+    User(user::UserCommand),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options of `askfirst serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Falls back to LEPTOS_SITE_ADDR (set by `cargo leptos watch`).
+    #[arg(long, env = "ASKFIRST_ADDR")]
+    pub addr: Option<SocketAddr>,
+
+    /// Directory of the built site (wasm bundle, styles, assets). Falls back to
+    /// LEPTOS_SITE_ROOT, then `target/site`.
+    #[arg(long, env = "ASKFIRST_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+
+    /// How long a sign-in lasts, in minutes.
+    #[arg(long, env = "ASKFIRST_SESSION_TTL_MINUTES", default_value_t = 720,
+          value_parser = clap::value_parser!(i64).range(1..=60 * 24 * 90))]
+    pub session_ttl_minutes: i64,
+
+    /// Mark cookies `Secure` (set when serving behind HTTPS).
+    #[arg(long, env = "ASKFIRST_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Log format.
+    #[arg(long, env = "ASKFIRST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// The server configuration these options describe.
+    pub fn config(&self, db: PathBuf) -> ServeConfig {
+        let addr = self
+            .addr
+            .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let site_root = self
+            .site_root
+            .clone()
+            .or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("target/site"));
+        ServeConfig {
+            addr,
+            db,
+            site_root,
+            settings: Settings {
+                session_ttl: chrono::Duration::minutes(self.session_ttl_minutes),
+                secure_cookies: self.secure_cookies,
+            },
+        }
+    }
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => {
+            let args = ServeArgs::parse_from_env();
+            serve(args, cli.db).await
+        }
+        Some(Command::Serve(args)) => serve(args, cli.db).await,
+        Some(Command::User(cmd)) => user::run(cmd, &cli.db).await,
+    }
+}
+
+impl ServeArgs {
+    /// Serve options from the environment alone (for a bare `askfirst`).
+    fn parse_from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Only::parse_from(["askfirst"]).args
+    }
+}
+
+async fn serve(args: ServeArgs, db: PathBuf) -> anyhow::Result<()> {
+    init_tracing(args.log_format);
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    run::serve(args.config(db), clock).await
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ASKFIRST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

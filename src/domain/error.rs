@@ -1,0 +1,129 @@
+//! The one error type of askfirst: used by the service layer, the JSON API and server
+//! functions alike, so an error keeps its meaning (and its HTTP status) across the network.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything that can go wrong, as a client should see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+pub enum AppError {
+    /// Malformed request (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed but invalid input (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// Sign-in failed; deliberately says nothing about whether the user exists (401).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// No valid session or key (401).
+    #[error("sign in required")]
+    Unauthenticated,
+    /// Signed in, but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Body or field too large (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many attempts; retry after the given number of seconds (429).
+    #[error("too many attempts; try again in {0} seconds")]
+    RateLimited(u64),
+    /// Something broke on our side (500). The message is generic; details go to the log.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The stable machine-readable code sent as `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Invalid(_) => "invalid",
+            AppError::InvalidCredentials => "invalid_credentials",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::TooLarge(_) => "payload_too_large",
+            AppError::RateLimited(_) => "rate_limited",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::BadRequest(_) => 400,
+            AppError::Invalid(_) => 422,
+            AppError::InvalidCredentials | AppError::Unauthenticated => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Conflict(_) => 409,
+            AppError::TooLarge(_) => 413,
+            AppError::RateLimited(_) => 429,
+            AppError::Internal(_) => 500,
+        }
+    }
+
+    /// A 403 with the standard wording for a missing role.
+    pub fn needs_role(role: super::Role) -> Self {
+        AppError::Forbidden(format!("this needs the {role} role"))
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m)
+            | ServerFnErrorErr::MissingArg(m)
+            | ServerFnErrorErr::Deserialization(m) => AppError::BadRequest(m),
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                AppError::Internal("could not reach the server; check your connection".into())
+            }
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses() {
+        let cases = [
+            (AppError::BadRequest("x".into()), "bad_request", 400),
+            (AppError::Invalid("x".into()), "invalid", 422),
+            (AppError::InvalidCredentials, "invalid_credentials", 401),
+            (AppError::Unauthenticated, "unauthenticated", 401),
+            (AppError::Forbidden("x".into()), "forbidden", 403),
+            (AppError::NotFound("x".into()), "not_found", 404),
+            (AppError::Conflict("x".into()), "conflict", 409),
+            (AppError::TooLarge("x".into()), "payload_too_large", 413),
+            (AppError::RateLimited(3), "rate_limited", 429),
+            (AppError::Internal("x".into()), "internal", 500),
+        ];
+        for (err, code, status) in cases {
+            assert_eq!((err.code(), err.status()), (code, status), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn survives_the_wire() {
+        let err = AppError::RateLimited(30);
+        let bytes = err.ser();
+        assert_eq!(AppError::de(bytes), err);
+    }
+}

@@ -1,0 +1,10 @@
+//! Domain types shared by the server and the browser. No I/O lives here.
+
+pub mod error;
+pub mod nav;
+pub mod role;
+pub mod user;
+
+pub use error::AppError;
+pub use role::Role;
+pub use user::UserView;

@@ -1,0 +1,96 @@
+//! People who sign in, as the pages see them, and the rules for their names and passwords.
+
+use super::Role;
+use serde::{Deserialize, Serialize};
+
+/// Longest accepted username, in characters.
+pub const USERNAME_MAX: usize = 64;
+/// Shortest accepted password, in characters.
+pub const PASSWORD_MIN: usize = 8;
+/// Longest accepted password, in bytes (bounds the cost of hashing).
+pub const PASSWORD_MAX_BYTES: usize = 256;
+
+/// A person as shown to the browser: never carries a password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    /// Stable identifier (a UUID).
+    pub id: String,
+    /// Unique, lower-case name used to sign in.
+    pub username: String,
+    /// What the person may do.
+    pub role: Role,
+    /// Whether the account may sign in.
+    pub disabled: bool,
+    /// When the account was created (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// Normalises and checks a username: 1–64 characters of `a-z 0-9 . _ -`, case-insensitive.
+pub fn normalize_username(raw: &str) -> Result<String, String> {
+    let name = raw.trim().to_lowercase();
+    if name.is_empty() {
+        return Err("username is required".into());
+    }
+    if name.chars().count() > USERNAME_MAX {
+        return Err(format!("username must be at most {USERNAME_MAX} characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("username may contain only letters, digits, '.', '_' and '-'".into());
+    }
+    Ok(name)
+}
+
+/// Checks a new password's length (at least 8 characters, at most 256 bytes).
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < PASSWORD_MIN {
+        return Err(format!("password must be at least {PASSWORD_MIN} characters"));
+    }
+    if password.len() > PASSWORD_MAX_BYTES {
+        return Err(format!("password must be at most {PASSWORD_MAX_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        let long = "a".repeat(USERNAME_MAX + 1);
+        let cases: Vec<(&str, Result<&str, &str>)> = vec![
+            ("alice", Ok("alice")),
+            ("  Alice.Smith ", Ok("alice.smith")),
+            ("ops_bot-2", Ok("ops_bot-2")),
+            ("", Err("username is required")),
+            ("   ", Err("username is required")),
+            ("has space", Err("username may contain only letters, digits, '.', '_' and '-'")),
+            ("<script>", Err("username may contain only letters, digits, '.', '_' and '-'")),
+            ("élodie", Err("username may contain only letters, digits, '.', '_' and '-'")),
+            (long.as_str(), Err("username must be at most 64 characters")),
+        ];
+        for (input, expected) in cases {
+            let got = normalize_username(input);
+            assert_eq!(got.as_deref().map_err(|e| e.as_str()), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        let huge = "x".repeat(PASSWORD_MAX_BYTES + 1);
+        let cases = [
+            ("correct horse", true),
+            ("12345678", true),
+            ("1234567", false),
+            ("", false),
+            ("ééééééé", false),
+            (huge.as_str(), false),
+        ];
+        for (input, ok) in cases {
+            assert_eq!(check_password(input).is_ok(), ok, "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! askfirst: a self-hosted approval gate for AI agents.
+//!
+//! One crate, two builds: `ssr` (the axum server, storage and CLI) and `hydrate` (the
+//! browser bundle). Only `app` and `domain` are compiled into the WebAssembly bundle.
+
+pub mod app;
+pub mod domain;
+
+#[cfg(feature = "ssr")]
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod clock;
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+/// Entry point of the browser bundle: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

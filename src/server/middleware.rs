@@ -1,0 +1,99 @@
+//! Middleware of our own: cross-site request refusal for server functions, and error
+//! statuses and bodies that follow our JSON error format.
+
+use super::errors;
+use crate::domain::AppError;
+use axum::{
+    body::{to_bytes, Body},
+    extract::Request,
+    http::{header, HeaderMap, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+/// Path prefix of every server function.
+pub const RPC_PREFIX: &str = "/rpc/";
+
+/// Refuses state-changing server-function calls that come from another site.
+///
+/// `SameSite=Strict` already keeps the session cookie off cross-site requests; this also
+/// refuses them outright, using `Sec-Fetch-Site` when the browser sends it and otherwise
+/// comparing `Origin` with `Host`.
+pub async fn refuse_cross_site(req: Request, next: Next) -> Response {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && req.uri().path().starts_with(RPC_PREFIX) && is_cross_site(req.headers()) {
+        return AppError::Forbidden("cross-site requests are refused".into()).into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether the request headers show a cross-site origin.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false; // not a browser request (curl, the SDK): no ambient cookie to abuse
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+}
+
+/// Gives server-function errors their real status (the framework answers every error with
+/// 500) and turns plain-text 413s from the body limit into our JSON error.
+pub async fn error_statuses(req: Request, next: Next) -> Response {
+    let is_rpc = req.uri().path().starts_with(RPC_PREFIX);
+    let res = next.run(req).await;
+    match res.status() {
+        StatusCode::INTERNAL_SERVER_ERROR if is_rpc => {
+            let (mut parts, body) = res.into_parts();
+            let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
+                return AppError::Internal("internal error".into()).into_response();
+            };
+            if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+                parts.status = StatusCode::from_u16(err.status()).unwrap_or(parts.status);
+            }
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE if !is_json(res.headers()) => {
+            let err = AppError::TooLarge("the request body is too large".into());
+            (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(errors::body(&err))).into_response()
+        }
+        _ => res,
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_site_detection() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[], false),
+            (&[("host", "127.0.0.1:3000")], false),
+            (&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")], false),
+            (&[("host", "127.0.0.1:3000"), ("origin", "http://evil.example")], true),
+            (&[("host", "127.0.0.1:3000"), ("origin", "null")], true),
+            (&[("sec-fetch-site", "same-origin"), ("origin", "http://evil.example")], false),
+            (&[("sec-fetch-site", "cross-site")], true),
+            (&[("sec-fetch-site", "same-site")], true),
+            (&[("sec-fetch-site", "none")], false),
+        ];
+        for (pairs, expected) in cases {
+            let mut headers = HeaderMap::new();
+            for (k, v) in *pairs {
+                headers.insert(*k, v.parse().unwrap());
+            }
+            assert_eq!(is_cross_site(&headers), *expected, "{pairs:?}");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Server start-up: configuration, state, the HTTP stack and its middleware.
+
+pub mod errors;
+pub mod http;
+pub mod middleware;
+pub mod run;
+pub mod state;
+
+pub use run::{start, Running, ServeConfig};

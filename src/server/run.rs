@@ -1,0 +1,129 @@
+//! Starting and stopping the server.
+
+use super::{http::router, state::{AppState, Settings}};
+use crate::auth::rate_limit::LoginLimiter;
+use crate::clock::SharedClock;
+use crate::store;
+use anyhow::Context;
+use leptos::prelude::LeptosOptions;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// SQLite database file; created on first start.
+    pub db: PathBuf,
+    /// Directory holding the built site (`pkg/` with the wasm bundle, styles, assets).
+    pub site_root: PathBuf,
+    /// Settings handed to the handlers.
+    pub settings: Settings,
+}
+
+/// A started server.
+pub struct Running {
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// The state its handlers share.
+    pub state: AppState,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        self.state.pool.close().await;
+        Ok(())
+    }
+
+    /// Waits until the server stops (after [`Running::stop`] or an error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await??;
+        Ok(())
+    }
+}
+
+/// Opens the database, binds the address and starts serving in the background.
+pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Running> {
+    let pool = store::open(&config.db).await?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("askfirst")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState {
+        leptos_options,
+        pool,
+        clock,
+        limiter: Arc::new(LoginLimiter::default()),
+        settings: Arc::new(config.settings),
+    };
+    spawn_session_sweeper(state.clone());
+
+    let app = router(state.clone());
+    let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, db = %config.db.display(), site_root = %config.site_root.display(), "askfirst listening");
+    Ok(Running { addr, state, shutdown, task })
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn serve(config: ServeConfig, clock: SharedClock) -> anyhow::Result<()> {
+    let running = start(config, clock).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Deletes expired sessions every ten minutes (expiry is also checked on every read).
+fn spawn_session_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if state.pool.is_closed() {
+                break;
+            }
+            match store::sessions::delete_expired(&state.pool, state.clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
+                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,120 @@
+//! SQL for the `users` table.
+
+use crate::clock::{from_millis, to_millis};
+use crate::domain::{Role, UserView};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::{FromRow, SqliteExecutor};
+
+/// A row of `users`, including the password hash (never sent to a browser).
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl UserRow {
+    /// The role, falling back to the least privileged one should the row hold garbage
+    /// (the table's CHECK constraint prevents that).
+    pub fn role(&self) -> Role {
+        self.role.parse().unwrap_or(Role::Viewer)
+    }
+
+    /// The browser-safe view of this person.
+    pub fn view(&self) -> UserView {
+        UserView {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            role: self.role(),
+            disabled: self.disabled,
+            created_at: from_millis(self.created_at).to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+}
+
+/// What it takes to create a person.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub now: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at";
+
+/// Inserts a person. Fails with a UNIQUE violation when the name is taken.
+pub async fn insert(db: impl SqliteExecutor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (id, username, password_hash, role, created_at)
+         VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(new.username)
+    .bind(new.password_hash)
+    .bind(new.role.as_str())
+    .bind(to_millis(new.now))
+    .fetch_one(db)
+    .await
+}
+
+/// Inserts a person only if there is nobody yet (the first-run admin). `None` when
+/// someone already exists, so two racing first runs cannot both succeed.
+pub async fn insert_first(
+    db: impl SqliteExecutor<'_>,
+    new: &NewUser<'_>,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (id, username, password_hash, role, created_at)
+         SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(new.username)
+    .bind(new.password_hash)
+    .bind(new.role.as_str())
+    .bind(to_millis(new.now))
+    .fetch_optional(db)
+    .await
+}
+
+/// Finds a person by (normalised) username.
+pub async fn find_by_username(
+    db: impl SqliteExecutor<'_>,
+    username: &str,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+        .bind(username)
+        .fetch_optional(db)
+        .await
+}
+
+/// Everyone, oldest account first.
+pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY created_at, username"))
+        .fetch_all(db)
+        .await
+}
+
+/// Whether anyone exists yet.
+pub async fn any(db: impl SqliteExecutor<'_>) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(db)
+        .await
+}
+
+/// Enables or disables an account. Returns whether the account exists.
+pub async fn set_disabled(
+    db: impl SqliteExecutor<'_>,
+    username: &str,
+    disabled: bool,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
+        .bind(disabled)
+        .bind(username)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
