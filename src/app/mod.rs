@@ -57,12 +57,10 @@ fn page_csp() {
     }
 }
 
-/// The application: session state, navigation and routes.
+/// The application: the router, and everything inside it.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let session = Session::new();
-    provide_context(session);
 
     // Marks the document once the WebAssembly has taken over (tests wait for it).
     Effect::new(move |_| {
@@ -74,16 +72,26 @@ pub fn App() -> impl IntoView {
     view! {
         <Title text="askfirst" />
         <Router>
-            <a class="skip-link" href="#main">"Skip to content"</a>
-            <nav::Header />
-            <main id="main">
-                <Routes fallback=|| view! { <pages::not_found::NotFound /> }>
-                    <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async />
-                    <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async />
-                    <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
-                </Routes>
-            </main>
+            <Layout />
         </Router>
+    }
+}
+
+/// Session state, header and routes. Lives inside the router so that form errors carried
+/// in the URL (how a server function reports back without JavaScript) reach the actions.
+#[component]
+fn Layout() -> impl IntoView {
+    provide_context(Session::new());
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <nav::Header />
+        <main id="main">
+            <Routes fallback=|| view! { <pages::not_found::NotFound /> }>
+                <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async />
+                <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async />
+                <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
+            </Routes>
+        </main>
     }
 }

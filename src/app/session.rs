@@ -78,26 +78,27 @@ fn client_addr() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Session state shared by every page: who is signed in, and the actions that change it.
+/// Session state shared by every page: who is signed in, and signing out.
+///
+/// Pages that sign someone in (login, setup) own their actions, so that errors sent back
+/// to a form without JavaScript reach them; every such flow ends in a navigation, and the
+/// user is fetched again on every navigation.
 #[derive(Clone, Copy)]
 pub struct Session {
     pub user: Resource<Result<Option<UserView>, AppError>>,
-    pub sign_in: ServerAction<SignIn>,
     pub sign_out: ServerAction<SignOut>,
-    pub setup: ServerAction<crate::app::pages::setup::CreateFirstAdmin>,
 }
 
 impl Session {
-    /// Creates the actions and the user resource, which reloads after each of them.
+    /// Creates the sign-out action and the user resource. Must be called inside the router.
     pub fn new() -> Self {
-        let sign_in = ServerAction::<SignIn>::new();
         let sign_out = ServerAction::<SignOut>::new();
-        let setup = ServerAction::<crate::app::pages::setup::CreateFirstAdmin>::new();
+        let location = leptos_router::hooks::use_location();
         let user = Resource::new(
-            move || (sign_in.version().get(), sign_out.version().get(), setup.version().get()),
+            move || (location.pathname.get(), sign_out.version().get()),
             |_| get_current_user(),
         );
-        Self { user, sign_in, sign_out, setup }
+        Self { user, sign_out }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/login`: the sign-in form. A plain HTML form underneath, so it works without JavaScript.
 
-use crate::app::session::use_session;
+use crate::app::session::{use_session, SignIn};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
@@ -28,20 +28,19 @@ pub fn LoginPage() -> impl IntoView {
 
 #[component]
 fn SignInForm() -> impl IntoView {
-    let session = use_session();
+    let sign_in = ServerAction::<SignIn>::new();
     let error = move || {
-        session
-            .sign_in
+        sign_in
             .value()
             .get()
             .and_then(Result::err)
             .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
     };
-    let pending = session.sign_in.pending();
+    let pending = sign_in.pending();
     view! {
         <section class="card narrow">
             <h1>"Sign in to askfirst"</h1>
-            <ActionForm action=session.sign_in>
+            <ActionForm action=sign_in>
                 <label for="username">"Username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus maxlength="64" />
                 <PasswordField id="password" name="password" label="Password" autocomplete="current-password" />

@@ -2,7 +2,7 @@
 //! creates the first admin (then signs them in).
 
 use super::{login::PasswordField, not_found::NotFound};
-use crate::app::session::{needs_setup, use_session};
+use crate::app::session::needs_setup;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -54,10 +54,9 @@ pub fn SetupPage() -> impl IntoView {
 
 #[component]
 fn SetupForm() -> impl IntoView {
-    let session = use_session();
+    let setup = ServerAction::<CreateFirstAdmin>::new();
     let error = move || {
-        session
-            .setup
+        setup
             .value()
             .get()
             .and_then(Result::err)
@@ -70,7 +69,7 @@ fn SetupForm() -> impl IntoView {
                 "Nobody has an account yet. Create the first administrator: they can then add "
                 "the people who approve agents' calls."
             </p>
-            <ActionForm action=session.setup>
+            <ActionForm action=setup>
                 <label for="username">"Admin username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus maxlength="64" />
                 <PasswordField id="password" name="password" label="Password (at least 8 characters)" autocomplete="new-password" />

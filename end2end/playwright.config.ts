@@ -1,0 +1,57 @@
+import { defineConfig, devices } from "@playwright/test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+// The server under test is the real built binary (scripts/test.sh passes its path) on a
+// fresh SQLite file, serving the site assembled by scripts/build.sh.
+const bin = process.env.ASKFIRST_BIN ?? resolve(__dirname, "../target/debug/askfirst");
+const dir = process.env.ASKFIRST_E2E_DIR ?? mkdtempSync(join(tmpdir(), "askfirst-e2e-"));
+process.env.ASKFIRST_E2E_DIR = dir;
+const port = Number(process.env.ASKFIRST_E2E_PORT ?? 3199);
+export const baseURL = `http://127.0.0.1:${port}`;
+
+// Debian's Chromium; Playwright's own browser download is not reachable here.
+const chromium = {
+  ...devices["Desktop Chrome"],
+  launchOptions: {
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  },
+};
+
+export default defineConfig({
+  testDir: "./tests",
+  fullyParallel: false,
+  workers: 1,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  reporter: [["list"]],
+  outputDir: "test-results",
+  use: { baseURL, trace: "retain-on-failure", screenshot: "only-on-failure" },
+  projects: [
+    { name: "hydrated", use: { ...chromium }, testIgnore: /nojs\.spec\.ts/ },
+    {
+      name: "no-javascript",
+      use: { ...chromium, javaScriptEnabled: false },
+      testMatch: /nojs\.spec\.ts/,
+      dependencies: ["hydrated"],
+    },
+  ],
+  webServer: {
+    command: `"${bin}" serve --addr 127.0.0.1:${port} --db "${dir}/askfirst.db" --site-root "${resolve(__dirname, "../target/site")}"`,
+    url: `${baseURL}/healthz`,
+    reuseExistingServer: false,
+    stdout: "ignore",
+    stderr: "pipe",
+    timeout: 60_000,
+  },
+});

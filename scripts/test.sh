@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, clippy for both builds, unit and integration tests,
+# and the browser tests in headless Chromium against the real built server.
+source "$(dirname "$0")/lib.sh"
+scripts/setup.sh --test
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "clippy (ssr, with tests)"
+cargo clippy --no-default-features --features ssr --all-targets -- -D warnings
+log "clippy (hydrate, wasm32)"
+cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+log "unit and integration tests (ssr)"
+cargo test --no-default-features --features ssr
+
+bin=$(scripts/build.sh | tail -n 1)
+
+log "browser tests (Playwright, headless Chromium)"
+e2e_dir=$(mktemp -d)
+trap 'rm -rf "$e2e_dir"' EXIT
+export ASKFIRST_BIN="$bin" ASKFIRST_E2E_DIR="$e2e_dir"
+(cd end2end && npx playwright test)
