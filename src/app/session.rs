@@ -54,14 +54,19 @@ pub async fn sign_out() -> Result<(), AppError> {
 #[cfg(feature = "ssr")]
 pub fn set_session_cookie(token: &str, state: &crate::server::state::AppState) {
     let max_age = state.settings.session_ttl.num_seconds();
-    append_cookie(&token::set_cookie(token, max_age, state.settings.secure_cookies));
+    append_cookie(&token::set_cookie(
+        token,
+        max_age,
+        state.settings.secure_cookies,
+    ));
 }
 
 #[cfg(feature = "ssr")]
 fn append_cookie(cookie: &str) {
-    if let (Some(res), Ok(value)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(cookie))
-    {
+    if let (Some(res), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(cookie),
+    ) {
         res.append_header(http::header::SET_COOKIE, value);
     }
 }

@@ -27,8 +27,14 @@ impl Default for LoginLimiter {
     /// 5 failures per username and 20 per address within 15 minutes.
     fn default() -> Self {
         Self::new(
-            Limits { max_failures: 5, window: Duration::minutes(15) },
-            Limits { max_failures: 20, window: Duration::minutes(15) },
+            Limits {
+                max_failures: 5,
+                window: Duration::minutes(15),
+            },
+            Limits {
+                max_failures: 20,
+                window: Duration::minutes(15),
+            },
         )
     }
 }
@@ -36,7 +42,11 @@ impl Default for LoginLimiter {
 impl LoginLimiter {
     /// A limiter with the given per-username and per-address limits.
     pub fn new(per_user: Limits, per_addr: Limits) -> Self {
-        Self { per_user, per_addr, failures: Mutex::new(HashMap::new()) }
+        Self {
+            per_user,
+            per_addr,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(seconds)` if an attempt for `username` from `addr` must wait that long.
@@ -103,9 +113,19 @@ mod tests {
 
     #[test]
     fn sequences() {
-        let limits = |n| Limits { max_failures: n, window: Duration::seconds(60) };
+        let limits = |n| Limits {
+            max_failures: n,
+            window: Duration::seconds(60),
+        };
         let cases: Vec<(&str, Vec<Step>)> = vec![
-            ("under the limit", vec![Fail("al", "1", 0), Fail("al", "1", 1), Check("al", "1", 2, Ok(()))]),
+            (
+                "under the limit",
+                vec![
+                    Fail("al", "1", 0),
+                    Fail("al", "1", 1),
+                    Check("al", "1", 2, Ok(())),
+                ],
+            ),
             (
                 "user locked after 3, until the oldest failure leaves the window",
                 vec![
@@ -147,7 +167,11 @@ mod tests {
                     Fail(u, a, s) => limiter.record_failure(u, a, t(s)),
                     Succeed(u) => limiter.record_success(u),
                     Check(u, a, s, expected) => {
-                        assert_eq!(limiter.check(u, a, t(s)), expected, "{name}: {u}@{a} at {s}")
+                        assert_eq!(
+                            limiter.check(u, a, t(s)),
+                            expected,
+                            "{name}: {u}@{a} at {s}"
+                        )
                     }
                 }
             }

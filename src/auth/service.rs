@@ -22,12 +22,17 @@ pub async fn create_user(
     let username = normalize_username(username).map_err(AppError::Invalid)?;
     check_password(password).map_err(AppError::Invalid)?;
     let hash = password::hash_blocking(password.to_string()).await?;
-    let new = users::NewUser { username: &username, password_hash: &hash, role, now: clock.now() };
+    let new = users::NewUser {
+        username: &username,
+        password_hash: &hash,
+        role,
+        now: clock.now(),
+    };
     match users::insert(pool, &new).await {
         Ok(row) => Ok(row.view()),
-        Err(e) if store::is_unique_violation(&e) => {
-            Err(AppError::Conflict(format!("the username `{username}` is taken")))
-        }
+        Err(e) if store::is_unique_violation(&e) => Err(AppError::Conflict(format!(
+            "the username `{username}` is taken"
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -42,8 +47,12 @@ pub async fn create_first_admin(
     let username = normalize_username(username).map_err(AppError::Invalid)?;
     check_password(password).map_err(AppError::Invalid)?;
     let hash = password::hash_blocking(password.to_string()).await?;
-    let new =
-        users::NewUser { username: &username, password_hash: &hash, role: Role::Admin, now: clock.now() };
+    let new = users::NewUser {
+        username: &username,
+        password_hash: &hash,
+        role: Role::Admin,
+        now: clock.now(),
+    };
     users::insert_first(pool, &new)
         .await?
         .map(|row| row.view())
@@ -57,11 +66,19 @@ pub async fn needs_first_run(pool: &SqlitePool) -> Result<bool, AppError> {
 
 /// Everyone, oldest account first.
 pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserView>, AppError> {
-    Ok(users::list(pool).await?.iter().map(users::UserRow::view).collect())
+    Ok(users::list(pool)
+        .await?
+        .iter()
+        .map(users::UserRow::view)
+        .collect())
 }
 
 /// Disables or re-enables an account; disabling also ends its sessions.
-pub async fn set_disabled(pool: &SqlitePool, username: &str, disabled: bool) -> Result<(), AppError> {
+pub async fn set_disabled(
+    pool: &SqlitePool,
+    username: &str,
+    disabled: bool,
+) -> Result<(), AppError> {
     let username = normalize_username(username).map_err(AppError::Invalid)?;
     let mut tx = pool.begin().await?;
     let row = users::find_by_username(&mut *tx, &username)
@@ -99,10 +116,14 @@ pub async fn sign_in(
     if name.is_empty() || password.is_empty() {
         return Err(AppError::Invalid("enter your username and password".into()));
     }
-    limiter.check(&name, client_addr, clock.now()).map_err(AppError::RateLimited)?;
+    limiter
+        .check(&name, client_addr, clock.now())
+        .map_err(AppError::RateLimited)?;
 
     let row = users::find_by_username(pool, &name).await?;
-    let phc = row.as_ref().map_or(password::dummy_hash(), |r| r.password_hash.as_str());
+    let phc = row
+        .as_ref()
+        .map_or(password::dummy_hash(), |r| r.password_hash.as_str());
     let matches = password::verify_blocking(password.to_string(), phc.to_string()).await;
     let row = match row {
         Some(row) if matches && !row.disabled => row,
@@ -116,7 +137,10 @@ pub async fn sign_in(
     let token = token::generate();
     let now = clock.now();
     sessions::insert(pool, &token::hash(&token), &row.id, now, now + ttl).await?;
-    Ok(SignedIn { user: row.view(), token })
+    Ok(SignedIn {
+        user: row.view(),
+        token,
+    })
 }
 
 /// The person a session token belongs to, if the session is live and the account enabled.

@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn cookie_attributes() {
         let c = set_cookie("t", 60, false);
-        assert_eq!(c, "askfirst_session=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=60");
+        assert_eq!(
+            c,
+            "askfirst_session=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
         assert!(set_cookie("t", 60, true).ends_with("; Secure"));
         assert!(clear_cookie(false).contains("Max-Age=0"));
     }

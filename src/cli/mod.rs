@@ -11,7 +11,12 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 #[command(name = "askfirst", version, about)]
 pub struct Cli {
     /// SQLite database file (created on first start).
-    #[arg(long, global = true, env = "ASKFIRST_DB", default_value = "data/askfirst.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "ASKFIRST_DB",
+        default_value = "data/askfirst.db"
+    )]
     pub db: PathBuf,
 
     #[command(subcommand)]

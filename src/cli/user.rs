@@ -52,7 +52,12 @@ pub enum UserCommand {
 pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
     let pool = store::open(db).await?;
     match cmd {
-        UserCommand::Add { name, role, password_stdin, json } => {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+            json,
+        } => {
             let password = read_password(password_stdin)?;
             let user = service::create_user(&pool, &SystemClock, &name, &password, role).await?;
             if json {
@@ -76,11 +81,19 @@ pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn toggle(pool: &sqlx::SqlitePool, name: &str, disabled: bool, json: bool) -> anyhow::Result<()> {
+async fn toggle(
+    pool: &sqlx::SqlitePool,
+    name: &str,
+    disabled: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     service::set_disabled(pool, name, disabled).await?;
     let state = if disabled { "disabled" } else { "enabled" };
     if json {
-        println!("{}", serde_json::json!({ "username": name.trim().to_lowercase(), "state": state }));
+        println!(
+            "{}",
+            serde_json::json!({ "username": name.trim().to_lowercase(), "state": state })
+        );
     } else {
         println!("{} {state}", name.trim().to_lowercase());
     }
@@ -90,7 +103,10 @@ async fn toggle(pool: &sqlx::SqlitePool, name: &str, disabled: bool, json: bool)
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the password")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password")?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
     if !std::io::stdin().is_terminal() {
@@ -105,10 +121,24 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 }
 
 fn print_table(users: &[UserView]) {
-    let width = users.iter().map(|u| u.username.len()).max().unwrap_or(8).max(8);
-    println!("{:width$}  {:8}  {:8}  CREATED", "USERNAME", "ROLE", "STATUS");
+    let width = users
+        .iter()
+        .map(|u| u.username.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    println!(
+        "{:width$}  {:8}  {:8}  CREATED",
+        "USERNAME", "ROLE", "STATUS"
+    );
     for u in users {
         let status = if u.disabled { "disabled" } else { "active" };
-        println!("{:width$}  {:8}  {:8}  {}", u.username, u.role.as_str(), status, u.created_at);
+        println!(
+            "{:width$}  {:8}  {:8}  {}",
+            u.username,
+            u.role.as_str(),
+            status,
+            u.created_at
+        );
     }
 }

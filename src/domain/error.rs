@@ -1,5 +1,8 @@
 //! The one error type of askfirst: used by the service layer, the JSON API and server
 //! functions alike, so an error keeps its meaning (and its HTTP status) across the network.
+//!
+//! On the wire it is always `{ "error": { "code", "message" } }` (plus `retry_after` in
+//! seconds for `rate_limited`).
 
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -8,8 +11,7 @@ use leptos::server_fn::{
 use serde::{Deserialize, Serialize};
 
 /// Everything that can go wrong, as a client should see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppError {
     /// Malformed request (400).
     #[error("{0}")]
@@ -81,6 +83,59 @@ impl AppError {
     }
 }
 
+/// The JSON envelope every error travels in.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    error: Body,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    code: String,
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+impl Serialize for AppError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let retry_after = match self {
+            AppError::RateLimited(secs) => Some(*secs),
+            _ => None,
+        };
+        Envelope {
+            error: Body {
+                code: self.code().into(),
+                message: self.to_string(),
+                retry_after,
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AppError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Body {
+            code,
+            message,
+            retry_after,
+        } = Envelope::deserialize(deserializer)?.error;
+        Ok(match code.as_str() {
+            "bad_request" => AppError::BadRequest(message),
+            "invalid" => AppError::Invalid(message),
+            "invalid_credentials" => AppError::InvalidCredentials,
+            "unauthenticated" => AppError::Unauthenticated,
+            "forbidden" => AppError::Forbidden(message),
+            "not_found" => AppError::NotFound(message),
+            "conflict" => AppError::Conflict(message),
+            "payload_too_large" => AppError::TooLarge(message),
+            "rate_limited" => AppError::RateLimited(retry_after.unwrap_or(1)),
+            _ => AppError::Internal(message),
+        })
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
@@ -122,8 +177,38 @@ mod tests {
 
     #[test]
     fn survives_the_wire() {
-        let err = AppError::RateLimited(30);
-        let bytes = err.ser();
-        assert_eq!(AppError::de(bytes), err);
+        let cases = [
+            AppError::BadRequest("bad".into()),
+            AppError::Invalid("no".into()),
+            AppError::InvalidCredentials,
+            AppError::Unauthenticated,
+            AppError::Forbidden("f".into()),
+            AppError::NotFound("n".into()),
+            AppError::Conflict("c".into()),
+            AppError::TooLarge("t".into()),
+            AppError::RateLimited(30),
+            AppError::Internal("i".into()),
+        ];
+        for err in cases {
+            assert_eq!(AppError::de(err.ser()), err, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn wire_format() {
+        let json = serde_json::to_value(AppError::RateLimited(7)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "error": {
+                "code": "rate_limited",
+                "message": "too many attempts; try again in 7 seconds",
+                "retry_after": 7
+            } })
+        );
+        let json = serde_json::to_value(AppError::Forbidden("no".into())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "error": { "code": "forbidden", "message": "no" } })
+        );
     }
 }

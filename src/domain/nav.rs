@@ -15,8 +15,16 @@ pub struct NavItem {
 
 /// Every page in the navigation, in display order.
 pub const NAV: &[NavItem] = &[
-    NavItem { href: "/", label: "Home", min_role: Role::Viewer },
-    NavItem { href: "/people", label: "People", min_role: Role::Admin },
+    NavItem {
+        href: "/",
+        label: "Home",
+        min_role: Role::Viewer,
+    },
+    NavItem {
+        href: "/people",
+        label: "People",
+        min_role: Role::Admin,
+    },
 ];
 
 /// The navigation entries `role` may use.

@@ -88,7 +88,11 @@ mod tests {
             (Role::Viewer, Role::Approver, false),
         ];
         for (held, required, expected) in cases {
-            assert_eq!(held.includes(required), expected, "{held} includes {required}");
+            assert_eq!(
+                held.includes(required),
+                expected,
+                "{held} includes {required}"
+            );
         }
     }
 

@@ -32,7 +32,9 @@ pub fn normalize_username(raw: &str) -> Result<String, String> {
         return Err("username is required".into());
     }
     if name.chars().count() > USERNAME_MAX {
-        return Err(format!("username must be at most {USERNAME_MAX} characters"));
+        return Err(format!(
+            "username must be at most {USERNAME_MAX} characters"
+        ));
     }
     if !name
         .chars()
@@ -46,10 +48,14 @@ pub fn normalize_username(raw: &str) -> Result<String, String> {
 /// Checks a new password's length (at least 8 characters, at most 256 bytes).
 pub fn check_password(password: &str) -> Result<(), String> {
     if password.chars().count() < PASSWORD_MIN {
-        return Err(format!("password must be at least {PASSWORD_MIN} characters"));
+        return Err(format!(
+            "password must be at least {PASSWORD_MIN} characters"
+        ));
     }
     if password.len() > PASSWORD_MAX_BYTES {
-        return Err(format!("password must be at most {PASSWORD_MAX_BYTES} bytes"));
+        return Err(format!(
+            "password must be at most {PASSWORD_MAX_BYTES} bytes"
+        ));
     }
     Ok(())
 }
@@ -67,14 +73,27 @@ mod tests {
             ("ops_bot-2", Ok("ops_bot-2")),
             ("", Err("username is required")),
             ("   ", Err("username is required")),
-            ("has space", Err("username may contain only letters, digits, '.', '_' and '-'")),
-            ("<script>", Err("username may contain only letters, digits, '.', '_' and '-'")),
-            ("élodie", Err("username may contain only letters, digits, '.', '_' and '-'")),
+            (
+                "has space",
+                Err("username may contain only letters, digits, '.', '_' and '-'"),
+            ),
+            (
+                "<script>",
+                Err("username may contain only letters, digits, '.', '_' and '-'"),
+            ),
+            (
+                "élodie",
+                Err("username may contain only letters, digits, '.', '_' and '-'"),
+            ),
             (long.as_str(), Err("username must be at most 64 characters")),
         ];
         for (input, expected) in cases {
             let got = normalize_username(input);
-            assert_eq!(got.as_deref().map_err(|e| e.as_str()), expected, "{input:?}");
+            assert_eq!(
+                got.as_deref().map_err(|e| e.as_str()),
+                expected,
+                "{input:?}"
+            );
         }
     }
 

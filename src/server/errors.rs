@@ -7,22 +7,15 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::json;
-
-/// The JSON body for an error.
-pub fn body(err: &AppError) -> serde_json::Value {
-    json!({ "error": { "code": err.code(), "message": err.to_string() } })
-}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut res = (status, Json(body(&self))).into_response();
+        let mut res = (status, Json(&self)).into_response();
         if let AppError::RateLimited(secs) = self {
-            if let Ok(v) = secs.to_string().parse() {
-                res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-            }
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         res
     }

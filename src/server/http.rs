@@ -44,18 +44,30 @@ pub fn router(state: AppState) -> Router {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .nest_service("/pkg", ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip())
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            context, shell,
-        ))
-        .layer(axum::middleware::from_fn(middleware::error_statuses))
+        .nest_service(
+            "/pkg",
+            ServeDir::new(pkg_dir)
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
         .layer(axum::middleware::from_fn(middleware::refuse_cross_site))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
+        .layer(axum::middleware::from_fn(middleware::error_statuses))
+        .layer(
+            CompressionLayer::new()
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))),
+        )
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::REFERRER_POLICY, "same-origin"))
-        .layer(security_header(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP))
+        .layer(security_header(
+            header::CONTENT_SECURITY_POLICY,
+            DEFAULT_CSP,
+        ))
         .layer(security_header(
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
@@ -69,9 +81,17 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 }
 
 /// `GET /healthz`: 200 when the database answers, else 503.
-async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<serde_json::Value>) {
-    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&state.pool).await {
-        Ok(_) => (axum::http::StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
+async fn healthz(
+    State(state): State<AppState>,
+) -> (axum::http::StatusCode, Json<serde_json::Value>) {
+    match sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&state.pool)
+        .await
+    {
+        Ok(_) => (
+            axum::http::StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok" })),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (

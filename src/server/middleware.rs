@@ -1,7 +1,6 @@
 //! Middleware of our own: cross-site request refusal for server functions, and error
 //! statuses and bodies that follow our JSON error format.
 
-use super::errors;
 use crate::domain::AppError;
 use axum::{
     body::{to_bytes, Body},
@@ -35,7 +34,10 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false; // not a browser request (curl, the SDK): no ambient cookie to abuse
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
@@ -53,12 +55,14 @@ pub async fn error_statuses(req: Request, next: Next) -> Response {
             };
             if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
                 parts.status = StatusCode::from_u16(err.status()).unwrap_or(parts.status);
+                if let AppError::RateLimited(secs) = err {
+                    parts.headers.insert(header::RETRY_AFTER, secs.into());
+                }
             }
             Response::from_parts(parts, Body::from(bytes))
         }
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(res.headers()) => {
-            let err = AppError::TooLarge("the request body is too large".into());
-            (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(errors::body(&err))).into_response()
+            AppError::TooLarge("the request body is too large".into()).into_response()
         }
         _ => res,
     }
@@ -80,10 +84,28 @@ mod tests {
         let cases: &[(&[(&str, &str)], bool)] = &[
             (&[], false),
             (&[("host", "127.0.0.1:3000")], false),
-            (&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")], false),
-            (&[("host", "127.0.0.1:3000"), ("origin", "http://evil.example")], true),
+            (
+                &[
+                    ("host", "127.0.0.1:3000"),
+                    ("origin", "http://127.0.0.1:3000"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("host", "127.0.0.1:3000"),
+                    ("origin", "http://evil.example"),
+                ],
+                true,
+            ),
             (&[("host", "127.0.0.1:3000"), ("origin", "null")], true),
-            (&[("sec-fetch-site", "same-origin"), ("origin", "http://evil.example")], false),
+            (
+                &[
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "http://evil.example"),
+                ],
+                false,
+            ),
             (&[("sec-fetch-site", "cross-site")], true),
             (&[("sec-fetch-site", "same-site")], true),
             (&[("sec-fetch-site", "none")], false),

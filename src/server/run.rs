@@ -1,6 +1,9 @@
 //! Starting and stopping the server.
 
-use super::{http::router, state::{AppState, Settings}};
+use super::{
+    http::router,
+    state::{AppState, Settings},
+};
 use crate::auth::rate_limit::LoginLimiter;
 use crate::clock::SharedClock;
 use crate::store;
@@ -74,14 +77,22 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
     let app = router(state.clone());
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = shutdown_rx.await;
+        })
+        .await
     });
     tracing::info!(%addr, db = %config.db.display(), site_root = %config.site_root.display(), "askfirst listening");
-    Ok(Running { addr, state, shutdown, task })
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

@@ -93,9 +93,11 @@ pub async fn find_by_username(
 
 /// Everyone, oldest account first.
 pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY created_at, username"))
-        .fetch_all(db)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users ORDER BY created_at, username"
+    ))
+    .fetch_all(db)
+    .await
 }
 
 /// Whether anyone exists yet.

@@ -15,11 +15,22 @@ pub async fn list_users() -> Result<Vec<UserView>, AppError> {
 
 /// Adds a person with a role. Admins only.
 #[server(prefix = "/rpc", endpoint = "add_user")]
-pub async fn add_user(username: String, password: String, role: Role) -> Result<UserView, AppError> {
+pub async fn add_user(
+    username: String,
+    password: String,
+    role: Role,
+) -> Result<UserView, AppError> {
     use crate::auth::{guard, service};
     guard::require_role(Role::Admin).await?;
     let state = guard::state()?;
-    service::create_user(&state.pool, state.clock.as_ref(), &username, &password, role).await
+    service::create_user(
+        &state.pool,
+        state.clock.as_ref(),
+        &username,
+        &password,
+        role,
+    )
+    .await
 }
 
 /// The people page.

@@ -1,0 +1,139 @@
+use crate::support::{error_of, TestApp};
+use askfirst::domain::Role;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_check_answers() {
+    let app = TestApp::spawn().await;
+    let res = app.page(&app.client(), "/healthz").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_a_script_nonce() {
+    let app = TestApp::spawn().await;
+    let res = app.page(&app.client(), "/login").await;
+    let headers = res.headers().clone();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce");
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
+
+    // A fresh nonce for every page.
+    let again = app.page(&app.client(), "/login").await;
+    assert_ne!(
+        again.headers()["content-security-policy"].to_str().unwrap(),
+        csp
+    );
+
+    // Everything else gets a locked-down default.
+    let res = app.page(&app.client(), "/healthz").await;
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cross_site_posts_to_server_functions_are_refused() {
+    let app = TestApp::spawn().await;
+    app.add_user("ada", Role::Admin, "correct horse 1").await;
+    let form = [("username", "ada"), ("password", "correct horse 1")];
+    let cases = [
+        (
+            vec![("origin", "http://evil.example")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![("sec-fetch-site", "cross-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (vec![("origin", app.base.as_str())], StatusCode::OK),
+        (vec![("sec-fetch-site", "same-origin")], StatusCode::OK),
+    ];
+    for (headers, expected) in cases {
+        let mut req = app
+            .client()
+            .post(app.url("/rpc/sign_in"))
+            .header("accept", "application/json")
+            .form(&form);
+        for (k, v) in &headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), expected, "{headers:?}");
+        if expected == StatusCode::FORBIDDEN {
+            assert_eq!(error_of(res).await.1, "forbidden");
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_bodies_get_413_in_our_error_format() {
+    let app = TestApp::spawn().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let res = app
+        .client()
+        .post(app.url("/rpc/sign_in"))
+        .header("accept", "application/json")
+        .form(&[("username", "ada"), ("password", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404() {
+    let app = TestApp::spawn().await;
+    let res = app.page(&app.client(), "/no/such/page").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("Page not found"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    app.add_user("ada", Role::Admin, "correct horse 1").await;
+    let db = app.db.clone();
+    let pool = askfirst::store::open(&db).await.unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let users = askfirst::auth::service::list_users(&pool).await.unwrap();
+    assert_eq!(users.len(), 1);
+    pool.close().await;
+    app.stop().await;
+}

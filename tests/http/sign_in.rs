@@ -1,0 +1,228 @@
+use crate::support::{error_of, set_cookies, TestApp};
+use askfirst::domain::Role;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn right_password_opens_a_session_and_sign_out_ends_it() {
+    let app = TestApp::spawn().await;
+    app.add_user("ada", Role::Approver, "correct horse 1").await;
+    let browser = app.client();
+
+    let res = app
+        .rpc(
+            &browser,
+            "sign_in",
+            &[("username", " ADA "), ("password", "correct horse 1")],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let me: serde_json::Value = app
+        .rpc(&browser, "current_user", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "ada");
+    assert_eq!(me["role"], "approver");
+
+    // The token is stored hashed: the cookie value is not in the database.
+    let cookie = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("askfirst_session="))
+        .unwrap();
+    let token = cookie
+        .trim_start_matches("askfirst_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], token);
+
+    let res = app.rpc(&browser, "sign_out", &[]).await;
+    assert!(res.status().is_success());
+    assert!(set_cookies(&res).iter().any(|c| c.contains("Max-Age=0")));
+    let me: serde_json::Value = app
+        .rpc(&browser, "current_user", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(me.is_null());
+
+    // The old token is dead even if a client kept it.
+    let replay = app.client();
+    let res = replay
+        .post(app.url("/rpc/current_user"))
+        .header("accept", "application/json")
+        .header("cookie", format!("askfirst_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.json::<serde_json::Value>().await.unwrap().is_null());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_the_same() {
+    let app = TestApp::spawn().await;
+    app.add_user("ada", Role::Admin, "correct horse 1").await;
+    let client = app.client();
+    let wrong = error_of(
+        app.rpc(
+            &client,
+            "sign_in",
+            &[("username", "ada"), ("password", "wrong one")],
+        )
+        .await,
+    )
+    .await;
+    let unknown = error_of(
+        app.rpc(
+            &client,
+            "sign_in",
+            &[("username", "nobody"), ("password", "wrong one")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        wrong,
+        (
+            401,
+            "invalid_credentials".into(),
+            "wrong username or password".into()
+        )
+    );
+    assert_eq!(wrong, unknown);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn disabled_accounts_cannot_sign_in_and_lose_their_sessions() {
+    let app = TestApp::spawn().await;
+    let signed_in = app.signed_in("ada", Role::Approver).await;
+    askfirst::auth::service::set_disabled(app.pool(), "ada", true)
+        .await
+        .unwrap();
+
+    let me: serde_json::Value = app
+        .rpc(&signed_in, "current_user", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(me.is_null(), "session ended on disable");
+    let res = app
+        .rpc(
+            &app.client(),
+            "sign_in",
+            &[("username", "ada"), ("password", "a long enough password")],
+        )
+        .await;
+    assert_eq!(error_of(res).await.1, "invalid_credentials");
+
+    askfirst::auth::service::set_disabled(app.pool(), "ada", false)
+        .await
+        .unwrap();
+    let res = app
+        .rpc(
+            &app.client(),
+            "sign_in",
+            &[("username", "ada"), ("password", "a long enough password")],
+        )
+        .await;
+    assert!(res.status().is_success());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_are_rate_limited_until_the_window_passes() {
+    let app = TestApp::spawn().await;
+    app.add_user("ada", Role::Admin, "correct horse 1").await;
+    let client = app.client();
+    for _ in 0..5 {
+        let res = app
+            .rpc(
+                &client,
+                "sign_in",
+                &[("username", "ada"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password is refused while limited, and says when to retry.
+    let res = app
+        .rpc(
+            &client,
+            "sign_in",
+            &[("username", "ada"), ("password", "correct horse 1")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "900");
+    let (_, code, _) = error_of(res).await;
+    assert_eq!(code, "rate_limited");
+
+    app.clock
+        .advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    let res = app
+        .rpc(
+            &client,
+            "sign_in",
+            &[("username", "ada"), ("password", "correct horse 1")],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn plain_form_posts_redirect_with_the_error_for_the_page() {
+    let app = TestApp::spawn().await;
+    app.add_user("ada", Role::Admin, "correct horse 1").await;
+    let client = app.client();
+    let login = app.url("/login");
+    let res = client
+        .post(app.url("/rpc/sign_in"))
+        .header("accept", "text/html")
+        .header("referer", &login)
+        .form(&[("username", "ada"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{login}?")) && location.contains("__err="),
+        "{location}"
+    );
+    let page = client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("wrong username or password"));
+
+    let res = client
+        .post(app.url("/rpc/sign_in"))
+        .header("accept", "text/html")
+        .header("referer", &login)
+        .form(&[("username", "ada"), ("password", "correct horse 1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], "/");
+    let home = app.page(&client, "/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.unwrap().contains("Signed in as"));
+    app.stop().await;
+}

@@ -1,0 +1,156 @@
+//! Starting a server for a test, and speaking to it.
+
+use askfirst::auth::service;
+use askfirst::clock::{Clock, ManualClock};
+use askfirst::domain::Role;
+use askfirst::server::{start, state::Settings, Running, ServeConfig};
+use chrono::{DateTime, Duration, Utc};
+use reqwest::{header, Client, Response};
+use std::{path::PathBuf, sync::Arc};
+use tempfile::TempDir;
+
+/// Session lifetime the test servers use.
+pub const TTL: Duration = Duration::hours(1);
+
+/// A running server with its own database file and clock.
+pub struct TestApp {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub db: PathBuf,
+    running: Running,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// Starts a server on a free port with an empty database.
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("askfirst.db");
+        let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(start_time));
+        let config = ServeConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            db: db.clone(),
+            site_root: dir.path().join("site"),
+            settings: Settings {
+                session_ttl: TTL,
+                secure_cookies: false,
+            },
+        };
+        let running = start(config, clock.clone()).await.expect("server starts");
+        Self {
+            base: format!("http://{}", running.addr),
+            clock,
+            db,
+            running,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(self) {
+        self.running.stop().await.expect("clean shutdown");
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Calls a server function the way the hydrated app does (form-encoded, JSON back).
+    pub async fn rpc(&self, client: &Client, name: &str, form: &[(&str, &str)]) -> Response {
+        client
+            .post(self.url(&format!("/rpc/{name}")))
+            .header(header::ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Loads a page the way a browser navigates to it.
+    pub async fn page(&self, client: &Client, path: &str) -> Response {
+        client
+            .get(self.url(path))
+            .header(header::ACCEPT, "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a person directly through the service layer.
+    pub async fn add_user(&self, username: &str, role: Role, password: &str) {
+        service::create_user(
+            &self.running.state.pool,
+            self.clock.as_ref(),
+            username,
+            password,
+            role,
+        )
+        .await
+        .expect("user created");
+    }
+
+    /// A client signed in as a new person with `role`.
+    pub async fn signed_in(&self, username: &str, role: Role) -> Client {
+        let password = "a long enough password";
+        self.add_user(username, role, password).await;
+        let client = self.client();
+        let res = self
+            .rpc(
+                &client,
+                "sign_in",
+                &[("username", username), ("password", password)],
+            )
+            .await;
+        assert!(
+            res.status().is_success(),
+            "sign-in as {username}: {}",
+            res.status()
+        );
+        client
+    }
+
+    /// The state the server runs with (for direct checks in the database).
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.running.state.pool
+    }
+
+    /// The time on the test clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Reads an error response: its status, `error.code` and `error.message`.
+pub async fn error_of(res: Response) -> (u16, String, String) {
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.expect("JSON error body");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_string();
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("error.message")
+        .to_string();
+    (status, code, message)
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(res: &Response) -> Vec<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
