@@ -7,11 +7,17 @@ pub mod app;
 pub mod domain;
 
 #[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod clock;
+#[cfg(feature = "ssr")]
+pub mod gate;
+#[cfg(feature = "ssr")]
+pub mod policy;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

@@ -23,3 +23,28 @@ test("a wrong password shows the error without JavaScript", async ({ page }) => 
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("alert")).toHaveText("wrong username or password");
 });
+
+test("the decide form works without JavaScript", async ({ page }) => {
+  const { Agent } = await import("./gate");
+  const agent = await Agent.create("nojs-bot");
+  const approveMe = await agent.propose({ tool: "restart", args: { host: "nojs-1" } });
+  const denyMe = await agent.propose({ tool: "restart", args: { host: "nojs-2" } });
+
+  await page.goto("/login");
+  await page.getByLabel("Username").fill("ann");
+  await page.getByLabel("Password", { exact: true }).fill("e2e password 1");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Signed in as ann" })).toBeVisible();
+
+  await page.goto(`/calls/${approveMe.id}`);
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.locator(".card-head .status")).toHaveText("approved");
+  expect((await agent.get(approveMe.id)).status).toBe("approved");
+
+  await page.goto(`/calls/${denyMe.id}`);
+  await page.getByLabel(/Why deny/).fill("no JavaScript, still no");
+  await page.getByRole("button", { name: "Deny" }).click();
+  await expect(page.locator(".card-head .status")).toHaveText("denied");
+  const denied = await agent.get(denyMe.id);
+  expect(denied.message).toBe("no JavaScript, still no");
+});

@@ -3,6 +3,7 @@
 pub mod nav;
 pub mod pages;
 pub mod session;
+pub mod widgets;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -91,6 +92,9 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
+                <Route path=path!("/inbox") view=pages::inbox::InboxPage ssr=SsrMode::Async />
+                <Route path=path!("/calls/:id") view=pages::call::CallPage ssr=SsrMode::Async />
+                <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async />
             </Routes>
         </main>
     }

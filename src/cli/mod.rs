@@ -1,5 +1,6 @@
 //! The `askfirst` command line: every flag also reads an `ASKFIRST_*` variable.
 
+pub mod gate;
 pub mod user;
 
 use crate::server::{run, state::Settings, ServeConfig};
@@ -31,6 +32,18 @@ pub enum Command {
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage agents and their API keys.
+    #[command(subcommand)]
+    Agent(gate::AgentCommand),
+    /// See and decide gated calls without a browser.
+    #[command(subcommand)]
+    Calls(gate::CallsCommand),
+    /// Import or export the gate policy (TOML).
+    #[command(subcommand)]
+    Policy(gate::PolicyCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(gate::AuditCommand),
 }
 
 /// Log output format.
@@ -86,6 +99,7 @@ impl ServeArgs {
                 session_ttl: chrono::Duration::minutes(self.session_ttl_minutes),
                 secure_cookies: self.secure_cookies,
             },
+            gate: crate::gate::GateConfig::default(),
         }
     }
 }
@@ -99,6 +113,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Serve(args)) => serve(args, cli.db).await,
         Some(Command::User(cmd)) => user::run(cmd, &cli.db).await,
+        Some(Command::Agent(cmd)) => gate::agent(cmd, &cli.db).await,
+        Some(Command::Calls(cmd)) => gate::calls(cmd, &cli.db).await,
+        Some(Command::Policy(cmd)) => gate::policy(cmd, &cli.db).await,
+        Some(Command::Audit(cmd)) => gate::audit(cmd, &cli.db).await,
     }
 }
 

@@ -34,6 +34,9 @@ pub enum AppError {
     /// Conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The call is not in a state that allows this (409, with a specific code).
+    #[error("{1}")]
+    State(StateCode, String),
     /// Body or field too large (413).
     #[error("{0}")]
     TooLarge(String),
@@ -45,10 +48,52 @@ pub enum AppError {
     Internal(String),
 }
 
+/// Why a call cannot do what was asked (the `code` of a `409`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateCode {
+    /// The approval's TTL passed: propose again.
+    ApprovalStale,
+    /// The call was already executed.
+    AlreadyExecuted,
+    /// The call is not approved (pending, denied, expired or cancelled).
+    NotApproved,
+    /// The call is no longer pending.
+    NotPending,
+    /// This person already decided on this call.
+    DuplicateApprover,
+    /// The decision deadline has passed; the call expired.
+    DeadlinePassed,
+}
+
+impl StateCode {
+    /// Every code.
+    pub const ALL: [StateCode; 6] = [
+        StateCode::ApprovalStale,
+        StateCode::AlreadyExecuted,
+        StateCode::NotApproved,
+        StateCode::NotPending,
+        StateCode::DuplicateApprover,
+        StateCode::DeadlinePassed,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateCode::ApprovalStale => "approval_stale",
+            StateCode::AlreadyExecuted => "already_executed",
+            StateCode::NotApproved => "not_approved",
+            StateCode::NotPending => "not_pending",
+            StateCode::DuplicateApprover => "duplicate_approver",
+            StateCode::DeadlinePassed => "deadline_passed",
+        }
+    }
+}
+
 impl AppError {
     /// The stable machine-readable code sent as `error.code`.
     pub fn code(&self) -> &'static str {
         match self {
+            AppError::State(code, _) => code.as_str(),
             AppError::BadRequest(_) => "bad_request",
             AppError::Invalid(_) => "invalid",
             AppError::InvalidCredentials => "invalid_credentials",
@@ -70,7 +115,7 @@ impl AppError {
             AppError::InvalidCredentials | AppError::Unauthenticated => 401,
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
-            AppError::Conflict(_) => 409,
+            AppError::Conflict(_) | AppError::State(..) => 409,
             AppError::TooLarge(_) => 413,
             AppError::RateLimited(_) => 429,
             AppError::Internal(_) => 500,
@@ -129,6 +174,10 @@ impl<'de> Deserialize<'de> for AppError {
             "forbidden" => AppError::Forbidden(message),
             "not_found" => AppError::NotFound(message),
             "conflict" => AppError::Conflict(message),
+            other if StateCode::ALL.iter().any(|c| c.as_str() == other) => {
+                let code = StateCode::ALL.into_iter().find(|c| c.as_str() == other);
+                AppError::State(code.unwrap_or(StateCode::NotPending), message)
+            }
             "payload_too_large" => AppError::TooLarge(message),
             "rate_limited" => AppError::RateLimited(retry_after.unwrap_or(1)),
             _ => AppError::Internal(message),
@@ -166,6 +215,7 @@ mod tests {
             (AppError::Forbidden("x".into()), "forbidden", 403),
             (AppError::NotFound("x".into()), "not_found", 404),
             (AppError::Conflict("x".into()), "conflict", 409),
+            (AppError::State(StateCode::AlreadyExecuted, "x".into()), "already_executed", 409),
             (AppError::TooLarge("x".into()), "payload_too_large", 413),
             (AppError::RateLimited(3), "rate_limited", 429),
             (AppError::Internal("x".into()), "internal", 500),
@@ -186,6 +236,8 @@ mod tests {
             AppError::NotFound("n".into()),
             AppError::Conflict("c".into()),
             AppError::TooLarge("t".into()),
+            AppError::State(StateCode::ApprovalStale, "s".into()),
+            AppError::State(StateCode::DuplicateApprover, "d".into()),
             AppError::RateLimited(30),
             AppError::Internal("i".into()),
         ];

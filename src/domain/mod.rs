@@ -1,7 +1,11 @@
 //! Domain types shared by the server and the browser. No I/O lives here.
 
 pub mod error;
+pub mod inbox;
+pub mod call;
 pub mod nav;
+pub mod policy;
+pub mod risk;
 pub mod role;
 pub mod user;
 

@@ -21,6 +21,16 @@ pub const NAV: &[NavItem] = &[
         min_role: Role::Viewer,
     },
     NavItem {
+        href: "/inbox",
+        label: "Inbox",
+        min_role: Role::Viewer,
+    },
+    NavItem {
+        href: "/history",
+        label: "History",
+        min_role: Role::Viewer,
+    },
+    NavItem {
         href: "/people",
         label: "People",
         min_role: Role::Admin,
@@ -39,10 +49,10 @@ mod tests {
     #[test]
     fn each_role_sees_only_its_pages() {
         let cases = [
-            (Role::Viewer, vec!["/"]),
-            (Role::Approver, vec!["/"]),
-            (Role::Manager, vec!["/"]),
-            (Role::Admin, vec!["/", "/people"]),
+            (Role::Viewer, vec!["/", "/inbox", "/history"]),
+            (Role::Approver, vec!["/", "/inbox", "/history"]),
+            (Role::Manager, vec!["/", "/inbox", "/history"]),
+            (Role::Admin, vec!["/", "/inbox", "/history", "/people"]),
         ];
         for (role, expected) in cases {
             let got: Vec<_> = nav_for(role).map(|i| i.href).collect();

@@ -40,6 +40,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .nest("/api/v1", crate::api::router())
+        .route("/inbox/events", get(super::inbox_stream::inbox_events))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())

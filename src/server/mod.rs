@@ -2,6 +2,7 @@
 
 pub mod errors;
 pub mod http;
+pub mod inbox_stream;
 pub mod middleware;
 pub mod run;
 pub mod state;

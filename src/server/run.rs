@@ -6,6 +6,7 @@ use super::{
 };
 use crate::auth::rate_limit::LoginLimiter;
 use crate::clock::SharedClock;
+use crate::gate::{background, Gate, GateConfig};
 use crate::store;
 use anyhow::Context;
 use leptos::prelude::LeptosOptions;
@@ -23,6 +24,8 @@ pub struct ServeConfig {
     pub site_root: PathBuf,
     /// Settings handed to the handlers.
     pub settings: Settings,
+    /// Gate tunables (webhook retries, watch interval).
+    pub gate: GateConfig,
 }
 
 /// A started server.
@@ -38,6 +41,7 @@ pub struct Running {
 impl Running {
     /// Stops accepting connections, lets in-flight requests finish, and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.state.gate.hub.shut_down();
         let _ = self.shutdown.send(());
         self.task.await??;
         self.state.pool.close().await;
@@ -65,12 +69,17 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let gate = Gate::open(pool.clone(), clock.clone(), config.gate.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the gate: {e}"))?;
+    background::start(gate.clone());
     let state = AppState {
         leptos_options,
         pool,
         clock,
         limiter: Arc::new(LoginLimiter::default()),
         settings: Arc::new(config.settings),
+        gate,
     };
     spawn_session_sweeper(state.clone());
 

@@ -24,4 +24,5 @@ pub struct AppState {
     pub clock: SharedClock,
     pub limiter: Arc<LoginLimiter>,
     pub settings: Arc<Settings>,
+    pub gate: Arc<crate::gate::Gate>,
 }

@@ -1,6 +1,12 @@
 //! Storage: the SQLite pool and, per table, the one module that holds its SQL.
 
+pub mod agents;
+pub mod audit;
+pub mod calls;
+pub mod json;
+pub mod policy;
 pub mod sessions;
+pub mod webhooks;
 pub mod users;
 
 use anyhow::Context;

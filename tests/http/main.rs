@@ -1,9 +1,13 @@
 //! Integration tests: the real server on port 0 with a fresh SQLite file per test,
 //! spoken to over HTTP. One test binary, a module per area.
 
+mod sdk_support;
 mod support;
 
+mod api_input;
+mod async_gate;
 mod first_run;
+mod gate_flow;
 mod hardening;
 mod roles;
 mod sessions;

@@ -3,6 +3,7 @@
 use askfirst::auth::service;
 use askfirst::clock::{Clock, ManualClock};
 use askfirst::domain::Role;
+use askfirst::gate::GateConfig;
 use askfirst::server::{start, state::Settings, Running, ServeConfig};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{header, Client, Response};
@@ -35,6 +36,12 @@ impl TestApp {
             settings: Settings {
                 session_ttl: TTL,
                 secure_cookies: false,
+            },
+            gate: GateConfig {
+                webhook_retry_base: std::time::Duration::from_millis(200),
+                webhook_retry_max: std::time::Duration::from_secs(1),
+                webhook_max_attempts: 4,
+                watch_interval: std::time::Duration::from_millis(50),
             },
         };
         let running = start(config, clock.clone()).await.expect("server starts");
@@ -123,6 +130,68 @@ impl TestApp {
     /// The state the server runs with (for direct checks in the database).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.running.state.pool
+    }
+
+    /// The gate service of the running server.
+    pub fn gate(&self) -> &std::sync::Arc<askfirst::gate::Gate> {
+        &self.running.state.gate
+    }
+
+    /// Creates an agent; returns its API key and webhook secret.
+    pub async fn agent(&self, name: &str) -> (String, String) {
+        let created = self.gate().create_agent(name, "test").await.expect("agent created");
+        (created.key, created.webhook_secret)
+    }
+
+    /// Replaces the policy with one given as JSON (the domain types' serde shape).
+    pub async fn policy(&self, policy: serde_json::Value) {
+        let policy = serde_json::from_value(policy).expect("policy JSON");
+        self.gate().replace_policy(policy, "test").await.expect("policy accepted");
+    }
+
+    /// A person, as the service layer sees them.
+    pub async fn person(&self, username: &str, role: Role) -> askfirst::domain::UserView {
+        self.add_user(username, role, "a long enough password").await;
+        askfirst::store::users::find_by_username(self.pool(), username).await.unwrap().unwrap().view()
+    }
+
+    /// `POST /api/v1/calls` as the agent with `key`.
+    pub async fn propose(&self, key: &str, body: serde_json::Value) -> Response {
+        Client::new()
+            .post(self.url("/api/v1/calls"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Proposes and returns the JSON answer, asserting `201`.
+    pub async fn propose_ok(&self, key: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = self.propose(key, body).await;
+        assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    /// `POST /api/v1/calls/{id}/{action}` as the agent with `key`.
+    pub async fn call_action(&self, key: &str, id: &str, action: &str) -> Response {
+        Client::new()
+            .post(self.url(&format!("/api/v1/calls/{id}/{action}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET /api/v1/calls/{id}` (with `?wait=` when given).
+    pub async fn get_call(&self, key: &str, id: &str, wait: Option<u64>) -> serde_json::Value {
+        let mut url = self.url(&format!("/api/v1/calls/{id}"));
+        if let Some(w) = wait {
+            url += &format!("?wait={w}");
+        }
+        let res = Client::new().get(url).bearer_auth(key).send().await.expect("request");
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        res.json().await.unwrap()
     }
 
     /// The time on the test clock.

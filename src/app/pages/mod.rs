@@ -1,6 +1,9 @@
 //! One module per page; each holds the page and the server functions only it uses.
 
+pub mod call;
+pub mod history;
 pub mod home;
+pub mod inbox;
 pub mod login;
 pub mod not_found;
 pub mod people;

@@ -1,0 +1,58 @@
+import { APIRequestContext, request } from "@playwright/test";
+import { writeFileSync } from "node:fs";
+import { askfirst } from "./helpers";
+
+export const BASE = `http://127.0.0.1:${process.env.ASKFIRST_E2E_PORT ?? 3199}`;
+
+/** Creates an agent with the CLI; returns its API key. */
+export function createAgent(name: string): string {
+  return JSON.parse(askfirst(["agent", "create", name, "--json"])).key;
+}
+
+/** Creates a person with the CLI. */
+export function createUser(name: string, role: string, password = "e2e password 1") {
+  askfirst(["user", "add", name, "--role", role, "--password-stdin"], `${password}\n`);
+}
+
+/** Imports a policy (TOML) with the CLI; the running server picks it up within a second. */
+export async function importPolicy(toml: string) {
+  const file = `${process.env.ASKFIRST_E2E_DIR}/policy-${Date.now()}.toml`;
+  writeFileSync(file, toml);
+  askfirst(["policy", "import", file]);
+  await new Promise((r) => setTimeout(r, 1200));
+}
+
+/** An agent speaking plain HTTP to the API. */
+export class Agent {
+  private constructor(private api: APIRequestContext) {}
+
+  static async create(name: string): Promise<Agent> {
+    const key = createAgent(name);
+    const api = await request.newContext({
+      baseURL: BASE,
+      extraHTTPHeaders: { Authorization: `Bearer ${key}` },
+    });
+    return new Agent(api);
+  }
+
+  async propose(body: Record<string, unknown>): Promise<any> {
+    const res = await this.api.post("/api/v1/calls", { data: { session: "e2e", args: {}, ...body } });
+    if (res.status() !== 201) throw new Error(`propose: ${res.status()} ${await res.text()}`);
+    return res.json();
+  }
+
+  async get(id: string, wait?: number): Promise<any> {
+    const res = await this.api.get(`/api/v1/calls/${id}${wait ? `?wait=${wait}` : ""}`, { timeout: 70_000 });
+    return res.json();
+  }
+
+  async cancel(id: string): Promise<any> {
+    const res = await this.api.post(`/api/v1/calls/${id}/cancel`);
+    return res.json();
+  }
+
+  async execute(id: string): Promise<{ status: number; body: any }> {
+    const res = await this.api.post(`/api/v1/calls/${id}/execute`);
+    return { status: res.status(), body: await res.json() };
+  }
+}

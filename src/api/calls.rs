@@ -1,0 +1,137 @@
+//! Handlers for `/api/v1/calls`.
+
+use super::{auth::Agent, extract::{ApiJson, ApiQuery}};
+use crate::domain::call::{CallView, ExecuteResponse, ProposeRequest, ProposeResponse};
+use crate::domain::AppError;
+use crate::server::state::AppState;
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Query of `GET /calls/{id}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// Long-poll: seconds (≤ 60) to wait for the call to leave `pending`.
+    pub wait: Option<u64>,
+}
+
+/// Propose a tool call; policy answers allowed, denied or pending.
+#[utoipa::path(
+    post, path = "/api/v1/calls", tag = "calls",
+    request_body = ProposeRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key from the same agent returns the first answer and creates nothing new")),
+    responses(
+        (status = 201, description = "Decided by policy", body = ProposeResponse),
+        (status = 400, description = "Malformed JSON or header", body = ErrorBody),
+        (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
+        (status = 413, description = "Body or field too large", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
+    ),
+    security(("agent_key" = []))
+)]
+pub async fn propose(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ProposeRequest>,
+) -> Result<(StatusCode, Json<ProposeResponse>), AppError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| AppError::BadRequest("`Idempotency-Key` must be visible ASCII".into()))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let response = state.gate.propose(&agent, req, key).await?;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// A call's current view; with `wait`, long-polls until it leaves `pending`.
+#[utoipa::path(
+    get, path = "/api/v1/calls/{id}", tag = "calls",
+    params(("id" = String, Path, description = "Call id"), WaitQuery),
+    responses(
+        (status = 200, description = "The call", body = CallView),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
+        (status = 404, description = "No such call for this agent", body = ErrorBody),
+    ),
+    security(("agent_key" = []))
+)]
+pub async fn get_call(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+) -> Result<Json<CallView>, AppError> {
+    let view = match query.wait {
+        Some(secs) if secs > 0 => state.gate.wait(&id, &agent, Duration::from_secs(secs)).await?,
+        _ => state.gate.view(&id, Some(&agent)).await?,
+    };
+    Ok(Json(view))
+}
+
+/// Report execution: returns the approved arguments exactly once.
+#[utoipa::path(
+    post, path = "/api/v1/calls/{id}/execute", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    responses(
+        (status = 200, description = "Execute with these arguments", body = ExecuteResponse),
+        (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
+        (status = 404, description = "No such call for this agent", body = ErrorBody),
+        (status = 409, description = "`approval_stale`, `already_executed` or `not_approved`", body = ErrorBody),
+    ),
+    security(("agent_key" = []))
+)]
+pub async fn execute(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    Path(id): Path<String>,
+) -> Result<Json<ExecuteResponse>, AppError> {
+    Ok(Json(state.gate.execute(&id, &agent).await?))
+}
+
+/// Withdraw a pending call.
+#[utoipa::path(
+    post, path = "/api/v1/calls/{id}/cancel", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    responses(
+        (status = 200, description = "Cancelled", body = CallView),
+        (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
+        (status = 404, description = "No such call for this agent", body = ErrorBody),
+        (status = 409, description = "`not_pending`", body = ErrorBody),
+    ),
+    security(("agent_key" = []))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    Path(id): Path<String>,
+) -> Result<Json<CallView>, AppError> {
+    Ok(Json(state.gate.cancel(&id, &agent).await?))
+}
+
+/// The error body every failure carries.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// `error` of [`ErrorBody`].
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `approval_stale`.
+    code: String,
+    /// Human-readable explanation.
+    message: String,
+    /// Seconds to wait, for `rate_limited`.
+    retry_after: Option<u64>,
+}

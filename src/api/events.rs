@@ -1,0 +1,103 @@
+//! `GET /api/v1/events`: Server-Sent Events of the agent's calls leaving `pending`. Every
+//! event's id is its audit-log id; `Last-Event-ID` replays what the agent missed.
+
+use super::auth::Agent;
+use crate::domain::AppError;
+use crate::gate::{AgentInfo, Gate};
+use crate::server::state::AppState;
+use crate::store::audit::{self, EventRow};
+use axum::{
+    extract::State,
+    http::HeaderMap,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures::Stream;
+use std::{collections::VecDeque, convert::Infallible, sync::Arc};
+use tokio::sync::{broadcast, watch};
+
+/// Stream this agent's calls as they leave `pending`.
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Replay events after this id")),
+    responses(
+        (status = 200, description = "`text/event-stream`; each event: `event: call`, `id: <n>`, `data: <CallView>`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad Last-Event-ID", body = super::calls::ErrorBody),
+        (status = 401, description = "Missing or invalid agent key", body = super::calls::ErrorBody),
+    ),
+    security(("agent_key" = []))
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let last = match headers.get("last-event-id") {
+        None => 0,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| AppError::BadRequest("`Last-Event-ID` must be a non-negative integer".into()))?,
+    };
+    // Subscribe before replaying, so nothing falls between the two.
+    let live = state.gate.hub.subscribe_agent(&agent.id);
+    let shutdown = state.gate.hub.shutdown_signal();
+    let replay = headers.contains_key("last-event-id");
+    let cursor = Cursor { gate: state.gate.clone(), agent, live, shutdown, last, queue: VecDeque::new(), replaying: replay };
+    let events = futures::stream::unfold(cursor, |mut c| async move { c.next().await.map(|e| (Ok(e), c)) });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+struct Cursor {
+    gate: Arc<Gate>,
+    agent: AgentInfo,
+    live: broadcast::Receiver<Arc<EventRow>>,
+    shutdown: watch::Receiver<bool>,
+    last: i64,
+    queue: VecDeque<EventRow>,
+    replaying: bool,
+}
+
+impl Cursor {
+    /// The next SSE event, or `None` when the server shuts down.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(row) = self.queue.pop_front() {
+                self.last = row.id;
+                let Some(call_id) = row.call_id.as_deref() else { continue };
+                match self.gate.view(call_id, Some(&self.agent)).await {
+                    Ok(view) => {
+                        let event = Event::default().id(row.id.to_string()).event("call");
+                        match event.json_data(&view) {
+                            Ok(e) => return Some(e),
+                            Err(e) => tracing::warn!(error = %e, "could not encode an event"),
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not load a call for an event"),
+                }
+                continue;
+            }
+            if self.replaying {
+                match audit::leaving_pending(&self.gate.pool, &self.agent.id, self.last, 500).await {
+                    Ok(batch) if !batch.is_empty() => self.queue.extend(batch),
+                    Ok(_) => self.replaying = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event replay failed");
+                        return None;
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                received = self.live.recv() => match received {
+                    Ok(row) if row.id > self.last => self.queue.push_back((*row).clone()),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.replaying = true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+}

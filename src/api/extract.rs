@@ -1,0 +1,48 @@
+//! Extractors whose rejections use our JSON error format.
+
+use crate::domain::AppError;
+use axum::extract::{
+    rejection::{JsonRejection, QueryRejection},
+    FromRequest, FromRequestParts, Request,
+};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// `Json<T>` with errors as `{ "error": … }`: malformed JSON → 400, wrong shape → 422,
+/// too large → 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(e) => AppError::Invalid(e.body_text()),
+                JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(e.body_text()),
+                JsonRejection::MissingJsonContentType(_) => {
+                    AppError::BadRequest("send `Content-Type: application/json`".into())
+                }
+                other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::TooLarge("the request body is too large".into())
+                }
+                other => AppError::BadRequest(other.body_text()),
+            }),
+        }
+    }
+}
+
+/// `Query<T>` with errors as `{ "error": … }` (400).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| AppError::BadRequest(e.body_text()))
+    }
+}

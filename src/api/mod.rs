@@ -1,0 +1,26 @@
+//! The agent API under `/api/v1`: JSON over HTTP, agents authenticated by API key.
+
+pub mod auth;
+pub mod calls;
+pub mod docs;
+pub mod events;
+pub mod extract;
+
+use crate::server::state::AppState;
+use axum::{
+    routing::{get, post},
+    Router,
+};
+
+/// The `/api/v1` routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/calls", post(calls::propose))
+        .route("/calls/{id}", get(calls::get_call))
+        .route("/calls/{id}/execute", post(calls::execute))
+        .route("/calls/{id}/cancel", post(calls::cancel))
+        .route("/events", get(events::stream))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::reference_page))
+        .fallback(|| async { crate::domain::AppError::NotFound("no such API route".into()) })
+}

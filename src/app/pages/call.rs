@@ -1,0 +1,329 @@
+//! `/calls/:id`: the decision card — everything needed to judge a call in five seconds,
+//! the history that helps, and the approve/deny forms (plain forms: they work without
+//! JavaScript; the typed-confirmation gate and the argument diff need the wasm).
+
+use super::home::ErrorNote;
+use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges};
+use crate::domain::call::{CallStatus, CallView};
+use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine};
+use crate::domain::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{
+    components::Redirect,
+    hooks::{use_params_map, use_query_map},
+};
+
+/// The card's data. Any signed-in person may look.
+#[server(prefix = "/rpc", endpoint = "card")]
+pub async fn load_card(id: String) -> Result<CardData, AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Viewer).await?;
+    guard::state()?.gate.card(&id, &user).await
+}
+
+/// Approve or deny a call as the signed-in person (the gate checks role, distinct
+/// approvers, confirmation, deadline). `args`, when given and different, replaces the
+/// arguments the agent will execute.
+#[server(prefix = "/rpc", endpoint = "decide")]
+pub async fn decide_call(
+    id: String,
+    decision: String,
+    feedback: Option<String>,
+    confirm: Option<String>,
+    args: Option<String>,
+) -> Result<CallView, AppError> {
+    use crate::auth::guard;
+    use crate::gate::decide::DecisionInput;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    let gate = guard::state()?.gate;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => return Err(AppError::BadRequest("decision must be `approve` or `deny`".into())),
+    };
+    let edited_args = match args.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(text) if approve => {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| AppError::Invalid(format!("the edited arguments are not valid JSON: {e}")))?;
+            let current = gate.view(&id, None).await?.args;
+            (value != current).then_some(value)
+        }
+        _ => None,
+    };
+    let input = DecisionInput { approve, feedback, confirm: confirm.filter(|c| !c.is_empty()), edited_args };
+    gate.decide(&id, &user, input).await
+}
+
+/// The decision card page.
+#[component]
+pub fn CallPage() -> impl IntoView {
+    let params = use_params_map();
+    let approve = ServerAction::<DecideCall>::new();
+    let deny = ServerAction::<DecideCall>::new();
+    let data = Resource::new(
+        move || (params.get().get("id").unwrap_or_default(), approve.version().get(), deny.version().get()),
+        |(id, _, _)| load_card(id),
+    );
+    view! {
+        <Title text="Decide · askfirst" />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <Card data approve deny /> }.into_any(),
+                    Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(error) => {
+                        #[cfg(feature = "ssr")]
+                        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                            res.set_status(http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+                        }
+                        view! { <ErrorNote error /> }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Card(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<DecideCall>) -> impl IntoView {
+    let now = ticking_now(data.now_ms);
+    let call = data.call.clone();
+    let plan = plan_line(&call);
+    let summary = call.context.as_ref().and_then(|c| c.get("summary")).and_then(|s| s.as_str()).map(str::to_string);
+    let args_json = serde_json::to_string_pretty(&call.args).unwrap_or_default();
+    let key_args = match &call.args {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                let v = crate::domain::inbox::short_value(v);
+                view! { <li><span class="arg-key">{k.clone()}</span> <LongText text=v /></li> }
+            })
+            .collect_view()
+            .into_any(),
+        _ => view! { <li>"(no arguments)"</li> }.into_any(),
+    };
+    let alternatives = call.alternatives.clone();
+    let approvers: Vec<String> =
+        call.decisions.iter().filter(|d| d.decision == "approve").map(|d| d.user.clone()).collect();
+    let status = call.status;
+    let decisions = call
+        .decisions
+        .iter()
+        .map(|d| {
+            view! {
+                <li>
+                    <strong>{d.user.clone()}</strong> " " {d.decision.clone()} "d"
+                    {d.edited_args.then_some(" (edited the arguments)")}
+                    " at " <time datetime=d.at.clone()>{d.at.clone()}</time>
+                    {d.feedback.clone().map(|f| view! { <blockquote class="agent-text">{f}</blockquote> })}
+                </li>
+            }
+        })
+        .collect_view();
+    let stats = data.stats.clone();
+    let session_calls = data
+        .session_calls
+        .iter()
+        .map(|c| {
+            view! {
+                <li><a href=format!("/calls/{}", c.id)>{tool_label(&c.tool)}</a> " "
+                    <span class=format!("status status-{}", c.status)>{c.status.as_str()}</span></li>
+            }
+        })
+        .collect_view();
+    let rule = call.rule.clone().unwrap_or_else(|| "default policy".into());
+    view! {
+        <div class="card-layout">
+            <article class="card decision-card" aria-labelledby="card-title">
+                <header class="card-head">
+                    <h1 id="card-title">{if status == CallStatus::Pending { "Approval requested" } else { "Call" }}</h1>
+                    <span class=format!("status status-{status}")>{status.as_str()}</span>
+                    {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! { <Countdown deadline_ms=d now /> })}
+                </header>
+                <dl class="summary">
+                    <dt>"Agent"</dt>
+                    <dd><span class="agent">{call.agent.clone()}</span> " · session " <code class="agent-text">{call.session.clone()}</code></dd>
+                    <dt>"Action"</dt>
+                    <dd>
+                        <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{call.tool.clone()}</code>
+                        <ul class="arg-list">{key_args}</ul>
+                        <details><summary>"Full arguments (JSON)"</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
+                    </dd>
+                    <dt>"Reason"</dt>
+                    <dd>{call.reason.clone().map(|r| view! { <LongText text=r /> }.into_any()).unwrap_or_else(|| view! { <em>"none given"</em> }.into_any())}</dd>
+                    <dt>"Plan"</dt>
+                    <dd>{plan} {summary.map(|s| view! { " — " <LongText text=s /> })}</dd>
+                    <dt>"Risk"</dt>
+                    <dd class="risks"><RiskBadges risk=call.risk.clone() /></dd>
+                    <dt>"Alternatives considered"</dt>
+                    <dd>{if alternatives.is_empty() {
+                        view! { <em>"none"</em> }.into_any()
+                    } else {
+                        view! { <ul>{alternatives.into_iter().map(|a| view! { <li><LongText text=a /></li> }).collect_view()}</ul> }.into_any()
+                    }}</dd>
+                    <dt>"Gated by"</dt>
+                    <dd>"rule " <code>{rule}</code> {call.confirm.clone().map(|c| view! { " · typed confirmation: " <code class="agent-text">{c}</code> })}</dd>
+                    <dt>"Approvals"</dt>
+                    <dd>{call.approvals} " of " {call.approvals_required.unwrap_or(1)}
+                        {(!approvers.is_empty()).then(|| format!(" — {}", approvers.join(", ")))}</dd>
+                </dl>
+                <Decide data=data.clone() approve deny />
+                {(!call.decisions.is_empty()).then(|| view! { <h2>"Decisions"</h2> <ul class="decisions">{decisions}</ul> })}
+            </article>
+            <aside class="card history-panel" aria-label="History">
+                <h2>"How this has gone before"</h2>
+                <p>
+                    {format!("{}'s earlier {} calls: ", call.agent, tool_label(&call.tool))}
+                    <strong>{stats.approved}</strong> " approved, " <strong>{stats.denied}</strong> " denied"
+                    {stats.median_decision_secs.map(|s| format!("; median decision in {s} s"))}
+                </p>
+                <h3>"Earlier in this session"</h3>
+                {if data.session_calls.is_empty() {
+                    view! { <p><em>"This is the session's first call."</em></p> }.into_any()
+                } else {
+                    view! { <ol class="session-calls">{session_calls}</ol> }.into_any()
+                }}
+            </aside>
+        </div>
+    }
+}
+
+fn plan_line(call: &CallView) -> String {
+    let ctx = call.context.as_ref();
+    let step = ctx.and_then(|c| c.get("plan_step")).and_then(|v| v.as_u64());
+    let total = ctx.and_then(|c| c.get("plan_total")).and_then(|v| v.as_u64());
+    match (step, total) {
+        (Some(s), Some(t)) => format!("Step {s} of {t}"),
+        (Some(s), None) => format!("Step {s}"),
+        _ => "No plan given".into(),
+    }
+}
+
+/// The approve and deny forms, or why the signed-in person cannot decide.
+#[component]
+fn Decide(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<DecideCall>) -> impl IntoView {
+    let result = move || {
+        [approve.value().get(), deny.value().get()].into_iter().flatten().find_map(|r| r.err()).map(|e| {
+            let text = match &e {
+                AppError::State(..) => format!("Too late: {e}"),
+                _ => e.to_string(),
+            };
+            view! { <p class="error" role="alert">{text}</p> }
+        })
+    };
+    if !data.can_decide {
+        return view! {
+            {result}
+            <p class="cannot-decide" role="status">{data.cannot_decide_reason.clone().unwrap_or_default()}</p>
+        }
+        .into_any();
+    }
+    let call = data.call;
+    let id = call.id.clone();
+    let phrase = call.confirm.clone();
+    let typed = RwSignal::new(String::new());
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let phrase_ok = {
+        let phrase = phrase.clone();
+        move || phrase.as_ref().is_none_or(|p| typed.get().trim() == p)
+    };
+    let original = call.args.clone();
+    let args_text = RwSignal::new(serde_json::to_string_pretty(&call.args).unwrap_or_default());
+    let parsed = move || serde_json::from_str::<serde_json::Value>(&args_text.get());
+    let args_error = move || match parsed() {
+        Ok(v) if v.is_object() => None,
+        Ok(_) => Some("Arguments must be a JSON object.".to_string()),
+        Err(e) => Some(format!("Not valid JSON: {e}")),
+    };
+    let diff = move || {
+        let Ok(edited) = parsed() else { return None };
+        if edited == original {
+            return None;
+        }
+        let lines = arg_diff(&original, &edited)
+            .into_iter()
+            .filter(|l| !matches!(l, DiffLine::Same(..)))
+            .map(|l| match l {
+                DiffLine::Changed(k, a, b) => view! { <li class="changed"><code>{k}</code> ": " <del>{a}</del> " → " <ins>{b}</ins></li> }.into_any(),
+                DiffLine::Added(k, b) => view! { <li class="added"><code>{k}</code> ": " <ins>{b}</ins></li> }.into_any(),
+                DiffLine::Removed(k, a) => view! { <li class="removed"><code>{k}</code> ": " <del>{a}</del></li> }.into_any(),
+                DiffLine::Same(..) => ().into_any(),
+            })
+            .collect_view();
+        Some(view! { <div class="diff" aria-live="polite"><h3>"You changed"</h3><ul>{lines}</ul></div> })
+    };
+    let approve_disabled = {
+        let phrase_ok = phrase_ok.clone();
+        move || hydrated.get() && (!phrase_ok() || args_error().is_some() || approve.pending().get())
+    };
+    let intent = use_query_map().get_untracked().get("intent");
+    let (focus_confirm, focus_deny) = (intent.as_deref() == Some("approve"), intent.as_deref() == Some("deny"));
+    let deny_id = id.clone();
+    keyboard(hydrated);
+    view! {
+        {result}
+        <div class="decide">
+            <ActionForm action=approve attr:class="approve-form" attr:aria-label="Approve">
+                <input type="hidden" name="id" value=id />
+                <input type="hidden" name="decision" value="approve" />
+                {phrase.clone().map(|p| view! {
+                    <label for="confirm">"Type " <code class="agent-text">{p}</code> " to approve"</label>
+                    <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
+                        on:input=move |ev| typed.set(event_target_value(&ev)) autofocus=focus_confirm />
+                })}
+                <details class="edit-args">
+                    <summary>"Edit arguments, then approve"</summary>
+                    <label for="args">"Arguments (JSON)"</label>
+                    <textarea id="args" name="args" rows="8" spellcheck="false"
+                        on:input=move |ev| args_text.set(event_target_value(&ev))>{args_text.get_untracked()}</textarea>
+                    {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
+                    {diff}
+                </details>
+                <label for="approve-feedback">"Note for the agent (optional)"</label>
+                <input id="approve-feedback" name="feedback" maxlength="4000" />
+                <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
+            </ActionForm>
+            <ActionForm action=deny attr:class="deny-form" attr:aria-label="Deny">
+                <input type="hidden" name="id" value=deny_id />
+                <input type="hidden" name="decision" value="deny" />
+                <label for="deny-feedback">"Why deny? (sent to the agent verbatim)"</label>
+                <textarea id="deny-feedback" name="feedback" rows="3" required maxlength="4000"
+                    autofocus=focus_deny></textarea>
+                <button type="submit" class="deny" disabled=move || deny.pending().get()>"Deny"</button>
+            </ActionForm>
+        </div>
+    }
+    .into_any()
+}
+
+/// On the card: `a` presses Approve (when it is enabled), `d` moves to the deny reason.
+fn keyboard(hydrated: RwSignal<bool>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::ev;
+        use wasm_bindgen::JsCast;
+        let handle = window_event_listener(ev::keydown, move |e| {
+            if !hydrated.get_untracked() || crate::app::widgets::typing_in_field(&e) {
+                return;
+            }
+            let target = match e.key().as_str() {
+                "a" => "button.approve",
+                "d" => "#deny-feedback",
+                _ => return,
+            };
+            if let Some(el) = document().query_selector(target).ok().flatten().and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
+                e.prevent_default();
+                if target == "button.approve" {
+                    el.click();
+                } else {
+                    let _ = el.focus();
+                }
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = hydrated;
+}

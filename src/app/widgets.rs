@@ -1,0 +1,95 @@
+//! Small pieces the inbox, card and history pages share: risk badges, countdowns,
+//! expandable text, and the browser-only live-update and clock hooks.
+
+use crate::domain::inbox::{countdown, is_urgent, truncate, SHOWN_CHARS};
+use crate::domain::risk::RiskClass;
+use leptos::prelude::*;
+
+/// One badge per risk class: colour *and* text.
+#[component]
+pub fn RiskBadges(risk: Vec<RiskClass>) -> impl IntoView {
+    if risk.is_empty() {
+        return view! { <span class="badge risk-none">"No risk claimed"</span> }.into_any();
+    }
+    risk.into_iter()
+        .map(|r| view! { <span class=format!("badge risk-{}", r.as_str())>{r.label()}</span> })
+        .collect_view()
+        .into_any()
+}
+
+/// Time left until `deadline_ms`, ticking with `now`.
+#[component]
+pub fn Countdown(deadline_ms: i64, now: Signal<i64>) -> impl IntoView {
+    let left = move || deadline_ms - now.get();
+    view! {
+        <span class="countdown" class:urgent=move || is_urgent(left()) role="timer" aria-label=move || format!("time left {}", countdown(left()))>
+            {move || countdown(left())}
+        </span>
+    }
+}
+
+/// Untrusted text: escaped (as all text is), and cut with an expander when long.
+#[component]
+pub fn LongText(text: String) -> impl IntoView {
+    if text.chars().count() <= SHOWN_CHARS {
+        return view! { <span class="agent-text">{text}</span> }.into_any();
+    }
+    let short = truncate(&text, SHOWN_CHARS);
+    view! {
+        <details class="long-text">
+            <summary><span class="agent-text">{short}</span> " " <span class="more">"Show all"</span></summary>
+            <span class="agent-text">{text}</span>
+        </details>
+    }
+    .into_any()
+}
+
+/// The current time in milliseconds, starting at the server's `server_now_ms` (so the first
+/// render matches the server's) and ticking every second in the browser, corrected for the
+/// difference between the browser's clock and the server's.
+pub fn ticking_now(server_now_ms: i64) -> Signal<i64> {
+    let now = RwSignal::new(server_now_ms);
+    #[cfg(feature = "hydrate")]
+    {
+        let offset = server_now_ms - js_sys::Date::now() as i64;
+        Effect::new(move |_| {
+            if let Ok(handle) = set_interval_with_handle(
+                move || now.set(js_sys::Date::now() as i64 + offset),
+                std::time::Duration::from_secs(1),
+            ) {
+                on_cleanup(move || handle.clear());
+            }
+        });
+    }
+    now.into()
+}
+
+/// Bumps `refresh` whenever the server reports a call change (browser only). The browser's
+/// `EventSource` reconnects by itself after a network error.
+pub fn live_updates(refresh: RwSignal<u32>) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::{closure::Closure, JsCast};
+        let Ok(source) = web_sys::EventSource::new("/inbox/events") else { return };
+        let on_event = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| refresh.update(|n| *n += 1));
+        let _ = source.add_event_listener_with_callback("call", on_event.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("resync", on_event.as_ref().unchecked_ref());
+        let keep = send_wrapper::SendWrapper::new((source, on_event));
+        on_cleanup(move || keep.take().0.close());
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = refresh;
+}
+
+/// Whether a key event came from a text field (where shortcuts must not fire).
+#[cfg(feature = "hydrate")]
+pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT") || el.is_content_editable())
+        .unwrap_or(false)
+        || ev.ctrl_key()
+        || ev.meta_key()
+        || ev.alt_key()
+}

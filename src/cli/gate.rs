@@ -1,0 +1,289 @@
+//! `askfirst agent …`, `askfirst calls …`, `askfirst policy …`, `askfirst audit …`: the gate
+//! from the command line, through the same service functions as the server.
+
+use crate::clock::SystemClock;
+use crate::domain::{call::CallView, AppError};
+use crate::gate::{decide::DecisionInput, Gate, GateConfig};
+use crate::store;
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Agent commands.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent; prints its API key and webhook secret ONCE.
+    Create {
+        name: String,
+        /// Print `{"name", "key", "webhook_secret"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List agents (never their keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an agent: its key stops working.
+    Disable {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Commands to decide on calls without a browser.
+#[derive(Debug, Subcommand)]
+pub enum CallsCommand {
+    /// Pending calls, soonest deadline first.
+    Pending {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one call with its decisions.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a call as a person (their role is checked).
+    Approve {
+        id: String,
+        /// Username of the person approving.
+        #[arg(long)]
+        user: String,
+        /// Feedback for the agent.
+        #[arg(long)]
+        feedback: Option<String>,
+        /// The typed confirmation phrase, when the rule asks for one.
+        #[arg(long)]
+        confirm: Option<String>,
+        /// Replacement arguments (a JSON object) the agent must execute instead.
+        #[arg(long)]
+        args: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny a call as a person; the feedback goes back to the agent verbatim.
+    Deny {
+        id: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        feedback: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Policy commands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Replace the whole policy with a TOML file (validated first; line-precise errors).
+    Import {
+        file: PathBuf,
+        /// Who is making the change (recorded in the audit log).
+        #[arg(long, default_value = "cli")]
+        author: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the policy in force as TOML.
+    Export,
+}
+
+/// Audit log commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain of the audit log.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn open_gate(db: &Path) -> anyhow::Result<Arc<Gate>> {
+    let pool = store::open(db).await?;
+    Gate::open(pool, Arc::new(SystemClock), GateConfig::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn err(e: AppError) -> anyhow::Error {
+    anyhow::anyhow!("{e} ({})", e.code())
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs an agent command.
+pub async fn agent(cmd: AgentCommand, db: &Path) -> anyhow::Result<()> {
+    let gate = open_gate(db).await?;
+    match cmd {
+        AgentCommand::Create { name, json } => {
+            let created = gate.create_agent(&name, "cli").await.map_err(err)?;
+            if json {
+                print_json(&created)?;
+            } else {
+                println!("agent:          {}", created.name);
+                println!("api key:        {}", created.key);
+                println!("webhook secret: {}", created.webhook_secret);
+                println!("\nStore both now: they are not shown again (only a hash of the key is kept).");
+            }
+        }
+        AgentCommand::List { json } => {
+            let agents = gate.list_agents().await.map_err(err)?;
+            if json {
+                print_json(&agents)?;
+            } else {
+                println!("{:24}  {:14}  {:8}  CREATED", "NAME", "KEY", "STATUS");
+                for a in agents {
+                    let status = if a.disabled { "disabled" } else { "active" };
+                    println!("{:24}  {:14}  {:8}  {}", a.name, format!("{}…", a.key_prefix), status, a.created_at);
+                }
+            }
+        }
+        AgentCommand::Disable { name, json } => {
+            gate.disable_agent(&name, "cli").await.map_err(err)?;
+            if json {
+                print_json(&serde_json::json!({ "name": name, "state": "disabled" }))?;
+            } else {
+                println!("{name} disabled");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a calls command.
+pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
+    let gate = open_gate(db).await?;
+    match cmd {
+        CallsCommand::Pending { json } => {
+            gate.sweep().await.map_err(err)?;
+            let rows = store::calls::pending(&gate.pool, 1000).await?;
+            let mut views = Vec::with_capacity(rows.len());
+            for row in rows {
+                views.push(row.view(&store::calls::decisions(&gate.pool, &row.id).await?));
+            }
+            if json {
+                print_json(&views)?;
+            } else if views.is_empty() {
+                println!("no pending calls");
+            } else {
+                for v in &views {
+                    print_summary(v);
+                }
+            }
+        }
+        CallsCommand::Show { id, json } => {
+            let view = gate.view(&id, None).await.map_err(err)?;
+            if json {
+                print_json(&view)?;
+            } else {
+                print_summary(&view);
+                println!("  args: {}", serde_json::to_string_pretty(&view.args)?);
+                for d in &view.decisions {
+                    println!("  {} by {} at {}: {}", d.decision, d.user, d.at, d.feedback.as_deref().unwrap_or(""));
+                }
+            }
+        }
+        CallsCommand::Approve { id, user, feedback, confirm, args, json } => {
+            let edited_args = match args {
+                Some(text) => Some(serde_json::from_str(&text).context("--args must be a JSON object")?),
+                None => None,
+            };
+            let person = person(&gate, &user).await?;
+            let input = DecisionInput { approve: true, feedback, confirm, edited_args };
+            let view = gate.decide(&id, &person, input).await.map_err(err)?;
+            report(&view, json)?;
+        }
+        CallsCommand::Deny { id, user, feedback, json } => {
+            let person = person(&gate, &user).await?;
+            let input = DecisionInput { approve: false, feedback: Some(feedback), ..Default::default() };
+            let view = gate.decide(&id, &person, input).await.map_err(err)?;
+            report(&view, json)?;
+        }
+    }
+    Ok(())
+}
+
+async fn person(gate: &Gate, username: &str) -> anyhow::Result<crate::domain::UserView> {
+    let name = username.trim().to_lowercase();
+    match store::users::find_by_username(&gate.pool, &name).await? {
+        Some(row) => Ok(row.view()),
+        None => bail!("no user named `{name}`"),
+    }
+}
+
+fn print_summary(v: &CallView) {
+    let risk: Vec<_> = v.risk.iter().map(|r| r.as_str()).collect();
+    println!(
+        "{}  {:9}  {} → {}  risk [{}]  approvals {}/{}  deadline {}",
+        v.id,
+        v.status.as_str(),
+        v.agent,
+        v.tool,
+        risk.join(", "),
+        v.approvals,
+        v.approvals_required.unwrap_or(0),
+        v.deadline.as_deref().unwrap_or("-"),
+    );
+}
+
+fn report(view: &CallView, json: bool) -> anyhow::Result<()> {
+    if json {
+        print_json(view)
+    } else {
+        println!("call {} is now {} ({} of {} approvals)", view.id, view.status, view.approvals, view.approvals_required.unwrap_or(1));
+        Ok(())
+    }
+}
+
+/// Runs a policy command.
+pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCommand::Import { file, author, json } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (policy, _) = crate::policy::toml_io::import(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let rules = policy.rules.len();
+            let gate = open_gate(db).await?;
+            let version = gate.replace_policy(policy, &author).await.map_err(err)?;
+            if json {
+                print_json(&serde_json::json!({ "version": version, "rules": rules }))?;
+            } else {
+                println!("policy version {version} in force ({rules} rules)");
+            }
+        }
+        PolicyCommand::Export => {
+            let gate = open_gate(db).await?;
+            print!("{}", crate::policy::toml_io::to_toml(gate.policy().policy()));
+        }
+    }
+    Ok(())
+}
+
+/// Runs an audit command.
+pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
+    let AuditCommand::Verify { json } = cmd;
+    let pool = store::open(db).await?;
+    let mut conn = pool.acquire().await?;
+    let result = store::audit::verify(&mut conn).await?;
+    match (&result, json) {
+        (store::audit::Verification::Intact { events }, true) => {
+            print_json(&serde_json::json!({ "intact": true, "events": events }))?
+        }
+        (store::audit::Verification::Intact { events }, false) => println!("audit log intact: {events} events"),
+        (store::audit::Verification::Broken { id, reason }, true) => {
+            print_json(&serde_json::json!({ "intact": false, "event": id, "reason": reason }))?
+        }
+        (store::audit::Verification::Broken { id, reason }, false) => println!("audit log BROKEN at event {id}: {reason}"),
+    }
+    if let store::audit::Verification::Broken { .. } = result {
+        bail!("the audit log's hash chain is broken");
+    }
+    Ok(())
+}

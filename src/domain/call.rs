@@ -1,0 +1,312 @@
+//! Gated calls: the status state machine and the JSON shapes of the agent API.
+//!
+//! This module is the one owner of call transitions: [`CallStatus::apply`] says which
+//! event may move a call from which status to which; the store performs exactly those
+//! moves as conditional writes.
+
+use super::risk::RiskClass;
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// Policy allowed it: execute now.
+    Allowed,
+    /// Policy denied it, or a person did (veto).
+    Denied,
+    /// Waiting for people.
+    Pending,
+    /// Enough people approved; usable until the approval TTL passes.
+    Approved,
+    /// Nobody decided before the deadline.
+    Expired,
+    /// The agent withdrew it.
+    Cancelled,
+    /// The agent reported execution.
+    Executed,
+    /// Approved, but the approval TTL passed unused: the agent must ask again.
+    Stale,
+}
+
+/// What can happen to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEvent {
+    /// Enough distinct approvals.
+    Approve,
+    /// A person denied it.
+    Deny,
+    /// The decision deadline passed.
+    Deadline,
+    /// The agent withdrew it.
+    Cancel,
+    /// The agent is executing it.
+    Execute,
+    /// The approval TTL passed.
+    ApprovalTtl,
+}
+
+impl CallStatus {
+    /// Every status.
+    pub const ALL: [CallStatus; 8] = [
+        CallStatus::Allowed,
+        CallStatus::Denied,
+        CallStatus::Pending,
+        CallStatus::Approved,
+        CallStatus::Expired,
+        CallStatus::Cancelled,
+        CallStatus::Executed,
+        CallStatus::Stale,
+    ];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Allowed => "allowed",
+            CallStatus::Denied => "denied",
+            CallStatus::Pending => "pending",
+            CallStatus::Approved => "approved",
+            CallStatus::Expired => "expired",
+            CallStatus::Cancelled => "cancelled",
+            CallStatus::Executed => "executed",
+            CallStatus::Stale => "stale",
+        }
+    }
+
+    /// The status `event` leads to from `self`, or `None` if it cannot happen.
+    pub fn apply(self, event: CallEvent) -> Option<CallStatus> {
+        use CallEvent as E;
+        use CallStatus as S;
+        match (self, event) {
+            (S::Pending, E::Approve) => Some(S::Approved),
+            (S::Pending, E::Deny) => Some(S::Denied),
+            (S::Pending, E::Deadline) => Some(S::Expired),
+            (S::Pending, E::Cancel) => Some(S::Cancelled),
+            (S::Approved, E::Execute) => Some(S::Executed),
+            (S::Allowed, E::Execute) => Some(S::Executed),
+            (S::Approved, E::ApprovalTtl) => Some(S::Stale),
+            (
+                S::Allowed | S::Denied | S::Pending | S::Approved | S::Expired | S::Cancelled
+                | S::Executed | S::Stale,
+                _,
+            ) => None,
+        }
+    }
+
+    /// Whether nothing can happen to the call any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CallStatus::Denied
+                | CallStatus::Expired
+                | CallStatus::Cancelled
+                | CallStatus::Executed
+                | CallStatus::Stale
+        )
+    }
+}
+
+impl fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CallStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CallStatus::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown call status `{s}`"))
+    }
+}
+
+/// Limits on what an agent may send.
+pub mod limits {
+    /// Longest session, tool and agent names, in bytes.
+    pub const NAME: usize = 200;
+    /// Longest reason, in bytes.
+    pub const REASON: usize = 4_000;
+    /// Most alternatives, and longest each.
+    pub const ALTERNATIVES: usize = 20;
+    pub const ALTERNATIVE: usize = 1_000;
+    /// Largest serialized `args`, `context` or `checkpoint`, in bytes.
+    pub const JSON_FIELD: usize = 64 * 1024;
+    /// Longest callback URL.
+    pub const URL: usize = 2_000;
+    /// Longest feedback from a person.
+    pub const FEEDBACK: usize = 4_000;
+    /// Longest idempotency key.
+    pub const IDEMPOTENCY_KEY: usize = 200;
+}
+
+/// `POST /api/v1/calls`: what an agent proposes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProposeRequest {
+    /// The agent's run this call belongs to (novelty is per session).
+    pub session: String,
+    /// Tool name.
+    pub tool: String,
+    /// Tool arguments (a JSON object).
+    #[serde(default = "empty_object")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub args: serde_json::Value,
+    /// Why the agent wants to do this.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Plan context; `plan_step`, `plan_total` and `summary` are shown specially.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub context: Option<serde_json::Value>,
+    /// Risk classes the agent claims.
+    #[serde(default)]
+    pub risk: Vec<RiskClass>,
+    /// Alternatives the agent considered.
+    #[serde(default)]
+    pub alternatives: Vec<String>,
+    /// Anything; returned on resume (async gates).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub checkpoint: Option<serde_json::Value>,
+    /// Webhook called when the call leaves `pending`.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// `201` answer to a proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ProposeResponse {
+    pub id: String,
+    /// `allowed`, `denied` or `pending`.
+    pub status: CallStatus,
+    /// The rule that decided; `null` when the default effect did.
+    pub rule: Option<String>,
+    /// Risk classes claimed plus those policy added.
+    pub risk: Vec<RiskClass>,
+    /// Why it was denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When a pending call expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// Approvals needed for a pending call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals_required: Option<u32>,
+}
+
+/// One person's decision on a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DecisionView {
+    pub user: String,
+    /// `approve` or `deny`.
+    pub decision: String,
+    pub feedback: Option<String>,
+    /// Whether this person edited the arguments before approving.
+    pub edited_args: bool,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// `GET /api/v1/calls/{id}`: a call as its agent sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CallView {
+    pub id: String,
+    pub agent: String,
+    pub session: String,
+    pub tool: String,
+    /// The arguments to execute: as approved (possibly edited by an approver).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub args: serde_json::Value,
+    /// The arguments as proposed.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub proposed_args: serde_json::Value,
+    pub reason: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub context: Option<serde_json::Value>,
+    pub risk: Vec<RiskClass>,
+    pub alternatives: Vec<String>,
+    pub status: CallStatus,
+    pub rule: Option<String>,
+    pub message: Option<String>,
+    pub approvals_required: Option<u32>,
+    pub approvals: u32,
+    pub decisions: Vec<DecisionView>,
+    /// Typed confirmation an approver must enter, if any.
+    pub confirm: Option<String>,
+    pub deadline: Option<String>,
+    pub approval_expires_at: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub checkpoint: Option<serde_json::Value>,
+    pub callback_url: Option<String>,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub executed_at: Option<String>,
+}
+
+/// `200` answer to `execute`: the arguments to run with, exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ExecuteResponse {
+    pub id: String,
+    pub status: CallStatus,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub args: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CallEvent as E;
+    use CallStatus as S;
+
+    #[test]
+    fn every_transition() {
+        let allowed = [
+            (S::Pending, E::Approve, S::Approved),
+            (S::Pending, E::Deny, S::Denied),
+            (S::Pending, E::Deadline, S::Expired),
+            (S::Pending, E::Cancel, S::Cancelled),
+            (S::Approved, E::Execute, S::Executed),
+            (S::Allowed, E::Execute, S::Executed),
+            (S::Approved, E::ApprovalTtl, S::Stale),
+        ];
+        let events = [E::Approve, E::Deny, E::Deadline, E::Cancel, E::Execute, E::ApprovalTtl];
+        for from in CallStatus::ALL {
+            for event in events {
+                let expected = allowed.iter().find(|(f, e, _)| *f == from && *e == event).map(|t| t.2);
+                assert_eq!(from.apply(event), expected, "{from} + {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn final_statuses_accept_nothing() {
+        for s in CallStatus::ALL.into_iter().filter(|s| s.is_final()) {
+            for e in [E::Approve, E::Deny, E::Deadline, E::Cancel, E::Execute, E::ApprovalTtl] {
+                assert_eq!(s.apply(e), None);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let bad = serde_json::json!({ "session": "s", "tool": "t", "bogus": 1 });
+        assert!(serde_json::from_value::<ProposeRequest>(bad).is_err());
+        let ok = serde_json::json!({ "session": "s", "tool": "t" });
+        let req: ProposeRequest = serde_json::from_value(ok).unwrap();
+        assert_eq!(req.args, serde_json::json!({}));
+    }
+}

@@ -1,0 +1,282 @@
+//! What the inbox, the decision card and the history page show, and the pure helpers that
+//! make a call readable in five seconds (labels, key arguments, countdowns, diffs).
+
+use super::call::{CallStatus, CallView};
+use super::risk::RiskClass;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One pending call in the inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxItem {
+    pub id: String,
+    pub agent: String,
+    pub tool: String,
+    /// The key arguments, truncated for a one-line summary.
+    pub key_args: Vec<(String, String)>,
+    pub risk: Vec<RiskClass>,
+    pub approvals: u32,
+    pub approvals_required: u32,
+    /// Deadline, milliseconds since the epoch.
+    pub deadline_ms: i64,
+}
+
+/// How many pending calls match one filter value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterCount {
+    /// `agent`, `tool` or `risk`.
+    pub dimension: String,
+    pub value: String,
+    pub count: i64,
+}
+
+/// The inbox: pending calls and filter counts, as of `now_ms` on the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxData {
+    pub items: Vec<InboxItem>,
+    pub counts: Vec<FilterCount>,
+    pub now_ms: i64,
+}
+
+/// How people decided this agent's earlier calls of this tool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolStats {
+    pub approved: u32,
+    pub denied: u32,
+    /// Median time from proposal to decision, in seconds.
+    pub median_decision_secs: Option<i64>,
+}
+
+/// Another call from the same agent session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionCall {
+    pub id: String,
+    pub tool: String,
+    pub status: CallStatus,
+    pub created_at: String,
+}
+
+/// Everything the decision card shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardData {
+    pub call: CallView,
+    pub deadline_ms: Option<i64>,
+    pub now_ms: i64,
+    pub stats: ToolStats,
+    pub session_calls: Vec<SessionCall>,
+    /// Whether the signed-in person may decide this call now.
+    pub can_decide: bool,
+    /// Why not, when they may not.
+    pub cannot_decide_reason: Option<String>,
+}
+
+/// A page of decided calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryData {
+    pub items: Vec<HistoryItem>,
+    pub page: u32,
+    pub has_more: bool,
+}
+
+/// One decided call in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub id: String,
+    pub agent: String,
+    pub tool: String,
+    pub status: CallStatus,
+    pub risk: Vec<RiskClass>,
+    pub decided_by: Vec<String>,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+}
+
+/// Longest text shown before an expander.
+pub const SHOWN_CHARS: usize = 160;
+
+/// `send_email` / `sendEmail` / `send-email` → "Send email".
+pub fn tool_label(tool: &str) -> String {
+    let mut words = String::with_capacity(tool.len() + 4);
+    let mut prev_lower = false;
+    for c in tool.chars() {
+        if c == '_' || c == '-' || c == '.' || c == ' ' {
+            if !words.ends_with(' ') && !words.is_empty() {
+                words.push(' ');
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower {
+            words.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        words.extend(c.to_lowercase());
+    }
+    let words = words.trim();
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut with `…`.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A one-line rendering of a JSON value (strings without quotes).
+pub fn short_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The first `max` top-level arguments as (name, short value), values cut to 60 characters.
+pub fn key_args(args: &Value, max: usize) -> Vec<(String, String)> {
+    match args {
+        Value::Object(map) => map
+            .iter()
+            .take(max)
+            .map(|(k, v)| (truncate(k, 40), truncate(&short_value(v), 60)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Time left as text: `2h 05m`, `4:07`, `0:09`, or `expired`.
+pub fn countdown(ms_left: i64) -> String {
+    if ms_left <= 0 {
+        return "expired".into();
+    }
+    let secs = (ms_left + 999) / 1000;
+    if secs >= 3600 {
+        format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+/// Whether a countdown should look urgent (the last minute).
+pub fn is_urgent(ms_left: i64) -> bool {
+    ms_left < 60_000
+}
+
+/// One line of an argument diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiffLine {
+    Same(String, String),
+    Changed(String, String, String),
+    Added(String, String),
+    Removed(String, String),
+}
+
+/// Top-level differences between proposed and edited arguments.
+pub fn arg_diff(before: &Value, after: &Value) -> Vec<DiffLine> {
+    let empty = serde_json::Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| match (b.get(k), a.get(k)) {
+            (Some(x), Some(y)) if x == y => DiffLine::Same(k.clone(), x.to_string()),
+            (Some(x), Some(y)) => DiffLine::Changed(k.clone(), x.to_string(), y.to_string()),
+            (None, Some(y)) => DiffLine::Added(k.clone(), y.to_string()),
+            (Some(x), None) => DiffLine::Removed(k.clone(), x.to_string()),
+            (None, None) => DiffLine::Same(k.clone(), String::new()),
+        })
+        .collect()
+}
+
+/// The median of some numbers.
+pub fn median(mut values: Vec<i64>) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2 } else { values[mid] })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tool_labels() {
+        let cases = [
+            ("send_email", "Send email"),
+            ("sendEmail", "Send email"),
+            ("deploy", "Deploy"),
+            ("k8s.scale-deployment", "K8s scale deployment"),
+            ("__x__", "X"),
+            ("", ""),
+        ];
+        for (tool, label) in cases {
+            assert_eq!(tool_label(tool), label, "{tool}");
+        }
+    }
+
+    #[test]
+    fn countdowns() {
+        let cases = [
+            (0, "expired"),
+            (-5, "expired"),
+            (1, "0:01"),
+            (9_000, "0:09"),
+            (59_001, "1:00"),
+            (247_000, "4:07"),
+            (3_600_000, "1h 00m"),
+            (7_500_000, "2h 05m"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(countdown(ms), text, "{ms}");
+        }
+        assert!(is_urgent(59_999) && !is_urgent(60_000));
+    }
+
+    #[test]
+    fn summaries() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        let args = json!({ "b": "x".repeat(100), "a": 1, "c": { "d": true } });
+        let got = key_args(&args, 2);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], ("a".to_string(), "1".to_string()));
+        assert_eq!(got[1].1.chars().count(), 60);
+        assert!(key_args(&json!([1]), 3).is_empty());
+    }
+
+    #[test]
+    fn diffs() {
+        let before = json!({ "env": "production", "force": true, "x": 1 });
+        let after = json!({ "env": "staging", "x": 1, "dry_run": true });
+        assert_eq!(
+            arg_diff(&before, &after),
+            vec![
+                DiffLine::Added("dry_run".into(), "true".into()),
+                DiffLine::Changed("env".into(), "\"production\"".into(), "\"staging\"".into()),
+                DiffLine::Removed("force".into(), "true".into()),
+                DiffLine::Same("x".into(), "1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn medians() {
+        let cases: [(Vec<i64>, Option<i64>); 4] =
+            [(vec![], None), (vec![5], Some(5)), (vec![3, 1, 2], Some(2)), (vec![4, 1, 3, 2], Some(2))];
+        for (values, expected) in cases {
+            assert_eq!(median(values.clone()), expected, "{values:?}");
+        }
+    }
+}

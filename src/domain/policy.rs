@@ -1,0 +1,158 @@
+//! The gate policy as data: ordered rules, each a match and an effect. Evaluation lives in
+//! `crate::policy` (server only); these types are shared so pages can show and edit them.
+
+use super::{risk::RiskClass, Role};
+use serde::{Deserialize, Serialize};
+
+/// The whole policy: rules in order, and what happens when none decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Effect when no enabled rule with an effect matches.
+    pub default_effect: Effect,
+    /// Rules, first match decides.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Unique name, shown to agents and people as the rule that decided.
+    pub name: String,
+    /// Disabled rules are skipped.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Why the rule exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What the rule applies to. Every given criterion must hold.
+    #[serde(default, rename = "match")]
+    pub matcher: Match,
+    /// Risk classes added to a matching call (before later rules are matched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_risk: Vec<RiskClass>,
+    /// What a match decides. `None`: only adds risk and evaluation continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Criteria a call must meet for a rule to match. Empty criteria match everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// Glob on the agent's name (`*`, `?`, `[abc]`, `{a,b}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Glob on the tool name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Conditions on the arguments; all must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgCondition>,
+    /// Matches if the call carries any of these risk classes (claimed or added so far).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk_any: Vec<RiskClass>,
+    /// `true`: matches only calls carrying no risk class at all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub risk_none: bool,
+    /// `Some(true)`: only novel calls (this tool not yet allowed or executed in this
+    /// session); `Some(false)`: only calls that are not novel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub novel: Option<bool>,
+}
+
+/// A condition on one argument, found by JSON pointer (RFC 6901, e.g. `/env`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgCondition {
+    pub pointer: String,
+    pub op: ArgOp,
+    /// Operand; unused for `exists` / `not_exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+}
+
+/// How an argument is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgOp {
+    /// JSON equality.
+    Eq,
+    /// JSON inequality (also true when the argument is missing).
+    Ne,
+    /// String argument matches a glob.
+    Glob,
+    /// String argument matches a regular expression (unanchored unless the pattern anchors).
+    Regex,
+    /// Number comparisons.
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// The pointer resolves.
+    Exists,
+    /// The pointer does not resolve.
+    NotExists,
+}
+
+/// What a rule decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// Execute now.
+    Allow,
+    /// Out of scope; `message` goes back to the agent.
+    Deny { message: String },
+    /// Wait for people.
+    Gate(GateSettings),
+}
+
+/// How a gated call is decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateSettings {
+    /// Distinct approvals needed; one deny vetoes.
+    #[serde(default = "one")]
+    pub approvals_required: u32,
+    /// Least role that may decide.
+    #[serde(default = "approver")]
+    pub approver_role: Role,
+    /// Seconds people have to decide before the call expires.
+    #[serde(default = "hour")]
+    pub deadline_secs: u64,
+    /// Seconds an approval stays usable before it goes stale.
+    #[serde(default = "ten_minutes")]
+    pub approval_ttl_secs: u64,
+    /// Phrase an approver must type, may quote arguments: `deploy {/env}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn approver() -> Role {
+    Role::Approver
+}
+fn hour() -> u64 {
+    3600
+}
+fn ten_minutes() -> u64 {
+    600
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        Self {
+            approvals_required: 1,
+            approver_role: Role::Approver,
+            deadline_secs: 3600,
+            approval_ttl_secs: 600,
+            confirm: None,
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The server's background work: the watcher that turns audit events into wake-ups (also
+//! for changes made by the CLI in another process), the expiry sweeper, and webhook delivery.
+
+use super::Gate;
+use crate::store::audit;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Starts the background tasks; they end when the pool closes.
+pub fn start(gate: Arc<Gate>) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(watch(gate.clone())),
+        tokio::spawn(sweep(gate.clone())),
+        tokio::spawn(deliver(gate)),
+    ]
+}
+
+async fn watch(gate: Arc<Gate>) {
+    let mut last = match audit::last_id(&gate.pool).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "audit watcher could not start");
+            return;
+        }
+    };
+    while !gate.pool.is_closed() {
+        tokio::select! {
+            _ = gate.hub.changed.notified() => {}
+            _ = tokio::time::sleep(gate.config.watch_interval) => {}
+        }
+        loop {
+            let batch = match audit::since(&gate.pool, last, 500).await {
+                Ok(b) => b,
+                Err(e) => {
+                    if !gate.pool.is_closed() {
+                        tracing::warn!(error = %e, "audit watcher failed to read");
+                    }
+                    break;
+                }
+            };
+            let full = batch.len() == 500;
+            for event in batch {
+                last = event.id;
+                match event.kind.as_str() {
+                    "policy.changed" => {
+                        if let Err(e) = gate.reload_policy().await {
+                            tracing::error!(error = %e, "reloading the policy failed");
+                        }
+                    }
+                    "agent.disabled" => gate.forget_agents(),
+                    _ => {}
+                }
+                if event.from_status.as_deref() == Some("pending") {
+                    gate.hub.webhooks_due.notify_one();
+                }
+                gate.hub.publish(event);
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+}
+
+async fn sweep(gate: Arc<Gate>) {
+    while !gate.pool.is_closed() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match gate.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(calls = n, "expired calls and approvals"),
+            Err(e) => {
+                if !gate.pool.is_closed() {
+                    tracing::warn!(error = %e, "expiry sweep failed");
+                }
+            }
+        }
+    }
+}
+
+async fn deliver(gate: Arc<Gate>) {
+    let http = super::webhooks::http_client();
+    while !gate.pool.is_closed() {
+        tokio::select! {
+            _ = gate.hub.webhooks_due.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Err(e) = gate.deliver_due_webhooks(&http).await {
+            if !gate.pool.is_closed() {
+                tracing::warn!(error = %e, "webhook delivery failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! What happens to a call after it is proposed, from the agent's side: reading it (with
+//! expiry applied on read), waiting for it, executing it exactly once, cancelling it —
+//! and the deadline and approval-TTL expiry that the sweeper makes durable.
+
+use super::{AgentInfo, Gate};
+use crate::clock::to_millis;
+use crate::domain::call::{CallEvent, CallStatus, CallView, ExecuteResponse};
+use crate::domain::error::StateCode;
+use crate::domain::AppError;
+use crate::store::{self, calls, calls::CallRow};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+use std::time::Duration;
+
+/// Longest long-poll an agent may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Applies whatever expiry is due to `row` inside a write transaction: a pending call past
+/// its deadline expires, an approval past its TTL goes stale. Returns the status after.
+pub async fn settle_in(
+    conn: &mut SqliteConnection,
+    row: &CallRow,
+    now: DateTime<Utc>,
+) -> Result<CallStatus, AppError> {
+    let now_ms = to_millis(now);
+    let status = row.status();
+    let event = match status {
+        CallStatus::Pending if row.deadline.is_some_and(|d| d <= now_ms) => CallEvent::Deadline,
+        CallStatus::Approved if row.approval_expires_at.is_some_and(|t| t <= now_ms) => CallEvent::ApprovalTtl,
+        _ => return Ok(status),
+    };
+    let message = match event {
+        CallEvent::Deadline => "nobody decided before the deadline",
+        _ => "the approval expired unused; propose the call again",
+    };
+    let changes = calls::Changes { message: Some(message.into()), ..Default::default() };
+    let to = calls::transition(conn, row, status, event, now, "system", changes, json!({})).await?;
+    Ok(to.unwrap_or(status))
+}
+
+impl Gate {
+    /// A call's row, if `agent` (when given) owns it. Other agents' calls are "not found".
+    pub async fn call_row(&self, id: &str, agent: Option<&AgentInfo>) -> Result<CallRow, AppError> {
+        let row = calls::get(&self.pool, id).await?;
+        match row {
+            Some(row) if agent.is_none_or(|a| a.id == row.agent_id) => Ok(row),
+            _ => Err(AppError::NotFound(format!("no call `{id}`"))),
+        }
+    }
+
+    /// Makes due expiry durable for one call; returns whether anything changed.
+    pub async fn settle(&self, id: &str) -> Result<bool, AppError> {
+        let now = self.clock.now();
+        let id = id.to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let Some(row) = calls::get(&mut *conn, &id).await? else { return Ok(false) };
+                    Ok(settle_in(conn, &row, now).await? != row.status())
+                })
+            })
+            .await
+    }
+
+    /// A call's current view, with due expiry applied first.
+    pub async fn view(&self, id: &str, agent: Option<&AgentInfo>) -> Result<CallView, AppError> {
+        let mut row = self.call_row(id, agent).await?;
+        if is_due(&row, self.clock.now()) {
+            self.settle(id).await?;
+            row = self.call_row(id, agent).await?;
+        }
+        let decisions = calls::decisions(&self.pool, id).await?;
+        Ok(row.view(&decisions))
+    }
+
+    /// Waits up to `max` (capped at [`MAX_WAIT`]) for a call to leave `pending`; returns at
+    /// once if it already has.
+    pub async fn wait(&self, id: &str, agent: &AgentInfo, max: Duration) -> Result<CallView, AppError> {
+        let end = tokio::time::Instant::now() + max.min(MAX_WAIT);
+        let waiter = self.hub.wait_on(id);
+        loop {
+            let notified = waiter.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let view = self.view(id, Some(agent)).await?;
+            if view.status != CallStatus::Pending || tokio::time::Instant::now() >= end {
+                return Ok(view);
+            }
+            // Wake at the deadline too (expiry is applied on read), and re-check now and
+            // then in case a change was made by another process before the watcher saw it.
+            let recheck = tokio::time::Instant::now() + Duration::from_secs(1);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(end.min(recheck)) => {}
+            }
+        }
+    }
+
+    /// The agent is about to execute: returns the approved arguments exactly once.
+    pub async fn execute(&self, id: &str, agent: &AgentInfo) -> Result<ExecuteResponse, AppError> {
+        self.call_row(id, Some(agent)).await?;
+        let now = self.clock.now();
+        let (id, actor) = (id.to_string(), format!("agent:{}", agent.name));
+        self.writer
+            .write(move |conn| Box::pin(async move { execute_in(conn, &id, &actor, now).await }))
+            .await?
+    }
+
+    /// The agent withdraws a pending call.
+    pub async fn cancel(&self, id: &str, agent: &AgentInfo) -> Result<CallView, AppError> {
+        self.call_row(id, Some(agent)).await?;
+        let now = self.clock.now();
+        let (cid, actor) = (id.to_string(), format!("agent:{}", agent.name));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = calls::get(&mut *conn, &cid).await?.ok_or_else(|| AppError::NotFound(cid.clone()))?;
+                    let status = settle_in(conn, &row, now).await?;
+                    if status != CallStatus::Pending {
+                        return Ok(Err(AppError::State(
+                            StateCode::NotPending,
+                            format!("the call is {status}, not pending"),
+                        )));
+                    }
+                    let changes = calls::Changes { message: Some("cancelled by the agent".into()), ..Default::default() };
+                    calls::transition(conn, &row, CallStatus::Pending, CallEvent::Cancel, now, &actor, changes, json!({}))
+                        .await?;
+                    Ok(Ok(()))
+                })
+            })
+            .await??;
+        self.view(id, Some(agent)).await
+    }
+
+    /// Expires every overdue pending call and every stale approval; returns how many.
+    pub async fn sweep(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let mut ids = calls::overdue(&self.pool, now, 500).await?;
+        ids.extend(calls::stale_approvals(&self.pool, now, 500).await?);
+        let mut changed = 0;
+        for id in ids {
+            if self.settle(&id).await? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Whether expiry is due for `row` at `now`.
+fn is_due(row: &CallRow, now: DateTime<Utc>) -> bool {
+    let now_ms = to_millis(now);
+    match row.status() {
+        CallStatus::Pending => row.deadline.is_some_and(|d| d <= now_ms),
+        CallStatus::Approved => row.approval_expires_at.is_some_and(|t| t <= now_ms),
+        _ => false,
+    }
+}
+
+/// The body of [`Gate::execute`], inside the write transaction. The outer `Result` fails
+/// the job; the inner one is a refusal whose side effects (going stale) still commit.
+async fn execute_in(
+    conn: &mut SqliteConnection,
+    id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<ExecuteResponse, AppError>, AppError> {
+    let row = calls::get(&mut *conn, id).await?.ok_or_else(|| AppError::NotFound(id.into()))?;
+    let status = settle_in(conn, &row, now).await?;
+    let refuse = |code: StateCode, message: String| Ok(Err(AppError::State(code, message)));
+    match status {
+        CallStatus::Approved | CallStatus::Allowed => {
+            let args_text = row.approved_args.clone().unwrap_or_else(|| row.args.clone());
+            let args: Value = serde_json::from_str(&args_text)
+                .map_err(|e| AppError::Internal(format!("stored args unreadable: {e}")))?;
+            if status == CallStatus::Approved
+                && row.approved_args_hash.as_deref() != Some(store::json::hash(&args).as_str())
+            {
+                return Err(AppError::Internal("approved arguments do not match their hash".into()));
+            }
+            let moved = calls::transition(
+                conn,
+                &row,
+                status,
+                CallEvent::Execute,
+                now,
+                actor,
+                calls::Changes::default(),
+                json!({}),
+            )
+            .await?;
+            match moved {
+                Some(_) => Ok(Ok(ExecuteResponse { id: row.id, status: CallStatus::Executed, args })),
+                None => refuse(StateCode::AlreadyExecuted, "the call was already executed".into()),
+            }
+        }
+        CallStatus::Executed => refuse(StateCode::AlreadyExecuted, "the call was already executed".into()),
+        CallStatus::Stale => refuse(
+            StateCode::ApprovalStale,
+            "the approval expired before execution; propose the call again".into(),
+        ),
+        other => refuse(StateCode::NotApproved, format!("the call is {other}, not approved")),
+    }
+}

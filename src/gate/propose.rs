@@ -1,0 +1,254 @@
+//! Proposing a call: validate, evaluate policy in memory, record durably, answer.
+//! This is the hot path of every agent tool call.
+
+use super::{AgentInfo, Gate};
+use crate::clock::to_millis;
+use crate::domain::call::{limits, CallStatus, ProposeRequest, ProposeResponse};
+use crate::domain::AppError;
+use crate::policy::{CallInput, Outcome};
+use crate::store::{audit, calls};
+use chrono::{Duration, SecondsFormat};
+use serde_json::{json, Value};
+
+/// Checks a proposal against the documented limits.
+pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(), AppError> {
+    let name = |field: &str, value: &str| -> Result<(), AppError> {
+        if value.trim().is_empty() {
+            return Err(AppError::Invalid(format!("`{field}` must not be empty")));
+        }
+        if value.len() > limits::NAME {
+            return Err(AppError::Invalid(format!("`{field}` is longer than {} bytes", limits::NAME)));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(AppError::Invalid(format!("`{field}` must not contain control characters")));
+        }
+        Ok(())
+    };
+    name("session", &req.session)?;
+    name("tool", &req.tool)?;
+    if !req.args.is_object() {
+        return Err(AppError::Invalid("`args` must be a JSON object".into()));
+    }
+    let json_size = |field: &str, value: &Value| -> Result<(), AppError> {
+        if value.to_string().len() > limits::JSON_FIELD {
+            return Err(AppError::TooLarge(format!(
+                "`{field}` is larger than {} KiB",
+                limits::JSON_FIELD / 1024
+            )));
+        }
+        Ok(())
+    };
+    json_size("args", &req.args)?;
+    if let Some(context) = &req.context {
+        if !context.is_object() {
+            return Err(AppError::Invalid("`context` must be a JSON object".into()));
+        }
+        json_size("context", context)?;
+    }
+    if let Some(checkpoint) = &req.checkpoint {
+        json_size("checkpoint", checkpoint)?;
+    }
+    if req.reason.as_ref().is_some_and(|r| r.len() > limits::REASON) {
+        return Err(AppError::Invalid(format!("`reason` is longer than {} bytes", limits::REASON)));
+    }
+    if req.alternatives.len() > limits::ALTERNATIVES {
+        return Err(AppError::Invalid(format!("at most {} `alternatives`", limits::ALTERNATIVES)));
+    }
+    if req.alternatives.iter().any(|a| a.len() > limits::ALTERNATIVE) {
+        return Err(AppError::Invalid(format!(
+            "each alternative must be at most {} bytes",
+            limits::ALTERNATIVE
+        )));
+    }
+    if let Some(url) = &req.callback_url {
+        check_callback_url(url)?;
+    }
+    if let Some(key) = idempotency_key {
+        let ok = !key.is_empty()
+            && key.len() <= limits::IDEMPOTENCY_KEY
+            && key.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(AppError::BadRequest(format!(
+                "`Idempotency-Key` must be 1-{} visible ASCII characters",
+                limits::IDEMPOTENCY_KEY
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A callback URL must be an absolute http(s) URL.
+pub fn check_callback_url(url: &str) -> Result<(), AppError> {
+    if url.len() > limits::URL {
+        return Err(AppError::Invalid(format!("`callback_url` is longer than {} bytes", limits::URL)));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(AppError::Invalid("`callback_url` must be an absolute http or https URL".into())),
+    }
+}
+
+impl Gate {
+    /// Proposes a call for `agent`. The same `idempotency_key` from the same agent returns
+    /// the first answer and creates nothing new.
+    pub async fn propose(
+        &self,
+        agent: &AgentInfo,
+        req: ProposeRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<ProposeResponse, AppError> {
+        validate(&req, idempotency_key.as_deref())?;
+        if let Some(key) = &idempotency_key {
+            if let Some(first) = calls::response_for_key(&self.pool, &agent.id, key).await? {
+                return parse_response(&first);
+            }
+        }
+
+        let policy = self.policy();
+        let novel = if policy.uses_novelty() {
+            calls::is_novel(&self.pool, &agent.id, &req.session, &req.tool).await?
+        } else {
+            false
+        };
+        let evaluation = policy.evaluate(&CallInput {
+            agent: &agent.name,
+            tool: &req.tool,
+            args: &req.args,
+            risk: &req.risk,
+            novel,
+        });
+
+        let now = self.clock.now();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut response = ProposeResponse {
+            id: id.clone(),
+            status: CallStatus::Allowed,
+            rule: evaluation.rule.clone(),
+            risk: evaluation.risk.clone(),
+            message: None,
+            deadline: None,
+            approvals_required: None,
+        };
+        let mut call = calls::NewCall {
+            id: id.clone(),
+            agent_id: agent.id.clone(),
+            session: req.session,
+            tool: req.tool,
+            args: req.args.to_string(),
+            reason: req.reason,
+            context: req.context.map(|c| c.to_string()),
+            risk: json!(evaluation.risk).to_string(),
+            alternatives: json!(req.alternatives).to_string(),
+            checkpoint: req.checkpoint.map(|c| c.to_string()),
+            callback_url: req.callback_url,
+            status: CallStatus::Allowed,
+            rule: evaluation.rule,
+            message: None,
+            approvals_required: None,
+            approver_role: None,
+            confirm: None,
+            approval_ttl_ms: None,
+            deadline: None,
+            idempotency_key: idempotency_key.clone(),
+            response: String::new(),
+            created_at: to_millis(now),
+        };
+        match evaluation.outcome {
+            Outcome::Allow => {}
+            Outcome::Deny { message } => {
+                response.status = CallStatus::Denied;
+                response.message = Some(message.clone());
+                call.status = CallStatus::Denied;
+                call.message = Some(message);
+            }
+            Outcome::Gate { settings, confirm } => {
+                let deadline = now + Duration::seconds(settings.deadline_secs as i64);
+                response.status = CallStatus::Pending;
+                response.deadline = Some(deadline.to_rfc3339_opts(SecondsFormat::Millis, true));
+                response.approvals_required = Some(settings.approvals_required);
+                call.status = CallStatus::Pending;
+                call.approvals_required = Some(settings.approvals_required as i64);
+                call.approver_role = Some(settings.approver_role.as_str().to_string());
+                call.confirm = confirm;
+                call.approval_ttl_ms = Some(settings.approval_ttl_secs as i64 * 1000);
+                call.deadline = Some(to_millis(deadline));
+            }
+        }
+        call.response = serde_json::to_string(&response)
+            .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))?;
+
+        let actor = format!("agent:{}", agent.name);
+        let stored = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(key) = &call.idempotency_key {
+                        if let Some(first) = calls::response_for_key(&mut *conn, &call.agent_id, key).await? {
+                            return Ok(Some(first));
+                        }
+                    }
+                    calls::insert(&mut *conn, &call).await?;
+                    audit::append(
+                        conn,
+                        &audit::NewEvent {
+                            at: now,
+                            actor: &actor,
+                            kind: "call.proposed",
+                            agent_id: Some(&call.agent_id),
+                            call_id: Some(&call.id),
+                            from_status: None,
+                            to_status: Some(call.status.as_str()),
+                            detail: json!({ "tool": call.tool, "rule": call.rule }),
+                        },
+                    )
+                    .await?;
+                    Ok(None)
+                })
+            })
+            .await?;
+        match stored {
+            Some(first) => parse_response(&first),
+            None => Ok(response),
+        }
+    }
+}
+
+fn parse_response(stored: &str) -> Result<ProposeResponse, AppError> {
+    serde_json::from_str(stored).map_err(|e| AppError::Internal(format!("stored response unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(f: impl FnOnce(&mut ProposeRequest)) -> ProposeRequest {
+        let mut r: ProposeRequest =
+            serde_json::from_value(json!({ "session": "s1", "tool": "deploy" })).unwrap();
+        f(&mut r);
+        r
+    }
+
+    #[test]
+    fn validation() {
+        let big = "x".repeat(limits::JSON_FIELD + 1);
+        let cases: Vec<(&str, ProposeRequest, Option<&str>, Option<&str>)> = vec![
+            ("minimal", req(|_| {}), None, None),
+            ("empty tool", req(|r| r.tool = " ".into()), None, Some("invalid")),
+            ("long session", req(|r| r.session = "s".repeat(201)), None, Some("invalid")),
+            ("control char", req(|r| r.tool = "a\u{7}".into()), None, Some("invalid")),
+            ("args not object", req(|r| r.args = json!([1])), None, Some("invalid")),
+            ("args too big", req(|r| r.args = json!({ "blob": big })), None, Some("payload_too_large")),
+            ("context not object", req(|r| r.context = Some(json!("x"))), None, Some("invalid")),
+            ("too many alternatives", req(|r| r.alternatives = vec!["a".into(); 21]), None, Some("invalid")),
+            ("bad url", req(|r| r.callback_url = Some("ftp://x".into())), None, Some("invalid")),
+            ("relative url", req(|r| r.callback_url = Some("/hook".into())), None, Some("invalid")),
+            ("good url", req(|r| r.callback_url = Some("http://127.0.0.1:9/h".into())), None, None),
+            ("bad key", req(|_| {}), Some("has space"), Some("bad_request")),
+            ("good key", req(|_| {}), Some("run-1/step-2"), None),
+        ];
+        for (name, r, key, expected) in cases {
+            let got = validate(&r, key).err().map(|e| e.code());
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+}

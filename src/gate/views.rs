@@ -1,0 +1,123 @@
+//! Read models for people: the inbox, the decision card and the history.
+
+use super::Gate;
+use crate::clock::to_millis;
+use crate::domain::call::CallStatus;
+use crate::domain::inbox::{
+    key_args, median, CardData, FilterCount, HistoryData, HistoryItem, InboxData, InboxItem, SessionCall, ToolStats,
+};
+use crate::domain::{AppError, Role, UserView};
+use crate::store::calls::{self, ListFilter};
+
+/// Most pending calls listed at once.
+const INBOX_LIMIT: i64 = 500;
+/// Calls per history page.
+pub const HISTORY_PAGE: i64 = 25;
+
+impl Gate {
+    /// Pending calls matching `filter`, soonest deadline first, with counts per filter value.
+    pub async fn inbox(&self, filter: &ListFilter) -> Result<InboxData, AppError> {
+        let now = self.clock.now();
+        let rows = calls::pending_filtered(&self.pool, filter, INBOX_LIMIT).await?;
+        let items = rows
+            .iter()
+            .filter(|r| r.deadline.is_none_or(|d| d > to_millis(now)))
+            .map(|r| {
+                let view = r.view(&[]);
+                InboxItem {
+                    id: r.id.clone(),
+                    agent: r.agent_name.clone(),
+                    tool: r.tool.clone(),
+                    key_args: key_args(&view.args, 3),
+                    risk: view.risk,
+                    approvals: 0,
+                    approvals_required: r.approvals_required.unwrap_or(1) as u32,
+                    deadline_ms: r.deadline.unwrap_or(0),
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut items = items;
+        for item in &mut items {
+            item.approvals = calls::decisions(&self.pool, &item.id)
+                .await?
+                .iter()
+                .filter(|d| d.decision == "approve")
+                .count() as u32;
+        }
+        let counts = calls::pending_counts(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(dimension, value, count)| FilterCount { dimension, value, count })
+            .collect();
+        Ok(InboxData { items, counts, now_ms: to_millis(now) })
+    }
+
+    /// Everything the decision card shows, for `user`.
+    pub async fn card(&self, call_id: &str, user: &UserView) -> Result<CardData, AppError> {
+        let call = self.view(call_id, None).await?;
+        let row = self.call_row(call_id, None).await?;
+        let outcomes = calls::decision_stats(&self.pool, &row.agent_id, &row.tool).await?;
+        let mut stats = ToolStats::default();
+        let mut times = Vec::new();
+        for (status, ms) in outcomes.into_iter().filter(|(_, _)| true) {
+            if status == "denied" {
+                stats.denied += 1;
+            } else {
+                stats.approved += 1;
+            }
+            times.push(ms / 1000);
+        }
+        stats.median_decision_secs = median(times);
+        let session_calls = calls::session_calls(&self.pool, &row.agent_id, &row.session, 50)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != row.id)
+            .map(|c| SessionCall { id: c.id.clone(), tool: c.tool.clone(), status: c.status(), created_at: calls::rfc3339(c.created_at) })
+            .collect();
+        let needed: Role = row.approver_role.as_deref().and_then(|r| r.parse().ok()).unwrap_or(Role::Approver);
+        let already = call.decisions.iter().any(|d| d.user == user.username);
+        let cannot_decide_reason = if call.status != CallStatus::Pending {
+            Some(format!("This call is {}.", call.status))
+        } else if !user.role.includes(needed) {
+            Some(format!("Deciding this call needs the {needed} role."))
+        } else if already {
+            Some("You already decided on this call; another person must.".into())
+        } else {
+            None
+        };
+        Ok(CardData {
+            deadline_ms: row.deadline,
+            now_ms: to_millis(self.clock.now()),
+            stats,
+            session_calls,
+            can_decide: cannot_decide_reason.is_none(),
+            cannot_decide_reason,
+            call,
+        })
+    }
+
+    /// One page (from 1) of calls that are no longer pending, newest first.
+    pub async fn history(&self, filter: &ListFilter, page: u32) -> Result<HistoryData, AppError> {
+        let page = page.max(1);
+        let offset = (page as i64 - 1) * HISTORY_PAGE;
+        let mut rows = calls::history(&self.pool, filter, HISTORY_PAGE + 1, offset).await?;
+        let has_more = rows.len() as i64 > HISTORY_PAGE;
+        rows.truncate(HISTORY_PAGE as usize);
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            let decided_by = calls::decisions(&self.pool, &r.id).await?.into_iter().map(|d| d.username).collect();
+            let view = r.view(&[]);
+            items.push(HistoryItem {
+                id: r.id,
+                agent: r.agent_name,
+                tool: r.tool,
+                status: view.status,
+                risk: view.risk,
+                decided_by,
+                created_at: view.created_at,
+                decided_at: view.decided_at,
+            });
+        }
+        Ok(HistoryData { items, page, has_more })
+    }
+}

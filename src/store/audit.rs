@@ -1,0 +1,193 @@
+//! SQL for `audit_events`: the append-only, hash-chained log of every transition,
+//! decision and policy change.
+
+use super::json::canonical;
+use crate::clock::to_millis;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub agent_id: Option<&'a str>,
+    pub call_id: Option<&'a str>,
+    pub from_status: Option<&'a str>,
+    pub to_status: Option<&'a str>,
+    pub detail: Value,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub agent_id: Option<String>,
+    pub call_id: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+const COLUMNS: &str =
+    "id, at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash";
+
+/// The hash of an event given its predecessor's hash.
+#[allow(clippy::too_many_arguments)]
+fn chain_hash(
+    prev_hash: &str,
+    at: i64,
+    actor: &str,
+    kind: &str,
+    agent_id: Option<&str>,
+    call_id: Option<&str>,
+    from_status: Option<&str>,
+    to_status: Option<&str>,
+    detail: &str,
+) -> String {
+    let content = canonical(&json!({
+        "at": at, "actor": actor, "kind": kind, "agent_id": agent_id, "call_id": call_id,
+        "from_status": from_status, "to_status": to_status, "detail": detail,
+    }));
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(content.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Appends an event; call inside the transaction of the change it records, after that
+/// change's first write (so the write lock is held and the chain cannot fork).
+pub async fn append(conn: &mut SqliteConnection, event: &NewEvent<'_>) -> sqlx::Result<i64> {
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+    let at = to_millis(event.at);
+    let detail = canonical(&event.detail);
+    let hash = chain_hash(
+        &prev,
+        at,
+        event.actor,
+        event.kind,
+        event.agent_id,
+        event.call_id,
+        event.from_status,
+        event.to_status,
+        &detail,
+    );
+    sqlx::query_scalar(
+        "INSERT INTO audit_events
+           (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(at)
+    .bind(event.actor)
+    .bind(event.kind)
+    .bind(event.agent_id)
+    .bind(event.call_id)
+    .bind(event.from_status)
+    .bind(event.to_status)
+    .bind(detail)
+    .bind(prev)
+    .bind(hash)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Events after `after_id`, oldest first.
+pub async fn since(db: impl SqliteExecutor<'_>, after_id: i64, limit: i64) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE id > ? ORDER BY id LIMIT ?"))
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// The newest event id (0 when empty).
+pub async fn last_id(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events")
+        .fetch_one(db)
+        .await
+}
+
+/// One agent's calls leaving `pending` after `after_id` (for event-stream replay).
+pub async fn leaving_pending(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events
+         WHERE agent_id = ? AND from_status = 'pending' AND id > ? ORDER BY id LIMIT ?"
+    ))
+    .bind(agent_id)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Every event of one call, oldest first.
+pub async fn for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE call_id = ? ORDER BY id"))
+        .bind(call_id)
+        .fetch_all(db)
+        .await
+}
+
+/// Result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Every event's hash matches its content and predecessor.
+    Intact { events: u64 },
+    /// The first event whose hash does not match.
+    Broken { id: i64, reason: String },
+}
+
+/// Recomputes the whole chain.
+pub async fn verify(conn: &mut SqliteConnection) -> sqlx::Result<Verification> {
+    let mut prev = GENESIS.to_string();
+    let mut after = 0;
+    let mut count = 0;
+    loop {
+        let batch = since(&mut *conn, after, 1000).await?;
+        if batch.is_empty() {
+            return Ok(Verification::Intact { events: count });
+        }
+        for e in batch {
+            if e.prev_hash != prev {
+                return Ok(Verification::Broken { id: e.id, reason: "prev_hash does not match the previous event".into() });
+            }
+            let expected = chain_hash(
+                &prev,
+                e.at,
+                &e.actor,
+                &e.kind,
+                e.agent_id.as_deref(),
+                e.call_id.as_deref(),
+                e.from_status.as_deref(),
+                e.to_status.as_deref(),
+                &e.detail,
+            );
+            if expected != e.hash {
+                return Ok(Verification::Broken { id: e.id, reason: "content does not match its hash".into() });
+            }
+            prev = e.hash;
+            after = e.id;
+            count += 1;
+        }
+    }
+}

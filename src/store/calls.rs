@@ -1,0 +1,493 @@
+//! SQL for `calls` and `decisions`, including the only code that changes a call's status:
+//! [`transition`], a conditional write that follows [`CallStatus::apply`] and appends the
+//! audit event (and the webhook outbox row) in the same transaction.
+
+use super::{audit, webhooks};
+use crate::clock::{from_millis, to_millis};
+use crate::domain::call::{CallEvent, CallStatus, CallView, DecisionView};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+/// A row of `calls` joined with its agent's name.
+#[derive(Debug, Clone, FromRow)]
+pub struct CallRow {
+    pub id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub session: String,
+    pub tool: String,
+    pub args: String,
+    pub reason: Option<String>,
+    pub context: Option<String>,
+    pub risk: String,
+    pub alternatives: String,
+    pub checkpoint: Option<String>,
+    pub callback_url: Option<String>,
+    pub status: String,
+    pub rule: Option<String>,
+    pub message: Option<String>,
+    pub approvals_required: Option<i64>,
+    pub approver_role: Option<String>,
+    pub confirm: Option<String>,
+    pub approval_ttl_ms: Option<i64>,
+    pub deadline: Option<i64>,
+    pub approved_args: Option<String>,
+    pub approved_args_hash: Option<String>,
+    pub approval_expires_at: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub response: String,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    pub executed_at: Option<i64>,
+}
+
+const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, c.tool, c.args,
+    c.reason, c.context, c.risk, c.alternatives, c.checkpoint, c.callback_url, c.status, c.rule,
+    c.message, c.approvals_required, c.approver_role, c.confirm, c.approval_ttl_ms, c.deadline,
+    c.approved_args, c.approved_args_hash, c.approval_expires_at, c.idempotency_key, c.response,
+    c.created_at, c.decided_at, c.executed_at
+    FROM calls c JOIN agents a ON a.id = c.agent_id";
+
+impl CallRow {
+    /// The status (the table's CHECK constraint keeps it valid).
+    pub fn status(&self) -> CallStatus {
+        self.status.parse().unwrap_or(CallStatus::Denied)
+    }
+
+    /// The call's view, with its decisions.
+    pub fn view(&self, decisions: &[DecisionRow]) -> CallView {
+        let json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+        let opt_json = |s: &Option<String>| s.as_deref().map(json);
+        let proposed = json(&self.args);
+        CallView {
+            id: self.id.clone(),
+            agent: self.agent_name.clone(),
+            session: self.session.clone(),
+            tool: self.tool.clone(),
+            args: opt_json(&self.approved_args).unwrap_or_else(|| proposed.clone()),
+            proposed_args: proposed,
+            reason: self.reason.clone(),
+            context: opt_json(&self.context),
+            risk: serde_json::from_str(&self.risk).unwrap_or_default(),
+            alternatives: serde_json::from_str(&self.alternatives).unwrap_or_default(),
+            status: self.status(),
+            rule: self.rule.clone(),
+            message: self.message.clone(),
+            approvals_required: self.approvals_required.map(|n| n as u32),
+            approvals: decisions.iter().filter(|d| d.decision == "approve").count() as u32,
+            decisions: decisions.iter().map(DecisionRow::view).collect(),
+            confirm: self.confirm.clone(),
+            deadline: self.deadline.map(rfc3339),
+            approval_expires_at: self.approval_expires_at.map(rfc3339),
+            checkpoint: opt_json(&self.checkpoint),
+            callback_url: self.callback_url.clone(),
+            created_at: rfc3339(self.created_at),
+            decided_at: self.decided_at.map(rfc3339),
+            executed_at: self.executed_at.map(rfc3339),
+        }
+    }
+}
+
+/// Milliseconds as RFC 3339 (UTC, millisecond precision).
+pub fn rfc3339(ms: i64) -> String {
+    from_millis(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A row of `decisions`.
+#[derive(Debug, Clone, FromRow)]
+pub struct DecisionRow {
+    pub call_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub decision: String,
+    pub feedback: Option<String>,
+    pub edited_args: Option<String>,
+    pub at: i64,
+}
+
+impl DecisionRow {
+    fn view(&self) -> DecisionView {
+        DecisionView {
+            user: self.username.clone(),
+            decision: self.decision.clone(),
+            feedback: self.feedback.clone(),
+            edited_args: self.edited_args.is_some(),
+            at: rfc3339(self.at),
+        }
+    }
+}
+
+/// A new call, as policy decided it.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub id: String,
+    pub agent_id: String,
+    pub session: String,
+    pub tool: String,
+    pub args: String,
+    pub reason: Option<String>,
+    pub context: Option<String>,
+    pub risk: String,
+    pub alternatives: String,
+    pub checkpoint: Option<String>,
+    pub callback_url: Option<String>,
+    pub status: CallStatus,
+    pub rule: Option<String>,
+    pub message: Option<String>,
+    pub approvals_required: Option<i64>,
+    pub approver_role: Option<String>,
+    pub confirm: Option<String>,
+    pub approval_ttl_ms: Option<i64>,
+    pub deadline: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub response: String,
+    pub created_at: i64,
+}
+
+/// Inserts a call.
+pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewCall) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
+           checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
+           confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&c.id)
+    .bind(&c.agent_id)
+    .bind(&c.session)
+    .bind(&c.tool)
+    .bind(&c.args)
+    .bind(&c.reason)
+    .bind(&c.context)
+    .bind(&c.risk)
+    .bind(&c.alternatives)
+    .bind(&c.checkpoint)
+    .bind(&c.callback_url)
+    .bind(c.status.as_str())
+    .bind(&c.rule)
+    .bind(&c.message)
+    .bind(c.approvals_required)
+    .bind(&c.approver_role)
+    .bind(&c.confirm)
+    .bind(c.approval_ttl_ms)
+    .bind(c.deadline)
+    .bind(&c.idempotency_key)
+    .bind(&c.response)
+    .bind(c.created_at)
+    .bind((c.status != CallStatus::Pending).then_some(c.created_at))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One call.
+pub async fn get(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<CallRow>> {
+    sqlx::query_as(&format!("{SELECT} WHERE c.id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The first answer to a proposal with this idempotency key, if any.
+pub async fn response_for_key(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    key: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT response FROM calls WHERE agent_id = ? AND idempotency_key = ?")
+        .bind(agent_id)
+        .bind(key)
+        .fetch_optional(db)
+        .await
+}
+
+/// Whether the agent has no allowed or executed call of `tool` in `session` yet.
+pub async fn is_novel(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    session: &str,
+    tool: &str,
+) -> sqlx::Result<bool> {
+    let seen: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM calls WHERE agent_id = ? AND session = ? AND tool = ?
+         AND status IN ('allowed', 'executed') LIMIT 1",
+    )
+    .bind(agent_id)
+    .bind(session)
+    .bind(tool)
+    .fetch_optional(db)
+    .await?;
+    Ok(seen.is_none())
+}
+
+/// Pending calls, soonest deadline first.
+pub async fn pending(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE c.status = 'pending' ORDER BY c.deadline, c.created_at LIMIT ?"
+    ))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Ids of pending calls whose deadline has passed.
+pub async fn overdue(db: impl SqliteExecutor<'_>, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM calls WHERE status = 'pending' AND deadline <= ? LIMIT ?")
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// Ids of approved calls whose approval has gone stale.
+pub async fn stale_approvals(
+    db: impl SqliteExecutor<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM calls WHERE status = 'approved' AND approval_expires_at <= ? LIMIT ?",
+    )
+    .bind(to_millis(now))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Decisions on a call, oldest first.
+pub async fn decisions(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<DecisionRow>> {
+    sqlx::query_as(
+        "SELECT call_id, user_id, username, decision, feedback, edited_args, at
+         FROM decisions WHERE call_id = ? ORDER BY at, rowid",
+    )
+    .bind(call_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Records one person's decision. Fails with a PRIMARY KEY violation if they already decided.
+pub async fn insert_decision(db: impl SqliteExecutor<'_>, d: &DecisionRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO decisions (call_id, user_id, username, decision, feedback, edited_args, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&d.call_id)
+    .bind(&d.user_id)
+    .bind(&d.username)
+    .bind(&d.decision)
+    .bind(&d.feedback)
+    .bind(&d.edited_args)
+    .bind(d.at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the arguments a pending call will be approved with (an approver's edit).
+pub async fn set_candidate_args(db: impl SqliteExecutor<'_>, call_id: &str, args: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET approved_args = ? WHERE id = ? AND status = 'pending'")
+        .bind(args)
+        .bind(call_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Column changes that come with a transition.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    /// New `message` (a denial's feedback, an expiry note).
+    pub message: Option<String>,
+    /// On approval: the arguments that may be executed and their hash, and until when.
+    pub approved_args: Option<(String, String)>,
+    pub approval_expires_at: Option<i64>,
+}
+
+/// Moves a call from `from` by `event`, if it is still in `from`. Returns the new status,
+/// or `None` when the call was no longer in `from` (someone else moved it first).
+///
+/// In the same transaction: one audit event, and for calls leaving `pending` that have a
+/// callback URL, a webhook outbox row.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    call: &CallRow,
+    from: CallStatus,
+    event: CallEvent,
+    now: DateTime<Utc>,
+    actor: &str,
+    changes: Changes,
+    detail: Value,
+) -> sqlx::Result<Option<CallStatus>> {
+    let Some(to) = from.apply(event) else {
+        return Ok(None);
+    };
+    let now_ms = to_millis(now);
+    let (approved_args, approved_hash) = changes.approved_args.unzip();
+    let done = sqlx::query(
+        "UPDATE calls SET status = ?,
+            message = COALESCE(?, message),
+            approved_args = COALESCE(?, approved_args),
+            approved_args_hash = COALESCE(?, approved_args_hash),
+            approval_expires_at = COALESCE(?, approval_expires_at),
+            decided_at = CASE WHEN ? = 'pending' THEN ? ELSE decided_at END,
+            executed_at = CASE WHEN ? = 'executed' THEN ? ELSE executed_at END
+         WHERE id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(&changes.message)
+    .bind(approved_args)
+    .bind(approved_hash)
+    .bind(changes.approval_expires_at)
+    .bind(from.as_str())
+    .bind(now_ms)
+    .bind(to.as_str())
+    .bind(now_ms)
+    .bind(&call.id)
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let kind = format!("call.{to}");
+    let event_id = audit::append(
+        conn,
+        &audit::NewEvent {
+            at: now,
+            actor,
+            kind: &kind,
+            agent_id: Some(&call.agent_id),
+            call_id: Some(&call.id),
+            from_status: Some(from.as_str()),
+            to_status: Some(to.as_str()),
+            detail,
+        },
+    )
+    .await?;
+    if from == CallStatus::Pending {
+        if let Some(url) = &call.callback_url {
+            webhooks::enqueue(&mut *conn, &call.id, url, event_id, now).await?;
+        }
+    }
+    Ok(Some(to))
+}
+
+/// Filters of the inbox and history lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    pub risk: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Builds the WHERE clause of a list query; `statuses` restricts to those statuses.
+fn filter_sql(filter: &ListFilter, statuses: &[&str]) -> (String, Vec<String>) {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut binds = Vec::new();
+    if !statuses.is_empty() {
+        sql += &format!(" AND c.status IN ({})", vec!["?"; statuses.len()].join(", "));
+        binds.extend(statuses.iter().map(|s| s.to_string()));
+    }
+    if let Some(agent) = &filter.agent {
+        sql += " AND a.name = ?";
+        binds.push(agent.clone());
+    }
+    if let Some(tool) = &filter.tool {
+        sql += " AND c.tool = ?";
+        binds.push(tool.clone());
+    }
+    if let Some(risk) = &filter.risk {
+        sql += " AND EXISTS (SELECT 1 FROM json_each(c.risk) WHERE json_each.value = ?)";
+        binds.push(risk.clone());
+    }
+    if let Some(status) = &filter.status {
+        sql += " AND c.status = ?";
+        binds.push(status.clone());
+    }
+    (sql, binds)
+}
+
+/// Pending calls matching `filter`, soonest deadline first.
+pub async fn pending_filtered(
+    db: impl SqliteExecutor<'_>,
+    filter: &ListFilter,
+    limit: i64,
+) -> sqlx::Result<Vec<CallRow>> {
+    let (clause, binds) = filter_sql(filter, &["pending"]);
+    let sql = format!("{SELECT}{clause} ORDER BY c.deadline, c.created_at LIMIT ?");
+    let mut q = sqlx::query_as(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    q.bind(limit).fetch_all(db).await
+}
+
+/// How many pending calls each agent, tool and risk class has: `(dimension, value, count)`.
+pub async fn pending_counts(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "SELECT 'agent', a.name, COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id
+           WHERE c.status = 'pending' GROUP BY a.name
+         UNION ALL
+         SELECT 'tool', c.tool, COUNT(*) FROM calls c WHERE c.status = 'pending' GROUP BY c.tool
+         UNION ALL
+         SELECT 'risk', r.value, COUNT(*) FROM calls c, json_each(c.risk) r
+           WHERE c.status = 'pending' GROUP BY r.value",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Calls that are no longer pending, newest first, one page of them.
+pub async fn history(
+    db: impl SqliteExecutor<'_>,
+    filter: &ListFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<CallRow>> {
+    let statuses = ["allowed", "denied", "approved", "expired", "cancelled", "executed", "stale"];
+    let (clause, binds) = filter_sql(filter, &statuses);
+    let sql = format!("{SELECT}{clause} ORDER BY c.created_at DESC, c.id LIMIT ? OFFSET ?");
+    let mut q = sqlx::query_as(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    q.bind(limit).bind(offset).fetch_all(db).await
+}
+
+/// How people decided this agent's calls of this tool: (approved, denied, decision times in ms).
+pub async fn decision_stats(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    tool: &str,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT status, decided_at - created_at FROM calls
+         WHERE agent_id = ? AND tool = ? AND rule IS NOT NULL AND decided_at IS NOT NULL
+           AND approvals_required IS NOT NULL AND status IN ('approved', 'executed', 'stale', 'denied')
+         ORDER BY created_at DESC LIMIT 1000",
+    )
+    .bind(agent_id)
+    .bind(tool)
+    .fetch_all(db)
+    .await
+}
+
+/// The calls of one agent session, oldest first.
+pub async fn session_calls(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    session: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<CallRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE c.agent_id = ? AND c.session = ? ORDER BY c.created_at LIMIT ?"
+    ))
+    .bind(agent_id)
+    .bind(session)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,116 @@
+//! SQL for the webhook outbox (`webhooks`) and its delivery log (`webhook_attempts`).
+
+use crate::clock::to_millis;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, SqliteExecutor};
+
+/// A webhook waiting to be delivered.
+#[derive(Debug, Clone, FromRow)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub call_id: String,
+    pub url: String,
+    pub event_id: i64,
+    pub attempts: i64,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttemptRow {
+    pub webhook_id: i64,
+    pub attempt: i64,
+    pub at: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// Queues a delivery, due now.
+pub async fn enqueue(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+    url: &str,
+    event_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO webhooks (call_id, url, event_id, next_attempt_at) VALUES (?, ?, ?, ?)")
+        .bind(call_id)
+        .bind(url)
+        .bind(event_id)
+        .bind(to_millis(now))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deliveries due at `now`.
+pub async fn due(db: impl SqliteExecutor<'_>, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<WebhookRow>> {
+    sqlx::query_as(
+        "SELECT id, call_id, url, event_id, attempts FROM webhooks
+         WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
+         ORDER BY next_attempt_at LIMIT ?",
+    )
+    .bind(to_millis(now))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Records an attempt and what follows from it: delivered, retry at `retry_at`, or given up
+/// (neither).
+#[allow(clippy::too_many_arguments)]
+pub async fn record_attempt(
+    conn: &mut sqlx::SqliteConnection,
+    webhook_id: i64,
+    attempt: i64,
+    now: DateTime<Utc>,
+    status_code: Option<u16>,
+    error: Option<&str>,
+    duration_ms: i64,
+    delivered: bool,
+    retry_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    let now_ms = to_millis(now);
+    sqlx::query(
+        "INSERT INTO webhook_attempts (webhook_id, attempt, at, status_code, error, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(webhook_id)
+    .bind(attempt)
+    .bind(now_ms)
+    .bind(status_code.map(i64::from))
+    .bind(error)
+    .bind(duration_ms)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE webhooks SET attempts = ?,
+           delivered_at = CASE WHEN ? THEN ? END,
+           next_attempt_at = COALESCE(?, next_attempt_at),
+           gave_up_at = CASE WHEN NOT ? AND ? IS NULL THEN ? END
+         WHERE id = ?",
+    )
+    .bind(attempt)
+    .bind(delivered)
+    .bind(now_ms)
+    .bind(retry_at.map(to_millis))
+    .bind(delivered)
+    .bind(retry_at.map(to_millis))
+    .bind(now_ms)
+    .bind(webhook_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Every attempt for a call's webhooks, oldest first.
+pub async fn attempts_for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<AttemptRow>> {
+    sqlx::query_as(
+        "SELECT a.webhook_id, a.attempt, a.at, a.status_code, a.error, a.duration_ms
+         FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id
+         WHERE w.call_id = ? ORDER BY a.at, a.attempt",
+    )
+    .bind(call_id)
+    .fetch_all(db)
+    .await
+}
