@@ -136,7 +136,7 @@ test("edited arguments are what the agent executes", async ({ page }) => {
   const call = await agent.propose({ tool: "resize", args: { disk: "500G", zone: "a" } });
   await signIn(page, "ann", PASSWORD);
   await openCard(page, call.id);
-  await page.getByText("Edit arguments, then approve").click();
+  await page.getByText("Edit arguments or add a note, then approve").click();
   await page.getByLabel("Arguments (JSON)").fill('{ "disk": "50G" ');
   await expect(page.getByText(/Not valid JSON/)).toBeVisible();
   await expect(page.getByRole("button", { name: "Approve" })).toBeDisabled();
@@ -171,7 +171,7 @@ test("an expired call cannot be approved", async ({ page }) => {
   await openCard(page, call.id);
   await page.waitForTimeout(2_500);
   await page.getByRole("button", { name: "Approve" }).click();
-  await expect(page.getByRole("alert")).toContainText("deadline passed");
+  await expect(page.getByRole("alert")).toContainText(/expired|deadline passed/);
   await page.reload();
   await expect(page.locator(".card-head .status")).toHaveText("expired");
   expect((await agent.get(call.id)).status).toBe("expired");

@@ -24,6 +24,19 @@ pub struct DecisionInput {
     pub edited_args: Option<Value>,
 }
 
+/// What happened to a call that is no longer pending, in words.
+fn no_longer_pending(status: CallStatus) -> String {
+    match status {
+        CallStatus::Expired => "the call expired before anyone decided".into(),
+        CallStatus::Cancelled => "the agent cancelled the call".into(),
+        CallStatus::Approved | CallStatus::Executed | CallStatus::Stale => {
+            "the call was already approved".into()
+        }
+        CallStatus::Denied => "the call was already denied".into(),
+        other => format!("the call is {other}, not pending"),
+    }
+}
+
 impl Gate {
     /// Records `user`'s decision on a call and returns the call's view afterwards.
     pub async fn decide(&self, call_id: &str, user: &UserView, input: DecisionInput) -> Result<CallView, AppError> {
@@ -70,10 +83,7 @@ impl Gate {
                         )));
                     }
                     if status != CallStatus::Pending {
-                        return Ok(Err(AppError::State(
-                            StateCode::NotPending,
-                            format!("the call was already decided: it is {status}"),
-                        )));
+                        return Ok(Err(AppError::State(StateCode::NotPending, no_longer_pending(status))));
                     }
                     let earlier = calls::decisions(&mut *conn, &id).await?;
                     if earlier.iter().any(|d| d.user_id == user.id) {

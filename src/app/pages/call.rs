@@ -97,7 +97,7 @@ fn Card(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<De
             .iter()
             .map(|(k, v)| {
                 let v = crate::domain::inbox::short_value(v);
-                view! { <li><span class="arg-key">{k.clone()}</span> <LongText text=v /></li> }
+                view! { <li><span class="arg-key">{k.clone()} ": "</span><LongText text=v /></li> }
             })
             .collect_view()
             .into_any(),
@@ -113,7 +113,7 @@ fn Card(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<De
         .map(|d| {
             view! {
                 <li>
-                    <strong>{d.user.clone()}</strong> " " {d.decision.clone()} "d"
+                    <strong>{d.user.clone()}</strong> {if d.decision == "approve" { " approved" } else { " denied" }}
                     {d.edited_args.then_some(" (edited the arguments)")}
                     " at " <time datetime=d.at.clone()>{d.at.clone()}</time>
                     {d.feedback.clone().map(|f| view! { <blockquote class="agent-text">{f}</blockquote> })}
@@ -273,23 +273,23 @@ fn Decide(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<
                     <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
                         on:input=move |ev| typed.set(event_target_value(&ev)) autofocus=focus_confirm />
                 })}
+                <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
                 <details class="edit-args">
-                    <summary>"Edit arguments, then approve"</summary>
+                    <summary>"Edit arguments or add a note, then approve"</summary>
                     <label for="args">"Arguments (JSON)"</label>
-                    <textarea id="args" name="args" rows="8" spellcheck="false"
+                    <textarea id="args" name="args" rows="6" spellcheck="false"
                         on:input=move |ev| args_text.set(event_target_value(&ev))>{args_text.get_untracked()}</textarea>
                     {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
                     {diff}
+                    <label for="approve-feedback">"Note for the agent (optional)"</label>
+                    <input id="approve-feedback" name="feedback" maxlength="4000" />
                 </details>
-                <label for="approve-feedback">"Note for the agent (optional)"</label>
-                <input id="approve-feedback" name="feedback" maxlength="4000" />
-                <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
             </ActionForm>
             <ActionForm action=deny attr:class="deny-form" attr:aria-label="Deny">
                 <input type="hidden" name="id" value=deny_id />
                 <input type="hidden" name="decision" value="deny" />
                 <label for="deny-feedback">"Why deny? (sent to the agent verbatim)"</label>
-                <textarea id="deny-feedback" name="feedback" rows="3" required maxlength="4000"
+                <textarea id="deny-feedback" name="feedback" rows="2" required maxlength="4000"
                     autofocus=focus_deny></textarea>
                 <button type="submit" class="deny" disabled=move || deny.pending().get()>"Deny"</button>
             </ActionForm>
