@@ -9,11 +9,15 @@ cargo fmt --all -- --check
 
 log "clippy (ssr, with tests)"
 cargo clippy --no-default-features --features ssr --all-targets -- -D warnings
+log "clippy (sdk)"
+cargo clippy -p askfirst-sdk --all-features --all-targets -- -D warnings
 log "clippy (hydrate, wasm32)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
 log "unit and integration tests (ssr)"
 cargo test --no-default-features --features ssr
+log "SDK tests"
+cargo test -p askfirst-sdk --all-features
 
 bin=$(scripts/build.sh | tail -n 1)
 

@@ -1,6 +1,9 @@
 //! Handlers for `/api/v1/calls`.
 
-use super::{auth::Agent, extract::{ApiJson, ApiQuery}};
+use super::{
+    auth::Agent,
+    extract::{ApiJson, ApiQuery},
+};
 use crate::domain::call::{CallView, ExecuteResponse, ProposeRequest, ProposeResponse};
 use crate::domain::AppError;
 use crate::server::state::AppState;
@@ -43,7 +46,9 @@ pub async fn propose(
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(
             v.to_str()
-                .map_err(|_| AppError::BadRequest("`Idempotency-Key` must be visible ASCII".into()))?
+                .map_err(|_| {
+                    AppError::BadRequest("`Idempotency-Key` must be visible ASCII".into())
+                })?
                 .to_string(),
         ),
         None => None,
@@ -71,7 +76,12 @@ pub async fn get_call(
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Json<CallView>, AppError> {
     let view = match query.wait {
-        Some(secs) if secs > 0 => state.gate.wait(&id, &agent, Duration::from_secs(secs)).await?,
+        Some(secs) if secs > 0 => {
+            state
+                .gate
+                .wait(&id, &agent, Duration::from_secs(secs))
+                .await?
+        }
         _ => state.gate.view(&id, Some(&agent)).await?,
     };
     Ok(Json(view))

@@ -2,7 +2,9 @@
 //! reference page rendered from it.
 
 use super::{calls, events};
-use crate::domain::call::{CallStatus, CallView, DecisionView, ExecuteResponse, ProposeRequest, ProposeResponse};
+use crate::domain::call::{
+    CallStatus, CallView, DecisionView, ExecuteResponse, ProposeRequest, ProposeResponse,
+};
 use crate::domain::risk::RiskClass;
 use axum::{
     http::{header, HeaderValue},
@@ -53,7 +55,10 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `GET /api/v1/docs`: the API reference as a page.
@@ -65,11 +70,16 @@ pub async fn reference_page() -> Response {
          <title>askfirst agent API</title><link rel=\"stylesheet\" href=\"/pkg/askfirst.css\"></head>\
          <body><main class=\"api-docs\">",
     );
-    html += &format!("<h1>{} <small>v{}</small></h1>", esc(&doc.info.title), esc(&doc.info.version));
+    html += &format!(
+        "<h1>{} <small>v{}</small></h1>",
+        esc(&doc.info.title),
+        esc(&doc.info.version)
+    );
     if let Some(d) = &doc.info.description {
         html += &format!("<p>{}</p>", esc(d));
     }
-    html += "<p>Machine-readable: <a href=\"/api/v1/openapi.json\">openapi.json</a> (OpenAPI 3.1).</p>";
+    html +=
+        "<p>Machine-readable: <a href=\"/api/v1/openapi.json\">openapi.json</a> (OpenAPI 3.1).</p>";
     for (path, item) in &doc.paths.paths {
         let ops = [
             ("GET", &item.get),
@@ -80,7 +90,10 @@ pub async fn reference_page() -> Response {
         ];
         for (method, op) in ops {
             let Some(op) = op else { continue };
-            html += &format!("<section class=\"card\"><h2><code>{method} {}</code></h2>", esc(path));
+            html += &format!(
+                "<section class=\"card\"><h2><code>{method} {}</code></h2>",
+                esc(path)
+            );
             if let Some(s) = &op.summary {
                 html += &format!("<p>{}</p>", esc(s));
             }

@@ -38,14 +38,28 @@ pub async fn stream(
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
             .filter(|n| *n >= 0)
-            .ok_or_else(|| AppError::BadRequest("`Last-Event-ID` must be a non-negative integer".into()))?,
+            .ok_or_else(|| {
+                AppError::BadRequest("`Last-Event-ID` must be a non-negative integer".into())
+            })?,
     };
     // Subscribe before replaying, so nothing falls between the two.
     let live = state.gate.hub.subscribe_agent(&agent.id);
     let shutdown = state.gate.hub.shutdown_signal();
     let replay = headers.contains_key("last-event-id");
-    let cursor = Cursor { gate: state.gate.clone(), agent, live, shutdown, last, queue: VecDeque::new(), replaying: replay };
-    let events = futures::stream::unfold(cursor, |mut c| async move { c.next().await.map(|e| (Ok(e), c)) });
+    let cursor = Cursor {
+        gate: state.gate.clone(),
+        agent,
+        live,
+        shutdown,
+        last,
+        queue: VecDeque::new(),
+        replaying: replay,
+    };
+    let events =
+        futures::stream::unfold(
+            cursor,
+            |mut c| async move { c.next().await.map(|e| (Ok(e), c)) },
+        );
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
@@ -65,7 +79,9 @@ impl Cursor {
         loop {
             if let Some(row) = self.queue.pop_front() {
                 self.last = row.id;
-                let Some(call_id) = row.call_id.as_deref() else { continue };
+                let Some(call_id) = row.call_id.as_deref() else {
+                    continue;
+                };
                 match self.gate.view(call_id, Some(&self.agent)).await {
                     Ok(view) => {
                         let event = Event::default().id(row.id.to_string()).event("call");
@@ -79,7 +95,8 @@ impl Cursor {
                 continue;
             }
             if self.replaying {
-                match audit::leaving_pending(&self.gate.pool, &self.agent.id, self.last, 500).await {
+                match audit::leaving_pending(&self.gate.pool, &self.agent.id, self.last, 500).await
+                {
                     Ok(batch) if !batch.is_empty() => self.queue.extend(batch),
                     Ok(_) => self.replaying = false,
                     Err(e) => {

@@ -70,10 +70,14 @@ pub fn live_updates(refresh: RwSignal<u32>) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::{closure::Closure, JsCast};
-        let Ok(source) = web_sys::EventSource::new("/inbox/events") else { return };
-        let on_event = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| refresh.update(|n| *n += 1));
+        let Ok(source) = web_sys::EventSource::new("/inbox/events") else {
+            return;
+        };
+        let on_event =
+            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| refresh.update(|n| *n += 1));
         let _ = source.add_event_listener_with_callback("call", on_event.as_ref().unchecked_ref());
-        let _ = source.add_event_listener_with_callback("resync", on_event.as_ref().unchecked_ref());
+        let _ =
+            source.add_event_listener_with_callback("resync", on_event.as_ref().unchecked_ref());
         let keep = send_wrapper::SendWrapper::new((source, on_event));
         on_cleanup(move || keep.take().0.close());
     });
@@ -87,7 +91,10 @@ pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
     use wasm_bindgen::JsCast;
     ev.target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
-        .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT") || el.is_content_editable())
+        .map(|el| {
+            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                || el.is_content_editable()
+        })
         .unwrap_or(false)
         || ev.ctrl_key()
         || ev.meta_key()

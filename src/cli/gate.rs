@@ -131,7 +131,9 @@ pub async fn agent(cmd: AgentCommand, db: &Path) -> anyhow::Result<()> {
                 println!("agent:          {}", created.name);
                 println!("api key:        {}", created.key);
                 println!("webhook secret: {}", created.webhook_secret);
-                println!("\nStore both now: they are not shown again (only a hash of the key is kept).");
+                println!(
+                    "\nStore both now: they are not shown again (only a hash of the key is kept)."
+                );
             }
         }
         AgentCommand::List { json } => {
@@ -142,7 +144,13 @@ pub async fn agent(cmd: AgentCommand, db: &Path) -> anyhow::Result<()> {
                 println!("{:24}  {:14}  {:8}  CREATED", "NAME", "KEY", "STATUS");
                 for a in agents {
                     let status = if a.disabled { "disabled" } else { "active" };
-                    println!("{:24}  {:14}  {:8}  {}", a.name, format!("{}…", a.key_prefix), status, a.created_at);
+                    println!(
+                        "{:24}  {:14}  {:8}  {}",
+                        a.name,
+                        format!("{}…", a.key_prefix),
+                        status,
+                        a.created_at
+                    );
                 }
             }
         }
@@ -187,23 +195,52 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
                 print_summary(&view);
                 println!("  args: {}", serde_json::to_string_pretty(&view.args)?);
                 for d in &view.decisions {
-                    println!("  {} by {} at {}: {}", d.decision, d.user, d.at, d.feedback.as_deref().unwrap_or(""));
+                    println!(
+                        "  {} by {} at {}: {}",
+                        d.decision,
+                        d.user,
+                        d.at,
+                        d.feedback.as_deref().unwrap_or("")
+                    );
                 }
             }
         }
-        CallsCommand::Approve { id, user, feedback, confirm, args, json } => {
+        CallsCommand::Approve {
+            id,
+            user,
+            feedback,
+            confirm,
+            args,
+            json,
+        } => {
             let edited_args = match args {
-                Some(text) => Some(serde_json::from_str(&text).context("--args must be a JSON object")?),
+                Some(text) => {
+                    Some(serde_json::from_str(&text).context("--args must be a JSON object")?)
+                }
                 None => None,
             };
             let person = person(&gate, &user).await?;
-            let input = DecisionInput { approve: true, feedback, confirm, edited_args };
+            let input = DecisionInput {
+                approve: true,
+                feedback,
+                confirm,
+                edited_args,
+            };
             let view = gate.decide(&id, &person, input).await.map_err(err)?;
             report(&view, json)?;
         }
-        CallsCommand::Deny { id, user, feedback, json } => {
+        CallsCommand::Deny {
+            id,
+            user,
+            feedback,
+            json,
+        } => {
             let person = person(&gate, &user).await?;
-            let input = DecisionInput { approve: false, feedback: Some(feedback), ..Default::default() };
+            let input = DecisionInput {
+                approve: false,
+                feedback: Some(feedback),
+                ..Default::default()
+            };
             let view = gate.decide(&id, &person, input).await.map_err(err)?;
             report(&view, json)?;
         }
@@ -238,7 +275,13 @@ fn report(view: &CallView, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(view)
     } else {
-        println!("call {} is now {} ({} of {} approvals)", view.id, view.status, view.approvals, view.approvals_required.unwrap_or(1));
+        println!(
+            "call {} is now {} ({} of {} approvals)",
+            view.id,
+            view.status,
+            view.approvals,
+            view.approvals_required.unwrap_or(1)
+        );
         Ok(())
     }
 }
@@ -247,8 +290,10 @@ fn report(view: &CallView, json: bool) -> anyhow::Result<()> {
 pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Import { file, author, json } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let (policy, _) = crate::policy::toml_io::import(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (policy, _) = crate::policy::toml_io::import(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let rules = policy.rules.len();
             let gate = open_gate(db).await?;
             let version = gate.replace_policy(policy, &author).await.map_err(err)?;
@@ -260,7 +305,10 @@ pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
         }
         PolicyCommand::Export => {
             let gate = open_gate(db).await?;
-            print!("{}", crate::policy::toml_io::to_toml(gate.policy().policy()));
+            print!(
+                "{}",
+                crate::policy::toml_io::to_toml(gate.policy().policy())
+            );
         }
     }
     Ok(())
@@ -276,11 +324,15 @@ pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
         (store::audit::Verification::Intact { events }, true) => {
             print_json(&serde_json::json!({ "intact": true, "events": events }))?
         }
-        (store::audit::Verification::Intact { events }, false) => println!("audit log intact: {events} events"),
+        (store::audit::Verification::Intact { events }, false) => {
+            println!("audit log intact: {events} events")
+        }
         (store::audit::Verification::Broken { id, reason }, true) => {
             print_json(&serde_json::json!({ "intact": false, "event": id, "reason": reason }))?
         }
-        (store::audit::Verification::Broken { id, reason }, false) => println!("audit log BROKEN at event {id}: {reason}"),
+        (store::audit::Verification::Broken { id, reason }, false) => {
+            println!("audit log BROKEN at event {id}: {reason}")
+        }
     }
     if let store::audit::Verification::Broken { .. } = result {
         bail!("the audit log's hash chain is broken");

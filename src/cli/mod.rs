@@ -44,6 +44,25 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(gate::AuditCommand),
+    /// Play a small agent loop against a running server (sync or async gates).
+    DemoAgent(DemoArgs),
+}
+
+/// Options of `askfirst demo-agent`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The server's address.
+    #[arg(long, env = "ASKFIRST_URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// The agent's API key (from `askfirst agent create`).
+    #[arg(long, env = "ASKFIRST_AGENT_KEY")]
+    pub key: String,
+    /// `sync` blocks on each gate; `async` checkpoints and resumes on an event or webhook.
+    #[arg(long, default_value = "sync", value_parser = ["sync", "async"])]
+    pub mode: String,
+    /// The agent's webhook secret: async mode then resumes from signed webhooks.
+    #[arg(long, env = "ASKFIRST_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
 }
 
 /// Log output format.
@@ -117,6 +136,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Calls(cmd)) => gate::calls(cmd, &cli.db).await,
         Some(Command::Policy(cmd)) => gate::policy(cmd, &cli.db).await,
         Some(Command::Audit(cmd)) => gate::audit(cmd, &cli.db).await,
+        Some(Command::DemoAgent(args)) => demo(args).await,
     }
 }
 
@@ -130,6 +150,27 @@ impl ServeArgs {
         }
         Only::parse_from(["askfirst"]).args
     }
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    use askfirst_sdk::demo::{run, DemoConfig, Mode};
+    let config = DemoConfig {
+        url: args.url,
+        key: args.key,
+        mode: if args.mode == "async" {
+            Mode::Async
+        } else {
+            Mode::Sync
+        },
+        webhook_secret: args.webhook_secret,
+        session: format!("demo-{}", uuid::Uuid::new_v4()),
+    };
+    let reports = run(config).await?;
+    println!();
+    for r in reports {
+        println!("step {}: {} → {}", r.step, r.tool, r.outcome);
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs, db: PathBuf) -> anyhow::Result<()> {

@@ -88,8 +88,14 @@ impl CallStatus {
             (S::Allowed, E::Execute) => Some(S::Executed),
             (S::Approved, E::ApprovalTtl) => Some(S::Stale),
             (
-                S::Allowed | S::Denied | S::Pending | S::Approved | S::Expired | S::Cancelled
-                | S::Executed | S::Stale,
+                S::Allowed
+                | S::Denied
+                | S::Pending
+                | S::Approved
+                | S::Expired
+                | S::Cancelled
+                | S::Executed
+                | S::Stale,
                 _,
             ) => None,
         }
@@ -283,10 +289,20 @@ mod tests {
             (S::Allowed, E::Execute, S::Executed),
             (S::Approved, E::ApprovalTtl, S::Stale),
         ];
-        let events = [E::Approve, E::Deny, E::Deadline, E::Cancel, E::Execute, E::ApprovalTtl];
+        let events = [
+            E::Approve,
+            E::Deny,
+            E::Deadline,
+            E::Cancel,
+            E::Execute,
+            E::ApprovalTtl,
+        ];
         for from in CallStatus::ALL {
             for event in events {
-                let expected = allowed.iter().find(|(f, e, _)| *f == from && *e == event).map(|t| t.2);
+                let expected = allowed
+                    .iter()
+                    .find(|(f, e, _)| *f == from && *e == event)
+                    .map(|t| t.2);
                 assert_eq!(from.apply(event), expected, "{from} + {event:?}");
             }
         }
@@ -295,7 +311,14 @@ mod tests {
     #[test]
     fn final_statuses_accept_nothing() {
         for s in CallStatus::ALL.into_iter().filter(|s| s.is_final()) {
-            for e in [E::Approve, E::Deny, E::Deadline, E::Cancel, E::Execute, E::ApprovalTtl] {
+            for e in [
+                E::Approve,
+                E::Deny,
+                E::Deadline,
+                E::Cancel,
+                E::Execute,
+                E::ApprovalTtl,
+            ] {
                 assert_eq!(s.apply(e), None);
             }
         }

@@ -215,7 +215,11 @@ mod tests {
             (AppError::Forbidden("x".into()), "forbidden", 403),
             (AppError::NotFound("x".into()), "not_found", 404),
             (AppError::Conflict("x".into()), "conflict", 409),
-            (AppError::State(StateCode::AlreadyExecuted, "x".into()), "already_executed", 409),
+            (
+                AppError::State(StateCode::AlreadyExecuted, "x".into()),
+                "already_executed",
+                409,
+            ),
             (AppError::TooLarge("x".into()), "payload_too_large", 413),
             (AppError::RateLimited(3), "rate_limited", 429),
             (AppError::Internal("x".into()), "internal", 500),

@@ -203,7 +203,11 @@ pub fn median(mut values: Vec<i64>) -> Option<i64> {
     }
     values.sort_unstable();
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2 } else { values[mid] })
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2
+    } else {
+        values[mid]
+    })
 }
 
 #[cfg(test)]
@@ -273,8 +277,12 @@ mod tests {
 
     #[test]
     fn medians() {
-        let cases: [(Vec<i64>, Option<i64>); 4] =
-            [(vec![], None), (vec![5], Some(5)), (vec![3, 1, 2], Some(2)), (vec![4, 1, 3, 2], Some(2))];
+        let cases: [(Vec<i64>, Option<i64>); 4] = [
+            (vec![], None),
+            (vec![5], Some(5)),
+            (vec![3, 1, 2], Some(2)),
+            (vec![4, 1, 3, 2], Some(2)),
+        ];
         for (values, expected) in cases {
             assert_eq!(median(values.clone()), expected, "{values:?}");
         }

@@ -1,8 +1,8 @@
 //! Domain types shared by the server and the browser. No I/O lives here.
 
+pub mod call;
 pub mod error;
 pub mod inbox;
-pub mod call;
 pub mod nav;
 pub mod policy;
 pub mod risk;

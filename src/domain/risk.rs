@@ -63,12 +63,15 @@ impl FromStr for RiskClass {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RiskClass::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            format!(
-                "unknown risk class `{s}` (expected one of: {})",
-                RiskClass::ALL.map(RiskClass::as_str).join(", ")
-            )
-        })
+        RiskClass::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown risk class `{s}` (expected one of: {})",
+                    RiskClass::ALL.map(RiskClass::as_str).join(", ")
+                )
+            })
     }
 }
 
@@ -99,7 +102,11 @@ mod tests {
         let cases = [
             (vec![], vec![], vec![]),
             (vec![Production], vec![Production], vec![Production]),
-            (vec![ExternalComms, Destructive], vec![Production], vec![Destructive, Production, ExternalComms]),
+            (
+                vec![ExternalComms, Destructive],
+                vec![Production],
+                vec![Destructive, Production, ExternalComms],
+            ),
         ];
         for (a, b, expected) in cases {
             assert_eq!(union(&a, &b), expected);

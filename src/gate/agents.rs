@@ -46,7 +46,9 @@ pub fn check_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(name.to_string())
     } else {
@@ -68,13 +70,18 @@ impl Gate {
             .write(move |conn| {
                 Box::pin(async move {
                     let prefix = &k[..KEY_PREFIX.len() + 8];
-                    let row = match store::agents::insert(&mut *conn, &n, &hash_key(&k), prefix, &s, now).await {
-                        Ok(row) => row,
-                        Err(e) if store::is_unique_violation(&e) => {
-                            return Err(AppError::Conflict(format!("an agent named `{n}` exists")))
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
+                    let row =
+                        match store::agents::insert(&mut *conn, &n, &hash_key(&k), prefix, &s, now)
+                            .await
+                        {
+                            Ok(row) => row,
+                            Err(e) if store::is_unique_violation(&e) => {
+                                return Err(AppError::Conflict(format!(
+                                    "an agent named `{n}` exists"
+                                )))
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
                     audit::append(
                         conn,
                         &audit::NewEvent {
@@ -93,7 +100,11 @@ impl Gate {
                 })
             })
             .await?;
-        Ok(CreatedAgent { name, key, webhook_secret: secret })
+        Ok(CreatedAgent {
+            name,
+            key,
+            webhook_secret: secret,
+        })
     }
 
     /// Every agent.

@@ -39,23 +39,45 @@ fn no_longer_pending(status: CallStatus) -> String {
 
 impl Gate {
     /// Records `user`'s decision on a call and returns the call's view afterwards.
-    pub async fn decide(&self, call_id: &str, user: &UserView, input: DecisionInput) -> Result<CallView, AppError> {
+    pub async fn decide(
+        &self,
+        call_id: &str,
+        user: &UserView,
+        input: DecisionInput,
+    ) -> Result<CallView, AppError> {
         if user.disabled {
             return Err(AppError::Forbidden("this account is disabled".into()));
         }
-        let feedback = input.feedback.as_deref().map(str::trim).filter(|f| !f.is_empty()).map(str::to_string);
-        if feedback.as_ref().is_some_and(|f| f.len() > limits::FEEDBACK) {
-            return Err(AppError::Invalid(format!("feedback is longer than {} bytes", limits::FEEDBACK)));
+        let feedback = input
+            .feedback
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string);
+        if feedback
+            .as_ref()
+            .is_some_and(|f| f.len() > limits::FEEDBACK)
+        {
+            return Err(AppError::Invalid(format!(
+                "feedback is longer than {} bytes",
+                limits::FEEDBACK
+            )));
         }
         if !input.approve && feedback.is_none() {
-            return Err(AppError::Invalid("say why you deny: feedback is required".into()));
+            return Err(AppError::Invalid(
+                "say why you deny: feedback is required".into(),
+            ));
         }
         if let Some(args) = &input.edited_args {
             if !input.approve {
-                return Err(AppError::Invalid("arguments can only be edited when approving".into()));
+                return Err(AppError::Invalid(
+                    "arguments can only be edited when approving".into(),
+                ));
             }
             if !args.is_object() {
-                return Err(AppError::Invalid("edited arguments must be a JSON object".into()));
+                return Err(AppError::Invalid(
+                    "edited arguments must be a JSON object".into(),
+                ));
             }
             if args.to_string().len() > limits::JSON_FIELD {
                 return Err(AppError::TooLarge("edited arguments are too large".into()));

@@ -71,7 +71,11 @@ impl Hub {
     pub fn wait_on(&self, call_id: &str) -> CallWaiter<'_> {
         let mut map = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         let notify = map.entry(call_id.to_string()).or_default().clone();
-        CallWaiter { hub: self, call_id: call_id.to_string(), notify }
+        CallWaiter {
+            hub: self,
+            call_id: call_id.to_string(),
+            notify,
+        }
     }
 
     /// Wakes everyone waiting on a call.

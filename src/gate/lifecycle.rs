@@ -27,14 +27,19 @@ pub async fn settle_in(
     let status = row.status();
     let event = match status {
         CallStatus::Pending if row.deadline.is_some_and(|d| d <= now_ms) => CallEvent::Deadline,
-        CallStatus::Approved if row.approval_expires_at.is_some_and(|t| t <= now_ms) => CallEvent::ApprovalTtl,
+        CallStatus::Approved if row.approval_expires_at.is_some_and(|t| t <= now_ms) => {
+            CallEvent::ApprovalTtl
+        }
         _ => return Ok(status),
     };
     let message = match event {
         CallEvent::Deadline => "nobody decided before the deadline",
         _ => "the approval expired unused; propose the call again",
     };
-    let changes = calls::Changes { message: Some(message.into()), ..Default::default() };
+    let changes = calls::Changes {
+        message: Some(message.into()),
+        ..Default::default()
+    };
     let to = calls::transition(conn, row, status, event, now, "system", changes, json!({})).await?;
     Ok(to.unwrap_or(status))
 }
@@ -56,7 +61,9 @@ impl Gate {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let Some(row) = calls::get(&mut *conn, &id).await? else { return Ok(false) };
+                    let Some(row) = calls::get(&mut *conn, &id).await? else {
+                        return Ok(false);
+                    };
                     Ok(settle_in(conn, &row, now).await? != row.status())
                 })
             })
@@ -76,7 +83,12 @@ impl Gate {
 
     /// Waits up to `max` (capped at [`MAX_WAIT`]) for a call to leave `pending`; returns at
     /// once if it already has.
-    pub async fn wait(&self, id: &str, agent: &AgentInfo, max: Duration) -> Result<CallView, AppError> {
+    pub async fn wait(
+        &self,
+        id: &str,
+        agent: &AgentInfo,
+        max: Duration,
+    ) -> Result<CallView, AppError> {
         let end = tokio::time::Instant::now() + max.min(MAX_WAIT);
         let waiter = self.hub.wait_on(id);
         loop {
@@ -115,7 +127,9 @@ impl Gate {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = calls::get(&mut *conn, &cid).await?.ok_or_else(|| AppError::NotFound(cid.clone()))?;
+                    let row = calls::get(&mut *conn, &cid)
+                        .await?
+                        .ok_or_else(|| AppError::NotFound(cid.clone()))?;
                     let status = settle_in(conn, &row, now).await?;
                     if status != CallStatus::Pending {
                         return Ok(Err(AppError::State(
@@ -123,9 +137,21 @@ impl Gate {
                             format!("the call is {status}, not pending"),
                         )));
                     }
-                    let changes = calls::Changes { message: Some("cancelled by the agent".into()), ..Default::default() };
-                    calls::transition(conn, &row, CallStatus::Pending, CallEvent::Cancel, now, &actor, changes, json!({}))
-                        .await?;
+                    let changes = calls::Changes {
+                        message: Some("cancelled by the agent".into()),
+                        ..Default::default()
+                    };
+                    calls::transition(
+                        conn,
+                        &row,
+                        CallStatus::Pending,
+                        CallEvent::Cancel,
+                        now,
+                        &actor,
+                        changes,
+                        json!({}),
+                    )
+                    .await?;
                     Ok(Ok(()))
                 })
             })
@@ -166,18 +192,25 @@ async fn execute_in(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<ExecuteResponse, AppError>, AppError> {
-    let row = calls::get(&mut *conn, id).await?.ok_or_else(|| AppError::NotFound(id.into()))?;
+    let row = calls::get(&mut *conn, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(id.into()))?;
     let status = settle_in(conn, &row, now).await?;
     let refuse = |code: StateCode, message: String| Ok(Err(AppError::State(code, message)));
     match status {
         CallStatus::Approved | CallStatus::Allowed => {
-            let args_text = row.approved_args.clone().unwrap_or_else(|| row.args.clone());
+            let args_text = row
+                .approved_args
+                .clone()
+                .unwrap_or_else(|| row.args.clone());
             let args: Value = serde_json::from_str(&args_text)
                 .map_err(|e| AppError::Internal(format!("stored args unreadable: {e}")))?;
             if status == CallStatus::Approved
                 && row.approved_args_hash.as_deref() != Some(store::json::hash(&args).as_str())
             {
-                return Err(AppError::Internal("approved arguments do not match their hash".into()));
+                return Err(AppError::Internal(
+                    "approved arguments do not match their hash".into(),
+                ));
             }
             let moved = calls::transition(
                 conn,
@@ -191,15 +224,28 @@ async fn execute_in(
             )
             .await?;
             match moved {
-                Some(_) => Ok(Ok(ExecuteResponse { id: row.id, status: CallStatus::Executed, args })),
-                None => refuse(StateCode::AlreadyExecuted, "the call was already executed".into()),
+                Some(_) => Ok(Ok(ExecuteResponse {
+                    id: row.id,
+                    status: CallStatus::Executed,
+                    args,
+                })),
+                None => refuse(
+                    StateCode::AlreadyExecuted,
+                    "the call was already executed".into(),
+                ),
             }
         }
-        CallStatus::Executed => refuse(StateCode::AlreadyExecuted, "the call was already executed".into()),
+        CallStatus::Executed => refuse(
+            StateCode::AlreadyExecuted,
+            "the call was already executed".into(),
+        ),
         CallStatus::Stale => refuse(
             StateCode::ApprovalStale,
             "the approval expired before execution; propose the call again".into(),
         ),
-        other => refuse(StateCode::NotApproved, format!("the call is {other}, not approved")),
+        other => refuse(
+            StateCode::NotApproved,
+            format!("the call is {other}, not approved"),
+        ),
     }
 }

@@ -93,7 +93,10 @@ impl Gate {
 
     /// The policy in force.
     pub fn policy(&self) -> Arc<CompiledPolicy> {
-        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replaces the in-memory policy (after a change was stored).
@@ -103,7 +106,8 @@ impl Gate {
 
     /// Reloads the policy from the database.
     pub async fn reload_policy(&self) -> Result<(), AppError> {
-        let policy = policy_admin::load_policy(&self.pool, &self.writer, self.clock.as_ref()).await?;
+        let policy =
+            policy_admin::load_policy(&self.pool, &self.writer, self.clock.as_ref()).await?;
         self.set_policy(policy);
         Ok(())
     }
@@ -111,12 +115,21 @@ impl Gate {
     /// The enabled agent owning an API key.
     pub async fn authenticate(&self, key: &str) -> Result<AgentInfo, AppError> {
         let hash = agents::hash_key(key);
-        if let Some(agent) = self.agents.read().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+        if let Some(agent) = self
+            .agents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
             return Ok(agent.clone());
         }
         match store::agents::find_by_key_hash(&self.pool, &hash).await? {
             Some(row) if !row.disabled => {
-                let agent = AgentInfo { id: row.id, name: row.name, webhook_secret: row.webhook_secret };
+                let agent = AgentInfo {
+                    id: row.id,
+                    name: row.name,
+                    webhook_secret: row.webhook_secret,
+                };
                 self.agents
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
@@ -129,6 +142,9 @@ impl Gate {
 
     /// Forgets cached agents (after one was disabled).
     pub fn forget_agents(&self) {
-        self.agents.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.agents
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }

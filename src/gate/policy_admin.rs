@@ -17,7 +17,9 @@ pub async fn load_policy(
 ) -> Result<CompiledPolicy, AppError> {
     if let Some((version, document)) = store::latest(pool).await? {
         let policy: Policy = serde_json::from_str(&document).map_err(|e| {
-            AppError::Internal(format!("stored policy version {version} is unreadable: {e}"))
+            AppError::Internal(format!(
+                "stored policy version {version} is unreadable: {e}"
+            ))
         })?;
         return CompiledPolicy::compile(&policy).map_err(|e| {
             AppError::Internal(format!("stored policy version {version} is invalid: {e}"))
@@ -69,7 +71,8 @@ impl Gate {
     /// Validates, stores and activates a new policy; returns its version. Other processes
     /// (a running server) pick it up from the audit log within a second.
     pub async fn replace_policy(&self, policy: Policy, author: &str) -> Result<i64, AppError> {
-        let compiled = CompiledPolicy::compile(&policy).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let compiled =
+            CompiledPolicy::compile(&policy).map_err(|e| AppError::Invalid(e.to_string()))?;
         let version = store_version(&self.writer, policy, author, self.clock.as_ref()).await?;
         self.set_policy(compiled);
         Ok(version)

@@ -17,10 +17,15 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
             return Err(AppError::Invalid(format!("`{field}` must not be empty")));
         }
         if value.len() > limits::NAME {
-            return Err(AppError::Invalid(format!("`{field}` is longer than {} bytes", limits::NAME)));
+            return Err(AppError::Invalid(format!(
+                "`{field}` is longer than {} bytes",
+                limits::NAME
+            )));
         }
         if value.chars().any(char::is_control) {
-            return Err(AppError::Invalid(format!("`{field}` must not contain control characters")));
+            return Err(AppError::Invalid(format!(
+                "`{field}` must not contain control characters"
+            )));
         }
         Ok(())
     };
@@ -48,13 +53,27 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
     if let Some(checkpoint) = &req.checkpoint {
         json_size("checkpoint", checkpoint)?;
     }
-    if req.reason.as_ref().is_some_and(|r| r.len() > limits::REASON) {
-        return Err(AppError::Invalid(format!("`reason` is longer than {} bytes", limits::REASON)));
+    if req
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.len() > limits::REASON)
+    {
+        return Err(AppError::Invalid(format!(
+            "`reason` is longer than {} bytes",
+            limits::REASON
+        )));
     }
     if req.alternatives.len() > limits::ALTERNATIVES {
-        return Err(AppError::Invalid(format!("at most {} `alternatives`", limits::ALTERNATIVES)));
+        return Err(AppError::Invalid(format!(
+            "at most {} `alternatives`",
+            limits::ALTERNATIVES
+        )));
     }
-    if req.alternatives.iter().any(|a| a.len() > limits::ALTERNATIVE) {
+    if req
+        .alternatives
+        .iter()
+        .any(|a| a.len() > limits::ALTERNATIVE)
+    {
         return Err(AppError::Invalid(format!(
             "each alternative must be at most {} bytes",
             limits::ALTERNATIVE
@@ -80,11 +99,16 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
 /// A callback URL must be an absolute http(s) URL.
 pub fn check_callback_url(url: &str) -> Result<(), AppError> {
     if url.len() > limits::URL {
-        return Err(AppError::Invalid(format!("`callback_url` is longer than {} bytes", limits::URL)));
+        return Err(AppError::Invalid(format!(
+            "`callback_url` is longer than {} bytes",
+            limits::URL
+        )));
     }
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(AppError::Invalid("`callback_url` must be an absolute http or https URL".into())),
+        _ => Err(AppError::Invalid(
+            "`callback_url` must be an absolute http or https URL".into(),
+        )),
     }
 }
 
@@ -183,7 +207,9 @@ impl Gate {
             .write(move |conn| {
                 Box::pin(async move {
                     if let Some(key) = &call.idempotency_key {
-                        if let Some(first) = calls::response_for_key(&mut *conn, &call.agent_id, key).await? {
+                        if let Some(first) =
+                            calls::response_for_key(&mut *conn, &call.agent_id, key).await?
+                        {
                             return Ok(Some(first));
                         }
                     }
@@ -214,7 +240,8 @@ impl Gate {
 }
 
 fn parse_response(stored: &str) -> Result<ProposeResponse, AppError> {
-    serde_json::from_str(stored).map_err(|e| AppError::Internal(format!("stored response unreadable: {e}")))
+    serde_json::from_str(stored)
+        .map_err(|e| AppError::Internal(format!("stored response unreadable: {e}")))
 }
 
 #[cfg(test)]
@@ -233,17 +260,72 @@ mod tests {
         let big = "x".repeat(limits::JSON_FIELD + 1);
         let cases: Vec<(&str, ProposeRequest, Option<&str>, Option<&str>)> = vec![
             ("minimal", req(|_| {}), None, None),
-            ("empty tool", req(|r| r.tool = " ".into()), None, Some("invalid")),
-            ("long session", req(|r| r.session = "s".repeat(201)), None, Some("invalid")),
-            ("control char", req(|r| r.tool = "a\u{7}".into()), None, Some("invalid")),
-            ("args not object", req(|r| r.args = json!([1])), None, Some("invalid")),
-            ("args too big", req(|r| r.args = json!({ "blob": big })), None, Some("payload_too_large")),
-            ("context not object", req(|r| r.context = Some(json!("x"))), None, Some("invalid")),
-            ("too many alternatives", req(|r| r.alternatives = vec!["a".into(); 21]), None, Some("invalid")),
-            ("bad url", req(|r| r.callback_url = Some("ftp://x".into())), None, Some("invalid")),
-            ("relative url", req(|r| r.callback_url = Some("/hook".into())), None, Some("invalid")),
-            ("good url", req(|r| r.callback_url = Some("http://127.0.0.1:9/h".into())), None, None),
-            ("bad key", req(|_| {}), Some("has space"), Some("bad_request")),
+            (
+                "empty tool",
+                req(|r| r.tool = " ".into()),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "long session",
+                req(|r| r.session = "s".repeat(201)),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "control char",
+                req(|r| r.tool = "a\u{7}".into()),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "args not object",
+                req(|r| r.args = json!([1])),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "args too big",
+                req(|r| r.args = json!({ "blob": big })),
+                None,
+                Some("payload_too_large"),
+            ),
+            (
+                "context not object",
+                req(|r| r.context = Some(json!("x"))),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "too many alternatives",
+                req(|r| r.alternatives = vec!["a".into(); 21]),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "bad url",
+                req(|r| r.callback_url = Some("ftp://x".into())),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "relative url",
+                req(|r| r.callback_url = Some("/hook".into())),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "good url",
+                req(|r| r.callback_url = Some("http://127.0.0.1:9/h".into())),
+                None,
+                None,
+            ),
+            (
+                "bad key",
+                req(|_| {}),
+                Some("has space"),
+                Some("bad_request"),
+            ),
             ("good key", req(|_| {}), Some("run-1/step-2"), None),
         ];
         for (name, r, key, expected) in cases {

@@ -4,7 +4,8 @@ use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::call::CallStatus;
 use crate::domain::inbox::{
-    key_args, median, CardData, FilterCount, HistoryData, HistoryItem, InboxData, InboxItem, SessionCall, ToolStats,
+    key_args, median, CardData, FilterCount, HistoryData, HistoryItem, InboxData, InboxItem,
+    SessionCall, ToolStats,
 };
 use crate::domain::{AppError, Role, UserView};
 use crate::store::calls::{self, ListFilter};
@@ -47,9 +48,17 @@ impl Gate {
         let counts = calls::pending_counts(&self.pool)
             .await?
             .into_iter()
-            .map(|(dimension, value, count)| FilterCount { dimension, value, count })
+            .map(|(dimension, value, count)| FilterCount {
+                dimension,
+                value,
+                count,
+            })
             .collect();
-        Ok(InboxData { items, counts, now_ms: to_millis(now) })
+        Ok(InboxData {
+            items,
+            counts,
+            now_ms: to_millis(now),
+        })
     }
 
     /// Everything the decision card shows, for `user`.
@@ -72,9 +81,18 @@ impl Gate {
             .await?
             .into_iter()
             .filter(|c| c.id != row.id)
-            .map(|c| SessionCall { id: c.id.clone(), tool: c.tool.clone(), status: c.status(), created_at: calls::rfc3339(c.created_at) })
+            .map(|c| SessionCall {
+                id: c.id.clone(),
+                tool: c.tool.clone(),
+                status: c.status(),
+                created_at: calls::rfc3339(c.created_at),
+            })
             .collect();
-        let needed: Role = row.approver_role.as_deref().and_then(|r| r.parse().ok()).unwrap_or(Role::Approver);
+        let needed: Role = row
+            .approver_role
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(Role::Approver);
         let already = call.decisions.iter().any(|d| d.user == user.username);
         let cannot_decide_reason = if call.status != CallStatus::Pending {
             Some(format!("This call is {}.", call.status))
@@ -105,7 +123,11 @@ impl Gate {
         rows.truncate(HISTORY_PAGE as usize);
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
-            let decided_by = calls::decisions(&self.pool, &r.id).await?.into_iter().map(|d| d.username).collect();
+            let decided_by = calls::decisions(&self.pool, &r.id)
+                .await?
+                .into_iter()
+                .map(|d| d.username)
+                .collect();
             let view = r.view(&[]);
             items.push(HistoryItem {
                 id: r.id,
@@ -118,6 +140,10 @@ impl Gate {
                 decided_at: view.decided_at,
             });
         }
-        Ok(HistoryData { items, page, has_more })
+        Ok(HistoryData {
+            items,
+            page,
+            has_more,
+        })
     }
 }

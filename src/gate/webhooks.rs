@@ -19,7 +19,8 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -74,15 +75,17 @@ impl Gate {
             Err(e) => (None, Some(e.to_string())),
         };
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        let error = error.or_else(|| (!delivered).then(|| format!("receiver answered {}", status.unwrap_or(0))));
+        let error = error
+            .or_else(|| (!delivered).then(|| format!("receiver answered {}", status.unwrap_or(0))));
         let attempt = hook.attempts + 1;
         let now = self.clock.now();
-        let retry_at = (!delivered && attempt < self.config.webhook_max_attempts as i64).then(|| {
-            let base = self.config.webhook_retry_base.as_millis() as i64;
-            let max = self.config.webhook_retry_max.as_millis() as i64;
-            let delay = base.saturating_mul(1_i64 << (attempt - 1).min(30)).min(max);
-            now + Duration::milliseconds(delay)
-        });
+        let retry_at =
+            (!delivered && attempt < self.config.webhook_max_attempts as i64).then(|| {
+                let base = self.config.webhook_retry_base.as_millis() as i64;
+                let max = self.config.webhook_retry_max.as_millis() as i64;
+                let delay = base.saturating_mul(1_i64 << (attempt - 1).min(30)).min(max);
+                now + Duration::milliseconds(delay)
+            });
         if !delivered {
             tracing::info!(url = %hook.url, attempt, error = error.as_deref().unwrap_or(""), gave_up = retry_at.is_none(), "webhook not delivered");
         }

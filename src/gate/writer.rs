@@ -52,7 +52,8 @@ impl Writer {
             .send(job)
             .await
             .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
-        rx.await.map_err(|_| AppError::Internal("the writer dropped a job".into()))?
+        rx.await
+            .map_err(|_| AppError::Internal("the writer dropped a job".into()))?
     }
 }
 

@@ -21,9 +21,14 @@ pub struct CallInput<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Allow,
-    Deny { message: String },
+    Deny {
+        message: String,
+    },
     /// `confirm` is the typed-confirmation phrase with argument values filled in.
-    Gate { settings: GateSettings, confirm: Option<String> },
+    Gate {
+        settings: GateSettings,
+        confirm: Option<String>,
+    },
 }
 
 /// The decision, the rule that made it (`None`: the default effect) and the call's risk
@@ -91,11 +96,17 @@ pub struct CompiledPolicy {
 impl CompiledPolicy {
     /// Validates `policy` and precompiles its patterns.
     pub fn compile(policy: &Policy) -> Result<Self, PolicyError> {
-        check_effect(&policy.default_effect).map_err(|message| PolicyError { rule: None, message })?;
+        check_effect(&policy.default_effect).map_err(|message| PolicyError {
+            rule: None,
+            message,
+        })?;
         let mut names = std::collections::HashSet::new();
         let mut rules = Vec::new();
         for (i, rule) in policy.rules.iter().enumerate() {
-            let fail = |message: String| PolicyError { rule: Some((i, rule.name.clone())), message };
+            let fail = |message: String| PolicyError {
+                rule: Some((i, rule.name.clone())),
+                message,
+            };
             if rule.name.trim().is_empty() || rule.name.len() > 100 {
                 return Err(fail("a rule needs a name of 1-100 characters".into()));
             }
@@ -103,7 +114,9 @@ impl CompiledPolicy {
                 return Err(fail("another rule has the same name".into()));
             }
             if rule.effect.is_none() && rule.add_risk.is_empty() {
-                return Err(fail("a rule without an effect must add risk (`add_risk`)".into()));
+                return Err(fail(
+                    "a rule without an effect must add risk (`add_risk`)".into(),
+                ));
             }
             if let Some(effect) = &rule.effect {
                 check_effect(effect).map_err(fail)?;
@@ -114,7 +127,11 @@ impl CompiledPolicy {
             rules.push(compile_rule(rule).map_err(fail)?);
         }
         let uses_novelty = rules.iter().any(|r| r.novel.is_some());
-        Ok(Self { source: policy.clone(), rules, uses_novelty })
+        Ok(Self {
+            source: policy.clone(),
+            rules,
+            uses_novelty,
+        })
     }
 
     /// The policy this was compiled from.
@@ -139,10 +156,18 @@ impl CompiledPolicy {
                 risk = union(&risk, &rule.add_risk);
             }
             if let Some(effect) = &rule.effect {
-                return Evaluation { outcome: outcome(effect, input.args), rule: Some(rule.name.clone()), risk };
+                return Evaluation {
+                    outcome: outcome(effect, input.args),
+                    rule: Some(rule.name.clone()),
+                    risk,
+                };
             }
         }
-        Evaluation { outcome: outcome(&self.source.default_effect, input.args), rule: None, risk }
+        Evaluation {
+            outcome: outcome(&self.source.default_effect, input.args),
+            rule: None,
+            risk,
+        }
     }
 }
 
@@ -178,7 +203,11 @@ impl CompiledCondition {
             (ArgOp::Ne, _, None) => true,
             (ArgOp::Glob, Operand::Glob(p), Some(Value::String(s))) => p.matches(s),
             (ArgOp::Regex, Operand::Regex(r), Some(Value::String(s))) => r.is_match(s),
-            (op @ (ArgOp::Lt | ArgOp::Le | ArgOp::Gt | ArgOp::Ge), Operand::Number(n), Some(Value::Number(f))) => {
+            (
+                op @ (ArgOp::Lt | ArgOp::Le | ArgOp::Gt | ArgOp::Ge),
+                Operand::Number(n),
+                Some(Value::Number(f)),
+            ) => {
                 let Some(f) = f.as_f64() else { return false };
                 match op {
                     ArgOp::Lt => f < *n,
@@ -193,13 +222,23 @@ impl CompiledCondition {
 }
 
 fn compile_rule(rule: &Rule) -> Result<CompiledRule, String> {
-    let Match { agent, tool, args, risk_any, risk_none, novel } = &rule.matcher;
+    let Match {
+        agent,
+        tool,
+        args,
+        risk_any,
+        risk_none,
+        novel,
+    } = &rule.matcher;
     let pattern = |p: &Option<String>| p.as_deref().map(Pattern::new).transpose();
     Ok(CompiledRule {
         name: rule.name.clone(),
         agent: pattern(agent)?,
         tool: pattern(tool)?,
-        args: args.iter().map(compile_condition).collect::<Result<_, _>>()?,
+        args: args
+            .iter()
+            .map(compile_condition)
+            .collect::<Result<_, _>>()?,
         risk_any: risk_any.clone(),
         risk_none: *risk_none,
         novel: *novel,
@@ -212,16 +251,23 @@ fn check_pointer(pointer: &str) -> Result<(), String> {
     if pointer.is_empty() || pointer.starts_with('/') {
         Ok(())
     } else {
-        Err(format!("`{pointer}` is not a JSON pointer (it must start with `/`)"))
+        Err(format!(
+            "`{pointer}` is not a JSON pointer (it must start with `/`)"
+        ))
     }
 }
 
 fn compile_condition(c: &ArgCondition) -> Result<CompiledCondition, String> {
     check_pointer(&c.pointer)?;
-    let op_name = serde_json::to_value(c.op).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let op_name = serde_json::to_value(c.op)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     let operand = match (c.op, &c.value) {
         (ArgOp::Exists | ArgOp::NotExists, None) => Operand::None,
-        (ArgOp::Exists | ArgOp::NotExists, Some(_)) => return Err(format!("`{op_name}` takes no value")),
+        (ArgOp::Exists | ArgOp::NotExists, Some(_)) => {
+            return Err(format!("`{op_name}` takes no value"))
+        }
         (ArgOp::Eq | ArgOp::Ne, Some(v)) => Operand::Json(v.clone()),
         (ArgOp::Glob, Some(Value::String(s))) => Operand::Glob(Pattern::new(s)?),
         (ArgOp::Regex, Some(Value::String(s))) => {
@@ -234,16 +280,24 @@ fn compile_condition(c: &ArgCondition) -> Result<CompiledCondition, String> {
             Operand::Number(n.as_f64().ok_or("the number is out of range")?)
         }
         (ArgOp::Glob | ArgOp::Regex, _) => return Err(format!("`{op_name}` needs a string value")),
-        (ArgOp::Lt | ArgOp::Le | ArgOp::Gt | ArgOp::Ge, _) => return Err(format!("`{op_name}` needs a number value")),
+        (ArgOp::Lt | ArgOp::Le | ArgOp::Gt | ArgOp::Ge, _) => {
+            return Err(format!("`{op_name}` needs a number value"))
+        }
         (ArgOp::Eq | ArgOp::Ne, None) => return Err(format!("`{op_name}` needs a value")),
     };
-    Ok(CompiledCondition { pointer: c.pointer.clone(), op: c.op, operand })
+    Ok(CompiledCondition {
+        pointer: c.pointer.clone(),
+        op: c.op,
+        operand,
+    })
 }
 
 fn check_effect(effect: &Effect) -> Result<(), String> {
     match effect {
         Effect::Allow => Ok(()),
-        Effect::Deny { message } if message.trim().is_empty() => Err("a deny needs a message for the agent".into()),
+        Effect::Deny { message } if message.trim().is_empty() => {
+            Err("a deny needs a message for the agent".into())
+        }
         Effect::Deny { .. } => Ok(()),
         Effect::Gate(g) => {
             if !(1..=MAX_APPROVALS).contains(&g.approvals_required) {
@@ -270,7 +324,10 @@ fn check_effect(effect: &Effect) -> Result<(), String> {
 
 /// The `{/pointer}` placeholders in a confirmation phrase.
 fn placeholders(phrase: &str) -> impl Iterator<Item = &str> {
-    phrase.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(p, _)| p))
+    phrase
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(p, _)| p))
 }
 
 /// Fills `{/pointer}` placeholders with argument values: strings as they are, other JSON
@@ -303,7 +360,9 @@ pub fn render_confirm(phrase: &str, args: &Value) -> String {
 fn outcome(effect: &Effect, args: &Value) -> Outcome {
     match effect {
         Effect::Allow => Outcome::Allow,
-        Effect::Deny { message } => Outcome::Deny { message: message.clone() },
+        Effect::Deny { message } => Outcome::Deny {
+            message: message.clone(),
+        },
         Effect::Gate(settings) => Outcome::Gate {
             confirm: settings.confirm.as_deref().map(|c| render_confirm(c, args)),
             settings: settings.clone(),
@@ -319,45 +378,143 @@ mod tests {
     use RiskClass::*;
 
     fn policy(rules: Value) -> CompiledPolicy {
-        let p: Policy = serde_json::from_value(json!({ "default_effect": { "kind": "allow" }, "rules": rules })).unwrap();
+        let p: Policy = serde_json::from_value(
+            json!({ "default_effect": { "kind": "allow" }, "rules": rules }),
+        )
+        .unwrap();
         CompiledPolicy::compile(&p).unwrap()
     }
 
-    fn decide(p: &CompiledPolicy, tool: &str, args: Value, risk: &[RiskClass], novel: bool) -> (Option<String>, Vec<RiskClass>) {
-        let e = p.evaluate(&CallInput { agent: "ops-bot", tool, args: &args, risk, novel });
+    fn decide(
+        p: &CompiledPolicy,
+        tool: &str,
+        args: Value,
+        risk: &[RiskClass],
+        novel: bool,
+    ) -> (Option<String>, Vec<RiskClass>) {
+        let e = p.evaluate(&CallInput {
+            agent: "ops-bot",
+            tool,
+            args: &args,
+            risk,
+            novel,
+        });
         (e.rule, e.risk)
     }
 
     #[test]
     fn argument_conditions() {
         let cases = [
-            (json!({ "pointer": "/env", "op": "eq", "value": "prod" }), json!({ "env": "prod" }), true),
-            (json!({ "pointer": "/env", "op": "eq", "value": "prod" }), json!({ "env": "dev" }), false),
-            (json!({ "pointer": "/env", "op": "eq", "value": "prod" }), json!({}), false),
-            (json!({ "pointer": "/env", "op": "ne", "value": "prod" }), json!({}), true),
-            (json!({ "pointer": "/env", "op": "ne", "value": "prod" }), json!({ "env": "prod" }), false),
-            (json!({ "pointer": "/n", "op": "eq", "value": 3 }), json!({ "n": 3 }), true),
-            (json!({ "pointer": "/a/0/b", "op": "eq", "value": true }), json!({ "a": [{ "b": true }] }), true),
-            (json!({ "pointer": "/env", "op": "glob", "value": "prod*" }), json!({ "env": "production" }), true),
-            (json!({ "pointer": "/env", "op": "glob", "value": "prod*" }), json!({ "env": 5 }), false),
-            (json!({ "pointer": "/to", "op": "regex", "value": "@example\\.com$" }), json!({ "to": "a@example.com" }), true),
-            (json!({ "pointer": "/to", "op": "regex", "value": "@example\\.com$" }), json!({ "to": "a@evil.com" }), false),
-            (json!({ "pointer": "/amount", "op": "gt", "value": 100 }), json!({ "amount": 100.5 }), true),
-            (json!({ "pointer": "/amount", "op": "gt", "value": 100 }), json!({ "amount": 100 }), false),
-            (json!({ "pointer": "/amount", "op": "ge", "value": 100 }), json!({ "amount": 100 }), true),
-            (json!({ "pointer": "/amount", "op": "lt", "value": 0 }), json!({ "amount": -1 }), true),
-            (json!({ "pointer": "/amount", "op": "le", "value": 0 }), json!({ "amount": "0" }), false),
-            (json!({ "pointer": "/force", "op": "exists" }), json!({ "force": false }), true),
-            (json!({ "pointer": "/force", "op": "exists" }), json!({}), false),
-            (json!({ "pointer": "/force", "op": "not_exists" }), json!({}), true),
+            (
+                json!({ "pointer": "/env", "op": "eq", "value": "prod" }),
+                json!({ "env": "prod" }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/env", "op": "eq", "value": "prod" }),
+                json!({ "env": "dev" }),
+                false,
+            ),
+            (
+                json!({ "pointer": "/env", "op": "eq", "value": "prod" }),
+                json!({}),
+                false,
+            ),
+            (
+                json!({ "pointer": "/env", "op": "ne", "value": "prod" }),
+                json!({}),
+                true,
+            ),
+            (
+                json!({ "pointer": "/env", "op": "ne", "value": "prod" }),
+                json!({ "env": "prod" }),
+                false,
+            ),
+            (
+                json!({ "pointer": "/n", "op": "eq", "value": 3 }),
+                json!({ "n": 3 }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/a/0/b", "op": "eq", "value": true }),
+                json!({ "a": [{ "b": true }] }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/env", "op": "glob", "value": "prod*" }),
+                json!({ "env": "production" }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/env", "op": "glob", "value": "prod*" }),
+                json!({ "env": 5 }),
+                false,
+            ),
+            (
+                json!({ "pointer": "/to", "op": "regex", "value": "@example\\.com$" }),
+                json!({ "to": "a@example.com" }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/to", "op": "regex", "value": "@example\\.com$" }),
+                json!({ "to": "a@evil.com" }),
+                false,
+            ),
+            (
+                json!({ "pointer": "/amount", "op": "gt", "value": 100 }),
+                json!({ "amount": 100.5 }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/amount", "op": "gt", "value": 100 }),
+                json!({ "amount": 100 }),
+                false,
+            ),
+            (
+                json!({ "pointer": "/amount", "op": "ge", "value": 100 }),
+                json!({ "amount": 100 }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/amount", "op": "lt", "value": 0 }),
+                json!({ "amount": -1 }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/amount", "op": "le", "value": 0 }),
+                json!({ "amount": "0" }),
+                false,
+            ),
+            (
+                json!({ "pointer": "/force", "op": "exists" }),
+                json!({ "force": false }),
+                true,
+            ),
+            (
+                json!({ "pointer": "/force", "op": "exists" }),
+                json!({}),
+                false,
+            ),
+            (
+                json!({ "pointer": "/force", "op": "not_exists" }),
+                json!({}),
+                true,
+            ),
         ];
         for (condition, args, expected) in cases {
-            let p = policy(json!([{ "name": "r", "match": { "args": [condition.clone()] }, "effect": { "kind": "deny", "message": "m" } }]));
-            assert_eq!(decide(&p, "t", args.clone(), &[], false).0.is_some(), expected, "{condition} on {args}");
+            let p = policy(
+                json!([{ "name": "r", "match": { "args": [condition.clone()] }, "effect": { "kind": "deny", "message": "m" } }]),
+            );
+            assert_eq!(
+                decide(&p, "t", args.clone(), &[], false).0.is_some(),
+                expected,
+                "{condition} on {args}"
+            );
         }
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn order_risk_and_novelty() {
         let p = policy(json!([
             { "name": "off", "enabled": false, "match": {}, "effect": { "kind": "deny", "message": "never" } },
@@ -370,28 +527,55 @@ mod tests {
         ]));
         let cases: Vec<(&str, Vec<RiskClass>, bool, Option<&str>, Vec<RiskClass>)> = vec![
             ("read_file", vec![], true, Some("quiet-reads"), vec![]),
-            ("read_file", vec![Financial], false, Some("prod"), vec![Financial]),
+            (
+                "read_file",
+                vec![Financial],
+                false,
+                Some("prod"),
+                vec![Financial],
+            ),
             ("deploy_api", vec![], false, Some("prod"), vec![Production]),
-            ("deploy_api", vec![Destructive], false, Some("prod"), vec![Destructive, Production]),
+            (
+                "deploy_api",
+                vec![Destructive],
+                false,
+                Some("prod"),
+                vec![Destructive, Production],
+            ),
             ("scale", vec![], true, Some("only-ops"), vec![]),
             ("paint", vec![], true, Some("new"), vec![]),
             ("paint", vec![], false, None, vec![]),
         ];
         for (tool, risk, novel, rule, expected_risk) in cases {
             let (got_rule, got_risk) = decide(&p, tool, json!({}), &risk, novel);
-            assert_eq!((got_rule.as_deref(), got_risk), (rule, expected_risk), "{tool} {risk:?} novel={novel}");
+            assert_eq!(
+                (got_rule.as_deref(), got_risk),
+                (rule, expected_risk),
+                "{tool} {risk:?} novel={novel}"
+            );
         }
         assert!(p.uses_novelty());
     }
 
     #[test]
     fn gate_outcome_renders_the_confirmation() {
-        let p = policy(json!([{ "name": "g", "match": {}, "effect": { "kind": "gate", "approvals_required": 2,
-            "approver_role": "manager", "confirm": "deploy {/service} to {/env} ({/n}){/missing}" } }]));
-        let e = p.evaluate(&CallInput { agent: "a", tool: "t", args: &json!({ "service": "api", "env": "prod", "n": 3 }), risk: &[], novel: false });
+        let p = policy(
+            json!([{ "name": "g", "match": {}, "effect": { "kind": "gate", "approvals_required": 2,
+            "approver_role": "manager", "confirm": "deploy {/service} to {/env} ({/n}){/missing}" } }]),
+        );
+        let e = p.evaluate(&CallInput {
+            agent: "a",
+            tool: "t",
+            args: &json!({ "service": "api", "env": "prod", "n": 3 }),
+            risk: &[],
+            novel: false,
+        });
         match e.outcome {
             Outcome::Gate { settings, confirm } => {
-                assert_eq!((settings.approvals_required, settings.approver_role), (2, Role::Manager));
+                assert_eq!(
+                    (settings.approvals_required, settings.approver_role),
+                    (2, Role::Manager)
+                );
                 assert_eq!(confirm.as_deref(), Some("deploy api to prod (3)"));
             }
             other => panic!("{other:?}"),
@@ -401,21 +585,57 @@ mod tests {
     #[test]
     fn invalid_policies_are_refused() {
         let cases = [
-            (json!([{ "name": "", "match": {}, "effect": { "kind": "allow" } }]), "name"),
-            (json!([{ "name": "a", "match": {}, "effect": { "kind": "allow" } }, { "name": "a", "match": {}, "effect": { "kind": "allow" } }]), "same name"),
+            (
+                json!([{ "name": "", "match": {}, "effect": { "kind": "allow" } }]),
+                "name",
+            ),
+            (
+                json!([{ "name": "a", "match": {}, "effect": { "kind": "allow" } }, { "name": "a", "match": {}, "effect": { "kind": "allow" } }]),
+                "same name",
+            ),
             (json!([{ "name": "a", "match": {} }]), "add risk"),
-            (json!([{ "name": "a", "match": { "tool": "{x" }, "effect": { "kind": "allow" } }]), "invalid glob"),
-            (json!([{ "name": "a", "match": { "args": [{ "pointer": "env", "op": "exists" }] }, "effect": { "kind": "allow" } }]), "JSON pointer"),
-            (json!([{ "name": "a", "match": { "args": [{ "pointer": "/e", "op": "regex", "value": "(" }] }, "effect": { "kind": "allow" } }]), "invalid regex"),
-            (json!([{ "name": "a", "match": { "args": [{ "pointer": "/e", "op": "gt", "value": "x" }] }, "effect": { "kind": "allow" } }]), "number"),
-            (json!([{ "name": "a", "match": { "args": [{ "pointer": "/e", "op": "exists", "value": 1 }] }, "effect": { "kind": "allow" } }]), "no value"),
-            (json!([{ "name": "a", "match": {}, "effect": { "kind": "deny", "message": " " } }]), "message"),
-            (json!([{ "name": "a", "match": {}, "effect": { "kind": "gate", "approvals_required": 21 } }]), "approvals_required"),
-            (json!([{ "name": "a", "match": {}, "effect": { "kind": "gate", "deadline_secs": 0 } }]), "deadline_secs"),
-            (json!([{ "name": "a", "match": {}, "effect": { "kind": "gate", "confirm": "go {env}" } }]), "JSON pointer"),
+            (
+                json!([{ "name": "a", "match": { "tool": "{x" }, "effect": { "kind": "allow" } }]),
+                "invalid glob",
+            ),
+            (
+                json!([{ "name": "a", "match": { "args": [{ "pointer": "env", "op": "exists" }] }, "effect": { "kind": "allow" } }]),
+                "JSON pointer",
+            ),
+            (
+                json!([{ "name": "a", "match": { "args": [{ "pointer": "/e", "op": "regex", "value": "(" }] }, "effect": { "kind": "allow" } }]),
+                "invalid regex",
+            ),
+            (
+                json!([{ "name": "a", "match": { "args": [{ "pointer": "/e", "op": "gt", "value": "x" }] }, "effect": { "kind": "allow" } }]),
+                "number",
+            ),
+            (
+                json!([{ "name": "a", "match": { "args": [{ "pointer": "/e", "op": "exists", "value": 1 }] }, "effect": { "kind": "allow" } }]),
+                "no value",
+            ),
+            (
+                json!([{ "name": "a", "match": {}, "effect": { "kind": "deny", "message": " " } }]),
+                "message",
+            ),
+            (
+                json!([{ "name": "a", "match": {}, "effect": { "kind": "gate", "approvals_required": 21 } }]),
+                "approvals_required",
+            ),
+            (
+                json!([{ "name": "a", "match": {}, "effect": { "kind": "gate", "deadline_secs": 0 } }]),
+                "deadline_secs",
+            ),
+            (
+                json!([{ "name": "a", "match": {}, "effect": { "kind": "gate", "confirm": "go {env}" } }]),
+                "JSON pointer",
+            ),
         ];
         for (rules, needle) in cases {
-            let p: Policy = serde_json::from_value(json!({ "default_effect": { "kind": "allow" }, "rules": rules })).unwrap();
+            let p: Policy = serde_json::from_value(
+                json!({ "default_effect": { "kind": "allow" }, "rules": rules }),
+            )
+            .unwrap();
             let err = CompiledPolicy::compile(&p).unwrap_err().to_string();
             assert!(err.contains(needle), "{err} lacks {needle}");
         }

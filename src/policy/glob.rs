@@ -66,7 +66,11 @@ mod tests {
             ("prod*", "production", true),
         ];
         for (pattern, text, expected) in cases {
-            assert_eq!(Pattern::new(pattern).unwrap().matches(text), expected, "{pattern} vs {text}");
+            assert_eq!(
+                Pattern::new(pattern).unwrap().matches(text),
+                expected,
+                "{pattern} vs {text}"
+            );
         }
         assert!(Pattern::new("{unclosed").is_err());
         assert_eq!(Pattern::new("plain").unwrap().literal(), Some("plain"));

@@ -64,7 +64,11 @@ struct RuleSpans {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 /// `"allow"` / `"gate"` shorthand → the table form.
@@ -76,7 +80,12 @@ fn expand_effect(value: &mut toml::Value) -> Result<(), String> {
                 t.insert("kind".into(), toml::Value::String(kind.clone()));
                 *value = toml::Value::Table(t);
             }
-            "deny" => return Err("a deny needs a message: use [rules.effect] kind = \"deny\" message = \"…\"".into()),
+            "deny" => {
+                return Err(
+                    "a deny needs a message: use [rules.effect] kind = \"deny\" message = \"…\""
+                        .into(),
+                )
+            }
             other => return Err(format!("unknown effect `{other}` (allow, deny or gate)")),
         }
     }
@@ -99,25 +108,43 @@ pub fn from_toml(text: &str) -> Result<Policy, PolicyFileError> {
     })?;
     let rule_line = |i: usize| spans.rules.get(i).map(|s| line_of(text, s.span().start));
 
-    let mut default = table.remove("default_effect").ok_or_else(|| PolicyFileError {
+    let mut default = table
+        .remove("default_effect")
+        .ok_or_else(|| PolicyFileError {
+            line: None,
+            message: "`default_effect` is missing (e.g. default_effect = \"allow\")".into(),
+        })?;
+    expand_effect(&mut default).map_err(|message| PolicyFileError {
         line: None,
-        message: "`default_effect` is missing (e.g. default_effect = \"allow\")".into(),
+        message,
     })?;
-    expand_effect(&mut default).map_err(|message| PolicyFileError { line: None, message })?;
-    let default_effect = Effect::deserialize(default)
-        .map_err(|e| PolicyFileError { line: None, message: format!("default_effect: {}", clean(e)) })?;
+    let default_effect = Effect::deserialize(default).map_err(|e| PolicyFileError {
+        line: None,
+        message: format!("default_effect: {}", clean(e)),
+    })?;
 
     let raw_rules = match table.remove("rules") {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => items,
-        Some(_) => return Err(PolicyFileError { line: None, message: "`rules` must be [[rules]] tables".into() }),
+        Some(_) => {
+            return Err(PolicyFileError {
+                line: None,
+                message: "`rules` must be [[rules]] tables".into(),
+            })
+        }
     };
     if let Some(unknown) = table.keys().next() {
-        return Err(PolicyFileError { line: None, message: format!("unknown top-level key `{unknown}`") });
+        return Err(PolicyFileError {
+            line: None,
+            message: format!("unknown top-level key `{unknown}`"),
+        });
     }
     let mut rules = Vec::with_capacity(raw_rules.len());
     for (i, mut raw) in raw_rules.into_iter().enumerate() {
-        let at = |message: String| PolicyFileError { line: rule_line(i), message: format!("rule {}: {message}", i + 1) };
+        let at = |message: String| PolicyFileError {
+            line: rule_line(i),
+            message: format!("rule {}: {message}", i + 1),
+        };
         if let toml::Value::Table(t) = &mut raw {
             if let Some(effect) = t.get_mut("effect") {
                 expand_effect(effect).map_err(at)?;
@@ -125,7 +152,10 @@ pub fn from_toml(text: &str) -> Result<Policy, PolicyFileError> {
         }
         rules.push(Rule::deserialize(raw).map_err(|e| at(clean(e)))?);
     }
-    Ok(Policy { default_effect, rules })
+    Ok(Policy {
+        default_effect,
+        rules,
+    })
 }
 
 /// Parses and validates a policy file.
@@ -133,16 +163,25 @@ pub fn import(text: &str) -> Result<(Policy, CompiledPolicy), PolicyFileError> {
     let policy = from_toml(text)?;
     let compiled = CompiledPolicy::compile(&policy).map_err(|e: PolicyError| {
         let line = e.rule.as_ref().and_then(|(i, _)| {
-            toml::from_str::<RuleSpans>(text).ok()?.rules.get(*i).map(|s| line_of(text, s.span().start))
+            toml::from_str::<RuleSpans>(text)
+                .ok()?
+                .rules
+                .get(*i)
+                .map(|s| line_of(text, s.span().start))
         });
-        PolicyFileError { line, message: e.to_string() }
+        PolicyFileError {
+            line,
+            message: e.to_string(),
+        }
     })?;
     Ok((policy, compiled))
 }
 
 /// Writes a policy as TOML (`import(&to_toml(p))` gives `p` back).
 pub fn to_toml(policy: &Policy) -> String {
-    let mut out = String::from("# askfirst gate policy: rules in order; the first enabled match with an effect decides.\n");
+    let mut out = String::from(
+        "# askfirst gate policy: rules in order; the first enabled match with an effect decides.\n",
+    );
     #[derive(serde::Serialize)]
     struct Head<'a> {
         default_effect: &'a Effect,
@@ -151,10 +190,16 @@ pub fn to_toml(policy: &Policy) -> String {
     struct Rules<'a> {
         rules: &'a [Rule],
     }
-    out += &toml::to_string_pretty(&Head { default_effect: &policy.default_effect }).unwrap_or_default();
+    out += &toml::to_string_pretty(&Head {
+        default_effect: &policy.default_effect,
+    })
+    .unwrap_or_default();
     if !policy.rules.is_empty() {
         out.push('\n');
-        out += &toml::to_string_pretty(&Rules { rules: &policy.rules }).unwrap_or_default();
+        out += &toml::to_string_pretty(&Rules {
+            rules: &policy.rules,
+        })
+        .unwrap_or_default();
     }
     out
 }

@@ -31,24 +31,20 @@ pub async fn inbox_events(
     let rx = state.gate.hub.subscribe_inbox();
     let shutdown = state.gate.hub.shutdown_signal();
     let events = futures::stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
-        loop {
-            tokio::select! {
-                got = rx.recv() => match got {
-                    Ok(row) => {
-                        let data = serde_json::json!({
-                            "call": row.call_id, "kind": row.kind, "status": row.to_status,
-                        });
-                        let event = Event::default().id(row.id.to_string()).event("call").data(data.to_string());
-                        return Some((Ok(event), (rx, shutdown)));
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        return Some((Ok(Event::default().event("resync").data("{}")), (rx, shutdown)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = shutdown.changed() => return None,
-            }
-        }
+        let event = tokio::select! {
+            got = rx.recv() => match got {
+                Ok(row) => {
+                    let data = serde_json::json!({
+                        "call": row.call_id, "kind": row.kind, "status": row.to_status,
+                    });
+                    Event::default().id(row.id.to_string()).event("call").data(data.to_string())
+                }
+                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                Err(RecvError::Closed) => return None,
+            },
+            _ = shutdown.changed() => return None,
+        };
+        Some((Ok(event), (rx, shutdown)))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -61,7 +61,10 @@ pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<
 }
 
 /// The agent with this name.
-pub async fn find_by_name(db: impl SqliteExecutor<'_>, name: &str) -> sqlx::Result<Option<AgentRow>> {
+pub async fn find_by_name(
+    db: impl SqliteExecutor<'_>,
+    name: &str,
+) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE name = ?"))
         .bind(name)
         .fetch_optional(db)
@@ -76,7 +79,11 @@ pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<AgentRow>> {
 }
 
 /// Disables or enables an agent; returns whether it exists.
-pub async fn set_disabled(db: impl SqliteExecutor<'_>, id: &str, disabled: bool) -> sqlx::Result<bool> {
+pub async fn set_disabled(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    disabled: bool,
+) -> sqlx::Result<bool> {
     let done = sqlx::query("UPDATE agents SET disabled = ? WHERE id = ?")
         .bind(disabled)
         .bind(id)

@@ -107,12 +107,18 @@ pub async fn append(conn: &mut SqliteConnection, event: &NewEvent<'_>) -> sqlx::
 }
 
 /// Events after `after_id`, oldest first.
-pub async fn since(db: impl SqliteExecutor<'_>, after_id: i64, limit: i64) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE id > ? ORDER BY id LIMIT ?"))
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(db)
-        .await
+pub async fn since(
+    db: impl SqliteExecutor<'_>,
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE id > ? ORDER BY id LIMIT ?"
+    ))
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// The newest event id (0 when empty).
@@ -142,10 +148,12 @@ pub async fn leaving_pending(
 
 /// Every event of one call, oldest first.
 pub async fn for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE call_id = ? ORDER BY id"))
-        .bind(call_id)
-        .fetch_all(db)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE call_id = ? ORDER BY id"
+    ))
+    .bind(call_id)
+    .fetch_all(db)
+    .await
 }
 
 /// Result of checking the chain.
@@ -169,7 +177,10 @@ pub async fn verify(conn: &mut SqliteConnection) -> sqlx::Result<Verification> {
         }
         for e in batch {
             if e.prev_hash != prev {
-                return Ok(Verification::Broken { id: e.id, reason: "prev_hash does not match the previous event".into() });
+                return Ok(Verification::Broken {
+                    id: e.id,
+                    reason: "prev_hash does not match the previous event".into(),
+                });
             }
             let expected = chain_hash(
                 &prev,
@@ -183,7 +194,10 @@ pub async fn verify(conn: &mut SqliteConnection) -> sqlx::Result<Verification> {
                 &e.detail,
             );
             if expected != e.hash {
-                return Ok(Verification::Broken { id: e.id, reason: "content does not match its hash".into() });
+                return Ok(Verification::Broken {
+                    id: e.id,
+                    reason: "content does not match its hash".into(),
+                });
             }
             prev = e.hash;
             after = e.id;

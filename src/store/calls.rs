@@ -232,7 +232,11 @@ pub async fn pending(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Ve
 }
 
 /// Ids of pending calls whose deadline has passed.
-pub async fn overdue(db: impl SqliteExecutor<'_>, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<String>> {
+pub async fn overdue(
+    db: impl SqliteExecutor<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT id FROM calls WHERE status = 'pending' AND deadline <= ? LIMIT ?")
         .bind(to_millis(now))
         .bind(limit)
@@ -256,7 +260,10 @@ pub async fn stale_approvals(
 }
 
 /// Decisions on a call, oldest first.
-pub async fn decisions(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<DecisionRow>> {
+pub async fn decisions(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+) -> sqlx::Result<Vec<DecisionRow>> {
     sqlx::query_as(
         "SELECT call_id, user_id, username, decision, feedback, edited_args, at
          FROM decisions WHERE call_id = ? ORDER BY at, rowid",
@@ -285,7 +292,11 @@ pub async fn insert_decision(db: impl SqliteExecutor<'_>, d: &DecisionRow) -> sq
 }
 
 /// Replaces the arguments a pending call will be approved with (an approver's edit).
-pub async fn set_candidate_args(db: impl SqliteExecutor<'_>, call_id: &str, args: &str) -> sqlx::Result<()> {
+pub async fn set_candidate_args(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+    args: &str,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE calls SET approved_args = ? WHERE id = ? AND status = 'pending'")
         .bind(args)
         .bind(call_id)
@@ -388,7 +399,10 @@ fn filter_sql(filter: &ListFilter, statuses: &[&str]) -> (String, Vec<String>) {
     let mut sql = String::from(" WHERE 1 = 1");
     let mut binds = Vec::new();
     if !statuses.is_empty() {
-        sql += &format!(" AND c.status IN ({})", vec!["?"; statuses.len()].join(", "));
+        sql += &format!(
+            " AND c.status IN ({})",
+            vec!["?"; statuses.len()].join(", ")
+        );
         binds.extend(statuses.iter().map(|s| s.to_string()));
     }
     if let Some(agent) = &filter.agent {
@@ -426,7 +440,9 @@ pub async fn pending_filtered(
 }
 
 /// How many pending calls each agent, tool and risk class has: `(dimension, value, count)`.
-pub async fn pending_counts(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<(String, String, i64)>> {
+pub async fn pending_counts(
+    db: impl SqliteExecutor<'_>,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
     sqlx::query_as(
         "SELECT 'agent', a.name, COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id
            WHERE c.status = 'pending' GROUP BY a.name
@@ -447,7 +463,15 @@ pub async fn history(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
-    let statuses = ["allowed", "denied", "approved", "expired", "cancelled", "executed", "stale"];
+    let statuses = [
+        "allowed",
+        "denied",
+        "approved",
+        "expired",
+        "cancelled",
+        "executed",
+        "stale",
+    ];
     let (clause, binds) = filter_sql(filter, &statuses);
     let sql = format!("{SELECT}{clause} ORDER BY c.created_at DESC, c.id LIMIT ? OFFSET ?");
     let mut q = sqlx::query_as(&sql);

@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn key_order_does_not_matter() {
         let cases = [
-            (json!({"b": 1, "a": [true, null, {"d": 2, "c": "x"}]}), r#"{"a":[true,null,{"c":"x","d":2}],"b":1}"#),
+            (
+                json!({"b": 1, "a": [true, null, {"d": 2, "c": "x"}]}),
+                r#"{"a":[true,null,{"c":"x","d":2}],"b":1}"#,
+            ),
             (json!({}), "{}"),
             (json!("a\"b"), r#""a\"b""#),
             (json!(1.5), "1.5"),
@@ -62,7 +65,10 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(canonical(&value), expected);
         }
-        assert_eq!(hash(&json!({"a": 1, "b": 2})), hash(&json!({"b": 2, "a": 1})));
+        assert_eq!(
+            hash(&json!({"a": 1, "b": 2})),
+            hash(&json!({"b": 2, "a": 1}))
+        );
         assert_ne!(hash(&json!({"a": 1})), hash(&json!({"a": 2})));
     }
 }

@@ -6,8 +6,8 @@ pub mod calls;
 pub mod json;
 pub mod policy;
 pub mod sessions;
-pub mod webhooks;
 pub mod users;
+pub mod webhooks;
 
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -33,18 +33,24 @@ pub async fn enqueue(
     event_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO webhooks (call_id, url, event_id, next_attempt_at) VALUES (?, ?, ?, ?)")
-        .bind(call_id)
-        .bind(url)
-        .bind(event_id)
-        .bind(to_millis(now))
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO webhooks (call_id, url, event_id, next_attempt_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(call_id)
+    .bind(url)
+    .bind(event_id)
+    .bind(to_millis(now))
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Deliveries due at `now`.
-pub async fn due(db: impl SqliteExecutor<'_>, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<WebhookRow>> {
+pub async fn due(
+    db: impl SqliteExecutor<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<WebhookRow>> {
     sqlx::query_as(
         "SELECT id, call_id, url, event_id, attempts FROM webhooks
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
@@ -104,7 +110,10 @@ pub async fn record_attempt(
 }
 
 /// Every attempt for a call's webhooks, oldest first.
-pub async fn attempts_for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<AttemptRow>> {
+pub async fn attempts_for_call(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+) -> sqlx::Result<Vec<AttemptRow>> {
     sqlx::query_as(
         "SELECT a.webhook_id, a.attempt, a.at, a.status_code, a.error, a.duration_ms
          FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id

@@ -11,19 +11,57 @@ async fn bad_proposals_get_clear_errors() {
     let cases = [
         ("missing tool", json!({ "session": "s" }), 422, "invalid"),
         ("missing session", json!({ "tool": "t" }), 422, "invalid"),
-        ("wrong type", json!({ "session": "s", "tool": 5 }), 422, "invalid"),
-        ("args not an object", json!({ "session": "s", "tool": "t", "args": "x" }), 422, "invalid"),
-        ("unknown risk class", json!({ "session": "s", "tool": "t", "risk": ["spooky"] }), 422, "invalid"),
-        ("unknown field", json!({ "session": "s", "tool": "t", "tools": [] }), 422, "invalid"),
-        ("empty tool", json!({ "session": "s", "tool": "" }), 422, "invalid"),
-        ("1 MiB args", json!({ "session": "s", "tool": "t", "args": { "blob": mib } }), 413, "payload_too_large"),
-        ("bad callback", json!({ "session": "s", "tool": "t", "callback_url": "javascript:alert(1)" }), 422, "invalid"),
+        (
+            "wrong type",
+            json!({ "session": "s", "tool": 5 }),
+            422,
+            "invalid",
+        ),
+        (
+            "args not an object",
+            json!({ "session": "s", "tool": "t", "args": "x" }),
+            422,
+            "invalid",
+        ),
+        (
+            "unknown risk class",
+            json!({ "session": "s", "tool": "t", "risk": ["spooky"] }),
+            422,
+            "invalid",
+        ),
+        (
+            "unknown field",
+            json!({ "session": "s", "tool": "t", "tools": [] }),
+            422,
+            "invalid",
+        ),
+        (
+            "empty tool",
+            json!({ "session": "s", "tool": "" }),
+            422,
+            "invalid",
+        ),
+        (
+            "1 MiB args",
+            json!({ "session": "s", "tool": "t", "args": { "blob": mib } }),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "bad callback",
+            json!({ "session": "s", "tool": "t", "callback_url": "javascript:alert(1)" }),
+            422,
+            "invalid",
+        ),
     ];
     for (name, body, status, code) in cases {
         let got = error_of(app.propose(&key, body).await).await;
         assert_eq!((got.0, got.1.as_str()), (status, code), "{name}: {}", got.2);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(app.pool()).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
     assert_eq!(count, 0, "nothing was recorded");
     app.stop().await;
 }
@@ -42,13 +80,35 @@ async fn malformed_json_and_missing_content_type_are_400() {
         .await
         .unwrap();
     assert_eq!(error_of(res).await.1, "bad_request");
-    let res = client.post(app.url("/api/v1/calls")).bearer_auth(&key).body("{}").send().await.unwrap();
+    let res = client
+        .post(app.url("/api/v1/calls"))
+        .bearer_auth(&key)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(res).await.1, "bad_request");
-    let res = client.get(app.url("/api/v1/calls/x?wait=soon")).bearer_auth(&key).send().await.unwrap();
+    let res = client
+        .get(app.url("/api/v1/calls/x?wait=soon"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(res).await.1, "bad_request");
-    let res = client.get(app.url("/api/v1/events")).bearer_auth(&key).header("last-event-id", "abc").send().await.unwrap();
+    let res = client
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&key)
+        .header("last-event-id", "abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(res).await.1, "bad_request");
-    let res = client.get(app.url("/api/v1/nope")).bearer_auth(&key).send().await.unwrap();
+    let res = client
+        .get(app.url("/api/v1/nope"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(res).await.1, "not_found");
     app.stop().await;
 }
@@ -78,7 +138,12 @@ async fn keys_are_checked_and_disabled_agents_are_refused() {
     }
     // A person's session is not an agent key.
     let browser = app.signed_in("ada", askfirst::domain::Role::Admin).await;
-    let res = browser.post(app.url("/api/v1/calls")).json(&body).send().await.unwrap();
+    let res = browser
+        .post(app.url("/api/v1/calls"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 
     app.gate().disable_agent("bot", "test").await.unwrap();
@@ -89,7 +154,12 @@ async fn keys_are_checked_and_disabled_agents_are_refused() {
 #[tokio::test]
 async fn the_openapi_document_describes_every_operation() {
     let app = TestApp::spawn().await;
-    let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let expected = [
         ("/api/v1/calls", "post"),
@@ -103,7 +173,13 @@ async fn the_openapi_document_describes_every_operation() {
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }
-    for schema in ["ProposeRequest", "ProposeResponse", "CallView", "ExecuteResponse", "ErrorBody"] {
+    for schema in [
+        "ProposeRequest",
+        "ProposeResponse",
+        "CallView",
+        "ExecuteResponse",
+        "ErrorBody",
+    ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
     let page = reqwest::get(app.url("/api/v1/docs")).await.unwrap();

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn approve() -> DecisionInput {
-    DecisionInput { approve: true, ..Default::default() }
+    DecisionInput {
+        approve: true,
+        ..Default::default()
+    }
 }
 
 /// Reads SSE events (id, data) from a response until `n` arrived.
@@ -55,13 +58,25 @@ async fn events_stream_live_and_replay_with_last_event_id() {
     // Decided before anyone listened: replay from 0 returns it.
     let first = app.propose_ok(&key, gated.clone()).await;
     let first_id = first["id"].as_str().unwrap().to_string();
-    app.gate().decide(&first_id, &approver, approve()).await.unwrap();
+    app.gate()
+        .decide(&first_id, &approver, approve())
+        .await
+        .unwrap();
     // Another agent's call never shows up in this agent's stream.
     let theirs = app.propose_ok(&other, gated.clone()).await;
-    app.gate().decide(theirs["id"].as_str().unwrap(), &approver, approve()).await.unwrap();
+    app.gate()
+        .decide(theirs["id"].as_str().unwrap(), &approver, approve())
+        .await
+        .unwrap();
 
     let client = reqwest::Client::new();
-    let res = client.get(app.url("/api/v1/events")).bearer_auth(&key).header("last-event-id", "0").send().await.unwrap();
+    let res = client
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&key)
+        .header("last-event-id", "0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let replayed = read_events(res, 1).await;
     assert_eq!(replayed[0].1["id"], first_id.as_str());
@@ -69,13 +84,26 @@ async fn events_stream_live_and_replay_with_last_event_id() {
     let first_event = replayed[0].0;
 
     // Live: a stream opened now receives the next decision.
-    let live = client.get(app.url("/api/v1/events")).bearer_auth(&key).send().await.unwrap();
+    let live = client
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     let reader = tokio::spawn(read_events(live, 1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = app.propose_ok(&key, gated.clone()).await;
     let second_id = second["id"].as_str().unwrap().to_string();
     app.gate()
-        .decide(&second_id, &approver, DecisionInput { approve: false, feedback: Some("not today".into()), ..Default::default() })
+        .decide(
+            &second_id,
+            &approver,
+            DecisionInput {
+                approve: false,
+                feedback: Some("not today".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let got = reader.await.unwrap();
@@ -101,7 +129,11 @@ struct Receiver {
     hits: Arc<Mutex<Vec<(HeaderMap, String)>>>,
 }
 
-async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: String) -> axum::http::StatusCode {
+async fn hook(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::http::StatusCode {
     let mut hits = r.hits.lock().unwrap();
     hits.push((headers, body));
     if hits.len() == 1 {
@@ -118,39 +150,55 @@ async fn webhooks_are_signed_retried_and_recorded() {
     let receiver = Receiver::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let router = Router::new().route("/hook", post(hook)).with_state(receiver.clone());
+    let router = Router::new()
+        .route("/hook", post(hook))
+        .with_state(receiver.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let p = app
-        .propose_ok(&key, json!({
-            "session": "s", "tool": "deploy", "args": { "env": "production" },
-            "checkpoint": { "step": 2, "plan": ["read", "deploy"] }, "callback_url": url
-        }))
+        .propose_ok(
+            &key,
+            json!({
+                "session": "s", "tool": "deploy", "args": { "env": "production" },
+                "checkpoint": { "step": 2, "plan": ["read", "deploy"] }, "callback_url": url
+            }),
+        )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    app.gate().decide(&id, &app.person("apu", Role::Approver).await, approve()).await.unwrap();
+    app.gate()
+        .decide(&id, &app.person("apu", Role::Approver).await, approve())
+        .await
+        .unwrap();
 
     // The first attempt fails; once the retry is due (on the test clock) it is delivered.
-    wait_until(|| receiver.hits.lock().unwrap().len() >= 1).await;
+    wait_until(|| !receiver.hits.lock().unwrap().is_empty()).await;
     app.clock.advance(chrono::Duration::seconds(2));
     wait_until(|| receiver.hits.lock().unwrap().len() >= 2).await;
 
     let (headers, body) = receiver.hits.lock().unwrap()[1].clone();
-    let header_map: Vec<(String, String)> =
-        headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string())).collect();
+    let header_map: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
     let signature = headers["askfirst-signature"].to_str().unwrap().to_string();
     assert!(signature.starts_with("t="), "{signature}");
     let now = app.now().timestamp();
-    let view = crate::sdk_support::verify(&secret, &header_map, body.as_bytes(), now).expect("the SDK accepts the signature");
+    let view = crate::sdk_support::verify(&secret, &header_map, body.as_bytes(), now)
+        .expect("the SDK accepts the signature");
     assert_eq!(view["id"], id.as_str());
     assert_eq!(view["status"], "approved");
-    assert_eq!(view["checkpoint"], json!({ "step": 2, "plan": ["read", "deploy"] }));
+    assert_eq!(
+        view["checkpoint"],
+        json!({ "step": 2, "plan": ["read", "deploy"] })
+    );
     assert!(crate::sdk_support::verify("whsec_wrong", &header_map, body.as_bytes(), now).is_err());
     let mut tampered = body.clone().into_bytes();
     tampered[10] ^= 1;
     assert!(crate::sdk_support::verify(&secret, &header_map, &tampered, now).is_err());
 
-    let attempts = askfirst::store::webhooks::attempts_for_call(app.pool(), &id).await.unwrap();
+    let attempts = askfirst::store::webhooks::attempts_for_call(app.pool(), &id)
+        .await
+        .unwrap();
     let codes: Vec<_> = attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(503), Some(200)]);
     server.abort();

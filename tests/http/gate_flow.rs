@@ -31,20 +31,31 @@ async fn setup() -> (TestApp, String) {
 }
 
 fn approve() -> DecisionInput {
-    DecisionInput { approve: true, ..Default::default() }
+    DecisionInput {
+        approve: true,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn allowed_calls_execute_once() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "read_file", "args": { "path": "a" } })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "read_file", "args": { "path": "a" } }),
+        )
+        .await;
     assert_eq!(p["status"], "allowed");
     assert!(p["rule"].is_null(), "the default effect decided");
     let id = p["id"].as_str().unwrap();
     let res = app.call_action(&key, id, "execute").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!((body["status"].clone(), body["args"].clone()), (json!("executed"), json!({ "path": "a" })));
+    assert_eq!(
+        (body["status"].clone(), body["args"].clone()),
+        (json!("executed"), json!({ "path": "a" }))
+    );
     let (status, code, _) = error_of(app.call_action(&key, id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "already_executed"));
     app.stop().await;
@@ -53,11 +64,17 @@ async fn allowed_calls_execute_once() {
 #[tokio::test]
 async fn denied_by_policy_says_why_and_cannot_execute() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "rm_rf", "args": {} })).await;
+    let p = app
+        .propose_ok(&key, json!({ "session": "s", "tool": "rm_rf", "args": {} }))
+        .await;
     assert_eq!(p["status"], "denied");
     assert_eq!(p["rule"], "no-rm");
     assert_eq!(p["message"], "rm_rf is out of scope");
-    let (status, code, _) = error_of(app.call_action(&key, p["id"].as_str().unwrap(), "execute").await).await;
+    let (status, code, _) = error_of(
+        app.call_action(&key, p["id"].as_str().unwrap(), "execute")
+            .await,
+    )
+    .await;
     assert_eq!((status, code.as_str()), (409, "not_approved"));
     app.stop().await;
 }
@@ -70,7 +87,11 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
         .await;
     assert_eq!(p["status"], "pending");
     assert_eq!(p["approvals_required"], 2);
-    assert_eq!(p["risk"], json!(["destructive", "production"]), "policy adds risk; the claim stays");
+    assert_eq!(
+        p["risk"],
+        json!(["destructive", "production"]),
+        "policy adds risk; the claim stays"
+    );
     let id = p["id"].as_str().unwrap();
 
     let approver = app.person("apu", Role::Approver).await;
@@ -79,23 +100,73 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     let gate = app.gate();
 
     // Role below the rule's approver role.
-    let e = gate.decide(id, &approver, DecisionInput { confirm: Some("deploy api".into()), ..approve() }).await.unwrap_err();
+    let e = gate
+        .decide(
+            id,
+            &approver,
+            DecisionInput {
+                confirm: Some("deploy api".into()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "forbidden");
     // The phrase must match.
-    let e = gate.decide(id, &m1, DecisionInput { confirm: Some("deploy API".into()), ..approve() }).await.unwrap_err();
+    let e = gate
+        .decide(
+            id,
+            &m1,
+            DecisionInput {
+                confirm: Some("deploy API".into()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "invalid");
     let e = gate.decide(id, &m1, approve()).await.unwrap_err();
     assert_eq!(e.code(), "invalid");
 
-    let v = gate.decide(id, &m1, DecisionInput { confirm: Some("deploy api".into()), ..approve() }).await.unwrap();
+    let v = gate
+        .decide(
+            id,
+            &m1,
+            DecisionInput {
+                confirm: Some("deploy api".into()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!((v.status.as_str(), v.approvals), ("pending", 1));
     // The same person never counts twice.
-    let e = gate.decide(id, &m1, DecisionInput { confirm: Some("deploy api".into()), ..approve() }).await.unwrap_err();
+    let e = gate
+        .decide(
+            id,
+            &m1,
+            DecisionInput {
+                confirm: Some("deploy api".into()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "duplicate_approver");
     // Agents waiting see it still pending.
     assert_eq!(app.get_call(&key, id, None).await["status"], "pending");
 
-    let v = gate.decide(id, &m2, DecisionInput { confirm: Some("deploy api".into()), ..approve() }).await.unwrap();
+    let v = gate
+        .decide(
+            id,
+            &m2,
+            DecisionInput {
+                confirm: Some("deploy api".into()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!((v.status.as_str(), v.approvals), ("approved", 2));
     let res = app.call_action(&key, id, "execute").await;
     assert_eq!(res.status(), 200);
@@ -105,29 +176,75 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
 #[tokio::test]
 async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "deploy", "args": { "service": "api" } })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": { "service": "api" } }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     let m1 = app.person("mia", Role::Manager).await;
     let m2 = app.person("max", Role::Manager).await;
-    app.gate().decide(id, &m1, DecisionInput { confirm: Some("deploy api".into()), ..approve() }).await.unwrap();
+    app.gate()
+        .decide(
+            id,
+            &m1,
+            DecisionInput {
+                confirm: Some("deploy api".into()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap();
 
     // Denying needs feedback.
-    let e = app.gate().decide(id, &m2, DecisionInput { approve: false, ..Default::default() }).await.unwrap_err();
+    let e = app
+        .gate()
+        .decide(
+            id,
+            &m2,
+            DecisionInput {
+                approve: false,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "invalid");
     let feedback = "Not on a Friday <b>please</b> — use the canary first.";
     app.gate()
-        .decide(id, &m2, DecisionInput { approve: false, feedback: Some(feedback.into()), ..Default::default() })
+        .decide(
+            id,
+            &m2,
+            DecisionInput {
+                approve: false,
+                feedback: Some(feedback.into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let view = app.get_call(&key, id, Some(1)).await;
     assert_eq!(view["status"], "denied");
     assert_eq!(view["message"], feedback);
-    let deny = view["decisions"].as_array().unwrap().iter().find(|d| d["decision"] == "deny").unwrap();
-    assert_eq!((deny["user"].as_str(), deny["feedback"].as_str()), (Some("max"), Some(feedback)));
+    let deny = view["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision"] == "deny")
+        .unwrap();
+    assert_eq!(
+        (deny["user"].as_str(), deny["feedback"].as_str()),
+        (Some("max"), Some(feedback))
+    );
 
     let (status, code, _) = error_of(app.call_action(&key, id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "not_approved"));
-    let e = app.gate().decide(id, &app.person("ann", Role::Admin).await, approve()).await.unwrap_err();
+    let e = app
+        .gate()
+        .decide(id, &app.person("ann", Role::Admin).await, approve())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "not_pending");
     app.stop().await;
 }
@@ -135,7 +252,12 @@ async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
 #[tokio::test]
 async fn deadline_expires_the_call_at_the_second() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
     let approver = app.person("apu", Role::Approver).await;
 
@@ -144,7 +266,11 @@ async fn deadline_expires_the_call_at_the_second() {
     app.clock.advance(Duration::seconds(1));
     let view = app.get_call(&key, &id, None).await;
     assert_eq!(view["status"], "expired", "expiry is applied on read");
-    let e = app.gate().decide(&id, &approver, approve()).await.unwrap_err();
+    let e = app
+        .gate()
+        .decide(&id, &approver, approve())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "not_pending");
     let (status, code, _) = error_of(app.call_action(&key, &id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "not_approved"));
@@ -154,10 +280,19 @@ async fn deadline_expires_the_call_at_the_second() {
 #[tokio::test]
 async fn a_decision_at_the_deadline_loses() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     app.clock.advance(Duration::seconds(60));
-    let e = app.gate().decide(id, &app.person("apu", Role::Approver).await, approve()).await.unwrap_err();
+    let e = app
+        .gate()
+        .decide(id, &app.person("apu", Role::Approver).await, approve())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "deadline_passed");
     assert_eq!(app.get_call(&key, id, None).await["status"], "expired");
     app.stop().await;
@@ -168,13 +303,27 @@ async fn approvals_go_stale_after_their_ttl() {
     let (app, key) = setup().await;
     let approver = app.person("apu", Role::Approver).await;
 
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     app.gate().decide(id, &approver, approve()).await.unwrap();
     app.clock.advance(Duration::seconds(29));
-    assert_eq!(app.call_action(&key, id, "execute").await.status(), 200, "one second before the TTL");
+    assert_eq!(
+        app.call_action(&key, id, "execute").await.status(),
+        200,
+        "one second before the TTL"
+    );
 
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     let v = app.gate().decide(id, &approver, approve()).await.unwrap();
     assert!(v.approval_expires_at.is_some());
@@ -190,22 +339,52 @@ async fn approvals_go_stale_after_their_ttl() {
 #[tokio::test]
 async fn edited_arguments_are_what_the_agent_executes() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": { "host": "db-1", "force": true } })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": { "host": "db-1", "force": true } }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     let edited = json!({ "host": "db-1", "force": false });
     let approver = app.person("apu", Role::Approver).await;
     let e = app
         .gate()
-        .decide(id, &approver, DecisionInput { edited_args: Some(json!([1])), ..approve() })
+        .decide(
+            id,
+            &approver,
+            DecisionInput {
+                edited_args: Some(json!([1])),
+                ..approve()
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "invalid");
-    app.gate().decide(id, &approver, DecisionInput { edited_args: Some(edited.clone()), ..approve() }).await.unwrap();
+    app.gate()
+        .decide(
+            id,
+            &approver,
+            DecisionInput {
+                edited_args: Some(edited.clone()),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap();
     let view = app.get_call(&key, id, None).await;
     assert_eq!(view["args"], edited);
-    assert_eq!(view["proposed_args"], json!({ "host": "db-1", "force": true }));
+    assert_eq!(
+        view["proposed_args"],
+        json!({ "host": "db-1", "force": true })
+    );
     assert_eq!(view["decisions"][0]["edited_args"], true);
-    let body: Value = app.call_action(&key, id, "execute").await.json().await.unwrap();
+    let body: Value = app
+        .call_action(&key, id, "execute")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["args"], edited);
     app.stop().await;
 }
@@ -213,14 +392,23 @@ async fn edited_arguments_are_what_the_agent_executes() {
 #[tokio::test]
 async fn cancel_withdraws_only_pending_calls() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     let res = app.call_action(&key, id, "cancel").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "cancelled");
     let (status, code, _) = error_of(app.call_action(&key, id, "cancel").await).await;
     assert_eq!((status, code.as_str()), (409, "not_pending"));
-    let e = app.gate().decide(id, &app.person("apu", Role::Approver).await, approve()).await.unwrap_err();
+    let e = app
+        .gate()
+        .decide(id, &app.person("apu", Role::Approver).await, approve())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "not_pending");
     app.stop().await;
 }
@@ -228,27 +416,48 @@ async fn cancel_withdraws_only_pending_calls() {
 #[tokio::test]
 async fn concurrent_executes_yield_exactly_one_success() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
-    app.gate().decide(&id, &app.person("apu", Role::Approver).await, approve()).await.unwrap();
+    app.gate()
+        .decide(&id, &app.person("apu", Role::Approver).await, approve())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (url, key) = (app.url(&format!("/api/v1/calls/{id}/execute")), key.clone());
         tasks.push(tokio::spawn(async move {
-            reqwest::Client::new().post(url).bearer_auth(key).send().await.unwrap().status().as_u16()
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
     assert!(statuses.iter().all(|s| *s == 200 || *s == 409));
-    let executed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND to_status = 'executed'")
-        .bind(&id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let executed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND to_status = 'executed'",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
     assert_eq!(executed, 1);
     app.stop().await;
 }
@@ -256,7 +465,12 @@ async fn concurrent_executes_yield_exactly_one_success() {
 #[tokio::test]
 async fn concurrent_deciders_make_exactly_one_transition() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
     let mut people = Vec::new();
     for i in 0..30 {
@@ -269,7 +483,11 @@ async fn concurrent_deciders_make_exactly_one_transition() {
             let input = if i % 2 == 0 {
                 approve()
             } else {
-                DecisionInput { approve: false, feedback: Some("no".into()), ..Default::default() }
+                DecisionInput {
+                    approve: false,
+                    feedback: Some("no".into()),
+                    ..Default::default()
+                }
             };
             gate.decide(&id, &person, input).await.is_ok()
         }));
@@ -294,13 +512,23 @@ async fn concurrent_deciders_make_exactly_one_transition() {
 async fn other_agents_cannot_see_or_touch_a_call() {
     let (app, key) = setup().await;
     let (other, _) = app.agent("other-bot").await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
     for action in ["execute", "cancel"] {
         let (status, code, _) = error_of(app.call_action(&other, id, action).await).await;
         assert_eq!((status, code.as_str()), (404, "not_found"), "{action}");
     }
-    let res = reqwest::Client::new().get(app.url(&format!("/api/v1/calls/{id}"))).bearer_auth(&other).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/calls/{id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     app.stop().await;
 }
@@ -322,7 +550,10 @@ async fn idempotent_proposals_create_nothing_new() {
     assert_eq!(res.status(), 201);
     let second: Value = res.json().await.unwrap();
     assert_eq!(first, second);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(app.pool()).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
     assert_eq!(count, 1);
     // Another agent's identical key is its own.
     let (other, _) = app.agent("other-bot").await;
@@ -345,31 +576,63 @@ async fn long_poll_returns_a_decision_made_before_or_while_waiting() {
     let approver = app.person("apu", Role::Approver).await;
 
     // Decided before the agent starts waiting: returns at once.
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
     app.gate().decide(&id, &approver, approve()).await.unwrap();
     let started = std::time::Instant::now();
-    assert_eq!(app.get_call(&key, &id, Some(30)).await["status"], "approved");
+    assert_eq!(
+        app.get_call(&key, &id, Some(30)).await["status"],
+        "approved"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 
     // Decided while waiting: the waiter wakes.
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
     let waiter = {
         let (url, key) = (app.url(&format!("/api/v1/calls/{id}?wait=30")), key.clone());
         tokio::spawn(async move {
-            let v: Value = reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+            let v: Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     app.gate().decide(&id, &approver, approve()).await.unwrap();
-    let view = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.expect("woken").unwrap();
+    let view = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+        .await
+        .expect("woken")
+        .unwrap();
     assert_eq!(view["status"], "approved");
 
     // Nobody decides: the long-poll ends with the call still pending.
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
-    assert_eq!(app.get_call(&key, p["id"].as_str().unwrap(), Some(1)).await["status"], "pending");
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
+    assert_eq!(
+        app.get_call(&key, p["id"].as_str().unwrap(), Some(1)).await["status"],
+        "pending"
+    );
     app.stop().await;
 }
 
@@ -378,32 +641,76 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
     let (app, key) = setup().await;
     // The CLI runs on the real clock: bring the server's clock to now.
     app.clock.advance(chrono::Utc::now() - app.now());
-    app.add_user("cleo", Role::Approver, "a long enough password").await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    app.add_user("cleo", Role::Approver, "a long enough password")
+        .await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap().to_string();
     let waiter = {
         let (url, key) = (app.url(&format!("/api/v1/calls/{id}?wait=30")), key.clone());
         tokio::spawn(async move {
-            let v: Value = reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+            let v: Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             (v, std::time::Instant::now())
         })
     };
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
-        .args(["--db", app.db.to_str().unwrap(), "calls", "approve", &id, "--user", "cleo", "--json"])
+        .args([
+            "--db",
+            app.db.to_str().unwrap(),
+            "calls",
+            "approve",
+            &id,
+            "--user",
+            "cleo",
+            "--json",
+        ])
         .output()
         .await
         .unwrap();
     let decided = std::time::Instant::now();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["status"], "approved");
-    let (view, woke) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.expect("woken").unwrap();
+    let (view, woke) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+        .await
+        .expect("woken")
+        .unwrap();
     assert_eq!(view["status"], "approved");
-    assert!(woke.duration_since(decided) < std::time::Duration::from_secs(1), "{:?}", woke.duration_since(decided));
+    assert!(
+        woke.duration_since(decided) < std::time::Duration::from_secs(1),
+        "{:?}",
+        woke.duration_since(decided)
+    );
 
     // The CLI applies the same checks: an unknown user, a second decision.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
-        .args(["--db", app.db.to_str().unwrap(), "calls", "deny", &id, "--user", "cleo", "--feedback", "late"])
+        .args([
+            "--db",
+            app.db.to_str().unwrap(),
+            "calls",
+            "deny",
+            &id,
+            "--user",
+            "cleo",
+            "--feedback",
+            "late",
+        ])
         .output()
         .await
         .unwrap();
@@ -417,25 +724,61 @@ async fn novelty_and_the_default_policy() {
     let app = TestApp::spawn().await; // the default policy
     let (key, _) = app.agent("bot").await;
     let cases = [
-        (json!({ "session": "s1", "tool": "read_logs", "args": {} }), "allowed"),
-        (json!({ "session": "s1", "tool": "read_logs", "args": {}, "risk": ["destructive"] }), "pending"),
-        (json!({ "session": "s1", "tool": "deploy", "args": { "env": "production" } }), "pending"),
-        (json!({ "session": "s1", "tool": "send_email", "args": { "to": "c@example.com" } }), "pending"),
-        (json!({ "session": "s1", "tool": "export_credentials", "args": {} }), "denied"),
-        (json!({ "session": "s1", "tool": "resize_image", "args": {} }), "pending"),
+        (
+            json!({ "session": "s1", "tool": "read_logs", "args": {} }),
+            "allowed",
+        ),
+        (
+            json!({ "session": "s1", "tool": "read_logs", "args": {}, "risk": ["destructive"] }),
+            "pending",
+        ),
+        (
+            json!({ "session": "s1", "tool": "deploy", "args": { "env": "production" } }),
+            "pending",
+        ),
+        (
+            json!({ "session": "s1", "tool": "send_email", "args": { "to": "c@example.com" } }),
+            "pending",
+        ),
+        (
+            json!({ "session": "s1", "tool": "export_credentials", "args": {} }),
+            "denied",
+        ),
+        (
+            json!({ "session": "s1", "tool": "resize_image", "args": {} }),
+            "pending",
+        ),
     ];
     for (body, expected) in cases {
         let p = app.propose_ok(&key, body.clone()).await;
         assert_eq!(p["status"], expected, "{body}");
     }
     // Once resize_image has run in a session it is no longer novel there.
-    let p = app.propose_ok(&key, json!({ "session": "s1", "tool": "resize_image", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s1", "tool": "resize_image", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
-    app.gate().decide(id, &app.person("apu", Role::Approver).await, approve()).await.unwrap();
+    app.gate()
+        .decide(id, &app.person("apu", Role::Approver).await, approve())
+        .await
+        .unwrap();
     assert_eq!(app.call_action(&key, id, "execute").await.status(), 200);
-    let again = app.propose_ok(&key, json!({ "session": "s1", "tool": "resize_image", "args": {} })).await;
+    let again = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s1", "tool": "resize_image", "args": {} }),
+        )
+        .await;
     assert_eq!(again["status"], "allowed");
-    let other_session = app.propose_ok(&key, json!({ "session": "s2", "tool": "resize_image", "args": {} })).await;
+    let other_session = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s2", "tool": "resize_image", "args": {} }),
+        )
+        .await;
     assert_eq!(other_session["status"], "pending");
     app.stop().await;
 }
@@ -443,21 +786,36 @@ async fn novelty_and_the_default_policy() {
 #[tokio::test]
 async fn every_transition_is_audited_and_the_chain_verifies() {
     let (app, key) = setup().await;
-    let p = app.propose_ok(&key, json!({ "session": "s", "tool": "restart", "args": {} })).await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
     let id = p["id"].as_str().unwrap();
-    app.gate().decide(id, &app.person("apu", Role::Approver).await, approve()).await.unwrap();
-    app.call_action(&key, id, "execute").await;
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_events WHERE call_id = ? ORDER BY id")
-        .bind(id)
-        .fetch_all(app.pool())
+    app.gate()
+        .decide(id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap();
+    app.call_action(&key, id, "execute").await;
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM audit_events WHERE call_id = ? ORDER BY id")
+            .bind(id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
     assert_eq!(kinds, ["call.proposed", "call.approved", "call.executed"]);
     let mut conn = app.pool().acquire().await.unwrap();
     let verdict = askfirst::store::audit::verify(&mut conn).await.unwrap();
-    assert!(matches!(verdict, askfirst::store::audit::Verification::Intact { .. }), "{verdict:?}");
+    assert!(
+        matches!(verdict, askfirst::store::audit::Verification::Intact { .. }),
+        "{verdict:?}"
+    );
     // The log is append-only.
-    let err = sqlx::query("DELETE FROM audit_events").execute(&mut *conn).await.unwrap_err();
+    let err = sqlx::query("DELETE FROM audit_events")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"));
     drop(conn);
     app.stop().await;

@@ -10,5 +10,6 @@ mod first_run;
 mod gate_flow;
 mod hardening;
 mod roles;
+mod sdk;
 mod sessions;
 mod sign_in;

@@ -139,20 +139,32 @@ impl TestApp {
 
     /// Creates an agent; returns its API key and webhook secret.
     pub async fn agent(&self, name: &str) -> (String, String) {
-        let created = self.gate().create_agent(name, "test").await.expect("agent created");
+        let created = self
+            .gate()
+            .create_agent(name, "test")
+            .await
+            .expect("agent created");
         (created.key, created.webhook_secret)
     }
 
     /// Replaces the policy with one given as JSON (the domain types' serde shape).
     pub async fn policy(&self, policy: serde_json::Value) {
         let policy = serde_json::from_value(policy).expect("policy JSON");
-        self.gate().replace_policy(policy, "test").await.expect("policy accepted");
+        self.gate()
+            .replace_policy(policy, "test")
+            .await
+            .expect("policy accepted");
     }
 
     /// A person, as the service layer sees them.
     pub async fn person(&self, username: &str, role: Role) -> askfirst::domain::UserView {
-        self.add_user(username, role, "a long enough password").await;
-        askfirst::store::users::find_by_username(self.pool(), username).await.unwrap().unwrap().view()
+        self.add_user(username, role, "a long enough password")
+            .await;
+        askfirst::store::users::find_by_username(self.pool(), username)
+            .await
+            .unwrap()
+            .unwrap()
+            .view()
     }
 
     /// `POST /api/v1/calls` as the agent with `key`.
@@ -189,7 +201,12 @@ impl TestApp {
         if let Some(w) = wait {
             url += &format!("?wait={w}");
         }
-        let res = Client::new().get(url).bearer_auth(key).send().await.expect("request");
+        let res = Client::new()
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
         assert_eq!(res.status(), reqwest::StatusCode::OK);
         res.json().await.unwrap()
     }

@@ -40,18 +40,28 @@ pub async fn decide_call(
     let approve = match decision.as_str() {
         "approve" => true,
         "deny" => false,
-        _ => return Err(AppError::BadRequest("decision must be `approve` or `deny`".into())),
+        _ => {
+            return Err(AppError::BadRequest(
+                "decision must be `approve` or `deny`".into(),
+            ))
+        }
     };
     let edited_args = match args.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         Some(text) if approve => {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| AppError::Invalid(format!("the edited arguments are not valid JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                AppError::Invalid(format!("the edited arguments are not valid JSON: {e}"))
+            })?;
             let current = gate.view(&id, None).await?.args;
             (value != current).then_some(value)
         }
         _ => None,
     };
-    let input = DecisionInput { approve, feedback, confirm: confirm.filter(|c| !c.is_empty()), edited_args };
+    let input = DecisionInput {
+        approve,
+        feedback,
+        confirm: confirm.filter(|c| !c.is_empty()),
+        edited_args,
+    };
     gate.decide(&id, &user, input).await
 }
 
@@ -62,7 +72,13 @@ pub fn CallPage() -> impl IntoView {
     let approve = ServerAction::<DecideCall>::new();
     let deny = ServerAction::<DecideCall>::new();
     let data = Resource::new(
-        move || (params.get().get("id").unwrap_or_default(), approve.version().get(), deny.version().get()),
+        move || {
+            (
+                params.get().get("id").unwrap_or_default(),
+                approve.version().get(),
+                deny.version().get(),
+            )
+        },
         |(id, _, _)| load_card(id),
     );
     view! {
@@ -86,11 +102,20 @@ pub fn CallPage() -> impl IntoView {
 }
 
 #[component]
-fn Card(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<DecideCall>) -> impl IntoView {
+fn Card(
+    data: CardData,
+    approve: ServerAction<DecideCall>,
+    deny: ServerAction<DecideCall>,
+) -> impl IntoView {
     let now = ticking_now(data.now_ms);
     let call = data.call.clone();
     let plan = plan_line(&call);
-    let summary = call.context.as_ref().and_then(|c| c.get("summary")).and_then(|s| s.as_str()).map(str::to_string);
+    let summary = call
+        .context
+        .as_ref()
+        .and_then(|c| c.get("summary"))
+        .and_then(|s| s.as_str())
+        .map(str::to_string);
     let args_json = serde_json::to_string_pretty(&call.args).unwrap_or_default();
     let key_args = match &call.args {
         serde_json::Value::Object(map) => map
@@ -104,8 +129,12 @@ fn Card(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<De
         _ => view! { <li>"(no arguments)"</li> }.into_any(),
     };
     let alternatives = call.alternatives.clone();
-    let approvers: Vec<String> =
-        call.decisions.iter().filter(|d| d.decision == "approve").map(|d| d.user.clone()).collect();
+    let approvers: Vec<String> = call
+        .decisions
+        .iter()
+        .filter(|d| d.decision == "approve")
+        .map(|d| d.user.clone())
+        .collect();
     let status = call.status;
     let decisions = call
         .decisions
@@ -191,8 +220,12 @@ fn Card(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<De
 
 fn plan_line(call: &CallView) -> String {
     let ctx = call.context.as_ref();
-    let step = ctx.and_then(|c| c.get("plan_step")).and_then(|v| v.as_u64());
-    let total = ctx.and_then(|c| c.get("plan_total")).and_then(|v| v.as_u64());
+    let step = ctx
+        .and_then(|c| c.get("plan_step"))
+        .and_then(|v| v.as_u64());
+    let total = ctx
+        .and_then(|c| c.get("plan_total"))
+        .and_then(|v| v.as_u64());
     match (step, total) {
         (Some(s), Some(t)) => format!("Step {s} of {t}"),
         (Some(s), None) => format!("Step {s}"),
@@ -202,15 +235,23 @@ fn plan_line(call: &CallView) -> String {
 
 /// The approve and deny forms, or why the signed-in person cannot decide.
 #[component]
-fn Decide(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<DecideCall>) -> impl IntoView {
+fn Decide(
+    data: CardData,
+    approve: ServerAction<DecideCall>,
+    deny: ServerAction<DecideCall>,
+) -> impl IntoView {
     let result = move || {
-        [approve.value().get(), deny.value().get()].into_iter().flatten().find_map(|r| r.err()).map(|e| {
-            let text = match &e {
-                AppError::State(..) => format!("Too late: {e}"),
-                _ => e.to_string(),
-            };
-            view! { <p class="error" role="alert">{text}</p> }
-        })
+        [approve.value().get(), deny.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.err())
+            .map(|e| {
+                let text = match &e {
+                    AppError::State(..) => format!("Too late: {e}"),
+                    _ => e.to_string(),
+                };
+                view! { <p class="error" role="alert">{text}</p> }
+            })
     };
     if !data.can_decide {
         return view! {
@@ -252,14 +293,21 @@ fn Decide(data: CardData, approve: ServerAction<DecideCall>, deny: ServerAction<
                 DiffLine::Same(..) => ().into_any(),
             })
             .collect_view();
-        Some(view! { <div class="diff" aria-live="polite"><h3>"You changed"</h3><ul>{lines}</ul></div> })
+        Some(
+            view! { <div class="diff" aria-live="polite"><h3>"You changed"</h3><ul>{lines}</ul></div> },
+        )
     };
     let approve_disabled = {
         let phrase_ok = phrase_ok.clone();
-        move || hydrated.get() && (!phrase_ok() || args_error().is_some() || approve.pending().get())
+        move || {
+            hydrated.get() && (!phrase_ok() || args_error().is_some() || approve.pending().get())
+        }
     };
     let intent = use_query_map().get_untracked().get("intent");
-    let (focus_confirm, focus_deny) = (intent.as_deref() == Some("approve"), intent.as_deref() == Some("deny"));
+    let (focus_confirm, focus_deny) = (
+        intent.as_deref() == Some("approve"),
+        intent.as_deref() == Some("deny"),
+    );
     let deny_id = id.clone();
     keyboard(hydrated);
     view! {
@@ -313,7 +361,12 @@ fn keyboard(hydrated: RwSignal<bool>) {
                 "d" => "#deny-feedback",
                 _ => return,
             };
-            if let Some(el) = document().query_selector(target).ok().flatten().and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
+            if let Some(el) = document()
+                .query_selector(target)
+                .ok()
+                .flatten()
+                .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+            {
                 e.prevent_default();
                 if target == "button.approve" {
                     el.click();

@@ -20,10 +20,19 @@ pub async fn load_history(
     use crate::auth::guard;
     guard::require_role(crate::domain::Role::Viewer).await?;
     if let Some(s) = &status {
-        s.parse::<crate::domain::call::CallStatus>().map_err(AppError::BadRequest)?;
+        s.parse::<crate::domain::call::CallStatus>()
+            .map_err(AppError::BadRequest)?;
     }
-    let filter = crate::store::calls::ListFilter { agent, tool, risk: None, status };
-    guard::state()?.gate.history(&filter, page.unwrap_or(1)).await
+    let filter = crate::store::calls::ListFilter {
+        agent,
+        tool,
+        risk: None,
+        status,
+    };
+    guard::state()?
+        .gate
+        .history(&filter, page.unwrap_or(1))
+        .await
 }
 
 /// The history page.
@@ -62,10 +71,18 @@ fn History(data: HistoryData) -> impl IntoView {
         parts.push(format!("page={page}"));
         format!("/history?{}", parts.join("&"))
     };
-    let statuses = ["executed", "approved", "denied", "expired", "cancelled", "stale", "allowed"]
-        .into_iter()
-        .map(|s| view! { <li><a href=format!("/history?status={s}")>{s}</a></li> })
-        .collect_view();
+    let statuses = [
+        "executed",
+        "approved",
+        "denied",
+        "expired",
+        "cancelled",
+        "stale",
+        "allowed",
+    ]
+    .into_iter()
+    .map(|s| view! { <li><a href=format!("/history?status={s}")>{s}</a></li> })
+    .collect_view();
     let rows = data
         .items
         .iter()

@@ -17,7 +17,12 @@ pub async fn load_inbox(
 ) -> Result<InboxData, AppError> {
     use crate::auth::guard;
     guard::require_role(crate::domain::Role::Viewer).await?;
-    let filter = crate::store::calls::ListFilter { agent, tool, risk, status: None };
+    let filter = crate::store::calls::ListFilter {
+        agent,
+        tool,
+        risk,
+        status: None,
+    };
     guard::state()?.gate.inbox(&filter).await
 }
 
@@ -84,7 +89,12 @@ fn Inbox(data: InboxData) -> impl IntoView {
 }
 
 #[component]
-fn Row(item: InboxItem, index: usize, selected: RwSignal<usize>, now: Signal<i64>) -> impl IntoView {
+fn Row(
+    item: InboxItem,
+    index: usize,
+    selected: RwSignal<usize>,
+    now: Signal<i64>,
+) -> impl IntoView {
     let href = format!("/calls/{}", item.id);
     let args = item
         .key_args
@@ -132,7 +142,9 @@ fn Filters(counts: Vec<FilterCount>) -> impl IntoView {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -153,8 +165,14 @@ fn keyboard(ids: Vec<String>, selected: RwSignal<usize>) {
                 "j" | "ArrowDown" => selected.set((current + 1).min(ids.len() - 1)),
                 "k" | "ArrowUp" => selected.set(current.saturating_sub(1)),
                 "Enter" => navigate(&format!("/calls/{}", ids[current]), Default::default()),
-                "a" => navigate(&format!("/calls/{}?intent=approve", ids[current]), Default::default()),
-                "d" => navigate(&format!("/calls/{}?intent=deny", ids[current]), Default::default()),
+                "a" => navigate(
+                    &format!("/calls/{}?intent=approve", ids[current]),
+                    Default::default(),
+                ),
+                "d" => navigate(
+                    &format!("/calls/{}?intent=deny", ids[current]),
+                    Default::default(),
+                ),
                 _ => return,
             }
             e.prevent_default();

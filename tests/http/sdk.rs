@@ -1,0 +1,225 @@
+//! The Rust SDK against the real server: the sync gate, the async gate, and the demo agent.
+
+use crate::support::TestApp;
+use askfirst::domain::Role;
+use askfirst::gate::decide::DecisionInput;
+use askfirst_sdk::{Client, GateOutcome, ProposedCall, Status};
+use futures::StreamExt;
+use serde_json::json;
+use std::time::Duration;
+
+/// Decides every pending call of `tool` as it appears: approve (with edited args) or deny.
+fn decider(
+    app: &TestApp,
+    person: askfirst::domain::UserView,
+    rules: Vec<(&'static str, Option<serde_json::Value>, bool)>,
+) -> tokio::task::JoinHandle<()> {
+    let gate = app.gate().clone();
+    tokio::spawn(async move {
+        let mut done = std::collections::HashSet::new();
+        for _ in 0..400 {
+            let rows = askfirst::store::calls::pending(&gate.pool, 100)
+                .await
+                .unwrap();
+            for row in rows {
+                if done.contains(&row.id) {
+                    continue;
+                }
+                if let Some((_, args, approve)) = rules.iter().find(|(t, _, _)| *t == row.tool) {
+                    let input = if *approve {
+                        DecisionInput {
+                            approve: true,
+                            edited_args: args.clone(),
+                            ..Default::default()
+                        }
+                    } else {
+                        DecisionInput {
+                            approve: false,
+                            feedback: Some(format!("no {}", row.tool)),
+                            ..Default::default()
+                        }
+                    };
+                    gate.decide(&row.id, &person, input).await.unwrap();
+                    done.insert(row.id.clone());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+async fn real_time_app() -> TestApp {
+    let app = TestApp::spawn().await;
+    // The SDK computes waits from deadlines on the real clock.
+    app.clock.advance(chrono::Utc::now() - app.now());
+    app
+}
+
+#[tokio::test]
+async fn the_sync_gate_runs_only_approved_arguments() {
+    let app = real_time_app().await;
+    let (key, _) = app.agent("sdk-bot").await;
+    let client = Client::new(&app.base, &key).unwrap();
+    let person = app.person("apu", Role::Approver).await;
+    let d = decider(
+        &app,
+        person,
+        vec![
+            ("deploy", Some(json!({ "env": "staging" })), true),
+            ("send_email", None, false),
+        ],
+    );
+
+    let call = ProposedCall::new("s1", "read_logs");
+    let out = client
+        .execute_with_gate(call, |args| async move { args })
+        .await
+        .unwrap();
+    assert!(matches!(out, GateOutcome::Executed { .. }), "{out:?}");
+
+    let call = ProposedCall::new("s1", "deploy").args(json!({ "env": "production" }));
+    match client
+        .execute_with_gate(call, |args| async move { format!("ran with {args}") })
+        .await
+        .unwrap()
+    {
+        GateOutcome::Executed { args, output, .. } => {
+            assert_eq!(
+                args,
+                json!({ "env": "staging" }),
+                "the approver's edit wins"
+            );
+            assert_eq!(output, r#"ran with {"env":"staging"}"#);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let call = ProposedCall::new("s1", "send_email").args(json!({ "to": "x@example.com" }));
+    match client
+        .execute_with_gate(call, |_| async { unreachable!("never runs") })
+        .await
+        .unwrap()
+    {
+        GateOutcome::<()>::Denied {
+            status, feedback, ..
+        } => {
+            assert_eq!(
+                (status, feedback.as_str()),
+                (Status::Denied, "no send_email")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let call = ProposedCall::new("s1", "export_credentials");
+    match client.execute_with_gate(call, |_| async {}).await.unwrap() {
+        GateOutcome::Denied {
+            status, feedback, ..
+        } => {
+            assert_eq!(status, Status::Denied);
+            assert!(feedback.contains("out of scope"), "{feedback}");
+        }
+        other => panic!("{other:?}"),
+    }
+    d.abort();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_async_gate_resumes_from_the_event_stream() {
+    let app = real_time_app().await;
+    let (key, _) = app.agent("sdk-bot").await;
+    let client = Client::new(&app.base, &key).unwrap();
+    let mut events = Box::pin(client.events(None).await.unwrap());
+    let call = ProposedCall::new("s1", "deploy").args(json!({ "env": "production" }));
+    let proposal = client
+        .submit_async(call, json!({ "step": 2 }), None)
+        .await
+        .unwrap();
+    assert_eq!(proposal.status, Status::Pending);
+
+    // The agent "exits"; later a person approves.
+    let person = app.person("apu", Role::Approver).await;
+    app.gate()
+        .decide(
+            &proposal.id,
+            &person,
+            DecisionInput {
+                approve: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.call.id, proposal.id);
+    assert_eq!(event.call.checkpoint, Some(json!({ "step": 2 })));
+    let out = client
+        .resume(&event.call, |args| async move { args })
+        .await
+        .unwrap();
+    assert!(matches!(out, GateOutcome::Executed { .. }));
+    // Resuming twice does not run twice.
+    assert!(client
+        .execute(&proposal.id)
+        .await
+        .unwrap_err()
+        .is_conflict("already_executed"));
+
+    // Replay from an id.
+    let replay = client.events(Some(event.id - 1)).await.unwrap();
+    let first = Box::pin(replay).next().await.unwrap().unwrap();
+    assert_eq!(first.id, event.id);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_agent_plays_its_plan_in_sync_and_async_modes() {
+    let app = real_time_app().await;
+    let (key, secret) = app.agent("demo").await;
+    let person = app.person("apu", Role::Approver).await;
+    let d = decider(
+        &app,
+        person,
+        vec![("deploy", None, true), ("send_email", None, false)],
+    );
+    for (mode, webhook) in [
+        (askfirst_sdk::demo::Mode::Sync, None),
+        (askfirst_sdk::demo::Mode::Async, None),
+        (askfirst_sdk::demo::Mode::Async, Some(secret.clone())),
+    ] {
+        let config = askfirst_sdk::demo::DemoConfig {
+            url: app.base.clone(),
+            key: key.clone(),
+            mode,
+            webhook_secret: webhook.clone(),
+            session: format!("demo-{mode:?}-{}", webhook.is_some()),
+        };
+        let reports =
+            tokio::time::timeout(Duration::from_secs(30), askfirst_sdk::demo::run(config))
+                .await
+                .unwrap()
+                .unwrap();
+        let outcomes: Vec<_> = reports
+            .iter()
+            .map(|r| (r.tool.as_str(), r.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("read_logs", "executed"),
+                ("deploy", "executed"),
+                ("send_email", "denied"),
+                ("export_credentials", "denied")
+            ],
+            "{mode:?} webhook={}",
+            webhook.is_some()
+        );
+    }
+    d.abort();
+    app.stop().await;
+}
