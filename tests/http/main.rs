@@ -9,6 +9,7 @@ mod async_gate;
 mod first_run;
 mod gate_flow;
 mod hardening;
+mod inbox;
 mod roles;
 mod sdk;
 mod sessions;

@@ -1,0 +1,155 @@
+//! The inbox's server functions over HTTP: who may call them, and what a decision that
+//! loses a race gets back.
+
+use crate::support::{error_of, TestApp};
+use askfirst::domain::Role;
+use serde_json::{json, Value};
+
+async fn gated_call(app: &TestApp) -> String {
+    let (key, _) = app.agent("bot").await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": { "env": "production" } }),
+        )
+        .await;
+    p["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn reading_needs_a_session_and_deciding_needs_the_role() {
+    let app = TestApp::spawn().await;
+    let id = gated_call(&app).await;
+    let anonymous = app.client();
+    for (name, form) in [
+        ("inbox", vec![]),
+        ("card", vec![("id", id.as_str())]),
+        ("history", vec![]),
+        ("decide", vec![("id", id.as_str()), ("decision", "approve")]),
+    ] {
+        let (status, code, _) = error_of(app.rpc(&anonymous, name, &form).await).await;
+        assert_eq!((status, code.as_str()), (401, "unauthenticated"), "{name}");
+    }
+
+    let viewer = app.signed_in("val", Role::Viewer).await;
+    let inbox: Value = app.rpc(&viewer, "inbox", &[]).await.json().await.unwrap();
+    assert_eq!(inbox["items"][0]["id"], id.as_str());
+    assert_eq!(inbox["items"][0]["risk"], json!(["production"]));
+    let card: Value = app
+        .rpc(&viewer, "card", &[("id", &id)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["can_decide"], false);
+    assert_eq!(
+        card["cannot_decide_reason"],
+        "Deciding this call needs the approver role."
+    );
+    let (status, code, _) = error_of(
+        app.rpc(&viewer, "decide", &[("id", &id), ("decision", "approve")])
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+
+    let approver = app.signed_in("ann", Role::Approver).await;
+    let res = app
+        .rpc(&approver, "decide", &[("id", &id), ("decision", "approve")])
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "approved");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_decision_that_loses_the_race_says_what_happened() {
+    let app = TestApp::spawn().await;
+    let id = gated_call(&app).await;
+    let ann = app.signed_in("ann", Role::Approver).await;
+    let bob = app.signed_in("bob", Role::Approver).await;
+    let deny = [
+        ("id", id.as_str()),
+        ("decision", "deny"),
+        ("feedback", "no"),
+    ];
+    assert_eq!(app.rpc(&ann, "decide", &deny).await.status(), 200);
+    let (status, code, message) = error_of(
+        app.rpc(&bob, "decide", &[("id", &id), ("decision", "approve")])
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (409, "not_pending"));
+    assert_eq!(message, "the call was already denied");
+
+    // Bad input is a clear error, not a 500.
+    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            vec![("id", "no-such-call"), ("decision", "approve")],
+            404,
+            "not_found",
+        ),
+        (vec![("id", &id), ("decision", "maybe")], 400, "bad_request"),
+        (vec![("decision", "approve")], 400, "bad_request"),
+    ];
+    for (form, status, code) in cases {
+        let got = error_of(app.rpc(&bob, "decide", &form).await).await;
+        assert_eq!((got.0, got.1.as_str()), (status, code), "{form:?}");
+    }
+    let (status, code, _) = error_of(app.rpc(&bob, "card", &[("id", "nope")]).await).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn edited_arguments_must_be_json_and_history_pages() {
+    let app = TestApp::spawn().await;
+    let id = gated_call(&app).await;
+    let ann = app.signed_in("ann", Role::Approver).await;
+    let form = [
+        ("id", id.as_str()),
+        ("decision", "approve"),
+        ("args", "{not json"),
+    ];
+    let (status, code, _) = error_of(app.rpc(&ann, "decide", &form).await).await;
+    assert_eq!((status, code.as_str()), (422, "invalid"));
+    let form = [
+        ("id", id.as_str()),
+        ("decision", "approve"),
+        ("args", r#"{"env":"staging"}"#),
+    ];
+    let view: Value = app.rpc(&ann, "decide", &form).await.json().await.unwrap();
+    assert_eq!(view["args"], json!({ "env": "staging" }));
+
+    let history: Value = app.rpc(&ann, "history", &[]).await.json().await.unwrap();
+    assert_eq!(history["items"][0]["id"], id.as_str());
+    assert_eq!(history["items"][0]["decided_by"], json!(["ann"]));
+    let filtered: Value = app
+        .rpc(&ann, "history", &[("status", "denied")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["items"], json!([]));
+    let (status, _, _) = error_of(app.rpc(&ann, "history", &[("status", "bogus")]).await).await;
+    assert_eq!(status, 400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_inbox_event_stream_needs_a_session() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client()
+        .get(app.url("/inbox/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "unauthenticated");
+    let viewer = app.signed_in("val", Role::Viewer).await;
+    let res = viewer.get(app.url("/inbox/events")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    drop(res);
+    app.stop().await;
+}
