@@ -83,7 +83,8 @@ async fn a_decision_that_loses_the_race_says_what_happened() {
     assert_eq!(message, "the call was already denied");
 
     // Bad input is a clear error, not a 500.
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("id", "no-such-call"), ("decision", "approve")],
             404,
