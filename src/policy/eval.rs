@@ -90,6 +90,10 @@ struct CompiledRule {
 pub struct CompiledPolicy {
     source: Policy,
     rules: Vec<CompiledRule>,
+    /// Rules whose tool pattern is a literal, by that literal (indexes, ascending).
+    by_tool: std::collections::HashMap<String, Vec<usize>>,
+    /// Every other rule (indexes, ascending).
+    any_tool: Vec<usize>,
     uses_novelty: bool,
 }
 
@@ -127,9 +131,19 @@ impl CompiledPolicy {
             rules.push(compile_rule(rule).map_err(fail)?);
         }
         let uses_novelty = rules.iter().any(|r| r.novel.is_some());
+        let mut by_tool: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        let mut any_tool = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            match rule.tool.as_ref().and_then(Pattern::literal) {
+                Some(tool) => by_tool.entry(tool.to_string()).or_default().push(i),
+                None => any_tool.push(i),
+            }
+        }
         Ok(Self {
             source: policy.clone(),
             rules,
+            by_tool,
+            any_tool,
             uses_novelty,
         })
     }
@@ -148,7 +162,18 @@ impl CompiledPolicy {
     /// rules add their risk classes on the way.
     pub fn evaluate(&self, input: &CallInput<'_>) -> Evaluation {
         let mut risk: Vec<RiskClass> = union(input.risk, &[]);
-        for rule in &self.rules {
+        // Only rules that can match this tool, in policy order: the literal-tool rules for
+        // this tool merged with the rules whose tool is a pattern (or absent).
+        let literal: &[usize] = self.by_tool.get(input.tool).map_or(&[], Vec::as_slice);
+        let (mut a, mut b) = (literal.iter().peekable(), self.any_tool.iter().peekable());
+        let candidates = std::iter::from_fn(|| match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x < y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        });
+        for &i in candidates {
+            let rule = &self.rules[i];
             if !rule.matches(input, &risk) {
                 continue;
             }

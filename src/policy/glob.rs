@@ -8,6 +8,8 @@ use globset::{GlobBuilder, GlobMatcher};
 pub enum Pattern {
     /// No metacharacters: string equality.
     Literal(String),
+    /// `literal*`: a prefix test.
+    Prefix(String),
     /// Anything else.
     Glob(GlobMatcher),
 }
@@ -15,8 +17,14 @@ pub enum Pattern {
 impl Pattern {
     /// Compiles `pattern`.
     pub fn new(pattern: &str) -> Result<Self, String> {
-        if !pattern.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+        const META: [char; 7] = ['*', '?', '[', ']', '{', '}', '\\'];
+        if !pattern.contains(META) {
             return Ok(Pattern::Literal(pattern.to_string()));
+        }
+        if let Some(prefix) = pattern.strip_suffix('*') {
+            if !prefix.contains(META) {
+                return Ok(Pattern::Prefix(prefix.to_string()));
+            }
         }
         GlobBuilder::new(pattern)
             .literal_separator(false)
@@ -30,6 +38,7 @@ impl Pattern {
     pub fn matches(&self, text: &str) -> bool {
         match self {
             Pattern::Literal(s) => s == text,
+            Pattern::Prefix(p) => text.starts_with(p.as_str()),
             Pattern::Glob(g) => g.is_match(text),
         }
     }
@@ -38,7 +47,7 @@ impl Pattern {
     pub fn literal(&self) -> Option<&str> {
         match self {
             Pattern::Literal(s) => Some(s),
-            Pattern::Glob(_) => None,
+            Pattern::Prefix(_) | Pattern::Glob(_) => None,
         }
     }
 }

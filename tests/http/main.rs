@@ -6,6 +6,8 @@ mod support;
 
 mod api_input;
 mod async_gate;
+mod authz;
+mod cli;
 mod first_run;
 mod gate_flow;
 mod hardening;

@@ -1,0 +1,189 @@
+//! The authorization matrix: every server function and every API route, called as every
+//! kind of caller. Only the documented callers get through. The table is checked against
+//! the routes the server really has, so a new route without a row fails this test.
+
+use crate::support::{TestApp, TTL};
+use askfirst::domain::Role;
+use reqwest::{Client, Method};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Viewer,
+    Approver,
+    Manager,
+    Admin,
+    AgentKey,
+    DisabledUser,
+    ExpiredSession,
+}
+
+const PEOPLE: &[Who] = &[Who::Viewer, Who::Approver, Who::Manager, Who::Admin];
+const EVERYONE: &[Who] = &[
+    Who::Anonymous,
+    Who::Viewer,
+    Who::Approver,
+    Who::Manager,
+    Who::Admin,
+    Who::AgentKey,
+    Who::DisabledUser,
+    Who::ExpiredSession,
+];
+const DECIDERS: &[Who] = &[Who::Approver, Who::Manager, Who::Admin];
+const ADMINS: &[Who] = &[Who::Admin];
+const AGENTS: &[Who] = &[Who::AgentKey];
+
+/// `(method, path, body, who gets through)`. `{call}` is replaced by a real call id.
+fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
+    vec![
+        (Method::POST, "/rpc/current_user", "", EVERYONE),
+        (Method::POST, "/rpc/needs_setup", "", EVERYONE),
+        (
+            Method::POST,
+            "/rpc/create_first_admin",
+            "username=x&password=long+enough+1&password_confirm=long+enough+1",
+            EVERYONE,
+        ),
+        (Method::POST, "/rpc/list_users", "", ADMINS),
+        (
+            Method::POST,
+            "/rpc/add_user",
+            "username=newbie&password=long+enough+1&role=viewer",
+            ADMINS,
+        ),
+        (Method::POST, "/rpc/inbox", "", PEOPLE),
+        (Method::POST, "/rpc/card", "id={call}", PEOPLE),
+        (
+            Method::POST,
+            "/rpc/decide",
+            "id={call}&decision=deny&feedback=no",
+            DECIDERS,
+        ),
+        (Method::POST, "/rpc/history", "", PEOPLE),
+        (
+            Method::POST,
+            "/api/v1/calls",
+            r#"{"session":"s","tool":"read_x"}"#,
+            AGENTS,
+        ),
+        (Method::GET, "/api/v1/calls/{call}", "", AGENTS),
+        (Method::POST, "/api/v1/calls/{call}/execute", "", AGENTS),
+        (Method::POST, "/api/v1/calls/{call}/cancel", "", AGENTS),
+        (Method::GET, "/api/v1/events", "", AGENTS),
+        (Method::GET, "/inbox/events", "", PEOPLE),
+        // Last: these change who the client is.
+        (Method::POST, "/rpc/sign_out", "", EVERYONE),
+        (
+            Method::POST,
+            "/rpc/sign_in",
+            "username=m-signin&password=a+long+enough+password",
+            EVERYONE,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_admits_only_its_callers() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    app.add_user("m-signin", Role::Viewer, "a long enough password")
+        .await;
+
+    // The table covers every server function and every API operation.
+    let listed: BTreeSet<String> = table().iter().map(|(_, p, _, _)| p.to_string()).collect();
+    let server_fns: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, _)| p.to_string())
+        .filter(|p| p.starts_with("/rpc/"))
+        .collect();
+    let missing: Vec<_> = server_fns.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "server functions without a row: {missing:?}"
+    );
+    let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in doc["paths"].as_object().unwrap().keys() {
+        let path = path.replace("{id}", "{call}");
+        assert!(listed.contains(&path), "API route without a row: {path}");
+    }
+
+    let mut clients = Vec::new();
+    for who in EVERYONE {
+        let client = match who {
+            Who::Anonymous | Who::AgentKey => app.client(),
+            Who::Viewer => app.signed_in("m-viewer", Role::Viewer).await,
+            Who::Approver => app.signed_in("m-approver", Role::Approver).await,
+            Who::Manager => app.signed_in("m-manager", Role::Manager).await,
+            Who::Admin => app.signed_in("m-admin", Role::Admin).await,
+            Who::DisabledUser => {
+                let c = app.signed_in("m-disabled", Role::Admin).await;
+                askfirst::auth::service::set_disabled(app.pool(), "m-disabled", true)
+                    .await
+                    .unwrap();
+                c
+            }
+            Who::ExpiredSession => app.signed_in("m-expired", Role::Admin).await,
+        };
+        clients.push((*who, client));
+    }
+    // Expire the one session (the others were made after it and live a full TTL longer).
+    app.clock.advance(TTL - chrono::Duration::seconds(1));
+    let fresh: Vec<(Who, Client)> = {
+        let mut v = Vec::new();
+        for (who, c) in clients {
+            let c = match who {
+                Who::Viewer => app.signed_in("m2-viewer", Role::Viewer).await,
+                Who::Approver => app.signed_in("m2-approver", Role::Approver).await,
+                Who::Manager => app.signed_in("m2-manager", Role::Manager).await,
+                Who::Admin => app.signed_in("m2-admin", Role::Admin).await,
+                _ => c,
+            };
+            v.push((who, c));
+        }
+        v
+    };
+    app.clock.advance(chrono::Duration::seconds(1));
+
+    for (method, path, body, allowed) in table() {
+        for (who, client) in &fresh {
+            // A fresh pending call for every request, so state never hides the check.
+            let call = app
+                .propose_ok(
+                    &key,
+                    json!({ "session": "m", "tool": "deploy", "args": { "env": "production" } }),
+                )
+                .await;
+            let id = call["id"].as_str().unwrap();
+            let url = app.url(&path.replace("{call}", id));
+            let mut req = client
+                .request(method.clone(), url)
+                .header("accept", "application/json");
+            if *who == Who::AgentKey {
+                req = req.bearer_auth(&key);
+            }
+            if !body.is_empty() {
+                let body = body.replace("{call}", id);
+                let kind = if body.starts_with('{') {
+                    "application/json"
+                } else {
+                    "application/x-www-form-urlencoded"
+                };
+                req = req.header("content-type", kind).body(body);
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            let got_through = status != 401 && status != 403;
+            assert_eq!(
+                got_through,
+                allowed.contains(who),
+                "{method} {path} as {who:?}: {status}"
+            );
+        }
+    }
+    app.stop().await;
+}
