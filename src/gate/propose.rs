@@ -129,18 +129,22 @@ impl Gate {
         }
 
         let policy = self.policy();
-        let novel = if policy.uses_novelty() {
-            calls::is_novel(&self.pool, &agent.id, &req.session, &req.tool).await?
-        } else {
-            false
-        };
-        let evaluation = policy.evaluate(&CallInput {
+        // Evaluate assuming the call is not novel; only if a novelty rule was reached does
+        // novelty matter, and only then is it looked up (an indexed read) and re-evaluated.
+        let mut input = CallInput {
             agent: &agent.name,
             tool: &req.tool,
             args: &req.args,
             risk: &req.risk,
-            novel,
-        });
+            novel: false,
+        };
+        let mut evaluation = policy.evaluate(&input);
+        if evaluation.consulted_novelty
+            && calls::is_novel(&self.pool, &agent.id, &req.session, &req.tool).await?
+        {
+            input.novel = true;
+            evaluation = policy.evaluate(&input);
+        }
 
         let now = self.clock.now();
         let id = uuid::Uuid::new_v4().to_string();

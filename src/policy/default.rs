@@ -111,6 +111,23 @@ mod tests {
             );
         }
         assert!(policy.uses_novelty());
+        // Routine reads are decided before the novelty rule: no novelty lookup needed.
+        let read = policy.evaluate(&CallInput {
+            agent: "a",
+            tool: "read_x",
+            args: &json!({}),
+            risk: &[],
+            novel: false,
+        });
+        assert!(!read.consulted_novelty);
+        let other = policy.evaluate(&CallInput {
+            agent: "a",
+            tool: "paint",
+            args: &json!({}),
+            risk: &[],
+            novel: false,
+        });
+        assert!(other.consulted_novelty);
         assert_eq!(default_policy().default_effect, Effect::Allow);
         let _ = CompiledPolicy::compile(&default_policy()).unwrap();
     }

@@ -38,6 +38,9 @@ pub struct Evaluation {
     pub outcome: Outcome,
     pub rule: Option<String>,
     pub risk: Vec<RiskClass>,
+    /// Whether a rule looked at `novel` on the way (if not, the caller's value did not
+    /// matter and a lookup for it can be skipped).
+    pub consulted_novelty: bool,
 }
 
 /// Why a policy is invalid.
@@ -172,10 +175,17 @@ impl CompiledPolicy {
             (Some(_), None) => a.next(),
             (None, None) => None,
         });
+        let mut consulted_novelty = false;
         for &i in candidates {
             let rule = &self.rules[i];
-            if !rule.matches(input, &risk) {
+            if !rule.matches_ignoring_novelty(input, &risk) {
                 continue;
+            }
+            if let Some(novel) = rule.novel {
+                consulted_novelty = true;
+                if novel != input.novel {
+                    continue;
+                }
             }
             if !rule.add_risk.is_empty() {
                 risk = union(&risk, &rule.add_risk);
@@ -185,6 +195,7 @@ impl CompiledPolicy {
                     outcome: outcome(effect, input.args),
                     rule: Some(rule.name.clone()),
                     risk,
+                    consulted_novelty,
                 };
             }
         }
@@ -192,19 +203,18 @@ impl CompiledPolicy {
             outcome: outcome(&self.source.default_effect, input.args),
             rule: None,
             risk,
+            consulted_novelty,
         }
     }
 }
 
 impl CompiledRule {
-    fn matches(&self, input: &CallInput<'_>, risk: &[RiskClass]) -> bool {
+    /// Every criterion but novelty (which may cost a lookup, so it is checked last).
+    fn matches_ignoring_novelty(&self, input: &CallInput<'_>, risk: &[RiskClass]) -> bool {
         if self.tool.as_ref().is_some_and(|p| !p.matches(input.tool)) {
             return false;
         }
         if self.agent.as_ref().is_some_and(|p| !p.matches(input.agent)) {
-            return false;
-        }
-        if self.novel.is_some_and(|n| n != input.novel) {
             return false;
         }
         if self.risk_none && !risk.is_empty() {
