@@ -8,6 +8,7 @@ mod api_input;
 mod async_gate;
 mod authz;
 mod cli;
+mod crash;
 mod first_run;
 mod gate_flow;
 mod hardening;
