@@ -1,15 +1,21 @@
-//! The HTTP client.
+//! The HTTP client: one method per API route.
 
+use crate::call::ProposedCall;
 use crate::error::{from_response, Error};
-use crate::types::{CallView, Executed, Proposal, ProposedCall, Status};
-use futures_util::{Stream, StreamExt};
+use crate::events::{parse_events, CallEvent};
+use crate::types::{CallView, Executed, Proposal, Status};
+use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
-/// Longest single long-poll the server allows.
+/// Longest single long-poll the server allows, in seconds.
 const MAX_POLL_SECS: u64 = 60;
+/// Time allowed for a request that does not long-poll.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest pause between two polls when the server answers early.
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A client for one agent (one API key).
+/// A client for one agent (one API key). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
@@ -17,127 +23,139 @@ pub struct Client {
     http: reqwest::Client,
 }
 
-/// A call leaving `pending`, from the event stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallEvent {
-    /// The event id; pass the last one seen to [`Client::events`] to resume.
-    pub id: u64,
-    pub call: CallView,
-}
-
 impl Client {
-    /// A client for the askfirst server at `base_url` (e.g. `http://127.0.0.1:3000`).
+    /// A client for the askfirst server at `base_url` (e.g. `http://127.0.0.1:3000`),
+    /// authenticating with an agent key.
     pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()?;
-        Ok(Self::with_http(base_url, api_key, http))
-    }
-
-    /// The same, with your own `reqwest` client (timeouts must allow 60 s long-polls).
-    pub fn with_http(
-        base_url: impl Into<String>,
-        api_key: impl Into<String>,
-        http: reqwest::Client,
-    ) -> Self {
-        Self {
+        Ok(Self {
             base: base_url.into().trim_end_matches('/').to_string(),
             key: api_key.into(),
             http,
-        }
+        })
+    }
+
+    /// Uses your own `reqwest` client. Give it no overall timeout shorter than 75 s, or
+    /// long-polls and the event stream are cut short.
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }
 
-    async fn read<T: DeserializeOwned>(res: reqwest::Response) -> Result<T, Error> {
+    fn call_url(&self, id: &str, action: &str) -> Result<String, Error> {
+        if matches!(id, "" | "." | "..") {
+            return Err(Error::Usage(format!("`{id}` is not a call id")));
+        }
+        Ok(self.url(&format!("/calls/{}{action}", encode_segment(id))))
+    }
+
+    async fn read<T: DeserializeOwned>(res: reqwest::Response, what: &str) -> Result<T, Error> {
         if !res.status().is_success() {
             return Err(from_response(res).await);
         }
-        let bytes = res.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))
+        let body = res.bytes().await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Decode(format!("{what}: {e}")))
     }
 
-    /// Proposes a call; policy answers allowed, denied or pending.
+    /// Proposes a call; policy answers `allowed`, `denied` or `pending`.
     pub async fn propose(&self, call: &ProposedCall) -> Result<Proposal, Error> {
         let mut req = self
             .http
             .post(self.url("/calls"))
             .bearer_auth(&self.key)
+            .timeout(REQUEST_TIMEOUT)
             .json(call);
         if let Some(key) = &call.idempotency_key {
             req = req.header("Idempotency-Key", key);
         }
-        Self::read(req.send().await?).await
+        Self::read(req.send().await?, "proposal").await
     }
 
-    /// The call's current view.
+    /// The call as it is now.
     pub async fn get(&self, id: &str) -> Result<CallView, Error> {
-        Self::read(
-            self.http
-                .get(self.url(&format!("/calls/{id}")))
-                .bearer_auth(&self.key)
-                .send()
-                .await?,
-        )
-        .await
+        self.poll(id, 0).await
     }
 
-    /// Waits until the call leaves `pending` or `max` passes (long-polls of at most 60 s).
+    async fn poll(&self, id: &str, wait_secs: u64) -> Result<CallView, Error> {
+        let mut req = self
+            .http
+            .get(self.call_url(id, "")?)
+            .bearer_auth(&self.key)
+            .timeout(REQUEST_TIMEOUT + Duration::from_secs(wait_secs));
+        if wait_secs > 0 {
+            req = req.query(&[("wait", wait_secs)]);
+        }
+        Self::read(req.send().await?, "call").await
+    }
+
+    /// Waits until the call leaves `pending` or `max` passes, with long-polls of at most
+    /// 60 s; returns the call as it then is (still `pending` if nobody decided).
     pub async fn wait(&self, id: &str, max: Duration) -> Result<CallView, Error> {
-        let end = Instant::now() + max;
+        let end = Instant::now().checked_add(max);
         loop {
-            let left = end
-                .saturating_duration_since(Instant::now())
-                .as_secs()
-                .clamp(1, MAX_POLL_SECS);
-            let res = self
-                .http
-                .get(self.url(&format!("/calls/{id}?wait={left}")))
-                .bearer_auth(&self.key)
-                .timeout(Duration::from_secs(left + 15))
-                .send()
-                .await?;
-            let view: CallView = Self::read(res).await?;
-            if view.status != Status::Pending || Instant::now() >= end {
+            let left = end.map_or(Duration::MAX, |e| {
+                e.saturating_duration_since(Instant::now())
+            });
+            let started = Instant::now();
+            let view = self.poll(id, left.as_secs().min(MAX_POLL_SECS)).await?;
+            let now = Instant::now();
+            if view.status != Status::Pending || end.is_some_and(|e| now >= e) {
                 return Ok(view);
             }
+            // The server answered before the wait ran out: do not spin.
+            let pause = MIN_POLL_INTERVAL.saturating_sub(now - started);
+            let pause = end.map_or(pause, |e| pause.min(e.saturating_duration_since(now)));
+            tokio::time::sleep(pause).await;
         }
     }
 
-    /// Says the agent is about to execute; returns the arguments to run with, exactly once.
-    /// `409` errors: `approval_stale`, `already_executed`, `not_approved`.
+    /// Reports that the agent is executing the call; returns the arguments to run with
+    /// (possibly edited by an approver), exactly once. Works for `approved` and `allowed`
+    /// calls; otherwise `409` with code `approval_stale` (propose again),
+    /// `already_executed` or `not_approved`.
     pub async fn execute(&self, id: &str) -> Result<Executed, Error> {
-        Self::read(
-            self.http
-                .post(self.url(&format!("/calls/{id}/execute")))
-                .bearer_auth(&self.key)
-                .send()
-                .await?,
-        )
-        .await
+        let req = self
+            .http
+            .post(self.call_url(id, "/execute")?)
+            .bearer_auth(&self.key)
+            .timeout(REQUEST_TIMEOUT);
+        Self::read(req.send().await?, "execute").await
     }
 
-    /// Withdraws a pending call.
+    /// Withdraws a pending call; `409 not_pending` if it was already decided.
     pub async fn cancel(&self, id: &str) -> Result<CallView, Error> {
-        Self::read(
-            self.http
-                .post(self.url(&format!("/calls/{id}/cancel")))
-                .bearer_auth(&self.key)
-                .send()
-                .await?,
-        )
-        .await
+        let req = self
+            .http
+            .post(self.call_url(id, "/cancel")?)
+            .bearer_auth(&self.key)
+            .timeout(REQUEST_TIMEOUT);
+        Self::read(req.send().await?, "cancel").await
     }
 
-    /// This agent's calls as they leave `pending`, from after `last_event_id` (replayed)
-    /// onward. The stream ends when the connection does; reconnect with the last id seen.
+    /// This agent's calls as they leave `pending`. With `Some(n)`, first replays every
+    /// event after id `n` (`Some(0)`: all of them). Returns once the server has accepted
+    /// the subscription, so a call proposed afterwards cannot be missed. The stream ends
+    /// when the connection does: reconnect with the last [`CallEvent::id`] seen.
     pub async fn events(
         &self,
         last_event_id: Option<u64>,
-    ) -> Result<impl Stream<Item = Result<CallEvent, Error>>, Error> {
-        let mut req = self.http.get(self.url("/events")).bearer_auth(&self.key);
+    ) -> Result<impl Stream<Item = Result<CallEvent, Error>> + Send + Unpin + 'static, Error> {
+        let mut req = self
+            .http
+            .get(self.url("/events"))
+            .bearer_auth(&self.key)
+            .header("Accept", "text/event-stream");
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
@@ -145,25 +163,41 @@ impl Client {
         if !res.status().is_success() {
             return Err(from_response(res).await);
         }
-        use eventsource_stream::Eventsource;
-        Ok(res
-            .bytes_stream()
-            .eventsource()
-            .filter_map(|item| async move {
-                match item {
-                    Err(e) => Some(Err(Error::Decode(e.to_string()))),
-                    Ok(ev) if ev.event != "call" => None,
-                    Ok(ev) => Some(
-                        ev.id
-                            .parse::<u64>()
-                            .map_err(|_| Error::Decode(format!("event id `{}`", ev.id)))
-                            .and_then(|id| {
-                                serde_json::from_str(&ev.data)
-                                    .map(|call| CallEvent { id, call })
-                                    .map_err(|e| Error::Decode(e.to_string()))
-                            }),
-                    ),
-                }
-            }))
+        Ok(parse_events(res.bytes_stream()))
+    }
+}
+
+/// Percent-encodes a path segment (call ids are the server's, but never trust input).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let c = Client::new("http://127.0.0.1:3000/", "k").unwrap();
+        assert_eq!(c.url("/calls"), "http://127.0.0.1:3000/api/v1/calls");
+        assert_eq!(
+            c.call_url("c-1", "/execute").unwrap(),
+            "http://127.0.0.1:3000/api/v1/calls/c-1/execute"
+        );
+        assert_eq!(
+            c.call_url("../x?y=1 z", "").unwrap(),
+            "http://127.0.0.1:3000/api/v1/calls/..%2Fx%3Fy%3D1%20z"
+        );
+        for bad in ["", ".", ".."] {
+            assert!(matches!(c.call_url(bad, ""), Err(Error::Usage(_))));
+        }
     }
 }

@@ -3,47 +3,92 @@
 /// Everything that can go wrong talking to askfirst.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The server answered with an error body `{ "error": { "code", "message" } }`.
+    /// The server answered with an error status; `code` and `message` come from its body
+    /// `{"error": {"code", "message"}}` (`code` is `http_error` when the body is not ours).
     #[error("askfirst answered {status} {code}: {message}")]
     Api {
         status: u16,
         code: String,
         message: String,
     },
-    /// The request did not complete.
+    /// The request did not complete (connection, timeout, TLS, …).
     #[error("HTTP error: {0}")]
     Http(#[from] reqwest::Error),
     /// The server's answer was not what the API documents.
     #[error("unexpected answer from askfirst: {0}")]
     Decode(String),
-    /// A webhook failed verification.
+    /// A webhook delivery failed verification.
     #[error("webhook rejected: {0}")]
-    Signature(String),
-    /// A bad argument to the SDK itself.
+    Signature(#[from] SignatureError),
+    /// A bad argument to the SDK itself (e.g. an empty call id).
     #[error("{0}")]
     Usage(String),
+    /// A local I/O failure (the demo's webhook receiver).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl Error {
-    /// Whether this is an API error with `code` (e.g. `approval_stale`).
-    pub fn is_code(&self, code: &str) -> bool {
-        matches!(self, Error::Api { code: c, .. } if c == code)
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            Error::Http(e) => e.status().map(|s| s.as_u16()),
+            _ => None,
+        }
     }
 
-    /// Whether this is a `409` with `code`.
+    /// The error code of an API error (e.g. `approval_stale`, `not_found`).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an API error with `code`.
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code() == Some(code)
+    }
+
+    /// Whether this is a `409` with `code`: `approval_stale`, `already_executed`,
+    /// `not_approved` or `not_pending`.
     pub fn is_conflict(&self, code: &str) -> bool {
         matches!(self, Error::Api { status: 409, code: c, .. } if c == code)
     }
 }
 
-/// Reads an error body; falls back to the status line when the body is not ours.
-pub(crate) async fn from_response(res: reqwest::Response) -> Error {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
-    parse_error(status, &text)
+/// Why a webhook delivery was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No `Askfirst-Signature` header.
+    #[error("no Askfirst-Signature header")]
+    MissingHeader,
+    /// The header is not `t=<unix seconds>,v1=<hex>[,v1=<hex>…]`.
+    #[error("malformed Askfirst-Signature header: {0}")]
+    Malformed(&'static str),
+    /// The header has no `v1` signature.
+    #[error("no v1 signature")]
+    MissingSignature,
+    /// The timestamp is further from now than the tolerance (`skew_secs` > 0: in the past).
+    #[error("timestamp {skew_secs} s away from now, outside the tolerance")]
+    Timestamp { skew_secs: i128 },
+    /// No `v1` value matches the body and secret.
+    #[error("signature does not match")]
+    Mismatch,
 }
 
-pub(crate) fn parse_error(status: u16, text: &str) -> Error {
+/// Reads an error answer; falls back to the status and the start of the body when the
+/// body is not askfirst's error shape.
+pub(crate) async fn from_response(res: reqwest::Response) -> Error {
+    let status = res.status().as_u16();
+    match res.bytes().await {
+        Ok(body) => parse_error(status, &body),
+        Err(e) => Error::Http(e),
+    }
+}
+
+pub(crate) fn parse_error(status: u16, body: &[u8]) -> Error {
     #[derive(serde::Deserialize)]
     struct Body {
         error: Inner,
@@ -54,7 +99,7 @@ pub(crate) fn parse_error(status: u16, text: &str) -> Error {
         #[serde(default)]
         message: String,
     }
-    match serde_json::from_str::<Body>(text) {
+    match serde_json::from_slice::<Body>(body) {
         Ok(b) => Error::Api {
             status,
             code: b.error.code,
@@ -63,7 +108,7 @@ pub(crate) fn parse_error(status: u16, text: &str) -> Error {
         Err(_) => Error::Api {
             status,
             code: "http_error".into(),
-            message: text.chars().take(200).collect(),
+            message: String::from_utf8_lossy(body).chars().take(200).collect(),
         },
     }
 }
@@ -74,21 +119,42 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let cases = [
+        let long = "x".repeat(1000);
+        let cases: [(u16, &[u8], &str, &str); 9] = [
             (
                 409,
-                r#"{"error":{"code":"approval_stale","message":"propose again"}}"#,
+                br#"{"error":{"code":"approval_stale","message":"propose again"}}"#,
                 "approval_stale",
                 "propose again",
             ),
             (
                 401,
-                r#"{"error":{"code":"unauthenticated"}}"#,
+                br#"{"error":{"code":"unauthenticated"}}"#,
                 "unauthenticated",
                 "",
             ),
-            (502, "Bad Gateway", "http_error", "Bad Gateway"),
-            (500, "", "http_error", ""),
+            (
+                422,
+                br#"{"error":{"code":"invalid","message":"tool: too long","field":"tool"},"x":1}"#,
+                "invalid",
+                "tool: too long",
+            ),
+            (502, b"Bad Gateway", "http_error", "Bad Gateway"),
+            (500, b"", "http_error", ""),
+            (
+                404,
+                br#"{"error":"not_found"}"#,
+                "http_error",
+                r#"{"error":"not_found"}"#,
+            ),
+            (
+                400,
+                br#"{"error":{"message":"no code"}}"#,
+                "http_error",
+                r#"{"error":{"message":"no code"}}"#,
+            ),
+            (413, b"\xff\xfe", "http_error", "\u{fffd}\u{fffd}"),
+            (500, long.as_bytes(), "http_error", &long[..200]),
         ];
         for (status, body, code, message) in cases {
             match parse_error(status, body) {
@@ -100,9 +166,21 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(
-            parse_error(409, r#"{"error":{"code":"already_executed","message":""}}"#)
-                .is_conflict("already_executed")
+    }
+
+    #[test]
+    fn helpers() {
+        let stale = parse_error(409, br#"{"error":{"code":"approval_stale","message":""}}"#);
+        assert!(stale.is_conflict("approval_stale"));
+        assert!(stale.is_code("approval_stale"));
+        assert!(!stale.is_conflict("already_executed"));
+        assert_eq!(
+            (stale.status(), stale.code()),
+            (Some(409), Some("approval_stale"))
         );
+        let invalid = parse_error(422, br#"{"error":{"code":"approval_stale","message":""}}"#);
+        assert!(!invalid.is_conflict("approval_stale"));
+        let decode = Error::Decode("x".into());
+        assert_eq!((decode.status(), decode.code()), (None, None));
     }
 }

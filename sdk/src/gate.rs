@@ -1,24 +1,28 @@
 //! The gate helpers: the synchronous gate (block until people decide) and the
-//! asynchronous one (checkpoint, exit, resume on an event or webhook).
+//! asynchronous one (propose with a checkpoint, exit, resume on an event or webhook).
 
+use crate::call::ProposedCall;
 use crate::client::Client;
 use crate::error::Error;
-use crate::types::{CallView, Proposal, ProposedCall, Status};
+use crate::types::{status_sentence, CallView, Executed, Proposal, Status};
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
 
 /// How long past the deadline a synchronous gate keeps waiting (clock skew, sweeper).
 const GRACE: Duration = Duration::from_secs(5);
-/// How long a synchronous gate waits when the server gave no deadline.
+/// How long a synchronous gate waits when the server gave no readable deadline.
 const NO_DEADLINE_WAIT: Duration = Duration::from_secs(3600);
 
 /// What became of a gated call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GateOutcome<T> {
-    /// The tool ran with `args` (as approved) and returned `output`.
+    /// The tool ran with `args` (as the server returned them: possibly edited by an
+    /// approver) and returned `output`.
     Executed { id: String, args: Value, output: T },
-    /// It will not run; `feedback` says why, for the agent to reflect on.
+    /// The tool did not run. `status` is `denied`, `expired`, `cancelled` or `stale`;
+    /// `feedback` says why (a person's feedback, policy's message, or what happened), for
+    /// the agent loop to reflect on.
     Denied {
         id: String,
         status: Status,
@@ -26,10 +30,62 @@ pub enum GateOutcome<T> {
     },
 }
 
+impl<T> GateOutcome<T> {
+    /// The call's id.
+    pub fn id(&self) -> &str {
+        match self {
+            GateOutcome::Executed { id, .. } | GateOutcome::Denied { id, .. } => id,
+        }
+    }
+
+    /// Whether the tool ran.
+    pub fn is_executed(&self) -> bool {
+        matches!(self, GateOutcome::Executed { .. })
+    }
+
+    fn denied(view: &CallView) -> Self {
+        GateOutcome::Denied {
+            id: view.id.clone(),
+            status: view.status,
+            feedback: view.feedback(),
+        }
+    }
+
+    fn refused(p: &Proposal) -> Self {
+        let feedback = match (&p.message, &p.rule, p.status) {
+            (Some(m), _, _) if !m.trim().is_empty() => m.clone(),
+            (_, Some(rule), Status::Denied) => format!("denied by policy rule `{rule}`"),
+            (_, None, Status::Denied) => "denied by policy".into(),
+            (_, _, status) => status_sentence(status, p.deadline.as_deref()),
+        };
+        GateOutcome::Denied {
+            id: p.id.clone(),
+            status: p.status,
+            feedback,
+        }
+    }
+}
+
+async fn run_tool<T, F, Fut>(executed: Executed, tool_fn: F) -> GateOutcome<T>
+where
+    F: FnOnce(Value) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let output = tool_fn(executed.args.clone()).await;
+    GateOutcome::Executed {
+        id: executed.id,
+        args: executed.args,
+        output,
+    }
+}
+
 impl Client {
-    /// The synchronous gate: proposes `call`; if allowed runs `tool_fn`; if gated waits for
-    /// people; runs `tool_fn` only with the arguments `execute` returns. A stale approval is
-    /// proposed again once.
+    /// The synchronous gate. Proposes `call`; if policy allows it, reports execution and
+    /// runs `tool_fn`; if it is gated, waits for people (until the deadline plus a few
+    /// seconds) and, once approved, runs `tool_fn` with the arguments the server returns
+    /// (an approver may have edited them). A stale approval is proposed again once, with
+    /// a new idempotency key. Denied, expired and cancelled calls give
+    /// [`GateOutcome::Denied`]; `tool_fn` then never runs.
     pub async fn execute_with_gate<T, F, Fut>(
         &self,
         call: ProposedCall,
@@ -39,83 +95,129 @@ impl Client {
         F: FnOnce(Value) -> Fut,
         Fut: Future<Output = T>,
     {
-        let mut call = call;
-        let mut retried = false;
+        self.execute_with_gate_notify(call, |_| {}, tool_fn).await
+    }
+
+    /// [`execute_with_gate`](Self::execute_with_gate), calling `on_pending` each time a
+    /// proposal is gated, before waiting (to log the call id or tell someone).
+    pub async fn execute_with_gate_notify<T, F, Fut, W>(
+        &self,
+        mut call: ProposedCall,
+        mut on_pending: W,
+        tool_fn: F,
+    ) -> Result<GateOutcome<T>, Error>
+    where
+        F: FnOnce(Value) -> Fut,
+        Fut: Future<Output = T>,
+        W: FnMut(&Proposal),
+    {
+        let mut proposed_again = false;
         loop {
             let proposal = self.propose(&call).await?;
-            let view = match proposal.status {
-                Status::Allowed | Status::Approved => None,
-                Status::Pending => Some(self.wait(&proposal.id, wait_budget(&proposal)).await?),
-                _ => {
-                    let feedback = proposal
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| "denied by policy".into());
-                    return Ok(GateOutcome::Denied {
-                        id: proposal.id,
-                        status: proposal.status,
-                        feedback,
-                    });
+            let runnable = match proposal.status {
+                Status::Allowed | Status::Approved => true,
+                Status::Pending => {
+                    on_pending(&proposal);
+                    let view = self.await_decision(&proposal).await?;
+                    match view.status {
+                        Status::Approved | Status::Allowed => true,
+                        Status::Stale => false,
+                        _ => return Ok(GateOutcome::denied(&view)),
+                    }
                 }
+                _ => return Ok(GateOutcome::refused(&proposal)),
             };
-            if let Some(view) = &view {
-                match view.status {
-                    Status::Approved => {}
-                    Status::Pending => {
-                        // Nobody decided in time on our side: withdraw rather than leave it.
-                        let view = self
-                            .cancel(&proposal.id)
-                            .await
-                            .unwrap_or_else(|_| view.clone());
-                        return Ok(GateOutcome::Denied {
-                            id: view.id.clone(),
-                            status: view.status,
-                            feedback: view.feedback(),
-                        });
-                    }
-                    _ => {
-                        return Ok(GateOutcome::Denied {
-                            id: view.id.clone(),
-                            status: view.status,
-                            feedback: view.feedback(),
-                        })
-                    }
+            if runnable {
+                match self.execute(&proposal.id).await {
+                    Ok(executed) => return Ok(run_tool(executed, tool_fn).await),
+                    Err(e) if e.is_conflict("approval_stale") => {}
+                    Err(e) => return Err(e),
                 }
             }
-            match self.execute(&proposal.id).await {
-                Ok(executed) => {
-                    let output = tool_fn(executed.args.clone()).await;
-                    return Ok(GateOutcome::Executed {
-                        id: executed.id,
-                        args: executed.args,
-                        output,
-                    });
-                }
-                Err(e) if e.is_conflict("approval_stale") && !retried => {
-                    retried = true;
-                    call.idempotency_key = call.idempotency_key.map(|k| format!("{k}/retry"));
-                }
-                Err(e) => return Err(e),
+            // The approval expired before execution: propose again, once.
+            if proposed_again {
+                return Ok(GateOutcome::Denied {
+                    id: proposal.id,
+                    status: Status::Stale,
+                    feedback: "the approval expired before the call could run, twice in a row; \
+                               propose it again later"
+                        .into(),
+                });
             }
+            proposed_again = true;
+            call.idempotency_key = call.idempotency_key.map(|k| format!("{k}:again"));
         }
     }
 
-    /// The asynchronous gate, first half: proposes with a checkpoint and a webhook URL (or
-    /// none, to resume from [`Client::events`]) and returns at once.
+    /// Waits for people until the deadline plus grace; if nobody decided by then the call
+    /// is withdrawn and reported as expired.
+    async fn await_decision(&self, proposal: &Proposal) -> Result<CallView, Error> {
+        let view = self.wait(&proposal.id, wait_budget(proposal)).await?;
+        if view.status != Status::Pending {
+            return Ok(view);
+        }
+        match self.cancel(&proposal.id).await {
+            Ok(mut view) => {
+                view.status = Status::Expired;
+                view.message = Some(status_sentence(
+                    Status::Expired,
+                    proposal.deadline.as_deref(),
+                ));
+                Ok(view)
+            }
+            // Decided between our last poll and the cancel: use the decision.
+            Err(e) if e.is_conflict("not_pending") => self.get(&proposal.id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The asynchronous gate, first half: proposes `call` with a `checkpoint` (returned
+    /// with the call when people decide) and an optional webhook URL, and returns at
+    /// once. Resume from the webhook ([`verify_webhook`](crate::verify_webhook)) or from
+    /// [`Client::events`], then call [`Client::resume`]. An `allowed` proposal can be
+    /// executed right away; a `denied` one will never run.
     pub async fn submit_async(
         &self,
-        call: ProposedCall,
+        mut call: ProposedCall,
         checkpoint: Value,
         callback_url: Option<String>,
     ) -> Result<Proposal, Error> {
-        let mut call = call;
         call.checkpoint = Some(checkpoint);
         call.callback_url = callback_url;
         self.propose(&call).await
     }
 
-    /// The asynchronous gate, second half (`on_gate_response`): given the call's view from
-    /// a verified webhook or an event, runs `tool_fn` if it was approved.
+    /// After [`submit_async`](Self::submit_async) answered at once: runs `tool_fn` if the
+    /// proposal was `allowed` (with the arguments `execute` returns), or gives
+    /// [`GateOutcome::Denied`] with policy's message. A `pending` proposal is an
+    /// [`Error::Usage`]: resume it when people decide.
+    pub async fn proceed<T, F, Fut>(
+        &self,
+        proposal: &Proposal,
+        tool_fn: F,
+    ) -> Result<GateOutcome<T>, Error>
+    where
+        F: FnOnce(Value) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        match proposal.status {
+            Status::Pending => Err(Error::Usage(format!(
+                "call {} is pending: resume it when people decide",
+                proposal.id
+            ))),
+            status if status.is_runnable() => {
+                Ok(run_tool(self.execute(&proposal.id).await?, tool_fn).await)
+            }
+            _ => Ok(GateOutcome::refused(proposal)),
+        }
+    }
+
+    /// The asynchronous gate, second half: given the call from a verified webhook or an
+    /// event, runs `tool_fn` with the arguments the server returns if it was approved (or
+    /// allowed); otherwise [`GateOutcome::Denied`] with the feedback. An approval that
+    /// expired before the agent resumed gives `Denied` with status `stale`. Resuming the
+    /// same call twice (a repeated webhook) is `Err` with code `already_executed`, and
+    /// `tool_fn` does not run.
     pub async fn resume<T, F, Fut>(
         &self,
         view: &CallView,
@@ -125,30 +227,23 @@ impl Client {
         F: FnOnce(Value) -> Fut,
         Fut: Future<Output = T>,
     {
-        if !matches!(view.status, Status::Approved | Status::Allowed) {
-            return Ok(GateOutcome::Denied {
-                id: view.id.clone(),
-                status: view.status,
-                feedback: view.feedback(),
-            });
+        if !view.status.is_runnable() {
+            return Ok(GateOutcome::denied(view));
         }
         match self.execute(&view.id).await {
-            Ok(executed) => {
-                let output = tool_fn(executed.args.clone()).await;
-                Ok(GateOutcome::Executed {
-                    id: executed.id,
-                    args: executed.args,
-                    output,
-                })
-            }
-            Err(e) if e.is_conflict("approval_stale") || e.is_conflict("not_approved") => {
-                Ok(GateOutcome::Denied {
-                    id: view.id.clone(),
-                    status: Status::Stale,
-                    feedback:
-                        "the approval expired before the agent resumed; propose the call again"
-                            .into(),
-                })
+            Ok(executed) => Ok(run_tool(executed, tool_fn).await),
+            Err(e) if e.is_conflict("approval_stale") => Ok(GateOutcome::Denied {
+                id: view.id.clone(),
+                status: Status::Stale,
+                feedback: status_sentence(Status::Stale, None),
+            }),
+            // The view was out of date: report the call as the server has it.
+            Err(e) if e.is_conflict("not_approved") => {
+                let now = self.get(&view.id).await?;
+                if now.status.is_runnable() {
+                    return Err(e);
+                }
+                Ok(GateOutcome::denied(&now))
             }
             Err(e) => Err(e),
         }
@@ -157,53 +252,64 @@ impl Client {
 
 /// Time to wait for people: until the deadline plus grace.
 fn wait_budget(p: &Proposal) -> Duration {
-    let Some(deadline) = p.deadline.as_deref().and_then(parse_rfc3339_secs) else {
+    let Some(deadline) = p.deadline_at() else {
         return NO_DEADLINE_WAIT;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    Duration::from_secs((deadline - now).max(0) as u64) + GRACE
-}
-
-/// Seconds since the epoch of an RFC 3339 UTC timestamp (`2026-01-01T09:00:00.000Z`).
-fn parse_rfc3339_secs(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let time = time.trim_end_matches('Z');
-    let mut t = time.split(':');
-    let (h, min) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let sec = t.next()?.split('.').next()?.parse::<i64>().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + min * 60 + sec)
+    let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    (deadline - now).to_std().unwrap_or(Duration::ZERO) + GRACE
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn proposal(v: Value) -> Proposal {
+        serde_json::from_value(v).unwrap()
+    }
 
     #[test]
-    fn rfc3339() {
+    fn budgets() {
+        let p = proposal(json!({ "id": "c", "status": "pending" }));
+        assert_eq!(wait_budget(&p), NO_DEADLINE_WAIT);
+        let p =
+            proposal(json!({ "id": "c", "status": "pending", "deadline": "2000-01-01T00:00:00Z" }));
+        assert_eq!(wait_budget(&p), GRACE);
+        let soon = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+            + chrono::Duration::seconds(120);
+        let p = proposal(json!({ "id": "c", "status": "pending", "deadline": soon.to_rfc3339() }));
+        let b = wait_budget(&p);
+        assert!(
+            b > Duration::from_secs(120) && b <= Duration::from_secs(126),
+            "{b:?}"
+        );
+    }
+
+    #[test]
+    fn refusals_say_why() {
         let cases = [
-            ("1970-01-01T00:00:00Z", Some(0)),
-            ("2026-01-01T09:00:00.000Z", Some(1_767_258_000)),
-            ("2000-02-29T12:30:15Z", Some(951_827_415)),
-            ("nonsense", None),
+            (
+                json!({ "id": "c", "status": "denied", "message": "out of scope" }),
+                "out of scope",
+            ),
+            (
+                json!({ "id": "c", "status": "denied", "rule": "no-creds" }),
+                "denied by policy rule `no-creds`",
+            ),
+            (
+                json!({ "id": "c", "status": "denied", "message": " " }),
+                "denied by policy",
+            ),
+            (
+                json!({ "id": "c", "status": "weird" }),
+                "the call is unknown",
+            ),
         ];
-        for (text, expected) in cases {
-            assert_eq!(parse_rfc3339_secs(text), expected, "{text}");
+        for (p, feedback) in cases {
+            match GateOutcome::<()>::refused(&proposal(p)) {
+                GateOutcome::Denied { feedback: f, .. } => assert_eq!(f, feedback),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }

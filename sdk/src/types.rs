@@ -1,139 +1,114 @@
-//! The API's JSON shapes, as the SDK reads and writes them. Unknown fields are ignored so
-//! newer servers keep working.
+//! The server's answers, as the SDK reads them. Unknown fields are ignored and most
+//! fields default when absent, so newer servers keep working.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
 
-/// A call's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Policy allowed it: execute now.
     Allowed,
+    /// Policy denied it, or a person did.
     Denied,
+    /// Waiting for people.
     Pending,
+    /// Enough people approved; execute before the approval expires.
     Approved,
+    /// Nobody decided before the deadline.
     Expired,
+    /// The agent withdrew it.
     Cancelled,
+    /// The agent reported execution.
     Executed,
+    /// The approval expired unused: propose again.
     Stale,
-    /// A status this SDK does not know yet.
+    /// A status this SDK does not know (a newer server).
     #[serde(other)]
     Unknown,
 }
 
-/// A tool call to propose. Build with [`ProposedCall::new`] and the setters.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProposedCall {
-    pub session: String,
-    pub tool: String,
-    pub args: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub context: Option<Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub risk: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub alternatives: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_url: Option<String>,
-    /// Sent as the `Idempotency-Key` header.
-    #[serde(skip)]
-    pub idempotency_key: Option<String>,
-}
-
-impl ProposedCall {
-    /// A call of `tool` in agent run `session`, with no arguments yet.
-    pub fn new(session: impl Into<String>, tool: impl Into<String>) -> Self {
-        Self {
-            session: session.into(),
-            tool: tool.into(),
-            args: Value::Object(Default::default()),
-            reason: None,
-            context: None,
-            risk: Vec::new(),
-            alternatives: Vec::new(),
-            checkpoint: None,
-            callback_url: None,
-            idempotency_key: None,
+impl Status {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Allowed => "allowed",
+            Status::Denied => "denied",
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::Executed => "executed",
+            Status::Stale => "stale",
+            Status::Unknown => "unknown",
         }
     }
-    /// The tool's arguments (a JSON object).
-    pub fn args(mut self, args: Value) -> Self {
-        self.args = args;
-        self
-    }
-    /// Why the agent wants to do this.
-    pub fn reason(mut self, reason: impl Into<String>) -> Self {
-        self.reason = Some(reason.into());
-        self
-    }
-    /// Plan context (`plan_step`, `plan_total`, `summary` are shown specially).
-    pub fn context(mut self, context: Value) -> Self {
-        self.context = Some(context);
-        self
-    }
-    /// Risk classes the agent claims (`destructive`, `irreversible`, `financial`,
-    /// `customer_facing`, `production`, `external_comms`).
-    pub fn risk<I, S>(mut self, risk: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.risk = risk.into_iter().map(Into::into).collect();
-        self
-    }
-    /// Alternatives the agent considered.
-    pub fn alternatives<I, S>(mut self, alternatives: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.alternatives = alternatives.into_iter().map(Into::into).collect();
-        self
-    }
-    /// An idempotency key: proposing twice with it creates one call.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
+
+    /// Whether the call may be executed now (`allowed` or `approved`).
+    pub fn is_runnable(self) -> bool {
+        matches!(self, Status::Allowed | Status::Approved)
     }
 }
 
-/// The answer to a proposal.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `201` answer to a proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     pub id: String,
+    /// `allowed`, `denied` or `pending`.
     pub status: Status,
+    /// The rule that decided; `None` when the default effect did.
     #[serde(default)]
     pub rule: Option<String>,
+    /// Risk classes claimed plus those policy added.
     #[serde(default)]
     pub risk: Vec<String>,
+    /// Why it was denied.
     #[serde(default)]
     pub message: Option<String>,
+    /// When a pending call expires (RFC 3339).
     #[serde(default)]
     pub deadline: Option<String>,
+    /// Approvals a pending call needs.
     #[serde(default)]
     pub approvals_required: Option<u32>,
 }
 
-/// One person's decision.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+impl Proposal {
+    /// The decision deadline, if the server sent a readable one.
+    pub fn deadline_at(&self) -> Option<DateTime<Utc>> {
+        parse_time(self.deadline.as_deref()?)
+    }
+}
+
+/// One person's decision on a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    #[serde(default)]
     pub user: String,
     /// `approve` or `deny`.
+    #[serde(default)]
     pub decision: String,
     #[serde(default)]
     pub feedback: Option<String>,
+    /// Whether this person edited the arguments before approving.
     #[serde(default)]
     pub edited_args: bool,
+    /// RFC 3339.
     #[serde(default)]
     pub at: String,
 }
 
-/// A call as the server reports it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A call as its agent sees it (`GET /api/v1/calls/{id}`, events, webhooks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallView {
     pub id: String,
     pub status: Status,
@@ -143,56 +118,161 @@ pub struct CallView {
     pub session: String,
     #[serde(default)]
     pub tool: String,
-    /// The arguments to execute (as approved, possibly edited).
+    /// The arguments to execute: as approved, possibly edited by an approver.
     #[serde(default)]
     pub args: Value,
+    /// The arguments as proposed.
     #[serde(default)]
     pub proposed_args: Value,
     #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub context: Option<Value>,
+    #[serde(default)]
+    pub risk: Vec<String>,
+    #[serde(default)]
+    pub alternatives: Vec<String>,
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Policy's message (why it was denied).
+    #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
-    pub decisions: Vec<Decision>,
+    pub approvals_required: Option<u32>,
     #[serde(default)]
     pub approvals: u32,
     #[serde(default)]
-    pub approvals_required: Option<u32>,
+    pub decisions: Vec<Decision>,
+    /// Typed confirmation an approver must enter, if any.
+    #[serde(default)]
+    pub confirm: Option<String>,
     #[serde(default)]
     pub deadline: Option<String>,
     #[serde(default)]
     pub approval_expires_at: Option<String>,
+    /// What the agent stored with an async proposal.
     #[serde(default)]
     pub checkpoint: Option<Value>,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub decided_at: Option<String>,
+    #[serde(default)]
+    pub executed_at: Option<String>,
 }
 
 impl CallView {
     /// Why the call will not run, in words an agent loop can reflect on: the denying
     /// person's feedback, policy's message, or what happened.
     pub fn feedback(&self) -> String {
-        if let Some(f) = self
-            .decisions
-            .iter()
-            .rev()
-            .find(|d| d.decision == "deny")
-            .and_then(|d| d.feedback.clone())
-        {
-            return f;
+        if let Some(deny) = self.decisions.iter().rev().find(|d| d.decision == "deny") {
+            if let Some(f) = deny.feedback.as_deref().filter(|f| !f.trim().is_empty()) {
+                return f.to_string();
+            }
+            if self.status == Status::Denied {
+                return format!("{} denied the call without feedback", deny.user);
+            }
         }
-        if let Some(m) = &self.message {
-            return m.clone();
+        if let Some(m) = self.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            return m.to_string();
         }
-        match self.status {
-            Status::Expired => "nobody decided before the deadline".into(),
-            Status::Cancelled => "the call was cancelled".into(),
-            Status::Stale => "the approval expired before execution".into(),
-            other => format!("the call is {other:?}"),
-        }
+        status_sentence(self.status, self.deadline.as_deref())
     }
 }
 
-/// The answer to `execute`: run the tool with exactly these arguments.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A sentence saying what a status means for the agent.
+pub(crate) fn status_sentence(status: Status, deadline: Option<&str>) -> String {
+    match status {
+        Status::Expired => match deadline {
+            Some(d) => format!("the call expired: nobody decided before the deadline ({d})"),
+            None => "the call expired: nobody decided before the deadline".into(),
+        },
+        Status::Denied => "the call was denied".into(),
+        Status::Cancelled => "the call was cancelled".into(),
+        Status::Stale => "the approval expired before the call ran; propose it again".into(),
+        Status::Executed => "the call was already executed".into(),
+        other => format!("the call is {other}"),
+    }
+}
+
+/// `200` answer to `execute`: run the tool with exactly these arguments, once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Executed {
     pub id: String,
+    #[serde(default = "executed")]
     pub status: Status,
+    /// The arguments to run with (possibly edited by an approver).
     pub args: Value,
+}
+
+fn executed() -> Status {
+    Status::Executed
+}
+
+/// Parses an RFC 3339 timestamp.
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn views_tolerate_missing_and_extra_fields() {
+        let v: CallView = serde_json::from_value(json!({
+            "id": "c1", "status": "something_new", "brand_new_field": [1, 2]
+        }))
+        .unwrap();
+        assert_eq!((v.id.as_str(), v.status), ("c1", Status::Unknown));
+        assert!(v.decisions.is_empty() && v.checkpoint.is_none());
+        let p: Proposal =
+            serde_json::from_value(json!({ "id": "c2", "status": "pending", "x": 1 })).unwrap();
+        assert_eq!(p.status, Status::Pending);
+        assert!(serde_json::from_value::<CallView>(json!({ "status": "denied" })).is_err());
+    }
+
+    #[test]
+    fn feedback_prefers_people_then_policy_then_status() {
+        let base = json!({ "id": "c", "status": "denied", "message": "out of scope" });
+        let mut v: CallView = serde_json::from_value(base).unwrap();
+        assert_eq!(v.feedback(), "out of scope");
+        v.decisions.push(Decision {
+            user: "ana".into(),
+            decision: "deny".into(),
+            feedback: Some("not on a Friday".into()),
+            edited_args: false,
+            at: String::new(),
+        });
+        assert_eq!(v.feedback(), "not on a Friday");
+        v.decisions[0].feedback = None;
+        assert_eq!(v.feedback(), "ana denied the call without feedback");
+        let v: CallView = serde_json::from_value(json!({
+            "id": "c", "status": "expired", "deadline": "2026-01-01T09:00:00Z"
+        }))
+        .unwrap();
+        assert!(
+            v.feedback().starts_with("the call expired"),
+            "{}",
+            v.feedback()
+        );
+    }
+
+    #[test]
+    fn deadlines() {
+        let mut p: Proposal =
+            serde_json::from_value(json!({ "id": "c", "status": "pending" })).unwrap();
+        assert_eq!(p.deadline_at(), None);
+        p.deadline = Some("2026-01-01T09:00:00.000Z".into());
+        assert_eq!(p.deadline_at().unwrap().timestamp(), 1_767_258_000);
+        p.deadline = Some("2026-01-01T10:00:00+01:00".into());
+        assert_eq!(p.deadline_at().unwrap().timestamp(), 1_767_258_000);
+        p.deadline = Some("tomorrow".into());
+        assert_eq!(p.deadline_at(), None);
+    }
 }
