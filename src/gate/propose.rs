@@ -206,6 +206,23 @@ impl Gate {
             .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))?;
 
         let actor = format!("agent:{}", agent.name);
+        let event = |call: &calls::NewCall| audit::OwnedEvent {
+            at: now,
+            actor: actor.clone(),
+            kind: "call.proposed".into(),
+            agent_id: Some(call.agent_id.clone()),
+            call_id: Some(call.id.clone()),
+            from_status: None,
+            to_status: Some(call.status.as_str().into()),
+            detail: json!({ "tool": call.tool, "rule": call.rule }),
+        };
+        if call.idempotency_key.is_none() {
+            // The hot path: written in bulk with whatever else is being proposed right now.
+            let event = event(&call);
+            self.writer.append_call(call, event).await?;
+            return Ok(response);
+        }
+        let event = event(&call);
         let stored = self
             .writer
             .write(move |conn| {
@@ -218,20 +235,7 @@ impl Gate {
                         }
                     }
                     calls::insert(&mut *conn, &call).await?;
-                    audit::append(
-                        conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "call.proposed",
-                            agent_id: Some(&call.agent_id),
-                            call_id: Some(&call.id),
-                            from_status: None,
-                            to_status: Some(call.status.as_str()),
-                            detail: json!({ "tool": call.tool, "rule": call.rule }),
-                        },
-                    )
-                    .await?;
+                    audit::append_many(conn, &[event]).await?;
                     Ok(None)
                 })
             })

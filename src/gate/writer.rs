@@ -2,8 +2,12 @@
 //! up, runs the jobs in one transaction (each inside its own savepoint, so one failing job
 //! does not undo the others), commits once, and only then answers each caller.
 //! No fsync per request, and no answer before the data is on disk.
+//!
+//! New calls (the hot path) take a cheaper road: consecutive ones in a batch are written with
+//! multi-row inserts, their audit events chained in memory.
 
 use crate::domain::AppError;
+use crate::store::{audit, calls};
 use futures::future::BoxFuture;
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -12,7 +16,21 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 512;
 
 type Reply = Box<dyn FnOnce(Result<(), AppError>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Reply> + Send>;
+type Work = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Reply> + Send>;
+
+/// A unit of work for the writer.
+enum Job {
+    /// Arbitrary work in its own savepoint.
+    Work(Work),
+    /// A new call and its audit event, written in bulk with its neighbours.
+    Append(Box<Append>),
+}
+
+struct Append {
+    call: calls::NewCall,
+    event: audit::OwnedEvent,
+    reply: oneshot::Sender<Result<(), AppError>>,
+}
 
 /// Handle to the writer task.
 #[derive(Clone)]
@@ -39,7 +57,7 @@ impl Writer {
             + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, AppError>>();
-        let job: Job = Box::new(move |conn: &mut SqliteConnection| {
+        let job: Work = Box::new(move |conn: &mut SqliteConnection| {
             Box::pin(async move {
                 let result = run_in_savepoint(conn, work).await;
                 let reply: Reply = Box::new(move |commit: Result<(), AppError>| {
@@ -49,7 +67,22 @@ impl Writer {
             })
         });
         self.jobs
-            .send(job)
+            .send(Job::Work(job))
+            .await
+            .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| AppError::Internal("the writer dropped a job".into()))?
+    }
+
+    /// Inserts a new call with its audit event; returns once committed.
+    pub async fn append_call(
+        &self,
+        call: calls::NewCall,
+        event: audit::OwnedEvent,
+    ) -> Result<(), AppError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Append(Box::new(Append { call, event, reply })))
             .await
             .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
         rx.await
@@ -93,22 +126,26 @@ async fn commit_batch(
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
-            // Jobs that never ran still need an answer.
-            for job in jobs {
-                replies.push(Box::new(move |_| drop(job)));
-            }
+            // Jobs that never ran still need an answer: dropping them answers with an error.
+            replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
             return Err(e.into());
         }
     };
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        for job in jobs {
-            replies.push(Box::new(move |_| drop(job)));
-        }
+        replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
         return Err(e.into());
     }
+    let mut appends: Vec<Append> = Vec::new();
     for job in jobs {
-        replies.push(job(&mut conn).await);
+        match job {
+            Job::Append(a) => appends.push(*a),
+            Job::Work(work) => {
+                flush_appends(&mut conn, &mut appends, replies).await;
+                replies.push(work(&mut conn).await);
+            }
+        }
     }
+    flush_appends(&mut conn, &mut appends, replies).await;
     match sqlx::query("COMMIT").execute(&mut *conn).await {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -116,4 +153,37 @@ async fn commit_batch(
             Err(e.into())
         }
     }
+}
+
+/// Writes the queued appends in one savepoint; each caller hears the outcome after commit.
+async fn flush_appends(
+    conn: &mut SqliteConnection,
+    appends: &mut Vec<Append>,
+    replies: &mut Vec<Reply>,
+) {
+    if appends.is_empty() {
+        return;
+    }
+    let batch = std::mem::take(appends);
+    let result = write_appends(conn, &batch).await;
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK TO appends").execute(&mut *conn).await;
+        let _ = sqlx::query("RELEASE appends").execute(&mut *conn).await;
+    }
+    for a in batch {
+        let result = result.clone();
+        replies.push(Box::new(move |commit| {
+            let _ = a.reply.send(commit.and(result));
+        }));
+    }
+}
+
+async fn write_appends(conn: &mut SqliteConnection, batch: &[Append]) -> Result<(), AppError> {
+    sqlx::query("SAVEPOINT appends").execute(&mut *conn).await?;
+    let calls: Vec<&calls::NewCall> = batch.iter().map(|a| &a.call).collect();
+    calls::insert_many(conn, &calls).await?;
+    let events: Vec<audit::OwnedEvent> = batch.iter().map(|a| a.event.clone()).collect();
+    audit::append_many(conn, &events).await?;
+    sqlx::query("RELEASE appends").execute(&mut *conn).await?;
+    Ok(())
 }

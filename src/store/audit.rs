@@ -106,6 +106,72 @@ pub async fn append(conn: &mut SqliteConnection, event: &NewEvent<'_>) -> sqlx::
     .await
 }
 
+/// An event to append, owning its fields (for batches).
+#[derive(Debug, Clone)]
+pub struct OwnedEvent {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub agent_id: Option<String>,
+    pub call_id: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub detail: Value,
+}
+
+/// Most rows in one multi-row INSERT (SQLite limits bound variables).
+const CHUNK: usize = 400;
+
+/// Appends many events in order with a handful of statements: the chain is computed in
+/// memory from the last stored hash. Same rules as [`append`].
+pub async fn append_many(conn: &mut SqliteConnection, events: &[OwnedEvent]) -> sqlx::Result<()> {
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let mut prev = prev.unwrap_or_else(|| GENESIS.to_string());
+    for chunk in events.chunks(CHUNK) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let at = to_millis(e.at);
+            let detail = canonical(&e.detail);
+            let hash = chain_hash(
+                &prev,
+                at,
+                &e.actor,
+                &e.kind,
+                e.agent_id.as_deref(),
+                e.call_id.as_deref(),
+                e.from_status.as_deref(),
+                e.to_status.as_deref(),
+                &detail,
+            );
+            rows.push((at, detail, std::mem::replace(&mut prev, hash.clone()), hash));
+        }
+        let mut sql = String::from(
+            "INSERT INTO audit_events
+               (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash) VALUES ",
+        );
+        sql += &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let mut q = sqlx::query(&sql);
+        for (e, (at, detail, prev_hash, hash)) in chunk.iter().zip(rows) {
+            q = q
+                .bind(at)
+                .bind(&e.actor)
+                .bind(&e.kind)
+                .bind(&e.agent_id)
+                .bind(&e.call_id)
+                .bind(&e.from_status)
+                .bind(&e.to_status)
+                .bind(detail)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Events after `after_id`, oldest first.
 pub async fn since(
     db: impl SqliteExecutor<'_>,

@@ -181,6 +181,52 @@ pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewCall) -> sqlx::Result<()
     Ok(())
 }
 
+/// Inserts many calls with multi-row statements.
+pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sqlx::Result<()> {
+    for chunk in calls.chunks(400) {
+        let mut sql = String::from(
+            "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
+               checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
+               confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at)
+             VALUES ",
+        );
+        sql += &vec![
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            chunk.len()
+        ]
+        .join(", ");
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = q
+                .bind(&c.id)
+                .bind(&c.agent_id)
+                .bind(&c.session)
+                .bind(&c.tool)
+                .bind(&c.args)
+                .bind(&c.reason)
+                .bind(&c.context)
+                .bind(&c.risk)
+                .bind(&c.alternatives)
+                .bind(&c.checkpoint)
+                .bind(&c.callback_url)
+                .bind(c.status.as_str())
+                .bind(&c.rule)
+                .bind(&c.message)
+                .bind(c.approvals_required)
+                .bind(&c.approver_role)
+                .bind(&c.confirm)
+                .bind(c.approval_ttl_ms)
+                .bind(c.deadline)
+                .bind(&c.idempotency_key)
+                .bind(&c.response)
+                .bind(c.created_at)
+                .bind((c.status != CallStatus::Pending).then_some(c.created_at));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// One call.
 pub async fn get(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<CallRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE c.id = ?"))
