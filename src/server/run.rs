@@ -13,6 +13,9 @@ use leptos::prelude::LeptosOptions;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
+/// How long a stopping server waits for in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -40,11 +43,27 @@ pub struct Running {
 
 impl Running {
     /// Stops accepting connections, lets in-flight requests finish, and waits.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    ///
+    /// In-flight requests get [`SHUTDOWN_GRACE`] to finish (event streams end at once);
+    /// connections still open after that are closed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
         self.state.gate.hub.shut_down();
         let _ = self.shutdown.send(());
-        self.task.await??;
-        self.state.pool.close().await;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
+            Ok(result) => result??,
+            Err(_) => {
+                tracing::warn!(
+                    "requests still running after the shutdown grace period; closing them"
+                );
+                self.task.abort();
+            }
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.state.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy at shutdown");
+        }
         Ok(())
     }
 
