@@ -1,11 +1,28 @@
-//! Policy evaluation: pure functions over the rules (`crate::domain::policy`) and a
-//! proposed call. Rules are compiled once (globs, regexes, pointers checked) and evaluated
-//! in memory on every proposal — the hot path of every agent tool call.
+//! The policy engine: pure functions over the rules (`crate::domain::policy`) and a
+//! proposed call, no I/O. A policy is compiled once ([`CompiledPolicy::compile`]: every
+//! glob, regex, JSON pointer and setting checked and prepared) and then evaluated in memory
+//! on every proposal ([`CompiledPolicy::evaluate`]) — the hot path of every agent tool call.
+//!
+//! Policies are stored as JSON (the serde shape of the domain types) and edited by people as
+//! TOML ([`toml_io`]); a fresh install starts from [`default_policy`].
 
+mod compile;
+pub mod confirm;
 pub mod default;
-pub mod eval;
+mod eval;
 pub mod glob;
+pub mod pointer;
+mod risk_set;
 pub mod toml_io;
 
+#[cfg(test)]
+mod tests;
+
+pub use compile::{
+    CompiledPolicy, PolicyError, MAX_APPROVALS, MAX_DEADLINE_SECS, MAX_NAME_CHARS, MAX_REGEX_CHARS,
+    MAX_TTL_SECS,
+};
+pub use confirm::MAX_CONFIRM_CHARS;
 pub use default::default_policy;
-pub use eval::{CallInput, CompiledPolicy, Evaluation, Outcome, PolicyError};
+pub use eval::{CallInput, Evaluation, Outcome};
+pub use toml_io::{import, PolicyFileError};

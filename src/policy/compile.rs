@@ -1,0 +1,306 @@
+//! Validating a policy and compiling it for evaluation: globs, regexes, JSON pointers and
+//! confirmation phrases are checked and prepared once, so evaluation compiles nothing.
+
+use super::confirm::Confirm;
+use super::glob::Pattern;
+use super::pointer::Pointer;
+use super::risk_set::RiskSet;
+use crate::domain::policy::{ArgCondition, ArgOp, Effect, GateSettings, Match, Policy, Rule};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Most approvals a gate may require.
+pub const MAX_APPROVALS: u32 = 20;
+/// Longest decision deadline: 30 days.
+pub const MAX_DEADLINE_SECS: u64 = 30 * 24 * 3600;
+/// Longest approval TTL: 7 days.
+pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
+/// Longest regex, in characters.
+pub const MAX_REGEX_CHARS: usize = 1000;
+/// Longest rule name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Why a policy is invalid: the rule (0-based index and name; `None` for the default
+/// effect) and what is wrong. Displays as `rule 3 "deploy-prod": …` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", rule.as_ref().map(|(i, n)| format!("rule {} {n:?}: ", i + 1)).unwrap_or_default())]
+pub struct PolicyError {
+    pub rule: Option<(usize, String)>,
+    pub message: String,
+}
+
+/// A validated policy, ready to evaluate (see [`CompiledPolicy::evaluate`]).
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    source: Policy,
+    /// Enabled rules, in policy order.
+    pub(super) rules: Vec<CompiledRule>,
+    /// Indexes into `rules` of the rules whose tool pattern is a literal, by that literal.
+    pub(super) by_tool: HashMap<Box<str>, Vec<u32>>,
+    /// Indexes into `rules` of every other rule.
+    pub(super) any_tool: Vec<u32>,
+    pub(super) default_effect: CompiledEffect,
+    uses_novelty: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct CompiledRule {
+    pub name: String,
+    pub agent: Option<Pattern>,
+    pub tool: Option<Pattern>,
+    pub args: Vec<CompiledCondition>,
+    /// Empty: no `risk_any` criterion.
+    pub risk_any: RiskSet,
+    pub risk_none: bool,
+    pub novel: Option<bool>,
+    pub add_risk: RiskSet,
+    pub effect: Option<CompiledEffect>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct CompiledCondition {
+    pub pointer: Pointer,
+    pub test: Test,
+}
+
+/// An argument condition's operation with its prepared operand.
+#[derive(Debug, Clone)]
+pub(super) enum Test {
+    Eq(Value),
+    Ne(Value),
+    Glob(Pattern),
+    Regex(regex::Regex),
+    Lt(f64),
+    Le(f64),
+    Gt(f64),
+    Ge(f64),
+    Exists,
+    NotExists,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum CompiledEffect {
+    Allow,
+    Deny(String),
+    Gate(GateSettings, Option<Confirm>),
+}
+
+impl CompiledPolicy {
+    /// Validates `policy` (every rule, enabled or not) and precompiles its patterns.
+    pub fn compile(policy: &Policy) -> Result<Self, PolicyError> {
+        let default_effect =
+            compile_effect(&policy.default_effect).map_err(|message| PolicyError {
+                rule: None,
+                message: format!("default_effect: {message}"),
+            })?;
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut rules = Vec::new();
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let fail = |message: String| PolicyError {
+                rule: Some((i, rule.name.clone())),
+                message,
+            };
+            if let Some(first) = names.insert(&rule.name, i) {
+                return Err(fail(format!(
+                    "the name is already used by rule {}; names must be unique",
+                    first + 1
+                )));
+            }
+            let compiled = compile_rule(rule).map_err(fail)?;
+            if rule.enabled {
+                rules.push(compiled);
+            }
+        }
+        let mut by_tool: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut any_tool = Vec::new();
+        for (i, rule) in (0u32..).zip(&rules) {
+            match rule.tool.as_ref().and_then(Pattern::literal) {
+                Some(tool) => by_tool.entry(tool.into()).or_default().push(i),
+                None => any_tool.push(i),
+            }
+        }
+        Ok(Self {
+            source: policy.clone(),
+            uses_novelty: rules.iter().any(|r| r.novel.is_some()),
+            rules,
+            by_tool,
+            any_tool,
+            default_effect,
+        })
+    }
+
+    /// The policy this was compiled from.
+    pub fn policy(&self) -> &Policy {
+        &self.source
+    }
+
+    /// Whether any enabled rule looks at novelty; if not, callers can skip that lookup.
+    pub fn uses_novelty(&self) -> bool {
+        self.uses_novelty
+    }
+}
+
+fn compile_rule(rule: &Rule) -> Result<CompiledRule, String> {
+    let name_chars = rule.name.chars().count();
+    if rule.name.trim().is_empty() || name_chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "a rule needs a name of 1-{MAX_NAME_CHARS} characters"
+        ));
+    }
+    if rule.effect.is_none() && rule.add_risk.is_empty() {
+        return Err("the rule has neither an effect nor `add_risk`, so it would do nothing".into());
+    }
+    let Match {
+        agent,
+        tool,
+        args,
+        risk_any,
+        risk_none,
+        novel,
+    } = &rule.matcher;
+    if *risk_none && !risk_any.is_empty() {
+        return Err(
+            "`risk_any` and `risk_none = true` contradict each other: the rule could never match"
+                .into(),
+        );
+    }
+    let pattern = |field: &str, p: &Option<String>| {
+        p.as_deref()
+            .map(Pattern::new)
+            .transpose()
+            .map_err(|e| format!("match.{field}: {e}"))
+    };
+    Ok(CompiledRule {
+        name: rule.name.clone(),
+        agent: pattern("agent", agent)?,
+        tool: pattern("tool", tool)?,
+        args: args
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                compile_condition(c)
+                    .map_err(|e| format!("argument condition {} (`{}`): {e}", j + 1, c.pointer))
+            })
+            .collect::<Result<_, _>>()?,
+        risk_any: RiskSet::of(risk_any),
+        risk_none: *risk_none,
+        novel: *novel,
+        add_risk: RiskSet::of(&rule.add_risk),
+        effect: rule
+            .effect
+            .as_ref()
+            .map(compile_effect)
+            .transpose()
+            .map_err(|e| format!("effect: {e}"))?,
+    })
+}
+
+/// The operation's name as written in policy files.
+pub(super) fn op_name(op: ArgOp) -> &'static str {
+    match op {
+        ArgOp::Eq => "eq",
+        ArgOp::Ne => "ne",
+        ArgOp::Glob => "glob",
+        ArgOp::Regex => "regex",
+        ArgOp::Lt => "lt",
+        ArgOp::Le => "le",
+        ArgOp::Gt => "gt",
+        ArgOp::Ge => "ge",
+        ArgOp::Exists => "exists",
+        ArgOp::NotExists => "not_exists",
+    }
+}
+
+fn compile_condition(c: &ArgCondition) -> Result<CompiledCondition, String> {
+    let pointer = Pointer::parse(&c.pointer)?;
+    let name = op_name(c.op);
+    let number = |v: &Option<Value>| match v {
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| format!("`{name}` operand {n} is out of range")),
+        _ => Err(format!("`{name}` needs a number `value`")),
+    };
+    let string = |v: &Option<Value>| match v {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("`{name}` needs a string `value`")),
+    };
+    // A top-level null cannot be stored: `Option<Value>` reads JSON `null` back as `None`.
+    let json = |v: &Option<Value>| match v {
+        Some(Value::Null) | None => Err(format!(
+            "`{name}` needs a `value` (any JSON value but a bare null)"
+        )),
+        Some(v) => Ok(v.clone()),
+    };
+    let test = match c.op {
+        ArgOp::Exists | ArgOp::NotExists if c.value.is_some() => {
+            return Err(format!("`{name}` takes no `value`"))
+        }
+        ArgOp::Exists => Test::Exists,
+        ArgOp::NotExists => Test::NotExists,
+        ArgOp::Eq => Test::Eq(json(&c.value)?),
+        ArgOp::Ne => Test::Ne(json(&c.value)?),
+        ArgOp::Glob => Test::Glob(Pattern::new(&string(&c.value)?)?),
+        ArgOp::Regex => {
+            let source = string(&c.value)?;
+            if source.chars().count() > MAX_REGEX_CHARS {
+                return Err(format!(
+                    "the regex is longer than {MAX_REGEX_CHARS} characters"
+                ));
+            }
+            Test::Regex(
+                regex::Regex::new(&source)
+                    .map_err(|e| format!("invalid regex `{source}`: {}", one_line(&e)))?,
+            )
+        }
+        ArgOp::Lt => Test::Lt(number(&c.value)?),
+        ArgOp::Le => Test::Le(number(&c.value)?),
+        ArgOp::Gt => Test::Gt(number(&c.value)?),
+        ArgOp::Ge => Test::Ge(number(&c.value)?),
+    };
+    Ok(CompiledCondition { pointer, test })
+}
+
+/// The regex crate's multi-line syntax errors, as one line (`…: unclosed group`).
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    match text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+    {
+        Some(reason) => reason.to_string(),
+        None => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+fn compile_effect(effect: &Effect) -> Result<CompiledEffect, String> {
+    match effect {
+        Effect::Allow => Ok(CompiledEffect::Allow),
+        Effect::Deny { message } if message.trim().is_empty() => {
+            Err("a deny needs a `message` for the agent".into())
+        }
+        Effect::Deny { message } => Ok(CompiledEffect::Deny(message.clone())),
+        Effect::Gate(g) => {
+            if !(1..=MAX_APPROVALS).contains(&g.approvals_required) {
+                return Err(format!(
+                    "approvals_required is {}; it must be 1-{MAX_APPROVALS}",
+                    g.approvals_required
+                ));
+            }
+            if !(1..=MAX_DEADLINE_SECS).contains(&g.deadline_secs) {
+                return Err(format!(
+                    "deadline_secs is {}; it must be 1-{MAX_DEADLINE_SECS} (30 days)",
+                    g.deadline_secs
+                ));
+            }
+            if !(1..=MAX_TTL_SECS).contains(&g.approval_ttl_secs) {
+                return Err(format!(
+                    "approval_ttl_secs is {}; it must be 1-{MAX_TTL_SECS} (7 days)",
+                    g.approval_ttl_secs
+                ));
+            }
+            let confirm = g.confirm.as_deref().map(Confirm::parse).transpose()?;
+            Ok(CompiledEffect::Gate(g.clone(), confirm))
+        }
+    }
+}
