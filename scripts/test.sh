@@ -14,8 +14,13 @@ cargo clippy -p askfirst-sdk --all-features --all-targets -- -D warnings
 log "clippy (hydrate, wasm32)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
-log "unit and integration tests (ssr)"
-cargo test --no-default-features --features ssr
+log "unit tests (ssr)"
+cargo test --no-default-features --features ssr --lib --bins
+# The integration tests each start a full server; run them one at a time: with several
+# servers rendering pages concurrently in one test process, a page request occasionally
+# never completes (known issue, under investigation; one server per process is unaffected).
+log "integration tests (ssr, one server at a time)"
+cargo test --no-default-features --features ssr --test http -- --test-threads=1
 log "SDK tests"
 cargo test -p askfirst-sdk --all-features
 

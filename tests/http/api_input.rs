@@ -3,7 +3,7 @@
 use crate::support::{error_of, TestApp};
 use serde_json::json;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_proposals_get_clear_errors() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
@@ -66,7 +66,7 @@ async fn bad_proposals_get_clear_errors() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_and_missing_content_type_are_400() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
@@ -113,7 +113,7 @@ async fn malformed_json_and_missing_content_type_are_400() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_checked_and_disabled_agents_are_refused() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
@@ -151,7 +151,7 @@ async fn keys_are_checked_and_disabled_agents_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_operation() {
     let app = TestApp::spawn().await;
     let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json"))

@@ -47,7 +47,7 @@ async fn read_events(res: reqwest::Response, n: usize) -> Vec<(i64, Value)> {
     events
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_live_and_replay_with_last_event_id() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
@@ -143,7 +143,7 @@ async fn hook(
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_signed_retried_and_recorded() {
     let app = TestApp::spawn().await;
     let (key, secret) = app.agent("bot").await;

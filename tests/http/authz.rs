@@ -84,7 +84,7 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
     ]
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_admits_only_its_callers() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;

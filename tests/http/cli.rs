@@ -14,7 +14,7 @@ async fn askfirst(app: &TestApp, args: &[&str]) -> Output {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_are_created_once_listed_and_disabled() {
     let app = TestApp::spawn().await;
     let out = askfirst(&app, &["agent", "create", "ci-bot", "--json"]).await;
@@ -72,7 +72,7 @@ async fn agents_are_created_once_listed_and_disabled() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_files_round_trip_and_errors_name_the_line() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +121,7 @@ async fn policy_files_round_trip_and_errors_name_the_line() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_chain_verifies_and_detects_tampering() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;

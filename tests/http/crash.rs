@@ -74,7 +74,7 @@ struct Acknowledged {
     executed: Vec<String>,
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     let cycles: usize = std::env::var("ASKFIRST_CRASH_CYCLES")
         .ok()

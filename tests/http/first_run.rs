@@ -1,7 +1,7 @@
 use crate::support::{error_of, set_cookies, TestApp};
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_install_offers_setup_and_creates_the_first_admin_once() {
     let app = TestApp::spawn().await;
     let browser = app.client();
@@ -76,7 +76,7 @@ async fn fresh_install_offers_setup_and_creates_the_first_admin_once() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_first_runs_create_exactly_one_admin() {
     let app = TestApp::spawn().await;
     let mut tasks = Vec::new();
@@ -117,7 +117,7 @@ async fn racing_first_runs_create_exactly_one_admin() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_validates_input() {
     let app = TestApp::spawn().await;
     let client = app.client();

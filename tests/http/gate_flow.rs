@@ -37,7 +37,7 @@ fn approve() -> DecisionInput {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_calls_execute_once() {
     let (app, key) = setup().await;
     let p = app
@@ -61,7 +61,7 @@ async fn allowed_calls_execute_once() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_by_policy_says_why_and_cannot_execute() {
     let (app, key) = setup().await;
     let p = app
@@ -79,7 +79,7 @@ async fn denied_by_policy_says_why_and_cannot_execute() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     let (app, key) = setup().await;
     let p = app
@@ -173,7 +173,7 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
     let (app, key) = setup().await;
     let p = app
@@ -249,7 +249,7 @@ async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_expires_the_call_at_the_second() {
     let (app, key) = setup().await;
     let p = app
@@ -277,7 +277,7 @@ async fn deadline_expires_the_call_at_the_second() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_at_the_deadline_loses() {
     let (app, key) = setup().await;
     let p = app
@@ -298,7 +298,7 @@ async fn a_decision_at_the_deadline_loses() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_go_stale_after_their_ttl() {
     let (app, key) = setup().await;
     let approver = app.person("apu", Role::Approver).await;
@@ -336,7 +336,7 @@ async fn approvals_go_stale_after_their_ttl() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edited_arguments_are_what_the_agent_executes() {
     let (app, key) = setup().await;
     let p = app
@@ -389,7 +389,7 @@ async fn edited_arguments_are_what_the_agent_executes() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_withdraws_only_pending_calls() {
     let (app, key) = setup().await;
     let p = app
@@ -413,7 +413,7 @@ async fn cancel_withdraws_only_pending_calls() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_executes_yield_exactly_one_success() {
     let (app, key) = setup().await;
     let p = app
@@ -462,7 +462,7 @@ async fn concurrent_executes_yield_exactly_one_success() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deciders_make_exactly_one_transition() {
     let (app, key) = setup().await;
     let p = app
@@ -508,7 +508,7 @@ async fn concurrent_deciders_make_exactly_one_transition() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_agents_cannot_see_or_touch_a_call() {
     let (app, key) = setup().await;
     let (other, _) = app.agent("other-bot").await;
@@ -533,7 +533,7 @@ async fn other_agents_cannot_see_or_touch_a_call() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_proposals_create_nothing_new() {
     let (app, key) = setup().await;
     let body = json!({ "session": "s", "tool": "restart", "args": {} });
@@ -570,7 +570,7 @@ async fn idempotent_proposals_create_nothing_new() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_poll_returns_a_decision_made_before_or_while_waiting() {
     let (app, key) = setup().await;
     let approver = app.person("apu", Role::Approver).await;
@@ -636,7 +636,7 @@ async fn long_poll_returns_a_decision_made_before_or_while_waiting() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
     let (app, key) = setup().await;
     // The CLI runs on the real clock: bring the server's clock to now.
@@ -719,7 +719,7 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn novelty_and_the_default_policy() {
     let app = TestApp::spawn().await; // the default policy
     let (key, _) = app.agent("bot").await;
@@ -783,7 +783,7 @@ async fn novelty_and_the_default_policy() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transition_is_audited_and_the_chain_verifies() {
     let (app, key) = setup().await;
     let p = app

@@ -2,7 +2,7 @@ use crate::support::{error_of, TestApp};
 use askfirst::domain::Role;
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_check_answers() {
     let app = TestApp::spawn().await;
     let res = app.page(&app.client(), "/healthz").await;
@@ -14,7 +14,7 @@ async fn health_check_answers() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_carry_security_headers_and_a_script_nonce() {
     let app = TestApp::spawn().await;
     let res = app.page(&app.client(), "/login").await;
@@ -55,7 +55,7 @@ async fn pages_carry_security_headers_and_a_script_nonce() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_posts_to_server_functions_are_refused() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Admin, "correct horse 1").await;
@@ -90,7 +90,7 @@ async fn cross_site_posts_to_server_functions_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_bodies_get_413_in_our_error_format() {
     let app = TestApp::spawn().await;
     let huge = "x".repeat(2 * 1024 * 1024);
@@ -107,7 +107,7 @@ async fn oversize_bodies_get_413_in_our_error_format() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_pages_are_404() {
     let app = TestApp::spawn().await;
     let res = app.page(&app.client(), "/no/such/page").await;
@@ -116,7 +116,7 @@ async fn unknown_pages_are_404() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_a_restart() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Admin, "correct horse 1").await;

@@ -16,7 +16,7 @@ async fn gated_call(app: &TestApp) -> String {
     p["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_needs_a_session_and_deciding_needs_the_role() {
     let app = TestApp::spawn().await;
     let id = gated_call(&app).await;
@@ -62,7 +62,7 @@ async fn reading_needs_a_session_and_deciding_needs_the_role() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_that_loses_the_race_says_what_happened() {
     let app = TestApp::spawn().await;
     let id = gated_call(&app).await;
@@ -102,7 +102,7 @@ async fn a_decision_that_loses_the_race_says_what_happened() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edited_arguments_must_be_json_and_history_pages() {
     let app = TestApp::spawn().await;
     let id = gated_call(&app).await;
@@ -137,7 +137,7 @@ async fn edited_arguments_must_be_json_and_history_pages() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_event_stream_needs_a_session() {
     let app = TestApp::spawn().await;
     let res = app

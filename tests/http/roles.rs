@@ -19,7 +19,7 @@ const GUARDED: &[(&str, Form, Role)] = &[
     ),
 ];
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guarded_server_functions_check_the_callers_role() {
     let app = TestApp::spawn().await;
     for (name, form, min) in GUARDED {
@@ -56,7 +56,7 @@ async fn guarded_server_functions_check_the_callers_role() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_add_people_with_validation() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root", Role::Admin).await;
@@ -125,7 +125,7 @@ async fn admins_add_people_with_validation() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_people_page_is_refused_on_the_server_for_non_admins() {
     let app = TestApp::spawn().await;
     let viewer = app.signed_in("vic", Role::Viewer).await;

@@ -55,7 +55,7 @@ async fn real_time_app() -> TestApp {
     app
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_gate_runs_only_approved_arguments() {
     let app = real_time_app().await;
     let (key, _) = app.agent("sdk-bot").await;
@@ -125,7 +125,7 @@ async fn the_sync_gate_runs_only_approved_arguments() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_gate_resumes_from_the_event_stream() {
     let app = real_time_app().await;
     let (key, _) = app.agent("sdk-bot").await;
@@ -177,7 +177,7 @@ async fn the_async_gate_resumes_from_the_event_stream() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_agent_plays_its_plan_in_sync_and_async_modes() {
     let app = real_time_app().await;
     let (key, secret) = app.agent("demo").await;

@@ -3,7 +3,7 @@ use askfirst::domain::Role;
 use chrono::Duration;
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_expire_on_the_injected_clock() {
     let app = TestApp::spawn().await;
     let browser = app.signed_in("ada", Role::Viewer).await;
@@ -41,7 +41,7 @@ async fn sessions_expire_on_the_injected_clock() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_cookie_is_nobody() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Admin, "correct horse 1").await;

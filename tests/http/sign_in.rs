@@ -2,7 +2,7 @@ use crate::support::{error_of, set_cookies, TestApp};
 use askfirst::domain::Role;
 use reqwest::StatusCode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn right_password_opens_a_session_and_sign_out_ends_it() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Approver, "correct horse 1").await;
@@ -67,7 +67,7 @@ async fn right_password_opens_a_session_and_sign_out_ends_it() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_and_unknown_user_look_the_same() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Admin, "correct horse 1").await;
@@ -102,7 +102,7 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_accounts_cannot_sign_in_and_lose_their_sessions() {
     let app = TestApp::spawn().await;
     let signed_in = app.signed_in("ada", Role::Approver).await;
@@ -140,7 +140,7 @@ async fn disabled_accounts_cannot_sign_in_and_lose_their_sessions() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_are_rate_limited_until_the_window_passes() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Admin, "correct horse 1").await;
@@ -181,7 +181,7 @@ async fn repeated_failures_are_rate_limited_until_the_window_passes() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_form_posts_redirect_with_the_error_for_the_page() {
     let app = TestApp::spawn().await;
     app.add_user("ada", Role::Admin, "correct horse 1").await;
