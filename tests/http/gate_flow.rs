@@ -599,24 +599,10 @@ async fn long_poll_returns_a_decision_made_before_or_while_waiting() {
         )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    let waiter = {
-        let (url, key) = (app.url(&format!("/api/v1/calls/{id}?wait=30")), key.clone());
-        tokio::spawn(async move {
-            let v: Value = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v
-        })
-    };
+    let waiter = app.long_poll(&key, &id, 30);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     app.gate().decide(&id, &approver, approve()).await.unwrap();
-    let view = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+    let (view, _) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
         .await
         .expect("woken")
         .unwrap();
@@ -650,21 +636,7 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
         )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    let waiter = {
-        let (url, key) = (app.url(&format!("/api/v1/calls/{id}?wait=30")), key.clone());
-        tokio::spawn(async move {
-            let v: Value = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (v, std::time::Instant::now())
-        })
-    };
+    let waiter = app.long_poll(&key, &id, 30);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",

@@ -211,6 +211,29 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Starts a long-poll (`?wait=secs`) in the background; yields the view and when it came.
+    pub fn long_poll(
+        &self,
+        key: &str,
+        id: &str,
+        secs: u64,
+    ) -> tokio::task::JoinHandle<(serde_json::Value, std::time::Instant)> {
+        let (url, key) = (
+            self.url(&format!("/api/v1/calls/{id}?wait={secs}")),
+            key.to_string(),
+        );
+        tokio::spawn(async move {
+            let res = Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("request");
+            let view = res.json().await.expect("JSON view");
+            (view, std::time::Instant::now())
+        })
+    }
+
     /// The time on the test clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
