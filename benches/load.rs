@@ -142,6 +142,7 @@ async fn main() {
                 secure_cookies: false,
             },
             gate: Default::default(),
+            limits: Default::default(),
         },
         Arc::new(SystemClock),
     )

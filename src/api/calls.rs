@@ -32,6 +32,7 @@ pub struct WaitQuery {
         (status = 201, description = "Decided by policy", body = ProposeResponse),
         (status = 400, description = "Malformed JSON or header", body = ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
         (status = 413, description = "Body or field too large", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ),

@@ -27,10 +27,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
                     AppError::TooLarge("the request body is too large".into())
                 }
+                other if is_timeout(&other) => {
+                    AppError::Timeout("the request body did not arrive in time".into())
+                }
                 other => AppError::BadRequest(other.body_text()),
             }),
         }
     }
+}
+
+/// Whether the body failed because the body-read timeout fired.
+fn is_timeout(rejection: &JsonRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        std::error::Error::source(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// `Query<T>` with errors as `{ "error": … }` (400).

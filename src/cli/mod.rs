@@ -3,9 +3,9 @@
 pub mod gate;
 pub mod user;
 
-use crate::server::{run, state::Settings, ServeConfig};
+use crate::server::{run, state::Settings, ConnectionLimits, ServeConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 /// askfirst: a self-hosted approval gate for AI agents.
 #[derive(Debug, Parser)]
@@ -96,6 +96,12 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "ASKFIRST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Seconds a client has to send a request's headers (and, times three, its body)
+    /// before the connection is closed.
+    #[arg(long, env = "ASKFIRST_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout_secs: u64,
 }
 
 impl ServeArgs {
@@ -119,6 +125,11 @@ impl ServeArgs {
                 secure_cookies: self.secure_cookies,
             },
             gate: crate::gate::GateConfig::default(),
+            limits: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+                body_read_timeout: Duration::from_secs(3 * self.header_timeout_secs),
+                ..ConnectionLimits::default()
+            },
         }
     }
 }

@@ -148,6 +148,80 @@ pub mod limits {
     pub const FEEDBACK: usize = 4_000;
     /// Longest idempotency key.
     pub const IDEMPOTENCY_KEY: usize = 200;
+    /// Deepest nesting of arrays and objects in `args`, `context` or `checkpoint`.
+    pub const JSON_DEPTH: usize = 32;
+
+    /// Checks one JSON field against [`JSON_FIELD`] and [`JSON_DEPTH`] without building
+    /// its text: too large → 413, too deep → 422.
+    pub fn check_json(
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), crate::domain::AppError> {
+        use crate::domain::AppError;
+        if depth(value) > JSON_DEPTH {
+            return Err(AppError::Invalid(format!(
+                "`{field}` is nested deeper than {JSON_DEPTH} levels"
+            )));
+        }
+        let mut counter = ByteCounter(0);
+        // Writing a `Value` into a counter cannot fail.
+        let _ = serde_json::to_writer(&mut counter, value);
+        if counter.0 > JSON_FIELD {
+            return Err(AppError::TooLarge(format!(
+                "`{field}` is larger than {} KiB",
+                JSON_FIELD / 1024
+            )));
+        }
+        Ok(())
+    }
+
+    /// Levels of arrays and objects (a scalar is 0). Parsed JSON is at most 128 deep
+    /// (serde_json's limit), so the recursion is bounded.
+    fn depth(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    struct ByteCounter(usize);
+
+    impl std::io::Write for ByteCounter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::json;
+
+        fn nested(levels: usize) -> serde_json::Value {
+            (0..levels).fold(json!(1), |inner, _| json!([inner]))
+        }
+
+        #[test]
+        fn json_fields_are_checked_for_size_and_depth() {
+            let cases = [
+                (json!({}), None),
+                (json!({ "a": "x".repeat(JSON_FIELD - 20) }), None),
+                (json!({ "a": "x".repeat(JSON_FIELD) }), Some(413)),
+                (json!({ "a": nested(JSON_DEPTH - 1) }), None),
+                (json!({ "a": nested(JSON_DEPTH) }), Some(422)),
+                (nested(100), Some(422)),
+            ];
+            for (value, want) in cases {
+                let got = check_json("args", &value).err().map(|e| e.status());
+                assert_eq!(got, want, "for a value of depth {}", depth(&value));
+            }
+        }
+    }
 }
 
 /// `POST /api/v1/calls`: what an agent proposes.

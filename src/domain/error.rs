@@ -37,6 +37,9 @@ pub enum AppError {
     /// The call is not in a state that allows this (409, with a specific code).
     #[error("{1}")]
     State(StateCode, String),
+    /// The client took too long to send its request (408).
+    #[error("{0}")]
+    Timeout(String),
     /// Body or field too large (413).
     #[error("{0}")]
     TooLarge(String),
@@ -101,6 +104,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::Timeout(_) => "request_timeout",
             AppError::TooLarge(_) => "payload_too_large",
             AppError::RateLimited(_) => "rate_limited",
             AppError::Internal(_) => "internal",
@@ -116,6 +120,7 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::State(..) => 409,
+            AppError::Timeout(_) => 408,
             AppError::TooLarge(_) => 413,
             AppError::RateLimited(_) => 429,
             AppError::Internal(_) => 500,
@@ -179,6 +184,7 @@ impl<'de> Deserialize<'de> for AppError {
                 AppError::State(code.unwrap_or(StateCode::NotPending), message)
             }
             "payload_too_large" => AppError::TooLarge(message),
+            "request_timeout" => AppError::Timeout(message),
             "rate_limited" => AppError::RateLimited(retry_after.unwrap_or(1)),
             _ => AppError::Internal(message),
         })
@@ -221,6 +227,7 @@ mod tests {
                 409,
             ),
             (AppError::TooLarge("x".into()), "payload_too_large", 413),
+            (AppError::Timeout("x".into()), "request_timeout", 408),
             (AppError::RateLimited(3), "rate_limited", 429),
             (AppError::Internal("x".into()), "internal", 500),
         ];

@@ -79,9 +79,7 @@ impl Gate {
                     "edited arguments must be a JSON object".into(),
                 ));
             }
-            if args.to_string().len() > limits::JSON_FIELD {
-                return Err(AppError::TooLarge("edited arguments are too large".into()));
-            }
+            limits::check_json("edited arguments", args)?;
         }
 
         let now = self.clock.now();

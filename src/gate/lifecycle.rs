@@ -91,20 +91,26 @@ impl Gate {
     ) -> Result<CallView, AppError> {
         let end = tokio::time::Instant::now() + max.min(MAX_WAIT);
         let waiter = self.hub.wait_on(id);
+        let mut shutdown = self.hub.shutdown_signal();
         loop {
             let notified = waiter.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let view = self.view(id, Some(agent)).await?;
-            if view.status != CallStatus::Pending || tokio::time::Instant::now() >= end {
+            if view.status != CallStatus::Pending
+                || tokio::time::Instant::now() >= end
+                || *shutdown.borrow_and_update()
+            {
                 return Ok(view);
             }
-            // Wake at the deadline too (expiry is applied on read), and re-check now and
-            // then in case a change was made by another process before the watcher saw it.
-            let recheck = tokio::time::Instant::now() + Duration::from_secs(1);
+            // Every change — a decision, a cancel, the sweeper expiring the deadline, or a
+            // change another process made (the watcher tails the audit log) — arrives as a
+            // notification, so waiting costs nothing until then. A stopping server answers
+            // with the call as it stands; the agent asks again.
             tokio::select! {
                 _ = &mut notified => {}
-                _ = tokio::time::sleep_until(end.min(recheck)) => {}
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep_until(end) => {}
             }
         }
     }

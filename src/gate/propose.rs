@@ -8,7 +8,7 @@ use crate::domain::AppError;
 use crate::policy::{CallInput, Outcome};
 use crate::store::{audit, calls};
 use chrono::{Duration, SecondsFormat};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Checks a proposal against the documented limits.
 pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(), AppError> {
@@ -34,24 +34,15 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
     if !req.args.is_object() {
         return Err(AppError::Invalid("`args` must be a JSON object".into()));
     }
-    let json_size = |field: &str, value: &Value| -> Result<(), AppError> {
-        if value.to_string().len() > limits::JSON_FIELD {
-            return Err(AppError::TooLarge(format!(
-                "`{field}` is larger than {} KiB",
-                limits::JSON_FIELD / 1024
-            )));
-        }
-        Ok(())
-    };
-    json_size("args", &req.args)?;
+    limits::check_json("args", &req.args)?;
     if let Some(context) = &req.context {
         if !context.is_object() {
             return Err(AppError::Invalid("`context` must be a JSON object".into()));
         }
-        json_size("context", context)?;
+        limits::check_json("context", context)?;
     }
     if let Some(checkpoint) = &req.checkpoint {
-        json_size("checkpoint", checkpoint)?;
+        limits::check_json("checkpoint", checkpoint)?;
     }
     if req
         .reason

@@ -3,8 +3,10 @@
 pub mod errors;
 pub mod http;
 pub mod inbox_stream;
+pub mod listen;
 pub mod middleware;
 pub mod run;
 pub mod state;
 
+pub use listen::ConnectionLimits;
 pub use run::{start, Running, ServeConfig};

@@ -2,6 +2,7 @@
 
 use super::{
     http::router,
+    listen::{self, ConnectionLimits},
     state::{AppState, Settings},
 };
 use crate::auth::rate_limit::LoginLimiter;
@@ -29,6 +30,8 @@ pub struct ServeConfig {
     pub settings: Settings,
     /// Gate tunables (webhook retries, watch interval).
     pub gate: GateConfig,
+    /// Per-connection limits (header size, slow clients).
+    pub limits: ConnectionLimits,
 }
 
 /// A started server.
@@ -38,7 +41,7 @@ pub struct Running {
     /// The state its handlers share.
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl Running {
@@ -50,7 +53,7 @@ impl Running {
         self.state.gate.hub.shut_down();
         let _ = self.shutdown.send(());
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
-            Ok(result) => result??,
+            Ok(result) => result?,
             Err(_) => {
                 tracing::warn!(
                     "requests still running after the shutdown grace period; closing them"
@@ -69,7 +72,7 @@ impl Running {
 
     /// Waits until the server stops (after [`Running::stop`] or an error).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.task).await??;
+        (&mut self.task).await?;
         Ok(())
     }
 }
@@ -104,16 +107,9 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
 
     let app = router(state.clone());
     let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = shutdown_rx.await;
-        })
-        .await
-    });
+    let task = tokio::spawn(listen::serve(listener, app, config.limits, async {
+        let _ = shutdown_rx.await;
+    }));
     tracing::info!(%addr, db = %config.db.display(), site_root = %config.site_root.display(), "askfirst listening");
     Ok(Running {
         addr,

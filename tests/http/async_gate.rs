@@ -196,10 +196,18 @@ async fn webhooks_are_signed_retried_and_recorded() {
     tampered[10] ^= 1;
     assert!(crate::sdk_support::verify(&secret, &header_map, &tampered, now).is_err());
 
-    let attempts = askfirst::store::webhooks::attempts_for_call(app.pool(), &id)
-        .await
-        .unwrap();
-    let codes: Vec<_> = attempts.iter().map(|a| a.status_code).collect();
+    // The attempt is recorded just after the receiver answers it.
+    let mut codes = Vec::new();
+    for _ in 0..200 {
+        let attempts = askfirst::store::webhooks::attempts_for_call(app.pool(), &id)
+            .await
+            .unwrap();
+        codes = attempts.iter().map(|a| a.status_code).collect();
+        if codes.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(codes, [Some(503), Some(200)]);
     server.abort();
     app.stop().await;

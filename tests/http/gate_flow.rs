@@ -463,7 +463,7 @@ async fn concurrent_executes_yield_exactly_one_success() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_deciders_make_exactly_one_transition() {
+async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
     let (app, key) = setup().await;
     let p = app
         .propose_ok(
@@ -472,39 +472,65 @@ async fn concurrent_deciders_make_exactly_one_transition() {
         )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    let mut people = Vec::new();
-    for i in 0..30 {
-        people.push(app.person(&format!("p{i}"), Role::Approver).await);
+    let mut clients = Vec::new();
+    for i in 0..100 {
+        clients.push(app.session_for(&format!("p{i}"), Role::Approver).await);
     }
+    // Everyone is ready before anyone sends, so the requests really overlap.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
     let mut tasks = Vec::new();
-    for (i, person) in people.into_iter().enumerate() {
-        let (gate, id) = (app.gate().clone(), id.clone());
+    for (i, client) in clients.into_iter().enumerate() {
+        let (url, id, start) = (app.url("/rpc/decide"), id.clone(), start.clone());
         tasks.push(tokio::spawn(async move {
-            let input = if i % 2 == 0 {
-                approve()
-            } else {
-                DecisionInput {
-                    approve: false,
-                    feedback: Some("no".into()),
-                    ..Default::default()
-                }
-            };
-            gate.decide(&id, &person, input).await.is_ok()
+            let decision = if i % 2 == 0 { "approve" } else { "deny" };
+            start.wait().await;
+            let res = client
+                .post(url)
+                .header("accept", "application/json")
+                .form(&[
+                    ("id", id.as_str()),
+                    ("decision", decision),
+                    ("feedback", "no"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body)
         }));
     }
-    let mut ok = 0;
+    let mut winners = 0;
     for t in tasks {
-        ok += t.await.unwrap() as usize;
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 => winners += 1,
+            409 => assert_eq!(body["error"]["code"], "not_pending", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
     }
-    assert_eq!(ok, 1, "one decision wins; the rest see the call decided");
-    let transitions: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND from_status = 'pending'",
-    )
-    .bind(&id)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
-    assert_eq!(transitions, 1);
+    assert_eq!(
+        winners, 1,
+        "one decision wins; the rest see the call decided"
+    );
+    let events: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT kind, from_status FROM audit_events WHERE call_id = ? ORDER BY id")
+            .bind(&id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    let transitions = events
+        .iter()
+        .filter(|(_, from)| from.as_deref() == Some("pending"))
+        .count();
+    assert_eq!(transitions, 1, "{events:?}");
+    assert_eq!(events.len(), 2, "proposed + one decision: {events:?}");
+    let decisions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE call_id = ?")
+        .bind(&id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(decisions, 1);
     app.stop().await;
 }
 
@@ -790,5 +816,65 @@ async fn every_transition_is_audited_and_the_chain_verifies() {
         .unwrap_err();
     assert!(err.to_string().contains("append-only"));
     drop(conn);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_at_the_deadline_instant_loses_to_expiry() {
+    let (app, key) = setup().await;
+    let approver = app.session_for("apu", Role::Approver).await;
+    let decide = |id: String| {
+        let (client, url) = (approver.clone(), app.url("/rpc/decide"));
+        async move {
+            let res = client
+                .post(url)
+                .header("accept", "application/json")
+                .form(&[("id", id.as_str()), ("decision", "approve")])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let propose = || {
+        app.propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+    };
+
+    // One millisecond before the deadline: the decision counts.
+    let id = propose().await["id"].as_str().unwrap().to_string();
+    app.clock
+        .advance(Duration::seconds(60) - Duration::milliseconds(1));
+    let (status, body) = decide(id.clone()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+
+    // At the deadline instant, with the agent reading the call at the same moment: the
+    // call expires exactly once and the decision is refused.
+    let id = propose().await["id"].as_str().unwrap().to_string();
+    app.clock.advance(Duration::seconds(60));
+    let (decided, read) = tokio::join!(decide(id.clone()), async {
+        app.get_call(&key, &id, None).await
+    });
+    let (status, body) = decided;
+    assert_eq!(status, 409, "{body}");
+    let code = body["error"]["code"].as_str().unwrap();
+    assert!(code == "deadline_passed" || code == "not_pending", "{body}");
+    assert_eq!(read["status"], "expired");
+    assert_eq!(app.get_call(&key, &id, None).await["status"], "expired");
+    let transitions: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND from_status = 'pending'",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(transitions, 1);
     app.stop().await;
 }

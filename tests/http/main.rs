@@ -12,6 +12,7 @@ mod crash;
 mod first_run;
 mod gate_flow;
 mod hardening;
+mod hostile;
 mod inbox;
 mod roles;
 mod sdk;

@@ -4,7 +4,7 @@ use askfirst::auth::service;
 use askfirst::clock::{Clock, ManualClock};
 use askfirst::domain::Role;
 use askfirst::gate::GateConfig;
-use askfirst::server::{start, state::Settings, Running, ServeConfig};
+use askfirst::server::{start, state::Settings, ConnectionLimits, Running, ServeConfig};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{header, Client, Response};
 use std::{path::PathBuf, sync::Arc};
@@ -18,7 +18,7 @@ pub struct TestApp {
     pub base: String,
     pub clock: Arc<ManualClock>,
     pub db: PathBuf,
-    running: Running,
+    pub running: Running,
     _dir: TempDir,
 }
 
@@ -42,6 +42,11 @@ impl TestApp {
                 webhook_retry_max: std::time::Duration::from_secs(1),
                 webhook_max_attempts: 4,
                 watch_interval: std::time::Duration::from_millis(50),
+            },
+            limits: ConnectionLimits {
+                header_read_timeout: std::time::Duration::from_secs(1),
+                body_read_timeout: std::time::Duration::from_secs(2),
+                ..ConnectionLimits::default()
             },
         };
         let running = start(config, clock.clone()).await.expect("server starts");
@@ -125,6 +130,41 @@ impl TestApp {
             res.status()
         );
         client
+    }
+
+    /// A client with a live session for a new person with `role`, made directly in the
+    /// database (no password hashing: for tests that need many people).
+    pub async fn session_for(&self, username: &str, role: Role) -> Client {
+        let now = self.now();
+        let user = askfirst::store::users::insert(
+            self.pool(),
+            &askfirst::store::users::NewUser {
+                username,
+                password_hash: "not-a-password-hash",
+                role,
+                now,
+            },
+        )
+        .await
+        .expect("user inserted");
+        let token = askfirst::auth::token::generate();
+        askfirst::store::sessions::insert(
+            self.pool(),
+            &askfirst::auth::token::hash(&token),
+            &user.id,
+            now,
+            now + TTL,
+        )
+        .await
+        .expect("session inserted");
+        let mut headers = header::HeaderMap::new();
+        let cookie = format!("{}={token}", askfirst::auth::token::COOKIE);
+        headers.insert(header::COOKIE, cookie.parse().unwrap());
+        Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
     }
 
     /// The state the server runs with (for direct checks in the database).
