@@ -33,7 +33,10 @@ pub struct FilterCount {
 /// The inbox: pending calls and filter counts, as of `now_ms` on the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboxData {
+    /// The soonest-deadline pending calls matching the filters (at most a page of them).
     pub items: Vec<InboxItem>,
+    /// How many pending calls match the filters in all.
+    pub total: i64,
     pub counts: Vec<FilterCount>,
     pub now_ms: i64,
 }

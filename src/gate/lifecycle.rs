@@ -96,7 +96,8 @@ impl Gate {
             let notified = waiter.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let view = self.view(id, Some(agent)).await?;
+            // Boxed, so the (large) query future takes no room while thousands wait.
+            let view = Box::pin(self.view(id, Some(agent))).await?;
             if view.status != CallStatus::Pending
                 || tokio::time::Instant::now() >= end
                 || *shutdown.borrow_and_update()

@@ -10,8 +10,8 @@ use crate::domain::inbox::{
 use crate::domain::{AppError, Role, UserView};
 use crate::store::calls::{self, ListFilter};
 
-/// Most pending calls listed at once.
-const INBOX_LIMIT: i64 = 500;
+/// Most pending calls listed at once (the soonest deadlines; filters narrow the rest).
+pub const INBOX_LIMIT: i64 = 100;
 /// Calls per history page.
 pub const HISTORY_PAGE: i64 = 25;
 
@@ -20,31 +20,25 @@ impl Gate {
     pub async fn inbox(&self, filter: &ListFilter) -> Result<InboxData, AppError> {
         let now = self.clock.now();
         let rows = calls::pending_filtered(&self.pool, filter, INBOX_LIMIT).await?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let decisions = calls::decisions_for(&self.pool, &ids).await?;
         let items = rows
             .iter()
             .filter(|r| r.deadline.is_none_or(|d| d > to_millis(now)))
             .map(|r| {
-                let view = r.view(&[]);
+                let view = r.view(decisions.get(&r.id).map_or(&[], Vec::as_slice));
                 InboxItem {
                     id: r.id.clone(),
                     agent: r.agent_name.clone(),
                     tool: r.tool.clone(),
                     key_args: key_args(&view.args, 3),
                     risk: view.risk,
-                    approvals: 0,
+                    approvals: view.approvals,
                     approvals_required: r.approvals_required.unwrap_or(1) as u32,
                     deadline_ms: r.deadline.unwrap_or(0),
                 }
             })
-            .collect::<Vec<_>>();
-        let mut items = items;
-        for item in &mut items {
-            item.approvals = calls::decisions(&self.pool, &item.id)
-                .await?
-                .iter()
-                .filter(|d| d.decision == "approve")
-                .count() as u32;
-        }
+            .collect();
         let counts = calls::pending_counts(&self.pool)
             .await?
             .into_iter()
@@ -54,8 +48,10 @@ impl Gate {
                 count,
             })
             .collect();
+        let total = calls::pending_total(&self.pool, filter).await?;
         Ok(InboxData {
             items,
+            total,
             counts,
             now_ms: to_millis(now),
         })
@@ -121,25 +117,30 @@ impl Gate {
         let mut rows = calls::history(&self.pool, filter, HISTORY_PAGE + 1, offset).await?;
         let has_more = rows.len() as i64 > HISTORY_PAGE;
         rows.truncate(HISTORY_PAGE as usize);
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows {
-            let decided_by = calls::decisions(&self.pool, &r.id)
-                .await?
-                .into_iter()
-                .map(|d| d.username)
-                .collect();
-            let view = r.view(&[]);
-            items.push(HistoryItem {
-                id: r.id,
-                agent: r.agent_name,
-                tool: r.tool,
-                status: view.status,
-                risk: view.risk,
-                decided_by,
-                created_at: view.created_at,
-                decided_at: view.decided_at,
-            });
-        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let mut decisions = calls::decisions_for(&self.pool, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                let decided_by = decisions
+                    .remove(&r.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| d.username)
+                    .collect();
+                let view = r.view(&[]);
+                HistoryItem {
+                    id: r.id,
+                    agent: r.agent_name,
+                    tool: r.tool,
+                    status: view.status,
+                    risk: view.risk,
+                    decided_by,
+                    created_at: view.created_at,
+                    decided_at: view.decided_at,
+                }
+            })
+            .collect();
         Ok(HistoryData {
             items,
             page,

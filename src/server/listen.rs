@@ -9,8 +9,8 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
-use std::{future::Future, time::Duration};
-use tokio::net::TcpListener;
+use std::{future::Future, net::SocketAddr, time::Duration};
+use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
@@ -36,6 +36,23 @@ impl Default for ConnectionLimits {
             body_read_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// Pending connections the kernel may queue before we accept them (capped by the
+/// system's `net.core.somaxconn`): thousands of agents reconnecting at once must not be
+/// dropped because tokio's default of 1,024 filled up.
+const BACKLOG: u32 = 8192;
+
+/// Binds `addr` with a deep accept queue.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then waits for open requests.

@@ -12,7 +12,7 @@ use crate::store;
 use anyhow::Context;
 use leptos::prelude::LeptosOptions;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::{sync::oneshot, task::JoinHandle};
 
 /// How long a stopping server waits for in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -80,9 +80,8 @@ impl Running {
 /// Opens the database, binds the address and starts serving in the background.
 pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Running> {
     let pool = store::open(&config.db).await?;
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("listening on {}", config.addr))?;
+    let listener =
+        listen::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
     let addr = listener.local_addr()?;
 
     let leptos_options = LeptosOptions::builder()

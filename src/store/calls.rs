@@ -319,6 +319,29 @@ pub async fn decisions(
     .await
 }
 
+/// The decisions on many calls in one query (for lists), grouped by call id.
+pub async fn decisions_for(
+    db: impl SqliteExecutor<'_>,
+    call_ids: &[&str],
+) -> sqlx::Result<std::collections::HashMap<String, Vec<DecisionRow>>> {
+    let mut by_call = std::collections::HashMap::<String, Vec<DecisionRow>>::new();
+    if call_ids.is_empty() {
+        return Ok(by_call);
+    }
+    let ids = serde_json::to_string(call_ids).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<DecisionRow> = sqlx::query_as(
+        "SELECT call_id, user_id, username, decision, feedback, edited_args, at
+         FROM decisions WHERE call_id IN (SELECT value FROM json_each(?)) ORDER BY at, rowid",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    for row in rows {
+        by_call.entry(row.call_id.clone()).or_default().push(row);
+    }
+    Ok(by_call)
+}
+
 /// Records one person's decision. Fails with a PRIMARY KEY violation if they already decided.
 pub async fn insert_decision(db: impl SqliteExecutor<'_>, d: &DecisionRow) -> sqlx::Result<()> {
     sqlx::query(
@@ -444,12 +467,18 @@ pub struct ListFilter {
 fn filter_sql(filter: &ListFilter, statuses: &[&str]) -> (String, Vec<String>) {
     let mut sql = String::from(" WHERE 1 = 1");
     let mut binds = Vec::new();
-    if !statuses.is_empty() {
-        sql += &format!(
-            " AND c.status IN ({})",
-            vec!["?"; statuses.len()].join(", ")
-        );
-        binds.extend(statuses.iter().map(|s| s.to_string()));
+    // Statuses come from this module's constants and are written as literals, so SQLite can
+    // use the partial indexes (`WHERE status = 'pending'`), which a bound parameter defeats.
+    debug_assert!(statuses
+        .iter()
+        .all(|s| s.bytes().all(|b| b.is_ascii_lowercase())));
+    match statuses {
+        [] => {}
+        [one] => sql += &format!(" AND c.status = '{one}'"),
+        many => {
+            let list: Vec<String> = many.iter().map(|s| format!("'{s}'")).collect();
+            sql += &format!(" AND c.status IN ({})", list.join(", "));
+        }
     }
     if let Some(agent) = &filter.agent {
         sql += " AND a.name = ?";
@@ -485,21 +514,43 @@ pub async fn pending_filtered(
     q.bind(limit).fetch_all(db).await
 }
 
-/// How many pending calls each agent, tool and risk class has: `(dimension, value, count)`.
+/// How many pending calls each agent, tool and risk class has: `(dimension, value, count)`,
+/// from one scan of the pending index.
 pub async fn pending_counts(
     db: impl SqliteExecutor<'_>,
 ) -> sqlx::Result<Vec<(String, String, i64)>> {
-    sqlx::query_as(
-        "SELECT 'agent', a.name, COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id
-           WHERE c.status = 'pending' GROUP BY a.name
-         UNION ALL
-         SELECT 'tool', c.tool, COUNT(*) FROM calls c WHERE c.status = 'pending' GROUP BY c.tool
-         UNION ALL
-         SELECT 'risk', r.value, COUNT(*) FROM calls c, json_each(c.risk) r
-           WHERE c.status = 'pending' GROUP BY r.value",
+    let groups: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT a.name, g.tool, g.risk, g.n FROM (
+             SELECT agent_id, tool, risk, COUNT(*) AS n FROM calls
+             WHERE status = 'pending' GROUP BY agent_id, tool, risk
+         ) g JOIN agents a ON a.id = g.agent_id",
     )
     .fetch_all(db)
-    .await
+    .await?;
+    let mut counts = std::collections::BTreeMap::<(&str, String), i64>::new();
+    for (agent, tool, risk, n) in groups {
+        *counts.entry(("agent", agent)).or_default() += n;
+        *counts.entry(("tool", tool)).or_default() += n;
+        let classes: Vec<String> = serde_json::from_str(&risk).unwrap_or_default();
+        for class in classes {
+            *counts.entry(("risk", class)).or_default() += n;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|((dimension, value), n)| (dimension.to_string(), value, n))
+        .collect())
+}
+
+/// How many pending calls match `filter`.
+pub async fn pending_total(db: impl SqliteExecutor<'_>, filter: &ListFilter) -> sqlx::Result<i64> {
+    let (clause, binds) = filter_sql(filter, &["pending"]);
+    let sql = format!("SELECT COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id{clause}");
+    let mut q = sqlx::query_scalar(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    q.fetch_one(db).await
 }
 
 /// Calls that are no longer pending, newest first, one page of them.

@@ -154,3 +154,79 @@ async fn the_inbox_event_stream_needs_a_session() {
     drop(res);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_inbox_shows_the_soonest_deadlines_and_counts_all() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [
+            { "name": "gate", "match": { "tool": "deploy*" },
+              "effect": { "kind": "gate", "deadline_secs": 3600 } }
+        ]
+    }))
+    .await;
+    let limit = askfirst::gate::views::INBOX_LIMIT as usize;
+    let mut ids = Vec::new();
+    for i in 0..=limit {
+        let tool = if i % 2 == 0 {
+            "deploy_web"
+        } else {
+            "deploy_db"
+        };
+        let p = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s", "tool": tool, "args": { "n": i } }),
+            )
+            .await;
+        ids.push(p["id"].as_str().unwrap().to_string());
+        app.clock.advance(chrono::Duration::milliseconds(10));
+    }
+    let viewer = app.signed_in("vic", Role::Viewer).await;
+    let inbox: Value = app.rpc(&viewer, "inbox", &[]).await.json().await.unwrap();
+    assert_eq!(inbox["total"], limit + 1);
+    let listed: Vec<&str> = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), limit);
+    assert_eq!(
+        listed,
+        ids[..limit].iter().map(String::as_str).collect::<Vec<_>>(),
+        "soonest deadline first"
+    );
+    let count = |dimension: &str, value: &str| {
+        inbox["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["dimension"] == dimension && c["value"] == value)
+            .map(|c| c["count"].as_i64().unwrap())
+    };
+    assert_eq!(count("agent", "bot"), Some(limit as i64 + 1));
+    assert_eq!(count("tool", "deploy_web"), Some(limit as i64 / 2 + 1));
+    assert_eq!(count("tool", "deploy_db"), Some(limit as i64 / 2));
+
+    let filtered: Value = app
+        .rpc(&viewer, "inbox", &[("tool", "deploy_db")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["total"], limit / 2);
+    assert_eq!(filtered["items"].as_array().unwrap().len(), limit / 2);
+
+    let page = app.page(&viewer, "/inbox").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "Showing the {limit} soonest deadlines of {}",
+            limit + 1
+        )),
+        "the page says the list is cut short"
+    );
+    app.stop().await;
+}

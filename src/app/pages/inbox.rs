@@ -58,6 +58,7 @@ fn Inbox(data: InboxData) -> impl IntoView {
     let ids: Vec<String> = data.items.iter().map(|i| i.id.clone()).collect();
     keyboard(ids, selected);
     let count = data.items.len();
+    let total = data.total;
     let filtered = move || {
         let q = query.get();
         ["agent", "tool", "risk"].iter().any(|k| q.get(k).is_some())
@@ -71,7 +72,7 @@ fn Inbox(data: InboxData) -> impl IntoView {
     view! {
         <section class="inbox">
             <header class="inbox-head">
-                <h1>"Inbox " <span class="count">{count}</span></h1>
+                <h1>"Inbox " <span class="count">{total}</span></h1>
                 <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"Enter"</kbd> " open · "
                     <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " approve/deny"</p>
             </header>
@@ -79,6 +80,12 @@ fn Inbox(data: InboxData) -> impl IntoView {
             <Show when=filtered>
                 <p><a href="/inbox">"Clear filters"</a></p>
             </Show>
+            {(total > count as i64).then(|| view! {
+                <p class="hint truncated">
+                    {format!("Showing the {count} soonest deadlines of {total}. \
+                              Filter by agent, tool or risk to see the others.")}
+                </p>
+            })}
             {if count == 0 {
                 view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
             } else {
