@@ -4,9 +4,10 @@
 
 use axum::{extract::ConnectInfo, Router};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
 use std::{future::Future, net::SocketAddr, time::Duration};
@@ -65,17 +66,15 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: agents, browsers behind a proxy and the SDK all speak it, and skipping
+    // the HTTP/2 preface sniffing keeps each connection's read buffer at its initial 8 KiB
+    // (the sniffed prefix made hyper double it) — it matters with thousands of long-polls.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8 * 1024))
         .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -100,9 +99,8 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
