@@ -30,7 +30,7 @@ async fn watch(gate: Arc<Gate>) {
             _ = tokio::time::sleep(gate.config.watch_interval) => {}
         }
         loop {
-            let batch = match audit::since(&gate.pool, last, 500).await {
+            let (batch, seen) = match audit::since_for_listeners(&gate.pool, last, 500).await {
                 Ok(b) => b,
                 Err(e) => {
                     if !gate.pool.is_closed() {
@@ -40,8 +40,8 @@ async fn watch(gate: Arc<Gate>) {
                 }
             };
             let full = batch.len() == 500;
+            last = seen;
             for event in batch {
-                last = event.id;
                 match event.kind.as_str() {
                     "policy.changed" => {
                         if let Err(e) = gate.reload_policy().await {

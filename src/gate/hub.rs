@@ -105,7 +105,7 @@ impl Hub {
         if let Some(call_id) = &event.call_id {
             self.call_changed(call_id);
         }
-        if event.call_id.is_some() {
+        if event.call_id.is_some() && event.matters_to_inbox() {
             let _ = self.inbox.send(event.clone());
         }
         if event.from_status.as_deref() == Some("pending") {

@@ -138,7 +138,9 @@ impl Gate {
         }
 
         let now = self.clock.now();
-        let id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered ids: new rows land at the right edge of the id indexes instead of
+        // dirtying a random page each, which keeps every group commit's WAL write small.
+        let id = uuid::Uuid::now_v7().to_string();
         let mut response = ProposeResponse {
             id: id.clone(),
             status: CallStatus::Allowed,
@@ -193,8 +195,11 @@ impl Gate {
                 call.deadline = Some(to_millis(deadline));
             }
         }
-        call.response = serde_json::to_string(&response)
-            .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))?;
+        if call.idempotency_key.is_some() {
+            // Kept only to replay the first answer to a retry with the same key.
+            call.response = serde_json::to_string(&response)
+                .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))?;
+        }
 
         let actor = format!("agent:{}", agent.name);
         let event = |call: &calls::NewCall| audit::OwnedEvent {

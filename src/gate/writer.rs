@@ -39,8 +39,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task over `pool`; `after_commit` runs after every commit (to wake
-    /// whoever watches for changes).
+    /// Starts the writer task over `pool`; `after_commit` runs after every commit that
+    /// someone may be waiting for (to wake whoever watches for changes).
     pub fn start(pool: SqlitePool, after_commit: impl Fn() + Send + Sync + 'static) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(16 * 1024);
         tokio::spawn(run(pool, rx, after_commit));
@@ -106,6 +106,12 @@ where
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, after_commit: impl Fn() + Send + Sync) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Calls that policy allowed or denied outright wake nobody; only other changes
+        // send the watcher to read the audit log.
+        let wakes_listeners = batch.iter().any(|job| match job {
+            Job::Work(_) => true,
+            Job::Append(a) => a.call.status == crate::domain::call::CallStatus::Pending,
+        });
         let mut replies = Vec::with_capacity(batch.len());
         let outcome = commit_batch(&pool, batch.drain(..), &mut replies).await;
         if let Err(e) = &outcome {
@@ -114,7 +120,9 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, after_commit: impl F
         for reply in replies {
             reply(outcome.clone());
         }
-        after_commit();
+        if wakes_listeners {
+            after_commit();
+        }
     }
 }
 
@@ -134,6 +142,35 @@ async fn commit_batch(
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
         return Err(e.into());
+    }
+    let jobs: Vec<Job> = jobs.collect();
+    if jobs.iter().all(|job| matches!(job, Job::Append(_))) {
+        // Only new calls (the hot path): no savepoint needed — if the rows cannot be
+        // written, the whole transaction is rolled back and every caller hears why.
+        let appends: Vec<Append> = jobs
+            .into_iter()
+            .filter_map(|job| match job {
+                Job::Append(a) => Some(*a),
+                Job::Work(_) => None,
+            })
+            .collect();
+        let written = write_rows(&mut conn, &appends).await;
+        for a in appends {
+            replies.push(Box::new(move |commit| {
+                let _ = a.reply.send(commit);
+            }));
+        }
+        if let Err(e) = written {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
+        }
+        return match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e.into())
+            }
+        };
     }
     let mut appends: Vec<Append> = Vec::new();
     for job in jobs {
@@ -180,10 +217,16 @@ async fn flush_appends(
 
 async fn write_appends(conn: &mut SqliteConnection, batch: &[Append]) -> Result<(), AppError> {
     sqlx::query("SAVEPOINT appends").execute(&mut *conn).await?;
+    write_rows(conn, batch).await?;
+    sqlx::query("RELEASE appends").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The new calls and their audit events, as multi-row inserts.
+async fn write_rows(conn: &mut SqliteConnection, batch: &[Append]) -> Result<(), AppError> {
     let calls: Vec<&calls::NewCall> = batch.iter().map(|a| &a.call).collect();
     calls::insert_many(conn, &calls).await?;
     let events: Vec<audit::OwnedEvent> = batch.iter().map(|a| a.event.clone()).collect();
     audit::append_many(conn, &events).await?;
-    sqlx::query("RELEASE appends").execute(&mut *conn).await?;
     Ok(())
 }

@@ -40,6 +40,16 @@ pub struct EventRow {
     pub hash: String,
 }
 
+impl EventRow {
+    /// Whether an inbox shows this change: a call arriving in or leaving `pending`, or an
+    /// approval that does not decide the call yet.
+    pub fn matters_to_inbox(&self) -> bool {
+        self.from_status.as_deref() == Some("pending")
+            || self.to_status.as_deref() == Some("pending")
+            || self.kind == "call.approval_recorded"
+    }
+}
+
 const COLUMNS: &str =
     "id, at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash";
 
@@ -120,7 +130,7 @@ pub struct OwnedEvent {
 }
 
 /// Most rows in one multi-row INSERT (SQLite limits bound variables).
-const CHUNK: usize = 400;
+const CHUNK: usize = 256;
 
 /// Appends many events in order with a handful of statements: the chain is computed in
 /// memory from the last stored hash. Same rules as [`append`].
@@ -130,7 +140,7 @@ pub async fn append_many(conn: &mut SqliteConnection, events: &[OwnedEvent]) -> 
             .fetch_optional(&mut *conn)
             .await?;
     let mut prev = prev.unwrap_or_else(|| GENESIS.to_string());
-    for chunk in events.chunks(CHUNK) {
+    for chunk in super::power_of_two_chunks(events, CHUNK) {
         let mut rows = Vec::with_capacity(chunk.len());
         for e in chunk {
             let at = to_millis(e.at);
@@ -185,6 +195,37 @@ pub async fn since(
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// Events after `after_id` that somebody may be waiting for — everything but proposals
+/// that policy settled at once (allowed or denied calls wake nobody) — oldest first, at
+/// most `limit`. Also returns the id the caller has now seen everything up to.
+pub async fn since_for_listeners(
+    db: &sqlx::SqlitePool,
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<(Vec<EventRow>, i64)> {
+    // Every row up to the newest committed id is committed (SQLite has one writer), so
+    // bounding the scan by it never skips a row that commits later.
+    let newest = last_id(db).await?;
+    if newest <= after_id {
+        return Ok((Vec::new(), after_id));
+    }
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE id > ? AND id <= ?
+           AND NOT (kind = 'call.proposed' AND to_status IN ('allowed', 'denied'))
+         ORDER BY id LIMIT ?"
+    ))
+    .bind(after_id)
+    .bind(newest)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let seen = match rows.last() {
+        Some(last) if rows.len() as i64 == limit => last.id,
+        _ => newest,
+    };
+    Ok((rows, seen))
 }
 
 /// The newest event id (0 when empty).
@@ -268,6 +309,42 @@ pub async fn verify(conn: &mut SqliteConnection) -> sqlx::Result<Verification> {
             prev = e.hash;
             after = e.id;
             count += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventRow;
+
+    #[test]
+    fn which_changes_an_inbox_shows() {
+        let cases = [
+            ("call.proposed", None, Some("allowed"), false),
+            ("call.proposed", None, Some("denied"), false),
+            ("call.proposed", None, Some("pending"), true),
+            ("call.approval_recorded", None, None, true),
+            ("call.approved", Some("pending"), Some("approved"), true),
+            ("call.expired", Some("pending"), Some("expired"), true),
+            ("call.executed", Some("approved"), Some("executed"), false),
+            ("call.stale", Some("approved"), Some("stale"), false),
+            ("policy.changed", None, None, false),
+        ];
+        for (kind, from, to, expected) in cases {
+            let row = EventRow {
+                id: 1,
+                at: 0,
+                actor: "a".into(),
+                kind: kind.into(),
+                agent_id: None,
+                call_id: Some("c".into()),
+                from_status: from.map(Into::into),
+                to_status: to.map(Into::into),
+                detail: "{}".into(),
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            assert_eq!(row.matters_to_inbox(), expected, "{kind} {from:?} → {to:?}");
         }
     }
 }

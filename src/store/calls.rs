@@ -183,7 +183,7 @@ pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewCall) -> sqlx::Result<()
 
 /// Inserts many calls with multi-row statements.
 pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sqlx::Result<()> {
-    for chunk in calls.chunks(400) {
+    for chunk in super::power_of_two_chunks(calls, 256) {
         let mut sql = String::from(
             "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
                checkpoint, callback_url, status, rule, message, approvals_required, approver_role,

@@ -30,6 +30,9 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
         .busy_timeout(Duration::from_secs(5));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        // A local file cannot go stale the way a network connection can; pinging it on
+        // every checkout costs a round trip to the connection's thread for nothing.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))?;
@@ -40,7 +43,48 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Splits `items` into runs whose lengths are powers of two (largest first, at most
+/// `max`), for multi-row statements: a few distinct statement shapes stay in the prepared
+/// statement cache, instead of one new statement to prepare for every batch size.
+pub fn power_of_two_chunks<T>(items: &[T], max: usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let size = if rest.len() >= max {
+            max
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(size);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
+
 /// Whether `err` is a violation of a UNIQUE constraint.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunks_are_powers_of_two_largest_first() {
+        let cases: [(usize, usize, &[usize]); 6] = [
+            (0, 256, &[]),
+            (1, 256, &[1]),
+            (7, 256, &[4, 2, 1]),
+            (64, 256, &[64]),
+            (100, 256, &[64, 32, 4]),
+            (600, 256, &[256, 256, 64, 16, 8]),
+        ];
+        for (n, max, want) in cases {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks = super::power_of_two_chunks(&items, max);
+            let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+            assert_eq!(sizes, want, "{n} items");
+            assert_eq!(chunks.concat(), items, "order kept");
+        }
+    }
 }
