@@ -26,6 +26,9 @@ cargo test -p askfirst-sdk --all-features
 
 bin=$(scripts/build.sh | tail -n 1)
 
+log "API fuzzing (schemathesis against the served OpenAPI document)"
+scripts/fuzz.sh "$bin"
+
 log "browser tests (Playwright, headless Chromium)"
 e2e_dir=$(mktemp -d)
 trap 'rm -rf "$e2e_dir"' EXIT

@@ -27,7 +27,8 @@ pub struct WaitQuery {
 #[utoipa::path(
     post, path = "/api/v1/calls", tag = "calls",
     request_body = ProposeRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key from the same agent returns the first answer and creates nothing new")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
+        description = "Same key from the same agent returns the first answer and creates nothing new (1-200 visible ASCII characters)")),
     responses(
         (status = 201, description = "Decided by policy", body = ProposeResponse),
         (status = 400, description = "Malformed JSON or header", body = ErrorBody),

@@ -15,12 +15,26 @@ use futures::Stream;
 use std::{collections::VecDeque, convert::Infallible, sync::Arc};
 use tokio::sync::{broadcast, watch};
 
+/// One event of the `/api/v1/events` stream (documentation only).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    /// Always `call`.
+    #[schema(pattern = "^call$")]
+    event: String,
+    /// Position in this agent's stream; send it back as `Last-Event-ID` to resume.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// The call as JSON (a `CallView`).
+    data: String,
+}
+
 /// Stream this agent's calls as they leave `pending`.
 #[utoipa::path(
     get, path = "/api/v1/events", tag = "events",
     params(("Last-Event-ID" = Option<u64>, Header, description = "Replay events after this id")),
     responses(
-        (status = 200, description = "`text/event-stream`; each event: `event: call`, `id: <n>`, `data: <CallView>`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`; each event: `event: call`, `id: <n>`, `data: <CallView>`", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Bad Last-Event-ID", body = super::calls::ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = super::calls::ErrorBody),
     ),

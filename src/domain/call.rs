@@ -133,16 +133,16 @@ impl FromStr for CallStatus {
 
 /// Limits on what an agent may send.
 pub mod limits {
-    /// Longest session, tool and agent names, in bytes.
+    /// Longest session, tool and agent names, in characters.
     pub const NAME: usize = 200;
-    /// Longest reason, in bytes.
+    /// Longest reason, in characters.
     pub const REASON: usize = 4_000;
-    /// Most alternatives, and longest each.
+    /// Most alternatives, and longest each (characters).
     pub const ALTERNATIVES: usize = 20;
     pub const ALTERNATIVE: usize = 1_000;
     /// Largest serialized `args`, `context` or `checkpoint`, in bytes.
     pub const JSON_FIELD: usize = 64 * 1024;
-    /// Longest callback URL.
+    /// Longest callback URL (characters).
     pub const URL: usize = 2_000;
     /// Longest feedback from a person.
     pub const FEEDBACK: usize = 4_000;
@@ -230,8 +230,24 @@ pub mod limits {
 #[serde(deny_unknown_fields)]
 pub struct ProposeRequest {
     /// The agent's run this call belongs to (novelty is per session).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub session: String,
     /// Tool name.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub tool: String,
     /// Tool arguments (a JSON object).
     #[serde(default = "empty_object")]
@@ -239,6 +255,7 @@ pub struct ProposeRequest {
     pub args: serde_json::Value,
     /// Why the agent wants to do this.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 4000))]
     pub reason: Option<String>,
     /// Plan context; `plan_step`, `plan_total` and `summary` are shown specially.
     #[serde(default)]
@@ -247,16 +264,53 @@ pub struct ProposeRequest {
     /// Risk classes the agent claims.
     #[serde(default)]
     pub risk: Vec<RiskClass>,
-    /// Alternatives the agent considered.
+    /// Alternatives the agent considered (at most 20, each at most 1,000 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = alternatives_schema))]
     pub alternatives: Vec<String>,
-    /// Anything; returned on resume (async gates).
+    /// Any JSON value; returned on resume (async gates).
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<serde_json::Value>))]
     pub checkpoint: Option<serde_json::Value>,
-    /// Webhook called when the call leaves `pending`.
+    /// Webhook called when the call leaves `pending`: an absolute http(s) URL.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = callback_url_schema))]
     pub callback_url: Option<String>,
+}
+
+/// What the API document promises a callback URL looks like (the server parses it as a
+/// URL; this is the subset a schema can say): http(s), a host name, or an IPv4 address,
+/// an optional port, then anything without spaces.
+#[cfg(feature = "ssr")]
+const CALLBACK_URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    r"(?:[/?#][!-~]*)?$"
+);
+
+#[cfg(feature = "ssr")]
+fn callback_url_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(limits::URL))
+        .pattern(Some(CALLBACK_URL_PATTERN))
+        .build()
+}
+
+#[cfg(feature = "ssr")]
+fn alternatives_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(limits::ALTERNATIVE)),
+        )
+        .max_items(Some(limits::ALTERNATIVES))
+        .build()
 }
 
 fn empty_object() -> serde_json::Value {
@@ -328,7 +382,7 @@ pub struct CallView {
     pub confirm: Option<String>,
     pub deadline: Option<String>,
     pub approval_expires_at: Option<String>,
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<serde_json::Value>))]
     pub checkpoint: Option<serde_json::Value>,
     pub callback_url: Option<String>,
     pub created_at: String,

@@ -16,9 +16,9 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
         if value.trim().is_empty() {
             return Err(AppError::Invalid(format!("`{field}` must not be empty")));
         }
-        if value.len() > limits::NAME {
+        if value.chars().count() > limits::NAME {
             return Err(AppError::Invalid(format!(
-                "`{field}` is longer than {} bytes",
+                "`{field}` is longer than {} characters",
                 limits::NAME
             )));
         }
@@ -47,10 +47,10 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
     if req
         .reason
         .as_ref()
-        .is_some_and(|r| r.len() > limits::REASON)
+        .is_some_and(|r| r.chars().count() > limits::REASON)
     {
         return Err(AppError::Invalid(format!(
-            "`reason` is longer than {} bytes",
+            "`reason` is longer than {} characters",
             limits::REASON
         )));
     }
@@ -63,10 +63,10 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
     if req
         .alternatives
         .iter()
-        .any(|a| a.len() > limits::ALTERNATIVE)
+        .any(|a| a.chars().count() > limits::ALTERNATIVE)
     {
         return Err(AppError::Invalid(format!(
-            "each alternative must be at most {} bytes",
+            "each alternative must be at most {} characters",
             limits::ALTERNATIVE
         )));
     }
@@ -89,9 +89,9 @@ pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(
 
 /// A callback URL must be an absolute http(s) URL.
 pub fn check_callback_url(url: &str) -> Result<(), AppError> {
-    if url.len() > limits::URL {
+    if url.chars().count() > limits::URL {
         return Err(AppError::Invalid(format!(
-            "`callback_url` is longer than {} bytes",
+            "`callback_url` is longer than {} characters",
             limits::URL
         )));
     }

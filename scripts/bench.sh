@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints its figures (they never fail on a slow machine):
+#
+#   policy    policy evaluation alone, 1,000 rules
+#   load      allowed and gated paths vs a bare axum endpoint, wrk on its own core
+#   waiting   10,000 long-polling agents, webhook latency, the inbox with 1,000,000 calls
+#   bundle    what a browser downloads for the first inbox load, compressed
+#
+#   scripts/bench.sh [policy|load|waiting|bundle ...]      (default: all of them)
+#
+# Knobs: ASKFIRST_BENCH_SECS (load, per run; 8), ASKFIRST_BENCH_AGENTS (waiting; 10000),
+# ASKFIRST_BENCH_HISTORY (waiting; 1000000). Installs wrk (Debian) when missing.
+source "$(dirname "$0")/lib.sh"
+scripts/setup.sh
+
+which=("$@")
+(( ${#which[@]} )) || which=(policy load waiting bundle)
+
+if [[ " ${which[*]} " == *" load "* ]] && ! command -v wrk >/dev/null; then
+  log "installing wrk (Debian) for the load benchmark"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk util-linux >/dev/null
+fi
+# Thousands of connections need as many file descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+for bench in "${which[@]}"; do
+  case "$bench" in
+    policy) cargo bench --no-default-features --features ssr --bench policy ;;
+    load) cargo bench --no-default-features --features ssr --bench load -- "${ASKFIRST_BENCH_SECS:-8}" ;;
+    waiting)
+      cargo bench --no-default-features --features ssr --bench waiting -- \
+        "${ASKFIRST_BENCH_AGENTS:-10000}" "${ASKFIRST_BENCH_HISTORY:-1000000}" ;;
+    bundle)
+      scripts/build.sh --release >/dev/null
+      log "first inbox load: what the browser downloads (brotli, as served)"
+      total=0
+      for f in askfirst_bg.wasm askfirst.js askfirst.css; do
+        raw=$(stat -c %s "$SITE_ROOT/pkg/$f")
+        br=$(stat -c %s "$SITE_ROOT/pkg/$f.br")
+        total=$((total + br))
+        printf '  %-18s %9d bytes raw  %8d bytes brotli\n' "$f" "$raw" "$br"
+      done
+      printf '  %-18s %9s            %8d bytes brotli (%d KiB; target <= 150 KB)\n' total "" "$total" $((total / 1024))
+      ;;
+    *) die "unknown benchmark '$bench' (policy, load, waiting, bundle)" ;;
+  esac
+done
