@@ -878,3 +878,32 @@ async fn a_decision_at_the_deadline_instant_loses_to_expiry() {
     assert_eq!(transitions, 1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_answers_long_polls_at_once() {
+    let (app, key) = setup().await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let waiter = app.long_poll(&key, &id, 60);
+    // Let the long-poll reach the server and start waiting.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stopping = std::time::Instant::now();
+    app.stop().await;
+    let (view, answered) = tokio::time::timeout(std::time::Duration::from_secs(30), waiter)
+        .await
+        .expect("the long-poll was answered before its 60 s were up")
+        .unwrap();
+    assert_eq!(
+        view["status"], "pending",
+        "the call as it stands; the agent asks again"
+    );
+    assert!(
+        answered.duration_since(stopping) < askfirst::server::run::SHUTDOWN_GRACE,
+        "answered within the shutdown grace period, not cut off after it"
+    );
+}
