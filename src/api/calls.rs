@@ -19,7 +19,8 @@ use std::time::Duration;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
-    /// Long-poll: seconds (≤ 60) to wait for the call to leave `pending`.
+    /// Long-poll: seconds (0–60) to wait for the call to leave `pending`.
+    #[param(minimum = 0, maximum = 60, nullable = false)]
     pub wait: Option<u64>,
 }
 
@@ -27,7 +28,7 @@ pub struct WaitQuery {
 #[utoipa::path(
     post, path = "/api/v1/calls", tag = "calls",
     request_body = ProposeRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
         description = "Same key from the same agent returns the first answer and creates nothing new (1-200 visible ASCII characters)")),
     responses(
         (status = 201, description = "Decided by policy", body = ProposeResponse),
@@ -77,7 +78,13 @@ pub async fn get_call(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Json<CallView>, AppError> {
+    let max = crate::gate::lifecycle::MAX_WAIT.as_secs();
     let view = match query.wait {
+        Some(secs) if secs > max => {
+            return Err(AppError::BadRequest(format!(
+                "`wait` is at most {max} seconds; poll again for longer"
+            )))
+        }
         Some(secs) if secs > 0 => {
             state
                 .gate

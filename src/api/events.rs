@@ -32,7 +32,7 @@ pub struct StreamEvent {
 /// Stream this agent's calls as they leave `pending`.
 #[utoipa::path(
     get, path = "/api/v1/events", tag = "events",
-    params(("Last-Event-ID" = Option<u64>, Header, description = "Replay events after this id")),
+    params(("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Replay events after this id")),
     responses(
         (status = 200, description = "`text/event-stream`; each event: `event: call`, `id: <n>`, `data: <CallView>`", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Bad Last-Event-ID", body = super::calls::ErrorBody),

@@ -88,13 +88,15 @@ async fn malformed_json_and_missing_content_type_are_400() {
         .await
         .unwrap();
     assert_eq!(error_of(res).await.1, "bad_request");
-    let res = client
-        .get(app.url("/api/v1/calls/x?wait=soon"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(res).await.1, "bad_request");
+    for wait in ["soon", "61", "-1", "9223372036854775808"] {
+        let res = client
+            .get(app.url(&format!("/api/v1/calls/x?wait={wait}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(res).await.1, "bad_request", "wait={wait}");
+    }
     let res = client
         .get(app.url("/api/v1/events"))
         .bearer_auth(&key)
