@@ -28,11 +28,11 @@ examples="${ASKFIRST_FUZZ_EXAMPLES:-60}"
 seconds="${ASKFIRST_FUZZ_SECONDS:-120}"
 seed="${ASKFIRST_FUZZ_SEED:-20261125}"
 
-# --- schemathesis, pinned, in its own venv; reinstalled only when the pin changes ---------
+# --- schemathesis, pinned, in its own venv; reinstalled only when the pins change --------
 venv="${ASKFIRST_VENV:-$HOME/.cache/askfirst-venv}"
 req="$ROOT/end2end/fuzz/requirements.txt"
 if [[ ! -x "$venv/bin/schemathesis" ]] || ! cmp -s "$req" "$venv/.requirements"; then
-  log "installing schemathesis into $venv ($(grep -v '^#' "$req" | tr '\n' ' '))"
+  log "installing schemathesis into $venv (pinned in end2end/fuzz/requirements.txt)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   cp "$req" "$venv/.requirements"
@@ -85,16 +85,23 @@ curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 \
 
 # --- schemathesis settings that have no command-line flag ---------------------------------
 # - No crash cache: it would land in the working directory and replay old failures (against
-#   a long-gone port) in later runs; each run starts from nothing and is reproducible.
+#   a long-gone port) in later runs; each run starts from nothing.
 # - `GET /api/v1/events` is an endless event stream: schemathesis reads it until the request
 #   timeout, so give it a short one (a few seconds of events is plenty to check its shape).
 #   Everything else has 15 s: long-polls end within ~3 s, as every gated call of the fuzz
 #   policy expires after 2 s, so a timeout there is a real bug.
+# - Only the agent key is masked in the output. By default schemathesis also masks every
+#   field whose name contains "session" or "key", which would hide the body's `session`
+#   and the `Idempotency-Key` from the curl commands that reproduce a failure.
 cat >"$work/schemathesis.toml" <<'TOML'
 request-timeout = 15
 
 [cache]
 enabled = false
+
+[output.sanitization]
+keys-to-sanitize = ["authorization"]
+sensitive-markers = ["authorization"]
 
 [[operations]]
 include-path = "/api/v1/events"

@@ -2,13 +2,13 @@
 
 use super::{
     auth::Agent,
-    extract::{ApiJson, ApiQuery},
+    extract::{ApiJson, ApiPath, ApiQuery},
 };
 use crate::domain::call::{CallView, ExecuteResponse, ProposeRequest, ProposeResponse};
 use crate::domain::AppError;
 use crate::server::state::AppState;
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -75,7 +75,7 @@ pub async fn propose(
 pub async fn get_call(
     State(state): State<AppState>,
     Agent(agent): Agent,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Json<CallView>, AppError> {
     let max = crate::gate::lifecycle::MAX_WAIT.as_secs();
@@ -102,6 +102,7 @@ pub async fn get_call(
     params(("id" = String, Path, description = "Call id")),
     responses(
         (status = 200, description = "Execute with these arguments", body = ExecuteResponse),
+        (status = 400, description = "Malformed call id", body = ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
         (status = 404, description = "No such call for this agent", body = ErrorBody),
         (status = 409, description = "`approval_stale`, `already_executed` or `not_approved`", body = ErrorBody),
@@ -111,7 +112,7 @@ pub async fn get_call(
 pub async fn execute(
     State(state): State<AppState>,
     Agent(agent): Agent,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExecuteResponse>, AppError> {
     Ok(Json(state.gate.execute(&id, &agent).await?))
 }
@@ -122,6 +123,7 @@ pub async fn execute(
     params(("id" = String, Path, description = "Call id")),
     responses(
         (status = 200, description = "Cancelled", body = CallView),
+        (status = 400, description = "Malformed call id", body = ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
         (status = 404, description = "No such call for this agent", body = ErrorBody),
         (status = 409, description = "`not_pending`", body = ErrorBody),
@@ -131,7 +133,7 @@ pub async fn execute(
 pub async fn cancel(
     State(state): State<AppState>,
     Agent(agent): Agent,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CallView>, AppError> {
     Ok(Json(state.gate.cancel(&id, &agent).await?))
 }

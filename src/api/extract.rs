@@ -2,7 +2,7 @@
 
 use crate::domain::AppError;
 use axum::extract::{
-    rejection::{JsonRejection, QueryRejection},
+    rejection::{JsonRejection, PathRejection, QueryRejection},
     FromRequest, FromRequestParts, Request,
 };
 use axum::http::request::Parts;
@@ -60,5 +60,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|q| ApiQuery(q.0))
             .map_err(|e: QueryRejection| AppError::BadRequest(e.body_text()))
+    }
+}
+
+/// `Path<T>` with errors as `{ "error": … }` (400), e.g. for an id that is not UTF-8.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| AppError::BadRequest(e.body_text()))
     }
 }

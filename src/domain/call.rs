@@ -278,11 +278,11 @@ pub struct ProposeRequest {
     pub callback_url: Option<String>,
 }
 
-/// What the API document promises a callback URL looks like (the server parses it as a
-/// URL; this is the subset a schema can say): http(s), a host name, or an IPv4 address,
-/// an optional port, then anything without spaces.
+/// What a callback URL must look like — the API document states it and the server checks
+/// it (beside parsing the URL): http(s), a host name or a dotted IPv4 address, an optional
+/// port, then printable ASCII. No user or password: they would end up in logs.
 #[cfg(feature = "ssr")]
-const CALLBACK_URL_PATTERN: &str = concat!(
+pub const CALLBACK_URL_PATTERN: &str = concat!(
     r"^https?://",
     r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
     r"|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",

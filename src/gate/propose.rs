@@ -95,6 +95,17 @@ pub fn check_callback_url(url: &str) -> Result<(), AppError> {
             limits::URL
         )));
     }
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(crate::domain::call::CALLBACK_URL_PATTERN)
+            .expect("the callback URL pattern is a valid regex")
+    });
+    if !PATTERN.is_match(url) {
+        return Err(AppError::Invalid(
+            "`callback_url` must be an absolute http or https URL with a host name or IPv4 \
+             address, an optional port, no user or password, and no spaces"
+                .into(),
+        ));
+    }
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
         _ => Err(AppError::Invalid(
@@ -158,8 +169,9 @@ impl Gate {
             args: req.args.to_string(),
             reason: req.reason,
             context: req.context.map(|c| c.to_string()),
-            risk: json!(evaluation.risk).to_string(),
-            alternatives: json!(req.alternatives).to_string(),
+            // Straight to text (no intermediate `Value`); serialising these cannot fail.
+            risk: serde_json::to_string(&evaluation.risk).unwrap_or_else(|_| "[]".into()),
+            alternatives: serde_json::to_string(&req.alternatives).unwrap_or_else(|_| "[]".into()),
             checkpoint: req.checkpoint.map(|c| c.to_string()),
             callback_url: req.callback_url,
             status: CallStatus::Allowed,

@@ -3,7 +3,7 @@
 use super::{
     http::router,
     listen::{self, ConnectionLimits},
-    state::{AppState, Settings},
+    state::{AppState, Settings, Shared},
 };
 use crate::auth::rate_limit::LoginLimiter;
 use crate::clock::SharedClock;
@@ -94,14 +94,14 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .await
         .map_err(|e| anyhow::anyhow!("opening the gate: {e}"))?;
     background::start(gate.clone());
-    let state = AppState {
+    let state = AppState::new(Shared {
         leptos_options,
         pool,
         clock,
         limiter: Arc::new(LoginLimiter::default()),
         settings: Arc::new(config.settings),
         gate,
-    };
+    });
     spawn_session_sweeper(state.clone());
 
     let app = router(state.clone());

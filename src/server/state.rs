@@ -16,13 +16,37 @@ pub struct Settings {
     pub secure_cookies: bool,
 }
 
-/// Shared application state: cheap to clone, handed to axum and provided to server functions.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Shared application state: one `Arc`, so handing it to every request and server
+/// function is a reference-count bump (not a copy of each field).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub pool: SqlitePool,
     pub clock: SharedClock,
     pub limiter: Arc<LoginLimiter>,
     pub settings: Arc<Settings>,
     pub gate: Arc<crate::gate::Gate>,
+}
+
+impl AppState {
+    /// Wraps the shared state.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
 }

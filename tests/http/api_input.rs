@@ -53,6 +53,18 @@ async fn bad_proposals_get_clear_errors() {
             422,
             "invalid",
         ),
+        (
+            "callback with a password",
+            json!({ "session": "s", "tool": "t", "callback_url": "http://u:secret@hooks.example/" }),
+            422,
+            "invalid",
+        ),
+        (
+            "callback host outside the documented pattern",
+            json!({ "session": "s", "tool": "t", "callback_url": "http://0.A*" }),
+            422,
+            "invalid",
+        ),
     ];
     for (name, body, status, code) in cases {
         let got = error_of(app.propose(&key, body).await).await;
@@ -88,6 +100,17 @@ async fn malformed_json_and_missing_content_type_are_400() {
         .await
         .unwrap();
     assert_eq!(error_of(res).await.1, "bad_request");
+    let res = client
+        .post(app.url("/api/v1/calls/%FF/execute"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(res).await.1,
+        "bad_request",
+        "an id that is not UTF-8"
+    );
     for wait in ["soon", "61", "-1", "9223372036854775808"] {
         let res = client
             .get(app.url(&format!("/api/v1/calls/x?wait={wait}")))

@@ -36,7 +36,7 @@ pub async fn decide_call(
     use crate::auth::guard;
     use crate::gate::decide::DecisionInput;
     let user = guard::require_role(crate::domain::Role::Approver).await?;
-    let gate = guard::state()?.gate;
+    let gate = guard::state()?.gate.clone();
     let approve = match decision.as_str() {
         "approve" => true,
         "deny" => false,
