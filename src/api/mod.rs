@@ -22,5 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::stream))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::reference_page))
+        .method_not_allowed_fallback(|| async {
+            // axum still adds the `Allow` header listing the route's methods.
+            crate::domain::AppError::MethodNotAllowed("this route does not take that method".into())
+        })
         .fallback(|| async { crate::domain::AppError::NotFound("no such API route".into()) })
 }

@@ -31,6 +31,9 @@ pub enum AppError {
     /// No such thing (404).
     #[error("{0}")]
     NotFound(String),
+    /// The route exists but not with this HTTP method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
@@ -103,6 +106,7 @@ impl AppError {
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
             AppError::Timeout(_) => "request_timeout",
             AppError::TooLarge(_) => "payload_too_large",
@@ -119,6 +123,7 @@ impl AppError {
             AppError::InvalidCredentials | AppError::Unauthenticated => 401,
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
+            AppError::MethodNotAllowed(_) => 405,
             AppError::Conflict(_) | AppError::State(..) => 409,
             AppError::Timeout(_) => 408,
             AppError::TooLarge(_) => 413,
@@ -178,6 +183,7 @@ impl<'de> Deserialize<'de> for AppError {
             "unauthenticated" => AppError::Unauthenticated,
             "forbidden" => AppError::Forbidden(message),
             "not_found" => AppError::NotFound(message),
+            "method_not_allowed" => AppError::MethodNotAllowed(message),
             "conflict" => AppError::Conflict(message),
             other if StateCode::ALL.iter().any(|c| c.as_str() == other) => {
                 let code = StateCode::ALL.into_iter().find(|c| c.as_str() == other);
@@ -220,6 +226,11 @@ mod tests {
             (AppError::Unauthenticated, "unauthenticated", 401),
             (AppError::Forbidden("x".into()), "forbidden", 403),
             (AppError::NotFound("x".into()), "not_found", 404),
+            (
+                AppError::MethodNotAllowed("x".into()),
+                "method_not_allowed",
+                405,
+            ),
             (AppError::Conflict("x".into()), "conflict", 409),
             (
                 AppError::State(StateCode::AlreadyExecuted, "x".into()),

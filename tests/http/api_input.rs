@@ -111,6 +111,19 @@ async fn malformed_json_and_missing_content_type_are_400() {
         "bad_request",
         "an id that is not UTF-8"
     );
+    let res = client
+        .delete(app.url("/api/v1/calls"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let allow = res
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(allow.as_deref(), Some("POST"));
+    let (status, code, _) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
     for wait in ["soon", "61", "-1", "9223372036854775808"] {
         let res = client
             .get(app.url(&format!("/api/v1/calls/x?wait={wait}")))
