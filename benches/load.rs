@@ -58,16 +58,18 @@ fn cpu_us() -> f64 {
 }
 
 /// A POST request description shared by `wrk` and the generator.
-struct Target<'a> {
-    url: &'a str,
-    key: Option<&'a str>,
-    body: &'a Value,
+#[derive(Clone)]
+struct Target {
+    url: String,
+    key: Option<String>,
+    body: Value,
 }
 
 /// Closed-loop throughput with `wrk` on the load core.
 fn wrk(dir: &Path, target: &Target, secs: u64) -> Figures {
     let auth = target
         .key
+        .as_ref()
         .map(|k| format!("wrk.headers[\"Authorization\"] = \"Bearer {k}\"\n"))
         .unwrap_or_default();
     let script = format!(
@@ -92,7 +94,7 @@ end
         .arg(format!("-d{secs}s"))
         .arg("-s")
         .arg(&script_path)
-        .arg(target.url)
+        .arg(&target.url)
         .output()
         .expect("wrk runs (install it with scripts/bench.sh)");
     let cpu = cpu_us() - cpu;
@@ -121,7 +123,11 @@ fn at_rate(target: &Target, rate: u64, secs: u64) -> Figures {
     let out = Command::new("taskset")
         .args(["-c", LOAD_CORE])
         .arg(std::env::current_exe().unwrap())
-        .args(["--generate", target.url, target.key.unwrap_or("-")])
+        .args([
+            "--generate",
+            &target.url,
+            target.key.as_deref().unwrap_or("-"),
+        ])
         .arg(target.body.to_string())
         .arg(rate.to_string())
         .arg(secs.to_string())
@@ -329,97 +335,39 @@ async fn bench(secs: u64) {
         "# askfirst load benchmark: {CONNECTIONS} connections, {secs} s per run, loopback; \
          server on core {SERVER_CORE}, load on core {LOAD_CORE}"
     );
-    // The blocking `wrk` runs happen on a blocking thread so the server keeps its runtime.
-    let run = |f: Box<dyn FnOnce() -> Figures + Send>| tokio::task::spawn_blocking(f);
-    let d = dir.path().to_path_buf();
-    let (bu, au, gu, k) = (bare_url.clone(), calls.clone(), calls.clone(), key.clone());
-    let (b1, b2, b3) = (
-        allowed_body.clone(),
-        allowed_body.clone(),
-        gated_body.clone(),
-    );
-    let bare_fig = run(Box::new({
-        let d = d.clone();
-        move || {
-            wrk(
-                &d,
-                &Target {
-                    url: &bu,
-                    key: None,
-                    body: &b1,
-                },
-                secs,
-            )
-        }
-    }))
-    .await
-    .unwrap();
-    let allowed = run(Box::new({
-        let (d, k) = (d.clone(), k.clone());
-        move || {
-            wrk(
-                &d,
-                &Target {
-                    url: &au,
-                    key: Some(&k),
-                    body: &b2,
-                },
-                secs,
-            )
-        }
-    }))
-    .await
-    .unwrap();
-    let gated = run(Box::new({
-        let (d, k) = (d.clone(), k.clone());
-        move || {
-            wrk(
-                &d,
-                &Target {
-                    url: &gu,
-                    key: Some(&k),
-                    body: &b3,
-                },
-                secs,
-            )
-        }
-    }))
-    .await
-    .unwrap();
+    // The load generators are other processes; waiting for them happens on a blocking
+    // thread so the server keeps its runtime.
+    let dir_path = dir.path().to_path_buf();
+    let closed_loop = |target: &Target| {
+        let (target, dir) = (target.clone(), dir_path.clone());
+        tokio::task::spawn_blocking(move || wrk(&dir, &target, secs))
+    };
+    let open_loop = |target: &Target, rate: u64| {
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || at_rate(&target, rate, secs))
+    };
+    let bare_target = Target {
+        url: bare_url,
+        key: None,
+        body: allowed_body.clone(),
+    };
+    let allowed_target = Target {
+        url: calls.clone(),
+        key: Some(key.clone()),
+        body: allowed_body,
+    };
+    let gated_target = Target {
+        url: calls,
+        key: Some(key),
+        body: gated_body,
+    };
+
+    let bare_fig = closed_loop(&bare_target).await.unwrap();
+    let allowed = closed_loop(&allowed_target).await.unwrap();
+    let gated = closed_loop(&gated_target).await.unwrap();
     let half_rate = (allowed.rate() / 2.0).max(1.0) as u64;
-    let half = {
-        let (u, k, b) = (calls.clone(), key.clone(), allowed_body.clone());
-        run(Box::new(move || {
-            at_rate(
-                &Target {
-                    url: &u,
-                    key: Some(&k),
-                    body: &b,
-                },
-                half_rate,
-                secs,
-            )
-        }))
-        .await
-        .unwrap()
-    };
-    let bare_half = {
-        let (u, b) = (bare_url.clone(), allowed_body.clone());
-        let rate = half_rate;
-        run(Box::new(move || {
-            at_rate(
-                &Target {
-                    url: &u,
-                    key: None,
-                    body: &b,
-                },
-                rate,
-                secs,
-            )
-        }))
-        .await
-        .unwrap()
-    };
+    let half = open_loop(&allowed_target, half_rate).await.unwrap();
+    let bare_half = open_loop(&bare_target, half_rate).await.unwrap();
     let raw = raw_sqlite_inserts(dir.path(), secs.min(5)).await;
 
     let mut out = String::new();
