@@ -146,39 +146,8 @@ pub struct NewCall {
 }
 
 /// Inserts a call.
-pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewCall) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
-           checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
-           confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&c.id)
-    .bind(&c.agent_id)
-    .bind(&c.session)
-    .bind(&c.tool)
-    .bind(&c.args)
-    .bind(&c.reason)
-    .bind(&c.context)
-    .bind(&c.risk)
-    .bind(&c.alternatives)
-    .bind(&c.checkpoint)
-    .bind(&c.callback_url)
-    .bind(c.status.as_str())
-    .bind(&c.rule)
-    .bind(&c.message)
-    .bind(c.approvals_required)
-    .bind(&c.approver_role)
-    .bind(&c.confirm)
-    .bind(c.approval_ttl_ms)
-    .bind(c.deadline)
-    .bind(&c.idempotency_key)
-    .bind(&c.response)
-    .bind(c.created_at)
-    .bind((c.status != CallStatus::Pending).then_some(c.created_at))
-    .execute(db)
-    .await?;
-    Ok(())
+pub async fn insert(conn: &mut SqliteConnection, c: &NewCall) -> sqlx::Result<()> {
+    insert_many(conn, &[c]).await
 }
 
 /// Inserts many calls with multi-row statements.

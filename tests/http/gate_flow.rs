@@ -451,13 +451,12 @@ async fn concurrent_executes_yield_exactly_one_success() {
         "{statuses:?}"
     );
     assert!(statuses.iter().all(|s| *s == 200 || *s == 409));
-    let executed: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND to_status = 'executed'",
-    )
-    .bind(&id)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let executed = app
+        .count(
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND to_status = 'executed'",
+            &id,
+        )
+        .await;
     assert_eq!(executed, 1);
     app.stop().await;
 }
@@ -525,11 +524,9 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
         .count();
     assert_eq!(transitions, 1, "{events:?}");
     assert_eq!(events.len(), 2, "proposed + one decision: {events:?}");
-    let decisions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions WHERE call_id = ?")
-        .bind(&id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let decisions = app
+        .count("SELECT COUNT(*) FROM decisions WHERE call_id = ?", &id)
+        .await;
     assert_eq!(decisions, 1);
     app.stop().await;
 }
@@ -868,13 +865,12 @@ async fn a_decision_at_the_deadline_instant_loses_to_expiry() {
     assert!(code == "deadline_passed" || code == "not_pending", "{body}");
     assert_eq!(read["status"], "expired");
     assert_eq!(app.get_call(&key, &id, None).await["status"], "expired");
-    let transitions: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND from_status = 'pending'",
-    )
-    .bind(&id)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
+    let transitions = app
+        .count(
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND from_status = 'pending'",
+            &id,
+        )
+        .await;
     assert_eq!(transitions, 1);
     app.stop().await;
 }

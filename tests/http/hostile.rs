@@ -42,7 +42,6 @@ async fn still_serving(app: &TestApp) {
 async fn deep_nesting_is_refused_without_harm() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
-    let client = reqwest::Client::new();
     // Deeper than the parser allows: malformed (400). Deeper than our limit: invalid (422).
     let cases = [
         (100_000, 400, "bad_request"),
@@ -56,14 +55,7 @@ async fn deep_nesting_is_refused_without_harm() {
                 r#"{{"session":"s","tool":"t","{field}":{{"deep":{}}}}}"#,
                 nested(levels)
             );
-            let res = client
-                .post(app.url("/api/v1/calls"))
-                .bearer_auth(&key)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let res = app.propose_raw(&key, body).await;
             let (got_status, got_code, message) = error_of(res).await;
             assert_eq!(
                 (got_status, got_code.as_str()),
@@ -93,14 +85,7 @@ async fn invalid_utf8_is_a_clear_400() {
     let mut body = br#"{"session":"s","tool":"t","reason":""#.to_vec();
     body.extend_from_slice(&[0xff, 0xfe, 0xc3]);
     body.extend_from_slice(br#""}"#);
-    let res = client
-        .post(app.url("/api/v1/calls"))
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = app.propose_raw(&key, body).await;
     assert_eq!(error_of(res).await.1, "bad_request");
 
     // In a header the server reads (the key), and in the path and query.

@@ -167,6 +167,27 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `SELECT COUNT(*) …` with one bound id, for direct checks in the database.
+    pub async fn count(&self, sql: &str, id: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(self.pool())
+            .await
+            .expect("count query")
+    }
+
+    /// `POST /api/v1/calls` with a raw JSON body (for malformed or hostile input).
+    pub async fn propose_raw(&self, key: &str, body: impl Into<reqwest::Body>) -> Response {
+        Client::new()
+            .post(self.url("/api/v1/calls"))
+            .bearer_auth(key)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// The state the server runs with (for direct checks in the database).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.running.state.pool
