@@ -3,8 +3,10 @@
 
 use super::{calls, events};
 use crate::domain::call::{
-    CallStatus, CallView, DecisionView, ExecuteResponse, ProposeRequest, ProposeResponse,
+    CallStatus, CallView, CandidateView, DecisionView, ExecuteResponse, ProposeRequest,
+    ProposeResponse,
 };
+use crate::domain::review::Verdict;
 use crate::domain::risk::RiskClass;
 use axum::{
     http::{header, HeaderValue},
@@ -26,7 +28,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream),
     components(schemas(
-        ProposeRequest, ProposeResponse, CallView, DecisionView, ExecuteResponse, CallStatus, RiskClass,
+        ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Verdict, ExecuteResponse, CallStatus, RiskClass,
         calls::ErrorBody, calls::ErrorDetail
     )),
     modifiers(&AgentKey),

@@ -41,18 +41,24 @@ pub enum CallsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one call with its decisions.
+    /// Show one call with its reviews and the candidate under review (`--json`:
+    /// `"candidate": {"version", "args", "hash"}`).
     Show {
         id: String,
         #[arg(long)]
         json: bool,
     },
-    /// Approve a call as a person (their role is checked).
+    /// Approve a call as a person, through the same review engine as the inbox.
     Approve {
         id: String,
         /// Username of the person approving.
         #[arg(long)]
         user: String,
+        /// The hash of the candidate the person was shown (`calls show --json`); refused
+        /// with `stale_view` if the arguments changed since. Without it: the candidate
+        /// current now, whose hash is printed.
+        #[arg(long)]
+        hash: Option<String>,
         /// Feedback for the agent.
         #[arg(long)]
         feedback: Option<String>,
@@ -72,6 +78,9 @@ pub enum CallsCommand {
         user: String,
         #[arg(long)]
         feedback: String,
+        /// The hash of the candidate the person was shown (as for `approve`).
+        #[arg(long)]
+        hash: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -175,7 +184,7 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
             let rows = store::calls::pending(&gate.pool, 1000).await?;
             let mut views = Vec::with_capacity(rows.len());
             for row in rows {
-                views.push(row.view(&store::calls::decisions(&gate.pool, &row.id).await?));
+                views.push(row.view(&store::reviews::of_call(&gate.pool, &row.id).await?));
             }
             if json {
                 print_json(&views)?;
@@ -194,10 +203,18 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
             } else {
                 print_summary(&view);
                 println!("  args: {}", serde_json::to_string_pretty(&view.args)?);
+                if let Some(c) = &view.candidate {
+                    println!("  candidate: version {}, hash {}", c.version, c.hash);
+                }
                 for d in &view.decisions {
+                    let of = if d.current {
+                        String::new()
+                    } else {
+                        format!(" (of version {}, no longer counts)", d.version)
+                    };
                     println!(
-                        "  {} by {} at {}: {}",
-                        d.decision,
+                        "  {} by {} at {}{of}: {}",
+                        d.decision.as_str(),
                         d.user,
                         d.at,
                         d.feedback.as_deref().unwrap_or("")
@@ -208,6 +225,7 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
         CallsCommand::Approve {
             id,
             user,
+            hash,
             feedback,
             confirm,
             args,
@@ -220,32 +238,49 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
                 None => None,
             };
             let person = person(&gate, &user).await?;
+            let shown_hash = shown(&gate, &id, hash).await?;
             let input = DecisionInput {
                 approve: true,
                 feedback,
                 confirm,
                 edited_args,
+                shown_hash: shown_hash.clone(),
             };
             let view = gate.decide(&id, &person, input).await.map_err(err)?;
-            report(&view, json)?;
+            report(&view, &shown_hash, json)?;
         }
         CallsCommand::Deny {
             id,
             user,
             feedback,
+            hash,
             json,
         } => {
             let person = person(&gate, &user).await?;
+            let shown_hash = shown(&gate, &id, hash).await?;
             let input = DecisionInput {
                 approve: false,
                 feedback: Some(feedback),
+                shown_hash: shown_hash.clone(),
                 ..Default::default()
             };
             let view = gate.decide(&id, &person, input).await.map_err(err)?;
-            report(&view, json)?;
+            report(&view, &shown_hash, json)?;
         }
     }
     Ok(())
+}
+
+/// The hash a review names: the one given, or the current candidate's.
+async fn shown(gate: &Gate, id: &str, hash: Option<String>) -> anyhow::Result<String> {
+    if let Some(hash) = hash {
+        return Ok(hash.trim().to_string());
+    }
+    let view = gate.view(id, None).await.map_err(err)?;
+    match view.candidate {
+        Some(candidate) => Ok(candidate.hash),
+        None => bail!("call {id} was never gated: there is nothing to review"),
+    }
 }
 
 async fn person(gate: &Gate, username: &str) -> anyhow::Result<crate::domain::UserView> {
@@ -271,12 +306,12 @@ fn print_summary(v: &CallView) {
     );
 }
 
-fn report(view: &CallView, json: bool) -> anyhow::Result<()> {
+fn report(view: &CallView, reviewed: &str, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(view)
     } else {
         println!(
-            "call {} is now {} ({} of {} approvals)",
+            "reviewed arguments {reviewed}; call {} is now {} ({} of {} approvals)",
             view.id,
             view.status,
             view.approvals,

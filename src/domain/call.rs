@@ -4,13 +4,15 @@
 //! event may move a call from which status to which; the store performs exactly those
 //! moves as conditional writes.
 
+use super::review::Verdict;
 use super::risk::RiskClass;
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     /// Policy allowed it: execute now.
@@ -128,6 +130,49 @@ impl FromStr for CallStatus {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| format!("unknown call status `{s}`"))
+    }
+}
+
+/// What a pending call needs from its reviewers, beyond its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTerms {
+    /// Distinct approvals of the same version.
+    pub approvals: u32,
+    /// The least role that may review.
+    pub role: super::Role,
+    /// The phrase an approver must type, filled in from the arguments.
+    pub confirm: Option<String>,
+    /// How long an approval stays usable, in milliseconds.
+    pub approval_ttl_ms: i64,
+}
+
+impl CallTerms {
+    /// The terms after an edit whose arguments a gate rule with `settings` caught, its
+    /// phrase (`phrase`) filled in from the edited arguments: never looser than `self` —
+    /// the larger number of approvals, the higher role, the shorter approval TTL, and a
+    /// phrase whenever either asks for one (`kept_phrase`: ours, re-rendered for the
+    /// edited arguments by the caller when it can be).
+    pub fn tightened(
+        &self,
+        settings: Option<&super::policy::GateSettings>,
+        phrase: Option<String>,
+        kept_phrase: Option<String>,
+    ) -> CallTerms {
+        let Some(rule) = settings else {
+            return CallTerms {
+                confirm: kept_phrase.or_else(|| self.confirm.clone()),
+                ..self.clone()
+            };
+        };
+        let rule_ttl_ms = i64::try_from(rule.approval_ttl_secs)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        CallTerms {
+            approvals: self.approvals.max(rule.approvals_required),
+            role: self.role.max(rule.approver_role),
+            confirm: phrase.or(kept_phrase).or_else(|| self.confirm.clone()),
+            approval_ttl_ms: self.approval_ttl_ms.min(rule_ttl_ms),
+        }
     }
 }
 
@@ -339,18 +384,34 @@ pub struct ProposeResponse {
     pub approvals_required: Option<u32>,
 }
 
-/// One person's decision on a call.
+/// One person's review of a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DecisionView {
     pub user: String,
-    /// `approve` or `deny`.
-    pub decision: String,
+    pub decision: Verdict,
     pub feedback: Option<String>,
-    /// Whether this person edited the arguments before approving.
+    /// Whether this person made the version they reviewed (edited the arguments).
     pub edited_args: bool,
+    /// The version of the arguments reviewed (1 is the proposal; each edit adds one).
+    pub version: u32,
+    /// Whether that is the current version. An approval of an earlier version no longer
+    /// counts: N approvals mean N people approved the same final arguments.
+    pub current: bool,
     /// RFC 3339.
     pub at: String,
+}
+
+/// The arguments people are reviewing now, and the hash a review of them names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CandidateView {
+    /// 1 is the proposal; each edit by an approver adds one.
+    pub version: u32,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub args: serde_json::Value,
+    /// Hex SHA-256 of the arguments' canonical JSON (keys sorted, no whitespace).
+    pub hash: String,
 }
 
 /// `GET /api/v1/calls/{id}`: a call as its agent sees it.
@@ -367,6 +428,8 @@ pub struct CallView {
     /// The arguments as proposed.
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub proposed_args: serde_json::Value,
+    /// For gated calls: the version of the arguments under review (or approved).
+    pub candidate: Option<CandidateView>,
     pub reason: Option<String>,
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub context: Option<serde_json::Value>,
@@ -376,6 +439,7 @@ pub struct CallView {
     pub rule: Option<String>,
     pub message: Option<String>,
     pub approvals_required: Option<u32>,
+    /// Approvals that count: of the current version, by people eligible for it.
     pub approvals: u32,
     pub decisions: Vec<DecisionView>,
     /// Typed confirmation an approver must enter, if any.
@@ -449,6 +513,75 @@ mod tests {
             ] {
                 assert_eq!(s.apply(e), None);
             }
+        }
+    }
+
+    #[test]
+    fn edits_only_tighten_the_terms() {
+        use crate::domain::policy::GateSettings;
+        use crate::domain::Role;
+        let ours = CallTerms {
+            approvals: 2,
+            role: Role::Approver,
+            confirm: Some("deploy api".into()),
+            approval_ttl_ms: 600_000,
+        };
+        let gate = |approvals, role, ttl| GateSettings {
+            approvals_required: approvals,
+            approver_role: role,
+            approval_ttl_secs: ttl,
+            ..GateSettings::default()
+        };
+        let terms = |approvals, role, confirm: Option<&str>, ttl| CallTerms {
+            approvals,
+            role,
+            confirm: confirm.map(str::to_string),
+            approval_ttl_ms: ttl,
+        };
+        let cases = [
+            (
+                "allowed by policy: unchanged, phrase re-rendered",
+                None,
+                None,
+                Some("deploy web"),
+                terms(2, Role::Approver, Some("deploy web"), 600_000),
+            ),
+            (
+                "allowed, nothing to re-render: our phrase stays",
+                None,
+                None,
+                None,
+                ours.clone(),
+            ),
+            (
+                "a stricter gate raises everything",
+                Some(gate(3, Role::Manager, 60)),
+                Some("deploy production"),
+                Some("deploy web"),
+                terms(3, Role::Manager, Some("deploy production"), 60_000),
+            ),
+            (
+                "a looser gate lowers nothing",
+                Some(gate(1, Role::Viewer, 3600)),
+                None,
+                None,
+                ours.clone(),
+            ),
+            (
+                "mixed: the stricter of each",
+                Some(gate(1, Role::Admin, 3600)),
+                None,
+                Some("deploy web"),
+                terms(2, Role::Admin, Some("deploy web"), 600_000),
+            ),
+        ];
+        for (name, settings, phrase, kept, want) in cases {
+            let got = ours.tightened(
+                settings.as_ref(),
+                phrase.map(str::to_string),
+                kept.map(str::to_string),
+            );
+            assert_eq!(got, want, "{name}");
         }
     }
 

@@ -54,7 +54,8 @@ pub enum AppError {
     Internal(String),
 }
 
-/// Why a call cannot do what was asked (the `code` of a `409`).
+/// Why a call or a review cannot do what was asked (the `code` of a `409`, or of a `403` /
+/// `422` for the review refusals that are about the reviewer or their input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateCode {
     /// The approval's TTL passed: propose again.
@@ -65,21 +66,36 @@ pub enum StateCode {
     NotApproved,
     /// The call is no longer pending.
     NotPending,
-    /// This person already decided on this call.
-    DuplicateApprover,
+    /// This person already reviewed the current candidate.
+    DuplicateReviewer,
     /// The decision deadline has passed; the call expired.
     DeadlinePassed,
+    /// The reviewer was shown another candidate than the current one.
+    StaleView,
+    /// The reviewer asked for this themselves (403).
+    SelfReview,
+    /// The reviewer's role or account does not qualify (403).
+    NotEligible,
+    /// The typed confirmation phrase is not the required one (422).
+    ConfirmationMismatch,
+    /// The approved arguments no longer match what the audit log recorded as approved.
+    ApprovalMismatch,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 6] = [
+    pub const ALL: [StateCode; 11] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
         StateCode::NotPending,
-        StateCode::DuplicateApprover,
+        StateCode::DuplicateReviewer,
         StateCode::DeadlinePassed,
+        StateCode::StaleView,
+        StateCode::SelfReview,
+        StateCode::NotEligible,
+        StateCode::ConfirmationMismatch,
+        StateCode::ApprovalMismatch,
     ];
 
     /// The wire name.
@@ -89,9 +105,39 @@ impl StateCode {
             StateCode::AlreadyExecuted => "already_executed",
             StateCode::NotApproved => "not_approved",
             StateCode::NotPending => "not_pending",
-            StateCode::DuplicateApprover => "duplicate_approver",
+            StateCode::DuplicateReviewer => "duplicate_reviewer",
             StateCode::DeadlinePassed => "deadline_passed",
+            StateCode::StaleView => "stale_view",
+            StateCode::SelfReview => "self_review",
+            StateCode::NotEligible => "not_eligible",
+            StateCode::ConfirmationMismatch => "confirmation_mismatch",
+            StateCode::ApprovalMismatch => "approval_mismatch",
         }
+    }
+
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            StateCode::SelfReview | StateCode::NotEligible => 403,
+            StateCode::ConfirmationMismatch => 422,
+            _ => 409,
+        }
+    }
+}
+
+impl From<super::review::Refusal> for AppError {
+    fn from(refusal: super::review::Refusal) -> Self {
+        use super::review::Refusal as R;
+        let code = match &refusal {
+            R::NotPending => StateCode::NotPending,
+            R::DeadlinePassed => StateCode::DeadlinePassed,
+            R::DuplicateReviewer => StateCode::DuplicateReviewer,
+            R::SelfReview => StateCode::SelfReview,
+            R::NotEligible { .. } => StateCode::NotEligible,
+            R::StaleView => StateCode::StaleView,
+            R::ConfirmationMismatch { .. } => StateCode::ConfirmationMismatch,
+        };
+        AppError::State(code, refusal.to_string())
     }
 }
 
@@ -124,7 +170,8 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
             AppError::MethodNotAllowed(_) => 405,
-            AppError::Conflict(_) | AppError::State(..) => 409,
+            AppError::Conflict(_) => 409,
+            AppError::State(code, _) => code.status(),
             AppError::Timeout(_) => 408,
             AppError::TooLarge(_) => 413,
             AppError::RateLimited(_) => 429,
@@ -237,6 +284,21 @@ mod tests {
                 "already_executed",
                 409,
             ),
+            (
+                AppError::State(StateCode::StaleView, "x".into()),
+                "stale_view",
+                409,
+            ),
+            (
+                AppError::State(StateCode::SelfReview, "x".into()),
+                "self_review",
+                403,
+            ),
+            (
+                AppError::State(StateCode::ConfirmationMismatch, "x".into()),
+                "confirmation_mismatch",
+                422,
+            ),
             (AppError::TooLarge("x".into()), "payload_too_large", 413),
             (AppError::Timeout("x".into()), "request_timeout", 408),
             (AppError::RateLimited(3), "rate_limited", 429),
@@ -259,7 +321,9 @@ mod tests {
             AppError::Conflict("c".into()),
             AppError::TooLarge("t".into()),
             AppError::State(StateCode::ApprovalStale, "s".into()),
-            AppError::State(StateCode::DuplicateApprover, "d".into()),
+            AppError::State(StateCode::DuplicateReviewer, "d".into()),
+            AppError::State(StateCode::NotEligible, "e".into()),
+            AppError::State(StateCode::ConfirmationMismatch, "c".into()),
             AppError::RateLimited(30),
             AppError::Internal("i".into()),
         ];

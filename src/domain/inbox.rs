@@ -67,10 +67,28 @@ pub struct CardData {
     pub now_ms: i64,
     pub stats: ToolStats,
     pub session_calls: Vec<SessionCall>,
-    /// Whether the signed-in person may decide this call now.
+    /// Whether the signed-in person may decide this call now (the review engine's answer).
     pub can_decide: bool,
     /// Why not, when they may not.
     pub cannot_decide_reason: Option<String>,
+    /// Approvers' edits of the arguments, oldest first (version 1 is the proposal).
+    pub versions: Vec<VersionView>,
+    /// For a pending call: what it still needs, in words.
+    pub still_needed: Option<String>,
+}
+
+/// One edit of a call's arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionView {
+    /// 2 for the first edit, and so on.
+    pub version: u32,
+    /// Who made it.
+    pub author: String,
+    /// RFC 3339.
+    pub at: String,
+    /// The rule that matched the edited arguments.
+    pub rule: Option<String>,
+    pub args: Value,
 }
 
 /// A page of decided calls.

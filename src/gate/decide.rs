@@ -1,17 +1,24 @@
-//! People deciding on pending calls — the same checks whether the decision comes from the
-//! browser or the CLI: role, distinct approvers, one deny vetoes, typed confirmation, the
-//! deadline, and argument edits.
+//! People reviewing pending calls, from the browser or the CLI alike. Whether a review
+//! counts is the review engine's answer ([`crate::domain::review`]); this module loads the
+//! subject, re-evaluates edited arguments under the policy in force, and writes what the
+//! engine decided — the review, a new candidate, the transition — in one transaction.
 
 use super::{lifecycle::settle_in, Gate};
 use crate::clock::to_millis;
-use crate::domain::call::{limits, CallEvent, CallStatus, CallView};
+use crate::domain::call::{limits, CallEvent, CallStatus, CallTerms, CallView};
 use crate::domain::error::StateCode;
-use crate::domain::{AppError, Role, UserView};
-use crate::store::{self, calls};
-use chrono::Duration;
+use crate::domain::review::{
+    self, Edit, Outcome, Refusal, Requirements, Reviewer, Submission, Verdict,
+};
+use crate::domain::{AppError, UserView};
+use crate::policy::{CallInput, CompiledPolicy, Outcome as PolicyOutcome};
+use crate::store::{self, audit, calls, calls::CallRow, reviews};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+use std::sync::Arc;
 
-/// A person's decision.
+/// A person's review.
 #[derive(Debug, Clone, Default)]
 pub struct DecisionInput {
     /// Approve (`true`) or deny (`false`).
@@ -20,8 +27,12 @@ pub struct DecisionInput {
     pub feedback: Option<String>,
     /// The typed confirmation phrase, when the rule asks for one.
     pub confirm: Option<String>,
-    /// Replacement arguments (approve only): the agent must execute these.
+    /// Replacement arguments (approve only): a new candidate, which the agent must execute
+    /// once enough people approved it.
     pub edited_args: Option<Value>,
+    /// Hash of the arguments the person was shown (the call's `candidate.hash`). A review
+    /// of anything else is refused with `stale_view`.
+    pub shown_hash: String,
 }
 
 /// What happened to a call that is no longer pending, in words.
@@ -37,17 +48,78 @@ fn no_longer_pending(status: CallStatus) -> String {
     }
 }
 
+/// A refusal as the client sees it, worded for a call.
+fn refused(refusal: Refusal, status: CallStatus) -> AppError {
+    match refusal {
+        Refusal::NotPending => AppError::State(StateCode::NotPending, no_longer_pending(status)),
+        Refusal::DeadlinePassed => AppError::State(
+            StateCode::DeadlinePassed,
+            "the decision deadline passed; the call expired".into(),
+        ),
+        other => other.into(),
+    }
+}
+
+/// The subject of a review: a call as it stands.
+pub struct CallSubject {
+    pub hash: String,
+    pub requirements: Requirements,
+    pub reviews: Vec<review::Review>,
+    pub candidate: u32,
+    pub open: bool,
+}
+
+impl CallSubject {
+    /// Builds the subject from a call row and its reviews.
+    pub fn of(row: &CallRow, rows: &[reviews::ReviewRow]) -> Result<Self, AppError> {
+        Ok(Self {
+            hash: store::json::hash(&row.candidate_args()?),
+            requirements: row.requirements(),
+            reviews: rows.iter().map(reviews::ReviewRow::engine).collect(),
+            candidate: row.candidate.max(1) as u32,
+            open: row.status == CallStatus::Pending,
+        })
+    }
+
+    /// The engine's view of it.
+    pub fn subject(&self) -> review::Subject<'_> {
+        review::Subject {
+            open: self.open,
+            candidate: self.candidate,
+            hash: &self.hash,
+            requirements: &self.requirements,
+            reviews: &self.reviews,
+        }
+    }
+}
+
+/// A person as a reviewer.
+pub fn reviewer(user: &UserView) -> Reviewer<'_> {
+    Reviewer {
+        id: &user.id,
+        role: user.role,
+        disabled: user.disabled,
+    }
+}
+
+/// An edit, once policy has looked at it.
+struct EvaluatedEdit {
+    text: String,
+    hash: String,
+    terms: CallTerms,
+    requirements: Requirements,
+    risk: Vec<crate::domain::risk::RiskClass>,
+    rule: Option<String>,
+}
+
 impl Gate {
-    /// Records `user`'s decision on a call and returns the call's view afterwards.
+    /// Records `user`'s review of a call and returns the call's view afterwards.
     pub async fn decide(
         &self,
         call_id: &str,
         user: &UserView,
         input: DecisionInput,
     ) -> Result<CallView, AppError> {
-        if user.disabled {
-            return Err(AppError::Forbidden("this account is disabled".into()));
-        }
         let feedback = input
             .feedback
             .as_deref()
@@ -56,10 +128,10 @@ impl Gate {
             .map(str::to_string);
         if feedback
             .as_ref()
-            .is_some_and(|f| f.len() > limits::FEEDBACK)
+            .is_some_and(|f| f.chars().count() > limits::FEEDBACK)
         {
             return Err(AppError::Invalid(format!(
-                "feedback is longer than {} bytes",
+                "feedback is longer than {} characters",
                 limits::FEEDBACK
             )));
         }
@@ -83,107 +155,339 @@ impl Gate {
         }
 
         let now = self.clock.now();
-        let (id, user, fb) = (call_id.to_string(), user.clone(), feedback);
+        let policy = self.policy();
+        let (id, user) = (call_id.to_string(), user.clone());
+        let input = DecisionInput { feedback, ..input };
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let row = calls::get(&mut *conn, &id)
-                        .await?
-                        .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
-                    let needed: Role = row.approver_role.as_deref().and_then(|r| r.parse().ok()).unwrap_or(Role::Approver);
-                    if !user.role.includes(needed) {
-                        return Err(AppError::needs_role(needed));
-                    }
-                    let was = row.status();
-                    let status = settle_in(conn, &row, now).await?;
-                    if was == CallStatus::Pending && status == CallStatus::Expired {
-                        return Ok(Err(AppError::State(
-                            StateCode::DeadlinePassed,
-                            "the decision deadline passed; the call expired".into(),
-                        )));
-                    }
-                    if status != CallStatus::Pending {
-                        return Ok(Err(AppError::State(StateCode::NotPending, no_longer_pending(status))));
-                    }
-                    let earlier = calls::decisions(&mut *conn, &id).await?;
-                    if earlier.iter().any(|d| d.user_id == user.id) {
-                        return Ok(Err(AppError::State(
-                            StateCode::DuplicateApprover,
-                            "you already decided on this call; another person must".into(),
-                        )));
-                    }
-                    if input.approve {
-                        if let Some(phrase) = &row.confirm {
-                            if input.confirm.as_deref().map(str::trim) != Some(phrase.as_str()) {
-                                return Err(AppError::Invalid(format!("type `{phrase}` exactly to approve")));
-                            }
-                        }
-                    }
-                    let actor = format!("user:{}", user.username);
-                    let edited = input.edited_args.as_ref().map(Value::to_string);
-                    calls::insert_decision(
-                        &mut *conn,
-                        &calls::DecisionRow {
-                            call_id: id.clone(),
-                            user_id: user.id.clone(),
-                            username: user.username.clone(),
-                            decision: if input.approve { "approve" } else { "deny" }.into(),
-                            feedback: fb.clone(),
-                            edited_args: edited.clone(),
-                            at: to_millis(now),
-                        },
-                    )
-                    .await?;
-
-                    if !input.approve {
-                        let changes = calls::Changes { message: fb.clone(), ..Default::default() };
-                        let detail = json!({ "user": user.username, "feedback": fb });
-                        calls::transition(conn, &row, CallStatus::Pending, CallEvent::Deny, now, &actor, changes, detail)
-                            .await?;
-                        return Ok(Ok(()));
-                    }
-
-                    if let Some(args) = &edited {
-                        calls::set_candidate_args(&mut *conn, &id, args).await?;
-                    }
-                    let approvals = earlier.iter().filter(|d| d.decision == "approve").count() as i64 + 1;
-                    let required = row.approvals_required.unwrap_or(1);
-                    if approvals < required {
-                        store::audit::append(
-                            conn,
-                            &store::audit::NewEvent {
-                                at: now,
-                                actor: &actor,
-                                kind: "call.approval_recorded",
-                                agent_id: Some(&row.agent_id),
-                                call_id: Some(&row.id),
-                                from_status: None,
-                                to_status: None,
-                                detail: json!({ "approvals": approvals, "required": required, "edited_args": edited.is_some() }),
-                            },
-                        )
-                        .await?;
-                        return Ok(Ok(()));
-                    }
-                    let final_args = match edited.or(row.approved_args.clone()) {
-                        Some(text) => text,
-                        None => row.args.clone(),
-                    };
-                    let value: Value = serde_json::from_str(&final_args)
-                        .map_err(|e| AppError::Internal(format!("stored args unreadable: {e}")))?;
-                    let ttl = Duration::milliseconds(row.approval_ttl_ms.unwrap_or(600_000));
-                    let changes = calls::Changes {
-                        message: fb.clone(),
-                        approved_args: Some((final_args, store::json::hash(&value))),
-                        approval_expires_at: Some(to_millis(now + ttl)),
-                    };
-                    let detail = json!({ "user": user.username, "approvals": approvals, "feedback": fb });
-                    calls::transition(conn, &row, CallStatus::Pending, CallEvent::Approve, now, &actor, changes, detail)
-                        .await?;
-                    Ok(Ok(()))
-                })
+                Box::pin(async move { decide_in(conn, &id, &user, input, &policy, now).await })
             })
             .await??;
         self.view(call_id, None).await
     }
+}
+
+/// The body of [`Gate::decide`], inside the write transaction. The outer `Result` fails
+/// the job; the inner one is a refusal whose side effects (an expiry, an edit whose
+/// editor's approval cannot count) still commit.
+async fn decide_in(
+    conn: &mut SqliteConnection,
+    id: &str,
+    user: &UserView,
+    input: DecisionInput,
+    policy: &Arc<CompiledPolicy>,
+    now: DateTime<Utc>,
+) -> Result<Result<(), AppError>, AppError> {
+    let row = calls::get(&mut *conn, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
+    let rows = reviews::of_call(&mut *conn, id).await?;
+    let subject = CallSubject::of(&row, &rows)?;
+    let me = reviewer(user);
+    let now_ms = to_millis(now);
+    let verdict = if input.approve {
+        Verdict::Approve
+    } else {
+        Verdict::Deny
+    };
+
+    // Refusals that need no policy evaluation come first, so a stale card that also
+    // carries an edit hears `stale_view`, not a policy message about arguments it never saw.
+    let early = review::may_review(&subject.subject(), me, now_ms).and_then(|()| {
+        if input.shown_hash == subject.hash {
+            Ok(())
+        } else {
+            Err(Refusal::StaleView)
+        }
+    });
+    if let Err(refusal) = early {
+        if refusal == Refusal::DeadlinePassed {
+            settle_in(conn, &row, now).await?;
+        }
+        return Ok(Err(refused(refusal, row.status)));
+    }
+
+    let edit = match input.edited_args {
+        Some(args) if store::json::hash(&args) != subject.hash => {
+            match evaluate_edit(conn, &row, &subject, args, policy).await? {
+                Ok(edit) => Some(edit),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        _ => None,
+    };
+    let submission = Submission {
+        reviewer: me,
+        verdict,
+        shown: &input.shown_hash,
+        typed: input.confirm.as_deref(),
+        edit: edit.as_ref().map(|e| Edit {
+            hash: &e.hash,
+            requirements: &e.requirements,
+        }),
+        now_ms,
+    };
+    let outcome = match review::review(&subject.subject(), &submission) {
+        Ok(outcome) => outcome,
+        Err(refusal) => return Ok(Err(refused(refusal, row.status))),
+    };
+
+    let actor = format!("user:{}", user.username);
+    let candidate = match &edit {
+        Some(edit) => {
+            let version = subject.candidate + 1;
+            record_candidate(conn, &row, version, edit, &actor, now).await?;
+            version
+        }
+        None => subject.candidate,
+    };
+    let (candidate_text, candidate_hash) = match &edit {
+        Some(e) => (e.text.clone(), e.hash.clone()),
+        None => (
+            row.approved_args
+                .clone()
+                .unwrap_or_else(|| row.args.clone()),
+            subject.hash.clone(),
+        ),
+    };
+    let review_detail = json!({
+        "user": user.username,
+        "decision": verdict.as_str(),
+        "version": candidate,
+        "shown_hash": input.shown_hash,
+        "reviewed_hash": candidate_hash,
+        "feedback": input.feedback,
+    });
+    let review = reviews::ReviewRow {
+        call_id: row.id.clone(),
+        version: i64::from(candidate),
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        role: user.role,
+        decision: verdict,
+        feedback: input.feedback.clone(),
+        shown_hash: input.shown_hash.clone(),
+        edited: edit.is_some(),
+        at: now_ms,
+    };
+    match outcome {
+        Outcome::EditedOnly { why, .. } => {
+            let message = format!(
+                "your edit is saved as version {candidate} of the arguments, but your approval \
+                 does not count for it: {why}"
+            );
+            return Ok(Err(match AppError::from(why) {
+                AppError::State(code, _) => AppError::State(code, message),
+                other => other,
+            }));
+        }
+        Outcome::Vetoed { .. } => {
+            reviews::insert(&mut *conn, &review).await?;
+            let changes = calls::Changes {
+                message: input.feedback.clone(),
+                ..Default::default()
+            };
+            calls::transition(
+                conn,
+                &row,
+                CallStatus::Pending,
+                CallEvent::Deny,
+                now,
+                &actor,
+                changes,
+                review_detail,
+            )
+            .await?;
+        }
+        Outcome::Recorded {
+            approvals,
+            required,
+            ..
+        } => {
+            reviews::insert(&mut *conn, &review).await?;
+            let mut detail = review_detail;
+            detail["approvals"] = json!(approvals);
+            detail["required"] = json!(required);
+            audit::append(
+                conn,
+                &audit::NewEvent {
+                    at: now,
+                    actor: &actor,
+                    kind: audit::kinds::APPROVAL_RECORDED,
+                    agent_id: Some(&row.agent_id),
+                    call_id: Some(&row.id),
+                    from_status: None,
+                    to_status: None,
+                    detail,
+                },
+            )
+            .await?;
+        }
+        Outcome::Approved { approvals, .. } => {
+            reviews::insert(&mut *conn, &review).await?;
+            let ttl_ms = edit
+                .as_ref()
+                .map(|e| e.terms.approval_ttl_ms)
+                .or(row.approval_ttl_ms)
+                .unwrap_or(600_000);
+            let changes = calls::Changes {
+                message: input.feedback.clone(),
+                approved_args: Some((candidate_text, candidate_hash.clone())),
+                approval_expires_at: Some(to_millis(now + Duration::milliseconds(ttl_ms))),
+            };
+            let mut detail = review_detail;
+            detail["approvals"] = json!(approvals);
+            // What may run: execute checks the row's arguments against this hash.
+            detail["args_hash"] = json!(candidate_hash);
+            calls::transition(
+                conn,
+                &row,
+                CallStatus::Pending,
+                CallEvent::Approve,
+                now,
+                &actor,
+                changes,
+                detail,
+            )
+            .await?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Evaluates edited arguments under the policy in force, with the call's risk (the agent's
+/// claims plus what policy added; an edit never removes risk). A deny refuses the edit; a
+/// gate can only tighten what the call needs.
+async fn evaluate_edit(
+    conn: &mut SqliteConnection,
+    row: &CallRow,
+    subject: &CallSubject,
+    args: Value,
+    policy: &CompiledPolicy,
+) -> Result<Result<EvaluatedEdit, AppError>, AppError> {
+    let risk: Vec<crate::domain::risk::RiskClass> = serde_json::from_str(&row.risk)
+        .map_err(|e| AppError::Internal(format!("call {}: stored risk unreadable: {e}", row.id)))?;
+    let mut input = CallInput {
+        agent: &row.agent_name,
+        tool: &row.tool,
+        args: &args,
+        risk: &risk,
+        novel: false,
+    };
+    let mut evaluation = policy.evaluate(&input);
+    if evaluation.consulted_novelty
+        && calls::is_novel(&mut *conn, &row.agent_id, &row.session, &row.tool).await?
+    {
+        input.novel = true;
+        evaluation = policy.evaluate(&input);
+    }
+    let ours = CallTerms {
+        approvals: subject.requirements.approvals,
+        role: subject.requirements.role,
+        confirm: row.confirm.clone(),
+        approval_ttl_ms: row.approval_ttl_ms.unwrap_or(600_000),
+    };
+    // The phrase of the rule that gated the call, filled in from the edited arguments.
+    let kept = row.confirm.as_ref().and_then(|_| {
+        row.rule
+            .as_deref()
+            .and_then(|rule| policy.confirm_of(rule, &args))
+    });
+    let terms = match &evaluation.outcome {
+        PolicyOutcome::Deny { message } => {
+            let rule = evaluation.rule.as_deref().unwrap_or("the default effect");
+            return Ok(Err(AppError::Invalid(format!(
+                "policy denies the edited arguments (rule {rule}): {message}"
+            ))));
+        }
+        PolicyOutcome::Allow => ours.tightened(None, None, kept),
+        PolicyOutcome::Gate { settings, confirm } => {
+            ours.tightened(Some(settings), confirm.clone(), kept)
+        }
+    };
+    let requirements = Requirements {
+        approvals: terms.approvals,
+        role: terms.role,
+        confirm: terms.confirm.clone(),
+        ..subject.requirements.clone()
+    };
+    let mut risk = risk;
+    for class in evaluation.risk {
+        if !risk.contains(&class) {
+            risk.push(class);
+        }
+    }
+    risk.sort();
+    Ok(Ok(EvaluatedEdit {
+        hash: store::json::hash(&args),
+        text: args.to_string(),
+        terms,
+        requirements,
+        risk,
+        rule: evaluation.rule,
+    }))
+}
+
+/// Writes an edit as the call's next candidate, with its audit event.
+async fn record_candidate(
+    conn: &mut SqliteConnection,
+    row: &CallRow,
+    version: u32,
+    edit: &EvaluatedEdit,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let terms = calls::CandidateTerms {
+        approvals_required: i64::from(edit.terms.approvals),
+        approver_role: edit.terms.role,
+        confirm: edit.terms.confirm.clone(),
+        approval_ttl_ms: edit.terms.approval_ttl_ms,
+        risk: serde_json::to_string(&edit.risk).unwrap_or_else(|_| "[]".into()),
+    };
+    let moved =
+        calls::set_candidate(&mut *conn, &row.id, i64::from(version), &edit.text, &terms).await?;
+    if !moved {
+        // The engine saw this candidate inside the same transaction; the row cannot have
+        // moved under us.
+        return Err(AppError::Internal(format!(
+            "call {}: its candidate changed during a review",
+            row.id
+        )));
+    }
+    reviews::insert_candidate(
+        &mut *conn,
+        &reviews::CandidateRow {
+            call_id: row.id.clone(),
+            version: i64::from(version),
+            args: edit.text.clone(),
+            author: actor.to_string(),
+            rule: edit.rule.clone(),
+            created_at: to_millis(now),
+        },
+    )
+    .await?;
+    audit::append(
+        conn,
+        &audit::NewEvent {
+            at: now,
+            actor,
+            kind: audit::kinds::CANDIDATE_CREATED,
+            agent_id: Some(&row.agent_id),
+            call_id: Some(&row.id),
+            from_status: None,
+            to_status: None,
+            detail: json!({
+                "version": version,
+                "hash": edit.hash,
+                "rule": edit.rule,
+                "approvals_required": edit.terms.approvals,
+                "approver_role": edit.terms.role,
+                "confirm": edit.terms.confirm,
+                "approval_ttl_ms": edit.terms.approval_ttl_ms,
+                "risk": edit.risk,
+            }),
+        },
+    )
+    .await?;
+    Ok(())
 }

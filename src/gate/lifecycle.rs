@@ -9,7 +9,7 @@ use crate::domain::error::StateCode;
 use crate::domain::AppError;
 use crate::store::{self, calls, calls::CallRow};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::SqliteConnection;
 use std::time::Duration;
 
@@ -77,8 +77,8 @@ impl Gate {
             self.settle(id).await?;
             row = self.call_row(id, agent).await?;
         }
-        let decisions = calls::decisions(&self.pool, id).await?;
-        Ok(row.view(&decisions))
+        let reviews = store::reviews::of_call(&self.pool, id).await?;
+        Ok(row.view(&reviews))
     }
 
     /// Waits up to `max` (capped at [`MAX_WAIT`]) for a call to leave `pending`; returns at
@@ -206,18 +206,27 @@ async fn execute_in(
     let refuse = |code: StateCode, message: String| Ok(Err(AppError::State(code, message)));
     match status {
         CallStatus::Approved | CallStatus::Allowed => {
-            let args_text = row
-                .approved_args
-                .clone()
-                .unwrap_or_else(|| row.args.clone());
-            let args: Value = serde_json::from_str(&args_text)
-                .map_err(|e| AppError::Internal(format!("stored args unreadable: {e}")))?;
-            if status == CallStatus::Approved
-                && row.approved_args_hash.as_deref() != Some(store::json::hash(&args).as_str())
-            {
-                return Err(AppError::Internal(
-                    "approved arguments do not match their hash".into(),
-                ));
+            let args = row.candidate_args()?;
+            if status == CallStatus::Approved {
+                let hash = store::json::hash(&args);
+                let recorded = store::audit::approved_args_hash(&mut *conn, &row.id).await?;
+                // Approvals recorded before hashes were written to the audit log fall back
+                // to the row's own hash.
+                let expected = recorded.or_else(|| row.approved_args_hash.clone());
+                if expected.as_deref() != Some(hash.as_str()) {
+                    tracing::error!(
+                        call = %row.id,
+                        expected = ?expected,
+                        found = %hash,
+                        "integrity error: the approved arguments do not match what the audit log recorded"
+                    );
+                    return refuse(
+                        StateCode::ApprovalMismatch,
+                        "the approved arguments do not match what was approved; \
+                         they will not be executed (the incident is logged)"
+                            .into(),
+                    );
+                }
             }
             let moved = calls::transition(
                 conn,

@@ -1,14 +1,18 @@
 //! Read models for people: the inbox, the decision card and the history.
 
+use super::decide::{reviewer, CallSubject};
 use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::call::CallStatus;
+use crate::domain::inbox::VersionView;
 use crate::domain::inbox::{
     key_args, median, CardData, FilterCount, HistoryData, HistoryItem, InboxData, InboxItem,
     SessionCall, ToolStats,
 };
-use crate::domain::{AppError, Role, UserView};
+use crate::domain::review::{self, Refusal, Requirements};
+use crate::domain::{AppError, UserView};
 use crate::store::calls::{self, ListFilter};
+use crate::store::reviews;
 
 /// Most pending calls listed at once (the soonest deadlines; filters narrow the rest).
 pub const INBOX_LIMIT: i64 = 100;
@@ -21,7 +25,7 @@ impl Gate {
         let now = self.clock.now();
         let rows = calls::pending_filtered(&self.pool, filter, INBOX_LIMIT).await?;
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let decisions = calls::decisions_for(&self.pool, &ids).await?;
+        let decisions = reviews::of_calls(&self.pool, &ids).await?;
         let items = rows
             .iter()
             .filter(|r| r.deadline.is_none_or(|d| d > to_millis(now)))
@@ -57,7 +61,8 @@ impl Gate {
         })
     }
 
-    /// Everything the decision card shows, for `user`.
+    /// Everything the decision card shows, for `user`; whether they may decide is the
+    /// review engine's answer.
     pub async fn card(&self, call_id: &str, user: &UserView) -> Result<CardData, AppError> {
         let call = self.view(call_id, None).await?;
         let row = self.call_row(call_id, None).await?;
@@ -84,28 +89,55 @@ impl Gate {
                 created_at: calls::rfc3339(c.created_at),
             })
             .collect();
-        let needed: Role = row
-            .approver_role
-            .as_deref()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(Role::Approver);
-        let already = call.decisions.iter().any(|d| d.user == user.username);
-        let cannot_decide_reason = if call.status != CallStatus::Pending {
-            Some(format!("This call is {}.", call.status))
-        } else if !user.role.includes(needed) {
-            Some(format!("Deciding this call needs the {needed} role."))
-        } else if already {
-            Some("You already decided on this call; another person must.".into())
-        } else {
-            None
-        };
+        let rows = reviews::of_call(&self.pool, call_id).await?;
+        let subject = CallSubject::of(&row, &rows)?;
+        let now_ms = to_millis(self.clock.now());
+        let cannot_decide_reason = review::may_review(&subject.subject(), reviewer(user), now_ms)
+            .err()
+            .map(|refusal| match refusal {
+                Refusal::NotPending => format!("This call is {}.", call.status),
+                Refusal::NotEligible {
+                    disabled: false,
+                    needs,
+                } => {
+                    format!("Deciding this call needs the {needs} role.")
+                }
+                Refusal::DuplicateReviewer if subject.candidate > 1 => {
+                    "You already reviewed this version; another person must.".into()
+                }
+                Refusal::DuplicateReviewer => {
+                    "You already decided on this call; another person must.".into()
+                }
+                other => capitalise(&other.to_string()),
+            });
+        let versions = reviews::candidates(&self.pool, call_id)
+            .await?
+            .into_iter()
+            .map(|c| VersionView {
+                version: c.version.max(1) as u32,
+                author: c
+                    .author
+                    .strip_prefix("user:")
+                    .unwrap_or(&c.author)
+                    .to_string(),
+                at: calls::rfc3339(c.created_at),
+                rule: c.rule,
+                args: serde_json::from_str(&c.args).unwrap_or(serde_json::Value::Null),
+            })
+            .collect();
+        let approvals =
+            review::approvals(&subject.reviews, subject.candidate, &subject.requirements);
+        let still_needed = (call.status == CallStatus::Pending)
+            .then(|| still_needed(&subject.requirements, approvals, subject.candidate));
         Ok(CardData {
             deadline_ms: row.deadline,
-            now_ms: to_millis(self.clock.now()),
+            now_ms,
             stats,
             session_calls,
             can_decide: cannot_decide_reason.is_none(),
             cannot_decide_reason,
+            versions,
+            still_needed,
             call,
         })
     }
@@ -118,7 +150,7 @@ impl Gate {
         let has_more = rows.len() as i64 > HISTORY_PAGE;
         rows.truncate(HISTORY_PAGE as usize);
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let mut decisions = calls::decisions_for(&self.pool, &ids).await?;
+        let mut decisions = reviews::of_calls(&self.pool, &ids).await?;
         let items = rows
             .into_iter()
             .map(|r| {
@@ -146,5 +178,42 @@ impl Gate {
             page,
             has_more,
         })
+    }
+}
+
+/// What a pending call still needs, in words: "1 more approval of version 2 from a
+/// manager or above, typing `deploy api`".
+fn still_needed(requirements: &Requirements, approvals: u32, candidate: u32) -> String {
+    let more = requirements.approvals.saturating_sub(approvals).max(1);
+    let noun = if more == 1 { "approval" } else { "approvals" };
+    let of = if candidate > 1 {
+        format!(" of version {candidate}")
+    } else {
+        String::new()
+    };
+    let role = requirements.role;
+    let mut text = format!(
+        "{more} more {noun}{of} from {} {role} or above",
+        article(role.as_str())
+    );
+    if let Some(phrase) = &requirements.confirm {
+        text += &format!(", typing `{phrase}`");
+    }
+    text
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
     }
 }

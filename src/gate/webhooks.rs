@@ -57,7 +57,7 @@ impl Gate {
         let agent = store::agents::find(&self.pool, &row.agent_id)
             .await?
             .ok_or_else(|| AppError::Internal("webhook for a call without an agent".into()))?;
-        let view = row.view(&store::calls::decisions(&self.pool, &row.id).await?);
+        let view = row.view(&store::reviews::of_call(&self.pool, &row.id).await?);
         let body = serde_json::to_vec(&view).map_err(|e| AppError::Internal(e.to_string()))?;
         let t = self.clock.now().timestamp();
         let started = Instant::now();

@@ -134,6 +134,19 @@ impl CompiledPolicy {
         &self.source
     }
 
+    /// The typed-confirmation phrase of the enabled gate rule `name`, filled in from `args`
+    /// (`None` when there is no such rule or it asks for no phrase). An approver's edit
+    /// keeps the phrase of the rule that gated the call, re-rendered for the new arguments.
+    pub fn confirm_of(&self, name: &str, args: &Value) -> Option<String> {
+        self.rules
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| match &r.effect {
+                Some(CompiledEffect::Gate(_, Some(confirm))) => Some(confirm.render(args)),
+                _ => None,
+            })
+    }
+
     /// Whether any enabled rule looks at novelty; if not, callers can skip that lookup.
     pub fn uses_novelty(&self) -> bool {
         self.uses_novelty

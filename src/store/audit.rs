@@ -11,6 +11,14 @@ use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Event kinds written outside a status transition (transitions are `call.<status>`).
+pub mod kinds {
+    /// An approval that counted but did not reach the threshold.
+    pub const APPROVAL_RECORDED: &str = "call.approval_recorded";
+    /// An approver's edit became the call's next candidate.
+    pub const CANDIDATE_CREATED: &str = "call.candidate_created";
+}
+
 /// An event to append.
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
@@ -41,12 +49,13 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    /// Whether an inbox shows this change: a call arriving in or leaving `pending`, or an
-    /// approval that does not decide the call yet.
+    /// Whether an inbox shows this change: a call arriving in or leaving `pending`, an
+    /// approval that does not decide the call yet, or an edit of its arguments.
     pub fn matters_to_inbox(&self) -> bool {
         self.from_status.as_deref() == Some("pending")
             || self.to_status.as_deref() == Some("pending")
-            || self.kind == "call.approval_recorded"
+            || self.kind == kinds::APPROVAL_RECORDED
+            || self.kind == kinds::CANDIDATE_CREATED
     }
 }
 
@@ -263,6 +272,22 @@ pub async fn for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Resul
     .await
 }
 
+/// The hash of the arguments recorded as approved for a call (`args_hash` of its
+/// `call.approved` event), if that event records one.
+pub async fn approved_args_hash(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+) -> sqlx::Result<Option<String>> {
+    let found: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT json_extract(detail, '$.args_hash') FROM audit_events
+         WHERE call_id = ? AND kind = 'call.approved' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(call_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.flatten())
+}
+
 /// Result of checking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -324,6 +349,7 @@ mod tests {
             ("call.proposed", None, Some("denied"), false),
             ("call.proposed", None, Some("pending"), true),
             ("call.approval_recorded", None, None, true),
+            ("call.candidate_created", None, None, true),
             ("call.approved", Some("pending"), Some("approved"), true),
             ("call.expired", Some("pending"), Some("expired"), true),
             ("call.executed", Some("approved"), Some("executed"), false),

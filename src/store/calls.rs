@@ -1,10 +1,13 @@
-//! SQL for `calls` and `decisions`, including the only code that changes a call's status:
+//! SQL for `calls`, including the only code that changes a call's status:
 //! [`transition`], a conditional write that follows [`CallStatus::apply`] and appends the
 //! audit event (and the webhook outbox row) in the same transaction.
 
+use super::reviews::ReviewRow;
 use super::{audit, webhooks};
 use crate::clock::{from_millis, to_millis};
-use crate::domain::call::{CallEvent, CallStatus, CallView, DecisionView};
+use crate::domain::call::{CallEvent, CallStatus, CallView, CandidateView, DecisionView};
+use crate::domain::review::{self, Requirements};
+use crate::domain::{AppError, Role};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
@@ -24,14 +27,16 @@ pub struct CallRow {
     pub alternatives: String,
     pub checkpoint: Option<String>,
     pub callback_url: Option<String>,
-    pub status: String,
+    pub status: CallStatus,
     pub rule: Option<String>,
     pub message: Option<String>,
     pub approvals_required: Option<i64>,
-    pub approver_role: Option<String>,
+    pub approver_role: Option<Role>,
     pub confirm: Option<String>,
     pub approval_ttl_ms: Option<i64>,
     pub deadline: Option<i64>,
+    /// While pending: the current candidate's arguments when an approver edited them
+    /// (`None`: the proposal). Once approved: what may be executed.
     pub approved_args: Option<String>,
     pub approved_args_hash: Option<String>,
     pub approval_expires_at: Option<i64>,
@@ -40,43 +45,77 @@ pub struct CallRow {
     pub created_at: i64,
     pub decided_at: Option<i64>,
     pub executed_at: Option<i64>,
+    /// The current candidate: 1 is the proposal, each edit adds one.
+    pub candidate: i64,
 }
 
 const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, c.tool, c.args,
     c.reason, c.context, c.risk, c.alternatives, c.checkpoint, c.callback_url, c.status, c.rule,
     c.message, c.approvals_required, c.approver_role, c.confirm, c.approval_ttl_ms, c.deadline,
     c.approved_args, c.approved_args_hash, c.approval_expires_at, c.idempotency_key, c.response,
-    c.created_at, c.decided_at, c.executed_at
+    c.created_at, c.decided_at, c.executed_at, c.candidate
     FROM calls c JOIN agents a ON a.id = c.agent_id";
 
 impl CallRow {
-    /// The status (the table's CHECK constraint keeps it valid).
+    /// The status.
     pub fn status(&self) -> CallStatus {
-        self.status.parse().unwrap_or(CallStatus::Denied)
+        self.status
     }
 
-    /// The call's view, with its decisions.
-    pub fn view(&self, decisions: &[DecisionRow]) -> CallView {
+    /// The arguments of the current candidate (once approved: the approved ones).
+    pub fn candidate_args(&self) -> Result<serde_json::Value, AppError> {
+        let text = self.approved_args.as_deref().unwrap_or(&self.args);
+        serde_json::from_str(text).map_err(|e| {
+            AppError::Internal(format!(
+                "call {}: stored arguments unreadable: {e}",
+                self.id
+            ))
+        })
+    }
+
+    /// What a review of this call needs now.
+    pub fn requirements(&self) -> Requirements {
+        Requirements {
+            approvals: self.approvals_required.unwrap_or(1).max(1) as u32,
+            role: self.approver_role.unwrap_or(Role::Approver),
+            excluded: Vec::new(),
+            deadline_ms: self.deadline,
+            confirm: self.confirm.clone(),
+        }
+    }
+
+    /// The call's view, with its reviews.
+    pub fn view(&self, reviews: &[ReviewRow]) -> CallView {
         let json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
         let opt_json = |s: &Option<String>| s.as_deref().map(json);
         let proposed = json(&self.args);
+        let args = opt_json(&self.approved_args).unwrap_or_else(|| proposed.clone());
+        let candidate = self.candidate.max(1) as u32;
+        let engine: Vec<review::Review> = reviews.iter().map(ReviewRow::engine).collect();
+        let requirements = self.requirements();
+        let gated = self.approvals_required.is_some();
         CallView {
             id: self.id.clone(),
             agent: self.agent_name.clone(),
             session: self.session.clone(),
             tool: self.tool.clone(),
-            args: opt_json(&self.approved_args).unwrap_or_else(|| proposed.clone()),
+            candidate: gated.then(|| CandidateView {
+                version: candidate,
+                hash: super::json::hash(&args),
+                args: args.clone(),
+            }),
+            args,
             proposed_args: proposed,
             reason: self.reason.clone(),
             context: opt_json(&self.context),
             risk: serde_json::from_str(&self.risk).unwrap_or_default(),
             alternatives: serde_json::from_str(&self.alternatives).unwrap_or_default(),
-            status: self.status(),
+            status: self.status,
             rule: self.rule.clone(),
             message: self.message.clone(),
             approvals_required: self.approvals_required.map(|n| n as u32),
-            approvals: decisions.iter().filter(|d| d.decision == "approve").count() as u32,
-            decisions: decisions.iter().map(DecisionRow::view).collect(),
+            approvals: review::approvals(&engine, candidate, &requirements),
+            decisions: reviews.iter().map(|r| r.view(candidate)).collect(),
             confirm: self.confirm.clone(),
             deadline: self.deadline.map(rfc3339),
             approval_expires_at: self.approval_expires_at.map(rfc3339),
@@ -89,33 +128,24 @@ impl CallRow {
     }
 }
 
-/// Milliseconds as RFC 3339 (UTC, millisecond precision).
-pub fn rfc3339(ms: i64) -> String {
-    from_millis(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// A row of `decisions`.
-#[derive(Debug, Clone, FromRow)]
-pub struct DecisionRow {
-    pub call_id: String,
-    pub user_id: String,
-    pub username: String,
-    pub decision: String,
-    pub feedback: Option<String>,
-    pub edited_args: Option<String>,
-    pub at: i64,
-}
-
-impl DecisionRow {
-    fn view(&self) -> DecisionView {
+impl ReviewRow {
+    /// The review as people and agents see it; `current` is the call's current candidate.
+    pub fn view(&self, current: u32) -> DecisionView {
         DecisionView {
             user: self.username.clone(),
-            decision: self.decision.clone(),
+            decision: self.decision,
             feedback: self.feedback.clone(),
-            edited_args: self.edited_args.is_some(),
+            edited_args: self.edited,
+            version: self.version.max(1) as u32,
+            current: self.version.max(1) as u32 == current,
             at: rfc3339(self.at),
         }
     }
+}
+
+/// Milliseconds as RFC 3339 (UTC, millisecond precision).
+pub fn rfc3339(ms: i64) -> String {
+    from_millis(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A new call, as policy decided it.
@@ -274,73 +304,44 @@ pub async fn stale_approvals(
     .await
 }
 
-/// Decisions on a call, oldest first.
-pub async fn decisions(
+/// Makes an edit the call's current candidate and applies the requirements that hold for
+/// it (never looser: the caller tightened them), if the call is still pending at
+/// `candidate - 1`. Returns whether it did.
+pub async fn set_candidate(
     db: impl SqliteExecutor<'_>,
     call_id: &str,
-) -> sqlx::Result<Vec<DecisionRow>> {
-    sqlx::query_as(
-        "SELECT call_id, user_id, username, decision, feedback, edited_args, at
-         FROM decisions WHERE call_id = ? ORDER BY at, rowid",
+    candidate: i64,
+    args: &str,
+    terms: &CandidateTerms,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE calls SET candidate = ?, approved_args = ?, approvals_required = ?,
+            approver_role = ?, confirm = ?, approval_ttl_ms = ?, risk = ?
+         WHERE id = ? AND status = 'pending' AND candidate = ?",
     )
+    .bind(candidate)
+    .bind(args)
+    .bind(terms.approvals_required)
+    .bind(terms.approver_role)
+    .bind(&terms.confirm)
+    .bind(terms.approval_ttl_ms)
+    .bind(&terms.risk)
     .bind(call_id)
-    .fetch_all(db)
-    .await
-}
-
-/// The decisions on many calls in one query (for lists), grouped by call id.
-pub async fn decisions_for(
-    db: impl SqliteExecutor<'_>,
-    call_ids: &[&str],
-) -> sqlx::Result<std::collections::HashMap<String, Vec<DecisionRow>>> {
-    let mut by_call = std::collections::HashMap::<String, Vec<DecisionRow>>::new();
-    if call_ids.is_empty() {
-        return Ok(by_call);
-    }
-    let ids = serde_json::to_string(call_ids).unwrap_or_else(|_| "[]".into());
-    let rows: Vec<DecisionRow> = sqlx::query_as(
-        "SELECT call_id, user_id, username, decision, feedback, edited_args, at
-         FROM decisions WHERE call_id IN (SELECT value FROM json_each(?)) ORDER BY at, rowid",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
-    for row in rows {
-        by_call.entry(row.call_id.clone()).or_default().push(row);
-    }
-    Ok(by_call)
-}
-
-/// Records one person's decision. Fails with a PRIMARY KEY violation if they already decided.
-pub async fn insert_decision(db: impl SqliteExecutor<'_>, d: &DecisionRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO decisions (call_id, user_id, username, decision, feedback, edited_args, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&d.call_id)
-    .bind(&d.user_id)
-    .bind(&d.username)
-    .bind(&d.decision)
-    .bind(&d.feedback)
-    .bind(&d.edited_args)
-    .bind(d.at)
+    .bind(candidate - 1)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Replaces the arguments a pending call will be approved with (an approver's edit).
-pub async fn set_candidate_args(
-    db: impl SqliteExecutor<'_>,
-    call_id: &str,
-    args: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET approved_args = ? WHERE id = ? AND status = 'pending'")
-        .bind(args)
-        .bind(call_id)
-        .execute(db)
-        .await?;
-    Ok(())
+/// What a pending call needs, as stored on its row.
+#[derive(Debug, Clone)]
+pub struct CandidateTerms {
+    pub approvals_required: i64,
+    pub approver_role: Role,
+    pub confirm: Option<String>,
+    pub approval_ttl_ms: i64,
+    /// JSON array of risk classes.
+    pub risk: String,
 }
 
 /// Column changes that come with a transition.
@@ -384,7 +385,7 @@ pub async fn transition(
             executed_at = CASE WHEN ? = 'executed' THEN ? ELSE executed_at END
          WHERE id = ? AND status = ?",
     )
-    .bind(to.as_str())
+    .bind(to)
     .bind(&changes.message)
     .bind(approved_args)
     .bind(approved_hash)

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod calls;
 pub mod json;
 pub mod policy;
+pub mod reviews;
 pub mod sessions;
 pub mod users;
 pub mod webhooks;

@@ -58,14 +58,10 @@ async fn events_stream_live_and_replay_with_last_event_id() {
     // Decided before anyone listened: replay from 0 returns it.
     let first = app.propose_ok(&key, gated.clone()).await;
     let first_id = first["id"].as_str().unwrap().to_string();
-    app.gate()
-        .decide(&first_id, &approver, approve())
-        .await
-        .unwrap();
+    app.decide(&first_id, &approver, approve()).await.unwrap();
     // Another agent's call never shows up in this agent's stream.
     let theirs = app.propose_ok(&other, gated.clone()).await;
-    app.gate()
-        .decide(theirs["id"].as_str().unwrap(), &approver, approve())
+    app.decide(theirs["id"].as_str().unwrap(), &approver, approve())
         .await
         .unwrap();
 
@@ -94,18 +90,17 @@ async fn events_stream_live_and_replay_with_last_event_id() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = app.propose_ok(&key, gated.clone()).await;
     let second_id = second["id"].as_str().unwrap().to_string();
-    app.gate()
-        .decide(
-            &second_id,
-            &approver,
-            DecisionInput {
-                approve: false,
-                feedback: Some("not today".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.decide(
+        &second_id,
+        &approver,
+        DecisionInput {
+            approve: false,
+            feedback: Some("not today".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let got = reader.await.unwrap();
     assert_eq!(got[0].1["id"], second_id.as_str());
     assert_eq!(got[0].1["status"], "denied");
@@ -165,8 +160,7 @@ async fn webhooks_are_signed_retried_and_recorded() {
         )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    app.gate()
-        .decide(&id, &app.person("apu", Role::Approver).await, approve())
+    app.decide(&id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap();
 

@@ -58,7 +58,7 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (
             Method::POST,
             "/rpc/decide",
-            "id={call}&decision=deny&feedback=no",
+            "id={call}&decision=deny&feedback=no&hash={hash}",
             DECIDERS,
         ),
         (Method::POST, "/rpc/history", "", PEOPLE),
@@ -168,7 +168,9 @@ async fn every_route_admits_only_its_callers() {
                 req = req.bearer_auth(&key);
             }
             if !body.is_empty() {
-                let body = body.replace("{call}", id);
+                let body = body
+                    .replace("{call}", id)
+                    .replace("{hash}", &app.candidate_hash(id).await);
                 let kind = if body.starts_with('{') {
                     "application/json"
                 } else {

@@ -138,11 +138,13 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
                     };
                     let Ok(body) = res.json::<Value>().await else { break };
                     let id = body["id"].as_str().unwrap_or_default().to_string();
+                    // What the person is shown: the proposed arguments.
+                    let hash = askfirst::store::json::hash(&json!({ "env": "production", "n": n }));
                     acked.lock().unwrap().proposed.insert(id.clone());
                     let Ok(res) = browser
                         .post(format!("{base}/rpc/decide"))
                         .header("accept", "application/json")
-                        .form(&[("id", id.as_str()), ("decision", "approve")])
+                        .form(&[("id", id.as_str()), ("decision", "approve"), ("hash", hash.as_str())])
                         .send()
                         .await
                     else {
@@ -191,7 +193,7 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     }
     for id in &acked.approved {
         let decisions: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM decisions WHERE call_id = ? AND decision = 'approve'",
+            "SELECT COUNT(*) FROM reviews WHERE call_id = ? AND decision = 'approve'",
         )
         .bind(id)
         .fetch_one(&pool)

@@ -1,6 +1,6 @@
 //! The gate state machine through HTTP: every transition and every 409.
 
-use crate::support::{error_of, TestApp};
+use crate::support::{decide_seen, error_of, TestApp};
 use askfirst::domain::Role;
 use askfirst::gate::decide::DecisionInput;
 use chrono::Duration;
@@ -100,73 +100,73 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     let gate = app.gate();
 
     // Role below the rule's approver role.
-    let e = gate
-        .decide(
-            id,
-            &approver,
-            DecisionInput {
-                confirm: Some("deploy api".into()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), "forbidden");
+    let e = decide_seen(
+        &gate,
+        id,
+        &approver,
+        DecisionInput {
+            confirm: Some("deploy api".into()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "not_eligible");
     // The phrase must match.
-    let e = gate
-        .decide(
-            id,
-            &m1,
-            DecisionInput {
-                confirm: Some("deploy API".into()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), "invalid");
-    let e = gate.decide(id, &m1, approve()).await.unwrap_err();
-    assert_eq!(e.code(), "invalid");
+    let e = decide_seen(
+        &gate,
+        id,
+        &m1,
+        DecisionInput {
+            confirm: Some("deploy API".into()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "confirmation_mismatch");
+    let e = decide_seen(&gate, id, &m1, approve()).await.unwrap_err();
+    assert_eq!(e.code(), "confirmation_mismatch");
 
-    let v = gate
-        .decide(
-            id,
-            &m1,
-            DecisionInput {
-                confirm: Some("deploy api".into()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap();
+    let v = decide_seen(
+        &gate,
+        id,
+        &m1,
+        DecisionInput {
+            confirm: Some("deploy api".into()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((v.status.as_str(), v.approvals), ("pending", 1));
     // The same person never counts twice.
-    let e = gate
-        .decide(
-            id,
-            &m1,
-            DecisionInput {
-                confirm: Some("deploy api".into()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), "duplicate_approver");
+    let e = decide_seen(
+        &gate,
+        id,
+        &m1,
+        DecisionInput {
+            confirm: Some("deploy api".into()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "duplicate_reviewer");
     // Agents waiting see it still pending.
     assert_eq!(app.get_call(&key, id, None).await["status"], "pending");
 
-    let v = gate
-        .decide(
-            id,
-            &m2,
-            DecisionInput {
-                confirm: Some("deploy api".into()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap();
+    let v = decide_seen(
+        &gate,
+        id,
+        &m2,
+        DecisionInput {
+            confirm: Some("deploy api".into()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((v.status.as_str(), v.approvals), ("approved", 2));
     let res = app.call_action(&key, id, "execute").await;
     assert_eq!(res.status(), 200);
@@ -185,21 +185,19 @@ async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
     let id = p["id"].as_str().unwrap();
     let m1 = app.person("mia", Role::Manager).await;
     let m2 = app.person("max", Role::Manager).await;
-    app.gate()
-        .decide(
-            id,
-            &m1,
-            DecisionInput {
-                confirm: Some("deploy api".into()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap();
+    app.decide(
+        id,
+        &m1,
+        DecisionInput {
+            confirm: Some("deploy api".into()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
 
     // Denying needs feedback.
     let e = app
-        .gate()
         .decide(
             id,
             &m2,
@@ -212,18 +210,17 @@ async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
         .unwrap_err();
     assert_eq!(e.code(), "invalid");
     let feedback = "Not on a Friday <b>please</b> — use the canary first.";
-    app.gate()
-        .decide(
-            id,
-            &m2,
-            DecisionInput {
-                approve: false,
-                feedback: Some(feedback.into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.decide(
+        id,
+        &m2,
+        DecisionInput {
+            approve: false,
+            feedback: Some(feedback.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let view = app.get_call(&key, id, Some(1)).await;
     assert_eq!(view["status"], "denied");
     assert_eq!(view["message"], feedback);
@@ -241,7 +238,6 @@ async fn one_deny_vetoes_and_its_feedback_reaches_the_agent_verbatim() {
     let (status, code, _) = error_of(app.call_action(&key, id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "not_approved"));
     let e = app
-        .gate()
         .decide(id, &app.person("ann", Role::Admin).await, approve())
         .await
         .unwrap_err();
@@ -266,11 +262,7 @@ async fn deadline_expires_the_call_at_the_second() {
     app.clock.advance(Duration::seconds(1));
     let view = app.get_call(&key, &id, None).await;
     assert_eq!(view["status"], "expired", "expiry is applied on read");
-    let e = app
-        .gate()
-        .decide(&id, &approver, approve())
-        .await
-        .unwrap_err();
+    let e = app.decide(&id, &approver, approve()).await.unwrap_err();
     assert_eq!(e.code(), "not_pending");
     let (status, code, _) = error_of(app.call_action(&key, &id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "not_approved"));
@@ -289,7 +281,6 @@ async fn a_decision_at_the_deadline_loses() {
     let id = p["id"].as_str().unwrap();
     app.clock.advance(Duration::seconds(60));
     let e = app
-        .gate()
         .decide(id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap_err();
@@ -310,7 +301,7 @@ async fn approvals_go_stale_after_their_ttl() {
         )
         .await;
     let id = p["id"].as_str().unwrap();
-    app.gate().decide(id, &approver, approve()).await.unwrap();
+    app.decide(id, &approver, approve()).await.unwrap();
     app.clock.advance(Duration::seconds(29));
     assert_eq!(
         app.call_action(&key, id, "execute").await.status(),
@@ -325,7 +316,7 @@ async fn approvals_go_stale_after_their_ttl() {
         )
         .await;
     let id = p["id"].as_str().unwrap();
-    let v = app.gate().decide(id, &approver, approve()).await.unwrap();
+    let v = app.decide(id, &approver, approve()).await.unwrap();
     assert!(v.approval_expires_at.is_some());
     app.clock.advance(Duration::seconds(30));
     let (status, code, _) = error_of(app.call_action(&key, id, "execute").await).await;
@@ -349,7 +340,6 @@ async fn edited_arguments_are_what_the_agent_executes() {
     let edited = json!({ "host": "db-1", "force": false });
     let approver = app.person("apu", Role::Approver).await;
     let e = app
-        .gate()
         .decide(
             id,
             &approver,
@@ -361,17 +351,16 @@ async fn edited_arguments_are_what_the_agent_executes() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "invalid");
-    app.gate()
-        .decide(
-            id,
-            &approver,
-            DecisionInput {
-                edited_args: Some(edited.clone()),
-                ..approve()
-            },
-        )
-        .await
-        .unwrap();
+    app.decide(
+        id,
+        &approver,
+        DecisionInput {
+            edited_args: Some(edited.clone()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
     let view = app.get_call(&key, id, None).await;
     assert_eq!(view["args"], edited);
     assert_eq!(
@@ -405,7 +394,6 @@ async fn cancel_withdraws_only_pending_calls() {
     let (status, code, _) = error_of(app.call_action(&key, id, "cancel").await).await;
     assert_eq!((status, code.as_str()), (409, "not_pending"));
     let e = app
-        .gate()
         .decide(id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap_err();
@@ -423,8 +411,7 @@ async fn concurrent_executes_yield_exactly_one_success() {
         )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    app.gate()
-        .decide(&id, &app.person("apu", Role::Approver).await, approve())
+    app.decide(&id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -475,11 +462,13 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
     for i in 0..100 {
         clients.push(app.session_for(&format!("p{i}"), Role::Approver).await);
     }
+    let hash = app.candidate_hash(&id).await;
     // Everyone is ready before anyone sends, so the requests really overlap.
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
     let mut tasks = Vec::new();
     for (i, client) in clients.into_iter().enumerate() {
         let (url, id, start) = (app.url("/rpc/decide"), id.clone(), start.clone());
+        let hash = hash.clone();
         tasks.push(tokio::spawn(async move {
             let decision = if i % 2 == 0 { "approve" } else { "deny" };
             start.wait().await;
@@ -490,6 +479,7 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
                     ("id", id.as_str()),
                     ("decision", decision),
                     ("feedback", "no"),
+                    ("hash", hash.as_str()),
                 ])
                 .send()
                 .await
@@ -525,7 +515,7 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
     assert_eq!(transitions, 1, "{events:?}");
     assert_eq!(events.len(), 2, "proposed + one decision: {events:?}");
     let decisions = app
-        .count("SELECT COUNT(*) FROM decisions WHERE call_id = ?", &id)
+        .count("SELECT COUNT(*) FROM reviews WHERE call_id = ?", &id)
         .await;
     assert_eq!(decisions, 1);
     app.stop().await;
@@ -606,7 +596,7 @@ async fn long_poll_returns_a_decision_made_before_or_while_waiting() {
         )
         .await;
     let id = p["id"].as_str().unwrap().to_string();
-    app.gate().decide(&id, &approver, approve()).await.unwrap();
+    app.decide(&id, &approver, approve()).await.unwrap();
     let started = std::time::Instant::now();
     assert_eq!(
         app.get_call(&key, &id, Some(30)).await["status"],
@@ -624,7 +614,7 @@ async fn long_poll_returns_a_decision_made_before_or_while_waiting() {
     let id = p["id"].as_str().unwrap().to_string();
     let waiter = app.long_poll(&key, &id, 30);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    app.gate().decide(&id, &approver, approve()).await.unwrap();
+    app.decide(&id, &approver, approve()).await.unwrap();
     let (view, _) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
         .await
         .expect("woken")
@@ -756,8 +746,7 @@ async fn novelty_and_the_default_policy() {
         )
         .await;
     let id = p["id"].as_str().unwrap();
-    app.gate()
-        .decide(id, &app.person("apu", Role::Approver).await, approve())
+    app.decide(id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap();
     assert_eq!(app.call_action(&key, id, "execute").await.status(), 200);
@@ -788,8 +777,7 @@ async fn every_transition_is_audited_and_the_chain_verifies() {
         )
         .await;
     let id = p["id"].as_str().unwrap();
-    app.gate()
-        .decide(id, &app.person("apu", Role::Approver).await, approve())
+    app.decide(id, &app.person("apu", Role::Approver).await, approve())
         .await
         .unwrap();
     app.call_action(&key, id, "execute").await;
@@ -822,11 +810,17 @@ async fn a_decision_at_the_deadline_instant_loses_to_expiry() {
     let approver = app.session_for("apu", Role::Approver).await;
     let decide = |id: String| {
         let (client, url) = (approver.clone(), app.url("/rpc/decide"));
+        // Every call here proposes `{}`: that is what the person is shown.
+        let hash = askfirst::store::json::hash(&json!({}));
         async move {
             let res = client
                 .post(url)
                 .header("accept", "application/json")
-                .form(&[("id", id.as_str()), ("decision", "approve")])
+                .form(&[
+                    ("id", id.as_str()),
+                    ("decision", "approve"),
+                    ("hash", hash.as_str()),
+                ])
                 .send()
                 .await
                 .unwrap();

@@ -20,12 +20,20 @@ async fn gated_call(app: &TestApp) -> String {
 async fn reading_needs_a_session_and_deciding_needs_the_role() {
     let app = TestApp::spawn().await;
     let id = gated_call(&app).await;
+    let hash = app.candidate_hash(&id).await;
     let anonymous = app.client();
     for (name, form) in [
         ("inbox", vec![]),
         ("card", vec![("id", id.as_str())]),
         ("history", vec![]),
-        ("decide", vec![("id", id.as_str()), ("decision", "approve")]),
+        (
+            "decide",
+            vec![
+                ("id", id.as_str()),
+                ("decision", "approve"),
+                ("hash", hash.as_str()),
+            ],
+        ),
     ] {
         let (status, code, _) = error_of(app.rpc(&anonymous, name, &form).await).await;
         assert_eq!((status, code.as_str()), (401, "unauthenticated"), "{name}");
@@ -47,15 +55,23 @@ async fn reading_needs_a_session_and_deciding_needs_the_role() {
         "Deciding this call needs the approver role."
     );
     let (status, code, _) = error_of(
-        app.rpc(&viewer, "decide", &[("id", &id), ("decision", "approve")])
-            .await,
+        app.rpc(
+            &viewer,
+            "decide",
+            &[("id", &id), ("decision", "approve"), ("hash", &hash)],
+        )
+        .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (403, "forbidden"));
 
     let approver = app.signed_in("ann", Role::Approver).await;
     let res = app
-        .rpc(&approver, "decide", &[("id", &id), ("decision", "approve")])
+        .rpc(
+            &approver,
+            "decide",
+            &[("id", &id), ("decision", "approve"), ("hash", &hash)],
+        )
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "approved");
@@ -66,17 +82,23 @@ async fn reading_needs_a_session_and_deciding_needs_the_role() {
 async fn a_decision_that_loses_the_race_says_what_happened() {
     let app = TestApp::spawn().await;
     let id = gated_call(&app).await;
+    let hash = app.candidate_hash(&id).await;
     let ann = app.signed_in("ann", Role::Approver).await;
     let bob = app.signed_in("bob", Role::Approver).await;
     let deny = [
         ("id", id.as_str()),
         ("decision", "deny"),
         ("feedback", "no"),
+        ("hash", hash.as_str()),
     ];
     assert_eq!(app.rpc(&ann, "decide", &deny).await.status(), 200);
     let (status, code, message) = error_of(
-        app.rpc(&bob, "decide", &[("id", &id), ("decision", "approve")])
-            .await,
+        app.rpc(
+            &bob,
+            "decide",
+            &[("id", &id), ("decision", "approve"), ("hash", &hash)],
+        )
+        .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (409, "not_pending"));
@@ -86,12 +108,29 @@ async fn a_decision_that_loses_the_race_says_what_happened() {
     type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
     let cases: Vec<Case> = vec![
         (
-            vec![("id", "no-such-call"), ("decision", "approve")],
+            vec![
+                ("id", "no-such-call"),
+                ("decision", "approve"),
+                ("hash", "x"),
+            ],
             404,
             "not_found",
         ),
-        (vec![("id", &id), ("decision", "maybe")], 400, "bad_request"),
-        (vec![("decision", "approve")], 400, "bad_request"),
+        (
+            vec![("id", &id), ("decision", "maybe"), ("hash", &hash)],
+            400,
+            "bad_request",
+        ),
+        (
+            vec![("decision", "approve"), ("hash", &hash)],
+            400,
+            "bad_request",
+        ),
+        (
+            vec![("id", &id), ("decision", "approve")],
+            400,
+            "bad_request",
+        ),
     ];
     for (form, status, code) in cases {
         let got = error_of(app.rpc(&bob, "decide", &form).await).await;
@@ -106,10 +145,12 @@ async fn a_decision_that_loses_the_race_says_what_happened() {
 async fn edited_arguments_must_be_json_and_history_pages() {
     let app = TestApp::spawn().await;
     let id = gated_call(&app).await;
+    let hash = app.candidate_hash(&id).await;
     let ann = app.signed_in("ann", Role::Approver).await;
     let form = [
         ("id", id.as_str()),
         ("decision", "approve"),
+        ("hash", hash.as_str()),
         ("args", "{not json"),
     ];
     let (status, code, _) = error_of(app.rpc(&ann, "decide", &form).await).await;
@@ -117,6 +158,7 @@ async fn edited_arguments_must_be_json_and_history_pages() {
     let form = [
         ("id", id.as_str()),
         ("decision", "approve"),
+        ("hash", hash.as_str()),
         ("args", r#"{"env":"staging"}"#),
     ];
     let view: Value = app.rpc(&ann, "decide", &form).await.json().await.unwrap();

@@ -1,6 +1,6 @@
 //! The Rust SDK against the real server: the sync gate, the async gate, and the demo agent.
 
-use crate::support::TestApp;
+use crate::support::{decide_seen, TestApp};
 use askfirst::domain::Role;
 use askfirst::gate::decide::DecisionInput;
 use askfirst_sdk::{Client, GateOutcome, ProposedCall, Status};
@@ -39,7 +39,7 @@ fn decider(
                             ..Default::default()
                         }
                     };
-                    gate.decide(&row.id, &person, input).await.unwrap();
+                    decide_seen(&gate, &row.id, &person, input).await.unwrap();
                     done.insert(row.id.clone());
                 }
             }
@@ -140,17 +140,16 @@ async fn the_async_gate_resumes_from_the_event_stream() {
 
     // The agent "exits"; later a person approves.
     let person = app.person("apu", Role::Approver).await;
-    app.gate()
-        .decide(
-            &proposal.id,
-            &person,
-            DecisionInput {
-                approve: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.decide(
+        &proposal.id,
+        &person,
+        DecisionInput {
+            approve: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), events.next())
         .await
         .unwrap()

@@ -295,6 +295,22 @@ impl TestApp {
         })
     }
 
+    /// A person's review of the call's current candidate (the hash they were shown is
+    /// filled in when the input names none), through the gate service.
+    pub async fn decide(
+        &self,
+        id: &str,
+        user: &askfirst::domain::UserView,
+        input: askfirst::gate::decide::DecisionInput,
+    ) -> Result<askfirst::domain::call::CallView, askfirst::domain::AppError> {
+        decide_seen(self.gate(), id, user, input).await
+    }
+
+    /// The hash of the arguments a pending call's reviewers are shown now.
+    pub async fn candidate_hash(&self, id: &str) -> String {
+        candidate_hash(self.gate(), id).await
+    }
+
     /// The time on the test clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -323,4 +339,26 @@ pub fn set_cookies(res: &Response) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect()
+}
+
+/// The hash of the arguments a call's reviewers are shown now (read without applying a
+/// due expiry, so a test can decide at the deadline instant).
+pub async fn candidate_hash(gate: &askfirst::gate::Gate, id: &str) -> String {
+    match gate.call_row(id, None).await {
+        Ok(row) => row.view(&[]).candidate.map(|c| c.hash).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// [`TestApp::decide`] for a gate held elsewhere (e.g. in a spawned task).
+pub async fn decide_seen(
+    gate: &askfirst::gate::Gate,
+    id: &str,
+    user: &askfirst::domain::UserView,
+    mut input: askfirst::gate::decide::DecisionInput,
+) -> Result<askfirst::domain::call::CallView, askfirst::domain::AppError> {
+    if input.shown_hash.is_empty() {
+        input.shown_hash = candidate_hash(gate, id).await;
+    }
+    gate.decide(id, user, input).await
 }

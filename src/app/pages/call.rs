@@ -5,8 +5,9 @@
 use super::home::ErrorNote;
 use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges};
 use crate::domain::call::{CallStatus, CallView};
-use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine};
-use crate::domain::AppError;
+use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine, VersionView};
+use crate::domain::review::Verdict;
+use crate::domain::{error::StateCode, AppError};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{
@@ -22,13 +23,14 @@ pub async fn load_card(id: String) -> Result<CardData, AppError> {
     guard::state()?.gate.card(&id, &user).await
 }
 
-/// Approve or deny a call as the signed-in person (the gate checks role, distinct
-/// approvers, confirmation, deadline). `args`, when given and different, replaces the
-/// arguments the agent will execute.
+/// Approve or deny a call as the signed-in person. `hash` names the arguments the person
+/// was shown (the card's `candidate.hash`); the review engine refuses anything else with
+/// `stale_view`. `args`, when given and different from those, is an edit: a new candidate.
 #[server(prefix = "/rpc", endpoint = "decide")]
 pub async fn decide_call(
     id: String,
     decision: String,
+    hash: String,
     feedback: Option<String>,
     confirm: Option<String>,
     args: Option<String>,
@@ -36,7 +38,6 @@ pub async fn decide_call(
     use crate::auth::guard;
     use crate::gate::decide::DecisionInput;
     let user = guard::require_role(crate::domain::Role::Approver).await?;
-    let gate = guard::state()?.gate.clone();
     let approve = match decision.as_str() {
         "approve" => true,
         "deny" => false,
@@ -47,13 +48,9 @@ pub async fn decide_call(
         }
     };
     let edited_args = match args.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        Some(text) if approve => {
-            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-                AppError::Invalid(format!("the edited arguments are not valid JSON: {e}"))
-            })?;
-            let current = gate.view(&id, None).await?.args;
-            (value != current).then_some(value)
-        }
+        Some(text) if approve => Some(serde_json::from_str(text).map_err(|e| {
+            AppError::Invalid(format!("the edited arguments are not valid JSON: {e}"))
+        })?),
         _ => None,
     };
     let input = DecisionInput {
@@ -61,8 +58,9 @@ pub async fn decide_call(
         feedback,
         confirm: confirm.filter(|c| !c.is_empty()),
         edited_args,
+        shown_hash: hash,
     };
-    gate.decide(&id, &user, input).await
+    guard::state()?.gate.decide(&id, &user, input).await
 }
 
 /// The decision card page.
@@ -132,7 +130,7 @@ fn Card(
     let approvers: Vec<String> = call
         .decisions
         .iter()
-        .filter(|d| d.decision == "approve")
+        .filter(|d| d.decision == Verdict::Approve && d.current)
         .map(|d| d.user.clone())
         .collect();
     let status = call.status;
@@ -140,16 +138,30 @@ fn Card(
         .decisions
         .iter()
         .map(|d| {
+            let what = match (d.decision, d.edited_args, d.current) {
+                (Verdict::Deny, _, _) => format!(" denied version {}", d.version),
+                (Verdict::Approve, true, _) => {
+                    format!(" edited the arguments (version {}) and approved them", d.version)
+                }
+                (Verdict::Approve, false, true) => format!(" approved version {}", d.version),
+                (Verdict::Approve, false, false) => {
+                    format!(" approved an earlier version (version {}) — no longer counts", d.version)
+                }
+            };
             view! {
-                <li>
-                    <strong>{d.user.clone()}</strong> {if d.decision == "approve" { " approved" } else { " denied" }}
-                    {d.edited_args.then_some(" (edited the arguments)")}
+                <li class:earlier=!d.current>
+                    <strong>{d.user.clone()}</strong> {what}
                     " at " <time datetime=d.at.clone()>{d.at.clone()}</time>
                     {d.feedback.clone().map(|f| view! { <blockquote class="agent-text">{f}</blockquote> })}
                 </li>
             }
         })
-        .collect_view();
+        .collect_view()
+        .into_any();
+    let versions = (!data.versions.is_empty()).then(|| {
+        view! { <Versions call=call.clone() versions=data.versions.clone() /> }.into_any()
+    });
+    let version_no = call.candidate.as_ref().map_or(1, |c| c.version);
     let stats = data.stats.clone();
     let session_calls = data
         .session_calls
@@ -178,6 +190,7 @@ fn Card(
                         <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{call.tool.clone()}</code>
                         <ul class="arg-list">{key_args}</ul>
                         <details><summary>"Full arguments (JSON)"</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
+                        {versions}
                     </dd>
                     <dt>"Reason"</dt>
                     <dd>{call.reason.clone().map(|r| view! { <LongText text=r /> }.into_any()).unwrap_or_else(|| view! { <em>"none given"</em> }.into_any())}</dd>
@@ -194,11 +207,15 @@ fn Card(
                     <dt>"Gated by"</dt>
                     <dd>"rule " <code>{rule}</code> {call.confirm.clone().map(|c| view! { " · typed confirmation: " <code class="agent-text">{c}</code> })}</dd>
                     <dt>"Approvals"</dt>
-                    <dd>{call.approvals} " of " {call.approvals_required.unwrap_or(1)}
-                        {(!approvers.is_empty()).then(|| format!(" — {}", approvers.join(", ")))}</dd>
+                    <dd>{view! {
+                        <span class="approval-count">{call.approvals} " of " {call.approvals_required.unwrap_or(1)}
+                            {(version_no > 1).then(|| format!(" for version {version_no}"))}</span>
+                        {(!approvers.is_empty()).then(|| format!(" — {}", approvers.join(", ")))}
+                        {data.still_needed.clone().map(|n| view! { <p class="still-needed">"Still needed: " {n}</p> })}
+                    }.into_any()}</dd>
                 </dl>
                 <Decide data=data.clone() approve deny />
-                {(!call.decisions.is_empty()).then(|| view! { <h2>"Decisions"</h2> <ul class="decisions">{decisions}</ul> })}
+                {(!call.decisions.is_empty()).then(|| view! { <h2>"Reviews"</h2> <ul class="decisions">{decisions}</ul> })}
             </article>
             <aside class="card history-panel" aria-label="History">
                 <h2>"How this has gone before"</h2>
@@ -216,6 +233,56 @@ fn Card(
             </aside>
         </div>
     }
+}
+
+/// The proposal and every edit of it: who made which version, and how the current one
+/// differs from what the agent proposed.
+#[component]
+fn Versions(call: CallView, versions: Vec<VersionView>) -> impl IntoView {
+    let current = call.candidate.as_ref().map_or(1, |c| c.version);
+    let proposal = serde_json::to_string_pretty(&call.proposed_args).unwrap_or_default();
+    let items = versions
+        .into_iter()
+        .map(|v| {
+            let label = if v.version == current {
+                " (current)"
+            } else {
+                ""
+            };
+            view! {
+                <li>
+                    "Version " {v.version} {label} " by " <strong>{v.author}</strong>
+                    " at " <time datetime=v.at.clone()>{v.at.clone()}</time>
+                    {v.rule.map(|r| view! { " · policy rule " <code>{r}</code> })}
+                    <DiffList before=call.proposed_args.clone() after=v.args />
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="versions" aria-label="Versions of the arguments">
+            <h3>"Edited: version " {current} " is under review"</h3>
+            <p>"Changes against the agent's proposal (version 1):"</p>
+            <ol class="version-list">{items}</ol>
+            <details><summary>"The proposal (version 1, JSON)"</summary><pre class="json agent-text">{proposal}</pre></details>
+        </section>
+    }
+}
+
+/// The top-level differences between two sets of arguments.
+#[component]
+fn DiffList(before: serde_json::Value, after: serde_json::Value) -> impl IntoView {
+    let lines = arg_diff(&before, &after)
+        .into_iter()
+        .filter(|l| !matches!(l, DiffLine::Same(..)))
+        .map(|l| match l {
+            DiffLine::Changed(k, a, b) => view! { <li class="changed"><code>{k}</code> ": " <del class="agent-text">{a}</del> " → " <ins class="agent-text">{b}</ins></li> }.into_any(),
+            DiffLine::Added(k, b) => view! { <li class="added"><code>{k}</code> ": " <ins class="agent-text">{b}</ins></li> }.into_any(),
+            DiffLine::Removed(k, a) => view! { <li class="removed"><code>{k}</code> ": " <del class="agent-text">{a}</del></li> }.into_any(),
+            DiffLine::Same(..) => ().into_any(),
+        })
+        .collect_view();
+    view! { <ul class="diff-lines">{lines}</ul> }
 }
 
 fn plan_line(call: &CallView) -> String {
@@ -247,7 +314,13 @@ fn Decide(
             .find_map(|r| r.err())
             .map(|e| {
                 let text = match &e {
-                    AppError::State(..) => format!("Too late: {e}"),
+                    AppError::State(StateCode::NotPending | StateCode::DeadlinePassed, _) => {
+                        format!("Too late: {e}")
+                    }
+                    AppError::State(StateCode::StaleView, _) => format!(
+                        "The arguments changed since you opened this call — review again. \
+                         The card now shows the current version ({e})."
+                    ),
                     _ => e.to_string(),
                 };
                 view! { <p class="error" role="alert">{text}</p> }
@@ -262,6 +335,12 @@ fn Decide(
     }
     let call = data.call;
     let id = call.id.clone();
+    let hash = call
+        .candidate
+        .as_ref()
+        .map(|c| c.hash.clone())
+        .unwrap_or_default();
+    let deny_hash = hash.clone();
     let phrase = call.confirm.clone();
     let typed = RwSignal::new(String::new());
     let hydrated = RwSignal::new(false);
@@ -283,19 +362,12 @@ fn Decide(
         if edited == original {
             return None;
         }
-        let lines = arg_diff(&original, &edited)
-            .into_iter()
-            .filter(|l| !matches!(l, DiffLine::Same(..)))
-            .map(|l| match l {
-                DiffLine::Changed(k, a, b) => view! { <li class="changed"><code>{k}</code> ": " <del>{a}</del> " → " <ins>{b}</ins></li> }.into_any(),
-                DiffLine::Added(k, b) => view! { <li class="added"><code>{k}</code> ": " <ins>{b}</ins></li> }.into_any(),
-                DiffLine::Removed(k, a) => view! { <li class="removed"><code>{k}</code> ": " <del>{a}</del></li> }.into_any(),
-                DiffLine::Same(..) => ().into_any(),
-            })
-            .collect_view();
-        Some(
-            view! { <div class="diff" aria-live="polite"><h3>"You changed"</h3><ul>{lines}</ul></div> },
-        )
+        Some(view! {
+            <div class="diff" aria-live="polite"><h3>"You changed"</h3>
+                <DiffList before=original.clone() after=edited />
+                <p class="hint">"Your edit becomes a new version: approvals of the current one stop counting, and policy checks the new arguments again (it may ask for more)."</p>
+            </div>
+        })
     };
     let approve_disabled = {
         let phrase_ok = phrase_ok.clone();
@@ -316,6 +388,7 @@ fn Decide(
             <ActionForm action=approve attr:class="approve-form" attr:aria-label="Approve">
                 <input type="hidden" name="id" value=id />
                 <input type="hidden" name="decision" value="approve" />
+                <input type="hidden" name="hash" value=hash />
                 {phrase.clone().map(|p| view! {
                     <label for="confirm">"Type " <code class="agent-text">{p}</code> " to approve"</label>
                     <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
@@ -336,6 +409,7 @@ fn Decide(
             <ActionForm action=deny attr:class="deny-form" attr:aria-label="Deny">
                 <input type="hidden" name="id" value=deny_id />
                 <input type="hidden" name="decision" value="deny" />
+                <input type="hidden" name="hash" value=deny_hash />
                 <label for="deny-feedback">"Why deny? (sent to the agent verbatim)"</label>
                 <textarea id="deny-feedback" name="feedback" rows="2" required maxlength="4000"
                     autofocus=focus_deny></textarea>

@@ -1,0 +1,310 @@
+//! The review engine: whether one person's review of a subject counts, and what it does.
+//!
+//! Three things need people's sign-off — a gated call, a bypass request, a policy change
+//! that loosens a gate — and all of them ask this one pure function. A *subject* is a
+//! snapshot (its hash: what a reviewer must have been shown), the candidate it belongs to,
+//! its requirements and the reviews so far. The engine never does I/O and takes the time
+//! as an argument; each lifecycle keeps its own state machine and conditional writes.
+//!
+//! Nothing else decides thresholds, eligibility, "already decided" or stale views: the
+//! gate's decide path, the decision card's "can decide" line, the server functions and the
+//! CLI all call [`may_review`] or [`review`].
+
+use super::Role;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A person's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+/// What a subject needs before it is approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirements {
+    /// Distinct eligible approvals of the same candidate.
+    pub approvals: u32,
+    /// The least role that may review.
+    pub role: Role,
+    /// Reviewers (by id) who may never review this subject, e.g. its requester.
+    pub excluded: Vec<String>,
+    /// After this instant (milliseconds since the epoch) nothing can be reviewed.
+    pub deadline_ms: Option<i64>,
+    /// A phrase an approver must type exactly (already filled in from the candidate).
+    pub confirm: Option<String>,
+}
+
+/// A review already recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// Who reviewed (their id).
+    pub reviewer: String,
+    /// Their role when they reviewed.
+    pub role: Role,
+    pub verdict: Verdict,
+    /// The candidate the review was of (1 is the original snapshot).
+    pub candidate: u32,
+}
+
+/// The thing under review, as it stands.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// Whether it still accepts reviews (its lifecycle is in its pending state).
+    pub open: bool,
+    /// The current candidate (1 is the original snapshot; each edit adds one).
+    pub candidate: u32,
+    /// Hash of the current candidate's snapshot.
+    pub hash: &'a str,
+    pub requirements: &'a Requirements,
+    /// Every review so far, of any candidate.
+    pub reviews: &'a [Review],
+}
+
+/// Who is reviewing.
+#[derive(Debug, Clone, Copy)]
+pub struct Reviewer<'a> {
+    pub id: &'a str,
+    pub role: Role,
+    /// A disabled account may not review.
+    pub disabled: bool,
+}
+
+/// An edit that comes with an approval: a new candidate, with the requirements that apply
+/// to it (the caller has already made sure they are never looser than the subject's).
+#[derive(Debug, Clone, Copy)]
+pub struct Edit<'a> {
+    pub hash: &'a str,
+    pub requirements: &'a Requirements,
+}
+
+/// A review being submitted.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    pub reviewer: Reviewer<'a>,
+    pub verdict: Verdict,
+    /// Hash of what the reviewer was shown.
+    pub shown: &'a str,
+    /// The phrase the reviewer typed, if any.
+    pub typed: Option<&'a str>,
+    /// A new candidate (approvals only).
+    pub edit: Option<Edit<'a>>,
+    /// Now, in milliseconds since the epoch.
+    pub now_ms: i64,
+}
+
+/// What a counted review does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// An approval counted: `approvals` of `required` for `candidate`.
+    Recorded {
+        candidate: u32,
+        approvals: u32,
+        required: u32,
+    },
+    /// This approval reached the threshold for `candidate`.
+    Approved { candidate: u32, approvals: u32 },
+    /// A deny: one eligible deny vetoes.
+    Vetoed { candidate: u32 },
+    /// An edit made a new candidate, but the editor's own approval cannot count for it
+    /// under its requirements (`why`). The candidate stands; the approval is not recorded.
+    EditedOnly { candidate: u32, why: Refusal },
+}
+
+/// Why a review is refused. The codes are stable and travel to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The subject no longer accepts reviews.
+    NotPending,
+    /// The deadline has passed.
+    DeadlinePassed,
+    /// This reviewer already reviewed the current candidate.
+    DuplicateReviewer,
+    /// This reviewer may never review this subject (its requester).
+    SelfReview,
+    /// The reviewer's role (or account) does not qualify: `needs` is the least role.
+    NotEligible { needs: Role, disabled: bool },
+    /// The reviewer was shown another candidate than the current one.
+    StaleView,
+    /// The typed phrase is not the required one.
+    ConfirmationMismatch { phrase: String },
+}
+
+impl Refusal {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotPending => "not_pending",
+            Refusal::DeadlinePassed => "deadline_passed",
+            Refusal::DuplicateReviewer => "duplicate_reviewer",
+            Refusal::SelfReview => "self_review",
+            Refusal::NotEligible { .. } => "not_eligible",
+            Refusal::StaleView => "stale_view",
+            Refusal::ConfirmationMismatch { .. } => "confirmation_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotPending => f.write_str("this is no longer waiting for reviews"),
+            Refusal::DeadlinePassed => f.write_str("the decision deadline passed"),
+            Refusal::DuplicateReviewer => {
+                f.write_str("you already reviewed this version; another person must")
+            }
+            Refusal::SelfReview => f.write_str("you asked for this, so you cannot review it"),
+            Refusal::NotEligible { disabled: true, .. } => f.write_str("this account is disabled"),
+            Refusal::NotEligible { needs, .. } => {
+                write!(f, "reviewing this needs the {needs} role")
+            }
+            Refusal::StaleView => {
+                f.write_str("the arguments changed since you opened this call — review again")
+            }
+            Refusal::ConfirmationMismatch { phrase } => {
+                write!(f, "type `{phrase}` exactly to approve")
+            }
+        }
+    }
+}
+
+/// Whether `reviewer` may review `subject` at `now_ms` at all — the checks that do not
+/// depend on what they submit. The decision card asks this to say why someone cannot
+/// decide; [`review`] asks it first.
+pub fn may_review(
+    subject: &Subject<'_>,
+    reviewer: Reviewer<'_>,
+    now_ms: i64,
+) -> Result<(), Refusal> {
+    if !subject.open {
+        return Err(Refusal::NotPending);
+    }
+    if subject
+        .requirements
+        .deadline_ms
+        .is_some_and(|d| now_ms >= d)
+    {
+        return Err(Refusal::DeadlinePassed);
+    }
+    if subject
+        .requirements
+        .excluded
+        .iter()
+        .any(|x| x == reviewer.id)
+    {
+        return Err(Refusal::SelfReview);
+    }
+    eligible(subject.requirements, reviewer)?;
+    if subject
+        .reviews
+        .iter()
+        .any(|r| r.candidate == subject.candidate && r.reviewer == reviewer.id)
+    {
+        return Err(Refusal::DuplicateReviewer);
+    }
+    Ok(())
+}
+
+fn eligible(requirements: &Requirements, reviewer: Reviewer<'_>) -> Result<(), Refusal> {
+    if reviewer.disabled || !reviewer.role.includes(requirements.role) {
+        return Err(Refusal::NotEligible {
+            needs: requirements.role,
+            disabled: reviewer.disabled,
+        });
+    }
+    Ok(())
+}
+
+fn confirmed(requirements: &Requirements, typed: Option<&str>) -> Result<(), Refusal> {
+    match &requirements.confirm {
+        Some(phrase) if typed.map(str::trim) != Some(phrase.as_str()) => {
+            Err(Refusal::ConfirmationMismatch {
+                phrase: phrase.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Approvals that count for `candidate` under `requirements`: distinct, eligible, not
+/// excluded, of that very candidate.
+pub fn approvals(reviews: &[Review], candidate: u32, requirements: &Requirements) -> u32 {
+    let mut seen: Vec<&str> = Vec::new();
+    for r in reviews {
+        let counts = r.candidate == candidate
+            && r.verdict == Verdict::Approve
+            && r.role.includes(requirements.role)
+            && !requirements.excluded.contains(&r.reviewer)
+            && !seen.contains(&r.reviewer.as_str());
+        if counts {
+            seen.push(&r.reviewer);
+        }
+    }
+    seen.len() as u32
+}
+
+/// Decides whether `submission` counts for `subject`, and what it does.
+pub fn review(subject: &Subject<'_>, submission: &Submission<'_>) -> Result<Outcome, Refusal> {
+    may_review(subject, submission.reviewer, submission.now_ms)?;
+    if submission.shown != subject.hash {
+        return Err(Refusal::StaleView);
+    }
+    let edit = submission
+        .edit
+        .filter(|e| submission.verdict == Verdict::Approve && e.hash != subject.hash);
+    if let Some(edit) = edit {
+        let candidate = subject.candidate + 1;
+        let counted = eligible(edit.requirements, submission.reviewer)
+            .and_then(|()| confirmed(edit.requirements, submission.typed));
+        return Ok(match counted {
+            Err(why) => Outcome::EditedOnly { candidate, why },
+            Ok(()) => threshold(candidate, 1, edit.requirements.approvals),
+        });
+    }
+    match submission.verdict {
+        Verdict::Deny => Ok(Outcome::Vetoed {
+            candidate: subject.candidate,
+        }),
+        Verdict::Approve => {
+            confirmed(subject.requirements, submission.typed)?;
+            let so_far = approvals(subject.reviews, subject.candidate, subject.requirements);
+            Ok(threshold(
+                subject.candidate,
+                so_far + 1,
+                subject.requirements.approvals,
+            ))
+        }
+    }
+}
+
+fn threshold(candidate: u32, approvals: u32, required: u32) -> Outcome {
+    if approvals >= required {
+        Outcome::Approved {
+            candidate,
+            approvals,
+        }
+    } else {
+        Outcome::Recorded {
+            candidate,
+            approvals,
+            required,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! SQL for `reviews` (one person's review of one candidate of a call) and
+//! `call_candidates` (the edits approvers made to a call's arguments).
+
+use crate::domain::review::{self, Verdict};
+use crate::domain::Role;
+use sqlx::{FromRow, SqliteExecutor};
+use std::collections::HashMap;
+
+/// A row of `reviews`.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReviewRow {
+    pub call_id: String,
+    /// The candidate reviewed (1 is the proposal).
+    pub version: i64,
+    pub user_id: String,
+    pub username: String,
+    /// The reviewer's role when they reviewed.
+    pub role: Role,
+    pub decision: Verdict,
+    pub feedback: Option<String>,
+    /// Hash of the arguments the reviewer was shown.
+    pub shown_hash: String,
+    /// Whether the reviewer made the version they reviewed (read from `call_candidates`;
+    /// not a column of `reviews`).
+    pub edited: bool,
+    pub at: i64,
+}
+
+impl ReviewRow {
+    /// The review as the engine counts it.
+    pub fn engine(&self) -> review::Review {
+        review::Review {
+            reviewer: self.user_id.clone(),
+            role: self.role,
+            verdict: self.decision,
+            candidate: self.version.max(1) as u32,
+        }
+    }
+}
+
+const REVIEW_COLUMNS: &str =
+    "call_id, version, user_id, username, role, decision, feedback, shown_hash, at";
+
+/// The columns read back, with whether the reviewer made the version they reviewed.
+const READ_COLUMNS: &str = "r.call_id, r.version, r.user_id, r.username, r.role, r.decision,
+    r.feedback, r.shown_hash, r.at,
+    EXISTS (SELECT 1 FROM call_candidates cc WHERE cc.call_id = r.call_id
+            AND cc.version = r.version AND cc.author = 'user:' || r.username) AS edited";
+
+/// Reviews of a call, oldest first.
+pub async fn of_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<ReviewRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {READ_COLUMNS} FROM reviews r WHERE r.call_id = ? ORDER BY r.at, r.rowid"
+    ))
+    .bind(call_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The reviews of many calls in one query (for lists), grouped by call id.
+pub async fn of_calls(
+    db: impl SqliteExecutor<'_>,
+    call_ids: &[&str],
+) -> sqlx::Result<HashMap<String, Vec<ReviewRow>>> {
+    let mut by_call = HashMap::<String, Vec<ReviewRow>>::new();
+    if call_ids.is_empty() {
+        return Ok(by_call);
+    }
+    let ids = serde_json::to_string(call_ids).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<ReviewRow> = sqlx::query_as(&format!(
+        "SELECT {READ_COLUMNS} FROM reviews r
+         WHERE r.call_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.rowid"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    for row in rows {
+        by_call.entry(row.call_id.clone()).or_default().push(row);
+    }
+    Ok(by_call)
+}
+
+/// Records a review. Fails with a PRIMARY KEY violation if this person already reviewed
+/// this candidate.
+pub async fn insert(db: impl SqliteExecutor<'_>, r: &ReviewRow) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&r.call_id)
+    .bind(r.version)
+    .bind(&r.user_id)
+    .bind(&r.username)
+    .bind(r.role)
+    .bind(r.decision)
+    .bind(&r.feedback)
+    .bind(&r.shown_hash)
+    .bind(r.at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A row of `call_candidates`: one edit of a call's arguments.
+#[derive(Debug, Clone, FromRow)]
+pub struct CandidateRow {
+    pub call_id: String,
+    pub version: i64,
+    pub args: String,
+    /// `user:<name>`.
+    pub author: String,
+    /// The rule that matched the edited arguments (`None`: the default effect).
+    pub rule: Option<String>,
+    pub created_at: i64,
+}
+
+/// A call's edits, oldest first.
+pub async fn candidates(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+) -> sqlx::Result<Vec<CandidateRow>> {
+    sqlx::query_as(
+        "SELECT call_id, version, args, author, rule, created_at FROM call_candidates
+         WHERE call_id = ? ORDER BY version",
+    )
+    .bind(call_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Records an edit.
+pub async fn insert_candidate(db: impl SqliteExecutor<'_>, c: &CandidateRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO call_candidates (call_id, version, args, author, rule, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&c.call_id)
+    .bind(c.version)
+    .bind(&c.args)
+    .bind(&c.author)
+    .bind(&c.rule)
+    .bind(c.created_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
