@@ -19,6 +19,14 @@ approvals_required = 2
 confirm = "deploy {/service}"
 
 [[rules]]
+name = "two-person-migrate"
+[rules.match]
+tool = "migrate"
+[rules.effect]
+kind = "gate"
+approvals_required = 2
+
+[[rules]]
 name = "gate-changes"
 [rules.match]
 tool = "{restart,resize,notify,<*}"
@@ -41,6 +49,7 @@ test.beforeAll(async () => {
   createUser("ann", "approver");
   createUser("ben", "manager");
   createUser("val", "viewer");
+  createUser("cat", "approver");
   await importPolicy(POLICY);
   agent = await Agent.create("e2e-bot");
 });
@@ -149,6 +158,56 @@ test("edited arguments are what the agent executes", async ({ page }) => {
   expect(executed.body.args).toEqual({ disk: "50G", zone: "a" });
 });
 
+test("an edit makes a new version: earlier approvals stop counting, a stale card is refused", async ({ browser }) => {
+  const call = await agent.propose({ tool: "migrate", args: { db: "orders", steps: 3 } });
+  const waiting = agent.get(call.id, 60);
+  const ann = await signedInPage(browser, "ann");
+  const ben = await signedInPage(browser, "ben");
+  const cat = await signedInPage(browser, "cat");
+
+  // Cat opens the card now and leaves it open across everything below.
+  await openCard(cat, call.id);
+
+  // Ann approves the proposal.
+  await openCard(ann, call.id);
+  await ann.getByRole("button", { name: "Approve" }).click();
+  await expect(ann.locator(".summary")).toContainText("1 of 2 — ann");
+
+  // Ben edits the arguments and approves: version 2, and only his approval counts for it.
+  await openCard(ben, call.id);
+  await ben.getByText("Edit arguments or add a note, then approve").click();
+  await ben.getByLabel("Arguments (JSON)").fill('{ "db": "orders", "steps": 1 }');
+  await expect(ben.locator(".diff")).toContainText("steps: 3 → 1");
+  await ben.getByRole("button", { name: "Approve" }).click();
+  await expect(ben.locator(".summary")).toContainText("1 of 2 for version 2 — ben");
+  await expect(ben.locator(".still-needed")).toContainText("1 more approval of version 2");
+  expect((await agent.get(call.id)).status).toBe("pending");
+
+  // Ann's card shows her approval was of an earlier version, and what changed.
+  await ann.reload();
+  await hydrated(ann);
+  await expect(ann.locator(".decisions")).toContainText("ann approved an earlier version (version 1) — no longer counts");
+  await expect(ann.locator(".decisions")).toContainText("ben edited the arguments (version 2) and approved them");
+  await expect(ann.locator(".versions")).toContainText("Version 2 (current) by ben");
+  await expect(ann.locator(".versions")).toContainText("steps: 3 → 1");
+
+  // Cat's card still shows version 1: her click is refused with a clear message, and the
+  // card then shows version 2.
+  await cat.getByRole("button", { name: "Approve" }).click();
+  await expect(cat.getByRole("alert")).toContainText("The arguments changed since you opened this call — review again");
+  await expect(cat.locator(".versions")).toContainText("Version 2 (current) by ben");
+  expect((await agent.get(call.id)).status).toBe("pending");
+
+  // Having seen version 2, Cat approves it: two people approved the same final arguments.
+  await cat.getByRole("button", { name: "Approve" }).click();
+  await expect(cat.locator(".card-head .status")).toHaveText("approved");
+  const decided = await waiting;
+  expect(decided.status).toBe("approved");
+  expect(decided.args).toEqual({ db: "orders", steps: 1 });
+  const executed = await agent.execute(call.id);
+  expect(executed.body.args).toEqual({ db: "orders", steps: 1 });
+});
+
 test("a viewer sees the card but cannot decide, even with a forged request", async ({ page }) => {
   const call = await agent.propose({ tool: "restart", args: { host: "db-2" } });
   await signIn(page, "val", PASSWORD);
@@ -157,7 +216,7 @@ test("a viewer sees the card but cannot decide, even with a forged request", asy
   await expect(page.getByRole("button", { name: "Approve" })).toHaveCount(0);
   await expect(page.locator(".cannot-decide")).toContainText("needs the approver role");
   const res = await page.request.post("/rpc/decide", {
-    form: { id: call.id, decision: "approve" },
+    form: { id: call.id, decision: "approve", hash: "0".repeat(64) },
     headers: { Accept: "application/json" },
   });
   expect(res.status()).toBe(403);

@@ -101,7 +101,7 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
 
     // Role below the rule's approver role.
     let e = decide_seen(
-        &gate,
+        gate,
         id,
         &approver,
         DecisionInput {
@@ -114,7 +114,7 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     assert_eq!(e.code(), "not_eligible");
     // The phrase must match.
     let e = decide_seen(
-        &gate,
+        gate,
         id,
         &m1,
         DecisionInput {
@@ -125,11 +125,11 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     .await
     .unwrap_err();
     assert_eq!(e.code(), "confirmation_mismatch");
-    let e = decide_seen(&gate, id, &m1, approve()).await.unwrap_err();
+    let e = decide_seen(gate, id, &m1, approve()).await.unwrap_err();
     assert_eq!(e.code(), "confirmation_mismatch");
 
     let v = decide_seen(
-        &gate,
+        gate,
         id,
         &m1,
         DecisionInput {
@@ -142,7 +142,7 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     assert_eq!((v.status.as_str(), v.approvals), ("pending", 1));
     // The same person never counts twice.
     let e = decide_seen(
-        &gate,
+        gate,
         id,
         &m1,
         DecisionInput {
@@ -157,7 +157,7 @@ async fn two_of_n_needs_two_distinct_managers_and_the_typed_phrase() {
     assert_eq!(app.get_call(&key, id, None).await["status"], "pending");
 
     let v = decide_seen(
-        &gate,
+        gate,
         id,
         &m2,
         DecisionInput {

@@ -398,7 +398,10 @@ fn Decide(
                 <details class="edit-args">
                     <summary>"Edit arguments or add a note, then approve"</summary>
                     <label for="args">"Arguments (JSON)"</label>
-                    <textarea id="args" name="args" rows="6" spellcheck="false"
+                    // `prop:value` keeps the field equal to the version this card shows when
+                    // the card is re-rendered in place for a newer one: a form that posted
+                    // an older version's arguments back would silently revert an edit.
+                    <textarea id="args" name="args" rows="6" spellcheck="false" prop:value=args_text
                         on:input=move |ev| args_text.set(event_target_value(&ev))>{args_text.get_untracked()}</textarea>
                     {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
                     {diff}
