@@ -48,3 +48,30 @@ test("the decide form works without JavaScript", async ({ page }) => {
   const denied = await agent.get(denyMe.id);
   expect(denied.message).toBe("no JavaScript, still no");
 });
+
+test("a card opened before someone else's edit is refused without JavaScript too", async ({ page }) => {
+  const { Agent } = await import("./gate");
+  const { askfirst } = await import("./helpers");
+  const agent = await Agent.create("nojs-edit-bot");
+  const call = await agent.propose({ tool: "migrate", args: { db: "users", steps: 2 } });
+
+  await page.goto("/login");
+  await page.getByLabel("Username").fill("ann");
+  await page.getByLabel("Password", { exact: true }).fill("e2e password 1");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Signed in as ann" })).toBeVisible();
+  await page.goto(`/calls/${call.id}`);
+
+  // Meanwhile Ben edits and approves from the command line.
+  askfirst(["calls", "approve", call.id, "--user", "ben", "--args", '{"db":"users","steps":1}']);
+
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("alert")).toContainText("The arguments changed since you opened this call");
+  expect((await agent.get(call.id)).status).toBe("pending");
+
+  await page.goto(`/calls/${call.id}`);
+  await expect(page.locator(".versions")).toContainText("Version 2 (current) by ben");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.locator(".card-head .status")).toHaveText("approved");
+  expect((await agent.get(call.id)).args).toEqual({ db: "users", steps: 1 });
+});
