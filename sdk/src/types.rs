@@ -99,9 +99,15 @@ pub struct Decision {
     pub decision: String,
     #[serde(default)]
     pub feedback: Option<String>,
-    /// Whether this person edited the arguments before approving.
+    /// Whether this person made the version they reviewed (edited the arguments).
     #[serde(default)]
     pub edited_args: bool,
+    /// The version of the arguments reviewed (1 is the proposal; each edit adds one).
+    #[serde(default)]
+    pub version: u32,
+    /// Whether that is the current version (approvals of earlier versions no longer count).
+    #[serde(default)]
+    pub current: bool,
     /// RFC 3339.
     #[serde(default)]
     pub at: String,
@@ -247,6 +253,8 @@ mod tests {
             decision: "deny".into(),
             feedback: Some("not on a Friday".into()),
             edited_args: false,
+            version: 1,
+            current: true,
             at: String::new(),
         });
         assert_eq!(v.feedback(), "not on a Friday");

@@ -103,6 +103,26 @@ impl CallStatus {
         }
     }
 
+    /// The expiry due at `now_ms` for a call in this status with this decision deadline
+    /// and approval expiry (milliseconds): the one rule for "is expiry due", used on read,
+    /// by the sweeper and before every change.
+    pub fn due(
+        self,
+        deadline: Option<i64>,
+        approval_expires_at: Option<i64>,
+        now_ms: i64,
+    ) -> Option<CallEvent> {
+        match self {
+            CallStatus::Pending if deadline.is_some_and(|d| d <= now_ms) => {
+                Some(CallEvent::Deadline)
+            }
+            CallStatus::Approved if approval_expires_at.is_some_and(|t| t <= now_ms) => {
+                Some(CallEvent::ApprovalTtl)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether nothing can happen to the call any more.
     pub fn is_final(self) -> bool {
         matches!(
@@ -497,6 +517,22 @@ mod tests {
                     .map(|t| t.2);
                 assert_eq!(from.apply(event), expected, "{from} + {event:?}");
             }
+        }
+    }
+
+    #[test]
+    fn expiry_is_due_at_the_instant() {
+        let cases = [
+            (S::Pending, Some(100), None, 99, None),
+            (S::Pending, Some(100), None, 100, Some(E::Deadline)),
+            (S::Pending, None, None, i64::MAX, None),
+            (S::Approved, Some(1), Some(200), 199, None),
+            (S::Approved, Some(1), Some(200), 200, Some(E::ApprovalTtl)),
+            (S::Allowed, Some(1), Some(1), 500, None),
+            (S::Executed, Some(1), Some(1), 500, None),
+        ];
+        for (status, deadline, ttl, now, want) in cases {
+            assert_eq!(status.due(deadline, ttl, now), want, "{status} at {now}");
         }
     }
 

@@ -23,14 +23,9 @@ pub async fn settle_in(
     row: &CallRow,
     now: DateTime<Utc>,
 ) -> Result<CallStatus, AppError> {
-    let now_ms = to_millis(now);
     let status = row.status();
-    let event = match status {
-        CallStatus::Pending if row.deadline.is_some_and(|d| d <= now_ms) => CallEvent::Deadline,
-        CallStatus::Approved if row.approval_expires_at.is_some_and(|t| t <= now_ms) => {
-            CallEvent::ApprovalTtl
-        }
-        _ => return Ok(status),
+    let Some(event) = is_due(row, now) else {
+        return Ok(status);
     };
     let message = match event {
         CallEvent::Deadline => "nobody decided before the deadline",
@@ -73,7 +68,7 @@ impl Gate {
     /// A call's current view, with due expiry applied first.
     pub async fn view(&self, id: &str, agent: Option<&AgentInfo>) -> Result<CallView, AppError> {
         let mut row = self.call_row(id, agent).await?;
-        if is_due(&row, self.clock.now()) {
+        if is_due(&row, self.clock.now()).is_some() {
             self.settle(id).await?;
             row = self.call_row(id, agent).await?;
         }
@@ -181,14 +176,10 @@ impl Gate {
     }
 }
 
-/// Whether expiry is due for `row` at `now`.
-fn is_due(row: &CallRow, now: DateTime<Utc>) -> bool {
-    let now_ms = to_millis(now);
-    match row.status() {
-        CallStatus::Pending => row.deadline.is_some_and(|d| d <= now_ms),
-        CallStatus::Approved => row.approval_expires_at.is_some_and(|t| t <= now_ms),
-        _ => false,
-    }
+/// The expiry due for `row` at `now`, if any.
+pub fn is_due(row: &CallRow, now: DateTime<Utc>) -> Option<CallEvent> {
+    row.status
+        .due(row.deadline, row.approval_expires_at, to_millis(now))
 }
 
 /// The body of [`Gate::execute`], inside the write transaction. The outer `Result` fails

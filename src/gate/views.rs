@@ -28,7 +28,7 @@ impl Gate {
         let decisions = reviews::of_calls(&self.pool, &ids).await?;
         let items = rows
             .iter()
-            .filter(|r| r.deadline.is_none_or(|d| d > to_millis(now)))
+            .filter(|r| super::lifecycle::is_due(r, now).is_none())
             .map(|r| {
                 let view = r.view(decisions.get(&r.id).map_or(&[], Vec::as_slice));
                 InboxItem {
@@ -69,8 +69,8 @@ impl Gate {
         let outcomes = calls::decision_stats(&self.pool, &row.agent_id, &row.tool).await?;
         let mut stats = ToolStats::default();
         let mut times = Vec::new();
-        for (status, ms) in outcomes.into_iter().filter(|(_, _)| true) {
-            if status == "denied" {
+        for (status, ms) in outcomes {
+            if status == CallStatus::Denied {
                 stats.denied += 1;
             } else {
                 stats.approved += 1;

@@ -548,12 +548,12 @@ pub async fn history(
     q.bind(limit).bind(offset).fetch_all(db).await
 }
 
-/// How people decided this agent's calls of this tool: (approved, denied, decision times in ms).
+/// How people decided this agent's calls of this tool: (status, decision time in ms).
 pub async fn decision_stats(
     db: impl SqliteExecutor<'_>,
     agent_id: &str,
     tool: &str,
-) -> sqlx::Result<Vec<(String, i64)>> {
+) -> sqlx::Result<Vec<(CallStatus, i64)>> {
     sqlx::query_as(
         "SELECT status, decided_at - created_at FROM calls
          WHERE agent_id = ? AND tool = ? AND rule IS NOT NULL AND decided_at IS NOT NULL
