@@ -5,6 +5,7 @@ pub mod error;
 pub mod inbox;
 pub mod nav;
 pub mod policy;
+pub mod policy_change;
 pub mod review;
 pub mod risk;
 pub mod role;
