@@ -18,7 +18,7 @@ export function createUser(name: string, role: string, password = "e2e password 
 export async function importPolicy(toml: string) {
   const file = `${process.env.ASKFIRST_E2E_DIR}/policy-${Date.now()}.toml`;
   writeFileSync(file, toml);
-  askfirst(["policy", "import", file]);
+  askfirst(["policy", "import", file, "--confirm-loosening"]);
   await new Promise((r) => setTimeout(r, 1200));
 }
 

@@ -90,11 +90,16 @@ pub enum CallsCommand {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Replace the whole policy with a TOML file (validated first; line-precise errors).
+    /// A file that loosens a gate against the policy in force is refused unless
+    /// `--confirm-loosening` is given; the reasons are printed.
     Import {
         file: PathBuf,
         /// Who is making the change (recorded in the audit log).
         #[arg(long, default_value = "cli")]
         author: String,
+        /// Save even though the file loosens a gate.
+        #[arg(long)]
+        confirm_loosening: bool,
         #[arg(long)]
         json: bool,
     },
@@ -324,18 +329,39 @@ fn report(view: &CallView, reviewed: &str, json: bool) -> anyhow::Result<()> {
 /// Runs a policy command.
 pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
     match cmd {
-        PolicyCommand::Import { file, author, json } => {
+        PolicyCommand::Import {
+            file,
+            author,
+            confirm_loosening,
+            json,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let (policy, _) = crate::policy::toml_io::import(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let rules = policy.rules.len();
             let gate = open_gate(db).await?;
-            let version = gate.replace_policy(policy, &author).await.map_err(err)?;
+            let saved = gate
+                .replace_policy(policy, &author, confirm_loosening)
+                .await
+                .map_err(err)?;
+            let version = saved.version;
+            let loosening = saved.classification.loosening;
             if json {
-                print_json(&serde_json::json!({ "version": version, "rules": rules }))?;
+                print_json(&serde_json::json!({
+                    "version": version,
+                    "rules": rules,
+                    "loosening": loosening,
+                    "findings": saved.classification.findings,
+                }))?;
             } else {
                 println!("policy version {version} in force ({rules} rules)");
+                if loosening {
+                    println!("it loosens a gate (confirmed):");
+                    for f in saved.classification.findings.iter().filter(|f| f.loosens) {
+                        println!("  - {}: {}", f.change, f.why);
+                    }
+                }
             }
         }
         PolicyCommand::Export => {

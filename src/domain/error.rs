@@ -80,11 +80,13 @@ pub enum StateCode {
     ConfirmationMismatch,
     /// The approved arguments no longer match what the audit log recorded as approved.
     ApprovalMismatch,
+    /// A policy change loosens a gate and was not confirmed as such.
+    LooseningUnconfirmed,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 11] = [
+    pub const ALL: [StateCode; 12] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -96,6 +98,7 @@ impl StateCode {
         StateCode::NotEligible,
         StateCode::ConfirmationMismatch,
         StateCode::ApprovalMismatch,
+        StateCode::LooseningUnconfirmed,
     ];
 
     /// The wire name.
@@ -112,6 +115,7 @@ impl StateCode {
             StateCode::NotEligible => "not_eligible",
             StateCode::ConfirmationMismatch => "confirmation_mismatch",
             StateCode::ApprovalMismatch => "approval_mismatch",
+            StateCode::LooseningUnconfirmed => "loosening_unconfirmed",
         }
     }
 

@@ -6,6 +6,7 @@ pub mod inbox;
 pub mod nav;
 pub mod policy;
 pub mod policy_change;
+pub mod policy_console;
 pub mod review;
 pub mod risk;
 pub mod role;

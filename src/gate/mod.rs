@@ -8,6 +8,7 @@ pub mod decide;
 pub mod hub;
 pub mod lifecycle;
 pub mod policy_admin;
+pub mod policy_console;
 pub mod propose;
 pub mod views;
 pub mod webhooks;

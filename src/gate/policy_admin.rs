@@ -1,13 +1,22 @@
-//! Loading and replacing the policy. The policy in force is the newest stored version;
-//! a fresh database gets the documented default policy.
+//! Loading and saving the policy. The policy in force is the newest stored version; a fresh
+//! database gets the documented default policy. Every save — from the console, a restore
+//! or a file import — goes through [`Gate::save_policy`]: validated, classified (does it
+//! loosen a gate?), refused on a stale base, recorded with its author and comment and one
+//! audit event, and in force on every process within a second.
 
 use super::{writer::Writer, Gate};
 use crate::clock::Clock;
-use crate::domain::{policy::Policy, AppError};
+use crate::domain::error::StateCode;
+use crate::domain::policy::{Effect, Policy};
+use crate::domain::policy_change::{classify, diff, Change, Classification};
+use crate::domain::{AppError, Role};
 use crate::policy::{default_policy, CompiledPolicy};
 use crate::store::{audit, policy as store};
 use serde_json::json;
 use sqlx::SqlitePool;
+
+/// Longest comment on a policy version, in characters.
+pub const MAX_COMMENT: usize = 2_000;
 
 /// The stored policy, compiled; installs the default policy if none is stored yet.
 pub async fn load_policy(
@@ -16,11 +25,7 @@ pub async fn load_policy(
     clock: &dyn Clock,
 ) -> Result<CompiledPolicy, AppError> {
     if let Some((version, document)) = store::latest(pool).await? {
-        let policy: Policy = serde_json::from_str(&document).map_err(|e| {
-            AppError::Internal(format!(
-                "stored policy version {version} is unreadable: {e}"
-            ))
-        })?;
+        let policy = parse(version, &document)?;
         return CompiledPolicy::compile(&policy).map_err(|e| {
             AppError::Internal(format!("stored policy version {version} is invalid: {e}"))
         });
@@ -28,53 +33,205 @@ pub async fn load_policy(
     let policy = default_policy();
     let compiled = CompiledPolicy::compile(&policy)
         .map_err(|e| AppError::Internal(format!("the default policy is invalid: {e}")))?;
-    store_version(writer, policy, "system", clock).await?;
+    let first = SavePolicy {
+        policy,
+        base: Some(0),
+        author: "system".into(),
+        comment: "the default policy".into(),
+        confirm_loosening: true,
+    };
+    store_version(writer, first, false, clock).await?;
     Ok(compiled)
 }
 
-/// Stores `policy` as a new version with its audit event; returns the version number.
+/// A stored policy document.
+pub fn parse(version: i64, document: &str) -> Result<Policy, AppError> {
+    serde_json::from_str(document).map_err(|e| {
+        AppError::Internal(format!("stored policy version {version} is unreadable: {e}"))
+    })
+}
+
+/// A policy to save.
+#[derive(Debug, Clone)]
+pub struct SavePolicy {
+    pub policy: Policy,
+    /// The version the change was made from; the save is refused with a conflict if
+    /// another version was saved since. `None`: replace whatever is in force (file import).
+    pub base: Option<i64>,
+    /// `user:<name>` or `cli`.
+    pub author: String,
+    /// Why (required from people).
+    pub comment: String,
+    /// The author has seen that the change loosens a gate and confirms it.
+    pub confirm_loosening: bool,
+}
+
+/// A saved version.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub version: i64,
+    pub classification: Classification,
+}
+
+/// Stores a new version with its audit event, if the newest version is still `base`.
 async fn store_version(
     writer: &Writer,
-    policy: Policy,
-    author: &str,
+    save: SavePolicy,
+    loosening: bool,
     clock: &dyn Clock,
 ) -> Result<i64, AppError> {
     let now = clock.now();
-    let author = author.to_string();
-    let document = serde_json::to_string(&policy)
+    let document = serde_json::to_string(&save.policy)
         .map_err(|e| AppError::Internal(format!("serializing the policy: {e}")))?;
     writer
         .write(move |conn| {
             Box::pin(async move {
-                let version = store::insert(&mut *conn, &document, &author, now).await?;
+                let newest = store::latest_row(&mut *conn).await?;
+                let newest_version = newest.as_ref().map_or(0, |v| v.version);
+                if let Some(base) = save.base.filter(|b| *b != newest_version) {
+                    let changes = match &newest {
+                        Some(row) => conflict_changes(base, row, &mut *conn).await?,
+                        None => Vec::new(),
+                    };
+                    let by = newest.as_ref().map_or("someone", |v| v.author.as_str());
+                    return Ok(Err(AppError::Conflict(format!(
+                        "the policy changed since you started (version {base} → {newest_version}, \
+                         saved by {by}); review their change and make yours again: {}",
+                        if changes.is_empty() { "no rule changes".into() } else { changes.join("; ") }
+                    ))));
+                }
+                let version = store::insert(
+                    &mut *conn,
+                    &store::NewVersion {
+                        document: &document,
+                        author: &save.author,
+                        comment: &save.comment,
+                        loosening,
+                        now,
+                    },
+                )
+                .await?;
                 audit::append(
                     conn,
                     &audit::NewEvent {
                         at: now,
-                        actor: &author,
+                        actor: &save.author,
                         kind: "policy.changed",
                         agent_id: None,
                         call_id: None,
                         from_status: None,
                         to_status: None,
-                        detail: json!({ "version": version, "rules": policy.rules.len() }),
+                        detail: json!({
+                            "version": version,
+                            "base": save.base,
+                            "rules": save.policy.rules.len(),
+                            "comment": save.comment,
+                            "loosening": loosening,
+                        }),
                     },
                 )
                 .await?;
-                Ok(version)
+                Ok(Ok(version))
             })
         })
-        .await
+        .await?
+}
+
+/// What changed between `base` and the newest version, in words.
+async fn conflict_changes(
+    base: i64,
+    newest: &store::VersionRow,
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<Vec<String>, AppError> {
+    let Some(old) = store::version(&mut *conn, base).await? else {
+        return Ok(Vec::new());
+    };
+    let (old, new) = (parse(old.version, &old.document)?, parse(newest.version, &newest.document)?);
+    Ok(diff(&old, &new).iter().map(Change::describe).collect())
+}
+
+/// Gates that nobody can satisfy: more approvals than active people who hold the approver
+/// role or above. `active` is the number of active people per role.
+pub fn unsatisfiable(policy: &Policy, active: &[(Role, i64)]) -> Vec<String> {
+    let holders = |role: Role| -> i64 {
+        active
+            .iter()
+            .filter(|(r, _)| r.includes(role))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let effects = policy
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| r.effect.as_ref().map(|e| (format!("rule `{}`", r.name), e)))
+        .chain([("the default effect".to_string(), &policy.default_effect)]);
+    effects
+        .filter_map(|(what, effect)| match effect {
+            Effect::Gate(g) if i64::from(g.approvals_required) > holders(g.approver_role) => {
+                Some(format!(
+                    "{what} needs {} approvals from {}s or above, but only {} active {} hold that role",
+                    g.approvals_required,
+                    g.approver_role,
+                    holders(g.approver_role),
+                    if holders(g.approver_role) == 1 { "person" } else { "people" }
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 impl Gate {
-    /// Validates, stores and activates a new policy; returns its version. Other processes
-    /// (a running server) pick it up from the audit log within a second.
-    pub async fn replace_policy(&self, policy: Policy, author: &str) -> Result<i64, AppError> {
-        let compiled =
-            CompiledPolicy::compile(&policy).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let version = store_version(&self.writer, policy, author, self.clock.as_ref()).await?;
+    /// Validates, classifies and stores a new policy, and puts it in force; returns its
+    /// version and whether it loosens a gate. A loosening change needs
+    /// `confirm_loosening` (the bypass sign-off work will make it wait for managers here).
+    pub async fn save_policy(&self, save: SavePolicy) -> Result<Saved, AppError> {
+        if save.comment.chars().count() > MAX_COMMENT {
+            return Err(AppError::Invalid(format!(
+                "the comment is longer than {MAX_COMMENT} characters"
+            )));
+        }
+        let compiled = CompiledPolicy::compile(&save.policy)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let in_force = self.policy();
+        let classification = classify(in_force.policy(), &save.policy);
+        if classification.loosening && !save.confirm_loosening {
+            let why: Vec<String> = classification
+                .findings
+                .iter()
+                .filter(|f| f.loosens)
+                .map(|f| format!("{} ({})", f.change, f.why))
+                .collect();
+            return Err(AppError::State(
+                StateCode::LooseningUnconfirmed,
+                format!("this change loosens a gate; confirm it to save: {}", why.join("; ")),
+            ));
+        }
+        let loosening = classification.loosening;
+        let version = store_version(&self.writer, save, loosening, self.clock.as_ref()).await?;
         self.set_policy(compiled);
-        Ok(version)
+        Ok(Saved {
+            version,
+            classification,
+        })
+    }
+
+    /// Replaces the policy with one from a file (`askfirst policy import`); returns its
+    /// version. Other processes (a running server) pick it up within a second.
+    pub async fn replace_policy(
+        &self,
+        policy: Policy,
+        author: &str,
+        confirm_loosening: bool,
+    ) -> Result<Saved, AppError> {
+        self.save_policy(SavePolicy {
+            policy,
+            base: None,
+            author: author.to_string(),
+            comment: "imported from a file".into(),
+            confirm_loosening,
+        })
+        .await
     }
 }

@@ -10,6 +10,7 @@ mod compile;
 pub mod confirm;
 pub mod default;
 mod eval;
+mod explain;
 pub mod glob;
 pub mod pointer;
 mod risk_set;

@@ -266,6 +266,14 @@ pub async fn is_novel(
     Ok(seen.is_none())
 }
 
+/// The newest calls, newest first.
+pub async fn recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
+    sqlx::query_as(&format!("{SELECT} ORDER BY c.created_at DESC, c.id DESC LIMIT ?"))
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
 /// Pending calls, soonest deadline first.
 pub async fn pending(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
     sqlx::query_as(&format!(

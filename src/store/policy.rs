@@ -1,8 +1,8 @@
-//! SQL for `policy_versions`.
+//! SQL for `policy_versions` and `policy_drafts`.
 
 use crate::clock::to_millis;
 use chrono::{DateTime, Utc};
-use sqlx::SqliteExecutor;
+use sqlx::{FromRow, SqliteExecutor};
 
 /// The newest policy document and its version, if any.
 pub async fn latest(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<(i64, String)>> {
@@ -11,19 +11,108 @@ pub async fn latest(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<(i64, St
         .await
 }
 
+/// A stored version.
+#[derive(Debug, Clone, FromRow)]
+pub struct VersionRow {
+    pub version: i64,
+    pub document: String,
+    pub author: String,
+    pub created_at: i64,
+    pub comment: String,
+    pub loosening: bool,
+}
+
+const VERSION_COLUMNS: &str = "version, document, author, created_at, comment, loosening";
+
+/// The newest version, with who saved it and why.
+pub async fn latest_row(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<VersionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY version DESC LIMIT 1"
+    ))
+    .fetch_optional(db)
+    .await
+}
+
+/// One version.
+pub async fn version(db: impl SqliteExecutor<'_>, version: i64) -> sqlx::Result<Option<VersionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM policy_versions WHERE version = ?"
+    ))
+    .bind(version)
+    .fetch_optional(db)
+    .await
+}
+
+/// The newest `limit` versions, newest first (plus the one before the oldest, for its diff).
+pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<VersionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY version DESC LIMIT ?"
+    ))
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await
+}
+
+/// What a new version records.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    pub document: &'a str,
+    pub author: &'a str,
+    pub comment: &'a str,
+    pub loosening: bool,
+    pub now: DateTime<Utc>,
+}
+
 /// Stores a new version; returns its number.
-pub async fn insert(
-    db: impl SqliteExecutor<'_>,
-    document: &str,
-    author: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<i64> {
+pub async fn insert(db: impl SqliteExecutor<'_>, v: &NewVersion<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "INSERT INTO policy_versions (document, author, created_at) VALUES (?, ?, ?) RETURNING version",
+        "INSERT INTO policy_versions (document, author, created_at, comment, loosening)
+         VALUES (?, ?, ?, ?, ?) RETURNING version",
     )
-    .bind(document)
-    .bind(author)
-    .bind(to_millis(now))
+    .bind(v.document)
+    .bind(v.author)
+    .bind(to_millis(v.now))
+    .bind(v.comment)
+    .bind(v.loosening)
     .fetch_one(db)
     .await
+}
+
+/// A person's draft: (base version, document).
+pub async fn draft(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("SELECT base, document FROM policy_drafts WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Creates or replaces a person's draft.
+pub async fn put_draft(
+    db: impl SqliteExecutor<'_>,
+    user_id: &str,
+    base: i64,
+    document: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO policy_drafts (user_id, base, document, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET base = excluded.base, document = excluded.document,
+             updated_at = excluded.updated_at",
+    )
+    .bind(user_id)
+    .bind(base)
+    .bind(document)
+    .bind(to_millis(now))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Drops a person's draft.
+pub async fn delete_draft(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM policy_drafts WHERE user_id = ?")
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -212,7 +212,7 @@ impl TestApp {
     pub async fn policy(&self, policy: serde_json::Value) {
         let policy = serde_json::from_value(policy).expect("policy JSON");
         self.gate()
-            .replace_policy(policy, "test")
+            .replace_policy(policy, "test", true)
             .await
             .expect("policy accepted");
     }
