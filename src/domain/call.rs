@@ -418,6 +418,9 @@ pub struct DecisionView {
     /// Whether that is the current version. An approval of an earlier version no longer
     /// counts: N approvals mean N people approved the same final arguments.
     pub current: bool,
+    /// Whether this approval counts now: of the current version, by someone whose role
+    /// (then and now) qualifies and whose account is active.
+    pub counts: bool,
     /// RFC 3339.
     pub at: String,
 }

@@ -54,8 +54,11 @@ pub struct Requirements {
 pub struct Review {
     /// Who reviewed (their id).
     pub reviewer: String,
-    /// Their role when they reviewed.
+    /// Their role: the lower of their role when they reviewed and their role now, so a
+    /// demoted reviewer's approval stops counting where the new role does not qualify.
     pub role: Role,
+    /// Whether their account is still active; a disabled reviewer's approval stops counting.
+    pub active: bool,
     pub verdict: Verdict,
     /// The candidate the review was of (1 is the original snapshot).
     pub candidate: u32,
@@ -120,8 +123,9 @@ pub enum Outcome {
     Approved { candidate: u32, approvals: u32 },
     /// A deny: one eligible deny vetoes.
     Vetoed { candidate: u32 },
-    /// An edit made a new candidate, but the editor's own approval cannot count for it
-    /// under its requirements (`why`). The candidate stands; the approval is not recorded.
+    /// An edit made a new candidate, but the editor's role does not qualify under its
+    /// requirements (`why`): the candidate stands and the editor's review of it is recorded
+    /// (so they cannot edit it again), but it does not count.
     EditedOnly { candidate: u32, why: Refusal },
 }
 
@@ -231,7 +235,7 @@ fn eligible(requirements: &Requirements, reviewer: Reviewer<'_>) -> Result<(), R
 
 fn confirmed(requirements: &Requirements, typed: Option<&str>) -> Result<(), Refusal> {
     match &requirements.confirm {
-        Some(phrase) if typed.map(str::trim) != Some(phrase.as_str()) => {
+        Some(phrase) if typed.map(str::trim) != Some(phrase.trim()) => {
             Err(Refusal::ConfirmationMismatch {
                 phrase: phrase.clone(),
             })
@@ -247,6 +251,7 @@ pub fn approvals(reviews: &[Review], candidate: u32, requirements: &Requirements
     for r in reviews {
         let counts = r.candidate == candidate
             && r.verdict == Verdict::Approve
+            && r.active
             && r.role.includes(requirements.role)
             && !requirements.excluded.contains(&r.reviewer)
             && !seen.contains(&r.reviewer.as_str());
@@ -268,12 +273,13 @@ pub fn review(subject: &Subject<'_>, submission: &Submission<'_>) -> Result<Outc
         .filter(|e| submission.verdict == Verdict::Approve && e.hash != subject.hash);
     if let Some(edit) = edit {
         let candidate = subject.candidate + 1;
-        let counted = eligible(edit.requirements, submission.reviewer)
-            .and_then(|()| confirmed(edit.requirements, submission.typed));
-        return Ok(match counted {
-            Err(why) => Outcome::EditedOnly { candidate, why },
-            Ok(()) => threshold(candidate, 1, edit.requirements.approvals),
-        });
+        if let Err(why) = eligible(edit.requirements, submission.reviewer) {
+            return Ok(Outcome::EditedOnly { candidate, why });
+        }
+        // An eligible editor must type the phrase of the edited arguments; until they do,
+        // nothing is recorded.
+        confirmed(edit.requirements, submission.typed)?;
+        return Ok(threshold(candidate, 1, edit.requirements.approvals));
     }
     match submission.verdict {
         Verdict::Deny => Ok(Outcome::Vetoed {

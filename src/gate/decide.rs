@@ -268,10 +268,14 @@ async fn decide_in(
         feedback: input.feedback.clone(),
         shown_hash: input.shown_hash.clone(),
         edited: edit.is_some(),
+        role_now: Some(user.role),
+        disabled_now: user.disabled,
         at: now_ms,
     };
     match outcome {
         Outcome::EditedOnly { why, .. } => {
+            // Recorded, so the editor cannot edit this version again; it does not count.
+            reviews::insert(&mut *conn, &review).await?;
             let message = format!(
                 "your edit is saved as version {candidate} of the arguments, but your approval \
                  does not count for it: {why}"
@@ -387,12 +391,20 @@ async fn evaluate_edit(
         confirm: row.confirm.clone(),
         approval_ttl_ms: row.approval_ttl_ms.unwrap_or(600_000),
     };
-    // The phrase of the rule that gated the call, filled in from the edited arguments.
-    let kept = row.confirm.as_ref().and_then(|_| {
-        row.rule
-            .as_deref()
-            .and_then(|rule| policy.confirm_of(rule, &args))
-    });
+    // The phrase the call carries, filled in again from the edited arguments: from the
+    // newest rule that gave a version of this call a phrase (an edit's, else the proposal's).
+    let kept = match &row.confirm {
+        None => None,
+        Some(_) => {
+            let earlier = reviews::candidates(&mut *conn, &row.id).await?;
+            earlier
+                .iter()
+                .rev()
+                .filter_map(|c| c.rule.as_deref())
+                .chain(row.rule.as_deref())
+                .find_map(|rule| policy.confirm_of(rule, &args))
+        }
+    };
     let terms = match &evaluation.outcome {
         PolicyOutcome::Deny { message } => {
             let rule = evaluation.rule.as_deref().unwrap_or("the default effect");

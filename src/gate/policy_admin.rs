@@ -47,7 +47,9 @@ pub async fn load_policy(
 /// A stored policy document.
 pub fn parse(version: i64, document: &str) -> Result<Policy, AppError> {
     serde_json::from_str(document).map_err(|e| {
-        AppError::Internal(format!("stored policy version {version} is unreadable: {e}"))
+        AppError::Internal(format!(
+            "stored policy version {version} is unreadable: {e}"
+        ))
     })
 }
 
@@ -97,7 +99,11 @@ async fn store_version(
                     return Ok(Err(AppError::Conflict(format!(
                         "the policy changed since you started (version {base} → {newest_version}, \
                          saved by {by}); review their change and make yours again: {}",
-                        if changes.is_empty() { "no rule changes".into() } else { changes.join("; ") }
+                        if changes.is_empty() {
+                            "no rule changes".into()
+                        } else {
+                            changes.join("; ")
+                        }
                     ))));
                 }
                 let version = store::insert(
@@ -146,7 +152,10 @@ async fn conflict_changes(
     let Some(old) = store::version(&mut *conn, base).await? else {
         return Ok(Vec::new());
     };
-    let (old, new) = (parse(old.version, &old.document)?, parse(newest.version, &newest.document)?);
+    let (old, new) = (
+        parse(old.version, &old.document)?,
+        parse(newest.version, &newest.document)?,
+    );
     Ok(diff(&old, &new).iter().map(Change::describe).collect())
 }
 
@@ -192,8 +201,8 @@ impl Gate {
                 "the comment is longer than {MAX_COMMENT} characters"
             )));
         }
-        let compiled = CompiledPolicy::compile(&save.policy)
-            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let compiled =
+            CompiledPolicy::compile(&save.policy).map_err(|e| AppError::Invalid(e.to_string()))?;
         let in_force = self.policy();
         let classification = classify(in_force.policy(), &save.policy);
         if classification.loosening && !save.confirm_loosening {
@@ -205,7 +214,10 @@ impl Gate {
                 .collect();
             return Err(AppError::State(
                 StateCode::LooseningUnconfirmed,
-                format!("this change loosens a gate; confirm it to save: {}", why.join("; ")),
+                format!(
+                    "this change loosens a gate; confirm it to save: {}",
+                    why.join("; ")
+                ),
             ));
         }
         let loosening = classification.loosening;

@@ -115,7 +115,9 @@ fn direction(before: &Outcome, after: &Outcome) -> Option<Direction> {
                 },
             );
             match (&before, &after) {
-                (Outcome::Gate { .. }, Outcome::Gate { .. }) if c.loosening => Some(Direction::Laxer),
+                (Outcome::Gate { .. }, Outcome::Gate { .. }) if c.loosening => {
+                    Some(Direction::Laxer)
+                }
                 (Outcome::Gate { .. }, Outcome::Gate { .. }) => Some(Direction::Stricter),
                 _ => None,
             }
@@ -252,7 +254,16 @@ impl Gate {
                 let mut copy = policy.rules[i].clone();
                 let taken: HashSet<&str> = policy.rules.iter().map(|r| r.name.as_str()).collect();
                 copy.name = (2..)
-                    .map(|n| format!("{name}-copy{}", if n == 2 { String::new() } else { format!("-{n}") }))
+                    .map(|n| {
+                        format!(
+                            "{name}-copy{}",
+                            if n == 2 {
+                                String::new()
+                            } else {
+                                format!("-{n}")
+                            }
+                        )
+                    })
                     .find(|c| !taken.contains(c.as_str()))
                     .unwrap_or_default();
                 copy.enabled = false;
@@ -305,7 +316,9 @@ impl Gate {
     ) -> Result<Saved, AppError> {
         let comment = comment.trim();
         if comment.is_empty() {
-            return Err(AppError::Invalid("say what this change is for: a comment is required".into()));
+            return Err(AppError::Invalid(
+                "say what this change is for: a comment is required".into(),
+            ));
         }
         let (base, policy) = self
             .draft_of(user)
@@ -335,10 +348,13 @@ impl Gate {
     pub async fn dry_run(&self, user: &UserView, call: &TryCall) -> Result<DryRun, AppError> {
         crate::domain::call::limits::check_json("args", &call.args)?;
         if !call.args.is_object() {
-            return Err(AppError::Invalid("the arguments must be a JSON object".into()));
+            return Err(AppError::Invalid(
+                "the arguments must be a JSON object".into(),
+            ));
         }
         let (_, draft) = self.draft_or_new(user).await?;
-        let compiled = CompiledPolicy::compile(&draft).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let compiled =
+            CompiledPolicy::compile(&draft).map_err(|e| AppError::Invalid(e.to_string()))?;
         let input = CallInput {
             agent: &call.agent,
             tool: &call.tool,
@@ -362,7 +378,8 @@ impl Gate {
     pub async fn replay(&self, user: &UserView, limit: u32) -> Result<Replay, AppError> {
         let limit = limit.clamp(1, REPLAY_MAX);
         let (_, draft) = self.draft_or_new(user).await?;
-        let draft = CompiledPolicy::compile(&draft).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let draft =
+            CompiledPolicy::compile(&draft).map_err(|e| AppError::Invalid(e.to_string()))?;
         let in_force = self.policy();
         let mut rows = calls::recent(&self.pool, i64::from(limit)).await?;
         rows.reverse(); // oldest first, for novelty
@@ -380,10 +397,17 @@ impl Gate {
                 risk: &risk,
                 novel: !seen.contains(&key),
             };
-            if matches!(row.status, crate::domain::call::CallStatus::Allowed | crate::domain::call::CallStatus::Executed) {
+            if matches!(
+                row.status,
+                crate::domain::call::CallStatus::Allowed
+                    | crate::domain::call::CallStatus::Executed
+            ) {
                 seen.insert(key);
             }
-            let (before, after) = (in_force.evaluate(&input).outcome, draft.evaluate(&input).outcome);
+            let (before, after) = (
+                in_force.evaluate(&input).outcome,
+                draft.evaluate(&input).outcome,
+            );
             let Some(dir) = direction(&before, &after) else {
                 continue;
             };
@@ -444,7 +468,10 @@ impl Gate {
                 author: row.author.clone(),
                 at: calls::rfc3339(row.created_at),
                 comment: row.comment.clone(),
-                changes: diff(&previous, &policy).iter().map(Change::describe).collect(),
+                changes: diff(&previous, &policy)
+                    .iter()
+                    .map(Change::describe)
+                    .collect(),
                 loosening: rows.get(i + 1).is_some() && c.loosening,
                 findings: c.findings,
             });

@@ -213,6 +213,10 @@ impl Gate {
                 .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))?;
         }
 
+        // A gated call's proposal is version 1 of what people review: the audit log records
+        // its hash as it records every later version's.
+        let args_hash =
+            (call.status == CallStatus::Pending).then(|| crate::store::json::hash(&req.args));
         let actor = format!("agent:{}", agent.name);
         let event = |call: &calls::NewCall| audit::OwnedEvent {
             at: now,
@@ -222,7 +226,10 @@ impl Gate {
             call_id: Some(call.id.clone()),
             from_status: None,
             to_status: Some(call.status.as_str().into()),
-            detail: json!({ "tool": call.tool, "rule": call.rule }),
+            detail: match &args_hash {
+                Some(hash) => json!({ "tool": call.tool, "rule": call.rule, "args_hash": hash }),
+                None => json!({ "tool": call.tool, "rule": call.rule }),
+            },
         };
         if call.idempotency_key.is_none() {
             // The hot path: written in bulk with whatever else is being proposed right now.

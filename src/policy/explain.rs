@@ -50,7 +50,12 @@ impl CompiledPolicy {
 }
 
 /// The first criterion of `rule` that `input` does not meet, in words.
-fn first_miss(rule: &Rule, c: &CompiledRule, input: &CallInput<'_>, risk: RiskSet) -> Option<String> {
+fn first_miss(
+    rule: &Rule,
+    c: &CompiledRule,
+    input: &CallInput<'_>,
+    risk: RiskSet,
+) -> Option<String> {
     let m = &rule.matcher;
     if c.tool.as_ref().is_some_and(|p| !p.matches(input.tool)) {
         return Some(format!(
@@ -109,5 +114,8 @@ fn classes(risk: &[crate::domain::risk::RiskClass]) -> String {
     if risk.is_empty() {
         return "none".into();
     }
-    risk.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+    risk.iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

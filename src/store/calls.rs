@@ -115,7 +115,10 @@ impl CallRow {
             message: self.message.clone(),
             approvals_required: self.approvals_required.map(|n| n as u32),
             approvals: review::approvals(&engine, candidate, &requirements),
-            decisions: reviews.iter().map(|r| r.view(candidate)).collect(),
+            decisions: reviews
+                .iter()
+                .map(|r| r.view(candidate, &requirements))
+                .collect(),
             confirm: self.confirm.clone(),
             deadline: self.deadline.map(rfc3339),
             approval_expires_at: self.approval_expires_at.map(rfc3339),
@@ -129,9 +132,13 @@ impl CallRow {
 }
 
 impl ReviewRow {
-    /// The review as people and agents see it; `current` is the call's current candidate.
-    pub fn view(&self, current: u32) -> DecisionView {
+    /// The review as people and agents see it; `current` is the call's current candidate,
+    /// `requirements` what it needs now.
+    pub fn view(&self, current: u32, requirements: &Requirements) -> DecisionView {
+        let engine = self.engine();
         DecisionView {
+            counts: engine.verdict == review::Verdict::Approve
+                && review::approvals(std::slice::from_ref(&engine), current, requirements) == 1,
             user: self.username.clone(),
             decision: self.decision,
             feedback: self.feedback.clone(),
@@ -268,10 +275,12 @@ pub async fn is_novel(
 
 /// The newest calls, newest first.
 pub async fn recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
-    sqlx::query_as(&format!("{SELECT} ORDER BY c.created_at DESC, c.id DESC LIMIT ?"))
-        .bind(limit)
-        .fetch_all(db)
-        .await
+    sqlx::query_as(&format!(
+        "{SELECT} ORDER BY c.created_at DESC, c.id DESC LIMIT ?"
+    ))
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// Pending calls, soonest deadline first.

@@ -34,7 +34,10 @@ pub async fn latest_row(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<Vers
 }
 
 /// One version.
-pub async fn version(db: impl SqliteExecutor<'_>, version: i64) -> sqlx::Result<Option<VersionRow>> {
+pub async fn version(
+    db: impl SqliteExecutor<'_>,
+    version: i64,
+) -> sqlx::Result<Option<VersionRow>> {
     sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM policy_versions WHERE version = ?"
     ))
@@ -79,7 +82,10 @@ pub async fn insert(db: impl SqliteExecutor<'_>, v: &NewVersion<'_>) -> sqlx::Re
 }
 
 /// A person's draft: (base version, document).
-pub async fn draft(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<Option<(i64, String)>> {
+pub async fn draft(
+    db: impl SqliteExecutor<'_>,
+    user_id: &str,
+) -> sqlx::Result<Option<(i64, String)>> {
     sqlx::query_as("SELECT base, document FROM policy_drafts WHERE user_id = ?")
         .bind(user_id)
         .fetch_optional(db)

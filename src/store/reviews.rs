@@ -23,15 +23,21 @@ pub struct ReviewRow {
     /// Whether the reviewer made the version they reviewed (read from `call_candidates`;
     /// not a column of `reviews`).
     pub edited: bool,
+    /// The reviewer's role now, and whether their account is disabled now (read from
+    /// `users`; not columns of `reviews`).
+    pub role_now: Option<Role>,
+    pub disabled_now: bool,
     pub at: i64,
 }
 
 impl ReviewRow {
-    /// The review as the engine counts it.
+    /// The review as the engine counts it: with the lower of the reviewer's role then and
+    /// now, and inactive once their account is disabled or gone.
     pub fn engine(&self) -> review::Review {
         review::Review {
             reviewer: self.user_id.clone(),
-            role: self.role,
+            role: self.role_now.map_or(self.role, |now| now.min(self.role)),
+            active: self.role_now.is_some() && !self.disabled_now,
             verdict: self.decision,
             candidate: self.version.max(1) as u32,
         }
@@ -45,12 +51,14 @@ const REVIEW_COLUMNS: &str =
 const READ_COLUMNS: &str = "r.call_id, r.version, r.user_id, r.username, r.role, r.decision,
     r.feedback, r.shown_hash, r.at,
     EXISTS (SELECT 1 FROM call_candidates cc WHERE cc.call_id = r.call_id
-            AND cc.version = r.version AND cc.author = 'user:' || r.username) AS edited";
+            AND cc.version = r.version AND cc.author = 'user:' || r.username) AS edited,
+    u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now";
 
 /// Reviews of a call, oldest first.
 pub async fn of_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<ReviewRow>> {
     sqlx::query_as(&format!(
-        "SELECT {READ_COLUMNS} FROM reviews r WHERE r.call_id = ? ORDER BY r.at, r.rowid"
+        "SELECT {READ_COLUMNS} FROM reviews r LEFT JOIN users u ON u.id = r.user_id
+         WHERE r.call_id = ? ORDER BY r.at, r.rowid"
     ))
     .bind(call_id)
     .fetch_all(db)
@@ -68,7 +76,7 @@ pub async fn of_calls(
     }
     let ids = serde_json::to_string(call_ids).unwrap_or_else(|_| "[]".into());
     let rows: Vec<ReviewRow> = sqlx::query_as(&format!(
-        "SELECT {READ_COLUMNS} FROM reviews r
+        "SELECT {READ_COLUMNS} FROM reviews r LEFT JOIN users u ON u.id = r.user_id
          WHERE r.call_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.rowid"
     ))
     .bind(ids)

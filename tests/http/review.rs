@@ -506,3 +506,138 @@ async fn the_command_line_pins_the_candidate_its_person_saw() {
     assert_eq!(run["args"], json!({ "service": "api", "env": "qa" }));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_who_does_not_qualify_cannot_keep_making_versions() {
+    let (app, key) = setup().await;
+    let id = propose(&app, &key, json!({ "service": "api", "env": "staging" })).await;
+    let bob = app.signed_in("bob", Role::Approver).await;
+    let v1 = app.candidate_hash(&id).await;
+    let prod = r#"{"service":"api","env":"production"}"#;
+    let (status, _, _) = error_of(decide(&app, &bob, &id, &v1, &[("args", prod)]).await).await;
+    assert_eq!(status, 403);
+    let v2 = app.candidate_hash(&id).await;
+    let again = r#"{"service":"api","env":"production","n":2}"#;
+    let (status, code, _) = error_of(decide(&app, &bob, &id, &v2, &[("args", again)]).await).await;
+    assert_eq!((status, code.as_str()), (403, "not_eligible"));
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM call_candidates WHERE call_id = ?",
+            &id
+        )
+        .await,
+        1
+    );
+    let view = app.get_call(&key, &id, None).await;
+    let bobs = &view["decisions"][0];
+    assert_eq!(
+        (
+            bobs["user"].as_str(),
+            bobs["current"].as_bool(),
+            bobs["counts"].as_bool()
+        ),
+        (Some("bob"), Some(true), Some(false)),
+        "recorded so he cannot edit this version again, but it does not count"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eligible_editor_must_type_the_edited_arguments_phrase_first() {
+    let (app, key) = setup().await;
+    let id = propose(&app, &key, json!({ "service": "api", "env": "staging" })).await;
+    let mia = app.signed_in("mia", Role::Manager).await;
+    let v1 = app.candidate_hash(&id).await;
+    let prod = r#"{"service":"api","env":"production"}"#;
+    let (status, code, message) =
+        error_of(decide(&app, &mia, &id, &v1, &[("args", prod)]).await).await;
+    assert_eq!((status, code.as_str()), (422, "confirmation_mismatch"));
+    assert_eq!(
+        message,
+        "type `deploy api to production` exactly to approve"
+    );
+    assert_eq!(
+        app.get_call(&key, &id, None).await["candidate"]["version"],
+        1,
+        "nothing recorded"
+    );
+    let one = ok(decide(
+        &app,
+        &mia,
+        &id,
+        &v1,
+        &[("args", prod), ("confirm", "deploy api to production")],
+    )
+    .await)
+    .await;
+    assert_eq!(
+        (
+            one["candidate"]["version"].as_u64(),
+            one["approvals"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+
+    // A later edit back to staging keeps a phrase, filled in from the newest arguments.
+    let max = app.signed_in("max", Role::Manager).await;
+    let v2 = app.candidate_hash(&id).await;
+    let web = r#"{"service":"web","env":"staging"}"#;
+    let two = ok(decide(
+        &app,
+        &max,
+        &id,
+        &v2,
+        &[("args", web), ("confirm", "deploy web to staging")],
+    )
+    .await)
+    .await;
+    assert_eq!(two["confirm"], "deploy web to staging");
+    assert_eq!(two["candidate"]["version"], 3);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_stop_counting_when_their_reviewer_is_disabled() {
+    let (app, key) = setup().await;
+    let id = propose(&app, &key, json!({ "service": "api", "env": "staging" })).await;
+    let (a, b) = (
+        app.signed_in("ann", Role::Approver).await,
+        app.signed_in("bob", Role::Approver).await,
+    );
+    let v1 = app.candidate_hash(&id).await;
+    ok(decide(&app, &a, &id, &v1, &[]).await).await;
+    askfirst::auth::service::set_disabled(app.pool(), "ann", true)
+        .await
+        .unwrap();
+    let after = ok(decide(&app, &b, &id, &v1, &[]).await).await;
+    assert_eq!(
+        (after["status"].as_str(), after["approvals"].as_u64()),
+        (Some("pending"), Some(1))
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phrase_with_surrounding_spaces_can_be_typed_and_the_proposal_hash_is_audited() {
+    let (app, key) = setup().await;
+    let id = propose(&app, &key, json!({ "service": "api", "env": "prod " })).await;
+    let view = app.get_call(&key, &id, None).await;
+    assert_eq!(view["confirm"], "deploy api to prod ");
+    let (m1, m2) = (
+        app.signed_in("mia", Role::Manager).await,
+        app.signed_in("max", Role::Manager).await,
+    );
+    let v1 = app.candidate_hash(&id).await;
+    ok(decide(&app, &m1, &id, &v1, &[("confirm", "deploy api to prod")]).await).await;
+    let done = ok(decide(&app, &m2, &id, &v1, &[("confirm", "deploy api to prod ")]).await).await;
+    assert_eq!(done["status"], "approved");
+    let proposed: String = sqlx::query_scalar(
+        "SELECT json_extract(detail, '$.args_hash') FROM audit_events WHERE call_id = ? AND kind = 'call.proposed'",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(proposed, v1);
+    app.stop().await;
+}

@@ -130,7 +130,7 @@ fn Card(
     let approvers: Vec<String> = call
         .decisions
         .iter()
-        .filter(|d| d.decision == Verdict::Approve && d.current)
+        .filter(|d| d.counts)
         .map(|d| d.user.clone())
         .collect();
     let status = call.status;
@@ -138,13 +138,21 @@ fn Card(
         .decisions
         .iter()
         .map(|d| {
-            let what = match (d.decision, d.edited_args, d.current) {
-                (Verdict::Deny, _, _) => format!(" denied version {}", d.version),
-                (Verdict::Approve, true, _) => {
+            let what = match (d.decision, d.edited_args, d.current, d.counts) {
+                (Verdict::Deny, ..) => format!(" denied version {}", d.version),
+                (Verdict::Approve, true, _, true) => {
                     format!(" edited the arguments (version {}) and approved them", d.version)
                 }
-                (Verdict::Approve, false, true) => format!(" approved version {}", d.version),
-                (Verdict::Approve, false, false) => {
+                (Verdict::Approve, true, true, false) => format!(
+                    " edited the arguments (version {}); their approval does not count under its terms",
+                    d.version
+                ),
+                (Verdict::Approve, false, true, true) => format!(" approved version {}", d.version),
+                (Verdict::Approve, false, true, false) => format!(
+                    " approved version {} — does not count (their role or account no longer qualifies)",
+                    d.version
+                ),
+                (Verdict::Approve, _, false, _) => {
                     format!(" approved an earlier version (version {}) — no longer counts", d.version)
                 }
             };
@@ -347,7 +355,11 @@ fn Decide(
     Effect::new(move |_| hydrated.set(true));
     let phrase_ok = {
         let phrase = phrase.clone();
-        move || phrase.as_ref().is_none_or(|p| typed.get().trim() == p)
+        move || {
+            phrase
+                .as_ref()
+                .is_none_or(|p| typed.get().trim() == p.trim())
+        }
     };
     let original = call.args.clone();
     let args_text = RwSignal::new(serde_json::to_string_pretty(&call.args).unwrap_or_default());

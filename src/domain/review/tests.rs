@@ -114,14 +114,13 @@ fn run(name: &str, start: Requirements, steps: Vec<Step>) {
             hash = h;
             requirements = r;
         }
-        if !matches!(outcome, Outcome::EditedOnly { .. }) {
-            reviews.push(Review {
-                reviewer: step.who.into(),
-                role: step.role,
-                verdict: step.verdict,
-                candidate,
-            });
-        }
+        reviews.push(Review {
+            reviewer: step.who.into(),
+            role: step.role,
+            active: true,
+            verdict: step.verdict,
+            candidate,
+        });
         if matches!(outcome, Outcome::Approved { .. } | Outcome::Vetoed { .. }) {
             open = false;
         }
@@ -264,23 +263,46 @@ fn sequences() {
             ],
         ),
         (
-            "an edit whose phrase the editor did not type is a candidate only",
+            "an edit whose phrase the editor did not type is refused",
             reqs(1, Role::Approver),
-            vec![Step {
-                role: Role::Manager,
-                typed: Some("deploy staging"),
-                edit: Some(("h2", stricter.clone())),
-                ..approve(
-                    "m1",
-                    "h1",
-                    Ok(Outcome::EditedOnly {
-                        candidate: 2,
-                        why: Refusal::ConfirmationMismatch {
-                            phrase: "deploy production".into(),
-                        },
-                    }),
-                )
-            }],
+            vec![
+                Step {
+                    role: Role::Manager,
+                    typed: Some("deploy staging"),
+                    edit: Some(("h2", stricter.clone())),
+                    ..approve("m1", "h1", Err("confirmation_mismatch"))
+                },
+                Step {
+                    role: Role::Manager,
+                    typed: Some("deploy production"),
+                    edit: Some(("h2", stricter.clone())),
+                    ..approve("m1", "h1", recorded(2, 1, 2))
+                },
+            ],
+        ),
+        (
+            "an editor who does not qualify cannot edit the new version again",
+            reqs(1, Role::Approver),
+            vec![
+                Step {
+                    edit: Some(("h2", reqs(1, Role::Manager))),
+                    ..approve(
+                        "b",
+                        "h1",
+                        Ok(Outcome::EditedOnly {
+                            candidate: 2,
+                            why: Refusal::NotEligible {
+                                needs: Role::Manager,
+                                disabled: false,
+                            },
+                        }),
+                    )
+                },
+                Step {
+                    role: Role::Manager,
+                    ..approve("m", "h2", approved(2, 1))
+                },
+            ],
         ),
         (
             "an edit to the same snapshot is a plain approval",
@@ -338,6 +360,7 @@ fn counting_ignores_ineligible_excluded_and_other_candidates() {
     let r = |who: &str, role, verdict, candidate| Review {
         reviewer: who.into(),
         role,
+        active: who != "gone",
         verdict,
         candidate,
     };
@@ -349,6 +372,7 @@ fn counting_ignores_ineligible_excluded_and_other_candidates() {
         r("requester", Role::Admin, Verdict::Approve, 2),
         r("d", Role::Admin, Verdict::Deny, 2),
         r("e", Role::Admin, Verdict::Approve, 2),
+        r("gone", Role::Admin, Verdict::Approve, 2),
     ];
     assert_eq!(approvals(&reviews, 2, &reqs(1, Role::Manager)), 2);
     assert_eq!(approvals(&reviews, 2, &reqs(1, Role::Approver)), 3);
