@@ -31,6 +31,11 @@ pub const NAV: &[NavItem] = &[
         min_role: Role::Viewer,
     },
     NavItem {
+        href: "/policy",
+        label: "Policy",
+        min_role: Role::Admin,
+    },
+    NavItem {
         href: "/people",
         label: "People",
         min_role: Role::Admin,
@@ -52,7 +57,10 @@ mod tests {
             (Role::Viewer, vec!["/", "/inbox", "/history"]),
             (Role::Approver, vec!["/", "/inbox", "/history"]),
             (Role::Manager, vec!["/", "/inbox", "/history"]),
-            (Role::Admin, vec!["/", "/inbox", "/history", "/people"]),
+            (
+                Role::Admin,
+                vec!["/", "/inbox", "/history", "/policy", "/people"],
+            ),
         ];
         for (role, expected) in cases {
             let got: Vec<_> = nav_for(role).map(|i| i.href).collect();

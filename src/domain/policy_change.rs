@@ -260,6 +260,29 @@ pub fn condition_text(c: &ArgCondition) -> String {
     }
 }
 
+/// An argument condition as the console's form writes it: `/env glob "prod*"` — the
+/// operand as JSON, so the form reads back exactly what it wrote.
+pub fn condition_text_raw(c: &ArgCondition) -> String {
+    let op = serde_json::to_value(c.op)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    match &c.value {
+        Some(v) => format!("{} {op} {v}", c.pointer),
+        None => format!("{} {op}", c.pointer),
+    }
+}
+
+/// Seconds as the form's short duration: `90s`, `10m`, `1h`, `2d`.
+pub fn duration_short(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 fn conditions_text(conditions: &[ArgCondition]) -> String {
     if conditions.is_empty() {
         return "(none)".into();

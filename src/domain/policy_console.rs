@@ -12,6 +12,8 @@ pub struct RuleLine {
     pub enabled: bool,
     /// The rule as a sentence.
     pub sentence: String,
+    /// The rule as the edit form holds it.
+    pub form: RuleForm,
 }
 
 /// The policy in force.
@@ -24,6 +26,8 @@ pub struct InForce {
     pub comment: String,
     pub default_effect: String,
     pub rules: Vec<RuleLine>,
+    /// The policy as the TOML file `askfirst policy export` writes.
+    pub toml: String,
 }
 
 /// The signed-in admin's draft.
@@ -146,4 +150,101 @@ pub struct VersionSummary {
     pub changes: Vec<String>,
     pub loosening: bool,
     pub findings: Vec<Finding>,
+}
+
+/// A rule as the console's form holds it: every field as typed, so nothing the admin typed
+/// is lost when a field is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuleForm {
+    pub name: String,
+    pub enabled: bool,
+    pub description: String,
+    /// Glob on the agent's name; empty: any agent.
+    pub agent: String,
+    /// Glob on the tool; empty: any tool.
+    pub tool: String,
+    /// One argument condition per line: `<pointer> <op> [value]`, the value as JSON or
+    /// plain text (`/env glob prod*`, `/amount gt 1000`, `/force eq true`, `/path exists`).
+    pub conditions: String,
+    /// Risk classes, comma- or space-separated.
+    pub risk_any: String,
+    pub risk_none: bool,
+    /// `any`, `yes` or `no`.
+    pub novel: String,
+    /// Risk classes added when the rule matches.
+    pub add_risk: String,
+    /// `allow`, `deny`, `gate` or `none` (only adds risk).
+    pub effect: String,
+    /// A deny's message for the agent.
+    pub message: String,
+    pub approvals: String,
+    /// `approver`, `manager` or `admin`.
+    pub role: String,
+    /// Durations: `90s`, `10m`, `1h`, `2d` or seconds.
+    pub deadline: String,
+    pub ttl: String,
+    pub confirm: String,
+}
+
+/// One refused field of the rule form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl RuleForm {
+    /// The form filled in from a rule.
+    pub fn of(rule: &super::policy::Rule) -> Self {
+        use super::policy::Effect;
+        use super::policy_change::condition_text_raw;
+        let classes = |v: &[RiskClass]| v.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+        let mut form = RuleForm {
+            name: rule.name.clone(),
+            enabled: rule.enabled,
+            description: rule.description.clone().unwrap_or_default(),
+            agent: rule.matcher.agent.clone().unwrap_or_default(),
+            tool: rule.matcher.tool.clone().unwrap_or_default(),
+            conditions: rule
+                .matcher
+                .args
+                .iter()
+                .map(condition_text_raw)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            risk_any: classes(&rule.matcher.risk_any),
+            risk_none: rule.matcher.risk_none,
+            novel: match rule.matcher.novel {
+                None => "any",
+                Some(true) => "yes",
+                Some(false) => "no",
+            }
+            .into(),
+            add_risk: classes(&rule.add_risk),
+            effect: "none".into(),
+            role: "approver".into(),
+            approvals: "1".into(),
+            deadline: "1h".into(),
+            ttl: "10m".into(),
+            ..RuleForm::default()
+        };
+        match &rule.effect {
+            None => {}
+            Some(Effect::Allow) => form.effect = "allow".into(),
+            Some(Effect::Deny { message }) => {
+                form.effect = "deny".into();
+                form.message = message.clone();
+            }
+            Some(Effect::Gate(g)) => {
+                form.effect = "gate".into();
+                form.approvals = g.approvals_required.to_string();
+                form.role = g.approver_role.as_str().into();
+                form.deadline = super::policy_change::duration_short(g.deadline_secs);
+                form.ttl = super::policy_change::duration_short(g.approval_ttl_secs);
+                form.confirm = g.confirm.clone().unwrap_or_default();
+            }
+        }
+        form
+    }
 }

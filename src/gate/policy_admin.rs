@@ -88,23 +88,8 @@ async fn store_version(
     writer
         .write(move |conn| {
             Box::pin(async move {
-                let newest = store::latest_row(&mut *conn).await?;
-                let newest_version = newest.as_ref().map_or(0, |v| v.version);
-                if let Some(base) = save.base.filter(|b| *b != newest_version) {
-                    let changes = match &newest {
-                        Some(row) => conflict_changes(base, row, &mut *conn).await?,
-                        None => Vec::new(),
-                    };
-                    let by = newest.as_ref().map_or("someone", |v| v.author.as_str());
-                    return Ok(Err(AppError::Conflict(format!(
-                        "the policy changed since you started (version {base} → {newest_version}, \
-                         saved by {by}); review their change and make yours again: {}",
-                        if changes.is_empty() {
-                            "no rule changes".into()
-                        } else {
-                            changes.join("; ")
-                        }
-                    ))));
+                if let Some(conflict) = conflict(&mut *conn, save.base).await? {
+                    return Ok(Err(conflict));
                 }
                 let version = store::insert(
                     &mut *conn,
@@ -141,6 +126,33 @@ async fn store_version(
             })
         })
         .await?
+}
+
+/// A conflict, if a version other than `base` is now the newest: what changed since, and
+/// who saved it.
+async fn conflict(
+    conn: &mut sqlx::SqliteConnection,
+    base: Option<i64>,
+) -> Result<Option<AppError>, AppError> {
+    let newest = store::latest_row(&mut *conn).await?;
+    let newest_version = newest.as_ref().map_or(0, |v| v.version);
+    let Some(base) = base.filter(|b| *b != newest_version) else {
+        return Ok(None);
+    };
+    let changes = match &newest {
+        Some(row) => conflict_changes(base, row, &mut *conn).await?,
+        None => Vec::new(),
+    };
+    let by = newest.as_ref().map_or("someone", |v| v.author.as_str());
+    Ok(Some(AppError::Conflict(format!(
+        "the policy changed since you started (version {base} → {newest_version}, saved by \
+         {by}); review their change and make yours again: {}",
+        if changes.is_empty() {
+            "no rule changes".into()
+        } else {
+            changes.join("; ")
+        }
+    ))))
 }
 
 /// What changed between `base` and the newest version, in words.
@@ -203,6 +215,12 @@ impl Gate {
         }
         let compiled =
             CompiledPolicy::compile(&save.policy).map_err(|e| AppError::Invalid(e.to_string()))?;
+        // A stale base is the first thing to hear about (the write checks it again).
+        let mut conn = self.pool.acquire().await?;
+        if let Some(conflict) = conflict(&mut conn, save.base).await? {
+            return Err(conflict);
+        }
+        drop(conn);
         let in_force = self.policy();
         let classification = classify(in_force.policy(), &save.policy);
         if classification.loosening && !save.confirm_loosening {

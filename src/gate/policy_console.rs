@@ -8,7 +8,7 @@ use crate::domain::policy::{Effect, Policy, Rule};
 use crate::domain::policy_change::{classify, covers, diff, effect_text, sentence, Change};
 use crate::domain::policy_console::{
     Direction, DraftView, DryRun, InForce, PolicyConsole, RecentCall, Replay, ReplayCall,
-    ReplayGroup, RuleLine, VersionSummary,
+    ReplayGroup, RuleForm, RuleLine, VersionSummary,
 };
 use crate::domain::risk::RiskClass;
 use crate::domain::{AppError, UserView};
@@ -55,6 +55,7 @@ fn rule_lines(policy: &Policy) -> Vec<RuleLine> {
             name: r.name.clone(),
             enabled: r.enabled,
             sentence: sentence(r),
+            form: RuleForm::of(r),
         })
         .collect()
 }
@@ -144,6 +145,7 @@ impl Gate {
                 comment: row.comment,
                 default_effect: effect_text(Some(&policy.default_effect)),
                 rules: rule_lines(&policy),
+                toml: toml_io::to_toml(&policy),
             },
             policy,
         ))
@@ -273,13 +275,25 @@ impl Gate {
                 let i = find(&policy, &name)?;
                 policy.rules.remove(i);
             }
-            DraftEdit::Put { original, rule } => match original {
-                Some(name) => {
-                    let i = find(&policy, &name)?;
-                    policy.rules[i] = *rule;
+            DraftEdit::Put { original, rule } => {
+                let clash = policy
+                    .rules
+                    .iter()
+                    .any(|r| r.name == rule.name && Some(&r.name) != original.as_ref());
+                if clash {
+                    return Err(AppError::Invalid(format!(
+                        "name: another rule is already called `{}`",
+                        rule.name
+                    )));
                 }
-                None => policy.rules.push(*rule),
-            },
+                match original {
+                    Some(name) => {
+                        let i = find(&policy, &name)?;
+                        policy.rules[i] = *rule;
+                    }
+                    None => policy.rules.push(*rule),
+                }
+            }
         }
         self.put_draft(user, base, &policy).await
     }

@@ -224,7 +224,7 @@ pub(super) fn op_name(op: ArgOp) -> &'static str {
     }
 }
 
-fn compile_condition(c: &ArgCondition) -> Result<CompiledCondition, String> {
+pub(super) fn compile_condition(c: &ArgCondition) -> Result<CompiledCondition, String> {
     let pointer = Pointer::parse(&c.pointer)?;
     let name = op_name(c.op);
     let number = |v: &Option<Value>| match v {
@@ -286,7 +286,7 @@ fn one_line(e: &regex::Error) -> String {
     }
 }
 
-fn compile_effect(effect: &Effect) -> Result<CompiledEffect, String> {
+pub(super) fn compile_effect(effect: &Effect) -> Result<CompiledEffect, String> {
     match effect {
         Effect::Allow => Ok(CompiledEffect::Allow),
         Effect::Deny { message } if message.trim().is_empty() => {

@@ -14,6 +14,7 @@ mod explain;
 pub mod glob;
 pub mod pointer;
 mod risk_set;
+pub mod rule_form;
 pub mod toml_io;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod gate_flow;
 mod hardening;
 mod hostile;
 mod inbox;
+mod policy_console;
 mod review;
 mod roles;
 mod sdk;

@@ -7,4 +7,5 @@ pub mod inbox;
 pub mod login;
 pub mod not_found;
 pub mod people;
+pub mod policy;
 pub mod setup;

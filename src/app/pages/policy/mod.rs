@@ -1,0 +1,553 @@
+//! `/policy` (admins): the gate policy as readable rules, edited in a draft (rule by rule
+//! or as TOML), tried against calls, replayed over recent traffic, saved with a comment as
+//! a new version — and every version, with its changes, restorable.
+
+mod rpc;
+
+pub use rpc::*;
+
+use super::home::ErrorNote;
+use crate::domain::policy_console::{
+    Direction, DraftView, DryRun, FieldError, PolicyConsole, Replay, RuleForm, RuleLine,
+    StepVerdict, VersionSummary,
+};
+use crate::domain::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+
+/// The actions that change the draft; the page reloads its data after each.
+#[derive(Clone, Copy)]
+struct Actions {
+    rule: ServerAction<PolicyRule>,
+    edit: ServerAction<PolicyEdit>,
+    toml: ServerAction<PolicyToml>,
+    discard: ServerAction<PolicyDiscard>,
+    save: ServerAction<PolicySave>,
+    restore: ServerAction<PolicyRestore>,
+}
+
+/// The policy page.
+#[component]
+pub fn PolicyPage() -> impl IntoView {
+    let actions = Actions {
+        rule: ServerAction::new(),
+        edit: ServerAction::new(),
+        toml: ServerAction::new(),
+        discard: ServerAction::new(),
+        save: ServerAction::new(),
+        restore: ServerAction::new(),
+    };
+    let data = Resource::new(
+        move || {
+            (
+                actions.rule.version().get(),
+                actions.edit.version().get(),
+                actions.toml.version().get(),
+                actions.discard.version().get(),
+                actions.save.version().get(),
+                actions.restore.version().get(),
+            )
+        },
+        |_| load_policy_console(),
+    );
+    view! {
+        <Title text="Policy · askfirst" />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(console) => view! { <Console console actions /> }.into_any(),
+                    Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(error) => {
+                        #[cfg(feature = "ssr")]
+                        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                            res.set_status(http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+                        }
+                        view! { <ErrorNote error /> }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// An action's error, shown where the action was taken.
+fn failure<S>(action: ServerAction<S>) -> impl IntoView
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    move || {
+        action
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+    }
+}
+
+#[component]
+fn Console(console: PolicyConsole, actions: Actions) -> impl IntoView {
+    let f = &console.in_force;
+    let rules = console
+        .draft
+        .as_ref()
+        .map_or_else(|| f.rules.clone(), |d| d.rules.clone());
+    let default_effect = console
+        .draft
+        .as_ref()
+        .map_or_else(|| f.default_effect.clone(), |d| d.default_effect.clone());
+    let toml = console.draft.as_ref().map(|d| d.toml.clone());
+    let editing = RwSignal::new(None::<(Option<String>, RuleForm)>);
+    view! {
+        <section class="card policy-head">
+            <h1>"Gate policy"</h1>
+            <p>
+                "In force: " <strong>"version " {f.version}</strong> " by " {f.author.clone()}
+                " at " <time datetime=f.at.clone()>{f.at.clone()}</time>
+                {(!f.comment.is_empty()).then(|| view! { " — “" <span class="comment">{f.comment.clone()}</span> "”" })}
+            </p>
+            {match console.draft.clone() {
+                Some(draft) => view! { <Draft draft actions /> }.into_any(),
+                None => view! { <p class="hint">"Changes you make below go into your draft; the policy in force changes only when you save it."</p> }.into_any(),
+            }}
+        </section>
+        <section class="card">
+            <h2>{if console.draft.is_some() { "Rules in your draft" } else { "Rules in force" }}</h2>
+            <p>"The first enabled rule that matches decides; otherwise the default effect: " <strong>{default_effect}</strong> "."</p>
+            {failure(actions.edit)}
+            <RuleTable rules editing actions />
+            <button type="button" class="secondary new-rule" on:click=move |_| editing.set(Some((None, RuleForm { enabled: true, effect: "gate".into(), approvals: "1".into(), role: "approver".into(), deadline: "1h".into(), ttl: "10m".into(), novel: "any".into(), ..RuleForm::default() })))>
+                "New rule"
+            </button>
+            {move || editing.get().map(|(original, form)| view! { <RuleEditor original form editing action=actions.rule /> })}
+        </section>
+        <TomlTab toml=toml.unwrap_or_else(|| console.in_force.toml.clone()) action=actions.toml />
+        <TryCall recent=console.recent.clone() />
+        <ReplayPanel />
+        <Versions restore=actions.restore />
+    }
+}
+
+#[component]
+fn Draft(draft: DraftView, actions: Actions) -> impl IntoView {
+    let loosening = draft.classification.loosening;
+    let findings = draft
+        .classification
+        .findings
+        .iter()
+        .map(|f| {
+            view! {
+                <li class:loosens=f.loosens>
+                    {f.change.clone()} " — "
+                    <strong>{if f.loosens { "loosens: " } else { "safe: " }}</strong>
+                    {f.why.clone()}
+                </li>
+            }
+        })
+        .collect_view();
+    let problems = draft.problems.clone();
+    let blocked = !problems.is_empty();
+    let warnings = draft.warnings.clone();
+    let verdict = if draft.changes.is_empty() {
+        "Your draft is the same as the policy in force."
+    } else if loosening {
+        "This change loosens a gate."
+    } else {
+        "This change does not loosen any gate."
+    };
+    view! {
+        <div class="draft" aria-label="Your draft">
+            <h2>"Your draft (from version " {draft.base} ")"</h2>
+            <p class=if loosening { "verdict loosening" } else { "verdict" } role="status">{verdict}</p>
+            {(!draft.changes.is_empty()).then(|| view! { <ul class="findings">{findings}</ul> })}
+            {(!problems.is_empty()).then(|| view! {
+                <div class="problems" role="alert"><h3>"Cannot be saved"</h3>
+                    <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul></div>
+            })}
+            {(!warnings.is_empty()).then(|| view! {
+                <div class="warnings"><h3>"Worth a look"</h3>
+                    <ul>{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul></div>
+            })}
+            <ActionForm action=actions.save attr:class="save-form">
+                <label for="policy-comment">"Why this change (recorded with the version)"</label>
+                <input id="policy-comment" name="comment" required maxlength="2000" />
+                {loosening.then(|| view! {
+                    <label class="checkbox">
+                        <input type="checkbox" name="confirm_loosening" value="true" />
+                        " I understand this loosens a gate"
+                    </label>
+                })}
+                {failure(actions.save)}
+                {move || actions.save.value().get().and_then(|r| r.ok()).map(|v| view! {
+                    <p class="ok" role="status">"Saved as version " {v} "; in force now."</p>
+                })}
+                <button type="submit" disabled=blocked>"Save as new version"</button>
+            </ActionForm>
+            <ActionForm action=actions.discard attr:class="discard-form">
+                <button type="submit" class="secondary">"Discard draft"</button>
+            </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn RuleTable(
+    rules: Vec<RuleLine>,
+    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
+    actions: Actions,
+) -> impl IntoView {
+    let count = rules.len();
+    let rows = rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let op = move |op: &'static str, label: &'static str, name: String, disabled: bool| {
+                view! {
+                    <ActionForm action=actions.edit attr:class="inline">
+                        <input type="hidden" name="op" value=op />
+                        <input type="hidden" name="rule" value=name.clone() />
+                        <button type="submit" class="small secondary" disabled=disabled
+                            attr:aria-label=format!("{label} {name}")>{label}</button>
+                    </ActionForm>
+                }
+            };
+            let form = r.form.clone();
+            let name = r.name.clone();
+            view! {
+                <tr class:disabled=!r.enabled data-rule=r.name.clone()>
+                    <td>{i + 1}</td>
+                    <td><code>{r.name.clone()}</code></td>
+                    <td class="sentence">{r.sentence.clone()}</td>
+                    <td class="rule-actions">
+                        <button type="button" class="small" attr:aria-label=format!("Edit {}", r.name)
+                            on:click=move |_| editing.set(Some((Some(name.clone()), form.clone())))>"Edit"</button>
+                        {op("up", "Up", r.name.clone(), i == 0)}
+                        {op("down", "Down", r.name.clone(), i + 1 == count)}
+                        {op("duplicate", "Duplicate", r.name.clone(), false)}
+                        {op("toggle", if r.enabled { "Disable" } else { "Enable" }, r.name.clone(), false)}
+                        {op("delete", "Delete", r.name.clone(), false)}
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="rules">
+            <thead><tr><th scope="col">"#"</th><th scope="col">"Name"</th><th scope="col">"Rule"</th><th scope="col">"Actions"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+/// The rule form. Field errors appear beside their fields and nothing typed is lost: the
+/// form is only closed when the rule was saved.
+#[component]
+fn RuleEditor(
+    original: Option<String>,
+    form: RuleForm,
+    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
+    action: ServerAction<PolicyRule>,
+) -> impl IntoView {
+    let errors = move |field: &'static str| {
+        move || {
+            action
+                .value()
+                .get()
+                .and_then(|r| r.ok())
+                .into_iter()
+                .flatten()
+                .filter(|e: &FieldError| e.field == field)
+                .map(|e| view! { <p class="field-error" role="alert">{e.message}</p> })
+                .collect_view()
+        }
+    };
+    let saved = move || {
+        action
+            .value()
+            .get()
+            .is_some_and(|r| r.is_ok_and(|e| e.is_empty()))
+    };
+    Effect::new(move |_| {
+        if saved() {
+            editing.set(None);
+        }
+    });
+    let title = match &original {
+        Some(name) => format!("Edit rule {name}"),
+        None => "New rule".to_string(),
+    };
+    let label = title.clone();
+    let text = move |id: &'static str, label: &'static str, value: String, hint: &'static str| {
+        view! {
+            <label for=format!("rule-{id}")>{label}</label>
+            <input id=format!("rule-{id}") name=format!("form[{id}]") value=value autocomplete="off" spellcheck="false" />
+            {(!hint.is_empty()).then(|| view! { <small class="hint">{hint}</small> })}
+            {errors(id)}
+        }
+    };
+    let select = move |id: &'static str,
+                       label: &'static str,
+                       value: String,
+                       options: &'static [&'static str]| {
+        view! {
+            <label for=format!("rule-{id}")>{label}</label>
+            <select id=format!("rule-{id}") name=format!("form[{id}]")>
+                {options.iter().map(|o| view! { <option value=*o selected=value == *o>{*o}</option> }).collect_view()}
+            </select>
+            {errors(id)}
+        }
+    };
+    view! {
+        <ActionForm action attr:class="rule-form" attr:aria-label=label>
+            <h3>{title}</h3>
+            <input type="hidden" name="original" value=original.clone().unwrap_or_default() />
+            <div class="rule-grid">
+                <div>
+                    {text("name", "Name", form.name.clone(), "")}
+                    <label class="checkbox"><input type="checkbox" name="form[enabled]" value="true" checked=form.enabled /> " Enabled"</label>
+                    {text("description", "Description", form.description.clone(), "")}
+                    {text("tool", "Tool (glob; empty: any)", form.tool.clone(), "e.g. deploy, read_*, {send_email,post_*}")}
+                    {text("agent", "Agent (glob; empty: any)", form.agent.clone(), "")}
+                    <label for="rule-conditions">"Argument conditions (one per line)"</label>
+                    <textarea id="rule-conditions" name="form[conditions]" rows="3" spellcheck="false">{form.conditions.clone()}</textarea>
+                    <small class="hint">"pointer op value: /env glob prod*, /amount gt 1000, /force eq true, /path exists"</small>
+                    {errors("conditions")}
+                    {text("risk_any", "Matches calls with any of these risks", form.risk_any.clone(), "destructive, irreversible, financial, customer_facing, production, external_comms")}
+                    <label class="checkbox"><input type="checkbox" name="form[risk_none]" value="true" checked=form.risk_none /> " Only calls with no risk"</label>
+                    {errors("risk_none")}
+                    {select("novel", "New tool in the session?", form.novel.clone(), &["any", "yes", "no"])}
+                    {text("add_risk", "Adds risk", form.add_risk.clone(), "")}
+                </div>
+                <div>
+                    {select("effect", "Effect", form.effect.clone(), &["gate", "allow", "deny", "none"])}
+                    {text("message", "Deny message (to the agent)", form.message.clone(), "")}
+                    {text("approvals", "Approvals needed", form.approvals.clone(), "")}
+                    {select("role", "Approver role", form.role.clone(), &["approver", "manager", "admin"])}
+                    {text("deadline", "Decision deadline", form.deadline.clone(), "90s, 10m, 1h, 2d")}
+                    {text("ttl", "Approval TTL", form.ttl.clone(), "")}
+                    {text("confirm", "Typed confirmation", form.confirm.clone(), "may quote matched arguments: deploy {/env}")}
+                </div>
+            </div>
+            {failure(action)}
+            <button type="submit">"Save to draft"</button>
+            <button type="button" class="secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn TomlTab(toml: String, action: ServerAction<PolicyToml>) -> impl IntoView {
+    let download = format!("data:text/plain;charset=utf-8,{}", js_uri_encode(&toml));
+    let has_toml = !toml.is_empty();
+    view! {
+        <section class="card toml-tab">
+            <h2>"TOML"</h2>
+            <p class="hint">"The same policy as the file " <code>"askfirst policy import"</code> " reads. Applying it replaces your draft; errors name the line and column."</p>
+            <ActionForm action>
+                <label for="policy-toml">"Policy file"</label>
+                <textarea id="policy-toml" name="toml" rows="16" spellcheck="false"
+                    >{toml}</textarea>
+                {failure(action)}
+                <button type="submit">"Apply to draft"</button>
+                {has_toml.then(|| view! { <a class="button secondary" href=download download="policy.toml">"Download"</a> })}
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Percent-encodes text for a `data:` URL.
+fn js_uri_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[component]
+fn TryCall(recent: Vec<crate::domain::policy_console::RecentCall>) -> impl IntoView {
+    let action = ServerAction::<PolicyTry>::new();
+    let agent = RwSignal::new(String::new());
+    let tool = RwSignal::new(String::new());
+    let args = RwSignal::new("{}".to_string());
+    let risk = RwSignal::new(String::new());
+    let picks = recent
+        .iter()
+        .enumerate()
+        .map(|(i, c)| view! { <option value=i.to_string()>{format!("{} · {} {}", c.agent, c.tool, crate::domain::inbox::truncate(&c.args, 60))}</option> })
+        .collect_view();
+    let pick = move |ev: leptos::ev::Event| {
+        if let Some(c) = event_target_value(&ev)
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| recent.get(i))
+        {
+            agent.set(c.agent.clone());
+            tool.set(c.tool.clone());
+            args.set(c.args.clone());
+            risk.set(
+                c.risk
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        }
+    };
+    view! {
+        <section class="card try-call">
+            <h2>"Try a call"</h2>
+            <p class="hint">"Against your draft (or the policy in force when you have none)."</p>
+            <label for="try-recent">"Pick a recent call"</label>
+            <select id="try-recent" on:change=pick><option value="">"—"</option>{picks}</select>
+            <ActionForm action>
+                <label for="try-agent">"Agent"</label>
+                <input id="try-agent" name="agent" prop:value=agent on:input=move |ev| agent.set(event_target_value(&ev)) />
+                <label for="try-tool">"Tool"</label>
+                <input id="try-tool" name="tool" required prop:value=tool on:input=move |ev| tool.set(event_target_value(&ev)) />
+                <label for="try-args">"Arguments (JSON)"</label>
+                <textarea id="try-args" name="args" rows="3" spellcheck="false" prop:value=args on:input=move |ev| args.set(event_target_value(&ev))>"{}"</textarea>
+                <label for="try-risk">"Risk claimed"</label>
+                <input id="try-risk" name="risk" prop:value=risk on:input=move |ev| risk.set(event_target_value(&ev)) />
+                <label class="checkbox"><input type="checkbox" name="novel" value="true" /> " The tool is new in the session"</label>
+                {failure(action)}
+                <button type="submit">"Try it"</button>
+            </ActionForm>
+            {move || action.value().get().and_then(|r| r.ok()).map(|d| view! { <DryRunResult d /> })}
+        </section>
+    }
+}
+
+#[component]
+fn DryRunResult(d: DryRun) -> impl IntoView {
+    let steps = d
+        .steps
+        .into_iter()
+        .map(|s| {
+            let (class, text) = match s.verdict {
+                StepVerdict::Disabled => ("disabled", "disabled".to_string()),
+                StepVerdict::Skipped { why } => ("skipped", format!("did not match: {why}")),
+                StepVerdict::Tagged => ("tagged", "matched and added its risk".to_string()),
+                StepVerdict::Decided => ("decided", "matched and decided".to_string()),
+                StepVerdict::NotReached => ("not-reached", "not reached".to_string()),
+            };
+            view! { <li class=class><code>{s.rule}</code> ": " {text}</li> }
+        })
+        .collect_view();
+    let risk = d
+        .risk
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    view! {
+        <div class="dry-run" role="status">
+            <p class="outcome">"Outcome: " <strong>{d.outcome.clone()}</strong>
+                " — " {d.rule.map_or_else(|| "by the default effect".to_string(), |r| format!("by rule {r}"))}</p>
+            <p>"Risk after tagging: " {if risk.is_empty() { "none".to_string() } else { risk }}</p>
+            <p>"Under the policy in force: " {d.in_force_outcome}</p>
+            <ol class="steps">{steps}</ol>
+        </div>
+    }
+}
+
+#[component]
+fn ReplayPanel() -> impl IntoView {
+    let action = ServerAction::<PolicyReplay>::new();
+    view! {
+        <section class="card replay">
+            <h2>"Replay recent calls"</h2>
+            <p class="hint">"Evaluates your draft and the policy in force over the most recent calls and lists every call whose outcome would change."</p>
+            <ActionForm action>
+                <label for="replay-limit">"Calls"</label>
+                <input id="replay-limit" name="limit" type="number" min="1" max="100000" value="10000" />
+                {failure(action)}
+                <button type="submit">"Replay"</button>
+            </ActionForm>
+            {move || action.value().get().and_then(|r| r.ok()).map(|r| view! { <ReplayResult r /> })}
+        </section>
+    }
+}
+
+#[component]
+fn ReplayResult(r: Replay) -> impl IntoView {
+    let groups = r
+        .groups
+        .into_iter()
+        .map(|g| {
+            let calls = g
+                .calls
+                .into_iter()
+                .map(|c| {
+                    let dir = match c.direction {
+                        Direction::Stricter => "stricter",
+                        Direction::Laxer => "laxer",
+                    };
+                    view! { <li class=dir><a href=format!("/calls/{}", c.id)>{c.id.clone()}</a> ": " {c.before} " → " {c.after} " (" {dir} ")"</li> }
+                })
+                .collect_view();
+            view! {
+                <tr>
+                    <td>{g.agent}</td><td><code>{g.tool}</code></td><td>{g.stricter}</td><td>{g.laxer}</td>
+                    <td><ul>{calls}</ul></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="replay-result" role="status">
+            <p>{r.examined} " calls replayed: " <strong>{r.stricter}</strong> " would become stricter, "
+                <strong>{r.laxer}</strong> " laxer."</p>
+            <table>
+                <thead><tr><th scope="col">"Agent"</th><th scope="col">"Tool"</th><th scope="col">"Stricter"</th><th scope="col">"Laxer"</th><th scope="col">"Calls"</th></tr></thead>
+                <tbody>{groups}</tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn Versions(restore: ServerAction<PolicyRestore>) -> impl IntoView {
+    let versions = Resource::new(move || restore.version().get(), |_| policy_versions());
+    view! {
+        <section class="card versions-list">
+            <h2>"Versions"</h2>
+            {failure(restore)}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match versions.await {
+                        Ok(list) => list.into_iter().map(|v| view! { <VersionItem v restore /> }).collect_view().into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl IntoView {
+    let changes = v
+        .changes
+        .into_iter()
+        .map(|c| view! { <li>{c}</li> })
+        .collect_view();
+    view! {
+        <article class="version" data-version=v.version>
+            <h3>"Version " {v.version} {v.loosening.then(|| view! { " " <span class="badge loosening">"loosened a gate"</span> })}</h3>
+            <p>"by " {v.author} " at " <time datetime=v.at.clone()>{v.at.clone()}</time>
+                {(!v.comment.is_empty()).then(|| view! { " — “" {v.comment.clone()} "”" })}</p>
+            <ul class="changes">{changes}</ul>
+            <ActionForm action=restore attr:class="inline">
+                <input type="hidden" name="version" value=v.version />
+                <button type="submit" class="small secondary" attr:aria-label=format!("Restore version {}", v.version)>"Restore into draft"</button>
+            </ActionForm>
+        </article>
+    }
+}
