@@ -3,6 +3,10 @@
 //! One crate, two builds: `ssr` (the axum server, storage and CLI) and `hydrate` (the
 //! browser bundle). Only `app` and `domain` are compiled into the WebAssembly bundle.
 
+// Leptos views are nested types; the policy console's hydration future is deeper than the
+// default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod domain;
 

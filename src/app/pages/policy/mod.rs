@@ -38,25 +38,33 @@ pub fn PolicyPage() -> impl IntoView {
         save: ServerAction::new(),
         restore: ServerAction::new(),
     };
-    let data = Resource::new(
-        move || {
-            (
-                actions.rule.version().get(),
-                actions.edit.version().get(),
-                actions.toml.version().get(),
-                actions.discard.version().get(),
-                actions.save.version().get(),
-                actions.restore.version().get(),
-            )
-        },
-        |_| load_policy_console(),
-    );
+    // The rule form stays open, with what was typed, until its rule is saved; only then
+    // does the page reload (a refused form must not be re-rendered from old values).
+    // The page reloads only after a change succeeded: a refused form is not re-rendered,
+    // so what the admin typed stays, with the error beside it. The rule form stays open
+    // until its rule is saved.
+    let editing = RwSignal::new(None::<(Option<String>, RuleForm)>);
+    let changed = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if let Some(Ok(errors)) = actions.rule.value().get() {
+            if errors.is_empty() {
+                editing.set(None);
+                changed.update(|n| *n += 1);
+            }
+        }
+    });
+    bump_on_success(actions.edit, changed);
+    bump_on_success(actions.toml, changed);
+    bump_on_success(actions.discard, changed);
+    bump_on_success(actions.save, changed);
+    bump_on_success(actions.restore, changed);
+    let data = Resource::new(move || changed.get(), |_| load_policy_console());
     view! {
         <Title text="Policy · askfirst" />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(console) => view! { <Console console actions /> }.into_any(),
+                    Ok(console) => view! { <Console console actions editing /> }.into_any(),
                     Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
                     Err(error) => {
                         #[cfg(feature = "ssr")]
@@ -69,6 +77,19 @@ pub fn PolicyPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// Counts `action`'s successes into `changed`.
+fn bump_on_success<S>(action: ServerAction<S>, changed: RwSignal<u32>)
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            changed.update(|n| *n += 1);
+        }
+    });
 }
 
 /// An action's error, shown where the action was taken.
@@ -87,9 +108,13 @@ where
 }
 
 #[component]
-fn Console(console: PolicyConsole, actions: Actions) -> impl IntoView {
+fn Console(
+    console: PolicyConsole,
+    actions: Actions,
+    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
+) -> impl IntoView {
     let f = &console.in_force;
-    let rules = console
+    let rule_lines = console
         .draft
         .as_ref()
         .map_or_else(|| f.rules.clone(), |d| d.rules.clone());
@@ -98,8 +123,8 @@ fn Console(console: PolicyConsole, actions: Actions) -> impl IntoView {
         .as_ref()
         .map_or_else(|| f.default_effect.clone(), |d| d.default_effect.clone());
     let toml = console.draft.as_ref().map(|d| d.toml.clone());
-    let editing = RwSignal::new(None::<(Option<String>, RuleForm)>);
-    view! {
+    let has_draft = console.draft.is_some();
+    let head = view! {
         <section class="card policy-head">
             <h1>"Gate policy"</h1>
             <p>
@@ -107,26 +132,35 @@ fn Console(console: PolicyConsole, actions: Actions) -> impl IntoView {
                 " at " <time datetime=f.at.clone()>{f.at.clone()}</time>
                 {(!f.comment.is_empty()).then(|| view! { " — “" <span class="comment">{f.comment.clone()}</span> "”" })}
             </p>
+            {move || actions.save.value().get().and_then(|r| r.ok()).map(|v| view! {
+                <p class="ok" role="status">"Saved as version " {v} "; in force now."</p>
+            })}
             {match console.draft.clone() {
                 Some(draft) => view! { <Draft draft actions /> }.into_any(),
                 None => view! { <p class="hint">"Changes you make below go into your draft; the policy in force changes only when you save it."</p> }.into_any(),
             }}
         </section>
+    }
+    .into_any();
+    let rules = view! {
         <section class="card">
-            <h2>{if console.draft.is_some() { "Rules in your draft" } else { "Rules in force" }}</h2>
+            <h2>{if has_draft { "Rules in your draft" } else { "Rules in force" }}</h2>
             <p>"The first enabled rule that matches decides; otherwise the default effect: " <strong>{default_effect}</strong> "."</p>
             {failure(actions.edit)}
-            <RuleTable rules editing actions />
-            <button type="button" class="secondary new-rule" on:click=move |_| editing.set(Some((None, RuleForm { enabled: true, effect: "gate".into(), approvals: "1".into(), role: "approver".into(), deadline: "1h".into(), ttl: "10m".into(), novel: "any".into(), ..RuleForm::default() })))>
+            <RuleTable rules=rule_lines editing actions />
+            <button type="button" class="secondary new-rule" on:click=move |_| open(editing, actions.rule, None, RuleForm { enabled: true, effect: "gate".into(), approvals: "1".into(), role: "approver".into(), deadline: "1h".into(), ttl: "10m".into(), novel: "any".into(), ..RuleForm::default() })>
                 "New rule"
             </button>
-            {move || editing.get().map(|(original, form)| view! { <RuleEditor original form editing action=actions.rule /> })}
+            {move || editing.get().map(|(original, form)| view! { <RuleEditor original form editing action=actions.rule /> }.into_any())}
         </section>
-        <TomlTab toml=toml.unwrap_or_else(|| console.in_force.toml.clone()) action=actions.toml />
-        <TryCall recent=console.recent.clone() />
-        <ReplayPanel />
-        <Versions restore=actions.restore />
     }
+    .into_any();
+    let toml = toml.unwrap_or_else(|| console.in_force.toml.clone());
+    let toml = view! { <TomlTab toml action=actions.toml /> }.into_any();
+    let try_call = view! { <TryCall recent=console.recent.clone() /> }.into_any();
+    let replay = view! { <ReplayPanel /> }.into_any();
+    let versions = view! { <Versions restore=actions.restore /> }.into_any();
+    view! { {head} {rules} {toml} {try_call} {replay} {versions} }
 }
 
 #[component]
@@ -179,9 +213,6 @@ fn Draft(draft: DraftView, actions: Actions) -> impl IntoView {
                     </label>
                 })}
                 {failure(actions.save)}
-                {move || actions.save.value().get().and_then(|r| r.ok()).map(|v| view! {
-                    <p class="ok" role="status">"Saved as version " {v} "; in force now."</p>
-                })}
                 <button type="submit" disabled=blocked>"Save as new version"</button>
             </ActionForm>
             <ActionForm action=actions.discard attr:class="discard-form">
@@ -189,6 +220,17 @@ fn Draft(draft: DraftView, actions: Actions) -> impl IntoView {
             </ActionForm>
         </div>
     }
+}
+
+/// Opens the rule form, forgetting the previous form's outcome.
+fn open(
+    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
+    action: ServerAction<PolicyRule>,
+    original: Option<String>,
+    form: RuleForm,
+) {
+    action.value().set(None);
+    editing.set(Some((original, form)));
 }
 
 #[component]
@@ -208,7 +250,7 @@ fn RuleTable(
                         <input type="hidden" name="op" value=op />
                         <input type="hidden" name="rule" value=name.clone() />
                         <button type="submit" class="small secondary" disabled=disabled
-                            attr:aria-label=format!("{label} {name}")>{label}</button>
+                            aria-label=format!("{label} {name}")>{label}</button>
                     </ActionForm>
                 }
             };
@@ -220,8 +262,8 @@ fn RuleTable(
                     <td><code>{r.name.clone()}</code></td>
                     <td class="sentence">{r.sentence.clone()}</td>
                     <td class="rule-actions">
-                        <button type="button" class="small" attr:aria-label=format!("Edit {}", r.name)
-                            on:click=move |_| editing.set(Some((Some(name.clone()), form.clone())))>"Edit"</button>
+                        <button type="button" class="small" aria-label=format!("Edit {}", r.name)
+                            on:click=move |_| open(editing, actions.rule, Some(name.clone()), form.clone())>"Edit"</button>
                         {op("up", "Up", r.name.clone(), i == 0)}
                         {op("down", "Down", r.name.clone(), i + 1 == count)}
                         {op("duplicate", "Duplicate", r.name.clone(), false)}
@@ -262,17 +304,6 @@ fn RuleEditor(
                 .collect_view()
         }
     };
-    let saved = move || {
-        action
-            .value()
-            .get()
-            .is_some_and(|r| r.is_ok_and(|e| e.is_empty()))
-    };
-    Effect::new(move |_| {
-        if saved() {
-            editing.set(None);
-        }
-    });
     let title = match &original {
         Some(name) => format!("Edit rule {name}"),
         None => "New rule".to_string(),
@@ -546,7 +577,7 @@ fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl 
             <ul class="changes">{changes}</ul>
             <ActionForm action=restore attr:class="inline">
                 <input type="hidden" name="version" value=v.version />
-                <button type="submit" class="small secondary" attr:aria-label=format!("Restore version {}", v.version)>"Restore into draft"</button>
+                <button type="submit" class="small secondary" aria-label=format!("Restore version {} into draft", v.version)>"Restore into draft"</button>
             </ActionForm>
         </article>
     }

@@ -1,0 +1,76 @@
+import { expect, test } from "@playwright/test";
+import { ADMIN, hydrated, signIn } from "./helpers";
+import { Agent } from "./gate";
+
+// The admin's policy console, against the policy the inbox tests left in force.
+test.describe.configure({ mode: "serial" });
+
+test("an admin gates a tool in the browser, tries it, replays, saves, and restores", async ({ page }) => {
+  const agent = await Agent.create("policy-bot");
+  for (const table of ["orders", "users"]) {
+    expect((await agent.propose({ tool: "vacuum", args: { table } })).status).toBe("allowed");
+  }
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.goto("/policy");
+  await hydrated(page);
+
+  // A field error keeps what was typed.
+  await page.getByRole("button", { name: "New rule" }).click();
+  const form = page.getByRole("form", { name: "New rule" });
+  await form.getByLabel("Name", { exact: true }).fill("gate-vacuum");
+  await form.getByLabel("Tool (glob; empty: any)").fill("vac{uum");
+  await form.getByRole("button", { name: "Save to draft" }).click();
+  await expect(form.locator(".field-error")).toContainText("{");
+  await expect(form.getByLabel("Name", { exact: true })).toHaveValue("gate-vacuum");
+  await form.getByLabel("Tool (glob; empty: any)").fill("vacuum");
+  await form.getByRole("button", { name: "Save to draft" }).click();
+  await expect(page.locator('tr[data-rule="gate-vacuum"]')).toContainText("gate `vacuum` — 1 approver");
+  await expect(page.locator(".draft .verdict")).toHaveText("This change does not loosen any gate.");
+
+  // Dry run against the draft.
+  const tryCall = page.locator(".try-call");
+  await tryCall.getByLabel("Tool", { exact: true }).fill("vacuum");
+  await tryCall.getByLabel("Arguments (JSON)").fill('{"table":"orders"}');
+  await tryCall.getByRole("button", { name: "Try it" }).click();
+  await expect(tryCall.locator(".dry-run .outcome")).toContainText("gate: 1 approver");
+  await expect(tryCall.locator(".dry-run .outcome")).toContainText("by rule gate-vacuum");
+  await expect(tryCall.locator(".dry-run")).toContainText("Under the policy in force: allow");
+
+  // Replay lists the recent vacuum calls as becoming stricter.
+  await page.locator(".replay").getByRole("button", { name: "Replay" }).click();
+  const replay = page.locator(".replay-result");
+  await expect(replay).toContainText("would become stricter");
+  await expect(replay.getByRole("row").filter({ hasText: "vacuum" })).toContainText("policy-bot");
+
+  // Save with a comment: the agent's next call is gated.
+  await page.getByLabel("Why this change").fill("gate vacuums: they lock tables");
+  await page.getByRole("button", { name: "Save as new version" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Saved as version" })).toBeVisible();
+  const saved = Number((await page.getByRole("status").filter({ hasText: "Saved as version" }).textContent())!.match(/version (\d+)/)![1]);
+  expect((await agent.propose({ tool: "vacuum", args: { table: "x" } })).status).toBe("pending");
+
+  // Restore the version before: a loosening change, confirmed and saved; vacuums are allowed again.
+  await page.reload();
+  await hydrated(page);
+  await page.getByRole("button", { name: `Restore version ${saved - 1} into draft` }).click();
+  await expect(page.locator(".draft .verdict")).toHaveText("This change loosens a gate.");
+  await expect(page.locator(".draft .findings")).toContainText("removed rule `gate-vacuum`");
+  await page.getByLabel("Why this change").fill("back to the previous policy");
+  await page.getByRole("button", { name: "Save as new version" }).click();
+  await expect(page.getByRole("alert")).toContainText("loosens a gate; confirm it");
+  await page.getByLabel("I understand this loosens a gate").check();
+  await page.getByRole("button", { name: "Save as new version" }).click();
+  await expect(page.getByRole("status").filter({ hasText: `Saved as version ${saved + 1}` })).toBeVisible();
+  expect((await agent.propose({ tool: "vacuum", args: { table: "y" } })).status).toBe("allowed");
+});
+
+test("the TOML tab names the line and column of an error", async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.goto("/policy");
+  await hydrated(page);
+  const tab = page.locator(".toml-tab");
+  await expect(tab.getByLabel("Policy file")).toHaveValue(/default_effect/);
+  await tab.getByLabel("Policy file").fill('default_effect = "allow"\n\n[[rules]]\nname = "x"\nenabled = maybe\n');
+  await tab.getByRole("button", { name: "Apply to draft" }).click();
+  await expect(tab.getByRole("alert")).toContainText(/^line 5, column \d+/);
+});
