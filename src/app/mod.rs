@@ -93,6 +93,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
                 <Route path=path!("/policy") view=pages::policy::PolicyPage ssr=SsrMode::Async />
+                <Route path=path!("/agents") view=pages::agents::AgentsPage ssr=SsrMode::Async />
                 <Route path=path!("/inbox") view=pages::inbox::InboxPage ssr=SsrMode::Async />
                 <Route path=path!("/calls/:id") view=pages::call::CallPage ssr=SsrMode::Async />
                 <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async />

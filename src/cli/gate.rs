@@ -25,12 +25,60 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Disable an agent: its key stops working.
+    /// Disable an agent: its keys stop working.
     Disable {
         name: String,
         #[arg(long)]
         json: bool,
     },
+    /// Enable a disabled agent again.
+    Enable {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one agent (never its key): last seen, calls in the last 24 h, callback origins.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new API key, printed ONCE; the old key stops at once, or after --grace (at most 24h).
+    RotateKey {
+        name: String,
+        /// How long the old key keeps working: 0 (default), 90s, 15m, 1h … 24h.
+        #[arg(long, default_value = "0")]
+        grace: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new webhook secret, printed ONCE; webhooks are signed with both for --grace.
+    RotateSecret {
+        name: String,
+        #[arg(long, default_value = "0")]
+        grace: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The origins (http(s)://host[:port]) the agent's callbacks may reach even inside the
+    /// network; none given clears them.
+    SetCallbacks {
+        name: String,
+        origins: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A grace period as typed: `0` or a duration such as `90s`, `15m`, `1h`.
+fn grace(text: &str) -> anyhow::Result<chrono::Duration> {
+    let secs = match text.trim() {
+        "0" | "none" => 0,
+        other => {
+            crate::policy::rule_form::duration(other).map_err(|e| anyhow::anyhow!("--grace {e}"))?
+        }
+    };
+    Ok(chrono::Duration::seconds(secs as i64))
 }
 
 /// Commands to decide on calls without a browser.
@@ -155,28 +203,134 @@ pub async fn agent(cmd: AgentCommand, db: &Path) -> anyhow::Result<()> {
             if json {
                 print_json(&agents)?;
             } else {
-                println!("{:24}  {:14}  {:8}  CREATED", "NAME", "KEY", "STATUS");
+                println!(
+                    "{:24}  {:14}  {:8}  {:20}  LAST SEEN",
+                    "NAME", "KEY", "STATUS", "CREATED"
+                );
                 for a in agents {
                     let status = if a.disabled { "disabled" } else { "active" };
                     println!(
-                        "{:24}  {:14}  {:8}  {}",
+                        "{:24}  {:14}  {:8}  {:20}  {}",
                         a.name,
                         format!("{}…", a.key_prefix),
                         status,
-                        a.created_at
+                        a.created_at,
+                        a.last_seen.as_deref().unwrap_or("never")
                     );
                 }
             }
         }
-        AgentCommand::Disable { name, json } => {
-            gate.disable_agent(&name, "cli").await.map_err(err)?;
+        AgentCommand::Disable { name, json } => set_enabled(&gate, &name, false, json).await?,
+        AgentCommand::Enable { name, json } => set_enabled(&gate, &name, true, json).await?,
+        AgentCommand::Show { name, json } => {
+            let a = gate.agent(&name).await.map_err(err)?;
             if json {
-                print_json(&serde_json::json!({ "name": name, "state": "disabled" }))?;
+                print_json(&a)?;
             } else {
-                println!("{name} disabled");
+                println!("agent:            {}", a.name);
+                println!("key:              {}…", a.key_prefix);
+                println!(
+                    "status:           {}",
+                    if a.disabled { "disabled" } else { "active" }
+                );
+                println!("created:          {}", a.created_at);
+                println!(
+                    "last seen:        {}",
+                    a.last_seen.as_deref().unwrap_or("never")
+                );
+                if let Some(t) = &a.previous_key_until {
+                    println!("previous key:     works until {t}");
+                }
+                if let Some(t) = &a.previous_secret_until {
+                    println!("previous secret:  signs until {t}");
+                }
+                println!(
+                    "callback origins: {}",
+                    if a.callback_origins.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        a.callback_origins.join(", ")
+                    }
+                );
+                let calls: Vec<String> =
+                    a.last_24h.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                println!(
+                    "last 24 h:        {}",
+                    if calls.is_empty() {
+                        "no calls".to_string()
+                    } else {
+                        calls.join(", ")
+                    }
+                );
+            }
+        }
+        AgentCommand::RotateKey {
+            name,
+            grace: g,
+            json,
+        } => {
+            let rotated = gate
+                .rotate_key(&name, grace(&g)?, "cli")
+                .await
+                .map_err(err)?;
+            print_rotated(&rotated, "api key", json)?;
+        }
+        AgentCommand::RotateSecret {
+            name,
+            grace: g,
+            json,
+        } => {
+            let rotated = gate
+                .rotate_secret(&name, grace(&g)?, "cli")
+                .await
+                .map_err(err)?;
+            print_rotated(&rotated, "webhook secret", json)?;
+        }
+        AgentCommand::SetCallbacks {
+            name,
+            origins,
+            json,
+        } => {
+            let set = gate
+                .set_callback_origins(&name, &origins, "cli")
+                .await
+                .map_err(err)?;
+            if json {
+                print_json(&serde_json::json!({ "name": name, "callback_origins": set }))?;
+            } else if set.is_empty() {
+                println!("{name}: no callback origins");
+            } else {
+                println!("{name}: callbacks may reach {}", set.join(", "));
             }
         }
     }
+    Ok(())
+}
+
+async fn set_enabled(gate: &Gate, name: &str, enable: bool, json: bool) -> anyhow::Result<()> {
+    gate.set_agent_enabled(name, enable, "cli")
+        .await
+        .map_err(err)?;
+    let state = if enable { "enabled" } else { "disabled" };
+    if json {
+        print_json(&serde_json::json!({ "name": name, "state": state }))
+    } else {
+        println!("{name} {state}");
+        Ok(())
+    }
+}
+
+fn print_rotated(r: &crate::domain::agent::Rotated, what: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(r);
+    }
+    println!("agent:     {}", r.name);
+    println!("new {what}: {}", r.secret);
+    match &r.previous_valid_until {
+        Some(t) => println!("the previous {what} works until {t}"),
+        None => println!("the previous {what} stopped working"),
+    }
+    println!("\nStore it now: it is not shown again.");
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Domain types shared by the server and the browser. No I/O lives here.
 
+pub mod agent;
 pub mod call;
 pub mod error;
 pub mod inbox;

@@ -36,6 +36,11 @@ pub const NAV: &[NavItem] = &[
         min_role: Role::Admin,
     },
     NavItem {
+        href: "/agents",
+        label: "Agents",
+        min_role: Role::Admin,
+    },
+    NavItem {
         href: "/people",
         label: "People",
         min_role: Role::Admin,
@@ -59,7 +64,7 @@ mod tests {
             (Role::Manager, vec!["/", "/inbox", "/history"]),
             (
                 Role::Admin,
-                vec!["/", "/inbox", "/history", "/policy", "/people"],
+                vec!["/", "/inbox", "/history", "/policy", "/agents", "/people"],
             ),
         ];
         for (role, expected) in cases {

@@ -1,34 +1,24 @@
-//! Agents: creating them (the key and webhook secret are shown once), listing, disabling.
+//! Agents: creating them (the key and webhook secret are shown once), listing, disabling
+//! and enabling, rotating keys and webhook secrets with a grace period, and the origins
+//! their callbacks may reach. Every change writes one audit event naming its author; a
+//! running server drops its cached keys when it sees it (within a second).
 
 use super::Gate;
-use crate::clock::from_millis;
+use crate::clock::{from_millis, to_millis};
+use crate::domain::agent::{
+    AgentView, CreatedAgent, Rotated, MAX_CALLBACK_ORIGINS, MAX_GRACE_SECS,
+};
 use crate::domain::AppError;
-use crate::store::{self, audit};
-use chrono::SecondsFormat;
+use crate::store::{self, agents::AgentRow, audit};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::RngCore;
-use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+use std::collections::HashMap;
 
 /// Prefix of every agent API key, so leaked keys are easy to recognise.
 pub const KEY_PREFIX: &str = "af_";
-
-/// What `agent create` shows once.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreatedAgent {
-    pub name: String,
-    pub key: String,
-    pub webhook_secret: String,
-}
-
-/// An agent as listed (never its key).
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentSummary {
-    pub name: String,
-    pub key_prefix: String,
-    pub disabled: bool,
-    pub created_at: String,
-}
 
 /// SHA-256 of an API key, as stored.
 pub fn hash_key(key: &str) -> String {
@@ -39,6 +29,16 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     hex::encode(buf)
+}
+
+fn new_key() -> (String, String, String) {
+    let key = format!("{KEY_PREFIX}{}", random_hex(32));
+    let prefix = key[..KEY_PREFIX.len() + 8].to_string();
+    (hash_key(&key), prefix, key)
+}
+
+fn rfc3339(ms: i64) -> String {
+    from_millis(ms).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Checks an agent name: 1–64 characters of letters, digits, `.`, `_`, `-`.
@@ -58,45 +58,97 @@ pub fn check_name(name: &str) -> Result<String, AppError> {
     }
 }
 
+/// A grace period: 0 (the old one stops at once) to 24 hours.
+pub fn check_grace(grace: Duration) -> Result<Duration, AppError> {
+    if grace < Duration::zero() || grace > Duration::seconds(MAX_GRACE_SECS) {
+        return Err(AppError::Invalid(
+            "the grace period is 0 to 24 hours".into(),
+        ));
+    }
+    Ok(grace)
+}
+
+/// A callback origin as stored: `scheme://host[:port]`, lower-case, no path.
+pub fn check_origin(origin: &str) -> Result<String, AppError> {
+    let bad = || {
+        AppError::Invalid(format!(
+            "`{origin}` is not an origin: write http(s)://host or http(s)://host:port, nothing after"
+        ))
+    };
+    let url = reqwest::Url::parse(origin.trim()).map_err(|_| bad())?;
+    let plain = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && !origin.trim().ends_with('/');
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !plain {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// One audit event about an agent.
+async fn audit_agent(
+    conn: &mut SqliteConnection,
+    row: &AgentRow,
+    kind: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+    detail: Value,
+) -> Result<(), AppError> {
+    audit::append(
+        conn,
+        &audit::NewEvent {
+            at: now,
+            actor,
+            kind,
+            agent_id: Some(&row.id),
+            call_id: None,
+            from_status: None,
+            to_status: None,
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn agent_named(conn: &mut SqliteConnection, name: &str) -> Result<AgentRow, AppError> {
+    store::agents::find_by_name(&mut *conn, name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no agent named `{name}`")))
+}
+
 impl Gate {
     /// Creates an agent with a fresh API key and webhook secret.
     pub async fn create_agent(&self, name: &str, actor: &str) -> Result<CreatedAgent, AppError> {
         let name = check_name(name)?;
-        let key = format!("{KEY_PREFIX}{}", random_hex(32));
+        let (hash, prefix, key) = new_key();
         let secret = format!("whsec_{}", random_hex(32));
         let now = self.clock.now();
-        let (n, k, s, actor) = (name.clone(), key.clone(), secret.clone(), actor.to_string());
+        let (n, s, actor) = (name.clone(), secret.clone(), actor.to_string());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let prefix = &k[..KEY_PREFIX.len() + 8];
-                    let row =
-                        match store::agents::insert(&mut *conn, &n, &hash_key(&k), prefix, &s, now)
-                            .await
-                        {
-                            Ok(row) => row,
-                            Err(e) if store::is_unique_violation(&e) => {
-                                return Err(AppError::Conflict(format!(
-                                    "an agent named `{n}` exists"
-                                )))
-                            }
-                            Err(e) => return Err(e.into()),
-                        };
-                    audit::append(
+                    let row = match store::agents::insert(&mut *conn, &n, &hash, &prefix, &s, now)
+                        .await
+                    {
+                        Ok(row) => row,
+                        Err(e) if store::is_unique_violation(&e) => {
+                            return Err(AppError::Conflict(format!("an agent named `{n}` exists")))
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    audit_agent(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "agent.created",
-                            agent_id: Some(&row.id),
-                            call_id: None,
-                            from_status: None,
-                            to_status: None,
-                            detail: json!({ "name": n }),
-                        },
+                        &row,
+                        "agent.created",
+                        &actor,
+                        now,
+                        json!({ "name": n }),
                     )
-                    .await?;
-                    Ok(())
+                    .await
                 })
             })
             .await?;
@@ -107,52 +159,216 @@ impl Gate {
         })
     }
 
-    /// Every agent.
-    pub async fn list_agents(&self) -> Result<Vec<AgentSummary>, AppError> {
+    /// Every agent, with when it was last seen and its calls in the last 24 hours.
+    pub async fn list_agents(&self) -> Result<Vec<AgentView>, AppError> {
+        let now = self.clock.now();
+        let since = to_millis(now - Duration::hours(24));
+        let mut outcomes: HashMap<String, Vec<_>> = HashMap::new();
+        for (agent, status, n) in store::calls::outcomes_since(&self.pool, since).await? {
+            outcomes.entry(agent).or_default().push((status, n));
+        }
+        let now_ms = to_millis(now);
         Ok(store::agents::list(&self.pool)
             .await?
             .into_iter()
-            .map(|a| AgentSummary {
-                name: a.name,
-                key_prefix: a.key_prefix,
-                disabled: a.disabled,
-                created_at: from_millis(a.created_at).to_rfc3339_opts(SecondsFormat::Secs, true),
+            .map(|a| {
+                let still = |until: Option<i64>| until.filter(|t| *t > now_ms).map(rfc3339);
+                AgentView {
+                    last_24h: outcomes.remove(&a.id).unwrap_or_default(),
+                    callback_origins: serde_json::from_str(&a.callback_origins).unwrap_or_default(),
+                    previous_key_until: still(a.old_key_hash.as_ref().and(a.old_key_until)),
+                    previous_secret_until: still(
+                        a.old_webhook_secret.as_ref().and(a.old_secret_until),
+                    ),
+                    last_seen: a.last_seen_at.map(rfc3339),
+                    created_at: rfc3339(a.created_at),
+                    name: a.name,
+                    key_prefix: a.key_prefix,
+                    disabled: a.disabled,
+                }
             })
             .collect())
     }
 
-    /// Disables an agent: its key stops working at once here, and within a second in a
-    /// running server (which sees the audit event).
-    pub async fn disable_agent(&self, name: &str, actor: &str) -> Result<(), AppError> {
+    /// One agent.
+    pub async fn agent(&self, name: &str) -> Result<AgentView, AppError> {
+        let name = check_name(name)?;
+        self.list_agents()
+            .await?
+            .into_iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| AppError::NotFound(format!("no agent named `{name}`")))
+    }
+
+    /// Disables or enables an agent: a disabled agent's keys stop working at once here,
+    /// and within a second in a running server (which sees the audit event).
+    pub async fn set_agent_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<(), AppError> {
         let name = check_name(name)?;
         let now = self.clock.now();
         let actor = actor.to_string();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = store::agents::find_by_name(&mut *conn, &name)
-                        .await?
-                        .ok_or_else(|| AppError::NotFound(format!("no agent named `{name}`")))?;
-                    store::agents::set_disabled(&mut *conn, &row.id, true).await?;
-                    audit::append(
-                        conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "agent.disabled",
-                            agent_id: Some(&row.id),
-                            call_id: None,
-                            from_status: None,
-                            to_status: None,
-                            detail: json!({ "name": name }),
-                        },
-                    )
-                    .await?;
-                    Ok(())
+                    let row = agent_named(conn, &name).await?;
+                    store::agents::set_disabled(&mut *conn, &row.id, !enabled).await?;
+                    let kind = if enabled {
+                        "agent.enabled"
+                    } else {
+                        "agent.disabled"
+                    };
+                    audit_agent(conn, &row, kind, &actor, now, json!({ "name": name })).await
                 })
             })
             .await?;
         self.forget_agents();
         Ok(())
+    }
+
+    /// Disables an agent.
+    pub async fn disable_agent(&self, name: &str, actor: &str) -> Result<(), AppError> {
+        self.set_agent_enabled(name, false, actor).await
+    }
+
+    /// A new API key for an agent; the previous one keeps working for `grace` (0: it stops
+    /// at once; at most 24 h). The new key is returned once.
+    pub async fn rotate_key(
+        &self,
+        name: &str,
+        grace: Duration,
+        actor: &str,
+    ) -> Result<Rotated, AppError> {
+        let name = check_name(name)?;
+        let grace = check_grace(grace)?;
+        let now = self.clock.now();
+        let until = (grace > Duration::zero()).then(|| to_millis(now + grace));
+        let (hash, prefix, key) = new_key();
+        let (n, actor) = (name.clone(), actor.to_string());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = agent_named(conn, &n).await?;
+                    store::agents::rotate_key(&mut *conn, &row.id, &hash, &prefix, until).await?;
+                    let detail =
+                        json!({ "name": n, "key_prefix": prefix, "previous_until": until });
+                    audit_agent(conn, &row, "agent.key_rotated", &actor, now, detail).await
+                })
+            })
+            .await?;
+        self.forget_agents();
+        Ok(Rotated {
+            name,
+            secret: key,
+            previous_valid_until: until.map(rfc3339),
+        })
+    }
+
+    /// A new webhook secret; for `grace` webhooks are signed with both (two `v1=`).
+    pub async fn rotate_secret(
+        &self,
+        name: &str,
+        grace: Duration,
+        actor: &str,
+    ) -> Result<Rotated, AppError> {
+        let name = check_name(name)?;
+        let grace = check_grace(grace)?;
+        let now = self.clock.now();
+        let until = (grace > Duration::zero()).then(|| to_millis(now + grace));
+        let secret = format!("whsec_{}", random_hex(32));
+        let (n, s, actor) = (name.clone(), secret.clone(), actor.to_string());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = agent_named(conn, &n).await?;
+                    store::agents::rotate_secret(&mut *conn, &row.id, &s, until).await?;
+                    let detail = json!({ "name": n, "previous_until": until });
+                    audit_agent(conn, &row, "agent.secret_rotated", &actor, now, detail).await
+                })
+            })
+            .await?;
+        Ok(Rotated {
+            name,
+            secret,
+            previous_valid_until: until.map(rfc3339),
+        })
+    }
+
+    /// Replaces the origins an agent's callbacks may reach even when they resolve inside
+    /// the network.
+    pub async fn set_callback_origins(
+        &self,
+        name: &str,
+        origins: &[String],
+        actor: &str,
+    ) -> Result<Vec<String>, AppError> {
+        let name = check_name(name)?;
+        if origins.len() > MAX_CALLBACK_ORIGINS {
+            return Err(AppError::Invalid(format!(
+                "at most {MAX_CALLBACK_ORIGINS} callback origins"
+            )));
+        }
+        let mut clean = Vec::new();
+        for origin in origins.iter().filter(|o| !o.trim().is_empty()) {
+            let o = check_origin(origin)?;
+            if !clean.contains(&o) {
+                clean.push(o);
+            }
+        }
+        let now = self.clock.now();
+        let (n, list, actor) = (name, clean.clone(), actor.to_string());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = agent_named(conn, &n).await?;
+                    let text = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+                    store::agents::set_callback_origins(&mut *conn, &row.id, &text).await?;
+                    let detail = json!({ "name": n, "callback_origins": list });
+                    audit_agent(conn, &row, "agent.callbacks_set", &actor, now, detail).await
+                })
+            })
+            .await?;
+        Ok(clean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let cases = [
+            (
+                "https://hooks.example.com",
+                Some("https://hooks.example.com"),
+            ),
+            (
+                "HTTPS://Hooks.Example.com:8443",
+                Some("https://hooks.example.com:8443"),
+            ),
+            ("http://10.0.0.5:9000", Some("http://10.0.0.5:9000")),
+            ("https://example.com:443", Some("https://example.com")),
+            ("https://example.com/", None),
+            ("https://example.com/hook", None),
+            ("https://user:pw@example.com", None),
+            ("ftp://example.com", None),
+            ("example.com", None),
+            ("https://example.com?x=1", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(check_origin(input).ok().as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn grace_periods() {
+        assert!(check_grace(Duration::zero()).is_ok());
+        assert!(check_grace(Duration::hours(24)).is_ok());
+        assert!(check_grace(Duration::hours(24) + Duration::seconds(1)).is_err());
+        assert!(check_grace(Duration::seconds(-1)).is_err());
     }
 }

@@ -48,7 +48,7 @@ async fn watch(gate: Arc<Gate>) {
                             tracing::error!(error = %e, "reloading the policy failed");
                         }
                     }
-                    "agent.disabled" => gate.forget_agents(),
+                    kind if kind.starts_with("agent.") => gate.forget_agents(),
                     _ => {}
                 }
                 if event.from_status.as_deref() == Some("pending") {
@@ -66,6 +66,11 @@ async fn watch(gate: Arc<Gate>) {
 async fn sweep(gate: Arc<Gate>) {
     while !gate.pool.is_closed() {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = gate.flush_last_seen().await {
+            if !gate.pool.is_closed() {
+                tracing::warn!(error = %e, "storing when agents were last seen failed");
+            }
+        }
         match gate.sweep().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(calls = n, "expired calls and approvals"),

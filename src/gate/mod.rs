@@ -51,7 +51,8 @@ impl Default for GateConfig {
 pub struct AgentInfo {
     pub id: String,
     pub name: String,
-    pub webhook_secret: String,
+    /// For a previous key during its grace period: until when (ms) it works.
+    pub valid_until: Option<i64>,
 }
 
 /// The gate service.
@@ -64,6 +65,8 @@ pub struct Gate {
     policy: RwLock<Arc<CompiledPolicy>>,
     /// Enabled agents by key hash.
     agents: RwLock<HashMap<String, AgentInfo>>,
+    /// When each agent was last seen (ms), and whether that is not stored yet.
+    last_seen: std::sync::Mutex<HashMap<String, (i64, bool)>>,
 }
 
 impl Gate {
@@ -89,6 +92,7 @@ impl Gate {
             writer,
             policy: RwLock::new(Arc::new(policy)),
             agents: RwLock::new(HashMap::new()),
+            last_seen: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -113,32 +117,91 @@ impl Gate {
         Ok(())
     }
 
-    /// The enabled agent owning an API key.
+    /// The enabled agent owning an API key — its current key, or its previous one until
+    /// that key's grace period ends (to the millisecond, on the injected clock).
     pub async fn authenticate(&self, key: &str) -> Result<AgentInfo, AppError> {
         let hash = agents::hash_key(key);
-        if let Some(agent) = self
+        let now = crate::clock::to_millis(self.clock.now());
+        let cached = self
             .agents
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&hash)
-        {
-            return Ok(agent.clone());
-        }
-        match store::agents::find_by_key_hash(&self.pool, &hash).await? {
-            Some(row) if !row.disabled => {
+            .cloned();
+        let agent = match cached {
+            Some(agent) if agent.valid_until.is_none_or(|t| now < t) => agent,
+            Some(_) => {
+                self.agents
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&hash);
+                return Err(AppError::Unauthenticated);
+            }
+            None => {
+                let Some(row) = store::agents::find_by_key_hash(&self.pool, &hash).await? else {
+                    return Err(AppError::Unauthenticated);
+                };
+                let valid_until = (row.key_hash != hash).then_some(row.old_key_until.unwrap_or(0));
+                if row.disabled || valid_until.is_some_and(|t| now >= t) {
+                    return Err(AppError::Unauthenticated);
+                }
                 let agent = AgentInfo {
                     id: row.id,
                     name: row.name,
-                    webhook_secret: row.webhook_secret,
+                    valid_until,
                 };
                 self.agents
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(hash, agent.clone());
-                Ok(agent)
+                agent
             }
-            _ => Err(AppError::Unauthenticated),
+        };
+        self.saw(&agent.id, now);
+        Ok(agent)
+    }
+
+    /// Notes that an agent was seen; stored at most once a minute per agent.
+    fn saw(&self, agent_id: &str, now: i64) {
+        let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(agent_id) {
+            Some((at, dirty)) if now - *at < 60_000 => {
+                if now > *at && *dirty {
+                    *at = now;
+                }
+            }
+            Some(entry) => *entry = (now, true),
+            None => {
+                seen.insert(agent_id.to_string(), (now, true));
+            }
         }
+    }
+
+    /// Stores the last-seen times noted since the last flush (the sweeper calls this).
+    pub async fn flush_last_seen(&self) -> Result<(), AppError> {
+        let dirty: Vec<(String, i64)> = {
+            let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.iter_mut()
+                .filter(|(_, (_, dirty))| *dirty)
+                .map(|(id, (at, dirty))| {
+                    *dirty = false;
+                    (id.clone(), *at)
+                })
+                .collect()
+        };
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    for (id, at) in &dirty {
+                        store::agents::touch(&mut *conn, id, *at).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Forgets cached agents (after one was disabled).

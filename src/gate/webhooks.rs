@@ -19,12 +19,22 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    signatures(&[secret], t, body)
+}
+
+/// One `v1=` per secret: while a rotated secret's grace period lasts, webhooks are signed
+/// with the new and the old one, and a receiver holding either verifies them.
+pub fn signatures(secrets: &[&str], t: i64, body: &[u8]) -> String {
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        header += &format!(",v1={}", hex::encode(mac.finalize().into_bytes()));
+    }
+    header
 }
 
 /// The HTTP client for deliveries: no redirects, bounded time.
@@ -59,12 +69,19 @@ impl Gate {
             .ok_or_else(|| AppError::Internal("webhook for a call without an agent".into()))?;
         let view = row.view(&store::reviews::of_call(&self.pool, &row.id).await?);
         let body = serde_json::to_vec(&view).map_err(|e| AppError::Internal(e.to_string()))?;
-        let t = self.clock.now().timestamp();
+        let now = self.clock.now();
+        let t = now.timestamp();
+        let mut secrets = vec![agent.webhook_secret.as_str()];
+        if let (Some(old), Some(until)) = (&agent.old_webhook_secret, agent.old_secret_until) {
+            if crate::clock::to_millis(now) < until {
+                secrets.push(old);
+            }
+        }
         let started = Instant::now();
         let result = http
             .post(&hook.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature(&agent.webhook_secret, t, &body))
+            .header(SIGNATURE_HEADER, signatures(&secrets, t, &body))
             .header("Askfirst-Event-Id", hook.event_id.to_string())
             .body(body)
             .send()

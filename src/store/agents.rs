@@ -14,9 +14,19 @@ pub struct AgentRow {
     pub webhook_secret: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// The previous key's hash and until when (ms) it still works.
+    pub old_key_hash: Option<String>,
+    pub old_key_until: Option<i64>,
+    /// The previous webhook secret and until when (ms) webhooks are also signed with it.
+    pub old_webhook_secret: Option<String>,
+    pub old_secret_until: Option<i64>,
+    /// JSON array of allowed callback origins.
+    pub callback_origins: String,
+    pub last_seen_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, key_hash, key_prefix, webhook_secret, disabled, created_at";
+const COLUMNS: &str = "id, name, key_hash, key_prefix, webhook_secret, disabled, created_at,
+    old_key_hash, old_key_until, old_webhook_secret, old_secret_until, callback_origins, last_seen_at";
 
 /// Inserts an agent. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(
@@ -41,17 +51,88 @@ pub async fn insert(
     .await
 }
 
-/// The agent owning a key hash (enabled or not).
+/// The agent owning a key hash, as its current key or its previous one (enabled or not).
 pub async fn find_by_key_hash(
     db: impl SqliteExecutor<'_>,
     key_hash: &str,
 ) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE key_hash = ?"))
-        .bind(key_hash)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE key_hash = ?1
+         UNION ALL SELECT {COLUMNS} FROM agents WHERE old_key_hash = ?1 LIMIT 1"
+    ))
+    .bind(key_hash)
+    .fetch_optional(db)
+    .await
 }
 
+/// A new key: the current one becomes the previous one until `old_until` (`None`: it
+/// stops at once).
+pub async fn rotate_key(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    key_hash: &str,
+    key_prefix: &str,
+    old_until: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE agents SET
+            old_key_hash = CASE WHEN ?4 IS NULL THEN NULL ELSE key_hash END,
+            old_key_until = ?4, key_hash = ?2, key_prefix = ?3
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(key_hash)
+    .bind(key_prefix)
+    .bind(old_until)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A new webhook secret: the current one keeps signing too until `old_until`.
+pub async fn rotate_secret(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    secret: &str,
+    old_until: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE agents SET
+            old_webhook_secret = CASE WHEN ?3 IS NULL THEN NULL ELSE webhook_secret END,
+            old_secret_until = ?3, webhook_secret = ?2
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(secret)
+    .bind(old_until)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the allowed callback origins (a JSON array).
+pub async fn set_callback_origins(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    origins: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE agents SET callback_origins = ? WHERE id = ?")
+        .bind(origins)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records when an agent was last seen.
+pub async fn touch(db: impl SqliteExecutor<'_>, id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE agents SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?) WHERE id = ?")
+        .bind(at)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
 /// The agent with this id.
 pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE id = ?"))

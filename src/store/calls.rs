@@ -599,3 +599,18 @@ pub async fn session_calls(
     .fetch_all(db)
     .await
 }
+
+/// Calls per agent and status since `since` (ms): `(agent_id, status, count)`, from the
+/// newest calls only (the `created_at` index).
+pub async fn outcomes_since(
+    db: impl SqliteExecutor<'_>,
+    since: i64,
+) -> sqlx::Result<Vec<(String, CallStatus, i64)>> {
+    sqlx::query_as(
+        "SELECT agent_id, status, COUNT(*) FROM calls WHERE created_at >= ?
+         GROUP BY agent_id, status",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await
+}

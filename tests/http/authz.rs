@@ -92,6 +92,37 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         ),
         (Method::POST, "/rpc/policy_replay", "limit=10", ADMINS),
         (Method::POST, "/rpc/policy_versions", "", ADMINS),
+        (Method::POST, "/rpc/agents", "", ADMINS),
+        (
+            Method::POST,
+            "/rpc/agent_create",
+            "name=made-by-admin",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/agent_enabled",
+            "name=bot&enabled=true",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/agent_rotate_key",
+            "name=bot&grace=1h",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/agent_rotate_secret",
+            "name=bot&grace=1h",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/agent_callbacks",
+            "name=bot&origins=",
+            ADMINS,
+        ),
         (
             Method::POST,
             "/api/v1/calls",

@@ -4,6 +4,7 @@
 mod sdk_support;
 mod support;
 
+mod agents;
 mod api_input;
 mod async_gate;
 mod authz;
