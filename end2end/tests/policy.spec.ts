@@ -74,3 +74,34 @@ test("the TOML tab names the line and column of an error", async ({ page }) => {
   await tab.getByRole("button", { name: "Apply to draft" }).click();
   await expect(tab.getByRole("alert")).toContainText(/^line 5, column \d+/);
 });
+
+test("an admin creates an agent, copies its key, and rotates it: the old key answers 401", async ({ page, request }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.goto("/agents");
+  await hydrated(page);
+  await page.getByLabel("Name").fill("rotating-bot");
+  await page.getByRole("button", { name: "Create agent" }).click();
+  const key = await page.getByRole("textbox", { name: "API key", exact: true }).inputValue();
+  expect(key).toMatch(/^af_/);
+  await expect(page.getByRole("textbox", { name: "Webhook secret", exact: true })).toHaveValue(/^whsec_/);
+  const propose = (k: string) =>
+    request.post("/api/v1/calls", { data: { session: "s", tool: "read_x" }, headers: { Authorization: `Bearer ${k}` } });
+  expect((await propose(key)).status()).toBe(201);
+
+  // After a reload (the key is not shown again): its call and when it was last seen.
+  await page.waitForTimeout(1_200);
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByRole("textbox", { name: "API key", exact: true })).toHaveCount(0);
+  const row = page.locator('tr[data-agent="rotating-bot"]');
+  await expect(row).toContainText("1 allowed");
+  await expect(row).not.toContainText("never");
+  const rotate = row.getByRole("form", { name: "Rotate the key of rotating-bot" });
+  await rotate.getByLabel("Grace period for the old key").selectOption("0");
+  await rotate.getByRole("button", { name: "Rotate key" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "New api key for rotating-bot" })).toContainText("The previous one stopped working.");
+  const fresh = await page.getByRole("textbox", { name: "API key", exact: true }).inputValue();
+  expect(fresh).not.toBe(key);
+  expect((await propose(key)).status()).toBe(401);
+  expect((await propose(fresh)).status()).toBe(201);
+});
