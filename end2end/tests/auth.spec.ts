@@ -74,11 +74,11 @@ test("an admin adds a viewer, who sees only what a viewer may use", async ({ pag
   await expect(page.getByRole("heading", { name: "People" })).toBeVisible();
   await hydrated(page);
   await page.getByLabel("Username").fill("vic");
-  await page.getByLabel("Role").selectOption("viewer");
+  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
   await page.getByLabel("Initial password").fill("viewer password 1");
   await page.getByRole("button", { name: "Add person" }).click();
   await expect(page.getByRole("status")).toHaveText("Added vic as viewer.");
-  await expect(page.getByRole("cell", { name: "vic" })).toBeVisible();
+  await expect(page.getByRole("cell", { name: "vic", exact: true })).toBeVisible();
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await signIn(page, "vic", "viewer password 1");

@@ -105,3 +105,31 @@ test("an admin creates an agent, copies its key, and rotates it: the old key ans
   expect((await propose(key)).status()).toBe(401);
   expect((await propose(fresh)).status()).toBe(201);
 });
+
+test("an admin sets someone's password; they must choose their own at the next sign-in", async ({ browser, page }) => {
+  const { createUser } = await import("./gate");
+  createUser("fay", "approver");
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.goto("/people");
+  await hydrated(page);
+  const reset = page.getByRole("form", { name: "New password for fay" });
+  await reset.getByLabel("New password").fill("set by the admin 1");
+  await reset.getByRole("button", { name: "Set new password" }).click();
+  await expect(page.locator('tr[data-user="fay"]')).toContainText("must change password");
+
+  const fay = await (await browser.newContext()).newPage();
+  await fay.goto("/login");
+  await fay.getByLabel("Username").fill("fay");
+  await fay.getByLabel("Password", { exact: true }).fill("set by the admin 1");
+  await fay.getByRole("button", { name: "Sign in" }).click();
+  await expect(fay).toHaveURL(/\/account$/);
+  await expect(fay.getByRole("alert")).toContainText("Choose your own before you continue");
+  await hydrated(fay);
+  await fay.getByLabel("Current password", { exact: true }).fill("set by the admin 1");
+  await fay.getByLabel("New password", { exact: true }).fill("fays own password");
+  await fay.getByLabel("New password again", { exact: true }).fill("fays own password");
+  await fay.getByRole("button", { name: "Change password" }).click();
+  await expect(fay.getByRole("status")).toContainText("Your password is changed");
+  await fay.goto("/inbox");
+  await expect(fay.getByRole("heading", { name: /Inbox/ })).toBeVisible();
+});

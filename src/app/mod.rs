@@ -37,24 +37,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Gives this page a fresh script nonce and the Content-Security-Policy that allows only
-/// our own scripts, the nonce'd hydration script and WebAssembly compilation.
+/// Gives this page the script nonce minted for its request; the server's middleware sends
+/// the Content-Security-Policy allowing exactly it.
 #[cfg(feature = "ssr")]
 fn page_csp() {
-    use leptos::nonce::{provide_nonce, use_nonce};
-    provide_nonce();
-    let Some(nonce) = use_nonce() else { return };
-    let csp = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        nonce.as_inner()
-    );
-    if let (Some(res), Ok(value)) = (
-        use_context::<leptos_axum::ResponseOptions>(),
-        http::HeaderValue::from_str(&csp),
-    ) {
-        res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    use crate::server::middleware::PageNonce;
+    use leptos::nonce::{provide_nonce, Nonce};
+    let minted = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PageNonce>().cloned());
+    match minted {
+        Some(PageNonce(nonce)) => provide_context(Nonce::from_value(nonce)),
+        // Rendering without a request (never in the server): a nonce nobody allows.
+        None => provide_nonce(),
     }
 }
 
@@ -94,6 +88,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
                 <Route path=path!("/policy") view=pages::policy::PolicyPage ssr=SsrMode::Async />
                 <Route path=path!("/agents") view=pages::agents::AgentsPage ssr=SsrMode::Async />
+                <Route path=path!("/account") view=pages::account::AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/inbox") view=pages::inbox::InboxPage ssr=SsrMode::Async />
                 <Route path=path!("/calls/:id") view=pages::call::CallPage ssr=SsrMode::Async />
                 <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async />

@@ -24,7 +24,7 @@ pub fn Header() -> impl IntoView {
                                     <ul>{links}</ul>
                                 </nav>
                                 <div class="whoami">
-                                    <span class="username">{user.username.clone()}</span>
+                                    <A href="/account" attr:class="username" attr:title="Your account">{user.username.clone()}</A>
                                     <span class=format!("role role-{}", user.role)>{user.role.as_str()}</span>
                                     <SignOutButton />
                                 </div>

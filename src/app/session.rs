@@ -34,7 +34,12 @@ pub async fn sign_in(username: String, password: String) -> Result<(), AppError>
     )
     .await?;
     set_session_cookie(&signed_in.token, &state);
-    leptos_axum::redirect("/");
+    // Someone whose password an admin set chooses their own before anything else.
+    leptos_axum::redirect(if signed_in.user.must_change_password {
+        "/account"
+    } else {
+        "/"
+    });
     Ok(())
 }
 
@@ -73,7 +78,7 @@ fn append_cookie(cookie: &str) {
 
 /// The caller's IP address, for the sign-in rate limit.
 #[cfg(feature = "ssr")]
-fn client_addr() -> String {
+pub fn client_addr() -> String {
     use_context::<http::request::Parts>()
         .and_then(|p| {
             p.extensions

@@ -33,11 +33,20 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
 }
 
 /// The signed-in person, provided their role includes `min`: `401` when nobody is signed
-/// in, `403` when the role is too low.
+/// in, `403` when the role is too low or they must first change the password an admin set.
 pub async fn require_role(min: Role) -> Result<UserView, AppError> {
     match current_user().await? {
         None => Err(AppError::Unauthenticated),
+        Some(user) if user.must_change_password => Err(AppError::Forbidden(
+            "choose a new password first (Account): an admin set your current one".into(),
+        )),
         Some(user) if !user.role.includes(min) => Err(AppError::needs_role(min)),
         Some(user) => Ok(user),
     }
+}
+
+/// The signed-in person, whoever they are — also one who must change their password (the
+/// account page is where they do it).
+pub async fn require_signed_in() -> Result<UserView, AppError> {
+    current_user().await?.ok_or(AppError::Unauthenticated)
 }

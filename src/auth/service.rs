@@ -73,21 +73,224 @@ pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserView>, AppError> {
         .collect())
 }
 
-/// Disables or re-enables an account; disabling also ends its sessions.
+/// One audit event about a person, inside the transaction of the change.
+async fn audit_user(
+    conn: &mut sqlx::SqliteConnection,
+    clock: &dyn Clock,
+    actor: &str,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    crate::store::audit::append(
+        conn,
+        &crate::store::audit::NewEvent {
+            at: clock.now(),
+            actor,
+            kind,
+            agent_id: None,
+            call_id: None,
+            from_status: None,
+            to_status: None,
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Who changes a person: `cli`, or a signed-in admin (who may not demote themselves).
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Cli,
+    Admin(&'a UserView),
+}
+
+impl Actor<'_> {
+    fn name(&self) -> String {
+        match self {
+            Actor::Cli => "cli".into(),
+            Actor::Admin(u) => format!("user:{}", u.username),
+        }
+    }
+}
+
+/// Refuses a change that would leave no active admin.
+async fn keep_an_admin(
+    conn: &mut sqlx::SqliteConnection,
+    target: &users::UserRow,
+) -> Result<(), AppError> {
+    if target.role() == Role::Admin
+        && !target.disabled
+        && users::active_admins(&mut *conn).await? <= 1
+    {
+        return Err(AppError::Conflict(format!(
+            "`{}` is the last active admin; make someone else an admin first",
+            target.username
+        )));
+    }
+    Ok(())
+}
+
+async fn target(
+    conn: &mut sqlx::SqliteConnection,
+    username: &str,
+) -> Result<users::UserRow, AppError> {
+    let username = normalize_username(username).map_err(AppError::Invalid)?;
+    users::find_by_username(&mut *conn, &username)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no user named `{username}`")))
+}
+
+/// Disables or re-enables an account; disabling also ends its sessions. The last active
+/// admin cannot be disabled.
 pub async fn set_disabled(
     pool: &SqlitePool,
+    clock: &dyn Clock,
+    actor: Actor<'_>,
     username: &str,
     disabled: bool,
 ) -> Result<(), AppError> {
-    let username = normalize_username(username).map_err(AppError::Invalid)?;
     let mut tx = pool.begin().await?;
-    let row = users::find_by_username(&mut *tx, &username)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no user named `{username}`")))?;
-    users::set_disabled(&mut *tx, &username, disabled).await?;
+    let row = target(&mut tx, username).await?;
+    if disabled {
+        if let Actor::Admin(me) = actor {
+            if me.id == row.id {
+                return Err(AppError::Conflict(
+                    "you cannot disable your own account".into(),
+                ));
+            }
+        }
+        keep_an_admin(&mut tx, &row).await?;
+    }
+    users::set_disabled(&mut *tx, &row.username, disabled).await?;
     if disabled {
         sessions::delete_for_user(&mut *tx, &row.id).await?;
     }
+    let kind = if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    };
+    audit_user(
+        &mut tx,
+        clock,
+        &actor.name(),
+        kind,
+        serde_json::json!({ "user": row.username }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes a person's role. Nobody can demote the last active admin, and an admin cannot
+/// demote themselves.
+pub async fn set_role(
+    pool: &SqlitePool,
+    clock: &dyn Clock,
+    actor: Actor<'_>,
+    username: &str,
+    role: Role,
+) -> Result<UserView, AppError> {
+    let mut tx = pool.begin().await?;
+    let row = target(&mut tx, username).await?;
+    let from = row.role();
+    if from == Role::Admin && role != Role::Admin {
+        if let Actor::Admin(me) = actor {
+            if me.id == row.id {
+                return Err(AppError::Conflict(
+                    "you cannot demote yourself; another admin must".into(),
+                ));
+            }
+        }
+        keep_an_admin(&mut tx, &row).await?;
+    }
+    users::set_role(&mut *tx, &row.id, role).await?;
+    audit_user(
+        &mut tx,
+        clock,
+        &actor.name(),
+        "user.role_changed",
+        serde_json::json!({ "user": row.username, "from": from, "to": role }),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut view = row.view();
+    view.role = role;
+    Ok(view)
+}
+
+/// Sets a new password for someone (an admin's reset): they must change it at their next
+/// sign-in, and their sessions end.
+pub async fn reset_password(
+    pool: &SqlitePool,
+    clock: &dyn Clock,
+    actor: Actor<'_>,
+    username: &str,
+    password: &str,
+) -> Result<(), AppError> {
+    check_password(password).map_err(AppError::Invalid)?;
+    let hash = password::hash_blocking(password.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    let row = target(&mut tx, username).await?;
+    users::set_password(&mut *tx, &row.id, &hash, true).await?;
+    sessions::delete_for_user(&mut *tx, &row.id).await?;
+    audit_user(
+        &mut tx,
+        clock,
+        &actor.name(),
+        "user.password_reset",
+        serde_json::json!({ "user": row.username }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A person changes their own password: the current one is required (and counts toward
+/// the sign-in rate limit when wrong); every other session of theirs ends.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_own_password(
+    pool: &SqlitePool,
+    clock: &dyn Clock,
+    limiter: &LoginLimiter,
+    user: &UserView,
+    current: &str,
+    new: &str,
+    keep_token: &str,
+    client_addr: &str,
+) -> Result<(), AppError> {
+    if current.len() > crate::domain::user::PASSWORD_MAX_BYTES {
+        return Err(AppError::InvalidCredentials);
+    }
+    check_password(new).map_err(AppError::Invalid)?;
+    if new == current {
+        return Err(AppError::Invalid(
+            "choose a password different from the current one".into(),
+        ));
+    }
+    limiter
+        .check(&user.username, client_addr, clock.now())
+        .map_err(AppError::RateLimited)?;
+    let row = users::find_by_username(pool, &user.username)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if !password::verify_blocking(current.to_string(), row.password_hash.clone()).await {
+        limiter.record_failure(&user.username, client_addr, clock.now());
+        return Err(AppError::Invalid("the current password is wrong".into()));
+    }
+    let hash = password::hash_blocking(new.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    users::set_password(&mut *tx, &row.id, &hash, false).await?;
+    sessions::delete_others(&mut *tx, &row.id, &token::hash(keep_token)).await?;
+    audit_user(
+        &mut tx,
+        clock,
+        &format!("user:{}", row.username),
+        "user.password_changed",
+        serde_json::json!({ "user": row.username }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

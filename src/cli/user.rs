@@ -46,6 +46,21 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a person's role (the last active admin cannot be demoted).
+    SetRole {
+        name: String,
+        /// viewer, approver, manager or admin.
+        role: Role,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new password for a person; they must change it at their next sign-in, and
+    /// their sessions end. Prompts unless --password-stdin is given.
+    ResetPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 /// Runs a people command against the database at `db`.
@@ -76,6 +91,27 @@ pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
         }
         UserCommand::Disable { name, json } => toggle(&pool, &name, true, json).await?,
         UserCommand::Enable { name, json } => toggle(&pool, &name, false, json).await?,
+        UserCommand::SetRole { name, role, json } => {
+            let user =
+                service::set_role(&pool, &SystemClock, service::Actor::Cli, &name, role).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&user)?);
+            } else {
+                println!("{} is now {}", user.username, user.role);
+            }
+        }
+        UserCommand::ResetPassword {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            service::reset_password(&pool, &SystemClock, service::Actor::Cli, &name, &password)
+                .await?;
+            println!(
+                "{}: new password set; they must change it at their next sign-in",
+                name.trim().to_lowercase()
+            );
+        }
     }
     pool.close().await;
     Ok(())
@@ -87,7 +123,7 @@ async fn toggle(
     disabled: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    service::set_disabled(pool, name, disabled).await?;
+    service::set_disabled(pool, &SystemClock, service::Actor::Cli, name, disabled).await?;
     let state = if disabled { "disabled" } else { "enabled" };
     if json {
         println!(

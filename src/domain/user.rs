@@ -23,6 +23,9 @@ pub struct UserView {
     pub disabled: bool,
     /// When the account was created (RFC 3339, UTC).
     pub created_at: String,
+    /// An admin set their password: they must choose a new one before anything else.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// Normalises and checks a username: 1–64 characters of `a-z 0-9 . _ -`, case-insensitive.

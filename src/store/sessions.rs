@@ -32,7 +32,8 @@ pub async fn find_user(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
-        "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at
+        "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at,
+                u.must_change_password
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
     )
@@ -64,6 +65,20 @@ pub async fn delete_for_user(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx
 pub async fn delete_expired(db: impl SqliteExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
         .bind(to_millis(now))
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every session of a person but one (`keep`, a token hash).
+pub async fn delete_others(
+    db: impl SqliteExecutor<'_>,
+    user_id: &str,
+    keep: &str,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?")
+        .bind(user_id)
+        .bind(keep)
         .execute(db)
         .await?;
     Ok(done.rows_affected())

@@ -14,6 +14,8 @@ pub struct UserRow {
     pub role: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Set when an admin chose their password: they must change it before anything else.
+    pub must_change_password: bool,
 }
 
 impl UserRow {
@@ -31,6 +33,7 @@ impl UserRow {
             role: self.role(),
             disabled: self.disabled,
             created_at: from_millis(self.created_at).to_rfc3339_opts(SecondsFormat::Secs, true),
+            must_change_password: self.must_change_password,
         }
     }
 }
@@ -43,7 +46,8 @@ pub struct NewUser<'a> {
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at";
+const COLUMNS: &str =
+    "id, username, password_hash, role, disabled, created_at, must_change_password";
 
 /// Inserts a person. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(db: impl SqliteExecutor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
@@ -119,4 +123,38 @@ pub async fn set_disabled(
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Changes a person's role.
+pub async fn set_role(db: impl SqliteExecutor<'_>, id: &str, role: Role) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+        .bind(role)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Replaces a person's password hash; `must_change` makes them choose a new one at their
+/// next sign-in.
+pub async fn set_password(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    password_hash: &str,
+    must_change: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?")
+        .bind(password_hash)
+        .bind(must_change)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// How many enabled admins there are.
+pub async fn active_admins(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        .fetch_one(db)
+        .await
 }

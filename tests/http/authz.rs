@@ -95,6 +95,30 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::POST, "/rpc/agents", "", ADMINS),
         (
             Method::POST,
+            "/rpc/set_user_role",
+            "username=no-such-person&role=viewer",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/set_user_disabled",
+            "username=no-such-person&disabled=true",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/reset_user_password",
+            "username=no-such-person&password=long+enough+1",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/change_password",
+            "current=not+my+password&password=a+new+long+one&password_confirm=a+new+long+one",
+            PEOPLE,
+        ),
+        (
+            Method::POST,
             "/rpc/agent_create",
             "name=made-by-admin",
             ADMINS,
@@ -184,9 +208,15 @@ async fn every_route_admits_only_its_callers() {
             Who::Admin => app.signed_in("m-admin", Role::Admin).await,
             Who::DisabledUser => {
                 let c = app.signed_in("m-disabled", Role::Admin).await;
-                askfirst::auth::service::set_disabled(app.pool(), "m-disabled", true)
-                    .await
-                    .unwrap();
+                askfirst::auth::service::set_disabled(
+                    app.pool(),
+                    app.clock.as_ref(),
+                    askfirst::auth::service::Actor::Cli,
+                    "m-disabled",
+                    true,
+                )
+                .await
+                .unwrap();
                 c
             }
             Who::ExpiredSession => app.signed_in("m-expired", Role::Admin).await,

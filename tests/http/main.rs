@@ -15,6 +15,7 @@ mod gate_flow;
 mod hardening;
 mod hostile;
 mod inbox;
+mod people;
 mod policy_console;
 mod review;
 mod roles;

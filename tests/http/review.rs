@@ -606,9 +606,15 @@ async fn approvals_stop_counting_when_their_reviewer_is_disabled() {
     );
     let v1 = app.candidate_hash(&id).await;
     ok(decide(&app, &a, &id, &v1, &[]).await).await;
-    askfirst::auth::service::set_disabled(app.pool(), "ann", true)
-        .await
-        .unwrap();
+    askfirst::auth::service::set_disabled(
+        app.pool(),
+        app.clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "ann",
+        true,
+    )
+    .await
+    .unwrap();
     let after = ok(decide(&app, &b, &id, &v1, &[]).await).await;
     assert_eq!(
         (after["status"].as_str(), after["approvals"].as_u64()),

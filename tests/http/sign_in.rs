@@ -106,9 +106,15 @@ async fn wrong_password_and_unknown_user_look_the_same() {
 async fn disabled_accounts_cannot_sign_in_and_lose_their_sessions() {
     let app = TestApp::spawn().await;
     let signed_in = app.signed_in("ada", Role::Approver).await;
-    askfirst::auth::service::set_disabled(app.pool(), "ada", true)
-        .await
-        .unwrap();
+    askfirst::auth::service::set_disabled(
+        app.pool(),
+        app.clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "ada",
+        true,
+    )
+    .await
+    .unwrap();
 
     let me: serde_json::Value = app
         .rpc(&signed_in, "current_user", &[])
@@ -126,9 +132,15 @@ async fn disabled_accounts_cannot_sign_in_and_lose_their_sessions() {
         .await;
     assert_eq!(error_of(res).await.1, "invalid_credentials");
 
-    askfirst::auth::service::set_disabled(app.pool(), "ada", false)
-        .await
-        .unwrap();
+    askfirst::auth::service::set_disabled(
+        app.pool(),
+        app.clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "ada",
+        false,
+    )
+    .await
+    .unwrap();
     let res = app
         .rpc(
             &app.client(),

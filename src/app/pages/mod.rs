@@ -1,5 +1,6 @@
 //! One module per page; each holds the page and the server functions only it uses.
 
+pub mod account;
 pub mod agents;
 pub mod call;
 pub mod history;

@@ -33,17 +33,82 @@ pub async fn add_user(
     .await
 }
 
+/// Changes someone's role. Admins only; nobody can demote the last active admin, and an
+/// admin cannot demote themselves.
+#[server(prefix = "/rpc", endpoint = "set_user_role")]
+pub async fn set_user_role(username: String, role: Role) -> Result<UserView, AppError> {
+    use crate::auth::{guard, service};
+    let me = guard::require_role(Role::Admin).await?;
+    let state = guard::state()?;
+    service::set_role(
+        &state.pool,
+        state.clock.as_ref(),
+        service::Actor::Admin(&me),
+        &username,
+        role,
+    )
+    .await
+}
+
+/// Disables (`disabled` = true) or enables someone. Admins only; not the last active admin,
+/// not oneself.
+#[server(prefix = "/rpc", endpoint = "set_user_disabled")]
+pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), AppError> {
+    use crate::auth::{guard, service};
+    let me = guard::require_role(Role::Admin).await?;
+    let state = guard::state()?;
+    service::set_disabled(
+        &state.pool,
+        state.clock.as_ref(),
+        service::Actor::Admin(&me),
+        &username,
+        disabled,
+    )
+    .await
+}
+
+/// Sets a new password for someone; they must change it at their next sign-in. Admins only.
+#[server(prefix = "/rpc", endpoint = "reset_user_password")]
+pub async fn reset_user_password(username: String, password: String) -> Result<(), AppError> {
+    use crate::auth::{guard, service};
+    let me = guard::require_role(Role::Admin).await?;
+    let state = guard::state()?;
+    service::reset_password(
+        &state.pool,
+        state.clock.as_ref(),
+        service::Actor::Admin(&me),
+        &username,
+        &password,
+    )
+    .await
+}
+
 /// The people page.
 #[component]
 pub fn PeoplePage() -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
-    let people = Resource::new(move || add.version().get(), |_| list_users());
+    let manage = Manage {
+        role: ServerAction::new(),
+        disabled: ServerAction::new(),
+        password: ServerAction::new(),
+    };
+    let people = Resource::new(
+        move || {
+            (
+                add.version().get(),
+                manage.role.version().get(),
+                manage.disabled.version().get(),
+                manage.password.version().get(),
+            )
+        },
+        |_| list_users(),
+    );
     view! {
         <Title text="People · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match people.await {
-                    Ok(list) => view! { <People list add /> }.into_any(),
+                    Ok(list) => view! { <People list add manage /> }.into_any(),
                     Err(AppError::Unauthenticated) => {
                         view! { <leptos_router::components::Redirect path="/login" /> }.into_any()
                     }
@@ -63,21 +128,67 @@ pub fn PeoplePage() -> impl IntoView {
     }
 }
 
+/// The actions that change someone.
+#[derive(Clone, Copy)]
+struct Manage {
+    role: ServerAction<SetUserRole>,
+    disabled: ServerAction<SetUserDisabled>,
+    password: ServerAction<ResetUserPassword>,
+}
+
 #[component]
-fn People(list: Vec<UserView>, add: ServerAction<AddUser>) -> impl IntoView {
+fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> impl IntoView {
     let rows = list
         .into_iter()
         .map(|u| {
+            let (n1, n2, n3) = (u.username.clone(), u.username.clone(), u.username.clone());
+            let current = u.role;
+            let roles = move || {
+                Role::ALL
+                    .into_iter()
+                    .rev()
+                    .map(|r| view! { <option value=r.as_str() selected=r == current>{r.as_str()}</option> })
+                    .collect_view()
+            };
             view! {
-                <tr>
-                    <td class="username">{u.username}</td>
+                <tr data-user=u.username.clone()>
+                    <td class="username">{u.username.clone()}</td>
                     <td><span class=format!("role role-{}", u.role)>{u.role.as_str()}</span></td>
-                    <td>{if u.disabled { "disabled" } else { "active" }}</td>
+                    <td>{if u.disabled { "disabled" } else { "active" }}
+                        {u.must_change_password.then_some(" · must change password")}</td>
                     <td><time datetime=u.created_at.clone()>{u.created_at.clone()}</time></td>
+                    <td class="person-actions">
+                        <ActionForm action=manage.role attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>
+                            <input type="hidden" name="username" value=n1.clone() />
+                            <select name="role" aria-label="New role">{roles()}</select>
+                            <button type="submit" class="small secondary">"Change role"</button>
+                        </ActionForm>
+                        <ActionForm action=manage.disabled attr:class="inline">
+                            <input type="hidden" name="username" value=n2.clone() />
+                            <input type="hidden" name="disabled" value=(!u.disabled).to_string() />
+                            <button type="submit" class="small secondary">{if u.disabled { "Enable" } else { "Disable" }}</button>
+                        </ActionForm>
+                        <ActionForm action=manage.password attr:class="inline" attr:aria-label=format!("New password for {}", u.username)>
+                            <input type="hidden" name="username" value=n3.clone() />
+                            <input type="password" name="password" aria-label="New password" autocomplete="new-password" minlength="8" required />
+                            <button type="submit" class="small secondary">"Set new password"</button>
+                        </ActionForm>
+                    </td>
                 </tr>
             }
         })
         .collect_view();
+    let failures = move || {
+        [
+            manage.role.value().get().and_then(|r| r.err()),
+            manage.disabled.value().get().and_then(|r| r.err()),
+            manage.password.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+        .collect_view()
+    };
     let result = move || {
         add.value().get().map(|r| match r {
             Ok(u) => view! { <p class="ok" role="status">"Added " {u.username} " as " {u.role.as_str()} "."</p> }.into_any(),
@@ -92,9 +203,10 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>) -> impl IntoView {
     view! {
         <section class="card">
             <h1>"People"</h1>
+            {failures}
             <table>
                 <thead>
-                    <tr><th scope="col">"Username"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Created"</th></tr>
+                    <tr><th scope="col">"Username"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Created"</th><th scope="col">"Manage"</th></tr>
                 </thead>
                 <tbody>{rows}</tbody>
             </table>

@@ -1,0 +1,76 @@
+//! `/account`: everyone signed in changes their own password here (the current one is
+//! required; their other sessions end). Someone whose password an admin set comes here
+//! first.
+
+use super::login::PasswordField;
+use crate::app::session::use_session;
+use crate::domain::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// Changes the signed-in person's password.
+#[server(prefix = "/rpc", endpoint = "change_password")]
+pub async fn change_password(
+    current: String,
+    password: String,
+    password_confirm: String,
+) -> Result<(), AppError> {
+    use crate::auth::{guard, service};
+    let me = guard::require_signed_in().await?;
+    if password != password_confirm {
+        return Err(AppError::Invalid("the two new passwords differ".into()));
+    }
+    let state = guard::state()?;
+    let token = guard::request_token().ok_or(AppError::Unauthenticated)?;
+    service::change_own_password(
+        &state.pool,
+        state.clock.as_ref(),
+        &state.limiter,
+        &me,
+        &current,
+        &password,
+        &token,
+        &crate::app::session::client_addr(),
+    )
+    .await
+}
+
+/// The account page.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let session = use_session();
+    let change = ServerAction::<ChangePassword>::new();
+    let result = move || {
+        change.value().get().map(|r| match r {
+            Ok(()) => view! { <p class="ok" role="status">"Your password is changed; your other sessions have ended."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <Title text="Account · askfirst" />
+        <section class="card narrow">
+            <h1>"Your account"</h1>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.user.await {
+                        Ok(Some(user)) => view! {
+                            <p>"Signed in as " <strong>{user.username.clone()}</strong> " (" {user.role.as_str()} ")."</p>
+                            {user.must_change_password.then(|| view! {
+                                <p class="warning" role="alert">"An admin set your password. Choose your own before you continue."</p>
+                            })}
+                        }.into_any(),
+                        _ => view! { <leptos_router::components::Redirect path="/login" /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h2>"Change your password"</h2>
+            <ActionForm action=change>
+                <PasswordField id="current-password" name="current" label="Current password" autocomplete="current-password" />
+                <PasswordField id="new-password" name="password" label="New password" autocomplete="new-password" />
+                <PasswordField id="confirm-password" name="password_confirm" label="New password again" autocomplete="new-password" />
+                {result}
+                <button type="submit">"Change password"</button>
+            </ActionForm>
+        </section>
+    }
+}
