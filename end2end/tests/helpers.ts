@@ -6,7 +6,9 @@ export const ADMIN = { username: "ada", password: "correct horse battery" };
 
 /** Waits until the WebAssembly has hydrated the page. */
 export async function hydrated(page: Page) {
-  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  // The debug bundle is large, and every new browser context compiles it again: on two
+  // busy cores that can take several seconds.
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
 }
 
 /** Signs in through the form and waits for the home page. */

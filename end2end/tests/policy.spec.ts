@@ -70,7 +70,10 @@ test("the TOML tab names the line and column of an error", async ({ page }) => {
   await hydrated(page);
   const tab = page.locator(".toml-tab");
   await expect(tab.getByLabel("Policy file")).toHaveValue(/default_effect/);
-  await tab.getByLabel("Policy file").fill('default_effect = "allow"\n\n[[rules]]\nname = "x"\nenabled = maybe\n');
+  // Upload a broken file: it lands in the editor, and applying it names the line.
+  const broken = 'default_effect = "allow"\n\n[[rules]]\nname = "x"\nenabled = maybe\n';
+  await tab.getByLabel("Or load a file").setInputFiles({ name: "policy.toml", mimeType: "text/plain", buffer: Buffer.from(broken) });
+  await expect(tab.getByLabel("Policy file")).toHaveValue(broken);
   await tab.getByRole("button", { name: "Apply to draft" }).click();
   await expect(tab.getByRole("alert")).toContainText(/^line 5, column \d+/);
 });

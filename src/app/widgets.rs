@@ -100,3 +100,19 @@ pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
         || ev.meta_key()
         || ev.alt_key()
 }
+
+/// Text escaped for the inside of a `<textarea>` (set as its inner HTML). A textarea's
+/// content must never be written unescaped: `</textarea>` in agent-supplied arguments
+/// would otherwise end the field and inject markup into the page.
+pub fn textarea_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

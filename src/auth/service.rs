@@ -11,10 +11,11 @@ use crate::store::{self, sessions, users};
 use chrono::Duration;
 use sqlx::SqlitePool;
 
-/// Creates a person with a role.
+/// Creates a person with a role (with its audit event naming `actor`).
 pub async fn create_user(
     pool: &SqlitePool,
     clock: &dyn Clock,
+    actor: Actor<'_>,
     username: &str,
     password: &str,
     role: Role,
@@ -28,13 +29,26 @@ pub async fn create_user(
         role,
         now: clock.now(),
     };
-    match users::insert(pool, &new).await {
-        Ok(row) => Ok(row.view()),
-        Err(e) if store::is_unique_violation(&e) => Err(AppError::Conflict(format!(
-            "the username `{username}` is taken"
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    let mut tx = write_tx(pool).await?;
+    let row = match users::insert(&mut *tx, &new).await {
+        Ok(row) => row,
+        Err(e) if store::is_unique_violation(&e) => {
+            return Err(AppError::Conflict(format!(
+                "the username `{username}` is taken"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit_user(
+        &mut tx,
+        clock,
+        &actor.name(),
+        "user.created",
+        serde_json::json!({ "user": username, "role": role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row.view())
 }
 
 /// Creates the first admin; refused once anybody exists.
@@ -53,10 +67,22 @@ pub async fn create_first_admin(
         role: Role::Admin,
         now: clock.now(),
     };
-    users::insert_first(pool, &new)
-        .await?
-        .map(|row| row.view())
-        .ok_or_else(|| AppError::Conflict("askfirst is already set up; sign in instead".into()))
+    let mut tx = write_tx(pool).await?;
+    let Some(row) = users::insert_first(&mut *tx, &new).await? else {
+        return Err(AppError::Conflict(
+            "askfirst is already set up; sign in instead".into(),
+        ));
+    };
+    audit_user(
+        &mut tx,
+        clock,
+        "setup",
+        "user.created",
+        serde_json::json!({ "user": row.username, "role": Role::Admin }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row.view())
 }
 
 /// Whether the first-run page should still be offered.
@@ -71,6 +97,12 @@ pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserView>, AppError> {
         .iter()
         .map(users::UserRow::view)
         .collect())
+}
+
+/// A transaction that holds SQLite's write lock from its start: a change that reads before
+/// it writes cannot then fail because another writer committed in between (it waits).
+async fn write_tx(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, AppError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
 /// One audit event about a person, inside the transaction of the change.
@@ -150,7 +182,7 @@ pub async fn set_disabled(
     username: &str,
     disabled: bool,
 ) -> Result<(), AppError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = write_tx(pool).await?;
     let row = target(&mut tx, username).await?;
     if disabled {
         if let Actor::Admin(me) = actor {
@@ -192,7 +224,7 @@ pub async fn set_role(
     username: &str,
     role: Role,
 ) -> Result<UserView, AppError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = write_tx(pool).await?;
     let row = target(&mut tx, username).await?;
     let from = row.role();
     if from == Role::Admin && role != Role::Admin {
@@ -231,7 +263,7 @@ pub async fn reset_password(
 ) -> Result<(), AppError> {
     check_password(password).map_err(AppError::Invalid)?;
     let hash = password::hash_blocking(password.to_string()).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = write_tx(pool).await?;
     let row = target(&mut tx, username).await?;
     users::set_password(&mut *tx, &row.id, &hash, true).await?;
     sessions::delete_for_user(&mut *tx, &row.id).await?;
@@ -280,7 +312,7 @@ pub async fn change_own_password(
         return Err(AppError::Invalid("the current password is wrong".into()));
     }
     let hash = password::hash_blocking(new.to_string()).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = write_tx(pool).await?;
     users::set_password(&mut *tx, &row.id, &hash, false).await?;
     sessions::delete_others(&mut *tx, &row.id, &token::hash(keep_token)).await?;
     audit_user(

@@ -72,13 +72,7 @@ pub enum AgentCommand {
 
 /// A grace period as typed: `0` or a duration such as `90s`, `15m`, `1h`.
 fn grace(text: &str) -> anyhow::Result<chrono::Duration> {
-    let secs = match text.trim() {
-        "0" | "none" => 0,
-        other => {
-            crate::policy::rule_form::duration(other).map_err(|e| anyhow::anyhow!("--grace {e}"))?
-        }
-    };
-    Ok(chrono::Duration::seconds(secs as i64))
+    crate::gate::agents::parse_grace(text).map_err(|e| anyhow::anyhow!("--grace: {e}"))
 }
 
 /// Commands to decide on calls without a browser.

@@ -74,7 +74,15 @@ pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
             json,
         } => {
             let password = read_password(password_stdin)?;
-            let user = service::create_user(&pool, &SystemClock, &name, &password, role).await?;
+            let user = service::create_user(
+                &pool,
+                &SystemClock,
+                service::Actor::Cli,
+                &name,
+                &password,
+                role,
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&user)?);
             } else {

@@ -435,8 +435,12 @@ fn gate_loosenings(before: &GateSettings, after: &GateSettings) -> Vec<String> {
             duration_text(after.approval_ttl_secs)
         ));
     }
-    if before.confirm.is_some() && after.confirm.is_none() {
-        out.push("typed confirmation dropped".into());
+    match (&before.confirm, &after.confirm) {
+        (Some(_), None) => out.push("typed confirmation dropped".into()),
+        (Some(b), Some(a)) if a != b => {
+            out.push(format!("typed confirmation changed (\"{b}\" → \"{a}\")"))
+        }
+        _ => {}
     }
     out
 }
@@ -505,17 +509,14 @@ fn shadowed(
     out
 }
 
-/// Later enabled rules whose matching adding risk could change for the worse: allow rules
-/// that look for a risk class, gate or deny rules that need no risk at all.
+/// Later enabled rules whose matching adding risk could change: every rule with an effect
+/// that looks at risk (`risk_any` may start to match and take calls from stricter rules
+/// after it; `risk_none` may stop matching and let calls fall through).
 fn risk_sensitive(policy: &Policy, index: usize) -> Vec<String> {
     policy.rules[index + 1..]
         .iter()
-        .filter(|r| r.enabled)
-        .filter(|r| {
-            (matches!(r.effect, Some(Effect::Allow)) && !r.matcher.risk_any.is_empty())
-                || (matches!(r.effect, Some(Effect::Gate(_) | Effect::Deny { .. }))
-                    && r.matcher.risk_none)
-        })
+        .filter(|r| r.enabled && r.effect.is_some())
+        .filter(|r| !r.matcher.risk_any.is_empty() || r.matcher.risk_none)
         .map(|r| format!("`{}`", r.name))
         .collect()
 }

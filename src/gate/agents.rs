@@ -68,6 +68,21 @@ pub fn check_grace(grace: Duration) -> Result<Duration, AppError> {
     Ok(grace)
 }
 
+/// A grace period as typed: `0` (or `0s`, `none`) or a duration such as `90s`, `15m`,
+/// `1h`, at most 24 h.
+pub fn parse_grace(text: &str) -> Result<Duration, AppError> {
+    let secs = match text.trim() {
+        "" | "0" | "0s" | "none" => 0,
+        other => crate::policy::rule_form::duration(other).map_err(AppError::Invalid)?,
+    };
+    if secs > MAX_GRACE_SECS as u64 {
+        return Err(AppError::Invalid(
+            "the grace period is 0 to 24 hours".into(),
+        ));
+    }
+    Ok(Duration::seconds(secs as i64))
+}
+
 /// A callback origin as stored: `scheme://host[:port]`, lower-case, no path.
 pub fn check_origin(origin: &str) -> Result<String, AppError> {
     let bad = || {
@@ -361,6 +376,27 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(check_origin(input).ok().as_deref(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn grace_periods_as_typed() {
+        let cases = [
+            ("0", Some(0)),
+            ("0s", Some(0)),
+            ("90s", Some(90)),
+            ("24h", Some(86_400)),
+            ("25h", None),
+            ("9223372036854775807s", None),
+            ("106751991167301d", None),
+            ("-1m", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_grace(text).ok().map(|d| d.num_seconds()),
+                want,
+                "{text}"
+            );
         }
     }
 

@@ -265,3 +265,55 @@ impl Gate {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::{GateSettings, Match, Rule};
+
+    fn gate(name: &str, approvals: u32, role: Role, enabled: bool) -> Rule {
+        Rule {
+            name: name.into(),
+            enabled,
+            description: None,
+            matcher: Match::default(),
+            add_risk: vec![],
+            effect: Some(Effect::Gate(GateSettings {
+                approvals_required: approvals,
+                approver_role: role,
+                ..GateSettings::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn gates_nobody_can_satisfy() {
+        let policy = Policy {
+            default_effect: Effect::Gate(GateSettings {
+                approvals_required: 4,
+                ..GateSettings::default()
+            }),
+            rules: vec![
+                gate("two-managers", 2, Role::Manager, true),
+                gate("three-managers", 3, Role::Manager, true),
+                gate("off", 9, Role::Admin, false),
+                gate("one-admin", 1, Role::Admin, true),
+            ],
+        };
+        // One approver, one manager, one admin: managers-or-above are two.
+        let active = [
+            (Role::Approver, 1),
+            (Role::Manager, 1),
+            (Role::Admin, 1),
+            (Role::Viewer, 5),
+        ];
+        assert_eq!(
+            unsatisfiable(&policy, &active),
+            vec![
+                "rule `three-managers` needs 3 approvals from managers or above, but only 2 active people hold that role".to_string(),
+                "the default effect needs 4 approvals from approvers or above, but only 3 active people hold that role".to_string(),
+            ]
+        );
+        assert!(unsatisfiable(&policy, &[(Role::Admin, 4)]).is_empty());
+    }
+}

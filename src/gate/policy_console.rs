@@ -60,6 +60,34 @@ fn rule_lines(policy: &Policy) -> Vec<RuleLine> {
         .collect()
 }
 
+/// Runs CPU-bound work on the blocking pool.
+async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(format!("policy comparison failed: {e}")))
+}
+
+/// The draft as the console shows it, against the policy in force.
+fn draft_view(
+    base: i64,
+    in_force: &Policy,
+    draft: &Policy,
+    active: &[(crate::domain::Role, i64)],
+) -> DraftView {
+    DraftView {
+        base,
+        default_effect: effect_text(Some(&draft.default_effect)),
+        rules: rule_lines(draft),
+        toml: toml_io::to_toml(draft),
+        changes: diff(in_force, draft).iter().map(Change::describe).collect(),
+        classification: classify(in_force, draft),
+        problems: unsatisfiable(draft, active),
+        warnings: shadowed_rules(draft),
+    }
+}
+
 /// Rules that can never match because an earlier enabled rule with an effect matches every
 /// call they would.
 pub fn shadowed_rules(policy: &Policy) -> Vec<String> {
@@ -174,16 +202,12 @@ impl Gate {
     pub async fn policy_console(&self, user: &UserView) -> Result<PolicyConsole, AppError> {
         let (in_force, policy) = self.in_force().await?;
         let draft = match self.draft_of(user).await? {
-            Some((base, draft)) => Some(DraftView {
-                base,
-                default_effect: effect_text(Some(&draft.default_effect)),
-                rules: rule_lines(&draft),
-                toml: toml_io::to_toml(&draft),
-                changes: diff(&policy, &draft).iter().map(Change::describe).collect(),
-                classification: classify(&policy, &draft),
-                problems: unsatisfiable(&draft, &self.active_roles().await?),
-                warnings: shadowed_rules(&draft),
-            }),
+            Some((base, draft)) => {
+                let active = self.active_roles().await?;
+                // Comparing and rendering a large policy is CPU work: off the async threads,
+                // so agents' calls are not held up while an admin looks at a big draft.
+                Some(off_thread(move || draft_view(base, &policy, &draft, &active)).await?)
+            }
             None => None,
         };
         let recent = calls::recent(&self.pool, 20)
@@ -466,30 +490,33 @@ impl Gate {
     /// The newest versions, each with its changes against the one before it.
     pub async fn policy_versions(&self, limit: i64) -> Result<Vec<VersionSummary>, AppError> {
         let rows = store::newest(&self.pool, limit.clamp(1, 200)).await?;
-        let mut out = Vec::new();
-        for (i, row) in rows.iter().enumerate().take(limit.max(1) as usize) {
-            let policy = parse(row.version, &row.document)?;
-            let previous = match rows.get(i + 1) {
-                Some(p) => parse(p.version, &p.document)?,
-                None => Policy {
-                    default_effect: policy.default_effect.clone(),
-                    rules: vec![],
-                },
-            };
-            let c = classify(&previous, &policy);
-            out.push(VersionSummary {
-                version: row.version,
-                author: row.author.clone(),
-                at: calls::rfc3339(row.created_at),
-                comment: row.comment.clone(),
-                changes: diff(&previous, &policy)
-                    .iter()
-                    .map(Change::describe)
-                    .collect(),
-                loosening: rows.get(i + 1).is_some() && c.loosening,
-                findings: c.findings,
-            });
-        }
-        Ok(out)
+        off_thread(move || {
+            let mut out = Vec::new();
+            for (i, row) in rows.iter().enumerate().take(limit.max(1) as usize) {
+                let policy = parse(row.version, &row.document)?;
+                let previous = match rows.get(i + 1) {
+                    Some(p) => parse(p.version, &p.document)?,
+                    None => Policy {
+                        default_effect: policy.default_effect.clone(),
+                        rules: vec![],
+                    },
+                };
+                let c = classify(&previous, &policy);
+                out.push(VersionSummary {
+                    version: row.version,
+                    author: row.author.clone(),
+                    at: calls::rfc3339(row.created_at),
+                    comment: row.comment.clone(),
+                    changes: diff(&previous, &policy)
+                        .iter()
+                        .map(Change::describe)
+                        .collect(),
+                    loosening: rows.get(i + 1).is_some() && c.loosening,
+                    findings: c.findings,
+                });
+            }
+            Ok::<_, AppError>(out)
+        })
+        .await?
     }
 }

@@ -294,6 +294,12 @@ pub(super) fn compile_effect(effect: &Effect) -> Result<CompiledEffect, String> 
         }
         Effect::Deny { message } => Ok(CompiledEffect::Deny(message.clone())),
         Effect::Gate(g) => {
+            if g.approver_role == crate::domain::Role::Viewer {
+                return Err(
+                    "approver_role cannot be viewer: viewers never decide (approver, manager or admin)"
+                        .into(),
+                );
+            }
             if !(1..=MAX_APPROVALS).contains(&g.approvals_required) {
                 return Err(format!(
                     "approvals_required is {}; it must be 1-{MAX_APPROVALS}",

@@ -81,7 +81,15 @@ async fn the_last_active_admin_cannot_be_demoted_or_disabled_and_admins_cannot_d
             .fetch_all(app.pool())
             .await
             .unwrap();
-    assert_eq!(kinds, ["user.role_changed", "user.role_changed"]);
+    assert_eq!(
+        kinds,
+        [
+            "user.created",
+            "user.created",
+            "user.role_changed",
+            "user.role_changed"
+        ]
+    );
     app.stop().await;
 }
 

@@ -647,3 +647,34 @@ async fn a_phrase_with_surrounding_spaces_can_be_typed_and_the_proposal_hash_is_
     assert_eq!(proposed, v1);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_text_cannot_end_the_edit_field_and_inject_markup() {
+    let (app, key) = setup().await;
+    let payload = "</textarea><h1 id=AGENTCARD>injected</h1><textarea>";
+    let id = propose(&app, &key, json!({ "service": payload, "env": "staging" })).await;
+    let approver = app.signed_in("ann", Role::Approver).await;
+    let page = app
+        .page(&approver, &format!("/calls/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("<h1 id=AGENTCARD>"),
+        "raw markup in the page"
+    );
+    assert!(
+        page.contains("&lt;/textarea&gt;&lt;h1 id=AGENTCARD&gt;"),
+        "escaped inside the field"
+    );
+
+    // The same for an admin's TOML and rule conditions on /policy.
+    let admin = app.signed_in("ada", Role::Admin).await;
+    let mut policy = policy();
+    policy["rules"][0]["description"] = json!(payload);
+    app.policy(policy).await;
+    let page = app.page(&admin, "/policy").await.text().await.unwrap();
+    assert!(!page.contains("<h1 id=AGENTCARD>"), "raw markup on /policy");
+    app.stop().await;
+}

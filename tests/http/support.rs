@@ -104,6 +104,7 @@ impl TestApp {
         service::create_user(
             &self.running.state.pool,
             self.clock.as_ref(),
+            service::Actor::Cli,
             username,
             password,
             role,

@@ -18,11 +18,7 @@ async fn admin() -> Result<(crate::domain::UserView, std::sync::Arc<crate::gate:
 
 #[cfg(feature = "ssr")]
 fn grace(text: &str) -> Result<chrono::Duration, AppError> {
-    let secs = match text.trim() {
-        "" | "0" => 0,
-        other => crate::policy::rule_form::duration(other).map_err(AppError::Invalid)?,
-    };
-    Ok(chrono::Duration::seconds(secs as i64))
+    crate::gate::agents::parse_grace(text)
 }
 
 /// Every agent. Admins only.
@@ -270,7 +266,7 @@ fn AgentTable(
                         <ActionForm action=callbacks attr:class="callbacks" attr:aria-label=format!("Callback origins of {}", a.name)>
                             <input type="hidden" name="name" value=n4.clone() />
                             <label>"Callback origins (one per line)"
-                                <textarea name="origins" rows="2" spellcheck="false">{origins.clone()}</textarea></label>
+                                <textarea name="origins" rows="2" spellcheck="false" inner_html=crate::app::widgets::textarea_html(&origins)></textarea></label>
                             <button type="submit" class="small secondary">"Save origins"</button>
                         </ActionForm>
                     </td>

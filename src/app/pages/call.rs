@@ -414,7 +414,8 @@ fn Decide(
                     // the card is re-rendered in place for a newer one: a form that posted
                     // an older version's arguments back would silently revert an edit.
                     <textarea id="args" name="args" rows="6" spellcheck="false" prop:value=args_text
-                        on:input=move |ev| args_text.set(event_target_value(&ev))>{args_text.get_untracked()}</textarea>
+                        on:input=move |ev| args_text.set(event_target_value(&ev))
+                        inner_html=crate::app::widgets::textarea_html(&args_text.get_untracked())></textarea>
                     {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
                     {diff}
                     <label for="approve-feedback">"Note for the agent (optional)"</label>

@@ -21,11 +21,12 @@ pub async fn add_user(
     role: Role,
 ) -> Result<UserView, AppError> {
     use crate::auth::{guard, service};
-    guard::require_role(Role::Admin).await?;
+    let me = guard::require_role(Role::Admin).await?;
     let state = guard::state()?;
     service::create_user(
         &state.pool,
         state.clock.as_ref(),
+        service::Actor::Admin(&me),
         &username,
         &password,
         role,

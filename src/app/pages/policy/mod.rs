@@ -341,7 +341,7 @@ fn RuleEditor(
                     {text("tool", "Tool (glob; empty: any)", form.tool.clone(), "e.g. deploy, read_*, {send_email,post_*}")}
                     {text("agent", "Agent (glob; empty: any)", form.agent.clone(), "")}
                     <label for="rule-conditions">"Argument conditions (one per line)"</label>
-                    <textarea id="rule-conditions" name="form[conditions]" rows="3" spellcheck="false">{form.conditions.clone()}</textarea>
+                    <textarea id="rule-conditions" name="form[conditions]" rows="3" spellcheck="false" inner_html=crate::app::widgets::textarea_html(&form.conditions)></textarea>
                     <small class="hint">"pointer op value: /env glob prod*, /amount gt 1000, /force eq true, /path exists"</small>
                     {errors("conditions")}
                     {text("risk_any", "Matches calls with any of these risks", form.risk_any.clone(), "destructive, irreversible, financial, customer_facing, production, external_comms")}
@@ -371,20 +371,54 @@ fn RuleEditor(
 fn TomlTab(toml: String, action: ServerAction<PolicyToml>) -> impl IntoView {
     let download = format!("data:text/plain;charset=utf-8,{}", js_uri_encode(&toml));
     let has_toml = !toml.is_empty();
+    let text = RwSignal::new(toml.clone());
     view! {
         <section class="card toml-tab">
             <h2>"TOML"</h2>
             <p class="hint">"The same policy as the file " <code>"askfirst policy import"</code> " reads. Applying it replaces your draft; errors name the line and column."</p>
             <ActionForm action>
                 <label for="policy-toml">"Policy file"</label>
-                <textarea id="policy-toml" name="toml" rows="16" spellcheck="false"
-                    >{toml}</textarea>
+                <textarea id="policy-toml" name="toml" rows="16" spellcheck="false" prop:value=text
+                    inner_html=crate::app::widgets::textarea_html(&toml)
+                    on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                <label for="policy-upload">"Or load a file (then apply it)"</label>
+                <input id="policy-upload" type="file" accept=".toml,text/plain" on:change=move |ev| load_file(ev, text) />
                 {failure(action)}
                 <button type="submit">"Apply to draft"</button>
                 {has_toml.then(|| view! { <a class="button secondary" href=download download="policy.toml">"Download"</a> })}
             </ActionForm>
         </section>
     }
+}
+
+/// Reads the file picked in a file input into `into` (in the browser).
+fn load_file(ev: leptos::ev::Event, into: RwSignal<String>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let file = ev
+            .target()
+            .and_then(|t| js_sys::Reflect::get(&t, &"files".into()).ok())
+            .and_then(|files| js_sys::Reflect::get(&files, &0.into()).ok())
+            .filter(|f| !f.is_undefined());
+        let Some(file) = file else { return };
+        let text = js_sys::Reflect::get(&file, &"text".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.call0(&file).ok())
+            .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+        if let Some(promise) = text {
+            leptos::task::spawn_local(async move {
+                if let Ok(value) = wasm_bindgen_futures::JsFuture::from(promise).await {
+                    if let Some(s) = value.as_string() {
+                        into.set(s);
+                    }
+                }
+            });
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, into);
 }
 
 /// Percent-encodes text for a `data:` URL.
