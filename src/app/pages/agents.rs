@@ -2,12 +2,11 @@
 //! hours; create one (its key and webhook secret are shown once), disable or enable it,
 //! rotate its key or webhook secret with a grace period, and set its callback origins.
 
-use super::home::ErrorNote;
+use super::home::page_error;
 use crate::domain::agent::{AgentView, CreatedAgent, Rotated};
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
 
 #[cfg(feature = "ssr")]
 async fn admin() -> Result<(crate::domain::UserView, std::sync::Arc<crate::gate::Gate>), AppError> {
@@ -154,14 +153,7 @@ pub fn AgentsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok(list) => view! { <AgentTable list enabled rotate_key rotate_secret callbacks /> }.into_any(),
-                        Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
-                        Err(error) => {
-                            #[cfg(feature = "ssr")]
-                            if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-                                res.set_status(http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
-                            }
-                            view! { <ErrorNote error /> }.into_any()
-                        }
+                        Err(error) => page_error(error),
                     }
                 })}
             </Transition>

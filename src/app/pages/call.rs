@@ -2,7 +2,7 @@
 //! the history that helps, and the approve/deny forms (plain forms: they work without
 //! JavaScript; the typed-confirmation gate and the argument diff need the wasm).
 
-use super::home::ErrorNote;
+use super::home::page_error;
 use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges};
 use crate::domain::call::{CallStatus, CallView};
 use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine, VersionView};
@@ -10,10 +10,7 @@ use crate::domain::review::Verdict;
 use crate::domain::{error::StateCode, AppError};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    components::Redirect,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// The card's data. Any signed-in person may look.
 #[server(prefix = "/rpc", endpoint = "card")]
@@ -85,14 +82,7 @@ pub fn CallPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <Card data approve deny /> }.into_any(),
-                    Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
-                    Err(error) => {
-                        #[cfg(feature = "ssr")]
-                        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-                            res.set_status(http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
-                        }
-                        view! { <ErrorNote error /> }.into_any()
-                    }
+                    Err(error) => page_error(error),
                 }
             })}
         </Transition>

@@ -1,13 +1,13 @@
 //! `/history`: calls that left `pending` (or never entered it), filterable and paginated.
 
-use super::home::ErrorNote;
+use super::home::page_error;
 use crate::app::widgets::RiskBadges;
 
 use crate::domain::inbox::{tool_label, HistoryData};
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::Redirect, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// One page of decided calls. Any signed-in person.
 #[server(prefix = "/rpc", endpoint = "history")]
@@ -52,8 +52,7 @@ pub fn HistoryPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <History data /> }.into_any(),
-                    Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
-                    Err(error) => view! { <ErrorNote error /> }.into_any(),
+                    Err(error) => page_error(error),
                 }
             })}
         </Transition>

@@ -63,3 +63,23 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
         </section>
     }
 }
+
+/// What a page shows when its data could not be loaded: the sign-in page for someone signed
+/// out, otherwise the error — answered with its HTTP status when rendered on the server.
+pub fn page_error(error: AppError) -> AnyView {
+    match error {
+        AppError::Unauthenticated => {
+            view! { <leptos_router::components::Redirect path="/login" /> }.into_any()
+        }
+        error => {
+            #[cfg(feature = "ssr")]
+            if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                res.set_status(
+                    http::StatusCode::from_u16(error.status())
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                );
+            }
+            view! { <ErrorNote error /> }.into_any()
+        }
+    }
+}

@@ -1,12 +1,12 @@
 //! `/inbox`: pending calls, soonest deadline first, live.
 
-use super::home::ErrorNote;
+use super::home::page_error;
 use crate::app::widgets::{live_updates, ticking_now, Countdown, RiskBadges};
 use crate::domain::inbox::{tool_label, FilterCount, InboxData, InboxItem};
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::Redirect, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// Pending calls matching the filters, with counts per filter value. Any signed-in person.
 #[server(prefix = "/rpc", endpoint = "inbox")]
@@ -42,8 +42,7 @@ pub fn InboxPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <Inbox data /> }.into_any(),
-                    Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
-                    Err(error) => view! { <ErrorNote error /> }.into_any(),
+                    Err(error) => page_error(error),
                 }
             })}
         </Transition>

@@ -1,6 +1,6 @@
 //! `/people` (admins): everyone who can sign in, and adding someone.
 
-use super::{home::ErrorNote, login::PasswordField};
+use super::{home::page_error, login::PasswordField};
 use crate::domain::{AppError, Role, UserView};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -110,19 +110,7 @@ pub fn PeoplePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match people.await {
                     Ok(list) => view! { <People list add manage /> }.into_any(),
-                    Err(AppError::Unauthenticated) => {
-                        view! { <leptos_router::components::Redirect path="/login" /> }.into_any()
-                    }
-                    Err(error) => {
-                        #[cfg(feature = "ssr")]
-                        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-                            res.set_status(
-                                http::StatusCode::from_u16(error.status())
-                                    .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
-                            );
-                        }
-                        view! { <ErrorNote error /> }.into_any()
-                    }
+                    Err(error) => page_error(error),
                 }
             })}
         </Suspense>

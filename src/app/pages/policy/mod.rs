@@ -6,7 +6,7 @@ mod rpc;
 
 pub use rpc::*;
 
-use super::home::ErrorNote;
+use super::home::page_error;
 use crate::domain::policy_console::{
     Direction, DraftView, DryRun, FieldError, PolicyConsole, Replay, RuleForm, RuleLine,
     StepVerdict, VersionSummary,
@@ -14,7 +14,6 @@ use crate::domain::policy_console::{
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
 
 /// The actions that change the draft; the page reloads its data after each.
 #[derive(Clone, Copy)]
@@ -65,14 +64,7 @@ pub fn PolicyPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(console) => view! { <Console console actions editing /> }.into_any(),
-                    Err(AppError::Unauthenticated) => view! { <Redirect path="/login" /> }.into_any(),
-                    Err(error) => {
-                        #[cfg(feature = "ssr")]
-                        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-                            res.set_status(http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
-                        }
-                        view! { <ErrorNote error /> }.into_any()
-                    }
+                    Err(error) => page_error(error),
                 }
             })}
         </Transition>
