@@ -220,11 +220,15 @@ async fn decide_all(
 }
 
 async fn sign_in(server: &Server) -> Client {
+    sign_in_as(server, "bench").await
+}
+
+async fn sign_in_as(server: &Server, username: &str) -> Client {
     let client = Client::builder().cookie_store(true).build().unwrap();
     let res = client
         .post(format!("{}/rpc/sign_in", server.base))
         .header("accept", "application/json")
-        .form(&[("username", "bench"), ("password", "bench password 123")])
+        .form(&[("username", username), ("password", "bench password 123")])
         .send()
         .await
         .unwrap();
@@ -448,6 +452,41 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
             bytes / 1024
         );
     }
+    // The admin pages over the same history: every call is from the last 24 hours, the
+    // worst case for the agents page's per-outcome counts.
+    let admin = sign_in_as(&server, "bench-admin").await;
+    for (name, path) in [
+        (
+            "agents page (calls in the last 24 h per outcome)",
+            "/agents",
+        ),
+        ("policy page", "/policy"),
+    ] {
+        let url = format!("{}{path}", server.base);
+        page_times(&admin, &url, 2).await;
+        let (ms, bytes) = page_times(&admin, &url, 10).await;
+        println!("- {name}: {} ({} KiB of HTML)", summary(ms), bytes / 1024);
+    }
+    for limit in [10_000, 100_000] {
+        let mut ms = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let res = admin
+                .post(format!("{}/rpc/policy_replay", server.base))
+                .header("accept", "application/json")
+                .form(&[("limit", limit.to_string())])
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "replay: {}", res.status());
+            res.bytes().await.unwrap();
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "- policy replay over the newest {limit} calls: {}",
+            summary(ms)
+        );
+    }
     server.stop().await;
 }
 
@@ -471,6 +510,7 @@ async fn main() {
         &[
             "policy",
             "import",
+            "--confirm-loosening",
             &dir.join("policy.toml").display().to_string(),
         ],
         None,
@@ -490,6 +530,18 @@ async fn main() {
             "bench",
             "--role",
             "approver",
+            "--password-stdin",
+        ],
+        Some("bench password 123\n"),
+    );
+    cli(
+        &dir,
+        &[
+            "user",
+            "add",
+            "bench-admin",
+            "--role",
+            "admin",
             "--password-stdin",
         ],
         Some("bench password 123\n"),

@@ -45,4 +45,7 @@ pub struct AgentView {
     pub previous_secret_until: Option<String>,
     /// Calls in the last 24 hours, per outcome.
     pub last_24h: Vec<(CallStatus, i64)>,
+    /// Whether there were more calls in the last 24 hours than are counted: the counts
+    /// are then of the newest 20,000.
+    pub last_24h_sampled: bool,
 }

@@ -20,6 +20,9 @@ use std::collections::HashMap;
 /// Prefix of every agent API key, so leaked keys are easy to recognise.
 pub const KEY_PREFIX: &str = "af_";
 
+/// Most calls counted for the agents' "last 24 hours" (the newest ones).
+pub const OUTCOME_CAP: i64 = 20_000;
+
 /// SHA-256 of an API key, as stored.
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -179,9 +182,14 @@ impl Gate {
         let now = self.clock.now();
         let since = to_millis(now - Duration::hours(24));
         let mut outcomes: HashMap<String, Vec<_>> = HashMap::new();
-        for (agent, status, n) in store::calls::outcomes_since(&self.pool, since).await? {
+        let mut counted = 0;
+        for (agent, status, n) in
+            store::calls::outcomes_since(&self.pool, since, OUTCOME_CAP).await?
+        {
+            counted += n;
             outcomes.entry(agent).or_default().push((status, n));
         }
+        let sampled = counted >= OUTCOME_CAP;
         let now_ms = to_millis(now);
         Ok(store::agents::list(&self.pool)
             .await?
@@ -190,6 +198,7 @@ impl Gate {
                 let still = |until: Option<i64>| until.filter(|t| *t > now_ms).map(rfc3339);
                 AgentView {
                     last_24h: outcomes.remove(&a.id).unwrap_or_default(),
+                    last_24h_sampled: sampled,
                     callback_origins: serde_json::from_str(&a.callback_origins).unwrap_or_default(),
                     previous_key_until: still(a.old_key_hash.as_ref().and(a.old_key_until)),
                     previous_secret_until: still(

@@ -227,7 +227,12 @@ fn AgentTable(
             let calls = if a.last_24h.is_empty() {
                 "no calls".to_string()
             } else {
-                a.last_24h.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+                let counts = a.last_24h.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ");
+                if a.last_24h_sampled {
+                    format!("{counts} (among the newest 20,000 calls)")
+                } else {
+                    counts
+                }
             };
             let (n1, n2, n3, n4) = (a.name.clone(), a.name.clone(), a.name.clone(), a.name.clone());
             let origins = a.callback_origins.join("\n");
