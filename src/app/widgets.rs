@@ -67,22 +67,27 @@ pub fn ticking_now(server_now_ms: i64) -> Signal<i64> {
 /// Bumps `refresh` whenever the server reports a call change (browser only). The browser's
 /// `EventSource` reconnects by itself after a network error.
 pub fn live_updates(refresh: RwSignal<u32>) {
+    live_updates_from("/inbox/events", "call", refresh);
+}
+
+/// Bumps `refresh` whenever the event stream at `url` sends an `event` (or asks to resync).
+pub fn live_updates_from(url: &'static str, event: &'static str, refresh: RwSignal<u32>) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::{closure::Closure, JsCast};
-        let Ok(source) = web_sys::EventSource::new("/inbox/events") else {
+        let Ok(source) = web_sys::EventSource::new(url) else {
             return;
         };
         let on_event =
             Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| refresh.update(|n| *n += 1));
-        let _ = source.add_event_listener_with_callback("call", on_event.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback(event, on_event.as_ref().unchecked_ref());
         let _ =
             source.add_event_listener_with_callback("resync", on_event.as_ref().unchecked_ref());
         let keep = send_wrapper::SendWrapper::new((source, on_event));
         on_cleanup(move || keep.take().0.close());
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = refresh;
+    let _ = (url, event, refresh);
 }
 
 /// Whether a key event came from a text field (where shortcuts must not fire).

@@ -134,14 +134,55 @@ pub enum PolicyCommand {
     /// Replace the whole policy with a TOML file (validated first; line-precise errors).
     /// A file that loosens a gate against the policy in force is refused unless
     /// `--confirm-loosening` is given; the reasons are printed.
+    /// A file that loosens a gate becomes a pending change (its number is printed) that
+    /// applies once enough managers approve it (`policy review`); otherwise it applies at
+    /// once. Before anyone has an account (provisioning), it always applies at once.
     Import {
         file: PathBuf,
-        /// Who is making the change (recorded in the audit log).
-        #[arg(long, default_value = "cli")]
-        author: String,
-        /// Save even though the file loosens a gate.
+        /// The person making the change: recorded as its author, and never counted as a
+        /// reviewer of it.
         #[arg(long)]
-        confirm_loosening: bool,
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List policy changes waiting for managers' sign-off.
+    Pending {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve or deny a pending policy change as a manager, through the review engine.
+    Review {
+        id: i64,
+        #[arg(long)]
+        user: String,
+        #[arg(long, conflicts_with = "deny", required_unless_present = "deny")]
+        approve: bool,
+        #[arg(long)]
+        deny: bool,
+        /// Why (required with --deny).
+        #[arg(long)]
+        comment: Option<String>,
+        /// The hash of the change the manager was shown (`policy pending --json`);
+        /// without it, the change as it is now (its hash is printed).
+        #[arg(long)]
+        hash: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a pending change of yours onto the policy in force (voids its reviews).
+    Rebase {
+        id: i64,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a pending change of yours.
+    Withdraw {
+        id: i64,
+        #[arg(long)]
+        user: String,
         #[arg(long)]
         json: bool,
     },
@@ -159,18 +200,18 @@ pub enum AuditCommand {
     },
 }
 
-async fn open_gate(db: &Path) -> anyhow::Result<Arc<Gate>> {
+pub(super) async fn open_gate(db: &Path) -> anyhow::Result<Arc<Gate>> {
     let pool = store::open(db).await?;
     Gate::open(pool, Arc::new(SystemClock), GateConfig::default())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn err(e: AppError) -> anyhow::Error {
+pub(super) fn err(e: AppError) -> anyhow::Error {
     anyhow::anyhow!("{e} ({})", e.code())
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -436,7 +477,7 @@ async fn shown(gate: &Gate, id: &str, hash: Option<String>) -> anyhow::Result<St
     }
 }
 
-async fn person(gate: &Gate, username: &str) -> anyhow::Result<crate::domain::UserView> {
+pub(super) async fn person(gate: &Gate, username: &str) -> anyhow::Result<crate::domain::UserView> {
     let name = username.trim().to_lowercase();
     match store::users::find_by_username(&gate.pool, &name).await? {
         Some(row) => Ok(row.view()),
@@ -477,40 +518,68 @@ fn report(view: &CallView, reviewed: &str, json: bool) -> anyhow::Result<()> {
 /// Runs a policy command.
 pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
     match cmd {
-        PolicyCommand::Import {
-            file,
-            author,
-            confirm_loosening,
-            json,
-        } => {
+        PolicyCommand::Import { file, user, json } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let (policy, _) = crate::policy::toml_io::import(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let rules = policy.rules.len();
             let gate = open_gate(db).await?;
+            let (author, author_id) = match user {
+                Some(name) => {
+                    let person = person(&gate, &name).await?;
+                    (format!("user:{}", person.username), Some(person.id))
+                }
+                None => ("cli".to_string(), None),
+            };
             let saved = gate
-                .replace_policy(policy, &author, confirm_loosening)
+                .replace_policy(policy, &author, author_id)
                 .await
                 .map_err(err)?;
-            let version = saved.version;
             let loosening = saved.classification.loosening;
             if json {
                 print_json(&serde_json::json!({
-                    "version": version,
+                    "version": saved.version,
+                    "pending": saved.pending,
+                    "approvals_required": saved.pending.map(|_| saved.approvals_required),
                     "rules": rules,
                     "loosening": loosening,
                     "findings": saved.classification.findings,
                 }))?;
             } else {
-                println!("policy version {version} in force ({rules} rules)");
+                match (saved.version, saved.pending) {
+                    (_, Some(change)) => println!(
+                        "it loosens a gate: pending change #{change} waits for {} managers \
+                         (askfirst policy review {change} --user NAME --approve)",
+                        saved.approvals_required
+                    ),
+                    (Some(version), None) => {
+                        println!("policy version {version} in force ({rules} rules)")
+                    }
+                    (None, None) => {}
+                }
                 if loosening {
-                    println!("it loosens a gate (confirmed):");
                     for f in saved.classification.findings.iter().filter(|f| f.loosens) {
                         println!("  - {}: {}", f.change, f.why);
                     }
                 }
             }
+        }
+        PolicyCommand::Pending { json } => super::signoff::pending(db, json).await?,
+        PolicyCommand::Review {
+            id,
+            user,
+            approve,
+            deny: _,
+            comment,
+            hash,
+            json,
+        } => super::signoff::review_change(db, id, &user, approve, comment, hash, json).await?,
+        PolicyCommand::Rebase { id, user, json } => {
+            super::signoff::rebase_or_withdraw(db, id, &user, true, json).await?
+        }
+        PolicyCommand::Withdraw { id, user, json } => {
+            super::signoff::rebase_or_withdraw(db, id, &user, false, json).await?
         }
         PolicyCommand::Export => {
             let gate = open_gate(db).await?;

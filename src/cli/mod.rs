@@ -1,6 +1,7 @@
 //! The `askfirst` command line: every flag also reads an `ASKFIRST_*` variable.
 
 pub mod gate;
+pub mod signoff;
 pub mod user;
 
 use crate::server::{run, state::Settings, ConnectionLimits, ServeConfig};
@@ -44,6 +45,12 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(gate::AuditCommand),
+    /// Ask for, review and revoke bypasses (managers sign them off).
+    #[command(subcommand)]
+    Bypass(signoff::BypassCommand),
+    /// The sign-off settings: how many managers, how long windows and requests last.
+    #[command(subcommand)]
+    Signoff(signoff::SignoffCommand),
     /// Play a small agent loop against a running server (sync or async gates).
     DemoAgent(DemoArgs),
 }
@@ -147,6 +154,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Calls(cmd)) => gate::calls(cmd, &cli.db).await,
         Some(Command::Policy(cmd)) => gate::policy(cmd, &cli.db).await,
         Some(Command::Audit(cmd)) => gate::audit(cmd, &cli.db).await,
+        Some(Command::Bypass(cmd)) => signoff::bypass(cmd, &cli.db).await,
+        Some(Command::Signoff(cmd)) => signoff::settings(cmd, &cli.db).await,
         Some(Command::DemoAgent(args)) => demo(args).await,
     }
 }

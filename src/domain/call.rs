@@ -402,6 +402,12 @@ pub struct ProposeResponse {
     /// Approvals needed for a pending call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals_required: Option<u32>,
+    /// For a gated call an active bypass approved at once: `{"bypass": 7}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<super::bypass::ApprovedBy>,
+    /// Until when an approved call may be executed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_expires_at: Option<String>,
 }
 
 /// One person's review of a call.
@@ -469,6 +475,10 @@ pub struct CallView {
     pub confirm: Option<String>,
     pub deadline: Option<String>,
     pub approval_expires_at: Option<String>,
+    /// Who approved it: `{"bypass": 7}` for a bypass, `{"people": ["ann", "bo"]}` for the
+    /// people whose approvals counted; absent until it is approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<super::bypass::ApprovedBy>,
     #[cfg_attr(feature = "ssr", schema(value_type = Option<serde_json::Value>))]
     pub checkpoint: Option<serde_json::Value>,
     pub callback_url: Option<String>,

@@ -82,11 +82,18 @@ pub enum StateCode {
     ApprovalMismatch,
     /// A policy change loosens a gate and was not confirmed as such.
     LooseningUnconfirmed,
+    /// A bypass request or policy change was already resolved (first resolution wins).
+    AlreadyResolved,
+    /// A pending policy change was made from a version that is no longer in force: its
+    /// author must re-base it.
+    NeedsRebase,
+    /// A bypass is not active (or no longer).
+    NotActive,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 12] = [
+    pub const ALL: [StateCode; 15] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -99,6 +106,9 @@ impl StateCode {
         StateCode::ConfirmationMismatch,
         StateCode::ApprovalMismatch,
         StateCode::LooseningUnconfirmed,
+        StateCode::AlreadyResolved,
+        StateCode::NeedsRebase,
+        StateCode::NotActive,
     ];
 
     /// The wire name.
@@ -116,6 +126,9 @@ impl StateCode {
             StateCode::ConfirmationMismatch => "confirmation_mismatch",
             StateCode::ApprovalMismatch => "approval_mismatch",
             StateCode::LooseningUnconfirmed => "loosening_unconfirmed",
+            StateCode::AlreadyResolved => "already_resolved",
+            StateCode::NeedsRebase => "needs_rebase",
+            StateCode::NotActive => "not_active",
         }
     }
 

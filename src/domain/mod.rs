@@ -1,7 +1,9 @@
 //! Domain types shared by the server and the browser. No I/O lives here.
 
 pub mod agent;
+pub mod bypass;
 pub mod call;
+pub mod change_request;
 pub mod error;
 pub mod inbox;
 pub mod nav;
@@ -11,6 +13,7 @@ pub mod policy_console;
 pub mod review;
 pub mod risk;
 pub mod role;
+pub mod signoff;
 pub mod user;
 
 pub use error::AppError;

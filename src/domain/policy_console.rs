@@ -248,3 +248,14 @@ impl RuleForm {
         form
     }
 }
+
+/// What saving the draft did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveResult {
+    /// The version in force now, when the change applied at once.
+    pub version: Option<i64>,
+    /// The pending change, when it loosens a gate and waits for managers.
+    pub pending: Option<i64>,
+    /// Approvals the pending change needs.
+    pub approvals_required: u32,
+}

@@ -43,9 +43,14 @@ async fn watch(gate: Arc<Gate>) {
             last = seen;
             for event in batch {
                 match event.kind.as_str() {
-                    "policy.changed" => {
+                    "policy.changed" | "policy.change.applied" => {
                         if let Err(e) = gate.reload_policy().await {
                             tracing::error!(error = %e, "reloading the policy failed");
+                        }
+                    }
+                    "bypass.activated" | "bypass.revoked" | "bypass.ended" => {
+                        if let Err(e) = gate.reload_bypasses().await {
+                            tracing::error!(error = %e, "reloading the bypasses failed");
                         }
                     }
                     kind if kind.starts_with("agent.") => gate.forget_agents(),
@@ -77,6 +82,20 @@ async fn sweep(gate: Arc<Gate>) {
             Err(e) => {
                 if !gate.pool.is_closed() {
                     tracing::warn!(error = %e, "expiry sweep failed");
+                }
+            }
+        }
+        let signoffs = async {
+            Ok::<_, crate::domain::AppError>(
+                gate.sweep_bypasses().await? + gate.sweep_changes().await?,
+            )
+        };
+        match signoffs.await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(n, "ended bypasses and expired sign-off requests"),
+            Err(e) => {
+                if !gate.pool.is_closed() {
+                    tracing::warn!(error = %e, "sign-off sweep failed");
                 }
             }
         }

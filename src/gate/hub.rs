@@ -17,6 +17,7 @@ pub struct Hub {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     agents: Mutex<HashMap<String, broadcast::Sender<Arc<EventRow>>>>,
     inbox: broadcast::Sender<Arc<EventRow>>,
+    signoff: broadcast::Sender<Arc<EventRow>>,
     /// Pokes the watcher to look at the audit log now instead of at its next tick.
     pub changed: Notify,
     /// Pokes the webhook dispatcher: deliveries may be due.
@@ -31,6 +32,7 @@ impl Default for Hub {
             waiters: Mutex::new(HashMap::new()),
             agents: Mutex::new(HashMap::new()),
             inbox: broadcast::channel(INBOX_CHANNEL).0,
+            signoff: broadcast::channel(INBOX_CHANNEL).0,
             changed: Notify::new(),
             webhooks_due: Notify::new(),
             shutdown: watch::channel(false).0,
@@ -99,9 +101,17 @@ impl Hub {
         self.inbox.subscribe()
     }
 
+    /// Subscribes to sign-off events: bypass requests and policy changes (for `/reviews`).
+    pub fn subscribe_signoff(&self) -> broadcast::Receiver<Arc<EventRow>> {
+        self.signoff.subscribe()
+    }
+
     /// Fans one audit event out to whoever listens.
     pub fn publish(&self, event: EventRow) {
         let event = Arc::new(event);
+        if event.matters_to_signoff() {
+            let _ = self.signoff.send(event.clone());
+        }
         if let Some(call_id) = &event.call_id {
             self.call_changed(call_id);
         }

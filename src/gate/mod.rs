@@ -4,12 +4,15 @@
 
 pub mod agents;
 pub mod background;
+pub mod bypass;
 pub mod decide;
 pub mod hub;
 pub mod lifecycle;
 pub mod policy_admin;
+pub mod policy_changes;
 pub mod policy_console;
 pub mod propose;
+pub mod signoff;
 pub mod views;
 pub mod webhooks;
 pub mod writer;
@@ -67,6 +70,8 @@ pub struct Gate {
     agents: RwLock<HashMap<String, AgentInfo>>,
     /// When each agent was last seen (ms), and whether that is not stored yet.
     last_seen: std::sync::Mutex<HashMap<String, (i64, bool)>>,
+    /// Active bypasses, compiled.
+    bypasses: RwLock<Arc<Vec<bypass::ActiveBypass>>>,
 }
 
 impl Gate {
@@ -84,7 +89,7 @@ impl Gate {
             writer::Writer::start(pool.clone(), move || hub.changed.notify_one())
         };
         let policy = policy_admin::load_policy(&pool, &writer, clock.as_ref()).await?;
-        Ok(Arc::new(Self {
+        let gate = Arc::new(Self {
             pool,
             clock,
             config,
@@ -93,7 +98,22 @@ impl Gate {
             policy: RwLock::new(Arc::new(policy)),
             agents: RwLock::new(HashMap::new()),
             last_seen: std::sync::Mutex::new(HashMap::new()),
-        }))
+            bypasses: RwLock::new(Arc::new(Vec::new())),
+        });
+        gate.reload_bypasses().await?;
+        Ok(gate)
+    }
+
+    /// The active bypasses, as last loaded.
+    pub fn active_bypasses(&self) -> Arc<Vec<bypass::ActiveBypass>> {
+        self.bypasses
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_bypasses(&self, active: Vec<bypass::ActiveBypass>) {
+        *self.bypasses.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(active);
     }
 
     /// The policy in force.

@@ -1,8 +1,11 @@
 //! Loading and saving the policy. The policy in force is the newest stored version; a fresh
 //! database gets the documented default policy. Every save — from the console, a restore
 //! or a file import — goes through [`Gate::save_policy`]: validated, classified (does it
-//! loosen a gate?), refused on a stale base, recorded with its author and comment and one
-//! audit event, and in force on every process within a second.
+//! loosen a gate?), refused on a stale base, and then either applied at once (it tightens
+//! or changes nothing that gates) or, when it loosens a gate, kept as a pending change that
+//! takes effect only once enough managers sign it off (`super::policy_changes`). Applied
+//! versions are recorded with their author and comment and one audit event, and are in
+//! force on every process within a second.
 
 use super::{writer::Writer, Gate};
 use crate::clock::Clock;
@@ -37,6 +40,7 @@ pub async fn load_policy(
         policy,
         base: Some(0),
         author: "system".into(),
+        author_id: None,
         comment: "the default policy".into(),
         confirm_loosening: true,
     };
@@ -62,16 +66,25 @@ pub struct SavePolicy {
     pub base: Option<i64>,
     /// `user:<name>` or `cli`.
     pub author: String,
+    /// The author's user id, when a person saves: they never count as a reviewer of a
+    /// change of theirs that waits for sign-off.
+    pub author_id: Option<String>,
     /// Why (required from people).
     pub comment: String,
     /// The author has seen that the change loosens a gate and confirms it.
     pub confirm_loosening: bool,
 }
 
-/// A saved version.
+/// What a save did: applied a new version, or (for a loosening change) filed a pending
+/// change that waits for managers.
 #[derive(Debug, Clone)]
 pub struct Saved {
-    pub version: i64,
+    /// The version now in force, when the change applied at once.
+    pub version: Option<i64>,
+    /// The pending change's number, when it waits for sign-off.
+    pub pending: Option<i64>,
+    /// Approvals the pending change needs.
+    pub approvals_required: u32,
     pub classification: Classification,
 }
 
@@ -91,17 +104,7 @@ async fn store_version(
                 if let Some(conflict) = conflict(&mut *conn, save.base).await? {
                     return Ok(Err(conflict));
                 }
-                let version = store::insert(
-                    &mut *conn,
-                    &store::NewVersion {
-                        document: &document,
-                        author: &save.author,
-                        comment: &save.comment,
-                        loosening,
-                        now,
-                    },
-                )
-                .await?;
+                let version = insert_version(conn, &save, &document, loosening, now).await?;
                 audit::append(
                     conn,
                     &audit::NewEvent {
@@ -128,9 +131,30 @@ async fn store_version(
         .await?
 }
 
+/// Inserts a version (inside the caller's transaction, which checked its base).
+pub(super) async fn insert_version(
+    conn: &mut sqlx::SqliteConnection,
+    save: &SavePolicy,
+    document: &str,
+    loosening: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, AppError> {
+    Ok(store::insert(
+        &mut *conn,
+        &store::NewVersion {
+            document,
+            author: &save.author,
+            comment: &save.comment,
+            loosening,
+            now,
+        },
+    )
+    .await?)
+}
+
 /// A conflict, if a version other than `base` is now the newest: what changed since, and
 /// who saved it.
-async fn conflict(
+pub(super) async fn conflict(
     conn: &mut sqlx::SqliteConnection,
     base: Option<i64>,
 ) -> Result<Option<AppError>, AppError> {
@@ -204,9 +228,11 @@ pub fn unsatisfiable(policy: &Policy, active: &[(Role, i64)]) -> Vec<String> {
 }
 
 impl Gate {
-    /// Validates, classifies and stores a new policy, and puts it in force; returns its
-    /// version and whether it loosens a gate. A loosening change needs
-    /// `confirm_loosening` (the bypass sign-off work will make it wait for managers here).
+    /// Validates and classifies a new policy. A change that does not loosen any gate is
+    /// stored and in force at once; one that loosens a gate (which `confirm_loosening`
+    /// must acknowledge) becomes a pending change that applies only when enough managers
+    /// approve it — except while nobody has an account yet (provisioning a fresh install
+    /// from a file), when there is nobody who could sign it off.
     pub async fn save_policy(&self, save: SavePolicy) -> Result<Saved, AppError> {
         if save.comment.chars().count() > MAX_COMMENT {
             return Err(AppError::Invalid(format!(
@@ -220,6 +246,7 @@ impl Gate {
         if let Some(conflict) = conflict(&mut conn, save.base).await? {
             return Err(conflict);
         }
+        let provisioning = !crate::store::users::any(&mut *conn).await?;
         drop(conn);
         let in_force = self.policy();
         let classification = classify(in_force.policy(), &save.policy);
@@ -233,34 +260,49 @@ impl Gate {
             return Err(AppError::State(
                 StateCode::LooseningUnconfirmed,
                 format!(
-                    "this change loosens a gate; confirm it to save: {}",
+                    "this change loosens a gate; confirm it to send it for sign-off: {}",
                     why.join("; ")
                 ),
             ));
+        }
+        if classification.loosening && !provisioning {
+            let (id, approvals) = self
+                .propose_change(save, &in_force, compiled, &classification)
+                .await?;
+            return Ok(Saved {
+                version: None,
+                pending: Some(id),
+                approvals_required: approvals,
+                classification,
+            });
         }
         let loosening = classification.loosening;
         let version = store_version(&self.writer, save, loosening, self.clock.as_ref()).await?;
         self.set_policy(compiled);
         Ok(Saved {
-            version,
+            version: Some(version),
+            pending: None,
+            approvals_required: 0,
             classification,
         })
     }
 
-    /// Replaces the policy with one from a file (`askfirst policy import`); returns its
-    /// version. Other processes (a running server) pick it up within a second.
+    /// Replaces the policy with one from a file (`askfirst policy import`): applied at
+    /// once, or pending sign-off when it loosens a gate. Other processes (a running
+    /// server) pick an applied version up within a second.
     pub async fn replace_policy(
         &self,
         policy: Policy,
         author: &str,
-        confirm_loosening: bool,
+        author_id: Option<String>,
     ) -> Result<Saved, AppError> {
         self.save_policy(SavePolicy {
             policy,
             base: None,
             author: author.to_string(),
+            author_id,
             comment: "imported from a file".into(),
-            confirm_loosening,
+            confirm_loosening: true,
         })
         .await
     }

@@ -374,6 +374,7 @@ impl Gate {
                 policy,
                 base: Some(base),
                 author: format!("user:{}", user.username),
+                author_id: Some(user.id.clone()),
                 comment: comment.to_string(),
                 confirm_loosening,
             })
@@ -414,11 +415,21 @@ impl Gate {
     /// groups those whose outcome would change by agent and tool. Risk is as recorded with
     /// each call; novelty is worked out within the calls replayed.
     pub async fn replay(&self, user: &UserView, limit: u32) -> Result<Replay, AppError> {
-        let limit = limit.clamp(1, REPLAY_MAX);
         let (_, draft) = self.draft_or_new(user).await?;
         let draft =
             CompiledPolicy::compile(&draft).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let in_force = self.policy();
+        self.replay_between(&self.policy(), &draft, limit).await
+    }
+
+    /// Evaluates `in_force` and `draft` over the newest `limit` calls and groups those
+    /// whose outcome would change (see [`Gate::replay`]).
+    pub async fn replay_between(
+        &self,
+        in_force: &CompiledPolicy,
+        draft: &CompiledPolicy,
+        limit: u32,
+    ) -> Result<Replay, AppError> {
+        let limit = limit.clamp(1, REPLAY_MAX);
         let mut rows = calls::recent(&self.pool, i64::from(limit)).await?;
         rows.reverse(); // oldest first, for novelty
         let mut seen: HashSet<(String, String, String)> = HashSet::new();

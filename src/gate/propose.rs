@@ -3,10 +3,11 @@
 
 use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
-use crate::domain::call::{limits, CallStatus, ProposeRequest, ProposeResponse};
+use crate::domain::bypass::ApprovedBy;
+use crate::domain::call::{limits, CallEvent, CallStatus, ProposeRequest, ProposeResponse};
 use crate::domain::AppError;
 use crate::policy::{CallInput, Outcome};
-use crate::store::{audit, calls};
+use crate::store::{audit, bypasses, calls};
 use chrono::{Duration, SecondsFormat};
 use serde_json::json;
 
@@ -160,6 +161,8 @@ impl Gate {
             message: None,
             deadline: None,
             approvals_required: None,
+            approved_by: None,
+            approval_expires_at: None,
         };
         let mut call = calls::NewCall {
             id: id.clone(),
@@ -186,6 +189,7 @@ impl Gate {
             response: String::new(),
             created_at: to_millis(now),
         };
+        let mut bypass = None;
         match evaluation.outcome {
             Outcome::Allow => {}
             Outcome::Deny { message } => {
@@ -195,6 +199,13 @@ impl Gate {
                 call.message = Some(message);
             }
             Outcome::Gate { settings, confirm } => {
+                bypass = self.bypass_for(
+                    &agent.name,
+                    &call.tool,
+                    &req.args,
+                    confirm.is_some(),
+                    to_millis(now),
+                );
                 let deadline = now + Duration::seconds(settings.deadline_secs as i64);
                 response.status = CallStatus::Pending;
                 response.deadline = Some(deadline.to_rfc3339_opts(SecondsFormat::Millis, true));
@@ -206,6 +217,11 @@ impl Gate {
                 call.approval_ttl_ms = Some(settings.approval_ttl_secs as i64 * 1000);
                 call.deadline = Some(to_millis(deadline));
             }
+        }
+        if let Some(bypass) = bypass {
+            return self
+                .propose_bypassed(agent, call, response, bypass, &req.args, now)
+                .await;
         }
         if call.idempotency_key.is_some() {
             // Kept only to replay the first answer to a retry with the same key.
@@ -259,6 +275,110 @@ impl Gate {
             Some(first) => parse_response(&first),
             None => Ok(response),
         }
+    }
+}
+
+impl Gate {
+    /// Records a gated call an active bypass approves: in one transaction the bypass is
+    /// checked again (revoked or ended meanwhile: the call stays pending, as policy said),
+    /// the call is stored pending and moved to approved by the bypass, and the use is
+    /// counted — with the audit events of both.
+    async fn propose_bypassed(
+        &self,
+        agent: &AgentInfo,
+        mut call: calls::NewCall,
+        pending: ProposeResponse,
+        bypass: i64,
+        args: &serde_json::Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ProposeResponse, AppError> {
+        let now_ms = to_millis(now);
+        let args_hash = crate::store::json::hash(args);
+        let ttl_ms = call.approval_ttl_ms.unwrap_or(0);
+        let mut approved = pending.clone();
+        approved.status = CallStatus::Approved;
+        approved.approved_by = Some(ApprovedBy::Bypass(bypass));
+        approved.approval_expires_at = Some(calls::rfc3339(now_ms + ttl_ms));
+        approved.deadline = None;
+        approved.approvals_required = None;
+        let actor = format!("agent:{}", agent.name);
+        let answer = |r: &ProposeResponse| {
+            serde_json::to_string(r)
+                .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))
+        };
+        let (pending_text, approved_text) = (answer(&pending)?, answer(&approved)?);
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(key) = &call.idempotency_key {
+                        if let Some(first) =
+                            calls::response_for_key(&mut *conn, &call.agent_id, key).await?
+                        {
+                            return parse_response(&first);
+                        }
+                    }
+                    let used = bypasses::use_once(&mut *conn, bypass, now_ms).await?;
+                    if call.idempotency_key.is_some() {
+                        call.response = if used { approved_text } else { pending_text };
+                    }
+                    calls::insert(&mut *conn, &call).await?;
+                    audit::append(
+                        conn,
+                        &audit::NewEvent {
+                            at: now,
+                            actor: &actor,
+                            kind: "call.proposed",
+                            agent_id: Some(&call.agent_id),
+                            call_id: Some(&call.id),
+                            from_status: None,
+                            to_status: Some("pending"),
+                            detail: json!({
+                                "tool": call.tool, "rule": call.rule, "args_hash": args_hash,
+                            }),
+                        },
+                    )
+                    .await?;
+                    if !used {
+                        return Ok(pending);
+                    }
+                    let row = calls::get(&mut *conn, &call.id)
+                        .await?
+                        .ok_or_else(|| AppError::Internal("a new call vanished".into()))?;
+                    calls::transition(
+                        &mut *conn,
+                        &row,
+                        CallStatus::Pending,
+                        CallEvent::Approve,
+                        now,
+                        &format!("bypass:{bypass}"),
+                        calls::Changes {
+                            message: None,
+                            approved_args: Some((call.args.clone(), args_hash.clone())),
+                            approval_expires_at: Some(now_ms + ttl_ms),
+                        },
+                        json!({ "args_hash": args_hash, "bypass": bypass }),
+                    )
+                    .await?
+                    .ok_or_else(|| AppError::Internal("a new call moved".into()))?;
+                    calls::set_bypass(&mut *conn, &call.id, bypass).await?;
+                    audit::append(
+                        conn,
+                        &audit::NewEvent {
+                            at: now,
+                            actor: &format!("bypass:{bypass}"),
+                            kind: "bypass.used",
+                            agent_id: Some(&call.agent_id),
+                            call_id: Some(&call.id),
+                            from_status: None,
+                            to_status: None,
+                            detail: json!({ "bypass": bypass, "tool": call.tool, "args_hash": args_hash }),
+                        },
+                    )
+                    .await?;
+                    Ok(approved)
+                })
+            })
+            .await
     }
 }
 

@@ -15,6 +15,7 @@ pub mod glob;
 pub mod pointer;
 mod risk_set;
 pub mod rule_form;
+pub mod scope;
 pub mod toml_io;
 
 #[cfg(test)]

@@ -260,7 +260,7 @@ pub fn duration(text: &str) -> Result<u64, String> {
 }
 
 /// One condition line: `<pointer> <op> [value]`.
-fn condition(line: &str) -> Result<ArgCondition, String> {
+pub fn condition(line: &str) -> Result<ArgCondition, String> {
     let line = line.trim();
     let mut parts = line.splitn(3, char::is_whitespace);
     let pointer = parts.next().unwrap_or_default().to_string();

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", crate::api::router())
         .route("/inbox/events", get(super::inbox_stream::inbox_events))
+        .route("/reviews/events", get(super::inbox_stream::signoff_events))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())

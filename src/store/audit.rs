@@ -59,6 +59,15 @@ impl EventRow {
     }
 }
 
+impl EventRow {
+    /// Whether the review page shows this change: anything that happens to a bypass or a
+    /// pending policy change, and new policy versions (which make pending changes stale).
+    pub fn matters_to_signoff(&self) -> bool {
+        (self.kind.starts_with("bypass.") && self.kind != "bypass.used")
+            || self.kind.starts_with("policy.")
+    }
+}
+
 const COLUMNS: &str =
     "id, at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash";
 

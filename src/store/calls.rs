@@ -5,6 +5,7 @@
 use super::reviews::ReviewRow;
 use super::{audit, webhooks};
 use crate::clock::{from_millis, to_millis};
+use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallEvent, CallStatus, CallView, CandidateView, DecisionView};
 use crate::domain::review::{self, Requirements};
 use crate::domain::{AppError, Role};
@@ -47,13 +48,15 @@ pub struct CallRow {
     pub executed_at: Option<i64>,
     /// The current candidate: 1 is the proposal, each edit adds one.
     pub candidate: i64,
+    /// The bypass that approved it, if one did.
+    pub bypass_id: Option<i64>,
 }
 
 const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, c.tool, c.args,
     c.reason, c.context, c.risk, c.alternatives, c.checkpoint, c.callback_url, c.status, c.rule,
     c.message, c.approvals_required, c.approver_role, c.confirm, c.approval_ttl_ms, c.deadline,
     c.approved_args, c.approved_args_hash, c.approval_expires_at, c.idempotency_key, c.response,
-    c.created_at, c.decided_at, c.executed_at, c.candidate
+    c.created_at, c.decided_at, c.executed_at, c.candidate, c.bypass_id
     FROM calls c JOIN agents a ON a.id = c.agent_id";
 
 impl CallRow {
@@ -124,10 +127,39 @@ impl CallRow {
             approval_expires_at: self.approval_expires_at.map(rfc3339),
             checkpoint: opt_json(&self.checkpoint),
             callback_url: self.callback_url.clone(),
+            approved_by: self.approved_by(reviews, candidate, &requirements),
             created_at: rfc3339(self.created_at),
             decided_at: self.decided_at.map(rfc3339),
             executed_at: self.executed_at.map(rfc3339),
         }
+    }
+}
+
+impl CallRow {
+    /// Who approved it: its bypass, or the people whose approvals of the final arguments
+    /// count. `None` while it is not approved (or was never gated).
+    fn approved_by(
+        &self,
+        reviews: &[ReviewRow],
+        candidate: u32,
+        requirements: &Requirements,
+    ) -> Option<ApprovedBy> {
+        if let Some(id) = self.bypass_id {
+            return Some(ApprovedBy::Bypass(id));
+        }
+        let approved = matches!(
+            self.status,
+            CallStatus::Approved | CallStatus::Executed | CallStatus::Stale
+        ) && self.approvals_required.is_some();
+        approved.then(|| {
+            ApprovedBy::People(
+                reviews
+                    .iter()
+                    .filter(|r| r.view(candidate, requirements).counts)
+                    .map(|r| r.username.clone())
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -618,4 +650,39 @@ pub async fn outcomes_since(
     .bind(cap)
     .fetch_all(db)
     .await
+}
+
+/// The newest `limit` gated calls (those people had to review), newest first.
+pub async fn recent_gated(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT ?"
+    ))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The newest `limit` calls a bypass approved, newest first.
+pub async fn approved_by_bypass(
+    db: impl SqliteExecutor<'_>,
+    bypass_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<CallRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE c.bypass_id = ? ORDER BY c.created_at DESC LIMIT ?"
+    ))
+    .bind(bypass_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Records that a bypass approved a call (in the transaction that approves it).
+pub async fn set_bypass(conn: &mut SqliteConnection, id: &str, bypass_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET bypass_id = ? WHERE id = ?")
+        .bind(bypass_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

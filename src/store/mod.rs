@@ -2,11 +2,15 @@
 
 pub mod agents;
 pub mod audit;
+pub mod bypasses;
 pub mod calls;
 pub mod json;
 pub mod policy;
+pub mod policy_changes;
 pub mod reviews;
 pub mod sessions;
+pub mod settings;
+pub mod signoff_reviews;
 pub mod users;
 pub mod webhooks;
 

@@ -158,3 +158,20 @@ pub async fn active_admins(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
         .fetch_one(db)
         .await
 }
+
+/// How many enabled managers and admins there are (the people who can sign off).
+pub async fn active_managers(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role IN ('manager', 'admin') AND disabled = 0",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// One person by id.
+pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

@@ -124,8 +124,18 @@ fn Console(
                 " at " <time datetime=f.at.clone()>{f.at.clone()}</time>
                 {(!f.comment.is_empty()).then(|| view! { " — “" <span class="comment">{f.comment.clone()}</span> "”" })}
             </p>
-            {move || actions.save.value().get().and_then(|r| r.ok()).map(|v| view! {
-                <p class="ok" role="status">"Saved as version " {v} "; in force now."</p>
+            {move || actions.save.value().get().and_then(|r| r.ok()).map(|saved| match (saved.version, saved.pending) {
+                (_, Some(change)) => view! {
+                    <p class="ok pending-change" role="status">
+                        "This change loosens a gate, so it waits as "
+                        <a href="/reviews">"change #" {change}</a>
+                        " for sign-off by " {saved.approvals_required} " managers (you cannot be one of them). It takes effect once they approve it."
+                    </p>
+                }.into_any(),
+                (Some(v), None) => view! {
+                    <p class="ok" role="status">"Saved as version " {v} "; in force now."</p>
+                }.into_any(),
+                (None, None) => ().into_any(),
             })}
             {match console.draft.clone() {
                 Some(draft) => view! { <Draft draft actions /> }.into_any(),
@@ -201,11 +211,11 @@ fn Draft(draft: DraftView, actions: Actions) -> impl IntoView {
                 {loosening.then(|| view! {
                     <label class="checkbox">
                         <input type="checkbox" name="confirm_loosening" value="true" />
-                        " I understand this loosens a gate"
+                        " I understand this loosens a gate: it waits for managers to sign it off"
                     </label>
                 })}
                 {failure(actions.save)}
-                <button type="submit" disabled=blocked>"Save as new version"</button>
+                <button type="submit" disabled=blocked>{if loosening { "Send for sign-off" } else { "Save as new version" }}</button>
             </ActionForm>
             <ActionForm action=actions.discard attr:class="discard-form">
                 <button type="submit" class="secondary">"Discard draft"</button>

@@ -2,7 +2,7 @@
 //! and works on the signed-in admin's own draft; the service layer does the rest.
 
 use crate::domain::policy_console::{
-    DryRun, FieldError, PolicyConsole, Replay, RuleForm, VersionSummary,
+    DryRun, FieldError, PolicyConsole, Replay, RuleForm, SaveResult, VersionSummary,
 };
 use crate::domain::AppError;
 use leptos::prelude::*;
@@ -92,16 +92,21 @@ pub async fn policy_discard() -> Result<(), AppError> {
     gate.discard_draft(&user).await
 }
 
-/// Saves the draft as the policy in force with a comment; a draft that loosens a gate
-/// needs `confirm_loosening`. Returns the new version.
+/// Saves the draft with a comment: in force at once, or — when it loosens a gate, which
+/// `confirm_loosening` must acknowledge — a pending change that waits for managers.
 #[server(prefix = "/rpc", endpoint = "policy_save")]
 pub async fn policy_save(
     comment: String,
     confirm_loosening: Option<String>,
-) -> Result<i64, AppError> {
+) -> Result<SaveResult, AppError> {
     let (user, gate) = admin().await?;
     let confirmed = confirm_loosening.is_some_and(|c| c == "true" || c == "on");
-    Ok(gate.save_draft(&user, &comment, confirmed).await?.version)
+    let saved = gate.save_draft(&user, &comment, confirmed).await?;
+    Ok(SaveResult {
+        version: saved.version,
+        pending: saved.pending,
+        approvals_required: saved.approvals_required,
+    })
 }
 
 /// Starts the draft from an old version, to restore it (saved like any other change).

@@ -1,0 +1,176 @@
+//! SQL for `policy_changes`, including the only code that changes a pending change's
+//! status: [`transition`], a conditional write that follows [`ChangeStatus::apply`].
+
+use crate::domain::change_request::{ChangeEvent, ChangeStatus};
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+/// A row of `policy_changes`.
+#[derive(Debug, Clone, FromRow)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub base: i64,
+    pub document: String,
+    pub author: String,
+    pub author_id: Option<String>,
+    pub comment: String,
+    pub candidate: i64,
+    pub hash: String,
+    /// JSON: the diff in words.
+    pub changes: String,
+    /// JSON: the classifier's findings.
+    pub findings: String,
+    /// JSON: the replay summary.
+    pub replay: String,
+    pub status: ChangeStatus,
+    pub approvals_required: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub resolved_at: Option<i64>,
+    pub applied_version: Option<i64>,
+}
+
+const COLUMNS: &str = "id, base, document, author, author_id, comment, candidate, hash, changes,
+    findings, replay, status, approvals_required, created_at, expires_at, resolved_at,
+    applied_version";
+
+/// A change to store (or, re-based, to store over the old candidate).
+#[derive(Debug, Clone)]
+pub struct NewChange<'a> {
+    pub base: i64,
+    pub document: &'a str,
+    pub author: &'a str,
+    pub author_id: Option<&'a str>,
+    pub comment: &'a str,
+    pub hash: &'a str,
+    pub changes: &'a str,
+    pub findings: &'a str,
+    pub replay: &'a str,
+    pub approvals_required: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Stores a new pending change; returns its number.
+pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewChange<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO policy_changes (base, document, author, author_id, comment, hash, changes,
+            findings, replay, status, approvals_required, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
+    )
+    .bind(c.base)
+    .bind(c.document)
+    .bind(c.author)
+    .bind(c.author_id)
+    .bind(c.comment)
+    .bind(c.hash)
+    .bind(c.changes)
+    .bind(c.findings)
+    .bind(c.replay)
+    .bind(c.approvals_required)
+    .bind(c.created_at)
+    .bind(c.expires_at)
+    .fetch_one(db)
+    .await
+}
+
+/// One change.
+pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<ChangeRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM policy_changes WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Pending changes, oldest first.
+pub async fn pending(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<ChangeRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' ORDER BY id"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+/// The newest `limit` changes of any status, newest first.
+pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<ChangeRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM policy_changes ORDER BY id DESC LIMIT ?"
+    ))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Pending changes whose deadline passed at `now_ms`.
+pub async fn due(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<Vec<ChangeRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' AND expires_at <= ?
+         ORDER BY id"
+    ))
+    .bind(now_ms)
+    .fetch_all(db)
+    .await
+}
+
+/// Moves a change from `from` by `event` if it is still there (`resolved_at`,
+/// `applied_version` set when given); returns the new status or `None`.
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    id: i64,
+    from: ChangeStatus,
+    event: ChangeEvent,
+    resolved_at: Option<i64>,
+    applied_version: Option<i64>,
+) -> sqlx::Result<Option<ChangeStatus>> {
+    let Some(to) = from.apply(event) else {
+        return Ok(None);
+    };
+    let done = sqlx::query(
+        "UPDATE policy_changes SET status = ?, resolved_at = COALESCE(?, resolved_at),
+            applied_version = COALESCE(?, applied_version)
+         WHERE id = ? AND status = ?",
+    )
+    .bind(to)
+    .bind(resolved_at)
+    .bind(applied_version)
+    .bind(id)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(to))
+}
+
+/// Re-bases a pending change at `candidate`: the next candidate, with a new base,
+/// document, hash, diff, findings and replay. `false` when it is no longer pending at it.
+pub async fn rebase(
+    conn: &mut SqliteConnection,
+    id: i64,
+    candidate: i64,
+    c: &NewChange<'_>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE policy_changes SET candidate = candidate + 1, base = ?, document = ?, hash = ?,
+            changes = ?, findings = ?, replay = ?
+         WHERE id = ? AND status = 'pending' AND candidate = ?",
+    )
+    .bind(c.base)
+    .bind(c.document)
+    .bind(c.hash)
+    .bind(c.changes)
+    .bind(c.findings)
+    .bind(c.replay)
+    .bind(id)
+    .bind(candidate)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Pending changes (for the navigation's count).
+pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND expires_at > ?",
+    )
+    .bind(now_ms)
+    .fetch_one(db)
+    .await
+}

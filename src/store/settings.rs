@@ -1,0 +1,35 @@
+//! SQL for `settings`: admin settings, one row per key.
+
+use crate::clock::to_millis;
+use chrono::{DateTime, Utc};
+use sqlx::SqliteExecutor;
+
+/// The stored value of `key`, if set.
+pub async fn get(db: impl SqliteExecutor<'_>, key: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        .bind(key)
+        .fetch_optional(db)
+        .await
+}
+
+/// Sets `key` to `value`.
+pub async fn put(
+    db: impl SqliteExecutor<'_>,
+    key: &str,
+    value: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(by)
+    .bind(to_millis(now))
+    .execute(db)
+    .await?;
+    Ok(())
+}
