@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers and types, and a readable
 //! reference page rendered from it.
 
-use super::{calls, events};
+use super::{bypasses, calls, events};
+use crate::domain::bypass::{AgentBypass, ApprovedBy, Scope};
 use crate::domain::call::{
     CallStatus, CallView, CandidateView, DecisionView, ExecuteResponse, ProposeRequest,
     ProposeResponse,
@@ -26,15 +27,16 @@ use utoipa::{Modify, OpenApi};
                        Authenticate with `Authorization: Bearer <agent key>` (from `askfirst agent create`). \
                        Errors are always `{\"error\": {\"code\", \"message\"}}`."
     ),
-    paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream),
+    paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream, bypasses::list),
     components(schemas(
         ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Verdict, ExecuteResponse, CallStatus, RiskClass,
-        calls::ErrorBody, calls::ErrorDetail
+        calls::ErrorBody, calls::ErrorDetail, ApprovedBy, AgentBypass, Scope
     )),
     modifiers(&AgentKey),
     tags(
         (name = "calls", description = "Proposing, waiting for, executing and cancelling gated calls"),
-        (name = "events", description = "Server-Sent Events for async gates")
+        (name = "events", description = "Server-Sent Events for async gates"),
+        (name = "bypasses", description = "Bypasses managers signed off that cover this agent")
     )
 )]
 pub struct ApiDoc;

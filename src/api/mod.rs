@@ -1,6 +1,7 @@
 //! The agent API under `/api/v1`: JSON over HTTP, agents authenticated by API key.
 
 pub mod auth;
+pub mod bypasses;
 pub mod calls;
 pub mod docs;
 pub mod events;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/calls/{id}/execute", post(calls::execute))
         .route("/calls/{id}/cancel", post(calls::cancel))
         .route("/events", get(events::stream))
+        .route("/bypasses", get(bypasses::list))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::reference_page))
         .method_not_allowed_fallback(|| async {

@@ -92,6 +92,9 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/inbox") view=pages::inbox::InboxPage ssr=SsrMode::Async />
                 <Route path=path!("/calls/:id") view=pages::call::CallPage ssr=SsrMode::Async />
                 <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async />
+                <Route path=path!("/bypasses") view=pages::bypasses::BypassesPage ssr=SsrMode::Async />
+                <Route path=path!("/bypasses/:id") view=pages::bypasses::BypassPageView ssr=SsrMode::Async />
+                <Route path=path!("/reviews") view=pages::reviews::ReviewsPage ssr=SsrMode::Async />
             </Routes>
         </main>
     }

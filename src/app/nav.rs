@@ -9,6 +9,7 @@ use leptos_router::components::A;
 #[component]
 pub fn Header() -> impl IntoView {
     let session = use_session();
+    let waiting = Resource::new(|| (), |_| crate::app::pages::reviews::reviews_count());
     view! {
         <header class="site-header">
             <a class="brand" href="/">"askfirst"</a>
@@ -16,8 +17,15 @@ pub fn Header() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match session.user.await {
                         Ok(Some(user)) => {
+                            let count = waiting.await.ok().flatten().filter(|n| *n > 0);
                             let links = nav_for(user.role)
-                                .map(|item| view! { <li><A href=item.href>{item.label}</A></li> })
+                                .map(|item| {
+                                    let badge = (item.href == "/reviews")
+                                        .then_some(count)
+                                        .flatten()
+                                        .map(|n| view! { " " <span class="count nav-count" aria-label=format!("{n} waiting")>{n}</span> });
+                                    view! { <li><A href=item.href>{item.label}{badge}</A></li> }
+                                })
                                 .collect_view();
                             view! {
                                 <nav aria-label="Main">

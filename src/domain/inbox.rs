@@ -108,6 +108,8 @@ pub struct HistoryItem {
     pub status: CallStatus,
     pub risk: Vec<RiskClass>,
     pub decided_by: Vec<String>,
+    /// The bypass that approved it, if one did.
+    pub bypass: Option<i64>,
     pub created_at: String,
     pub decided_at: Option<String>,
 }

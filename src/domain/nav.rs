@@ -31,6 +31,16 @@ pub const NAV: &[NavItem] = &[
         min_role: Role::Viewer,
     },
     NavItem {
+        href: "/bypasses",
+        label: "Bypasses",
+        min_role: Role::Viewer,
+    },
+    NavItem {
+        href: "/reviews",
+        label: "Reviews",
+        min_role: Role::Manager,
+    },
+    NavItem {
         href: "/policy",
         label: "Policy",
         min_role: Role::Admin,
@@ -59,12 +69,18 @@ mod tests {
     #[test]
     fn each_role_sees_only_its_pages() {
         let cases = [
-            (Role::Viewer, vec!["/", "/inbox", "/history"]),
-            (Role::Approver, vec!["/", "/inbox", "/history"]),
-            (Role::Manager, vec!["/", "/inbox", "/history"]),
+            (Role::Viewer, vec!["/", "/inbox", "/history", "/bypasses"]),
+            (Role::Approver, vec!["/", "/inbox", "/history", "/bypasses"]),
+            (
+                Role::Manager,
+                vec!["/", "/inbox", "/history", "/bypasses", "/reviews"],
+            ),
             (
                 Role::Admin,
-                vec!["/", "/inbox", "/history", "/policy", "/agents", "/people"],
+                vec![
+                    "/", "/inbox", "/history", "/bypasses", "/reviews", "/policy", "/agents",
+                    "/people",
+                ],
             ),
         ];
         for (role, expected) in cases {

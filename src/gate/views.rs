@@ -168,6 +168,7 @@ impl Gate {
                     status: view.status,
                     risk: view.risk,
                     decided_by,
+                    bypass: r.bypass_id,
                     created_at: view.created_at,
                     decided_at: view.decided_at,
                 }

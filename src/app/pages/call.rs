@@ -8,6 +8,7 @@ use crate::domain::call::{CallStatus, CallView};
 use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine, VersionView};
 use crate::domain::review::Verdict;
 use crate::domain::{error::StateCode, AppError};
+use crate::domain::bypass::ApprovedBy;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -180,6 +181,15 @@ fn Card(
                     <span class=format!("status status-{status}")>{status.as_str()}</span>
                     {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! { <Countdown deadline_ms=d now /> })}
                 </header>
+                {match &call.approved_by {
+                    Some(ApprovedBy::Bypass(k)) => view! {
+                        <p class="approved-by bypass" role="status">
+                            "Approved by " <a href=format!("/bypasses/{k}")>"bypass #" {*k}</a>
+                            ", without a person: managers signed off that bypass."
+                        </p>
+                    }.into_any(),
+                    _ => ().into_any(),
+                }}
                 <dl class="summary">
                     <dt>"Agent"</dt>
                     <dd><span class="agent">{call.agent.clone()}</span> " · session " <code class="agent-text">{call.session.clone()}</code></dd>

@@ -92,7 +92,10 @@ fn History(data: HistoryData) -> impl IntoView {
                     <td class="agent">{c.agent.clone()}</td>
                     <td><span class=format!("status status-{}", c.status)>{c.status.as_str()}</span></td>
                     <td class="risks"><RiskBadges risk=c.risk.clone() /></td>
-                    <td>{c.decided_by.join(", ")}</td>
+                    <td>{match c.bypass {
+                        Some(k) => view! { <a href=format!("/bypasses/{k}")>"bypass #" {k}</a> }.into_any(),
+                        None => c.decided_by.join(", ").into_any(),
+                    }}</td>
                     <td><time datetime=c.created_at.clone()>{c.created_at.clone()}</time></td>
                 </tr>
             }

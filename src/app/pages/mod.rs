@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod agents;
+pub mod bypasses;
 pub mod call;
 pub mod history;
 pub mod home;
@@ -10,4 +11,6 @@ pub mod login;
 pub mod not_found;
 pub mod people;
 pub mod policy;
+pub mod reviews;
 pub mod setup;
+pub mod signoff_parts;

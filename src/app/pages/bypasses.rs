@@ -1,0 +1,328 @@
+//! `/bypasses`: every recent bypass, and the form to ask for one (approvers and above),
+//! with a preview of the recent calls its scope would have covered; `/bypasses/:id`: one
+//! bypass with its time left, the calls it approved, and revoke (its requester or a manager)
+//! or — for managers — approve or deny.
+
+use super::home::page_error;
+use super::reviews::{ReviewForms, SignoffReview};
+use super::signoff_parts::{BypassSummary, CallList};
+use crate::app::widgets::ticking_now;
+use crate::domain::bypass::{BypassList, BypassPage, BypassStatus, BypassView, ScopePreview};
+use crate::domain::policy_change::duration_short;
+use crate::domain::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[cfg(feature = "ssr")]
+fn read_request(
+    agent: &str,
+    tool: &str,
+    conditions: &str,
+    window: &str,
+    reason: String,
+    include_confirmation: bool,
+) -> Result<crate::gate::bypass::BypassRequest, AppError> {
+    if conditions.len() > 20_000 || reason.len() > 20_000 || agent.len() + tool.len() > 2_000 {
+        return Err(AppError::TooLarge("the request is too long".into()));
+    }
+    let scope = crate::policy::scope::read(agent, tool, conditions).map_err(AppError::Invalid)?;
+    let window_secs = crate::policy::rule_form::duration(window)
+        .map_err(|e| AppError::Invalid(format!("window: {e}")))?;
+    Ok(crate::gate::bypass::BypassRequest {
+        scope,
+        window_secs,
+        reason,
+        include_confirmation,
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn flag(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| v == "true" || v == "on")
+}
+
+/// Recent bypasses. Any signed-in person.
+#[server(prefix = "/rpc", endpoint = "bypasses")]
+pub async fn load_bypasses() -> Result<BypassList, AppError> {
+    use crate::auth::guard;
+    guard::require_role(crate::domain::Role::Viewer).await?;
+    guard::state()?.gate.list_bypasses().await
+}
+
+/// The recent gated calls a scope would have covered. Approvers and above.
+#[server(prefix = "/rpc", endpoint = "bypass_preview")]
+pub async fn bypass_preview(
+    agent: String,
+    tool: String,
+    conditions: String,
+    include_confirmation: Option<String>,
+) -> Result<ScopePreview, AppError> {
+    use crate::auth::guard;
+    guard::require_role(crate::domain::Role::Approver).await?;
+    if conditions.len() > 20_000 || agent.len() + tool.len() > 2_000 {
+        return Err(AppError::TooLarge("the scope is too long".into()));
+    }
+    let scope = crate::policy::scope::read(&agent, &tool, &conditions).map_err(AppError::Invalid)?;
+    guard::state()?
+        .gate
+        .preview_scope(&scope, flag(&include_confirmation))
+        .await
+}
+
+/// Files a bypass request. Approvers and above.
+#[server(prefix = "/rpc", endpoint = "bypass_request")]
+pub async fn bypass_request(
+    agent: String,
+    tool: String,
+    conditions: String,
+    window: String,
+    reason: String,
+    include_confirmation: Option<String>,
+) -> Result<BypassView, AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    let request = read_request(
+        &agent,
+        &tool,
+        &conditions,
+        &window,
+        reason,
+        flag(&include_confirmation),
+    )?;
+    guard::state()?.gate.request_bypass(&user, request).await
+}
+
+/// One bypass, as the signed-in person sees it. Any signed-in person.
+#[server(prefix = "/rpc", endpoint = "bypass")]
+pub async fn load_bypass(id: i64) -> Result<BypassPage, AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Viewer).await?;
+    guard::state()?.gate.bypass_page(id, &user).await
+}
+
+/// Revokes a bypass (or withdraws a pending request): its requester or a manager; the
+/// service checks which.
+#[server(prefix = "/rpc", endpoint = "bypass_revoke")]
+pub async fn bypass_revoke(id: i64) -> Result<BypassView, AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    guard::state()?.gate.revoke_bypass(id, &user).await
+}
+
+/// The bypass list and request form.
+#[component]
+pub fn BypassesPage() -> impl IntoView {
+    let request = ServerAction::<BypassRequest>::new();
+    let preview = ServerAction::<BypassPreview>::new();
+    let data = Resource::new(move || request.version().get(), |_| load_bypasses());
+    view! {
+        <Title text="Bypasses · askfirst" />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(list) => view! { <Bypasses list request preview /> }.into_any(),
+                    Err(error) => page_error(error),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Bypasses(
+    list: BypassList,
+    request: ServerAction<BypassRequest>,
+    preview: ServerAction<BypassPreview>,
+) -> impl IntoView {
+    let now = ticking_now(list.now_ms);
+    let (open, done): (Vec<BypassView>, Vec<BypassView>) = list
+        .bypasses
+        .into_iter()
+        .partition(|b| matches!(b.status, BypassStatus::Pending | BypassStatus::Active));
+    let open_view = if open.is_empty() {
+        view! { <p class="empty">"No bypass is active or waiting."</p> }.into_any()
+    } else {
+        open.into_iter()
+            .map(|bypass| view! { <li class="card"><BypassSummary bypass now /></li> })
+            .collect_view()
+            .into_any()
+    };
+    let done_rows = done
+        .into_iter()
+        .map(|b| {
+            view! {
+                <tr>
+                    <td><a href=format!("/bypasses/{}", b.id)>"#" {b.id}</a></td>
+                    <td class="agent-text">{b.scope_text.clone()}</td>
+                    <td><span class=format!("status status-{}", b.status)>{b.status.as_str()}</span></td>
+                    <td>{b.requester.clone()}</td>
+                    <td>{b.used}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let created = move || {
+        request.value().get().map(|r| match r {
+            Ok(b) => view! {
+                <p class="ok" role="status">
+                    <a href=format!("/bypasses/{}", b.id)>"Bypass #" {b.id}</a>
+                    " requested: it needs " {b.approvals_required} " managers' approval (not yours) before it approves anything."
+                </p>
+            }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    let previewed = move || {
+        preview.value().get().map(|r| match r {
+            Ok(p) => view! {
+                <div class="preview" role="status">
+                    <p>"Would approve " <span class="agent-text">{p.scope_text.clone()}</span> ": "
+                        <strong>{p.matched}</strong> " of the last " {p.examined} " gated calls."</p>
+                    <CallList calls=p.calls empty="None of the recent gated calls." />
+                </div>
+            }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="bypasses">
+            <h1>"Bypasses"</h1>
+            <p class="hint">"A bypass approves gated calls matching its scope without a person, for a window. It takes effect only when "
+                {list.approvals} " managers other than the person asking approve it. Policy denials are never bypassed."</p>
+            <ol class="bypass-list" aria-label="Active and waiting bypasses">{open_view}</ol>
+        </section>
+        <section class="card narrow">
+            <h2>"Ask for a bypass"</h2>
+            {created}
+            <ActionForm action=request attr:class="bypass-form">
+                <BypassFields max_window=list.max_window_secs />
+                <label for="bypass-reason">"Why (the managers read this)"</label>
+                <textarea id="bypass-reason" name="reason" required maxlength="2000" rows="3"></textarea>
+                <button type="submit">"Ask managers to sign off"</button>
+            </ActionForm>
+            <h3>"Before you ask: which recent calls would it have approved?"</h3>
+            <ActionForm action=preview attr:class="preview-form">
+                <BypassFields max_window=0 />
+                <button type="submit" class="secondary">"Preview"</button>
+            </ActionForm>
+            {previewed}
+        </section>
+        <section class="card">
+            <h2>"Ended"</h2>
+            <table class="bypass-history">
+                <thead><tr><th>"Bypass"</th><th>"Scope"</th><th>"Status"</th><th>"Asked by"</th><th>"Calls approved"</th></tr></thead>
+                <tbody>{done_rows}</tbody>
+            </table>
+        </section>
+    }
+}
+
+/// The scope fields (and, with a `max_window`, the window).
+#[component]
+fn BypassFields(max_window: u64) -> impl IntoView {
+    let id = |name: &str| format!("{name}-{}", if max_window > 0 { "req" } else { "pre" });
+    view! {
+        <label for=id("tool")>"Tool (glob)"</label>
+        <input id=id("tool") name="tool" required maxlength="200" placeholder="deploy_*" />
+        <label for=id("agent")>"Agent (glob; empty: any agent)"</label>
+        <input id=id("agent") name="agent" maxlength="200" placeholder="ci-*" />
+        <label for=id("conditions")>"Argument conditions, one per line (" <code>"/env=staging*"</code> " or " <code>"/count le 10"</code> ")"</label>
+        <textarea id=id("conditions") name="conditions" rows="2" maxlength="4000"></textarea>
+        {(max_window > 0).then(|| view! {
+            <label for="bypass-window">"For how long once active (at most " {duration_short(max_window)} ")"</label>
+            <input id="bypass-window" name="window" required maxlength="20" placeholder="2h" />
+        })}
+        <label class="checkbox">
+            <input type="checkbox" name="include_confirmation" value="true" />
+            " Also bypass gates that ask for typed confirmation"
+        </label>
+    }
+}
+
+/// One bypass.
+#[component]
+pub fn BypassPageView() -> impl IntoView {
+    let params = use_params_map();
+    let review = ServerAction::<SignoffReview>::new();
+    let revoke = ServerAction::<BypassRevoke>::new();
+    let data = Resource::new(
+        move || {
+            (
+                params.get().get("id"),
+                review.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |(id, _, _)| async move {
+            let id = id
+                .and_then(|i| i.parse::<i64>().ok())
+                .ok_or_else(|| AppError::NotFound("no such bypass".into()))?;
+            load_bypass(id).await
+        },
+    );
+    view! {
+        <Title text="Bypass · askfirst" />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(page) => view! { <BypassDetail page review revoke /> }.into_any(),
+                    Err(error) => page_error(error),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn BypassDetail(
+    page: BypassPage,
+    review: ServerAction<SignoffReview>,
+    revoke: ServerAction<BypassRevoke>,
+) -> impl IntoView {
+    let now = ticking_now(page.now_ms);
+    let id = page.bypass.id;
+    let pending = page.bypass.status == BypassStatus::Pending;
+    let hash = page.bypass.hash.clone();
+    let errors = move || {
+        [
+            review.value().get().and_then(|r| r.err()),
+            revoke.value().get().and_then(|r| r.err()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+        .collect_view()
+    };
+    view! {
+        <article class="card bypass-detail">
+            <h1>"Bypass #" {id}</h1>
+            {errors}
+            <BypassSummary bypass=page.bypass.clone() now />
+            {pending.then(|| view! {
+                <p class="hint">{page.eligible_reviewers} " managers or admins could sign this off."</p>
+            })}
+            {match (pending, page.cannot_review.clone()) {
+                (true, None) => view! { <ReviewForms kind="bypass" id hash=hash.clone() review /> }.into_any(),
+                (true, Some(why)) => view! { <p class="cannot-decide" role="status">{why}</p> }.into_any(),
+                (false, _) => ().into_any(),
+            }}
+            {page.can_revoke.then(|| view! {
+                <ActionForm action=revoke attr:class="revoke-form">
+                    <input type="hidden" name="id" value=id />
+                    <button type="submit" class="deny">{if pending { "Withdraw request" } else { "Revoke now" }}</button>
+                </ActionForm>
+            })}
+        </article>
+        <section class="card">
+            <h2>"Calls it approved"</h2>
+            <CallList calls=page.approved_calls empty="None yet." />
+        </section>
+        {pending.then(|| view! {
+            <section class="card">
+                <h2>"Recent gated calls it would have approved"</h2>
+                <CallList calls=page.would_cover.clone() empty="None of the recent gated calls." />
+            </section>
+        })}
+    }
+}

@@ -1,0 +1,110 @@
+//! What the bypass pages and the review page share: a bypass at a glance, the reviews so
+//! far, and the approve/deny forms of a manager.
+
+use crate::app::widgets::Countdown;
+use crate::domain::bypass::{BypassStatus, BypassView};
+use crate::domain::policy_change::duration_text;
+use crate::domain::signoff::{CoveredCall, SignoffReviewView};
+use leptos::prelude::*;
+
+/// A bypass in words: scope, window, justification, who asked, what is still needed.
+#[component]
+pub fn BypassSummary(bypass: BypassView, now: Signal<i64>) -> impl IntoView {
+    let status = bypass.status;
+    let time_left = match status {
+        BypassStatus::Pending => Some(view! {
+            <span class="time-left">"request expires in " <Countdown deadline_ms=bypass.expires_at_ms now /></span>
+        }.into_any()),
+        BypassStatus::Active => bypass.ends_at_ms.map(|t| view! {
+            <span class="time-left">"ends in " <Countdown deadline_ms=t now /></span>
+        }.into_any()),
+        _ => None,
+    };
+    view! {
+        <div class="bypass-summary">
+            <p class="bypass-head">
+                <a href=format!("/bypasses/{}", bypass.id)><strong>"Bypass #" {bypass.id}</strong></a> " "
+                <span class=format!("status status-{status}")>{status.as_str()}</span> " "
+                {time_left}
+            </p>
+            <dl class="summary">
+                <dt>"Approves"</dt>
+                <dd class="scope agent-text">{bypass.scope_text.clone()}</dd>
+                <dt>"For"</dt>
+                <dd>{duration_text(bypass.window_secs)} " once active"</dd>
+                <dt>"Typed confirmation"</dt>
+                <dd>{if bypass.include_confirmation {
+                    view! { <strong class="warn">"also bypasses gates that ask for typed confirmation"</strong> }.into_any()
+                } else {
+                    "gates that ask for typed confirmation still wait for a person".into_any()
+                }}</dd>
+                <dt>"Why"</dt>
+                <dd class="agent-text reason">{bypass.reason.clone()}</dd>
+                <dt>"Asked by"</dt>
+                <dd>{bypass.requester.clone()} " at " <time datetime=bypass.created_at.clone()>{bypass.created_at.clone()}</time></dd>
+                <dt>"Sign-off"</dt>
+                <dd class="approvals">{bypass.approvals} " of " {bypass.approvals_required} " managers approved"
+                    {(bypass.used > 0).then(|| view! { " · approved " {bypass.used} " calls" })}
+                    {bypass.revoked_by.clone().map(|r| view! { " · revoked by " {r} })}
+                </dd>
+            </dl>
+            <ReviewList reviews=bypass.reviews.clone() />
+        </div>
+    }
+}
+
+/// The reviews so far.
+#[component]
+pub fn ReviewList(reviews: Vec<SignoffReviewView>) -> impl IntoView {
+    if reviews.is_empty() {
+        return view! { <p class="hint">"No reviews yet."</p> }.into_any();
+    }
+    let items = reviews
+        .into_iter()
+        .map(|r| {
+            let note = if r.verdict == crate::domain::review::Verdict::Approve && !r.counts {
+                if r.current {
+                    " (no longer counts: their role or account changed)"
+                } else {
+                    " (of an earlier version: no longer counts)"
+                }
+            } else {
+                ""
+            };
+            view! {
+                <li class=format!("review review-{}", r.verdict.as_str())>
+                    <strong>{r.user}</strong> " " {r.verdict.as_str()} "d" {note}
+                    {r.comment.map(|c| view! { ": " <span class="agent-text">{c}</span> })}
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ul class="reviews">{items}</ul> }.into_any()
+}
+
+/// Calls listed for a glance.
+#[component]
+pub fn CallList(calls: Vec<CoveredCall>, empty: &'static str) -> impl IntoView {
+    if calls.is_empty() {
+        return view! { <p class="hint">{empty}</p> }.into_any();
+    }
+    let rows = calls
+        .into_iter()
+        .map(|c| {
+            let args = c
+                .key_args
+                .into_iter()
+                .map(|(k, v)| view! { <span class="arg"><span class="arg-key">{k}</span>"="<span class="arg-value">{v}</span></span> " " })
+                .collect_view();
+            view! {
+                <li>
+                    <a href=format!("/calls/{}", c.id)><span class="agent">{c.agent}</span> " → " <strong class="tool">{c.tool}</strong></a>
+                    " " <span class="args">{args}</span>
+                    " " <span class=format!("status status-{}", c.status)>{c.status.clone()}</span>
+                    " " <time datetime=c.created_at.clone()>{c.created_at.clone()}</time>
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ul class="covered-calls">{rows}</ul> }.into_any()
+}
