@@ -32,6 +32,7 @@ const EVERYONE: &[Who] = &[
     Who::ExpiredSession,
 ];
 const DECIDERS: &[Who] = &[Who::Approver, Who::Manager, Who::Admin];
+const MANAGERS: &[Who] = &[Who::Manager, Who::Admin];
 const ADMINS: &[Who] = &[Who::Admin];
 const AGENTS: &[Who] = &[Who::AgentKey];
 
@@ -158,6 +159,43 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::POST, "/api/v1/calls/{call}/cancel", "", AGENTS),
         (Method::GET, "/api/v1/events", "", AGENTS),
         (Method::GET, "/inbox/events", "", PEOPLE),
+        (Method::GET, "/reviews/events", "", MANAGERS),
+        (Method::GET, "/api/v1/bypasses", "", AGENTS),
+        (Method::POST, "/rpc/bypasses", "", PEOPLE),
+        (Method::POST, "/rpc/bypass", "id=999999", PEOPLE),
+        (
+            Method::POST,
+            "/rpc/bypass_preview",
+            "tool=deploy&agent=&conditions=",
+            DECIDERS,
+        ),
+        (
+            Method::POST,
+            "/rpc/bypass_request",
+            "tool=zzz-nothing&agent=&conditions=&window=1h&reason=matrix",
+            DECIDERS,
+        ),
+        (Method::POST, "/rpc/bypass_revoke", "id=999999", DECIDERS),
+        (Method::POST, "/rpc/reviews", "", MANAGERS),
+        (Method::POST, "/rpc/reviews_count", "", EVERYONE),
+        (
+            Method::POST,
+            "/rpc/signoff_review",
+            "kind=bypass&id=999999&verdict=approve&hash=x",
+            MANAGERS,
+        ),
+        (
+            Method::POST,
+            "/rpc/change_author",
+            "id=999999&action=withdraw",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/signoff_settings",
+            "approvals=2&max_window=1d&request_ttl=1d",
+            ADMINS,
+        ),
         // Last: these change who the client is.
         (Method::POST, "/rpc/sign_out", "", EVERYONE),
         (

@@ -84,27 +84,11 @@ async fn policy_files_round_trip_and_errors_name_the_line() {
     let file = dir.path().join("policy.toml");
     let custom = "default_effect = \"gate\"\n\n[[rules]]\nname = \"reads\"\n[rules.match]\ntool = \"read_*\"\n[rules.effect]\nkind = \"allow\"\n";
     std::fs::write(&file, custom).unwrap();
-    // It drops the default policy's deny and gate rules: refused until confirmed.
+    // It drops the default policy's deny and gate rules: it loosens, but nobody has an
+    // account yet (provisioning), so nobody could sign it off — it applies at once.
     let out = askfirst(
         &app,
         &["policy", "import", file.to_str().unwrap(), "--json"],
-    )
-    .await;
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("loosening_unconfirmed") && err.contains("removed rule `deny-credentials`"),
-        "{err}"
-    );
-    let out = askfirst(
-        &app,
-        &[
-            "policy",
-            "import",
-            file.to_str().unwrap(),
-            "--json",
-            "--confirm-loosening",
-        ],
     )
     .await;
     assert!(
@@ -114,6 +98,7 @@ async fn policy_files_round_trip_and_errors_name_the_line() {
     );
     let saved: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(saved["loosening"], true);
+    assert!(saved["version"].is_i64() && saved["pending"].is_null(), "{saved}");
     // The running server picks the new policy up.
     let (key, _) = app.agent("bot").await;
     let mut gated = false;

@@ -22,3 +22,4 @@ mod roles;
 mod sdk;
 mod sessions;
 mod sign_in;
+mod signoff;

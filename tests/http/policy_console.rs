@@ -1,7 +1,7 @@
 //! The admin's policy console through its server functions: drafts, saving with a comment,
 //! conflicts, loosening, restore, replay, dry runs, and the policy in force changing.
 
-use crate::support::{error_of, TestApp};
+use crate::support::{error_of, install_policy, TestApp};
 use askfirst::domain::Role;
 use reqwest::Client;
 use serde_json::{json, Value};
@@ -35,10 +35,7 @@ kind = "gate"
 async fn setup() -> (TestApp, Client, String) {
     let app = TestApp::spawn().await;
     let (policy, _) = askfirst::policy::import(START).unwrap();
-    app.gate()
-        .replace_policy(policy, "test", true)
-        .await
-        .unwrap();
+    install_policy(app.gate(), &policy).await;
     let admin = app.signed_in("ada", Role::Admin).await;
     let (key, _) = app.agent("bot").await;
     (app, admin, key)
@@ -105,10 +102,12 @@ async fn a_new_gate_saved_with_a_comment_is_in_force_for_the_next_call() {
         (422, "invalid"),
         "a comment is required"
     );
-    let version = ok(app
+    let saved = ok(app
         .rpc(&admin, "policy_save", &[("comment", "gate migrations")])
         .await)
     .await;
+    assert!(saved["pending"].is_null(), "a tightening change applies at once");
+    let version = saved["version"].clone();
     let p = app
         .propose_ok(&key, json!({ "session": "s", "tool": "migrate" }))
         .await;
@@ -166,8 +165,10 @@ async fn two_admins_saving_from_the_same_base_conflict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loosening_needs_confirmation_and_restore_is_a_new_version() {
+async fn loosening_waits_for_two_managers_and_restore_tightens_at_once() {
     let (app, admin, key) = setup().await;
+    let mia = app.signed_in("mia", Role::Manager).await;
+    let max = app.signed_in("max", Role::Manager).await;
     ok(app
         .rpc(
             &admin,
@@ -192,7 +193,7 @@ async fn loosening_needs_confirmation_and_restore_is_a_new_version() {
     )
     .await;
     assert_eq!((status, code.as_str()), (409, "loosening_unconfirmed"));
-    let v2 = ok(app
+    let saved = ok(app
         .rpc(
             &admin,
             "policy_save",
@@ -203,22 +204,73 @@ async fn loosening_needs_confirmation_and_restore_is_a_new_version() {
         )
         .await)
     .await;
+    let change = saved["pending"].as_i64().expect("a pending change");
+    assert_eq!((saved["version"].clone(), saved["approvals_required"].clone()), (Value::Null, json!(2)));
+    // Not in force yet.
+    assert_eq!(
+        app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
+            .await["status"],
+        "pending"
+    );
+    let hash = app.gate().policy_change(change).await.unwrap().hash;
+    let review = |who: &'static str| {
+        let client = if who == "mia" { mia.clone() } else { max.clone() };
+        let (app, hash) = (&app, hash.clone());
+        async move {
+            app.rpc(
+                &client,
+                "signoff_review",
+                &[
+                    ("kind", "policy_change"),
+                    ("id", &change.to_string()),
+                    ("verdict", "approve"),
+                    ("hash", &hash),
+                ],
+            )
+            .await
+        }
+    };
+    // Its author (an admin) never counts.
+    let (status, code, _) = error_of(
+        app.rpc(
+            &admin,
+            "signoff_review",
+            &[
+                ("kind", "policy_change"),
+                ("id", &change.to_string()),
+                ("verdict", "approve"),
+                ("hash", &hash),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "self_review"));
+    ok(review("mia").await).await;
+    assert_eq!(
+        app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
+            .await["status"],
+        "pending",
+        "one approval of two changes nothing"
+    );
+    ok(review("max").await).await;
     assert_eq!(
         app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
             .await["status"],
         "allowed"
     );
+    let (status, code, _) = error_of(review("max").await).await;
+    assert_eq!((status, code.as_str()), (409, "already_resolved"));
     let versions = ok(app.rpc(&admin, "policy_versions", &[]).await).await;
-    assert_eq!(
-        (
-            versions[0]["version"].clone(),
-            versions[0]["loosening"].clone()
-        ),
-        (v2.clone(), json!(true))
-    );
+    assert_eq!(versions[0]["loosening"], json!(true));
+    assert!(versions[0]["comment"]
+        .as_str()
+        .unwrap()
+        .contains("signed off by mia, max"));
+    let v2 = versions[0]["version"].as_i64().unwrap();
 
-    // Restore the version before: a new version equal to it, classified (it tightens).
-    let v1 = v2.as_i64().unwrap() - 1;
+    // Restore the version before: it tightens, so it applies at once.
+    let v1 = v2 - 1;
     ok(app
         .rpc(&admin, "policy_restore", &[("version", &v1.to_string())])
         .await)
@@ -229,7 +281,7 @@ async fn loosening_needs_confirmation_and_restore_is_a_new_version() {
         .rpc(&admin, "policy_save", &[("comment", "deploys gated again")])
         .await)
     .await;
-    assert_eq!(v3.as_i64().unwrap(), v2.as_i64().unwrap() + 1);
+    assert_eq!(v3["version"].as_i64().unwrap(), v2 + 1);
     assert_eq!(
         app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
             .await["status"],
@@ -239,11 +291,26 @@ async fn loosening_needs_confirmation_and_restore_is_a_new_version() {
         "SELECT document FROM policy_versions WHERE version IN (?, ?) ORDER BY version",
     )
     .bind(v1)
-    .bind(v3.as_i64().unwrap())
+    .bind(v2 + 1)
     .fetch_all(app.pool())
     .await
     .unwrap();
     assert_eq!(documents[0], documents[1]);
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM audit_events WHERE kind LIKE 'policy.change.%' ORDER BY id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "policy.change.proposed",
+            "policy.change.reviewed",
+            "policy.change.reviewed",
+            "policy.change.applied"
+        ]
+    );
     app.stop().await;
 }
 

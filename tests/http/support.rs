@@ -209,13 +209,13 @@ impl TestApp {
         (created.key, created.webhook_secret)
     }
 
-    /// Replaces the policy with one given as JSON (the domain types' serde shape).
+    /// Puts a policy given as JSON (the domain types' serde shape) in force as test setup:
+    /// written straight into the database, as provisioning would, without the sign-off a
+    /// loosening change needs once people exist (tests of that go through the service).
     pub async fn policy(&self, policy: serde_json::Value) {
-        let policy = serde_json::from_value(policy).expect("policy JSON");
-        self.gate()
-            .replace_policy(policy, "test", true)
-            .await
-            .expect("policy accepted");
+        let policy: askfirst::domain::policy::Policy =
+            serde_json::from_value(policy).expect("policy JSON");
+        install_policy(self.gate(), &policy).await;
     }
 
     /// A person, as the service layer sees them.
@@ -362,4 +362,22 @@ pub async fn decide_seen(
         input.shown_hash = candidate_hash(gate, id).await;
     }
     gate.decide(id, user, input).await
+}
+
+/// Stores `policy` as the newest version and puts it in force (test setup only).
+pub async fn install_policy(gate: &askfirst::gate::Gate, policy: &askfirst::domain::policy::Policy) {
+    askfirst::policy::CompiledPolicy::compile(policy).expect("a valid policy");
+    askfirst::store::policy::insert(
+        &gate.pool,
+        &askfirst::store::policy::NewVersion {
+            document: &serde_json::to_string(policy).unwrap(),
+            author: "test",
+            comment: "test setup",
+            loosening: false,
+            now: gate.clock.now(),
+        },
+    )
+    .await
+    .expect("policy stored");
+    gate.reload_policy().await.expect("policy reloaded");
 }
