@@ -14,12 +14,29 @@ export function createUser(name: string, role: string, password = "e2e password 
   askfirst(["user", "add", name, "--role", role, "--password-stdin"], `${password}\n`);
 }
 
-/** Imports a policy (TOML) with the CLI; the running server picks it up within a second. */
+/** Managers who sign off test setup's policy changes (created on first use). */
+const SIGNERS = ["e2e-signer-1", "e2e-signer-2"];
+
+/**
+ * Imports a policy (TOML) with the CLI. One that loosens a gate waits for two managers'
+ * sign-off, which two setup managers give with the CLI. The running server picks the new
+ * version up within a second.
+ */
 export async function importPolicy(toml: string) {
   const file = `${process.env.ASKFIRST_E2E_DIR}/policy-${Date.now()}.toml`;
   writeFileSync(file, toml);
-  askfirst(["policy", "import", file, "--confirm-loosening"]);
+  const saved = JSON.parse(askfirst(["policy", "import", file, "--json"]));
+  if (saved.pending) approveChange(saved.pending);
   await new Promise((r) => setTimeout(r, 1200));
+}
+
+/** Two setup managers approve pending policy change `id` with the CLI. */
+export function approveChange(id: number) {
+  const users = askfirst(["user", "list"]);
+  for (const name of SIGNERS) {
+    if (!users.includes(name)) createUser(name, "manager");
+    askfirst(["policy", "review", String(id), "--user", name, "--approve"]);
+  }
 }
 
 /** An agent speaking plain HTTP to the API. */

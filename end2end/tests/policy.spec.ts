@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { ADMIN, hydrated, signIn } from "./helpers";
-import { Agent } from "./gate";
+import { Agent, approveChange } from "./gate";
 
 // The admin's policy console, against the policy the inbox tests left in force.
 test.describe.configure({ mode: "serial" });
@@ -56,12 +56,19 @@ test("an admin gates a tool in the browser, tries it, replays, saves, and restor
   await expect(page.locator(".draft .verdict")).toHaveText("This change loosens a gate.");
   await expect(page.locator(".draft .findings")).toContainText("removed rule `gate-vacuum`");
   await page.getByLabel("Why this change").fill("back to the previous policy");
-  await page.getByRole("button", { name: "Save as new version" }).click();
+  await page.getByRole("button", { name: "Send for sign-off" }).click();
   await expect(page.getByRole("alert")).toContainText("loosens a gate; confirm it");
   await page.getByLabel("I understand this loosens a gate").check();
-  await page.getByRole("button", { name: "Save as new version" }).click();
-  await expect(page.getByRole("status").filter({ hasText: `Saved as version ${saved + 1}` })).toBeVisible();
-  expect((await agent.propose({ tool: "vacuum", args: { table: "y" } })).status).toBe("allowed");
+  await page.getByRole("button", { name: "Send for sign-off" }).click();
+  const waiting = page.getByRole("status").filter({ hasText: "waits as change #" });
+  await expect(waiting).toContainText("for sign-off by 2 managers");
+  const change = Number((await waiting.textContent())!.match(/change #(\d+)/)![1]);
+  // It loosens: nothing changes until two managers (never its author) approve it.
+  expect((await agent.propose({ tool: "vacuum", args: { table: "y" } })).status).toBe("pending");
+  approveChange(change);
+  await expect
+    .poll(async () => (await agent.propose({ tool: "vacuum", args: { table: "y" } })).status, { timeout: 5_000 })
+    .toBe("allowed");
 });
 
 test("the TOML tab names the line and column of an error", async ({ page }) => {

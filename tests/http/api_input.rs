@@ -205,9 +205,10 @@ async fn the_openapi_document_describes_every_operation() {
         ("/api/v1/calls/{id}/execute", "post"),
         ("/api/v1/calls/{id}/cancel", "post"),
         ("/api/v1/events", "get"),
+        ("/api/v1/bypasses", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 5, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 6, "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }
@@ -217,6 +218,8 @@ async fn the_openapi_document_describes_every_operation() {
         "CallView",
         "ExecuteResponse",
         "ErrorBody",
+        "AgentBypass",
+        "ApprovedBy",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }

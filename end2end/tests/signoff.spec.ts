@@ -1,0 +1,137 @@
+import { Browser, expect, Page, test } from "@playwright/test";
+import { hydrated, signIn } from "./helpers";
+import { Agent, BASE, createUser, importPolicy } from "./gate";
+
+// Bypasses need two managers' sign-off: the requester never counts, and a revoked bypass
+// stops approving at once. Three managers, each in their own browser context.
+test.describe.configure({ mode: "serial" });
+
+const PASSWORD = "signoff password 1";
+const POLICY = `
+default_effect = "allow"
+
+[[rules]]
+name = "gate-ship"
+[rules.match]
+tool = "ship"
+[rules.effect]
+kind = "gate"
+`;
+
+async function manager(browser: Browser, name: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, name, PASSWORD);
+  return page;
+}
+
+test("three managers: the requester cannot approve, two others activate, revoking stops it", async ({ browser }) => {
+  for (const name of ["mo-requester", "mo-anna", "mo-bert"]) createUser(name, "manager", PASSWORD);
+  createUser("vi-viewer", "viewer", PASSWORD);
+  createUser("ap-approver", "approver", PASSWORD);
+  await importPolicy(POLICY);
+  const agent = await Agent.create("ship-bot");
+  const before = await agent.propose({ tool: "ship", args: { env: "staging-1" } });
+  expect(before.status).toBe("pending");
+
+  const requester = await manager(browser, "mo-requester");
+  const anna = await manager(browser, "mo-anna");
+  const bert = await manager(browser, "mo-bert");
+
+  // Anna's review page is open before the request exists: it appears without a reload.
+  await anna.goto("/reviews");
+  await hydrated(anna);
+  await expect(anna.getByRole("heading", { name: /Waiting for sign-off/ })).toBeVisible();
+
+  // The requester previews the scope, then asks.
+  await requester.goto("/bypasses");
+  await hydrated(requester);
+  const preview = requester.locator(".preview-form");
+  await preview.getByLabel("Tool (glob)").fill("ship");
+  await preview.getByLabel(/Agent \(glob/).fill("ship-*");
+  await preview.getByLabel(/Argument conditions/).fill("/env=staging*");
+  await preview.getByRole("button", { name: "Preview" }).click();
+  await expect(requester.locator(".preview")).toContainText("1 of the last");
+  await expect(requester.locator(".preview")).toContainText("ship-bot");
+  const ask = requester.locator(".bypass-form");
+  await ask.getByLabel("Tool (glob)").fill("ship");
+  await ask.getByLabel(/Agent \(glob/).fill("ship-*");
+  await ask.getByLabel(/Argument conditions/).fill("/env=staging*");
+  await ask.getByLabel(/For how long/).fill("1h");
+  await ask.getByLabel(/Why/).fill("release train <b>today</b>");
+  await ask.getByRole("button", { name: "Ask managers to sign off" }).click();
+  const created = requester.getByRole("status").filter({ hasText: "requested" });
+  await expect(created).toContainText("needs 2 managers");
+  const id = Number((await created.textContent())!.match(/Bypass #(\d+)/)![1]);
+
+  // The requester cannot approve their own request: no form, and the server refuses a forged one.
+  await requester.goto(`/bypasses/${id}`);
+  await hydrated(requester);
+  await expect(requester.locator(".cannot-decide")).toContainText("you asked for this");
+  await expect(requester.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  const hash = (await requester.request.post("/rpc/bypass", { form: { id: String(id) }, headers: { accept: "application/json" } }).then((r) => r.json())).bypass.hash;
+  const forged = await requester.request.post("/rpc/signoff_review", {
+    form: { kind: "bypass", id: String(id), verdict: "approve", hash },
+    headers: { accept: "application/json" },
+  });
+  expect(forged.status()).toBe(403);
+  expect((await forged.json()).error.code).toBe("self_review");
+
+  // Anna sees it live, with the justification escaped, and approves.
+  const item = anna.locator(`[data-bypass="${id}"]`);
+  await expect(item).toBeVisible({ timeout: 10_000 });
+  await expect(item.locator(".reason")).toHaveText("release train <b>today</b>");
+  await expect(item).toContainText("calls to `ship` from agents matching `ship-*` when /env matches staging*");
+  await item.getByRole("form", { name: `Approve bypass ${id}` }).getByRole("button", { name: "Approve" }).click();
+  await expect(anna.locator(`[data-bypass="${id}"] .cannot-decide`)).toContainText("already reviewed");
+  expect((await agent.propose({ tool: "ship", args: { env: "staging-2" } })).status).toBe("pending");
+
+  // Bert's approval activates it.
+  await bert.goto("/reviews");
+  await hydrated(bert);
+  const bertItem = bert.locator(`[data-bypass="${id}"]`);
+  await expect(bertItem.locator(".approvals")).toContainText("1 of 2");
+  await bertItem.getByRole("form", { name: `Approve bypass ${id}` }).getByRole("button", { name: "Approve" }).click();
+  await expect(bert.locator(`[data-bypass="${id}"]`)).toHaveCount(0);
+
+  // The agent's gated call is approved by the bypass, and the card says so.
+  const approved = await agent.propose({ tool: "ship", args: { env: "staging-3" } });
+  expect(approved.status).toBe("approved");
+  expect(approved.approved_by).toEqual({ bypass: id });
+  expect((await agent.propose({ tool: "ship", args: { env: "production" } })).status).toBe("pending");
+  await bert.goto(`/calls/${approved.id}`);
+  await hydrated(bert);
+  await expect(bert.locator(".approved-by")).toContainText(`Approved by bypass #${id}`);
+
+  // The bypass page: active, time left ticking, the call it approved; the requester revokes.
+  await requester.goto(`/bypasses/${id}`);
+  await hydrated(requester);
+  await expect(requester.locator(".bypass-head .status")).toHaveText("active");
+  const timer = requester.locator(".time-left [role=timer]");
+  const first = await timer.textContent();
+  await expect.poll(async () => timer.textContent(), { timeout: 5_000 }).not.toBe(first);
+  await expect(requester.locator(".covered-calls")).toContainText("ship-bot");
+  await requester.getByRole("button", { name: "Revoke now" }).click();
+  await expect(requester.locator(".bypass-head .status")).toHaveText("revoked");
+  expect((await agent.propose({ tool: "ship", args: { env: "staging-4" } })).status).toBe("pending");
+});
+
+test("a viewer or an approver forging a review through the server function is refused", async ({ browser }) => {
+  const pending = await browser.newContext().then((c) => c.newPage());
+  await signIn(pending, "ap-approver", PASSWORD);
+  // The approver may ask for a bypass…
+  const asked = await pending.request.post("/rpc/bypass_request", {
+    form: { tool: "ship", agent: "", conditions: "", window: "30m", reason: "hotfix" },
+    headers: { accept: "application/json" },
+  });
+  expect(asked.status()).toBe(200);
+  const { id, hash } = await asked.json();
+  // …but neither they nor a viewer may review one.
+  for (const [name, page] of [["ap-approver", pending], ["vi-viewer", await manager(browser, "vi-viewer")]] as const) {
+    const res = await page.request.post(`${BASE}/rpc/signoff_review`, {
+      form: { kind: "bypass", id: String(id), verdict: "approve", hash },
+      headers: { accept: "application/json" },
+    });
+    expect(res.status(), name).toBe(403);
+  }
+});
