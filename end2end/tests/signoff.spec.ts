@@ -1,5 +1,5 @@
 import { Browser, expect, Page, test } from "@playwright/test";
-import { hydrated, signIn } from "./helpers";
+import { askfirst, hydrated, signIn } from "./helpers";
 import { Agent, BASE, createUser, importPolicy } from "./gate";
 
 // Bypasses need two managers' sign-off: the requester never counts, and a revoked bypass
@@ -17,6 +17,15 @@ tool = "ship"
 [rules.effect]
 kind = "gate"
 `;
+
+// The policy the other specs left in force comes back afterwards.
+let before = "";
+test.beforeAll(() => {
+  before = askfirst(["policy", "export"]);
+});
+test.afterAll(async () => {
+  await importPolicy(before);
+});
 
 async function manager(browser: Browser, name: string): Promise<Page> {
   const context = await browser.newContext();
