@@ -3,7 +3,7 @@
 use crate::call::ProposedCall;
 use crate::error::{from_response, Error};
 use crate::events::{parse_events, CallEvent};
-use crate::types::{CallView, Executed, Proposal, Status};
+use crate::types::{Bypass, CallView, Executed, Proposal, Status};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
@@ -80,6 +80,18 @@ impl Client {
             req = req.header("Idempotency-Key", key);
         }
         Self::read(req.send().await?, "proposal").await
+    }
+
+    /// The active bypasses that cover this agent: managers signed them off, and a matching
+    /// gated call is approved at once (`approved_by: Bypass(id)`), so an agent can tell a
+    /// person why a call went through without them.
+    pub async fn bypasses(&self) -> Result<Vec<Bypass>, Error> {
+        let req = self
+            .http
+            .get(self.url("/bypasses"))
+            .bearer_auth(&self.key)
+            .timeout(REQUEST_TIMEOUT);
+        Self::read(req.send().await?, "bypasses").await
     }
 
     /// The call as it is now.

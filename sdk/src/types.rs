@@ -80,6 +80,45 @@ pub struct Proposal {
     /// Approvals a pending call needs.
     #[serde(default)]
     pub approvals_required: Option<u32>,
+    /// For a gated call an active bypass approved at once: `Bypass(id)`.
+    #[serde(default)]
+    pub approved_by: Option<ApprovedBy>,
+    /// Until when an approved call may be executed (RFC 3339).
+    #[serde(default)]
+    pub approval_expires_at: Option<String>,
+}
+
+/// Who approved a call: a bypass managers signed off (its number), or these people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovedBy {
+    Bypass(i64),
+    People(Vec<String>),
+}
+
+/// An active bypass covering this agent (`GET /api/v1/bypasses`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bypass {
+    pub id: i64,
+    /// The scope: `agent` and `tool` globs and `args` conditions, as in policy rules.
+    #[serde(default)]
+    pub scope: Value,
+    /// The scope in words.
+    #[serde(default)]
+    pub description: String,
+    /// Whether gates that ask for typed confirmation are bypassed too.
+    #[serde(default)]
+    pub include_confirmation: bool,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub requester: String,
+    /// The managers whose approvals activated it.
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub ends_at: String,
 }
 
 impl Proposal {
@@ -156,6 +195,9 @@ pub struct CallView {
     pub deadline: Option<String>,
     #[serde(default)]
     pub approval_expires_at: Option<String>,
+    /// Who approved it (absent until it is approved).
+    #[serde(default)]
+    pub approved_by: Option<ApprovedBy>,
     /// What the agent stored with an async proposal.
     #[serde(default)]
     pub checkpoint: Option<Value>,

@@ -131,7 +131,10 @@ fn print_bypass(b: &BypassView) {
             "  {} {}{}",
             r.user,
             r.verdict.as_str(),
-            r.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+            r.comment
+                .as_deref()
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
         );
     }
     println!("  hash {}", b.hash);
@@ -189,12 +192,9 @@ pub async fn bypass(cmd: BypassCommand, db: &Path) -> anyhow::Result<()> {
             json,
         } => {
             let who = person(&gate, &user).await?;
-            let scope: Scope = crate::policy::scope::read(
-                agent.as_deref().unwrap_or(""),
-                &tool,
-                &args.join("\n"),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let scope: Scope =
+                crate::policy::scope::read(agent.as_deref().unwrap_or(""), &tool, &args.join("\n"))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let window_secs = duration(&window).map_err(|e| anyhow::anyhow!("--for {e}"))?;
             let view = gate
                 .request_bypass(
@@ -291,7 +291,10 @@ pub async fn bypass(cmd: BypassCommand, db: &Path) -> anyhow::Result<()> {
             } else {
                 print_bypass(&page.bypass);
                 for c in &page.approved_calls {
-                    println!("  approved call {} {} → {} at {}", c.id, c.agent, c.tool, c.created_at);
+                    println!(
+                        "  approved call {} {} → {} at {}",
+                        c.id, c.agent, c.tool, c.created_at
+                    );
                 }
             }
         }
@@ -333,7 +336,8 @@ pub async fn settings(cmd: SignoffCommand, db: &Path) -> anyhow::Result<()> {
                 s.approvals = n;
             }
             if let Some(w) = max_window {
-                s.max_window_secs = duration(&w).map_err(|e| anyhow::anyhow!("--max-window {e}"))?;
+                s.max_window_secs =
+                    duration(&w).map_err(|e| anyhow::anyhow!("--max-window {e}"))?;
             }
             if let Some(t) = request_ttl {
                 s.request_ttl_secs =

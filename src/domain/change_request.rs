@@ -334,7 +334,8 @@ mod tests {
     fn rebasing() {
         let base = policy(vec![deny("a"), deny("b"), deny("c")]);
         // (what, mine, theirs, expected rule names or the conflict text)
-        let cases: Vec<(&str, Policy, Policy, Result<Vec<&str>, &str>)> = vec![
+        type Case<'a> = (&'a str, Policy, Policy, Result<Vec<&'a str>, &'a str>);
+        let cases: Vec<Case> = vec![
             (
                 "disjoint edits",
                 policy(vec![allow("a"), deny("b"), deny("c")]),
@@ -356,7 +357,11 @@ mod tests {
             (
                 "both changed one rule",
                 policy(vec![allow("a"), deny("b"), deny("c")]),
-                policy(vec![rule("a", Effect::Gate(Default::default())), deny("b"), deny("c")]),
+                policy(vec![
+                    rule("a", Effect::Gate(Default::default())),
+                    deny("b"),
+                    deny("c"),
+                ]),
                 Err("both changed rule `a`"),
             ),
             (

@@ -78,7 +78,13 @@ mod tests {
             (
                 Role::Admin,
                 vec![
-                    "/", "/inbox", "/history", "/bypasses", "/reviews", "/policy", "/agents",
+                    "/",
+                    "/inbox",
+                    "/history",
+                    "/bypasses",
+                    "/reviews",
+                    "/policy",
+                    "/agents",
                     "/people",
                 ],
             ),

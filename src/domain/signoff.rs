@@ -108,18 +108,12 @@ mod tests {
             (ok, 3, None),
             (ok, 2, Some("at least 3 active managers")),
             (
-                SignoffSettings {
-                    approvals: 1,
-                    ..ok
-                },
+                SignoffSettings { approvals: 1, ..ok },
                 9,
                 Some("approvals must be 2-10"),
             ),
             (
-                SignoffSettings {
-                    approvals: 3,
-                    ..ok
-                },
+                SignoffSettings { approvals: 3, ..ok },
                 3,
                 Some("at least 4"),
             ),

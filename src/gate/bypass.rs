@@ -8,8 +8,7 @@ use super::signoff::{self, current_reviewer, refused, requirements, review_views
 use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
 use crate::domain::bypass::{
-    AgentBypass, BypassEvent, BypassList, BypassPage, BypassStatus, BypassView, Scope,
-    ScopePreview,
+    AgentBypass, BypassEvent, BypassList, BypassPage, BypassStatus, BypassView, Scope, ScopePreview,
 };
 use crate::domain::error::StateCode;
 use crate::domain::inbox::key_args;
@@ -357,9 +356,7 @@ impl Gate {
                     let approvers: Vec<String> = rows
                         .iter()
                         .filter(|r| r.engine().verdict == Verdict::Approve)
-                        .filter(|r| {
-                            review::approvals(&[r.engine()], 1, &req) == 1
-                        })
+                        .filter(|r| review::approvals(&[r.engine()], 1, &req) == 1)
                         .map(|r| r.username.clone())
                         .chain((input.verdict == Verdict::Approve).then(|| me.username.clone()))
                         .collect();
@@ -420,9 +417,14 @@ impl Gate {
                         revoked_by: Some(&me.username),
                         ..Default::default()
                     };
-                    let Some(to) =
-                        bypasses::transition(&mut *conn, id, row.status, BypassEvent::Revoke, &changes)
-                            .await?
+                    let Some(to) = bypasses::transition(
+                        &mut *conn,
+                        id,
+                        row.status,
+                        BypassEvent::Revoke,
+                        &changes,
+                    )
+                    .await?
                     else {
                         return Ok(Err(AppError::State(
                             StateCode::NotActive,
@@ -479,7 +481,11 @@ impl Gate {
         if let Some(event) = row.status.due(row.expires_at, row.ends_at, now_ms) {
             bypass.status = row.status.apply(event).unwrap_or(row.status);
         }
-        let req = requirements(row.approvals_required, Some(&row.requester_id), row.expires_at);
+        let req = requirements(
+            row.approvals_required,
+            Some(&row.requester_id),
+            row.expires_at,
+        );
         let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
         let subject = review::Subject {
             open: bypass.status == BypassStatus::Pending,
@@ -558,7 +564,11 @@ impl Gate {
         let settings = self.signoff_settings().await?;
         let mut out = Vec::new();
         for row in &rows {
-            let mine: Vec<_> = all.iter().filter(|r| r.subject_id == row.id).cloned().collect();
+            let mine: Vec<_> = all
+                .iter()
+                .filter(|r| r.subject_id == row.id)
+                .cloned()
+                .collect();
             let mut v = view(row, &mine)?;
             if let Some(event) = row.status.due(row.expires_at, row.ends_at, now_ms) {
                 v.status = row.status.apply(event).unwrap_or(row.status);
@@ -609,15 +619,17 @@ impl Gate {
         let mut out = Vec::new();
         for row in bypasses::open(&self.pool).await? {
             if row.status != BypassStatus::Active
-                || row.status.due(row.expires_at, row.ends_at, now_ms).is_some()
+                || row
+                    .status
+                    .due(row.expires_at, row.ends_at, now_ms)
+                    .is_some()
             {
                 continue;
             }
             let scope = scope_of(&row)?;
-            let covers = scope
-                .agent
-                .as_deref()
-                .is_none_or(|glob| crate::policy::glob::Pattern::new(glob).is_ok_and(|p| p.matches(&agent.name)));
+            let covers = scope.agent.as_deref().is_none_or(|glob| {
+                crate::policy::glob::Pattern::new(glob).is_ok_and(|p| p.matches(&agent.name))
+            });
             if !covers {
                 continue;
             }
@@ -662,7 +674,9 @@ impl Gate {
                     })
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!(bypass = row.id, error = %e, "stored bypass scope invalid"),
+                Err(e) => {
+                    tracing::error!(bypass = row.id, error = %e, "stored bypass scope invalid")
+                }
             }
         }
         self.set_bypasses(active);
@@ -699,7 +713,9 @@ impl Gate {
         for row in due {
             ended |= row.status == BypassStatus::Active;
             self.writer
-                .write(move |conn| Box::pin(async move { settle_in(conn, row, now).await.map(|_| ()) }))
+                .write(move |conn| {
+                    Box::pin(async move { settle_in(conn, row, now).await.map(|_| ()) })
+                })
                 .await?;
         }
         if ended {

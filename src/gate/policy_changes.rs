@@ -48,7 +48,11 @@ fn view(
         serde_json::from_str(text)
             .map_err(|e| AppError::Internal(format!("change #{}: {what} unreadable: {e}", row.id)))
     };
-    let req = requirements(row.approvals_required, row.author_id.as_deref(), row.expires_at);
+    let req = requirements(
+        row.approvals_required,
+        row.author_id.as_deref(),
+        row.expires_at,
+    );
     let candidate = row.candidate.max(1) as u32;
     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
     let status = row
@@ -124,7 +128,9 @@ async fn settle_in(
 
 /// The version in force (0 before any).
 async fn in_force_version(conn: &mut SqliteConnection) -> Result<i64, AppError> {
-    Ok(store::policy::latest_row(conn).await?.map_or(0, |v| v.version))
+    Ok(store::policy::latest_row(conn)
+        .await?
+        .map_or(0, |v| v.version))
 }
 
 impl Gate {
@@ -242,8 +248,11 @@ impl Gate {
                     }
                     let rows = reviews::of(&mut *conn, SubjectKind::PolicyChange, id).await?;
                     let me = current_reviewer(&mut *conn, &user).await?;
-                    let req =
-                        requirements(row.approvals_required, row.author_id.as_deref(), row.expires_at);
+                    let req = requirements(
+                        row.approvals_required,
+                        row.author_id.as_deref(),
+                        row.expires_at,
+                    );
                     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
                     let candidate = row.candidate.max(1) as u32;
                     let subject = review::Subject {
@@ -433,10 +442,16 @@ impl Gate {
         })?;
         let compiled =
             CompiledPolicy::compile(&merged).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let in_force = CompiledPolicy::compile(&theirs).map_err(|e| AppError::Internal(e.to_string()))?;
+        let in_force =
+            CompiledPolicy::compile(&theirs).map_err(|e| AppError::Internal(e.to_string()))?;
         let classification = classify(&theirs, &merged);
-        let replay = self.replay_between(&in_force, &compiled, REPLAY_CALLS).await?;
-        let diff_text: Vec<String> = diff(&theirs, &merged).iter().map(Change::describe).collect();
+        let replay = self
+            .replay_between(&in_force, &compiled, REPLAY_CALLS)
+            .await?;
+        let diff_text: Vec<String> = diff(&theirs, &merged)
+            .iter()
+            .map(Change::describe)
+            .collect();
         let (changes_json, findings_json, replay_json, document) = (
             json_text(&diff_text)?,
             json_text(&classification.findings)?,
@@ -589,12 +604,20 @@ impl Gate {
         drop(conn);
         let mut out = Vec::new();
         for row in &rows {
-            let mine: Vec<_> = all.iter().filter(|r| r.subject_id == row.id).cloned().collect();
+            let mine: Vec<_> = all
+                .iter()
+                .filter(|r| r.subject_id == row.id)
+                .cloned()
+                .collect();
             let change = view(row, &mine, in_force, now_ms)?;
             if change.status != ChangeStatus::Pending {
                 continue;
             }
-            let req = requirements(row.approvals_required, row.author_id.as_deref(), row.expires_at);
+            let req = requirements(
+                row.approvals_required,
+                row.author_id.as_deref(),
+                row.expires_at,
+            );
             let engine: Vec<review::Review> = mine.iter().map(|r| r.engine()).collect();
             let subject = review::Subject {
                 open: true,
@@ -626,7 +649,9 @@ impl Gate {
         let n = due.len();
         for row in due {
             self.writer
-                .write(move |conn| Box::pin(async move { settle_in(conn, row, now).await.map(|_| ()) }))
+                .write(move |conn| {
+                    Box::pin(async move { settle_in(conn, row, now).await.map(|_| ()) })
+                })
                 .await?;
         }
         Ok(n)

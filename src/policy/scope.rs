@@ -49,9 +49,8 @@ impl CompiledScope {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    compile_condition(c).map_err(|e| {
-                        format!("argument condition {} (`{}`): {e}", i + 1, c.pointer)
-                    })
+                    compile_condition(c)
+                        .map_err(|e| format!("argument condition {} (`{}`): {e}", i + 1, c.pointer))
                 })
                 .collect::<Result<_, _>>()?,
         })
@@ -109,21 +108,52 @@ mod tests {
         let scope = read("ci-*", "deploy", "/env=staging*\n/replicas le 3").unwrap();
         let compiled = CompiledScope::compile(&scope).unwrap();
         let cases = [
-            ("ci-1", "deploy", json!({ "env": "staging-eu", "replicas": 2 }), true),
-            ("ci-1", "deploy", json!({ "env": "production", "replicas": 2 }), false),
-            ("ci-1", "deploy", json!({ "env": "staging", "replicas": 4 }), false),
+            (
+                "ci-1",
+                "deploy",
+                json!({ "env": "staging-eu", "replicas": 2 }),
+                true,
+            ),
+            (
+                "ci-1",
+                "deploy",
+                json!({ "env": "production", "replicas": 2 }),
+                false,
+            ),
+            (
+                "ci-1",
+                "deploy",
+                json!({ "env": "staging", "replicas": 4 }),
+                false,
+            ),
             ("ci-1", "deploy", json!({ "env": "staging" }), false),
-            ("ops", "deploy", json!({ "env": "staging", "replicas": 1 }), false),
-            ("ci-1", "deploy_all", json!({ "env": "staging", "replicas": 1 }), false),
+            (
+                "ops",
+                "deploy",
+                json!({ "env": "staging", "replicas": 1 }),
+                false,
+            ),
+            (
+                "ci-1",
+                "deploy_all",
+                json!({ "env": "staging", "replicas": 1 }),
+                false,
+            ),
         ];
         for (agent, tool, args, want) in cases {
-            assert_eq!(compiled.matches(agent, tool, &args), want, "{agent} {tool} {args}");
+            assert_eq!(
+                compiled.matches(agent, tool, &args),
+                want,
+                "{agent} {tool} {args}"
+            );
         }
         let any_agent = read("", "send_*", "").unwrap();
         assert_eq!(any_agent.agent, None);
-        assert!(CompiledScope::compile(&any_agent)
-            .unwrap()
-            .matches("anyone", "send_email", &json!({})));
+        assert!(CompiledScope::compile(&any_agent).unwrap().matches(
+            "anyone",
+            "send_email",
+            &json!({})
+        ));
     }
 
     #[test]
@@ -137,7 +167,10 @@ mod tests {
         ];
         for (agent, tool, conditions, want) in cases {
             let err = read(agent, tool, conditions).unwrap_err();
-            assert!(err.contains(want), "{agent:?} {tool:?} {conditions:?}: {err}");
+            assert!(
+                err.contains(want),
+                "{agent:?} {tool:?} {conditions:?}: {err}"
+            );
         }
         let long = "x".repeat(MAX_GLOB_CHARS + 1);
         assert!(read("", &long, "").unwrap_err().contains("longer"));

@@ -32,7 +32,11 @@ pub async fn signoff_events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     signed_in(&state, &headers, Role::Manager).await?;
-    Ok(stream(&state, state.gate.hub.subscribe_signoff(), "signoff"))
+    Ok(stream(
+        &state,
+        state.gate.hub.subscribe_signoff(),
+        "signoff",
+    ))
 }
 
 async fn signed_in(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), AppError> {
@@ -46,7 +50,9 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, role: Role) -> Result<
         .await?
         .ok_or(AppError::Unauthenticated)?;
     if user.disabled || !user.role.includes(role) {
-        return Err(AppError::Forbidden(format!("this stream needs the {role} role")));
+        return Err(AppError::Forbidden(format!(
+            "this stream needs the {role} role"
+        )));
     }
     Ok(())
 }
@@ -57,21 +63,22 @@ fn stream(
     name: &'static str,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shutdown = state.gate.hub.shutdown_signal();
-    let events = futures::stream::unfold((rx, shutdown), move |(mut rx, mut shutdown)| async move {
-        let event = tokio::select! {
-            got = rx.recv() => match got {
-                Ok(row) => {
-                    let data = serde_json::json!({
-                        "call": row.call_id, "kind": row.kind, "status": row.to_status,
-                    });
-                    Event::default().id(row.id.to_string()).event(name).data(data.to_string())
-                }
-                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
-                Err(RecvError::Closed) => return None,
-            },
-            _ = shutdown.changed() => return None,
-        };
-        Some((Ok(event), (rx, shutdown)))
-    });
+    let events =
+        futures::stream::unfold((rx, shutdown), move |(mut rx, mut shutdown)| async move {
+            let event = tokio::select! {
+                got = rx.recv() => match got {
+                    Ok(row) => {
+                        let data = serde_json::json!({
+                            "call": row.call_id, "kind": row.kind, "status": row.to_status,
+                        });
+                        Event::default().id(row.id.to_string()).event(name).data(data.to_string())
+                    }
+                    Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = shutdown.changed() => return None,
+            };
+            Some((Ok(event), (rx, shutdown)))
+        });
     Sse::new(events).keep_alive(KeepAlive::default())
 }

@@ -160,10 +160,8 @@ pub async fn use_once(conn: &mut SqliteConnection, id: i64, now_ms: i64) -> sqlx
 
 /// Pending requests (for the navigation's count).
 pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND expires_at > ?",
-    )
-    .bind(now_ms)
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar("SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND expires_at > ?")
+        .bind(now_ms)
+        .fetch_one(db)
+        .await
 }

@@ -75,10 +75,12 @@ pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewChange<'_>) -> sqlx::Res
 
 /// One change.
 pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<ChangeRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM policy_changes WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM policy_changes WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Pending changes, oldest first.

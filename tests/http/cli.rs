@@ -98,7 +98,10 @@ async fn policy_files_round_trip_and_errors_name_the_line() {
     );
     let saved: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(saved["loosening"], true);
-    assert!(saved["version"].is_i64() && saved["pending"].is_null(), "{saved}");
+    assert!(
+        saved["version"].is_i64() && saved["pending"].is_null(),
+        "{saved}"
+    );
     // The running server picks the new policy up.
     let (key, _) = app.agent("bot").await;
     let mut gated = false;

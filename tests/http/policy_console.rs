@@ -106,7 +106,10 @@ async fn a_new_gate_saved_with_a_comment_is_in_force_for_the_next_call() {
         .rpc(&admin, "policy_save", &[("comment", "gate migrations")])
         .await)
     .await;
-    assert!(saved["pending"].is_null(), "a tightening change applies at once");
+    assert!(
+        saved["pending"].is_null(),
+        "a tightening change applies at once"
+    );
     let version = saved["version"].clone();
     let p = app
         .propose_ok(&key, json!({ "session": "s", "tool": "migrate" }))
@@ -205,7 +208,13 @@ async fn loosening_waits_for_two_managers_and_restore_tightens_at_once() {
         .await)
     .await;
     let change = saved["pending"].as_i64().expect("a pending change");
-    assert_eq!((saved["version"].clone(), saved["approvals_required"].clone()), (Value::Null, json!(2)));
+    assert_eq!(
+        (
+            saved["version"].clone(),
+            saved["approvals_required"].clone()
+        ),
+        (Value::Null, json!(2))
+    );
     // Not in force yet.
     assert_eq!(
         app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
@@ -214,7 +223,11 @@ async fn loosening_waits_for_two_managers_and_restore_tightens_at_once() {
     );
     let hash = app.gate().policy_change(change).await.unwrap().hash;
     let review = |who: &'static str| {
-        let client = if who == "mia" { mia.clone() } else { max.clone() };
+        let client = if who == "mia" {
+            mia.clone()
+        } else {
+            max.clone()
+        };
         let (app, hash) = (&app, hash.clone());
         async move {
             app.rpc(

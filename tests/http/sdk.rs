@@ -222,3 +222,68 @@ async fn the_demo_agent_plays_its_plan_in_sync_and_async_modes() {
     d.abort();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_sees_a_bypass_approval_and_the_bypasses_that_cover_it() {
+    use askfirst::domain::bypass::Scope;
+    use askfirst::domain::review::Verdict;
+    use askfirst::gate::{bypass::BypassRequest, signoff::SignoffInput};
+    let app = real_time_app().await;
+    let (key, _) = app.agent("bot").await;
+    let ria = app.person("ria", Role::Approver).await;
+    let id = app
+        .gate()
+        .request_bypass(
+            &ria,
+            BypassRequest {
+                scope: Scope {
+                    agent: None,
+                    tool: "deploy".into(),
+                    args: vec![],
+                },
+                window_secs: 3600,
+                reason: "release".into(),
+                include_confirmation: true,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    for name in ["ann", "bo"] {
+        let m = app.person(name, Role::Manager).await;
+        let hash = app.gate().bypass_page(id, &m).await.unwrap().bypass.hash;
+        app.gate()
+            .review_bypass(
+                id,
+                &m,
+                SignoffInput {
+                    verdict: Verdict::Approve,
+                    comment: None,
+                    shown_hash: hash,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let client = Client::new(&app.base, &key).unwrap();
+    let p = client
+        .propose(&ProposedCall::new("s1", "deploy").args(json!({ "env": "production" })))
+        .await
+        .unwrap();
+    assert_eq!(p.status, Status::Approved);
+    assert_eq!(p.approved_by, Some(askfirst_sdk::ApprovedBy::Bypass(id)));
+    assert_eq!(
+        client.get(&p.id).await.unwrap().approved_by,
+        Some(askfirst_sdk::ApprovedBy::Bypass(id))
+    );
+    let covering = client.bypasses().await.unwrap();
+    assert_eq!(
+        (
+            covering.len(),
+            covering[0].id,
+            covering[0].approved_by.clone()
+        ),
+        (1, id, vec!["ann".to_string(), "bo".to_string()])
+    );
+    app.stop().await;
+}

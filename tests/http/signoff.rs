@@ -87,45 +87,78 @@ async fn review_sequences() {
     let viewer = app.person("vic", Role::Viewer).await;
 
     use Verdict::{Approve, Deny};
-    type Step<'a> = (&'a UserView, Verdict, Option<&'a str>, Result<BypassStatus, &'a str>);
+    type Step<'a> = (
+        &'a UserView,
+        Verdict,
+        Option<&'a str>,
+        Result<BypassStatus, &'a str>,
+    );
     let pending = Ok(BypassStatus::Pending);
     let active = Ok(BypassStatus::Active);
     let cases: Vec<(&str, &UserView, Vec<Step>)> = vec![
-        ("two distinct managers activate it", &approver, vec![
-            (&ann, Approve, None, pending.clone()),
-            (&bo, Approve, None, active.clone()),
-            (&cy, Approve, None, Err("already_resolved")),
-            (&cy, Deny, None, Err("already_resolved")),
-        ]),
-        ("a manager who asked cannot approve", &manager, vec![
-            (&manager, Approve, None, Err("self_review")),
-            (&ann, Approve, None, pending.clone()),
-            (&bo, Approve, None, active.clone()),
-        ]),
-        ("an admin who asked cannot approve either", &admin, vec![
-            (&admin, Approve, None, Err("self_review")),
-            (&ann, Approve, None, pending.clone()),
-        ]),
-        ("the same manager twice", &approver, vec![
-            (&ann, Approve, None, pending.clone()),
-            (&ann, Approve, None, Err("duplicate_reviewer")),
-            (&ann, Deny, None, Err("duplicate_reviewer")),
-        ]),
-        ("one deny vetoes", &approver, vec![
-            (&ann, Approve, None, pending.clone()),
-            (&bo, Deny, None, Ok(BypassStatus::Denied)),
-            (&cy, Approve, None, Err("already_resolved")),
-        ]),
-        ("a review of another hash", &approver, vec![
-            (&ann, Approve, Some(ZERO), Err("stale_view")),
-            (&ann, Approve, None, pending.clone()),
-        ]),
-        ("approvers and viewers are not eligible", &manager, vec![
-            (&approver, Approve, None, Err("not_eligible")),
-            (&viewer, Approve, None, Err("not_eligible")),
-            (&admin, Approve, None, pending.clone()),
-            (&dan, Approve, None, active.clone()),
-        ]),
+        (
+            "two distinct managers activate it",
+            &approver,
+            vec![
+                (&ann, Approve, None, pending),
+                (&bo, Approve, None, active),
+                (&cy, Approve, None, Err("already_resolved")),
+                (&cy, Deny, None, Err("already_resolved")),
+            ],
+        ),
+        (
+            "a manager who asked cannot approve",
+            &manager,
+            vec![
+                (&manager, Approve, None, Err("self_review")),
+                (&ann, Approve, None, pending),
+                (&bo, Approve, None, active),
+            ],
+        ),
+        (
+            "an admin who asked cannot approve either",
+            &admin,
+            vec![
+                (&admin, Approve, None, Err("self_review")),
+                (&ann, Approve, None, pending),
+            ],
+        ),
+        (
+            "the same manager twice",
+            &approver,
+            vec![
+                (&ann, Approve, None, pending),
+                (&ann, Approve, None, Err("duplicate_reviewer")),
+                (&ann, Deny, None, Err("duplicate_reviewer")),
+            ],
+        ),
+        (
+            "one deny vetoes",
+            &approver,
+            vec![
+                (&ann, Approve, None, pending),
+                (&bo, Deny, None, Ok(BypassStatus::Denied)),
+                (&cy, Approve, None, Err("already_resolved")),
+            ],
+        ),
+        (
+            "a review of another hash",
+            &approver,
+            vec![
+                (&ann, Approve, Some(ZERO), Err("stale_view")),
+                (&ann, Approve, None, pending),
+            ],
+        ),
+        (
+            "approvers and viewers are not eligible",
+            &manager,
+            vec![
+                (&approver, Approve, None, Err("not_eligible")),
+                (&viewer, Approve, None, Err("not_eligible")),
+                (&admin, Approve, None, pending),
+                (&dan, Approve, None, active),
+            ],
+        ),
     ];
     for (what, requester, steps) in cases {
         let id = app
@@ -165,7 +198,10 @@ async fn review_sequences() {
 
     // Eligibility is checked again at the threshold: a manager disabled (or demoted) after
     // approving no longer counts.
-    assert_eq!(review(&app, id, &ann, Approve, None).await, Ok(BypassStatus::Pending));
+    assert_eq!(
+        review(&app, id, &ann, Approve, None).await,
+        Ok(BypassStatus::Pending)
+    );
     askfirst::auth::service::set_disabled(
         app.pool(),
         app.clock.as_ref(),
@@ -175,10 +211,19 @@ async fn review_sequences() {
     )
     .await
     .unwrap();
-    assert_eq!(review(&app, id, &bo, Approve, None).await, Ok(BypassStatus::Pending));
+    assert_eq!(
+        review(&app, id, &bo, Approve, None).await,
+        Ok(BypassStatus::Pending)
+    );
     let page = app.gate().bypass_page(id, &cy).await.unwrap();
-    assert_eq!((page.bypass.approvals, page.bypass.approvals_required), (1, 2));
-    assert_eq!(review(&app, id, &cy, Approve, None).await, Ok(BypassStatus::Active));
+    assert_eq!(
+        (page.bypass.approvals, page.bypass.approvals_required),
+        (1, 2)
+    );
+    assert_eq!(
+        review(&app, id, &cy, Approve, None).await,
+        Ok(BypassStatus::Active)
+    );
 
     // The request expires at its deadline, not a millisecond before.
     let id = app
@@ -187,10 +232,19 @@ async fn review_sequences() {
         .await
         .unwrap()
         .id;
-    let expires = app.gate().bypass_page(id, &bo).await.unwrap().bypass.expires_at_ms;
+    let expires = app
+        .gate()
+        .bypass_page(id, &bo)
+        .await
+        .unwrap()
+        .bypass
+        .expires_at_ms;
     let now = askfirst::clock::to_millis(app.now());
     app.clock.advance(Duration::milliseconds(expires - now - 1));
-    assert_eq!(review(&app, id, &bo, Approve, None).await, Ok(BypassStatus::Pending));
+    assert_eq!(
+        review(&app, id, &bo, Approve, None).await,
+        Ok(BypassStatus::Pending)
+    );
     app.clock.advance(Duration::milliseconds(1));
     assert_eq!(
         review(&app, id, &cy, Approve, None).await,
@@ -233,30 +287,52 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
     // Pending: nothing is approved yet.
     let p = call(&key, "deploy", json!({ "env": "staging" })).await;
     assert_eq!(p["status"], "pending");
-    review(&app, id, &ann, Verdict::Approve, None).await.unwrap();
+    review(&app, id, &ann, Verdict::Approve, None)
+        .await
+        .unwrap();
     assert_eq!(
         review(&app, id, &bo, Verdict::Approve, None).await,
         Ok(BypassStatus::Active)
     );
 
     let p = call(&key, "deploy", json!({ "env": "staging-eu" })).await;
-    assert_eq!((p["status"].clone(), p["approved_by"].clone()), (json!("approved"), json!({ "bypass": id })));
+    assert_eq!(
+        (p["status"].clone(), p["approved_by"].clone()),
+        (json!("approved"), json!({ "bypass": id }))
+    );
     let view = app.get_call(&key, p["id"].as_str().unwrap(), None).await;
     assert_eq!(view["approved_by"], json!({ "bypass": id }));
     // What the bypass approved can be executed, once.
-    let res = app.call_action(&key, p["id"].as_str().unwrap(), "execute").await;
+    let res = app
+        .call_action(&key, p["id"].as_str().unwrap(), "execute")
+        .await;
     assert_eq!(res.status(), 200);
     // Out of scope: another environment, another agent, a policy deny, a typed phrase.
-    assert_eq!(call(&key, "deploy", json!({ "env": "production" })).await["status"], "pending");
-    assert_eq!(call(&other_key, "deploy", json!({ "env": "staging" })).await["status"], "pending");
-    assert_eq!(call(&key, "rm", json!({ "env": "staging" })).await["status"], "denied");
-    assert_eq!(call(&key, "rmdir", json!({ "env": "staging" })).await["status"], "approved");
+    assert_eq!(
+        call(&key, "deploy", json!({ "env": "production" })).await["status"],
+        "pending"
+    );
+    assert_eq!(
+        call(&other_key, "deploy", json!({ "env": "staging" })).await["status"],
+        "pending"
+    );
+    assert_eq!(
+        call(&key, "rm", json!({ "env": "staging" })).await["status"],
+        "denied"
+    );
+    assert_eq!(
+        call(&key, "rmdir", json!({ "env": "staging" })).await["status"],
+        "approved"
+    );
     assert_eq!(
         call(&key, "wire", json!({ "env": "staging", "amount": 5 })).await["status"],
         "pending",
         "typed-confirmation gates are bypassed only when the request said so"
     );
-    assert_eq!(call(&key, "read", json!({ "env": "staging" })).await["status"], "allowed");
+    assert_eq!(
+        call(&key, "read", json!({ "env": "staging" })).await["status"],
+        "allowed"
+    );
 
     // Agents can see what covers them.
     let list: Value = reqwest::Client::new()
@@ -285,7 +361,10 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
     let revoked = app.gate().revoke_bypass(id, &ria).await.unwrap();
     assert_eq!(revoked.status, BypassStatus::Revoked);
     assert_eq!(revoked.used, 2);
-    assert_eq!(call(&key, "deploy", json!({ "env": "staging" })).await["status"], "pending");
+    assert_eq!(
+        call(&key, "deploy", json!({ "env": "staging" })).await["status"],
+        "pending"
+    );
     let err = app.gate().revoke_bypass(id, &ann).await.unwrap_err();
     assert_eq!(err.code(), "not_active");
 
@@ -294,14 +373,21 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
     req.include_confirmation = true;
     req.window_secs = 600;
     let id2 = app.gate().request_bypass(&ria, req).await.unwrap().id;
-    review(&app, id2, &ann, Verdict::Approve, None).await.unwrap();
-    review(&app, id2, &bo, Verdict::Approve, None).await.unwrap();
+    review(&app, id2, &ann, Verdict::Approve, None)
+        .await
+        .unwrap();
+    review(&app, id2, &bo, Verdict::Approve, None)
+        .await
+        .unwrap();
     app.clock
         .advance(Duration::seconds(600) - Duration::milliseconds(1));
     let p = call(&key, "wire", json!({ "amount": 9 })).await;
     assert_eq!(p["approved_by"], json!({ "bypass": id2 }));
     app.clock.advance(Duration::milliseconds(1));
-    assert_eq!(call(&key, "wire", json!({ "amount": 9 })).await["status"], "pending");
+    assert_eq!(
+        call(&key, "wire", json!({ "amount": 9 })).await["status"],
+        "pending"
+    );
     // The sweeper records the end once.
     let mut ended = 0;
     for _ in 0..60 {
@@ -410,10 +496,31 @@ async fn requests_and_settings_are_checked() {
         .unwrap_err();
     assert_eq!(err.status(), 403, "viewers cannot ask");
     let cases: Vec<(&str, BypassRequest, &str)> = vec![
-        ("no reason", BypassRequest { reason: " ".into(), ..request("deploy", None) }, "justification"),
-        ("window over the cap", BypassRequest { window_secs: 86_401, ..request("deploy", None) }, "window"),
+        (
+            "no reason",
+            BypassRequest {
+                reason: " ".into(),
+                ..request("deploy", None)
+            },
+            "justification",
+        ),
+        (
+            "window over the cap",
+            BypassRequest {
+                window_secs: 86_401,
+                ..request("deploy", None)
+            },
+            "window",
+        ),
         ("bad glob", request("deploy[", None), "tool"),
-        ("long reason", BypassRequest { reason: "x".repeat(2001), ..request("deploy", None) }, "longer"),
+        (
+            "long reason",
+            BypassRequest {
+                reason: "x".repeat(2001),
+                ..request("deploy", None)
+            },
+            "longer",
+        ),
     ];
     for (what, req, part) in cases {
         let err = gate.request_bypass(&ria, req).await.unwrap_err();
@@ -425,20 +532,34 @@ async fn requests_and_settings_are_checked() {
 
     // Two managers-or-admins (ann, ada): two approvals need three.
     let err = gate
-        .set_signoff_settings("user:ada", askfirst::domain::signoff::SignoffSettings::default())
+        .set_signoff_settings(
+            "user:ada",
+            askfirst::domain::signoff::SignoffSettings::default(),
+        )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("at least 3 active managers"), "{err}");
+    assert!(
+        err.to_string().contains("at least 3 active managers"),
+        "{err}"
+    );
     app.person("bo", Role::Manager).await;
     let settings = askfirst::domain::signoff::SignoffSettings {
         approvals: 2,
         max_window_secs: 7 * 86_400,
         request_ttl_secs: 3600,
     };
-    gate.set_signoff_settings("user:ada", settings).await.unwrap();
-    let long = BypassRequest { window_secs: 3 * 86_400, ..request("deploy", None) };
+    gate.set_signoff_settings("user:ada", settings)
+        .await
+        .unwrap();
+    let long = BypassRequest {
+        window_secs: 3 * 86_400,
+        ..request("deploy", None)
+    };
     let b = gate.request_bypass(&ria, long).await.unwrap();
-    assert_eq!(b.expires_at_ms - askfirst::clock::to_millis(app.now()), 3_600_000);
+    assert_eq!(
+        b.expires_at_ms - askfirst::clock::to_millis(app.now()),
+        3_600_000
+    );
     let _ = ada;
 
     // Through the server functions: a viewer or approver forging a review is refused.
@@ -449,7 +570,12 @@ async fn requests_and_settings_are_checked() {
             .rpc(
                 &client,
                 "signoff_review",
-                &[("kind", "bypass"), ("id", &b.id.to_string()), ("verdict", "approve"), ("hash", &hash)],
+                &[
+                    ("kind", "bypass"),
+                    ("id", &b.id.to_string()),
+                    ("verdict", "approve"),
+                    ("hash", &hash),
+                ],
             )
             .await;
         assert_eq!(error_of(res).await.0, 403, "{role}");
@@ -487,9 +613,17 @@ async fn a_stale_policy_change_is_rebased_by_its_author_which_voids_its_reviews(
     let review = |who: &UserView, hash: String| {
         let who = who.clone();
         async move {
-            gate.review_change(change, &who, SignoffInput { verdict: Verdict::Approve, comment: None, shown_hash: hash })
-                .await
-                .map_err(|e| e.code().to_string())
+            gate.review_change(
+                change,
+                &who,
+                SignoffInput {
+                    verdict: Verdict::Approve,
+                    comment: None,
+                    shown_hash: hash,
+                },
+            )
+            .await
+            .map_err(|e| e.code().to_string())
         }
     };
     let first_hash = gate.policy_change(change).await.unwrap().hash;
@@ -515,28 +649,37 @@ async fn a_stale_policy_change_is_rebased_by_its_author_which_voids_its_reviews(
         .await
         .unwrap();
     assert!(applied.version.is_some() && applied.pending.is_none());
-    assert_eq!(review(&bo, first_hash.clone()).await, Err("needs_rebase".into()));
+    assert_eq!(
+        review(&bo, first_hash.clone()).await,
+        Err("needs_rebase".into())
+    );
 
     // Only its author may re-base; doing so voids Ann's approval.
-    assert_eq!(gate.rebase_change(change, &bea).await.unwrap_err().status(), 403);
+    assert_eq!(
+        gate.rebase_change(change, &bea).await.unwrap_err().status(),
+        403
+    );
     let rebased = gate.rebase_change(change, &ada).await.unwrap();
     assert_eq!((rebased.candidate, rebased.approvals), (2, 0));
     assert!(rebased.reviews.iter().all(|r| !r.counts && !r.current));
     assert_eq!(review(&bo, first_hash).await, Err("stale_view".into()));
     review(&bo, rebased.hash.clone()).await.unwrap();
     assert_eq!(
-        app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" })).await["status"],
+        app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
+            .await["status"],
         "pending"
     );
     let done = review(&ann, rebased.hash.clone()).await.unwrap();
     assert_eq!(done.applied_version, Some(applied.version.unwrap() + 1));
     // Both changes are in force: deploys allowed, drops denied.
     assert_eq!(
-        app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" })).await["status"],
+        app.propose_ok(&key, json!({ "session": "s", "tool": "deploy" }))
+            .await["status"],
         "allowed"
     );
     assert_eq!(
-        app.propose_ok(&key, json!({ "session": "s", "tool": "drop" })).await["status"],
+        app.propose_ok(&key, json!({ "session": "s", "tool": "drop" }))
+            .await["status"],
         "denied"
     );
     let voided = app

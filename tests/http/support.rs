@@ -365,7 +365,10 @@ pub async fn decide_seen(
 }
 
 /// Stores `policy` as the newest version and puts it in force (test setup only).
-pub async fn install_policy(gate: &askfirst::gate::Gate, policy: &askfirst::domain::policy::Policy) {
+pub async fn install_policy(
+    gate: &askfirst::gate::Gate,
+    policy: &askfirst::domain::policy::Policy,
+) {
     askfirst::policy::CompiledPolicy::compile(policy).expect("a valid policy");
     askfirst::store::policy::insert(
         &gate.pool,

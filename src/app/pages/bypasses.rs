@@ -63,7 +63,8 @@ pub async fn bypass_preview(
     if conditions.len() > 20_000 || agent.len() + tool.len() > 2_000 {
         return Err(AppError::TooLarge("the scope is too long".into()));
     }
-    let scope = crate::policy::scope::read(&agent, &tool, &conditions).map_err(AppError::Invalid)?;
+    let scope =
+        crate::policy::scope::read(&agent, &tool, &conditions).map_err(AppError::Invalid)?;
     guard::state()?
         .gate
         .preview_scope(&scope, flag(&include_confirmation))

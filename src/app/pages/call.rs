@@ -4,11 +4,11 @@
 
 use super::home::page_error;
 use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges};
+use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallStatus, CallView};
 use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine, VersionView};
 use crate::domain::review::Verdict;
 use crate::domain::{error::StateCode, AppError};
-use crate::domain::bypass::ApprovedBy;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
