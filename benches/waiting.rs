@@ -487,6 +487,53 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
             summary(ms)
         );
     }
+    // Sign-off over the same history: a pending bypass request, whose page and the review
+    // queue preview the newest 5,000 gated calls its scope would have approved.
+    let res = admin
+        .post(format!("{}/rpc/bypass_request", server.base))
+        .header("accept", "application/json")
+        .form(&[
+            ("tool", "tool_7"),
+            ("agent", ""),
+            ("conditions", "/host=db-1*"),
+            ("window", "1h"),
+            ("reason", "benchmark"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "bypass request: {}", res.status());
+    for (name, path) in [
+        ("bypasses page", "/bypasses"),
+        (
+            "reviews page (one pending bypass previewing the newest 5,000 gated calls)",
+            "/reviews",
+        ),
+        ("bypass page (pending: the same preview)", "/bypasses/1"),
+    ] {
+        let url = format!("{}{path}", server.base);
+        page_times(&admin, &url, 2).await;
+        let (ms, bytes) = page_times(&admin, &url, 10).await;
+        println!("- {name}: {} ({} KiB of HTML)", summary(ms), bytes / 1024);
+    }
+    let mut ms = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let res = admin
+            .post(format!("{}/rpc/bypass_preview", server.base))
+            .header("accept", "application/json")
+            .form(&[("tool", "tool_*"), ("agent", ""), ("conditions", "/env=prod*")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "preview: {}", res.status());
+        res.bytes().await.unwrap();
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "- bypass scope preview over the newest 5,000 gated calls: {}",
+        summary(ms)
+    );
     server.stop().await;
 }
 
@@ -510,7 +557,6 @@ async fn main() {
         &[
             "policy",
             "import",
-            "--confirm-loosening",
             &dir.join("policy.toml").display().to_string(),
         ],
         None,
