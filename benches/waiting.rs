@@ -502,7 +502,11 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
         .send()
         .await
         .unwrap();
-    assert!(res.status().is_success(), "bypass request: {}", res.status());
+    assert!(
+        res.status().is_success(),
+        "bypass request: {}",
+        res.status()
+    );
     for (name, path) in [
         ("bypasses page", "/bypasses"),
         (
@@ -522,7 +526,11 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
         let res = admin
             .post(format!("{}/rpc/bypass_preview", server.base))
             .header("accept", "application/json")
-            .form(&[("tool", "tool_*"), ("agent", ""), ("conditions", "/env=prod*")])
+            .form(&[
+                ("tool", "tool_*"),
+                ("agent", ""),
+                ("conditions", "/env=prod*"),
+            ])
             .send()
             .await
             .unwrap();

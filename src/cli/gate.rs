@@ -528,6 +528,9 @@ pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
             let (author, author_id) = match user {
                 Some(name) => {
                     let person = person(&gate, &name).await?;
+                    if person.disabled || person.role != crate::domain::Role::Admin {
+                        bail!("`{name}` is not an active admin: only admins change the policy");
+                    }
                     (format!("user:{}", person.username), Some(person.id))
                 }
                 None => ("cli".to_string(), None),

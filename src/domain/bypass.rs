@@ -133,7 +133,9 @@ impl Scope {
         }
     }
 
-    /// The scope in words: "calls to `deploy*` from agents `ci-*` when /env matches staging*".
+    /// The scope in words, every operand quoted as JSON so that no value can read as more
+    /// conditions: "calls to `deploy*` from agents matching `ci-*` when /env matches
+    /// \"staging*\"".
     pub fn describe(&self) -> String {
         let mut text = format!("calls to `{}`", self.tool);
         match &self.agent {
@@ -141,10 +143,22 @@ impl Scope {
             None => text += " from any agent",
         }
         if !self.args.is_empty() {
-            let when: Vec<String> = self.args.iter().map(condition_text).collect();
+            let when: Vec<String> = self.args.iter().map(quoted).collect();
             text += &format!(" when {}", when.join(" and "));
         }
         text
+    }
+}
+
+/// A condition in words with its operand as JSON: `/env matches "staging*"`.
+fn quoted(c: &ArgCondition) -> String {
+    let plain = condition_text(&ArgCondition {
+        value: None,
+        ..c.clone()
+    });
+    match &c.value {
+        Some(v) => format!("{plain} {v}"),
+        None => plain,
     }
 }
 
@@ -303,7 +317,7 @@ mod tests {
         };
         assert_eq!(
             scope.describe(),
-            "calls to `deploy` from agents matching `ci-*` when /env matches staging*"
+            "calls to `deploy` from agents matching `ci-*` when /env matches \"staging*\""
         );
         assert_eq!(
             Scope {

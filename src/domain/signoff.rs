@@ -18,6 +18,23 @@ pub const MAX_REQUEST_TTL_SECS: u64 = 7 * 86_400;
 pub const MIN_REQUEST_TTL_SECS: u64 = 600;
 /// Longest justification or review comment, in characters.
 pub const MAX_TEXT: usize = 2_000;
+/// Most requests (bypasses, or policy changes) one person may have waiting at once.
+pub const MAX_PENDING_PER_PERSON: i64 = 20;
+
+/// Unicode's invisible text-direction controls, which can make text read differently from
+/// what it is.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Whether people-typed text that decides what a bypass covers is plain: no control or
+/// text-direction characters that could make it read as something else.
+pub fn is_plain(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() || is_bidi_control(c))
+}
 
 /// What an admin decides about sign-off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

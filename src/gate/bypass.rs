@@ -4,7 +4,9 @@
 //! revoking it takes effect for the next gate check. Active bypasses are held in memory
 //! (like the policy) and checked again inside the transaction that uses one.
 
-use super::signoff::{self, current_reviewer, refused, requirements, review_views, SignoffInput};
+use super::signoff::{
+    self, current_reviewer, excluded_why, late, refused, requirements, review_views, SignoffInput,
+};
 use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
 use crate::domain::bypass::{
@@ -13,7 +15,7 @@ use crate::domain::bypass::{
 use crate::domain::error::StateCode;
 use crate::domain::inbox::key_args;
 use crate::domain::review::{self, Outcome, Reviewer, Submission, Verdict};
-use crate::domain::signoff::CoveredCall;
+use crate::domain::signoff::{CoveredCall, MAX_PENDING_PER_PERSON};
 use crate::domain::{AppError, Role, UserView};
 use crate::policy::scope::CompiledScope;
 use crate::store::signoff_reviews::{self as reviews, SubjectKind};
@@ -63,8 +65,20 @@ fn scope_of(row: &BypassRow) -> Result<Scope, AppError> {
         .map_err(|e| AppError::Internal(format!("bypass {}: stored scope unreadable: {e}", row.id)))
 }
 
-/// A call as a bypass page lists it.
-fn covered(row: &calls::CallRow) -> CoveredCall {
+/// A call a bypass would cover, as a preview lists it.
+fn covered(row: &calls::PreviewRow, args: &Value) -> CoveredCall {
+    CoveredCall {
+        id: row.id.clone(),
+        agent: row.agent_name.clone(),
+        tool: row.tool.clone(),
+        status: row.status.as_str().to_string(),
+        created_at: calls::rfc3339(row.created_at),
+        key_args: key_args(args, 3),
+    }
+}
+
+/// A call a bypass approved, as its page lists it.
+fn approved(row: &calls::CallRow) -> CoveredCall {
     let args: Value = serde_json::from_str(&row.args).unwrap_or(Value::Null);
     CoveredCall {
         id: row.id.clone(),
@@ -82,6 +96,7 @@ fn view(row: &BypassRow, rows: &[reviews::SignoffReviewRow]) -> Result<BypassVie
     let req = requirements(
         row.approvals_required,
         Some(&row.requester_id),
+        &late(rows, row.created_at),
         row.expires_at,
     );
     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -198,6 +213,12 @@ impl Gate {
             .writer
             .write(move |conn| {
                 Box::pin(async move {
+                    if bypasses::pending_by(&mut *conn, &user.id).await? >= MAX_PENDING_PER_PERSON {
+                        return Ok(Err(AppError::Conflict(format!(
+                            "you already have {MAX_PENDING_PER_PERSON} bypass requests waiting; \
+                             withdraw one before asking again"
+                        ))));
+                    }
                     let scope_text = scope.to_string();
                     let id = bypasses::insert(
                         &mut *conn,
@@ -233,10 +254,10 @@ impl Gate {
                         },
                     )
                     .await?;
-                    Ok(bypasses::get(&mut *conn, id).await?)
+                    Ok(Ok(bypasses::get(&mut *conn, id).await?))
                 })
             })
-            .await?
+            .await??
             .ok_or_else(|| AppError::Internal("a new bypass vanished".into()))?;
         view(&row, &[])
     }
@@ -263,10 +284,18 @@ impl Gate {
                     };
                     let row = settle_in(&mut *conn, row, now).await?;
                     let rows = reviews::of(&mut *conn, SubjectKind::Bypass, id).await?;
-                    let me = current_reviewer(&mut *conn, &user).await?;
+                    let (me, me_since) = current_reviewer(&mut *conn, &user).await?;
+                    let mut late = late(&rows, row.created_at);
+                    if me_since > row.created_at {
+                        if row.status == BypassStatus::Pending && me.id != row.requester_id {
+                            return Ok(Err(excluded_why(&me.id, Some(&row.requester_id))));
+                        }
+                        late.push(me.id.clone());
+                    }
                     let req = requirements(
                         row.approvals_required,
                         Some(&row.requester_id),
+                        &late,
                         row.expires_at,
                     );
                     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -401,7 +430,7 @@ impl Gate {
                     let Some(row) = bypasses::get(&mut *conn, id).await? else {
                         return Ok(Err(AppError::NotFound(format!("no bypass #{id}"))));
                     };
-                    let me = current_reviewer(&mut *conn, &user).await?;
+                    let (me, _) = current_reviewer(&mut *conn, &user).await?;
                     let may = !me.disabled
                         && (me.role.includes(Role::Manager) || me.id == row.requester_id);
                     if !may {
@@ -460,19 +489,59 @@ impl Gate {
         let row = bypasses::get(&self.pool, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no bypass #{id}")))?;
-        let recent = if row.status == BypassStatus::Pending {
-            calls::recent_gated(&self.pool, PREVIEW_CALLS).await?
+        let would_cover = if row.status == BypassStatus::Pending {
+            let scope = CompiledScope::compile(&scope_of(&row)?).map_err(AppError::Internal)?;
+            let (_, mut found) = self
+                .scan_recent(&[(scope, row.include_confirmation)])
+                .await?;
+            found.pop().map(|(_, calls)| calls).unwrap_or_default()
         } else {
             Vec::new()
         };
-        self.page_of(row, user, &recent).await
+        self.page_of(row, user, would_cover).await
+    }
+
+    /// Streams the newest gated calls once and matches each against every scope
+    /// (`include_confirmation` per scope; calls a bypass approved are skipped): how many
+    /// calls were examined, and per scope how many matched and the first few. At most two
+    /// scans run at once; the rest wait their turn.
+    async fn scan_recent(
+        &self,
+        scopes: &[(CompiledScope, bool)],
+    ) -> Result<(u32, Vec<(u32, Vec<CoveredCall>)>), AppError> {
+        let _permit = self
+            .previews
+            .acquire()
+            .await
+            .map_err(|_| AppError::Internal("previews are shut".into()))?;
+        let mut found: Vec<(u32, Vec<CoveredCall>)> = vec![(0, Vec::new()); scopes.len()];
+        let examined = calls::each_recent_gated(&self.pool, PREVIEW_CALLS, |c| {
+            if c.bypass_id.is_some() {
+                return;
+            }
+            let args: Value = serde_json::from_str(&c.args).unwrap_or(Value::Null);
+            for ((scope, include_confirmation), (matched, listed)) in
+                scopes.iter().zip(found.iter_mut())
+            {
+                if (!c.confirm || *include_confirmation)
+                    && scope.matches(&c.agent_name, &c.tool, &args)
+                {
+                    *matched += 1;
+                    if listed.len() < PREVIEW_LISTED {
+                        listed.push(covered(&c, &args));
+                    }
+                }
+            }
+        })
+        .await?;
+        Ok((examined, found))
     }
 
     async fn page_of(
         &self,
         row: BypassRow,
         user: &UserView,
-        recent_gated: &[calls::CallRow],
+        would_cover: Vec<CoveredCall>,
     ) -> Result<BypassPage, AppError> {
         let now_ms = to_millis(self.clock.now());
         let rows = reviews::of(&self.pool, SubjectKind::Bypass, row.id).await?;
@@ -481,9 +550,17 @@ impl Gate {
         if let Some(event) = row.status.due(row.expires_at, row.ends_at, now_ms) {
             bypass.status = row.status.apply(event).unwrap_or(row.status);
         }
+        let mut late = late(&rows, row.created_at);
+        let viewer_since = store::users::find_by_id(&self.pool, &user.id)
+            .await?
+            .map_or(i64::MAX, |u| u.created_at);
+        if viewer_since > row.created_at {
+            late.push(user.id.clone());
+        }
         let req = requirements(
             row.approvals_required,
             Some(&row.requester_id),
+            &late,
             row.expires_at,
         );
         let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -497,22 +574,16 @@ impl Gate {
         let reviewer = super::decide::reviewer(user);
         let cannot_review = review::may_review(&subject, reviewer, now_ms)
             .err()
-            .map(|r| refused(r, what_became(bypass.status)).to_string());
+            .map(|r| match r {
+                review::Refusal::SelfReview => {
+                    excluded_why(&user.id, Some(&row.requester_id)).to_string()
+                }
+                r => refused(r, what_became(bypass.status)).to_string(),
+            });
         let approved_calls = calls::approved_by_bypass(&self.pool, row.id, 50)
             .await?
             .iter()
-            .map(covered)
-            .collect();
-        let compiled = CompiledScope::compile(&bypass.scope).map_err(AppError::Internal)?;
-        let would_cover = recent_gated
-            .iter()
-            .filter(|c| c.bypass_id.is_none() && (c.confirm.is_none() || row.include_confirmation))
-            .filter(|c| {
-                let args: Value = serde_json::from_str(&c.args).unwrap_or(Value::Null);
-                compiled.matches(&c.agent_name, &c.tool, &args)
-            })
-            .take(PREVIEW_LISTED)
-            .map(covered)
+            .map(approved)
             .collect();
         let eligible = store::users::active_managers(&self.pool).await?
             - i64::from(
@@ -533,24 +604,31 @@ impl Gate {
         })
     }
 
-    /// Pending bypass requests with what each would cover, for the review page.
+    /// Pending bypass requests with what each would cover, for the review page (the recent
+    /// calls are read once for all of them).
     pub async fn pending_bypasses(&self, user: &UserView) -> Result<Vec<BypassPage>, AppError> {
-        let open = bypasses::open(&self.pool).await?;
-        let pending: Vec<BypassRow> = open
+        let now_ms = to_millis(self.clock.now());
+        let pending: Vec<BypassRow> = bypasses::open(&self.pool)
+            .await?
             .into_iter()
-            .filter(|b| b.status == BypassStatus::Pending)
+            .filter(|b| {
+                b.status == BypassStatus::Pending
+                    && b.status.due(b.expires_at, b.ends_at, now_ms).is_none()
+            })
             .collect();
-        let recent = if pending.is_empty() {
+        let mut scopes = Vec::new();
+        for row in &pending {
+            let scope = CompiledScope::compile(&scope_of(row)?).map_err(AppError::Internal)?;
+            scopes.push((scope, row.include_confirmation));
+        }
+        let found = if scopes.is_empty() {
             Vec::new()
         } else {
-            calls::recent_gated(&self.pool, PREVIEW_CALLS).await?
+            self.scan_recent(&scopes).await?.1
         };
         let mut out = Vec::new();
-        for row in pending {
-            let page = self.page_of(row, user, &recent).await?;
-            if page.bypass.status == BypassStatus::Pending {
-                out.push(page);
-            }
+        for (row, (_, would_cover)) in pending.into_iter().zip(found) {
+            out.push(self.page_of(row, user, would_cover).await?);
         }
         Ok(out)
     }
@@ -590,25 +668,14 @@ impl Gate {
         include_confirmation: bool,
     ) -> Result<ScopePreview, AppError> {
         let compiled = CompiledScope::compile(scope).map_err(AppError::Invalid)?;
-        let recent = calls::recent_gated(&self.pool, PREVIEW_CALLS).await?;
-        let mut matched = 0u32;
-        let mut listed = Vec::new();
-        for c in &recent {
-            if c.confirm.is_some() && !include_confirmation {
-                continue;
-            }
-            let args: Value = serde_json::from_str(&c.args).unwrap_or(Value::Null);
-            if compiled.matches(&c.agent_name, &c.tool, &args) {
-                matched += 1;
-                if listed.len() < PREVIEW_LISTED {
-                    listed.push(covered(c));
-                }
-            }
-        }
+        let (examined, mut found) = self
+            .scan_recent(&[(compiled, include_confirmation)])
+            .await?;
+        let (matched, calls) = found.pop().unwrap_or_default();
         Ok(ScopePreview {
             scope_text: scope.describe(),
-            calls: listed,
-            examined: recent.len() as u32,
+            calls,
+            examined,
             matched,
         })
     }

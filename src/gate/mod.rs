@@ -72,6 +72,8 @@ pub struct Gate {
     last_seen: std::sync::Mutex<HashMap<String, (i64, bool)>>,
     /// Active bypasses, compiled.
     bypasses: RwLock<Arc<Vec<bypass::ActiveBypass>>>,
+    /// Scans of recent calls for bypass previews that may run at once.
+    previews: tokio::sync::Semaphore,
 }
 
 impl Gate {
@@ -99,6 +101,7 @@ impl Gate {
             agents: RwLock::new(HashMap::new()),
             last_seen: std::sync::Mutex::new(HashMap::new()),
             bypasses: RwLock::new(Arc::new(Vec::new())),
+            previews: tokio::sync::Semaphore::new(2),
         });
         gate.reload_bypasses().await?;
         Ok(gate)

@@ -5,7 +5,9 @@
 //! which makes a new candidate and voids the reviews so far.
 
 use super::policy_admin::{conflict, insert_version, parse, SavePolicy};
-use super::signoff::{current_reviewer, refused, requirements, review_views, SignoffInput};
+use super::signoff::{
+    current_reviewer, excluded_why, late, refused, requirements, review_views, SignoffInput,
+};
 use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::change_request::{rebase, ChangeEvent, ChangeItem, ChangeStatus, ChangeView};
@@ -13,6 +15,7 @@ use crate::domain::error::StateCode;
 use crate::domain::policy::Policy;
 use crate::domain::policy_change::{classify, diff, Change, Classification};
 use crate::domain::review::{self, Outcome, Reviewer, Submission, Verdict};
+use crate::domain::signoff::MAX_PENDING_PER_PERSON;
 use crate::domain::{AppError, UserView};
 use crate::policy::CompiledPolicy;
 use crate::store::policy_changes::{self as changes, ChangeRow, NewChange};
@@ -51,6 +54,7 @@ fn view(
     let req = requirements(
         row.approvals_required,
         row.author_id.as_deref(),
+        &late(rows, row.created_at),
         row.expires_at,
     );
     let candidate = row.candidate.max(1) as u32;
@@ -170,6 +174,15 @@ impl Gate {
                     if let Some(conflict) = conflict(&mut *conn, save.base).await? {
                         return Ok(Err(conflict));
                     }
+                    if changes::pending_by(&mut *conn, &save.author).await?
+                        >= MAX_PENDING_PER_PERSON
+                    {
+                        return Ok(Err(AppError::Conflict(format!(
+                            "{} already has {MAX_PENDING_PER_PERSON} policy changes waiting; \
+                             withdraw one first",
+                            save.author
+                        ))));
+                    }
                     let base = in_force_version(&mut *conn).await?;
                     let hash = subject_hash(base, &save.policy, &save.comment);
                     let id = changes::insert(
@@ -247,10 +260,18 @@ impl Gate {
                         )));
                     }
                     let rows = reviews::of(&mut *conn, SubjectKind::PolicyChange, id).await?;
-                    let me = current_reviewer(&mut *conn, &user).await?;
+                    let (me, me_since) = current_reviewer(&mut *conn, &user).await?;
+                    let mut late = late(&rows, row.created_at);
+                    if me_since > row.created_at {
+                        if row.author_id.as_deref() != Some(me.id.as_str()) {
+                            return Ok(Err(excluded_why(&me.id, row.author_id.as_deref())));
+                        }
+                        late.push(me.id.clone());
+                    }
                     let req = requirements(
                         row.approvals_required,
                         row.author_id.as_deref(),
+                        &late,
                         row.expires_at,
                     );
                     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -602,6 +623,9 @@ impl Gate {
         let mut conn = self.pool.acquire().await?;
         let in_force = in_force_version(&mut conn).await?;
         drop(conn);
+        let viewer_since = store::users::find_by_id(&self.pool, &user.id)
+            .await?
+            .map_or(i64::MAX, |u| u.created_at);
         let mut out = Vec::new();
         for row in &rows {
             let mine: Vec<_> = all
@@ -613,9 +637,14 @@ impl Gate {
             if change.status != ChangeStatus::Pending {
                 continue;
             }
+            let mut late = late(&mine, row.created_at);
+            if viewer_since > row.created_at {
+                late.push(user.id.clone());
+            }
             let req = requirements(
                 row.approvals_required,
                 row.author_id.as_deref(),
+                &late,
                 row.expires_at,
             );
             let engine: Vec<review::Review> = mine.iter().map(|r| r.engine()).collect();
@@ -631,7 +660,12 @@ impl Gate {
             } else {
                 review::may_review(&subject, super::decide::reviewer(user), now_ms)
                     .err()
-                    .map(|r| refused(r, "resolved").to_string())
+                    .map(|r| match r {
+                        review::Refusal::SelfReview => {
+                            excluded_why(&user.id, row.author_id.as_deref()).to_string()
+                        }
+                        r => refused(r, "resolved").to_string(),
+                    })
             };
             out.push(ChangeItem {
                 is_author: row.author_id.as_deref() == Some(user.id.as_str()),

@@ -6,7 +6,7 @@ use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::error::StateCode;
 use crate::domain::review::{Refusal, Requirements, Verdict};
-use crate::domain::signoff::{SignoffReviewView, SignoffSettings, MAX_TEXT};
+use crate::domain::signoff::{is_bidi_control, SignoffReviewView, SignoffSettings, MAX_TEXT};
 use crate::domain::{AppError, Role, UserView};
 use crate::store::{self, audit, signoff_reviews::SignoffReviewRow};
 use serde_json::json;
@@ -52,23 +52,46 @@ pub(super) fn text(what: &str, value: &str) -> Result<(), AppError> {
     }
     if value
         .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
     {
         return Err(AppError::Invalid(format!(
-            "{what} must not contain control characters"
+            "{what} must not contain control or text-direction characters"
         )));
     }
     Ok(())
 }
 
-/// What a manager's review of a sign-off subject must meet.
-pub(super) fn requirements(approvals: i64, excluded: Option<&str>, deadline: i64) -> Requirements {
+/// What a manager's review of a sign-off subject must meet: `requester` and accounts
+/// created after the request (`late`) never count.
+pub(super) fn requirements(
+    approvals: i64,
+    requester: Option<&str>,
+    late: &[String],
+    deadline: i64,
+) -> Requirements {
     Requirements {
         approvals: approvals.max(2) as u32,
         role: Role::Manager,
-        excluded: excluded.map(|id| vec![id.to_string()]).unwrap_or_default(),
+        excluded: requester
+            .map(str::to_string)
+            .into_iter()
+            .chain(late.iter().cloned())
+            .collect(),
         deadline_ms: Some(deadline),
         confirm: None,
+    }
+}
+
+/// Why `reviewer` may not review what `requester` asked for, when the engine says
+/// `SelfReview`: they asked, or their account is newer than the request.
+pub(super) fn excluded_why(reviewer: &str, requester: Option<&str>) -> AppError {
+    if requester == Some(reviewer) {
+        refused(Refusal::SelfReview, "")
+    } else {
+        AppError::State(
+            StateCode::NotEligible,
+            "your account was created after this was asked for, so it cannot sign it off".into(),
+        )
     }
 }
 
@@ -121,18 +144,32 @@ pub(super) fn refused(refusal: Refusal, resolved: &str) -> AppError {
     }
 }
 
-/// The reviewer as stored now (role and account state read fresh, not from a session).
+/// The reviewer as stored now (role and account state read fresh, not from a session),
+/// with when their account was created (ms).
 pub(super) async fn current_reviewer(
     conn: &mut sqlx::SqliteConnection,
     user: &UserView,
-) -> Result<UserView, AppError> {
+) -> Result<(UserView, i64), AppError> {
     Ok(store::users::find_by_id(&mut *conn, &user.id)
         .await?
-        .map(|u| u.view())
-        .unwrap_or_else(|| UserView {
-            disabled: true,
-            ..user.clone()
+        .map(|u| (u.view(), u.created_at))
+        .unwrap_or_else(|| {
+            (
+                UserView {
+                    disabled: true,
+                    ..user.clone()
+                },
+                i64::MAX,
+            )
         }))
+}
+
+/// Reviewers whose accounts were created after `since` (ms): they never count.
+pub(super) fn late(rows: &[SignoffReviewRow], since: i64) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.user_created_at.is_some_and(|t| t > since))
+        .map(|r| r.user_id.clone())
+        .collect()
 }
 
 impl Gate {

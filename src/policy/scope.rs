@@ -27,6 +27,11 @@ impl CompiledScope {
             if text.trim().is_empty() {
                 return Err(format!("the {what} glob must not be empty"));
             }
+            if !crate::domain::signoff::is_plain(text) {
+                return Err(format!(
+                    "the {what} glob must not contain control or text-direction characters"
+                ));
+            }
             if text.chars().count() > MAX_GLOB_CHARS {
                 return Err(format!(
                     "the {what} glob is longer than {MAX_GLOB_CHARS} characters"
@@ -36,6 +41,16 @@ impl CompiledScope {
         };
         if scope.args.len() > MAX_CONDITIONS {
             return Err(format!("at most {MAX_CONDITIONS} argument conditions"));
+        }
+        for (i, c) in scope.args.iter().enumerate() {
+            let plain = crate::domain::signoff::is_plain(&c.pointer)
+                && c.value.as_ref().is_none_or(value_plain);
+            if !plain {
+                return Err(format!(
+                    "argument condition {} must not contain control or text-direction characters",
+                    i + 1
+                ));
+            }
         }
         Ok(Self {
             agent: scope
@@ -64,6 +79,18 @@ impl CompiledScope {
                 .args
                 .iter()
                 .all(|c| c.test.holds(c.pointer.resolve(args)))
+    }
+}
+
+/// Whether every string in `value` (keys too) is plain text.
+fn value_plain(value: &Value) -> bool {
+    match value {
+        Value::String(s) => crate::domain::signoff::is_plain(s),
+        Value::Array(items) => items.iter().all(value_plain),
+        Value::Object(map) => map
+            .iter()
+            .all(|(k, v)| crate::domain::signoff::is_plain(k) && value_plain(v)),
+        _ => true,
     }
 }
 
@@ -164,6 +191,9 @@ mod tests {
             ("a{", "deploy", "", "agent"),
             ("", "deploy", "env=x", "line 1"),
             ("", "deploy", "/env regex (", "line 1"),
+            ("", "{deploy,*,\rbypass}", "", "control"),
+            ("ci\u{202E}", "deploy", "", "text-direction"),
+            ("", "deploy", "/env=st\u{1b}[8mx", "condition 1"),
         ];
         for (agent, tool, conditions, want) in cases {
             let err = read(agent, tool, conditions).unwrap_err();

@@ -165,3 +165,13 @@ pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Re
         .fetch_one(db)
         .await
 }
+
+/// Pending requests by one person.
+pub async fn pending_by(db: impl SqliteExecutor<'_>, requester_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND requester_id = ?",
+    )
+    .bind(requester_id)
+    .fetch_one(db)
+    .await
+}

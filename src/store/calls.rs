@@ -652,16 +652,6 @@ pub async fn outcomes_since(
     .await
 }
 
-/// The newest `limit` gated calls (those people had to review), newest first.
-pub async fn recent_gated(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT ?"
-    ))
-    .bind(limit)
-    .fetch_all(db)
-    .await
-}
-
 /// The newest `limit` calls a bypass approved, newest first.
 pub async fn approved_by_bypass(
     db: impl SqliteExecutor<'_>,
@@ -685,4 +675,42 @@ pub async fn set_bypass(conn: &mut SqliteConnection, id: &str, bypass_id: i64) -
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// What a bypass preview needs of a gated call (not the whole row).
+#[derive(Debug, Clone, FromRow)]
+pub struct PreviewRow {
+    pub id: String,
+    pub agent_name: String,
+    pub tool: String,
+    pub args: String,
+    pub status: CallStatus,
+    pub created_at: i64,
+    /// Whether its gate asked for typed confirmation.
+    pub confirm: bool,
+    pub bypass_id: Option<i64>,
+}
+
+/// Streams the newest `limit` gated calls, newest first, one row at a time into `each`
+/// (previews never hold thousands of argument documents at once).
+pub async fn each_recent_gated(
+    pool: &sqlx::SqlitePool,
+    limit: i64,
+    mut each: impl FnMut(PreviewRow),
+) -> sqlx::Result<u32> {
+    use futures::TryStreamExt;
+    let mut rows = sqlx::query_as::<_, PreviewRow>(
+        "SELECT c.id, a.name AS agent_name, c.tool, c.args, c.status, c.created_at,
+                c.confirm IS NOT NULL AS confirm, c.bypass_id
+         FROM calls c JOIN agents a ON a.id = c.agent_id
+         WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch(pool);
+    let mut seen = 0;
+    while let Some(row) = rows.try_next().await? {
+        seen += 1;
+        each(row);
+    }
+    Ok(seen)
 }

@@ -176,3 +176,13 @@ pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Re
     .fetch_one(db)
     .await
 }
+
+/// Pending changes by one author (`author` as stored: `user:<name>` or `cli`).
+pub async fn pending_by(db: impl SqliteExecutor<'_>, author: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND author = ?",
+    )
+    .bind(author)
+    .fetch_one(db)
+    .await
+}

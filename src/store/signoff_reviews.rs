@@ -37,6 +37,8 @@ pub struct SignoffReviewRow {
     /// Read from `users`: their role now, and whether they are disabled now.
     pub role_now: Option<Role>,
     pub disabled_now: bool,
+    /// Read from `users`: when the reviewer's account was created (ms).
+    pub user_created_at: Option<i64>,
 }
 
 impl SignoffReviewRow {
@@ -54,7 +56,8 @@ impl SignoffReviewRow {
 }
 
 const READ: &str = "SELECT r.subject_id, r.candidate, r.user_id, r.username, r.role, r.decision,
-    r.comment, r.shown_hash, r.at, u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now
+    r.comment, r.shown_hash, r.at, u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now,
+    u.created_at AS user_created_at
     FROM signoff_reviews r LEFT JOIN users u ON u.id = r.user_id";
 
 /// The reviews of one subject, oldest first.

@@ -175,3 +175,12 @@ pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<O
         .fetch_optional(db)
         .await
 }
+
+/// Ids of the accounts created after `at` (ms): they never sign off what was asked before
+/// they existed.
+pub async fn created_after(db: impl SqliteExecutor<'_>, at: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE created_at > ?")
+        .bind(at)
+        .fetch_all(db)
+        .await
+}

@@ -225,6 +225,26 @@ async fn review_sequences() {
         Ok(BypassStatus::Active)
     );
 
+    // An account created after the request never signs it off (an admin cannot make the
+    // managers they need).
+    let id = app
+        .gate()
+        .request_bypass(&admin, request("deploy", None))
+        .await
+        .unwrap()
+        .id;
+    app.clock.advance(Duration::seconds(1));
+    let newcomer = app.person("newcomer", Role::Manager).await;
+    assert_eq!(
+        review(&app, id, &newcomer, Approve, None).await,
+        Err("not_eligible".to_string())
+    );
+    let page = app.gate().bypass_page(id, &newcomer).await.unwrap();
+    assert!(
+        page.cannot_review.unwrap().contains("created after"),
+        "the page says why"
+    );
+
     // The request expires at its deadline, not a millisecond before.
     let id = app
         .gate()
@@ -561,6 +581,19 @@ async fn requests_and_settings_are_checked() {
         3_600_000
     );
     let _ = ada;
+
+    // One person has at most 20 requests waiting.
+    let rex = app.person("rex", Role::Approver).await;
+    for _ in 0..askfirst::domain::signoff::MAX_PENDING_PER_PERSON {
+        gate.request_bypass(&rex, request("deploy", None))
+            .await
+            .unwrap();
+    }
+    let err = gate
+        .request_bypass(&rex, request("deploy", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 409, "{err}");
 
     // Through the server functions: a viewer or approver forging a review is refused.
     let hash = b.hash.clone();
