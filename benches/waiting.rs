@@ -328,7 +328,7 @@ async fn hook(State(r): State<Receiver>, body: String) -> &'static str {
     "ok"
 }
 
-async fn webhooks(server: &Server, key: &str, approver: &Client, n: usize) {
+async fn webhooks(dir: &Path, server: &Server, key: &str, approver: &Client, n: usize) {
     println!("\n## Webhook delivery after a decision ({n} calls)");
     let receiver = Receiver::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -337,6 +337,11 @@ async fn webhooks(server: &Server, key: &str, approver: &Client, n: usize) {
         .route("/hook", post(hook))
         .with_state(receiver.clone());
     let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+    // The receiver is on 127.0.0.1: allowed as a callback origin for the bench agent (the
+    // server picks the change up within its watch interval).
+    let origin = url.trim_end_matches("/hook").to_string();
+    cli(dir, &["agent", "set-callbacks", "bench-bot", &origin], None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let ids = propose_many(server, key, n, Some(&url)).await;
     // One decision at a time, as people make them; each webhook is timed from its decision.
     let mut sent = HashMap::new();
@@ -606,7 +611,7 @@ async fn main() {
         let server = Server::start(&dir, free_port()).await;
         let approver = sign_in(&server).await;
         long_polls(&server, &key, &approver, agents).await;
-        webhooks(&server, &key, &approver, 1000).await;
+        webhooks(&dir, &server, &key, &approver, 1000).await;
         server.stop().await;
     }
 

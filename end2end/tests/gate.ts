@@ -23,6 +23,7 @@ const SIGNERS = ["e2e-signer-1", "e2e-signer-2"];
  * version up within a second.
  */
 export async function importPolicy(toml: string) {
+  ensureSigners();
   const file = `${process.env.ASKFIRST_E2E_DIR}/policy-${Date.now()}.toml`;
   writeFileSync(file, toml);
   const saved = JSON.parse(askfirst(["policy", "import", file, "--json"]));
@@ -30,11 +31,20 @@ export async function importPolicy(toml: string) {
   await new Promise((r) => setTimeout(r, 1200));
 }
 
-/** Two setup managers approve pending policy change `id` with the CLI. */
-export function approveChange(id: number) {
+/**
+ * Creates the two setup managers unless they exist. Accounts created after a change was
+ * asked for never sign it off, so this runs before any change it will approve.
+ */
+export function ensureSigners() {
   const users = askfirst(["user", "list"]);
   for (const name of SIGNERS) {
     if (!users.includes(name)) createUser(name, "manager");
+  }
+}
+
+/** Two setup managers (made earlier with `ensureSigners`) approve pending change `id`. */
+export function approveChange(id: number) {
+  for (const name of SIGNERS) {
     askfirst(["policy", "review", String(id), "--user", name, "--approve"]);
   }
 }

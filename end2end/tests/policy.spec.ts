@@ -1,11 +1,12 @@
 import { expect, test } from "@playwright/test";
 import { ADMIN, hydrated, signIn } from "./helpers";
-import { Agent, approveChange } from "./gate";
+import { Agent, approveChange, ensureSigners } from "./gate";
 
 // The admin's policy console, against the policy the inbox tests left in force.
 test.describe.configure({ mode: "serial" });
 
 test("an admin gates a tool in the browser, tries it, replays, saves, and restores", async ({ page }) => {
+  ensureSigners();
   const agent = await Agent.create("policy-bot");
   for (const table of ["orders", "users"]) {
     expect((await agent.propose({ tool: "vacuum", args: { table } })).status).toBe("allowed");

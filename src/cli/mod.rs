@@ -70,6 +70,10 @@ pub struct DemoArgs {
     /// The agent's webhook secret: async mode then resumes from signed webhooks.
     #[arg(long, env = "ASKFIRST_WEBHOOK_SECRET")]
     pub webhook_secret: Option<String>,
+    /// The port of the demo's webhook receiver on 127.0.0.1. Callbacks inside the network
+    /// need their origin allowed: `askfirst agent set-callbacks NAME http://127.0.0.1:PORT`.
+    #[arg(long, env = "ASKFIRST_WEBHOOK_PORT", default_value_t = 8788)]
+    pub webhook_port: u16,
 }
 
 /// Log output format.
@@ -183,6 +187,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             Mode::Sync
         },
         webhook_secret: args.webhook_secret,
+        webhook_port: args.webhook_port,
         session: format!("demo-{}", uuid::Uuid::new_v4()),
     };
     let reports = run(config).await?;

@@ -355,13 +355,37 @@ pub const CALLBACK_URL_PATTERN: &str = concat!(
     r"(?:[/?#][!-~]*)?$"
 );
 
+/// What an agent without admin-allowed callback origins may name, as the API document
+/// states it: [`CALLBACK_URL_PATTERN`] with a literal IPv4 address only when it is public —
+/// not in 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.168/16 or 224/3 (the
+/// IPv4 part of `gate::callbacks::is_internal`, which also checks what names resolve to).
+#[cfg(feature = "ssr")]
+pub const PUBLIC_CALLBACK_URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"|(?:[1-9]|1[1-9]|[2-9][0-9]|10[1-9]|11[0-9]|12[0-6]|12[89]|1[3-5][0-9]|16[0-8]|17[013-9]|18[0-9]|19[013-9]|2[01][0-9]|22[0-3])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|100\.(?:[0-9]|[1-5][0-9]|6[0-3]|12[89]|1[3-9][0-9]|2[0-4][0-9]|25[0-5])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|169\.(?:25[0-35]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|172\.(?:[0-9]|1[0-5]|3[2-9]|[4-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|192\.(?:25[0-5]|2[0-4][0-9]|1[0-57-9][0-9]|16[0-79]|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r")",
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    r"(?:[/?#][!-~]*)?$"
+);
+
 #[cfg(feature = "ssr")]
 fn callback_url_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .max_length(Some(limits::URL))
-        .pattern(Some(CALLBACK_URL_PATTERN))
+        .pattern(Some(PUBLIC_CALLBACK_URL_PATTERN))
+        .description(Some(
+            "Webhook called when the call leaves `pending`: an absolute http(s) URL. Addresses \
+             inside the network (loopback, private, link-local, CGNAT, multicast) are refused \
+             unless an admin allowed the URL's origin for this agent; names are checked on \
+             what they resolve to when the webhook is sent.",
+        ))
         .build()
 }
 

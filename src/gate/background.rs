@@ -103,13 +103,14 @@ async fn sweep(gate: Arc<Gate>) {
 }
 
 async fn deliver(gate: Arc<Gate>) {
-    let http = super::webhooks::http_client();
+    let clients = Arc::new(super::webhooks::Clients::new());
+    let in_flight = Arc::new(super::webhooks::InFlight::default());
     while !gate.pool.is_closed() {
         tokio::select! {
             _ = gate.hub.webhooks_due.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        if let Err(e) = gate.deliver_due_webhooks(&http).await {
+        if let Err(e) = gate.dispatch_due_webhooks(&clients, &in_flight).await {
             if !gate.pool.is_closed() {
                 tracing::warn!(error = %e, "webhook delivery failed");
             }

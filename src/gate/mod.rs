@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod background;
 pub mod bypass;
+pub mod callbacks;
 pub mod decide;
 pub mod hub;
 pub mod lifecycle;
@@ -56,6 +57,8 @@ pub struct AgentInfo {
     pub name: String,
     /// For a previous key during its grace period: until when (ms) it works.
     pub valid_until: Option<i64>,
+    /// Callback origins an admin allowed for it even though they are inside the network.
+    pub callback_origins: Arc<Vec<String>>,
 }
 
 /// The gate service.
@@ -169,6 +172,9 @@ impl Gate {
                     return Err(AppError::Unauthenticated);
                 }
                 let agent = AgentInfo {
+                    callback_origins: Arc::new(
+                        serde_json::from_str(&row.callback_origins).unwrap_or_default(),
+                    ),
                     id: row.id,
                     name: row.name,
                     valid_until,

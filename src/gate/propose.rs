@@ -125,6 +125,13 @@ impl Gate {
         idempotency_key: Option<String>,
     ) -> Result<ProposeResponse, AppError> {
         validate(&req, idempotency_key.as_deref())?;
+        if let Some(url) = &req.callback_url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|_| AppError::Invalid("`callback_url` is not a URL".into()))?;
+            if let Some(why) = super::callbacks::literal_refusal(&parsed, &agent.callback_origins) {
+                return Err(AppError::Invalid(why));
+            }
+        }
         if let Some(key) = &idempotency_key {
             if let Some(first) = calls::response_for_key(&self.pool, &agent.id, key).await? {
                 return parse_response(&first);

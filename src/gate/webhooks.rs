@@ -1,21 +1,30 @@
 //! Webhook delivery for async gates: signed POSTs of the call's view, retried with
 //! exponential backoff for a bounded number of attempts; every attempt is recorded.
+//! Deliveries are dispatched continuously, each in its own task, with bounded concurrency
+//! overall and per agent, so one agent's slow receiver never delays another agent's
+//! webhooks. Callbacks inside the network are refused unless allowed (`super::callbacks`).
 
+use super::callbacks::{literal_refusal, origin_allowed, refusal_in, GuardedResolver};
 use super::Gate;
 use crate::domain::AppError;
 use crate::store::{self, webhooks::WebhookRow};
 use chrono::Duration;
-use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Name of the signature header.
 pub const SIGNATURE_HEADER: &str = "Askfirst-Signature";
-/// Deliveries in flight at once.
-const CONCURRENCY: usize = 16;
+/// Deliveries in flight at once, over all agents.
+pub const CONCURRENCY: usize = 16;
+/// Deliveries in flight at once for one agent.
+pub const PER_AGENT: usize = 4;
 /// Time a receiver gets to answer.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Time a receiver gets to accept the connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
@@ -37,32 +46,92 @@ pub fn signatures(secrets: &[&str], t: i64, body: &[u8]) -> String {
     header
 }
 
-/// The HTTP client for deliveries: no redirects, bounded time.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("askfirst/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+/// The HTTP clients for deliveries: no redirects, bounded time. `guarded` resolves names
+/// only to public addresses; `open` is for callback origins an admin allowed.
+pub struct Clients {
+    guarded: reqwest::Client,
+    open: reqwest::Client,
+}
+
+impl Clients {
+    /// Both clients.
+    pub fn new() -> Self {
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("askfirst/", env!("CARGO_PKG_VERSION")))
+        };
+        Self {
+            guarded: builder()
+                .dns_resolver(std::sync::Arc::new(GuardedResolver))
+                .build()
+                .unwrap_or_default(),
+            open: builder().build().unwrap_or_default(),
+        }
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Deliveries in flight: which webhooks, for which agents.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashMap<i64, String>>);
+
+impl InFlight {
+    /// Takes a slot for `hook` unless it is in flight already, its agent has
+    /// [`PER_AGENT`] in flight, or [`CONCURRENCY`] are in flight overall.
+    fn take(&self, hook: &WebhookRow) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let of_agent = map.values().filter(|a| **a == hook.agent_id).count();
+        if map.len() >= CONCURRENCY || of_agent >= PER_AGENT || map.contains_key(&hook.id) {
+            return false;
+        }
+        map.insert(hook.id, hook.agent_id.clone());
+        true
+    }
+
+    fn release(&self, id: i64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
 }
 
 impl Gate {
-    /// Delivers every webhook that is due; returns how many attempts were made.
-    pub async fn deliver_due_webhooks(&self, http: &reqwest::Client) -> Result<usize, AppError> {
+    /// Starts a task for every webhook that is due and has a free slot; returns how many
+    /// started. Each task records its attempt and frees its slot when done.
+    pub async fn dispatch_due_webhooks(
+        self: &Arc<Self>,
+        clients: &Arc<Clients>,
+        in_flight: &Arc<InFlight>,
+    ) -> Result<usize, AppError> {
         let due = store::webhooks::due(&self.pool, self.clock.now(), 256).await?;
-        let count = due.len();
-        futures::stream::iter(due)
-            .for_each_concurrent(CONCURRENCY, |hook| async move {
-                if let Err(e) = self.deliver(http, hook).await {
-                    tracing::warn!(error = %e, "webhook delivery bookkeeping failed");
+        let mut started = 0;
+        for hook in due {
+            if !in_flight.take(&hook) {
+                continue;
+            }
+            started += 1;
+            let (gate, clients, in_flight) = (self.clone(), clients.clone(), in_flight.clone());
+            tokio::spawn(async move {
+                let id = hook.id;
+                if let Err(e) = gate.deliver(&clients, hook).await {
+                    if !gate.pool.is_closed() {
+                        tracing::warn!(error = %e, "webhook delivery bookkeeping failed");
+                    }
                 }
-            })
-            .await;
-        Ok(count)
+                in_flight.release(id);
+                gate.hub.webhooks_due.notify_one();
+            });
+        }
+        Ok(started)
     }
 
-    async fn deliver(&self, http: &reqwest::Client, hook: WebhookRow) -> Result<(), AppError> {
+    async fn deliver(&self, clients: &Clients, hook: WebhookRow) -> Result<(), AppError> {
         let row = self.call_row(&hook.call_id, None).await?;
         let agent = store::agents::find(&self.pool, &row.agent_id)
             .await?
@@ -77,34 +146,55 @@ impl Gate {
                 secrets.push(old);
             }
         }
+        let allowed: Vec<String> =
+            serde_json::from_str(&agent.callback_origins).unwrap_or_default();
+        let url = reqwest::Url::parse(&hook.url).ok();
+        let trusted = url.as_ref().is_some_and(|u| origin_allowed(u, &allowed));
+        // A literal address inside the network is refused before any connection.
+        let mut refused = url.as_ref().and_then(|u| literal_refusal(u, &allowed));
         let started = Instant::now();
-        let result = http
-            .post(&hook.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signatures(&secrets, t, &body))
-            .header("Askfirst-Event-Id", hook.event_id.to_string())
-            .body(body)
-            .send()
-            .await;
+        let result = match refused {
+            Some(_) => None,
+            None => Some(
+                if trusted {
+                    &clients.open
+                } else {
+                    &clients.guarded
+                }
+                .post(&hook.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, signatures(&secrets, t, &body))
+                .header("Askfirst-Event-Id", hook.event_id.to_string())
+                .body(body)
+                .send()
+                .await,
+            ),
+        };
         let duration_ms = started.elapsed().as_millis() as i64;
         let (status, error) = match &result {
-            Ok(res) => (Some(res.status().as_u16()), None),
-            Err(e) => (None, Some(e.to_string())),
+            Some(Ok(res)) => (Some(res.status().as_u16()), None),
+            Some(Err(e)) => {
+                refused = refusal_in(e);
+                (None, Some(refused.clone().unwrap_or_else(|| e.to_string())))
+            }
+            None => (None, refused.clone()),
         };
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
         let error = error
             .or_else(|| (!delivered).then(|| format!("receiver answered {}", status.unwrap_or(0))));
         let attempt = hook.attempts + 1;
         let now = self.clock.now();
+        // A refused address is not retried: it will not stop being inside.
         let retry_at =
-            (!delivered && attempt < self.config.webhook_max_attempts as i64).then(|| {
-                let base = self.config.webhook_retry_base.as_millis() as i64;
-                let max = self.config.webhook_retry_max.as_millis() as i64;
-                let delay = base.saturating_mul(1_i64 << (attempt - 1).min(30)).min(max);
-                now + Duration::milliseconds(delay)
-            });
+            (!delivered && refused.is_none() && attempt < self.config.webhook_max_attempts as i64)
+                .then(|| {
+                    let base = self.config.webhook_retry_base.as_millis() as i64;
+                    let max = self.config.webhook_retry_max.as_millis() as i64;
+                    let delay = base.saturating_mul(1_i64 << (attempt - 1).min(30)).min(max);
+                    now + Duration::milliseconds(delay)
+                });
         if !delivered {
-            tracing::info!(url = %hook.url, attempt, error = error.as_deref().unwrap_or(""), gave_up = retry_at.is_none(), "webhook not delivered");
+            tracing::info!(url = %hook.url, attempt, error = error.as_deref().unwrap_or(""), gave_up = retry_at.is_none(), refused = refused.is_some(), "webhook not delivered");
         }
         let id = hook.id;
         self.writer

@@ -9,6 +9,8 @@ use sqlx::{FromRow, SqliteExecutor};
 pub struct WebhookRow {
     pub id: i64,
     pub call_id: String,
+    /// The call's agent (read from `calls`).
+    pub agent_id: String,
     pub url: String,
     pub event_id: i64,
     pub attempts: i64,
@@ -52,9 +54,10 @@ pub async fn due(
     limit: i64,
 ) -> sqlx::Result<Vec<WebhookRow>> {
     sqlx::query_as(
-        "SELECT id, call_id, url, event_id, attempts FROM webhooks
-         WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
-         ORDER BY next_attempt_at LIMIT ?",
+        "SELECT w.id, w.call_id, c.agent_id, w.url, w.event_id, w.attempts
+         FROM webhooks w JOIN calls c ON c.id = w.call_id
+         WHERE w.delivered_at IS NULL AND w.gave_up_at IS NULL AND w.next_attempt_at <= ?
+         ORDER BY w.next_attempt_at LIMIT ?",
     )
     .bind(to_millis(now))
     .bind(limit)

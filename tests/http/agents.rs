@@ -98,6 +98,8 @@ async fn webhooks_are_signed_with_both_secrets_during_the_grace() {
         .route("/hook", post(hook))
         .with_state(hits.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    // The receiver is on 127.0.0.1: an admin allows its origin for the agent.
+    app.allow_callbacks("bot", &url).await;
     let new_secret = app
         .gate()
         .rotate_secret("bot", Duration::minutes(15), "test")

@@ -149,6 +149,8 @@ async fn webhooks_are_signed_retried_and_recorded() {
         .route("/hook", post(hook))
         .with_state(receiver.clone());
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    // The receiver is on 127.0.0.1: an admin allows its origin for the agent.
+    app.allow_callbacks("bot", &url).await;
 
     let p = app
         .propose_ok(

@@ -8,6 +8,7 @@ mod agents;
 mod api_input;
 mod async_gate;
 mod authz;
+mod callbacks;
 mod cli;
 mod crash;
 mod first_run;

@@ -186,6 +186,16 @@ async fn the_demo_agent_plays_its_plan_in_sync_and_async_modes() {
         person,
         vec![("deploy", None, true), ("send_email", None, false)],
     );
+    // The demo's receiver listens on 127.0.0.1: its origin must be allowed for the agent.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    app.gate()
+        .set_callback_origins("demo", &[format!("http://127.0.0.1:{port}")], "test")
+        .await
+        .unwrap();
     for (mode, webhook) in [
         (askfirst_sdk::demo::Mode::Sync, None),
         (askfirst_sdk::demo::Mode::Async, None),
@@ -196,6 +206,7 @@ async fn the_demo_agent_plays_its_plan_in_sync_and_async_modes() {
             key: key.clone(),
             mode,
             webhook_secret: webhook.clone(),
+            webhook_port: port,
             session: format!("demo-{mode:?}-{}", webhook.is_some()),
         };
         let reports =

@@ -218,6 +218,19 @@ impl TestApp {
         install_policy(self.gate(), &policy).await;
     }
 
+    /// Allows the origin of `url` as a callback origin of agent `name` (receivers in tests
+    /// listen on 127.0.0.1, which is refused otherwise).
+    pub async fn allow_callbacks(&self, name: &str, url: &str) {
+        let origin = reqwest::Url::parse(url)
+            .unwrap()
+            .origin()
+            .ascii_serialization();
+        self.gate()
+            .set_callback_origins(name, &[origin], "test")
+            .await
+            .expect("callback origin allowed");
+    }
+
     /// A person, as the service layer sees them.
     pub async fn person(&self, username: &str, role: Role) -> askfirst::domain::UserView {
         self.add_user(username, role, "a long enough password")

@@ -36,6 +36,10 @@ pub struct DemoConfig {
     /// The agent's webhook secret: async mode then resumes from signed webhooks to a
     /// receiver on 127.0.0.1; without it, from the event stream.
     pub webhook_secret: Option<String>,
+    /// The port of that receiver on 127.0.0.1 (0: any free port). askfirst refuses
+    /// callbacks inside the network unless an admin allowed their origin for the agent:
+    /// `askfirst agent set-callbacks NAME http://127.0.0.1:PORT`.
+    pub webhook_port: u16,
     /// The agent run's name (novelty and idempotency keys are per session).
     pub session: String,
 }
@@ -52,6 +56,7 @@ impl DemoConfig {
             key: key.into(),
             mode: Mode::Sync,
             webhook_secret: None,
+            webhook_port: 0,
             session: format!("demo-{millis}"),
         }
     }
@@ -334,7 +339,12 @@ impl Agent {
     /// Async mode: the loop runs until a gate, checkpoints and exits; the decision
     /// resumes it from the checkpoint.
     async fn run_async(&self) -> Result<Vec<StepReport>, Error> {
-        let mut source = Source::open(&self.client, self.config.webhook_secret.clone()).await?;
+        let mut source = Source::open(
+            &self.client,
+            self.config.webhook_secret.clone(),
+            self.config.webhook_port,
+        )
+        .await?;
         self.log.say(format!(
             "At each gate the loop checkpoints and exits; {} resumes it.",
             source.describe()

@@ -26,9 +26,13 @@ pub(super) enum Source {
 
 impl Source {
     /// Subscribes before anything is proposed, so no decision can slip past.
-    pub(super) async fn open(client: &Client, secret: Option<String>) -> Result<Self, Error> {
+    pub(super) async fn open(
+        client: &Client,
+        secret: Option<String>,
+        port: u16,
+    ) -> Result<Self, Error> {
         Ok(match secret {
-            Some(secret) => Source::Webhook(Receiver::start(secret).await?),
+            Some(secret) => Source::Webhook(Receiver::start(secret, port).await?),
             None => Source::Events {
                 stream: Box::pin(client.events(None).await?),
                 last_id: None,
@@ -140,8 +144,8 @@ async fn deliver(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) ->
 }
 
 impl Receiver {
-    async fn start(secret: String) -> Result<Self, Error> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    async fn start(secret: String, port: u16) -> Result<Self, Error> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let app = Router::new()

@@ -29,7 +29,12 @@ pub fn BypassSummary(bypass: BypassView, now: Signal<i64>) -> impl IntoView {
             </p>
             <dl class="summary">
                 <dt>"Approves"</dt>
-                <dd class="scope agent-text">{bypass.scope_text.clone()}</dd>
+                <dd>
+                    <span class="scope agent-text">{bypass.scope_text.clone()}</span>
+                    {(!bypass.scope.args.is_empty()).then(|| view! {
+                        <span class="hint">" — conditions restrict only the arguments they name: a call may carry any others, and `ne` also holds when the argument is missing."</span>
+                    })}
+                </dd>
                 <dt>"For"</dt>
                 <dd>{duration_text(bypass.window_secs)} " once active"</dd>
                 <dt>"Typed confirmation"</dt>
