@@ -302,6 +302,7 @@ async fn bench(secs: u64) {
             settings: Settings {
                 session_ttl: chrono::Duration::hours(1),
                 secure_cookies: false,
+                trusted_proxies: Vec::new(),
             },
             gate: Default::default(),
             limits: Default::default(),

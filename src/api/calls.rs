@@ -138,21 +138,5 @@ pub async fn cancel(
     Ok(Json(state.gate.cancel(&id, &agent).await?))
 }
 
-/// The error body every failure carries.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// `error` of [`ErrorBody`].
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `approval_stale`.
-    code: String,
-    /// Human-readable explanation.
-    message: String,
-    /// Seconds to wait, for `rate_limited`.
-    retry_after: Option<u64>,
-}
+/// The error body every failure carries (one type, also what the server sends).
+pub use crate::domain::error::{ErrorBody, ErrorDetail};

@@ -76,14 +76,29 @@ fn append_cookie(cookie: &str) {
     }
 }
 
-/// The caller's IP address, for the sign-in rate limit.
+/// Who the caller is for the sign-in rate limit: their address (the one a trusted proxy
+/// forwarded, if the peer is one; IPv6 grouped by /64).
 #[cfg(feature = "ssr")]
 pub fn client_addr() -> String {
+    let trusted = use_context::<crate::server::state::AppState>()
+        .map(|s| s.settings.trusted_proxies.clone())
+        .unwrap_or_default();
     use_context::<http::request::Parts>()
         .and_then(|p| {
-            p.extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
+            let peer = p
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+                .0
+                .ip();
+            let forwarded: Vec<&str> = p
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            Some(crate::auth::client_addr::client_key(
+                peer, &forwarded, &trusted,
+            ))
         })
         .unwrap_or_else(|| "unknown".into())
 }

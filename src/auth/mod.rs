@@ -1,6 +1,7 @@
 //! Who is calling: passwords, sessions, sign-in rate limits, and the role checks every
 //! server function goes through.
 
+pub mod client_addr;
 pub mod guard;
 pub mod password;
 pub mod rate_limit;

@@ -1,10 +1,59 @@
-//! Password hashing with Argon2id (the `argon2` crate's recommended parameters).
+//! Password hashing with Argon2id (the `argon2` crate's recommended parameters). Each hash
+//! costs tens of milliseconds of a core and 19 MiB of memory, so at most
+//! [`HASHING_AT_ONCE`] run at once and at most [`HASHING_QUEUE`] more wait; beyond that
+//! the caller is told the server is busy (`503` with `Retry-After`), so memory and CPU stay
+//! bounded however many sign-ins arrive.
 
+use crate::domain::AppError;
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
 };
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::LazyLock;
+use tokio::sync::Semaphore;
+
+/// Password hashes computed at once.
+pub const HASHING_AT_ONCE: usize = 4;
+/// Hashes that may wait for a slot; more than this and the caller hears `503`.
+pub const HASHING_QUEUE: usize = 64;
+
+static SLOTS: Semaphore = Semaphore::const_new(HASHING_AT_ONCE);
+static ADMITTED: AtomicUsize = AtomicUsize::new(0);
+static VERIFIED: AtomicU64 = AtomicU64::new(0);
+
+/// How many password verifications this process has run (for tests and metrics).
+pub fn verifications() -> u64 {
+    VERIFIED.load(Ordering::Relaxed)
+}
+
+/// A place among the hashes running or waiting; given back on drop.
+struct Admitted;
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        ADMITTED.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs `work` on a blocking thread once a hashing slot is free, or refuses with `Busy`
+/// when too many are waiting already.
+async fn gated<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    if ADMITTED.fetch_add(1, Ordering::AcqRel) >= HASHING_AT_ONCE + HASHING_QUEUE {
+        ADMITTED.fetch_sub(1, Ordering::AcqRel);
+        return Err(AppError::Busy(1));
+    }
+    let _admitted = Admitted;
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|_| AppError::Internal("password hashing stopped".into()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+}
 
 /// Hashes a password into a PHC string (salted, parameters included).
 pub fn hash(password: &str) -> anyhow::Result<String> {
@@ -34,16 +83,18 @@ pub fn dummy_hash() -> &'static str {
     &DUMMY
 }
 
-/// Runs [`hash`] off the async runtime.
-pub async fn hash_blocking(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash(&password)).await?
+/// Runs [`hash`] off the async runtime, within the hashing limits.
+pub async fn hash_blocking(password: String) -> Result<String, AppError> {
+    Ok(gated(move || hash(&password)).await??)
 }
 
-/// Runs [`verify`] off the async runtime.
-pub async fn verify_blocking(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
-        .await
-        .unwrap_or(false)
+/// Runs [`verify`] off the async runtime, within the hashing limits.
+pub async fn verify_blocking(password: String, phc: String) -> Result<bool, AppError> {
+    gated(move || {
+        VERIFIED.fetch_add(1, Ordering::Relaxed);
+        verify(&password, &phc)
+    })
+    .await
 }
 
 #[cfg(test)]

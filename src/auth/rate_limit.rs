@@ -1,5 +1,9 @@
 //! Limits repeated sign-in failures, per username and per client address, over a sliding
-//! window measured on the injected clock.
+//! window measured on the injected clock. An attempt is reserved — counted as a failure —
+//! before its password is checked ([`LoginLimiter::reserve`]) and given back when it
+//! succeeds, so a burst of concurrent wrong passwords gets no more verifications than the
+//! limit. Memory is bounded: stale keys are pruned, and beyond [`MAX_KEYS`] the keys that
+//! failed longest ago are forgotten.
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -14,6 +18,16 @@ pub struct Limits {
 
 /// Keys with more entries than this are pruned of stale ones on the next failure.
 const PRUNE_ABOVE: usize = 10_000;
+/// Most keys kept (each holds at most `max_failures` times).
+pub const MAX_KEYS: usize = 100_000;
+
+/// An attempt counted before its password is checked.
+#[derive(Debug)]
+pub struct Attempt {
+    username: String,
+    addr: String,
+    at: DateTime<Utc>,
+}
 
 /// Failure counts for sign-in attempts.
 #[derive(Debug)]
@@ -52,6 +66,16 @@ impl LoginLimiter {
     /// `Err(seconds)` if an attempt for `username` from `addr` must wait that long.
     pub fn check(&self, username: &str, addr: &str, now: DateTime<Utc>) -> Result<(), u64> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        self.wait(&map, username, addr, now)
+    }
+
+    fn wait(
+        &self,
+        map: &HashMap<String, VecDeque<DateTime<Utc>>>,
+        username: &str,
+        addr: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), u64> {
         let wait = |key: String, limits: Limits| -> Option<u64> {
             let times = map.get(&key)?;
             let recent: Vec<_> = times.iter().filter(|t| **t > now - limits.window).collect();
@@ -70,13 +94,56 @@ impl LoginLimiter {
         }
     }
 
+    /// Counts an attempt for `username` from `addr` before its password is checked, or
+    /// says how long to wait. Give it back with [`LoginLimiter::succeeded`] when it succeeds.
+    pub fn reserve(&self, username: &str, addr: &str, now: DateTime<Utc>) -> Result<Attempt, u64> {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        self.wait(&map, username, addr, now)?;
+        self.record(&mut map, username, addr, now);
+        Ok(Attempt {
+            username: username.to_string(),
+            addr: addr.to_string(),
+            at: now,
+        })
+    }
+
+    /// A reserved attempt succeeded: the username's failures are forgotten, and the
+    /// attempt no longer counts against the address.
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&format!("u:{}", attempt.username));
+        if let Some(times) = map.get_mut(&format!("a:{}", attempt.addr)) {
+            if let Some(i) = times.iter().rposition(|t| *t == attempt.at) {
+                times.remove(i);
+            }
+        }
+    }
+
     /// Records a failed attempt.
     pub fn record_failure(&self, username: &str, addr: &str, now: DateTime<Utc>) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > PRUNE_ABOVE {
-            let horizon = now - self.per_user.window.max(self.per_addr.window);
-            map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
+        self.record(&mut map, username, addr, now);
+    }
+
+    fn record(
+        &self,
+        map: &mut HashMap<String, VecDeque<DateTime<Utc>>>,
+        username: &str,
+        addr: &str,
+        now: DateTime<Utc>,
+    ) {
+        if map.len() >= MAX_KEYS {
+            // Forget the keys whose last failure is oldest, down to three quarters.
+            let mut last: Vec<(DateTime<Utc>, String)> = map
+                .iter()
+                .map(|(k, t)| (t.back().copied().unwrap_or(now), k.clone()))
+                .collect();
+            last.sort_unstable();
+            for (_, key) in last.into_iter().take(MAX_KEYS / 4) {
+                map.remove(&key);
+            }
         }
+        let before = map.len();
         for (key, limits) in [
             (format!("u:{username}"), self.per_user),
             (format!("a:{addr}"), self.per_addr),
@@ -87,12 +154,26 @@ impl LoginLimiter {
                 times.pop_front();
             }
         }
+        // Stale keys are pruned each time the map grows past another 1,024 keys (a scan
+        // of the whole map, so not on every failure).
+        if map.len() > PRUNE_ABOVE && map.len() / 1024 != before / 1024 {
+            let horizon = now - self.per_user.window.max(self.per_addr.window);
+            map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
+        }
     }
 
     /// Forgets a username's failures after it signs in successfully.
     pub fn record_success(&self, username: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&format!("u:{username}"));
+    }
+
+    /// How many keys are remembered (for tests).
+    pub fn keys(&self) -> usize {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }
 
@@ -106,6 +187,8 @@ mod tests {
 
     enum Step {
         Fail(&'static str, &'static str, i64),
+        /// Reserve, and whether the password then turned out right.
+        Try(&'static str, &'static str, i64, bool, Result<(), u64>),
         Succeed(&'static str),
         Check(&'static str, &'static str, i64, Result<(), u64>),
     }
@@ -159,6 +242,27 @@ mod tests {
                     Check("al", "4", 1, Ok(())),
                 ],
             ),
+            (
+                "attempts are counted before the password is known",
+                vec![
+                    Try("al", "1", 0, false, Ok(())),
+                    Try("al", "1", 0, false, Ok(())),
+                    Try("al", "1", 0, false, Ok(())),
+                    Try("al", "1", 0, true, Err(60)),
+                ],
+            ),
+            (
+                "a right password gives its attempt back",
+                vec![
+                    Try("a", "7", 0, true, Ok(())),
+                    Try("b", "7", 0, true, Ok(())),
+                    Try("c", "7", 0, true, Ok(())),
+                    Try("d", "7", 0, true, Ok(())),
+                    Try("e", "7", 0, true, Ok(())),
+                    Try("f", "7", 0, true, Ok(())),
+                    Check("g", "7", 0, Ok(())),
+                ],
+            ),
         ];
         for (name, steps) in cases {
             let limiter = LoginLimiter::new(limits(3), limits(5));
@@ -166,6 +270,17 @@ mod tests {
                 match step {
                     Fail(u, a, s) => limiter.record_failure(u, a, t(s)),
                     Succeed(u) => limiter.record_success(u),
+                    Try(u, a, s, right, expected) => {
+                        let got = limiter.reserve(u, a, t(s));
+                        assert_eq!(
+                            got.as_ref().map(|_| ()).map_err(|w| *w),
+                            expected,
+                            "{name}: try {u}@{a} at {s}"
+                        );
+                        if let (Ok(attempt), true) = (got, right) {
+                            limiter.succeeded(attempt);
+                        }
+                    }
                     Check(u, a, s, expected) => {
                         assert_eq!(
                             limiter.check(u, a, t(s)),
@@ -176,5 +291,26 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+
+    #[test]
+    fn keys_stay_bounded() {
+        let limiter = LoginLimiter::default();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for i in 0..(MAX_KEYS as u32) {
+            limiter.record_failure(&format!("u{i}"), "one address", now);
+        }
+        assert!(limiter.keys() <= MAX_KEYS, "{}", limiter.keys());
+        // Stale keys go once the window has passed.
+        let later = now + Duration::hours(1);
+        for i in 0..2048 {
+            limiter.record_failure(&format!("v{i}"), "another", later);
+        }
+        assert!(limiter.keys() <= PRUNE_ABOVE, "{}", limiter.keys());
     }
 }

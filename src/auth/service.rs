@@ -301,16 +301,16 @@ pub async fn change_own_password(
             "choose a password different from the current one".into(),
         ));
     }
-    limiter
-        .check(&user.username, client_addr, clock.now())
-        .map_err(AppError::RateLimited)?;
     let row = users::find_by_username(pool, &user.username)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    if !password::verify_blocking(current.to_string(), row.password_hash.clone()).await {
-        limiter.record_failure(&user.username, client_addr, clock.now());
+    let attempt = limiter
+        .reserve(&user.username, client_addr, clock.now())
+        .map_err(AppError::RateLimited)?;
+    if !password::verify_blocking(current.to_string(), row.password_hash.clone()).await? {
         return Err(AppError::Invalid("the current password is wrong".into()));
     }
+    limiter.succeeded(attempt);
     let hash = password::hash_blocking(new.to_string()).await?;
     let mut tx = write_tx(pool).await?;
     users::set_password(&mut *tx, &row.id, &hash, false).await?;
@@ -351,23 +351,28 @@ pub async fn sign_in(
     if name.is_empty() || password.is_empty() {
         return Err(AppError::Invalid("enter your username and password".into()));
     }
-    limiter
-        .check(&name, client_addr, clock.now())
+    // Nothing longer than an account can have is worth any work.
+    if name.chars().count() > crate::domain::user::USERNAME_MAX
+        || password.len() > crate::domain::user::PASSWORD_MAX_BYTES
+    {
+        return Err(AppError::InvalidCredentials);
+    }
+    // Counted before the password is checked: a burst of concurrent guesses gets no more
+    // verifications than the limit.
+    let attempt = limiter
+        .reserve(&name, client_addr, clock.now())
         .map_err(AppError::RateLimited)?;
 
     let row = users::find_by_username(pool, &name).await?;
     let phc = row
         .as_ref()
         .map_or(password::dummy_hash(), |r| r.password_hash.as_str());
-    let matches = password::verify_blocking(password.to_string(), phc.to_string()).await;
+    let matches = password::verify_blocking(password.to_string(), phc.to_string()).await?;
     let row = match row {
         Some(row) if matches && !row.disabled => row,
-        _ => {
-            limiter.record_failure(&name, client_addr, clock.now());
-            return Err(AppError::InvalidCredentials);
-        }
+        _ => return Err(AppError::InvalidCredentials),
     };
-    limiter.record_success(&name);
+    limiter.succeeded(attempt);
 
     let token = token::generate();
     let now = clock.now();

@@ -104,6 +104,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ASKFIRST_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
+    /// Reverse proxies (addresses or networks, comma-separated) whose `X-Forwarded-For`
+    /// names the client for the sign-in rate limit; from anyone else it is ignored.
+    #[arg(long, env = "ASKFIRST_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::auth::client_addr::parse_trusted)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Log format.
     #[arg(long, env = "ASKFIRST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -134,6 +140,7 @@ impl ServeArgs {
             settings: Settings {
                 session_ttl: chrono::Duration::minutes(self.session_ttl_minutes),
                 secure_cookies: self.secure_cookies,
+                trusted_proxies: self.trusted_proxies.clone(),
             },
             gate: crate::gate::GateConfig::default(),
             limits: ConnectionLimits {

@@ -49,6 +49,9 @@ pub enum AppError {
     /// Too many attempts; retry after the given number of seconds (429).
     #[error("too many attempts; try again in {0} seconds")]
     RateLimited(u64),
+    /// The server is busy with this kind of work: try again after the seconds given (503).
+    #[error("the server is busy; try again in {0} seconds")]
+    Busy(u64),
     /// Something broke on our side (500). The message is generic; details go to the log.
     #[error("{0}")]
     Internal(String),
@@ -174,6 +177,7 @@ impl AppError {
             AppError::Timeout(_) => "request_timeout",
             AppError::TooLarge(_) => "payload_too_large",
             AppError::RateLimited(_) => "rate_limited",
+            AppError::Busy(_) => "busy",
             AppError::Internal(_) => "internal",
         }
     }
@@ -192,7 +196,16 @@ impl AppError {
             AppError::Timeout(_) => 408,
             AppError::TooLarge(_) => 413,
             AppError::RateLimited(_) => 429,
+            AppError::Busy(_) => 503,
             AppError::Internal(_) => 500,
+        }
+    }
+
+    /// Seconds a client should wait before trying again (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited(secs) | AppError::Busy(secs) => Some(*secs),
+            _ => None,
         }
     }
 
@@ -202,31 +215,38 @@ impl AppError {
     }
 }
 
-/// The JSON envelope every error travels in.
+/// The JSON envelope every error travels in (the API document's `ErrorBody` too).
 #[derive(Serialize, Deserialize)]
-struct Envelope {
-    error: Body,
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
+/// `error` of [`ErrorBody`].
 #[derive(Serialize, Deserialize)]
-struct Body {
-    code: String,
-    message: String,
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `approval_stale`.
+    pub code: String,
+    /// Human-readable explanation (for server errors: generic, with the request id).
+    pub message: String,
+    /// Seconds to wait, for `rate_limited` and `busy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    retry_after: Option<u64>,
+    pub retry_after: Option<u64>,
+    /// For server errors: the id the server log has the details under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Serialize for AppError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let retry_after = match self {
-            AppError::RateLimited(secs) => Some(*secs),
-            _ => None,
-        };
-        Envelope {
-            error: Body {
+        let retry_after = self.retry_after();
+        ErrorBody {
+            error: ErrorDetail {
                 code: self.code().into(),
                 message: self.to_string(),
                 retry_after,
+                request_id: None,
             },
         }
         .serialize(serializer)
@@ -235,11 +255,12 @@ impl Serialize for AppError {
 
 impl<'de> Deserialize<'de> for AppError {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let Body {
+        let ErrorDetail {
             code,
             message,
             retry_after,
-        } = Envelope::deserialize(deserializer)?.error;
+            ..
+        } = ErrorBody::deserialize(deserializer)?.error;
         Ok(match code.as_str() {
             "bad_request" => AppError::BadRequest(message),
             "invalid" => AppError::Invalid(message),
@@ -256,6 +277,7 @@ impl<'de> Deserialize<'de> for AppError {
             "payload_too_large" => AppError::TooLarge(message),
             "request_timeout" => AppError::Timeout(message),
             "rate_limited" => AppError::RateLimited(retry_after.unwrap_or(1)),
+            "busy" => AppError::Busy(retry_after.unwrap_or(1)),
             _ => AppError::Internal(message),
         })
     }

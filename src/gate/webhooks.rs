@@ -79,25 +79,53 @@ impl Default for Clients {
     }
 }
 
-/// Deliveries in flight: which webhooks, for which agents.
+/// Deliveries in flight (which webhooks, for which agents), and which finished while the
+/// latest look at the outbox was under way (its rows for them may be stale).
 #[derive(Debug, Default)]
-pub struct InFlight(Mutex<HashMap<i64, String>>);
+pub struct InFlight(Mutex<Flights>);
+
+#[derive(Debug, Default)]
+struct Flights {
+    running: HashMap<i64, String>,
+    /// Webhook id → the look (epoch) during which its delivery finished.
+    finished: HashMap<i64, u64>,
+    /// Looks at the outbox begun.
+    epoch: u64,
+}
 
 impl InFlight {
-    /// Takes a slot for `hook` unless it is in flight already, its agent has
-    /// [`PER_AGENT`] in flight, or [`CONCURRENCY`] are in flight overall.
-    fn take(&self, hook: &WebhookRow) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let of_agent = map.values().filter(|a| **a == hook.agent_id).count();
-        if map.len() >= CONCURRENCY || of_agent >= PER_AGENT || map.contains_key(&hook.id) {
+    /// A new look at the outbox begins: deliveries that finished before it are reflected
+    /// in what it reads.
+    fn begin(&self) -> u64 {
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.epoch += 1;
+        let epoch = f.epoch;
+        f.finished.retain(|_, e| *e >= epoch);
+        epoch
+    }
+
+    /// Takes a slot for `hook` unless it is in flight, finished during this look (the row
+    /// read may predate it), its agent has [`PER_AGENT`] in flight, or [`CONCURRENCY`] are
+    /// in flight overall.
+    fn take(&self, hook: &WebhookRow, epoch: u64) -> bool {
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let of_agent = f.running.values().filter(|a| **a == hook.agent_id).count();
+        if f.running.len() >= CONCURRENCY
+            || of_agent >= PER_AGENT
+            || f.running.contains_key(&hook.id)
+            || f.finished.get(&hook.id).is_some_and(|e| *e >= epoch)
+        {
             return false;
         }
-        map.insert(hook.id, hook.agent_id.clone());
+        f.running.insert(hook.id, hook.agent_id.clone());
         true
     }
 
     fn release(&self, id: i64) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.running.remove(&id);
+        let epoch = f.epoch;
+        f.finished.insert(id, epoch);
     }
 }
 
@@ -109,10 +137,11 @@ impl Gate {
         clients: &Arc<Clients>,
         in_flight: &Arc<InFlight>,
     ) -> Result<usize, AppError> {
+        let epoch = in_flight.begin();
         let due = store::webhooks::due(&self.pool, self.clock.now(), 256).await?;
         let mut started = 0;
         for hook in due {
-            if !in_flight.take(&hook) {
+            if !in_flight.take(&hook, epoch) {
                 continue;
             }
             started += 1;
@@ -200,7 +229,7 @@ impl Gate {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    store::webhooks::record_attempt(
+                    let recorded = store::webhooks::record_attempt(
                         conn,
                         id,
                         attempt,
@@ -212,6 +241,13 @@ impl Gate {
                         retry_at,
                     )
                     .await?;
+                    if !recorded {
+                        tracing::warn!(
+                            webhook = id,
+                            attempt,
+                            "a stale repeat delivery was not recorded"
+                        );
+                    }
                     Ok(())
                 })
             })

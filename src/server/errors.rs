@@ -13,7 +13,7 @@ impl IntoResponse for AppError {
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut res = (status, Json(&self)).into_response();
-        if let AppError::RateLimited(secs) = self {
+        if let Some(secs) = self.retry_after() {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }

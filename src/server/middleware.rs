@@ -43,10 +43,48 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
 }
 
 /// Gives server-function errors their real status (the framework answers every error with
-/// 500) and turns plain-text 413s from the body limit into our JSON error.
+/// 500), turns plain-text 413s from the body limit into our JSON error, and keeps what a
+/// server error says internal: the detail is logged with a request id, and the client
+/// gets a generic message with that id (also in `x-request-id`).
 pub async fn error_statuses(req: Request, next: Next) -> Response {
     let is_rpc = req.uri().path().starts_with(RPC_PREFIX);
-    let res = next.run(req).await;
+    let path = req.uri().path().to_string();
+    let res = statuses(is_rpc, next.run(req).await).await;
+    let status = res.status();
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        return conceal(res, &path).await;
+    }
+    res
+}
+
+/// A server error as the client sees it: generic, with the request id the log has.
+async fn conceal(res: Response, path: &str) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let bytes = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let detail = serde_json::from_slice::<AppError>(&bytes)
+        .map(|e| e.to_string())
+        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]).into());
+    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    tracing::error!(request_id = %id, status = parts.status.as_u16(), path, detail, "server error");
+    let body = serde_json::json!({
+        "error": {
+            "code": "internal",
+            "message": format!("internal error (request {id}); the server log has the details"),
+            "request_id": id,
+        }
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        parts.headers.insert("x-request-id", value);
+    }
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+async fn statuses(is_rpc: bool, res: Response) -> Response {
     match res.status() {
         StatusCode::INTERNAL_SERVER_ERROR if is_rpc => {
             let (mut parts, body) = res.into_parts();
@@ -55,7 +93,7 @@ pub async fn error_statuses(req: Request, next: Next) -> Response {
             };
             if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
                 parts.status = StatusCode::from_u16(err.status()).unwrap_or(parts.status);
-                if let AppError::RateLimited(secs) = err {
+                if let Some(secs) = err.retry_after() {
                     parts.headers.insert(header::RETRY_AFTER, secs.into());
                 }
             }

@@ -14,6 +14,8 @@ pub struct Settings {
     pub session_ttl: chrono::Duration,
     /// Whether cookies carry `Secure` (set this behind HTTPS).
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Shared application state: one `Arc`, so handing it to every request and server

@@ -78,8 +78,21 @@ pub async fn record_attempt(
     duration_ms: i64,
     delivered: bool,
     retry_at: Option<DateTime<Utc>>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let now_ms = to_millis(now);
+    // Recorded only as the next attempt of a webhook still waiting: a stale second
+    // delivery of the same attempt records nothing.
+    let fresh = sqlx::query(
+        "UPDATE webhooks SET attempts = attempts
+         WHERE id = ? AND attempts = ? AND delivered_at IS NULL AND gave_up_at IS NULL",
+    )
+    .bind(webhook_id)
+    .bind(attempt - 1)
+    .execute(&mut *conn)
+    .await?;
+    if fresh.rows_affected() != 1 {
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO webhook_attempts (webhook_id, attempt, at, status_code, error, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -109,7 +122,7 @@ pub async fn record_attempt(
     .bind(webhook_id)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Every attempt for a call's webhooks, oldest first.

@@ -137,3 +137,51 @@ async fn data_survives_a_restart() {
     pool.close().await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_carries_a_request_id_and_nothing_internal() {
+    let app = crate::support::TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    let ria = app.person("ria", askfirst::domain::Role::Approver).await;
+    // A row the server cannot read: an active bypass whose stored scope is not JSON.
+    sqlx::query(
+        "INSERT INTO bypasses (requester_id, requester, scope, include_confirmation, window_ms,
+            reason, hash, status, approvals_required, created_at, expires_at, activated_at, ends_at)
+         VALUES (?, 'ria', 'not json {', 0, 1000, 'x', 'h', 'active', 2, 0, 1, 0, 9999999999999)",
+    )
+    .bind(&ria.id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/bypasses"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let header = res
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(body["error"]["request_id"], header.as_str());
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&header), "{message}");
+    assert!(
+        !message.contains("unreadable") && !message.contains("scope"),
+        "no internal detail: {message}"
+    );
+    // The same through a server function.
+    let viewer = app.signed_in("vic", askfirst::domain::Role::Viewer).await;
+    let res = app.rpc(&viewer, "bypass", &[("id", "1")]).await;
+    assert_eq!(res.status(), 500);
+    assert!(res.headers().get("x-request-id").is_some());
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(!body["error"]["message"].as_str().unwrap().contains("unreadable"));
+    app.stop().await;
+}

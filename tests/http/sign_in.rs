@@ -238,3 +238,105 @@ async fn plain_form_posts_redirect_with_the_error_for_the_page() {
     assert!(home.text().await.unwrap().contains("Signed in as"));
     app.stop().await;
 }
+
+/// Signs in from `client` claiming `forwarded` as the client address; returns the status.
+async fn attempt(
+    app: &TestApp,
+    client: &reqwest::Client,
+    username: &str,
+    forwarded: Option<&str>,
+) -> (u16, Option<String>) {
+    let mut req = client
+        .post(app.url("/rpc/sign_in"))
+        .header("accept", "application/json")
+        .form(&[("username", username), ("password", "not the password")]);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    let res = req.send().await.unwrap();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (res.status().as_u16(), retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_passwords_gets_no_more_verifications_than_the_limit() {
+    let app = TestApp::spawn().await;
+    app.add_user("victim", Role::Admin, "the real password 1")
+        .await;
+    let client = app.client();
+    let before = askfirst::auth::password::verifications();
+    let burst = (0..200).map(|_| attempt(&app, &client, "victim", None));
+    let results = futures::future::join_all(burst).await;
+    let verified = askfirst::auth::password::verifications() - before;
+    let refused = results.iter().filter(|(s, _)| *s == 429).count();
+    let wrong = results.iter().filter(|(s, _)| *s == 401).count();
+    assert!(verified <= 5, "{verified} verifications for a limit of 5");
+    assert_eq!((wrong, refused), (5, 195), "{results:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    // 20 failures per address in 15 minutes: new names and new claimed addresses do not help.
+    for i in 0..20 {
+        let (status, _) = attempt(
+            &app,
+            &client,
+            &format!("nobody{i}"),
+            Some(&format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(status, 401, "attempt {i}");
+    }
+    let (status, retry) = attempt(&app, &client, "nobody-else", Some("203.0.113.77")).await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_clients_are_told_apart_and_hashing_is_bounded() {
+    let app = TestApp::spawn_trusting(vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let client = app.client();
+    // Through the proxy, 25 clients each fail once: none is limited by the others.
+    for i in 0..25 {
+        let (status, _) = attempt(
+            &app,
+            &client,
+            &format!("p{i}"),
+            Some(&format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(status, 401, "client {i}");
+    }
+    // Many clients at once: at most 4 hashes run and 64 wait; the rest hear 503 at once.
+    let burst = (0..300).map(|i| {
+        let (app, client) = (&app, &client);
+        async move {
+            attempt(
+                app,
+                client,
+                &format!("q{i}"),
+                Some(&format!("203.0.{}.{}", i / 200, i % 200)),
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(burst).await;
+    let busy: Vec<_> = results.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(!busy.is_empty(), "no 503 among {results:?}");
+    assert!(
+        busy.iter().all(|(_, retry)| retry.is_some()),
+        "503 carries Retry-After"
+    );
+    assert!(
+        results.iter().all(|(s, _)| *s == 401 || *s == 503),
+        "{results:?}"
+    );
+    app.stop().await;
+}

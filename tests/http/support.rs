@@ -25,6 +25,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts a server on a free port with an empty database.
     pub async fn spawn() -> Self {
+        Self::spawn_trusting(Vec::new()).await
+    }
+
+    /// [`TestApp::spawn`], believing `X-Forwarded-For` from these proxies.
+    pub async fn spawn_trusting(trusted_proxies: Vec<ipnet::IpNet>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("askfirst.db");
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
@@ -36,6 +41,7 @@ impl TestApp {
             settings: Settings {
                 session_ttl: TTL,
                 secure_cookies: false,
+                trusted_proxies,
             },
             gate: GateConfig {
                 webhook_retry_base: std::time::Duration::from_millis(200),
