@@ -60,9 +60,14 @@ pub async fn stream(
     let live = state.gate.hub.subscribe_agent(&agent.id);
     let shutdown = state.gate.hub.shutdown_signal();
     let replay = headers.contains_key("last-event-id");
+    let key = super::auth::bearer(&headers)
+        .ok_or(AppError::Unauthenticated)?
+        .to_string();
     let cursor = Cursor {
         gate: state.gate.clone(),
         agent,
+        key,
+        recheck: tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK),
         live,
         shutdown,
         last,
@@ -77,9 +82,16 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
+/// How often a stream checks that its agent may still read it.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 struct Cursor {
     gate: Arc<Gate>,
     agent: AgentInfo,
+    /// The key the stream was opened with: once it stops working (agent disabled, key
+    /// rotated out), the stream ends.
+    key: String,
+    recheck: tokio::time::Interval,
     live: broadcast::Receiver<Arc<EventRow>>,
     shutdown: watch::Receiver<bool>,
     last: i64,
@@ -88,7 +100,8 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// The next SSE event, or `None` when the server shuts down.
+    /// The next SSE event, or `None` when the server shuts down or the agent's key stops
+    /// working.
     async fn next(&mut self) -> Option<Event> {
         loop {
             if let Some(row) = self.queue.pop_front() {
@@ -128,6 +141,11 @@ impl Cursor {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = self.shutdown.changed() => return None,
+                _ = self.recheck.tick() => {
+                    if self.gate.authenticate(&self.key).await.is_err() {
+                        return None;
+                    }
+                }
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Server-Sent Events streams for signed-in people's pages: `GET /inbox/events` (a call
 //! changed; the inbox reloads its list) and `GET /reviews/events` (a bypass request or a
 //! policy change changed; the review page reloads, managers and above). Browsers'
-//! `EventSource` reconnects by itself.
+//! `EventSource` reconnects by itself. Each stream checks its session every
+//! [`RECHECK`] and ends once it no longer qualifies (signed out, expired, disabled, demoted).
 
 use super::state::AppState;
 use crate::auth::{service, token};
@@ -22,8 +23,14 @@ pub async fn inbox_events(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    signed_in(&state, &headers, Role::Viewer).await?;
-    Ok(stream(&state, state.gate.hub.subscribe_inbox(), "call"))
+    let token = signed_in(&state, &headers, Role::Viewer).await?;
+    Ok(stream(
+        &state,
+        state.gate.hub.subscribe_inbox(),
+        "call",
+        token,
+        Role::Viewer,
+    ))
 }
 
 /// The review page's event stream; `401` without a live session, `403` below manager.
@@ -31,25 +38,37 @@ pub async fn signoff_events(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    signed_in(&state, &headers, Role::Manager).await?;
+    let token = signed_in(&state, &headers, Role::Manager).await?;
     Ok(stream(
         &state,
         state.gate.hub.subscribe_signoff(),
         "signoff",
+        token,
+        Role::Manager,
     ))
 }
 
-async fn signed_in(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), AppError> {
+/// How often a stream checks that its session still qualifies.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The session token, if it belongs to a live session of someone holding `role`.
+async fn signed_in(state: &AppState, headers: &HeaderMap, role: Role) -> Result<String, AppError> {
     let token = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(token::from_cookie_header)
-        .ok_or(AppError::Unauthenticated)?;
+        .ok_or(AppError::Unauthenticated)?
+        .to_string();
+    qualifies(state, &token, role).await?;
+    Ok(token)
+}
+
+async fn qualifies(state: &AppState, token: &str, role: Role) -> Result<(), AppError> {
     let user = service::session_user(&state.pool, state.clock.as_ref(), token)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    if user.disabled || !user.role.includes(role) {
+    if user.disabled || user.must_change_password || !user.role.includes(role) {
         return Err(AppError::Forbidden(format!(
             "this stream needs the {role} role"
         )));
@@ -61,24 +80,40 @@ fn stream(
     state: &AppState,
     rx: broadcast::Receiver<Arc<EventRow>>,
     name: &'static str,
+    token: String,
+    role: Role,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shutdown = state.gate.hub.shutdown_signal();
-    let events =
-        futures::stream::unfold((rx, shutdown), move |(mut rx, mut shutdown)| async move {
-            let event = tokio::select! {
-                got = rx.recv() => match got {
-                    Ok(row) => {
-                        let data = serde_json::json!({
-                            "call": row.call_id, "kind": row.kind, "status": row.to_status,
-                        });
-                        Event::default().id(row.id.to_string()).event(name).data(data.to_string())
+    let recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+    let state = state.clone();
+    let events = futures::stream::unfold(
+        (rx, shutdown, recheck),
+        move |(mut rx, mut shutdown, mut recheck)| {
+            let (state, token) = (state.clone(), token.clone());
+            async move {
+                let event = loop {
+                    tokio::select! {
+                        got = rx.recv() => break match got {
+                            Ok(row) => {
+                                let data = serde_json::json!({
+                                    "call": row.call_id, "kind": row.kind, "status": row.to_status,
+                                });
+                                Event::default().id(row.id.to_string()).event(name).data(data.to_string())
+                            }
+                            Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                            Err(RecvError::Closed) => return None,
+                        },
+                        _ = shutdown.changed() => return None,
+                        _ = recheck.tick() => {
+                            if qualifies(&state, &token, role).await.is_err() {
+                                return None;
+                            }
+                        }
                     }
-                    Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = shutdown.changed() => return None,
-            };
-            Some((Ok(event), (rx, shutdown)))
-        });
+                };
+                Some((Ok(event), (rx, shutdown, recheck)))
+            }
+        },
+    );
     Sse::new(events).keep_alive(KeepAlive::default())
 }

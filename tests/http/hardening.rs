@@ -182,6 +182,9 @@ async fn a_server_error_carries_a_request_id_and_nothing_internal() {
     assert_eq!(res.status(), 500);
     assert!(res.headers().get("x-request-id").is_some());
     let body: serde_json::Value = res.json().await.unwrap();
-    assert!(!body["error"]["message"].as_str().unwrap().contains("unreadable"));
+    assert!(!body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unreadable"));
     app.stop().await;
 }

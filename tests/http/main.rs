@@ -24,3 +24,4 @@ mod sdk;
 mod sessions;
 mod sign_in;
 mod signoff;
+mod streams;

@@ -1,0 +1,97 @@
+//! Event streams end with their rights: a person's inbox stream when their session ends or
+//! their account is disabled, an agent's stream when it is disabled or its key rotated out.
+
+use crate::support::TestApp;
+use askfirst::domain::Role;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// Whether the stream ends (the server closes it) within `within`.
+async fn ends_within(res: reqwest::Response, within: Duration) -> bool {
+    assert_eq!(res.status(), 200);
+    let mut body = res.bytes_stream();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => return false,                     // still open
+            Ok(None) | Ok(Some(Err(_))) => return true, // closed
+            Ok(Some(Ok(_))) => {}                       // a keep-alive or an event
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_streams_end_when_the_session_does() {
+    let app = TestApp::spawn().await;
+    // Disabled account.
+    let ann = app.signed_in("ann", Role::Viewer).await;
+    let res = ann.get(app.url("/inbox/events")).send().await.unwrap();
+    askfirst::auth::service::set_disabled(
+        app.pool(),
+        app.clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "ann",
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(ends_within(res, Duration::from_secs(6)).await, "disabled");
+    // Signed out.
+    let bo = app.signed_in("bo", Role::Manager).await;
+    let res = bo.get(app.url("/reviews/events")).send().await.unwrap();
+    app.rpc(&bo, "sign_out", &[]).await;
+    assert!(ends_within(res, Duration::from_secs(6)).await, "signed out");
+    // Demoted below the stream's role.
+    let cy = app.signed_in("cy", Role::Manager).await;
+    let res = cy.get(app.url("/reviews/events")).send().await.unwrap();
+    askfirst::auth::service::set_role(
+        app.pool(),
+        app.clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "cy",
+        Role::Approver,
+    )
+    .await
+    .unwrap();
+    assert!(ends_within(res, Duration::from_secs(6)).await, "demoted");
+    // Still qualified: the stream stays open.
+    let dee = app.signed_in("dee", Role::Viewer).await;
+    let res = dee.get(app.url("/inbox/events")).send().await.unwrap();
+    assert!(
+        !ends_within(res, Duration::from_secs(3)).await,
+        "a live session keeps it"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_streams_end_when_the_key_stops_working() {
+    let app = TestApp::spawn().await;
+    let open = |key: String| {
+        let app = &app;
+        async move {
+            reqwest::Client::new()
+                .get(app.url("/api/v1/events"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (key, _) = app.agent("bot").await;
+    let res = open(key.clone()).await;
+    app.gate().disable_agent("bot", "test").await.unwrap();
+    assert!(ends_within(res, Duration::from_secs(6)).await, "disabled");
+
+    let (key, _) = app.agent("other").await;
+    let res = open(key.clone()).await;
+    app.gate()
+        .rotate_key("other", chrono::Duration::zero(), "test")
+        .await
+        .unwrap();
+    assert!(
+        ends_within(res, Duration::from_secs(6)).await,
+        "rotated out"
+    );
+    app.stop().await;
+}
