@@ -193,15 +193,29 @@ pub enum PolicyCommand {
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain of the audit log.
+    /// Recompute the hash chain of the audit log (keyed with `--audit-key-file`).
     Verify {
+        /// A head printed earlier by `audit head` (`ID:HASH`): that event must still be
+        /// there, unchanged, so truncation after it shows.
+        #[arg(long)]
+        head: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Print the newest event's id and hash (`ID:HASH`): keep it somewhere the database's
+    /// writers cannot reach, and pass it to `audit verify --head` later.
+    Head {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-link a plain (unkeyed, intact) audit log with `--audit-key-file`, once, when a
+    /// key is first put in use.
+    Rekey,
 }
 
 pub(super) async fn open_gate(db: &Path) -> anyhow::Result<Arc<Gate>> {
     let pool = store::open(db).await?;
+    store::check_audit_key(&pool).await?;
     Gate::open(pool, Arc::new(SystemClock), GateConfig::default())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -597,10 +611,54 @@ pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
 
 /// Runs an audit command.
 pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
-    let AuditCommand::Verify { json } = cmd;
     let pool = store::open(db).await?;
     let mut conn = pool.acquire().await?;
-    let result = store::audit::verify(&mut conn).await?;
+    let (head, json) = match cmd {
+        AuditCommand::Rekey => {
+            let Some(key) = store::audit::key() else {
+                bail!("pass the key with --audit-key-file (or ASKFIRST_AUDIT_KEY_FILE)");
+            };
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let count = store::audit::rekey(&mut tx, key)
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            tx.commit().await?;
+            println!("audit log re-linked with the key: {count} events");
+            return Ok(());
+        }
+        AuditCommand::Head { json } => {
+            let Some((id, hash)) = store::audit::head(&mut *conn).await? else {
+                bail!("the audit log is empty");
+            };
+            if json {
+                print_json(
+                    &serde_json::json!({ "id": id, "hash": hash, "head": format!("{id}:{hash}") }),
+                )?;
+            } else {
+                println!("{id}:{hash}");
+            }
+            return Ok(());
+        }
+        AuditCommand::Verify { head, json } => (head, json),
+    };
+    let head = match head.as_deref() {
+        Some(text) => {
+            let (id, hash) = text
+                .trim()
+                .split_once(':')
+                .and_then(|(id, hash)| Some((id.parse::<i64>().ok()?, hash.to_string())))
+                .filter(|(_, hash)| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                .context("--head must be ID:HASH as `askfirst audit head` prints it")?;
+            Some((id, hash))
+        }
+        None => None,
+    };
+    let result = store::audit::verify(
+        &mut conn,
+        store::audit::key(),
+        head.as_ref().map(|(id, hash)| (*id, hash.as_str())),
+    )
+    .await?;
     match (&result, json) {
         (store::audit::Verification::Intact { events }, true) => {
             print_json(&serde_json::json!({ "intact": true, "events": events }))?

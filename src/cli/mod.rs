@@ -5,6 +5,7 @@ pub mod signoff;
 pub mod user;
 
 use crate::server::{run, state::Settings, ConnectionLimits, ServeConfig};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -20,6 +21,12 @@ pub struct Cli {
         default_value = "data/askfirst.db"
     )]
     pub db: PathBuf,
+
+    /// A file holding the audit log's key (at least 32 bytes, kept outside the database):
+    /// the chain is then HMAC-linked, so whoever can write the database cannot rebuild it.
+    /// Every askfirst process writing to the database needs it.
+    #[arg(long, global = true, env = "ASKFIRST_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -154,6 +161,15 @@ impl ServeArgs {
 
 /// Runs the command line; returns the process exit code.
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    if let Some(file) = &cli.audit_key_file {
+        let key = std::fs::read(file)
+            .with_context(|| format!("reading the audit key {}", file.display()))?;
+        let key = String::from_utf8(key.clone())
+            .map(|text| text.trim().as_bytes().to_vec())
+            .unwrap_or(key);
+        crate::store::audit::set_key(key)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    }
     match cli.command {
         None => {
             let args = ServeArgs::parse_from_env();

@@ -66,6 +66,7 @@ pub enum UserCommand {
 /// Runs a people command against the database at `db`.
 pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
     let pool = store::open(db).await?;
+    store::check_audit_key(&pool).await?;
     match cmd {
         UserCommand::Add {
             name,

@@ -80,6 +80,7 @@ impl Running {
 /// Opens the database, binds the address and starts serving in the background.
 pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Running> {
     let pool = store::open(&config.db).await?;
+    store::check_audit_key(&pool).await?;
     let listener =
         listen::bind(config.addr).with_context(|| format!("listening on {}", config.addr))?;
     let addr = listener.local_addr()?;

@@ -1,5 +1,7 @@
 //! SQL for `audit_events`: the append-only, hash-chained log of every transition,
-//! decision and policy change.
+//! decision and policy change. With a key ([`set_key`], from `--audit-key-file`) each link
+//! is an HMAC under a key that lives outside the database, so whoever can write the file
+//! cannot rebuild a valid chain; `audit head` / `verify --head` catch truncation.
 
 use super::json::canonical;
 use crate::clock::to_millis;
@@ -71,9 +73,26 @@ impl EventRow {
 const COLUMNS: &str =
     "id, at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash";
 
-/// The hash of an event given its predecessor's hash.
+static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Keys the chain for this process (set once, at start, before anything is written).
+pub fn set_key(key: Vec<u8>) -> Result<(), String> {
+    if key.len() < 32 {
+        return Err("the audit key must be at least 32 bytes".into());
+    }
+    KEY.set(key)
+        .map_err(|_| "the audit key is already set".to_string())
+}
+
+/// The key in use, if any.
+pub fn key() -> Option<&'static [u8]> {
+    KEY.get().map(Vec::as_slice)
+}
+
+/// The hash of an event given its predecessor's hash: SHA-256, or with a key HMAC-SHA256.
 #[allow(clippy::too_many_arguments)]
 fn chain_hash(
+    key: Option<&[u8]>,
     prev_hash: &str,
     at: i64,
     actor: &str,
@@ -88,10 +107,21 @@ fn chain_hash(
         "at": at, "actor": actor, "kind": kind, "agent_id": agent_id, "call_id": call_id,
         "from_status": from_status, "to_status": to_status, "detail": detail,
     }));
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(content.as_bytes());
-    hex::encode(h.finalize())
+    match key {
+        Some(key) => {
+            use hmac::{Hmac, Mac};
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+            mac.update(prev_hash.as_bytes());
+            mac.update(content.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        None => {
+            let mut h = Sha256::new();
+            h.update(prev_hash.as_bytes());
+            h.update(content.as_bytes());
+            hex::encode(h.finalize())
+        }
+    }
 }
 
 /// Appends an event; call inside the transaction of the change it records, after that
@@ -105,6 +135,7 @@ pub async fn append(conn: &mut SqliteConnection, event: &NewEvent<'_>) -> sqlx::
     let at = to_millis(event.at);
     let detail = canonical(&event.detail);
     let hash = chain_hash(
+        key(),
         &prev,
         at,
         event.actor,
@@ -164,6 +195,7 @@ pub async fn append_many(conn: &mut SqliteConnection, events: &[OwnedEvent]) -> 
             let at = to_millis(e.at);
             let detail = canonical(&e.detail);
             let hash = chain_hash(
+                key(),
                 &prev,
                 at,
                 &e.actor,
@@ -306,15 +338,29 @@ pub enum Verification {
     Broken { id: i64, reason: String },
 }
 
-/// Recomputes the whole chain.
-pub async fn verify(conn: &mut SqliteConnection) -> sqlx::Result<Verification> {
+/// The newest event: its id and hash (what `askfirst audit head` prints, to keep elsewhere).
+pub async fn head(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+        .fetch_optional(db)
+        .await
+}
+
+/// Recomputes the whole chain; with `key`, every link must be its HMAC (a database
+/// written without the key is re-linked once with [`rekey`]). With `head`, that event must
+/// still be there with that hash, so truncation after it shows.
+pub async fn verify(
+    conn: &mut SqliteConnection,
+    key: Option<&[u8]>,
+    head: Option<(i64, &str)>,
+) -> sqlx::Result<Verification> {
     let mut prev = GENESIS.to_string();
     let mut after = 0;
     let mut count = 0;
+    let mut head_seen = false;
     loop {
         let batch = since(&mut *conn, after, 1000).await?;
         if batch.is_empty() {
-            return Ok(Verification::Intact { events: count });
+            break;
         }
         for e in batch {
             if e.prev_hash != prev {
@@ -323,24 +369,101 @@ pub async fn verify(conn: &mut SqliteConnection) -> sqlx::Result<Verification> {
                     reason: "prev_hash does not match the previous event".into(),
                 });
             }
-            let expected = chain_hash(
-                &prev,
-                e.at,
-                &e.actor,
-                &e.kind,
-                e.agent_id.as_deref(),
-                e.call_id.as_deref(),
-                e.from_status.as_deref(),
-                e.to_status.as_deref(),
-                &e.detail,
-            );
-            if expected != e.hash {
+            if link(key, &prev, &e) != e.hash {
                 return Ok(Verification::Broken {
                     id: e.id,
-                    reason: "content does not match its hash".into(),
+                    reason: if key.is_some() {
+                        "content does not match its keyed hash".into()
+                    } else {
+                        "content does not match its hash (if the log is keyed, pass the key)".into()
+                    },
                 });
             }
+            if let Some((id, hash)) = head {
+                if e.id == id {
+                    if e.hash != hash {
+                        return Ok(Verification::Broken {
+                            id,
+                            reason: "the event differs from the anchored head".into(),
+                        });
+                    }
+                    head_seen = true;
+                }
+            }
             prev = e.hash;
+            after = e.id;
+            count += 1;
+        }
+    }
+    if let Some((id, _)) = head.filter(|_| !head_seen) {
+        return Ok(Verification::Broken {
+            id,
+            reason: "the anchored head event is gone: the log was truncated".into(),
+        });
+    }
+    Ok(Verification::Intact { events: count })
+}
+
+/// The hash `e` should carry after `prev`.
+fn link(key: Option<&[u8]>, prev: &str, e: &EventRow) -> String {
+    chain_hash(
+        key,
+        prev,
+        e.at,
+        &e.actor,
+        &e.kind,
+        e.agent_id.as_deref(),
+        e.call_id.as_deref(),
+        e.from_status.as_deref(),
+        e.to_status.as_deref(),
+        &e.detail,
+    )
+}
+
+/// Whether the log is linked with `key` (judged by its first event; an empty log is).
+pub async fn keyed_with(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result<bool> {
+    Ok(match since(&mut *conn, 0, 1).await?.first() {
+        Some(first) => link(Some(key), GENESIS, first) == first.hash,
+        None => true,
+    })
+}
+
+/// Re-links an intact plain chain with `key` (once, when a key is first put in use);
+/// returns how many events were re-linked. Refused if the plain chain is broken. Run it in
+/// a transaction: it lifts the log's no-update trigger and puts it back.
+pub async fn rekey(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result<Result<u64, String>> {
+    if let Verification::Broken { id, reason } = verify(&mut *conn, None, None).await? {
+        return Ok(Err(format!(
+            "the plain chain is broken at event {id} ({reason}): not re-linking it"
+        )));
+    }
+    // The log refuses updates; re-linking lifts that for this transaction only.
+    sqlx::query("DROP TRIGGER audit_events_no_update")
+        .execute(&mut *conn)
+        .await?;
+    let mut prev = GENESIS.to_string();
+    let mut after = 0;
+    let mut count = 0;
+    loop {
+        let batch = since(&mut *conn, after, 1000).await?;
+        if batch.is_empty() {
+            sqlx::query(
+                "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+                 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            )
+            .execute(&mut *conn)
+            .await?;
+            return Ok(Ok(count));
+        }
+        for e in batch {
+            let hash = link(Some(key), &prev, &e);
+            sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+                .bind(&prev)
+                .bind(&hash)
+                .bind(e.id)
+                .execute(&mut *conn)
+                .await?;
+            prev = hash;
             after = e.id;
             count += 1;
         }

@@ -48,6 +48,21 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Refuses to go on writing with an audit key over a log linked without it (the chain
+/// would stop verifying): `askfirst audit rekey` re-links it once.
+pub async fn check_audit_key(pool: &SqlitePool) -> anyhow::Result<()> {
+    if let Some(key) = audit::key() {
+        let mut conn = pool.acquire().await?;
+        if !audit::keyed_with(&mut conn, key).await? {
+            anyhow::bail!(
+                "the audit log is not linked with this audit key: run `askfirst audit verify` \
+                 without the key, then `askfirst audit rekey` with it, once"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Splits `items` into runs whose lengths are powers of two (largest first, at most
 /// `max`), for multi-row statements: a few distinct statement shapes stay in the prepared
 /// statement cache, instead of one new statement to prepare for every batch size.

@@ -154,3 +154,157 @@ async fn the_audit_chain_verifies_and_detects_tampering() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN"));
     app.stop().await;
 }
+
+/// Runs the CLI on `db`, with the audit key in `key` if given.
+async fn run(
+    db: &std::path::Path,
+    key: Option<&std::path::Path>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"));
+    cmd.arg("--db").arg(db).args(args);
+    cmd.env_remove("ASKFIRST_AUDIT_KEY_FILE");
+    if let Some(key) = key {
+        cmd.arg("--audit-key-file").arg(key);
+    }
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .await
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().await.unwrap()
+}
+
+/// The SHA-256 chain as someone without the key would rebuild it.
+fn unkeyed(prev: &str, row: &askfirst::store::audit::EventRow) -> String {
+    use sha2::{Digest, Sha256};
+    let content = askfirst::store::json::canonical(&json!({
+        "at": row.at, "actor": row.actor, "kind": row.kind, "agent_id": row.agent_id,
+        "call_id": row.call_id, "from_status": row.from_status, "to_status": row.to_status,
+        "detail": row.detail,
+    }));
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(content.as_bytes());
+    hex::encode(h.finalize())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("askfirst.db");
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, "k".repeat(48)).unwrap();
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    };
+    // Written without a key first: with the key, writing is refused until re-linked once.
+    ok(&run(
+        &db,
+        None,
+        &["user", "add", "ann", "--role", "admin", "--password-stdin"],
+        Some("a long password 1\n"),
+    )
+    .await);
+    let refused = run(&db, Some(&key), &["agent", "create", "bot"], None).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("audit rekey"));
+    let rekeyed = ok(&run(&db, Some(&key), &["audit", "rekey"], None).await);
+    assert!(rekeyed.contains("re-linked"), "{rekeyed}");
+    ok(&run(&db, Some(&key), &["agent", "create", "bot"], None).await);
+    let head = ok(&run(&db, Some(&key), &["audit", "head"], None).await)
+        .trim()
+        .to_string();
+    assert!(head.contains(':'), "{head}");
+    ok(&run(&db, Some(&key), &["agent", "create", "bot2"], None).await);
+    // With the key and the head: intact. Without the key the chain cannot be checked.
+    let verified = ok(&run(&db, Some(&key), &["audit", "verify", "--head", &head], None).await);
+    assert!(verified.contains("intact"), "{verified}");
+    assert!(!run(&db, None, &["audit", "verify"], None)
+        .await
+        .status
+        .success());
+
+    // Truncation after an exported head.
+    let last = ok(&run(&db, Some(&key), &["audit", "head"], None).await)
+        .trim()
+        .to_string();
+    let pool = askfirst::store::open(&db).await.unwrap();
+    let id: i64 = last.split(':').next().unwrap().parse().unwrap();
+    // Whoever can write the database file can drop the log's triggers.
+    for trigger in ["audit_events_no_update", "audit_events_no_delete"] {
+        sqlx::query(&format!("DROP TRIGGER {trigger}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM audit_events WHERE id >= ?")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = run(
+        &db,
+        Some(&key),
+        &["audit", "verify", "--head", &last, "--json"],
+        None,
+    )
+    .await;
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["reason"].as_str().unwrap().contains("truncated"),
+        "{report}"
+    );
+
+    // Rewriting the whole chain without the key: valid as a plain chain, refused with the key.
+    let rows: Vec<askfirst::store::audit::EventRow> = sqlx::query_as(
+        "SELECT id, at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash
+         FROM audit_events ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut prev = askfirst::store::audit::GENESIS.to_string();
+    for row in &rows {
+        let hash = unkeyed(&prev, row);
+        sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(row.id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    pool.close().await;
+    assert!(
+        run(&db, None, &["audit", "verify"], None)
+            .await
+            .status
+            .success(),
+        "a plain chain"
+    );
+    let out = run(&db, Some(&key), &["audit", "verify", "--json"], None).await;
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

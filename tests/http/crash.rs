@@ -225,7 +225,9 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
         assert_eq!(status, "executed");
     }
     let mut conn = pool.acquire().await.unwrap();
-    let chain = askfirst::store::audit::verify(&mut conn).await.unwrap();
+    let chain = askfirst::store::audit::verify(&mut conn, None, None)
+        .await
+        .unwrap();
     assert!(
         matches!(chain, askfirst::store::audit::Verification::Intact { .. }),
         "{chain:?}"

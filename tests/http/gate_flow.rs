@@ -789,7 +789,9 @@ async fn every_transition_is_audited_and_the_chain_verifies() {
             .unwrap();
     assert_eq!(kinds, ["call.proposed", "call.approved", "call.executed"]);
     let mut conn = app.pool().acquire().await.unwrap();
-    let verdict = askfirst::store::audit::verify(&mut conn).await.unwrap();
+    let verdict = askfirst::store::audit::verify(&mut conn, None, None)
+        .await
+        .unwrap();
     assert!(
         matches!(verdict, askfirst::store::audit::Verification::Intact { .. }),
         "{verdict:?}"
