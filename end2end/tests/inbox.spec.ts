@@ -300,6 +300,23 @@ test("inbox and card: no serious accessibility violations; screenshots at two si
   }
 });
 
+test("invisible characters in agent text are shown, not obeyed", async ({ page }) => {
+  const call = await agent.propose({
+    tool: "restart",
+    args: { host: "web\u202E1gnp.exe" },
+    reason: "zero\u200Bwidth and \u202Ereversed",
+  });
+  await signIn(page, "ann", PASSWORD);
+  await openCard(page, call.id);
+  const card = page.locator(".decision-card");
+  await expect(card).toContainText("web⟨U+202E⟩1gnp.exe");
+  await expect(card).toContainText("zero⟨U+200B⟩width and ⟨U+202E⟩reversed");
+  const isolation = await card.locator(".agent-text").first().evaluate((el) => getComputedStyle(el).unicodeBidi);
+  expect(isolation).toBe("isolate");
+  await page.goto("/inbox");
+  await expect(page.locator(`[data-call="${call.id}"]`)).toContainText("⟨U+202E⟩");
+});
+
 test("history lists decided calls with links to their cards", async ({ page }) => {
   await signIn(page, "val", PASSWORD);
   await page.goto("/history?status=denied");

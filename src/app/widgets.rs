@@ -28,9 +28,11 @@ pub fn Countdown(deadline_ms: i64, now: Signal<i64>) -> impl IntoView {
     }
 }
 
-/// Untrusted text: escaped (as all text is), and cut with an expander when long.
+/// Untrusted text: escaped (as all text is), invisible characters shown, isolated from
+/// the text around it, and cut with an expander when long.
 #[component]
 pub fn LongText(text: String) -> impl IntoView {
+    let text = crate::domain::inbox::visible(&text);
     if text.chars().count() <= SHOWN_CHARS {
         return view! { <span class="agent-text">{text}</span> }.into_any();
     }

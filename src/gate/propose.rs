@@ -14,8 +14,13 @@ use serde_json::json;
 /// Checks a proposal against the documented limits.
 pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(), AppError> {
     let name = |field: &str, value: &str| -> Result<(), AppError> {
-        if value.trim().is_empty() {
-            return Err(AppError::Invalid(format!("`{field}` must not be empty")));
+        if value
+            .chars()
+            .all(|c| c.is_whitespace() || crate::domain::inbox::is_invisible(c))
+        {
+            return Err(AppError::Invalid(format!(
+                "`{field}` must have a visible character (not only spaces or invisible ones)"
+            )));
         }
         if value.chars().count() > limits::NAME {
             return Err(AppError::Invalid(format!(
@@ -419,6 +424,12 @@ mod tests {
             (
                 "long session",
                 req(|r| r.session = "s".repeat(201)),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "only invisible characters",
+                req(|r| r.tool = "\u{200B}\u{202E} ".into()),
                 None,
                 Some("invalid"),
             ),

@@ -62,19 +62,21 @@ impl Confirm {
     /// The phrase with arguments filled in: a string argument as it is, any other JSON
     /// value as its compact JSON text (`3`, `true`, `["a"]`), and an argument that is
     /// missing as the empty string.
+    /// Invisible characters taken from the arguments are written out (`⟨U+202E⟩`): a
+    /// phrase never holds a character the approver cannot see.
     pub fn render(&self, args: &Value) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Arg(pointer) => match pointer.resolve(args) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(other) => out.push_str(&other.to_string()),
+                    Some(Value::String(s)) => out.push_str(&crate::domain::inbox::visible(s)),
+                    Some(other) => out.push_str(&crate::domain::inbox::visible(&other.to_string())),
                     None => {}
                 },
             }
         }
-        out
+        crate::domain::inbox::visible(&out)
     }
 }
 

@@ -6,7 +6,7 @@ use super::home::page_error;
 use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges};
 use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallStatus, CallView};
-use crate::domain::inbox::{arg_diff, tool_label, CardData, DiffLine, VersionView};
+use crate::domain::inbox::{arg_diff, tool_label, visible, CardData, DiffLine, VersionView};
 use crate::domain::review::Verdict;
 use crate::domain::{error::StateCode, AppError};
 use leptos::prelude::*;
@@ -105,7 +105,7 @@ fn Card(
         .and_then(|c| c.get("summary"))
         .and_then(|s| s.as_str())
         .map(str::to_string);
-    let args_json = serde_json::to_string_pretty(&call.args).unwrap_or_default();
+    let args_json = visible(&serde_json::to_string_pretty(&call.args).unwrap_or_default());
     let key_args = match &call.args {
         serde_json::Value::Object(map) => map
             .iter()
@@ -192,10 +192,10 @@ fn Card(
                 }}
                 <dl class="summary">
                     <dt>"Agent"</dt>
-                    <dd><span class="agent">{call.agent.clone()}</span> " · session " <code class="agent-text">{call.session.clone()}</code></dd>
+                    <dd><span class="agent">{call.agent.clone()}</span> " · session " <code class="agent-text">{visible(&call.session)}</code></dd>
                     <dt>"Action"</dt>
                     <dd>
-                        <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{call.tool.clone()}</code>
+                        <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{visible(&call.tool)}</code>
                         <ul class="arg-list">{key_args}</ul>
                         <details><summary>"Full arguments (JSON)"</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
                         {versions}
@@ -272,7 +272,7 @@ fn Versions(call: CallView, versions: Vec<VersionView>) -> impl IntoView {
             <h3>"Edited: version " {current} " is under review"</h3>
             <p>"Changes against the agent's proposal (version 1):"</p>
             <ol class="version-list">{items}</ol>
-            <details><summary>"The proposal (version 1, JSON)"</summary><pre class="json agent-text">{proposal}</pre></details>
+            <details><summary>"The proposal (version 1, JSON)"</summary><pre class="json agent-text">{visible(&proposal)}</pre></details>
         </section>
     }
 }
@@ -284,9 +284,9 @@ fn DiffList(before: serde_json::Value, after: serde_json::Value) -> impl IntoVie
         .into_iter()
         .filter(|l| !matches!(l, DiffLine::Same(..)))
         .map(|l| match l {
-            DiffLine::Changed(k, a, b) => view! { <li class="changed"><code>{k}</code> ": " <del class="agent-text">{a}</del> " → " <ins class="agent-text">{b}</ins></li> }.into_any(),
-            DiffLine::Added(k, b) => view! { <li class="added"><code>{k}</code> ": " <ins class="agent-text">{b}</ins></li> }.into_any(),
-            DiffLine::Removed(k, a) => view! { <li class="removed"><code>{k}</code> ": " <del class="agent-text">{a}</del></li> }.into_any(),
+            DiffLine::Changed(k, a, b) => view! { <li class="changed"><code class="agent-text">{visible(&k)}</code> ": " <del class="agent-text">{visible(&a)}</del> " → " <ins class="agent-text">{visible(&b)}</ins></li> }.into_any(),
+            DiffLine::Added(k, b) => view! { <li class="added"><code class="agent-text">{visible(&k)}</code> ": " <ins class="agent-text">{visible(&b)}</ins></li> }.into_any(),
+            DiffLine::Removed(k, a) => view! { <li class="removed"><code class="agent-text">{visible(&k)}</code> ": " <del class="agent-text">{visible(&a)}</del></li> }.into_any(),
             DiffLine::Same(..) => ().into_any(),
         })
         .collect_view();
