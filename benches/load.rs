@@ -303,6 +303,8 @@ async fn bench(secs: u64) {
                 session_ttl: chrono::Duration::hours(1),
                 secure_cookies: false,
                 trusted_proxies: Vec::new(),
+                setup_token: None,
+                public_hosts: Vec::new(),
             },
             gate: Default::default(),
             limits: Default::default(),

@@ -48,6 +48,7 @@ export default defineConfig({
   ],
   webServer: {
     command: `"${bin}" serve --addr 127.0.0.1:${port} --db "${dir}/askfirst.db" --site-root "${resolve(__dirname, "../target/site")}"`,
+    env: { ASKFIRST_SETUP_TOKEN: "e2e-setup-token" },
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
     stdout: "ignore",

@@ -10,9 +10,19 @@ test("a fresh install sends everyone to first-run setup", async ({ page }) => {
   await expect(page.getByRole("heading", { name: "Welcome to askfirst" })).toBeVisible();
 });
 
+test("first run without the printed link cannot create the admin", async ({ page }) => {
+  await page.goto("/setup");
+  await expect(page.getByRole("status")).toContainText("Open the setup link the server printed");
+  const res = await page.request.post("/rpc/create_first_admin", {
+    form: { username: "mallory", password: "long enough 1", password_confirm: "long enough 1" },
+    headers: { accept: "application/json" },
+  });
+  expect(res.status()).toBe(403);
+});
+
 test("first run creates the admin and signs them in", async ({ page }) => {
   const errors = consoleErrors(page);
-  await page.goto("/setup");
+  await page.goto("/setup?token=e2e-setup-token");
   await hydrated(page);
   await page.getByLabel("Admin username").fill(ADMIN.username);
   await page.getByLabel(/^Password/).fill(ADMIN.password);

@@ -117,6 +117,17 @@ pub struct ServeArgs {
           value_parser = crate::auth::client_addr::parse_trusted)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// URLs people and agents reach this server at (comma-separated), e.g.
+    /// `https://askfirst.example.com`: requests naming any other host than these,
+    /// `localhost` and the listen address are refused (this closes DNS rebinding).
+    #[arg(long, env = "ASKFIRST_PUBLIC_URL", value_delimiter = ',', value_parser = parse_public_url)]
+    pub public_url: Vec<String>,
+
+    /// The one-time token of the first-run setup link (default: a random one, printed at
+    /// start while nobody has an account).
+    #[arg(long, env = "ASKFIRST_SETUP_TOKEN")]
+    pub setup_token: Option<String>,
+
     /// Log format.
     #[arg(long, env = "ASKFIRST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -126,6 +137,25 @@ pub struct ServeArgs {
     #[arg(long, env = "ASKFIRST_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout_secs: u64,
+}
+
+/// A `--public-url`: an absolute http(s) URL with a host.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("`{text}`: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("`{text}` is not an http(s) URL with a host"));
+    }
+    Ok(url.to_string())
+}
+
+/// The host name of a `--public-url`, lower-case.
+fn public_host(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some(host.to_ascii_lowercase())
 }
 
 impl ServeArgs {
@@ -148,6 +178,12 @@ impl ServeArgs {
                 session_ttl: chrono::Duration::minutes(self.session_ttl_minutes),
                 secure_cookies: self.secure_cookies,
                 trusted_proxies: self.trusted_proxies.clone(),
+                setup_token: self.setup_token.clone(),
+                public_hosts: self
+                    .public_url
+                    .iter()
+                    .filter_map(|u| public_host(u))
+                    .collect(),
             },
             gate: crate::gate::GateConfig::default(),
             limits: ConnectionLimits {

@@ -13,6 +13,35 @@ use axum::{
 /// Path prefix of every server function.
 pub const RPC_PREFIX: &str = "/rpc/";
 
+/// Refuses requests whose `Host` is not one this server answers to (see
+/// [`super::state::Settings::answers_to`]): a page on another name that resolves here (DNS
+/// rebinding) reaches nothing. `/healthz` answers anyone.
+pub async fn known_host(
+    axum::extract::State(state): axum::extract::State<super::state::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() != "/healthz" {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .map(|v| v.to_str().unwrap_or("?"));
+        if let Some(host) = host {
+            if !state
+                .settings
+                .answers_to(host, state.leptos_options.site_addr.ip())
+            {
+                let shown: String = host.chars().take(100).collect();
+                return AppError::BadRequest(format!(
+                    "this server does not answer to `{shown}` (see --public-url)"
+                ))
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
 /// Refuses state-changing server-function calls that come from another site.
 ///
 /// `SameSite=Strict` already keeps the session cookie off cross-site requests; this also

@@ -95,12 +95,22 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .await
         .map_err(|e| anyhow::anyhow!("opening the gate: {e}"))?;
     background::start(gate.clone());
+    let mut settings = config.settings;
+    let token = settings
+        .setup_token
+        .get_or_insert_with(crate::auth::token::generate)
+        .clone();
+    if !crate::store::users::any(&pool).await? {
+        let link = format!("http://{addr}/setup?token={token}");
+        println!("askfirst: nobody has an account yet. Create the first admin at {link}");
+        tracing::warn!(%link, "nobody has an account yet: create the first admin with this one-time link");
+    }
     let state = AppState::new(Shared {
         leptos_options,
         pool,
         clock,
         limiter: Arc::new(LoginLimiter::default()),
-        settings: Arc::new(config.settings),
+        settings: Arc::new(settings),
         gate,
     });
     spawn_session_sweeper(state.clone());

@@ -16,6 +16,38 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or networks).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one-time token the first-run setup needs (`None`: a random one at start).
+    pub setup_token: Option<String>,
+    /// Host names the server answers to besides `localhost` and its listen address
+    /// (`--public-url`); requests for any other `Host` are refused (DNS rebinding).
+    pub public_hosts: Vec<String>,
+}
+
+impl Settings {
+    /// Whether a request's `Host` header names this server, given the address it listens
+    /// on: `localhost`, loopback, the listen address (any address literal when listening
+    /// on all interfaces), or a `--public-url` host. The port is not compared.
+    pub fn answers_to(&self, host: &str, listen: std::net::IpAddr) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            }),
+        }
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+        if name == "localhost" || self.public_hosts.contains(&name) {
+            return true;
+        }
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback() || ip == listen || listen.is_unspecified(),
+            Err(_) => false,
+        }
+    }
 }
 
 /// Shared application state: one `Arc`, so handing it to every request and server

@@ -44,7 +44,7 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (
             Method::POST,
             "/rpc/create_first_admin",
-            "username=x&password=long+enough+1&password_confirm=long+enough+1",
+            "username=x&password=long+enough+1&password_confirm=long+enough+1&token=test-setup-token",
             EVERYONE,
         ),
         (Method::POST, "/rpc/list_users", "", ADMINS),

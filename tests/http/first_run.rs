@@ -1,4 +1,4 @@
-use crate::support::{error_of, set_cookies, TestApp};
+use crate::support::{error_of, set_cookies, TestApp, SETUP_TOKEN};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,6 +22,7 @@ async fn fresh_install_offers_setup_and_creates_the_first_admin_once() {
                 ("username", "ada"),
                 ("password", "long enough 1"),
                 ("password_confirm", "different 1"),
+                ("token", SETUP_TOKEN),
             ],
         )
         .await;
@@ -35,6 +36,7 @@ async fn fresh_install_offers_setup_and_creates_the_first_admin_once() {
         ("username", "Ada"),
         ("password", "long enough 1"),
         ("password_confirm", "long enough 1"),
+        ("token", SETUP_TOKEN),
     ];
     let res = app.rpc(&browser, "create_first_admin", &form).await;
     assert!(res.status().is_success(), "{}", res.status());
@@ -62,6 +64,7 @@ async fn fresh_install_offers_setup_and_creates_the_first_admin_once() {
         ("username", "mallory"),
         ("password", "long enough 2"),
         ("password_confirm", "long enough 2"),
+        ("token", SETUP_TOKEN),
     ];
     let (status, code, _) = error_of(app.rpc(&other, "create_first_admin", &form).await).await;
     assert_eq!((status, code.as_str()), (409, "conflict"));
@@ -92,6 +95,7 @@ async fn racing_first_runs_create_exactly_one_admin() {
                     ("username", name.as_str()),
                     ("password", "long enough 1"),
                     ("password_confirm", "long enough 1"),
+                    ("token", SETUP_TOKEN),
                 ])
                 .send()
                 .await
@@ -134,6 +138,7 @@ async fn setup_validates_input() {
             ("username", username),
             ("password", password),
             ("password_confirm", password),
+            ("token", SETUP_TOKEN),
         ];
         let res = app.rpc(&client, "create_first_admin", &form).await;
         assert_eq!(
@@ -148,5 +153,49 @@ async fn setup_validates_input() {
         .await;
     let (status, code, _) = error_of(res).await;
     assert_eq!((status, code.as_str()), (400, "bad_request"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_needs_the_printed_token_and_strange_hosts_are_refused() {
+    let app = TestApp::spawn().await;
+    let client = app.client();
+    for token in [None, Some(""), Some("guessed")] {
+        let mut form = vec![
+            ("username", "mallory"),
+            ("password", "long enough 1"),
+            ("password_confirm", "long enough 1"),
+        ];
+        if let Some(t) = token {
+            form.push(("token", t));
+        }
+        let (status, code, _) = error_of(app.rpc(&client, "create_first_admin", &form).await).await;
+        assert_eq!((status, code.as_str()), (403, "forbidden"), "{token:?}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nobody was created");
+
+    // A page on another name that resolves here (DNS rebinding) reaches nothing.
+    for host in ["evil.example", "evil.example:80", "attacker.localhost.evil"] {
+        let res = client
+            .get(app.url("/setup"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{host}");
+    }
+    for host in ["localhost", "127.0.0.1", "LOCALHOST:3000"] {
+        let res = client
+            .get(app.url("/api/v1/openapi.json"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{host}");
+    }
     app.stop().await;
 }

@@ -89,7 +89,7 @@ async fn invalid_utf8_is_a_clear_400() {
     assert_eq!(error_of(res).await.1, "bad_request");
 
     // In a header the server reads (the key), and in the path and query.
-    let request = b"GET /api/v1/calls/\xff\xfe?wait=\xc3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n";
+    let request = b"GET /api/v1/calls/\xff\xfe?wait=\xc3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n";
     let answer = raw_exchange(&app, request).await;
     let status_line = answer.lines().next().unwrap_or_default().to_string();
     assert!(
@@ -118,13 +118,13 @@ async fn huge_headers_are_refused() {
     let app = TestApp::spawn().await;
     // One enormous header: 431, and the connection is closed.
     let big = format!(
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(256 * 1024)
     );
     let answer = raw_exchange(&app, big.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{:.80}", answer);
     // Too many headers.
-    let mut many = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    let mut many = String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for i in 0..500 {
         many.push_str(&format!("X-H{i}: v\r\n"));
     }
@@ -143,7 +143,7 @@ async fn slow_clients_are_cut_off_and_others_are_served() {
     // Headers that never finish: the connection is closed (after the 1 s header timeout).
     let mut slow_headers = TcpStream::connect(app.running.addr).await.unwrap();
     slow_headers
-        .write_all(b"POST /api/v1/calls HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"POST /api/v1/calls HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .unwrap();
     // A body that never finishes: 408 in our error format (after the 2 s body timeout).
@@ -151,7 +151,7 @@ async fn slow_clients_are_cut_off_and_others_are_served() {
     slow_body
         .write_all(
             format!(
-                "POST /api/v1/calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+                "POST /api/v1/calls HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
                  Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"session\""
             )
             .as_bytes(),

@@ -10,6 +10,9 @@ use reqwest::{header, Client, Response};
 use std::{path::PathBuf, sync::Arc};
 use tempfile::TempDir;
 
+/// The first-run setup token of the test servers.
+pub const SETUP_TOKEN: &str = "test-setup-token";
+
 /// Session lifetime the test servers use.
 pub const TTL: Duration = Duration::hours(1);
 
@@ -42,6 +45,8 @@ impl TestApp {
                 session_ttl: TTL,
                 secure_cookies: false,
                 trusted_proxies,
+                setup_token: Some(SETUP_TOKEN.into()),
+                public_hosts: Vec::new(),
             },
             gate: GateConfig {
                 webhook_retry_base: std::time::Duration::from_millis(200),

@@ -7,18 +7,30 @@ use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// Creates the first admin account and signs it in. Refused (409) once anybody exists.
+/// Creates the first admin account and signs it in. Needs the one-time token of the setup
+/// link the server printed at start (403 without it); refused (409) once anybody exists.
 #[server(prefix = "/rpc", endpoint = "create_first_admin")]
 pub async fn create_first_admin(
     username: String,
     password: String,
     password_confirm: String,
+    token: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::auth::{guard, service};
+    use crate::auth::{guard, service, token as tokens};
+    let state = guard::state()?;
+    let expected = state.settings.setup_token.as_deref().unwrap_or_default();
+    let given = token.unwrap_or_default();
+    // Compared as hashes: equal-length strings, so the comparison's time says nothing.
+    if expected.is_empty() || tokens::hash(given.trim()) != tokens::hash(expected) {
+        return Err(AppError::Forbidden(
+            "open the setup link the server printed when it started: it carries a one-time \
+             token"
+                .into(),
+        ));
+    }
     if password != password_confirm {
         return Err(AppError::Invalid("the two passwords differ".into()));
     }
-    let state = guard::state()?;
     service::create_first_admin(&state.pool, state.clock.as_ref(), &username, &password).await?;
     let signed_in = service::sign_in(
         &state.pool,
@@ -55,6 +67,11 @@ pub fn SetupPage() -> impl IntoView {
 #[component]
 fn SetupForm() -> impl IntoView {
     let setup = ServerAction::<CreateFirstAdmin>::new();
+    let token = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("token")
+        .unwrap_or_default();
+    let has_token = !token.is_empty();
     let error = move || {
         setup
             .value()
@@ -69,7 +86,14 @@ fn SetupForm() -> impl IntoView {
                 "Nobody has an account yet. Create the first administrator: they can then add "
                 "the people who approve agents' calls."
             </p>
+            {(!has_token).then(|| view! {
+                <p class="warn" role="status">
+                    "Open the setup link the server printed when it started (in its terminal and its log): "
+                    "it carries a one-time token, so nobody else who can reach this page can take it."
+                </p>
+            })}
             <ActionForm action=setup>
+                <input type="hidden" name="token" value=token />
                 <label for="username">"Admin username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus maxlength="64" />
                 <PasswordField id="password" name="password" label="Password (at least 8 characters)" autocomplete="new-password" />
