@@ -355,6 +355,8 @@ impl Gate {
                 })
             })
             .await?;
+        // In force for this agent's next proposal (other processes: within the watch interval).
+        self.forget_agents();
         Ok(clean)
     }
 }

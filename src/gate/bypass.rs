@@ -5,7 +5,8 @@
 //! (like the policy) and checked again inside the transaction that uses one.
 
 use super::signoff::{
-    self, current_reviewer, excluded_why, late, refused, requirements, review_views, SignoffInput,
+    self, current_reviewer, excluded_why, late, record, refused, requirements, review_views,
+    Reviewed, Signed, SignoffInput,
 };
 use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
@@ -14,7 +15,7 @@ use crate::domain::bypass::{
 };
 use crate::domain::error::StateCode;
 use crate::domain::inbox::key_args;
-use crate::domain::review::{self, Outcome, Reviewer, Submission, Verdict};
+use crate::domain::review::{self, Outcome, Verdict};
 use crate::domain::signoff::{CoveredCall, MAX_PENDING_PER_PERSON};
 use crate::domain::{AppError, Role, UserView};
 use crate::policy::scope::CompiledScope;
@@ -283,79 +284,29 @@ impl Gate {
                         return Ok(Err(AppError::NotFound(format!("no bypass #{id}"))));
                     };
                     let row = settle_in(&mut *conn, row, now).await?;
-                    let rows = reviews::of(&mut *conn, SubjectKind::Bypass, id).await?;
-                    let (me, me_since) = current_reviewer(&mut *conn, &user).await?;
-                    let mut late = late(&rows, row.created_at);
-                    if me_since > row.created_at {
-                        if row.status == BypassStatus::Pending && me.id != row.requester_id {
-                            return Ok(Err(excluded_why(&me.id, Some(&row.requester_id))));
-                        }
-                        late.push(me.id.clone());
-                    }
-                    let req = requirements(
-                        row.approvals_required,
-                        Some(&row.requester_id),
-                        &late,
-                        row.expires_at,
-                    );
-                    let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
-                    let subject = review::Subject {
-                        open: row.status == BypassStatus::Pending,
+                    let subject = Signed {
+                        kind: SubjectKind::Bypass,
+                        id,
                         candidate: 1,
+                        open: row.status == BypassStatus::Pending,
                         hash: &row.hash,
-                        requirements: &req,
-                        reviews: &engine,
+                        approvals: row.approvals_required,
+                        requester: Some(&row.requester_id),
+                        created_at: row.created_at,
+                        deadline: row.expires_at,
+                        resolved: what_became(row.status),
+                        audit_kind: "bypass.reviewed",
+                        audit_key: "bypass",
                     };
-                    let submission = Submission {
-                        reviewer: Reviewer {
-                            id: &me.id,
-                            role: me.role,
-                            disabled: me.disabled,
-                        },
-                        verdict: input.verdict,
-                        shown: &input.shown_hash,
-                        typed: None,
-                        edit: None,
-                        now_ms,
+                    let Reviewed {
+                        outcome,
+                        approvers,
+                        actor,
+                    } = match record(conn, &subject, &user, &input, comment.as_deref(), now).await?
+                    {
+                        Ok(reviewed) => reviewed,
+                        Err(refused) => return Ok(Err(refused)),
                     };
-                    let outcome = match review::review(&subject, &submission) {
-                        Ok(outcome) => outcome,
-                        Err(refusal) => return Ok(Err(refused(refusal, what_became(row.status)))),
-                    };
-                    reviews::insert(
-                        &mut *conn,
-                        &reviews::NewReview {
-                            kind: SubjectKind::Bypass,
-                            subject_id: id,
-                            candidate: 1,
-                            user_id: &me.id,
-                            username: &me.username,
-                            role: me.role,
-                            decision: input.verdict,
-                            comment: comment.as_deref(),
-                            shown_hash: &input.shown_hash,
-                            at: now_ms,
-                        },
-                    )
-                    .await?;
-                    let actor = format!("user:{}", me.username);
-                    audit::append(
-                        conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "bypass.reviewed",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: None,
-                            to_status: None,
-                            detail: json!({
-                                "bypass": id, "verdict": input.verdict.as_str(),
-                                "comment": comment, "shown_hash": input.shown_hash,
-                            }),
-                        },
-                    )
-                    .await?;
                     let (event, changes, kind) = match outcome {
                         Outcome::Approved { approvals, .. } => (
                             BypassEvent::Approve,
@@ -382,13 +333,6 @@ impl Gate {
                     let to = bypasses::transition(&mut *conn, id, row.status, event, &changes)
                         .await?
                         .ok_or_else(|| AppError::Internal(format!("bypass #{id} moved")))?;
-                    let approvers: Vec<String> = rows
-                        .iter()
-                        .filter(|r| r.engine().verdict == Verdict::Approve)
-                        .filter(|r| review::approvals(&[r.engine()], 1, &req) == 1)
-                        .map(|r| r.username.clone())
-                        .chain((input.verdict == Verdict::Approve).then(|| me.username.clone()))
-                        .collect();
                     audit::append(
                         conn,
                         &audit::NewEvent {

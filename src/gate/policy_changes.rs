@@ -6,7 +6,7 @@
 
 use super::policy_admin::{conflict, insert_version, parse, SavePolicy};
 use super::signoff::{
-    current_reviewer, excluded_why, late, refused, requirements, review_views, SignoffInput,
+    excluded_why, late, record, refused, requirements, review_views, Reviewed, Signed, SignoffInput,
 };
 use super::Gate;
 use crate::clock::to_millis;
@@ -14,7 +14,7 @@ use crate::domain::change_request::{rebase, ChangeEvent, ChangeItem, ChangeStatu
 use crate::domain::error::StateCode;
 use crate::domain::policy::Policy;
 use crate::domain::policy_change::{classify, diff, Change, Classification};
-use crate::domain::review::{self, Outcome, Reviewer, Submission, Verdict};
+use crate::domain::review::{self, Outcome};
 use crate::domain::signoff::MAX_PENDING_PER_PERSON;
 use crate::domain::{AppError, UserView};
 use crate::policy::CompiledPolicy;
@@ -242,7 +242,6 @@ impl Gate {
             .writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let now_ms = to_millis(now);
                     let Some(row) = changes::get(&mut *conn, id).await? else {
                         return Ok(Err(AppError::NotFound(format!("no policy change #{id}"))));
                     };
@@ -259,94 +258,34 @@ impl Gate {
                             ),
                         )));
                     }
-                    let rows = reviews::of(&mut *conn, SubjectKind::PolicyChange, id).await?;
-                    let (me, me_since) = current_reviewer(&mut *conn, &user).await?;
-                    let mut late = late(&rows, row.created_at);
-                    if me_since > row.created_at {
-                        if row.author_id.as_deref() != Some(me.id.as_str()) {
-                            return Ok(Err(excluded_why(&me.id, row.author_id.as_deref())));
-                        }
-                        late.push(me.id.clone());
-                    }
-                    let req = requirements(
-                        row.approvals_required,
-                        row.author_id.as_deref(),
-                        &late,
-                        row.expires_at,
-                    );
-                    let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
-                    let candidate = row.candidate.max(1) as u32;
-                    let subject = review::Subject {
+                    let subject = Signed {
+                        kind: SubjectKind::PolicyChange,
+                        id,
+                        candidate: row.candidate,
                         open: row.status == ChangeStatus::Pending,
-                        candidate,
                         hash: &row.hash,
-                        requirements: &req,
-                        reviews: &engine,
+                        approvals: row.approvals_required,
+                        requester: row.author_id.as_deref(),
+                        created_at: row.created_at,
+                        deadline: row.expires_at,
+                        resolved: what_became(row.status),
+                        audit_kind: "policy.change.reviewed",
+                        audit_key: "change",
                     };
-                    let submission = Submission {
-                        reviewer: Reviewer {
-                            id: &me.id,
-                            role: me.role,
-                            disabled: me.disabled,
-                        },
-                        verdict: input.verdict,
-                        shown: &input.shown_hash,
-                        typed: None,
-                        edit: None,
-                        now_ms,
+                    let Reviewed {
+                        outcome,
+                        approvers,
+                        actor,
+                    } = match record(conn, &subject, &user, &input, comment.as_deref(), now).await?
+                    {
+                        Ok(reviewed) => reviewed,
+                        Err(refused) => return Ok(Err(refused)),
                     };
-                    let outcome = match review::review(&subject, &submission) {
-                        Ok(outcome) => outcome,
-                        Err(refusal) => return Ok(Err(refused(refusal, what_became(row.status)))),
-                    };
-                    reviews::insert(
-                        &mut *conn,
-                        &reviews::NewReview {
-                            kind: SubjectKind::PolicyChange,
-                            subject_id: id,
-                            candidate: row.candidate,
-                            user_id: &me.id,
-                            username: &me.username,
-                            role: me.role,
-                            decision: input.verdict,
-                            comment: comment.as_deref(),
-                            shown_hash: &input.shown_hash,
-                            at: now_ms,
-                        },
-                    )
-                    .await?;
-                    let actor = format!("user:{}", me.username);
-                    audit::append(
-                        conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "policy.change.reviewed",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: None,
-                            to_status: None,
-                            detail: json!({
-                                "change": id, "candidate": row.candidate,
-                                "verdict": input.verdict.as_str(), "comment": comment,
-                                "shown_hash": input.shown_hash,
-                            }),
-                        },
-                    )
-                    .await?;
+                    let now_ms = to_millis(now);
                     let mut applied = None;
                     match outcome {
                         Outcome::Approved { approvals, .. } => {
                             let policy = parse(row.base, &row.document)?;
-                            let approvers: Vec<String> = rows
-                                .iter()
-                                .filter(|r| {
-                                    r.engine().verdict == Verdict::Approve
-                                        && review::approvals(&[r.engine()], candidate, &req) == 1
-                                })
-                                .map(|r| r.username.clone())
-                                .chain([me.username.clone()])
-                                .collect();
                             let save = SavePolicy {
                                 policy: policy.clone(),
                                 base: Some(row.base),

@@ -5,10 +5,12 @@
 use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::error::StateCode;
+use crate::domain::review::{self, Outcome};
 use crate::domain::review::{Refusal, Requirements, Verdict};
 use crate::domain::signoff::{is_bidi_control, SignoffReviewView, SignoffSettings, MAX_TEXT};
 use crate::domain::{AppError, Role, UserView};
-use crate::store::{self, audit, signoff_reviews::SignoffReviewRow};
+use crate::store::signoff_reviews::{self, SignoffReviewRow, SubjectKind};
+use crate::store::{self, audit};
 use serde_json::json;
 
 /// The settings' key in `settings`.
@@ -235,4 +237,140 @@ async fn read_settings(db: impl sqlx::SqliteExecutor<'_>) -> Result<SignoffSetti
             .map_err(|e| AppError::Internal(format!("stored sign-off settings unreadable: {e}"))),
         None => Ok(SignoffSettings::default()),
     }
+}
+
+/// A sign-off subject as a review of it needs it.
+pub(super) struct Signed<'a> {
+    pub kind: SubjectKind,
+    pub id: i64,
+    /// The candidate under review (1 for a bypass; each re-base of a change adds one).
+    pub candidate: i64,
+    /// Whether it still takes reviews (its lifecycle is pending).
+    pub open: bool,
+    pub hash: &'a str,
+    pub approvals: i64,
+    /// Who asked (never counts).
+    pub requester: Option<&'a str>,
+    pub created_at: i64,
+    pub deadline: i64,
+    /// What became of it, in words (for "already resolved").
+    pub resolved: &'a str,
+    /// The audit event kind of a review, and the detail key naming the subject.
+    pub audit_kind: &'a str,
+    pub audit_key: &'a str,
+}
+
+/// What a counted review did.
+pub(super) struct Reviewed {
+    pub outcome: Outcome,
+    /// Whose approvals count now, this one's included.
+    pub approvers: Vec<String>,
+    /// `user:<name>` of the reviewer.
+    pub actor: String,
+}
+
+/// Has the review engine decide whether `user`'s review of `subject` counts — with the
+/// reviewer's role and account read fresh, and accounts newer than the request excluded —
+/// and, if it does, records it with its audit event in the caller's transaction. The
+/// caller performs what the outcome means for its own lifecycle.
+pub(super) async fn record(
+    conn: &mut sqlx::SqliteConnection,
+    subject: &Signed<'_>,
+    user: &UserView,
+    input: &SignoffInput,
+    comment: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Result<Reviewed, AppError>, AppError> {
+    let now_ms = to_millis(now);
+    let rows = signoff_reviews::of(&mut *conn, subject.kind, subject.id).await?;
+    let (me, me_since) = current_reviewer(&mut *conn, user).await?;
+    let mut late = late(&rows, subject.created_at);
+    if me_since > subject.created_at {
+        if subject.open && subject.requester != Some(me.id.as_str()) {
+            return Ok(Err(excluded_why(&me.id, subject.requester)));
+        }
+        late.push(me.id.clone());
+    }
+    let req = requirements(
+        subject.approvals,
+        subject.requester,
+        &late,
+        subject.deadline,
+    );
+    let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
+    let candidate = subject.candidate.max(1) as u32;
+    let view = review::Subject {
+        open: subject.open,
+        candidate,
+        hash: subject.hash,
+        requirements: &req,
+        reviews: &engine,
+    };
+    let submission = review::Submission {
+        reviewer: review::Reviewer {
+            id: &me.id,
+            role: me.role,
+            disabled: me.disabled,
+        },
+        verdict: input.verdict,
+        shown: &input.shown_hash,
+        typed: None,
+        edit: None,
+        now_ms,
+    };
+    let outcome = match review::review(&view, &submission) {
+        Ok(outcome) => outcome,
+        Err(refusal) => return Ok(Err(refused(refusal, subject.resolved))),
+    };
+    signoff_reviews::insert(
+        &mut *conn,
+        &signoff_reviews::NewReview {
+            kind: subject.kind,
+            subject_id: subject.id,
+            candidate: subject.candidate,
+            user_id: &me.id,
+            username: &me.username,
+            role: me.role,
+            decision: input.verdict,
+            comment,
+            shown_hash: &input.shown_hash,
+            at: now_ms,
+        },
+    )
+    .await?;
+    let actor = format!("user:{}", me.username);
+    let mut detail = json!({
+        "candidate": subject.candidate, "verdict": input.verdict.as_str(),
+        "comment": comment, "shown_hash": input.shown_hash,
+    });
+    detail[subject.audit_key] = json!(subject.id);
+    audit::append(
+        conn,
+        &audit::NewEvent {
+            at: now,
+            actor: &actor,
+            kind: subject.audit_kind,
+            agent_id: None,
+            call_id: None,
+            from_status: None,
+            to_status: None,
+            detail,
+        },
+    )
+    .await?;
+    let approvers = rows
+        .iter()
+        .filter(|r| {
+            let e = r.engine();
+            e.verdict == Verdict::Approve
+                && review::approvals(std::slice::from_ref(&e), candidate, &req) == 1
+        })
+        .map(|r| r.username.clone())
+        .chain((input.verdict == Verdict::Approve).then(|| me.username.clone()))
+        .collect();
+    Ok(Ok(Reviewed {
+        outcome,
+        approvers,
+        actor,
+    }))
 }
