@@ -2,7 +2,9 @@
 //! event's id is its audit-log id; `Last-Event-ID` replays what the agent missed.
 
 use super::auth::Agent;
+use crate::domain::error::StateCode;
 use crate::domain::AppError;
+use crate::gate::hub::{StreamSlot, MAX_STREAMS};
 use crate::gate::{AgentInfo, Gate};
 use crate::server::state::AppState;
 use crate::store::audit::{self, EventRow};
@@ -37,6 +39,8 @@ pub struct StreamEvent {
         (status = 200, description = "`text/event-stream`; each event: `event: call`, `id: <n>`, `data: <CallView>`", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Bad Last-Event-ID", body = super::calls::ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = super::calls::ErrorBody),
+        (status = 409, description = "`replay_window_exceeded`: more than 10,000 events were missed since `Last-Event-ID`; re-read your calls and reconnect without it", body = super::calls::ErrorBody),
+        (status = 429, description = "`too_many_streams`: this agent holds 8 streams open already", body = super::calls::ErrorBody),
     ),
     security(("agent_key" = []))
 )]
@@ -56,6 +60,29 @@ pub async fn stream(
                 AppError::BadRequest("`Last-Event-ID` must be a non-negative integer".into())
             })?,
     };
+    let slot = state
+        .gate
+        .hub
+        .open_stream(format!("agent:{}", agent.id))
+        .ok_or_else(|| {
+            AppError::State(
+                StateCode::TooManyStreams,
+                format!("this agent holds {MAX_STREAMS} event streams open already"),
+            )
+        })?;
+    if headers.contains_key("last-event-id")
+        && audit::count_leaving_pending(&state.gate.pool, &agent.id, last, REPLAY_WINDOW + 1)
+            .await?
+            > REPLAY_WINDOW
+    {
+        return Err(AppError::State(
+            StateCode::ReplayWindowExceeded,
+            format!(
+                "more than {REPLAY_WINDOW} events were missed since event {last}: re-read your \
+                 calls (GET /api/v1/calls/{{id}}) and reconnect without Last-Event-ID"
+            ),
+        ));
+    }
     // Subscribe before replaying, so nothing falls between the two.
     let live = state.gate.hub.subscribe_agent(&agent.id);
     let shutdown = state.gate.hub.shutdown_signal();
@@ -64,6 +91,7 @@ pub async fn stream(
         .ok_or(AppError::Unauthenticated)?
         .to_string();
     let cursor = Cursor {
+        _slot: slot,
         gate: state.gate.clone(),
         agent,
         key,
@@ -79,13 +107,18 @@ pub async fn stream(
             cursor,
             |mut c| async move { c.next().await.map(|e| (Ok(e), c)) },
         );
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(5))))
 }
 
 /// How often a stream checks that its agent may still read it.
 pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Most events a stream replays after `Last-Event-ID`.
+pub const REPLAY_WINDOW: i64 = 10_000;
+
 struct Cursor {
+    /// This stream's place among the agent's open streams.
+    _slot: StreamSlot,
     gate: Arc<Gate>,
     agent: AgentInfo,
     /// The key the stream was opened with: once it stops working (agent disabled, key

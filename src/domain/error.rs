@@ -92,11 +92,15 @@ pub enum StateCode {
     NeedsRebase,
     /// A bypass is not active (or no longer).
     NotActive,
+    /// More events were missed than a stream replays (`Last-Event-ID` too old).
+    ReplayWindowExceeded,
+    /// Too many event streams are open for this agent or session (429).
+    TooManyStreams,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 15] = [
+    pub const ALL: [StateCode; 17] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -112,6 +116,8 @@ impl StateCode {
         StateCode::AlreadyResolved,
         StateCode::NeedsRebase,
         StateCode::NotActive,
+        StateCode::ReplayWindowExceeded,
+        StateCode::TooManyStreams,
     ];
 
     /// The wire name.
@@ -132,6 +138,8 @@ impl StateCode {
             StateCode::AlreadyResolved => "already_resolved",
             StateCode::NeedsRebase => "needs_rebase",
             StateCode::NotActive => "not_active",
+            StateCode::ReplayWindowExceeded => "replay_window_exceeded",
+            StateCode::TooManyStreams => "too_many_streams",
         }
     }
 
@@ -140,6 +148,7 @@ impl StateCode {
         match self {
             StateCode::SelfReview | StateCode::NotEligible => 403,
             StateCode::ConfirmationMismatch => 422,
+            StateCode::TooManyStreams => 429,
             _ => 409,
         }
     }

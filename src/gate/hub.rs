@@ -24,6 +24,29 @@ pub struct Hub {
     pub webhooks_due: Notify,
     /// Set when the server shuts down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
+    /// Open event streams per holder (`agent:<id>`, `session:<token hash>`).
+    streams: Mutex<HashMap<String, usize>>,
+}
+
+/// Most event streams one agent, or one person's session, may hold open at once.
+pub const MAX_STREAMS: usize = 8;
+
+/// An open event stream's place in its holder's count; given back on drop.
+pub struct StreamSlot {
+    hub: Arc<Hub>,
+    holder: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut map = self.hub.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.holder) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.holder);
+            }
+        }
+    }
 }
 
 impl Default for Hub {
@@ -36,6 +59,7 @@ impl Default for Hub {
             changed: Notify::new(),
             webhooks_due: Notify::new(),
             shutdown: watch::channel(false).0,
+            streams: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -59,6 +83,21 @@ impl Drop for CallWaiter<'_> {
 }
 
 impl Hub {
+    /// A place for one more event stream of `holder`, or `None` when it holds
+    /// [`MAX_STREAMS`] already.
+    pub fn open_stream(self: &Arc<Self>, holder: String) -> Option<StreamSlot> {
+        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(holder.clone()).or_insert(0);
+        if *n >= MAX_STREAMS {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            hub: self.clone(),
+            holder,
+        })
+    }
+
     /// Tells event streams to end (the server is stopping).
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);

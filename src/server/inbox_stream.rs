@@ -24,13 +24,13 @@ pub async fn inbox_events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let token = signed_in(&state, &headers, Role::Viewer).await?;
-    Ok(stream(
+    stream(
         &state,
         state.gate.hub.subscribe_inbox(),
         "call",
         token,
         Role::Viewer,
-    ))
+    )
 }
 
 /// The review page's event stream; `401` without a live session, `403` below manager.
@@ -39,13 +39,13 @@ pub async fn signoff_events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let token = signed_in(&state, &headers, Role::Manager).await?;
-    Ok(stream(
+    stream(
         &state,
         state.gate.hub.subscribe_signoff(),
         "signoff",
         token,
         Role::Manager,
-    ))
+    )
 }
 
 /// How often a stream checks that its session still qualifies.
@@ -82,13 +82,26 @@ fn stream(
     name: &'static str,
     token: String,
     role: Role,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let slot = state
+        .gate
+        .hub
+        .open_stream(format!("session:{}", token::hash(&token)))
+        .ok_or_else(|| {
+            AppError::State(
+                crate::domain::error::StateCode::TooManyStreams,
+                format!(
+                    "this session holds {} event streams open already",
+                    crate::gate::hub::MAX_STREAMS
+                ),
+            )
+        })?;
     let shutdown = state.gate.hub.shutdown_signal();
     let recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
     let state = state.clone();
     let events = futures::stream::unfold(
-        (rx, shutdown, recheck),
-        move |(mut rx, mut shutdown, mut recheck)| {
+        (rx, shutdown, recheck, slot),
+        move |(mut rx, mut shutdown, mut recheck, slot)| {
             let (state, token) = (state.clone(), token.clone());
             async move {
                 let event = loop {
@@ -111,9 +124,9 @@ fn stream(
                         }
                     }
                 };
-                Some((Ok(event), (rx, shutdown, recheck)))
+                Some((Ok(event), (rx, shutdown, recheck, slot)))
             }
         },
     );
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(5))))
 }

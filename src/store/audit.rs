@@ -303,6 +303,24 @@ pub async fn leaving_pending(
     .await
 }
 
+/// How many of one agent's calls left `pending` after `after_id`, counting at most `cap`.
+pub async fn count_leaving_pending(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    after_id: i64,
+    cap: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events
+         WHERE agent_id = ? AND from_status = 'pending' AND id > ? LIMIT ?)",
+    )
+    .bind(agent_id)
+    .bind(after_id)
+    .bind(cap)
+    .fetch_one(db)
+    .await
+}
+
 /// Every event of one call, oldest first.
 pub async fn for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(&format!(

@@ -95,3 +95,102 @@ async fn agent_streams_end_when_the_key_stops_working() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_are_capped_per_agent_and_per_session() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    let (other, _) = app.agent("other").await;
+    let events = |key: &str| {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/events"))
+            .bearer_auth(key)
+            .send()
+    };
+    let mut held = Vec::new();
+    for _ in 0..askfirst::gate::hub::MAX_STREAMS {
+        let res = events(&key).await.unwrap();
+        assert_eq!(res.status(), 200);
+        held.push(res);
+    }
+    let refused = events(&key).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_streams");
+    assert_eq!(
+        events(&other).await.unwrap().status(),
+        200,
+        "another agent is not affected"
+    );
+
+    let ann = app.signed_in("ann", Role::Manager).await;
+    let mut pages = Vec::new();
+    for i in 0..askfirst::gate::hub::MAX_STREAMS {
+        let path = if i % 2 == 0 {
+            "/inbox/events"
+        } else {
+            "/reviews/events"
+        };
+        let res = ann.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        pages.push(res);
+    }
+    assert_eq!(
+        ann.get(app.url("/inbox/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    let bo = app.signed_in("bo", Role::Viewer).await;
+    assert_eq!(
+        bo.get(app.url("/inbox/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    drop((held, pages));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_is_bounded() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    let agent_id: String = sqlx::query_scalar("SELECT id FROM agents WHERE name = 'bot'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    // 10,001 calls of this agent left `pending` (rows made directly: only their count matters).
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
+         INSERT INTO audit_events (at, actor, kind, agent_id, call_id, from_status, to_status,
+             detail, prev_hash, hash)
+         SELECT 0, 'seed', 'call.expired', ?, 'gone-' || i, 'pending', 'expired', '{}', 'x', 'x'
+         FROM n",
+    )
+    .bind(&agent_id)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM audit_events")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    let replay = |from: i64| {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/events"))
+            .bearer_auth(&key)
+            .header("last-event-id", from.to_string())
+            .send()
+    };
+    let res = replay(0).await.unwrap();
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "replay_window_exceeded");
+    assert_eq!(replay(last - 5).await.unwrap().status(), 200);
+    app.stop().await;
+}
