@@ -239,20 +239,18 @@ impl Gate {
                     .await?;
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &format!("user:{}", user.username),
-                            kind: "bypass.requested",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: None,
-                            to_status: Some("pending"),
-                            detail: json!({
+                        &audit::NewEvent::about(
+                            now,
+                            &format!("user:{}", user.username),
+                            "bypass.requested",
+                            None,
+                            Some("pending"),
+                            json!({
                                 "bypass": id, "scope": scope, "window_ms": window_ms,
                                 "reason": reason, "include_confirmation": include_confirmation,
                                 "hash": hash, "approvals_required": settings.approvals,
                             }),
-                        },
+                        ),
                     )
                     .await?;
                     Ok(Ok(bypasses::get(&mut *conn, id).await?))
@@ -335,19 +333,17 @@ impl Gate {
                         .ok_or_else(|| AppError::Internal(format!("bypass #{id} moved")))?;
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: kind.0,
-                            agent_id: None,
-                            call_id: None,
-                            from_status: Some(row.status.as_str()),
-                            to_status: Some(to.as_str()),
-                            detail: json!({
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            kind.0,
+                            Some(row.status.as_str()),
+                            Some(to.as_str()),
+                            json!({
                                 "bypass": id, "approvals": kind.1, "approvers": approvers,
                                 "ends_at": changes.ends_at, "hash": row.hash,
                             }),
-                        },
+                        ),
                     )
                     .await?;
                     let row = bypasses::get(&mut *conn, id).await?.unwrap_or(row);
@@ -406,16 +402,14 @@ impl Gate {
                     };
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "bypass.revoked",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: Some(row.status.as_str()),
-                            to_status: Some(to.as_str()),
-                            detail: json!({ "bypass": id, "used": row.used }),
-                        },
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            "bypass.revoked",
+                            Some(row.status.as_str()),
+                            Some(to.as_str()),
+                            json!({ "bypass": id, "used": row.used }),
+                        ),
                     )
                     .await?;
                     Ok(Ok(bypasses::get(&mut *conn, id).await?.unwrap_or(row)))

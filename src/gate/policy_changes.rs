@@ -112,16 +112,14 @@ async fn settle_in(
     {
         audit::append(
             conn,
-            &audit::NewEvent {
-                at: now,
-                actor: "system",
-                kind: "policy.change.expired",
-                agent_id: None,
-                call_id: None,
-                from_status: Some(row.status.as_str()),
-                to_status: Some(to.as_str()),
-                detail: json!({ "change": row.id }),
-            },
+            &audit::NewEvent::about(
+                now,
+                "system",
+                "policy.change.expired",
+                Some(row.status.as_str()),
+                Some(to.as_str()),
+                json!({ "change": row.id }),
+            ),
         )
         .await?;
     }
@@ -205,20 +203,18 @@ impl Gate {
                     .await?;
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &save.author,
-                            kind: "policy.change.proposed",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: None,
-                            to_status: Some("pending"),
-                            detail: json!({
+                        &audit::NewEvent::about(
+                            now,
+                            &save.author,
+                            "policy.change.proposed",
+                            None,
+                            Some("pending"),
+                            json!({
                                 "change": id, "base": base, "comment": save.comment,
                                 "loosens": loosens, "hash": hash,
                                 "approvals_required": settings.approvals,
                             }),
-                        },
+                        ),
                     )
                     .await?;
                     Ok(Ok((id, settings.approvals)))
@@ -312,20 +308,18 @@ impl Gate {
                             .ok_or_else(|| AppError::Internal(format!("change #{id} moved")))?;
                             audit::append(
                                 conn,
-                                &audit::NewEvent {
-                                    at: now,
-                                    actor: &actor,
-                                    kind: "policy.change.applied",
-                                    agent_id: None,
-                                    call_id: None,
-                                    from_status: Some("pending"),
-                                    to_status: Some("applied"),
-                                    detail: json!({
+                                &audit::NewEvent::about(
+                                    now,
+                                    &actor,
+                                    "policy.change.applied",
+                                    Some("pending"),
+                                    Some("applied"),
+                                    json!({
                                         "change": id, "version": version, "base": row.base,
                                         "approvals": approvals, "approvers": approvers,
                                         "author": row.author, "hash": row.hash,
                                     }),
-                                },
+                                ),
                             )
                             .await?;
                             applied = Some(policy);
@@ -343,16 +337,14 @@ impl Gate {
                             .ok_or_else(|| AppError::Internal(format!("change #{id} moved")))?;
                             audit::append(
                                 conn,
-                                &audit::NewEvent {
-                                    at: now,
-                                    actor: &actor,
-                                    kind: "policy.change.denied",
-                                    agent_id: None,
-                                    call_id: None,
-                                    from_status: Some("pending"),
-                                    to_status: Some("denied"),
-                                    detail: json!({ "change": id, "comment": comment }),
-                                },
+                                &audit::NewEvent::about(
+                                    now,
+                                    &actor,
+                                    "policy.change.denied",
+                                    Some("pending"),
+                                    Some("denied"),
+                                    json!({ "change": id, "comment": comment }),
+                                ),
                             )
                             .await?;
                         }
@@ -457,20 +449,18 @@ impl Gate {
                         .count();
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "policy.change.voided",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: Some("pending"),
-                            to_status: Some("pending"),
-                            detail: json!({
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            "policy.change.voided",
+                            Some("pending"),
+                            Some("pending"),
+                            json!({
                                 "change": id, "from_base": row.base, "base": latest.version,
                                 "candidate": row.candidate + 1, "voided_reviews": voided,
                                 "hash": hash,
                             }),
-                        },
+                        ),
                     )
                     .await?;
                     Ok(Ok(changes::get(&mut *conn, id).await?.unwrap_or(row)))
@@ -507,16 +497,14 @@ impl Gate {
                     };
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "policy.change.withdrawn",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: Some("pending"),
-                            to_status: Some(to.as_str()),
-                            detail: json!({ "change": id }),
-                        },
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            "policy.change.withdrawn",
+                            Some("pending"),
+                            Some(to.as_str()),
+                            json!({ "change": id }),
+                        ),
                     )
                     .await?;
                     Ok(Ok(changes::get(&mut *conn, id).await?.unwrap_or(row)))

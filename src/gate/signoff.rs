@@ -200,16 +200,14 @@ impl Gate {
                     store::settings::put(&mut *conn, SETTINGS_KEY, &value, &actor, now).await?;
                     audit::append(
                         conn,
-                        &audit::NewEvent {
-                            at: now,
-                            actor: &actor,
-                            kind: "settings.changed",
-                            agent_id: None,
-                            call_id: None,
-                            from_status: None,
-                            to_status: None,
-                            detail: json!({ "signoff": settings, "before": before }),
-                        },
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            "settings.changed",
+                            None,
+                            None,
+                            json!({ "signoff": settings, "before": before }),
+                        ),
                     )
                     .await?;
                     Ok(settings)
@@ -346,16 +344,7 @@ pub(super) async fn record(
     detail[subject.audit_key] = json!(subject.id);
     audit::append(
         conn,
-        &audit::NewEvent {
-            at: now,
-            actor: &actor,
-            kind: subject.audit_kind,
-            agent_id: None,
-            call_id: None,
-            from_status: None,
-            to_status: None,
-            detail,
-        },
+        &audit::NewEvent::about(now, &actor, subject.audit_kind, None, None, detail),
     )
     .await?;
     let approvers = rows

@@ -34,6 +34,30 @@ pub struct NewEvent<'a> {
     pub detail: Value,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event about neither an agent nor a call (people, bypasses, policy, settings);
+    /// `from`/`to` are its subject's statuses when it moved.
+    pub fn about(
+        at: DateTime<Utc>,
+        actor: &'a str,
+        kind: &'a str,
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+        detail: Value,
+    ) -> Self {
+        Self {
+            at,
+            actor,
+            kind,
+            agent_id: None,
+            call_id: None,
+            from_status: from,
+            to_status: to,
+            detail,
+        }
+    }
+}
+
 /// A stored event.
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {

@@ -28,6 +28,18 @@ fn policy() -> Value {
     })
 }
 
+/// How many audit events of `kind` name subject `id` under `key` (`bypass`, `change`).
+async fn events(app: &TestApp, kind: &str, key: &str, id: i64) -> i64 {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM audit_events WHERE kind = ? AND json_extract(detail, '$.{key}') = ?"
+    ))
+    .bind(kind)
+    .bind(id)
+    .fetch_one(app.pool())
+    .await
+    .expect("count query")
+}
+
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn request(tool: &str, env: Option<&str>) -> BypassRequest {
@@ -274,12 +286,7 @@ async fn review_sequences() {
         app.gate().bypass_page(id, &cy).await.unwrap().bypass.status,
         BypassStatus::Expired
     );
-    let expired = app
-        .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'bypass.expired' AND json_extract(detail, '$.bypass') = CAST(? AS INTEGER)",
-            &id.to_string(),
-        )
-        .await;
+    let expired = events(&app, "bypass.expired", "bypass", id).await;
     assert_eq!(expired, 1, "one audit event for the expiry");
     app.stop().await;
 }
@@ -411,31 +418,16 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
     // The sweeper records the end once.
     let mut ended = 0;
     for _ in 0..60 {
-        ended = app
-            .count(
-                "SELECT COUNT(*) FROM audit_events WHERE kind = 'bypass.ended' AND json_extract(detail, '$.bypass') = CAST(? AS INTEGER)",
-                &id2.to_string(),
-            )
-            .await;
+        ended = events(&app, "bypass.ended", "bypass", id2).await;
         if ended > 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let again = app
-        .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'bypass.ended' AND json_extract(detail, '$.bypass') = CAST(? AS INTEGER)",
-            &id2.to_string(),
-        )
-        .await;
+    let again = events(&app, "bypass.ended", "bypass", id2).await;
     assert_eq!((ended, again), (1, 1));
-    let uses = app
-        .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'bypass.used' AND json_extract(detail, '$.bypass') = CAST(? AS INTEGER)",
-            &id.to_string(),
-        )
-        .await;
+    let uses = events(&app, "bypass.used", "bypass", id).await;
     assert_eq!(uses, 2, "one audit event per call a bypass approved");
     app.stop().await;
 }
@@ -491,12 +483,7 @@ async fn many_concurrent_reviews_activate_exactly_once() {
         .filter(|o| **o == Err("already_resolved"))
         .count();
     assert_eq!((recorded, activated, resolved), (1, 1, 6), "{outcomes:?}");
-    let events = app
-        .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'bypass.activated' AND json_extract(detail, '$.bypass') = CAST(? AS INTEGER)",
-            &id.to_string(),
-        )
-        .await;
+    let events = events(&app, "bypass.activated", "bypass", id).await;
     assert_eq!(events, 1);
     app.stop().await;
 }
@@ -715,12 +702,7 @@ async fn a_stale_policy_change_is_rebased_by_its_author_which_voids_its_reviews(
             .await["status"],
         "denied"
     );
-    let voided = app
-        .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'policy.change.voided' AND json_extract(detail, '$.change') = CAST(? AS INTEGER)",
-            &change.to_string(),
-        )
-        .await;
+    let voided = events(&app, "policy.change.voided", "change", change).await;
     assert_eq!(voided, 1);
     app.stop().await;
 }
