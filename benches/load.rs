@@ -321,6 +321,19 @@ async fn bench(secs: u64) {
         .await
         .unwrap()
         .key;
+    // The gated run leaves tens of thousands of calls pending from one agent: far over the
+    // default cap of 1,000 pending calls per agent, which would refuse them (429).
+    running
+        .state
+        .gate
+        .set_limits(
+            "bench",
+            askfirst::domain::limits::Limits {
+                max_pending_per_agent: None,
+            },
+        )
+        .await
+        .unwrap();
     let calls = format!("http://{}/api/v1/calls", running.addr);
 
     let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

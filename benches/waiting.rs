@@ -581,6 +581,12 @@ async fn main() {
     ))
     .unwrap();
     let key = created["key"].as_str().unwrap().to_string();
+    // 10,000 agents' pending calls come from one agent key here: over the default cap.
+    cli(
+        &dir,
+        &["limits", "set", "--max-pending-per-agent", "none"],
+        None,
+    );
     cli(
         &dir,
         &[

@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, hydrated, signIn } from "./helpers";
-import { Agent, approveChange, ensureSigners } from "./gate";
+import { ADMIN, askfirst, hydrated, signIn } from "./helpers";
+import { Agent, approveChange, createAgent, ensureSigners } from "./gate";
 
 // The admin's policy console, against the policy the inbox tests left in force.
 test.describe.configure({ mode: "serial" });
@@ -115,6 +115,68 @@ test("an admin creates an agent, copies its key, and rotates it: the old key ans
   expect(fresh).not.toBe(key);
   expect((await propose(key)).status()).toBe(401);
   expect((await propose(fresh)).status()).toBe(201);
+});
+
+test("an admin caps pending calls per agent; the agent over the cap hears 429 too_many_pending", async ({ page, request }) => {
+  const key = createAgent("capped-bot");
+  const propose = (n: number) =>
+    request.post("/api/v1/calls", {
+      data: { session: "cap", tool: "restart", args: { n } },
+      headers: { Authorization: `Bearer ${key}` },
+    });
+  try {
+    await signIn(page, ADMIN.username, ADMIN.password);
+    await page.goto("/agents");
+    await hydrated(page);
+    const limits = page.getByRole("region", { name: "Limits" });
+    await expect(limits).toContainText("at most 1000 pending calls");
+    await limits.getByLabel("Most pending calls per agent (empty: no cap)").fill("2");
+    await limits.getByRole("button", { name: "Save limits" }).click();
+    await expect(limits).toContainText("at most 2 pending calls");
+    for (const n of [1, 2]) {
+      const res = await propose(n);
+      expect(res.status()).toBe(201);
+      expect((await res.json()).status).toBe("pending");
+    }
+    const over = await propose(3);
+    expect(over.status()).toBe(429);
+    expect((await over.json()).error.code).toBe("too_many_pending");
+
+    // A number out of bounds is refused with the reason; the cap stays.
+    await limits.getByLabel("Most pending calls per agent (empty: no cap)").fill("0");
+    await limits.getByRole("button", { name: "Save limits" }).click();
+    await expect(limits.getByRole("alert")).toContainText("must be 1-1000000");
+    await page.reload();
+    await expect(page.getByRole("region", { name: "Limits" })).toContainText("at most 2 pending calls");
+
+    await page.getByRole("region", { name: "Limits" }).getByLabel("Most pending calls per agent (empty: no cap)").fill("1000");
+    await page.getByRole("region", { name: "Limits" }).getByRole("button", { name: "Save limits" }).click();
+    await expect(page.getByRole("region", { name: "Limits" })).toContainText("at most 1000 pending calls");
+    expect((await propose(3)).status()).toBe(201);
+  } finally {
+    // Later tests propose many calls: never leave them a small cap.
+    askfirst(["limits", "set", "--max-pending-per-agent", "1000"]);
+  }
+});
+
+test("history pages older and back newer by position", async ({ page }) => {
+  const agent = await Agent.create("pager-bot");
+  for (let i = 0; i < 30; i++) {
+    expect((await agent.propose({ tool: "read_pages", args: { i } })).status).toBe("allowed");
+  }
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.goto("/history?agent=pager-bot");
+  const rows = page.locator("tbody tr");
+  await expect(rows).toHaveCount(25);
+  await expect(page.getByRole("link", { name: "← Newer" })).toHaveCount(0);
+  const newest = await rows.first().getByRole("link").getAttribute("href");
+  await page.getByRole("link", { name: "Older →" }).click();
+  await expect(page).toHaveURL(/agent=pager-bot&before=/);
+  await expect(rows).toHaveCount(5);
+  await expect(page.getByRole("link", { name: "Older →" })).toHaveCount(0);
+  await page.getByRole("link", { name: "← Newer" }).click();
+  await expect(rows).toHaveCount(25);
+  expect(await rows.first().getByRole("link").getAttribute("href")).toBe(newest);
 });
 
 test("an admin sets someone's password; they must choose their own at the next sign-in", async ({ browser, page }) => {

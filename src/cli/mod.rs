@@ -1,6 +1,7 @@
 //! The `askfirst` command line: every flag also reads an `ASKFIRST_*` variable.
 
 pub mod gate;
+pub mod limits;
 pub mod signoff;
 pub mod user;
 
@@ -58,6 +59,9 @@ pub enum Command {
     /// The sign-off settings: how many managers, how long windows and requests last.
     #[command(subcommand)]
     Signoff(signoff::SignoffCommand),
+    /// Limits on what one agent may leave waiting (pending calls per agent).
+    #[command(subcommand)]
+    Limits(limits::LimitsCommand),
     /// Play a small agent loop against a running server (sync or async gates).
     DemoAgent(DemoArgs),
 }
@@ -219,6 +223,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Audit(cmd)) => gate::audit(cmd, &cli.db).await,
         Some(Command::Bypass(cmd)) => signoff::bypass(cmd, &cli.db).await,
         Some(Command::Signoff(cmd)) => signoff::settings(cmd, &cli.db).await,
+        Some(Command::Limits(cmd)) => limits::run(cmd, &cli.db).await,
         Some(Command::DemoAgent(args)) => demo(args).await,
     }
 }

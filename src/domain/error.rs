@@ -96,11 +96,13 @@ pub enum StateCode {
     ReplayWindowExceeded,
     /// Too many event streams are open for this agent or session (429).
     TooManyStreams,
+    /// The agent has as many pending calls as the admins allow (429).
+    TooManyPending,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 17] = [
+    pub const ALL: [StateCode; 18] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -118,6 +120,7 @@ impl StateCode {
         StateCode::NotActive,
         StateCode::ReplayWindowExceeded,
         StateCode::TooManyStreams,
+        StateCode::TooManyPending,
     ];
 
     /// The wire name.
@@ -140,6 +143,7 @@ impl StateCode {
             StateCode::NotActive => "not_active",
             StateCode::ReplayWindowExceeded => "replay_window_exceeded",
             StateCode::TooManyStreams => "too_many_streams",
+            StateCode::TooManyPending => "too_many_pending",
         }
     }
 
@@ -148,7 +152,7 @@ impl StateCode {
         match self {
             StateCode::SelfReview | StateCode::NotEligible => 403,
             StateCode::ConfirmationMismatch => 422,
-            StateCode::TooManyStreams => 429,
+            StateCode::TooManyStreams | StateCode::TooManyPending => 429,
             _ => 409,
         }
     }

@@ -95,8 +95,10 @@ pub struct VersionView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryData {
     pub items: Vec<HistoryItem>,
-    pub page: u32,
-    pub has_more: bool,
+    /// The position to page newer from (`after=`), unless this is the newest page.
+    pub newer: Option<String>,
+    /// The position to page older from (`before=`), if older calls exist.
+    pub older: Option<String>,
 }
 
 /// One decided call in the history.

@@ -53,6 +53,11 @@ async fn watch(gate: Arc<Gate>) {
                             tracing::error!(error = %e, "reloading the bypasses failed");
                         }
                     }
+                    "settings.changed" => {
+                        if let Err(e) = gate.reload_limits().await {
+                            tracing::error!(error = %e, "reloading the limits failed");
+                        }
+                    }
                     kind if kind.starts_with("agent.") => gate.forget_agents(),
                     _ => {}
                 }

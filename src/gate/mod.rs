@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod decide;
 pub mod hub;
 pub mod lifecycle;
+pub mod limits;
 pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;
@@ -77,6 +78,10 @@ pub struct Gate {
     bypasses: RwLock<Arc<Vec<bypass::ActiveBypass>>>,
     /// Scans of recent calls for bypass previews that may run at once.
     previews: tokio::sync::Semaphore,
+    /// The admin's limits, as last loaded.
+    limits: RwLock<crate::domain::limits::Limits>,
+    /// Pending calls being admitted under the per-agent cap.
+    admissions: limits::Admissions,
 }
 
 impl Gate {
@@ -94,6 +99,7 @@ impl Gate {
             writer::Writer::start(pool.clone(), move || hub.changed.notify_one())
         };
         let policy = policy_admin::load_policy(&pool, &writer, clock.as_ref()).await?;
+        let limits = limits::read_limits(&pool).await?;
         let gate = Arc::new(Self {
             pool,
             clock,
@@ -105,6 +111,8 @@ impl Gate {
             last_seen: std::sync::Mutex::new(HashMap::new()),
             bypasses: RwLock::new(Arc::new(Vec::new())),
             previews: tokio::sync::Semaphore::new(2),
+            limits: RwLock::new(limits),
+            admissions: limits::Admissions::default(),
         });
         gate.reload_bypasses().await?;
         Ok(gate)

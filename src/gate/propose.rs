@@ -235,6 +235,11 @@ impl Gate {
                 .propose_bypassed(agent, call, response, bypass, &req.args, now)
                 .await;
         }
+        // Held until the call is committed: the per-agent cap counts it meanwhile.
+        let _slot = match call.status {
+            CallStatus::Pending => Some(self.admit_pending(&agent.id).await?),
+            _ => None,
+        };
         if call.idempotency_key.is_some() {
             // Kept only to replay the first answer to a retry with the same key.
             call.response = serde_json::to_string(&response)

@@ -4,6 +4,7 @@ use super::decide::{reviewer, CallSubject};
 use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::call::CallStatus;
+use crate::domain::history::{Cursor, Page};
 use crate::domain::inbox::VersionView;
 use crate::domain::inbox::{
     key_args, median, CardData, FilterCount, HistoryData, HistoryItem, InboxData, InboxItem,
@@ -142,13 +143,38 @@ impl Gate {
         })
     }
 
-    /// One page (from 1) of calls that are no longer pending, newest first.
-    pub async fn history(&self, filter: &ListFilter, page: u32) -> Result<HistoryData, AppError> {
-        let page = page.max(1);
-        let offset = (page as i64 - 1) * HISTORY_PAGE;
-        let mut rows = calls::history(&self.pool, filter, HISTORY_PAGE + 1, offset).await?;
-        let has_more = rows.len() as i64 > HISTORY_PAGE;
-        rows.truncate(HISTORY_PAGE as usize);
+    /// One page of calls that are no longer pending, newest first, from where `page` starts.
+    pub async fn history(&self, filter: &ListFilter, page: Page) -> Result<HistoryData, AppError> {
+        let cursor = |r: &calls::CallRow| {
+            Cursor {
+                created_at: r.created_at,
+                id: r.id.clone(),
+            }
+            .to_string()
+        };
+        let mut rows = calls::history(&self.pool, filter, &page, HISTORY_PAGE + 1).await?;
+        let newer = match page {
+            Page::Newest => None,
+            Page::Before(_) => rows.first().map(cursor),
+            Page::After(_) if rows.len() as i64 > HISTORY_PAGE => {
+                rows.remove(0);
+                rows.first().map(cursor)
+            }
+            Page::After(_) => {
+                // Back at the top: show the newest full page rather than a short one.
+                rows = calls::history(&self.pool, filter, &Page::Newest, HISTORY_PAGE + 1).await?;
+                None
+            }
+        };
+        let older = if rows.len() as i64 > HISTORY_PAGE {
+            rows.truncate(HISTORY_PAGE as usize);
+            rows.last().map(cursor)
+        } else if matches!(page, Page::After(_)) && newer.is_some() {
+            // A page reached going back always has the call it started from below it.
+            rows.last().map(cursor)
+        } else {
+            None
+        };
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let mut decisions = reviews::of_calls(&self.pool, &ids).await?;
         let items = rows
@@ -176,8 +202,8 @@ impl Gate {
             .collect();
         Ok(HistoryData {
             items,
-            page,
-            has_more,
+            newer,
+            older,
         })
     }
 }

@@ -7,6 +7,7 @@ use super::{audit, webhooks};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallEvent, CallStatus, CallView, CandidateView, DecisionView};
+use crate::domain::history::Page;
 use crate::domain::review::{self, Requirements};
 use crate::domain::{AppError, Role};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -561,6 +562,23 @@ pub async fn pending_counts(
         .collect())
 }
 
+/// How many calls `agent_id` has pending, counting no further than `cap` (so the cost is
+/// bounded by the cap, not by how many there are).
+pub async fn pending_of_agent(
+    db: impl SqliteExecutor<'_>,
+    agent_id: &str,
+    cap: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM calls
+             WHERE agent_id = ? AND status = 'pending' LIMIT ?)",
+    )
+    .bind(agent_id)
+    .bind(cap)
+    .fetch_one(db)
+    .await
+}
+
 /// How many pending calls match `filter`.
 pub async fn pending_total(db: impl SqliteExecutor<'_>, filter: &ListFilter) -> sqlx::Result<i64> {
     let (clause, binds) = filter_sql(filter, &["pending"]);
@@ -572,12 +590,14 @@ pub async fn pending_total(db: impl SqliteExecutor<'_>, filter: &ListFilter) -> 
     q.fetch_one(db).await
 }
 
-/// Calls that are no longer pending, newest first, one page of them.
+/// Calls that are no longer pending, newest first: `limit` of them from where `page` starts
+/// (keyset paging over `(created_at, id)`: no page scans the rows before it). An `After`
+/// page is read oldest first and handed back newest first.
 pub async fn history(
     db: impl SqliteExecutor<'_>,
     filter: &ListFilter,
+    page: &Page,
     limit: i64,
-    offset: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
     let statuses = [
         "allowed",
@@ -588,13 +608,32 @@ pub async fn history(
         "executed",
         "stale",
     ];
-    let (clause, binds) = filter_sql(filter, &statuses);
-    let sql = format!("{SELECT}{clause} ORDER BY c.created_at DESC, c.id LIMIT ? OFFSET ?");
+    let (mut clause, binds) = filter_sql(filter, &statuses);
+    // The first condition is an index range on `created_at`; the second breaks ties.
+    let (cursor, order) = match page {
+        Page::Newest => (None, "DESC"),
+        Page::Before(c) => {
+            clause += " AND c.created_at <= ? AND (c.created_at < ? OR c.id < ?)";
+            (Some(c), "DESC")
+        }
+        Page::After(c) => {
+            clause += " AND c.created_at >= ? AND (c.created_at > ? OR c.id > ?)";
+            (Some(c), "ASC")
+        }
+    };
+    let sql = format!("{SELECT}{clause} ORDER BY c.created_at {order}, c.id {order} LIMIT ?");
     let mut q = sqlx::query_as(&sql);
     for b in binds {
         q = q.bind(b);
     }
-    q.bind(limit).bind(offset).fetch_all(db).await
+    if let Some(c) = cursor {
+        q = q.bind(c.created_at).bind(c.created_at).bind(c.id.clone());
+    }
+    let mut rows: Vec<CallRow> = q.bind(limit).fetch_all(db).await?;
+    if matches!(page, Page::After(_)) {
+        rows.reverse();
+    }
+    Ok(rows)
 }
 
 /// How people decided this agent's calls of this tool: (status, decision time in ms).

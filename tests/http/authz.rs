@@ -94,6 +94,13 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::POST, "/rpc/policy_replay", "limit=10", ADMINS),
         (Method::POST, "/rpc/policy_versions", "", ADMINS),
         (Method::POST, "/rpc/agents", "", ADMINS),
+        (Method::POST, "/rpc/limits", "", ADMINS),
+        (
+            Method::POST,
+            "/rpc/limits_save",
+            "max_pending_per_agent=500",
+            ADMINS,
+        ),
         (
             Method::POST,
             "/rpc/set_user_role",

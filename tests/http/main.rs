@@ -16,6 +16,7 @@ mod gate_flow;
 mod hardening;
 mod hostile;
 mod inbox;
+mod limits;
 mod people;
 mod policy_console;
 mod review;

@@ -1,9 +1,11 @@
 //! `/agents` (admins): every agent with when it was last seen and its calls in the last 24
 //! hours; create one (its key and webhook secret are shown once), disable or enable it,
-//! rotate its key or webhook secret with a grace period, and set its callback origins.
+//! rotate its key or webhook secret with a grace period, and set its callback origins; and
+//! the limit on how many calls one agent may leave pending.
 
 use super::home::page_error;
 use crate::domain::agent::{AgentView, CreatedAgent, Rotated};
+use crate::domain::limits::Limits;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -76,6 +78,28 @@ pub async fn agent_callbacks(name: String, origins: String) -> Result<Vec<String
     }
     let list: Vec<String> = origins.lines().map(str::to_string).collect();
     gate.set_callback_origins(&name, &list, &format!("user:{}", user.username))
+        .await
+}
+
+/// The limits in force. Admins only.
+#[server(prefix = "/rpc", endpoint = "limits")]
+pub async fn load_limits() -> Result<Limits, AppError> {
+    let (_, gate) = admin().await?;
+    Ok(gate.limits())
+}
+
+/// Sets the most pending calls per agent: a number, or `none` (or empty) for no cap.
+#[server(prefix = "/rpc", endpoint = "limits_save")]
+pub async fn save_limits(max_pending_per_agent: String) -> Result<Limits, AppError> {
+    let (user, gate) = admin().await?;
+    if max_pending_per_agent.len() > 32 {
+        return Err(AppError::Invalid("the cap is a number or `none`".into()));
+    }
+    let cap = Limits::parse_cap(&max_pending_per_agent).map_err(AppError::Invalid)?;
+    let limits = Limits {
+        max_pending_per_agent: cap,
+    };
+    gate.set_limits(&format!("user:{}", user.username), limits)
         .await
 }
 
@@ -165,6 +189,48 @@ pub fn AgentsPage() -> impl IntoView {
                 <input id="agent-name" name="name" required maxlength="64" autocomplete="off" pattern="[A-Za-z0-9._-]+" />
                 <button type="submit">"Create agent"</button>
             </ActionForm>
+        </section>
+        <LimitsForm />
+    }
+}
+
+/// The per-agent cap on pending calls.
+#[component]
+fn LimitsForm() -> impl IntoView {
+    let save = ServerAction::<SaveLimits>::new();
+    let limits = Resource::new(move || save.version().get(), |_| load_limits());
+    let outcome = move || {
+        save.value().get().map(|r| match r {
+            Ok(_) => view! { <p class="notice" role="status">"Saved."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card narrow" aria-labelledby="limits-title">
+            <h2 id="limits-title">"Limits"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match limits.await {
+                        Ok(l) => {
+                            let value = l.max_pending_per_agent.map(|n| n.to_string()).unwrap_or_default();
+                            let now = match l.max_pending_per_agent {
+                                Some(n) => format!("Each agent may have at most {n} pending calls; a proposal beyond that is refused (429 too_many_pending)."),
+                                None => "No cap: an agent may leave any number of calls pending.".to_string(),
+                            };
+                            view! {
+                                <p>{now}</p>
+                                <ActionForm action=save>
+                                    <label for="max-pending">"Most pending calls per agent (empty: no cap)"</label>
+                                    <input id="max-pending" name="max_pending_per_agent" inputmode="numeric" maxlength="7" pattern="[0-9]*" value=value autocomplete="off" />
+                                    <button type="submit">"Save limits"</button>
+                                </ActionForm>
+                            }.into_any()
+                        }
+                        Err(error) => page_error(error),
+                    }
+                })}
+            </Transition>
+            {outcome}
         </section>
     }
 }

@@ -1,4 +1,5 @@
-//! `/history`: calls that left `pending` (or never entered it), filterable and paginated.
+//! `/history`: calls that left `pending` (or never entered it), filterable, paged by
+//! position (`before=` / `after=` a call) so every page costs the same however deep.
 
 use super::home::page_error;
 use crate::app::widgets::RiskBadges;
@@ -9,13 +10,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// One page of decided calls. Any signed-in person.
+/// One page of decided calls, newest first, older than `before` or newer than `after` (a
+/// position from an earlier page). Any signed-in person.
 #[server(prefix = "/rpc", endpoint = "history")]
 pub async fn load_history(
     agent: Option<String>,
     tool: Option<String>,
     status: Option<String>,
-    page: Option<u32>,
+    before: Option<String>,
+    after: Option<String>,
 ) -> Result<HistoryData, AppError> {
     use crate::auth::guard;
     guard::require_role(crate::domain::Role::Viewer).await?;
@@ -23,16 +26,15 @@ pub async fn load_history(
         s.parse::<crate::domain::call::CallStatus>()
             .map_err(AppError::BadRequest)?;
     }
+    let page = crate::domain::history::Page::from_query(before.as_deref(), after.as_deref())
+        .map_err(AppError::BadRequest)?;
     let filter = crate::store::calls::ListFilter {
         agent,
         tool,
         risk: None,
         status,
     };
-    guard::state()?
-        .gate
-        .history(&filter, page.unwrap_or(1))
-        .await
+    guard::state()?.gate.history(&filter, page).await
 }
 
 /// The history page.
@@ -42,8 +44,13 @@ pub fn HistoryPage() -> impl IntoView {
     let data = Resource::new(
         move || query.get(),
         |q| {
-            let page = q.get("page").and_then(|p| p.parse().ok());
-            load_history(q.get("agent"), q.get("tool"), q.get("status"), page)
+            load_history(
+                q.get("agent"),
+                q.get("tool"),
+                q.get("status"),
+                q.get("before"),
+                q.get("after"),
+            )
         },
     );
     view! {
@@ -59,16 +66,34 @@ pub fn HistoryPage() -> impl IntoView {
     }
 }
 
+/// A query value as it may appear in a link (filter values are people's and agents' text).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[component]
 fn History(data: HistoryData) -> impl IntoView {
     let query = use_query_map().get_untracked();
-    let link_with = move |page: u32| {
+    let link_with = move |position: Option<(&str, &str)>| {
         let mut parts: Vec<String> = ["agent", "tool", "status"]
             .iter()
-            .filter_map(|k| query.get(k).map(|v| format!("{k}={v}")))
+            .filter_map(|k| query.get(k).map(|v| format!("{k}={}", encode(&v))))
             .collect();
-        parts.push(format!("page={page}"));
-        format!("/history?{}", parts.join("&"))
+        if let Some((key, at)) = position {
+            parts.push(format!("{key}={}", encode(at)));
+        }
+        match parts.is_empty() {
+            true => "/history".to_string(),
+            false => format!("/history?{}", parts.join("&")),
+        }
     };
     let statuses = [
         "executed",
@@ -101,7 +126,6 @@ fn History(data: HistoryData) -> impl IntoView {
             }
         })
         .collect_view();
-    let page = data.page;
     view! {
         <section class="card">
             <h1>"History"</h1>
@@ -121,9 +145,11 @@ fn History(data: HistoryData) -> impl IntoView {
                 }.into_any()
             }}
             <nav class="pager" aria-label="Pages">
-                {(page > 1).then(|| view! { <a href=link_with(page - 1) rel="prev">"← Newer"</a> })}
-                <span>"Page " {page}</span>
-                {data.has_more.then(|| view! { <a href=link_with(page + 1) rel="next">"Older →"</a> })}
+                {data.newer.as_deref().map(|at| view! {
+                    <a href=link_with(None)>"⇤ Newest"</a>
+                    <a href=link_with(Some(("after", at))) rel="prev">"← Newer"</a>
+                })}
+                {data.older.as_deref().map(|at| view! { <a href=link_with(Some(("before", at))) rel="next">"Older →"</a> })}
             </nav>
         </section>
     }

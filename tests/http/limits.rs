@@ -1,0 +1,285 @@
+//! Bounded work per caller: the per-agent cap on pending calls, and history paged by
+//! position so no page costs more than its rows.
+
+use crate::support::{error_of, TestApp};
+use askfirst::domain::Role;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+fn deploy(n: usize) -> Value {
+    json!({ "session": "s", "tool": "deploy", "args": { "env": "production", "n": n } })
+}
+
+async fn save_cap(app: &TestApp, admin: &reqwest::Client, cap: &str) -> reqwest::Response {
+    app.rpc(admin, "limits_save", &[("max_pending_per_agent", cap)])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_over_its_pending_cap_is_refused_until_calls_leave_pending() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("ada", Role::Admin).await;
+    let limits: Value = app.rpc(&admin, "limits", &[]).await.json().await.unwrap();
+    assert_eq!(limits["max_pending_per_agent"], 1000, "a cap by default");
+    let saved: Value = save_cap(&app, &admin, "3").await.json().await.unwrap();
+    assert_eq!(saved["max_pending_per_agent"], 3);
+
+    let (key, _) = app.agent("bot").await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let p = app.propose_ok(&key, deploy(n)).await;
+        assert_eq!(p["status"], "pending");
+        ids.push(p["id"].as_str().unwrap().to_string());
+    }
+    let (status, code, message) = error_of(app.propose(&key, deploy(3)).await).await;
+    assert_eq!((status, code.as_str()), (429, "too_many_pending"));
+    assert!(message.contains("3 pending calls"), "{message}");
+
+    // Calls policy decides at once are not pending, so they are not capped.
+    let read = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "read_file", "args": {} }),
+        )
+        .await;
+    assert_eq!(read["status"], "allowed");
+    // Another agent has its own count.
+    let (other, _) = app.agent("other").await;
+    assert_eq!(app.propose_ok(&other, deploy(0)).await["status"], "pending");
+
+    // A call that leaves pending makes room.
+    assert_eq!(app.call_action(&key, &ids[0], "cancel").await.status(), 200);
+    assert_eq!(app.propose_ok(&key, deploy(4)).await["status"], "pending");
+    let (status, _, _) = error_of(app.propose(&key, deploy(5)).await).await;
+    assert_eq!(status, 429);
+
+    // No cap: anything goes.
+    let saved: Value = save_cap(&app, &admin, "").await.json().await.unwrap();
+    assert_eq!(saved["max_pending_per_agent"], Value::Null);
+    assert_eq!(app.propose_ok(&key, deploy(6)).await["status"], "pending");
+
+    // Out of bounds is refused and changes nothing.
+    for bad in ["0", "1000001", "many"] {
+        let (status, code, _) = error_of(save_cap(&app, &admin, bad).await).await;
+        assert_eq!((status, code.as_str()), (422, "invalid"), "{bad}");
+    }
+    let limits: Value = app.rpc(&admin, "limits", &[]).await.json().await.unwrap();
+    assert_eq!(limits["max_pending_per_agent"], Value::Null);
+    let changes = app
+        .count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'settings.changed' AND actor = ?",
+            "user:ada",
+        )
+        .await;
+    assert_eq!(changes, 2, "each saved change is audited once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_with_its_idempotency_key_is_answered_even_at_the_cap() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("ada", Role::Admin).await;
+    save_cap(&app, &admin, "1").await;
+    let (key, _) = app.agent("bot").await;
+    let send = || {
+        reqwest::Client::new()
+            .post(app.url("/api/v1/calls"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "deploy-1")
+            .json(&deploy(0))
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["status"], "pending");
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 201, "the first answer, not a refusal");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_proposals_does_not_overshoot_the_cap() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("ada", Role::Admin).await;
+    save_cap(&app, &admin, "5").await;
+    let (key, _) = app.agent("bot").await;
+    let burst = (0..60).map(|n| {
+        let key = key.clone();
+        let url = app.url("/api/v1/calls");
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&deploy(n))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut statuses = Vec::new();
+    for task in burst {
+        statuses.push(task.await.unwrap());
+    }
+    let accepted = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((accepted, refused), (5, 55), "{statuses:?}");
+    let pending = app
+        .count(
+            "SELECT COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id
+             WHERE c.status = 'pending' AND a.name = ?",
+            "bot",
+        )
+        .await;
+    assert_eq!(pending, 5);
+    app.stop().await;
+}
+
+/// Proposes `n` calls policy allows (they go straight to the history), all at the same
+/// instant on the test clock, so paging must break ties by id.
+async fn history_of(app: &TestApp, agent: &str, n: usize) -> Vec<String> {
+    let (key, _) = app.agent(agent).await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let p = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s", "tool": "read_file", "args": { "i": i } }),
+            )
+            .await;
+        ids.push(p["id"].as_str().unwrap().to_string());
+    }
+    ids.reverse();
+    ids
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_by_position_forwards_and_back() {
+    let app = TestApp::spawn().await;
+    let newest_first = history_of(&app, "bot", 60).await;
+    let viewer = app.signed_in("vic", Role::Viewer).await;
+    let page = |form: Vec<(&'static str, String)>| {
+        let viewer = viewer.clone();
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let res = app.rpc(&viewer, "history", &form).await;
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+
+    let first = page(vec![]).await;
+    assert!(first["newer"].is_null());
+    let second = page(vec![("before", first["older"].as_str().unwrap().into())]).await;
+    let third = page(vec![("before", second["older"].as_str().unwrap().into())]).await;
+    assert!(third["older"].is_null(), "the last page says so");
+    let walked: Vec<String> = [&first, &second, &third]
+        .iter()
+        .flat_map(|p| ids_of(p))
+        .collect();
+    assert_eq!(
+        [
+            ids_of(&first).len(),
+            ids_of(&second).len(),
+            ids_of(&third).len()
+        ],
+        [25, 25, 10]
+    );
+    assert_eq!(walked, newest_first, "every call once, newest first");
+    assert_eq!(walked.iter().collect::<HashSet<_>>().len(), 60);
+
+    // Going back from the last page gives the middle page again, then the first.
+    let back = page(vec![("after", third["newer"].as_str().unwrap().into())]).await;
+    assert_eq!(ids_of(&back), ids_of(&second));
+    let top = page(vec![("after", back["newer"].as_str().unwrap().into())]).await;
+    assert_eq!(ids_of(&top), ids_of(&first));
+    assert!(top["newer"].is_null(), "back at the newest page");
+
+    // A call decided meanwhile does not shift the pages already handed out.
+    history_of(&app, "later", 1).await;
+    let again = page(vec![("before", first["older"].as_str().unwrap().into())]).await;
+    assert_eq!(ids_of(&again), ids_of(&second));
+
+    for (key, bad) in [
+        ("before", "page=2"),
+        ("before", "12.' OR 1=1 --"),
+        ("after", "x.y"),
+    ] {
+        let (status, code, _) = error_of(app.rpc(&viewer, "history", &[(key, bad)]).await).await;
+        assert_eq!((status, code.as_str()), (400, "bad_request"), "{key}={bad}");
+    }
+    let cursor = first["older"].as_str().unwrap();
+    let both = [("before", cursor), ("after", cursor)];
+    let (status, _, _) = error_of(app.rpc(&viewer, "history", &both).await).await;
+    assert_eq!(status, 400);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_the_cap_and_a_running_server_follows() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    let askfirst = |args: &'static [&'static str]| {
+        let db = app.db.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+                .arg("--db")
+                .arg(db)
+                .args(args)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let shown: Value =
+        serde_json::from_str(&askfirst(&["limits", "show", "--json"]).await).unwrap();
+    assert_eq!(shown["max_pending_per_agent"], 1000);
+    let said = askfirst(&["limits", "set", "--max-pending-per-agent", "1"]).await;
+    assert!(said.contains("at most 1 pending"), "{said}");
+
+    app.propose_ok(&key, deploy(0)).await;
+    // The server reloads the limits when it sees the change in the audit log.
+    let mut refused = false;
+    for n in 1..40 {
+        let res = app.propose(&key, deploy(n)).await;
+        if res.status() == 429 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the running server applies the cap set by the CLI");
+
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+        .arg("--db")
+        .arg(&app.db)
+        .args(["limits", "set", "--max-pending-per-agent", "0"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1-1000000"));
+    askfirst(&["limits", "set", "--max-pending-per-agent", "none"]).await;
+    let shown: Value =
+        serde_json::from_str(&askfirst(&["limits", "show", "--json"]).await).unwrap();
+    assert_eq!(shown["max_pending_per_agent"], Value::Null);
+    app.stop().await;
+}
