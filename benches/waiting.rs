@@ -441,12 +441,34 @@ async fn page_times(client: &Client, url: &str, n: usize) -> (Vec<f64>, usize) {
 async fn inbox_render(dir: &Path, history: usize, pending: usize) {
     println!("\n## Inbox with {pending} pending and {history} historical calls");
     seed(&dir.join("askfirst.db"), "bench-bot", history, pending).await;
+    // A position halfway down the history, as a visitor paging that far would hold.
+    let middle: Option<(i64, String)> = {
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("askfirst.db").display()))
+                .await
+                .unwrap();
+        let row = sqlx::query_as(
+            "SELECT created_at, id FROM calls WHERE status != 'pending'
+             ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?",
+        )
+        .bind((history / 2) as i64)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        row
+    };
+    let deep = match &middle {
+        Some((at, id)) => format!("/history?before={at}.{id}"),
+        None => "/history".to_string(),
+    };
     let server = Server::start(dir, free_port()).await;
     let approver = sign_in(&server).await;
     for (name, path) in [
         ("inbox (first 100 by deadline, counts per filter)", "/inbox"),
         ("inbox filtered by tool", "/inbox?tool=deploy_7"),
         ("history, first page", "/history"),
+        ("history, a page halfway down (by position)", deep.as_str()),
     ] {
         let url = format!("{}{path}", server.base);
         page_times(&approver, &url, 5).await; // warm up
