@@ -7,6 +7,7 @@ pub mod change_request;
 pub mod error;
 pub mod history;
 pub mod inbox;
+pub mod insights;
 pub mod limits;
 pub mod nav;
 pub mod policy;

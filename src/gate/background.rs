@@ -12,6 +12,7 @@ pub fn start(gate: Arc<Gate>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(watch(gate.clone())),
         tokio::spawn(sweep(gate.clone())),
+        tokio::spawn(roll_up(gate.clone())),
         tokio::spawn(deliver(gate)),
     ]
 }
@@ -70,6 +71,18 @@ async fn watch(gate: Arc<Gate>) {
                 break;
             }
         }
+    }
+}
+
+/// Keeps the insights' rollups within about a second of the audit log.
+async fn roll_up(gate: Arc<Gate>) {
+    while !gate.pool.is_closed() {
+        if let Err(e) = gate.roll_up_all().await {
+            if !gate.pool.is_closed() {
+                tracing::warn!(error = %e, "rolling up insights failed");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -8,6 +8,7 @@ pub mod bypass;
 pub mod callbacks;
 pub mod decide;
 pub mod hub;
+pub mod insights;
 pub mod lifecycle;
 pub mod limits;
 pub mod policy_admin;

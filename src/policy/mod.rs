@@ -12,6 +12,7 @@ pub mod default;
 mod eval;
 mod explain;
 pub mod glob;
+pub mod pattern;
 pub mod pointer;
 mod risk_set;
 pub mod rule_form;

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod audit;
 pub mod bypasses;
 pub mod calls;
+pub mod insights;
 pub mod json;
 pub mod policy;
 pub mod policy_changes;

@@ -95,6 +95,26 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::POST, "/rpc/policy_versions", "", ADMINS),
         (Method::POST, "/rpc/agents", "", ADMINS),
         (Method::POST, "/rpc/limits", "", ADMINS),
+        (Method::POST, "/rpc/insights", "period=24h", MANAGERS),
+        (Method::POST, "/rpc/rubber_stamp", "period=24h", ADMINS),
+        (
+            Method::POST,
+            "/rpc/suggestion_accept",
+            "kind=ungate&tool=x&pattern=x",
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/rpc/suggestion_dismiss",
+            "kind=ungate&tool=x&pattern=x&reason=because",
+            MANAGERS,
+        ),
+        (
+            Method::POST,
+            "/rpc/card_seen",
+            "id=no-such-call&expanded=false",
+            DECIDERS,
+        ),
         (
             Method::POST,
             "/rpc/limits_save",

@@ -16,6 +16,7 @@ mod gate_flow;
 mod hardening;
 mod hostile;
 mod inbox;
+mod insights;
 mod limits;
 mod people;
 mod policy_console;

@@ -21,6 +21,26 @@ pub async fn load_card(id: String) -> Result<CardData, AppError> {
     guard::state()?.gate.card(&id, &user).await
 }
 
+/// Notes that the signed-in person opened this card (`expanded`: its full arguments), for
+/// the rubber-stamp watch. Only the first opening and first expansion are kept.
+#[server(prefix = "/rpc", endpoint = "card_seen")]
+pub async fn card_seen(id: String, expanded: bool) -> Result<(), AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    guard::state()?.gate.card_seen(&user, &id, expanded).await
+}
+
+/// Tells the server, once the card runs in the browser, that it was opened (and later,
+/// whether the full arguments were expanded). Only for calls still waiting.
+fn note_seen(id: String, expanded: bool) {
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        let _ = card_seen(id, expanded).await;
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, expanded);
+}
+
 /// Approve or deny a call as the signed-in person. `hash` names the arguments the person
 /// was shown (the card's `candidate.hash`); the review engine refuses anything else with
 /// `stale_view`. `args`, when given and different from those, is an edit: a new candidate.
@@ -99,6 +119,29 @@ fn Card(
     let now = ticking_now(data.now_ms);
     let call = data.call.clone();
     let plan = plan_line(&call);
+    let tracked = (call.status == CallStatus::Pending && data.can_decide).then(|| call.id.clone());
+    if let Some(id) = tracked.clone() {
+        Effect::new(move |done: Option<()>| {
+            if done.is_none() {
+                note_seen(id.clone(), false);
+            }
+        });
+    }
+    let on_expand = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let open = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
+                .is_some_and(|d| d.open());
+            if let (true, Some(id)) = (open, tracked.clone()) {
+                note_seen(id, true);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, &tracked);
+    };
     let summary = call
         .context
         .as_ref()
@@ -197,7 +240,7 @@ fn Card(
                     <dd>
                         <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{visible(&call.tool)}</code>
                         <ul class="arg-list">{key_args}</ul>
-                        <details><summary>"Full arguments (JSON)"</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
+                        <details class="full-args" on:toggle=on_expand><summary>"Full arguments (JSON)"</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
                         {versions}
                     </dd>
                     <dt>"Reason"</dt>

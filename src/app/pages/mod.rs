@@ -7,6 +7,7 @@ pub mod call;
 pub mod history;
 pub mod home;
 pub mod inbox;
+pub mod insights;
 pub mod login;
 pub mod not_found;
 pub mod people;

@@ -1,0 +1,465 @@
+//! SQL for the insights: hourly rollups, call patterns, dismissed suggestions, card views
+//! and the facts the rubber-stamp watch reads.
+
+use crate::domain::insights::{Counts, BUCKETS};
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+/// Most distinct patterns counted per tool; further values fold into one pattern.
+pub const MAX_PATTERNS_PER_TOOL: i64 = 20;
+
+/// How far the rollups have read the audit log.
+pub async fn last_event(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT last_event_id FROM insight_state WHERE id = 1")
+        .fetch_one(db)
+        .await
+}
+
+/// Moves the read position from `from` to `to`; false when someone else moved it first.
+pub async fn advance(conn: &mut SqliteConnection, from: i64, to: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE insight_state SET last_event_id = ? WHERE id = 1 AND last_event_id = ?",
+    )
+    .bind(to)
+    .bind(from)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the rollups need of a call.
+#[derive(Debug, Clone, FromRow)]
+pub struct CallBrief {
+    pub id: String,
+    pub agent_id: String,
+    pub tool: String,
+    pub args: String,
+    pub rule: Option<String>,
+    pub created_at: i64,
+}
+
+/// The calls with these ids (unknown ids are left out).
+pub async fn call_briefs(
+    db: impl SqliteExecutor<'_>,
+    ids: &[String],
+) -> sqlx::Result<Vec<CallBrief>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; ids.len()].join(", ");
+    let sql = format!(
+        "SELECT id, agent_id, tool, args, rule, created_at FROM calls WHERE id IN ({marks})"
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(db).await
+}
+
+/// The stored name of a pattern of `tool`: itself when known or when the tool has room
+/// for another, else the tool's "other values" pattern. Registers new patterns.
+pub async fn resolve_pattern(
+    conn: &mut SqliteConnection,
+    tool: &str,
+    pattern: &str,
+    rule: Option<&str>,
+    args: &str,
+) -> sqlx::Result<String> {
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT pattern FROM insight_patterns WHERE tool = ? AND pattern = ?")
+            .bind(tool)
+            .bind(pattern)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(known) = known {
+        if rule.is_some() {
+            sqlx::query("UPDATE insight_patterns SET rule = ? WHERE tool = ? AND pattern = ?")
+                .bind(rule)
+                .bind(tool)
+                .bind(pattern)
+                .execute(&mut *conn)
+                .await?;
+        }
+        return Ok(known);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insight_patterns WHERE tool = ?")
+        .bind(tool)
+        .fetch_one(&mut *conn)
+        .await?;
+    let (name, args) = if count < MAX_PATTERNS_PER_TOOL {
+        (pattern.to_string(), args)
+    } else {
+        (
+            format!("{} (other values)", crate::domain::inbox::visible(tool)),
+            "{}",
+        )
+    };
+    sqlx::query(
+        "INSERT INTO insight_patterns (tool, pattern, rule, args) VALUES (?, ?, ?, ?)
+         ON CONFLICT (tool, pattern) DO NOTHING",
+    )
+    .bind(tool)
+    .bind(&name)
+    .bind(rule)
+    .bind(args)
+    .execute(&mut *conn)
+    .await?;
+    Ok(name)
+}
+
+/// Notes a decision by people on a pattern: an approval extends its run of approvals, a
+/// denial ends it.
+pub async fn note_decision(
+    conn: &mut SqliteConnection,
+    tool: &str,
+    pattern: &str,
+    approved: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE insight_patterns SET approvals_in_row =
+             CASE WHEN ? THEN approvals_in_row + 1 ELSE 0 END
+         WHERE tool = ? AND pattern = ?",
+    )
+    .bind(approved)
+    .bind(tool)
+    .bind(pattern)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COUNT_COLUMNS: [&str; 11] = [
+    "proposed",
+    "allowed",
+    "denied_policy",
+    "gated",
+    "bypassed",
+    "approved",
+    "denied_people",
+    "expired",
+    "cancelled",
+    "stale",
+    "executed",
+];
+
+fn count_values(c: &Counts) -> [i64; 11] {
+    [
+        c.proposed,
+        c.allowed,
+        c.denied_policy,
+        c.gated,
+        c.bypassed,
+        c.approved,
+        c.denied_people,
+        c.expired,
+        c.cancelled,
+        c.stale,
+        c.executed,
+    ]
+}
+
+fn bucket_columns() -> Vec<String> {
+    (0..BUCKETS).map(|i| format!("d{i}")).collect()
+}
+
+/// Adds `counts` to one hour's row of an agent, tool and pattern.
+pub async fn add(
+    conn: &mut SqliteConnection,
+    hour: i64,
+    agent_id: &str,
+    tool: &str,
+    pattern: &str,
+    counts: &Counts,
+) -> sqlx::Result<()> {
+    let columns: Vec<String> = COUNT_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(bucket_columns())
+        .collect();
+    let marks = vec!["?"; columns.len()].join(", ");
+    let sets: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO insight_rollups (hour, agent_id, tool, pattern, {}) VALUES (?, ?, ?, ?, {marks})
+         ON CONFLICT (hour, agent_id, tool, pattern) DO UPDATE SET {}",
+        columns.join(", "),
+        sets.join(", ")
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(hour)
+        .bind(agent_id)
+        .bind(tool)
+        .bind(pattern);
+    for v in count_values(counts).into_iter().chain(counts.buckets) {
+        q = q.bind(v);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
+fn sums() -> String {
+    COUNT_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(bucket_columns())
+        .map(|c| format!("SUM({c})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn counts_from(row: &sqlx::sqlite::SqliteRow, first: usize) -> sqlx::Result<Counts> {
+    use sqlx::Row;
+    let v = |i: usize| -> sqlx::Result<i64> {
+        Ok(row.try_get::<Option<i64>, _>(first + i)?.unwrap_or(0))
+    };
+    let mut buckets = [0; BUCKETS];
+    for (i, b) in buckets.iter_mut().enumerate() {
+        *b = v(COUNT_COLUMNS.len() + i)?;
+    }
+    Ok(Counts {
+        proposed: v(0)?,
+        allowed: v(1)?,
+        denied_policy: v(2)?,
+        gated: v(3)?,
+        bypassed: v(4)?,
+        approved: v(5)?,
+        denied_people: v(6)?,
+        expired: v(7)?,
+        cancelled: v(8)?,
+        stale: v(9)?,
+        executed: v(10)?,
+        buckets,
+    })
+}
+
+/// One agent's counts for one tool and pattern over a time range.
+#[derive(Debug, Clone)]
+pub struct GroupCounts {
+    pub agent: String,
+    pub tool: String,
+    pub pattern: String,
+    pub counts: Counts,
+}
+
+/// Counts per agent, tool and pattern for hours in `[from, to)`.
+pub async fn groups(
+    db: impl SqliteExecutor<'_>,
+    from: i64,
+    to: i64,
+) -> sqlx::Result<Vec<GroupCounts>> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT a.name, g.tool, g.pattern, g.* FROM (
+             SELECT agent_id, tool, pattern, {} FROM insight_rollups
+             WHERE hour >= ? AND hour < ? GROUP BY agent_id, tool, pattern
+         ) g JOIN agents a ON a.id = g.agent_id",
+        sums()
+    );
+    let rows = sqlx::query(&sql).bind(from).bind(to).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(GroupCounts {
+                agent: row.try_get(0)?,
+                tool: row.try_get(1)?,
+                pattern: row.try_get(2)?,
+                // g.* repeats agent_id, tool, pattern before the sums.
+                counts: counts_from(row, 6)?,
+            })
+        })
+        .collect()
+}
+
+/// Counts per hour in `[from, to)`, oldest first.
+pub async fn hourly(
+    db: impl SqliteExecutor<'_>,
+    from: i64,
+    to: i64,
+) -> sqlx::Result<Vec<(i64, Counts)>> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT hour, {} FROM insight_rollups WHERE hour >= ? AND hour < ? GROUP BY hour ORDER BY hour",
+        sums()
+    );
+    let rows = sqlx::query(&sql).bind(from).bind(to).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, counts_from(row, 1)?)))
+        .collect()
+}
+
+/// A known call pattern.
+#[derive(Debug, Clone, FromRow)]
+pub struct PatternRow {
+    pub tool: String,
+    pub pattern: String,
+    pub rule: Option<String>,
+    pub args: String,
+    pub approvals_in_row: i64,
+}
+
+/// Every known pattern (at most 20 per tool).
+pub async fn patterns(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<PatternRow>> {
+    sqlx::query_as(
+        "SELECT tool, pattern, rule, args, approvals_in_row FROM insight_patterns
+         ORDER BY tool, pattern LIMIT 20000",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// One pattern.
+pub async fn pattern(
+    db: impl SqliteExecutor<'_>,
+    tool: &str,
+    pattern: &str,
+) -> sqlx::Result<Option<PatternRow>> {
+    sqlx::query_as(
+        "SELECT tool, pattern, rule, args, approvals_in_row FROM insight_patterns
+         WHERE tool = ? AND pattern = ?",
+    )
+    .bind(tool)
+    .bind(pattern)
+    .fetch_optional(db)
+    .await
+}
+
+/// A denial by a person with its feedback, and what the call was.
+#[derive(Debug, Clone, FromRow)]
+pub struct Denial {
+    pub tool: String,
+    pub args: String,
+    pub rule: Option<String>,
+    pub feedback: String,
+}
+
+/// The newest denials with feedback made at or after `since` (ms), at most `limit`.
+pub async fn denials_since(
+    db: impl SqliteExecutor<'_>,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Denial>> {
+    sqlx::query_as(
+        "SELECT c.tool, c.args, c.rule, r.feedback FROM reviews r JOIN calls c ON c.id = r.call_id
+         WHERE r.decision = 'deny' AND r.at >= ? AND r.at < ? AND r.feedback IS NOT NULL
+         ORDER BY r.at DESC LIMIT ?",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The latest dismissal of a suggestion: (decisions, denials) it was dismissed with.
+#[derive(Debug, Clone, FromRow)]
+pub struct Dismissal {
+    pub kind: String,
+    pub tool: String,
+    pub pattern: String,
+    pub decisions: i64,
+    pub denials: i64,
+    pub reason: String,
+    pub username: String,
+    pub at: i64,
+}
+
+/// The latest dismissal of each suggestion.
+pub async fn dismissals(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Dismissal>> {
+    sqlx::query_as(
+        "SELECT d.kind, d.tool, d.pattern, d.decisions, d.denials, d.reason, d.username, d.at
+         FROM insight_dismissals d
+         WHERE d.id = (SELECT MAX(e.id) FROM insight_dismissals e
+                       WHERE e.kind = d.kind AND e.tool = d.tool AND e.pattern = d.pattern)
+         ORDER BY d.id DESC LIMIT 5000",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Records a dismissal.
+#[allow(clippy::too_many_arguments)]
+pub async fn dismiss(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    tool: &str,
+    pattern: &str,
+    evidence: (i64, i64),
+    reason: &str,
+    user: (&str, &str),
+    at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO insight_dismissals (kind, tool, pattern, decisions, denials, reason,
+             user_id, username, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(kind)
+    .bind(tool)
+    .bind(pattern)
+    .bind(evidence.0)
+    .bind(evidence.1)
+    .bind(reason)
+    .bind(user.0)
+    .bind(user.1)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Notes that a person opened a call's card (`expanded`: its full arguments). Only the
+/// first opening and the first expansion are kept.
+pub async fn card_seen(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    user_id: &str,
+    expanded: bool,
+    at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO card_views (call_id, user_id, opened_at, expanded_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (call_id, user_id) DO UPDATE SET
+             expanded_at = COALESCE(card_views.expanded_at, excluded.expanded_at)",
+    )
+    .bind(call_id)
+    .bind(user_id)
+    .bind(at)
+    .bind(expanded.then_some(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One review with when its reviewer opened the card, for the rubber-stamp watch.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReviewFactRow {
+    pub user_id: String,
+    pub username: String,
+    pub decision: String,
+    pub at: i64,
+    pub opened_at: Option<i64>,
+    pub expanded_at: Option<i64>,
+    pub risk: String,
+}
+
+/// Reviews of calls made in `[since, until)`, by reviewer and time, at most `limit`.
+pub async fn review_facts(
+    db: impl SqliteExecutor<'_>,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<ReviewFactRow>> {
+    sqlx::query_as(
+        "SELECT r.user_id, r.username, r.decision, r.at, v.opened_at, v.expanded_at, c.risk
+         FROM reviews r JOIN calls c ON c.id = r.call_id
+         LEFT JOIN card_views v ON v.call_id = r.call_id AND v.user_id = r.user_id
+         WHERE r.at >= ? AND r.at < ?
+         ORDER BY r.user_id, r.at LIMIT ?",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
