@@ -21,6 +21,7 @@ CREATE TABLE insight_rollups (
     cancelled      INTEGER NOT NULL DEFAULT 0,
     stale          INTEGER NOT NULL DEFAULT 0,
     executed       INTEGER NOT NULL DEFAULT 0,
+    flagged        INTEGER NOT NULL DEFAULT 0,   -- executions people flagged afterwards
     d0 INTEGER NOT NULL DEFAULT 0, d1 INTEGER NOT NULL DEFAULT 0, d2 INTEGER NOT NULL DEFAULT 0,
     d3 INTEGER NOT NULL DEFAULT 0, d4 INTEGER NOT NULL DEFAULT 0, d5 INTEGER NOT NULL DEFAULT 0,
     d6 INTEGER NOT NULL DEFAULT 0, d7 INTEGER NOT NULL DEFAULT 0, d8 INTEGER NOT NULL DEFAULT 0,
@@ -80,3 +81,15 @@ CREATE INDEX reviews_user_at ON reviews (user_id, at);
 
 -- Denials with feedback, newest first, for grouping feedback by similarity.
 CREATE INDEX reviews_denials ON reviews (at) WHERE decision = 'deny';
+
+-- A person's flag on a call that ran (allowed by policy or approved), with why: the
+-- evidence for tightening a pattern policy lets through.
+CREATE TABLE call_flags (
+    call_id   TEXT NOT NULL REFERENCES calls (id),
+    user_id   TEXT NOT NULL REFERENCES users (id),
+    username  TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (call_id, user_id)
+);
+CREATE INDEX call_flags_at ON call_flags (at);

@@ -75,6 +75,17 @@ pub struct CardData {
     pub versions: Vec<VersionView>,
     /// For a pending call: what it still needs, in words.
     pub still_needed: Option<String>,
+    /// People's flags on a call that ran: it should not have.
+    pub flags: Vec<FlagView>,
+}
+
+/// One person's flag on a call that ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagView {
+    pub username: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// One edit of a call's arguments.

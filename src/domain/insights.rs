@@ -19,6 +19,9 @@ pub const UNGATE_MIN_DECISIONS: i64 = 50;
 pub const UNGATE_MIN_APPROVAL_PCT: i64 = 98;
 /// …and no denial in at least this many of the latest decisions.
 pub const UNGATE_CLEAN_RUN: i64 = 20;
+/// A pattern policy lets through needs at least this many flagged executions to be
+/// suggested for a gate.
+pub const TIGHTEN_MIN_FLAGS: i64 = 3;
 /// A tighten suggestion needs at least this many denials by people in the period…
 pub const TIGHTEN_MIN_DENIALS: i64 = 5;
 /// …making at least this share of the decisions (percent).
@@ -47,6 +50,8 @@ pub struct Counts {
     pub cancelled: i64,
     pub stale: i64,
     pub executed: i64,
+    /// Executions people flagged afterwards.
+    pub flagged: i64,
     /// Decisions by people per time-to-decide bucket.
     pub buckets: [i64; BUCKETS],
 }
@@ -65,6 +70,7 @@ impl Counts {
         self.cancelled += other.cancelled;
         self.stale += other.stale;
         self.executed += other.executed;
+        self.flagged += other.flagged;
         for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
             *a += b;
         }
@@ -130,11 +136,14 @@ pub fn ungate_due(counts: &Counts, approvals_in_row: i64) -> bool {
 }
 
 /// Whether a pattern's evidence calls for tightening it: people deny it often (at least 5
-/// denials making at least a quarter of the decisions).
+/// denials making at least a quarter of the decisions), or policy let it run and people
+/// flagged at least 3 of its executions afterwards.
 pub fn tighten_due(counts: &Counts) -> bool {
     let n = counts.decisions();
-    counts.denied_people >= TIGHTEN_MIN_DENIALS
-        && counts.denied_people * 100 >= TIGHTEN_MIN_DENIAL_PCT * n
+    let denied = counts.denied_people >= TIGHTEN_MIN_DENIALS
+        && counts.denied_people * 100 >= TIGHTEN_MIN_DENIAL_PCT * n;
+    let flagged = counts.allowed > 0 && counts.flagged >= TIGHTEN_MIN_FLAGS;
+    denied || flagged
 }
 
 /// Whether evidence changed enough since a suggestion was dismissed to show it again: the
@@ -606,6 +615,19 @@ mod tests {
         ];
         for (a, d, want) in cases {
             assert_eq!(tighten_due(&decided(a, d)), want, "{a}/{d}");
+        }
+        // (allowed by policy, flagged, due)
+        for (allowed, flagged, want) in [(10, 3, true), (10, 2, false), (0, 3, false)] {
+            let c = Counts {
+                allowed,
+                flagged,
+                ..Counts::default()
+            };
+            assert_eq!(
+                tighten_due(&c),
+                want,
+                "{allowed} allowed, {flagged} flagged"
+            );
         }
     }
 

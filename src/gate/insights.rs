@@ -84,6 +84,7 @@ impl Gate {
             let c = &mut delta.counts;
             let to = event.to_status.as_deref();
             match (event.kind.as_str(), event.from_status.as_deref(), to) {
+                ("call.flagged", _, _) => c.flagged += 1,
                 ("call.proposed", _, Some(to)) => {
                     c.proposed += 1;
                     match to {
@@ -291,8 +292,11 @@ impl Gate {
             });
         }
         if !tighten_wanted.is_empty() {
-            let denials =
+            let mut denials =
                 rollups::denials_since(&self.pool, period.from, period.to, FEEDBACK_SAMPLE).await?;
+            denials.extend(
+                rollups::flags_since(&self.pool, period.from, period.to, FEEDBACK_SAMPLE).await?,
+            );
             let finder = PatternFinder::new(policy.policy());
             let mut texts: HashMap<(String, String), Vec<String>> = HashMap::new();
             for d in denials {
@@ -363,25 +367,43 @@ impl Gate {
             SuggestionKind::Tighten => {
                 if !confirm {
                     return Err(AppError::Invalid(
-                        "confirm that this deny rule should apply at once".into(),
+                        "confirm that this rule should apply at once".into(),
                     ));
                 }
-                let message = match s.feedback.first().and_then(|g| g.examples.first()) {
-                    Some(text) => format!(
-                        "People deny this call: \"{}\"",
-                        crate::domain::inbox::truncate(text, 200)
-                    ),
-                    None => "People deny this call; ask them what to do instead.".into(),
+                // Policy lets it run: ask a person first. People deny it: refuse it.
+                let allowed_now = matches!(
+                    outcome_now(&self.policy(), tool, &row.args),
+                    Some(Outcome::Allow)
+                );
+                let quoted = s.feedback.first().and_then(|g| g.examples.first());
+                let (prefix, effect) = if allowed_now {
+                    (
+                        "gate-",
+                        Effect::Gate(crate::domain::policy::GateSettings::default()),
+                    )
+                } else {
+                    let message = match quoted {
+                        Some(text) => format!(
+                            "People deny this call: \"{}\"",
+                            crate::domain::inbox::truncate(text, 200)
+                        ),
+                        None => "People deny this call; ask them what to do instead.".into(),
+                    };
+                    ("deny-", Effect::Deny { message })
                 };
                 (
                     rule_for(
-                        rule_name("deny-", pattern),
+                        rule_name(prefix, pattern),
                         format!("Suggested by insights: {}", s.evidence),
                         tool,
                         &args,
-                        Effect::Deny { message },
+                        effect,
                     ),
-                    format!("Deny `{pattern}`: {}", s.evidence),
+                    format!(
+                        "{} `{pattern}`: {}",
+                        if allowed_now { "Gate" } else { "Deny" },
+                        s.evidence
+                    ),
                     false,
                 )
             }
@@ -501,6 +523,65 @@ impl Gate {
         Ok(out)
     }
 
+    /// Flags a call that ran (allowed by policy or approved, executed or not) as one that
+    /// should not have; a second flag by the same person is refused (`409
+    /// duplicate_reviewer`). The insights count flags per pattern.
+    pub async fn flag_call(&self, user: &UserView, id: &str, reason: &str) -> Result<(), AppError> {
+        let reason = reason.trim().to_string();
+        if reason.is_empty() {
+            return Err(AppError::Invalid("say what was wrong with it".into()));
+        }
+        if reason.chars().count() > MAX_REASON {
+            return Err(AppError::Invalid(format!(
+                "the reason is longer than {MAX_REASON} characters"
+            )));
+        }
+        let call = store::calls::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such call".into()))?;
+        use crate::domain::call::CallStatus;
+        if !matches!(
+            call.status,
+            CallStatus::Allowed | CallStatus::Approved | CallStatus::Executed | CallStatus::Stale
+        ) {
+            return Err(AppError::Invalid(
+                "only a call that was allowed to run can be flagged".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let (user_id, username) = (user.id.clone(), user.username.clone());
+        let (call_id, agent_id) = (call.id.clone(), call.agent_id.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let user = (user_id.as_str(), username.as_str());
+                    if !rollups::flag(&mut *conn, &call_id, user, &reason, to_millis(now)).await? {
+                        return Err(AppError::State(
+                            crate::domain::error::StateCode::DuplicateReviewer,
+                            "you flagged this call already".into(),
+                        ));
+                    }
+                    let actor = format!("user:{username}");
+                    audit::append(
+                        conn,
+                        &audit::NewEvent {
+                            at: now,
+                            actor: &actor,
+                            kind: "call.flagged",
+                            agent_id: Some(&agent_id),
+                            call_id: Some(&call_id),
+                            from_status: None,
+                            to_status: None,
+                            detail: json!({ "reason": reason }),
+                        },
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
     /// Notes that `user` opened the card of call `id` (`expanded`: its full arguments).
     pub async fn card_seen(
         &self,
@@ -568,6 +649,12 @@ fn evidence(kind: SuggestionKind, c: &Counts, in_row: i64) -> String {
             c.approved,
             c.decisions()
         ),
+        SuggestionKind::Tighten if c.flagged > 0 && c.denied_people < insights::TIGHTEN_MIN_DENIALS => {
+            format!(
+                "allowed by policy {} times in the period; people flagged {} executions afterwards",
+                c.allowed, c.flagged
+            )
+        }
         SuggestionKind::Tighten => format!(
             "denied by people {} of {} times ({:.1} %) in the period",
             c.denied_people,

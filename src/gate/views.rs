@@ -130,7 +130,18 @@ impl Gate {
             review::approvals(&subject.reviews, subject.candidate, &subject.requirements);
         let still_needed = (call.status == CallStatus::Pending)
             .then(|| still_needed(&subject.requirements, approvals, subject.candidate));
+        let flags = crate::store::insights::flags_of(&self.pool, &call.id)
+            .await?
+            .into_iter()
+            .map(|(username, reason, at)| crate::domain::inbox::FlagView {
+                username,
+                reason,
+                at: crate::clock::from_millis(at)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            })
+            .collect();
         Ok(CardData {
+            flags,
             deadline_ms: row.deadline,
             now_ms,
             stats,

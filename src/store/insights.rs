@@ -128,7 +128,7 @@ pub async fn note_decision(
     Ok(())
 }
 
-const COUNT_COLUMNS: [&str; 11] = [
+const COUNT_COLUMNS: [&str; 12] = [
     "proposed",
     "allowed",
     "denied_policy",
@@ -140,9 +140,10 @@ const COUNT_COLUMNS: [&str; 11] = [
     "cancelled",
     "stale",
     "executed",
+    "flagged",
 ];
 
-fn count_values(c: &Counts) -> [i64; 11] {
+fn count_values(c: &Counts) -> [i64; 12] {
     [
         c.proposed,
         c.allowed,
@@ -155,6 +156,7 @@ fn count_values(c: &Counts) -> [i64; 11] {
         c.cancelled,
         c.stale,
         c.executed,
+        c.flagged,
     ]
 }
 
@@ -230,6 +232,7 @@ fn counts_from(row: &sqlx::sqlite::SqliteRow, first: usize) -> sqlx::Result<Coun
         cancelled: v(8)?,
         stale: v(9)?,
         executed: v(10)?,
+        flagged: v(11)?,
         buckets,
     })
 }
@@ -456,6 +459,58 @@ pub async fn review_facts(
          LEFT JOIN card_views v ON v.call_id = r.call_id AND v.user_id = r.user_id
          WHERE r.at >= ? AND r.at < ?
          ORDER BY r.user_id, r.at LIMIT ?",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Flags `user`'s concern on a call that ran; false when they flagged it already.
+pub async fn flag(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    user: (&str, &str),
+    reason: &str,
+    at: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO call_flags (call_id, user_id, username, reason, at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (call_id, user_id) DO NOTHING",
+    )
+    .bind(call_id)
+    .bind(user.0)
+    .bind(user.1)
+    .bind(reason)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A call's flags: (who, why, when in ms), oldest first.
+pub async fn flags_of(
+    db: impl SqliteExecutor<'_>,
+    call_id: &str,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as("SELECT username, reason, at FROM call_flags WHERE call_id = ? ORDER BY at")
+        .bind(call_id)
+        .fetch_all(db)
+        .await
+}
+
+/// The newest flags made in `[since, until)`, with what the call was, at most `limit`.
+pub async fn flags_since(
+    db: impl SqliteExecutor<'_>,
+    since: i64,
+    until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Denial>> {
+    sqlx::query_as(
+        "SELECT c.tool, c.args, c.rule, f.reason AS feedback
+         FROM call_flags f JOIN calls c ON c.id = f.call_id
+         WHERE f.at >= ? AND f.at < ? ORDER BY f.at DESC LIMIT ?",
     )
     .bind(since)
     .bind(until)

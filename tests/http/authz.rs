@@ -111,6 +111,12 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         ),
         (
             Method::POST,
+            "/rpc/flag_call",
+            "id=no-such-call&reason=wrong",
+            DECIDERS,
+        ),
+        (
+            Method::POST,
             "/rpc/card_seen",
             "id=no-such-call&expanded=false",
             DECIDERS,

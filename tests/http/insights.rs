@@ -459,3 +459,115 @@ async fn the_rubber_stamp_watch_reads_card_openings() {
     assert_eq!(status, 403, "the watch is for admins");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flagged_executions_suggest_a_gate_for_what_policy_lets_through() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let (key, _) = app.agent("bot").await;
+    let ann = app.signed_in("ann", Role::Approver).await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let p = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s", "tool": "email", "args": { "to": "all", "n": n } }),
+            )
+            .await;
+        assert_eq!(p["status"], "allowed");
+        let id = p["id"].as_str().unwrap().to_string();
+        assert_eq!(app.call_action(&key, &id, "execute").await.status(), 200);
+        ids.push(id);
+    }
+    let flag = |id: String, reason: &'static str| {
+        let ann = ann.clone();
+        let app = &app;
+        async move {
+            app.rpc(
+                &ann,
+                "flag_call",
+                &[("id", id.as_str()), ("reason", reason)],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        flag(ids[0].clone(), "mailed every customer").await.status(),
+        200
+    );
+    let (status, code, _) = error_of(flag(ids[0].clone(), "again").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (409, "duplicate_reviewer"),
+        "one flag per person"
+    );
+    let (status, _, _) = error_of(flag(ids[1].clone(), "  ").await).await;
+    assert_eq!(status, 422, "a flag says why");
+    let manager = app.signed_in("mo", Role::Manager).await;
+    assert_eq!(
+        insights(&app, &manager, "24h").await["suggestions"],
+        json!([]),
+        "one flag is not a pattern"
+    );
+    for id in &ids[1..3] {
+        assert_eq!(
+            flag(id.clone(), "mailed every customer again")
+                .await
+                .status(),
+            200
+        );
+    }
+    let card: Value = app
+        .rpc(&ann, "card", &[("id", ids[0].as_str())])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["flags"][0]["reason"], "mailed every customer");
+
+    let data = insights(&app, &manager, "24h").await;
+    let s = &data["suggestions"][0];
+    assert_eq!(
+        (s["kind"].as_str(), s["pattern"].as_str()),
+        (Some("tighten"), Some("email"))
+    );
+    assert!(
+        s["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("flagged 3 executions"),
+        "{s}"
+    );
+    assert_eq!(s["feedback"][0]["count"], 3);
+
+    let admin = app.signed_in("ada", Role::Admin).await;
+    let form = [
+        ("kind", "tighten"),
+        ("tool", "email"),
+        ("pattern", "email"),
+        ("period", "24h"),
+        ("confirm", "yes"),
+    ];
+    let accepted: Value = app
+        .rpc(&admin, "suggestion_accept", &form)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(accepted["version"].as_i64().is_some(), "{accepted}");
+    let next = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "email", "args": { "to": "all" } }),
+        )
+        .await;
+    assert_eq!(
+        next["status"], "pending",
+        "what policy let through now asks a person"
+    );
+
+    // Only a call that ran can be flagged.
+    let (status, _, _) = error_of(flag(next["id"].as_str().unwrap().to_string(), "no").await).await;
+    assert_eq!(status, 422);
+    app.stop().await;
+}

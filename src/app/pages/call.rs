@@ -41,6 +41,15 @@ fn note_seen(id: String, expanded: bool) {
     let _ = (id, expanded);
 }
 
+/// Flags a call that ran as one that should not have, with why. Approvers and above; the
+/// insights count flags per call pattern and may suggest a gate.
+#[server(prefix = "/rpc", endpoint = "flag_call")]
+pub async fn flag_call(id: String, reason: String) -> Result<(), AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    guard::state()?.gate.flag_call(&user, &id, &reason).await
+}
+
 /// Approve or deny a call as the signed-in person. `hash` names the arguments the person
 /// was shown (the card's `candidate.hash`); the review engine refuses anything else with
 /// `stale_view`. `args`, when given and different from those, is an edit: a new candidate.
@@ -266,6 +275,7 @@ fn Card(
                     }.into_any()}</dd>
                 </dl>
                 <Decide data=data.clone() approve deny />
+                <Flags data=data.clone() />
                 {(!call.decisions.is_empty()).then(|| view! { <h2>"Reviews"</h2> <ul class="decisions">{decisions}</ul> })}
             </article>
             <aside class="card history-panel" aria-label="History">
@@ -284,6 +294,52 @@ fn Card(
             </aside>
         </div>
     }
+}
+
+/// People's flags on a call that ran, and the form to add one.
+#[component]
+fn Flags(data: CardData) -> impl IntoView {
+    let flag = ServerAction::<FlagCall>::new();
+    let ran = matches!(
+        data.call.status,
+        CallStatus::Allowed | CallStatus::Approved | CallStatus::Executed | CallStatus::Stale
+    );
+    let list = data
+        .flags
+        .iter()
+        .map(|f| {
+            view! {
+                <li><strong>{f.username.clone()}</strong> " flagged it at " <time datetime=f.at.clone()>{f.at.clone()}</time>
+                    ": " <span class="agent-text">{f.reason.clone()}</span></li>
+            }
+        })
+        .collect_view();
+    let outcome = move || {
+        flag.value().get().map(|r| match r {
+            Ok(()) => view! { <p class="ok" role="status">"Flagged. The insights count it for this call's pattern."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    let id = data.call.id.clone();
+    (ran || !data.flags.is_empty()).then(|| {
+        view! {
+            <section class="flags" aria-label="Flags">
+                {(!data.flags.is_empty()).then(|| view! { <h2>"Flags"</h2> <ul>{list}</ul> })}
+                {ran.then(|| view! {
+                    <details class="flag-form">
+                        <summary>"Flag: this should not have run"</summary>
+                        <ActionForm action=flag>
+                            <input type="hidden" name="id" value=id.clone() />
+                            <label for="flag-reason">"What was wrong with it"</label>
+                            <input id="flag-reason" name="reason" required maxlength="1000" />
+                            <button type="submit" class="small secondary">"Flag it"</button>
+                        </ActionForm>
+                        {outcome}
+                    </details>
+                })}
+            </section>
+        }
+    })
 }
 
 /// The proposal and every edit of it: who made which version, and how the current one
