@@ -17,6 +17,7 @@ mod hardening;
 mod hostile;
 mod inbox;
 mod limits;
+mod metrics;
 mod people;
 mod policy_console;
 mod review;
