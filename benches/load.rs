@@ -305,6 +305,7 @@ async fn bench(secs: u64) {
                 trusted_proxies: Vec::new(),
                 setup_token: None,
                 public_hosts: Vec::new(),
+                metrics_token: None,
             },
             gate: Default::default(),
             limits: Default::default(),

@@ -31,12 +31,7 @@ seed="${ASKFIRST_FUZZ_SEED:-20261125}"
 # --- schemathesis, pinned, in its own venv; reinstalled only when the pins change --------
 venv="${ASKFIRST_VENV:-$HOME/.cache/askfirst-venv}"
 req="$ROOT/end2end/fuzz/requirements.txt"
-if [[ ! -x "$venv/bin/schemathesis" ]] || ! cmp -s "$req" "$venv/.requirements"; then
-  log "installing schemathesis into $venv (pinned in end2end/fuzz/requirements.txt)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  cp "$req" "$venv/.requirements"
-fi
+python_venv "$venv" "$req"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -14,3 +14,18 @@ target_dir() {
 
 # The site directory the server serves (cargo-leptos's `site-root`).
 SITE_ROOT="$ROOT/target/site"
+
+# A Python virtualenv at $1 holding exactly the pins in requirements file $2; (re)installed
+# only when it is missing or the pins changed.
+python_venv() {
+  local venv="$1" req="$2"
+  if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$req" "$venv/.requirements"; then
+    log "installing ${req#"$ROOT"/} into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/.requirements"
+  fi
+}
+
+# Where the integration tests find the pinned Prometheus client (tests/prometheus/).
+TEST_VENV="${ASKFIRST_TEST_VENV:-$HOME/.cache/askfirst-test-venv}"

@@ -6,6 +6,8 @@
 #   wasm-bindgen    cargo install, at exactly the version in Cargo.lock
 #   node packages   npm ci in end2end/ (Playwright, axe-core, and binaryen's wasm-opt)
 #   chromium        Debian's package, for the browser tests (--test only)
+#   Python venv     the pinned Prometheus client the integration tests parse /metrics
+#                   with, in ASKFIRST_TEST_VENV (default ~/.cache/askfirst-test-venv; --test only)
 #
 # Nothing is downloaded from GitHub: Playwright drives the system Chromium, and wasm-opt
 # comes from the npm package `binaryen`.
@@ -49,5 +51,9 @@ if (( for_test )) && ! command -v chromium >/dev/null; then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+# The integration tests parse /metrics with the official Prometheus client (pinned).
+if (( for_test )); then
+  python_venv "$TEST_VENV" tests/prometheus/requirements.txt
 fi
 log "setup complete"

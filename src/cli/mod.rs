@@ -132,6 +132,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ASKFIRST_SETUP_TOKEN")]
     pub setup_token: Option<String>,
 
+    /// The bearer token `GET /metrics` requires (`Authorization: Bearer <token>`). Without
+    /// one, `/metrics` answers anyone who can reach the server.
+    #[arg(long, env = "ASKFIRST_METRICS_TOKEN", value_parser = parse_metrics_token)]
+    pub metrics_token: Option<String>,
+
     /// Log format.
     #[arg(long, env = "ASKFIRST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -150,6 +155,15 @@ fn parse_public_url(text: &str) -> Result<String, String> {
         return Err(format!("`{text}` is not an http(s) URL with a host"));
     }
     Ok(url.to_string())
+}
+
+/// A `--metrics-token`: 16 to 256 visible ASCII characters (what fits a bearer header).
+fn parse_metrics_token(text: &str) -> Result<String, String> {
+    let ok = (16..=256).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err("the metrics token must be 16 to 256 visible ASCII characters".into());
+    }
+    Ok(text.to_string())
 }
 
 /// The host name of a `--public-url`, lower-case.
@@ -188,6 +202,7 @@ impl ServeArgs {
                     .iter()
                     .filter_map(|u| public_host(u))
                     .collect(),
+                metrics_token: self.metrics_token.clone(),
             },
             gate: crate::gate::GateConfig::default(),
             limits: ConnectionLimits {

@@ -2,7 +2,8 @@
 //! for changes made by the CLI in another process), the expiry sweeper, and webhook delivery.
 
 use super::Gate;
-use crate::store::audit;
+use crate::domain::call::CallStatus;
+use crate::store::{audit, calls};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -41,6 +42,7 @@ async fn watch(gate: Arc<Gate>) {
                 }
             };
             let full = batch.len() == 500;
+            let mut decided = Vec::new();
             last = seen;
             for event in batch {
                 match event.kind.as_str() {
@@ -64,8 +66,13 @@ async fn watch(gate: Arc<Gate>) {
                 }
                 if event.from_status.as_deref() == Some("pending") {
                     gate.hub.webhooks_due.notify_one();
+                    decided.push(event.clone());
                 }
                 gate.hub.publish(event);
+            }
+            // Counted after everyone waiting was woken: the reads it takes never delay them.
+            for event in decided.drain(..) {
+                count_decision(&gate, &event).await;
             }
             if !full {
                 break;
@@ -84,6 +91,34 @@ async fn roll_up(gate: Arc<Gate>) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Counts a call leaving `pending` in the metrics, whichever process moved it (the watcher
+/// sees the CLI's decisions too). The time it waited is observed when a person or the
+/// deadline resolved it; calls a bypass approved or the agent withdrew are only counted.
+async fn count_decision(gate: &Gate, event: &audit::EventRow) {
+    let Some(to) = event
+        .to_status
+        .as_deref()
+        .and_then(|s| s.parse::<CallStatus>().ok())
+    else {
+        return;
+    };
+    let timed = matches!(
+        to,
+        CallStatus::Approved | CallStatus::Denied | CallStatus::Expired
+    ) && !event.actor.starts_with("bypass:");
+    let waited = match (&event.call_id, timed) {
+        (Some(id), true) => match calls::created_at(&gate.pool, id).await {
+            Ok(created) => created.map(|c| Duration::from_millis((event.at - c).max(0) as u64)),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a decided call's age failed");
+                None
+            }
+        },
+        _ => None,
+    };
+    gate.metrics.decided(to, waited);
 }
 
 async fn sweep(gate: Arc<Gate>) {

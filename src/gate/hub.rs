@@ -26,6 +26,8 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     /// Open event streams per holder (`agent:<id>`, `session:<token hash>`).
     streams: Mutex<HashMap<String, usize>>,
+    /// Where open streams are counted for `/metrics`.
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 /// Most event streams one agent, or one person's session, may hold open at once.
@@ -35,6 +37,7 @@ pub const MAX_STREAMS: usize = 8;
 pub struct StreamSlot {
     hub: Arc<Hub>,
     holder: String,
+    _open: super::metrics::OpenGuard,
 }
 
 impl Drop for StreamSlot {
@@ -49,8 +52,9 @@ impl Drop for StreamSlot {
     }
 }
 
-impl Default for Hub {
-    fn default() -> Self {
+impl Hub {
+    /// An empty hub that counts its open streams in `metrics`.
+    pub fn new(metrics: Arc<super::metrics::Metrics>) -> Self {
         Self {
             waiters: Mutex::new(HashMap::new()),
             agents: Mutex::new(HashMap::new()),
@@ -60,6 +64,7 @@ impl Default for Hub {
             webhooks_due: Notify::new(),
             shutdown: watch::channel(false).0,
             streams: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 }
@@ -95,6 +100,7 @@ impl Hub {
         Some(StreamSlot {
             hub: self.clone(),
             holder,
+            _open: self.metrics.event_stream(),
         })
     }
 

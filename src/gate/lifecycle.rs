@@ -85,6 +85,7 @@ impl Gate {
         max: Duration,
     ) -> Result<CallView, AppError> {
         let end = tokio::time::Instant::now() + max.min(MAX_WAIT);
+        let _open = self.metrics.long_poll();
         let waiter = self.hub.wait_on(id);
         let mut shutdown = self.hub.shutdown_signal();
         loop {

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod insights;
 pub mod lifecycle;
 pub mod limits;
+pub mod metrics;
 pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;
@@ -70,6 +71,8 @@ pub struct Gate {
     pub config: GateConfig,
     pub hub: Arc<hub::Hub>,
     pub writer: writer::Writer,
+    /// What `/metrics` exposes; recorded along the way.
+    pub metrics: Arc<metrics::Metrics>,
     policy: RwLock<Arc<CompiledPolicy>>,
     /// Enabled agents by key hash.
     agents: RwLock<HashMap<String, AgentInfo>>,
@@ -94,10 +97,13 @@ impl Gate {
         clock: SharedClock,
         config: GateConfig,
     ) -> Result<Arc<Self>, AppError> {
-        let hub = Arc::new(hub::Hub::default());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let hub = Arc::new(hub::Hub::new(metrics.clone()));
         let writer = {
             let hub = hub.clone();
-            writer::Writer::start(pool.clone(), move || hub.changed.notify_one())
+            writer::Writer::start(pool.clone(), metrics.writer(), move || {
+                hub.changed.notify_one()
+            })
         };
         let policy = policy_admin::load_policy(&pool, &writer, clock.as_ref()).await?;
         let limits = limits::read_limits(&pool).await?;
@@ -107,6 +113,7 @@ impl Gate {
             config,
             hub,
             writer,
+            metrics,
             policy: RwLock::new(Arc::new(policy)),
             agents: RwLock::new(HashMap::new()),
             last_seen: std::sync::Mutex::new(HashMap::new()),

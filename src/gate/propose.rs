@@ -144,6 +144,7 @@ impl Gate {
         }
 
         let policy = self.policy();
+        let checking = std::time::Instant::now();
         // Evaluate assuming the call is not novel; only if a novelty rule was reached does
         // novelty matter, and only then is it looked up (an indexed read) and re-evaluated.
         let mut input = CallInput {
@@ -160,6 +161,7 @@ impl Gate {
             input.novel = true;
             evaluation = policy.evaluate(&input);
         }
+        self.metrics.gate_checked(checking.elapsed());
 
         let now = self.clock.now();
         // Time-ordered ids: new rows land at the right edge of the id indexes instead of
@@ -231,9 +233,11 @@ impl Gate {
             }
         }
         if let Some(bypass) = bypass {
-            return self
+            let answer = self
                 .propose_bypassed(agent, call, response, bypass, &req.args, now)
-                .await;
+                .await?;
+            self.metrics.proposed(answer.status, answer.rule.as_deref());
+            return Ok(answer);
         }
         // Held until the call is committed: the per-agent cap counts it meanwhile.
         let _slot = match call.status {
@@ -268,6 +272,8 @@ impl Gate {
             // The hot path: written in bulk with whatever else is being proposed right now.
             let event = event(&call);
             self.writer.append_call(call, event).await?;
+            self.metrics
+                .proposed(response.status, response.rule.as_deref());
             return Ok(response);
         }
         let event = event(&call);
@@ -290,7 +296,11 @@ impl Gate {
             .await?;
         match stored {
             Some(first) => parse_response(&first),
-            None => Ok(response),
+            None => {
+                self.metrics
+                    .proposed(response.status, response.rule.as_deref());
+                Ok(response)
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! webhooks. Callbacks inside the network are refused unless allowed (`super::callbacks`).
 
 use super::callbacks::{literal_refusal, origin_allowed, refusal_in, GuardedResolver};
+use super::metrics::WebhookResult;
 use super::Gate;
 use crate::domain::AppError;
 use crate::store::{self, webhooks::WebhookRow};
@@ -225,8 +226,15 @@ impl Gate {
         if !delivered {
             tracing::info!(url = %hook.url, attempt, error = error.as_deref().unwrap_or(""), gave_up = retry_at.is_none(), refused = refused.is_some(), "webhook not delivered");
         }
+        let result = match (delivered, &refused, &retry_at) {
+            (true, _, _) => WebhookResult::Delivered,
+            (false, Some(_), _) => WebhookResult::Refused,
+            (false, None, Some(_)) => WebhookResult::Retrying,
+            (false, None, None) => WebhookResult::Failed,
+        };
         let id = hook.id;
-        self.writer
+        let recorded = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move {
                     let recorded = store::webhooks::record_attempt(
@@ -248,10 +256,14 @@ impl Gate {
                             "a stale repeat delivery was not recorded"
                         );
                     }
-                    Ok(())
+                    Ok(recorded)
                 })
             })
-            .await
+            .await?;
+        if recorded {
+            self.metrics.webhook(result);
+        }
+        Ok(())
     }
 }
 

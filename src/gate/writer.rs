@@ -6,6 +6,7 @@
 //! New calls (the hot path) take a cheaper road: consecutive ones in a batch are written with
 //! multi-row inserts, their audit events chained in memory.
 
+use super::metrics::WriterMetrics;
 use crate::domain::AppError;
 use crate::store::{audit, calls};
 use futures::future::BoxFuture;
@@ -41,9 +42,14 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer task over `pool`; `after_commit` runs after every commit that
     /// someone may be waiting for (to wake whoever watches for changes).
-    pub fn start(pool: SqlitePool, after_commit: impl Fn() + Send + Sync + 'static) -> Self {
+    /// Each commit's batch size and duration go to `metrics`.
+    pub fn start(
+        pool: SqlitePool,
+        metrics: WriterMetrics,
+        after_commit: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(16 * 1024);
-        tokio::spawn(run(pool, rx, after_commit));
+        tokio::spawn(run(pool, rx, metrics, after_commit));
         Self { jobs }
     }
 
@@ -103,7 +109,12 @@ where
     result
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, after_commit: impl Fn() + Send + Sync) {
+async fn run(
+    pool: SqlitePool,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: WriterMetrics,
+    after_commit: impl Fn() + Send + Sync,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Calls that policy allowed or denied outright wake nobody; only other changes
@@ -112,8 +123,10 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, after_commit: impl F
             Job::Work(_) => true,
             Job::Append(a) => a.call.status == crate::domain::call::CallStatus::Pending,
         });
-        let mut replies = Vec::with_capacity(batch.len());
+        let (jobs, started) = (batch.len(), std::time::Instant::now());
+        let mut replies = Vec::with_capacity(jobs);
         let outcome = commit_batch(&pool, batch.drain(..), &mut replies).await;
+        metrics.committed(jobs, started.elapsed());
         if let Err(e) = &outcome {
             tracing::error!(error = %e, jobs = replies.len(), "group commit failed");
         }

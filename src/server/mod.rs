@@ -4,6 +4,7 @@ pub mod errors;
 pub mod http;
 pub mod inbox_stream;
 pub mod listen;
+pub mod metrics;
 pub mod middleware;
 pub mod run;
 pub mod state;

@@ -21,6 +21,8 @@ pub struct Settings {
     /// Host names the server answers to besides `localhost` and its listen address
     /// (`--public-url`); requests for any other `Host` are refused (DNS rebinding).
     pub public_hosts: Vec<String>,
+    /// The bearer token `GET /metrics` requires (`--metrics-token`); `None`: open.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {

@@ -562,6 +562,22 @@ pub async fn pending_counts(
         .collect())
 }
 
+/// How many calls are pending, counted over a partial index that holds only pending rows
+/// (the metrics scrape reads this, at most once a second).
+pub async fn count_pending(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE status = 'pending'")
+        .fetch_one(db)
+        .await
+}
+
+/// When a call was proposed (ms), if it exists.
+pub async fn created_at(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT created_at FROM calls WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 /// How many calls `agent_id` has pending, counting no further than `cap` (so the cost is
 /// bounded by the cap, not by how many there are).
 pub async fn pending_of_agent(

@@ -18,6 +18,7 @@ mod hostile;
 mod inbox;
 mod insights;
 mod limits;
+mod metrics;
 mod people;
 mod policy_console;
 mod review;

@@ -33,21 +33,29 @@ impl TestApp {
 
     /// [`TestApp::spawn`], believing `X-Forwarded-For` from these proxies.
     pub async fn spawn_trusting(trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+        Self::spawn_with(|settings| settings.trusted_proxies = trusted_proxies).await
+    }
+
+    /// [`TestApp::spawn`], with the test settings changed by `change`.
+    pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("askfirst.db");
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
         let clock = Arc::new(ManualClock::new(start_time));
+        let mut settings = Settings {
+            session_ttl: TTL,
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            setup_token: Some(SETUP_TOKEN.into()),
+            public_hosts: Vec::new(),
+            metrics_token: None,
+        };
+        change(&mut settings);
         let config = ServeConfig {
             addr: "127.0.0.1:0".parse().unwrap(),
             db: db.clone(),
             site_root: dir.path().join("site"),
-            settings: Settings {
-                session_ttl: TTL,
-                secure_cookies: false,
-                trusted_proxies,
-                setup_token: Some(SETUP_TOKEN.into()),
-                public_hosts: Vec::new(),
-            },
+            settings,
             gate: GateConfig {
                 webhook_retry_base: std::time::Duration::from_millis(200),
                 webhook_retry_max: std::time::Duration::from_secs(1),
