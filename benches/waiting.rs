@@ -569,7 +569,75 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
         "- bypass scope preview over the newest 5,000 gated calls: {}",
         summary(ms)
     );
+    insights(dir, &server, &admin).await;
     server.stop().await;
+}
+
+/// The insights page over the rollups (hourly, and per day) of a month of a million-call history at its most
+/// scattered: 40 tools with 20 patterns each, every hour of 30 days (576,000 rollup rows,
+/// more than a million calls can fill in practice), seeded straight into SQLite. The page's
+/// server function first rolls up whatever the audit log holds beyond the rollups.
+async fn insights(dir: &Path, server: &Server, admin: &Client) {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::ConnectOptions;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(dir.join("askfirst.db"))
+        .connect()
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let hour = 3_600_000i64;
+    let now = chrono::Utc::now().timestamp_millis() / hour * hour;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 575999)
+         INSERT INTO insight_rollups (hour, agent_id, tool, pattern, proposed, allowed, gated,
+             approved, denied_people, executed, d2, d5)
+         SELECT ? - (i / 800) * ?, (SELECT id FROM agents LIMIT 1), 'tool_' || (i % 40),
+             'tool_' || (i % 40) || ' host=db-' || ((i / 40) % 20),
+             3, 1, 2, 1, 1, 2, 1, 1
+         FROM n",
+    )
+    .bind(now)
+    .bind(hour)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO insight_daily (day, agent_id, tool, pattern, proposed, allowed, gated,
+             approved, denied_people, executed, d2, d5)
+         SELECT hour / 86400000 * 86400000, agent_id, tool, pattern, SUM(proposed),
+             SUM(allowed), SUM(gated), SUM(approved), SUM(denied_people), SUM(executed),
+             SUM(d2), SUM(d5)
+         FROM insight_rollups GROUP BY 1, 2, 3, 4",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT OR IGNORE INTO insight_patterns (tool, pattern, rule, args, approvals_in_row)
+         SELECT DISTINCT tool, pattern, 'seed', '{}', 3 FROM insight_rollups",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    println!(
+        "\n## Insights over 576,000 rollup rows (30 days x 40 tools x 20 patterns, hourly)\n- seeded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    for (name, path) in [
+        ("insights, 24 h", "/insights?period=24h"),
+        ("insights, 7 d", "/insights?period=7d"),
+        ("insights, 30 d", "/insights?period=30d"),
+    ] {
+        let url = format!("{}{path}", server.base);
+        page_times(admin, &url, 2).await;
+        let (ms, bytes) = page_times(admin, &url, 10).await;
+        println!(
+            "- {name}: {} ({} KiB of HTML; target p50 ≤ 200 ms)",
+            summary(ms),
+            bytes / 1024
+        );
+    }
 }
 
 #[tokio::main]

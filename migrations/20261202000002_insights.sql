@@ -31,6 +31,34 @@ CREATE TABLE insight_rollups (
     PRIMARY KEY (hour, agent_id, tool, pattern)
 );
 
+-- The same counts per UTC day: a month reads 30 rows per group instead of 720 (a period
+-- reads whole days here and its ragged ends from the hourly rows).
+CREATE TABLE insight_daily (
+    day            INTEGER NOT NULL,          -- ms at the start of the UTC day
+    agent_id       TEXT NOT NULL,
+    tool           TEXT NOT NULL,
+    pattern        TEXT NOT NULL,
+    proposed       INTEGER NOT NULL DEFAULT 0,
+    allowed        INTEGER NOT NULL DEFAULT 0,
+    denied_policy  INTEGER NOT NULL DEFAULT 0,
+    gated          INTEGER NOT NULL DEFAULT 0,
+    bypassed       INTEGER NOT NULL DEFAULT 0,
+    approved       INTEGER NOT NULL DEFAULT 0,
+    denied_people  INTEGER NOT NULL DEFAULT 0,
+    expired        INTEGER NOT NULL DEFAULT 0,
+    cancelled      INTEGER NOT NULL DEFAULT 0,
+    stale          INTEGER NOT NULL DEFAULT 0,
+    executed       INTEGER NOT NULL DEFAULT 0,
+    flagged        INTEGER NOT NULL DEFAULT 0,   -- executions people flagged afterwards
+    d0 INTEGER NOT NULL DEFAULT 0, d1 INTEGER NOT NULL DEFAULT 0, d2 INTEGER NOT NULL DEFAULT 0,
+    d3 INTEGER NOT NULL DEFAULT 0, d4 INTEGER NOT NULL DEFAULT 0, d5 INTEGER NOT NULL DEFAULT 0,
+    d6 INTEGER NOT NULL DEFAULT 0, d7 INTEGER NOT NULL DEFAULT 0, d8 INTEGER NOT NULL DEFAULT 0,
+    d9 INTEGER NOT NULL DEFAULT 0, d10 INTEGER NOT NULL DEFAULT 0, d11 INTEGER NOT NULL DEFAULT 0,
+    d12 INTEGER NOT NULL DEFAULT 0, d13 INTEGER NOT NULL DEFAULT 0, d14 INTEGER NOT NULL DEFAULT 0,
+    d15 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, agent_id, tool, pattern)
+);
+
 -- Every call pattern seen: how many people-decisions in a row were approvals since the
 -- last denial (the ungate suggestion wants at least 20), and the patterns of one tool are
 -- capped (beyond the cap a tool's further values fold into one "other values" pattern).

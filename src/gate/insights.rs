@@ -202,8 +202,9 @@ impl Gate {
         let mut before = Counts::default();
         before_groups.iter().for_each(|g| before.add(&g.counts));
 
-        let hourly = rollups::hourly(&self.pool, period.from, period.to).await?;
-        let bars = bars(&period, &hourly);
+        let day_bars = period.bar_ms() > 3_600_000;
+        let series = rollups::series(&self.pool, period.from, period.to, day_bars).await?;
+        let bars = bars(&period, &series);
         let (suggestions, dismissed) = self.suggestions(&now_groups, &period).await?;
         Ok(InsightsData {
             period,
@@ -687,12 +688,13 @@ fn prompt_note(s: &Suggestion, groups: &[insights::FeedbackGroup]) -> String {
     note
 }
 
-/// The chart's bars over `period`: hours for a day, else days.
-fn bars(period: &Period, hourly: &[(i64, Counts)]) -> Vec<Bar> {
+/// The chart's bars over `period`: hours for a day, else UTC days (the first and last may
+/// be partial). `series` holds counts by row start, oldest first.
+fn bars(period: &Period, series: &[(i64, Counts)]) -> Vec<Bar> {
     let step = period.bar_ms();
     let mut out = Vec::new();
-    let mut start = period.from;
-    let mut rows = hourly.iter().peekable();
+    let mut start = period.from.div_euclid(step) * step;
+    let mut rows = series.iter().peekable();
     while start < period.to {
         let end = start + step;
         let mut counts = Counts::default();

@@ -164,7 +164,10 @@ fn bucket_columns() -> Vec<String> {
     (0..BUCKETS).map(|i| format!("d{i}")).collect()
 }
 
-/// Adds `counts` to one hour's row of an agent, tool and pattern.
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Adds `counts` to one hour's row of an agent, tool and pattern, and to its day's row.
 pub async fn add(
     conn: &mut SqliteConnection,
     hour: i64,
@@ -183,22 +186,48 @@ pub async fn add(
         .iter()
         .map(|c| format!("{c} = {c} + excluded.{c}"))
         .collect();
-    let sql = format!(
-        "INSERT INTO insight_rollups (hour, agent_id, tool, pattern, {}) VALUES (?, ?, ?, ?, {marks})
-         ON CONFLICT (hour, agent_id, tool, pattern) DO UPDATE SET {}",
-        columns.join(", "),
-        sets.join(", ")
-    );
-    let mut q = sqlx::query(&sql)
-        .bind(hour)
-        .bind(agent_id)
-        .bind(tool)
-        .bind(pattern);
-    for v in count_values(counts).into_iter().chain(counts.buckets) {
-        q = q.bind(v);
+    let day = hour.div_euclid(DAY_MS) * DAY_MS;
+    for (table, key, at) in [
+        ("insight_rollups", "hour", hour),
+        ("insight_daily", "day", day),
+    ] {
+        let sql = format!(
+            "INSERT INTO {table} ({key}, agent_id, tool, pattern, {}) VALUES (?, ?, ?, ?, {marks})
+             ON CONFLICT ({key}, agent_id, tool, pattern) DO UPDATE SET {}",
+            columns.join(", "),
+            sets.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(at)
+            .bind(agent_id)
+            .bind(tool)
+            .bind(pattern);
+        for v in count_values(counts).into_iter().chain(counts.buckets) {
+            q = q.bind(v);
+        }
+        q.execute(&mut *conn).await?;
     }
-    q.execute(conn).await?;
     Ok(())
+}
+
+/// The rows covering `[from, to)` (hour-aligned): whole UTC days from the daily table, the
+/// ragged ends from the hourly one. `columns` are selected from both under `at` as the
+/// row's start; its binds come back in order.
+fn covering(columns: &str, from: i64, to: i64, days: bool) -> (String, [i64; 6]) {
+    let first_day = (from + DAY_MS - 1).div_euclid(DAY_MS) * DAY_MS;
+    let last_day = to.div_euclid(DAY_MS) * DAY_MS;
+    let (d0, d1) = if days && first_day < last_day {
+        (first_day, last_day)
+    } else {
+        (to, to) // no whole day inside: all hourly
+    };
+    let sql = format!(
+        "SELECT hour AS at, {columns} FROM insight_rollups
+             WHERE (hour >= ? AND hour < ?) OR (hour >= ? AND hour < ?)
+         UNION ALL
+         SELECT day AS at, {columns} FROM insight_daily WHERE day >= ? AND day < ?"
+    );
+    (sql, [from, d0.min(to), d1.max(from), to, d0, d1])
 }
 
 fn sums() -> String {
@@ -246,21 +275,39 @@ pub struct GroupCounts {
     pub counts: Counts,
 }
 
-/// Counts per agent, tool and pattern for hours in `[from, to)`.
+fn columns() -> String {
+    COUNT_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(bucket_columns())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Counts per agent, tool and pattern in `[from, to)` (hour-aligned).
 pub async fn groups(
     db: impl SqliteExecutor<'_>,
     from: i64,
     to: i64,
 ) -> sqlx::Result<Vec<GroupCounts>> {
     use sqlx::Row;
+    let (rows_sql, binds) = covering(
+        &format!("agent_id, tool, pattern, {}", columns()),
+        from,
+        to,
+        true,
+    );
     let sql = format!(
         "SELECT a.name, g.tool, g.pattern, g.* FROM (
-             SELECT agent_id, tool, pattern, {} FROM insight_rollups
-             WHERE hour >= ? AND hour < ? GROUP BY agent_id, tool, pattern
+             SELECT agent_id, tool, pattern, {} FROM ({rows_sql}) GROUP BY agent_id, tool, pattern
          ) g JOIN agents a ON a.id = g.agent_id",
         sums()
     );
-    let rows = sqlx::query(&sql).bind(from).bind(to).fetch_all(db).await?;
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(db).await?;
     rows.iter()
         .map(|row| {
             Ok(GroupCounts {
@@ -274,18 +321,25 @@ pub async fn groups(
         .collect()
 }
 
-/// Counts per hour in `[from, to)`, oldest first.
-pub async fn hourly(
+/// Counts per row start in `[from, to)`, oldest first: with `days`, hours at the ragged
+/// ends and whole UTC days between; without, every hour.
+pub async fn series(
     db: impl SqliteExecutor<'_>,
     from: i64,
     to: i64,
+    days: bool,
 ) -> sqlx::Result<Vec<(i64, Counts)>> {
     use sqlx::Row;
+    let (rows_sql, binds) = covering(&columns(), from, to, days);
     let sql = format!(
-        "SELECT hour, {} FROM insight_rollups WHERE hour >= ? AND hour < ? GROUP BY hour ORDER BY hour",
+        "SELECT at, {} FROM ({rows_sql}) GROUP BY at ORDER BY at",
         sums()
     );
-    let rows = sqlx::query(&sql).bind(from).bind(to).fetch_all(db).await?;
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(db).await?;
     rows.iter()
         .map(|row| Ok((row.try_get(0)?, counts_from(row, 1)?)))
         .collect()

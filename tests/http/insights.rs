@@ -167,6 +167,19 @@ async fn the_numbers_of_a_seeded_history() {
     // Rolling up twice counts nothing twice.
     let again = insights(&app, &manager, "24h").await;
     assert_eq!(again["totals"], data["totals"]);
+    // Two days on, that day is a whole day inside a 7-day period: read from the daily
+    // rollups, the numbers are the same.
+    app.clock.advance(chrono::Duration::days(2));
+    let manager = app.signed_in("mia", Role::Manager).await; // the first session ended
+    let week = insights(&app, &manager, "7d").await;
+    assert_eq!(week["totals"], data["totals"]);
+    let from = week["period"]["from"].as_i64().unwrap();
+    let days = if from % 86_400_000 == 0 { 7 } else { 8 };
+    assert_eq!(
+        week["bars"].as_array().unwrap().len(),
+        days,
+        "UTC days, partial at the ends"
+    );
     app.stop().await;
 }
 
