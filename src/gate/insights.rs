@@ -162,6 +162,12 @@ impl Gate {
         period: Period,
         key: &str,
     ) -> Result<InsightsData, AppError> {
+        // At most two at once: more wait their turn instead of scanning side by side.
+        let _turn = self
+            .reports
+            .acquire()
+            .await
+            .map_err(|_| AppError::Internal("the gate is closing".into()))?;
         let previous = period.previous();
         let now_groups = rollups::groups(&self.pool, period.from, period.to).await?;
         let before_groups = rollups::groups(&self.pool, previous.from, previous.to).await?;
@@ -489,6 +495,11 @@ impl Gate {
 
     /// The rubber-stamp measures of everyone who reviewed calls in `period`.
     pub async fn rubber_stamp(&self, period: Period) -> Result<Vec<StampRow>, AppError> {
+        let _turn = self
+            .reports
+            .acquire()
+            .await
+            .map_err(|_| AppError::Internal("the gate is closing".into()))?;
         let rows = rollups::review_facts(&self.pool, period.from, period.to, 200_000).await?;
         let mut by_user: BTreeMap<String, Vec<ReviewFact>> = BTreeMap::new();
         let high = [

@@ -82,6 +82,8 @@ pub struct Gate {
     bypasses: RwLock<Arc<Vec<bypass::ActiveBypass>>>,
     /// Scans of recent calls for bypass previews that may run at once.
     previews: tokio::sync::Semaphore,
+    /// Insights reports (the page, the rubber-stamp watch) computed at once.
+    reports: tokio::sync::Semaphore,
     /// The admin's limits, as last loaded.
     limits: RwLock<crate::domain::limits::Limits>,
     /// Pending calls being admitted under the per-agent cap.
@@ -119,6 +121,7 @@ impl Gate {
             last_seen: std::sync::Mutex::new(HashMap::new()),
             bypasses: RwLock::new(Arc::new(Vec::new())),
             previews: tokio::sync::Semaphore::new(2),
+            reports: tokio::sync::Semaphore::new(2),
             limits: RwLock::new(limits),
             admissions: limits::Admissions::default(),
         });
