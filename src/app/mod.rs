@@ -95,6 +95,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/bypasses") view=pages::bypasses::BypassesPage ssr=SsrMode::Async />
                 <Route path=path!("/bypasses/:id") view=pages::bypasses::BypassPageView ssr=SsrMode::Async />
                 <Route path=path!("/reviews") view=pages::reviews::ReviewsPage ssr=SsrMode::Async />
+                <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
             </Routes>
         </main>
     }

@@ -41,6 +41,11 @@ pub const NAV: &[NavItem] = &[
         min_role: Role::Manager,
     },
     NavItem {
+        href: "/audit",
+        label: "Audit",
+        min_role: Role::Manager,
+    },
+    NavItem {
         href: "/policy",
         label: "Policy",
         min_role: Role::Admin,
@@ -73,7 +78,7 @@ mod tests {
             (Role::Approver, vec!["/", "/inbox", "/history", "/bypasses"]),
             (
                 Role::Manager,
-                vec!["/", "/inbox", "/history", "/bypasses", "/reviews"],
+                vec!["/", "/inbox", "/history", "/bypasses", "/reviews", "/audit"],
             ),
             (
                 Role::Admin,
@@ -83,6 +88,7 @@ mod tests {
                     "/history",
                     "/bypasses",
                     "/reviews",
+                    "/audit",
                     "/policy",
                     "/agents",
                     "/people",
