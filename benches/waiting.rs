@@ -1,6 +1,7 @@
 //! What waiting costs: many agents long-polling at once (the server's extra resident memory,
 //! and the time from a person's decision to the agent's answer), webhook delivery latency
-//! after a decision, and the inbox page with 10,000 pending and 1,000,000 historical calls.
+//! after a decision, the inbox page with 10,000 pending and 1,000,000 historical calls, and
+//! the audit page and exports over as many audit events.
 //!
 //! `cargo bench --features ssr --bench waiting [-- AGENTS [HISTORY]]` (defaults 10000, 1000000;
 //! `AGENTS` 0 measures only the inbox)
@@ -420,6 +421,61 @@ async fn seed(db: &Path, agent: &str, history: usize, pending: usize) {
     );
 }
 
+/// Appends `n` audit events about the seeded calls, chained as the server chains them (the
+/// log's triggers allow inserts), in one transaction of 10,000-event batches.
+async fn seed_audit(db: &Path, agent: &str, n: usize) {
+    use askfirst::store::audit::{append_many, OwnedEvent};
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .unwrap();
+    let agent_id: String = sqlx::query_scalar("SELECT id FROM agents WHERE name = ?")
+        .bind(agent)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let start = chrono::Utc::now() - chrono::Duration::milliseconds(n as i64 * 10);
+    let t = Instant::now();
+    let mut tx = conn.begin().await.unwrap();
+    for batch in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let events: Vec<OwnedEvent> = batch
+            .iter()
+            .map(|&i| {
+                // Every 1,000th a bypass request by a person (a rare kind and actor).
+                let (kind, actor, from, to) = match i % 1000 {
+                    999 => ("bypass.requested", "user:bench", None, None),
+                    r if r % 2 == 0 => ("call.proposed", "agent:bench-bot", None, Some("pending")),
+                    _ => (
+                        "call.approved",
+                        "user:bench",
+                        Some("pending"),
+                        Some("approved"),
+                    ),
+                };
+                OwnedEvent {
+                    at: start + chrono::Duration::milliseconds(i as i64 * 10),
+                    actor: actor.into(),
+                    kind: kind.into(),
+                    agent_id: Some(agent_id.clone()),
+                    call_id: Some(format!("h-{}", i / 2 + 1)),
+                    from_status: from.map(Into::into),
+                    to_status: to.map(Into::into),
+                    detail: json!({ "reason": "seeded for the benchmark", "n": i }),
+                }
+            })
+            .collect();
+        append_many(&mut tx, &events).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    println!(
+        "- seeded {n} chained audit events in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
 async fn page_times(client: &Client, url: &str, n: usize) -> (Vec<f64>, usize) {
     let mut ms = Vec::with_capacity(n);
     let mut bytes = 0;
@@ -462,6 +518,7 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
         Some((at, id)) => format!("/history?before={at}.{id}"),
         None => "/history".to_string(),
     };
+    seed_audit(&dir.join("askfirst.db"), "bench-bot", history).await;
     let server = Server::start(dir, free_port()).await;
     let approver = sign_in(&server).await;
     for (name, path) in [
@@ -494,6 +551,7 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
         let (ms, bytes) = page_times(&admin, &url, 10).await;
         println!("- {name}: {} ({} KiB of HTML)", summary(ms), bytes / 1024);
     }
+    audit_pages(&server, &admin, history).await;
     for limit in [10_000, 100_000] {
         let mut ms = Vec::new();
         for _ in 0..5 {
@@ -636,6 +694,87 @@ async fn insights(dir: &Path, server: &Server, admin: &Client) {
             "- {name}: {} ({} KiB of HTML; target p50 ≤ 200 ms)",
             summary(ms),
             bytes / 1024
+        );
+    }
+}
+
+/// The audit page over the seeded log: while the server verifies the chain in the
+/// background after its start, and once it has caught up.
+async fn audit_pages(server: &Server, admin: &Client, events: usize) {
+    println!("\n## Audit page with {events} seeded audit events");
+    let deep = format!("/audit?before={}", events / 2);
+    let pages = [
+        ("audit, first page", "/audit"),
+        (
+            "audit filtered by a rare kind (index)",
+            "/audit?kind=bypass.requested",
+        ),
+        (
+            "audit filtered by a rare actor (index)",
+            "/audit?actor=user%3Abench&kind=bypass.",
+        ),
+        ("audit filtered by kind prefix `call.`", "/audit?kind=call."),
+        (
+            "audit filtered by a time range matching nothing (worst case: every event read)",
+            "/audit?to=2000-01-01T00:00",
+        ),
+        ("audit, a page halfway down (by id)", deep.as_str()),
+    ];
+    let url = format!("{}/audit", server.base);
+    let (ms, _) = page_times(admin, &url, 5).await;
+    println!(
+        "- audit first page while the chain is verified in the background: {}",
+        summary(ms)
+    );
+    let t = Instant::now();
+    let verified = loop {
+        let res = admin
+            .post(format!("{}/rpc/audit", server.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "audit: {}", res.status());
+        let page: Value = res.json().await.unwrap();
+        let chain = &page["chain"];
+        if !chain["broken"].is_null() {
+            panic!("the seeded chain is broken: {chain}");
+        }
+        if chain["verified_up_to"] == chain["newest"] || t.elapsed() > Duration::from_secs(600) {
+            break chain["verified_up_to"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "- chain verified up to event {verified} within {:.1} s of the first page (background, 5,000 events a step)",
+        t.elapsed().as_secs_f64()
+    );
+    for (name, path) in pages {
+        let url = format!("{}{path}", server.base);
+        page_times(admin, &url, 2).await;
+        let (ms, bytes) = page_times(admin, &url, 10).await;
+        println!("- {name}: {} ({} KiB of HTML)", summary(ms), bytes / 1024);
+    }
+    for ext in ["csv", "jsonl"] {
+        let t = Instant::now();
+        let res = admin
+            .get(format!(
+                "{}/audit/export.{ext}?kind=call.approved",
+                server.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "export");
+        let mut bytes = 0usize;
+        let mut body = res;
+        while let Some(chunk) = body.chunk().await.unwrap() {
+            bytes += chunk.len();
+        }
+        println!(
+            "- export of every `call.approved` event as {ext}: {:.1} s, {} MiB",
+            t.elapsed().as_secs_f64(),
+            bytes / (1024 * 1024)
         );
     }
 }

@@ -38,7 +38,14 @@ export default defineConfig({
   outputDir: "test-results",
   use: { baseURL, trace: "retain-on-failure", screenshot: "only-on-failure" },
   projects: [
-    { name: "hydrated", use: { ...chromium }, testIgnore: /nojs\.spec\.ts/ },
+    { name: "hydrated", use: { ...chromium }, testIgnore: /(nojs|audit)\.spec\.ts/ },
+    // After first-run setup (auth.spec.ts), which an earlier account would skip.
+    {
+      name: "audit",
+      use: { ...chromium },
+      testMatch: /audit\.spec\.ts/,
+      dependencies: ["hydrated"],
+    },
     {
       name: "no-javascript",
       use: { ...chromium, javaScriptEnabled: false },

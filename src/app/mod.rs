@@ -96,6 +96,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/bypasses/:id") view=pages::bypasses::BypassPageView ssr=SsrMode::Async />
                 <Route path=path!("/reviews") view=pages::reviews::ReviewsPage ssr=SsrMode::Async />
                 <Route path=path!("/insights") view=pages::insights::InsightsPage ssr=SsrMode::Async />
+                <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
             </Routes>
         </main>
     }

@@ -211,6 +211,35 @@ pub enum AuditCommand {
     /// Re-link a plain (unkeyed, intact) audit log with `--audit-key-file`, once, when a
     /// key is first put in use.
     Rekey,
+    /// Write the events matching a filter, oldest first, as CSV or JSON Lines (the same
+    /// rendering as the audit page's exports; CSV cells that a spreadsheet would run as a
+    /// formula get a leading `'`).
+    Export {
+        /// `csv` or `jsonl`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// An event kind, or a prefix ending in `.` (`bypass.`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Exactly this actor (`user:ada`, `agent:bot`, `cli`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Events about the agent with this name.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Events about this call.
+        #[arg(long)]
+        call: Option<String>,
+        /// At or after this time (RFC 3339, e.g. 2026-01-01T09:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 pub(super) async fn open_gate(db: &Path) -> anyhow::Result<Arc<Gate>> {
@@ -611,6 +640,28 @@ pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
 
 /// Runs an audit command.
 pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
+    if let AuditCommand::Export {
+        format,
+        kind,
+        actor,
+        agent,
+        call,
+        since,
+        until,
+        output,
+    } = cmd
+    {
+        let query = crate::domain::audit_view::AuditQuery {
+            kind,
+            actor,
+            agent,
+            call,
+            from: since,
+            to: until,
+            ..Default::default()
+        };
+        return audit_export(db, &format, &query, output.as_deref()).await;
+    }
     let pool = store::open(db).await?;
     let mut conn = pool.acquire().await?;
     let (head, json) = match cmd {
@@ -640,6 +691,7 @@ pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
             return Ok(());
         }
         AuditCommand::Verify { head, json } => (head, json),
+        AuditCommand::Export { .. } => unreachable!("handled above"),
     };
     let head = match head.as_deref() {
         Some(text) => {
@@ -676,5 +728,40 @@ pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
     if let store::audit::Verification::Broken { .. } = result {
         bail!("the audit log's hash chain is broken");
     }
+    Ok(())
+}
+
+/// `askfirst audit export`: the filtered events, streamed to a file or standard output.
+async fn audit_export(
+    db: &Path,
+    format: &str,
+    query: &crate::domain::audit_view::AuditQuery,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let format: crate::domain::audit_view::ExportFormat = format
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--format: {e}"))?;
+    let filter = query.filter().map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.replace("`from`", "`--since`")
+                .replace("`to`", "`--until`")
+        )
+    })?;
+    let gate = open_gate(db).await?;
+    let sink: Box<dyn Write + Send> = match output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut sink = std::io::BufWriter::new(sink);
+    let mut chunks = std::pin::pin!(gate.export_audit(filter, format).await.map_err(err)?);
+    while let Some(chunk) = chunks.next().await {
+        sink.write_all(&chunk.map_err(err)?)?;
+    }
+    sink.flush()?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Domain types shared by the server and the browser. No I/O lives here.
 
 pub mod agent;
+pub mod audit_view;
 pub mod bypass;
 pub mod call;
 pub mod change_request;

@@ -46,6 +46,11 @@ pub const NAV: &[NavItem] = &[
         min_role: Role::Manager,
     },
     NavItem {
+        href: "/audit",
+        label: "Audit",
+        min_role: Role::Manager,
+    },
+    NavItem {
         href: "/policy",
         label: "Policy",
         min_role: Role::Admin,
@@ -85,6 +90,7 @@ mod tests {
                     "/bypasses",
                     "/reviews",
                     "/insights",
+                    "/audit",
                 ],
             ),
             (
@@ -96,6 +102,7 @@ mod tests {
                     "/bypasses",
                     "/reviews",
                     "/insights",
+                    "/audit",
                     "/policy",
                     "/agents",
                     "/people",

@@ -1,5 +1,6 @@
 //! The server's background work: the watcher that turns audit events into wake-ups (also
-//! for changes made by the CLI in another process), the expiry sweeper, and webhook delivery.
+//! for changes made by the CLI in another process), the expiry sweeper, webhook delivery, and
+//! verification of the audit chain.
 
 use super::Gate;
 use crate::domain::call::CallStatus;
@@ -14,6 +15,7 @@ pub fn start(gate: Arc<Gate>) -> Vec<JoinHandle<()>> {
         tokio::spawn(watch(gate.clone())),
         tokio::spawn(sweep(gate.clone())),
         tokio::spawn(roll_up(gate.clone())),
+        tokio::spawn(gate.clone().verify_chain_in_background()),
         tokio::spawn(deliver(gate)),
     ]
 }

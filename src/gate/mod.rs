@@ -3,6 +3,8 @@
 //! memory; every write goes through the group-commit [`writer::Writer`].
 
 pub mod agents;
+pub mod audit_export;
+pub mod audit_views;
 pub mod background;
 pub mod bypass;
 pub mod callbacks;
@@ -88,6 +90,8 @@ pub struct Gate {
     limits: RwLock<crate::domain::limits::Limits>,
     /// Pending calls being admitted under the per-agent cap.
     admissions: limits::Admissions,
+    /// How far the audit chain is verified (see [`audit_views`]).
+    chain: audit_views::ChainWatch,
 }
 
 impl Gate {
@@ -124,6 +128,7 @@ impl Gate {
             reports: tokio::sync::Semaphore::new(2),
             limits: RwLock::new(limits),
             admissions: limits::Admissions::default(),
+            chain: audit_views::ChainWatch::default(),
         });
         gate.reload_bypasses().await?;
         Ok(gate)

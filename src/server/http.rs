@@ -44,6 +44,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", crate::api::router())
         .route("/inbox/events", get(super::inbox_stream::inbox_events))
         .route("/reviews/events", get(super::inbox_stream::signoff_events))
+        .route("/audit/export.csv", get(super::audit_export::export_csv))
+        .route(
+            "/audit/export.jsonl",
+            get(super::audit_export::export_jsonl),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())

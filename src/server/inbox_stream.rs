@@ -52,7 +52,11 @@ pub async fn signoff_events(
 pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The session token, if it belongs to a live session of someone holding `role`.
-async fn signed_in(state: &AppState, headers: &HeaderMap, role: Role) -> Result<String, AppError> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    role: Role,
+) -> Result<String, AppError> {
     let token = headers
         .get_all(header::COOKIE)
         .iter()

@@ -1,5 +1,6 @@
 //! Server start-up: configuration, state, the HTTP stack and its middleware.
 
+pub mod audit_export;
 pub mod errors;
 pub mod http;
 pub mod inbox_stream;

@@ -405,21 +405,8 @@ pub async fn verify(
             break;
         }
         for e in batch {
-            if e.prev_hash != prev {
-                return Ok(Verification::Broken {
-                    id: e.id,
-                    reason: "prev_hash does not match the previous event".into(),
-                });
-            }
-            if link(key, &prev, &e) != e.hash {
-                return Ok(Verification::Broken {
-                    id: e.id,
-                    reason: if key.is_some() {
-                        "content does not match its keyed hash".into()
-                    } else {
-                        "content does not match its hash (if the log is keyed, pass the key)".into()
-                    },
-                });
+            if let Err(reason) = check_link(key, &prev, &e) {
+                return Ok(Verification::Broken { id: e.id, reason });
             }
             if let Some((id, hash)) = head {
                 if e.id == id {
@@ -444,6 +431,84 @@ pub async fn verify(
         });
     }
     Ok(Verification::Intact { events: count })
+}
+
+/// Whether `e` follows an event whose hash is `prev`, and carries the hash it should.
+fn check_link(key: Option<&[u8]>, prev: &str, e: &EventRow) -> Result<(), String> {
+    if e.prev_hash != prev {
+        return Err("prev_hash does not match the previous event".into());
+    }
+    if link(key, prev, e) != e.hash {
+        return Err(if key.is_some() {
+            "content does not match its keyed hash".into()
+        } else {
+            "content does not match its hash (if the log is keyed, pass the key)".into()
+        });
+    }
+    Ok(())
+}
+
+/// How far one bounded step of verification got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Every event read links up; the last one read (or the starting point, if none).
+    Intact { id: i64, hash: String, checked: u64 },
+    /// The first event whose hash does not match.
+    Broken { id: i64, reason: String },
+}
+
+/// Verifies at most `limit` events after event `after` (whose hash is `prev`; `0` and
+/// [`GENESIS`] for the start), reading 1,000 at a time: the chain checked piecewise, so a
+/// server can keep up with a long log without reading all of it at once.
+pub async fn verify_step(
+    conn: &mut SqliteConnection,
+    key: Option<&[u8]>,
+    after: i64,
+    prev: &str,
+    limit: u64,
+) -> sqlx::Result<Step> {
+    let (mut id, mut prev, mut checked) = (after, prev.to_string(), 0);
+    while checked < limit {
+        let batch = since(&mut *conn, id, (limit - checked).min(1000) as i64).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in batch {
+            if let Err(reason) = check_link(key, &prev, &e) {
+                return Ok(Step::Broken { id: e.id, reason });
+            }
+            (id, prev) = (e.id, e.hash);
+            checked += 1;
+        }
+    }
+    Ok(Step::Intact {
+        id,
+        hash: prev,
+        checked,
+    })
+}
+
+/// Whether event `id`, verified earlier with `hash`, is still there unchanged: present,
+/// the same hash, and content that still matches it. One lookup: catches a truncated log
+/// and a rewritten newest event without reading the chain again. The reason if not.
+pub async fn recheck(
+    conn: &mut SqliteConnection,
+    key: Option<&[u8]>,
+    id: i64,
+    hash: &str,
+) -> sqlx::Result<Option<String>> {
+    let row: Option<EventRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(match row {
+        None => Some("this event was removed after it was verified".into()),
+        Some(e) if e.hash != hash => Some("this event's hash changed after it was verified".into()),
+        Some(e) => check_link(key, &e.prev_hash, &e)
+            .err()
+            .map(|reason| format!("{reason}, after it was verified")),
+    })
 }
 
 /// The hash `e` should carry after `prev`.

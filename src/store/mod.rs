@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod audit_query;
 pub mod bypasses;
 pub mod calls;
 pub mod insights;

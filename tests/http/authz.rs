@@ -193,6 +193,9 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::GET, "/api/v1/events", "", AGENTS),
         (Method::GET, "/inbox/events", "", PEOPLE),
         (Method::GET, "/reviews/events", "", MANAGERS),
+        (Method::POST, "/rpc/audit", "", MANAGERS),
+        (Method::GET, "/audit/export.csv", "", MANAGERS),
+        (Method::GET, "/audit/export.jsonl", "", MANAGERS),
         (Method::GET, "/api/v1/bypasses", "", AGENTS),
         // Open without `--metrics-token` (as here); with one, only it works (see metrics.rs).
         (Method::GET, "/metrics", "", EVERYONE),

@@ -7,6 +7,7 @@ mod support;
 mod agents;
 mod api_input;
 mod async_gate;
+mod audit;
 mod authz;
 mod callbacks;
 mod cli;

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod agents;
+pub mod audit;
 pub mod bypasses;
 pub mod call;
 pub mod history;
