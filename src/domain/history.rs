@@ -29,8 +29,10 @@ impl std::str::FromStr for Cursor {
         };
         let (at, id) = text.split_once('.').ok_or_else(bad)?;
         let created_at: i64 = at.parse().map_err(|_| bad())?;
-        let id_ok =
-            (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        let id_ok = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if created_at < 0 || !id_ok {
             return Err(bad());
         }
@@ -73,6 +75,7 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         let id = "019ad3c5-6a3e-7b3c-9f00-1234567890ab";
         let cursor: Cursor = format!("1764480000000.{id}").parse().unwrap();
+        assert_eq!("5.h-500001".parse::<Cursor>().unwrap().id, "h-500001");
         assert_eq!(cursor.created_at, 1_764_480_000_000);
         assert_eq!(cursor.id, id);
         assert_eq!(cursor.to_string(), format!("1764480000000.{id}"));

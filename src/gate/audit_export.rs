@@ -111,18 +111,26 @@ pub fn render(
 impl Gate {
     /// The events matching `filter` as a stream of rendered chunks, oldest first, up to the
     /// newest event now. An error ends the stream (a download then stops short rather than
-    /// look complete).
+    /// look complete). At most two run at once; a third is `503 busy` with `Retry-After`.
     pub async fn export_audit(
         &self,
         filter: AuditFilter,
         format: ExportFormat,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, AppError>> + Send + 'static, AppError> {
+        // Two downloads at once, each holding its place until it ends: a third is told to
+        // come back rather than slow every agent's proposals down.
+        let place = self
+            .exports
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::Busy(10))?;
         let up_to = audit::last_id(&self.pool).await?;
         let pool = self.pool.clone();
         Ok(futures::stream::try_unfold(
             (0_i64, true, false),
             move |(after, first, done)| {
                 let (pool, filter) = (pool.clone(), filter.clone());
+                let _place = &place;
                 async move {
                     if done {
                         return Ok(None);

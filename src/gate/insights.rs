@@ -95,6 +95,11 @@ impl Gate {
                         _ => {}
                     }
                 }
+                // A bypass approved it: nobody decided, so it is neither an approval nor
+                // part of a run of them (else a bypass would breed an ungate).
+                (_, Some("pending"), Some("approved")) if event.actor.starts_with("bypass:") => {
+                    c.bypassed += 1;
+                }
                 (_, Some("pending"), Some(to)) => {
                     let decided = matches!(to, "approved" | "denied");
                     match to {
@@ -594,15 +599,23 @@ impl Gate {
             .await
     }
 
-    /// Notes that `user` opened the card of call `id` (`expanded`: its full arguments).
+    /// Notes that `user` opened the card of call `id` (`expanded`: its full arguments), for
+    /// a pending call only. The server notes the opening itself when it serves the card;
+    /// the expansion is the browser's word.
     pub async fn card_seen(
         &self,
         user: &UserView,
         id: &str,
         expanded: bool,
     ) -> Result<(), AppError> {
-        if store::calls::get(&self.pool, id).await?.is_none() {
-            return Err(AppError::NotFound("no such call".into()));
+        let call = store::calls::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such call".into()))?;
+        if call.status != crate::domain::call::CallStatus::Pending {
+            return Err(AppError::State(
+                crate::domain::error::StateCode::NotPending,
+                "only a waiting call's card is watched".into(),
+            ));
         }
         let (id, user_id) = (id.to_string(), user.id.clone());
         let at = to_millis(self.clock.now());

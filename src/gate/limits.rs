@@ -10,8 +10,7 @@ use super::Gate;
 use crate::domain::error::StateCode;
 use crate::domain::limits::Limits;
 use crate::domain::AppError;
-use crate::store::{self, audit};
-use serde_json::json;
+use crate::store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,22 +74,7 @@ impl Gate {
             .writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let before = read_limits(&mut *conn).await?;
-                    let value = serde_json::to_string(&limits)
-                        .map_err(|e| AppError::Internal(format!("limits: {e}")))?;
-                    store::settings::put(&mut *conn, SETTINGS_KEY, &value, &actor, now).await?;
-                    audit::append(
-                        conn,
-                        &audit::NewEvent::about(
-                            now,
-                            &actor,
-                            "settings.changed",
-                            None,
-                            None,
-                            json!({ "limits": limits, "before": before }),
-                        ),
-                    )
-                    .await?;
+                    super::settings::save(conn, SETTINGS_KEY, &limits, &actor, now).await?;
                     Ok(limits)
                 })
             })
@@ -112,24 +96,53 @@ impl Gate {
         let in_flight = admission.in_flight.load(Ordering::Acquire);
         let stored = store::calls::pending_of_agent(&self.pool, agent_id, i64::from(cap)).await?;
         if stored + in_flight >= i64::from(cap) {
-            return Err(AppError::State(
-                StateCode::TooManyPending,
-                format!(
-                    "this agent already has {cap} pending calls, the most the admins allow; \
-                     wait for decisions (or cancel calls) before proposing more"
-                ),
-            ));
+            return Err(too_many(cap));
         }
         admission.in_flight.fetch_add(1, Ordering::AcqRel);
         Ok(PendingSlot(Some(admission.clone())))
     }
 }
 
+impl Gate {
+    /// What the writer needs to check the cap itself: the cap and the agent's admissions.
+    pub(super) fn cap_of(&self, agent_id: &str) -> (Option<u32>, Arc<AgentAdmission>) {
+        (
+            self.limits().max_pending_per_agent,
+            self.admissions.of(agent_id),
+        )
+    }
+}
+
+/// Inside the writer: refuses one more pending call for `agent_id` at the cap, counting
+/// the stored ones and those admitted but not written yet (a call that was to be approved
+/// by a bypass revoked meanwhile stays pending, and must fit under the cap too).
+pub(super) async fn check_room(
+    conn: &mut sqlx::SqliteConnection,
+    agent_id: &str,
+    (cap, admission): &(Option<u32>, Arc<AgentAdmission>),
+) -> Result<(), AppError> {
+    let Some(cap) = *cap else {
+        return Ok(());
+    };
+    let in_flight = admission.in_flight.load(Ordering::Acquire);
+    let stored = store::calls::pending_of_agent(&mut *conn, agent_id, i64::from(cap)).await?;
+    if stored + in_flight >= i64::from(cap) {
+        return Err(too_many(cap));
+    }
+    Ok(())
+}
+
+fn too_many(cap: u32) -> AppError {
+    AppError::State(
+        StateCode::TooManyPending,
+        format!(
+            "this agent already has {cap} pending calls, the most the admins allow; wait \
+             for decisions (or cancel calls) before proposing more"
+        ),
+    )
+}
+
 /// The stored limits, or the defaults.
 pub(super) async fn read_limits(db: impl sqlx::SqliteExecutor<'_>) -> Result<Limits, AppError> {
-    match store::settings::get(db, SETTINGS_KEY).await? {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| AppError::Internal(format!("stored limits unreadable: {e}"))),
-        None => Ok(Limits::default()),
-    }
+    super::settings::read(db, SETTINGS_KEY).await
 }

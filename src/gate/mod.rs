@@ -18,6 +18,7 @@ pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;
 pub mod propose;
+mod settings;
 pub mod signoff;
 pub mod views;
 pub mod webhooks;
@@ -84,6 +85,8 @@ pub struct Gate {
     bypasses: RwLock<Arc<Vec<bypass::ActiveBypass>>>,
     /// Scans of recent calls for bypass previews that may run at once.
     previews: tokio::sync::Semaphore,
+    /// Audit exports streaming at once (each holds a place until its download ends).
+    exports: Arc<tokio::sync::Semaphore>,
     /// Insights reports (the page, the rubber-stamp watch) computed at once.
     reports: tokio::sync::Semaphore,
     /// The admin's limits, as last loaded.
@@ -126,6 +129,7 @@ impl Gate {
             bypasses: RwLock::new(Arc::new(Vec::new())),
             previews: tokio::sync::Semaphore::new(2),
             reports: tokio::sync::Semaphore::new(2),
+            exports: Arc::new(tokio::sync::Semaphore::new(2)),
             limits: RwLock::new(limits),
             admissions: limits::Admissions::default(),
             chain: audit_views::ChainWatch::default(),

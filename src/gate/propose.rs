@@ -334,6 +334,7 @@ impl Gate {
                 .map_err(|e| AppError::Internal(format!("serializing a response: {e}")))
         };
         let (pending_text, approved_text) = (answer(&pending)?, answer(&approved)?);
+        let cap = self.cap_of(&agent.id);
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -345,6 +346,9 @@ impl Gate {
                         }
                     }
                     let used = bypasses::use_once(&mut *conn, bypass, now_ms).await?;
+                    if !used {
+                        super::limits::check_room(&mut *conn, &call.agent_id, &cap).await?;
+                    }
                     if call.idempotency_key.is_some() {
                         call.response = if used { approved_text } else { pending_text };
                     }

@@ -194,22 +194,7 @@ impl Gate {
                 Box::pin(async move {
                     let managers = store::users::active_managers(&mut *conn).await?;
                     settings.check(managers).map_err(AppError::Invalid)?;
-                    let before = read_settings(&mut *conn).await?;
-                    let value = serde_json::to_string(&settings)
-                        .map_err(|e| AppError::Internal(format!("settings: {e}")))?;
-                    store::settings::put(&mut *conn, SETTINGS_KEY, &value, &actor, now).await?;
-                    audit::append(
-                        conn,
-                        &audit::NewEvent::about(
-                            now,
-                            &actor,
-                            "settings.changed",
-                            None,
-                            None,
-                            json!({ "signoff": settings, "before": before }),
-                        ),
-                    )
-                    .await?;
+                    super::settings::save(conn, SETTINGS_KEY, &settings, &actor, now).await?;
                     Ok(settings)
                 })
             })
@@ -230,11 +215,7 @@ impl Gate {
 }
 
 async fn read_settings(db: impl sqlx::SqliteExecutor<'_>) -> Result<SignoffSettings, AppError> {
-    match store::settings::get(db, SETTINGS_KEY).await? {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| AppError::Internal(format!("stored sign-off settings unreadable: {e}"))),
-        None => Ok(SignoffSettings::default()),
-    }
+    super::settings::read(db, SETTINGS_KEY).await
 }
 
 /// A sign-off subject as a review of it needs it.

@@ -76,21 +76,41 @@ impl PatternFinder {
                 }
             }
         }
-        let mut text = visible(tool);
+        let mut text = shown(tool);
+        let mut shortened = false;
         for (pointer, value) in &found {
-            let shown = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+            let value = match value {
+                Value::String(s) => shown(s),
+                other => shown(&other.to_string()),
             };
+            let cut = truncate(&value, MAX_VALUE_CHARS);
+            shortened |= cut != value;
             let key = pointer.trim_start_matches('/');
-            text += &format!(
-                " {}={}",
-                visible(key),
-                truncate(&visible(&shown), MAX_VALUE_CHARS)
-            );
+            text += &format!(" {}={cut}", shown(key));
+        }
+        if shortened {
+            // Values cut short must not make different calls one pattern: the rule a
+            // suggestion writes is for exactly the values counted.
+            let full = serde_json::to_value(&found).unwrap_or(Value::Null);
+            text += &format!(" #{}", &crate::store::json::hash(&full)[..12]);
         }
         CallPattern { text, args: found }
     }
+}
+
+/// Agent text as a pattern shows it: invisible characters and line breaks written out
+/// (`⟨U+000A⟩`), so a pattern is always one visible line.
+fn shown(text: &str) -> String {
+    visible(text)
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("⟨U+{:04X}⟩", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `tool` as a glob that matches exactly it.
@@ -210,7 +230,15 @@ mod tests {
             );
         }
         let long = finder.pattern("t", &json!({"env": "p".repeat(100)}), None);
-        assert!(long.text.chars().count() < 60, "{}", long.text);
+        assert!(long.text.chars().count() < 70, "{}", long.text);
+        let other = finder.pattern("t", &json!({"env": format!("{}x", "p".repeat(99))}), None);
+        assert_ne!(
+            long.text, other.text,
+            "values cut short keep patterns apart"
+        );
+        assert!(long.text.contains(" #"), "{}", long.text);
+        let lines = finder.pattern("t", &json!({"env": "a\n[[rules]]\t\"x"}), None);
+        assert_eq!(lines.text, "t env=a⟨U+000A⟩[[rules]]⟨U+0009⟩\"x");
         let hidden = finder.pattern("t\u{202E}x", &json!({}), None);
         assert_eq!(hidden.text, "t⟨U+202E⟩x");
     }

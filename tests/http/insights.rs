@@ -444,6 +444,38 @@ async fn the_rubber_stamp_watch_reads_card_openings() {
         .unwrap()
         .contains("2.0 s after opening"));
 
+    // Only a waiting call's card is watched.
+    let done_id: String =
+        sqlx::query_scalar("SELECT id FROM calls WHERE status = 'approved' LIMIT 1")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let (status, code, _) = error_of(
+        app.rpc(
+            &quick,
+            "card_seen",
+            &[("id", done_id.as_str()), ("expanded", "true")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (409, "not_pending"));
+    // Serving the card to an approver notes the opening on the server.
+    let fresh = deploy(&app, &key, "production", 50).await;
+    let other = app.signed_in("olga", Role::Approver).await;
+    assert_eq!(
+        app.rpc(&other, "card", &[("id", fresh.as_str())])
+            .await
+            .status(),
+        200
+    );
+    let opened = app
+        .count(
+            "SELECT COUNT(*) FROM card_views WHERE call_id = ? AND expanded_at IS NULL",
+            &fresh,
+        )
+        .await;
+    assert_eq!(opened, 1);
     // Only for calls that exist; viewers do not review, so they are not recorded.
     let (status, _, _) = error_of(
         app.rpc(&quick, "card_seen", &[("id", "nope"), ("expanded", "true")])

@@ -334,6 +334,20 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
         .call_action(&key, p["id"].as_str().unwrap(), "execute")
         .await;
     assert_eq!(res.status(), 200);
+    // Nobody decided it: the insights count it as bypassed, never as a person's approval
+    // (else a bypass would build the evidence for a permanent ungate).
+    app.gate().roll_up_all().await.unwrap();
+    let (bypassed, approved): (i64, i64) =
+        sqlx::query_as("SELECT SUM(bypassed), SUM(approved) FROM insight_rollups")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!((bypassed, approved), (1, 0));
+    let in_row: i64 = sqlx::query_scalar("SELECT MAX(approvals_in_row) FROM insight_patterns")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(in_row, 0);
     // Out of scope: another environment, another agent, a policy deny, a typed phrase.
     assert_eq!(
         call(&key, "deploy", json!({ "env": "production" })).await["status"],
@@ -704,5 +718,65 @@ async fn a_stale_policy_change_is_rebased_by_its_author_which_voids_its_reviews(
     );
     let voided = events(&app, "policy.change.voided", "change", change).await;
     assert_eq!(voided, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_a_revoked_bypass_no_longer_approves_still_fits_under_the_pending_cap() {
+    let app = TestApp::spawn().await;
+    app.policy(policy()).await;
+    let (key, _) = app.agent("ci-bot").await;
+    let admin = app.person("ada", Role::Admin).await;
+    app.gate()
+        .set_limits(
+            &format!("user:{}", admin.username),
+            askfirst::domain::limits::Limits {
+                max_pending_per_agent: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    let ria = app.person("ria", Role::Approver).await;
+    let ann = app.person("ann", Role::Manager).await;
+    let bo = app.person("bo", Role::Manager).await;
+    let id = app
+        .gate()
+        .request_bypass(&ria, request("deploy", Some("staging*")))
+        .await
+        .unwrap()
+        .id;
+    let first = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": { "env": "prod" } }),
+        )
+        .await;
+    assert_eq!(
+        first["status"], "pending",
+        "the one pending call the cap allows"
+    );
+    review(&app, id, &ann, Verdict::Approve, None)
+        .await
+        .unwrap();
+    review(&app, id, &bo, Verdict::Approve, None).await.unwrap();
+    // The bypass ends in the database while the server still holds it as active (as a
+    // revocation racing a proposal would): the call falls back to pending, over the cap.
+    sqlx::query("UPDATE bypasses SET status = 'revoked' WHERE id = ?")
+        .bind(id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let res = app
+        .propose(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": { "env": "staging" } }),
+        )
+        .await;
+    let (status, code, _) = error_of(res).await;
+    assert_eq!((status, code.as_str()), (429, "too_many_pending"));
+    let pending = app
+        .count("SELECT COUNT(*) FROM calls WHERE status = 'pending' AND agent_id = (SELECT id FROM agents WHERE name = ?)", "ci-bot")
+        .await;
+    assert_eq!(pending, 1);
     app.stop().await;
 }

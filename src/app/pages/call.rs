@@ -18,7 +18,14 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 pub async fn load_card(id: String) -> Result<CardData, AppError> {
     use crate::auth::guard;
     let user = guard::require_role(crate::domain::Role::Viewer).await?;
-    guard::state()?.gate.card(&id, &user).await
+    let gate = guard::state()?.gate.clone();
+    let card = gate.card(&id, &user).await?;
+    // The opening is noted here, where the card is served, for whoever may review it.
+    if card.call.status == CallStatus::Pending && user.role.includes(crate::domain::Role::Approver)
+    {
+        let _ = gate.card_seen(&user, &id, false).await;
+    }
+    Ok(card)
 }
 
 /// Notes that the signed-in person opened this card (`expanded`: its full arguments), for
@@ -30,15 +37,13 @@ pub async fn card_seen(id: String, expanded: bool) -> Result<(), AppError> {
     guard::state()?.gate.card_seen(&user, &id, expanded).await
 }
 
-/// Tells the server, once the card runs in the browser, that it was opened (and later,
-/// whether the full arguments were expanded). Only for calls still waiting.
-fn note_seen(id: String, expanded: bool) {
-    #[cfg(feature = "hydrate")]
+/// Tells the server, from the browser, that the full arguments were expanded (the opening
+/// itself the server noted when it served the card). Only for calls still waiting.
+#[cfg(feature = "hydrate")]
+fn note_expanded(id: String) {
     leptos::task::spawn_local(async move {
-        let _ = card_seen(id, expanded).await;
+        let _ = card_seen(id, true).await;
     });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (id, expanded);
 }
 
 /// Flags a call that ran as one that should not have, with why. Approvers and above; the
@@ -129,13 +134,6 @@ fn Card(
     let call = data.call.clone();
     let plan = plan_line(&call);
     let tracked = (call.status == CallStatus::Pending && data.can_decide).then(|| call.id.clone());
-    if let Some(id) = tracked.clone() {
-        Effect::new(move |done: Option<()>| {
-            if done.is_none() {
-                note_seen(id.clone(), false);
-            }
-        });
-    }
     let on_expand = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         {
@@ -145,7 +143,7 @@ fn Card(
                 .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
                 .is_some_and(|d| d.open());
             if let (true, Some(id)) = (open, tracked.clone()) {
-                note_seen(id, true);
+                note_expanded(id);
             }
         }
         #[cfg(not(feature = "hydrate"))]

@@ -301,7 +301,7 @@ fn Chart(data: InsightsData) -> impl IntoView {
             let x = i as f64 * slot + (slot - width) / 2.0;
             let mut y = H;
             let parts = [
-                (c.allowed + c.bypassed, "url(#allowed)"),
+                (c.allowed, "url(#allowed)"),
                 (c.gated, "url(#gated)"),
                 (c.denied_policy, "url(#denied)"),
             ];
@@ -316,7 +316,7 @@ fn Chart(data: InsightsData) -> impl IntoView {
                 .collect_view();
             let title = format!(
                 "{}: {} proposed, {} allowed, {} asked a person, {} denied by policy",
-                b.label, c.proposed, c.allowed + c.bypassed, c.gated, c.denied_policy
+                b.label, c.proposed, c.allowed, c.gated, c.denied_policy
             );
             view! { <g><title>{title}</title>{rects}</g> }
         })
@@ -329,7 +329,7 @@ fn Chart(data: InsightsData) -> impl IntoView {
             let c = b.counts;
             view! {
                 <tr><th scope="row"><time datetime=b.start.clone()>{b.label.clone()}</time></th>
-                    <td>{c.proposed}</td><td>{c.allowed + c.bypassed}</td><td>{c.gated}</td><td>{c.denied_policy}</td>
+                    <td>{c.proposed}</td><td>{c.allowed}</td><td>{c.gated}</td><td>{c.denied_policy}</td>
                     <td>{c.approved}</td><td>{c.denied_people}</td></tr>
             }
         })
