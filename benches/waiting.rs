@@ -648,7 +648,7 @@ async fn insights(dir: &Path, server: &Server, admin: &Client) {
     let now = chrono::Utc::now().timestamp_millis() / hour * hour;
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 575999)
-         INSERT INTO insight_rollups (hour, agent_id, tool, pattern, proposed, allowed, gated,
+         INSERT OR REPLACE INTO insight_rollups (hour, agent_id, tool, pattern, proposed, allowed, gated,
              approved, denied_people, executed, d2, d5)
          SELECT ? - (i / 800) * ?, (SELECT id FROM agents LIMIT 1), 'tool_' || (i % 40),
              'tool_' || (i % 40) || ' host=db-' || ((i / 40) % 20),
@@ -661,7 +661,7 @@ async fn insights(dir: &Path, server: &Server, admin: &Client) {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO insight_daily (day, agent_id, tool, pattern, proposed, allowed, gated,
+        "INSERT OR REPLACE INTO insight_daily (day, agent_id, tool, pattern, proposed, allowed, gated,
              approved, denied_people, executed, d2, d5)
          SELECT hour / 86400000 * 86400000, agent_id, tool, pattern, SUM(proposed),
              SUM(allowed), SUM(gated), SUM(approved), SUM(denied_people), SUM(executed),

@@ -336,6 +336,9 @@ pub struct Period {
     pub to: i64,
 }
 
+/// Most suggestions listed at once (the most-decided patterns first).
+pub const MAX_SUGGESTIONS: usize = 20;
+
 /// The longest custom period: a year.
 pub const MAX_PERIOD_DAYS: i64 = 366;
 const HOUR_MS: i64 = 3_600_000;
@@ -479,6 +482,8 @@ pub struct InsightsData {
     pub suggestions: Vec<Suggestion>,
     /// Suggestions hidden because someone dismissed them and the evidence has not changed.
     pub dismissed: usize,
+    /// Suggestions beyond the ones listed (the most-decided come first).
+    pub more_suggestions: usize,
     /// Whether the viewer may turn suggestions into policy (admins).
     pub may_change_policy: bool,
 }

@@ -26,6 +26,8 @@ const STEP: i64 = 2_000;
 const TABLE_ROWS: usize = 50;
 /// Denials read to group feedback.
 const FEEDBACK_SAMPLE: i64 = 2_000;
+/// Feedback texts grouped per pattern (the newest).
+const FEEDBACK_PER_PATTERN: usize = 200;
 /// Longest reason or comment.
 const MAX_REASON: usize = 1_000;
 
@@ -216,7 +218,9 @@ impl Gate {
         let day_bars = period.bar_ms() > 3_600_000;
         let series = rollups::series(&self.pool, period.from, period.to, day_bars).await?;
         let bars = bars(&period, &series);
-        let (suggestions, dismissed) = self.suggestions(&now_groups, &period).await?;
+        let (mut suggestions, dismissed) = self.suggestions(&now_groups, &period).await?;
+        let more_suggestions = suggestions.len().saturating_sub(insights::MAX_SUGGESTIONS);
+        suggestions.truncate(insights::MAX_SUGGESTIONS);
         Ok(InsightsData {
             period,
             period_key: key.to_string(),
@@ -228,6 +232,7 @@ impl Gate {
             by_pattern,
             suggestions,
             dismissed,
+            more_suggestions,
             may_change_policy: user.role == crate::domain::Role::Admin,
         })
     }
@@ -260,7 +265,6 @@ impl Gate {
         let policy = self.policy();
         let mut out = Vec::new();
         let mut hidden = 0;
-        let mut tighten_wanted = Vec::new();
         for ((tool, pattern), counts) in &by_pattern {
             let Some(row) = known.get(&(tool.clone(), pattern.clone())) else {
                 continue;
@@ -288,9 +292,6 @@ impl Gate {
                     continue;
                 }
             }
-            if kind == SuggestionKind::Tighten {
-                tighten_wanted.push(out.len());
-            }
             out.push(Suggestion {
                 kind,
                 tool: tool.clone(),
@@ -303,6 +304,11 @@ impl Gate {
                 evidence: evidence(kind, counts, row.approvals_in_row),
             });
         }
+        // The most-decided first; feedback is grouped for the ones that will be listed.
+        out.sort_by_key(|s| std::cmp::Reverse(s.counts.decisions()));
+        let tighten_wanted: Vec<usize> = (0..out.len().min(insights::MAX_SUGGESTIONS))
+            .filter(|i| out[*i].kind == SuggestionKind::Tighten)
+            .collect();
         if !tighten_wanted.is_empty() {
             let mut denials =
                 rollups::denials_since(&self.pool, period.from, period.to, FEEDBACK_SAMPLE).await?;
@@ -314,7 +320,11 @@ impl Gate {
             for d in denials {
                 let args: Value = serde_json::from_str(&d.args).unwrap_or(Value::Null);
                 let p = finder.pattern(&d.tool, &args, d.rule.as_deref());
-                texts.entry((d.tool, p.text)).or_default().push(d.feedback);
+                let texts = texts.entry((d.tool, p.text)).or_default();
+                // Grouping compares every pair: the newest 200 of a pattern say enough.
+                if texts.len() < FEEDBACK_PER_PATTERN {
+                    texts.push(d.feedback);
+                }
             }
             for i in tighten_wanted {
                 let s = &mut out[i];
@@ -326,7 +336,6 @@ impl Gate {
                 s.feedback = groups;
             }
         }
-        out.sort_by_key(|s| std::cmp::Reverse(s.counts.decisions()));
         Ok((out, hidden))
     }
 

@@ -260,6 +260,9 @@ fn Insights(
             } else {
                 view! { <div class="suggestions">{suggestions}</div> }.into_any()
             }}
+            {(data.more_suggestions > 0).then(|| view! {
+                <p class="muted">{data.more_suggestions} " more suggestion(s) for less-decided patterns: act on these first, or pick a shorter period."</p>
+            })}
             {(data.dismissed > 0).then(|| view! {
                 <p class="muted">{data.dismissed} " dismissed suggestion(s) hidden until their evidence changes."</p>
             })}
