@@ -46,8 +46,6 @@ pub async fn load_insights(
     let user = guard::require_role(crate::domain::Role::Manager).await?;
     let gate = guard::state()?.gate.clone();
     let range = self::period(&period, &from, &to, &gate)?;
-    // One bounded step first, so what just happened shows (the server keeps up anyway).
-    gate.roll_up().await?;
     gate.insights(&user, range, period.as_deref().unwrap_or("7d"))
         .await
 }
