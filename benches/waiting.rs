@@ -633,8 +633,8 @@ async fn inbox_render(dir: &Path, history: usize, pending: usize) {
 
 /// The insights page over the rollups (hourly, and per day) of a month of a million-call history at its most
 /// scattered: 40 tools with 20 patterns each, every hour of 30 days (576,000 rollup rows,
-/// more than a million calls can fill in practice), seeded straight into SQLite. The page's
-/// server function first rolls up whatever the audit log holds beyond the rollups.
+/// more than a million calls can fill in practice), seeded straight into SQLite, measured
+/// once the server's background roll-up of the seeded audit log has caught up.
 async fn insights(dir: &Path, server: &Server, admin: &Client) {
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::ConnectOptions;

@@ -221,9 +221,11 @@ fn covering(columns: &str, from: i64, to: i64, days: bool) -> (String, [i64; 6])
     } else {
         (to, to) // no whole day inside: all hourly
     };
+    // Three single ranges (not one `OR`), so each reads its slice of the primary key.
     let sql = format!(
-        "SELECT hour AS at, {columns} FROM insight_rollups
-             WHERE (hour >= ? AND hour < ?) OR (hour >= ? AND hour < ?)
+        "SELECT hour AS at, {columns} FROM insight_rollups WHERE hour >= ? AND hour < ?
+         UNION ALL
+         SELECT hour AS at, {columns} FROM insight_rollups WHERE hour >= ? AND hour < ?
          UNION ALL
          SELECT day AS at, {columns} FROM insight_daily WHERE day >= ? AND day < ?"
     );
