@@ -176,8 +176,13 @@ impl Gate {
             .await
             .map_err(|_| AppError::Internal("the gate is closing".into()))?;
         let previous = period.previous();
-        let now_groups = rollups::groups(&self.pool, period.from, period.to).await?;
-        let before_groups = rollups::groups(&self.pool, previous.from, previous.to).await?;
+        // Three independent reads, each on its own pooled connection, side by side.
+        let day_bars = period.bar_ms() > 3_600_000;
+        let (now_groups, before_groups, series) = tokio::try_join!(
+            rollups::groups(&self.pool, period.from, period.to),
+            rollups::groups(&self.pool, previous.from, previous.to),
+            rollups::series(&self.pool, period.from, period.to, day_bars),
+        )?;
         let table = |label: &dyn Fn(&rollups::GroupCounts) -> String| {
             let mut rows: BTreeMap<String, InsightRow> = BTreeMap::new();
             for (groups, now) in [(&now_groups, true), (&before_groups, false)] {
@@ -215,8 +220,6 @@ impl Gate {
         let mut before = Counts::default();
         before_groups.iter().for_each(|g| before.add(&g.counts));
 
-        let day_bars = period.bar_ms() > 3_600_000;
-        let series = rollups::series(&self.pool, period.from, period.to, day_bars).await?;
         let bars = bars(&period, &series);
         let (mut suggestions, dismissed) = self.suggestions(&now_groups, &period).await?;
         let more_suggestions = suggestions.len().saturating_sub(insights::MAX_SUGGESTIONS);
