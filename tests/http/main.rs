@@ -29,3 +29,4 @@ mod sessions;
 mod sign_in;
 mod signoff;
 mod streams;
+mod workflow;
