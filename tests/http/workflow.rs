@@ -420,7 +420,7 @@ async fn a_grant_approves_identical_calls_until_its_uses_window_or_revocation() 
     assert_eq!(after["status"], "pending", "revoked");
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'grant.revoked' AND json_extract(detail, '$.grant') = ?",
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'grant.revoked' AND json_extract(detail, '$.grant') = CAST(? AS INTEGER)",
             &newest.to_string()
         )
         .await,
