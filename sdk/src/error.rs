@@ -26,9 +26,30 @@ pub enum Error {
     /// A local I/O failure (the demo's webhook receiver).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A person denied this call and said not to retry it (`retry: false`): the agent
+    /// must change course, not propose the same call again — a repeat is denied at once.
+    #[error("denied, do not retry: {feedback}")]
+    DoNotRetry {
+        /// The denied call (for a repeat answered at once, the repeat; `repeat_of` names
+        /// the original).
+        id: String,
+        feedback: String,
+        reason_code: Option<String>,
+        repeat_of: Option<String>,
+    },
 }
 
 impl Error {
+    /// The typed error for a denial that says not to retry, if `denial` is one.
+    pub fn do_not_retry(id: &str, denial: Option<&crate::types::Denial>) -> Option<Self> {
+        denial.filter(|d| !d.retry).map(|d| Error::DoNotRetry {
+            id: id.to_string(),
+            feedback: d.feedback.clone(),
+            reason_code: d.reason_code.clone(),
+            repeat_of: d.repeat_of.clone(),
+        })
+    }
+
     /// The HTTP status of an API error.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -85,7 +85,9 @@ impl Client {
     /// seconds) and, once approved, runs `tool_fn` with the arguments the server returns
     /// (an approver may have edited them). A stale approval is proposed again once, with
     /// a new idempotency key. Denied, expired and cancelled calls give
-    /// [`GateOutcome::Denied`]; `tool_fn` then never runs.
+    /// [`GateOutcome::Denied`]; `tool_fn` then never runs. A denial whose approver said
+    /// "do not retry" is the typed error [`Error::DoNotRetry`] instead: the agent must
+    /// change course. When an approver extends the deadline, the gate waits longer.
     pub async fn execute_with_gate<T, F, Fut>(
         &self,
         call: ProposedCall,
@@ -114,11 +116,17 @@ impl Client {
         let mut proposed_again = false;
         loop {
             let proposal = self.propose(&call).await?;
+            if let Some(e) = Error::do_not_retry(&proposal.id, proposal.denial.as_ref()) {
+                return Err(e);
+            }
             let runnable = match proposal.status {
                 Status::Allowed | Status::Approved => true,
                 Status::Pending => {
                     on_pending(&proposal);
                     let view = self.await_decision(&proposal).await?;
+                    if let Some(e) = Error::do_not_retry(&view.id, view.denial.as_ref()) {
+                        return Err(e);
+                    }
                     match view.status {
                         Status::Approved | Status::Allowed => true,
                         Status::Stale => false,
@@ -152,9 +160,20 @@ impl Client {
     /// Waits for people until the deadline plus grace; if nobody decided by then the call
     /// is withdrawn and reported as expired.
     async fn await_decision(&self, proposal: &Proposal) -> Result<CallView, Error> {
-        let view = self.wait(&proposal.id, wait_budget(proposal)).await?;
-        if view.status != Status::Pending {
-            return Ok(view);
+        let mut deadline = proposal.deadline.clone();
+        let mut budget = wait_budget(proposal);
+        loop {
+            let view = self.wait(&proposal.id, budget).await?;
+            if view.status != Status::Pending {
+                return Ok(view);
+            }
+            // An approver extended the deadline, or it escalated: wait for the new one.
+            if view.deadline.is_some() && view.deadline != deadline {
+                deadline = view.deadline.clone();
+                budget = budget_until(deadline.as_deref());
+                continue;
+            }
+            break;
         }
         match self.cancel(&proposal.id).await {
             Ok(mut view) => {
@@ -200,6 +219,9 @@ impl Client {
         F: FnOnce(Value) -> Fut,
         Fut: Future<Output = T>,
     {
+        if let Some(e) = Error::do_not_retry(&proposal.id, proposal.denial.as_ref()) {
+            return Err(e);
+        }
         match proposal.status {
             Status::Pending => Err(Error::Usage(format!(
                 "call {} is pending: resume it when people decide",
@@ -227,6 +249,9 @@ impl Client {
         F: FnOnce(Value) -> Fut,
         Fut: Future<Output = T>,
     {
+        if let Some(e) = Error::do_not_retry(&view.id, view.denial.as_ref()) {
+            return Err(e);
+        }
         if !view.status.is_runnable() {
             return Ok(GateOutcome::denied(view));
         }
@@ -252,7 +277,12 @@ impl Client {
 
 /// Time to wait for people: until the deadline plus grace.
 fn wait_budget(p: &Proposal) -> Duration {
-    let Some(deadline) = p.deadline_at() else {
+    budget_until(p.deadline.as_deref())
+}
+
+/// Time from now until `deadline` (RFC 3339) plus grace.
+fn budget_until(deadline: Option<&str>) -> Duration {
+    let Some(deadline) = deadline.and_then(crate::types::parse_time) else {
         return NO_DEADLINE_WAIT;
     };
     let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());

@@ -41,7 +41,9 @@ pub use client::Client;
 pub use error::{Error, SignatureError};
 pub use events::CallEvent;
 pub use gate::GateOutcome;
-pub use types::{ApprovedBy, Bypass, CallView, Decision, Executed, Proposal, Status};
+pub use types::{
+    ApprovedBy, Bypass, CallView, Decision, Denial, Escalation, Executed, Proposal, Status,
+};
 pub use webhook::{
     sign_webhook, verify_webhook, verify_webhook_now, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,
 };

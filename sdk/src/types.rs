@@ -86,6 +86,38 @@ pub struct Proposal {
     /// Until when an approved call may be executed (RFC 3339).
     #[serde(default)]
     pub approval_expires_at: Option<String>,
+    /// For a repeat of a call a person denied with "do not retry": that denial.
+    #[serde(default)]
+    pub denial: Option<Denial>,
+}
+
+/// A person's denial, as the agent must respect it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    /// The approver's words.
+    pub feedback: String,
+    /// The preset reason they picked (e.g. `out_of_scope`), if any.
+    #[serde(default)]
+    pub reason_code: Option<String>,
+    /// `false`: do not propose this call again; a repeat (same session, tool and
+    /// arguments) is denied at once for a while.
+    pub retry: bool,
+    /// For a repeat answered at once: the call whose denial it repeats.
+    #[serde(default)]
+    pub repeat_of: Option<String>,
+}
+
+/// An escalation: nobody decided before the deadline, so the call moved to a fallback
+/// audience with a new deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// RFC 3339.
+    pub at: String,
+    /// `manager`, `group:oncall`, …
+    pub to: String,
+    /// In words.
+    #[serde(default)]
+    pub to_text: String,
 }
 
 /// Who approved a call: a bypass managers signed off (its number), or these people.
@@ -93,6 +125,8 @@ pub struct Proposal {
 #[serde(rename_all = "snake_case")]
 pub enum ApprovedBy {
     Bypass(i64),
+    /// A remembered grant: an approver's earlier "also approve identical calls".
+    Grant(i64),
     People(Vec<String>),
 }
 
@@ -193,6 +227,15 @@ pub struct CallView {
     pub confirm: Option<String>,
     #[serde(default)]
     pub deadline: Option<String>,
+    /// Times an approver extended the deadline.
+    #[serde(default)]
+    pub extensions: u32,
+    /// Set once the deadline escalated the call to a fallback audience.
+    #[serde(default)]
+    pub escalated: Option<Escalation>,
+    /// A person's denial: feedback, preset reason, and whether to retry.
+    #[serde(default)]
+    pub denial: Option<Denial>,
     #[serde(default)]
     pub approval_expires_at: Option<String>,
     /// Who approved it (absent until it is approved).

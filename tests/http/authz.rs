@@ -124,7 +124,8 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (
             Method::POST,
             "/rpc/limits_save",
-            "max_pending_per_agent=500",
+            // Empty: no cap (every row here leaves a pending call behind).
+            "max_pending_per_agent=",
             ADMINS,
         ),
         (
@@ -269,6 +270,16 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_admits_only_its_callers() {
     let app = TestApp::spawn().await;
+    // Every request below gets a fresh pending call: more than the default cap per agent.
+    app.gate()
+        .set_limits(
+            "test",
+            askfirst::domain::limits::Limits {
+                max_pending_per_agent: None,
+            },
+        )
+        .await
+        .unwrap();
     let (key, _) = app.agent("bot").await;
     app.add_user("m-signin", Role::Viewer, "a long enough password")
         .await;

@@ -298,3 +298,99 @@ async fn the_sdk_sees_a_bypass_approval_and_the_bypasses_that_cover_it() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_do_not_retry_denial_is_a_typed_error_and_an_extension_keeps_the_gate_waiting() {
+    let app = real_time_app().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [{ "name": "gate-deploy", "match": { "tool": "deploy" },
+                    "effect": { "kind": "gate", "deadline_secs": 2, "extend_max_secs": 60 } }]
+    }))
+    .await;
+    let (key, _) = app.agent("sdk-bot").await;
+    let client = Client::new(&app.base, &key).unwrap();
+    let person = app.person("apu", Role::Approver).await;
+
+    // An approver extends the 2-second deadline, then approves after it first passed.
+    let gate = app.gate().clone();
+    let helper = person.clone();
+    let decider = tokio::spawn(async move {
+        let id = loop {
+            let rows = askfirst::store::calls::pending(&gate.pool, 10)
+                .await
+                .unwrap();
+            if let Some(row) = rows.first() {
+                break row.id.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        gate.extend(&id, &helper, 30, "checking").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        decide_seen(
+            &gate,
+            &id,
+            &helper,
+            DecisionInput {
+                approve: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let call = ProposedCall::new("s1", "deploy").args(json!({ "env": "staging" }));
+    let out = client
+        .execute_with_gate(call, |args| async move { args })
+        .await
+        .unwrap();
+    assert!(
+        out.is_executed(),
+        "the gate waited past the first deadline: {out:?}"
+    );
+    decider.await.unwrap();
+
+    // A denial marked "do not retry" is a typed error, and so is its repeat.
+    let gate = app.gate().clone();
+    let denier = tokio::spawn(async move {
+        loop {
+            let rows = askfirst::store::calls::pending(&gate.pool, 10)
+                .await
+                .unwrap();
+            if let Some(row) = rows.first() {
+                let input = DecisionInput {
+                    approve: false,
+                    feedback: Some("use staging".into()),
+                    reason_code: Some("wrong_target".into()),
+                    do_not_retry: true,
+                    ..Default::default()
+                };
+                decide_seen(&gate, &row.id, &person, input).await.unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    for attempt in 0..2 {
+        let call = ProposedCall::new("s1", "deploy").args(json!({ "env": "production" }));
+        match client.execute_with_gate(call, |_| async {}).await {
+            Err(askfirst_sdk::Error::DoNotRetry {
+                feedback,
+                reason_code,
+                repeat_of,
+                ..
+            }) => {
+                assert_eq!(feedback, "use staging");
+                assert_eq!(reason_code.as_deref(), Some("wrong_target"));
+                assert_eq!(
+                    repeat_of.is_some(),
+                    attempt == 1,
+                    "the repeat names the original"
+                );
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
+    denier.await.unwrap();
+    app.stop().await;
+}

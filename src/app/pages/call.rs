@@ -71,8 +71,8 @@ pub async fn decide_call(
     reason_code: Option<String>,
     do_not_retry: Option<String>,
     grant: Option<String>,
-    grant_minutes: Option<u64>,
-    grant_uses: Option<u32>,
+    grant_minutes: Option<String>,
+    grant_uses: Option<String>,
     grant_similar: Option<String>,
 ) -> Result<CallView, AppError> {
     use crate::auth::guard;
@@ -96,12 +96,15 @@ pub async fn decide_call(
     let checked = |v: &Option<String>| v.as_deref().is_some_and(|v| v == "true" || v == "on");
     let grant = (approve && checked(&grant))
         .then(|| -> Result<_, AppError> {
+            let number = |v: &Option<String>, what: &str| {
+                v.as_deref()
+                    .and_then(|t| t.trim().parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| AppError::Invalid(format!("say for how many {what}")))
+            };
             Ok(crate::domain::grant::GrantAsk {
-                secs: grant_minutes
-                    .ok_or_else(|| AppError::Invalid("say for how many minutes".into()))?
-                    .saturating_mul(60),
-                uses: grant_uses
-                    .ok_or_else(|| AppError::Invalid("say for how many uses".into()))?,
+                secs: u64::from(number(&grant_minutes, "minutes")?) * 60,
+                uses: number(&grant_uses, "uses")?,
                 similar: checked(&grant_similar),
             })
         })
