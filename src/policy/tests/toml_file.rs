@@ -50,6 +50,24 @@ fn round_trip_cases() -> Vec<(&'static str, Policy)> {
             })),
         ),
         (
+            "the approver workflow: groups, deadline outcomes, extensions, grants",
+            policy_json(json!({
+                "default_effect": { "kind": "allow" },
+                "groups": { "oncall": ["olga", "omar"], "leads": ["lee"] },
+                "rules": [
+                    { "name": "escalate", "match": { "tool": "page" },
+                      "effect": { "kind": "gate", "on_deadline": "escalate", "escalate_to": "group:oncall",
+                                  "escalate_deadline_secs": 900, "extend_max_secs": 300 } },
+                    { "name": "deny late", "match": { "tool": "wipe" },
+                      "effect": { "kind": "gate", "on_deadline": "deny", "no_retry_secs": 600,
+                                  "confirm": "{tool} {/target}" } },
+                    { "name": "grants", "match": { "tool": "restart" },
+                      "effect": { "kind": "gate", "grant_max_secs": 1800, "grant_max_uses": 5,
+                                  "grant_match": ["/service", "/region"] } }
+                ]
+            })),
+        ),
+        (
             "gate default with confirmation",
             policy_json(json!({
                 "default_effect": { "kind": "gate", "approvals_required": 2, "approver_role": "manager",
