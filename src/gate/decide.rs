@@ -151,12 +151,7 @@ impl Gate {
         if input.grant.is_some() && !input.approve {
             return Err(AppError::Invalid("a grant goes with an approval".into()));
         }
-        if input.grant.is_some() && input.edited_args.is_some() {
-            return Err(AppError::State(
-                StateCode::GrantRefused,
-                "a grant covers the call as the agent proposed it: approve without editing, or edit without a grant".into(),
-            ));
-        }
+
         if feedback
             .as_ref()
             .is_some_and(|f| f.chars().count() > limits::FEEDBACK)
@@ -461,6 +456,12 @@ async fn decide_in(
         }
         _ => None,
     };
+    if edit.is_some() && input.grant.is_some() {
+        return Ok(Err(AppError::State(
+            StateCode::GrantRefused,
+            "a grant covers the call as the agent proposed it: approve without editing, or edit without a grant".into(),
+        )));
+    }
     let submission = Submission {
         reviewer: me,
         verdict,

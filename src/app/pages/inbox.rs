@@ -79,16 +79,20 @@ pub fn InboxPage() -> impl IntoView {
     let query = use_query_map();
     let refresh = RwSignal::new(0u32);
     live_updates(refresh);
+    // Kept across live refreshes: the selection, and what the last batch did.
+    let batch = ServerAction::<DecideBatch>::new();
+    let checked = RwSignal::new(Vec::<String>::new());
     let data = Resource::new(
         move || (query.get(), refresh.get()),
         |(q, _)| load_inbox(q.get("agent"), q.get("tool"), q.get("risk")),
     );
     view! {
         <Title text="Inbox · askfirst" />
+        <BatchResult batch checked />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Inbox data /> }.into_any(),
+                    Ok(data) => view! { <Inbox data batch checked /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
@@ -97,12 +101,15 @@ pub fn InboxPage() -> impl IntoView {
 }
 
 #[component]
-fn Inbox(data: InboxData) -> impl IntoView {
+fn Inbox(
+    data: InboxData,
+    batch: ServerAction<DecideBatch>,
+    checked: RwSignal<Vec<String>>,
+) -> impl IntoView {
     let now = ticking_now(data.now_ms);
     let query = use_query_map();
     let grouped = query.with_untracked(|q| q.get("group").as_deref() == Some("similar"));
     let selected = RwSignal::new(0usize);
-    let checked = RwSignal::new(Vec::<String>::new());
     let anchor = RwSignal::new(None::<usize>);
     let mut items = data.items;
     if grouped {
@@ -114,6 +121,10 @@ fn Inbox(data: InboxData) -> impl IntoView {
         items.sort_by_key(|item| first[&item.similar]);
     }
     let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    // Calls that left the list meanwhile leave the selection.
+    if checked.with_untracked(|c| c.iter().any(|id| !ids.contains(id))) {
+        checked.update(|c| c.retain(|id| ids.contains(id)));
+    }
     let hashes: std::collections::HashMap<String, String> = items
         .iter()
         .map(|i| (i.id.clone(), i.hash.clone()))
@@ -195,7 +206,7 @@ fn Inbox(data: InboxData) -> impl IntoView {
             <header class="inbox-head">
                 <h1>"Inbox " <span class="count">{total}</span></h1>
                 <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"x"</kbd> " select · " <kbd>"Enter"</kbd> " open · "
-                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " approve/deny (the selection, or the open row) · shift-click selects a range"</p>
+                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " open to approve/deny · shift-click selects a range"</p>
                 {group_link}
             </header>
             <Filters counts=data.counts />
@@ -208,7 +219,7 @@ fn Inbox(data: InboxData) -> impl IntoView {
                               Filter by agent, tool or risk to see the others.")}
                 </p>
             })}
-            <BatchBar checked hashes=StoredValue::new(hashes) reasons=data.reasons.clone() />
+            <BatchBar action=batch checked hashes=StoredValue::new(hashes) reasons=data.reasons.clone() />
             {if count == 0 {
                 view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
             } else {
@@ -258,11 +269,11 @@ impl Pick {
 /// call decided on its own; the result lists what happened to each.
 #[component]
 fn BatchBar(
+    action: ServerAction<DecideBatch>,
     checked: RwSignal<Vec<String>>,
     hashes: StoredValue<std::collections::HashMap<String, String>>,
     reasons: Vec<crate::domain::workflow::DenialReason>,
 ) -> impl IntoView {
-    let action = ServerAction::<DecideBatch>::new();
     let feedback = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let no_retry = RwSignal::new(false);
@@ -285,6 +296,32 @@ fn BatchBar(
             do_not_retry: Some(no_retry.get_untracked().to_string()),
         });
     };
+    view! {
+        <Show when=move || !checked.with(Vec::is_empty)>
+            <div class="batch-bar" role="region" aria-label="Decide the selected calls">
+                <span class="batch-count">{move || checked.with(Vec::len)} " selected"</span>
+                <button type="button" class="approve" disabled=move || action.pending().get()
+                    on:click=move |_| send("approve")>"Approve selected"</button>
+                <select aria-label="Denial reason" on:change=move |ev| reason.set(event_target_value(&ev))>
+                    <option value="">"— reason —"</option>
+                    {reasons.iter().map(|r| view! { <option value=r.code.clone()>{r.label.clone()}</option> }).collect_view()}
+                </select>
+                <input aria-label="Why deny (to each agent)" placeholder="why deny"
+                    on:input=move |ev| feedback.set(event_target_value(&ev)) />
+                <label class="checkbox"><input type="checkbox" on:change=move |ev| no_retry.set(event_target_checked(&ev)) /> " do not retry"</label>
+                <button type="button" class="deny" disabled=move || action.pending().get()
+                    on:click=move |_| send("deny")>"Deny selected"</button>
+                <button type="button" class="secondary small" on:click=move |_| checked.set(Vec::new())>"Clear"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// What the last batch decision did to each call (above the list, so a live refresh of
+/// the list keeps it).
+#[component]
+fn BatchResult(batch: ServerAction<DecideBatch>, checked: RwSignal<Vec<String>>) -> impl IntoView {
+    let action = batch;
     let results = move || {
         action.value().get().map(|r| match r {
             Ok(list) => {
@@ -315,26 +352,7 @@ fn BatchBar(
             checked.set(Vec::new());
         }
     });
-    view! {
-        {results}
-        <Show when=move || !checked.with(Vec::is_empty)>
-            <div class="batch-bar" role="region" aria-label="Decide the selected calls">
-                <span class="batch-count">{move || checked.with(Vec::len)} " selected"</span>
-                <button type="button" class="approve" disabled=move || action.pending().get()
-                    on:click=move |_| send("approve")>"Approve selected"</button>
-                <select aria-label="Denial reason" on:change=move |ev| reason.set(event_target_value(&ev))>
-                    <option value="">"— reason —"</option>
-                    {reasons.iter().map(|r| view! { <option value=r.code.clone()>{r.label.clone()}</option> }).collect_view()}
-                </select>
-                <input aria-label="Why deny (to each agent)" placeholder="why deny"
-                    on:input=move |ev| feedback.set(event_target_value(&ev)) />
-                <label class="checkbox"><input type="checkbox" on:change=move |ev| no_retry.set(event_target_checked(&ev)) /> " do not retry"</label>
-                <button type="button" class="deny" disabled=move || action.pending().get()
-                    on:click=move |_| send("deny")>"Deny selected"</button>
-                <button type="button" class="secondary small" on:click=move |_| checked.set(Vec::new())>"Clear"</button>
-            </div>
-        </Show>
-    }
+    results
 }
 
 #[component]
