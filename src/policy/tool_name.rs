@@ -61,7 +61,8 @@ mod tests {
             ("write_file", "files.write_file", true),
             ("write_file", "write_file", true),
             ("write_file", "a.b.write_file", false),
-            ("b.write_file", "a.b.write_file", true),
+            // A pattern with a `.` names a server: full names only.
+            ("b.write_file", "a.b.write_file", false),
             ("files.*", "files.write_file", true),
             ("files.*", "write_file", false),
             ("files.*", "other.write_file", false),

@@ -59,7 +59,11 @@ async fn the_default_policy_previewed_for_proxied_tools() {
         ]
     );
     // Nothing was proposed or recorded.
-    assert_eq!(app.count("SELECT COUNT(*) FROM calls WHERE ?1 = ?1", "").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM calls WHERE ?1 = ?1", "")
+            .await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,23 +112,59 @@ async fn each_agent_sees_only_its_own_view() {
 async fn bad_previews_get_clear_errors() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
-    let many: Vec<Value> = (0..201).map(|i| json!({ "tool": format!("t{i}") })).collect();
+    let many: Vec<Value> = (0..201)
+        .map(|i| json!({ "tool": format!("t{i}") }))
+        .collect();
     let params: Vec<String> = (0..101).map(|i| format!("p{i}")).collect();
     let cases = [
         ("no tools", json!({ "tools": [] }), 422, "1 to 200"),
         ("201 tools", json!({ "tools": many }), 422, "1 to 200"),
         ("missing tools", json!({}), 422, "tools"),
-        ("empty name", json!({ "tools": [{ "tool": "" }] }), 422, "tools[0].tool"),
-        ("long name", json!({ "tools": [{ "tool": "x".repeat(201) }] }), 422, "longer than"),
-        ("control character", json!({ "tools": [{ "tool": "a\u{7}b" }] }), 422, "control"),
-        ("unknown risk", json!({ "tools": [{ "tool": "t", "risk": ["spooky"] }] }), 422, "spooky"),
-        ("unknown field", json!({ "tools": [{ "tool": "t", "args": {} }] }), 422, "args"),
-        ("101 params", json!({ "tools": [{ "tool": "t", "params": params }] }), 422, "100"),
+        (
+            "empty name",
+            json!({ "tools": [{ "tool": "" }] }),
+            422,
+            "tools[0].tool",
+        ),
+        (
+            "long name",
+            json!({ "tools": [{ "tool": "x".repeat(201) }] }),
+            422,
+            "longer than",
+        ),
+        (
+            "control character",
+            json!({ "tools": [{ "tool": "a\u{7}b" }] }),
+            422,
+            "control",
+        ),
+        (
+            "unknown risk",
+            json!({ "tools": [{ "tool": "t", "risk": ["spooky"] }] }),
+            422,
+            "spooky",
+        ),
+        (
+            "unknown field",
+            json!({ "tools": [{ "tool": "t", "args": {} }] }),
+            422,
+            "args",
+        ),
+        (
+            "101 params",
+            json!({ "tools": [{ "tool": "t", "params": params }] }),
+            422,
+            "100",
+        ),
         ("wrong type", json!({ "tools": "files.*" }), 422, "tools"),
     ];
     for (name, body, status, needle) in cases {
         let (got, code, message) = error_of(preview(&app, &key, body).await).await;
-        assert_eq!((got, code.as_str()), (status, "invalid"), "{name}: {message}");
+        assert_eq!(
+            (got, code.as_str()),
+            (status, "invalid"),
+            "{name}: {message}"
+        );
         assert!(message.contains(needle), "{name}: {message}");
     }
     let res = reqwest::Client::new()
@@ -139,7 +179,11 @@ async fn bad_previews_get_clear_errors() {
     for bad_key in ["", "af_not_a_key"] {
         let (status, code, _) =
             error_of(preview(&app, bad_key, json!({ "tools": [{ "tool": "t" }] })).await).await;
-        assert_eq!((status, code.as_str()), (401, "unauthenticated"), "{bad_key:?}");
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "unauthenticated"),
+            "{bad_key:?}"
+        );
     }
     // The route is in the OpenAPI document with its schemas.
     let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
