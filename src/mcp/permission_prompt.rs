@@ -106,9 +106,7 @@ impl ServerHandler for PermissionPrompt {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let mut list = ListToolsResult::default();
-        list.tools = vec![tool()];
-        Ok(list)
+        Ok(ListToolsResult::with_all_items(vec![tool()]))
     }
 
     async fn call_tool(

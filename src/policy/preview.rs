@@ -99,7 +99,7 @@ impl CompiledRule {
     fn may_match(&self, input: &PreviewInput<'_>, risk: RiskSet) -> Option<bool> {
         let fixed = self.tool.as_ref().is_none_or(|p| p.matches(input.tool))
             && self.agent.as_ref().is_none_or(|p| p.matches(input.agent))
-            && !(self.risk_none && !risk.is_empty())
+            && (!self.risk_none || risk.is_empty())
             && (self.risk_any.is_empty() || self.risk_any.intersects(risk));
         if !fixed {
             return Some(false);

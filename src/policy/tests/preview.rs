@@ -18,8 +18,9 @@ fn default_policy_previews() {
     let policy = CompiledPolicy::compile(&default_policy()).unwrap();
     let path = ["path".to_string()];
     let write = ["path".to_string(), "content".to_string()];
+    type Case<'a> = (&'a str, &'a [RiskClass], Option<&'a [String]>, &'a str);
     #[rustfmt::skip]
-    let cases: [(&str, &[RiskClass], Option<&[String]>, &str); 10] = [
+    let cases: [Case; 10] = [
         // (tool, risk, params, effects)
         ("files.read_text_file", &[], Some(&path), "allow"),
         ("read_text_file", &[], Some(&path), "allow"),
