@@ -11,6 +11,7 @@ use crate::domain::audit_view::{
     query_string, AuditPageData, AuditQuery, ChainStatus, KNOWN_KINDS,
 };
 use crate::domain::AppError;
+use crate::app::widgets::Time;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -167,7 +168,7 @@ fn Events(data: AuditPageData, query: AuditQuery) -> impl IntoView {
             view! {
                 <tr>
                     <td class="num">{e.id}</td>
-                    <td><time datetime=e.at.clone()>{e.at.clone()}</time></td>
+                    <td><Time at=e.at.clone() /></td>
                     <td class="actor">{e.actor.clone()}</td>
                     <td class="kind"><code>{e.kind.clone()}</code></td>
                     <td class="agent">{e.agent.clone()}</td>
