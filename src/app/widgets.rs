@@ -157,8 +157,7 @@ pub fn Time(
         };
         Effect::new(move |_| {
             render();
-            if let Ok(handle) =
-                set_interval_with_handle(render, std::time::Duration::from_secs(30))
+            if let Ok(handle) = set_interval_with_handle(render, std::time::Duration::from_secs(30))
             {
                 on_cleanup(move || handle.clear());
             }

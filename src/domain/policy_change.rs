@@ -498,7 +498,10 @@ fn gate_loosenings(before: &GateSettings, after: &GateSettings) -> Vec<String> {
             // Fewer deciding arguments (or some where there were none) cover more calls.
             let wider = (before.grant_match.is_empty() && !after.grant_match.is_empty())
                 || (!before.grant_match.is_empty()
-                    && before.grant_match.iter().any(|p| !after.grant_match.contains(p)));
+                    && before
+                        .grant_match
+                        .iter()
+                        .any(|p| !after.grant_match.contains(p)));
             if wider {
                 out.push(format!(
                     "grants cover more calls (similar by {})",

@@ -115,7 +115,9 @@ pub struct Workflow {
 }
 
 fn ms(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }
 
 impl Workflow {
@@ -138,9 +140,11 @@ impl Workflow {
                 Some(Audience::Group(name)) => groups.get(name).cloned().unwrap_or_default(),
                 _ => Vec::new(),
             },
-            escalate_ms: escalate_to
-                .as_ref()
-                .map(|_| ms(settings.escalate_deadline_secs.unwrap_or(settings.deadline_secs))),
+            escalate_ms: escalate_to.as_ref().map(|_| {
+                ms(settings
+                    .escalate_deadline_secs
+                    .unwrap_or(settings.deadline_secs))
+            }),
             escalate_to,
             extend_max_ms: Some(ms(settings
                 .extend_max_secs
@@ -227,9 +231,9 @@ impl std::fmt::Display for ExtendRefusal {
                 "an extension adds between 1 second and {} seconds",
                 max_ms / 1000
             ),
-            ExtendRefusal::PastCap { .. } => f.write_str(
-                "that would move the deadline more than 30 days past the proposal",
-            ),
+            ExtendRefusal::PastCap { .. } => {
+                f.write_str("that would move the deadline more than 30 days past the proposal")
+            }
         }
     }
 }
@@ -374,10 +378,19 @@ impl Default for DenialReasons {
         DenialReasons {
             reasons: vec![
                 r("out_of_scope", "This is outside the task you were given."),
-                r("wrong_target", "The target (file, service, environment or recipient) is wrong."),
+                r(
+                    "wrong_target",
+                    "The target (file, service, environment or recipient) is wrong.",
+                ),
                 r("too_risky", "Too risky to do now; find a safer way."),
-                r("needs_context", "Not enough context to approve; explain what this is for."),
-                r("already_done", "This was already done, or someone else is doing it."),
+                r(
+                    "needs_context",
+                    "Not enough context to approve; explain what this is for.",
+                ),
+                r(
+                    "already_done",
+                    "This was already done, or someone else is doing it.",
+                ),
             ],
         }
     }
@@ -397,10 +410,7 @@ impl DenialReasons {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok {
-                return Err(format!(
-                    "`{}`: a code is 1-40 of a-z, 0-9 and _",
-                    r.code
-                ));
+                return Err(format!("`{}`: a code is 1-40 of a-z, 0-9 and _", r.code));
             }
             if seen.contains(&r.code.as_str()) {
                 return Err(format!("`{}` is listed twice", r.code));
@@ -435,7 +445,9 @@ impl DenialReasons {
                     code: code.trim().to_string(),
                     label: label.trim().to_string(),
                 }),
-                None => Err(format!("`{line}`: write one reason per line as `code: text`")),
+                None => Err(format!(
+                    "`{line}`: write one reason per line as `code: text`"
+                )),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let list = DenialReasons { reasons };

@@ -64,7 +64,11 @@ async fn watch(gate: Arc<Gate>) {
                         }
                     }
                     "call.denied" => {
-                        if let Some(until) = event.detail_json().get("no_retry_until").and_then(|v| v.as_i64()) {
+                        if let Some(until) = event
+                            .detail_json()
+                            .get("no_retry_until")
+                            .and_then(|v| v.as_i64())
+                        {
                             gate.note_no_retry(until);
                         }
                     }

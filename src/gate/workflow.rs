@@ -66,7 +66,11 @@ impl Gate {
                     let subject = super::decide::CallSubject::of(&row, &reviews)?;
                     let now_ms = to_millis(now);
                     // Whoever may review it may ask for more time — also after approving.
-                    let may = review::may_review(&subject.subject(), super::decide::reviewer(&me), now_ms);
+                    let may = review::may_review(
+                        &subject.subject(),
+                        super::decide::reviewer(&me),
+                        now_ms,
+                    );
                     match may {
                         Ok(()) | Err(review::Refusal::DuplicateReviewer) => {}
                         Err(review::Refusal::DeadlinePassed) => {
@@ -147,7 +151,9 @@ impl Gate {
         reasons: DenialReasons,
     ) -> Result<(), AppError> {
         if admin.role != Role::Admin {
-            return Err(AppError::Forbidden("only admins edit denial reasons".into()));
+            return Err(AppError::Forbidden(
+                "only admins edit denial reasons".into(),
+            ));
         }
         reasons.check().map_err(AppError::Invalid)?;
         let now = self.clock.now();
@@ -232,7 +238,11 @@ impl Gate {
         args: &Value,
         now_ms: i64,
     ) -> Option<i64> {
-        let grants = self.grants.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let grants = self
+            .grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if grants.is_empty() {
             return None;
         }

@@ -372,9 +372,24 @@ fn check_workflow(g: &GateSettings) -> Result<(), String> {
         MAX_DEADLINE_SECS,
         "30 days",
     )?;
-    secs("extend_max_secs", g.extend_max_secs, MAX_DEADLINE_SECS, "30 days")?;
-    secs("no_retry_secs", g.no_retry_secs, MAX_DEADLINE_SECS, "30 days")?;
-    secs("grant_max", g.grant_max_secs, MAX_GRANT_SECS, "a day; wider is a bypass")?;
+    secs(
+        "extend_max_secs",
+        g.extend_max_secs,
+        MAX_DEADLINE_SECS,
+        "30 days",
+    )?;
+    secs(
+        "no_retry_secs",
+        g.no_retry_secs,
+        MAX_DEADLINE_SECS,
+        "30 days",
+    )?;
+    secs(
+        "grant_max",
+        g.grant_max_secs,
+        MAX_GRANT_SECS,
+        "a day; wider is a bypass",
+    )?;
     if g.grant_max_secs.is_none() && (g.grant_max_uses.is_some() || !g.grant_match.is_empty()) {
         return Err("`grant_max_uses` and `grant_match` need `grant_max`".into());
     }
@@ -446,10 +461,9 @@ fn check_groups(policy: &Policy) -> Result<(), PolicyError> {
                 "groups.{name}: a group has 1-100 members (usernames)"
             )));
         }
-        if let Some(bad) = members
-            .iter()
-            .find(|m| m.trim().is_empty() || m.chars().count() > 64 || m.chars().any(char::is_control))
-        {
+        if let Some(bad) = members.iter().find(|m| {
+            m.trim().is_empty() || m.chars().count() > 64 || m.chars().any(char::is_control)
+        }) {
             return Err(fail(format!("groups.{name}: `{bad}` is not a username")));
         }
     }

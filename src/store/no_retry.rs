@@ -21,11 +21,7 @@ pub struct Key<'a> {
 }
 
 /// Records (or renews) a do-not-retry denial.
-pub async fn put(
-    db: impl SqliteExecutor<'_>,
-    key: Key<'_>,
-    row: &NoRetryRow,
-) -> sqlx::Result<()> {
+pub async fn put(db: impl SqliteExecutor<'_>, key: Key<'_>, row: &NoRetryRow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO no_retry (agent_id, session, tool, args_hash, call_id, feedback, reason_code, until)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)

@@ -7,11 +7,11 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::home::page_error;
+use crate::app::widgets::Time;
 use crate::domain::audit_view::{
     query_string, AuditPageData, AuditQuery, ChainStatus, KNOWN_KINDS,
 };
 use crate::domain::AppError;
-use crate::app::widgets::Time;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

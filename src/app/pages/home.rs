@@ -1,8 +1,8 @@
 //! The signed-in home page: who you are, what your role lets you do, and sign-out.
 
+use crate::app::widgets::Time;
 use crate::app::{nav::SignOutButton, session::use_session};
 use crate::domain::{nav::nav_for, AppError, UserView};
-use crate::app::widgets::Time;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;

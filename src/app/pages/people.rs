@@ -1,8 +1,8 @@
 //! `/people` (admins): everyone who can sign in, and adding someone.
 
 use super::{home::page_error, login::PasswordField};
-use crate::domain::{AppError, Role, UserView};
 use crate::app::widgets::Time;
+use crate::domain::{AppError, Role, UserView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 

@@ -5,7 +5,7 @@
 
 use super::home::page_error;
 use super::signoff_parts::{BypassSummary, CallList, ReviewList};
-use crate::app::widgets::{Time, live_updates_from, ticking_now, Countdown};
+use crate::app::widgets::{live_updates_from, ticking_now, Countdown, Time};
 use crate::domain::change_request::{ChangeItem, ReviewQueue};
 use crate::domain::policy_change::duration_short;
 use crate::domain::signoff::SignoffSettings;

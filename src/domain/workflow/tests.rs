@@ -15,8 +15,22 @@ fn deadline_outcomes_and_escalation_sequences() {
     let managers = Some(Audience::Role(Role::Manager));
     let day = 24 * 3600 * 1000;
     let cases = [
-        ("expire by default", Workflow::default(), false, 0, 1000, DeadlineStep::Expire),
-        ("deny", workflow(OnDeadline::Deny, None, 0), false, 0, 1000, DeadlineStep::Deny),
+        (
+            "expire by default",
+            Workflow::default(),
+            false,
+            0,
+            1000,
+            DeadlineStep::Expire,
+        ),
+        (
+            "deny",
+            workflow(OnDeadline::Deny, None, 0),
+            false,
+            0,
+            1000,
+            DeadlineStep::Deny,
+        ),
         (
             "deny even after an escalation",
             workflow(OnDeadline::Deny, managers.clone(), 500),
@@ -65,7 +79,11 @@ fn deadline_outcomes_and_escalation_sequences() {
         ),
         (
             "to a group",
-            workflow(OnDeadline::Escalate, Some(Audience::Group("oncall".into())), 60_000),
+            workflow(
+                OnDeadline::Escalate,
+                Some(Audience::Group("oncall".into())),
+                60_000,
+            ),
             false,
             100,
             1000,
@@ -76,7 +94,11 @@ fn deadline_outcomes_and_escalation_sequences() {
         ),
     ];
     for (name, w, escalated, created, deadline, want) in cases {
-        assert_eq!(at_deadline(&w, escalated, created, deadline), want, "{name}");
+        assert_eq!(
+            at_deadline(&w, escalated, created, deadline),
+            want,
+            "{name}"
+        );
     }
 }
 
@@ -86,7 +108,10 @@ fn a_rule_without_a_fallback_never_escalates() {
         on_deadline: OnDeadline::Escalate,
         ..GateSettings::default()
     };
-    assert_eq!(Workflow::of(&settings, &Default::default()).on_deadline, OnDeadline::Expire);
+    assert_eq!(
+        Workflow::of(&settings, &Default::default()).on_deadline,
+        OnDeadline::Expire
+    );
     let settings = GateSettings {
         on_deadline: OnDeadline::Escalate,
         escalate_to: Some("manager".into()),
@@ -95,11 +120,30 @@ fn a_rule_without_a_fallback_never_escalates() {
     };
     let w = Workflow::of(&settings, &Default::default());
     assert_eq!(w.escalate_to, Some(Audience::Role(Role::Manager)));
-    assert_eq!(w.escalate_ms, Some(60_000), "defaults to the rule's deadline");
+    assert_eq!(
+        w.escalate_ms,
+        Some(60_000),
+        "defaults to the rule's deadline"
+    );
     let plain = Workflow::of(&GateSettings::default(), &Default::default());
-    assert_eq!(plain.extend_max_ms, Some(3_600_000), "extensions up to the deadline");
+    assert_eq!(
+        plain.extend_max_ms,
+        Some(3_600_000),
+        "extensions up to the deadline"
+    );
     assert_eq!(plain.grant, None);
 }
+
+/// (name, workflow, deadline, extensions so far, amount, now, expected)
+type ExtendCase<'a> = (
+    &'a str,
+    &'a Workflow,
+    i64,
+    u32,
+    i64,
+    i64,
+    Result<i64, ExtendRefusal>,
+);
 
 #[test]
 fn extension_caps() {
@@ -109,11 +153,35 @@ fn extension_caps() {
         ..Workflow::default()
     };
     let hour = 3_600_000;
-    let cases: [(&str, &Workflow, i64, u32, i64, i64, Result<i64, ExtendRefusal>); 8] = [
-        ("up to the rule's deadline", &w, 10_000, 0, hour, 0, Ok(10_000 + hour)),
+    let cases: [ExtendCase; 8] = [
+        (
+            "up to the rule's deadline",
+            &w,
+            10_000,
+            0,
+            hour,
+            0,
+            Ok(10_000 + hour),
+        ),
         ("second extension", &w, 10_000, 1, 1_000, 9_999, Ok(11_000)),
-        ("a third is refused", &w, 10_000, 2, 1_000, 0, Err(ExtendRefusal::NoneLeft)),
-        ("at the deadline: too late", &w, 10_000, 0, 1_000, 10_000, Err(ExtendRefusal::TooLate)),
+        (
+            "a third is refused",
+            &w,
+            10_000,
+            2,
+            1_000,
+            0,
+            Err(ExtendRefusal::NoneLeft),
+        ),
+        (
+            "at the deadline: too late",
+            &w,
+            10_000,
+            0,
+            1_000,
+            10_000,
+            Err(ExtendRefusal::TooLate),
+        ),
         (
             "more than the rule's deadline",
             &w,
@@ -132,7 +200,15 @@ fn extension_caps() {
             0,
             Err(ExtendRefusal::BadAmount { max_ms: 5_000 }),
         ),
-        ("nothing", &w, 10_000, 0, 0, 0, Err(ExtendRefusal::BadAmount { max_ms: hour })),
+        (
+            "nothing",
+            &w,
+            10_000,
+            0,
+            0,
+            0,
+            Err(ExtendRefusal::BadAmount { max_ms: hour }),
+        ),
         (
             "past the hard cap",
             &w,
@@ -140,11 +216,17 @@ fn extension_caps() {
             0,
             1_000,
             0,
-            Err(ExtendRefusal::PastCap { cap_ms: HARD_CAP_MS }),
+            Err(ExtendRefusal::PastCap {
+                cap_ms: HARD_CAP_MS,
+            }),
         ),
     ];
     for (name, w, deadline, extensions, add, now, want) in cases {
-        assert_eq!(extend(w, 0, hour, deadline, extensions, add, now), want, "{name}");
+        assert_eq!(
+            extend(w, 0, hour, deadline, extensions, add, now),
+            want,
+            "{name}"
+        );
     }
 }
 
@@ -161,7 +243,11 @@ fn grant_matching_identical_versus_decisive_arguments() {
     };
     let args = json!({ "service": "api", "lines": 100 });
     let same = GrantMatch::of(&identical, true, &args, "h1").unwrap();
-    assert_eq!(same, GrantMatch::Identical("h1".into()), "no pointers: identical only");
+    assert_eq!(
+        same,
+        GrantMatch::Identical("h1".into()),
+        "no pointers: identical only"
+    );
     assert!(same.covers(&args, "h1"));
     assert!(!same.covers(&json!({ "service": "api", "lines": 5 }), "h2"));
 
@@ -189,7 +275,12 @@ fn grants_are_refused_where_one_word_is_not_enough() {
         (vec![], false, 1, false),
         (vec![RiskClass::Production], false, 1, false),
         (vec![RiskClass::Destructive], false, 1, true),
-        (vec![RiskClass::Financial, RiskClass::Irreversible], false, 1, true),
+        (
+            vec![RiskClass::Financial, RiskClass::Irreversible],
+            false,
+            1,
+            true,
+        ),
         (vec![], true, 1, true),
         (vec![], false, 2, true),
     ];
@@ -204,8 +295,14 @@ fn grants_are_refused_where_one_word_is_not_enough() {
 
 #[test]
 fn audiences() {
-    assert_eq!(Audience::parse("manager"), Ok(Audience::Role(Role::Manager)));
-    assert_eq!(Audience::parse("group:on-call"), Ok(Audience::Group("on-call".into())));
+    assert_eq!(
+        Audience::parse("manager"),
+        Ok(Audience::Role(Role::Manager))
+    );
+    assert_eq!(
+        Audience::parse("group:on-call"),
+        Ok(Audience::Group("on-call".into()))
+    );
     assert!(Audience::parse("viewer").is_err());
     assert!(Audience::parse("group:").is_err());
     assert!(Audience::parse("group:a b").is_err());

@@ -31,7 +31,10 @@ fn parses_and_compiles_in_the_documented_order() {
         if let Some(Effect::Gate(g)) = &rule.effect {
             assert_eq!((g.deadline_secs, g.approval_ttl_secs), (3600, 600));
             let want = (rule.name == "gate-irreversible").then(|| "{tool}".to_string());
-            assert_eq!(g.confirm, want, "typed confirmation only for irreversible calls");
+            assert_eq!(
+                g.confirm, want,
+                "typed confirmation only for irreversible calls"
+            );
         }
     }
 }
@@ -85,7 +88,11 @@ fn decides_as_documented() {
     .eval(&p);
     match irreversible.outcome {
         Outcome::Gate { confirm, .. } => {
-            assert_eq!(confirm.as_deref(), Some("drop table"), "the tool's name in words")
+            assert_eq!(
+                confirm.as_deref(),
+                Some("drop table"),
+                "the tool's name in words"
+            )
         }
         other => panic!("{other:?}"),
     }

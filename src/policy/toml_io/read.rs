@@ -297,7 +297,10 @@ impl EffectTable {
             ("confirm", self.confirm.is_some()),
             ("on_deadline", self.on_deadline.is_some()),
             ("escalate_to", self.escalate_to.is_some()),
-            ("escalate_deadline_secs", self.escalate_deadline_secs.is_some()),
+            (
+                "escalate_deadline_secs",
+                self.escalate_deadline_secs.is_some(),
+            ),
             ("extend_max_secs", self.extend_max_secs.is_some()),
             ("grant_max", self.grant_max.is_some()),
             ("grant_max_uses", self.grant_max_uses.is_some()),

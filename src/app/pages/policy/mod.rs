@@ -2,17 +2,18 @@
 //! or as TOML), tried against calls, replayed over recent traffic, saved with a comment as
 //! a new version — and every version, with its changes, restorable.
 
+mod reasons;
 mod rpc;
 
 pub use rpc::*;
 
 use super::home::page_error;
+use crate::app::widgets::Time;
 use crate::domain::policy_console::{
     Direction, DraftView, DryRun, FieldError, PolicyConsole, Replay, RuleForm, RuleLine,
     StepVerdict, VersionSummary,
 };
 use crate::domain::AppError;
-use crate::app::widgets::Time;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -69,6 +70,7 @@ pub fn PolicyPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <reasons::DenialReasonsForm />
     }
 }
 
