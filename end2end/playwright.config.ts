@@ -38,12 +38,18 @@ export default defineConfig({
   outputDir: "test-results",
   use: { baseURL, trace: "retain-on-failure", screenshot: "only-on-failure" },
   projects: [
-    { name: "hydrated", use: { ...chromium }, testIgnore: /(nojs|audit)\.spec\.ts/ },
+    { name: "hydrated", use: { ...chromium }, testIgnore: /(nojs|audit|mcp)\.spec\.ts/ },
     // After first-run setup (auth.spec.ts), which an earlier account would skip.
     {
       name: "audit",
       use: { ...chromium },
       testMatch: /audit\.spec\.ts/,
+      dependencies: ["hydrated"],
+    },
+    // MCP clients and servers, no browser; after first-run setup, like the audit page.
+    {
+      name: "mcp",
+      testMatch: /mcp\.spec\.ts/,
       dependencies: ["hydrated"],
     },
     {

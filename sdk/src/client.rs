@@ -3,6 +3,9 @@
 use crate::call::ProposedCall;
 use crate::error::{from_response, Error};
 use crate::events::{parse_events, CallEvent};
+use crate::preview::{
+    PreviewAnswer, PreviewRequest, PreviewResponse, PreviewTool, MAX_PREVIEW_TOOLS,
+};
 use crate::types::{Bypass, CallView, Executed, Proposal, Status};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
@@ -92,6 +95,23 @@ impl Client {
             .bearer_auth(&self.key)
             .timeout(REQUEST_TIMEOUT);
         Self::read(req.send().await?, "bypasses").await
+    }
+
+    /// What policy would do with calls of each tool by this agent (`allow`, `gate`, `deny`
+    /// or `depends`), in the order asked; records nothing. Long lists are sent in parts.
+    pub async fn preview(&self, tools: &[PreviewTool]) -> Result<Vec<PreviewAnswer>, Error> {
+        let mut out = Vec::with_capacity(tools.len());
+        for part in tools.chunks(MAX_PREVIEW_TOOLS) {
+            let req = self
+                .http
+                .post(self.url("/policy/preview"))
+                .bearer_auth(&self.key)
+                .timeout(REQUEST_TIMEOUT)
+                .json(&PreviewRequest { tools: part });
+            let answer: PreviewResponse = Self::read(req.send().await?, "preview").await?;
+            out.extend(answer.tools);
+        }
+        Ok(out)
     }
 
     /// The call as it is now.

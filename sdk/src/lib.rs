@@ -30,6 +30,7 @@ mod client;
 mod error;
 mod events;
 mod gate;
+mod preview;
 mod types;
 mod webhook;
 
@@ -41,6 +42,7 @@ pub use client::Client;
 pub use error::{Error, SignatureError};
 pub use events::CallEvent;
 pub use gate::GateOutcome;
+pub use preview::{PreviewAnswer, PreviewDecision, PreviewTool, MAX_PREVIEW_TOOLS};
 pub use types::{
     ApprovedBy, Bypass, CallView, Decision, Denial, Escalation, Executed, Proposal, Status,
 };

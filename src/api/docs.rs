@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers and types, and a readable
 //! reference page rendered from it.
 
-use super::{bypasses, calls, events};
+use super::{bypasses, calls, events, policy};
 use crate::domain::bypass::{AgentBypass, ApprovedBy, Scope};
 use crate::domain::call::{
     CallStatus, CallView, CandidateView, DecisionView, ExecuteResponse, ProposeRequest,
@@ -9,6 +9,9 @@ use crate::domain::call::{
 };
 use crate::domain::review::Verdict;
 use crate::domain::risk::RiskClass;
+use crate::gate::preview::{
+    PreviewAnswer, PreviewDecision, PreviewRequest, PreviewResponse, PreviewTool,
+};
 use axum::{
     http::{header, HeaderValue},
     response::{Html, IntoResponse, Response},
@@ -27,16 +30,18 @@ use utoipa::{Modify, OpenApi};
                        Authenticate with `Authorization: Bearer <agent key>` (from `askfirst agent create`). \
                        Errors are always `{\"error\": {\"code\", \"message\"}}`."
     ),
-    paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream, bypasses::list),
+    paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream, bypasses::list, policy::preview),
     components(schemas(
         ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Verdict, ExecuteResponse, CallStatus, RiskClass,
-        calls::ErrorBody, calls::ErrorDetail, ApprovedBy, AgentBypass, Scope
+        calls::ErrorBody, calls::ErrorDetail, ApprovedBy, AgentBypass, Scope,
+        PreviewRequest, PreviewTool, PreviewAnswer, PreviewDecision, PreviewResponse
     )),
     modifiers(&AgentKey),
     tags(
         (name = "calls", description = "Proposing, waiting for, executing and cancelling gated calls"),
         (name = "events", description = "Server-Sent Events for async gates"),
-        (name = "bypasses", description = "Bypasses managers signed off that cover this agent")
+        (name = "bypasses", description = "Bypasses managers signed off that cover this agent"),
+        (name = "policy", description = "What policy would do with calls of a tool, without proposing one")
     )
 )]
 pub struct ApiDoc;

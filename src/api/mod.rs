@@ -6,6 +6,7 @@ pub mod calls;
 pub mod docs;
 pub mod events;
 pub mod extract;
+pub mod policy;
 
 use crate::server::state::AppState;
 use axum::{
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/calls/{id}/cancel", post(calls::cancel))
         .route("/events", get(events::stream))
         .route("/bypasses", get(bypasses::list))
+        .route("/policy/preview", post(policy::preview))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::reference_page))
         .method_not_allowed_fallback(|| async {

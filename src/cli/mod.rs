@@ -2,6 +2,7 @@
 
 pub mod gate;
 pub mod limits;
+pub mod mcp;
 pub mod signoff;
 pub mod user;
 
@@ -64,6 +65,10 @@ pub enum Command {
     Limits(limits::LimitsCommand),
     /// Play a small agent loop against a running server (sync or async gates).
     DemoAgent(DemoArgs),
+    /// Put askfirst between an agent and its MCP tools (gating proxy, Claude Code's
+    /// permission prompt).
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
 }
 
 /// Options of `askfirst demo-agent`.
@@ -240,6 +245,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Signoff(cmd)) => signoff::settings(cmd, &cli.db).await,
         Some(Command::Limits(cmd)) => limits::run(cmd, &cli.db).await,
         Some(Command::DemoAgent(args)) => demo(args).await,
+        Some(Command::Mcp(cmd)) => mcp::run(cmd).await,
     }
 }
 

@@ -44,6 +44,14 @@ fn yes() -> bool {
     true
 }
 
+/// The tool's name without its server prefix — the part after the first `.` — when it
+/// has one: `files.write_file` → `write_file`. A proxied MCP tool is proposed as
+/// `<server>.<tool>`; tool patterns without a `.` also match it by this bare name.
+pub fn bare_tool_name(tool: &str) -> Option<&str> {
+    let (server, bare) = tool.split_once('.')?;
+    (!server.is_empty() && !bare.is_empty()).then_some(bare)
+}
+
 /// Criteria a call must meet for a rule to match. Empty criteria match everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +59,8 @@ pub struct Match {
     /// Glob on the agent's name (`*`, `?`, `[abc]`, `{a,b}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
-    /// Glob on the tool name.
+    /// Glob on the tool name. Without a `.` it also matches a proxied tool
+    /// (`<server>.<tool>`) by its bare name ([`bare_tool_name`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
     /// Conditions on the arguments; all must hold.

@@ -559,7 +559,17 @@ fn may_overlap(a: &Match, b: &Match) -> bool {
         (Some(x), Some(y)) => x != y,
         _ => false,
     };
-    !(differ(&a.tool, &b.tool) || differ(&a.agent, &b.agent))
+    // `write_file` also matches `files.write_file` by its bare name.
+    let tools_differ = |x: &Option<String>, y: &Option<String>| match (literal(x), literal(y)) {
+        (Some(x), Some(y)) => {
+            let bare_is = |full: &str, bare: &str| {
+                !bare.contains('.') && super::policy::bare_tool_name(full) == Some(bare)
+            };
+            x != y && !bare_is(x, y) && !bare_is(y, x)
+        }
+        _ => false,
+    };
+    !(tools_differ(&a.tool, &b.tool) || differ(&a.agent, &b.agent))
 }
 
 /// Whether `wide` matches at least every call `narrow` matches (it keeps only criteria

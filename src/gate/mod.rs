@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;
+pub mod preview;
 pub mod propose;
 mod settings;
 pub mod signoff;

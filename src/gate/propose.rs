@@ -11,30 +11,34 @@ use crate::store::{audit, bypasses, calls, grants};
 use chrono::{Duration, SecondsFormat};
 use serde_json::json;
 
+/// Checks a session, tool or agent name an agent sent: 1–200 characters, something
+/// visible, no control characters.
+pub fn check_name(field: &str, value: &str) -> Result<(), AppError> {
+    if value
+        .chars()
+        .all(|c| c.is_whitespace() || crate::domain::inbox::is_invisible(c))
+    {
+        return Err(AppError::Invalid(format!(
+            "`{field}` must have a visible character (not only spaces or invisible ones)"
+        )));
+    }
+    if value.chars().count() > limits::NAME {
+        return Err(AppError::Invalid(format!(
+            "`{field}` is longer than {} characters",
+            limits::NAME
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AppError::Invalid(format!(
+            "`{field}` must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a proposal against the documented limits.
 pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(), AppError> {
-    let name = |field: &str, value: &str| -> Result<(), AppError> {
-        if value
-            .chars()
-            .all(|c| c.is_whitespace() || crate::domain::inbox::is_invisible(c))
-        {
-            return Err(AppError::Invalid(format!(
-                "`{field}` must have a visible character (not only spaces or invisible ones)"
-            )));
-        }
-        if value.chars().count() > limits::NAME {
-            return Err(AppError::Invalid(format!(
-                "`{field}` is longer than {} characters",
-                limits::NAME
-            )));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(AppError::Invalid(format!(
-                "`{field}` must not contain control characters"
-            )));
-        }
-        Ok(())
-    };
+    let name = check_name;
     name("session", &req.session)?;
     name("tool", &req.tool)?;
     if !req.args.is_object() {

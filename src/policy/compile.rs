@@ -5,6 +5,7 @@ use super::confirm::Confirm;
 use super::glob::Pattern;
 use super::pointer::Pointer;
 use super::risk_set::RiskSet;
+use super::tool_name::ToolPattern;
 use crate::domain::policy::{ArgCondition, ArgOp, Effect, GateSettings, Match, Policy, Rule};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -47,7 +48,7 @@ pub struct CompiledPolicy {
 pub(super) struct CompiledRule {
     pub name: String,
     pub agent: Option<Pattern>,
-    pub tool: Option<Pattern>,
+    pub tool: Option<ToolPattern>,
     pub args: Vec<CompiledCondition>,
     /// Empty: no `risk_any` criterion.
     pub risk_any: RiskSet,
@@ -116,7 +117,7 @@ impl CompiledPolicy {
         let mut by_tool: HashMap<Box<str>, Vec<u32>> = HashMap::new();
         let mut any_tool = Vec::new();
         for (i, rule) in (0u32..).zip(&rules) {
-            match rule.tool.as_ref().and_then(Pattern::literal) {
+            match rule.tool.as_ref().and_then(ToolPattern::literal) {
                 Some(tool) => by_tool.entry(tool.into()).or_default().push(i),
                 None => any_tool.push(i),
             }
@@ -188,7 +189,11 @@ fn compile_rule(rule: &Rule) -> Result<CompiledRule, String> {
     Ok(CompiledRule {
         name: rule.name.clone(),
         agent: pattern("agent", agent)?,
-        tool: pattern("tool", tool)?,
+        tool: tool
+            .as_deref()
+            .map(ToolPattern::new)
+            .transpose()
+            .map_err(|e| format!("match.tool: {e}"))?,
         args: args
             .iter()
             .enumerate()

@@ -1,13 +1,14 @@
 //! Evaluating a compiled policy against one proposed call — the hot path of every agent
 //! tool call. Nothing is compiled or parsed here, and the match loop does not allocate:
 //! risk is a bit set, pointers are pre-split, and rules whose tool is a literal are only
-//! visited for that tool.
+//! visited for that tool (or, for a proxied `<server>.<tool>`, its bare name).
 
 use super::compile::{CompiledEffect, CompiledPolicy, CompiledRule, Test};
 use super::risk_set::RiskSet;
 use crate::domain::policy::GateSettings;
 use crate::domain::risk::RiskClass;
 use serde_json::Value;
+use std::iter::Peekable;
 
 /// A call as policy sees it.
 #[derive(Debug, Clone, Copy)]
@@ -61,8 +62,13 @@ impl CompiledPolicy {
     pub fn evaluate(&self, input: &CallInput<'_>) -> Evaluation {
         let mut risk = RiskSet::of(input.risk);
         let mut consulted_novelty = false;
-        let literal = self.by_tool.get(input.tool).map_or(&[][..], Vec::as_slice);
-        for i in Merge(literal, &self.any_tool) {
+        let (full, bare) = super::tool_name::index_keys(input.tool);
+        let of = |name: Option<&str>| {
+            name.and_then(|n| self.by_tool.get(n))
+                .map_or(&[][..], Vec::as_slice)
+        };
+        let literal = merge(of(Some(full)).iter().copied(), of(bare).iter().copied());
+        for i in merge(literal, self.any_tool.iter().copied()) {
             let rule = &self.rules[i as usize];
             if !rule.matches_ignoring_novelty(input, risk) {
                 continue;
@@ -92,25 +98,33 @@ impl CompiledPolicy {
     }
 }
 
-/// Two ascending index lists merged into one ascending sequence.
-struct Merge<'a>(&'a [u32], &'a [u32]);
+/// Two ascending index sequences merged into one ascending sequence.
+struct Merge<A: Iterator<Item = u32>, B: Iterator<Item = u32>>(Peekable<A>, Peekable<B>);
 
-impl Iterator for Merge<'_> {
+fn merge<A, B>(a: A, b: B) -> Merge<A::IntoIter, B::IntoIter>
+where
+    A: IntoIterator<Item = u32>,
+    B: IntoIterator<Item = u32>,
+{
+    Merge(a.into_iter().peekable(), b.into_iter().peekable())
+}
+
+impl<A: Iterator<Item = u32>, B: Iterator<Item = u32>> Iterator for Merge<A, B> {
     type Item = u32;
 
     #[inline]
     fn next(&mut self) -> Option<u32> {
-        let (a, b) = (self.0.first(), self.1.first());
-        let take_a = match (a, b) {
+        let take_a = match (self.0.peek(), self.1.peek()) {
             (Some(x), Some(y)) => x < y,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => return None,
         };
-        let side = if take_a { &mut self.0 } else { &mut self.1 };
-        let (&first, rest) = side.split_first()?;
-        *side = rest;
-        Some(first)
+        if take_a {
+            self.0.next()
+        } else {
+            self.1.next()
+        }
     }
 }
 

@@ -14,10 +14,12 @@ mod explain;
 pub mod glob;
 pub mod pattern;
 pub mod pointer;
+mod preview;
 mod risk_set;
 pub mod rule_form;
 pub mod scope;
 pub mod toml_io;
+pub mod tool_name;
 
 #[cfg(test)]
 mod tests;
@@ -29,4 +31,5 @@ pub use compile::{
 pub use confirm::MAX_CONFIRM_CHARS;
 pub use default::default_policy;
 pub use eval::{CallInput, Evaluation, Outcome};
+pub use preview::{Preview, PreviewInput};
 pub use toml_io::{import, PolicyFileError};

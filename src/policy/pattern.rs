@@ -2,8 +2,8 @@
 //! env=production`), the unit the insights count and the suggestions act on, and the rules a
 //! suggestion prepares for exactly one pattern.
 
-use super::glob::Pattern;
 use super::pointer::Pointer;
+use super::tool_name::ToolPattern;
 use crate::domain::inbox::{truncate, visible};
 use crate::domain::policy::{ArgCondition, ArgOp, Effect, Match, Policy, Rule};
 use serde_json::Value;
@@ -23,7 +23,7 @@ pub struct CallPattern {
 
 struct FinderRule {
     name: String,
-    tool: Option<Pattern>,
+    tool: Option<ToolPattern>,
     /// Tags risk: its arguments matter to every rule after it.
     tags: bool,
     pointers: Vec<(String, Pointer)>,
@@ -43,7 +43,11 @@ impl PatternFinder {
             .filter(|r| r.enabled && !r.matcher.args.is_empty())
             .map(|r| FinderRule {
                 name: r.name.clone(),
-                tool: r.matcher.tool.as_deref().and_then(|t| Pattern::new(t).ok()),
+                tool: r
+                    .matcher
+                    .tool
+                    .as_deref()
+                    .and_then(|t| ToolPattern::new(t).ok()),
                 tags: !r.add_risk.is_empty(),
                 pointers: r
                     .matcher
@@ -194,6 +198,7 @@ pub fn rule_name(prefix: &str, pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::glob::Pattern;
     use crate::policy::{default_policy, CallInput, CompiledPolicy};
     use serde_json::json;
 

@@ -47,6 +47,12 @@ impl Pointer {
         Ok(Self { tokens })
     }
 
+    /// The object key of the pointer's first token (`env` for `/env/name`); `None` for
+    /// the whole document.
+    pub fn first_key(&self) -> Option<&str> {
+        self.tokens.first().map(|t| &*t.key)
+    }
+
     /// The value `self` points at in `doc`, if any.
     #[inline]
     pub fn resolve<'v>(&self, doc: &'v Value) -> Option<&'v Value> {

@@ -206,9 +206,15 @@ async fn the_openapi_document_describes_every_operation() {
         ("/api/v1/calls/{id}/cancel", "post"),
         ("/api/v1/events", "get"),
         ("/api/v1/bypasses", "get"),
+        ("/api/v1/policy/preview", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 6, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }

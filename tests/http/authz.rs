@@ -198,6 +198,12 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::GET, "/audit/export.csv", "", MANAGERS),
         (Method::GET, "/audit/export.jsonl", "", MANAGERS),
         (Method::GET, "/api/v1/bypasses", "", AGENTS),
+        (
+            Method::POST,
+            "/api/v1/policy/preview",
+            r#"{"tools":[{"tool":"files.write_file"}]}"#,
+            AGENTS,
+        ),
         // Open without `--metrics-token` (as here); with one, only it works (see metrics.rs).
         (Method::GET, "/metrics", "", EVERYONE),
         (Method::POST, "/rpc/bypasses", "", PEOPLE),

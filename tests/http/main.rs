@@ -22,6 +22,7 @@ mod limits;
 mod metrics;
 mod people;
 mod policy_console;
+mod policy_preview;
 mod review;
 mod roles;
 mod sdk;

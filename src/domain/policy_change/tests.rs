@@ -165,6 +165,15 @@ fn loosening_changes() {
             "stricter `deploy-prod`",
         ),
         (
+            // `deploy-prod` matches `ops.deploy` by its bare name, so the two overlap.
+            "a new allow rule for a proxied tool that shadows a bare-name gate",
+            |p| {
+                p.rules
+                    .insert(0, rule("ship-ops", Some("ops.deploy"), Some(Effect::Allow)))
+            },
+            "stricter `deploy-prod`",
+        ),
+        (
             "an allow rule widened",
             |p| at(p, "reads").matcher.tool = Some("*".into()),
             "may match calls",

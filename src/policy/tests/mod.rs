@@ -4,6 +4,7 @@
 mod compile_errors;
 mod default_policy;
 mod evaluate;
+mod preview;
 mod toml_file;
 
 use super::{CallInput, CompiledPolicy, Evaluation, Outcome};

@@ -1,0 +1,17 @@
+//! `askfirst mcp`: askfirst between an agent and its Model Context Protocol tools.
+//!
+//! - [`proxy`]: a gating MCP proxy in front of an upstream MCP server; every `tools/call`
+//!   is proposed to askfirst first and runs only as allowed or approved.
+//! - [`permission_prompt`]: a one-tool MCP server for Claude Code's
+//!   `--permission-prompt-tool`.
+//!
+//! Both wait for people the same way ([`gatekeeper`]): long-polling askfirst, sending MCP
+//! progress notifications while they wait, and failing closed.
+
+pub mod gatekeeper;
+pub mod permission_prompt;
+pub mod proxy;
+pub mod risk;
+pub mod tools;
+
+pub use gatekeeper::{Gatekeeper, Progress, Verdict};
