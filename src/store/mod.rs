@@ -7,6 +7,7 @@ pub mod bypasses;
 pub mod calls;
 pub mod insights;
 pub mod json;
+pub mod notify;
 pub mod policy;
 pub mod policy_changes;
 pub mod reviews;
