@@ -381,3 +381,100 @@ async fn the_installable_shell_is_served() {
     assert!(login.contains(r#"<script src="/register-sw.js" defer"#));
     app.stop().await;
 }
+
+/// The Python holding the pinned aiosmtpd (scripts/setup.sh --test installs it).
+fn smtp_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("ASKFIRST_SMTP_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/askfirst-smtp-venv")
+        });
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no Python with the pinned aiosmtpd at {}: run scripts/setup.sh --test",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_reaches_a_real_smtp_server() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut sink = tokio::process::Command::new(smtp_python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/sink.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the SMTP sink starts");
+    let mut lines = BufReader::new(sink.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the sink is ready in time")
+        .unwrap()
+        .unwrap();
+    let port = ready.strip_prefix("READY ").expect("READY <port>").to_string();
+    let (app, key, admin) = setup(&format!("smtp://127.0.0.1:{port}")).await;
+    let res = app
+        .rpc(
+            &admin,
+            "notify_channel_add",
+            &[
+                ("name", "mail"),
+                ("kind", "email"),
+                ("smtp_host", "127.0.0.1"),
+                ("smtp_port", &port),
+                ("smtp_tls", "none"),
+                ("mail_from", "askfirst@example.com"),
+                ("mail_to", "ops@example.com, lead@example.com"),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    app.rpc(&admin, "notify_route_add", &[("channel", "mail"), ("risk", "production")])
+        .await;
+    // Not routed: no production risk.
+    app.propose_ok(&key, json!({ "session": "s", "tool": "deploy_docs", "args": {} }))
+        .await;
+    let p = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy_api", "args": { "k": "v" }, "risk": ["production"],
+                    "reason": "<b>urgent</b> & needed" }),
+        )
+        .await;
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a mail arrives")
+        .unwrap()
+        .unwrap();
+    let mail: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(mail["from"], "askfirst@example.com");
+    assert_eq!(mail["to"], json!(["ops@example.com", "lead@example.com"]));
+    assert_eq!(mail["subject"], "[askfirst] Approval needed: deploy-bot wants to Deploy api");
+    let link = format!("{}/calls/{}", app.base, p["id"].as_str().unwrap());
+    let text = mail["text"].as_str().unwrap();
+    assert!(text.contains(&format!("Open the card: {link}")), "{text}");
+    assert!(text.contains("Reason:    <b>urgent</b> & needed"), "{text}");
+    assert!(text.contains("Time left: 10:00 left"), "{text}");
+    let html = mail["html"].as_str().unwrap();
+    assert!(html.contains("&lt;b&gt;urgent&lt;/b&gt; &amp; needed"), "{html}");
+    assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+    // The reminder, by mail too.
+    app.clock.advance(Duration::seconds(480));
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("the reminder arrives")
+        .unwrap()
+        .unwrap();
+    let reminder: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        reminder["subject"],
+        "[askfirst] Reminder, 2:00 left: deploy-bot wants to Deploy api"
+    );
+    drop(sink.stdin.take());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sink.wait()).await;
+    app.stop().await;
+}
