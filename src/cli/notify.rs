@@ -192,12 +192,18 @@ pub async fn run(cmd: NotifyCommand, db: &Path, key_file: Option<PathBuf>) -> an
             Ok(())
         }
         NotifyCommand::Disable { name } => {
-            notifier.set_enabled(&name, false, "cli").await.map_err(err)?;
+            notifier
+                .set_enabled(&name, false, "cli")
+                .await
+                .map_err(err)?;
             println!("paused {name}");
             Ok(())
         }
         NotifyCommand::Enable { name } => {
-            notifier.set_enabled(&name, true, "cli").await.map_err(err)?;
+            notifier
+                .set_enabled(&name, true, "cli")
+                .await
+                .map_err(err)?;
             println!("resumed {name}");
             Ok(())
         }
@@ -241,16 +247,25 @@ pub async fn run(cmd: NotifyCommand, db: &Path, key_file: Option<PathBuf>) -> an
             if json {
                 return print_json(&settings);
             }
-            println!("reminders when {} % of a call's time is left", settings.reminder_percent);
+            println!(
+                "reminders when {} % of a call's time is left",
+                settings.reminder_percent
+            );
             if settings.allowed_origins.is_empty() {
                 println!("no destinations inside the network allowed");
             } else {
-                println!("allowed inside the network: {}", settings.allowed_origins.join(", "));
+                println!(
+                    "allowed inside the network: {}",
+                    settings.allowed_origins.join(", ")
+                );
             }
             Ok(())
         }
         NotifyCommand::Log { limit, json } => {
-            let log = notifier.deliveries(limit.clamp(1, 1000)).await.map_err(err)?;
+            let log = notifier
+                .deliveries(limit.clamp(1, 1000))
+                .await
+                .map_err(err)?;
             if json {
                 return print_json(&log);
             }

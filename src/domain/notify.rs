@@ -20,7 +20,8 @@ pub enum ChannelKind {
 
 impl ChannelKind {
     /// Every kind, in the order forms list them.
-    pub const ALL: [ChannelKind; 3] = [ChannelKind::Slack, ChannelKind::Email, ChannelKind::Webhook];
+    pub const ALL: [ChannelKind; 3] =
+        [ChannelKind::Slack, ChannelKind::Email, ChannelKind::Webhook];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {

@@ -76,10 +76,7 @@ const CHANNEL: &str = "SELECT id, name, kind, config, secret, private, reminder_
     created_by, created_at FROM notify_channels";
 
 /// Inserts a channel; returns its id.
-pub async fn insert_channel(
-    conn: &mut SqliteConnection,
-    c: &NewChannel<'_>,
-) -> sqlx::Result<i64> {
+pub async fn insert_channel(conn: &mut SqliteConnection, c: &NewChannel<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO notify_channels
            (name, kind, config, secret, private, reminder_percent, created_by, created_at)
@@ -167,10 +164,7 @@ pub async fn insert_route(
 }
 
 /// Deletes a route; the route as it was, if it existed.
-pub async fn delete_route(
-    conn: &mut SqliteConnection,
-    id: i64,
-) -> sqlx::Result<Option<RouteRow>> {
+pub async fn delete_route(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<RouteRow>> {
     sqlx::query_as(
         "DELETE FROM notify_routes WHERE id = ?
          RETURNING id, channel_id, rule, risk, agent, audience",
@@ -367,10 +361,7 @@ pub async fn record_attempt(conn: &mut SqliteConnection, a: &Attempt<'_>) -> sql
 }
 
 /// The newest `limit` messages with their state, newest first.
-pub async fn deliveries(
-    db: impl SqliteExecutor<'_>,
-    limit: i64,
-) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn deliveries(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(
         "SELECT o.id, c.name AS channel, o.call_id, o.kind, o.attempts, o.next_attempt_at,
                 o.delivered_at, o.gave_up_at, o.skipped_at, o.last_result,

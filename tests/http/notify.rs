@@ -17,7 +17,12 @@ struct Seen(Arc<Mutex<Vec<(HeaderMap, Value, String)>>>);
 
 impl Seen {
     fn bodies(&self) -> Vec<Value> {
-        self.0.lock().unwrap().iter().map(|(_, b, _)| b.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b, _)| b.clone())
+            .collect()
     }
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
@@ -27,18 +32,21 @@ impl Seen {
 /// A receiver on 127.0.0.1 answering every POST with `status`; its URL and what it saw.
 async fn receiver(status: u16) -> (String, Seen) {
     let seen = Seen::default();
-    let app = Router::new()
-        .route(
-            "/hook/{*rest}",
-            post(
-                |State((seen, status)): State<(Seen, u16)>, headers: HeaderMap, body: String| async move {
-                    let value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    seen.0.lock().unwrap().push((headers, value, body));
-                    axum::http::StatusCode::from_u16(status).unwrap()
-                },
-            ),
-        )
-        .with_state((seen.clone(), status));
+    let app =
+        Router::new()
+            .route(
+                "/hook/{*rest}",
+                post(
+                    |State((seen, status)): State<(Seen, u16)>,
+                     headers: HeaderMap,
+                     body: String| async move {
+                        let value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                        seen.0.lock().unwrap().push((headers, value, body));
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    },
+                ),
+            )
+            .with_state((seen.clone(), status));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -53,7 +61,11 @@ async fn wait_for(seen: &Seen, n: usize) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("expected {n} requests, got {}: {:?}", seen.len(), seen.bodies());
+    panic!(
+        "expected {n} requests, got {}: {:?}",
+        seen.len(),
+        seen.bodies()
+    );
 }
 
 /// Gives the dispatcher time to act (it looks every 50 ms in tests).
@@ -76,7 +88,11 @@ async fn setup(origin: &str) -> (TestApp, String, reqwest::Client) {
     .await;
     let admin = app.signed_in("ada", Role::Admin).await;
     let res = app
-        .rpc(&admin, "notify_settings", &[("reminder_percent", "20"), ("allowed_origins", origin)])
+        .rpc(
+            &admin,
+            "notify_settings",
+            &[("reminder_percent", "20"), ("allowed_origins", origin)],
+        )
         .await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     (app, key, admin)
@@ -90,7 +106,11 @@ async fn add_slack(app: &TestApp, admin: &reqwest::Client, name: &str, url: &str
     let res = app.rpc(admin, "notify_channel_add", &form).await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     let res = app
-        .rpc(admin, "notify_route_add", &[("channel", name), ("rule", "gate-*")])
+        .rpc(
+            admin,
+            "notify_route_add",
+            &[("channel", name), ("rule", "gate-*")],
+        )
         .await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
 }
@@ -109,7 +129,14 @@ fn texts(message: &Value) -> String {
 async fn slack_gets_the_summary_then_the_reminder_when_a_fifth_of_the_time_is_left() {
     let (base, seen) = receiver(200).await;
     let (app, key, admin) = setup(&base).await;
-    add_slack(&app, &admin, "ops", &format!("{base}/hook/T0/B0/secretsecretsecretwxyz"), false).await;
+    add_slack(
+        &app,
+        &admin,
+        "ops",
+        &format!("{base}/hook/T0/B0/secretsecretsecretwxyz"),
+        false,
+    )
+    .await;
 
     let p = app
         .propose_ok(
@@ -122,14 +149,25 @@ async fn slack_gets_the_summary_then_the_reminder_when_a_fifth_of_the_time_is_le
     wait_for(&seen, 1).await;
     let first = &seen.bodies()[0];
     let blocks = texts(first);
-    assert_eq!(first["blocks"][0]["text"]["text"], "Approval needed: deploy-bot wants to Deploy service");
-    for part in ["Agent: deploy-bot", "Risk: Production", "Time left: 10:00 left", "Rule: gate-prod"] {
+    assert_eq!(
+        first["blocks"][0]["text"]["text"],
+        "Approval needed: deploy-bot wants to Deploy service"
+    );
+    for part in [
+        "Agent: deploy-bot",
+        "Risk: Production",
+        "Time left: 10:00 left",
+        "Rule: gate-prod",
+    ] {
         assert!(blocks.contains(part), "{part} in {blocks}");
     }
     assert!(blocks.contains("Reason: ship <!channel> fix"), "{blocks}");
     assert!(!blocks.contains('\u{202E}'));
     let fallback = first["text"].as_str().unwrap();
-    assert!(fallback.contains("&lt;") || !fallback.contains("<!channel>"), "{fallback}");
+    assert!(
+        fallback.contains("&lt;") || !fallback.contains("<!channel>"),
+        "{fallback}"
+    );
     let link = format!("{}/calls/{id}", app.base);
     assert!(blocks.contains(&link), "{blocks}");
     assert!(!first.to_string().contains("tok-123"), "arguments stay out");
@@ -154,11 +192,19 @@ async fn slack_gets_the_summary_then_the_reminder_when_a_fifth_of_the_time_is_le
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["kind"].as_str().unwrap().into(), d["state"].as_str().unwrap().into()))
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().into(),
+                d["state"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         states,
-        vec![("reminder".into(), "delivered".into()), ("gated".into(), "delivered".into())]
+        vec![
+            ("reminder".into(), "delivered".into()),
+            ("gated".into(), "delivered".into())
+        ]
     );
     app.stop().await;
 }
@@ -167,9 +213,19 @@ async fn slack_gets_the_summary_then_the_reminder_when_a_fifth_of_the_time_is_le
 async fn a_failing_receiver_is_retried_with_backoff_and_logged() {
     let (base, seen) = receiver(500).await;
     let (app, key, admin) = setup(&base).await;
-    add_slack(&app, &admin, "flaky", &format!("{base}/hook/x/y/zzzzzzzzzzzzzzzzzzzzzz"), false).await;
-    app.propose_ok(&key, json!({ "session": "s", "tool": "deploy", "args": {} }))
-        .await;
+    add_slack(
+        &app,
+        &admin,
+        "flaky",
+        &format!("{base}/hook/x/y/zzzzzzzzzzzzzzzzzzzzzz"),
+        false,
+    )
+    .await;
+    app.propose_ok(
+        &key,
+        json!({ "session": "s", "tool": "deploy", "args": {} }),
+    )
+    .await;
     wait_for(&seen, 1).await;
     // The test servers retry after 200 ms, 400 ms, 800 ms on the injected clock, 4 attempts.
     settle().await;
@@ -193,7 +249,10 @@ async fn a_failing_receiver_is_retried_with_backoff_and_logged() {
     assert_eq!(gated["attempts"], 4);
     assert_eq!(gated["last_result"], "receiver answered 500");
     let attempts = app
-        .count("SELECT COUNT(*) FROM notify_attempts WHERE status_code = CAST(? AS INTEGER)", "500")
+        .count(
+            "SELECT COUNT(*) FROM notify_attempts WHERE status_code = CAST(? AS INTEGER)",
+            "500",
+        )
         .await;
     assert_eq!(attempts, 4);
     app.stop().await;
@@ -203,9 +262,19 @@ async fn a_failing_receiver_is_retried_with_backoff_and_logged() {
 async fn a_decided_call_is_not_reminded() {
     let (base, seen) = receiver(200).await;
     let (app, key, admin) = setup(&base).await;
-    add_slack(&app, &admin, "ops", &format!("{base}/hook/a/b/cccccccccccccccccccccc"), false).await;
+    add_slack(
+        &app,
+        &admin,
+        "ops",
+        &format!("{base}/hook/a/b/cccccccccccccccccccccc"),
+        false,
+    )
+    .await;
     let p = app
-        .propose_ok(&key, json!({ "session": "s", "tool": "deploy", "args": {} }))
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": {} }),
+        )
         .await;
     let id = p["id"].as_str().unwrap();
     wait_for(&seen, 1).await;
@@ -235,7 +304,10 @@ async fn a_decided_call_is_not_reminded() {
         .unwrap()
         .clone();
     assert_eq!(reminder["state"], "skipped");
-    assert!(reminder["last_result"].as_str().unwrap().contains("denied"), "{reminder}");
+    assert!(
+        reminder["last_result"].as_str().unwrap().contains("denied"),
+        "{reminder}"
+    );
     app.stop().await;
 }
 
@@ -260,13 +332,18 @@ async fn arguments_reach_private_channels_only_and_secrets_never_come_back() {
         .iter()
         .map(|(_, body, _)| (body["blocks"].to_string(), body.to_string()))
         .collect();
-    let (private, open): (Vec<_>, Vec<_>) = requests.iter().partition(|(_, b)| b.contains("hunter2-value"));
+    let (private, open): (Vec<_>, Vec<_>) = requests
+        .iter()
+        .partition(|(_, b)| b.contains("hunter2-value"));
     assert_eq!((private.len(), open.len()), (1, 1), "{requests:?}");
     assert!(private[0].0.contains("Arguments:"));
 
     // The page, the audit log and the database never hold the URLs' secret parts.
     let shown = page(&app, &admin).await.to_string();
-    assert!(shown.contains("••••0001") && shown.contains("••••0002"), "{shown}");
+    assert!(
+        shown.contains("••••0001") && shown.contains("••••0002"),
+        "{shown}"
+    );
     for secret in ["OPENSECRETTOKEN", "PRIVSECRETTOKEN"] {
         assert!(!shown.contains(secret), "{shown}");
         let stored = app
@@ -277,12 +354,18 @@ async fn arguments_reach_private_channels_only_and_secrets_never_come_back() {
             .await;
         assert_eq!(stored, 0, "{secret} stored in clear");
         let audited = app
-            .count("SELECT COUNT(*) FROM audit_events WHERE instr(detail, ?) > 0", secret)
+            .count(
+                "SELECT COUNT(*) FROM audit_events WHERE instr(detail, ?) > 0",
+                secret,
+            )
             .await;
         assert_eq!(audited, 0, "{secret} in the audit log");
     }
     let added = app
-        .count("SELECT COUNT(*) FROM audit_events WHERE kind = ?", "notify.channel.added")
+        .count(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = ?",
+            "notify.channel.added",
+        )
         .await;
     assert_eq!(added, 2);
     app.stop().await;
@@ -293,11 +376,46 @@ async fn destinations_inside_the_network_need_allowing_and_bad_input_is_refused(
     let app = TestApp::spawn().await;
     let admin = app.signed_in("ada", Role::Admin).await;
     let cases: [(&[(&str, &str)], u16, &str); 5] = [
-        (&[("name", "a"), ("kind", "slack"), ("url", "http://127.0.0.1:9/hook")], 422, "inside the network"),
-        (&[("name", "a"), ("kind", "slack"), ("url", "http://169.254.169.254/x")], 422, "inside the network"),
-        (&[("name", "a"), ("kind", "sms"), ("url", "x")], 422, "unknown channel kind"),
-        (&[("name", "a b"), ("kind", "slack"), ("url", "https://h/x")], 422, "channel name"),
-        (&[("name", "m"), ("kind", "email"), ("smtp_host", "10.0.0.5"), ("mail_from", "a@b.c"), ("mail_to", "d@e.f"), ("smtp_tls", "none")], 422, "inside the network"),
+        (
+            &[
+                ("name", "a"),
+                ("kind", "slack"),
+                ("url", "http://127.0.0.1:9/hook"),
+            ],
+            422,
+            "inside the network",
+        ),
+        (
+            &[
+                ("name", "a"),
+                ("kind", "slack"),
+                ("url", "http://169.254.169.254/x"),
+            ],
+            422,
+            "inside the network",
+        ),
+        (
+            &[("name", "a"), ("kind", "sms"), ("url", "x")],
+            422,
+            "unknown channel kind",
+        ),
+        (
+            &[("name", "a b"), ("kind", "slack"), ("url", "https://h/x")],
+            422,
+            "channel name",
+        ),
+        (
+            &[
+                ("name", "m"),
+                ("kind", "email"),
+                ("smtp_host", "10.0.0.5"),
+                ("mail_from", "a@b.c"),
+                ("mail_to", "d@e.f"),
+                ("smtp_tls", "none"),
+            ],
+            422,
+            "inside the network",
+        ),
     ];
     for (form, status, part) in cases {
         let res = app.rpc(&admin, "notify_channel_add", form).await;
@@ -306,20 +424,44 @@ async fn destinations_inside_the_network_need_allowing_and_bad_input_is_refused(
         assert!(message.contains(part), "{form:?}: {message}");
     }
     let ok = app
-        .rpc(&admin, "notify_channel_add", &[("name", "env"), ("kind", "slack"), ("url", "env:SLACK_HOOK")])
+        .rpc(
+            &admin,
+            "notify_channel_add",
+            &[
+                ("name", "env"),
+                ("kind", "slack"),
+                ("url", "env:SLACK_HOOK"),
+            ],
+        )
         .await;
     assert!(ok.status().is_success());
     let dup = app
-        .rpc(&admin, "notify_channel_add", &[("name", "env"), ("kind", "slack"), ("url", "env:SLACK_HOOK")])
+        .rpc(
+            &admin,
+            "notify_channel_add",
+            &[
+                ("name", "env"),
+                ("kind", "slack"),
+                ("url", "env:SLACK_HOOK"),
+            ],
+        )
         .await;
     assert_eq!(error_of(dup).await.0, 409);
     let route = app
-        .rpc(&admin, "notify_route_add", &[("channel", "env"), ("risk", "scary")])
+        .rpc(
+            &admin,
+            "notify_route_add",
+            &[("channel", "env"), ("risk", "scary")],
+        )
         .await;
     assert_eq!(error_of(route).await.0, 422);
     let approver = app.signed_in("al", Role::Approver).await;
     let refused = app
-        .rpc(&approver, "notify_channel_add", &[("name", "x"), ("kind", "slack"), ("url", "https://h/x")])
+        .rpc(
+            &approver,
+            "notify_channel_add",
+            &[("name", "x"), ("kind", "slack"), ("url", "https://h/x")],
+        )
         .await;
     assert_eq!(refused.status(), 403);
     app.stop().await;
@@ -333,21 +475,32 @@ async fn a_signed_webhook_channel_verifies_with_the_sdk() {
         .rpc(
             &admin,
             "notify_channel_add",
-            &[("name", "hook"), ("kind", "webhook"), ("url", &format!("{base}/hook/generic"))],
+            &[
+                ("name", "hook"),
+                ("kind", "webhook"),
+                ("url", &format!("{base}/hook/generic")),
+            ],
         )
         .await;
     let secret: Option<String> = res.json().await.unwrap();
     let secret = secret.expect("a signing secret, shown once");
-    app.rpc(&admin, "notify_route_add", &[("channel", "hook")]).await;
+    app.rpc(&admin, "notify_route_add", &[("channel", "hook")])
+        .await;
     let p = app
-        .propose_ok(&key, json!({ "session": "s", "tool": "deploy", "args": {} }))
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": {} }),
+        )
         .await;
     wait_for(&seen, 1).await;
     let (headers, body, raw) = seen.0.lock().unwrap()[0].clone();
     let signature = headers["askfirst-signature"].to_str().unwrap();
     let raw = raw.into_bytes();
     let t: i64 = signature.split(',').next().unwrap()[2..].parse().unwrap();
-    assert_eq!(signature, askfirst::gate::webhooks::signature(&secret, t, &raw));
+    assert_eq!(
+        signature,
+        askfirst::gate::webhooks::signature(&secret, t, &raw)
+    );
     assert_eq!(body["event"], "notification.gated");
     assert_eq!(body["call"]["id"], p["id"]);
     assert!(!page(&app, &admin).await.to_string().contains(&secret));
@@ -369,14 +522,22 @@ async fn the_installable_shell_is_served() {
     assert_eq!(manifest["start_url"], "/inbox");
     assert_eq!(manifest["display"], "standalone");
     let sw = client.get(app.url("/sw.js")).send().await.unwrap();
-    assert_eq!(sw.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        sw.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     assert!(sw.headers()["content-security-policy"]
         .to_str()
         .unwrap()
         .starts_with("default-src 'self'"));
     let text = sw.text().await.unwrap();
     assert!(text.contains("request.method !== \"GET\""));
-    let login = app.page(&app.client(), "/login").await.text().await.unwrap();
+    let login = app
+        .page(&app.client(), "/login")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(login.contains(r#"<link rel="manifest" href="/manifest.webmanifest""#));
     assert!(login.contains(r#"<script src="/register-sw.js" defer"#));
     app.stop().await;
@@ -415,7 +576,10 @@ async fn mail_reaches_a_real_smtp_server() {
         .expect("the sink is ready in time")
         .unwrap()
         .unwrap();
-    let port = ready.strip_prefix("READY ").expect("READY <port>").to_string();
+    let port = ready
+        .strip_prefix("READY ")
+        .expect("READY <port>")
+        .to_string();
     let (app, key, admin) = setup(&format!("smtp://127.0.0.1:{port}")).await;
     let res = app
         .rpc(
@@ -433,11 +597,18 @@ async fn mail_reaches_a_real_smtp_server() {
         )
         .await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-    app.rpc(&admin, "notify_route_add", &[("channel", "mail"), ("risk", "production")])
-        .await;
+    app.rpc(
+        &admin,
+        "notify_route_add",
+        &[("channel", "mail"), ("risk", "production")],
+    )
+    .await;
     // Not routed: no production risk.
-    app.propose_ok(&key, json!({ "session": "s", "tool": "deploy_docs", "args": {} }))
-        .await;
+    app.propose_ok(
+        &key,
+        json!({ "session": "s", "tool": "deploy_docs", "args": {} }),
+    )
+    .await;
     let p = app
         .propose_ok(
             &key,
@@ -453,14 +624,20 @@ async fn mail_reaches_a_real_smtp_server() {
     let mail: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(mail["from"], "askfirst@example.com");
     assert_eq!(mail["to"], json!(["ops@example.com", "lead@example.com"]));
-    assert_eq!(mail["subject"], "[askfirst] Approval needed: deploy-bot wants to Deploy api");
+    assert_eq!(
+        mail["subject"],
+        "[askfirst] Approval needed: deploy-bot wants to Deploy api"
+    );
     let link = format!("{}/calls/{}", app.base, p["id"].as_str().unwrap());
     let text = mail["text"].as_str().unwrap();
     assert!(text.contains(&format!("Open the card: {link}")), "{text}");
     assert!(text.contains("Reason:    <b>urgent</b> & needed"), "{text}");
     assert!(text.contains("Time left: 10:00 left"), "{text}");
     let html = mail["html"].as_str().unwrap();
-    assert!(html.contains("&lt;b&gt;urgent&lt;/b&gt; &amp; needed"), "{html}");
+    assert!(
+        html.contains("&lt;b&gt;urgent&lt;/b&gt; &amp; needed"),
+        "{html}"
+    );
     assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
     // The reminder, by mail too.
     app.clock.advance(Duration::seconds(480));

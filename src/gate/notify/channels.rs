@@ -92,10 +92,14 @@ const MAX_FIELD: usize = 2_000;
 fn field<'a>(what: &str, text: &'a str, max: usize) -> Result<&'a str, AppError> {
     let text = text.trim();
     if text.chars().count() > max {
-        return Err(AppError::Invalid(format!("{what} is longer than {max} characters")));
+        return Err(AppError::Invalid(format!(
+            "{what} is longer than {max} characters"
+        )));
     }
     if text.chars().any(char::is_control) {
-        return Err(AppError::Invalid(format!("{what} contains control characters")));
+        return Err(AppError::Invalid(format!(
+            "{what} contains control characters"
+        )));
     }
     Ok(text)
 }
@@ -105,7 +109,9 @@ pub fn check_url(what: &str, text: &str) -> Result<reqwest::Url, AppError> {
     let url = reqwest::Url::parse(text)
         .map_err(|e| AppError::Invalid(format!("{what} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(AppError::Invalid(format!("{what} must be an http(s) URL with a host")));
+        return Err(AppError::Invalid(format!(
+            "{what} must be an http(s) URL with a host"
+        )));
     }
     Ok(url)
 }
@@ -121,7 +127,10 @@ fn check_address(what: &str, text: &str) -> Result<String, AppError> {
     if ok {
         Ok(text.to_string())
     } else {
-        Err(AppError::Invalid(format!("{what}: `{}` is not an e-mail address", crate::domain::inbox::truncate(text, 60))))
+        Err(AppError::Invalid(format!(
+            "{what}: `{}` is not an e-mail address",
+            crate::domain::inbox::truncate(text, 60)
+        )))
     }
 }
 
@@ -206,7 +215,9 @@ impl ChannelInput {
                     .map(|t| check_address("a recipient", t))
                     .collect::<Result<Vec<_>, _>>()?;
                 if to.is_empty() || to.len() > 50 {
-                    return Err(AppError::Invalid("an e-mail channel needs 1 to 50 recipients".into()));
+                    return Err(AppError::Invalid(
+                        "an e-mail channel needs 1 to 50 recipients".into(),
+                    ));
                 }
                 if !username.is_empty() && secret.is_empty() {
                     return Err(AppError::Invalid(
@@ -215,7 +226,10 @@ impl ChannelInput {
                 }
                 (
                     ChannelConfig::Email {
-                        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                        host: host
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .to_string(),
                         port,
                         tls,
                         username: (!username.is_empty()).then(|| username.to_string()),
@@ -297,7 +311,11 @@ pub fn check_origin(text: &str) -> Result<String, AppError> {
             .parse()
             .map_err(|_| AppError::Invalid(format!("`{text}`: the port is a number")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)) {
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
+        {
             return Err(AppError::Invalid(format!("`{text}`: not a host")));
         }
         return Ok(Destination::Smtp {
@@ -321,7 +339,10 @@ pub fn view(row: &ChannelRow, routes: &[RouteRow]) -> ChannelView {
     let target = match (&config, row.kind) {
         (Some(ChannelConfig::Slack {}), _) => secrets::mask_url(&row.secret_hint_source()),
         (Some(ChannelConfig::Webhook { url }), _) => {
-            format!("{url} (signing secret {})", secrets::mask_secret(&row.secret))
+            format!(
+                "{url} (signing secret {})",
+                secrets::mask_secret(&row.secret)
+            )
         }
         (
             Some(ChannelConfig::Email {
@@ -393,10 +414,7 @@ impl ChannelRow {
 
 /// Seals a checked channel's secret; for Slack, the config keeps the masked URL (never
 /// the URL) so the page can show which workspace it posts to.
-pub fn sealed(
-    key: &SecretKey,
-    channel: &CheckedChannel,
-) -> Result<(String, String), AppError> {
+pub fn sealed(key: &SecretKey, channel: &CheckedChannel) -> Result<(String, String), AppError> {
     let mut config = serde_json::to_value(&channel.config)
         .map_err(|e| AppError::Internal(format!("channel settings: {e}")))?;
     if channel.kind == ChannelKind::Slack && !secrets::is_env(&channel.secret) {

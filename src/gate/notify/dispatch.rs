@@ -126,7 +126,11 @@ pub fn plan(
 }
 
 /// When a call's reminder is due on `channel` (ms), from its current deadline.
-pub fn reminder_due(call: &CallRow, channel: &ChannelRow, settings: &NotifySettings) -> Option<i64> {
+pub fn reminder_due(
+    call: &CallRow,
+    channel: &ChannelRow,
+    settings: &NotifySettings,
+) -> Option<i64> {
     let percent = channel
         .reminder_percent
         .and_then(|p| u8::try_from(p).ok())
@@ -190,7 +194,9 @@ impl Notifier {
             let now = self.gate.clock.now();
             if !routes.is_empty() {
                 for event in &events {
-                    let Some(call_id) = &event.call_id else { continue };
+                    let Some(call_id) = &event.call_id else {
+                        continue;
+                    };
                     let Some(call) = crate::store::calls::get(pool, call_id).await? else {
                         continue;
                     };
@@ -206,8 +212,16 @@ impl Notifier {
                 Box::pin(async move {
                     let mut queued = 0;
                     for p in &planned {
-                        if db::enqueue(&mut *conn, p.channel_id, &p.call_id, p.kind, &p.detail, now, p.due)
-                            .await?
+                        if db::enqueue(
+                            &mut *conn,
+                            p.channel_id,
+                            &p.call_id,
+                            p.kind,
+                            &p.detail,
+                            now,
+                            p.due,
+                        )
+                        .await?
                         {
                             queued += 1;
                         }
@@ -272,12 +286,17 @@ impl Notifier {
         let now = self.gate.clock.now();
         // A due expiry counts even before the sweeper made it durable.
         let status = match call.deadline {
-            Some(d) if call.status == CallStatus::Pending && to_millis(now) >= d => CallStatus::Expired,
+            Some(d) if call.status == CallStatus::Pending && to_millis(now) >= d => {
+                CallStatus::Expired
+            }
             _ => call.status,
         };
         if status != CallStatus::Pending {
             return self
-                .skip(row.id, format!("the call is {} (no longer pending)", status.as_str()))
+                .skip(
+                    row.id,
+                    format!("the call is {} (no longer pending)", status.as_str()),
+                )
                 .await;
         }
         if row.kind == NoticeKind::Reminder {
@@ -288,7 +307,9 @@ impl Notifier {
                     self.gate
                         .writer
                         .write(move |conn| {
-                            Box::pin(async move { Ok(db::reschedule(conn, id, 0, from_millis(at)).await?) })
+                            Box::pin(async move {
+                                Ok(db::reschedule(conn, id, 0, from_millis(at)).await?)
+                            })
                         })
                         .await?;
                     return Ok(());
@@ -302,7 +323,13 @@ impl Notifier {
         self.record(&row, outcome, duration_ms).await
     }
 
-    fn summary(&self, row: &OutboxRow, call: &CallRow, channel: &ChannelRow, now: DateTime<Utc>) -> Summary {
+    fn summary(
+        &self,
+        row: &OutboxRow,
+        call: &CallRow,
+        channel: &ChannelRow,
+        now: DateTime<Utc>,
+    ) -> Summary {
         let detail: serde_json::Value = serde_json::from_str(&row.detail).unwrap_or_default();
         let args = channel.private.then(|| {
             let text = call.approved_args.as_deref().unwrap_or(&call.args);
@@ -335,7 +362,10 @@ impl Notifier {
         outbox_id: i64,
         settings: &NotifySettings,
     ) -> Outcome {
-        let failed = |error: String| Outcome::Failed { status: None, error };
+        let failed = |error: String| Outcome::Failed {
+            status: None,
+            error,
+        };
         let config: ChannelConfig = match serde_json::from_str(&channel.config) {
             Ok(c) => c,
             Err(e) => return failed(format!("the channel's settings are unreadable: {e}")),
@@ -357,7 +387,8 @@ impl Notifier {
                 let (body, headers) = match config {
                     ChannelConfig::Webhook { .. } => {
                         let body = summary.webhook(&now.to_rfc3339()).to_string().into_bytes();
-                        let signature = crate::gate::webhooks::signature(&secret, now.timestamp(), &body);
+                        let signature =
+                            crate::gate::webhooks::signature(&secret, now.timestamp(), &body);
                         (
                             body,
                             vec![
@@ -373,7 +404,12 @@ impl Notifier {
         }
     }
 
-    async fn record(&self, row: &OutboxRow, outcome: Outcome, duration_ms: i64) -> Result<(), AppError> {
+    async fn record(
+        &self,
+        row: &OutboxRow,
+        outcome: Outcome,
+        duration_ms: i64,
+    ) -> Result<(), AppError> {
         let attempt = row.attempts + 1;
         let now = self.gate.clock.now();
         let config = &self.gate.config;
@@ -433,5 +469,157 @@ impl Notifier {
             self.gate.metrics.notification(result);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+    use crate::store::notify::RouteRow;
+
+    fn call(status: CallStatus) -> CallRow {
+        CallRow {
+            id: "c1".into(),
+            agent_id: "a1".into(),
+            agent_name: "deploy-bot".into(),
+            session: "s".into(),
+            tool: "deploy".into(),
+            args: "{}".into(),
+            reason: None,
+            context: None,
+            risk: r#"["production"]"#.into(),
+            alternatives: "[]".into(),
+            checkpoint: None,
+            callback_url: None,
+            status,
+            rule: Some("gate-prod".into()),
+            message: None,
+            approvals_required: Some(1),
+            approver_role: Some(Role::Approver),
+            confirm: None,
+            approval_ttl_ms: None,
+            deadline: Some(600_000),
+            approved_args: None,
+            approved_args_hash: None,
+            approval_expires_at: None,
+            idempotency_key: None,
+            response: String::new(),
+            created_at: 0,
+            decided_at: None,
+            executed_at: None,
+            candidate: 1,
+            bypass_id: None,
+        }
+    }
+
+    fn channel(id: i64, percent: Option<i64>, enabled: bool) -> ChannelRow {
+        ChannelRow {
+            id,
+            name: format!("ch{id}"),
+            kind: crate::domain::notify::ChannelKind::Slack,
+            config: "{}".into(),
+            secret: String::new(),
+            private: false,
+            reminder_percent: percent,
+            enabled,
+            created_by: "t".into(),
+            created_at: 0,
+        }
+    }
+
+    fn event(kind: &str, to: Option<&str>, detail: &str) -> EventRow {
+        EventRow {
+            id: 1,
+            at: 0,
+            actor: "x".into(),
+            kind: kind.into(),
+            agent_id: Some("a1".into()),
+            call_id: Some("c1".into()),
+            from_status: None,
+            to_status: to.map(str::to_string),
+            detail: detail.into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn route(channel_id: i64, audience: &str) -> Route {
+        Route::compile(&RouteRow {
+            id: 0,
+            channel_id,
+            rule: "*".into(),
+            risk: "*".into(),
+            agent: "*".into(),
+            audience: audience.into(),
+        })
+        .unwrap()
+    }
+
+    /// (event, call status, expected (channel, kind, due ms) list)
+    #[test]
+    fn events_plan_messages() {
+        let routes = [route(1, "approver"), route(2, "managers"), route(3, "*")];
+        let channels = [
+            channel(1, None, true),
+            channel(2, Some(50), true),
+            channel(3, None, false),
+        ];
+        let settings = NotifySettings::default();
+        let now = from_millis(1_000);
+        let gated = event("call.proposed", Some("pending"), "{}");
+        let allowed = event("call.proposed", Some("allowed"), "{}");
+        let escalated = event(
+            ESCALATED,
+            Some("pending"),
+            r#"{"audience":"managers","deadline":"x"}"#,
+        );
+        let escalated_to_group = event(ESCALATED, None, r#"{"to":"oncall"}"#);
+        let unknown = event(ESCALATED, None, r#"{"nothing":1}"#);
+        let cases: Vec<(&EventRow, CallStatus, Vec<(i64, NoticeKind, i64)>)> = vec![
+            (
+                &gated,
+                CallStatus::Pending,
+                vec![
+                    (1, NoticeKind::Gated, 1_000),
+                    (1, NoticeKind::Reminder, 480_000),
+                ],
+            ),
+            (&gated, CallStatus::Approved, vec![]),
+            (&allowed, CallStatus::Pending, vec![]),
+            (
+                &escalated,
+                CallStatus::Pending,
+                vec![
+                    (2, NoticeKind::Escalated, 1_000),
+                    (2, NoticeKind::Reminder, 300_000),
+                ],
+            ),
+            (&escalated_to_group, CallStatus::Pending, vec![]),
+            (&unknown, CallStatus::Pending, vec![]),
+        ];
+        for (event, status, want) in cases {
+            let got: Vec<(i64, NoticeKind, i64)> =
+                plan(event, &call(status), &routes, &channels, &settings, now)
+                    .into_iter()
+                    .map(|p| (p.channel_id, p.kind, to_millis(p.due)))
+                    .collect();
+            assert_eq!(got, want, "{} {:?}", event.kind, status);
+        }
+        assert_eq!(
+            escalation_of(&escalated_to_group),
+            Some(Escalation {
+                audience: "oncall".into()
+            })
+        );
+        let planned = plan(
+            &escalated,
+            &call(CallStatus::Pending),
+            &routes,
+            &channels,
+            &settings,
+            now,
+        );
+        assert_eq!(planned[0].detail, r#"{"audience":"managers"}"#);
     }
 }

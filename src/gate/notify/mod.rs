@@ -12,9 +12,7 @@ pub mod secrets;
 pub mod send;
 
 use super::Gate;
-use crate::domain::notify::{
-    ChannelView, DeliveryView, NotifyPage, NotifySettings, RouteView,
-};
+use crate::domain::notify::{ChannelView, DeliveryView, NotifyPage, NotifySettings, RouteView};
 use crate::domain::AppError;
 use crate::store::{self, audit};
 use channels::ChannelInput;
@@ -167,7 +165,14 @@ impl Notifier {
                     };
                     audit::append(
                         conn,
-                        &audit::NewEvent::about(now, &actor, "notify.channel.added", None, None, detail),
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            "notify.channel.added",
+                            None,
+                            None,
+                            detail,
+                        ),
                     )
                     .await?;
                     Ok(())
@@ -201,7 +206,11 @@ impl Notifier {
     /// Deletes a channel with its routes and queued messages.
     pub async fn remove_channel(&self, name: &str, actor: &str) -> Result<(), AppError> {
         let id = self.channel_id(name).await?;
-        let (now, actor, name) = (self.gate.clock.now(), actor.to_string(), name.trim().to_string());
+        let (now, actor, name) = (
+            self.gate.clock.now(),
+            actor.to_string(),
+            name.trim().to_string(),
+        );
         self.gate
             .writer
             .write(move |conn| {
@@ -229,18 +238,38 @@ impl Notifier {
 
     /// Pauses (`enabled` = false) or resumes a channel; a paused channel's queued messages
     /// are skipped.
-    pub async fn set_enabled(&self, name: &str, enabled: bool, actor: &str) -> Result<(), AppError> {
+    pub async fn set_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<(), AppError> {
         let id = self.channel_id(name).await?;
-        let (now, actor, name) = (self.gate.clock.now(), actor.to_string(), name.trim().to_string());
+        let (now, actor, name) = (
+            self.gate.clock.now(),
+            actor.to_string(),
+            name.trim().to_string(),
+        );
         self.gate
             .writer
             .write(move |conn| {
                 Box::pin(async move {
                     store::notify::set_enabled(&mut *conn, id, enabled).await?;
-                    let kind = if enabled { "notify.channel.enabled" } else { "notify.channel.disabled" };
+                    let kind = if enabled {
+                        "notify.channel.enabled"
+                    } else {
+                        "notify.channel.disabled"
+                    };
                     audit::append(
                         conn,
-                        &audit::NewEvent::about(now, &actor, kind, None, None, json!({ "name": name })),
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            kind,
+                            None,
+                            None,
+                            json!({ "name": name }),
+                        ),
                     )
                     .await?;
                     Ok(())
@@ -257,7 +286,8 @@ impl Notifier {
         actor: &str,
     ) -> Result<RouteView, AppError> {
         let channel_id = self.channel_id(channel).await?;
-        let [rule, risk, agent, audience] = routes::check(filters[0], filters[1], filters[2], filters[3])?;
+        let [rule, risk, agent, audience] =
+            routes::check(filters[0], filters[1], filters[2], filters[3])?;
         let row = store::notify::RouteRow {
             id: 0,
             channel_id,
@@ -266,7 +296,11 @@ impl Notifier {
             agent,
             audience,
         };
-        let (now, actor, channel) = (self.gate.clock.now(), actor.to_string(), channel.trim().to_string());
+        let (now, actor, channel) = (
+            self.gate.clock.now(),
+            actor.to_string(),
+            channel.trim().to_string(),
+        );
         self.gate
             .writer
             .write(move |conn| {
@@ -341,7 +375,11 @@ impl Notifier {
             text => crate::domain::notify::parse_percent(text).map_err(AppError::Invalid)?,
         };
         let mut origins = Vec::new();
-        for line in allowed_origins.split(['\n', ',']).map(str::trim).filter(|l| !l.is_empty()) {
+        for line in allowed_origins
+            .split(['\n', ','])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             let origin = channels::check_origin(line)?;
             if !origins.contains(&origin) {
                 origins.push(origin);

@@ -248,7 +248,10 @@ impl Summary {
             lines.push(format!("Escalated: to {audience}"));
         }
         if let Some(phrase) = &self.confirm {
-            lines.push(format!("Approving asks to type: {}", clean(phrase, NAME_CHARS)));
+            lines.push(format!(
+                "Approving asks to type: {}",
+                clean(phrase, NAME_CHARS)
+            ));
         }
         if let Some(args) = self.args_text() {
             lines.push(String::new());
@@ -282,7 +285,12 @@ impl Summary {
         }
         let rows: String = rows
             .into_iter()
-            .map(|(k, v)| format!("<tr><th align=\"left\">{k}</th><td>{}</td></tr>", html_escape(&v)))
+            .map(|(k, v)| {
+                format!(
+                    "<tr><th align=\"left\">{k}</th><td>{}</td></tr>",
+                    html_escape(&v)
+                )
+            })
             .collect();
         let args = self
             .args_text()
@@ -383,7 +391,11 @@ mod tests {
     #[test]
     fn headlines_by_kind() {
         let cases = [
-            (NoticeKind::Gated, None, "Approval needed: deploy-bot wants to Deploy service"),
+            (
+                NoticeKind::Gated,
+                None,
+                "Approval needed: deploy-bot wants to Deploy service",
+            ),
             (
                 NoticeKind::Reminder,
                 None,
@@ -464,7 +476,9 @@ mod tests {
         assert!(!html.contains("<img"));
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("href=\"https://askfirst.example.com/calls/c1\""));
-        assert!(s.mail_text().contains("Open the card: https://askfirst.example.com/calls/c1"));
+        assert!(s
+            .mail_text()
+            .contains("Open the card: https://askfirst.example.com/calls/c1"));
         assert_eq!(
             s.subject(),
             "[askfirst] Approval needed: deploy-bot wants to Deploy service"

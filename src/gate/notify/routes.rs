@@ -137,12 +137,24 @@ mod tests {
             (route(1, "*", "*", "billing-*", "*"), false),
             (route(1, "*", "*", "*", "approver"), true),
             (route(1, "*", "*", "*", "manager"), false),
-            (route(1, "{gate-prod,gate-dev}", "destructive", "*-bot", "approver"), true),
+            (
+                route(
+                    1,
+                    "{gate-prod,gate-dev}",
+                    "destructive",
+                    "*-bot",
+                    "approver",
+                ),
+                true,
+            ),
         ];
         for (r, want) in cases {
             assert_eq!(r.matches(&subject), want, "{r:?}");
         }
-        let default_rule = Subject { rule: None, ..subject.clone() };
+        let default_rule = Subject {
+            rule: None,
+            ..subject.clone()
+        };
         assert!(route(1, "*", "*", "*", "*").matches(&default_rule));
         assert!(!route(1, "gate-prod", "*", "*", "*").matches(&default_rule));
     }

@@ -104,7 +104,11 @@ impl SecretKey {
                 },
             )
             .map_err(|_| AppError::Internal("sealing a channel secret failed".into()))?;
-        Ok(format!("{SEALED}{}{}", hex::encode(nonce), hex::encode(sealed)))
+        Ok(format!(
+            "{SEALED}{}{}",
+            hex::encode(nonce),
+            hex::encode(sealed)
+        ))
     }
 
     /// The secret a stored value stands for: opened, or read from the environment.

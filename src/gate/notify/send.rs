@@ -5,7 +5,9 @@
 
 use super::channels::{ChannelConfig, Destination, SmtpTls};
 use super::render::Summary;
-use crate::gate::callbacks::{is_internal, literal_refusal as url_refusal, origin_allowed, refusal_in};
+use crate::gate::callbacks::{
+    is_internal, literal_refusal as url_refusal, origin_allowed, refusal_in,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -36,7 +38,9 @@ pub fn literal_refusal(dest: &Destination, allowed: &[String]) -> Option<String>
             let ip: IpAddr = host.parse().ok()?;
             let origin = dest.origin();
             (is_internal(ip) && !allowed.contains(&origin)).then(|| {
-                format!("{origin} is inside the network; allow it under \"Allowed destinations\" first")
+                format!(
+                    "{origin} is inside the network; allow it under \"Allowed destinations\" first"
+                )
             })
         }
     }
@@ -193,10 +197,11 @@ pub async fn mail(
             Err(e) => return failed(format!("TLS for {host}: {e}")),
         },
     };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
-        .port(addr.port())
-        .tls(tls)
-        .timeout(Some(SMTP_TIMEOUT));
+    let mut transport =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+            .port(addr.port())
+            .tls(tls)
+            .timeout(Some(SMTP_TIMEOUT));
     if let Some(user) = username {
         transport = transport.credentials(Credentials::new(user.clone(), password.to_string()));
     }
