@@ -375,7 +375,8 @@ async fn arguments_reach_private_channels_only_and_secrets_never_come_back() {
 async fn destinations_inside_the_network_need_allowing_and_bad_input_is_refused() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("ada", Role::Admin).await;
-    let cases: [(&[(&str, &str)], u16, &str); 5] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, u16, &str); 5] = [
         (
             &[
                 ("name", "a"),

@@ -576,7 +576,8 @@ mod tests {
         );
         let escalated_to_group = event(ESCALATED, None, r#"{"to":"oncall"}"#);
         let unknown = event(ESCALATED, None, r#"{"nothing":1}"#);
-        let cases: Vec<(&EventRow, CallStatus, Vec<(i64, NoticeKind, i64)>)> = vec![
+        type Expected = Vec<(i64, NoticeKind, i64)>;
+        let cases: Vec<(&EventRow, CallStatus, Expected)> = vec![
             (
                 &gated,
                 CallStatus::Pending,
