@@ -123,3 +123,66 @@ pub fn textarea_html(text: &str) -> String {
     }
     out
 }
+
+/// A moment, for people: in the viewer's time zone and relative to now ("14:02 · 3 min
+/// ago", "in 12 min"), the exact UTC time on hover. The server renders the UTC time (it
+/// does not know the viewer's zone); the browser rewrites it once hydrated, and keeps the
+/// relative part fresh.
+#[component]
+pub fn Time(
+    /// RFC 3339.
+    at: String,
+) -> impl IntoView {
+    let ms = chrono::DateTime::parse_from_rfc3339(&at)
+        .map(|d| d.timestamp_millis())
+        .ok();
+    let exact = ms
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| at.clone());
+    let first = ms
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| at.clone());
+    let text = RwSignal::new(first);
+    #[cfg(feature = "hydrate")]
+    if let Some(ms) = ms {
+        let render = move || {
+            let now = js_sys::Date::now() as i64;
+            text.set(format!(
+                "{} · {}",
+                local_time(ms, now),
+                crate::domain::inbox::relative(ms - now)
+            ));
+        };
+        Effect::new(move |_| {
+            render();
+            if let Ok(handle) = set_interval_with_handle(render, std::time::Duration::from_secs(30))
+            {
+                on_cleanup(move || handle.clear());
+            }
+        });
+    }
+    view! { <time class="moment" datetime=at title=exact>{move || text.get()}</time> }
+}
+
+/// `ms` in the browser's time zone: the time of day when it is today, else the date too.
+#[cfg(feature = "hydrate")]
+fn local_time(ms: i64, now: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let today = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now as f64));
+    let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+    let same_day = date.get_full_year() == today.get_full_year()
+        && date.get_month() == today.get_month()
+        && date.get_date() == today.get_date();
+    if same_day {
+        time
+    } else {
+        format!(
+            "{}-{:02}-{:02} {time}",
+            date.get_full_year(),
+            date.get_month() + 1,
+            date.get_date()
+        )
+    }
+}

@@ -110,6 +110,15 @@ pub enum CallsCommand {
         /// Replacement arguments (a JSON object) the agent must execute instead.
         #[arg(long)]
         args: Option<String>,
+        /// Also approve identical calls for this many minutes (the rule must allow grants).
+        #[arg(long, value_name = "MINUTES")]
+        grant_minutes: Option<u64>,
+        /// Most calls the grant approves (with --grant-minutes).
+        #[arg(long, requires = "grant_minutes", default_value_t = 1)]
+        grant_uses: u32,
+        /// The grant covers similar calls (same deciding arguments), not only identical ones.
+        #[arg(long, requires = "grant_minutes")]
+        grant_similar: bool,
         #[arg(long)]
         json: bool,
     },
@@ -118,8 +127,15 @@ pub enum CallsCommand {
         id: String,
         #[arg(long)]
         user: String,
+        /// Why, in words (optional with --reason).
+        #[arg(long, required_unless_present = "reason")]
+        feedback: Option<String>,
+        /// A preset denial reason's code (`policy reasons` lists them).
         #[arg(long)]
-        feedback: String,
+        reason: Option<String>,
+        /// Tell the agent not to retry: the same call is denied at once for a while.
+        #[arg(long)]
+        do_not_retry: bool,
         /// The hash of the candidate the person was shown (as for `approve`).
         #[arg(long)]
         hash: Option<String>,
@@ -466,6 +482,9 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
             feedback,
             confirm,
             args,
+            grant_minutes,
+            grant_uses,
+            grant_similar,
             json,
         } => {
             let edited_args = match args {
@@ -482,6 +501,8 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
                 confirm,
                 edited_args,
                 shown_hash: shown_hash.clone(),
+                grant: grant_minutes.map(|m| askfirst_grant(m, grant_uses, grant_similar)),
+                ..Default::default()
             };
             let view = gate.decide(&id, &person, input).await.map_err(err)?;
             report(&view, &shown_hash, json)?;
@@ -490,6 +511,8 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
             id,
             user,
             feedback,
+            reason,
+            do_not_retry,
             hash,
             json,
         } => {
@@ -497,8 +520,10 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
             let shown_hash = shown(&gate, &id, hash).await?;
             let input = DecisionInput {
                 approve: false,
-                feedback: Some(feedback),
+                feedback,
                 shown_hash: shown_hash.clone(),
+                reason_code: reason,
+                do_not_retry,
                 ..Default::default()
             };
             let view = gate.decide(&id, &person, input).await.map_err(err)?;
@@ -506,6 +531,15 @@ pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A grant asked for on the command line.
+fn askfirst_grant(minutes: u64, uses: u32, similar: bool) -> crate::domain::grant::GrantAsk {
+    crate::domain::grant::GrantAsk {
+        secs: minutes.saturating_mul(60),
+        uses,
+        similar,
+    }
 }
 
 /// The hash a review names: the one given, or the current candidate's.

@@ -169,6 +169,8 @@ fn quoted(c: &ArgCondition) -> String {
 pub enum ApprovedBy {
     /// An active bypass (its number), without a person.
     Bypass(i64),
+    /// A remembered grant (its number): one approver's earlier word.
+    Grant(i64),
     /// These people (their approvals of the final arguments).
     People(Vec<String>),
 }

@@ -40,8 +40,10 @@ pub enum CallEvent {
     Approve,
     /// A person denied it.
     Deny,
-    /// The decision deadline passed.
+    /// The decision deadline passed (the call expires).
     Deadline,
+    /// The decision deadline passed and the rule denies calls left undecided.
+    DeadlineDeny,
     /// The agent withdrew it.
     Cancel,
     /// The agent is executing it.
@@ -85,6 +87,7 @@ impl CallStatus {
             (S::Pending, E::Approve) => Some(S::Approved),
             (S::Pending, E::Deny) => Some(S::Denied),
             (S::Pending, E::Deadline) => Some(S::Expired),
+            (S::Pending, E::DeadlineDeny) => Some(S::Denied),
             (S::Pending, E::Cancel) => Some(S::Cancelled),
             (S::Approved, E::Execute) => Some(S::Executed),
             (S::Allowed, E::Execute) => Some(S::Executed),
@@ -432,6 +435,37 @@ pub struct ProposeResponse {
     /// Until when an approved call may be executed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_expires_at: Option<String>,
+    /// For a repeat of a call a person denied with `do_not_retry`: that denial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denial: Option<Denial>,
+}
+
+/// A person's denial, as the agent must respect it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Denial {
+    /// The approver's words.
+    pub feedback: String,
+    /// The preset reason they picked (e.g. `out_of_scope`), if any.
+    pub reason_code: Option<String>,
+    /// `false`: do not propose this call again (the same session, tool and arguments are
+    /// denied at once for a while).
+    pub retry: bool,
+    /// For a repeat answered at once: the call whose denial it repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<String>,
+}
+
+/// An escalation: the deadline passed and the call moved to a fallback audience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Escalation {
+    /// RFC 3339.
+    pub at: String,
+    /// As the rule names it: `manager`, `group:oncall`.
+    pub to: String,
+    /// In words: "managers", "the oncall group".
+    pub to_text: String,
 }
 
 /// One person's review of a call.
@@ -498,9 +532,19 @@ pub struct CallView {
     /// Typed confirmation an approver must enter, if any.
     pub confirm: Option<String>,
     pub deadline: Option<String>,
+    /// Times an approver extended the deadline (at most 2).
+    #[serde(default)]
+    pub extensions: u32,
+    /// Set once the deadline escalated it to a fallback audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated: Option<Escalation>,
+    /// A person's denial: feedback, preset reason, and whether the agent may retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denial: Option<Denial>,
     pub approval_expires_at: Option<String>,
-    /// Who approved it: `{"bypass": 7}` for a bypass, `{"people": ["ann", "bo"]}` for the
-    /// people whose approvals counted; absent until it is approved.
+    /// Who approved it: `{"bypass": 7}` for a bypass, `{"grant": 3}` for a remembered
+    /// grant, `{"people": ["ann", "bo"]}` for the people whose approvals counted; absent
+    /// until it is approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<super::bypass::ApprovedBy>,
     #[cfg_attr(feature = "ssr", schema(value_type = Option<serde_json::Value>))]
@@ -533,6 +577,7 @@ mod tests {
             (S::Pending, E::Approve, S::Approved),
             (S::Pending, E::Deny, S::Denied),
             (S::Pending, E::Deadline, S::Expired),
+            (S::Pending, E::DeadlineDeny, S::Denied),
             (S::Pending, E::Cancel, S::Cancelled),
             (S::Approved, E::Execute, S::Executed),
             (S::Allowed, E::Execute, S::Executed),
@@ -542,6 +587,7 @@ mod tests {
             E::Approve,
             E::Deny,
             E::Deadline,
+            E::DeadlineDeny,
             E::Cancel,
             E::Execute,
             E::ApprovalTtl,

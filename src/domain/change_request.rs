@@ -255,10 +255,19 @@ pub fn rebase(base: &Policy, mine: &Policy, theirs: &Policy) -> Result<Policy, V
             .find_map(|p| rules.iter().position(|r| r.name == p.name));
         rules.insert(after.map_or(0, |p| p + 1), m.clone());
     }
+    let groups = if mine.groups == base.groups || mine.groups == theirs.groups {
+        theirs.groups.clone()
+    } else if theirs.groups == base.groups {
+        mine.groups.clone()
+    } else {
+        conflicts.push("both changed the groups".into());
+        theirs.groups.clone()
+    };
     if conflicts.is_empty() {
         Ok(Policy {
             default_effect,
             rules,
+            groups,
         })
     } else {
         Err(conflicts)
@@ -298,6 +307,7 @@ mod tests {
         Policy {
             default_effect: Effect::Allow,
             rules,
+            groups: Default::default(),
         }
     }
     fn names(p: &Policy) -> Vec<String> {

@@ -98,11 +98,15 @@ pub enum StateCode {
     TooManyStreams,
     /// The agent has as many pending calls as the admins allow (429).
     TooManyPending,
+    /// A deadline cannot be extended (again, by that much, or past the hard cap).
+    CannotExtend,
+    /// A remembered grant was asked for that the call's rule does not allow (422).
+    GrantRefused,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 18] = [
+    pub const ALL: [StateCode; 20] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -121,6 +125,8 @@ impl StateCode {
         StateCode::ReplayWindowExceeded,
         StateCode::TooManyStreams,
         StateCode::TooManyPending,
+        StateCode::CannotExtend,
+        StateCode::GrantRefused,
     ];
 
     /// The wire name.
@@ -144,6 +150,8 @@ impl StateCode {
             StateCode::ReplayWindowExceeded => "replay_window_exceeded",
             StateCode::TooManyStreams => "too_many_streams",
             StateCode::TooManyPending => "too_many_pending",
+            StateCode::CannotExtend => "cannot_extend",
+            StateCode::GrantRefused => "grant_refused",
         }
     }
 
@@ -151,7 +159,7 @@ impl StateCode {
     pub fn status(self) -> u16 {
         match self {
             StateCode::SelfReview | StateCode::NotEligible => 403,
-            StateCode::ConfirmationMismatch => 422,
+            StateCode::ConfirmationMismatch | StateCode::GrantRefused => 422,
             StateCode::TooManyStreams | StateCode::TooManyPending => 429,
             _ => 409,
         }
@@ -166,7 +174,7 @@ impl From<super::review::Refusal> for AppError {
             R::DeadlinePassed => StateCode::DeadlinePassed,
             R::DuplicateReviewer => StateCode::DuplicateReviewer,
             R::SelfReview => StateCode::SelfReview,
-            R::NotEligible { .. } => StateCode::NotEligible,
+            R::NotEligible { .. } | R::NotInGroup { .. } => StateCode::NotEligible,
             R::StaleView => StateCode::StaleView,
             R::ConfirmationMismatch { .. } => StateCode::ConfirmationMismatch,
         };

@@ -77,6 +77,30 @@ pub struct CardData {
     pub still_needed: Option<String>,
     /// People's flags on a call that ran: it should not have.
     pub flags: Vec<FlagView>,
+    /// The preset denial reasons to pick from.
+    pub reasons: Vec<crate::domain::workflow::DenialReason>,
+    /// For someone who may decide: the remembered grant they may give with an approval.
+    pub grant: Option<GrantOffer>,
+    /// For someone who may review a pending call: how much more time they may give it.
+    pub extend: Option<ExtendOffer>,
+}
+
+/// What a remembered grant may be for this call (its rule allows them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantOffer {
+    pub max_secs: u64,
+    pub max_uses: u32,
+    /// The deciding arguments (`grant_match`); empty: identical calls only.
+    pub pointers: Vec<String>,
+}
+
+/// How far a pending call's deadline may be extended now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendOffer {
+    /// Most seconds one extension adds.
+    pub max_secs: u64,
+    /// Extensions left (of 2).
+    pub left: u32,
 }
 
 /// One person's flag on a call that ran.
@@ -378,6 +402,42 @@ mod tests {
         ];
         for (values, expected) in cases {
             assert_eq!(median(values.clone()), expected, "{values:?}");
+        }
+    }
+}
+
+/// A time difference for people: `delta_ms` is the moment minus now — "just now",
+/// "3 min ago", "in 12 min", "2 h ago", "in 3 d".
+pub fn relative(delta_ms: i64) -> String {
+    let secs = delta_ms.unsigned_abs() / 1000;
+    let amount = match secs {
+        0..45 => return "just now".into(),
+        45..3_600 => format!("{} min", (secs + 30) / 60),
+        3_600..86_400 => format!("{} h", (secs + 1_800) / 3_600),
+        _ => format!("{} d", (secs + 43_200) / 86_400),
+    };
+    if delta_ms < 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
+#[cfg(test)]
+mod relative_tests {
+    #[test]
+    fn relative_times() {
+        let cases = [
+            (0, "just now"),
+            (-44_000, "just now"),
+            (-45_000, "1 min ago"),
+            (-180_000, "3 min ago"),
+            (720_000, "in 12 min"),
+            (-7_200_000, "2 h ago"),
+            (3 * 86_400_000, "in 3 d"),
+        ];
+        for (delta, want) in cases {
+            assert_eq!(super::relative(delta), want, "{delta}");
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bypass;
 pub mod call;
 pub mod change_request;
 pub mod error;
+pub mod grant;
 pub mod history;
 pub mod inbox;
 pub mod insights;
@@ -20,6 +21,7 @@ pub mod risk;
 pub mod role;
 pub mod signoff;
 pub mod user;
+pub mod workflow;
 
 pub use error::AppError;
 pub use role::Role;

@@ -12,6 +12,9 @@ pub struct Policy {
     /// Rules, first match decides.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Named groups of people (usernames) a gate may escalate to (`escalate_to = "group:oncall"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// One rule.
@@ -127,9 +130,82 @@ pub struct GateSettings {
     /// Seconds an approval stays usable before it goes stale.
     #[serde(default = "ten_minutes")]
     pub approval_ttl_secs: u64,
-    /// Phrase an approver must type, may quote arguments: `deploy {/env}`.
+    /// Phrase an approver must type, may quote arguments: `deploy {/env}`; `{tool}` is the
+    /// tool's name in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
+    /// What happens when nobody decides before the deadline (never "allow").
+    #[serde(default, skip_serializing_if = "OnDeadline::is_default")]
+    pub on_deadline: OnDeadline,
+    /// With `on_deadline = "escalate"`: who decides after the deadline — a role
+    /// (`manager`) or a named group of the policy (`group:oncall`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
+    /// Seconds the escalated audience has (default: `deadline_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_deadline_secs: Option<u64>,
+    /// Most seconds one extension of the deadline may add (default: `deadline_secs`); a
+    /// call is extended at most twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_max_secs: Option<u64>,
+    /// Longest remembered grant an approver may give ("approve identical calls for the
+    /// next N minutes"); `None`: no grants for this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_max_secs: Option<u64>,
+    /// Most calls one grant may approve (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_max_uses: Option<u32>,
+    /// JSON pointers of the arguments that decide: a grant then covers calls that agree on
+    /// these (not only identical ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_match: Vec<String>,
+    /// Seconds a `do_not_retry` denial answers the same call again at once (default 1 day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_retry_secs: Option<u64>,
+}
+
+/// What a gate does when its deadline passes with nobody deciding. There is no "allow":
+/// an unattended gate never opens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeadline {
+    /// The call expires (the agent may propose it again).
+    #[default]
+    Expire,
+    /// The call is denied ("nobody decided in time").
+    Deny,
+    /// The call moves, once, to `escalate_to` with a new deadline; then it expires.
+    Escalate,
+}
+
+impl OnDeadline {
+    /// Every outcome.
+    pub const ALL: [OnDeadline; 3] = [OnDeadline::Expire, OnDeadline::Deny, OnDeadline::Escalate];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDeadline::Expire => "expire",
+            OnDeadline::Deny => "deny",
+            OnDeadline::Escalate => "escalate",
+        }
+    }
+
+    /// Whether this is the default (`expire`).
+    pub fn is_default(&self) -> bool {
+        *self == OnDeadline::Expire
+    }
+}
+
+impl std::str::FromStr for OnDeadline {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OnDeadline::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("on_deadline must be expire, deny or escalate (not `{s}`)"))
+    }
 }
 
 fn one() -> u32 {
@@ -153,6 +229,14 @@ impl Default for GateSettings {
             deadline_secs: 3600,
             approval_ttl_secs: 600,
             confirm: None,
+            on_deadline: OnDeadline::Expire,
+            escalate_to: None,
+            escalate_deadline_secs: None,
+            extend_max_secs: None,
+            grant_max_secs: None,
+            grant_max_uses: None,
+            grant_match: Vec::new(),
+            no_retry_secs: None,
         }
     }
 }

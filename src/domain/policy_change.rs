@@ -315,9 +315,44 @@ pub fn effect_text(effect: Option<&Effect>) -> String {
             if let Some(phrase) = &g.confirm {
                 text += &format!(", type \"{phrase}\"");
             }
+            text += &workflow_text(g);
             text
         }
     }
+}
+
+/// A gate's workflow settings in words, each after a comma (empty: all defaults).
+fn workflow_text(g: &GateSettings) -> String {
+    use super::policy::OnDeadline;
+    let mut text = String::new();
+    match (g.on_deadline, &g.escalate_to) {
+        (OnDeadline::Deny, _) => text += ", denied at the deadline",
+        (OnDeadline::Escalate, Some(to)) => {
+            text += &format!(
+                ", escalated to {to} at the deadline for {}",
+                duration_text(g.escalate_deadline_secs.unwrap_or(g.deadline_secs))
+            )
+        }
+        _ => {}
+    }
+    if let Some(max) = g.extend_max_secs {
+        text += &format!(", extensions up to {}", duration_text(max));
+    }
+    if let Some(max) = g.grant_max_secs {
+        text += &format!(
+            ", grants up to {} / {} uses",
+            duration_text(max),
+            g.grant_max_uses
+                .unwrap_or(super::workflow::DEFAULT_GRANT_USES)
+        );
+        if !g.grant_match.is_empty() {
+            text += &format!(" (similar by {})", g.grant_match.join(", "));
+        }
+    }
+    if let Some(secs) = g.no_retry_secs {
+        text += &format!(", do-not-retry window {}", duration_text(secs));
+    }
+    text
 }
 
 /// Seconds as `45 s`, `10 min`, `1 h`, `1 h 30 min`, `2 d`.
@@ -433,6 +468,57 @@ fn gate_loosenings(before: &GateSettings, after: &GateSettings) -> Vec<String> {
             "a longer approval TTL ({} → {})",
             duration_text(before.approval_ttl_secs),
             duration_text(after.approval_ttl_secs)
+        ));
+    }
+    let uses = |g: &GateSettings| {
+        g.grant_max_uses
+            .unwrap_or(super::workflow::DEFAULT_GRANT_USES)
+    };
+    match (before.grant_max_secs, after.grant_max_secs) {
+        (None, Some(max)) => out.push(format!(
+            "remembered grants allowed (up to {}, {} uses)",
+            duration_text(max),
+            uses(after)
+        )),
+        (Some(b), Some(a)) => {
+            if a > b {
+                out.push(format!(
+                    "longer grants ({} → {})",
+                    duration_text(b),
+                    duration_text(a)
+                ));
+            }
+            if uses(after) > uses(before) {
+                out.push(format!(
+                    "more uses per grant ({} → {})",
+                    uses(before),
+                    uses(after)
+                ));
+            }
+            // Fewer deciding arguments (or some where there were none) cover more calls.
+            let wider = (before.grant_match.is_empty() && !after.grant_match.is_empty())
+                || (!before.grant_match.is_empty()
+                    && before
+                        .grant_match
+                        .iter()
+                        .any(|p| !after.grant_match.contains(p)));
+            if wider {
+                out.push(format!(
+                    "grants cover more calls (similar by {})",
+                    if after.grant_match.is_empty() {
+                        "nothing: identical only".to_string()
+                    } else {
+                        after.grant_match.join(", ")
+                    }
+                ));
+            }
+        }
+        _ => {}
+    }
+    if after.escalate_to.is_some() && after.escalate_to != before.escalate_to {
+        out.push(format!(
+            "calls nobody decided go to {} (more people may approve)",
+            after.escalate_to.as_deref().unwrap_or_default()
         ));
     }
     match (&before.confirm, &after.confirm) {
@@ -731,6 +817,36 @@ pub fn classify(in_force: &Policy, draft: &Policy) -> Classification {
                     push(text, true, why.join("; "));
                 }
             }
+        }
+    }
+    for (name, members) in &draft.groups {
+        let before = in_force.groups.get(name);
+        let added: Vec<&str> = members
+            .iter()
+            .filter(|m| before.is_none_or(|b| !b.contains(m)))
+            .map(String::as_str)
+            .collect();
+        if !added.is_empty() {
+            push(
+                format!("group {name}: adds {}", added.join(", ")),
+                true,
+                "more people may decide the calls escalated to it".into(),
+            );
+        }
+    }
+    for (name, members) in &in_force.groups {
+        let after = draft.groups.get(name);
+        let removed: Vec<&str> = members
+            .iter()
+            .filter(|m| after.is_none_or(|a| !a.contains(m)))
+            .map(String::as_str)
+            .collect();
+        if !removed.is_empty() {
+            push(
+                format!("group {name}: removes {}", removed.join(", ")),
+                false,
+                "fewer people may decide the calls escalated to it".into(),
+            );
         }
     }
     Classification {

@@ -185,6 +185,19 @@ pub struct RuleForm {
     pub deadline: String,
     pub ttl: String,
     pub confirm: String,
+    /// `expire`, `deny` or `escalate`.
+    pub on_deadline: String,
+    /// A role or `group:<name>` (with `escalate`).
+    pub escalate_to: String,
+    /// Durations; empty: the default.
+    pub escalate_deadline: String,
+    pub extend_max: String,
+    /// Empty: no remembered grants.
+    pub grant_max: String,
+    pub grant_uses: String,
+    /// JSON pointers, comma- or space-separated.
+    pub grant_match: String,
+    pub no_retry: String,
 }
 
 /// One refused field of the rule form.
@@ -227,6 +240,7 @@ impl RuleForm {
             approvals: "1".into(),
             deadline: "1h".into(),
             ttl: "10m".into(),
+            on_deadline: "expire".into(),
             ..RuleForm::default()
         };
         match &rule.effect {
@@ -243,6 +257,18 @@ impl RuleForm {
                 form.deadline = super::policy_change::duration_short(g.deadline_secs);
                 form.ttl = super::policy_change::duration_short(g.approval_ttl_secs);
                 form.confirm = g.confirm.clone().unwrap_or_default();
+                let short = |s: Option<u64>| {
+                    s.map(super::policy_change::duration_short)
+                        .unwrap_or_default()
+                };
+                form.on_deadline = g.on_deadline.as_str().into();
+                form.escalate_to = g.escalate_to.clone().unwrap_or_default();
+                form.escalate_deadline = short(g.escalate_deadline_secs);
+                form.extend_max = short(g.extend_max_secs);
+                form.grant_max = short(g.grant_max_secs);
+                form.grant_uses = g.grant_max_uses.map(|n| n.to_string()).unwrap_or_default();
+                form.grant_match = g.grant_match.join(", ");
+                form.no_retry = short(g.no_retry_secs);
             }
         }
         form

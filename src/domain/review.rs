@@ -47,6 +47,10 @@ pub struct Requirements {
     pub deadline_ms: Option<i64>,
     /// A phrase an approver must type exactly (already filled in from the candidate).
     pub confirm: Option<String>,
+    /// When set, only these reviewers (by id) may review — an escalation to a named
+    /// group: `(group name, member ids)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<(String, Vec<String>)>,
 }
 
 /// A review already recorded.
@@ -146,6 +150,8 @@ pub enum Refusal {
     StaleView,
     /// The typed phrase is not the required one.
     ConfirmationMismatch { phrase: String },
+    /// The subject was escalated to a group this reviewer is not in.
+    NotInGroup { group: String },
 }
 
 impl Refusal {
@@ -156,7 +162,7 @@ impl Refusal {
             Refusal::DeadlinePassed => "deadline_passed",
             Refusal::DuplicateReviewer => "duplicate_reviewer",
             Refusal::SelfReview => "self_review",
-            Refusal::NotEligible { .. } => "not_eligible",
+            Refusal::NotEligible { .. } | Refusal::NotInGroup { .. } => "not_eligible",
             Refusal::StaleView => "stale_view",
             Refusal::ConfirmationMismatch { .. } => "confirmation_mismatch",
         }
@@ -182,6 +188,10 @@ impl fmt::Display for Refusal {
             Refusal::ConfirmationMismatch { phrase } => {
                 write!(f, "type `{phrase}` exactly to approve")
             }
+            Refusal::NotInGroup { group } => write!(
+                f,
+                "this was escalated to the {group} group; only its members may review it"
+            ),
         }
     }
 }
@@ -230,6 +240,13 @@ fn eligible(requirements: &Requirements, reviewer: Reviewer<'_>) -> Result<(), R
             disabled: reviewer.disabled,
         });
     }
+    if let Some((group, ids)) = &requirements.only {
+        if !ids.iter().any(|id| id == reviewer.id) {
+            return Err(Refusal::NotInGroup {
+                group: group.clone(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -254,6 +271,10 @@ pub fn approvals(reviews: &[Review], candidate: u32, requirements: &Requirements
             && r.active
             && r.role.includes(requirements.role)
             && !requirements.excluded.contains(&r.reviewer)
+            && requirements
+                .only
+                .as_ref()
+                .is_none_or(|(_, ids)| ids.contains(&r.reviewer))
             && !seen.contains(&r.reviewer.as_str());
         if counts {
             seen.push(&r.reviewer);

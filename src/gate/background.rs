@@ -58,6 +58,20 @@ async fn watch(gate: Arc<Gate>) {
                             tracing::error!(error = %e, "reloading the bypasses failed");
                         }
                     }
+                    "grant.created" | "grant.revoked" | "grant.ended" | "grant.used_up" => {
+                        if let Err(e) = gate.reload_grants().await {
+                            tracing::error!(error = %e, "reloading the grants failed");
+                        }
+                    }
+                    "call.denied" => {
+                        if let Some(until) = event
+                            .detail_json()
+                            .get("no_retry_until")
+                            .and_then(|v| v.as_i64())
+                        {
+                            gate.note_no_retry(until);
+                        }
+                    }
                     "settings.changed" => {
                         if let Err(e) = gate.reload_limits().await {
                             tracing::error!(error = %e, "reloading the limits failed");
@@ -142,7 +156,9 @@ async fn sweep(gate: Arc<Gate>) {
         }
         let signoffs = async {
             Ok::<_, crate::domain::AppError>(
-                gate.sweep_bypasses().await? + gate.sweep_changes().await?,
+                gate.sweep_bypasses().await?
+                    + gate.sweep_changes().await?
+                    + gate.sweep_grants().await?,
             )
         };
         match signoffs.await {

@@ -33,6 +33,12 @@ pub struct DecisionInput {
     /// Hash of the arguments the person was shown (the call's `candidate.hash`). A review
     /// of anything else is refused with `stale_view`.
     pub shown_hash: String,
+    /// A denial's preset reason (one of the admin's codes).
+    pub reason_code: Option<String>,
+    /// A denial the agent must not retry: the same call is denied at once for a while.
+    pub do_not_retry: bool,
+    /// With an approval: also approve identical (or similar) calls for a while.
+    pub grant: Option<crate::domain::grant::GrantAsk>,
 }
 
 /// What happened to a call that is no longer pending, in words.
@@ -120,12 +126,37 @@ impl Gate {
         user: &UserView,
         input: DecisionInput,
     ) -> Result<CallView, AppError> {
-        let feedback = input
+        let mut feedback = input
             .feedback
             .as_deref()
             .map(str::trim)
             .filter(|f| !f.is_empty())
             .map(str::to_string);
+        if let Some(code) = &input.reason_code {
+            if input.approve {
+                return Err(AppError::Invalid("a reason code goes with a denial".into()));
+            }
+            let presets = self.denial_reasons().await?;
+            let preset = presets.find(code).ok_or_else(|| {
+                AppError::Invalid(format!("`{code}` is not one of the preset denial reasons"))
+            })?;
+            // The preset's words when the approver added none.
+            feedback.get_or_insert_with(|| preset.label.clone());
+        }
+        if input.do_not_retry && input.approve {
+            return Err(AppError::Invalid(
+                "`do_not_retry` goes with a denial".into(),
+            ));
+        }
+        if input.grant.is_some() && !input.approve {
+            return Err(AppError::Invalid("a grant goes with an approval".into()));
+        }
+        if input.grant.is_some() && input.edited_args.is_some() {
+            return Err(AppError::State(
+                StateCode::GrantRefused,
+                "a grant covers the call as the agent proposed it: approve without editing, or edit without a grant".into(),
+            ));
+        }
         if feedback
             .as_ref()
             .is_some_and(|f| f.chars().count() > limits::FEEDBACK)
@@ -158,13 +189,135 @@ impl Gate {
         let policy = self.policy();
         let (id, user) = (call_id.to_string(), user.clone());
         let input = DecisionInput { feedback, ..input };
-        self.writer
+        let granting = input.grant.is_some();
+        let until = self
+            .writer
             .write(move |conn| {
                 Box::pin(async move { decide_in(conn, &id, &user, input, &policy, now).await })
             })
             .await??;
+        if let Some(until) = until {
+            self.note_no_retry(until);
+        }
+        if granting {
+            self.reload_grants().await?;
+        }
         self.view(call_id, None).await
     }
+}
+
+/// Checks a grant asked for with an approval of `row` against what its rule allows.
+fn check_grant(
+    row: &CallRow,
+    ask: &crate::domain::grant::GrantAsk,
+) -> Result<crate::domain::workflow::GrantTerms, AppError> {
+    use crate::domain::workflow;
+    let refuse = |why: String| AppError::State(StateCode::GrantRefused, why);
+    let terms = row
+        .workflow()
+        .grant
+        .ok_or_else(|| refuse("this call's rule allows no remembered grants".into()))?;
+    let risk: Vec<crate::domain::risk::RiskClass> =
+        serde_json::from_str(&row.risk).unwrap_or_default();
+    if let Some(why) = workflow::grant_refusal(
+        &risk,
+        row.confirm.is_some(),
+        row.approvals_required.unwrap_or(1).max(1) as u32,
+    ) {
+        return Err(refuse(why));
+    }
+    if row.candidate > 1 {
+        return Err(refuse(
+            "the arguments were edited; a grant covers calls as the agent proposes them".into(),
+        ));
+    }
+    let secs_ok = ask.secs >= 60 && (ask.secs as i64).saturating_mul(1000) <= terms.max_ms;
+    if !secs_ok {
+        return Err(refuse(format!(
+            "a grant for this rule lasts 1 minute to {}",
+            crate::domain::policy_change::duration_text((terms.max_ms / 1000) as u64)
+        )));
+    }
+    if !(1..=terms.max_uses).contains(&ask.uses) {
+        return Err(refuse(format!(
+            "a grant for this rule has 1-{} uses",
+            terms.max_uses
+        )));
+    }
+    if ask.similar && terms.pointers.is_empty() {
+        return Err(refuse(
+            "this rule names no deciding arguments (`grant_match`): grant identical calls only"
+                .into(),
+        ));
+    }
+    Ok(terms)
+}
+
+/// Records the grant an approval gave, with its audit event; returns its number.
+async fn record_grant(
+    conn: &mut SqliteConnection,
+    row: &CallRow,
+    user: &UserView,
+    ask: &crate::domain::grant::GrantAsk,
+    terms: &crate::domain::workflow::GrantTerms,
+    now: DateTime<Utc>,
+) -> Result<Result<i64, AppError>, AppError> {
+    use crate::domain::workflow::GrantMatch;
+    let args: Value = serde_json::from_str(&row.args)
+        .map_err(|e| AppError::Internal(format!("call {}: stored args unreadable: {e}", row.id)))?;
+    let hash = store::json::hash(&args);
+    let covers = match GrantMatch::of(terms, ask.similar, &args, &hash) {
+        Ok(c) => c,
+        Err(why) => return Ok(Err(AppError::State(StateCode::GrantRefused, why))),
+    };
+    let covers_text = serde_json::to_string(&covers)
+        .map_err(|e| AppError::Internal(format!("a grant's scope: {e}")))?;
+    let rule = row.rule.clone().unwrap_or_default();
+    let scope_hash = store::json::hash(&json!({
+        "agent": row.agent_id, "tool": row.tool, "rule": rule, "covers": covers,
+    }));
+    let now_ms = to_millis(now);
+    let ends_at = now_ms.saturating_add((ask.secs as i64).saturating_mul(1000));
+    let id = store::grants::insert(
+        &mut *conn,
+        &store::grants::NewGrant {
+            call_id: &row.id,
+            granted_by_id: &user.id,
+            granted_by: &user.username,
+            agent_id: &row.agent_id,
+            tool: &row.tool,
+            rule: &rule,
+            covers: &covers_text,
+            scope_hash: &scope_hash,
+            created_at: now_ms,
+            ends_at,
+            max_uses: i64::from(ask.uses),
+        },
+    )
+    .await?;
+    audit::append(
+        conn,
+        &audit::NewEvent {
+            at: now,
+            actor: &format!("user:{}", user.username),
+            kind: "grant.created",
+            agent_id: Some(&row.agent_id),
+            call_id: Some(&row.id),
+            from_status: None,
+            to_status: Some("active"),
+            detail: json!({
+                "grant": id,
+                "tool": row.tool,
+                "rule": rule,
+                "covers": covers.describe(),
+                "scope_hash": scope_hash,
+                "ends_at": calls::rfc3339(ends_at),
+                "max_uses": ask.uses,
+            }),
+        },
+    )
+    .await?;
+    Ok(Ok(id))
 }
 
 /// The body of [`Gate::decide`], inside the write transaction. The outer `Result` fails
@@ -177,7 +330,7 @@ async fn decide_in(
     input: DecisionInput,
     policy: &Arc<CompiledPolicy>,
     now: DateTime<Utc>,
-) -> Result<Result<(), AppError>, AppError> {
+) -> Result<Result<Option<i64>, AppError>, AppError> {
     let row = calls::get(&mut *conn, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
@@ -207,6 +360,13 @@ async fn decide_in(
         return Ok(Err(refused(refusal, row.status)));
     }
 
+    let grant_terms = match &input.grant {
+        Some(ask) => match check_grant(&row, ask) {
+            Ok(terms) => Some(terms),
+            Err(e) => return Ok(Err(e)),
+        },
+        None => None,
+    };
     let edit = match input.edited_args {
         Some(args) if store::json::hash(&args) != subject.hash => {
             match evaluate_edit(conn, &row, &subject, args, policy).await? {
@@ -291,6 +451,15 @@ async fn decide_in(
                 message: input.feedback.clone(),
                 ..Default::default()
             };
+            let until = input
+                .do_not_retry
+                .then(|| now_ms.saturating_add(row.workflow().no_retry_ms()));
+            let mut detail = review_detail;
+            detail["reason_code"] = json!(input.reason_code);
+            detail["retry"] = json!(!input.do_not_retry);
+            if let Some(until) = until {
+                detail["no_retry_until"] = json!(until);
+            }
             calls::transition(
                 conn,
                 &row,
@@ -299,9 +468,39 @@ async fn decide_in(
                 now,
                 &actor,
                 changes,
-                review_detail,
+                detail,
             )
             .await?;
+            calls::set_denial(
+                &mut *conn,
+                &row.id,
+                input.reason_code.as_deref(),
+                !input.do_not_retry,
+            )
+            .await?;
+            if let Some(until) = until {
+                let hash =
+                    store::json::hash(&serde_json::from_str::<Value>(&row.args).map_err(|e| {
+                        AppError::Internal(format!("call {}: stored args unreadable: {e}", row.id))
+                    })?);
+                store::no_retry::put(
+                    &mut *conn,
+                    store::no_retry::Key {
+                        agent_id: &row.agent_id,
+                        session: &row.session,
+                        tool: &row.tool,
+                        args_hash: &hash,
+                    },
+                    &store::no_retry::NoRetryRow {
+                        call_id: row.id.clone(),
+                        feedback: input.feedback.clone().unwrap_or_default(),
+                        reason_code: input.reason_code.clone(),
+                        until,
+                    },
+                )
+                .await?;
+                return Ok(Ok(Some(until)));
+            }
         }
         Outcome::Recorded {
             approvals,
@@ -344,7 +543,7 @@ async fn decide_in(
             // What may run: execute checks the row's arguments against this hash.
             detail["args_hash"] = json!(candidate_hash);
             calls::transition(
-                conn,
+                &mut *conn,
                 &row,
                 CallStatus::Pending,
                 CallEvent::Approve,
@@ -354,9 +553,14 @@ async fn decide_in(
                 detail,
             )
             .await?;
+            if let (Some(ask), Some(terms)) = (&input.grant, &grant_terms) {
+                if let Err(e) = record_grant(conn, &row, user, ask, terms, now).await? {
+                    return Err(e);
+                }
+            }
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(None))
 }
 
 /// Evaluates edited arguments under the policy in force, with the call's risk (the agent's
@@ -402,7 +606,7 @@ async fn evaluate_edit(
                 .rev()
                 .filter_map(|c| c.rule.as_deref())
                 .chain(row.rule.as_deref())
-                .find_map(|rule| policy.confirm_of(rule, &args))
+                .find_map(|rule| policy.confirm_of(rule, &row.tool, &args))
         }
     };
     let terms = match &evaluation.outcome {

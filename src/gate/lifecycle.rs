@@ -6,6 +6,7 @@ use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
 use crate::domain::call::{CallEvent, CallStatus, CallView, ExecuteResponse};
 use crate::domain::error::StateCode;
+use crate::domain::workflow::{self, Audience, DeadlineStep};
 use crate::domain::AppError;
 use crate::store::{self, calls, calls::CallRow};
 use chrono::{DateTime, Utc};
@@ -24,11 +25,30 @@ pub async fn settle_in(
     now: DateTime<Utc>,
 ) -> Result<CallStatus, AppError> {
     let status = row.status();
-    let Some(event) = is_due(row, now) else {
+    let Some(mut event) = is_due(row, now) else {
         return Ok(status);
     };
+    if event == CallEvent::Deadline {
+        let step = workflow::at_deadline(
+            &row.workflow(),
+            row.escalated_at.is_some(),
+            row.created_at,
+            row.deadline.unwrap_or(0),
+        );
+        match step {
+            DeadlineStep::Expire => {}
+            DeadlineStep::Deny => event = CallEvent::DeadlineDeny,
+            DeadlineStep::Escalate { to, deadline_ms } => {
+                escalate_in(conn, row, &to, deadline_ms, now).await?;
+                return Ok(status);
+            }
+        }
+    }
     let message = match event {
         CallEvent::Deadline => "nobody decided before the deadline",
+        CallEvent::DeadlineDeny => {
+            "nobody decided before the deadline, and this rule denies calls left undecided"
+        }
         _ => "the approval expired unused; propose the call again",
     };
     let changes = calls::Changes {
@@ -37,6 +57,68 @@ pub async fn settle_in(
     };
     let to = calls::transition(conn, row, status, event, now, "system", changes, json!({})).await?;
     Ok(to.unwrap_or(status))
+}
+
+/// Hands a pending call whose deadline passed to its rule's fallback audience, once, with
+/// a new deadline: for a group, the members who may approve (active, approver or above)
+/// become the only reviewers. One audit event (`call.escalated`) says to whom and until when.
+async fn escalate_in(
+    conn: &mut SqliteConnection,
+    row: &CallRow,
+    to: &Audience,
+    deadline_ms: i64,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let ids = match to {
+        Audience::Role(_) => None,
+        Audience::Group(_) => {
+            let mut ids = Vec::new();
+            for name in &row.workflow().group_members {
+                if let Some(user) = store::users::find_by_username(&mut *conn, name).await? {
+                    let user = user.view();
+                    if !user.disabled && user.role.includes(crate::domain::Role::Approver) {
+                        ids.push(user.id);
+                    }
+                }
+            }
+            Some(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+        }
+    };
+    let old = row.deadline.unwrap_or(0);
+    let moved = calls::escalate(
+        &mut *conn,
+        &row.id,
+        old,
+        deadline_ms,
+        &to.as_text(),
+        ids.as_deref(),
+        to_millis(now),
+    )
+    .await?;
+    if moved {
+        store::audit::append(
+            conn,
+            &store::audit::NewEvent {
+                at: now,
+                actor: "system",
+                kind: "call.escalated",
+                agent_id: Some(&row.agent_id),
+                call_id: Some(&row.id),
+                from_status: None,
+                to_status: None,
+                detail: json!({
+                    "to": to.as_text(),
+                    "to_text": to.describe(),
+                    "from_deadline": calls::rfc3339(old),
+                    "deadline": calls::rfc3339(deadline_ms),
+                    "tool": row.tool,
+                    "rule": row.rule,
+                }),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 impl Gate {
@@ -88,13 +170,20 @@ impl Gate {
         let _open = self.metrics.long_poll();
         let waiter = self.hub.wait_on(id);
         let mut shutdown = self.hub.shutdown_signal();
+        let mut first_deadline = None;
         loop {
             let notified = waiter.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             // Boxed, so the (large) query future takes no room while thousands wait.
             let view = Box::pin(self.view(id, Some(agent))).await?;
+            // An extension or an escalation moves the deadline: the agent hears it at once.
+            let moved = first_deadline
+                .get_or_insert_with(|| view.deadline.clone())
+                .as_ref()
+                != view.deadline.as_ref();
             if view.status != CallStatus::Pending
+                || moved
                 || tokio::time::Instant::now() >= end
                 || *shutdown.borrow_and_update()
             {

@@ -23,6 +23,7 @@ mod settings;
 pub mod signoff;
 pub mod views;
 pub mod webhooks;
+pub mod workflow;
 pub mod writer;
 
 use crate::clock::SharedClock;
@@ -96,6 +97,10 @@ pub struct Gate {
     admissions: limits::Admissions,
     /// How far the audit chain is verified (see [`audit_views`]).
     chain: audit_views::ChainWatch,
+    /// Active remembered grants.
+    grants: RwLock<Arc<Vec<workflow::ActiveGrant>>>,
+    /// Until when (ms) some do-not-retry denial holds; proposals skip the lookup after.
+    no_retry_until: std::sync::atomic::AtomicI64,
 }
 
 impl Gate {
@@ -134,8 +139,12 @@ impl Gate {
             limits: RwLock::new(limits),
             admissions: limits::Admissions::default(),
             chain: audit_views::ChainWatch::default(),
+            grants: RwLock::new(Arc::new(Vec::new())),
+            no_retry_until: std::sync::atomic::AtomicI64::new(0),
         });
         gate.reload_bypasses().await?;
+        gate.reload_grants().await?;
+        gate.reload_no_retry().await?;
         Ok(gate)
     }
 

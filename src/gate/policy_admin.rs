@@ -341,6 +341,7 @@ mod tests {
                 gate("off", 9, Role::Admin, false),
                 gate("one-admin", 1, Role::Admin, true),
             ],
+            groups: Default::default(),
         };
         // One approver, one manager, one admin: managers-or-above are two.
         let active = [

@@ -137,10 +137,12 @@ fn direction(before: &Outcome, after: &Outcome) -> Option<Direction> {
                 &Policy {
                     default_effect: b,
                     rules: vec![],
+                    groups: Default::default(),
                 },
                 &Policy {
                     default_effect: a,
                     rules: vec![],
+                    groups: Default::default(),
                 },
             );
             match (&before, &after) {
@@ -510,6 +512,7 @@ impl Gate {
                     None => Policy {
                         default_effect: policy.default_effect.clone(),
                         rules: vec![],
+                        groups: Default::default(),
                     },
                 };
                 let c = classify(&previous, &policy);

@@ -7,7 +7,7 @@ use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{limits, CallEvent, CallStatus, ProposeRequest, ProposeResponse};
 use crate::domain::AppError;
 use crate::policy::{CallInput, Outcome};
-use crate::store::{audit, bypasses, calls};
+use crate::store::{audit, bypasses, calls, grants};
 use chrono::{Duration, SecondsFormat};
 use serde_json::json;
 
@@ -143,6 +143,15 @@ impl Gate {
             }
         }
 
+        let repeat = self
+            .repeated_denial(
+                &agent.id,
+                &req.session,
+                &req.tool,
+                &req.args,
+                to_millis(self.clock.now()),
+            )
+            .await?;
         let policy = self.policy();
         let checking = std::time::Instant::now();
         // Evaluate assuming the call is not novel; only if a novelty rule was reached does
@@ -177,6 +186,7 @@ impl Gate {
             approvals_required: None,
             approved_by: None,
             approval_expires_at: None,
+            denial: None,
         };
         let mut call = calls::NewCall {
             id: id.clone(),
@@ -202,9 +212,27 @@ impl Gate {
             idempotency_key: idempotency_key.clone(),
             response: String::new(),
             created_at: to_millis(now),
+            workflow: None,
         };
-        let mut bypass = None;
-        match evaluation.outcome {
+        let mut preapproved = None;
+        let outcome = match &repeat {
+            // A person said "do not retry" to this very call: the same answer, at once.
+            Some(hit) => Outcome::Deny {
+                message: hit.feedback.clone(),
+            },
+            None => evaluation.outcome,
+        };
+        if let Some(hit) = &repeat {
+            response.rule = None;
+            call.rule = None;
+            response.denial = Some(crate::domain::call::Denial {
+                feedback: hit.feedback.clone(),
+                reason_code: hit.reason_code.clone(),
+                retry: false,
+                repeat_of: Some(hit.call_id.clone()),
+            });
+        }
+        match outcome {
             Outcome::Allow => {}
             Outcome::Deny { message } => {
                 response.status = CallStatus::Denied;
@@ -213,13 +241,30 @@ impl Gate {
                 call.message = Some(message);
             }
             Outcome::Gate { settings, confirm } => {
-                bypass = self.bypass_for(
-                    &agent.name,
-                    &call.tool,
-                    &req.args,
-                    confirm.is_some(),
-                    to_millis(now),
-                );
+                preapproved = self
+                    .bypass_for(
+                        &agent.name,
+                        &call.tool,
+                        &req.args,
+                        confirm.is_some(),
+                        to_millis(now),
+                    )
+                    .map(ApprovedBy::Bypass)
+                    .or_else(|| {
+                        // A grant is one approver's word: never for a typed confirmation.
+                        confirm.is_none().then_some(())?;
+                        self.grant_for(
+                            &agent.id,
+                            &call.tool,
+                            call.rule.as_deref(),
+                            &req.args,
+                            to_millis(now),
+                        )
+                        .map(ApprovedBy::Grant)
+                    });
+                let workflow =
+                    crate::domain::workflow::Workflow::of(&settings, &policy.policy().groups);
+                call.workflow = serde_json::to_string(&workflow).ok();
                 let deadline = now + Duration::seconds(settings.deadline_secs as i64);
                 response.status = CallStatus::Pending;
                 response.deadline = Some(deadline.to_rfc3339_opts(SecondsFormat::Millis, true));
@@ -232,9 +277,9 @@ impl Gate {
                 call.deadline = Some(to_millis(deadline));
             }
         }
-        if let Some(bypass) = bypass {
+        if let Some(by) = preapproved {
             let answer = self
-                .propose_bypassed(agent, call, response, bypass, &req.args, now)
+                .propose_preapproved(agent, call, response, by, &req.args, now)
                 .await?;
             self.metrics.proposed(answer.status, answer.rule.as_deref());
             return Ok(answer);
@@ -268,6 +313,37 @@ impl Gate {
                 None => json!({ "tool": call.tool, "rule": call.rule }),
             },
         };
+        if let Some(hit) = &repeat {
+            let event = event(&call);
+            let reason_code = hit.reason_code.clone();
+            let repeat_of = hit.call_id.clone();
+            let mut event = event;
+            event.detail["repeat_of"] = json!(repeat_of);
+            let stored = self
+                .writer
+                .write(move |conn| {
+                    Box::pin(async move {
+                        if let Some(key) = &call.idempotency_key {
+                            if let Some(first) =
+                                calls::response_for_key(&mut *conn, &call.agent_id, key).await?
+                            {
+                                return Ok(Some(first));
+                            }
+                        }
+                        calls::insert(&mut *conn, &call).await?;
+                        calls::set_denial(&mut *conn, &call.id, reason_code.as_deref(), false)
+                            .await?;
+                        audit::append_many(conn, &[event]).await?;
+                        Ok(None)
+                    })
+                })
+                .await?;
+            self.metrics.proposed(response.status, None);
+            return match stored {
+                Some(first) => parse_response(&first),
+                None => Ok(response),
+            };
+        }
         if call.idempotency_key.is_none() {
             // The hot path: written in bulk with whatever else is being proposed right now.
             let event = event(&call);
@@ -306,25 +382,36 @@ impl Gate {
 }
 
 impl Gate {
-    /// Records a gated call an active bypass approves: in one transaction the bypass is
-    /// checked again (revoked or ended meanwhile: the call stays pending, as policy said),
-    /// the call is stored pending and moved to approved by the bypass, and the use is
-    /// counted — with the audit events of both.
-    async fn propose_bypassed(
+    /// Records a gated call an active bypass or remembered grant approves: in one
+    /// transaction the bypass or grant is checked again (revoked, ended or used up
+    /// meanwhile: the call stays pending, as policy said), the call is stored pending and
+    /// moved to approved by it, and the use is counted — with the audit events of both.
+    async fn propose_preapproved(
         &self,
         agent: &AgentInfo,
         mut call: calls::NewCall,
         pending: ProposeResponse,
-        bypass: i64,
+        by: ApprovedBy,
         args: &serde_json::Value,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<ProposeResponse, AppError> {
+        let (subject, number) = match &by {
+            ApprovedBy::Bypass(k) => ("bypass", *k),
+            ApprovedBy::Grant(k) => ("grant", *k),
+            ApprovedBy::People(_) => {
+                return Err(AppError::Internal(
+                    "people do not approve at proposal".into(),
+                ))
+            }
+        };
+        let by_actor = format!("{subject}:{number}");
+        let used_kind = format!("{subject}.used");
         let now_ms = to_millis(now);
         let args_hash = crate::store::json::hash(args);
         let ttl_ms = call.approval_ttl_ms.unwrap_or(0);
         let mut approved = pending.clone();
         approved.status = CallStatus::Approved;
-        approved.approved_by = Some(ApprovedBy::Bypass(bypass));
+        approved.approved_by = Some(by.clone());
         approved.approval_expires_at = Some(calls::rfc3339(now_ms + ttl_ms));
         approved.deadline = None;
         approved.approvals_required = None;
@@ -345,7 +432,10 @@ impl Gate {
                             return parse_response(&first);
                         }
                     }
-                    let used = bypasses::use_once(&mut *conn, bypass, now_ms).await?;
+                    let used = match subject {
+                        "bypass" => bypasses::use_once(&mut *conn, number, now_ms).await?,
+                        _ => grants::use_once(&mut *conn, number, now_ms).await?,
+                    };
                     if !used {
                         super::limits::check_room(&mut *conn, &call.agent_id, &cap).await?;
                     }
@@ -381,31 +471,53 @@ impl Gate {
                         CallStatus::Pending,
                         CallEvent::Approve,
                         now,
-                        &format!("bypass:{bypass}"),
+                        &by_actor,
                         calls::Changes {
                             message: None,
                             approved_args: Some((call.args.clone(), args_hash.clone())),
                             approval_expires_at: Some(now_ms + ttl_ms),
                         },
-                        json!({ "args_hash": args_hash, "bypass": bypass }),
+                        json!({ "args_hash": args_hash, subject: number }),
                     )
                     .await?
                     .ok_or_else(|| AppError::Internal("a new call moved".into()))?;
-                    calls::set_bypass(&mut *conn, &call.id, bypass).await?;
+                    match subject {
+                        "bypass" => calls::set_bypass(&mut *conn, &call.id, number).await?,
+                        _ => calls::set_grant(&mut *conn, &call.id, number).await?,
+                    }
                     audit::append(
-                        conn,
+                        &mut *conn,
                         &audit::NewEvent {
                             at: now,
-                            actor: &format!("bypass:{bypass}"),
-                            kind: "bypass.used",
+                            actor: &by_actor,
+                            kind: &used_kind,
                             agent_id: Some(&call.agent_id),
                             call_id: Some(&call.id),
                             from_status: None,
                             to_status: None,
-                            detail: json!({ "bypass": bypass, "tool": call.tool, "args_hash": args_hash }),
+                            detail: json!({ subject: number, "tool": call.tool, "args_hash": args_hash }),
                         },
                     )
                     .await?;
+                    if subject == "grant" {
+                        let row = grants::get(&mut *conn, number).await?;
+                        if let Some(row) = row.filter(|r| r.status == crate::domain::grant::GrantStatus::UsedUp) {
+                            audit::append(
+                                conn,
+                                &audit::NewEvent {
+                                    at: now,
+                                    actor: "system",
+                                    kind: "grant.used_up",
+                                    agent_id: Some(&row.agent_id),
+                                    call_id: Some(&row.call_id),
+                                    from_status: Some("active"),
+                                    to_status: Some("used_up"),
+                                    detail: json!({ "grant": number, "used": row.used }),
+                                },
+                            )
+                            .await?;
+                        }
+                    }
                     Ok(approved)
                 })
             })

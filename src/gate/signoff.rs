@@ -81,6 +81,7 @@ pub(super) fn requirements(
             .collect(),
         deadline_ms: Some(deadline),
         confirm: None,
+        only: None,
     }
 }
 

@@ -140,7 +140,45 @@ impl Gate {
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             })
             .collect();
+        let reasons = self.denial_reasons().await?.reasons;
+        let risk: Vec<crate::domain::risk::RiskClass> =
+            serde_json::from_str(&row.risk).unwrap_or_default();
+        let workflow = row.workflow();
+        let grant = workflow
+            .grant
+            .as_ref()
+            .filter(|_| cannot_decide_reason.is_none() && row.candidate <= 1)
+            .filter(|_| {
+                crate::domain::workflow::grant_refusal(
+                    &risk,
+                    row.confirm.is_some(),
+                    subject.requirements.approvals,
+                )
+                .is_none()
+            })
+            .map(|g| crate::domain::inbox::GrantOffer {
+                max_secs: (g.max_ms / 1000).max(0) as u64,
+                max_uses: g.max_uses,
+                pointers: g.pointers.clone(),
+            });
+        let may_extend = matches!(
+            review::may_review(&subject.subject(), reviewer(user), now_ms),
+            Ok(()) | Err(Refusal::DuplicateReviewer)
+        );
+        let left =
+            crate::domain::workflow::MAX_EXTENSIONS.saturating_sub(row.extensions.max(0) as u32);
+        let extend = (may_extend && left > 0).then(|| crate::domain::inbox::ExtendOffer {
+            max_secs: (workflow
+                .extend_max_ms
+                .unwrap_or_else(|| row.deadline.unwrap_or(row.created_at) - row.created_at)
+                / 1000)
+                .max(1) as u64,
+            left,
+        });
         Ok(CardData {
+            reasons,
+            grant,
+            extend,
             flags,
             deadline_ms: row.deadline,
             now_ms,

@@ -106,11 +106,13 @@ impl CompiledPolicy {
                     first + 1
                 )));
             }
-            let compiled = compile_rule(rule).map_err(fail)?;
+            let compiled = compile_rule(rule).map_err(&fail)?;
+            check_grant_risk(rule).map_err(fail)?;
             if rule.enabled {
                 rules.push(compiled);
             }
         }
+        check_groups(policy)?;
         let mut by_tool: HashMap<Box<str>, Vec<u32>> = HashMap::new();
         let mut any_tool = Vec::new();
         for (i, rule) in (0u32..).zip(&rules) {
@@ -137,12 +139,12 @@ impl CompiledPolicy {
     /// The typed-confirmation phrase of the enabled gate rule `name`, filled in from `args`
     /// (`None` when there is no such rule or it asks for no phrase). An approver's edit
     /// keeps the phrase of the rule that gated the call, re-rendered for the new arguments.
-    pub fn confirm_of(&self, name: &str, args: &Value) -> Option<String> {
+    pub fn confirm_of(&self, name: &str, tool: &str, args: &Value) -> Option<String> {
         self.rules
             .iter()
             .find(|r| r.name == name)
             .and_then(|r| match &r.effect {
-                Some(CompiledEffect::Gate(_, Some(confirm))) => Some(confirm.render(args)),
+                Some(CompiledEffect::Gate(_, Some(confirm))) => Some(confirm.render(tool, args)),
                 _ => None,
             })
     }
@@ -319,7 +321,166 @@ pub(super) fn compile_effect(effect: &Effect) -> Result<CompiledEffect, String> 
                 ));
             }
             let confirm = g.confirm.as_deref().map(Confirm::parse).transpose()?;
+            check_workflow(g)?;
             Ok(CompiledEffect::Gate(g.clone(), confirm))
         }
     }
+}
+
+/// Longest window a remembered grant may have: a day (anything wider is a bypass).
+pub const MAX_GRANT_SECS: u64 = 24 * 3600;
+
+/// Checks a gate's workflow settings: deadline outcome, escalation, extensions, grants
+/// and the do-not-retry window.
+fn check_workflow(g: &GateSettings) -> Result<(), String> {
+    use crate::domain::policy::OnDeadline;
+    use crate::domain::workflow::{Audience, MAX_GRANT_MATCH, MAX_GRANT_USES};
+    let secs = |field: &str, value: Option<u64>, max: u64, max_text: &str| match value {
+        Some(v) if !(1..=max).contains(&v) => {
+            Err(format!("{field} is {v}; it must be 1-{max} ({max_text})"))
+        }
+        _ => Ok(()),
+    };
+    match (g.on_deadline, &g.escalate_to) {
+        (OnDeadline::Escalate, None) => {
+            return Err(
+                "on_deadline = \"escalate\" needs `escalate_to`: a role (manager, admin) or group:<name>"
+                    .into(),
+            )
+        }
+        (OnDeadline::Escalate, Some(to)) => {
+            Audience::parse(to)?;
+        }
+        (_, Some(_)) => {
+            return Err("`escalate_to` is only used with on_deadline = \"escalate\"".into())
+        }
+        (_, None) if g.escalate_deadline_secs.is_some() => {
+            return Err(
+                "`escalate_deadline_secs` is only used with on_deadline = \"escalate\"".into(),
+            )
+        }
+        _ => {}
+    }
+    secs(
+        "escalate_deadline_secs",
+        g.escalate_deadline_secs,
+        MAX_DEADLINE_SECS,
+        "30 days",
+    )?;
+    secs(
+        "extend_max_secs",
+        g.extend_max_secs,
+        MAX_DEADLINE_SECS,
+        "30 days",
+    )?;
+    secs(
+        "no_retry_secs",
+        g.no_retry_secs,
+        MAX_DEADLINE_SECS,
+        "30 days",
+    )?;
+    secs(
+        "grant_max",
+        g.grant_max_secs,
+        MAX_GRANT_SECS,
+        "a day; wider is a bypass",
+    )?;
+    if g.grant_max_secs.is_none() && (g.grant_max_uses.is_some() || !g.grant_match.is_empty()) {
+        return Err("`grant_max_uses` and `grant_match` need `grant_max`".into());
+    }
+    if let Some(uses) = g.grant_max_uses {
+        if !(1..=MAX_GRANT_USES).contains(&uses) {
+            return Err(format!(
+                "grant_max_uses is {uses}; it must be 1-{MAX_GRANT_USES}"
+            ));
+        }
+    }
+    if g.grant_match.len() > MAX_GRANT_MATCH {
+        return Err(format!(
+            "grant_match names at most {MAX_GRANT_MATCH} arguments"
+        ));
+    }
+    for p in &g.grant_match {
+        Pointer::parse(p).map_err(|e| format!("grant_match: {e}"))?;
+        if p.is_empty() {
+            return Err("grant_match: `\"\"` is the whole arguments; name the ones that decide, such as \"/service\"".into());
+        }
+    }
+    if g.grant_max_secs.is_some() {
+        if g.confirm.is_some() {
+            return Err(
+                "grants are refused for gates that ask for typed confirmation: drop `grant_max` or `confirm`"
+                    .into(),
+            );
+        }
+        if g.approvals_required > 1 {
+            return Err(format!(
+                "grants are refused for gates that need {} approvals: a grant is one person's word",
+                g.approvals_required
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses grants on a rule that gates destructive or irreversible calls.
+fn check_grant_risk(rule: &Rule) -> Result<(), String> {
+    use crate::domain::risk::RiskClass;
+    let grants = matches!(&rule.effect, Some(Effect::Gate(g)) if g.grant_max_secs.is_some());
+    if let Some(r) = rule
+        .matcher
+        .risk_any
+        .iter()
+        .find(|r| matches!(r, RiskClass::Destructive | RiskClass::Irreversible))
+        .filter(|_| grants)
+    {
+        return Err(format!(
+            "grants are refused for rules that gate {} calls: drop `grant_max`",
+            r.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the policy's named groups and that every `escalate_to = "group:…"` names one.
+fn check_groups(policy: &Policy) -> Result<(), PolicyError> {
+    use crate::domain::workflow::Audience;
+    let fail = |message: String| PolicyError {
+        rule: None,
+        message,
+    };
+    for (name, members) in &policy.groups {
+        Audience::parse(&format!("group:{name}")).map_err(|e| fail(format!("groups: {e}")))?;
+        if members.is_empty() || members.len() > 100 {
+            return Err(fail(format!(
+                "groups.{name}: a group has 1-100 members (usernames)"
+            )));
+        }
+        if let Some(bad) = members.iter().find(|m| {
+            m.trim().is_empty() || m.chars().count() > 64 || m.chars().any(char::is_control)
+        }) {
+            return Err(fail(format!("groups.{name}: `{bad}` is not a username")));
+        }
+    }
+    let effects = policy
+        .rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.effect.as_ref().map(|e| (Some((i, r.name.clone())), e)))
+        .chain(std::iter::once((None, &policy.default_effect)));
+    for (rule, effect) in effects {
+        if let Effect::Gate(g) = effect {
+            if let Some(Ok(Audience::Group(name))) = g.escalate_to.as_deref().map(Audience::parse) {
+                if !policy.groups.contains_key(&name) {
+                    return Err(PolicyError {
+                        rule,
+                        message: format!(
+                            "escalate_to names group `{name}`, which the policy's [groups] does not define"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }

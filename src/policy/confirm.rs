@@ -17,6 +17,17 @@ pub struct Confirm {
 enum Part {
     Text(Box<str>),
     Arg(Pointer),
+    /// `{tool}`: the tool's name in words.
+    Tool,
+}
+
+/// A tool's name in words: `drop_table` → `drop table`, `files.write-file` → `files write
+/// file` (what an approver types for a `{tool}` placeholder).
+pub fn tool_in_words(tool: &str) -> String {
+    tool.split(['_', '-', '.', ' '])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Confirm {
@@ -43,9 +54,14 @@ impl Confirm {
                 format!("confirmation phrase `{phrase}`: `{{` without a closing `}}`")
             })?;
             let pointer = &after[..close];
+            if pointer == "tool" {
+                parts.push(Part::Tool);
+                rest = &after[close + 1..];
+                continue;
+            }
             if !pointer.starts_with('/') {
                 return Err(format!(
-                    "confirmation phrase `{phrase}`: `{{{pointer}}}` must hold a JSON pointer such as `{{/env}}`"
+                    "confirmation phrase `{phrase}`: `{{{pointer}}}` must hold a JSON pointer such as `{{/env}}`, or be `{{tool}}`"
                 ));
             }
             parts.push(Part::Arg(
@@ -59,16 +75,17 @@ impl Confirm {
         Ok(Self { parts })
     }
 
-    /// The phrase with arguments filled in: a string argument as it is, any other JSON
+    /// The phrase with the tool's name (in words) and arguments filled in: a string argument as it is, any other JSON
     /// value as its compact JSON text (`3`, `true`, `["a"]`), and an argument that is
     /// missing as the empty string.
     /// Invisible characters taken from the arguments are written out (`⟨U+202E⟩`): a
     /// phrase never holds a character the approver cannot see.
-    pub fn render(&self, args: &Value) -> String {
+    pub fn render(&self, tool: &str, args: &Value) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
+                Part::Tool => out.push_str(&tool_in_words(tool)),
                 Part::Arg(pointer) => match pointer.resolve(args) {
                     Some(Value::String(s)) => out.push_str(&crate::domain::inbox::visible(s)),
                     Some(other) => out.push_str(&crate::domain::inbox::visible(&other.to_string())),
@@ -110,10 +127,12 @@ mod tests {
             ("no placeholders", "no placeholders"),
             ("stray } brace", "stray } brace"),
             ("{/env}{/service}", "productionapi"),
+            ("{tool}", "drop table"),
+            ("run {tool} on {/env}", "run drop table on production"),
         ];
         for (phrase, expected) in cases {
             assert_eq!(
-                Confirm::parse(phrase).unwrap().render(&args),
+                Confirm::parse(phrase).unwrap().render("drop_table", &args),
                 expected,
                 "{phrase}"
             );

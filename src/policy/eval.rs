@@ -76,7 +76,7 @@ impl CompiledPolicy {
             risk = risk.union(rule.add_risk);
             if let Some(effect) = &rule.effect {
                 return Evaluation {
-                    outcome: effect.outcome(input.args),
+                    outcome: effect.outcome(input.tool, input.args),
                     rule: Some(rule.name.clone()),
                     risk: risk.to_vec(),
                     consulted_novelty,
@@ -84,7 +84,7 @@ impl CompiledPolicy {
             }
         }
         Evaluation {
-            outcome: self.default_effect.outcome(input.args),
+            outcome: self.default_effect.outcome(input.tool, input.args),
             rule: None,
             risk: risk.to_vec(),
             consulted_novelty,
@@ -182,7 +182,7 @@ pub(super) fn json_eq(a: &Value, b: &Value) -> bool {
 }
 
 impl CompiledEffect {
-    fn outcome(&self, args: &Value) -> Outcome {
+    fn outcome(&self, tool: &str, args: &Value) -> Outcome {
         match self {
             CompiledEffect::Allow => Outcome::Allow,
             CompiledEffect::Deny(message) => Outcome::Deny {
@@ -190,7 +190,7 @@ impl CompiledEffect {
             },
             CompiledEffect::Gate(settings, confirm) => Outcome::Gate {
                 settings: settings.clone(),
-                confirm: confirm.as_ref().map(|c| c.render(args)),
+                confirm: confirm.as_ref().map(|c| c.render(tool, args)),
             },
         }
     }

@@ -23,8 +23,8 @@ pub mod toml_io;
 mod tests;
 
 pub use compile::{
-    CompiledPolicy, PolicyError, MAX_APPROVALS, MAX_DEADLINE_SECS, MAX_NAME_CHARS, MAX_REGEX_CHARS,
-    MAX_TTL_SECS,
+    CompiledPolicy, PolicyError, MAX_APPROVALS, MAX_DEADLINE_SECS, MAX_GRANT_SECS, MAX_NAME_CHARS,
+    MAX_REGEX_CHARS, MAX_TTL_SECS,
 };
 pub use confirm::MAX_CONFIRM_CHARS;
 pub use default::default_policy;

@@ -6,7 +6,7 @@ use super::compile::{compile_condition, compile_effect, MAX_NAME_CHARS};
 use super::confirm::Confirm;
 use super::glob::Pattern;
 use super::pointer::Pointer;
-use crate::domain::policy::{ArgCondition, ArgOp, Effect, GateSettings, Match, Rule};
+use crate::domain::policy::{ArgCondition, ArgOp, Effect, GateSettings, Match, OnDeadline, Rule};
 use crate::domain::policy_console::{FieldError, RuleForm};
 use crate::domain::risk::RiskClass;
 use crate::domain::Role;
@@ -197,7 +197,7 @@ fn gate(
         match Confirm::parse(phrase) {
             Err(e) => fail("confirm", e),
             Ok(_) => {
-                for placeholder in placeholders(phrase) {
+                for placeholder in placeholders(phrase).into_iter().filter(|p| p != "tool") {
                     if !args.iter().any(|c| c.pointer == placeholder) {
                         fail(
                             "confirm",
@@ -211,12 +211,51 @@ fn gate(
             }
         }
     }
+    let optional = |field: &str, text: &str, fail: &mut dyn FnMut(&str, String)| {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        duration(text).map_err(|e| fail(field, e)).ok()
+    };
+    let on_deadline = match form.on_deadline.trim() {
+        "" => OnDeadline::Expire,
+        text => text.parse().unwrap_or_else(|e| {
+            fail("on_deadline", e);
+            OnDeadline::Expire
+        }),
+    };
+    let escalate_to = Some(form.escalate_to.trim().to_string()).filter(|t| !t.is_empty());
+    let grant_uses = match form.grant_uses.trim() {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                fail("grant_uses", "a whole number of uses".into());
+                None
+            }
+        },
+    };
     Some(GateSettings {
         approvals_required: approvals,
         approver_role: role,
         deadline_secs: deadline,
         approval_ttl_secs: ttl,
         confirm,
+        on_deadline,
+        escalate_to,
+        escalate_deadline_secs: optional("escalate_deadline", &form.escalate_deadline, fail),
+        extend_max_secs: optional("extend_max", &form.extend_max, fail),
+        grant_max_secs: optional("grant_max", &form.grant_max, fail),
+        grant_max_uses: grant_uses,
+        grant_match: form
+            .grant_match
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        no_retry_secs: optional("no_retry", &form.no_retry, fail),
     })
 }
 

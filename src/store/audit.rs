@@ -82,6 +82,13 @@ impl EventRow {
             || self.to_status.as_deref() == Some("pending")
             || self.kind == kinds::APPROVAL_RECORDED
             || self.kind == kinds::CANDIDATE_CREATED
+            || self.kind == "call.extended"
+            || self.kind == "call.escalated"
+    }
+
+    /// The detail as JSON (`null` if unreadable).
+    pub fn detail_json(&self) -> Value {
+        serde_json::from_str(&self.detail).unwrap_or(Value::Null)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallEvent, CallStatus, CallView, CandidateView, DecisionView};
 use crate::domain::history::Page;
 use crate::domain::review::{self, Requirements};
+use crate::domain::workflow::{Audience, Workflow};
 use crate::domain::{AppError, Role};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -51,13 +52,26 @@ pub struct CallRow {
     pub candidate: i64,
     /// The bypass that approved it, if one did.
     pub bypass_id: Option<i64>,
+    /// The workflow its rule gave it (JSON; `None`: the defaults).
+    pub workflow: Option<String>,
+    pub escalated_at: Option<i64>,
+    pub escalated_to: Option<String>,
+    /// JSON ids of the group members an escalation to a group handed the call to.
+    pub escalated_ids: Option<String>,
+    pub extensions: i64,
+    pub reason_code: Option<String>,
+    pub retry: Option<bool>,
+    /// The grant that approved it, if one did.
+    pub grant_id: Option<i64>,
 }
 
 const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, c.tool, c.args,
     c.reason, c.context, c.risk, c.alternatives, c.checkpoint, c.callback_url, c.status, c.rule,
     c.message, c.approvals_required, c.approver_role, c.confirm, c.approval_ttl_ms, c.deadline,
     c.approved_args, c.approved_args_hash, c.approval_expires_at, c.idempotency_key, c.response,
-    c.created_at, c.decided_at, c.executed_at, c.candidate, c.bypass_id
+    c.created_at, c.decided_at, c.executed_at, c.candidate, c.bypass_id, c.workflow,
+    c.escalated_at, c.escalated_to, c.escalated_ids, c.extensions, c.reason_code, c.retry,
+    c.grant_id
     FROM calls c JOIN agents a ON a.id = c.agent_id";
 
 impl CallRow {
@@ -77,14 +91,57 @@ impl CallRow {
         })
     }
 
-    /// What a review of this call needs now.
+    /// The workflow its rule gave it.
+    pub fn workflow(&self) -> Workflow {
+        self.workflow
+            .as_deref()
+            .and_then(|w| serde_json::from_str(w).ok())
+            .unwrap_or_default()
+    }
+
+    /// Who decides it after an escalation, if it was escalated.
+    pub fn escalation(&self) -> Option<Audience> {
+        self.escalated_to
+            .as_deref()
+            .and_then(|t| Audience::parse(t).ok())
+    }
+
+    /// A person's denial as the agent must respect it (`None` for other calls).
+    pub fn denial(&self) -> Option<crate::domain::call::Denial> {
+        let by_person = self.status == CallStatus::Denied && self.retry.is_some();
+        by_person.then(|| crate::domain::call::Denial {
+            feedback: self.message.clone().unwrap_or_default(),
+            reason_code: self.reason_code.clone(),
+            retry: self.retry.unwrap_or(true),
+            repeat_of: None,
+        })
+    }
+
+    /// What a review of this call needs now: after an escalation, the fallback role, or
+    /// only the members of the fallback group (any of them who may approve).
     pub fn requirements(&self) -> Requirements {
+        let mut role = self.approver_role.unwrap_or(Role::Approver);
+        let mut only = None;
+        match self.escalation() {
+            Some(Audience::Role(to)) => role = to,
+            Some(Audience::Group(name)) => {
+                role = Role::Approver;
+                let ids: Vec<String> = self
+                    .escalated_ids
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or_default();
+                only = Some((name, ids));
+            }
+            None => {}
+        }
         Requirements {
             approvals: self.approvals_required.unwrap_or(1).max(1) as u32,
-            role: self.approver_role.unwrap_or(Role::Approver),
+            role,
             excluded: Vec::new(),
             deadline_ms: self.deadline,
             confirm: self.confirm.clone(),
+            only,
         }
     }
 
@@ -125,6 +182,15 @@ impl CallRow {
                 .collect(),
             confirm: self.confirm.clone(),
             deadline: self.deadline.map(rfc3339),
+            extensions: self.extensions.max(0) as u32,
+            escalated: self.escalated_at.zip(self.escalation()).map(|(at, to)| {
+                crate::domain::call::Escalation {
+                    at: rfc3339(at),
+                    to: to.as_text(),
+                    to_text: to.describe(),
+                }
+            }),
+            denial: self.denial(),
             approval_expires_at: self.approval_expires_at.map(rfc3339),
             checkpoint: opt_json(&self.checkpoint),
             callback_url: self.callback_url.clone(),
@@ -147,6 +213,9 @@ impl CallRow {
     ) -> Option<ApprovedBy> {
         if let Some(id) = self.bypass_id {
             return Some(ApprovedBy::Bypass(id));
+        }
+        if let Some(id) = self.grant_id {
+            return Some(ApprovedBy::Grant(id));
         }
         let approved = matches!(
             self.status,
@@ -213,6 +282,8 @@ pub struct NewCall {
     pub idempotency_key: Option<String>,
     pub response: String,
     pub created_at: i64,
+    /// JSON of the rule's workflow, when it is not the default.
+    pub workflow: Option<String>,
 }
 
 /// Inserts a call.
@@ -226,11 +297,12 @@ pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sql
         let mut sql = String::from(
             "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
                checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
-               confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at)
+               confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at,
+               workflow)
              VALUES ",
         );
         sql += &vec![
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
             chunk.len()
         ]
         .join(", ");
@@ -259,7 +331,8 @@ pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sql
                 .bind(&c.idempotency_key)
                 .bind(&c.response)
                 .bind(c.created_at)
-                .bind((c.status != CallStatus::Pending).then_some(c.created_at));
+                .bind((c.status != CallStatus::Pending).then_some(c.created_at))
+                .bind(&c.workflow);
         }
         q.execute(&mut *conn).await?;
     }
@@ -768,4 +841,78 @@ pub async fn each_recent_gated(
         each(row);
     }
     Ok(seen)
+}
+
+/// Escalates a pending call whose deadline is still `deadline`: a new deadline and
+/// audience (with the group members' ids, for a group). Returns whether it did.
+pub async fn escalate(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    deadline: i64,
+    new_deadline: i64,
+    to: &str,
+    ids: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE calls SET deadline = ?, escalated_at = ?, escalated_to = ?, escalated_ids = ?
+         WHERE id = ? AND status = 'pending' AND deadline = ? AND escalated_at IS NULL",
+    )
+    .bind(new_deadline)
+    .bind(now_ms)
+    .bind(to)
+    .bind(ids)
+    .bind(id)
+    .bind(deadline)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves a pending call's deadline from `deadline` to `new_deadline`, counting one more
+/// extension, if nobody moved it meanwhile. Returns whether it did.
+pub async fn extend(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    deadline: i64,
+    extensions: i64,
+    new_deadline: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE calls SET deadline = ?, extensions = extensions + 1
+         WHERE id = ? AND status = 'pending' AND deadline = ? AND extensions = ?",
+    )
+    .bind(new_deadline)
+    .bind(id)
+    .bind(deadline)
+    .bind(extensions)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a person's denial's preset reason and whether the agent may retry.
+pub async fn set_denial(
+    db: impl SqliteExecutor<'_>,
+    id: &str,
+    reason_code: Option<&str>,
+    retry: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET reason_code = ?, retry = ? WHERE id = ?")
+        .bind(reason_code)
+        .bind(retry)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records the grant that approved a call.
+pub async fn set_grant(db: impl SqliteExecutor<'_>, id: &str, grant_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET grant_id = ? WHERE id = ?")
+        .bind(grant_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }

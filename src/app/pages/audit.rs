@@ -7,6 +7,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::home::page_error;
+use crate::app::widgets::Time;
 use crate::domain::audit_view::{
     query_string, AuditPageData, AuditQuery, ChainStatus, KNOWN_KINDS,
 };
@@ -167,7 +168,7 @@ fn Events(data: AuditPageData, query: AuditQuery) -> impl IntoView {
             view! {
                 <tr>
                     <td class="num">{e.id}</td>
-                    <td><time datetime=e.at.clone()>{e.at.clone()}</time></td>
+                    <td><Time at=e.at.clone() /></td>
                     <td class="actor">{e.actor.clone()}</td>
                     <td class="kind"><code>{e.kind.clone()}</code></td>
                     <td class="agent">{e.agent.clone()}</td>

@@ -3,7 +3,7 @@
 //! JavaScript; the typed-confirmation gate and the argument diff need the wasm).
 
 use super::home::page_error;
-use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges};
+use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges, Time};
 use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallStatus, CallView};
 use crate::domain::inbox::{arg_diff, tool_label, visible, CardData, DiffLine, VersionView};
@@ -66,6 +66,12 @@ pub async fn decide_call(
     feedback: Option<String>,
     confirm: Option<String>,
     args: Option<String>,
+    reason_code: Option<String>,
+    do_not_retry: Option<String>,
+    grant: Option<String>,
+    grant_minutes: Option<u64>,
+    grant_uses: Option<u32>,
+    grant_similar: Option<String>,
 ) -> Result<CallView, AppError> {
     use crate::auth::guard;
     use crate::gate::decide::DecisionInput;
@@ -85,14 +91,41 @@ pub async fn decide_call(
         })?),
         _ => None,
     };
+    let checked = |v: &Option<String>| v.as_deref().is_some_and(|v| v == "true" || v == "on");
+    let grant = (approve && checked(&grant))
+        .then(|| -> Result<_, AppError> {
+            Ok(crate::domain::grant::GrantAsk {
+                secs: grant_minutes
+                    .ok_or_else(|| AppError::Invalid("say for how many minutes".into()))?
+                    .saturating_mul(60),
+                uses: grant_uses
+                    .ok_or_else(|| AppError::Invalid("say for how many uses".into()))?,
+                similar: checked(&grant_similar),
+            })
+        })
+        .transpose()?;
     let input = DecisionInput {
         approve,
         feedback,
         confirm: confirm.filter(|c| !c.is_empty()),
         edited_args,
         shown_hash: hash,
+        reason_code: reason_code.filter(|c| !c.is_empty() && !approve),
+        do_not_retry: !approve && checked(&do_not_retry),
+        grant,
     };
     guard::state()?.gate.decide(&id, &user, input).await
+}
+
+/// Gives a pending call more time, as someone who may review it, with why.
+#[server(prefix = "/rpc", endpoint = "extend")]
+pub async fn extend_call(id: String, minutes: u64, reason: String) -> Result<CallView, AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    guard::state()?
+        .gate
+        .extend(&id, &user, minutes.saturating_mul(60), &reason)
+        .await
 }
 
 /// The decision card page.
@@ -101,22 +134,24 @@ pub fn CallPage() -> impl IntoView {
     let params = use_params_map();
     let approve = ServerAction::<DecideCall>::new();
     let deny = ServerAction::<DecideCall>::new();
+    let extend = ServerAction::<ExtendCall>::new();
     let data = Resource::new(
         move || {
             (
                 params.get().get("id").unwrap_or_default(),
                 approve.version().get(),
                 deny.version().get(),
+                extend.version().get(),
             )
         },
-        |(id, _, _)| load_card(id),
+        |(id, _, _, _)| load_card(id),
     );
     view! {
         <Title text="Decide · askfirst" />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Card data approve deny /> }.into_any(),
+                    Ok(data) => view! { <Card data approve deny extend /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
@@ -129,6 +164,7 @@ fn Card(
     data: CardData,
     approve: ServerAction<DecideCall>,
     deny: ServerAction<DecideCall>,
+    extend: ServerAction<ExtendCall>,
 ) -> impl IntoView {
     let now = ticking_now(data.now_ms);
     let call = data.call.clone();
@@ -200,7 +236,7 @@ fn Card(
             view! {
                 <li class:earlier=!d.current>
                     <strong>{d.user.clone()}</strong> {what}
-                    " at " <time datetime=d.at.clone()>{d.at.clone()}</time>
+                    " at " <Time at=d.at.clone() />
                     {d.feedback.clone().map(|f| view! { <blockquote class="agent-text">{f}</blockquote> })}
                 </li>
             }
@@ -238,8 +274,26 @@ fn Card(
                             ", without a person: managers signed off that bypass."
                         </p>
                     }.into_any(),
+                    Some(ApprovedBy::Grant(k)) => view! {
+                        <p class="approved-by grant" role="status">
+                            "Approved by " <a href=format!("/bypasses#grant-{k}")>"grant #" {*k}</a>
+                            ": an approver's earlier \"also approve identical calls\"."
+                        </p>
+                    }.into_any(),
                     _ => ().into_any(),
                 }}
+                {call.escalated.clone().map(|e| view! {
+                    <p class="escalated" role="status">"Escalated to " {e.to_text} " " <Time at=e.at /> " — nobody decided before the first deadline."</p>
+                })}
+                {(call.extensions > 0).then(|| view! {
+                    <p class="extended">{format!("Deadline extended {} time{}.", call.extensions, if call.extensions == 1 { "" } else { "s" })}</p>
+                })}
+                {call.denial.clone().map(|d| view! {
+                    <p class="denial" role="status">
+                        {d.reason_code.map(|c| view! { "Reason " <code>{c}</code> ". " })}
+                        {(!d.retry).then_some("The agent was told not to retry this call.")}
+                    </p>
+                })}
                 <dl class="summary">
                     <dt>"Agent"</dt>
                     <dd><span class="agent">{call.agent.clone()}</span> " · session " <code class="agent-text">{visible(&call.session)}</code></dd>
@@ -273,6 +327,7 @@ fn Card(
                     }.into_any()}</dd>
                 </dl>
                 <Decide data=data.clone() approve deny />
+                <Extend data=data.clone() extend />
                 <Flags data=data.clone() />
                 {(!call.decisions.is_empty()).then(|| view! { <h2>"Reviews"</h2> <ul class="decisions">{decisions}</ul> })}
             </article>
@@ -307,7 +362,7 @@ fn Flags(data: CardData) -> impl IntoView {
         .iter()
         .map(|f| {
             view! {
-                <li><strong>{f.username.clone()}</strong> " flagged it at " <time datetime=f.at.clone()>{f.at.clone()}</time>
+                <li><strong>{f.username.clone()}</strong> " flagged it at " <Time at=f.at.clone() />
                     ": " <span class="agent-text">{f.reason.clone()}</span></li>
             }
         })
@@ -357,7 +412,7 @@ fn Versions(call: CallView, versions: Vec<VersionView>) -> impl IntoView {
             view! {
                 <li>
                     "Version " {v.version} {label} " by " <strong>{v.author}</strong>
-                    " at " <time datetime=v.at.clone()>{v.at.clone()}</time>
+                    " at " <Time at=v.at.clone() />
                     {v.rule.map(|r| view! { " · policy rule " <code>{r}</code> })}
                     <DiffList before=call.proposed_args.clone() after=v.args />
                 </li>
@@ -438,6 +493,8 @@ fn Decide(
         }
         .into_any();
     }
+    let reasons = data.reasons.clone();
+    let grant = data.grant.clone();
     let call = data.call;
     let id = call.id.clone();
     let hash = call
@@ -503,6 +560,28 @@ fn Decide(
                     <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
                         on:input=move |ev| typed.set(event_target_value(&ev)) autofocus=focus_confirm />
                 })}
+                {grant.map(|g| {
+                    let max_minutes = (g.max_secs / 60).max(1);
+                    let similar = (!g.pointers.is_empty()).then(|| {
+                        let by = g.pointers.join(", ");
+                        view! {
+                            <label class="checkbox"><input type="checkbox" name="grant_similar" value="true" />
+                                " …and similar ones (same " <code>{by}</code> ")"</label>
+                        }
+                    });
+                    view! {
+                        <fieldset class="grant">
+                            <legend>"Remember this approval"</legend>
+                            <label class="checkbox"><input type="checkbox" name="grant" value="true" />
+                                " Also approve identical calls (same agent, tool and arguments)"</label>
+                            <label for="grant-minutes">"for the next (minutes)"</label>
+                            <input id="grant-minutes" name="grant_minutes" type="number" min="1" max=max_minutes value=max_minutes.min(30) />
+                            <label for="grant-uses">"at most (uses)"</label>
+                            <input id="grant-uses" name="grant_uses" type="number" min="1" max=g.max_uses value=g.max_uses.min(5) />
+                            {similar}
+                        </fieldset>
+                    }
+                })}
                 <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
                 <details class="edit-args">
                     <summary>"Edit arguments or add a note, then approve"</summary>
@@ -523,9 +602,18 @@ fn Decide(
                 <input type="hidden" name="id" value=deny_id />
                 <input type="hidden" name="decision" value="deny" />
                 <input type="hidden" name="hash" value=deny_hash />
-                <label for="deny-feedback">"Why deny? (sent to the agent verbatim)"</label>
-                <textarea id="deny-feedback" name="feedback" rows="2" required maxlength="4000"
+                {(!reasons.is_empty()).then(|| view! {
+                    <label for="deny-reason">"Reason"</label>
+                    <select id="deny-reason" name="reason_code">
+                        <option value="">"— your own words below —"</option>
+                        {reasons.iter().map(|r| view! { <option value=r.code.clone()>{r.label.clone()}</option> }).collect_view()}
+                    </select>
+                })}
+                <label for="deny-feedback">"Why deny? (sent to the agent verbatim; optional with a reason)"</label>
+                <textarea id="deny-feedback" name="feedback" rows="2" maxlength="4000"
                     autofocus=focus_deny></textarea>
+                <label class="checkbox"><input type="checkbox" name="do_not_retry" value="true" />
+                    " Do not retry: the agent is told not to, and the same call is denied at once for a while"</label>
                 <button type="submit" class="deny" disabled=move || deny.pending().get()>"Deny"</button>
             </ActionForm>
         </div>
@@ -566,4 +654,35 @@ fn keyboard(hydrated: RwSignal<bool>) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = hydrated;
+}
+
+/// "Give it more time": for someone who may review a pending call, while extensions are
+/// left.
+#[component]
+fn Extend(data: CardData, extend: ServerAction<ExtendCall>) -> impl IntoView {
+    let offer = data
+        .extend
+        .clone()
+        .filter(|_| data.call.status == CallStatus::Pending)?;
+    let max_minutes = (offer.max_secs / 60).max(1);
+    let outcome = move || {
+        extend.value().get().map(|r| match r {
+            Ok(_) => view! { <p class="ok" role="status">"Extended: the agent sees the new deadline."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    Some(view! {
+        <details class="extend">
+            <summary>{format!("Need more time? Extend the deadline ({} left)", offer.left)}</summary>
+            <ActionForm action=extend attr:aria-label="Extend the deadline">
+                <input type="hidden" name="id" value=data.call.id.clone() />
+                <label for="extend-minutes">{format!("By how many minutes (at most {max_minutes})")}</label>
+                <input id="extend-minutes" name="minutes" type="number" min="1" max=max_minutes value=max_minutes.min(15) required />
+                <label for="extend-reason">"Why"</label>
+                <input id="extend-reason" name="reason" required maxlength="500" />
+                <button type="submit" class="secondary">"Extend"</button>
+            </ActionForm>
+            {outcome}
+        </details>
+    })
 }

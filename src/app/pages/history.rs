@@ -2,7 +2,7 @@
 //! position (`before=` / `after=` a call) so every page costs the same however deep.
 
 use super::home::page_error;
-use crate::app::widgets::RiskBadges;
+use crate::app::widgets::{RiskBadges, Time};
 
 use crate::domain::inbox::{tool_label, HistoryData};
 use crate::domain::AppError;
@@ -121,7 +121,7 @@ fn History(data: HistoryData) -> impl IntoView {
                         Some(k) => view! { <a href=format!("/bypasses/{k}")>"bypass #" {k}</a> }.into_any(),
                         None => c.decided_by.join(", ").into_any(),
                     }}</td>
-                    <td><time datetime=c.created_at.clone()>{c.created_at.clone()}</time></td>
+                    <td><Time at=c.created_at.clone() /></td>
                 </tr>
             }
         })

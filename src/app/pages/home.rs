@@ -1,5 +1,6 @@
 //! The signed-in home page: who you are, what your role lets you do, and sign-out.
 
+use crate::app::widgets::Time;
 use crate::app::{nav::SignOutButton, session::use_session};
 use crate::domain::{nav::nav_for, AppError, UserView};
 use leptos::prelude::*;
@@ -42,7 +43,7 @@ fn Home(user: UserView) -> impl IntoView {
                     {user.role.describe()}
                 </dd>
                 <dt>"Account created"</dt>
-                <dd><time datetime=user.created_at.clone()>{user.created_at.clone()}</time></dd>
+                <dd><Time at=user.created_at.clone() /></dd>
             </dl>
             <Show when=move || has_pages>
                 <h2>"Your pages"</h2>

@@ -1,6 +1,7 @@
 //! `/people` (admins): everyone who can sign in, and adding someone.
 
 use super::{home::page_error, login::PasswordField};
+use crate::app::widgets::Time;
 use crate::domain::{AppError, Role, UserView};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -145,7 +146,7 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> im
                     <td><span class=format!("role role-{}", u.role)>{u.role.as_str()}</span></td>
                     <td>{if u.disabled { "disabled" } else { "active" }}
                         {u.must_change_password.then_some(" · must change password")}</td>
-                    <td><time datetime=u.created_at.clone()>{u.created_at.clone()}</time></td>
+                    <td><Time at=u.created_at.clone() /></td>
                     <td class="person-actions">
                         <ActionForm action=manage.role attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>
                             <input type="hidden" name="username" value=n1.clone() />

@@ -5,7 +5,7 @@
 
 use super::home::page_error;
 use super::signoff_parts::{BypassSummary, CallList, ReviewList};
-use crate::app::widgets::{live_updates_from, ticking_now, Countdown};
+use crate::app::widgets::{live_updates_from, ticking_now, Countdown, Time};
 use crate::domain::change_request::{ChangeItem, ReviewQueue};
 use crate::domain::policy_change::duration_short;
 use crate::domain::signoff::SignoffSettings;
@@ -257,7 +257,7 @@ fn Change(
             </p>
             <dl class="summary">
                 <dt>"By"</dt>
-                <dd>{c.author.clone()} " at " <time datetime=c.created_at.clone()>{c.created_at.clone()}</time></dd>
+                <dd>{c.author.clone()} " at " <Time at=c.created_at.clone() /></dd>
                 <dt>"Why"</dt>
                 <dd class="reason">{c.comment.clone()}</dd>
                 <dt>"Changes (from version " {c.base} ")"</dt>

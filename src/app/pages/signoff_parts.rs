@@ -1,7 +1,7 @@
 //! What the bypass pages and the review page share: a bypass at a glance, the reviews so
 //! far, and the approve/deny forms of a manager.
 
-use crate::app::widgets::Countdown;
+use crate::app::widgets::{Countdown, Time};
 use crate::domain::bypass::{BypassStatus, BypassView};
 use crate::domain::policy_change::duration_text;
 use crate::domain::signoff::{CoveredCall, SignoffReviewView};
@@ -46,7 +46,7 @@ pub fn BypassSummary(bypass: BypassView, now: Signal<i64>) -> impl IntoView {
                 <dt>"Why"</dt>
                 <dd class="agent-text reason">{bypass.reason.clone()}</dd>
                 <dt>"Asked by"</dt>
-                <dd>{bypass.requester.clone()} " at " <time datetime=bypass.created_at.clone()>{bypass.created_at.clone()}</time></dd>
+                <dd>{bypass.requester.clone()} " at " <Time at=bypass.created_at.clone() /></dd>
                 <dt>"Sign-off"</dt>
                 <dd class="approvals">{bypass.approvals} " of " {bypass.approvals_required} " managers approved"
                     {(bypass.used > 0).then(|| view! { " · approved " {bypass.used} " calls" })}
@@ -106,7 +106,7 @@ pub fn CallList(calls: Vec<CoveredCall>, empty: &'static str) -> impl IntoView {
                     <a href=format!("/calls/{}", c.id)><span class="agent">{c.agent}</span> " → " <strong class="tool">{c.tool}</strong></a>
                     " " <span class="args">{args}</span>
                     " " <span class=format!("status status-{}", c.status)>{c.status.clone()}</span>
-                    " " <time datetime=c.created_at.clone()>{c.created_at.clone()}</time>
+                    " " <Time at=c.created_at.clone() />
                 </li>
             }
         })

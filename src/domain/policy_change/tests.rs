@@ -11,6 +11,7 @@ fn gate(approvals: u32, role: Role, confirm: Option<&str>) -> Effect {
         deadline_secs: 3600,
         approval_ttl_secs: 600,
         confirm: confirm.map(str::to_string),
+        ..GateSettings::default()
     })
 }
 
@@ -59,6 +60,7 @@ fn base() -> Policy {
             rule("reads", Some("read_*"), Some(Effect::Allow)),
             rule("gate-rest", None, Some(gate(1, Role::Approver, None))),
         ],
+        groups: Default::default(),
     }
 }
 

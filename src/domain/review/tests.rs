@@ -12,6 +12,7 @@ fn reqs(approvals: u32, role: Role) -> Requirements {
         excluded: vec!["requester".into()],
         deadline_ms: Some(DEADLINE),
         confirm: None,
+        only: None,
     }
 }
 

@@ -34,22 +34,24 @@ const CONCURRENCY: usize = 8;
 /// Why a call was escalated, as its audit event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Escalation {
-    /// The role or named group that decides now.
+    /// The role (`manager`) or named group (`group:oncall`) that decides now: what route
+    /// audiences match.
     pub audience: String,
+    /// The same in words ("managers", "the oncall group"), for messages.
+    pub label: String,
 }
 
 /// The escalation an audit event records: `call.escalated` naming its new audience in
-/// `detail` (`audience`, or `to`/`role`/`group`).
+/// `detail.to` (and in words in `detail.to_text`).
 pub fn escalation_of(event: &EventRow) -> Option<Escalation> {
     if event.kind != ESCALATED {
         return None;
     }
     let detail: serde_json::Value = serde_json::from_str(&event.detail).ok()?;
-    let audience = ["audience", "to", "group", "role"]
-        .iter()
-        .find_map(|k| detail.get(*k).and_then(|v| v.as_str()))?
-        .to_string();
-    Some(Escalation { audience })
+    let text = |key: &str| detail.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let audience = text("to")?;
+    let label = text("to_text").unwrap_or_else(|| audience.clone());
+    Some(Escalation { audience, label })
 }
 
 /// A message to queue.
@@ -87,7 +89,7 @@ pub fn plan(
             Some(e) => (
                 NoticeKind::Escalated,
                 e.audience.clone(),
-                serde_json::json!({ "audience": e.audience }).to_string(),
+                serde_json::json!({ "audience": e.label }).to_string(),
             ),
             None => return Vec::new(),
         },
@@ -510,6 +512,14 @@ mod tests {
             executed_at: None,
             candidate: 1,
             bypass_id: None,
+            workflow: None,
+            escalated_at: None,
+            escalated_to: None,
+            escalated_ids: None,
+            extensions: 0,
+            reason_code: None,
+            retry: None,
+            grant_id: None,
         }
     }
 
@@ -559,7 +569,7 @@ mod tests {
     /// (event, call status, expected (channel, kind, due ms) list)
     #[test]
     fn events_plan_messages() {
-        let routes = [route(1, "approver"), route(2, "managers"), route(3, "*")];
+        let routes = [route(1, "approver"), route(2, "manager"), route(3, "*")];
         let channels = [
             channel(1, None, true),
             channel(2, Some(50), true),

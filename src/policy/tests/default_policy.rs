@@ -19,6 +19,7 @@ fn parses_and_compiles_in_the_documented_order() {
             "tag-messages",
             "deny-credentials",
             "allow-routine-reads",
+            "gate-irreversible",
             "gate-high-stakes",
             "gate-external-communication",
             "gate-novel-actions",
@@ -29,7 +30,11 @@ fn parses_and_compiles_in_the_documented_order() {
         assert!(rule.description.is_some(), "{} explains itself", rule.name);
         if let Some(Effect::Gate(g)) = &rule.effect {
             assert_eq!((g.deadline_secs, g.approval_ttl_secs), (3600, 600));
-            assert_eq!(g.confirm, None, "confirmation is off by default");
+            let want = (rule.name == "gate-irreversible").then(|| "{tool}".to_string());
+            assert_eq!(
+                g.confirm, want,
+                "typed confirmation only for irreversible calls"
+            );
         }
     }
 }
@@ -57,6 +62,7 @@ fn decides_as_documented() {
         ("deploy via `environment`", Call { tool: "deploy", args: json!({ "environment": "prod-eu" }), ..Call::default() }, "gate", Some("gate-high-stakes"), vec![Production]),
         ("deploy to staging", Call { tool: "deploy", args: json!({ "env": "staging" }), ..Call::default() }, "allow", None, vec![]),
         ("financial claim", Call { tool: "refund", risk: vec![Financial], ..Call::default() }, "gate", Some("gate-high-stakes"), vec![Financial]),
+        ("irreversible claim", Call { tool: "drop_table", risk: vec![Irreversible, Destructive], ..Call::default() }, "gate", Some("gate-irreversible"), vec![Destructive, Irreversible]),
         ("send email", Call { tool: "send_email", args: json!({ "to": "a@b.c" }), ..Call::default() }, "gate", Some("gate-external-communication"), vec![ExternalComms]),
         ("post claiming customer-facing", Call { tool: "post_tweet", risk: vec![CustomerFacing], ..Call::default() }, "gate", Some("gate-external-communication"), vec![CustomerFacing, ExternalComms]),
         ("message to production", Call { tool: "notify_oncall", args: json!({ "env": "prod" }), ..Call::default() }, "gate", Some("gate-high-stakes"), vec![Production, ExternalComms]),
@@ -73,6 +79,22 @@ fn decides_as_documented() {
             (outcome, rule, risk),
             "{name}"
         );
+    }
+    let irreversible = Call {
+        tool: "drop_table",
+        risk: vec![Irreversible],
+        ..Call::default()
+    }
+    .eval(&p);
+    match irreversible.outcome {
+        Outcome::Gate { confirm, .. } => {
+            assert_eq!(
+                confirm.as_deref(),
+                Some("drop table"),
+                "the tool's name in words"
+            )
+        }
+        other => panic!("{other:?}"),
     }
     let denied = Call {
         tool: "export_credentials",

@@ -325,6 +325,7 @@ fn gate_outcomes_carry_settings_and_the_rendered_confirmation() {
                 deadline_secs: 60,
                 approval_ttl_secs: 30,
                 confirm: Some(phrase.into()),
+                ..GateSettings::default()
             },
             confirm: Some(rendered.into()),
         };

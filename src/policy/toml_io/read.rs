@@ -3,7 +3,9 @@
 //! domain types.
 
 use super::PolicyFileError;
-use crate::domain::policy::{ArgCondition, ArgOp, Effect, GateSettings, Match, Policy, Rule};
+use crate::domain::policy::{
+    ArgCondition, ArgOp, Effect, GateSettings, Match, OnDeadline, Policy, Rule,
+};
 use crate::domain::{risk::RiskClass, Role};
 use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -42,6 +44,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, PolicyFileError> {
         policy: Policy {
             default_effect: default.into_inner().0,
             rules,
+            groups: file.groups,
         },
         rule_spans,
         default_span,
@@ -55,6 +58,8 @@ struct FileIn {
     default_effect: Option<Spanned<EffectIn>>,
     #[serde(default)]
     rules: Vec<Spanned<RuleIn>>,
+    #[serde(default)]
+    groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +243,40 @@ struct EffectTable {
     approval_ttl_secs: Option<u64>,
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(default)]
+    on_deadline: Option<OnDeadline>,
+    #[serde(default)]
+    escalate_to: Option<String>,
+    #[serde(default)]
+    escalate_deadline_secs: Option<u64>,
+    #[serde(default)]
+    extend_max_secs: Option<u64>,
+    /// A duration: `30m`, `2h`, or seconds.
+    #[serde(default)]
+    grant_max: Option<DurationIn>,
+    #[serde(default)]
+    grant_max_uses: Option<u32>,
+    #[serde(default)]
+    grant_match: Option<Vec<String>>,
+    #[serde(default)]
+    no_retry_secs: Option<u64>,
+}
+
+/// A duration written as `"30m"` (or a number of seconds).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationIn {
+    Secs(u64),
+    Text(String),
+}
+
+impl DurationIn {
+    fn secs(&self) -> Result<u64, String> {
+        match self {
+            DurationIn::Secs(n) => Ok(*n),
+            DurationIn::Text(t) => crate::policy::rule_form::duration(t),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -256,6 +295,17 @@ impl EffectTable {
             ("deadline_secs", self.deadline_secs.is_some()),
             ("approval_ttl_secs", self.approval_ttl_secs.is_some()),
             ("confirm", self.confirm.is_some()),
+            ("on_deadline", self.on_deadline.is_some()),
+            ("escalate_to", self.escalate_to.is_some()),
+            (
+                "escalate_deadline_secs",
+                self.escalate_deadline_secs.is_some(),
+            ),
+            ("extend_max_secs", self.extend_max_secs.is_some()),
+            ("grant_max", self.grant_max.is_some()),
+            ("grant_max_uses", self.grant_max_uses.is_some()),
+            ("grant_match", self.grant_match.is_some()),
+            ("no_retry_secs", self.no_retry_secs.is_some()),
         ];
         let gate_field = gate_fields.iter().find(|f| f.1).map(|f| f.0);
         match (self.kind, gate_field) {
@@ -286,6 +336,19 @@ impl EffectTable {
                     deadline_secs: self.deadline_secs.unwrap_or(d.deadline_secs),
                     approval_ttl_secs: self.approval_ttl_secs.unwrap_or(d.approval_ttl_secs),
                     confirm: self.confirm,
+                    on_deadline: self.on_deadline.unwrap_or_default(),
+                    escalate_to: self.escalate_to,
+                    escalate_deadline_secs: self.escalate_deadline_secs,
+                    extend_max_secs: self.extend_max_secs,
+                    grant_max_secs: self
+                        .grant_max
+                        .as_ref()
+                        .map(DurationIn::secs)
+                        .transpose()
+                        .map_err(|e| format!("grant_max: {e}"))?,
+                    grant_max_uses: self.grant_max_uses,
+                    grant_match: self.grant_match.unwrap_or_default(),
+                    no_retry_secs: self.no_retry_secs,
                 }))
             }
         }

@@ -1,7 +1,7 @@
 //! Writing a policy file: borrowed, TOML-shaped views of the domain types, laid out the
 //! way people write the file by hand.
 
-use crate::domain::policy::{ArgCondition, Effect, Policy, Rule};
+use crate::domain::policy::{ArgCondition, Effect, OnDeadline, Policy, Rule};
 use crate::domain::{risk::RiskClass, Role};
 use crate::policy::compile::op_name;
 use serde::Serialize;
@@ -13,6 +13,8 @@ pub(super) struct FileOut<'a> {
     default_effect: EffectOut<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rules: Vec<RuleOut<'a>>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    groups: &'a std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -35,6 +37,7 @@ impl<'a> From<&'a Policy> for FileOut<'a> {
         FileOut {
             default_effect: EffectOut::from(&p.default_effect),
             rules: p.rules.iter().map(RuleOut::from).collect(),
+            groups: &p.groups,
         }
     }
 }
@@ -96,6 +99,22 @@ enum EffectOut<'a> {
         approval_ttl_secs: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
         confirm: Option<&'a str>,
+        #[serde(skip_serializing_if = "OnDeadline::is_default")]
+        on_deadline: OnDeadline,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        escalate_to: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        escalate_deadline_secs: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        extend_max_secs: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grant_max: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grant_max_uses: Option<u32>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        grant_match: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        no_retry_secs: Option<u64>,
     },
 }
 
@@ -114,6 +133,16 @@ impl<'a> From<&'a Effect> for EffectOut<'a> {
                 deadline_secs: g.deadline_secs,
                 approval_ttl_secs: g.approval_ttl_secs,
                 confirm: g.confirm.as_deref(),
+                on_deadline: g.on_deadline,
+                escalate_to: g.escalate_to.as_deref(),
+                escalate_deadline_secs: g.escalate_deadline_secs,
+                extend_max_secs: g.extend_max_secs,
+                grant_max: g
+                    .grant_max_secs
+                    .map(crate::domain::policy_change::duration_short),
+                grant_max_uses: g.grant_max_uses,
+                grant_match: &g.grant_match,
+                no_retry_secs: g.no_retry_secs,
             },
         }
     }

@@ -7,6 +7,7 @@ mod rpc;
 pub use rpc::*;
 
 use super::home::page_error;
+use crate::app::widgets::Time;
 use crate::domain::policy_console::{
     Direction, DraftView, DryRun, FieldError, PolicyConsole, Replay, RuleForm, RuleLine,
     StepVerdict, VersionSummary,
@@ -121,7 +122,7 @@ fn Console(
             <h1>"Gate policy"</h1>
             <p>
                 "In force: " <strong>"version " {f.version}</strong> " by " {f.author.clone()}
-                " at " <time datetime=f.at.clone()>{f.at.clone()}</time>
+                " at " <Time at=f.at.clone() />
                 {(!f.comment.is_empty()).then(|| view! { " — “" <span class="comment">{f.comment.clone()}</span> "”" })}
             </p>
             {move || actions.save.value().get().and_then(|r| r.ok()).map(|saved| match (saved.version, saved.pending) {
@@ -359,7 +360,15 @@ fn RuleEditor(
                     {select("role", "Approver role", form.role.clone(), &["approver", "manager", "admin"])}
                     {text("deadline", "Decision deadline", form.deadline.clone(), "90s, 10m, 1h, 2d")}
                     {text("ttl", "Approval TTL", form.ttl.clone(), "")}
-                    {text("confirm", "Typed confirmation", form.confirm.clone(), "may quote matched arguments: deploy {/env}")}
+                    {text("confirm", "Typed confirmation", form.confirm.clone(), "may quote matched arguments: deploy {/env}; {tool} is the tool's name")}
+                    {select("on_deadline", "When nobody decides in time", form.on_deadline.clone(), &["expire", "deny", "escalate"])}
+                    {text("escalate_to", "Escalate to", form.escalate_to.clone(), "manager, admin or group:<name>")}
+                    {text("escalate_deadline", "Escalated deadline", form.escalate_deadline.clone(), "empty: the decision deadline")}
+                    {text("extend_max", "Longest extension", form.extend_max.clone(), "empty: the decision deadline; at most twice")}
+                    {text("grant_max", "Remembered grants up to", form.grant_max.clone(), "e.g. 30m; empty: no grants")}
+                    {text("grant_uses", "Uses per grant", form.grant_uses.clone(), "empty: 10")}
+                    {text("grant_match", "Similar calls agree on", form.grant_match.clone(), "e.g. /service; empty: identical calls only")}
+                    {text("no_retry", "Do-not-retry window", form.no_retry.clone(), "empty: 1 day")}
                 </div>
             </div>
             {failure(action)}
@@ -608,7 +617,7 @@ fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl 
     view! {
         <article class="version" data-version=v.version>
             <h3>"Version " {v.version} {v.loosening.then(|| view! { " " <span class="badge loosening">"loosened a gate"</span> })}</h3>
-            <p>"by " {v.author} " at " <time datetime=v.at.clone()>{v.at.clone()}</time>
+            <p>"by " {v.author} " at " <Time at=v.at.clone() />
                 {(!v.comment.is_empty()).then(|| view! { " — “" {v.comment.clone()} "”" })}</p>
             <ul class="changes">{changes}</ul>
             <ActionForm action=restore attr:class="inline">
