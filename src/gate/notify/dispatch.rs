@@ -582,9 +582,9 @@ mod tests {
         let escalated = event(
             ESCALATED,
             Some("pending"),
-            r#"{"audience":"managers","deadline":"x"}"#,
+            r#"{"to":"manager","to_text":"managers","deadline":"x"}"#,
         );
-        let escalated_to_group = event(ESCALATED, None, r#"{"to":"oncall"}"#);
+        let escalated_to_group = event(ESCALATED, None, r#"{"to":"group:oncall"}"#);
         let unknown = event(ESCALATED, None, r#"{"nothing":1}"#);
         type Expected = Vec<(i64, NoticeKind, i64)>;
         let cases: Vec<(&EventRow, CallStatus, Expected)> = vec![
@@ -620,7 +620,8 @@ mod tests {
         assert_eq!(
             escalation_of(&escalated_to_group),
             Some(Escalation {
-                audience: "oncall".into()
+                audience: "group:oncall".into(),
+                label: "group:oncall".into(),
             })
         );
         let planned = plan(
