@@ -285,9 +285,7 @@ async fn a_decided_call_is_not_reminded() {
         askfirst::gate::decide::DecisionInput {
             approve: false,
             feedback: Some("no".into()),
-            confirm: None,
-            edited_args: None,
-            shown_hash: String::new(),
+            ..Default::default()
         },
     )
     .await
