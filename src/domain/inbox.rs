@@ -19,6 +19,65 @@ pub struct InboxItem {
     pub approvals_required: u32,
     /// Deadline, milliseconds since the epoch.
     pub deadline_ms: i64,
+    /// Hash of the arguments shown (what a batch decision of this row reviews).
+    pub hash: String,
+    /// Whether approving needs a typed phrase (batch approval leaves it out).
+    pub confirm: bool,
+    /// Calls with the same key are "similar": the same tool and the same deciding
+    /// arguments (the rule's `grant_match`, else all arguments).
+    pub similar: String,
+    /// The deciding arguments in words, for a group's header.
+    pub similar_text: String,
+    /// After an escalation: to whom, in words.
+    pub escalated_to: Option<String>,
+}
+
+/// What a batch decision did to one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    pub id: String,
+    pub tool: String,
+    /// `approved`, `approval_recorded`, `denied` or `left_out`.
+    pub outcome: String,
+    /// Why it was left out (or what is still needed).
+    pub why: Option<String>,
+}
+
+/// Most calls one batch decision may take.
+pub const MAX_BATCH: usize = 50;
+
+/// The similarity key and its words for a call of `tool` with `args`, deciding by
+/// `pointers` (empty: every argument).
+pub fn similar_key(tool: &str, args: &Value, pointers: &[String]) -> (String, String) {
+    if pointers.is_empty() {
+        let text = key_args(args, 3)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return (format!("{tool}\u{0}{args}"), text);
+    }
+    let values: Vec<(String, String)> = pointers
+        .iter()
+        .map(|p| {
+            let v = args
+                .pointer(p)
+                .map(short_value)
+                .unwrap_or_else(|| "—".into());
+            (p.clone(), v)
+        })
+        .collect();
+    let key = values
+        .iter()
+        .map(|(p, v)| format!("{p}={v}"))
+        .collect::<Vec<_>>()
+        .join("\u{0}");
+    let text = values
+        .iter()
+        .map(|(p, v)| format!("{}={}", p.trim_start_matches('/'), truncate(v, 60)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (format!("{tool}\u{0}{key}"), text)
 }
 
 /// How many pending calls match one filter value.
@@ -39,6 +98,8 @@ pub struct InboxData {
     pub total: i64,
     pub counts: Vec<FilterCount>,
     pub now_ms: i64,
+    /// The preset denial reasons, for a batch denial.
+    pub reasons: Vec<crate::domain::workflow::DenialReason>,
 }
 
 /// How people decided this agent's earlier calls of this tool.

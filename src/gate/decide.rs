@@ -206,6 +206,91 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// Approves or denies several calls as one person: each call goes through the review
+    /// engine on its own, with its own hash, role and terms. Calls that need a typed phrase
+    /// (to approve) or that this person may not review are left out, with why; the result
+    /// says what happened to each, in the order given.
+    pub async fn decide_batch(
+        &self,
+        user: &UserView,
+        calls: &[(String, String)],
+        template: DecisionInput,
+    ) -> Result<Vec<crate::domain::inbox::BatchOutcome>, AppError> {
+        use crate::domain::inbox::{BatchOutcome, MAX_BATCH};
+        if calls.is_empty() || calls.len() > MAX_BATCH {
+            return Err(AppError::Invalid(format!(
+                "a batch decides 1-{MAX_BATCH} calls"
+            )));
+        }
+        if template.edited_args.is_some() || template.grant.is_some() || template.confirm.is_some()
+        {
+            return Err(AppError::Invalid(
+                "a batch decision edits nothing, types no phrase and gives no grant: open the call for that"
+                    .into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(calls.len());
+        let mut seen = std::collections::HashSet::new();
+        for (id, hash) in calls {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            let row = match self.call_row(id, None).await {
+                Ok(row) => row,
+                Err(_) => {
+                    out.push(BatchOutcome {
+                        id: id.clone(),
+                        tool: String::new(),
+                        outcome: "left_out".into(),
+                        why: Some("no such call".into()),
+                    });
+                    continue;
+                }
+            };
+            let left_out = |why: String| BatchOutcome {
+                id: id.clone(),
+                tool: row.tool.clone(),
+                outcome: "left_out".into(),
+                why: Some(why),
+            };
+            if template.approve && row.confirm.is_some() {
+                out.push(left_out(
+                    "it asks for a typed confirmation: open it to approve".into(),
+                ));
+                continue;
+            }
+            let input = DecisionInput {
+                shown_hash: hash.clone(),
+                ..template.clone()
+            };
+            match self.decide(id, user, input).await {
+                Ok(view) => out.push(BatchOutcome {
+                    id: id.clone(),
+                    tool: row.tool.clone(),
+                    outcome: match view.status {
+                        CallStatus::Approved => "approved".into(),
+                        CallStatus::Denied => "denied".into(),
+                        _ => "approval_recorded".into(),
+                    },
+                    why: (view.status == CallStatus::Pending).then(|| {
+                        format!(
+                            "{} of {} approvals",
+                            view.approvals,
+                            view.approvals_required.unwrap_or(1)
+                        )
+                    }),
+                }),
+                Err(e @ (AppError::State(..) | AppError::Invalid(_) | AppError::Forbidden(_))) => {
+                    out.push(left_out(e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Checks a grant asked for with an approval of `row` against what its rule allows.
 fn check_grant(
     row: &CallRow,
@@ -554,9 +639,8 @@ async fn decide_in(
             )
             .await?;
             if let (Some(ask), Some(terms)) = (&input.grant, &grant_terms) {
-                if let Err(e) = record_grant(conn, &row, user, ask, terms, now).await? {
-                    return Err(e);
-                }
+                // A grant that cannot be recorded undoes the approval with it.
+                record_grant(conn, &row, user, ask, terms, now).await??;
             }
         }
     }

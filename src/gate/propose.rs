@@ -314,10 +314,9 @@ impl Gate {
             },
         };
         if let Some(hit) = &repeat {
-            let event = event(&call);
+            let mut event = event(&call);
             let reason_code = hit.reason_code.clone();
             let repeat_of = hit.call_id.clone();
-            let mut event = event;
             event.detail["repeat_of"] = json!(repeat_of);
             let stored = self
                 .writer

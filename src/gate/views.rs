@@ -32,7 +32,19 @@ impl Gate {
             .filter(|r| super::lifecycle::is_due(r, now).is_none())
             .map(|r| {
                 let view = r.view(decisions.get(&r.id).map_or(&[], Vec::as_slice));
+                let pointers = r.workflow().grant.map(|g| g.pointers).unwrap_or_default();
+                let (similar, similar_text) =
+                    crate::domain::inbox::similar_key(&r.tool, &view.args, &pointers);
                 InboxItem {
+                    hash: view
+                        .candidate
+                        .as_ref()
+                        .map(|c| c.hash.clone())
+                        .unwrap_or_default(),
+                    confirm: r.confirm.is_some(),
+                    similar,
+                    similar_text,
+                    escalated_to: view.escalated.as_ref().map(|e| e.to_text.clone()),
                     id: r.id.clone(),
                     agent: r.agent_name.clone(),
                     tool: r.tool.clone(),
@@ -55,6 +67,7 @@ impl Gate {
             .collect();
         let total = calls::pending_total(&self.pool, filter).await?;
         Ok(InboxData {
+            reasons: self.denial_reasons().await?.reasons,
             items,
             total,
             counts,

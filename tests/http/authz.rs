@@ -214,6 +214,27 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
             DECIDERS,
         ),
         (Method::POST, "/rpc/bypass_revoke", "id=999999", DECIDERS),
+        (Method::POST, "/rpc/grants", "", PEOPLE),
+        (Method::POST, "/rpc/grant_revoke", "id=999999", DECIDERS),
+        (
+            Method::POST,
+            "/rpc/decide_batch",
+            "calls={call}+{hash}&decision=deny&feedback=no",
+            DECIDERS,
+        ),
+        (
+            Method::POST,
+            "/rpc/extend",
+            "id={call}&minutes=5&reason=need+time",
+            DECIDERS,
+        ),
+        (Method::POST, "/rpc/denial_reasons", "", ADMINS),
+        (
+            Method::POST,
+            "/rpc/denial_reasons_save",
+            "reasons=out_of_scope%3A+Not+your+task",
+            ADMINS,
+        ),
         (Method::POST, "/rpc/reviews", "", MANAGERS),
         (Method::POST, "/rpc/reviews_count", "", EVERYONE),
         (

@@ -30,3 +30,4 @@ mod sessions;
 mod sign_in;
 mod signoff;
 mod streams;
+mod workflow;

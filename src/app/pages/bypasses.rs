@@ -6,8 +6,9 @@
 use super::home::page_error;
 use super::reviews::{ReviewForms, SignoffReview};
 use super::signoff_parts::{BypassSummary, CallList};
-use crate::app::widgets::ticking_now;
+use crate::app::widgets::{ticking_now, Time};
 use crate::domain::bypass::{BypassList, BypassPage, BypassStatus, BypassView, ScopePreview};
+use crate::domain::grant::{GrantStatus, GrantView};
 use crate::domain::policy_change::duration_short;
 use crate::domain::AppError;
 use leptos::prelude::*;
@@ -111,6 +112,84 @@ pub async fn bypass_revoke(id: i64) -> Result<BypassView, AppError> {
     guard::state()?.gate.revoke_bypass(id, &user).await
 }
 
+/// Recent remembered grants with their uses. Any signed-in person.
+#[server(prefix = "/rpc", endpoint = "grants")]
+pub async fn load_grants() -> Result<Vec<GrantView>, AppError> {
+    use crate::auth::guard;
+    guard::require_role(crate::domain::Role::Viewer).await?;
+    guard::state()?.gate.grants(50).await
+}
+
+/// Revokes a remembered grant at once: whoever gave it, or a manager; the service checks.
+#[server(prefix = "/rpc", endpoint = "grant_revoke")]
+pub async fn grant_revoke(id: i64) -> Result<(), AppError> {
+    use crate::auth::guard;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    guard::state()?.gate.revoke_grant(id, &user).await
+}
+
+/// Remembered grants: one approver's "also approve identical calls", with their uses.
+#[component]
+fn Grants() -> impl IntoView {
+    let revoke = ServerAction::<GrantRevoke>::new();
+    let data = Resource::new(move || revoke.version().get(), |_| load_grants());
+    let outcome = move || {
+        revoke.value().get().map(|r| match r {
+            Ok(()) => view! { <p class="ok" role="status">"Revoked: it approves nothing from now on."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card grants" aria-label="Remembered grants">
+            <h2>"Remembered grants"</h2>
+            <p class="hint">"When a rule allows it, an approver may also approve identical (or similar) calls from the same agent for a while. Each is one person's word, bounded by its rule; anything wider is a bypass request."</p>
+            {outcome}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No grants yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="grant-list">
+                                <thead><tr><th>"Grant"</th><th>"Covers"</th><th>"By"</th><th>"Until"</th><th>"Uses"</th><th>"Status"</th><th></th></tr></thead>
+                                <tbody>{list.into_iter().map(|g| view! { <GrantRow grant=g revoke /> }).collect_view()}</tbody>
+                            </table>
+                        }.into_any(),
+                        Err(error) => page_error(error),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn GrantRow(grant: GrantView, revoke: ServerAction<GrantRevoke>) -> impl IntoView {
+    let active = grant.status == GrantStatus::Active;
+    let calls = grant
+        .calls
+        .iter()
+        .map(|c| view! { <a href=format!("/calls/{}", c.id)>{c.status.as_str()}</a> " " })
+        .collect_view();
+    view! {
+        <tr id=format!("grant-{}", grant.id)>
+            <td>"#" {grant.id} " · from " <a href=format!("/calls/{}", grant.call_id)>"this approval"</a></td>
+            <td><span class="agent">{grant.agent.clone()}</span> " · " <code class="agent-text">{grant.tool.clone()}</code>
+                " · " <span class="agent-text">{grant.covers.clone()}</span> " · rule " <code>{grant.rule.clone()}</code></td>
+            <td>{grant.granted_by.clone()}</td>
+            <td><Time at=grant.ends_at.clone() /></td>
+            <td>{grant.used} " of " {grant.max_uses} " " {calls}</td>
+            <td><span class=format!("status status-{}", grant.status.as_str())>{grant.status.as_str()}</span>
+                {grant.revoked_by.clone().map(|b| format!(" by {}", b.trim_start_matches("user:")))}</td>
+            <td>{active.then(|| view! {
+                <ActionForm action=revoke>
+                    <input type="hidden" name="id" value=grant.id />
+                    <button type="submit" class="small deny">"Revoke grant #" {grant.id}</button>
+                </ActionForm>
+            })}</td>
+        </tr>
+    }
+}
+
 /// The bypass list and request form.
 #[component]
 pub fn BypassesPage() -> impl IntoView {
@@ -127,6 +206,7 @@ pub fn BypassesPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <Grants />
     }
 }
 

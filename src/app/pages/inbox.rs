@@ -2,7 +2,7 @@
 
 use super::home::page_error;
 use crate::app::widgets::{live_updates, ticking_now, Countdown, RiskBadges};
-use crate::domain::inbox::{tool_label, FilterCount, InboxData, InboxItem};
+use crate::domain::inbox::{tool_label, BatchOutcome, FilterCount, InboxData, InboxItem};
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -24,6 +24,53 @@ pub async fn load_inbox(
         status: None,
     };
     guard::state()?.gate.inbox(&filter).await
+}
+
+/// Approves or denies several calls at once as the signed-in person. `calls` holds one
+/// `<id> <hash>` per line (the hash of the arguments each row showed); every call goes
+/// through the review engine on its own, and calls it may not take are left out with why.
+#[server(prefix = "/rpc", endpoint = "decide_batch")]
+pub async fn decide_batch(
+    calls: String,
+    decision: String,
+    feedback: Option<String>,
+    reason_code: Option<String>,
+    do_not_retry: Option<String>,
+) -> Result<Vec<BatchOutcome>, AppError> {
+    use crate::auth::guard;
+    use crate::gate::decide::DecisionInput;
+    let user = guard::require_role(crate::domain::Role::Approver).await?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => {
+            return Err(AppError::BadRequest(
+                "decision must be `approve` or `deny`".into(),
+            ))
+        }
+    };
+    let pairs = calls
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| match line.split_once(' ') {
+            Some((id, hash)) => Ok((id.trim().to_string(), hash.trim().to_string())),
+            None => Err(AppError::BadRequest(
+                "each line of `calls` is `<id> <hash>`".into(),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let template = DecisionInput {
+        approve,
+        feedback,
+        reason_code: reason_code.filter(|c| !c.is_empty() && !approve),
+        do_not_retry: !approve && do_not_retry.as_deref() == Some("true"),
+        ..Default::default()
+    };
+    guard::state()?
+        .gate
+        .decide_batch(&user, &pairs, template)
+        .await
 }
 
 /// The inbox page.
@@ -53,27 +100,103 @@ pub fn InboxPage() -> impl IntoView {
 fn Inbox(data: InboxData) -> impl IntoView {
     let now = ticking_now(data.now_ms);
     let query = use_query_map();
+    let grouped = query.with_untracked(|q| q.get("group").as_deref() == Some("similar"));
     let selected = RwSignal::new(0usize);
-    let ids: Vec<String> = data.items.iter().map(|i| i.id.clone()).collect();
-    keyboard(ids, selected);
-    let count = data.items.len();
+    let checked = RwSignal::new(Vec::<String>::new());
+    let anchor = RwSignal::new(None::<usize>);
+    let mut items = data.items;
+    if grouped {
+        // Similar calls side by side, groups in the order of their soonest deadline.
+        let mut first: std::collections::HashMap<String, usize> = Default::default();
+        for (i, item) in items.iter().enumerate() {
+            first.entry(item.similar.clone()).or_insert(i);
+        }
+        items.sort_by_key(|item| first[&item.similar]);
+    }
+    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    let hashes: std::collections::HashMap<String, String> = items
+        .iter()
+        .map(|i| (i.id.clone(), i.hash.clone()))
+        .collect();
+    keyboard(ids.clone(), selected, checked);
+    let count = items.len();
     let total = data.total;
     let filtered = move || {
         let q = query.get();
         ["agent", "tool", "risk"].iter().any(|k| q.get(k).is_some())
     };
-    let rows = data
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| view! { <Row item index=i selected now /> })
-        .collect_view();
+    let pick = Pick {
+        ids: StoredValue::new(ids),
+        checked,
+        anchor,
+    };
+    let rows = if grouped {
+        let mut groups: Vec<SimilarGroup> = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match groups.last_mut() {
+                Some(g) if g.0 == item.similar => g.2.push((i, item)),
+                _ => groups.push((
+                    item.similar.clone(),
+                    format!("{} {}", tool_label(&item.tool), item.similar_text),
+                    vec![(i, item)],
+                )),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(_, label, members)| {
+                let member_ids: Vec<String> = members.iter().map(|(_, m)| m.id.clone()).collect();
+                let n = members.len();
+                let all = member_ids.clone();
+                let toggle_all = move |_| {
+                    checked.update(|c| {
+                        let every = all.iter().all(|id| c.contains(id));
+                        c.retain(|id| !all.contains(id));
+                        if !every {
+                            c.extend(all.iter().cloned());
+                        }
+                    })
+                };
+                let ids_for_state = member_ids.clone();
+                let rows = members
+                    .into_iter()
+                    .map(|(i, item)| view! { <Row item index=i selected now pick /> })
+                    .collect_view();
+                view! {
+                    <li class="similar-group">
+                        <div class="group-head">
+                            <input type="checkbox" class="pick" aria-label=format!("Select all {n} similar calls")
+                                prop:checked=move || checked.with(|c| ids_for_state.iter().all(|id| c.contains(id)))
+                                on:click=toggle_all />
+                            <strong class="agent-text">{label}</strong> " " <span class="count">"×" {n}</span>
+                        </div>
+                        <ol class="call-list">{rows}</ol>
+                    </li>
+                }
+            })
+            .collect_view()
+            .into_any()
+    } else {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| view! { <Row item index=i selected now pick /> })
+            .collect_view()
+            .into_any()
+    };
+    let group_link = if grouped {
+        view! { <a href="/inbox" class="group-toggle">"Show one by one"</a> }.into_any()
+    } else {
+        view! { <a href="/inbox?group=similar" class="group-toggle">"Group similar calls"</a> }
+            .into_any()
+    };
     view! {
         <section class="inbox">
             <header class="inbox-head">
                 <h1>"Inbox " <span class="count">{total}</span></h1>
-                <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"Enter"</kbd> " open · "
-                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " approve/deny"</p>
+                <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"x"</kbd> " select · " <kbd>"Enter"</kbd> " open · "
+                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " approve/deny (the selection, or the open row) · shift-click selects a range"</p>
+                {group_link}
             </header>
             <Filters counts=data.counts />
             <Show when=filtered>
@@ -85,6 +208,7 @@ fn Inbox(data: InboxData) -> impl IntoView {
                               Filter by agent, tool or risk to see the others.")}
                 </p>
             })}
+            <BatchBar checked hashes=StoredValue::new(hashes) reasons=data.reasons.clone() />
             {if count == 0 {
                 view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
             } else {
@@ -94,12 +218,132 @@ fn Inbox(data: InboxData) -> impl IntoView {
     }
 }
 
+/// Similar calls folded together: their key, a header, and each row with its position.
+type SimilarGroup = (String, String, Vec<(usize, InboxItem)>);
+
+/// The selection: which rows are ticked, and where a shift-click range starts.
+#[derive(Clone, Copy)]
+struct Pick {
+    ids: StoredValue<Vec<String>>,
+    checked: RwSignal<Vec<String>>,
+    anchor: RwSignal<Option<usize>>,
+}
+
+impl Pick {
+    /// Ticks or unticks row `index`; with shift, every row between the last one clicked
+    /// and this one takes this row's new state.
+    fn click(self, index: usize, shift: bool) {
+        let ids = self.ids.get_value();
+        let Some(id) = ids.get(index).cloned() else {
+            return;
+        };
+        let on = !self.checked.with_untracked(|c| c.contains(&id));
+        let range = match (shift, self.anchor.get_untracked()) {
+            (true, Some(a)) => a.min(index)..=a.max(index),
+            _ => index..=index,
+        };
+        self.checked.update(|c| {
+            for id in &ids[range] {
+                c.retain(|x| x != id);
+                if on {
+                    c.push(id.clone());
+                }
+            }
+        });
+        self.anchor.set(Some(index));
+    }
+}
+
+/// What to do with the ticked calls: approve them, or deny them with one reason — each
+/// call decided on its own; the result lists what happened to each.
+#[component]
+fn BatchBar(
+    checked: RwSignal<Vec<String>>,
+    hashes: StoredValue<std::collections::HashMap<String, String>>,
+    reasons: Vec<crate::domain::workflow::DenialReason>,
+) -> impl IntoView {
+    let action = ServerAction::<DecideBatch>::new();
+    let feedback = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    let no_retry = RwSignal::new(false);
+    let send = move |decision: &str| {
+        let lines = checked
+            .get_untracked()
+            .iter()
+            .map(|id| {
+                let hash = hashes.with_value(|h| h.get(id).cloned().unwrap_or_default());
+                format!("{id} {hash}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = |s: RwSignal<String>| Some(s.get_untracked()).filter(|t| !t.trim().is_empty());
+        action.dispatch(DecideBatch {
+            calls: lines,
+            decision: decision.to_string(),
+            feedback: text(feedback),
+            reason_code: text(reason),
+            do_not_retry: Some(no_retry.get_untracked().to_string()),
+        });
+    };
+    let results = move || {
+        action.value().get().map(|r| match r {
+            Ok(list) => {
+                let items = list
+                    .into_iter()
+                    .map(|o| {
+                        let label = match o.outcome.as_str() {
+                            "approved" => "approved",
+                            "denied" => "denied",
+                            "approval_recorded" => "approval recorded",
+                            _ => "left out",
+                        };
+                        view! {
+                            <li class=format!("batch-{}", o.outcome)>
+                                <a href=format!("/calls/{}", o.id)>{tool_label(&o.tool)}</a> " — " <strong>{label}</strong>
+                                {o.why.map(|w| view! { ": " <span>{w}</span> })}
+                            </li>
+                        }
+                    })
+                    .collect_view();
+                view! { <div class="batch-result" role="status"><h2>"Batch result"</h2><ul>{items}</ul></div> }.into_any()
+            }
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            checked.set(Vec::new());
+        }
+    });
+    view! {
+        {results}
+        <Show when=move || !checked.with(Vec::is_empty)>
+            <div class="batch-bar" role="region" aria-label="Decide the selected calls">
+                <span class="batch-count">{move || checked.with(Vec::len)} " selected"</span>
+                <button type="button" class="approve" disabled=move || action.pending().get()
+                    on:click=move |_| send("approve")>"Approve selected"</button>
+                <select aria-label="Denial reason" on:change=move |ev| reason.set(event_target_value(&ev))>
+                    <option value="">"— reason —"</option>
+                    {reasons.iter().map(|r| view! { <option value=r.code.clone()>{r.label.clone()}</option> }).collect_view()}
+                </select>
+                <input aria-label="Why deny (to each agent)" placeholder="why deny"
+                    on:input=move |ev| feedback.set(event_target_value(&ev)) />
+                <label class="checkbox"><input type="checkbox" on:change=move |ev| no_retry.set(event_target_checked(&ev)) /> " do not retry"</label>
+                <button type="button" class="deny" disabled=move || action.pending().get()
+                    on:click=move |_| send("deny")>"Deny selected"</button>
+                <button type="button" class="secondary small" on:click=move |_| checked.set(Vec::new())>"Clear"</button>
+            </div>
+        </Show>
+    }
+}
+
 #[component]
 fn Row(
     item: InboxItem,
     index: usize,
     selected: RwSignal<usize>,
     now: Signal<i64>,
+    pick: Pick,
 ) -> impl IntoView {
     let href = format!("/calls/{}", item.id);
     let args = item
@@ -107,13 +351,24 @@ fn Row(
         .into_iter()
         .map(|(k, v)| view! { <span class="arg"><span class="arg-key">{k}</span>"="<span class="arg-value">{v}</span></span> })
         .collect_view();
+    let id = item.id.clone();
+    let label = format!("Select {}", tool_label(&item.tool));
     view! {
-        <li class="call-row" class:selected=move || selected.get() == index data-call=item.id.clone()>
+        <li class="call-row" class:selected=move || selected.get() == index data-call=item.id.clone()
+            class:picked=move || pick.checked.with(|c| c.contains(&id))>
+            <input type="checkbox" class="pick" aria-label=label
+                prop:checked={
+                    let id = item.id.clone();
+                    move || pick.checked.with(|c| c.contains(&id))
+                }
+                on:click=move |ev: leptos::ev::MouseEvent| pick.click(index, ev.shift_key()) />
             <a href=href class="call-link">
                 <span class="agent">{item.agent}</span>
                 <span class="action">
                     <strong class="tool">{tool_label(&item.tool)}</strong>
                     <span class="args">{args}</span>
+                    {item.confirm.then(|| view! { <span class="tag">"typed confirmation"</span> })}
+                    {item.escalated_to.map(|to| view! { <span class="tag escalated">"escalated to " {to}</span> })}
                 </span>
                 <span class="risks"><RiskBadges risk=item.risk /></span>
                 <span class="approvals">{item.approvals} " of " {item.approvals_required} " approvals"</span>
@@ -156,8 +411,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// j/k move the selection, Enter opens it, a/d open it ready to approve or deny.
-fn keyboard(ids: Vec<String>, selected: RwSignal<usize>) {
+/// j/k move the focus, `x` ticks the focused row, Enter opens it, a/d open it ready to
+/// approve or deny.
+fn keyboard(ids: Vec<String>, selected: RwSignal<usize>, checked: RwSignal<Vec<String>>) {
     #[cfg(feature = "hydrate")]
     {
         use leptos::ev;
@@ -170,6 +426,16 @@ fn keyboard(ids: Vec<String>, selected: RwSignal<usize>) {
             match e.key().as_str() {
                 "j" | "ArrowDown" => selected.set((current + 1).min(ids.len() - 1)),
                 "k" | "ArrowUp" => selected.set(current.saturating_sub(1)),
+                "x" => {
+                    let id = ids[current].clone();
+                    checked.update(|c| {
+                        if let Some(at) = c.iter().position(|x| *x == id) {
+                            c.remove(at);
+                        } else {
+                            c.push(id);
+                        }
+                    });
+                }
                 "Enter" => navigate(&format!("/calls/{}", ids[current]), Default::default()),
                 "a" => navigate(
                     &format!("/calls/{}?intent=approve", ids[current]),
@@ -186,7 +452,7 @@ fn keyboard(ids: Vec<String>, selected: RwSignal<usize>) {
         on_cleanup(move || handle.remove());
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (ids, selected);
+    let _ = (ids, selected, checked);
 }
 
 #[cfg(test)]

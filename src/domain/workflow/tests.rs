@@ -134,6 +134,17 @@ fn a_rule_without_a_fallback_never_escalates() {
     assert_eq!(plain.grant, None);
 }
 
+/// (name, workflow, deadline, extensions so far, amount, now, expected)
+type ExtendCase<'a> = (
+    &'a str,
+    &'a Workflow,
+    i64,
+    u32,
+    i64,
+    i64,
+    Result<i64, ExtendRefusal>,
+);
+
 #[test]
 fn extension_caps() {
     let w = Workflow::default();
@@ -142,15 +153,7 @@ fn extension_caps() {
         ..Workflow::default()
     };
     let hour = 3_600_000;
-    let cases: [(
-        &str,
-        &Workflow,
-        i64,
-        u32,
-        i64,
-        i64,
-        Result<i64, ExtendRefusal>,
-    ); 8] = [
+    let cases: [ExtendCase; 8] = [
         (
             "up to the rule's deadline",
             &w,

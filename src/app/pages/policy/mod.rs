@@ -2,6 +2,7 @@
 //! or as TOML), tried against calls, replayed over recent traffic, saved with a comment as
 //! a new version — and every version, with its changes, restorable.
 
+mod reasons;
 mod rpc;
 
 pub use rpc::*;
@@ -69,6 +70,7 @@ pub fn PolicyPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <reasons::DenialReasonsForm />
     }
 }
 
