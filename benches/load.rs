@@ -306,6 +306,8 @@ async fn bench(secs: u64) {
                 setup_token: None,
                 public_hosts: Vec::new(),
                 metrics_token: None,
+                public_base_url: None,
+                secrets_key_file: None,
             },
             gate: Default::default(),
             limits: Default::default(),

@@ -29,3 +29,6 @@ python_venv() {
 
 # Where the integration tests find the pinned Prometheus client (tests/prometheus/).
 TEST_VENV="${ASKFIRST_TEST_VENV:-$HOME/.cache/askfirst-test-venv}"
+
+# Where the integration tests find the pinned SMTP sink (tests/smtp/).
+SMTP_VENV="${ASKFIRST_SMTP_VENV:-$HOME/.cache/askfirst-smtp-venv}"

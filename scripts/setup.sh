@@ -8,6 +8,8 @@
 #   chromium        Debian's package, for the browser tests (--test only)
 #   Python venv     the pinned Prometheus client the integration tests parse /metrics
 #                   with, in ASKFIRST_TEST_VENV (default ~/.cache/askfirst-test-venv; --test only)
+#   Python venv     the pinned aiosmtpd the notification tests send mail to, in
+#                   ASKFIRST_SMTP_VENV (default ~/.cache/askfirst-smtp-venv; --test only)
 #
 # Nothing is downloaded from GitHub: Playwright drives the system Chromium, and wasm-opt
 # comes from the npm package `binaryen`.
@@ -55,5 +57,6 @@ fi
 # The integration tests parse /metrics with the official Prometheus client (pinned).
 if (( for_test )); then
   python_venv "$TEST_VENV" tests/prometheus/requirements.txt
+  python_venv "$SMTP_VENV" tests/smtp/requirements.txt
 fi
 log "setup complete"

@@ -26,6 +26,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <link rel="stylesheet" href="/pkg/askfirst.css" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="apple-touch-icon" href="/icons/icon-192.png" />
+                <meta name="theme-color" content="#1f4e79" />
+                <script src="/register-sw.js" defer></script>
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -97,6 +101,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/reviews") view=pages::reviews::ReviewsPage ssr=SsrMode::Async />
                 <Route path=path!("/insights") view=pages::insights::InsightsPage ssr=SsrMode::Async />
                 <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
+                <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async />
             </Routes>
         </main>
     }

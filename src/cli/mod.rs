@@ -3,6 +3,7 @@
 pub mod gate;
 pub mod limits;
 pub mod mcp;
+pub mod notify;
 pub mod signoff;
 pub mod user;
 
@@ -29,6 +30,12 @@ pub struct Cli {
     /// Every askfirst process writing to the database needs it.
     #[arg(long, global = true, env = "ASKFIRST_AUDIT_KEY_FILE")]
     pub audit_key_file: Option<PathBuf>,
+
+    /// The key file notification secrets (Slack URLs, SMTP passwords, webhook secrets) are
+    /// encrypted with: 64 hex characters, kept outside the database. Default: beside the
+    /// database (`askfirst.secrets-key`), created readable by its owner only on first use.
+    #[arg(long, global = true, env = "ASKFIRST_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -63,6 +70,9 @@ pub enum Command {
     /// Limits on what one agent may leave waiting (pending calls per agent).
     #[command(subcommand)]
     Limits(limits::LimitsCommand),
+    /// Notification channels (Slack, e-mail, signed webhooks), routes and the delivery log.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Play a small agent loop against a running server (sync or async gates).
     DemoAgent(DemoArgs),
     /// Put askfirst between an agent and its MCP tools (gating proxy, Claude Code's
@@ -183,7 +193,7 @@ fn public_host(url: &str) -> Option<String> {
 
 impl ServeArgs {
     /// The server configuration these options describe.
-    pub fn config(&self, db: PathBuf) -> ServeConfig {
+    pub fn config(&self, db: PathBuf, secrets_key_file: Option<PathBuf>) -> ServeConfig {
         let addr = self
             .addr
             .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
@@ -208,6 +218,8 @@ impl ServeArgs {
                     .filter_map(|u| public_host(u))
                     .collect(),
                 metrics_token: self.metrics_token.clone(),
+                public_base_url: self.public_url.first().cloned(),
+                secrets_key_file,
             },
             gate: crate::gate::GateConfig::default(),
             limits: ConnectionLimits {
@@ -233,9 +245,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => {
             let args = ServeArgs::parse_from_env();
-            serve(args, cli.db).await
+            serve(args, cli.db, cli.secrets_key_file).await
         }
-        Some(Command::Serve(args)) => serve(args, cli.db).await,
+        Some(Command::Serve(args)) => serve(args, cli.db, cli.secrets_key_file).await,
         Some(Command::User(cmd)) => user::run(cmd, &cli.db).await,
         Some(Command::Agent(cmd)) => gate::agent(cmd, &cli.db).await,
         Some(Command::Calls(cmd)) => gate::calls(cmd, &cli.db).await,
@@ -244,6 +256,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bypass(cmd)) => signoff::bypass(cmd, &cli.db).await,
         Some(Command::Signoff(cmd)) => signoff::settings(cmd, &cli.db).await,
         Some(Command::Limits(cmd)) => limits::run(cmd, &cli.db).await,
+        Some(Command::Notify(cmd)) => notify::run(cmd, &cli.db, cli.secrets_key_file).await,
         Some(Command::DemoAgent(args)) => demo(args).await,
         Some(Command::Mcp(cmd)) => mcp::run(cmd).await,
     }
@@ -283,10 +296,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(args: ServeArgs, db: PathBuf) -> anyhow::Result<()> {
+async fn serve(
+    args: ServeArgs,
+    db: PathBuf,
+    secrets_key_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     init_tracing(args.log_format);
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    run::serve(args.config(db), clock).await
+    run::serve(args.config(db, secrets_key_file), clock).await
 }
 
 fn init_tracing(format: LogFormat) {

@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod insights;
 pub mod limits;
 pub mod nav;
+pub mod notify;
 pub mod policy;
 pub mod policy_change;
 pub mod policy_console;

@@ -65,6 +65,11 @@ pub const NAV: &[NavItem] = &[
         label: "People",
         min_role: Role::Admin,
     },
+    NavItem {
+        href: "/notifications",
+        label: "Notifications",
+        min_role: Role::Admin,
+    },
 ];
 
 /// The navigation entries `role` may use.
@@ -106,6 +111,7 @@ mod tests {
                     "/policy",
                     "/agents",
                     "/people",
+                    "/notifications",
                 ],
             ),
         ];

@@ -106,6 +106,7 @@ pub struct Metrics {
     long_polls_open: Gauge,
     event_streams_open: Gauge,
     webhook_deliveries: Family<ResultLabels, Counter>,
+    notification_deliveries: Family<ResultLabels, Counter>,
     writer: WriterMetrics,
     /// When the pending count was last read.
     pending_read: tokio::sync::Mutex<Option<Instant>>,
@@ -189,6 +190,12 @@ impl Metrics {
             "Webhook delivery attempts, by result",
             webhook_deliveries.clone(),
         );
+        let notification_deliveries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "notification_deliveries",
+            "Notification delivery attempts (Slack, e-mail, signed webhooks), by result",
+            notification_deliveries.clone(),
+        );
         let writer = WriterMetrics {
             // 1 to 512 jobs (the writer's largest batch).
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
@@ -248,6 +255,7 @@ impl Metrics {
             WebhookResult::Refused,
         ] {
             let _ = webhook_deliveries.get_or_create(&ResultLabels { result });
+            let _ = notification_deliveries.get_or_create(&ResultLabels { result });
         }
         Self {
             registry,
@@ -260,6 +268,7 @@ impl Metrics {
             long_polls_open,
             event_streams_open,
             webhook_deliveries,
+            notification_deliveries,
             writer,
             pending_read: tokio::sync::Mutex::new(None),
         }
@@ -320,6 +329,13 @@ impl Metrics {
     /// Records one webhook delivery attempt.
     pub fn webhook(&self, result: WebhookResult) {
         self.webhook_deliveries
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// One notification delivery attempt and what became of it.
+    pub fn notification(&self, result: WebhookResult) {
+        self.notification_deliveries
             .get_or_create(&ResultLabels { result })
             .inc();
     }

@@ -14,6 +14,7 @@ pub mod insights;
 pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;

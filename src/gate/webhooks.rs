@@ -74,6 +74,18 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// The client for a destination: `open` when an admin allowed its origin inside the
+    /// network, otherwise the one whose resolver refuses internal addresses.
+    pub fn pick(&self, trusted: bool) -> &reqwest::Client {
+        if trusted {
+            &self.open
+        } else {
+            &self.guarded
+        }
+    }
+}
+
 impl Default for Clients {
     fn default() -> Self {
         Self::new()

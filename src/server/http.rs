@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(super::metrics::metrics))
+        .merge(super::install::router())
         .nest("/api/v1", crate::api::router())
         .route("/inbox/events", get(super::inbox_stream::inbox_events))
         .route("/reviews/events", get(super::inbox_stream::signoff_events))

@@ -4,6 +4,7 @@ pub mod audit_export;
 pub mod errors;
 pub mod http;
 pub mod inbox_stream;
+pub mod install;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;

@@ -96,6 +96,21 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .map_err(|e| anyhow::anyhow!("opening the gate: {e}"))?;
     background::start(gate.clone());
     let mut settings = config.settings;
+    let key_file = settings
+        .secrets_key_file
+        .clone()
+        .unwrap_or_else(|| crate::gate::notify::secrets::default_key_file(&config.db));
+    let key = crate::gate::notify::secrets::SecretKey::load_or_create(&key_file)?;
+    let link_base = settings
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let notifier = Arc::new(crate::gate::notify::Notifier::new(
+        gate.clone(),
+        key,
+        &link_base,
+    ));
+    notifier.start();
     let token = settings
         .setup_token
         .get_or_insert_with(crate::auth::token::generate)
@@ -112,6 +127,7 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         limiter: Arc::new(LoginLimiter::default()),
         settings: Arc::new(settings),
         gate,
+        notifier,
     });
     spawn_session_sweeper(state.clone());
 

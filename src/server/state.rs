@@ -23,6 +23,11 @@ pub struct Settings {
     pub public_hosts: Vec<String>,
     /// The bearer token `GET /metrics` requires (`--metrics-token`); `None`: open.
     pub metrics_token: Option<String>,
+    /// The base of links in notifications (the first `--public-url`; `None`: the listen
+    /// address).
+    pub public_base_url: Option<String>,
+    /// The key file notification secrets are sealed with (`None`: beside the database).
+    pub secrets_key_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -65,6 +70,8 @@ pub struct Shared {
     pub limiter: Arc<LoginLimiter>,
     pub settings: Arc<Settings>,
     pub gate: Arc<crate::gate::Gate>,
+    /// Notification channels, routes and their dispatcher.
+    pub notifier: Arc<crate::gate::notify::Notifier>,
 }
 
 impl AppState {

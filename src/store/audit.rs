@@ -584,6 +584,35 @@ pub async fn rekey(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result<Resu
     }
 }
 
+/// Events of the given kinds after `after_id`, oldest first (for the notification
+/// dispatcher), and the newest id read up to — every event is read when `limit` is not hit.
+pub async fn of_kinds_after(
+    db: &sqlx::SqlitePool,
+    kinds: &[&str],
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<(Vec<EventRow>, i64)> {
+    let newest = last_id(db).await?;
+    if newest <= after_id || kinds.is_empty() {
+        return Ok((Vec::new(), newest.max(after_id)));
+    }
+    let marks = vec!["?"; kinds.len()].join(", ");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE id > ? AND id <= ? AND kind IN ({marks})
+         ORDER BY id LIMIT ?"
+    );
+    let mut query = sqlx::query_as(&sql).bind(after_id).bind(newest);
+    for kind in kinds {
+        query = query.bind(*kind);
+    }
+    let rows: Vec<EventRow> = query.bind(limit).fetch_all(db).await?;
+    let seen = match rows.last() {
+        Some(last) if rows.len() as i64 == limit => last.id,
+        _ => newest,
+    };
+    Ok((rows, seen))
+}
+
 #[cfg(test)]
 mod tests {
     use super::EventRow;

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod insights;
 pub mod json;
 pub mod no_retry;
+pub mod notify;
 pub mod policy;
 pub mod policy_changes;
 pub mod reviews;

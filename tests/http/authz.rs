@@ -262,6 +262,28 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
             "approvals=2&max_window=1d&request_ttl=1d",
             ADMINS,
         ),
+        (Method::POST, "/rpc/notifications", "", ADMINS),
+        (
+            Method::POST,
+            "/rpc/notify_channel_add",
+            "name=matrix&kind=slack&url=env%3ASLACK_HOOK",
+            ADMINS,
+        ),
+        (Method::POST, "/rpc/notify_channel_remove", "name=no-such", ADMINS),
+        (
+            Method::POST,
+            "/rpc/notify_channel_enabled",
+            "name=no-such&enabled=true",
+            ADMINS,
+        ),
+        (Method::POST, "/rpc/notify_route_add", "channel=no-such", ADMINS),
+        (Method::POST, "/rpc/notify_route_remove", "id=999999", ADMINS),
+        (
+            Method::POST,
+            "/rpc/notify_settings",
+            "reminder_percent=20&allowed_origins=",
+            ADMINS,
+        ),
         // Last: these change who the client is.
         (Method::POST, "/rpc/sign_out", "", EVERYONE),
         (

@@ -20,6 +20,7 @@ mod inbox;
 mod insights;
 mod limits;
 mod metrics;
+mod notify;
 mod people;
 mod policy_console;
 mod policy_preview;

@@ -169,6 +169,7 @@ async fn metrics_parse_and_move_with_proposals_and_decisions() {
         ("askfirst_long_polls_open", "gauge"),
         ("askfirst_event_streams_open", "gauge"),
         ("askfirst_webhook_deliveries", "counter"),
+        ("askfirst_notification_deliveries", "counter"),
         ("askfirst_writer_batch_size", "histogram"),
         ("askfirst_writer_commit_seconds", "histogram"),
         ("askfirst_build", "info"),

@@ -49,6 +49,8 @@ impl TestApp {
             setup_token: Some(SETUP_TOKEN.into()),
             public_hosts: Vec::new(),
             metrics_token: None,
+            public_base_url: None,
+            secrets_key_file: None,
         };
         change(&mut settings);
         let config = ServeConfig {

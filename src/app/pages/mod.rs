@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod insights;
 pub mod login;
 pub mod not_found;
+pub mod notifications;
 pub mod people;
 pub mod policy;
 pub mod reviews;
