@@ -75,7 +75,7 @@ test("sign out, then sign in again; the admin sees the admin navigation", async 
 
   await signIn(page, ADMIN.username, ADMIN.password);
   const nav = page.getByRole("navigation", { name: "Main" });
-  await expect(nav.getByRole("link")).toHaveText(["Home", "Inbox", "History", "Bypasses", /^Reviews/, "Insights", "Audit", "Policy", "Agents", "People"]);
+  await expect(nav.getByRole("link")).toHaveText(["Home", "Inbox", "History", "Bypasses", /^Reviews/, "Insights", "Audit", "Policy", "Agents", "People", "Notifications"]);
 });
 
 test("an admin adds a viewer, who sees only what a viewer may use", async ({ page }) => {

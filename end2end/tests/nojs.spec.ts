@@ -1,8 +1,32 @@
 import { expect, test } from "@playwright/test";
 import { ADMIN } from "./helpers";
 
-// Runs with JavaScript disabled, after the hydrated project created the admin.
+// Runs with JavaScript disabled, after the hydrated project created the admin and the
+// people (ann, ben) the inbox spec made.
 test.describe.configure({ mode: "serial" });
+
+// Its own policy: earlier specs leave theirs in force.
+test.beforeAll(async () => {
+  const { importPolicy } = await import("./gate");
+  await importPolicy(`
+default_effect = "allow"
+
+[[rules]]
+name = "nojs-two-person-migrate"
+[rules.match]
+tool = "migrate"
+[rules.effect]
+kind = "gate"
+approvals_required = 2
+
+[[rules]]
+name = "nojs-gate-restart"
+[rules.match]
+tool = "restart"
+[rules.effect]
+kind = "gate"
+`);
+});
 
 test("sign-in works as a plain HTML form", async ({ page }) => {
   await page.goto("/login");

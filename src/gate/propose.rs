@@ -326,37 +326,7 @@ impl Gate {
                 None => json!({ "tool": call.tool, "rule": call.rule }),
             },
         };
-        if let Some(hit) = &repeat {
-            let mut event = event(&call);
-            let reason_code = hit.reason_code.clone();
-            let repeat_of = hit.call_id.clone();
-            event.detail["repeat_of"] = json!(repeat_of);
-            let stored = self
-                .writer
-                .write(move |conn| {
-                    Box::pin(async move {
-                        if let Some(key) = &call.idempotency_key {
-                            if let Some(first) =
-                                calls::response_for_key(&mut *conn, &call.agent_id, key).await?
-                            {
-                                return Ok(Some(first));
-                            }
-                        }
-                        calls::insert(&mut *conn, &call).await?;
-                        calls::set_denial(&mut *conn, &call.id, reason_code.as_deref(), false)
-                            .await?;
-                        audit::append_many(conn, &[event]).await?;
-                        Ok(None)
-                    })
-                })
-                .await?;
-            self.metrics.proposed(response.status, None);
-            return match stored {
-                Some(first) => parse_response(&first),
-                None => Ok(response),
-            };
-        }
-        if call.idempotency_key.is_none() {
+        if call.idempotency_key.is_none() && repeat.is_none() {
             // The hot path: written in bulk with whatever else is being proposed right now.
             let event = event(&call);
             self.writer.append_call(call, event).await?;
@@ -364,7 +334,12 @@ impl Gate {
                 .proposed(response.status, response.rule.as_deref());
             return Ok(response);
         }
-        let event = event(&call);
+        let mut event = event(&call);
+        // A repeat of a do-not-retry denial is recorded as that denial again.
+        let repeat = repeat.map(|hit| {
+            event.detail["repeat_of"] = json!(hit.call_id);
+            hit.reason_code
+        });
         let stored = self
             .writer
             .write(move |conn| {
@@ -377,6 +352,10 @@ impl Gate {
                         }
                     }
                     calls::insert(&mut *conn, &call).await?;
+                    if let Some(reason_code) = &repeat {
+                        calls::set_denial(&mut *conn, &call.id, reason_code.as_deref(), false)
+                            .await?;
+                    }
                     audit::append_many(conn, &[event]).await?;
                     Ok(None)
                 })

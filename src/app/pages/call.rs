@@ -575,14 +575,15 @@ fn Decide(
                         }
                     });
                     view! {
-                        <fieldset class="grant">
-                            <legend>"Remember this approval"</legend>
+                        <fieldset class="grant" aria-label="Remember this approval">
                             <label class="checkbox"><input type="checkbox" name="grant" value="true" />
                                 " Also approve identical calls (same agent, tool and arguments)"</label>
-                            <label for="grant-minutes">"for the next (minutes)"</label>
-                            <input id="grant-minutes" name="grant_minutes" type="number" min="1" max=max_minutes value=max_minutes.min(30) />
-                            <label for="grant-uses">"at most (uses)"</label>
-                            <input id="grant-uses" name="grant_uses" type="number" min="1" max=g.max_uses value=g.max_uses.min(5) />
+                            <div class="grant-terms">
+                                <label for="grant-minutes">"for the next (minutes)"</label>
+                                <input id="grant-minutes" name="grant_minutes" type="number" min="1" max=max_minutes value=max_minutes.min(30) />
+                                <label for="grant-uses">"at most (uses)"</label>
+                                <input id="grant-uses" name="grant_uses" type="number" min="1" max=g.max_uses value=g.max_uses.min(5) />
+                            </div>
                             {similar}
                         </fieldset>
                     }
@@ -608,18 +609,19 @@ fn Decide(
                 <input type="hidden" name="decision" value="deny" />
                 <input type="hidden" name="hash" value=deny_hash />
                 {(!reasons.is_empty()).then(|| view! {
-                    <label for="deny-reason">"Reason"</label>
-                    <select id="deny-reason" name="reason_code">
-                        <option value="">"— your own words below —"</option>
+                    <select id="deny-reason" name="reason_code" aria-label="Reason for denying">
+                        <option value="">"Reason: your own words below"</option>
                         {reasons.iter().map(|r| view! { <option value=r.code.clone()>{r.label.clone()}</option> }).collect_view()}
                     </select>
                 })}
-                <label for="deny-feedback">"Why deny? (sent to the agent verbatim; optional with a reason)"</label>
+                <label for="deny-feedback">"Why deny? (sent to the agent verbatim)"</label>
                 <textarea id="deny-feedback" name="feedback" rows="2" maxlength="4000"
                     autofocus=focus_deny></textarea>
-                <label class="checkbox"><input type="checkbox" name="do_not_retry" value="true" />
-                    " Do not retry: the agent is told not to, and the same call is denied at once for a while"</label>
-                <button type="submit" class="deny" disabled=move || deny.pending().get()>"Deny"</button>
+                <div class="deny-actions">
+                    <button type="submit" class="deny" disabled=move || deny.pending().get()>"Deny"</button>
+                    <label class="checkbox" title="The agent is told not to retry, and the same call is denied at once for a while">
+                        <input type="checkbox" name="do_not_retry" value="true" /> " Do not retry"</label>
+                </div>
             </ActionForm>
         </div>
     }
