@@ -255,8 +255,17 @@ impl Gate {
                     )
                     .map(ApprovedBy::Bypass)
                     .or_else(|| {
-                        // A grant is one approver's word: never for a typed confirmation.
-                        confirm.is_none().then_some(())?;
+                        // A grant is one approver's word: only while the rule still allows
+                        // grants, and never for a typed confirmation, several approvals or
+                        // destructive or irreversible risk — whatever the grant said.
+                        settings.grant_max_secs?;
+                        crate::domain::workflow::grant_refusal(
+                            &evaluation.risk,
+                            confirm.is_some(),
+                            settings.approvals_required,
+                        )
+                        .is_none()
+                        .then_some(())?;
                         self.grant_for(
                             &agent.id,
                             &call.tool,

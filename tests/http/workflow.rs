@@ -430,6 +430,52 @@ async fn a_grant_approves_identical_calls_until_its_uses_window_or_revocation() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_never_covers_more_than_its_rule_allows_now() {
+    let (app, key) = setup().await;
+    let ann = app.person("ann", Role::Approver).await;
+    let args = json!({ "service": "db" });
+    let id = propose(&app, &key, "restart", args.clone()).await;
+    let ask = GrantAsk {
+        secs: 1800,
+        uses: 3,
+        similar: false,
+    };
+    app.decide(
+        &id,
+        &ann,
+        DecisionInput {
+            grant: Some(ask),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
+    // The same call claiming destructive risk is not covered.
+    let risky = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s2", "tool": "restart", "args": args, "risk": ["destructive"] }),
+        )
+        .await;
+    assert_eq!(risky["status"], "pending", "{risky}");
+    // Once the rule no longer allows grants, the grant approves nothing.
+    let mut tighter = policy();
+    tighter["rules"][4]["effect"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !k.starts_with("grant_"));
+    app.policy(tighter).await;
+    let after = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s3", "tool": "restart", "args": args }),
+        )
+        .await;
+    assert_eq!(after["status"], "pending", "{after}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_are_refused_beyond_what_the_rule_allows() {
     let (app, key) = setup().await;
     let ann = app.person("ann", Role::Approver).await;
