@@ -4,16 +4,18 @@
 use super::{bypasses, calls, events, policy};
 use crate::domain::bypass::{AgentBypass, ApprovedBy, Scope};
 use crate::domain::call::{
-    CallStatus, CallView, CandidateView, DecisionView, ExecuteResponse, ProposeRequest,
-    ProposeResponse,
+    CallStatus, CallView, CandidateView, DecisionView, Denial, Escalation, ExecuteResponse,
+    ProposeRequest, ProposeResponse,
 };
 use crate::domain::review::Verdict;
 use crate::domain::risk::RiskClass;
 use crate::gate::preview::{
     PreviewAnswer, PreviewDecision, PreviewRequest, PreviewResponse, PreviewTool,
 };
+use crate::server::state::{AppState, Settings};
 use axum::{
-    http::{header, HeaderValue},
+    extract::State,
+    http::{header, HeaderMap, HeaderValue},
     response::{Html, IntoResponse, Response},
     Json,
 };
@@ -32,7 +34,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream, bypasses::list, policy::preview),
     components(schemas(
-        ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Verdict, ExecuteResponse, CallStatus, RiskClass,
+        ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Denial, Escalation, Verdict, ExecuteResponse, CallStatus, RiskClass,
         calls::ErrorBody, calls::ErrorDetail, ApprovedBy, AgentBypass, Scope,
         PreviewRequest, PreviewTool, PreviewAnswer, PreviewDecision, PreviewResponse
     )),
@@ -63,77 +65,54 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// `GET /api/v1/docs`: the API reference as a page.
-pub async fn reference_page() -> Response {
-    let doc = ApiDoc::openapi();
-    let mut html = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>askfirst agent API</title><link rel=\"stylesheet\" href=\"/pkg/askfirst.css\"></head>\
-         <body><main class=\"api-docs\">",
-    );
-    html += &format!(
-        "<h1>{} <small>v{}</small></h1>",
-        esc(&doc.info.title),
-        esc(&doc.info.version)
-    );
-    if let Some(d) = &doc.info.description {
-        html += &format!("<p>{}</p>", esc(d));
-    }
-    html +=
-        "<p>Machine-readable: <a href=\"/api/v1/openapi.json\">openapi.json</a> (OpenAPI 3.1).</p>";
-    for (path, item) in &doc.paths.paths {
-        let ops = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("DELETE", &item.delete),
-            ("PATCH", &item.patch),
-        ];
-        for (method, op) in ops {
-            let Some(op) = op else { continue };
-            html += &format!(
-                "<section class=\"card\"><h2><code>{method} {}</code></h2>",
-                esc(path)
-            );
-            if let Some(s) = &op.summary {
-                html += &format!("<p>{}</p>", esc(s));
-            }
-            if let Some(params) = &op.parameters {
-                html += "<h3>Parameters</h3><ul>";
-                for p in params {
-                    let desc = p.description.as_deref().unwrap_or("");
-                    html += &format!("<li><code>{}</code> — {}</li>", esc(&p.name), esc(desc));
-                }
-                html += "</ul>";
-            }
-            if let Some(body) = &op.request_body {
-                let types: Vec<_> = body.content.keys().map(|k| esc(k)).collect();
-                html += &format!("<h3>Body</h3><p>{}</p>", types.join(", "));
-            }
-            html += "<h3>Responses</h3><ul>";
-            for (code, resp) in &op.responses.responses {
-                let desc = match resp {
-                    utoipa::openapi::RefOr::T(r) => r.description.clone(),
-                    utoipa::openapi::RefOr::Ref(r) => r.ref_location.clone(),
-                };
-                html += &format!("<li><code>{}</code> — {}</li>", esc(code), esc(&desc));
-            }
-            html += "</ul></section>";
-        }
-    }
-    html += "</main></body></html>";
-    let mut res = Html(html).into_response();
+/// `GET /api/v1/docs`: the API reference as a page, rendered from the same document as
+/// `openapi.json` (see [`super::reference`]); its `curl` lines use this server's base URL.
+pub async fn reference_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let base = base_url(&state.settings, &headers);
+    let mut res = Html(super::reference::render(&ApiDoc::openapi(), &base)).into_response();
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
+        ),
     );
     res
+}
+
+/// `GET /api/v1/docs.js`: the reference page's copy buttons, served from the binary.
+pub async fn reference_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        include_str!("../../public/api-docs.js"),
+    )
+        .into_response()
+}
+
+/// The base URL agents reach this server at: the first `--public-url`, else the `Host`
+/// the request named (the `known_host` middleware already refused hosts we do not answer to).
+fn base_url(settings: &Settings, headers: &HeaderMap) -> String {
+    if let Some(url) = &settings.public_base_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let scheme = if settings.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1:3000");
+    format!("{scheme}://{host}")
 }

@@ -28,6 +28,7 @@ pub struct StreamEvent {
     #[schema(pattern = "^[0-9]+$")]
     id: String,
     /// The call as JSON (a `CallView`).
+    #[schema(examples("{\"id\":\"0194bc1e-7a00-7000-8000-000000000001\",\"status\":\"approved\",\"tool\":\"deploy\",…}"))]
     data: String,
 }
 

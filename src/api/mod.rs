@@ -7,6 +7,7 @@ pub mod docs;
 pub mod events;
 pub mod extract;
 pub mod policy;
+pub mod reference;
 
 use crate::server::state::AppState;
 use axum::{
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/policy/preview", post(policy::preview))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::reference_page))
+        .route("/docs.js", get(docs::reference_script))
         .method_not_allowed_fallback(|| async {
             // axum still adds the `Allow` header listing the route's methods.
             crate::domain::AppError::MethodNotAllowed("this route does not take that method".into())

@@ -165,6 +165,7 @@ fn quoted(c: &ArgCondition) -> String {
 /// Who or what approved a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", schema(examples(json!({ "people": ["ann", "bo"] }))))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovedBy {
     /// An active bypass (its number), without a person.

@@ -295,6 +295,17 @@ pub mod limits {
 /// `POST /api/v1/calls`: what an agent proposes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "ssr",
+    schema(examples(json!({
+        "session": "run-2025-01-31-a",
+        "tool": "deploy",
+        "args": { "service": "api", "env": "staging" },
+        "reason": "Ship the login fix the tests just passed",
+        "risk": ["production"],
+        "alternatives": ["wait for the nightly release"]
+    })))
+)]
 #[serde(deny_unknown_fields)]
 pub struct ProposeRequest {
     /// The agent's run this call belongs to (novelty is per session).
@@ -412,6 +423,17 @@ fn empty_object() -> serde_json::Value {
 /// `201` answer to a proposal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "ssr",
+    schema(examples(json!({
+        "id": "0194bc1e-7a00-7000-8000-000000000001",
+        "status": "pending",
+        "rule": "gate-production",
+        "risk": ["production"],
+        "deadline": "2025-01-31T12:15:00Z",
+        "approvals_required": 1
+    })))
+)]
 pub struct ProposeResponse {
     pub id: String,
     /// `allowed`, `denied` or `pending`.
@@ -443,6 +465,14 @@ pub struct ProposeResponse {
 /// A person's denial, as the agent must respect it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "ssr",
+    schema(examples(json!({
+        "feedback": "Use the canary first.",
+        "reason_code": "out_of_scope",
+        "retry": false
+    })))
+)]
 pub struct Denial {
     /// The approver's words.
     pub feedback: String,
@@ -459,6 +489,14 @@ pub struct Denial {
 /// An escalation: the deadline passed and the call moved to a fallback audience.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "ssr",
+    schema(examples(json!({
+        "at": "2025-01-31T12:15:00Z",
+        "to": "group:oncall",
+        "to_text": "the oncall group"
+    })))
+)]
 pub struct Escalation {
     /// RFC 3339.
     pub at: String,
@@ -504,6 +542,47 @@ pub struct CandidateView {
 /// `GET /api/v1/calls/{id}`: a call as its agent sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "ssr",
+    schema(examples(json!({
+        "id": "0194bc1e-7a00-7000-8000-000000000001",
+        "agent": "release-bot",
+        "session": "run-2025-01-31-a",
+        "tool": "deploy",
+        "args": { "service": "api", "env": "staging" },
+        "proposed_args": { "service": "api", "env": "staging" },
+        "candidate": {
+            "version": 1,
+            "args": { "service": "api", "env": "staging" },
+            "hash": "5f0c6d1e8b0a4c3f9e2d7b6a5c4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f"
+        },
+        "reason": "Ship the login fix the tests just passed",
+        "context": null,
+        "risk": ["production"],
+        "alternatives": [],
+        "status": "denied",
+        "rule": "gate-production",
+        "message": null,
+        "approvals_required": 1,
+        "approvals": 0,
+        "decisions": [{
+            "user": "ann", "decision": "deny", "feedback": "Use the canary first.",
+            "edited_args": false, "version": 1, "current": true, "counts": false,
+            "at": "2025-01-31T12:20:00Z"
+        }],
+        "confirm": null,
+        "deadline": "2025-01-31T12:25:00Z",
+        "extensions": 1,
+        "escalated": { "at": "2025-01-31T12:15:00Z", "to": "group:oncall", "to_text": "the oncall group" },
+        "denial": { "feedback": "Use the canary first.", "reason_code": "out_of_scope", "retry": false },
+        "approval_expires_at": null,
+        "checkpoint": null,
+        "callback_url": null,
+        "created_at": "2025-01-31T12:00:00Z",
+        "decided_at": "2025-01-31T12:20:00Z",
+        "executed_at": null
+    })))
+)]
 pub struct CallView {
     pub id: String,
     pub agent: String,

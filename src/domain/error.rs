@@ -239,6 +239,12 @@ impl AppError {
 /// The JSON envelope every error travels in (the API document's `ErrorBody` too).
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "ssr",
+    schema(examples(json!({
+        "error": { "code": "not_found", "message": "no such call" }
+    })))
+)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

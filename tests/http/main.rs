@@ -5,6 +5,7 @@ mod sdk_support;
 mod support;
 
 mod agents;
+mod api_docs;
 mod api_input;
 mod async_gate;
 mod audit;
