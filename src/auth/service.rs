@@ -7,13 +7,13 @@ use crate::domain::{
     user::{check_password, normalize_username},
     AppError, Role, UserView,
 };
+use crate::store::Pool;
 use crate::store::{self, sessions, users};
 use chrono::Duration;
-use sqlx::SqlitePool;
 
 /// Creates a person with a role (with its audit event naming `actor`).
 pub async fn create_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     actor: Actor<'_>,
     username: &str,
@@ -53,7 +53,7 @@ pub async fn create_user(
 
 /// Creates the first admin; refused once anybody exists.
 pub async fn create_first_admin(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     username: &str,
     password: &str,
@@ -86,12 +86,12 @@ pub async fn create_first_admin(
 }
 
 /// Whether the first-run page should still be offered.
-pub async fn needs_first_run(pool: &SqlitePool) -> Result<bool, AppError> {
+pub async fn needs_first_run(pool: &Pool) -> Result<bool, AppError> {
     Ok(!users::any(pool).await?)
 }
 
 /// Everyone, oldest account first.
-pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserView>, AppError> {
+pub async fn list_users(pool: &Pool) -> Result<Vec<UserView>, AppError> {
     Ok(users::list(pool)
         .await?
         .iter()
@@ -101,13 +101,13 @@ pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserView>, AppError> {
 
 /// A transaction that holds SQLite's write lock from its start: a change that reads before
 /// it writes cannot then fail because another writer committed in between (it waits).
-async fn write_tx(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, AppError> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+async fn write_tx(pool: &Pool) -> Result<sqlx::Transaction<'static, sqlx::Any>, AppError> {
+    Ok(crate::store::write_tx(pool).await?)
 }
 
 /// One audit event about a person, inside the transaction of the change.
 async fn audit_user(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     clock: &dyn Clock,
     actor: &str,
     kind: &str,
@@ -148,7 +148,7 @@ impl Actor<'_> {
 
 /// Refuses a change that would leave no active admin.
 async fn keep_an_admin(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     target: &users::UserRow,
 ) -> Result<(), AppError> {
     if target.role() == Role::Admin
@@ -163,10 +163,7 @@ async fn keep_an_admin(
     Ok(())
 }
 
-async fn target(
-    conn: &mut sqlx::SqliteConnection,
-    username: &str,
-) -> Result<users::UserRow, AppError> {
+async fn target(conn: &mut crate::store::Conn, username: &str) -> Result<users::UserRow, AppError> {
     let username = normalize_username(username).map_err(AppError::Invalid)?;
     users::find_by_username(&mut *conn, &username)
         .await?
@@ -176,7 +173,7 @@ async fn target(
 /// Disables or re-enables an account; disabling also ends its sessions. The last active
 /// admin cannot be disabled.
 pub async fn set_disabled(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     actor: Actor<'_>,
     username: &str,
@@ -218,7 +215,7 @@ pub async fn set_disabled(
 /// Changes a person's role. Nobody can demote the last active admin, and an admin cannot
 /// demote themselves.
 pub async fn set_role(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     actor: Actor<'_>,
     username: &str,
@@ -255,7 +252,7 @@ pub async fn set_role(
 /// Sets a new password for someone (an admin's reset): they must change it at their next
 /// sign-in, and their sessions end.
 pub async fn reset_password(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     actor: Actor<'_>,
     username: &str,
@@ -283,7 +280,7 @@ pub async fn reset_password(
 /// the sign-in rate limit when wrong); every other session of theirs ends.
 #[allow(clippy::too_many_arguments)]
 pub async fn change_own_password(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     limiter: &LoginLimiter,
     user: &UserView,
@@ -339,7 +336,7 @@ pub struct SignedIn {
 /// the same hashing time, and counts toward the rate limit for the name and the address.
 #[allow(clippy::too_many_arguments)]
 pub async fn sign_in(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     limiter: &LoginLimiter,
     ttl: Duration,
@@ -385,7 +382,7 @@ pub async fn sign_in(
 
 /// The person a session token belongs to, if the session is live and the account enabled.
 pub async fn session_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     clock: &dyn Clock,
     token: &str,
 ) -> Result<Option<UserView>, AppError> {
@@ -395,6 +392,6 @@ pub async fn session_user(
 }
 
 /// Ends the session a token belongs to (a no-op if there is none).
-pub async fn sign_out(pool: &SqlitePool, token: &str) -> Result<(), AppError> {
+pub async fn sign_out(pool: &Pool, token: &str) -> Result<(), AppError> {
     Ok(sessions::delete(pool, &token::hash(token)).await?)
 }

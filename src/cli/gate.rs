@@ -258,7 +258,7 @@ pub enum AuditCommand {
     },
 }
 
-pub(super) async fn open_gate(db: &Path) -> anyhow::Result<Arc<Gate>> {
+pub(super) async fn open_gate(db: &crate::store::Location) -> anyhow::Result<Arc<Gate>> {
     let pool = store::open(db).await?;
     store::check_audit_key(&pool).await?;
     Gate::open(pool, Arc::new(SystemClock), GateConfig::default())
@@ -276,7 +276,7 @@ pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Runs an agent command.
-pub async fn agent(cmd: AgentCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn agent(cmd: AgentCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     match cmd {
         AgentCommand::Create { name, json } => {
@@ -429,7 +429,7 @@ fn print_rotated(r: &crate::domain::agent::Rotated, what: &str, json: bool) -> a
 }
 
 /// Runs a calls command.
-pub async fn calls(cmd: CallsCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn calls(cmd: CallsCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     match cmd {
         CallsCommand::Pending { json } => {
@@ -593,7 +593,7 @@ fn report(view: &CallView, reviewed: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// Runs a policy command.
-pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn policy(cmd: PolicyCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Import { file, user, json } => {
             let text = std::fs::read_to_string(&file)
@@ -673,7 +673,7 @@ pub async fn policy(cmd: PolicyCommand, db: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs an audit command.
-pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn audit(cmd: AuditCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     if let AuditCommand::Export {
         format,
         kind,
@@ -703,7 +703,7 @@ pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
             let Some(key) = store::audit::key() else {
                 bail!("pass the key with --audit-key-file (or ASKFIRST_AUDIT_KEY_FILE)");
             };
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = store::write_tx(&pool).await?;
             let count = store::audit::rekey(&mut tx, key)
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?;
@@ -767,7 +767,7 @@ pub async fn audit(cmd: AuditCommand, db: &Path) -> anyhow::Result<()> {
 
 /// `askfirst audit export`: the filtered events, streamed to a file or standard output.
 async fn audit_export(
-    db: &Path,
+    db: &crate::store::Location,
     format: &str,
     query: &crate::domain::audit_view::AuditQuery,
     output: Option<&Path>,

@@ -4,7 +4,6 @@
 use super::gate::{err, open_gate, print_json};
 use crate::domain::limits::Limits;
 use clap::Subcommand;
-use std::path::Path;
 
 /// Limits commands.
 #[derive(Debug, Subcommand)]
@@ -36,7 +35,7 @@ fn print(limits: &Limits, json: bool) -> anyhow::Result<()> {
 }
 
 /// Runs a limits command.
-pub async fn run(cmd: LimitsCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn run(cmd: LimitsCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     match cmd {
         LimitsCommand::Show { json } => print(&gate.limits(), json),

@@ -16,14 +16,15 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 #[derive(Debug, Parser)]
 #[command(name = "askfirst", version, about)]
 pub struct Cli {
-    /// SQLite database file (created on first start).
+    /// The database: an SQLite file (created on first start), or `postgres://user@host/db`
+    /// for PostgreSQL, which several instances can share.
     #[arg(
         long,
         global = true,
         env = "ASKFIRST_DB",
         default_value = "data/askfirst.db"
     )]
-    pub db: PathBuf,
+    pub db: crate::store::Location,
 
     /// A file holding the audit log's key (at least 32 bytes, kept outside the database):
     /// the chain is then HMAC-linked, so whoever can write the database cannot rebuild it.
@@ -193,7 +194,11 @@ fn public_host(url: &str) -> Option<String> {
 
 impl ServeArgs {
     /// The server configuration these options describe.
-    pub fn config(&self, db: PathBuf, secrets_key_file: Option<PathBuf>) -> ServeConfig {
+    pub fn config(
+        &self,
+        db: crate::store::Location,
+        secrets_key_file: Option<PathBuf>,
+    ) -> ServeConfig {
         let addr = self
             .addr
             .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
@@ -298,7 +303,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
 async fn serve(
     args: ServeArgs,
-    db: PathBuf,
+    db: crate::store::Location,
     secrets_key_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     init_tracing(args.log_format);

@@ -5,7 +5,7 @@
 use super::gate::{err, open_gate, print_json};
 use crate::gate::notify::{channels::ChannelInput, secrets, Notifier};
 use clap::Subcommand;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Notification commands.
@@ -103,7 +103,11 @@ pub enum NotifyCommand {
 }
 
 /// Runs a notify command.
-pub async fn run(cmd: NotifyCommand, db: &Path, key_file: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: NotifyCommand,
+    db: &crate::store::Location,
+    key_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     let key_file = key_file.unwrap_or_else(|| secrets::default_key_file(db));
     let key = secrets::SecretKey::load_or_create(&key_file)?;

@@ -14,7 +14,6 @@ use crate::gate::signoff::SignoffInput;
 use crate::policy::rule_form::duration;
 use anyhow::Context;
 use clap::Subcommand;
-use std::path::Path;
 
 /// Bypass commands.
 #[derive(Debug, Subcommand)]
@@ -178,7 +177,7 @@ fn verdict(approve: bool) -> Verdict {
 }
 
 /// Runs a bypass command.
-pub async fn bypass(cmd: BypassCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn bypass(cmd: BypassCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     match cmd {
         BypassCommand::Request {
@@ -303,7 +302,7 @@ pub async fn bypass(cmd: BypassCommand, db: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs a sign-off settings command.
-pub async fn settings(cmd: SignoffCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn settings(cmd: SignoffCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     let print = |s: &SignoffSettings, json: bool| -> anyhow::Result<()> {
         if json {
@@ -353,7 +352,7 @@ pub async fn settings(cmd: SignoffCommand, db: &Path) -> anyhow::Result<()> {
 }
 
 /// `askfirst policy pending`.
-pub async fn pending(db: &Path, json: bool) -> anyhow::Result<()> {
+pub async fn pending(db: &crate::store::Location, json: bool) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
     let operator = crate::domain::UserView {
         id: String::new(),
@@ -379,7 +378,7 @@ pub async fn pending(db: &Path, json: bool) -> anyhow::Result<()> {
 
 /// `askfirst policy review`.
 pub async fn review_change(
-    db: &Path,
+    db: &crate::store::Location,
     id: i64,
     user: &str,
     approve: bool,
@@ -418,7 +417,7 @@ pub async fn review_change(
 
 /// `askfirst policy rebase` / `withdraw`.
 pub async fn rebase_or_withdraw(
-    db: &Path,
+    db: &crate::store::Location,
     id: i64,
     user: &str,
     rebase: bool,

@@ -7,7 +7,6 @@ use crate::store;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 
 /// People commands.
 #[derive(Debug, Subcommand)]
@@ -64,7 +63,7 @@ pub enum UserCommand {
 }
 
 /// Runs a people command against the database at `db`.
-pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
+pub async fn run(cmd: UserCommand, db: &crate::store::Location) -> anyhow::Result<()> {
     let pool = store::open(db).await?;
     store::check_audit_key(&pool).await?;
     match cmd {
@@ -127,7 +126,7 @@ pub async fn run(cmd: UserCommand, db: &Path) -> anyhow::Result<()> {
 }
 
 async fn toggle(
-    pool: &sqlx::SqlitePool,
+    pool: &crate::store::Pool,
     name: &str,
     disabled: bool,
     json: bool,

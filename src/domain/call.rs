@@ -11,8 +11,7 @@ use std::{fmt, str::FromStr};
 
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     /// Policy allowed it: execute now.

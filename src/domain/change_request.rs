@@ -11,8 +11,6 @@ use std::fmt;
 
 /// Where a pending policy change is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     /// Waiting for managers.

@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 
 /// Where a grant is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum GrantStatus {
     /// Approving covered calls.

@@ -7,8 +7,6 @@ use serde::{Deserialize, Serialize};
 /// Where a channel delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
 pub enum ChannelKind {
     /// A Slack incoming webhook (Block Kit message).
     Slack,
@@ -55,8 +53,6 @@ impl std::str::FromStr for ChannelKind {
 /// What a message is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
 pub enum NoticeKind {
     /// A call was gated and waits for people.
     Gated,

@@ -7,8 +7,6 @@ use std::{fmt, str::FromStr};
 ///
 /// `Viewer < Approver < Manager < Admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
-#[cfg_attr(feature = "ssr", sqlx(rename_all = "snake_case"))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sees calls and their history; decides nothing.

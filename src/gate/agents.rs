@@ -9,12 +9,12 @@ use crate::domain::agent::{
     AgentView, CreatedAgent, Rotated, MAX_CALLBACK_ORIGINS, MAX_GRACE_SECS,
 };
 use crate::domain::AppError;
+use crate::store::Conn;
 use crate::store::{self, agents::AgentRow, audit};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 use std::collections::HashMap;
 
 /// Prefix of every agent API key, so leaked keys are easy to recognise.
@@ -108,7 +108,7 @@ pub fn check_origin(origin: &str) -> Result<String, AppError> {
 
 /// One audit event about an agent.
 async fn audit_agent(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: &AgentRow,
     kind: &str,
     actor: &str,
@@ -132,7 +132,7 @@ async fn audit_agent(
     Ok(())
 }
 
-async fn agent_named(conn: &mut SqliteConnection, name: &str) -> Result<AgentRow, AppError> {
+async fn agent_named(conn: &mut Conn, name: &str) -> Result<AgentRow, AppError> {
     store::agents::find_by_name(&mut *conn, name)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no agent named `{name}`")))

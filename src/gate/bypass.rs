@@ -20,9 +20,9 @@ use crate::domain::signoff::{CoveredCall, MAX_PENDING_PER_PERSON};
 use crate::domain::{AppError, Role, UserView};
 use crate::policy::scope::CompiledScope;
 use crate::store::signoff_reviews::{self as reviews, SubjectKind};
+use crate::store::Conn;
 use crate::store::{self, audit, bypasses, bypasses::BypassRow, calls};
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 
 /// Recent gated calls a scope preview looks at.
 pub const PREVIEW_CALLS: i64 = 5_000;
@@ -127,7 +127,7 @@ fn view(row: &BypassRow, rows: &[reviews::SignoffReviewRow]) -> Result<BypassVie
 /// Settles a bypass whose request deadline or window has passed: one transition, one
 /// audit event. Returns the row as it is afterwards.
 async fn settle_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: BypassRow,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<BypassRow, AppError> {

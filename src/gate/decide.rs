@@ -12,10 +12,10 @@ use crate::domain::review::{
 };
 use crate::domain::{AppError, UserView};
 use crate::policy::{CallInput, CompiledPolicy, Outcome as PolicyOutcome};
+use crate::store::Conn;
 use crate::store::{self, audit, calls, calls::CallRow, reviews};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 use std::sync::Arc;
 
 /// A person's review.
@@ -335,7 +335,7 @@ fn check_grant(
 
 /// Records the grant an approval gave, with its audit event; returns its number.
 async fn record_grant(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: &CallRow,
     user: &UserView,
     ask: &crate::domain::grant::GrantAsk,
@@ -404,7 +404,7 @@ async fn record_grant(
 /// the job; the inner one is a refusal whose side effects (an expiry, an edit whose
 /// editor's approval cannot count) still commit.
 async fn decide_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
     user: &UserView,
     input: DecisionInput,
@@ -652,7 +652,7 @@ async fn decide_in(
 /// claims plus what policy added; an edit never removes risk). A deny refuses the edit; a
 /// gate can only tighten what the call needs.
 async fn evaluate_edit(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: &CallRow,
     subject: &CallSubject,
     args: Value,
@@ -731,7 +731,7 @@ async fn evaluate_edit(
 
 /// Writes an edit as the call's next candidate, with its audit event.
 async fn record_candidate(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: &CallRow,
     version: u32,
     edit: &EvaluatedEdit,

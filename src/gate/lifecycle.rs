@@ -8,10 +8,10 @@ use crate::domain::call::{CallEvent, CallStatus, CallView, ExecuteResponse};
 use crate::domain::error::StateCode;
 use crate::domain::workflow::{self, Audience, DeadlineStep};
 use crate::domain::AppError;
+use crate::store::Conn;
 use crate::store::{self, calls, calls::CallRow};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::SqliteConnection;
 use std::time::Duration;
 
 /// Longest long-poll an agent may ask for.
@@ -20,7 +20,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Applies whatever expiry is due to `row` inside a write transaction: a pending call past
 /// its deadline expires, an approval past its TTL goes stale. Returns the status after.
 pub async fn settle_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: &CallRow,
     now: DateTime<Utc>,
 ) -> Result<CallStatus, AppError> {
@@ -63,7 +63,7 @@ pub async fn settle_in(
 /// a new deadline: for a group, the members who may approve (active, approver or above)
 /// become the only reviewers. One audit event (`call.escalated`) says to whom and until when.
 async fn escalate_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: &CallRow,
     to: &Audience,
     deadline_ms: i64,
@@ -275,7 +275,7 @@ pub fn is_due(row: &CallRow, now: DateTime<Utc>) -> Option<CallEvent> {
 /// The body of [`Gate::execute`], inside the write transaction. The outer `Result` fails
 /// the job; the inner one is a refusal whose side effects (going stale) still commit.
 async fn execute_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: &str,
     actor: &str,
     now: DateTime<Utc>,

@@ -117,7 +117,7 @@ impl Gate {
 /// the stored ones and those admitted but not written yet (a call that was to be approved
 /// by a bypass revoked meanwhile stays pending, and must fit under the cap too).
 pub(super) async fn check_room(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     agent_id: &str,
     (cap, admission): &(Option<u32>, Arc<AgentAdmission>),
 ) -> Result<(), AppError> {
@@ -143,6 +143,6 @@ fn too_many(cap: u32) -> AppError {
 }
 
 /// The stored limits, or the defaults.
-pub(super) async fn read_limits(db: impl sqlx::SqliteExecutor<'_>) -> Result<Limits, AppError> {
+pub(super) async fn read_limits(db: impl crate::store::Executor<'_>) -> Result<Limits, AppError> {
     super::settings::read(db, SETTINGS_KEY).await
 }

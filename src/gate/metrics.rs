@@ -342,7 +342,7 @@ impl Metrics {
 
     /// The exposition (OpenMetrics text, [`CONTENT_TYPE`]), with the pending count read
     /// from `pool` unless it was read less than [`PENDING_CACHE`] ago.
-    pub async fn render(&self, pool: &sqlx::SqlitePool) -> Result<String, std::fmt::Error> {
+    pub async fn render(&self, pool: &crate::store::Pool) -> Result<String, std::fmt::Error> {
         {
             let mut read = self.pending_read.lock().await;
             if read.is_none_or(|at| at.elapsed() >= PENDING_CACHE) {

@@ -72,7 +72,7 @@ pub struct AgentInfo {
 
 /// The gate service.
 pub struct Gate {
-    pub pool: sqlx::SqlitePool,
+    pub pool: crate::store::Pool,
     pub clock: SharedClock,
     pub config: GateConfig,
     pub hub: Arc<hub::Hub>,
@@ -109,7 +109,7 @@ impl Gate {
     /// starts the writer. Background work (watcher, sweeper, webhooks) is started separately
     /// by [`background::start`], in the server only.
     pub async fn open(
-        pool: sqlx::SqlitePool,
+        pool: crate::store::Pool,
         clock: SharedClock,
         config: GateConfig,
     ) -> Result<Arc<Self>, AppError> {

@@ -14,16 +14,16 @@ use crate::domain::policy::{Effect, Policy};
 use crate::domain::policy_change::{classify, diff, Change, Classification};
 use crate::domain::{AppError, Role};
 use crate::policy::{default_policy, CompiledPolicy};
+use crate::store::Pool;
 use crate::store::{audit, policy as store};
 use serde_json::json;
-use sqlx::SqlitePool;
 
 /// Longest comment on a policy version, in characters.
 pub const MAX_COMMENT: usize = 2_000;
 
 /// The stored policy, compiled; installs the default policy if none is stored yet.
 pub async fn load_policy(
-    pool: &SqlitePool,
+    pool: &Pool,
     writer: &Writer,
     clock: &dyn Clock,
 ) -> Result<CompiledPolicy, AppError> {
@@ -133,7 +133,7 @@ async fn store_version(
 
 /// Inserts a version (inside the caller's transaction, which checked its base).
 pub(super) async fn insert_version(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     save: &SavePolicy,
     document: &str,
     loosening: bool,
@@ -155,7 +155,7 @@ pub(super) async fn insert_version(
 /// A conflict, if a version other than `base` is now the newest: what changed since, and
 /// who saved it.
 pub(super) async fn conflict(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     base: Option<i64>,
 ) -> Result<Option<AppError>, AppError> {
     let newest = store::latest_row(&mut *conn).await?;
@@ -183,7 +183,7 @@ pub(super) async fn conflict(
 async fn conflict_changes(
     base: i64,
     newest: &store::VersionRow,
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
 ) -> Result<Vec<String>, AppError> {
     let Some(old) = store::version(&mut *conn, base).await? else {
         return Ok(Vec::new());

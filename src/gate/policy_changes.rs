@@ -20,9 +20,9 @@ use crate::domain::{AppError, UserView};
 use crate::policy::CompiledPolicy;
 use crate::store::policy_changes::{self as changes, ChangeRow, NewChange};
 use crate::store::signoff_reviews::{self as reviews, SubjectKind};
+use crate::store::Conn;
 use crate::store::{self, audit, calls};
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 /// Recent calls a pending change is replayed over.
 pub const REPLAY_CALLS: u32 = 10_000;
@@ -99,7 +99,7 @@ fn what_became(status: ChangeStatus) -> &'static str {
 
 /// Expires a change whose deadline passed: one transition, one audit event.
 async fn settle_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     row: ChangeRow,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ChangeRow, AppError> {
@@ -129,7 +129,7 @@ async fn settle_in(
 }
 
 /// The version in force (0 before any).
-async fn in_force_version(conn: &mut SqliteConnection) -> Result<i64, AppError> {
+async fn in_force_version(conn: &mut Conn) -> Result<i64, AppError> {
     Ok(store::policy::latest_row(conn)
         .await?
         .map_or(0, |v| v.version))

@@ -2,15 +2,15 @@
 //! `settings.changed` audit event naming the value before.
 
 use crate::domain::AppError;
+use crate::store::Conn;
 use crate::store::{self, audit};
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
-use sqlx::SqliteConnection;
 
 /// The stored value of `key`, or `T::default()` when none was saved yet.
 pub(super) async fn read<T: DeserializeOwned + Default>(
-    db: impl sqlx::SqliteExecutor<'_>,
+    db: impl crate::store::Executor<'_>,
     key: &str,
 ) -> Result<T, AppError> {
     match store::settings::get(db, key).await? {
@@ -22,7 +22,7 @@ pub(super) async fn read<T: DeserializeOwned + Default>(
 
 /// Stores `value` under `key` and audits the change (with the value before) as `actor`.
 pub(super) async fn save<T: Serialize + DeserializeOwned + Default>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     key: &str,
     value: &T,
     actor: &str,

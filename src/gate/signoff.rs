@@ -150,7 +150,7 @@ pub(super) fn refused(refusal: Refusal, resolved: &str) -> AppError {
 /// The reviewer as stored now (role and account state read fresh, not from a session),
 /// with when their account was created (ms).
 pub(super) async fn current_reviewer(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     user: &UserView,
 ) -> Result<(UserView, i64), AppError> {
     Ok(store::users::find_by_id(&mut *conn, &user.id)
@@ -215,7 +215,7 @@ impl Gate {
     }
 }
 
-async fn read_settings(db: impl sqlx::SqliteExecutor<'_>) -> Result<SignoffSettings, AppError> {
+async fn read_settings(db: impl crate::store::Executor<'_>) -> Result<SignoffSettings, AppError> {
     super::settings::read(db, SETTINGS_KEY).await
 }
 
@@ -254,7 +254,7 @@ pub(super) struct Reviewed {
 /// and, if it does, records it with its audit event in the caller's transaction. The
 /// caller performs what the outcome means for its own lifecycle.
 pub(super) async fn record(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     subject: &Signed<'_>,
     user: &UserView,
     input: &SignoffInput,

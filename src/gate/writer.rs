@@ -8,16 +8,17 @@
 
 use super::metrics::WriterMetrics;
 use crate::domain::AppError;
-use crate::store::{audit, calls};
+use crate::store::tx::{self, Savepoint};
+use crate::store::{self, audit, calls};
+use crate::store::{Conn, Pool};
 use futures::future::BoxFuture;
-use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
 type Reply = Box<dyn FnOnce(Result<(), AppError>) + Send>;
-type Work = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Reply> + Send>;
+type Work = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Reply> + Send>;
 
 /// A unit of work for the writer.
 enum Job {
@@ -44,7 +45,7 @@ impl Writer {
     /// someone may be waiting for (to wake whoever watches for changes).
     /// Each commit's batch size and duration go to `metrics`.
     pub fn start(
-        pool: SqlitePool,
+        pool: Pool,
         metrics: WriterMetrics,
         after_commit: impl Fn() + Send + Sync + 'static,
     ) -> Self {
@@ -58,12 +59,10 @@ impl Writer {
     pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, AppError>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, AppError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, AppError>>();
-        let job: Work = Box::new(move |conn: &mut SqliteConnection| {
+        let job: Work = Box::new(move |conn: &mut Conn| {
             Box::pin(async move {
                 let result = run_in_savepoint(conn, work).await;
                 let reply: Reply = Box::new(move |commit: Result<(), AppError>| {
@@ -96,21 +95,21 @@ impl Writer {
     }
 }
 
-async fn run_in_savepoint<T, F>(conn: &mut SqliteConnection, work: F) -> Result<T, AppError>
+async fn run_in_savepoint<T, F>(conn: &mut Conn, work: F) -> Result<T, AppError>
 where
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, AppError>>,
+    F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T, AppError>>,
 {
-    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    tx::savepoint(conn, Savepoint::Job).await?;
     let result = work(&mut *conn).await;
     if result.is_err() {
-        sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+        tx::rollback_to(conn, Savepoint::Job).await?;
     }
-    sqlx::query("RELEASE job").execute(&mut *conn).await?;
+    tx::release(conn, Savepoint::Job).await?;
     result
 }
 
 async fn run(
-    pool: SqlitePool,
+    pool: Pool,
     mut rx: mpsc::Receiver<Job>,
     metrics: WriterMetrics,
     after_commit: impl Fn() + Send + Sync,
@@ -140,7 +139,7 @@ async fn run(
 }
 
 async fn commit_batch(
-    pool: &SqlitePool,
+    pool: &Pool,
     jobs: impl Iterator<Item = Job>,
     replies: &mut Vec<Reply>,
 ) -> Result<(), AppError> {
@@ -152,7 +151,7 @@ async fn commit_batch(
             return Err(e.into());
         }
     };
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+    if let Err(e) = store::begin_write(&mut conn).await {
         replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
         return Err(e.into());
     }
@@ -174,13 +173,13 @@ async fn commit_batch(
             }));
         }
         if let Err(e) = written {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let _ = tx::rollback(&mut conn).await;
             return Err(e);
         }
-        return match sqlx::query("COMMIT").execute(&mut *conn).await {
+        return match tx::commit(&mut conn).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = tx::rollback(&mut conn).await;
                 Err(e.into())
             }
         };
@@ -196,29 +195,25 @@ async fn commit_batch(
         }
     }
     flush_appends(&mut conn, &mut appends, replies).await;
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
+    match tx::commit(&mut conn).await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let _ = tx::rollback(&mut conn).await;
             Err(e.into())
         }
     }
 }
 
 /// Writes the queued appends in one savepoint; each caller hears the outcome after commit.
-async fn flush_appends(
-    conn: &mut SqliteConnection,
-    appends: &mut Vec<Append>,
-    replies: &mut Vec<Reply>,
-) {
+async fn flush_appends(conn: &mut Conn, appends: &mut Vec<Append>, replies: &mut Vec<Reply>) {
     if appends.is_empty() {
         return;
     }
     let batch = std::mem::take(appends);
     let result = write_appends(conn, &batch).await;
     if result.is_err() {
-        let _ = sqlx::query("ROLLBACK TO appends").execute(&mut *conn).await;
-        let _ = sqlx::query("RELEASE appends").execute(&mut *conn).await;
+        let _ = tx::rollback_to(conn, Savepoint::Appends).await;
+        let _ = tx::release(conn, Savepoint::Appends).await;
     }
     for a in batch {
         let result = result.clone();
@@ -228,15 +223,15 @@ async fn flush_appends(
     }
 }
 
-async fn write_appends(conn: &mut SqliteConnection, batch: &[Append]) -> Result<(), AppError> {
-    sqlx::query("SAVEPOINT appends").execute(&mut *conn).await?;
+async fn write_appends(conn: &mut Conn, batch: &[Append]) -> Result<(), AppError> {
+    tx::savepoint(conn, Savepoint::Appends).await?;
     write_rows(conn, batch).await?;
-    sqlx::query("RELEASE appends").execute(&mut *conn).await?;
+    tx::release(conn, Savepoint::Appends).await?;
     Ok(())
 }
 
 /// The new calls and their audit events, as multi-row inserts.
-async fn write_rows(conn: &mut SqliteConnection, batch: &[Append]) -> Result<(), AppError> {
+async fn write_rows(conn: &mut Conn, batch: &[Append]) -> Result<(), AppError> {
     let calls: Vec<&calls::NewCall> = batch.iter().map(|a| &a.call).collect();
     calls::insert_many(conn, &calls).await?;
     let events: Vec<audit::OwnedEvent> = batch.iter().map(|a| a.event.clone()).collect();

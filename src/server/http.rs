@@ -99,10 +99,7 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 async fn healthz(
     State(state): State<AppState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await
-    {
+    match crate::store::ping(&state.pool).await {
         Ok(_) => (
             axum::http::StatusCode::OK,
             Json(serde_json::json!({ "status": "ok" })),

@@ -23,7 +23,7 @@ pub struct ServeConfig {
     /// Address to listen on (port 0 picks a free one).
     pub addr: SocketAddr,
     /// SQLite database file; created on first start.
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     /// Directory holding the built site (`pkg/` with the wasm bundle, styles, assets).
     pub site_root: PathBuf,
     /// Settings handed to the handlers.
@@ -136,7 +136,7 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
     let task = tokio::spawn(listen::serve(listener, app, config.limits, async {
         let _ = shutdown_rx.await;
     }));
-    tracing::info!(%addr, db = %config.db.display(), site_root = %config.site_root.display(), "askfirst listening");
+    tracing::info!(%addr, db = %config.db, site_root = %config.site_root.display(), "askfirst listening");
     Ok(Running {
         addr,
         state,

@@ -2,9 +2,9 @@
 
 use crate::auth::rate_limit::LoginLimiter;
 use crate::clock::SharedClock;
+use crate::store::Pool;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
-use sqlx::SqlitePool;
 use std::sync::Arc;
 
 /// Settings that do not change while the server runs.
@@ -65,7 +65,7 @@ pub struct AppState(Arc<Shared>);
 /// What [`AppState`] holds.
 pub struct Shared {
     pub leptos_options: LeptosOptions,
-    pub pool: SqlitePool,
+    pub pool: Pool,
     pub clock: SharedClock,
     pub limiter: Arc<LoginLimiter>,
     pub settings: Arc<Settings>,

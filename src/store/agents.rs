@@ -1,8 +1,9 @@
 //! SQL for the `agents` table.
 
 use crate::clock::to_millis;
+use crate::store::Executor;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
 /// A row of `agents`.
 #[derive(Debug, Clone, FromRow)]
@@ -12,6 +13,7 @@ pub struct AgentRow {
     pub key_hash: String,
     pub key_prefix: String,
     pub webhook_secret: String,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled: bool,
     pub created_at: i64,
     /// The previous key's hash and until when (ms) it still works.
@@ -30,7 +32,7 @@ const COLUMNS: &str = "id, name, key_hash, key_prefix, webhook_secret, disabled,
 
 /// Inserts an agent. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     name: &str,
     key_hash: &str,
     key_prefix: &str,
@@ -39,7 +41,7 @@ pub async fn insert(
 ) -> sqlx::Result<AgentRow> {
     sqlx::query_as(&format!(
         "INSERT INTO agents (id, name, key_hash, key_prefix, webhook_secret, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     ))
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(name)
@@ -53,7 +55,7 @@ pub async fn insert(
 
 /// The agent owning a key hash, as its current key or its previous one (enabled or not).
 pub async fn find_by_key_hash(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     key_hash: &str,
 ) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!(
@@ -68,7 +70,7 @@ pub async fn find_by_key_hash(
 /// A new key: the current one becomes the previous one until `old_until` (`None`: it
 /// stops at once).
 pub async fn rotate_key(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     key_hash: &str,
     key_prefix: &str,
@@ -91,7 +93,7 @@ pub async fn rotate_key(
 
 /// A new webhook secret: the current one keeps signing too until `old_until`.
 pub async fn rotate_secret(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     secret: &str,
     old_until: Option<i64>,
@@ -112,11 +114,11 @@ pub async fn rotate_secret(
 
 /// Replaces the allowed callback origins (a JSON array).
 pub async fn set_callback_origins(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     origins: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE agents SET callback_origins = ? WHERE id = ?")
+    sqlx::query("UPDATE agents SET callback_origins = $1 WHERE id = $2")
         .bind(origins)
         .bind(id)
         .execute(db)
@@ -125,48 +127,43 @@ pub async fn set_callback_origins(
 }
 
 /// Records when an agent was last seen.
-pub async fn touch(db: impl SqliteExecutor<'_>, id: &str, at: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE agents SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?) WHERE id = ?")
-        .bind(at)
-        .bind(id)
-        .execute(db)
-        .await?;
+pub async fn touch(db: impl Executor<'_>, id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE agents SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $1) WHERE id = $2",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 /// The agent with this id.
-pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE id = ?"))
+pub async fn find(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<AgentRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
 /// The agent with this name.
-pub async fn find_by_name(
-    db: impl SqliteExecutor<'_>,
-    name: &str,
-) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE name = ?"))
+pub async fn find_by_name(db: impl Executor<'_>, name: &str) -> sqlx::Result<Option<AgentRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE name = $1"))
         .bind(name)
         .fetch_optional(db)
         .await
 }
 
 /// Every agent, by name.
-pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<AgentRow>> {
+pub async fn list(db: impl Executor<'_>) -> sqlx::Result<Vec<AgentRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents ORDER BY name"))
         .fetch_all(db)
         .await
 }
 
 /// Disables or enables an agent; returns whether it exists.
-pub async fn set_disabled(
-    db: impl SqliteExecutor<'_>,
-    id: &str,
-    disabled: bool,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE agents SET disabled = ? WHERE id = ?")
-        .bind(disabled)
+pub async fn set_disabled(db: impl Executor<'_>, id: &str, disabled: bool) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE agents SET disabled = $1 WHERE id = $2")
+        .bind(i64::from(disabled))
         .bind(id)
         .execute(db)
         .await?;

@@ -5,10 +5,11 @@
 
 use super::json::canonical;
 use crate::clock::to_millis;
+use crate::store::{Conn, Executor};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -157,7 +158,7 @@ fn chain_hash(
 
 /// Appends an event; call inside the transaction of the change it records, after that
 /// change's first write (so the write lock is held and the chain cannot fork).
-pub async fn append(conn: &mut SqliteConnection, event: &NewEvent<'_>) -> sqlx::Result<i64> {
+pub async fn append(conn: &mut Conn, event: &NewEvent<'_>) -> sqlx::Result<i64> {
     let prev: Option<String> =
         sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
@@ -180,7 +181,7 @@ pub async fn append(conn: &mut SqliteConnection, event: &NewEvent<'_>) -> sqlx::
     sqlx::query_scalar(
         "INSERT INTO audit_events
            (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(at)
     .bind(event.actor)
@@ -214,7 +215,7 @@ const CHUNK: usize = 256;
 
 /// Appends many events in order with a handful of statements: the chain is computed in
 /// memory from the last stored hash. Same rules as [`append`].
-pub async fn append_many(conn: &mut SqliteConnection, events: &[OwnedEvent]) -> sqlx::Result<()> {
+pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result<()> {
     let prev: Option<String> =
         sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
@@ -244,6 +245,7 @@ pub async fn append_many(conn: &mut SqliteConnection, events: &[OwnedEvent]) -> 
                (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash) VALUES ",
         );
         sql += &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = super::numbered(&sql);
         let mut q = sqlx::query(&sql);
         for (e, (at, detail, prev_hash, hash)) in chunk.iter().zip(rows) {
             q = q
@@ -265,12 +267,12 @@ pub async fn append_many(conn: &mut SqliteConnection, events: &[OwnedEvent]) -> 
 
 /// Events after `after_id`, oldest first.
 pub async fn since(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     after_id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE id > ? ORDER BY id LIMIT ?"
+        "SELECT {COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"
     ))
     .bind(after_id)
     .bind(limit)
@@ -282,7 +284,7 @@ pub async fn since(
 /// that policy settled at once (allowed or denied calls wake nobody) — oldest first, at
 /// most `limit`. Also returns the id the caller has now seen everything up to.
 pub async fn since_for_listeners(
-    db: &sqlx::SqlitePool,
+    db: &crate::store::Pool,
     after_id: i64,
     limit: i64,
 ) -> sqlx::Result<(Vec<EventRow>, i64)> {
@@ -293,9 +295,9 @@ pub async fn since_for_listeners(
         return Ok((Vec::new(), after_id));
     }
     let rows: Vec<EventRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE id > ? AND id <= ?
+        "SELECT {COLUMNS} FROM audit_events WHERE id > $1 AND id <= $2
            AND NOT (kind = 'call.proposed' AND to_status IN ('allowed', 'denied'))
-         ORDER BY id LIMIT ?"
+         ORDER BY id LIMIT $3"
     ))
     .bind(after_id)
     .bind(newest)
@@ -310,7 +312,7 @@ pub async fn since_for_listeners(
 }
 
 /// The newest event id (0 when empty).
-pub async fn last_id(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn last_id(db: impl Executor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events")
         .fetch_one(db)
         .await
@@ -318,14 +320,14 @@ pub async fn last_id(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
 
 /// One agent's calls leaving `pending` after `after_id` (for event-stream replay).
 pub async fn leaving_pending(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     after_id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events
-         WHERE agent_id = ? AND from_status = 'pending' AND id > ? ORDER BY id LIMIT ?"
+         WHERE agent_id = $1 AND from_status = 'pending' AND id > $2 ORDER BY id LIMIT $3"
     ))
     .bind(agent_id)
     .bind(after_id)
@@ -336,14 +338,14 @@ pub async fn leaving_pending(
 
 /// How many of one agent's calls left `pending` after `after_id`, counting at most `cap`.
 pub async fn count_leaving_pending(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     after_id: i64,
     cap: i64,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events
-         WHERE agent_id = ? AND from_status = 'pending' AND id > ? LIMIT ?)",
+         WHERE agent_id = $1 AND from_status = 'pending' AND id > $2 LIMIT $3)",
     )
     .bind(agent_id)
     .bind(after_id)
@@ -353,9 +355,9 @@ pub async fn count_leaving_pending(
 }
 
 /// Every event of one call, oldest first.
-pub async fn for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<EventRow>> {
+pub async fn for_call(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE call_id = ? ORDER BY id"
+        "SELECT {COLUMNS} FROM audit_events WHERE call_id = $1 ORDER BY id"
     ))
     .bind(call_id)
     .fetch_all(db)
@@ -365,17 +367,19 @@ pub async fn for_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Resul
 /// The hash of the arguments recorded as approved for a call (`args_hash` of its
 /// `call.approved` event), if that event records one.
 pub async fn approved_args_hash(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Option<String>> {
-    let found: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT json_extract(detail, '$.args_hash') FROM audit_events
-         WHERE call_id = ? AND kind = 'call.approved' ORDER BY id DESC LIMIT 1",
+    let detail: Option<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_events
+         WHERE call_id = $1 AND kind = 'call.approved' ORDER BY id DESC LIMIT 1",
     )
     .bind(call_id)
     .fetch_optional(db)
     .await?;
-    Ok(found.flatten())
+    Ok(detail
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+        .and_then(|d| d.get("args_hash")?.as_str().map(str::to_string)))
 }
 
 /// Result of checking the chain.
@@ -388,7 +392,7 @@ pub enum Verification {
 }
 
 /// The newest event: its id and hash (what `askfirst audit head` prints, to keep elsewhere).
-pub async fn head(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<(i64, String)>> {
+pub async fn head(db: impl Executor<'_>) -> sqlx::Result<Option<(i64, String)>> {
     sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
         .fetch_optional(db)
         .await
@@ -398,7 +402,7 @@ pub async fn head(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<(i64, Stri
 /// written without the key is re-linked once with [`rekey`]). With `head`, that event must
 /// still be there with that hash, so truncation after it shows.
 pub async fn verify(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     key: Option<&[u8]>,
     head: Option<(i64, &str)>,
 ) -> sqlx::Result<Verification> {
@@ -468,7 +472,7 @@ pub enum Step {
 /// [`GENESIS`] for the start), reading 1,000 at a time: the chain checked piecewise, so a
 /// server can keep up with a long log without reading all of it at once.
 pub async fn verify_step(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     key: Option<&[u8]>,
     after: i64,
     prev: &str,
@@ -499,13 +503,13 @@ pub async fn verify_step(
 /// the same hash, and content that still matches it. One lookup: catches a truncated log
 /// and a rewritten newest event without reading the chain again. The reason if not.
 pub async fn recheck(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     key: Option<&[u8]>,
     id: i64,
     hash: &str,
 ) -> sqlx::Result<Option<String>> {
     let row: Option<EventRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE id = ?"))
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -535,7 +539,7 @@ fn link(key: Option<&[u8]>, prev: &str, e: &EventRow) -> String {
 }
 
 /// Whether the log is linked with `key` (judged by its first event; an empty log is).
-pub async fn keyed_with(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result<bool> {
+pub async fn keyed_with(conn: &mut Conn, key: &[u8]) -> sqlx::Result<bool> {
     Ok(match since(&mut *conn, 0, 1).await?.first() {
         Some(first) => link(Some(key), GENESIS, first) == first.hash,
         None => true,
@@ -545,33 +549,40 @@ pub async fn keyed_with(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result
 /// Re-links an intact plain chain with `key` (once, when a key is first put in use);
 /// returns how many events were re-linked. Refused if the plain chain is broken. Run it in
 /// a transaction: it lifts the log's no-update trigger and puts it back.
-pub async fn rekey(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result<Result<u64, String>> {
+pub async fn rekey(conn: &mut Conn, key: &[u8]) -> sqlx::Result<Result<u64, String>> {
     if let Verification::Broken { id, reason } = verify(&mut *conn, None, None).await? {
         return Ok(Err(format!(
             "the plain chain is broken at event {id} ({reason}): not re-linking it"
         )));
     }
     // The log refuses updates; re-linking lifts that for this transaction only.
-    sqlx::query("DROP TRIGGER audit_events_no_update")
-        .execute(&mut *conn)
-        .await?;
+    let postgres = super::Backend::of_conn(conn) == super::Backend::Postgres;
+    sqlx::query(if postgres {
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"
+    } else {
+        "DROP TRIGGER audit_events_no_update"
+    })
+    .execute(&mut *conn)
+    .await?;
     let mut prev = GENESIS.to_string();
     let mut after = 0;
     let mut count = 0;
     loop {
         let batch = since(&mut *conn, after, 1000).await?;
         if batch.is_empty() {
-            sqlx::query(
+            sqlx::query(if postgres {
+                "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"
+            } else {
                 "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-                 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-            )
+                 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+            })
             .execute(&mut *conn)
             .await?;
             return Ok(Ok(count));
         }
         for e in batch {
             let hash = link(Some(key), &prev, &e);
-            sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+            sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3")
                 .bind(&prev)
                 .bind(&hash)
                 .bind(e.id)
@@ -587,7 +598,7 @@ pub async fn rekey(conn: &mut SqliteConnection, key: &[u8]) -> sqlx::Result<Resu
 /// Events of the given kinds after `after_id`, oldest first (for the notification
 /// dispatcher), and the newest id read up to — every event is read when `limit` is not hit.
 pub async fn of_kinds_after(
-    db: &sqlx::SqlitePool,
+    db: &crate::store::Pool,
     kinds: &[&str],
     after_id: i64,
     limit: i64,
@@ -596,11 +607,11 @@ pub async fn of_kinds_after(
     if newest <= after_id || kinds.is_empty() {
         return Ok((Vec::new(), newest.max(after_id)));
     }
-    let marks = vec!["?"; kinds.len()].join(", ");
-    let sql = format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE id > ? AND id <= ? AND kind IN ({marks})
-         ORDER BY id LIMIT ?"
-    );
+    let sql = super::numbered(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE id > ? AND id <= ? AND kind IN ({})
+         ORDER BY id LIMIT ?",
+        super::marks(kinds.len())
+    ));
     let mut query = sqlx::query_as(&sql).bind(after_id).bind(newest);
     for kind in kinds {
         query = query.bind(*kind);

@@ -3,7 +3,8 @@
 
 use super::audit::EventRow;
 use crate::domain::audit_view::{AuditFilter, AuditPage, KindFilter};
-use sqlx::{FromRow, SqliteExecutor};
+use crate::store::Executor;
+use sqlx::FromRow;
 
 /// An event with the name of the agent it is about.
 #[derive(Debug, Clone, FromRow)]
@@ -71,12 +72,13 @@ fn filter_sql(filter: &AuditFilter) -> (String, Vec<Bind>) {
 }
 
 async fn fetch(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     sql: &str,
     binds: Vec<Bind>,
     tail: &[i64],
 ) -> sqlx::Result<Vec<ListedEvent>> {
-    let mut q = sqlx::query_as(sql);
+    let sql = super::numbered(sql);
+    let mut q = sqlx::query_as(&sql);
     for b in binds {
         q = match b {
             Bind::Text(t) => q.bind(t),
@@ -91,7 +93,7 @@ async fn fetch(
 
 /// At most `limit` events matching `filter`, newest first, from where `page` starts.
 pub async fn page(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     filter: &AuditFilter,
     page: AuditPage,
     limit: i64,
@@ -124,7 +126,7 @@ pub async fn page(
 /// chunk of an export (each chunk is its own short read, so a long download never holds a
 /// read transaction open and never keeps the WAL from being checkpointed).
 pub async fn chunk(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     filter: &AuditFilter,
     after: i64,
     up_to: i64,

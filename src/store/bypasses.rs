@@ -2,7 +2,8 @@
 //! [`transition`], a conditional write that follows [`BypassStatus::apply`].
 
 use crate::domain::bypass::{BypassEvent, BypassStatus};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::store::{Conn, Executor};
+use sqlx::FromRow;
 
 /// A row of `bypasses`.
 #[derive(Debug, Clone, FromRow)]
@@ -12,6 +13,7 @@ pub struct BypassRow {
     pub requester: String,
     /// JSON of [`crate::domain::bypass::Scope`].
     pub scope: String,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub include_confirmation: bool,
     pub window_ms: i64,
     pub reason: String,
@@ -47,16 +49,16 @@ pub struct NewBypass<'a> {
 }
 
 /// Stores a new pending request; returns its number.
-pub async fn insert(db: impl SqliteExecutor<'_>, b: &NewBypass<'_>) -> sqlx::Result<i64> {
+pub async fn insert(db: impl Executor<'_>, b: &NewBypass<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO bypasses (requester_id, requester, scope, include_confirmation, window_ms,
             reason, hash, status, approvals_required, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) RETURNING id",
     )
     .bind(b.requester_id)
     .bind(b.requester)
     .bind(b.scope)
-    .bind(b.include_confirmation)
+    .bind(i64::from(b.include_confirmation))
     .bind(b.window_ms)
     .bind(b.reason)
     .bind(b.hash)
@@ -68,15 +70,15 @@ pub async fn insert(db: impl SqliteExecutor<'_>, b: &NewBypass<'_>) -> sqlx::Res
 }
 
 /// One bypass.
-pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<BypassRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM bypasses WHERE id = ?"))
+pub async fn get(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<BypassRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM bypasses WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
 /// Pending and active bypasses, oldest first.
-pub async fn open(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<BypassRow>> {
+pub async fn open(db: impl Executor<'_>) -> sqlx::Result<Vec<BypassRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM bypasses WHERE status IN ('pending', 'active') ORDER BY id"
     ))
@@ -85,9 +87,9 @@ pub async fn open(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<BypassRow>> {
 }
 
 /// The newest `limit` bypasses of any status, newest first.
-pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<BypassRow>> {
+pub async fn newest(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<BypassRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM bypasses ORDER BY id DESC LIMIT ?"
+        "SELECT {COLUMNS} FROM bypasses ORDER BY id DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(db)
@@ -95,7 +97,7 @@ pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec
 }
 
 /// Open bypasses whose request deadline or window has passed at `now_ms`.
-pub async fn due(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<Vec<BypassRow>> {
+pub async fn due(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<Vec<BypassRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM bypasses
          WHERE (status = 'pending' AND expires_at <= ?1) OR (status = 'active' AND ends_at <= ?1)
@@ -118,7 +120,7 @@ pub struct Changes<'a> {
 /// Moves a bypass from `from` by `event`, if it is still in `from`; returns the new status,
 /// or `None` when the event cannot happen or someone else moved it first.
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     from: BypassStatus,
     event: BypassEvent,
@@ -128,10 +130,10 @@ pub async fn transition(
         return Ok(None);
     };
     let done = sqlx::query(
-        "UPDATE bypasses SET status = ?,
-            activated_at = COALESCE(?, activated_at), ends_at = COALESCE(?, ends_at),
-            resolved_at = COALESCE(?, resolved_at), revoked_by = COALESCE(?, revoked_by)
-         WHERE id = ? AND status = ?",
+        "UPDATE bypasses SET status = $1,
+            activated_at = COALESCE($2, activated_at), ends_at = COALESCE($3, ends_at),
+            resolved_at = COALESCE($4, resolved_at), revoked_by = COALESCE($5, revoked_by)
+         WHERE id = $6 AND status = $7",
     )
     .bind(to)
     .bind(changes.activated_at)
@@ -147,9 +149,9 @@ pub async fn transition(
 
 /// Counts one call approved by an active bypass, if it is still active at `now_ms`;
 /// `false` when it was revoked or ended meanwhile.
-pub async fn use_once(conn: &mut SqliteConnection, id: i64, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn use_once(conn: &mut Conn, id: i64, now_ms: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE bypasses SET used = used + 1 WHERE id = ? AND status = 'active' AND ends_at > ?",
+        "UPDATE bypasses SET used = used + 1 WHERE id = $1 AND status = 'active' AND ends_at > $2",
     )
     .bind(id)
     .bind(now_ms)
@@ -159,17 +161,17 @@ pub async fn use_once(conn: &mut SqliteConnection, id: i64, now_ms: i64) -> sqlx
 }
 
 /// Pending requests (for the navigation's count).
-pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND expires_at > ?")
+pub async fn pending_count(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND expires_at > $1")
         .bind(now_ms)
         .fetch_one(db)
         .await
 }
 
 /// Pending requests by one person.
-pub async fn pending_by(db: impl SqliteExecutor<'_>, requester_id: &str) -> sqlx::Result<i64> {
+pub async fn pending_by(db: impl Executor<'_>, requester_id: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND requester_id = ?",
+        "SELECT COUNT(*) FROM bypasses WHERE status = 'pending' AND requester_id = $1",
     )
     .bind(requester_id)
     .fetch_one(db)

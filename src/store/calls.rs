@@ -11,9 +11,10 @@ use crate::domain::history::Page;
 use crate::domain::review::{self, Requirements};
 use crate::domain::workflow::{Audience, Workflow};
 use crate::domain::{AppError, Role};
+use crate::store::{Conn, Executor};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
 
 /// A row of `calls` joined with its agent's name.
 #[derive(Debug, Clone, FromRow)]
@@ -60,6 +61,7 @@ pub struct CallRow {
     pub escalated_ids: Option<String>,
     pub extensions: i64,
     pub reason_code: Option<String>,
+    #[sqlx(try_from = "crate::store::text::MaybeFlag")]
     pub retry: Option<bool>,
     /// The grant that approved it, if one did.
     pub grant_id: Option<i64>,
@@ -287,12 +289,12 @@ pub struct NewCall {
 }
 
 /// Inserts a call.
-pub async fn insert(conn: &mut SqliteConnection, c: &NewCall) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut Conn, c: &NewCall) -> sqlx::Result<()> {
     insert_many(conn, &[c]).await
 }
 
 /// Inserts many calls with multi-row statements.
-pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sqlx::Result<()> {
+pub async fn insert_many(conn: &mut Conn, calls: &[&NewCall]) -> sqlx::Result<()> {
     for chunk in super::power_of_two_chunks(calls, 256) {
         let mut sql = String::from(
             "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
@@ -306,6 +308,7 @@ pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sql
             chunk.len()
         ]
         .join(", ");
+        let sql = super::numbered(&sql);
         let mut q = sqlx::query(&sql);
         for c in chunk {
             q = q
@@ -340,8 +343,8 @@ pub async fn insert_many(conn: &mut SqliteConnection, calls: &[&NewCall]) -> sql
 }
 
 /// One call.
-pub async fn get(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<CallRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE c.id = ?"))
+pub async fn get(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<CallRow>> {
+    sqlx::query_as(&format!("{SELECT} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
@@ -349,11 +352,11 @@ pub async fn get(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<C
 
 /// The first answer to a proposal with this idempotency key, if any.
 pub async fn response_for_key(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     key: &str,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT response FROM calls WHERE agent_id = ? AND idempotency_key = ?")
+    sqlx::query_scalar("SELECT response FROM calls WHERE agent_id = $1 AND idempotency_key = $2")
         .bind(agent_id)
         .bind(key)
         .fetch_optional(db)
@@ -362,13 +365,13 @@ pub async fn response_for_key(
 
 /// Whether the agent has no allowed or executed call of `tool` in `session` yet.
 pub async fn is_novel(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     session: &str,
     tool: &str,
 ) -> sqlx::Result<bool> {
     let seen: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM calls WHERE agent_id = ? AND session = ? AND tool = ?
+        "SELECT 1 FROM calls WHERE agent_id = $1 AND session = $2 AND tool = $3
          AND status IN ('allowed', 'executed') LIMIT 1",
     )
     .bind(agent_id)
@@ -380,9 +383,9 @@ pub async fn is_novel(
 }
 
 /// The newest calls, newest first.
-pub async fn recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
+pub async fn recent(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
     sqlx::query_as(&format!(
-        "{SELECT} ORDER BY c.created_at DESC, c.id DESC LIMIT ?"
+        "{SELECT} ORDER BY c.created_at DESC, c.id DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(db)
@@ -390,9 +393,9 @@ pub async fn recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec
 }
 
 /// Pending calls, soonest deadline first.
-pub async fn pending(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
+pub async fn pending(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
     sqlx::query_as(&format!(
-        "{SELECT} WHERE c.status = 'pending' ORDER BY c.deadline, c.created_at LIMIT ?"
+        "{SELECT} WHERE c.status = 'pending' ORDER BY c.deadline, c.created_at LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(db)
@@ -401,11 +404,11 @@ pub async fn pending(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Ve
 
 /// Ids of pending calls whose deadline has passed.
 pub async fn overdue(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT id FROM calls WHERE status = 'pending' AND deadline <= ? LIMIT ?")
+    sqlx::query_scalar("SELECT id FROM calls WHERE status = 'pending' AND deadline <= $1 LIMIT $2")
         .bind(to_millis(now))
         .bind(limit)
         .fetch_all(db)
@@ -414,12 +417,12 @@ pub async fn overdue(
 
 /// Ids of approved calls whose approval has gone stale.
 pub async fn stale_approvals(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
-        "SELECT id FROM calls WHERE status = 'approved' AND approval_expires_at <= ? LIMIT ?",
+        "SELECT id FROM calls WHERE status = 'approved' AND approval_expires_at <= $1 LIMIT $2",
     )
     .bind(to_millis(now))
     .bind(limit)
@@ -431,16 +434,16 @@ pub async fn stale_approvals(
 /// it (never looser: the caller tightened them), if the call is still pending at
 /// `candidate - 1`. Returns whether it did.
 pub async fn set_candidate(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     call_id: &str,
     candidate: i64,
     args: &str,
     terms: &CandidateTerms,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE calls SET candidate = ?, approved_args = ?, approvals_required = ?,
-            approver_role = ?, confirm = ?, approval_ttl_ms = ?, risk = ?
-         WHERE id = ? AND status = 'pending' AND candidate = ?",
+        "UPDATE calls SET candidate = $1, approved_args = $2, approvals_required = $3,
+            approver_role = $4, confirm = $5, approval_ttl_ms = $6, risk = $7
+         WHERE id = $8 AND status = 'pending' AND candidate = $9",
     )
     .bind(candidate)
     .bind(args)
@@ -484,7 +487,7 @@ pub struct Changes {
 /// callback URL, a webhook outbox row.
 #[allow(clippy::too_many_arguments)]
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     call: &CallRow,
     from: CallStatus,
     event: CallEvent,
@@ -499,14 +502,14 @@ pub async fn transition(
     let now_ms = to_millis(now);
     let (approved_args, approved_hash) = changes.approved_args.unzip();
     let done = sqlx::query(
-        "UPDATE calls SET status = ?,
-            message = COALESCE(?, message),
-            approved_args = COALESCE(?, approved_args),
-            approved_args_hash = COALESCE(?, approved_args_hash),
-            approval_expires_at = COALESCE(?, approval_expires_at),
-            decided_at = CASE WHEN ? = 'pending' THEN ? ELSE decided_at END,
-            executed_at = CASE WHEN ? = 'executed' THEN ? ELSE executed_at END
-         WHERE id = ? AND status = ?",
+        "UPDATE calls SET status = $1,
+            message = COALESCE($2, message),
+            approved_args = COALESCE($3, approved_args),
+            approved_args_hash = COALESCE($4, approved_args_hash),
+            approval_expires_at = COALESCE($5, approval_expires_at),
+            decided_at = CASE WHEN $6 = 'pending' THEN $7 ELSE decided_at END,
+            executed_at = CASE WHEN $8 = 'executed' THEN $9 ELSE executed_at END
+         WHERE id = $10 AND status = $11",
     )
     .bind(to)
     .bind(&changes.message)
@@ -582,8 +585,12 @@ fn filter_sql(filter: &ListFilter, statuses: &[&str]) -> (String, Vec<String>) {
         binds.push(tool.clone());
     }
     if let Some(risk) = &filter.risk {
-        sql += " AND EXISTS (SELECT 1 FROM json_each(c.risk) WHERE json_each.value = ?)";
-        binds.push(risk.clone());
+        // `risk` holds a JSON array of strings: the class, JSON-quoted, is one of its items.
+        sql += " AND c.risk LIKE ? ESCAPE '\\'";
+        binds.push(format!(
+            "%{}%",
+            super::like_escape(&Value::from(risk.as_str()).to_string())
+        ));
     }
     if let Some(status) = &filter.status {
         sql += " AND c.status = ?";
@@ -594,12 +601,14 @@ fn filter_sql(filter: &ListFilter, statuses: &[&str]) -> (String, Vec<String>) {
 
 /// Pending calls matching `filter`, soonest deadline first.
 pub async fn pending_filtered(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     filter: &ListFilter,
     limit: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
     let (clause, binds) = filter_sql(filter, &["pending"]);
-    let sql = format!("{SELECT}{clause} ORDER BY c.deadline, c.created_at LIMIT ?");
+    let sql = super::numbered(&format!(
+        "{SELECT}{clause} ORDER BY c.deadline, c.created_at LIMIT ?"
+    ));
     let mut q = sqlx::query_as(&sql);
     for b in binds {
         q = q.bind(b);
@@ -609,9 +618,7 @@ pub async fn pending_filtered(
 
 /// How many pending calls each agent, tool and risk class has: `(dimension, value, count)`,
 /// from one scan of the pending index.
-pub async fn pending_counts(
-    db: impl SqliteExecutor<'_>,
-) -> sqlx::Result<Vec<(String, String, i64)>> {
+pub async fn pending_counts(db: impl Executor<'_>) -> sqlx::Result<Vec<(String, String, i64)>> {
     let groups: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT a.name, g.tool, g.risk, g.n FROM (
              SELECT agent_id, tool, risk, COUNT(*) AS n FROM calls
@@ -637,15 +644,15 @@ pub async fn pending_counts(
 
 /// How many calls are pending, counted over a partial index that holds only pending rows
 /// (the metrics scrape reads this, at most once a second).
-pub async fn count_pending(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn count_pending(db: impl Executor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE status = 'pending'")
         .fetch_one(db)
         .await
 }
 
 /// When a call was proposed (ms), if it exists.
-pub async fn created_at(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT created_at FROM calls WHERE id = ?")
+pub async fn created_at(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT created_at FROM calls WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await
@@ -654,13 +661,13 @@ pub async fn created_at(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<O
 /// How many calls `agent_id` has pending, counting no further than `cap` (so the cost is
 /// bounded by the cap, not by how many there are).
 pub async fn pending_of_agent(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     cap: i64,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT 1 FROM calls
-             WHERE agent_id = ? AND status = 'pending' LIMIT ?)",
+             WHERE agent_id = $1 AND status = 'pending' LIMIT $2)",
     )
     .bind(agent_id)
     .bind(cap)
@@ -669,9 +676,11 @@ pub async fn pending_of_agent(
 }
 
 /// How many pending calls match `filter`.
-pub async fn pending_total(db: impl SqliteExecutor<'_>, filter: &ListFilter) -> sqlx::Result<i64> {
+pub async fn pending_total(db: impl Executor<'_>, filter: &ListFilter) -> sqlx::Result<i64> {
     let (clause, binds) = filter_sql(filter, &["pending"]);
-    let sql = format!("SELECT COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id{clause}");
+    let sql = super::numbered(&format!(
+        "SELECT COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id{clause}"
+    ));
     let mut q = sqlx::query_scalar(&sql);
     for b in binds {
         q = q.bind(b);
@@ -683,7 +692,7 @@ pub async fn pending_total(db: impl SqliteExecutor<'_>, filter: &ListFilter) -> 
 /// (keyset paging over `(created_at, id)`: no page scans the rows before it). An `After`
 /// page is read oldest first and handed back newest first.
 pub async fn history(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     filter: &ListFilter,
     page: &Page,
     limit: i64,
@@ -710,7 +719,9 @@ pub async fn history(
             (Some(c), "ASC")
         }
     };
-    let sql = format!("{SELECT}{clause} ORDER BY c.created_at {order}, c.id {order} LIMIT ?");
+    let sql = super::numbered(&format!(
+        "{SELECT}{clause} ORDER BY c.created_at {order}, c.id {order} LIMIT ?"
+    ));
     let mut q = sqlx::query_as(&sql);
     for b in binds {
         q = q.bind(b);
@@ -727,13 +738,13 @@ pub async fn history(
 
 /// How people decided this agent's calls of this tool: (status, decision time in ms).
 pub async fn decision_stats(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     tool: &str,
 ) -> sqlx::Result<Vec<(CallStatus, i64)>> {
     sqlx::query_as(
         "SELECT status, decided_at - created_at FROM calls
-         WHERE agent_id = ? AND tool = ? AND rule IS NOT NULL AND decided_at IS NOT NULL
+         WHERE agent_id = $1 AND tool = $2 AND rule IS NOT NULL AND decided_at IS NOT NULL
            AND approvals_required IS NOT NULL AND status IN ('approved', 'executed', 'stale', 'denied')
          ORDER BY created_at DESC LIMIT 1000",
     )
@@ -745,13 +756,13 @@ pub async fn decision_stats(
 
 /// The calls of one agent session, oldest first.
 pub async fn session_calls(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     agent_id: &str,
     session: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
     sqlx::query_as(&format!(
-        "{SELECT} WHERE c.agent_id = ? AND c.session = ? ORDER BY c.created_at LIMIT ?"
+        "{SELECT} WHERE c.agent_id = $1 AND c.session = $2 ORDER BY c.created_at LIMIT $3"
     ))
     .bind(agent_id)
     .bind(session)
@@ -764,14 +775,14 @@ pub async fn session_calls(
 /// `(agent_id, status, count)`, read through the `created_at` index. The cap bounds the
 /// work on a busy day (a million calls in 24 hours would take seconds to count).
 pub async fn outcomes_since(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     since: i64,
     cap: i64,
 ) -> sqlx::Result<Vec<(String, CallStatus, i64)>> {
     sqlx::query_as(
         "SELECT agent_id, status, COUNT(*) FROM (
-             SELECT agent_id, status FROM calls WHERE created_at >= ?
-             ORDER BY created_at DESC LIMIT ?
+             SELECT agent_id, status FROM calls WHERE created_at >= $1
+             ORDER BY created_at DESC LIMIT $2
          ) GROUP BY agent_id, status",
     )
     .bind(since)
@@ -782,12 +793,12 @@ pub async fn outcomes_since(
 
 /// The newest `limit` calls a bypass approved, newest first.
 pub async fn approved_by_bypass(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     bypass_id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
     sqlx::query_as(&format!(
-        "{SELECT} WHERE c.bypass_id = ? ORDER BY c.created_at DESC LIMIT ?"
+        "{SELECT} WHERE c.bypass_id = $1 ORDER BY c.created_at DESC LIMIT $2"
     ))
     .bind(bypass_id)
     .bind(limit)
@@ -796,8 +807,8 @@ pub async fn approved_by_bypass(
 }
 
 /// Records that a bypass approved a call (in the transaction that approves it).
-pub async fn set_bypass(conn: &mut SqliteConnection, id: &str, bypass_id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET bypass_id = ? WHERE id = ?")
+pub async fn set_bypass(conn: &mut Conn, id: &str, bypass_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET bypass_id = $1 WHERE id = $2")
         .bind(bypass_id)
         .bind(id)
         .execute(conn)
@@ -815,6 +826,7 @@ pub struct PreviewRow {
     pub status: CallStatus,
     pub created_at: i64,
     /// Whether its gate asked for typed confirmation.
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub confirm: bool,
     pub bypass_id: Option<i64>,
 }
@@ -822,7 +834,7 @@ pub struct PreviewRow {
 /// Streams the newest `limit` gated calls, newest first, one row at a time into `each`
 /// (previews never hold thousands of argument documents at once).
 pub async fn each_recent_gated(
-    pool: &sqlx::SqlitePool,
+    pool: &crate::store::Pool,
     limit: i64,
     mut each: impl FnMut(PreviewRow),
 ) -> sqlx::Result<u32> {
@@ -831,7 +843,7 @@ pub async fn each_recent_gated(
         "SELECT c.id, a.name AS agent_name, c.tool, c.args, c.status, c.created_at,
                 c.confirm IS NOT NULL AS confirm, c.bypass_id
          FROM calls c JOIN agents a ON a.id = c.agent_id
-         WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT ?",
+         WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT $1",
     )
     .bind(limit)
     .fetch(pool);
@@ -846,7 +858,7 @@ pub async fn each_recent_gated(
 /// Escalates a pending call whose deadline is still `deadline`: a new deadline and
 /// audience (with the group members' ids, for a group). Returns whether it did.
 pub async fn escalate(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     deadline: i64,
     new_deadline: i64,
@@ -855,8 +867,8 @@ pub async fn escalate(
     now_ms: i64,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE calls SET deadline = ?, escalated_at = ?, escalated_to = ?, escalated_ids = ?
-         WHERE id = ? AND status = 'pending' AND deadline = ? AND escalated_at IS NULL",
+        "UPDATE calls SET deadline = $1, escalated_at = $2, escalated_to = $3, escalated_ids = $4
+         WHERE id = $5 AND status = 'pending' AND deadline = $6 AND escalated_at IS NULL",
     )
     .bind(new_deadline)
     .bind(now_ms)
@@ -872,15 +884,15 @@ pub async fn escalate(
 /// Moves a pending call's deadline from `deadline` to `new_deadline`, counting one more
 /// extension, if nobody moved it meanwhile. Returns whether it did.
 pub async fn extend(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     deadline: i64,
     extensions: i64,
     new_deadline: i64,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE calls SET deadline = ?, extensions = extensions + 1
-         WHERE id = ? AND status = 'pending' AND deadline = ? AND extensions = ?",
+        "UPDATE calls SET deadline = $1, extensions = extensions + 1
+         WHERE id = $2 AND status = 'pending' AND deadline = $3 AND extensions = $4",
     )
     .bind(new_deadline)
     .bind(id)
@@ -893,14 +905,14 @@ pub async fn extend(
 
 /// Records a person's denial's preset reason and whether the agent may retry.
 pub async fn set_denial(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     reason_code: Option<&str>,
     retry: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET reason_code = ?, retry = ? WHERE id = ?")
+    sqlx::query("UPDATE calls SET reason_code = $1, retry = $2 WHERE id = $3")
         .bind(reason_code)
-        .bind(retry)
+        .bind(i64::from(retry))
         .bind(id)
         .execute(db)
         .await?;
@@ -908,8 +920,8 @@ pub async fn set_denial(
 }
 
 /// Records the grant that approved a call.
-pub async fn set_grant(db: impl SqliteExecutor<'_>, id: &str, grant_id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET grant_id = ? WHERE id = ?")
+pub async fn set_grant(db: impl Executor<'_>, id: &str, grant_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE calls SET grant_id = $1 WHERE id = $2")
         .bind(grant_id)
         .bind(id)
         .execute(db)

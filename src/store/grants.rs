@@ -1,7 +1,8 @@
 //! SQL for `grants`: remembered grants, their uses and their end.
 
 use crate::domain::grant::GrantStatus;
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::store::{Conn, Executor};
+use sqlx::FromRow;
 
 /// A row of `grants`, with its agent's name.
 #[derive(Debug, Clone, FromRow)]
@@ -48,11 +49,11 @@ pub struct NewGrant<'a> {
 }
 
 /// Stores an active grant; returns its number.
-pub async fn insert(db: impl SqliteExecutor<'_>, g: &NewGrant<'_>) -> sqlx::Result<i64> {
+pub async fn insert(db: impl Executor<'_>, g: &NewGrant<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO grants (call_id, granted_by_id, granted_by, agent_id, tool, rule, covers,
             scope_hash, created_at, ends_at, max_uses, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active') RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active') RETURNING id",
     )
     .bind(g.call_id)
     .bind(g.granted_by_id)
@@ -70,23 +71,23 @@ pub async fn insert(db: impl SqliteExecutor<'_>, g: &NewGrant<'_>) -> sqlx::Resu
 }
 
 /// One grant.
-pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<GrantRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE g.id = ?"))
+pub async fn get(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<GrantRow>> {
+    sqlx::query_as(&format!("{SELECT} WHERE g.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
 /// Every active grant (the gate keeps them in memory).
-pub async fn active(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<GrantRow>> {
+pub async fn active(db: impl Executor<'_>) -> sqlx::Result<Vec<GrantRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE g.status = 'active' ORDER BY g.id"))
         .fetch_all(db)
         .await
 }
 
 /// The newest grants, newest first.
-pub async fn recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<GrantRow>> {
-    sqlx::query_as(&format!("{SELECT} ORDER BY g.id DESC LIMIT ?"))
+pub async fn recent(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<GrantRow>> {
+    sqlx::query_as(&format!("{SELECT} ORDER BY g.id DESC LIMIT $1"))
         .bind(limit)
         .fetch_all(db)
         .await
@@ -94,12 +95,12 @@ pub async fn recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec
 
 /// Counts one use, if the grant is active, inside its window and has uses left at
 /// `now_ms`; the last use ends it (`used_up`). Returns whether it was used.
-pub async fn use_once(conn: &mut SqliteConnection, id: i64, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn use_once(conn: &mut Conn, id: i64, now_ms: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE grants SET used = used + 1,
             status = CASE WHEN used + 1 >= max_uses THEN 'used_up' ELSE status END,
-            resolved_at = CASE WHEN used + 1 >= max_uses THEN ? ELSE resolved_at END
-         WHERE id = ? AND status = 'active' AND ends_at > ? AND used < max_uses",
+            resolved_at = CASE WHEN used + 1 >= max_uses THEN $1 ELSE resolved_at END
+         WHERE id = $2 AND status = 'active' AND ends_at > $3 AND used < max_uses",
     )
     .bind(now_ms)
     .bind(id)
@@ -110,15 +111,10 @@ pub async fn use_once(conn: &mut SqliteConnection, id: i64, now_ms: i64) -> sqlx
 }
 
 /// Revokes an active grant; returns whether it was active.
-pub async fn revoke(
-    db: impl SqliteExecutor<'_>,
-    id: i64,
-    by: &str,
-    now_ms: i64,
-) -> sqlx::Result<bool> {
+pub async fn revoke(db: impl Executor<'_>, id: i64, by: &str, now_ms: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE grants SET status = 'revoked', revoked_by = ?, resolved_at = ?
-         WHERE id = ? AND status = 'active'",
+        "UPDATE grants SET status = 'revoked', revoked_by = $1, resolved_at = $2
+         WHERE id = $3 AND status = 'active'",
     )
     .bind(by)
     .bind(now_ms)
@@ -129,18 +125,18 @@ pub async fn revoke(
 }
 
 /// Active grants whose window has ended by `now_ms`.
-pub async fn due(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT id FROM grants WHERE status = 'active' AND ends_at <= ? LIMIT 500")
+pub async fn due(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM grants WHERE status = 'active' AND ends_at <= $1 LIMIT 500")
         .bind(now_ms)
         .fetch_all(db)
         .await
 }
 
 /// Ends an active grant whose window has passed; returns whether it did.
-pub async fn end(db: impl SqliteExecutor<'_>, id: i64, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn end(db: impl Executor<'_>, id: i64, now_ms: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE grants SET status = 'ended', resolved_at = ?
-         WHERE id = ? AND status = 'active' AND ends_at <= ?",
+        "UPDATE grants SET status = 'ended', resolved_at = $1
+         WHERE id = $2 AND status = 'active' AND ends_at <= $3",
     )
     .bind(now_ms)
     .bind(id)
@@ -152,13 +148,13 @@ pub async fn end(db: impl SqliteExecutor<'_>, id: i64, now_ms: i64) -> sqlx::Res
 
 /// The calls a grant approved, newest first.
 pub async fn calls_of(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(String, crate::domain::call::CallStatus, i64)>> {
     sqlx::query_as(
-        "SELECT id, status, created_at FROM calls WHERE grant_id = ?
-         ORDER BY created_at DESC LIMIT ?",
+        "SELECT id, status, created_at FROM calls WHERE grant_id = $1
+         ORDER BY created_at DESC LIMIT $2",
     )
     .bind(id)
     .bind(limit)

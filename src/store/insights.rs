@@ -2,22 +2,23 @@
 //! and the facts the rubber-stamp watch reads.
 
 use crate::domain::insights::{Counts, BUCKETS};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::store::{Conn, Executor};
+use sqlx::FromRow;
 
 /// Most distinct patterns counted per tool; further values fold into one pattern.
 pub const MAX_PATTERNS_PER_TOOL: i64 = 20;
 
 /// How far the rollups have read the audit log.
-pub async fn last_event(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn last_event(db: impl Executor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT last_event_id FROM insight_state WHERE id = 1")
         .fetch_one(db)
         .await
 }
 
 /// Moves the read position from `from` to `to`; false when someone else moved it first.
-pub async fn advance(conn: &mut SqliteConnection, from: i64, to: i64) -> sqlx::Result<bool> {
+pub async fn advance(conn: &mut Conn, from: i64, to: i64) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE insight_state SET last_event_id = ? WHERE id = 1 AND last_event_id = ?",
+        "UPDATE insight_state SET last_event_id = $1 WHERE id = 1 AND last_event_id = $2",
     )
     .bind(to)
     .bind(from)
@@ -38,17 +39,14 @@ pub struct CallBrief {
 }
 
 /// The calls with these ids (unknown ids are left out).
-pub async fn call_briefs(
-    db: impl SqliteExecutor<'_>,
-    ids: &[String],
-) -> sqlx::Result<Vec<CallBrief>> {
+pub async fn call_briefs(db: impl Executor<'_>, ids: &[String]) -> sqlx::Result<Vec<CallBrief>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let marks = vec!["?"; ids.len()].join(", ");
-    let sql = format!(
-        "SELECT id, agent_id, tool, args, rule, created_at FROM calls WHERE id IN ({marks})"
-    );
+    let sql = super::numbered(&format!(
+        "SELECT id, agent_id, tool, args, rule, created_at FROM calls WHERE id IN ({})",
+        super::marks(ids.len())
+    ));
     let mut q = sqlx::query_as(&sql);
     for id in ids {
         q = q.bind(id);
@@ -59,21 +57,21 @@ pub async fn call_briefs(
 /// The stored name of a pattern of `tool`: itself when known or when the tool has room
 /// for another, else the tool's "other values" pattern. Registers new patterns.
 pub async fn resolve_pattern(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     tool: &str,
     pattern: &str,
     rule: Option<&str>,
     args: &str,
 ) -> sqlx::Result<String> {
     let known: Option<String> =
-        sqlx::query_scalar("SELECT pattern FROM insight_patterns WHERE tool = ? AND pattern = ?")
+        sqlx::query_scalar("SELECT pattern FROM insight_patterns WHERE tool = $1 AND pattern = $2")
             .bind(tool)
             .bind(pattern)
             .fetch_optional(&mut *conn)
             .await?;
     if let Some(known) = known {
         if rule.is_some() {
-            sqlx::query("UPDATE insight_patterns SET rule = ? WHERE tool = ? AND pattern = ?")
+            sqlx::query("UPDATE insight_patterns SET rule = $1 WHERE tool = $2 AND pattern = $3")
                 .bind(rule)
                 .bind(tool)
                 .bind(pattern)
@@ -82,7 +80,7 @@ pub async fn resolve_pattern(
         }
         return Ok(known);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insight_patterns WHERE tool = ?")
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insight_patterns WHERE tool = $1")
         .bind(tool)
         .fetch_one(&mut *conn)
         .await?;
@@ -95,7 +93,7 @@ pub async fn resolve_pattern(
         )
     };
     sqlx::query(
-        "INSERT INTO insight_patterns (tool, pattern, rule, args) VALUES (?, ?, ?, ?)
+        "INSERT INTO insight_patterns (tool, pattern, rule, args) VALUES ($1, $2, $3, $4)
          ON CONFLICT (tool, pattern) DO NOTHING",
     )
     .bind(tool)
@@ -110,15 +108,15 @@ pub async fn resolve_pattern(
 /// Notes a decision by people on a pattern: an approval extends its run of approvals, a
 /// denial ends it.
 pub async fn note_decision(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     tool: &str,
     pattern: &str,
     approved: bool,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE insight_patterns SET approvals_in_row =
-             CASE WHEN ? THEN approvals_in_row + 1 ELSE 0 END
-         WHERE tool = ? AND pattern = ?",
+             CASE WHEN $1 THEN approvals_in_row + 1 ELSE 0 END
+         WHERE tool = $2 AND pattern = $3",
     )
     .bind(approved)
     .bind(tool)
@@ -169,7 +167,7 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Adds `counts` to one hour's row of an agent, tool and pattern, and to its day's row.
 pub async fn add(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     hour: i64,
     agent_id: &str,
     tool: &str,
@@ -181,22 +179,22 @@ pub async fn add(
         .map(|c| c.to_string())
         .chain(bucket_columns())
         .collect();
-    let marks = vec!["?"; columns.len()].join(", ");
-    let sets: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect();
+    let marks = super::marks(columns.len());
     let day = hour.div_euclid(DAY_MS) * DAY_MS;
     for (table, key, at) in [
         ("insight_rollups", "hour", hour),
         ("insight_daily", "day", day),
     ] {
-        let sql = format!(
+        let sets: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        let sql = super::numbered(&format!(
             "INSERT INTO {table} ({key}, agent_id, tool, pattern, {}) VALUES (?, ?, ?, ?, {marks})
              ON CONFLICT ({key}, agent_id, tool, pattern) DO UPDATE SET {}",
             columns.join(", "),
             sets.join(", ")
-        );
+        ));
         let mut q = sqlx::query(&sql)
             .bind(at)
             .bind(agent_id)
@@ -223,11 +221,11 @@ fn covering(columns: &str, from: i64, to: i64, days: bool) -> (String, [i64; 6])
     };
     // Three single ranges (not one `OR`), so each reads its slice of the primary key.
     let sql = format!(
-        "SELECT hour AS at, {columns} FROM insight_rollups WHERE hour >= ? AND hour < ?
+        "SELECT hour AS at, {columns} FROM insight_rollups WHERE hour >= $1 AND hour < $2
          UNION ALL
-         SELECT hour AS at, {columns} FROM insight_rollups WHERE hour >= ? AND hour < ?
+         SELECT hour AS at, {columns} FROM insight_rollups WHERE hour >= $3 AND hour < $4
          UNION ALL
-         SELECT day AS at, {columns} FROM insight_daily WHERE day >= ? AND day < ?"
+         SELECT day AS at, {columns} FROM insight_daily WHERE day >= $5 AND day < $6"
     );
     (sql, [from, d0.min(to), d1.max(from), to, d0, d1])
 }
@@ -242,7 +240,7 @@ fn sums() -> String {
         .join(", ")
 }
 
-fn counts_from(row: &sqlx::sqlite::SqliteRow, first: usize) -> sqlx::Result<Counts> {
+fn counts_from(row: &sqlx::any::AnyRow, first: usize) -> sqlx::Result<Counts> {
     use sqlx::Row;
     let v = |i: usize| -> sqlx::Result<i64> {
         Ok(row.try_get::<Option<i64>, _>(first + i)?.unwrap_or(0))
@@ -287,11 +285,7 @@ fn columns() -> String {
 }
 
 /// Counts per agent, tool and pattern in `[from, to)` (hour-aligned).
-pub async fn groups(
-    db: impl SqliteExecutor<'_>,
-    from: i64,
-    to: i64,
-) -> sqlx::Result<Vec<GroupCounts>> {
+pub async fn groups(db: impl Executor<'_>, from: i64, to: i64) -> sqlx::Result<Vec<GroupCounts>> {
     use sqlx::Row;
     let (rows_sql, binds) = covering(
         &format!("agent_id, tool, pattern, {}", columns()),
@@ -326,7 +320,7 @@ pub async fn groups(
 /// Counts per row start in `[from, to)`, oldest first: with `days`, hours at the ragged
 /// ends and whole UTC days between; without, every hour.
 pub async fn series(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     from: i64,
     to: i64,
     days: bool,
@@ -358,7 +352,7 @@ pub struct PatternRow {
 }
 
 /// Every known pattern (at most 20 per tool).
-pub async fn patterns(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<PatternRow>> {
+pub async fn patterns(db: impl Executor<'_>) -> sqlx::Result<Vec<PatternRow>> {
     sqlx::query_as(
         "SELECT tool, pattern, rule, args, approvals_in_row FROM insight_patterns
          ORDER BY tool, pattern LIMIT 20000",
@@ -369,13 +363,13 @@ pub async fn patterns(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<PatternRo
 
 /// One pattern.
 pub async fn pattern(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     tool: &str,
     pattern: &str,
 ) -> sqlx::Result<Option<PatternRow>> {
     sqlx::query_as(
         "SELECT tool, pattern, rule, args, approvals_in_row FROM insight_patterns
-         WHERE tool = ? AND pattern = ?",
+         WHERE tool = $1 AND pattern = $2",
     )
     .bind(tool)
     .bind(pattern)
@@ -394,15 +388,15 @@ pub struct Denial {
 
 /// The newest denials with feedback made at or after `since` (ms), at most `limit`.
 pub async fn denials_since(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     since: i64,
     until: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Denial>> {
     sqlx::query_as(
         "SELECT c.tool, c.args, c.rule, r.feedback FROM reviews r JOIN calls c ON c.id = r.call_id
-         WHERE r.decision = 'deny' AND r.at >= ? AND r.at < ? AND r.feedback IS NOT NULL
-         ORDER BY r.at DESC LIMIT ?",
+         WHERE r.decision = 'deny' AND r.at >= $1 AND r.at < $2 AND r.feedback IS NOT NULL
+         ORDER BY r.at DESC LIMIT $3",
     )
     .bind(since)
     .bind(until)
@@ -425,7 +419,7 @@ pub struct Dismissal {
 }
 
 /// The latest dismissal of each suggestion.
-pub async fn dismissals(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Dismissal>> {
+pub async fn dismissals(db: impl Executor<'_>) -> sqlx::Result<Vec<Dismissal>> {
     sqlx::query_as(
         "SELECT d.kind, d.tool, d.pattern, d.decisions, d.denials, d.reason, d.username, d.at
          FROM insight_dismissals d
@@ -440,7 +434,7 @@ pub async fn dismissals(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Dismiss
 /// Records a dismissal.
 #[allow(clippy::too_many_arguments)]
 pub async fn dismiss(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     kind: &str,
     tool: &str,
     pattern: &str,
@@ -451,7 +445,7 @@ pub async fn dismiss(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO insight_dismissals (kind, tool, pattern, decisions, denials, reason,
-             user_id, username, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             user_id, username, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(kind)
     .bind(tool)
@@ -470,14 +464,14 @@ pub async fn dismiss(
 /// Notes that a person opened a call's card (`expanded`: its full arguments). Only the
 /// first opening and the first expansion are kept.
 pub async fn card_seen(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     call_id: &str,
     user_id: &str,
     expanded: bool,
     at: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO card_views (call_id, user_id, opened_at, expanded_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO card_views (call_id, user_id, opened_at, expanded_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (call_id, user_id) DO UPDATE SET
              expanded_at = COALESCE(card_views.expanded_at, excluded.expanded_at)",
     )
@@ -504,7 +498,7 @@ pub struct ReviewFactRow {
 
 /// Reviews of calls made in `[since, until)`, by reviewer and time, at most `limit`.
 pub async fn review_facts(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     since: i64,
     until: i64,
     limit: i64,
@@ -513,8 +507,8 @@ pub async fn review_facts(
         "SELECT r.user_id, r.username, r.decision, r.at, v.opened_at, v.expanded_at, c.risk
          FROM reviews r JOIN calls c ON c.id = r.call_id
          LEFT JOIN card_views v ON v.call_id = r.call_id AND v.user_id = r.user_id
-         WHERE r.at >= ? AND r.at < ?
-         ORDER BY r.user_id, r.at LIMIT ?",
+         WHERE r.at >= $1 AND r.at < $2
+         ORDER BY r.user_id, r.at LIMIT $3",
     )
     .bind(since)
     .bind(until)
@@ -525,14 +519,14 @@ pub async fn review_facts(
 
 /// Flags `user`'s concern on a call that ran; false when they flagged it already.
 pub async fn flag(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     call_id: &str,
     user: (&str, &str),
     reason: &str,
     at: i64,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO call_flags (call_id, user_id, username, reason, at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO call_flags (call_id, user_id, username, reason, at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (call_id, user_id) DO NOTHING",
     )
     .bind(call_id)
@@ -547,10 +541,10 @@ pub async fn flag(
 
 /// A call's flags: (who, why, when in ms), oldest first.
 pub async fn flags_of(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Vec<(String, String, i64)>> {
-    sqlx::query_as("SELECT username, reason, at FROM call_flags WHERE call_id = ? ORDER BY at")
+    sqlx::query_as("SELECT username, reason, at FROM call_flags WHERE call_id = $1 ORDER BY at")
         .bind(call_id)
         .fetch_all(db)
         .await
@@ -558,7 +552,7 @@ pub async fn flags_of(
 
 /// The newest flags made in `[since, until)`, with what the call was, at most `limit`.
 pub async fn flags_since(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     since: i64,
     until: i64,
     limit: i64,
@@ -566,7 +560,7 @@ pub async fn flags_since(
     sqlx::query_as(
         "SELECT c.tool, c.args, c.rule, f.reason AS feedback
          FROM call_flags f JOIN calls c ON c.id = f.call_id
-         WHERE f.at >= ? AND f.at < ? ORDER BY f.at DESC LIMIT ?",
+         WHERE f.at >= $1 AND f.at < $2 ORDER BY f.at DESC LIMIT $3",
     )
     .bind(since)
     .bind(until)

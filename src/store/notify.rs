@@ -3,8 +3,9 @@
 
 use crate::clock::to_millis;
 use crate::domain::notify::{ChannelKind, NoticeKind};
+use crate::store::{Conn, Executor};
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
 
 /// A stored channel (its secret still sealed or an `env:` reference).
 #[derive(Debug, Clone, FromRow)]
@@ -14,8 +15,10 @@ pub struct ChannelRow {
     pub kind: ChannelKind,
     pub config: String,
     pub secret: String,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub private: bool,
     pub reminder_percent: Option<i64>,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub enabled: bool,
     pub created_by: String,
     pub created_at: i64,
@@ -76,17 +79,17 @@ const CHANNEL: &str = "SELECT id, name, kind, config, secret, private, reminder_
     created_by, created_at FROM notify_channels";
 
 /// Inserts a channel; returns its id.
-pub async fn insert_channel(conn: &mut SqliteConnection, c: &NewChannel<'_>) -> sqlx::Result<i64> {
+pub async fn insert_channel(conn: &mut Conn, c: &NewChannel<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO notify_channels
            (name, kind, config, secret, private, reminder_percent, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(c.name)
     .bind(c.kind)
     .bind(c.config)
     .bind(c.secret)
-    .bind(c.private)
+    .bind(i64::from(c.private))
     .bind(c.reminder_percent.map(i64::from))
     .bind(c.created_by)
     .bind(to_millis(c.now))
@@ -95,34 +98,31 @@ pub async fn insert_channel(conn: &mut SqliteConnection, c: &NewChannel<'_>) -> 
 }
 
 /// Every channel, by name.
-pub async fn channels(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<ChannelRow>> {
+pub async fn channels(db: impl Executor<'_>) -> sqlx::Result<Vec<ChannelRow>> {
     sqlx::query_as(&format!("{CHANNEL} ORDER BY name"))
         .fetch_all(db)
         .await
 }
 
 /// One channel by name.
-pub async fn channel_named(
-    db: impl SqliteExecutor<'_>,
-    name: &str,
-) -> sqlx::Result<Option<ChannelRow>> {
-    sqlx::query_as(&format!("{CHANNEL} WHERE name = ?"))
+pub async fn channel_named(db: impl Executor<'_>, name: &str) -> sqlx::Result<Option<ChannelRow>> {
+    sqlx::query_as(&format!("{CHANNEL} WHERE name = $1"))
         .bind(name)
         .fetch_optional(db)
         .await
 }
 
 /// One channel by id.
-pub async fn channel(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<ChannelRow>> {
-    sqlx::query_as(&format!("{CHANNEL} WHERE id = ?"))
+pub async fn channel(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<ChannelRow>> {
+    sqlx::query_as(&format!("{CHANNEL} WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
 /// Deletes a channel (its routes and outbox rows go with it); whether it existed.
-pub async fn delete_channel(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM notify_channels WHERE id = ?")
+pub async fn delete_channel(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM notify_channels WHERE id = $1")
         .bind(id)
         .execute(conn)
         .await?;
@@ -130,13 +130,9 @@ pub async fn delete_channel(conn: &mut SqliteConnection, id: i64) -> sqlx::Resul
 }
 
 /// Pauses or resumes a channel; whether it existed.
-pub async fn set_enabled(
-    conn: &mut SqliteConnection,
-    id: i64,
-    enabled: bool,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE notify_channels SET enabled = ? WHERE id = ?")
-        .bind(enabled)
+pub async fn set_enabled(conn: &mut Conn, id: i64, enabled: bool) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE notify_channels SET enabled = $1 WHERE id = $2")
+        .bind(i64::from(enabled))
         .bind(id)
         .execute(conn)
         .await?;
@@ -145,13 +141,13 @@ pub async fn set_enabled(
 
 /// Adds a route; returns its id.
 pub async fn insert_route(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     route: &RouteRow,
     now: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO notify_routes (channel_id, rule, risk, agent, audience, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(route.channel_id)
     .bind(&route.rule)
@@ -164,9 +160,9 @@ pub async fn insert_route(
 }
 
 /// Deletes a route; the route as it was, if it existed.
-pub async fn delete_route(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<RouteRow>> {
+pub async fn delete_route(conn: &mut Conn, id: i64) -> sqlx::Result<Option<RouteRow>> {
     sqlx::query_as(
-        "DELETE FROM notify_routes WHERE id = ?
+        "DELETE FROM notify_routes WHERE id = $1
          RETURNING id, channel_id, rule, risk, agent, audience",
     )
     .bind(id)
@@ -175,7 +171,7 @@ pub async fn delete_route(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<
 }
 
 /// Every route, oldest first.
-pub async fn routes(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<RouteRow>> {
+pub async fn routes(db: impl Executor<'_>) -> sqlx::Result<Vec<RouteRow>> {
     sqlx::query_as(
         "SELECT id, channel_id, rule, risk, agent, audience FROM notify_routes ORDER BY id",
     )
@@ -184,17 +180,19 @@ pub async fn routes(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<RouteRow>> 
 }
 
 /// The newest audit event already read for notifications, if reading ever began.
-pub async fn cursor(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> {
+pub async fn cursor(db: impl Executor<'_>) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar("SELECT audit_id FROM notify_cursor WHERE id = 1")
         .fetch_optional(db)
         .await
 }
 
 /// Moves the cursor to `audit_id`.
-pub async fn set_cursor(conn: &mut SqliteConnection, audit_id: i64) -> sqlx::Result<()> {
+pub async fn set_cursor(conn: &mut Conn, audit_id: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO notify_cursor (id, audit_id) VALUES (1, ?)
-         ON CONFLICT (id) DO UPDATE SET audit_id = MAX(audit_id, excluded.audit_id)",
+        "INSERT INTO notify_cursor (id, audit_id) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE SET audit_id = CASE
+             WHEN excluded.audit_id > notify_cursor.audit_id THEN excluded.audit_id
+             ELSE notify_cursor.audit_id END",
     )
     .bind(audit_id)
     .execute(conn)
@@ -205,7 +203,7 @@ pub async fn set_cursor(conn: &mut SqliteConnection, audit_id: i64) -> sqlx::Res
 /// Queues one message, due at `due`; `false` when the same message (call, kind, channel)
 /// was queued before.
 pub async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     channel_id: i64,
     call_id: &str,
     kind: NoticeKind,
@@ -217,7 +215,7 @@ pub async fn enqueue(
     let done = sqlx::query(
         "INSERT INTO notify_outbox (channel_id, call_id, kind, dedupe, detail, created_at,
              next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe) DO NOTHING",
     )
     .bind(channel_id)
     .bind(call_id)
@@ -233,15 +231,15 @@ pub async fn enqueue(
 
 /// Messages due at `now`, soonest first.
 pub async fn due(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<OutboxRow>> {
     sqlx::query_as(
         "SELECT id, channel_id, call_id, kind, detail, attempts FROM notify_outbox
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL
-           AND next_attempt_at <= ?
-         ORDER BY next_attempt_at LIMIT ?",
+           AND next_attempt_at <= $1
+         ORDER BY next_attempt_at LIMIT $2",
     )
     .bind(to_millis(now))
     .bind(limit)
@@ -250,7 +248,7 @@ pub async fn due(
 }
 
 /// The soonest time a waiting message is due, if any waits.
-pub async fn next_due(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> {
+pub async fn next_due(db: impl Executor<'_>) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) FROM notify_outbox
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
@@ -261,14 +259,14 @@ pub async fn next_due(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<i64>> 
 
 /// Moves a waiting message to `at` (a reminder whose call's deadline moved).
 pub async fn reschedule(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     attempts: i64,
     at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE notify_outbox SET next_attempt_at = ?
-         WHERE id = ? AND attempts = ? AND delivered_at IS NULL AND gave_up_at IS NULL
+        "UPDATE notify_outbox SET next_attempt_at = $1
+         WHERE id = $2 AND attempts = $3 AND delivered_at IS NULL AND gave_up_at IS NULL
            AND skipped_at IS NULL",
     )
     .bind(to_millis(at))
@@ -280,15 +278,10 @@ pub async fn reschedule(
 }
 
 /// Drops a waiting message without sending it, saying why.
-pub async fn skip(
-    conn: &mut SqliteConnection,
-    id: i64,
-    now: DateTime<Utc>,
-    why: &str,
-) -> sqlx::Result<bool> {
+pub async fn skip(conn: &mut Conn, id: i64, now: DateTime<Utc>, why: &str) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE notify_outbox SET skipped_at = ?, last_result = ?
-         WHERE id = ? AND delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
+        "UPDATE notify_outbox SET skipped_at = $1, last_result = $2
+         WHERE id = $3 AND delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
     )
     .bind(to_millis(now))
     .bind(why)
@@ -315,7 +308,7 @@ pub struct Attempt<'a> {
 
 /// Records an attempt and what follows from it; `false` (nothing written) when it is not
 /// the next attempt of a waiting message (a stale repeat).
-pub async fn record_attempt(conn: &mut SqliteConnection, a: &Attempt<'_>) -> sqlx::Result<bool> {
+pub async fn record_attempt(conn: &mut Conn, a: &Attempt<'_>) -> sqlx::Result<bool> {
     let at = to_millis(a.at);
     let result = match (a.status_code, a.error) {
         (_, Some(e)) => e.to_string(),
@@ -323,11 +316,11 @@ pub async fn record_attempt(conn: &mut SqliteConnection, a: &Attempt<'_>) -> sql
         (None, None) => "sent".to_string(),
     };
     let done = sqlx::query(
-        "UPDATE notify_outbox SET attempts = ?, last_result = ?,
-           delivered_at = CASE WHEN ? THEN ? END,
-           next_attempt_at = COALESCE(?, next_attempt_at),
-           gave_up_at = CASE WHEN NOT ? AND ? IS NULL THEN ? END
-         WHERE id = ? AND attempts = ? AND delivered_at IS NULL AND gave_up_at IS NULL
+        "UPDATE notify_outbox SET attempts = $1, last_result = $2,
+           delivered_at = CASE WHEN $3 THEN $4 END,
+           next_attempt_at = COALESCE($5, next_attempt_at),
+           gave_up_at = CASE WHEN NOT $6 AND $7 IS NULL THEN $8 END
+         WHERE id = $9 AND attempts = $10 AND delivered_at IS NULL AND gave_up_at IS NULL
            AND skipped_at IS NULL",
     )
     .bind(a.attempt)
@@ -347,7 +340,7 @@ pub async fn record_attempt(conn: &mut SqliteConnection, a: &Attempt<'_>) -> sql
     }
     sqlx::query(
         "INSERT INTO notify_attempts (outbox_id, attempt, at, status_code, error, duration_ms)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(a.outbox_id)
     .bind(a.attempt)
@@ -361,13 +354,13 @@ pub async fn record_attempt(conn: &mut SqliteConnection, a: &Attempt<'_>) -> sql
 }
 
 /// The newest `limit` messages with their state, newest first.
-pub async fn deliveries(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+pub async fn deliveries(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
     sqlx::query_as(
         "SELECT o.id, c.name AS channel, o.call_id, o.kind, o.attempts, o.next_attempt_at,
                 o.delivered_at, o.gave_up_at, o.skipped_at, o.last_result,
                 (SELECT MAX(at) FROM notify_attempts a WHERE a.outbox_id = o.id) AS last_at
          FROM notify_outbox o JOIN notify_channels c ON c.id = o.channel_id
-         ORDER BY o.id DESC LIMIT ?",
+         ORDER BY o.id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(db)

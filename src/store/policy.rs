@@ -1,11 +1,12 @@
 //! SQL for `policy_versions` and `policy_drafts`.
 
 use crate::clock::to_millis;
+use crate::store::Executor;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
 /// The newest policy document and its version, if any.
-pub async fn latest(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<(i64, String)>> {
+pub async fn latest(db: impl Executor<'_>) -> sqlx::Result<Option<(i64, String)>> {
     sqlx::query_as("SELECT version, document FROM policy_versions ORDER BY version DESC LIMIT 1")
         .fetch_optional(db)
         .await
@@ -19,13 +20,14 @@ pub struct VersionRow {
     pub author: String,
     pub created_at: i64,
     pub comment: String,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub loosening: bool,
 }
 
 const VERSION_COLUMNS: &str = "version, document, author, created_at, comment, loosening";
 
 /// The newest version, with who saved it and why.
-pub async fn latest_row(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<VersionRow>> {
+pub async fn latest_row(db: impl Executor<'_>) -> sqlx::Result<Option<VersionRow>> {
     sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY version DESC LIMIT 1"
     ))
@@ -34,12 +36,9 @@ pub async fn latest_row(db: impl SqliteExecutor<'_>) -> sqlx::Result<Option<Vers
 }
 
 /// One version.
-pub async fn version(
-    db: impl SqliteExecutor<'_>,
-    version: i64,
-) -> sqlx::Result<Option<VersionRow>> {
+pub async fn version(db: impl Executor<'_>, version: i64) -> sqlx::Result<Option<VersionRow>> {
     sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM policy_versions WHERE version = ?"
+        "SELECT {VERSION_COLUMNS} FROM policy_versions WHERE version = $1"
     ))
     .bind(version)
     .fetch_optional(db)
@@ -47,9 +46,9 @@ pub async fn version(
 }
 
 /// The newest `limit` versions, newest first (plus the one before the oldest, for its diff).
-pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<VersionRow>> {
+pub async fn newest(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<VersionRow>> {
     sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY version DESC LIMIT ?"
+        "SELECT {VERSION_COLUMNS} FROM policy_versions ORDER BY version DESC LIMIT $1"
     ))
     .bind(limit + 1)
     .fetch_all(db)
@@ -67,26 +66,23 @@ pub struct NewVersion<'a> {
 }
 
 /// Stores a new version; returns its number.
-pub async fn insert(db: impl SqliteExecutor<'_>, v: &NewVersion<'_>) -> sqlx::Result<i64> {
+pub async fn insert(db: impl Executor<'_>, v: &NewVersion<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO policy_versions (document, author, created_at, comment, loosening)
-         VALUES (?, ?, ?, ?, ?) RETURNING version",
+         VALUES ($1, $2, $3, $4, $5) RETURNING version",
     )
     .bind(v.document)
     .bind(v.author)
     .bind(to_millis(v.now))
     .bind(v.comment)
-    .bind(v.loosening)
+    .bind(i64::from(v.loosening))
     .fetch_one(db)
     .await
 }
 
 /// A person's draft: (base version, document).
-pub async fn draft(
-    db: impl SqliteExecutor<'_>,
-    user_id: &str,
-) -> sqlx::Result<Option<(i64, String)>> {
-    sqlx::query_as("SELECT base, document FROM policy_drafts WHERE user_id = ?")
+pub async fn draft(db: impl Executor<'_>, user_id: &str) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("SELECT base, document FROM policy_drafts WHERE user_id = $1")
         .bind(user_id)
         .fetch_optional(db)
         .await
@@ -94,14 +90,14 @@ pub async fn draft(
 
 /// Creates or replaces a person's draft.
 pub async fn put_draft(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     user_id: &str,
     base: i64,
     document: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO policy_drafts (user_id, base, document, updated_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO policy_drafts (user_id, base, document, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id) DO UPDATE SET base = excluded.base, document = excluded.document,
              updated_at = excluded.updated_at",
     )
@@ -115,8 +111,8 @@ pub async fn put_draft(
 }
 
 /// Drops a person's draft.
-pub async fn delete_draft(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM policy_drafts WHERE user_id = ?")
+pub async fn delete_draft(db: impl Executor<'_>, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM policy_drafts WHERE user_id = $1")
         .bind(user_id)
         .execute(db)
         .await?;

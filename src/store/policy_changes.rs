@@ -2,7 +2,8 @@
 //! status: [`transition`], a conditional write that follows [`ChangeStatus::apply`].
 
 use crate::domain::change_request::{ChangeEvent, ChangeStatus};
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use crate::store::{Conn, Executor};
+use sqlx::FromRow;
 
 /// A row of `policy_changes`.
 #[derive(Debug, Clone, FromRow)]
@@ -51,11 +52,11 @@ pub struct NewChange<'a> {
 }
 
 /// Stores a new pending change; returns its number.
-pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewChange<'_>) -> sqlx::Result<i64> {
+pub async fn insert(db: impl Executor<'_>, c: &NewChange<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO policy_changes (base, document, author, author_id, comment, hash, changes,
             findings, replay, status, approvals_required, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12) RETURNING id",
     )
     .bind(c.base)
     .bind(c.document)
@@ -74,9 +75,9 @@ pub async fn insert(db: impl SqliteExecutor<'_>, c: &NewChange<'_>) -> sqlx::Res
 }
 
 /// One change.
-pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<ChangeRow>> {
+pub async fn get(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<ChangeRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM policy_changes WHERE id = ?"
+        "SELECT {COLUMNS} FROM policy_changes WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db)
@@ -84,7 +85,7 @@ pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<Ch
 }
 
 /// Pending changes, oldest first.
-pub async fn pending(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<ChangeRow>> {
+pub async fn pending(db: impl Executor<'_>) -> sqlx::Result<Vec<ChangeRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' ORDER BY id"
     ))
@@ -93,9 +94,9 @@ pub async fn pending(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<ChangeRow>
 }
 
 /// The newest `limit` changes of any status, newest first.
-pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<ChangeRow>> {
+pub async fn newest(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<ChangeRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM policy_changes ORDER BY id DESC LIMIT ?"
+        "SELECT {COLUMNS} FROM policy_changes ORDER BY id DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(db)
@@ -103,9 +104,9 @@ pub async fn newest(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec
 }
 
 /// Pending changes whose deadline passed at `now_ms`.
-pub async fn due(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<Vec<ChangeRow>> {
+pub async fn due(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<Vec<ChangeRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' AND expires_at <= ?
+        "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' AND expires_at <= $1
          ORDER BY id"
     ))
     .bind(now_ms)
@@ -116,7 +117,7 @@ pub async fn due(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<Vec<C
 /// Moves a change from `from` by `event` if it is still there (`resolved_at`,
 /// `applied_version` set when given); returns the new status or `None`.
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     from: ChangeStatus,
     event: ChangeEvent,
@@ -127,9 +128,9 @@ pub async fn transition(
         return Ok(None);
     };
     let done = sqlx::query(
-        "UPDATE policy_changes SET status = ?, resolved_at = COALESCE(?, resolved_at),
-            applied_version = COALESCE(?, applied_version)
-         WHERE id = ? AND status = ?",
+        "UPDATE policy_changes SET status = $1, resolved_at = COALESCE($2, resolved_at),
+            applied_version = COALESCE($3, applied_version)
+         WHERE id = $4 AND status = $5",
     )
     .bind(to)
     .bind(resolved_at)
@@ -144,15 +145,15 @@ pub async fn transition(
 /// Re-bases a pending change at `candidate`: the next candidate, with a new base,
 /// document, hash, diff, findings and replay. `false` when it is no longer pending at it.
 pub async fn rebase(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     candidate: i64,
     c: &NewChange<'_>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE policy_changes SET candidate = candidate + 1, base = ?, document = ?, hash = ?,
-            changes = ?, findings = ?, replay = ?
-         WHERE id = ? AND status = 'pending' AND candidate = ?",
+        "UPDATE policy_changes SET candidate = candidate + 1, base = $1, document = $2, hash = $3,
+            changes = $4, findings = $5, replay = $6
+         WHERE id = $7 AND status = 'pending' AND candidate = $8",
     )
     .bind(c.base)
     .bind(c.document)
@@ -168,9 +169,9 @@ pub async fn rebase(
 }
 
 /// Pending changes (for the navigation's count).
-pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Result<i64> {
+pub async fn pending_count(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND expires_at > ?",
+        "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND expires_at > $1",
     )
     .bind(now_ms)
     .fetch_one(db)
@@ -178,9 +179,9 @@ pub async fn pending_count(db: impl SqliteExecutor<'_>, now_ms: i64) -> sqlx::Re
 }
 
 /// Pending changes by one author (`author` as stored: `user:<name>` or `cli`).
-pub async fn pending_by(db: impl SqliteExecutor<'_>, author: &str) -> sqlx::Result<i64> {
+pub async fn pending_by(db: impl Executor<'_>, author: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND author = ?",
+        "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND author = $1",
     )
     .bind(author)
     .fetch_one(db)

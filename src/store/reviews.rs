@@ -3,7 +3,8 @@
 
 use crate::domain::review::{self, Verdict};
 use crate::domain::Role;
-use sqlx::{FromRow, SqliteExecutor};
+use crate::store::Executor;
+use sqlx::FromRow;
 use std::collections::HashMap;
 
 /// A row of `reviews`.
@@ -22,10 +23,12 @@ pub struct ReviewRow {
     pub shown_hash: String,
     /// Whether the reviewer made the version they reviewed (read from `call_candidates`;
     /// not a column of `reviews`).
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub edited: bool,
     /// The reviewer's role now, and whether their account is disabled now (read from
     /// `users`; not columns of `reviews`).
     pub role_now: Option<Role>,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled_now: bool,
     pub at: i64,
 }
@@ -55,10 +58,10 @@ const READ_COLUMNS: &str = "r.call_id, r.version, r.user_id, r.username, r.role,
     u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now";
 
 /// Reviews of a call, oldest first.
-pub async fn of_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result<Vec<ReviewRow>> {
+pub async fn of_call(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<ReviewRow>> {
     sqlx::query_as(&format!(
         "SELECT {READ_COLUMNS} FROM reviews r LEFT JOIN users u ON u.id = r.user_id
-         WHERE r.call_id = ? ORDER BY r.at, r.rowid"
+         WHERE r.call_id = $1 ORDER BY r.at, r.version, r.username"
     ))
     .bind(call_id)
     .fetch_all(db)
@@ -67,21 +70,23 @@ pub async fn of_call(db: impl SqliteExecutor<'_>, call_id: &str) -> sqlx::Result
 
 /// The reviews of many calls in one query (for lists), grouped by call id.
 pub async fn of_calls(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     call_ids: &[&str],
 ) -> sqlx::Result<HashMap<String, Vec<ReviewRow>>> {
     let mut by_call = HashMap::<String, Vec<ReviewRow>>::new();
     if call_ids.is_empty() {
         return Ok(by_call);
     }
-    let ids = serde_json::to_string(call_ids).unwrap_or_else(|_| "[]".into());
-    let rows: Vec<ReviewRow> = sqlx::query_as(&format!(
+    let sql = super::numbered(&format!(
         "SELECT {READ_COLUMNS} FROM reviews r LEFT JOIN users u ON u.id = r.user_id
-         WHERE r.call_id IN (SELECT value FROM json_each(?)) ORDER BY r.at, r.rowid"
-    ))
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
+         WHERE r.call_id IN ({}) ORDER BY r.at, r.version, r.username",
+        super::marks(call_ids.len())
+    ));
+    let mut query = sqlx::query_as(&sql);
+    for id in call_ids {
+        query = query.bind(*id);
+    }
+    let rows: Vec<ReviewRow> = query.fetch_all(db).await?;
     for row in rows {
         by_call.entry(row.call_id.clone()).or_default().push(row);
     }
@@ -90,9 +95,9 @@ pub async fn of_calls(
 
 /// Records a review. Fails with a PRIMARY KEY violation if this person already reviewed
 /// this candidate.
-pub async fn insert(db: impl SqliteExecutor<'_>, r: &ReviewRow) -> sqlx::Result<()> {
+pub async fn insert(db: impl Executor<'_>, r: &ReviewRow) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(&r.call_id)
     .bind(r.version)
@@ -122,13 +127,10 @@ pub struct CandidateRow {
 }
 
 /// A call's edits, oldest first.
-pub async fn candidates(
-    db: impl SqliteExecutor<'_>,
-    call_id: &str,
-) -> sqlx::Result<Vec<CandidateRow>> {
+pub async fn candidates(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<CandidateRow>> {
     sqlx::query_as(
         "SELECT call_id, version, args, author, rule, created_at FROM call_candidates
-         WHERE call_id = ? ORDER BY version",
+         WHERE call_id = $1 ORDER BY version",
     )
     .bind(call_id)
     .fetch_all(db)
@@ -136,10 +138,10 @@ pub async fn candidates(
 }
 
 /// Records an edit.
-pub async fn insert_candidate(db: impl SqliteExecutor<'_>, c: &CandidateRow) -> sqlx::Result<()> {
+pub async fn insert_candidate(db: impl Executor<'_>, c: &CandidateRow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO call_candidates (call_id, version, args, author, rule, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&c.call_id)
     .bind(c.version)

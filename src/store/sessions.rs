@@ -2,19 +2,19 @@
 
 use super::users::UserRow;
 use crate::clock::to_millis;
+use crate::store::Executor;
 use chrono::{DateTime, Utc};
-use sqlx::SqliteExecutor;
 
 /// Records a new session for `user_id`, valid until `expires_at`.
 pub async fn insert(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     token_hash: &str,
     user_id: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(token_hash)
     .bind(user_id)
@@ -27,7 +27,7 @@ pub async fn insert(
 
 /// The enabled person owning an unexpired session with this token hash.
 pub async fn find_user(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<UserRow>> {
@@ -35,7 +35,7 @@ pub async fn find_user(
         "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at,
                 u.must_change_password
          FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
     )
     .bind(token_hash)
     .bind(to_millis(now))
@@ -44,8 +44,8 @@ pub async fn find_user(
 }
 
 /// Ends one session.
-pub async fn delete(db: impl SqliteExecutor<'_>, token_hash: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+pub async fn delete(db: impl Executor<'_>, token_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash)
         .execute(db)
         .await?;
@@ -53,8 +53,8 @@ pub async fn delete(db: impl SqliteExecutor<'_>, token_hash: &str) -> sqlx::Resu
 }
 
 /// Ends every session of one person (on disabling the account).
-pub async fn delete_for_user(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+pub async fn delete_for_user(db: impl Executor<'_>, user_id: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(db)
         .await?;
@@ -62,8 +62,8 @@ pub async fn delete_for_user(db: impl SqliteExecutor<'_>, user_id: &str) -> sqlx
 }
 
 /// Removes sessions that expired before `now`; returns how many.
-pub async fn delete_expired(db: impl SqliteExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+pub async fn delete_expired(db: impl Executor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(to_millis(now))
         .execute(db)
         .await?;
@@ -71,12 +71,8 @@ pub async fn delete_expired(db: impl SqliteExecutor<'_>, now: DateTime<Utc>) -> 
 }
 
 /// Ends every session of a person but one (`keep`, a token hash).
-pub async fn delete_others(
-    db: impl SqliteExecutor<'_>,
-    user_id: &str,
-    keep: &str,
-) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?")
+pub async fn delete_others(db: impl Executor<'_>, user_id: &str, keep: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2")
         .bind(user_id)
         .bind(keep)
         .execute(db)

@@ -2,7 +2,8 @@
 
 use crate::domain::review::{self, Verdict};
 use crate::domain::Role;
-use sqlx::{FromRow, SqliteExecutor};
+use crate::store::Executor;
+use sqlx::FromRow;
 
 /// What is reviewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,7 @@ pub struct SignoffReviewRow {
     pub at: i64,
     /// Read from `users`: their role now, and whether they are disabled now.
     pub role_now: Option<Role>,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled_now: bool,
     /// Read from `users`: when the reviewer's account was created (ms).
     pub user_created_at: Option<i64>,
@@ -62,12 +64,12 @@ const READ: &str = "SELECT r.subject_id, r.candidate, r.user_id, r.username, r.r
 
 /// The reviews of one subject, oldest first.
 pub async fn of(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     kind: SubjectKind,
     id: i64,
 ) -> sqlx::Result<Vec<SignoffReviewRow>> {
     sqlx::query_as(&format!(
-        "{READ} WHERE r.subject = ? AND r.subject_id = ? ORDER BY r.at, r.rowid"
+        "{READ} WHERE r.subject = $1 AND r.subject_id = $2 ORDER BY r.at, r.candidate, r.username"
     ))
     .bind(kind.as_str())
     .bind(id)
@@ -77,22 +79,23 @@ pub async fn of(
 
 /// The reviews of many subjects of one kind, oldest first.
 pub async fn of_many(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     kind: SubjectKind,
     ids: &[i64],
 ) -> sqlx::Result<Vec<SignoffReviewRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    sqlx::query_as(&format!(
-        "{READ} WHERE r.subject = ? AND r.subject_id IN (SELECT value FROM json_each(?))
-         ORDER BY r.at, r.rowid"
-    ))
-    .bind(kind.as_str())
-    .bind(ids)
-    .fetch_all(db)
-    .await
+    let sql = super::numbered(&format!(
+        "{READ} WHERE r.subject = ? AND r.subject_id IN ({})
+         ORDER BY r.at, r.candidate, r.username",
+        super::marks(ids.len())
+    ));
+    let mut query = sqlx::query_as(&sql).bind(kind.as_str());
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(db).await
 }
 
 /// A review to record.
@@ -111,10 +114,10 @@ pub struct NewReview<'a> {
 }
 
 /// Records a review (the primary key refuses a second one by the same person).
-pub async fn insert(db: impl SqliteExecutor<'_>, r: &NewReview<'_>) -> sqlx::Result<()> {
+pub async fn insert(db: impl Executor<'_>, r: &NewReview<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO signoff_reviews (subject, subject_id, candidate, user_id, username, role,
-            decision, comment, shown_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            decision, comment, shown_hash, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(r.kind.as_str())
     .bind(r.subject_id)

@@ -2,8 +2,9 @@
 
 use crate::clock::{from_millis, to_millis};
 use crate::domain::{Role, UserView};
+use crate::store::Executor;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
 /// A row of `users`, including the password hash (never sent to a browser).
 #[derive(Debug, Clone, FromRow)]
@@ -12,9 +13,11 @@ pub struct UserRow {
     pub username: String,
     pub password_hash: String,
     pub role: String,
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled: bool,
     pub created_at: i64,
     /// Set when an admin chose their password: they must change it before anything else.
+    #[sqlx(try_from = "crate::store::text::Flag")]
     pub must_change_password: bool,
 }
 
@@ -50,10 +53,10 @@ const COLUMNS: &str =
     "id, username, password_hash, role, disabled, created_at, must_change_password";
 
 /// Inserts a person. Fails with a UNIQUE violation when the name is taken.
-pub async fn insert(db: impl SqliteExecutor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
+pub async fn insert(db: impl Executor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
     sqlx::query_as(&format!(
         "INSERT INTO users (id, username, password_hash, role, created_at)
-         VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     ))
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(new.username)
@@ -67,12 +70,12 @@ pub async fn insert(db: impl SqliteExecutor<'_>, new: &NewUser<'_>) -> sqlx::Res
 /// Inserts a person only if there is nobody yet (the first-run admin). `None` when
 /// someone already exists, so two racing first runs cannot both succeed.
 pub async fn insert_first(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     new: &NewUser<'_>,
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(&format!(
         "INSERT INTO users (id, username, password_hash, role, created_at)
-         SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)
+         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM users)
          RETURNING {COLUMNS}"
     ))
     .bind(uuid::Uuid::new_v4().to_string())
@@ -86,17 +89,17 @@ pub async fn insert_first(
 
 /// Finds a person by (normalised) username.
 pub async fn find_by_username(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     username: &str,
 ) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))
         .bind(username)
         .fetch_optional(db)
         .await
 }
 
 /// Everyone, oldest account first.
-pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<UserRow>> {
+pub async fn list(db: impl Executor<'_>) -> sqlx::Result<Vec<UserRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users ORDER BY created_at, username"
     ))
@@ -105,20 +108,21 @@ pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<UserRow>> {
 }
 
 /// Whether anyone exists yet.
-pub async fn any(db: impl SqliteExecutor<'_>) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
+pub async fn any(db: impl Executor<'_>) -> sqlx::Result<bool> {
+    let any: super::text::Flag = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
         .fetch_one(db)
-        .await
+        .await?;
+    Ok(any.0)
 }
 
 /// Enables or disables an account. Returns whether the account exists.
 pub async fn set_disabled(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     username: &str,
     disabled: bool,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
-        .bind(disabled)
+    let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+        .bind(i64::from(disabled))
         .bind(username)
         .execute(db)
         .await?;
@@ -126,8 +130,8 @@ pub async fn set_disabled(
 }
 
 /// Changes a person's role.
-pub async fn set_role(db: impl SqliteExecutor<'_>, id: &str, role: Role) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+pub async fn set_role(db: impl Executor<'_>, id: &str, role: Role) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
         .bind(role)
         .bind(id)
         .execute(db)
@@ -138,14 +142,14 @@ pub async fn set_role(db: impl SqliteExecutor<'_>, id: &str, role: Role) -> sqlx
 /// Replaces a person's password hash; `must_change` makes them choose a new one at their
 /// next sign-in.
 pub async fn set_password(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     id: &str,
     password_hash: &str,
     must_change: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
         .bind(password_hash)
-        .bind(must_change)
+        .bind(i64::from(must_change))
         .bind(id)
         .execute(db)
         .await?;
@@ -153,14 +157,14 @@ pub async fn set_password(
 }
 
 /// How many enabled admins there are.
-pub async fn active_admins(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn active_admins(db: impl Executor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
         .fetch_one(db)
         .await
 }
 
 /// How many enabled managers and admins there are (the people who can sign off).
-pub async fn active_managers(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+pub async fn active_managers(db: impl Executor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM users WHERE role IN ('manager', 'admin') AND disabled = 0",
     )
@@ -169,8 +173,8 @@ pub async fn active_managers(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
 }
 
 /// One person by id.
-pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+pub async fn find_by_id(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
@@ -178,8 +182,8 @@ pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<O
 
 /// Ids of the accounts created after `at` (ms): they never sign off what was asked before
 /// they existed.
-pub async fn created_after(db: impl SqliteExecutor<'_>, at: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT id FROM users WHERE created_at > ?")
+pub async fn created_after(db: impl Executor<'_>, at: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE created_at > $1")
         .bind(at)
         .fetch_all(db)
         .await

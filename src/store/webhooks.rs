@@ -1,8 +1,9 @@
 //! SQL for the webhook outbox (`webhooks`) and its delivery log (`webhook_attempts`).
 
 use crate::clock::to_millis;
+use crate::store::Executor;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
 
 /// A webhook waiting to be delivered.
 #[derive(Debug, Clone, FromRow)]
@@ -29,14 +30,14 @@ pub struct AttemptRow {
 
 /// Queues a delivery, due now.
 pub async fn enqueue(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     call_id: &str,
     url: &str,
     event_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO webhooks (call_id, url, event_id, next_attempt_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO webhooks (call_id, url, event_id, next_attempt_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(call_id)
     .bind(url)
@@ -49,15 +50,15 @@ pub async fn enqueue(
 
 /// Deliveries due at `now`.
 pub async fn due(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<WebhookRow>> {
     sqlx::query_as(
         "SELECT w.id, w.call_id, c.agent_id, w.url, w.event_id, w.attempts
          FROM webhooks w JOIN calls c ON c.id = w.call_id
-         WHERE w.delivered_at IS NULL AND w.gave_up_at IS NULL AND w.next_attempt_at <= ?
-         ORDER BY w.next_attempt_at LIMIT ?",
+         WHERE w.delivered_at IS NULL AND w.gave_up_at IS NULL AND w.next_attempt_at <= $1
+         ORDER BY w.next_attempt_at LIMIT $2",
     )
     .bind(to_millis(now))
     .bind(limit)
@@ -69,7 +70,7 @@ pub async fn due(
 /// (neither).
 #[allow(clippy::too_many_arguments)]
 pub async fn record_attempt(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Conn,
     webhook_id: i64,
     attempt: i64,
     now: DateTime<Utc>,
@@ -84,7 +85,7 @@ pub async fn record_attempt(
     // delivery of the same attempt records nothing.
     let fresh = sqlx::query(
         "UPDATE webhooks SET attempts = attempts
-         WHERE id = ? AND attempts = ? AND delivered_at IS NULL AND gave_up_at IS NULL",
+         WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL AND gave_up_at IS NULL",
     )
     .bind(webhook_id)
     .bind(attempt - 1)
@@ -95,7 +96,7 @@ pub async fn record_attempt(
     }
     sqlx::query(
         "INSERT INTO webhook_attempts (webhook_id, attempt, at, status_code, error, duration_ms)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(webhook_id)
     .bind(attempt)
@@ -106,11 +107,11 @@ pub async fn record_attempt(
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "UPDATE webhooks SET attempts = ?,
-           delivered_at = CASE WHEN ? THEN ? END,
-           next_attempt_at = COALESCE(?, next_attempt_at),
-           gave_up_at = CASE WHEN NOT ? AND ? IS NULL THEN ? END
-         WHERE id = ?",
+        "UPDATE webhooks SET attempts = $1,
+           delivered_at = CASE WHEN $2 THEN $3 END,
+           next_attempt_at = COALESCE($4, next_attempt_at),
+           gave_up_at = CASE WHEN NOT $5 AND $6 IS NULL THEN $7 END
+         WHERE id = $8",
     )
     .bind(attempt)
     .bind(delivered)
@@ -127,13 +128,13 @@ pub async fn record_attempt(
 
 /// Every attempt for a call's webhooks, oldest first.
 pub async fn attempts_for_call(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Vec<AttemptRow>> {
     sqlx::query_as(
         "SELECT a.webhook_id, a.attempt, a.at, a.status_code, a.error, a.duration_ms
          FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id
-         WHERE w.call_id = ? ORDER BY a.at, a.attempt",
+         WHERE w.call_id = $1 ORDER BY a.at, a.attempt",
     )
     .bind(call_id)
     .fetch_all(db)

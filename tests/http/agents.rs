@@ -236,7 +236,7 @@ async fn the_agents_page_functions_and_the_cli_manage_agents() {
 
     // The CLI, against the same database.
     let cli = |args: &[&str]| {
-        let mut full = vec!["--db".to_string(), app.db.to_str().unwrap().to_string()];
+        let mut full = vec!["--db".to_string(), app.db.clone()];
         full.extend(args.iter().map(|s| s.to_string()));
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))

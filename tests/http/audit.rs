@@ -23,7 +23,7 @@ async fn seed(app: &TestApp, n: usize) {
             detail: json!({ "n": i, "note": "a, \"quoted\"\nline" }),
         })
         .collect();
-    let mut tx = app.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let mut tx = askfirst::store::write_tx(app.pool()).await.unwrap();
     append_many(&mut tx, &events).await.unwrap();
     tx.commit().await.unwrap();
 }
@@ -148,11 +148,13 @@ async fn the_page_shows_the_chain_status_and_a_tampered_chain_loudly() {
     assert!(!html.contains("BROKEN"));
 
     // Rewrite the newest (already verified) event behind the triggers' back.
-    sqlx::query("DROP TRIGGER audit_events_no_update")
-        .execute(app.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE id = ?")
+    let drop = if crate::support::on_postgres() {
+        "DROP TRIGGER audit_events_no_update ON audit_events"
+    } else {
+        "DROP TRIGGER audit_events_no_update"
+    };
+    sqlx::query(drop).execute(app.pool()).await.unwrap();
+    sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE id = $1")
         .bind(newest)
         .execute(app.pool())
         .await
@@ -316,7 +318,7 @@ async fn the_cli_export_matches_the_http_export() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",
-            app.db.to_str().unwrap(),
+            app.db.as_str(),
             "audit",
             "export",
             "--format",
@@ -338,7 +340,7 @@ async fn the_cli_export_matches_the_http_export() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",
-            app.db.to_str().unwrap(),
+            app.db.as_str(),
             "audit",
             "export",
             "--format",
@@ -359,7 +361,7 @@ async fn the_cli_export_matches_the_http_export() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",
-            app.db.to_str().unwrap(),
+            app.db.as_str(),
             "audit",
             "export",
             "--format",

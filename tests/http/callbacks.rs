@@ -96,7 +96,7 @@ async fn a_name_resolving_inside_is_refused_when_delivering_and_not_retried() {
     for _ in 0..100 {
         outcome = sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(
             "SELECT w.attempts, w.gave_up_at, a.error FROM webhooks w
-             JOIN webhook_attempts a ON a.webhook_id = w.id WHERE w.call_id = ?",
+             JOIN webhook_attempts a ON a.webhook_id = w.id WHERE w.call_id = $1",
         )
         .bind(&id)
         .fetch_optional(app.pool())

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::process::Output;
 
 async fn askfirst(app: &TestApp, args: &[&str]) -> Output {
-    let mut full = vec!["--db", app.db.to_str().unwrap()];
+    let mut full = vec!["--db", app.db.as_str()];
     full.extend_from_slice(args);
     tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args(&full)
@@ -30,7 +30,7 @@ async fn agents_are_created_once_listed_and_disabled() {
         .as_str()
         .unwrap()
         .starts_with("whsec_"));
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE key_hash = ?")
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE key_hash = $1")
         .bind(&key)
         .fetch_one(app.pool())
         .await
@@ -157,7 +157,7 @@ async fn the_audit_chain_verifies_and_detects_tampering() {
 
 /// Runs the CLI on `db`, with the audit key in `key` if given.
 async fn run(
-    db: &std::path::Path,
+    db: &str,
     key: Option<&std::path::Path>,
     args: &[&str],
     stdin: Option<&str>,
@@ -203,7 +203,7 @@ fn unkeyed(prev: &str, row: &askfirst::store::audit::EventRow) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("askfirst.db");
+    let db = crate::support::fresh_database(dir.path()).await;
     let key = dir.path().join("audit.key");
     std::fs::write(&key, "k".repeat(48)).unwrap();
     let ok = |out: &Output| {
@@ -245,16 +245,21 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
     let last = ok(&run(&db, Some(&key), &["audit", "head"], None).await)
         .trim()
         .to_string();
-    let pool = askfirst::store::open(&db).await.unwrap();
+    let pool = askfirst::store::open(&db.parse().unwrap()).await.unwrap();
     let id: i64 = last.split(':').next().unwrap().parse().unwrap();
     // Whoever can write the database file can drop the log's triggers.
     for trigger in ["audit_events_no_update", "audit_events_no_delete"] {
-        sqlx::query(&format!("DROP TRIGGER {trigger}"))
+        let on = if crate::support::on_postgres() {
+            " ON audit_events"
+        } else {
+            ""
+        };
+        sqlx::query(&format!("DROP TRIGGER {trigger}{on}"))
             .execute(&pool)
             .await
             .unwrap();
     }
-    sqlx::query("DELETE FROM audit_events WHERE id >= ?")
+    sqlx::query("DELETE FROM audit_events WHERE id >= $1")
         .bind(id)
         .execute(&pool)
         .await
@@ -284,7 +289,7 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
     let mut prev = askfirst::store::audit::GENESIS.to_string();
     for row in &rows {
         let hash = unkeyed(&prev, row);
-        sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE id = ?")
+        sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3")
             .bind(&prev)
             .bind(&hash)
             .bind(row.id)

@@ -6,7 +6,6 @@
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
@@ -15,7 +14,7 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_askfirst")
 }
 
-async fn cli(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
+async fn cli(db: &str, args: &[&str], stdin: Option<&str>) -> String {
     use tokio::io::AsyncWriteExt;
     let mut cmd = Command::new(bin());
     cmd.arg("--db")
@@ -38,7 +37,7 @@ async fn cli(db: &Path, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn start(db: &Path) -> (Child, String) {
+async fn start(db: &str, key_file: &std::path::Path) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,8 +45,8 @@ async fn start(db: &Path) -> (Child, String) {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(bin())
-        .args(["serve", "--addr", &addr, "--db"])
-        .arg(db)
+        .args(["serve", "--addr", &addr, "--db", db, "--secrets-key-file"])
+        .arg(key_file)
         .env("ASKFIRST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -81,7 +80,8 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("askfirst.db");
+    let db = crate::support::fresh_database(dir.path()).await;
+    let key_file = dir.path().join("askfirst.secrets-key");
     cli(
         &db,
         &[
@@ -103,7 +103,7 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     let mut seq = 0usize;
 
     for cycle in 0..cycles {
-        let (mut server, base) = start(&db).await;
+        let (mut server, base) = start(&db, &key_file).await;
         let browser = Client::builder().cookie_store(true).build().unwrap();
         let res = browser
             .post(format!("{base}/rpc/sign_in"))
@@ -171,20 +171,22 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     }
 
     // Restart once more and check everything through a fresh process.
-    let (mut server, base) = start(&db).await;
+    let (mut server, base) = start(&db, &key_file).await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(
         !acked.proposed.is_empty() && !acked.executed.is_empty(),
         "the load did something"
     );
-    let pool = askfirst::store::open(&db).await.unwrap();
-    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(check, "ok");
+    let pool = askfirst::store::open(&db.parse().unwrap()).await.unwrap();
+    if !crate::support::on_postgres() {
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
     for id in &acked.proposed {
-        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM calls WHERE id = ?")
+        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
             .bind(id)
             .fetch_optional(&pool)
             .await
@@ -193,7 +195,7 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     }
     for id in &acked.approved {
         let decisions: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM reviews WHERE call_id = ? AND decision = 'approve'",
+            "SELECT COUNT(*) FROM reviews WHERE call_id = $1 AND decision = 'approve'",
         )
         .bind(id)
         .fetch_one(&pool)
@@ -217,7 +219,7 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     .unwrap();
     assert_eq!(twice, 0, "a call was executed twice");
     for id in &acked.executed {
-        let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = ?")
+        let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
             .bind(id)
             .fetch_one(&pool)
             .await

@@ -440,7 +440,7 @@ async fn concurrent_executes_yield_exactly_one_success() {
     assert!(statuses.iter().all(|s| *s == 200 || *s == 409));
     let executed = app
         .count(
-            "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND to_status = 'executed'",
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = $1 AND to_status = 'executed'",
             &id,
         )
         .await;
@@ -503,7 +503,7 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
         "one decision wins; the rest see the call decided"
     );
     let events: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT kind, from_status FROM audit_events WHERE call_id = ? ORDER BY id")
+        sqlx::query_as("SELECT kind, from_status FROM audit_events WHERE call_id = $1 ORDER BY id")
             .bind(&id)
             .fetch_all(app.pool())
             .await
@@ -515,7 +515,7 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
     assert_eq!(transitions, 1, "{events:?}");
     assert_eq!(events.len(), 2, "proposed + one decision: {events:?}");
     let decisions = app
-        .count("SELECT COUNT(*) FROM reviews WHERE call_id = ?", &id)
+        .count("SELECT COUNT(*) FROM reviews WHERE call_id = $1", &id)
         .await;
     assert_eq!(decisions, 1);
     app.stop().await;
@@ -653,7 +653,7 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",
-            app.db.to_str().unwrap(),
+            app.db.as_str(),
             "calls",
             "approve",
             &id,
@@ -687,7 +687,7 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",
-            app.db.to_str().unwrap(),
+            app.db.as_str(),
             "calls",
             "deny",
             &id,
@@ -782,7 +782,7 @@ async fn every_transition_is_audited_and_the_chain_verifies() {
         .unwrap();
     app.call_action(&key, id, "execute").await;
     let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events WHERE call_id = ? ORDER BY id")
+        sqlx::query_scalar("SELECT kind FROM audit_events WHERE call_id = $1 ORDER BY id")
             .bind(id)
             .fetch_all(app.pool())
             .await
@@ -863,7 +863,7 @@ async fn a_decision_at_the_deadline_instant_loses_to_expiry() {
     assert_eq!(app.get_call(&key, &id, None).await["status"], "expired");
     let transitions = app
         .count(
-            "SELECT COUNT(*) FROM audit_events WHERE call_id = ? AND from_status = 'pending'",
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = $1 AND from_status = 'pending'",
             &id,
         )
         .await;

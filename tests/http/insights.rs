@@ -137,7 +137,7 @@ async fn the_numbers_of_a_seeded_history() {
     }
     // The same numbers counted independently from the calls themselves.
     let stored =
-        |status: &'static str| app.count("SELECT COUNT(*) FROM calls WHERE status = ?", status);
+        |status: &'static str| app.count("SELECT COUNT(*) FROM calls WHERE status = $1", status);
     assert_eq!(stored("stale").await, 3);
     assert_eq!(stored("expired").await, 1);
     let pattern = row(&data["by_pattern"], "deploy env=production");
@@ -246,13 +246,13 @@ async fn an_accepted_ungate_suggestion_waits_for_sign_off() {
     let accepted: Value = res.json().await.unwrap();
     let change = accepted["pending"].as_i64().expect("a pending change");
     assert!(accepted["version"].is_null(), "not applied: {accepted}");
-    let status: String = sqlx::query_scalar("SELECT status FROM policy_changes WHERE id = ?")
+    let status: String = sqlx::query_scalar("SELECT status FROM policy_changes WHERE id = $1")
         .bind(change)
         .fetch_one(app.pool())
         .await
         .unwrap();
     assert_eq!(status, "pending");
-    let comment: String = sqlx::query_scalar("SELECT comment FROM policy_changes WHERE id = ?")
+    let comment: String = sqlx::query_scalar("SELECT comment FROM policy_changes WHERE id = $1")
         .bind(change)
         .fetch_one(app.pool())
         .await
@@ -383,7 +383,7 @@ async fn a_dismissed_suggestion_stays_away_until_the_evidence_changes() {
     );
     let audited = app
         .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'insight.dismissed' AND actor = ?",
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'insight.dismissed' AND actor = $1",
             "user:mo",
         )
         .await;
@@ -471,7 +471,7 @@ async fn the_rubber_stamp_watch_reads_card_openings() {
     );
     let opened = app
         .count(
-            "SELECT COUNT(*) FROM card_views WHERE call_id = ? AND expanded_at IS NULL",
+            "SELECT COUNT(*) FROM card_views WHERE call_id = $1 AND expanded_at IS NULL",
             &fresh,
         )
         .await;

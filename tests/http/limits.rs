@@ -67,7 +67,7 @@ async fn an_agent_over_its_pending_cap_is_refused_until_calls_leave_pending() {
     assert_eq!(limits["max_pending_per_agent"], Value::Null);
     let changes = app
         .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'settings.changed' AND actor = ?",
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'settings.changed' AND actor = $1",
             "user:ada",
         )
         .await;
@@ -129,7 +129,7 @@ async fn a_burst_of_concurrent_proposals_does_not_overshoot_the_cap() {
     let pending = app
         .count(
             "SELECT COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id
-             WHERE c.status = 'pending' AND a.name = ?",
+             WHERE c.status = 'pending' AND a.name = $1",
             "bot",
         )
         .await;

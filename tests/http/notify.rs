@@ -250,7 +250,7 @@ async fn a_failing_receiver_is_retried_with_backoff_and_logged() {
     assert_eq!(gated["last_result"], "receiver answered 500");
     let attempts = app
         .count(
-            "SELECT COUNT(*) FROM notify_attempts WHERE status_code = CAST(? AS INTEGER)",
+            "SELECT COUNT(*) FROM notify_attempts WHERE status_code = CAST($1 AS INTEGER)",
             "500",
         )
         .await;
@@ -346,14 +346,14 @@ async fn arguments_reach_private_channels_only_and_secrets_never_come_back() {
         assert!(!shown.contains(secret), "{shown}");
         let stored = app
             .count(
-                "SELECT COUNT(*) FROM notify_channels WHERE instr(secret || config, ?) > 0",
+                "SELECT COUNT(*) FROM notify_channels WHERE instr(secret || config, $1) > 0",
                 secret,
             )
             .await;
         assert_eq!(stored, 0, "{secret} stored in clear");
         let audited = app
             .count(
-                "SELECT COUNT(*) FROM audit_events WHERE instr(detail, ?) > 0",
+                "SELECT COUNT(*) FROM audit_events WHERE instr(detail, $1) > 0",
                 secret,
             )
             .await;
@@ -361,7 +361,7 @@ async fn arguments_reach_private_channels_only_and_secrets_never_come_back() {
     }
     let added = app
         .count(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = ?",
+            "SELECT COUNT(*) FROM audit_events WHERE kind = $1",
             "notify.channel.added",
         )
         .await;

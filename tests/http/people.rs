@@ -201,7 +201,7 @@ async fn the_cli_sets_roles() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
         .args([
             "--db",
-            app.db.to_str().unwrap(),
+            app.db.as_str(),
             "user",
             "set-role",
             "dan",
@@ -219,14 +219,7 @@ async fn the_cli_sets_roles() {
     let dan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(dan["role"], "manager");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
-        .args([
-            "--db",
-            app.db.to_str().unwrap(),
-            "user",
-            "set-role",
-            "dan",
-            "boss",
-        ])
+        .args(["--db", app.db.as_str(), "user", "set-role", "dan", "boss"])
         .output()
         .await
         .unwrap();

@@ -301,7 +301,7 @@ async fn loosening_waits_for_two_managers_and_restore_tightens_at_once() {
         "pending"
     );
     let documents: Vec<String> = sqlx::query_scalar(
-        "SELECT document FROM policy_versions WHERE version IN (?, ?) ORDER BY version",
+        "SELECT document FROM policy_versions WHERE version IN ($1, $2) ORDER BY version",
     )
     .bind(v1)
     .bind(v2 + 1)

@@ -172,7 +172,7 @@ async fn an_edit_resets_earlier_approvals_and_the_agent_runs_what_the_last_two_a
 
     // The audit trail binds it: each review's hash, the edit, and the approved hash.
     let events: Vec<(String, String)> =
-        sqlx::query_as("SELECT kind, detail FROM audit_events WHERE call_id = ? ORDER BY id")
+        sqlx::query_as("SELECT kind, detail FROM audit_events WHERE call_id = $1 ORDER BY id")
             .bind(&id)
             .fetch_all(app.pool())
             .await
@@ -256,13 +256,13 @@ async fn an_edit_that_policy_denies_is_refused_and_changes_nothing() {
     assert_eq!(view["candidate"]["hash"], v1.as_str());
     assert_eq!(view["approvals"], 0);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM reviews WHERE call_id = ?", &id)
+        app.count("SELECT COUNT(*) FROM reviews WHERE call_id = $1", &id)
             .await,
         0
     );
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM call_candidates WHERE call_id = ?",
+            "SELECT COUNT(*) FROM call_candidates WHERE call_id = $1",
             &id
         )
         .await,
@@ -406,7 +406,7 @@ async fn a_row_edited_behind_the_servers_back_does_not_run() {
 
     // Someone with the database file swaps the approved arguments and their hash.
     let evil = json!({ "service": "api", "env": "production", "force": true });
-    sqlx::query("UPDATE calls SET approved_args = ?, approved_args_hash = ? WHERE id = ?")
+    sqlx::query("UPDATE calls SET approved_args = $1, approved_args_hash = $2 WHERE id = $3")
         .bind(evil.to_string())
         .bind(askfirst::store::json::hash(&evil))
         .bind(&id)
@@ -415,7 +415,7 @@ async fn a_row_edited_behind_the_servers_back_does_not_run() {
         .unwrap();
     let (status, code, _) = error_of(app.call_action(&key, &id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "approval_mismatch"));
-    let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = ?")
+    let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
         .bind(&id)
         .fetch_one(app.pool())
         .await
@@ -437,7 +437,7 @@ async fn the_command_line_pins_the_candidate_its_person_saw() {
     app.add_user("cat", Role::Approver, "a long enough password")
         .await;
     let cli = |args: Vec<String>| {
-        let db = app.db.to_str().unwrap().to_string();
+        let db = app.db.clone();
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
                 .arg("--db")
@@ -522,7 +522,7 @@ async fn an_editor_who_does_not_qualify_cannot_keep_making_versions() {
     assert_eq!((status, code.as_str()), (403, "not_eligible"));
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM call_candidates WHERE call_id = ?",
+            "SELECT COUNT(*) FROM call_candidates WHERE call_id = $1",
             &id
         )
         .await,
@@ -637,14 +637,14 @@ async fn a_phrase_with_surrounding_spaces_can_be_typed_and_the_proposal_hash_is_
     ok(decide(&app, &m1, &id, &v1, &[("confirm", "deploy api to prod")]).await).await;
     let done = ok(decide(&app, &m2, &id, &v1, &[("confirm", "deploy api to prod ")]).await).await;
     assert_eq!(done["status"], "approved");
-    let proposed: String = sqlx::query_scalar(
-        "SELECT json_extract(detail, '$.args_hash') FROM audit_events WHERE call_id = ? AND kind = 'call.proposed'",
-    )
-    .bind(&id)
-    .fetch_one(app.pool())
-    .await
-    .unwrap();
-    assert_eq!(proposed, v1);
+    let proposed: Vec<_> = app
+        .audit_details("call.proposed")
+        .await
+        .into_iter()
+        .filter(|(call, _)| call.as_deref() == Some(id.as_str()))
+        .map(|(_, detail)| detail["args_hash"].clone())
+        .collect();
+    assert_eq!(proposed, vec![serde_json::json!(v1)]);
     app.stop().await;
 }
 

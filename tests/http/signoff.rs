@@ -30,14 +30,11 @@ fn policy() -> Value {
 
 /// How many audit events of `kind` name subject `id` under `key` (`bypass`, `change`).
 async fn events(app: &TestApp, kind: &str, key: &str, id: i64) -> i64 {
-    sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM audit_events WHERE kind = ? AND json_extract(detail, '$.{key}') = ?"
-    ))
-    .bind(kind)
-    .bind(id)
-    .fetch_one(app.pool())
-    .await
-    .expect("count query")
+    app.audit_details(kind)
+        .await
+        .iter()
+        .filter(|(_, detail)| detail[key].as_i64() == Some(id))
+        .count() as i64
 }
 
 const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -761,7 +758,7 @@ async fn a_call_a_revoked_bypass_no_longer_approves_still_fits_under_the_pending
     review(&app, id, &bo, Verdict::Approve, None).await.unwrap();
     // The bypass ends in the database while the server still holds it as active (as a
     // revocation racing a proposal would): the call falls back to pending, over the cap.
-    sqlx::query("UPDATE bypasses SET status = 'revoked' WHERE id = ?")
+    sqlx::query("UPDATE bypasses SET status = 'revoked' WHERE id = $1")
         .bind(id)
         .execute(app.pool())
         .await
@@ -775,7 +772,7 @@ async fn a_call_a_revoked_bypass_no_longer_approves_still_fits_under_the_pending
     let (status, code, _) = error_of(res).await;
     assert_eq!((status, code.as_str()), (429, "too_many_pending"));
     let pending = app
-        .count("SELECT COUNT(*) FROM calls WHERE status = 'pending' AND agent_id = (SELECT id FROM agents WHERE name = ?)", "ci-bot")
+        .count("SELECT COUNT(*) FROM calls WHERE status = 'pending' AND agent_id = (SELECT id FROM agents WHERE name = $1)", "ci-bot")
         .await;
     assert_eq!(pending, 1);
     app.stop().await;

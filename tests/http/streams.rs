@@ -169,7 +169,7 @@ async fn replay_is_bounded() {
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
          INSERT INTO audit_events (at, actor, kind, agent_id, call_id, from_status, to_status,
              detail, prev_hash, hash)
-         SELECT 0, 'seed', 'call.expired', ?, 'gone-' || i, 'pending', 'expired', '{}', 'x', 'x'
+         SELECT 0, 'seed', 'call.expired', $1, 'gone-' || i, 'pending', 'expired', '{}', 'x', 'x'
          FROM n",
     )
     .bind(&agent_id)

@@ -7,7 +7,7 @@ use askfirst::gate::GateConfig;
 use askfirst::server::{start, state::Settings, ConnectionLimits, Running, ServeConfig};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{header, Client, Response};
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 use tempfile::TempDir;
 
 /// The first-run setup token of the test servers.
@@ -16,13 +16,52 @@ pub const SETUP_TOKEN: &str = "test-setup-token";
 /// Session lifetime the test servers use.
 pub const TTL: Duration = Duration::hours(1);
 
-/// A running server with its own database file and clock.
+/// A running server with its own database and clock.
 pub struct TestApp {
     pub base: String,
     pub clock: Arc<ManualClock>,
-    pub db: PathBuf,
+    /// The database, as `--db` takes it (a file path, or a PostgreSQL URL).
+    pub db: String,
+    /// The notification secrets key (every instance on one database shares it).
+    pub key_file: std::path::PathBuf,
     pub running: Running,
     _dir: TempDir,
+}
+
+/// The PostgreSQL server the suite runs against, if any: `ASKFIRST_TEST_PG` holds a URL
+/// of it that may create databases (the suite then runs on PostgreSQL, else on SQLite).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("ASKFIRST_TEST_PG")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether this run of the suite is on PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres_admin_url().is_some()
+}
+
+/// A new, empty database for one test: a file in `dir`, or a fresh PostgreSQL database.
+pub async fn fresh_database(dir: &std::path::Path) -> String {
+    match postgres_admin_url() {
+        None => dir.join("askfirst.db").to_string_lossy().into_owned(),
+        Some(admin) => {
+            use sqlx::Connection as _;
+            let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("the test PostgreSQL server answers");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .expect("a test database is created");
+            let _ = conn.close().await;
+            let (base, _) = admin
+                .rsplit_once('/')
+                .expect("the admin URL names a database");
+            format!("{base}/{name}")
+        }
+    }
 }
 
 impl TestApp {
@@ -39,9 +78,34 @@ impl TestApp {
     /// [`TestApp::spawn`], with the test settings changed by `change`.
     pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("askfirst.db");
+        let db = fresh_database(dir.path()).await;
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
         let clock = Arc::new(ManualClock::new(start_time));
+        let key_file = dir.path().join("askfirst.secrets-key");
+        Self::spawn_on(db, clock, key_file, dir, change).await
+    }
+
+    /// Another instance on this one's database, sharing its clock (several instances on
+    /// PostgreSQL).
+    pub async fn another_instance(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_on(
+            self.db.clone(),
+            self.clock.clone(),
+            self.key_file.clone(),
+            dir,
+            |_| {},
+        )
+        .await
+    }
+
+    async fn spawn_on(
+        db: String,
+        clock: Arc<ManualClock>,
+        key_file: std::path::PathBuf,
+        dir: TempDir,
+        change: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = Settings {
             session_ttl: TTL,
             secure_cookies: false,
@@ -50,12 +114,12 @@ impl TestApp {
             public_hosts: Vec::new(),
             metrics_token: None,
             public_base_url: None,
-            secrets_key_file: None,
+            secrets_key_file: Some(key_file.clone()),
         };
         change(&mut settings);
         let config = ServeConfig {
             addr: "127.0.0.1:0".parse().unwrap(),
-            db: db.clone(),
+            db: db.parse().expect("a database location"),
             site_root: dir.path().join("site"),
             settings,
             gate: GateConfig {
@@ -75,6 +139,7 @@ impl TestApp {
             base: format!("http://{}", running.addr),
             clock,
             db,
+            key_file,
             running,
             _dir: dir,
         }
@@ -198,6 +263,19 @@ impl TestApp {
             .expect("count query")
     }
 
+    /// The details of every audit event of `kind`, oldest first, with its call.
+    pub async fn audit_details(&self, kind: &str) -> Vec<(Option<String>, serde_json::Value)> {
+        let rows: Vec<(Option<String>, String)> =
+            sqlx::query_as("SELECT call_id, detail FROM audit_events WHERE kind = $1 ORDER BY id")
+                .bind(kind)
+                .fetch_all(self.pool())
+                .await
+                .expect("audit query");
+        rows.into_iter()
+            .map(|(call, detail)| (call, serde_json::from_str(&detail).expect("JSON detail")))
+            .collect()
+    }
+
     /// `POST /api/v1/calls` with a raw JSON body (for malformed or hostile input).
     pub async fn propose_raw(&self, key: &str, body: impl Into<reqwest::Body>) -> Response {
         Client::new()
@@ -211,7 +289,7 @@ impl TestApp {
     }
 
     /// The state the server runs with (for direct checks in the database).
-    pub fn pool(&self) -> &sqlx::SqlitePool {
+    pub fn pool(&self) -> &askfirst::store::Pool {
         &self.running.state.pool
     }
 

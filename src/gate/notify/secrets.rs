@@ -13,10 +13,14 @@ const SEALED: &str = "enc:v1:";
 /// How an environment reference starts.
 const ENV: &str = "env:";
 
-/// Where the secrets key lives unless told otherwise: beside the database
-/// (`data/askfirst.db` → `data/askfirst.secrets-key`).
-pub fn default_key_file(db: &Path) -> std::path::PathBuf {
-    db.with_extension("secrets-key")
+/// Where the secrets key lives unless told otherwise: beside an SQLite database
+/// (`data/askfirst.db` → `data/askfirst.secrets-key`); with PostgreSQL,
+/// `data/askfirst.secrets-key` (every instance must be given the same key).
+pub fn default_key_file(db: &crate::store::Location) -> std::path::PathBuf {
+    match db.sqlite_path() {
+        Some(path) => path.with_extension("secrets-key"),
+        None => Path::new("data").join("askfirst.secrets-key"),
+    }
 }
 
 /// The key channel secrets are sealed with.
