@@ -11,13 +11,23 @@ use tokio::task::JoinHandle;
 
 /// Starts the background tasks; they end when the pool closes.
 pub fn start(gate: Arc<Gate>) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut tasks = Vec::new();
+    if gate.shared {
+        // Other instances' commits wake the watcher at once, not at its next poll.
+        let hub = gate.hub.clone();
+        tasks.push(tokio::spawn(crate::store::changes::listen(
+            gate.pool.clone(),
+            move || hub.changed.notify_one(),
+        )));
+    }
+    tasks.extend([
         tokio::spawn(watch(gate.clone())),
         tokio::spawn(sweep(gate.clone())),
         tokio::spawn(roll_up(gate.clone())),
         tokio::spawn(gate.clone().verify_chain_in_background()),
         tokio::spawn(deliver(gate)),
-    ]
+    ]);
+    tasks
 }
 
 async fn watch(gate: Arc<Gate>) {

@@ -102,6 +102,9 @@ pub struct Gate {
     grants: RwLock<Arc<Vec<workflow::ActiveGrant>>>,
     /// Until when (ms) some do-not-retry denial holds; proposals skip the lookup after.
     no_retry_until: std::sync::atomic::AtomicI64,
+    /// Whether other instances may share the database (PostgreSQL): checks that in-memory
+    /// state alone would answer for one instance are then made inside the write.
+    pub shared: bool,
 }
 
 impl Gate {
@@ -123,7 +126,9 @@ impl Gate {
         };
         let policy = policy_admin::load_policy(&pool, &writer, clock.as_ref()).await?;
         let limits = limits::read_limits(&pool).await?;
+        let shared = store::Backend::of(&pool) == store::Backend::Postgres;
         let gate = Arc::new(Self {
+            shared,
             pool,
             clock,
             config,

@@ -297,9 +297,17 @@ impl Gate {
             self.metrics.proposed(answer.status, answer.rule.as_deref());
             return Ok(answer);
         }
+        // On a database several instances share, the cap is checked inside the write, which
+        // is serialised with every instance's: only there are all their pending calls seen.
+        let shared_cap = (call.status == CallStatus::Pending
+            && self.shared
+            && self.limits().max_pending_per_agent.is_some())
+        .then(|| self.cap_of(&agent.id));
         // Held until the call is committed: the per-agent cap counts it meanwhile.
         let _slot = match call.status {
-            CallStatus::Pending => Some(self.admit_pending(&agent.id).await?),
+            CallStatus::Pending if shared_cap.is_none() => {
+                Some(self.admit_pending(&agent.id).await?)
+            }
             _ => None,
         };
         if call.idempotency_key.is_some() {
@@ -326,7 +334,7 @@ impl Gate {
                 None => json!({ "tool": call.tool, "rule": call.rule }),
             },
         };
-        if call.idempotency_key.is_none() && repeat.is_none() {
+        if call.idempotency_key.is_none() && repeat.is_none() && shared_cap.is_none() {
             // The hot path: written in bulk with whatever else is being proposed right now.
             let event = event(&call);
             self.writer.append_call(call, event).await?;
@@ -350,6 +358,9 @@ impl Gate {
                         {
                             return Ok(Some(first));
                         }
+                    }
+                    if let Some(cap) = &shared_cap {
+                        super::limits::check_room(&mut *conn, &call.agent_id, cap).await?;
                     }
                     calls::insert(&mut *conn, &call).await?;
                     if let Some(reason_code) = &repeat {

@@ -26,6 +26,9 @@ pub const PER_AGENT: usize = 4;
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Time a receiver gets to accept the connection.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long an instance holds an attempt it claimed: well past [`TIMEOUT`], so only an
+/// instance that died lets the attempt fall due again.
+const CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
@@ -161,6 +164,23 @@ impl Gate {
             let (gate, clients, in_flight) = (self.clone(), clients.clone(), in_flight.clone());
             tokio::spawn(async move {
                 let id = hook.id;
+                // Another instance may have read the same due row: one claims the attempt.
+                let now = gate.clock.now();
+                let until = crate::clock::to_millis(now) + CLAIM.as_millis() as i64;
+                match store::webhooks::claim(&gate.pool, id, hook.attempts, now, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        in_flight.release(id);
+                        return;
+                    }
+                    Err(e) => {
+                        if !gate.pool.is_closed() {
+                            tracing::warn!(error = %e, "claiming a webhook delivery failed");
+                        }
+                        in_flight.release(id);
+                        return;
+                    }
+                }
                 if let Err(e) = gate.deliver(&clients, hook).await {
                     if !gate.pool.is_closed() {
                         tracing::warn!(error = %e, "webhook delivery bookkeeping failed");

@@ -9,7 +9,7 @@
 use super::metrics::WriterMetrics;
 use crate::domain::AppError;
 use crate::store::tx::{self, Savepoint};
-use crate::store::{self, audit, calls};
+use crate::store::{self, audit, calls, changes};
 use crate::store::{Conn, Pool};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
@@ -124,7 +124,7 @@ async fn run(
         });
         let (jobs, started) = (batch.len(), std::time::Instant::now());
         let mut replies = Vec::with_capacity(jobs);
-        let outcome = commit_batch(&pool, batch.drain(..), &mut replies).await;
+        let outcome = commit_batch(&pool, batch.drain(..), &mut replies, wakes_listeners).await;
         metrics.committed(jobs, started.elapsed());
         if let Err(e) = &outcome {
             tracing::error!(error = %e, jobs = replies.len(), "group commit failed");
@@ -142,6 +142,7 @@ async fn commit_batch(
     pool: &Pool,
     jobs: impl Iterator<Item = Job>,
     replies: &mut Vec<Reply>,
+    announce: bool,
 ) -> Result<(), AppError> {
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
@@ -172,6 +173,10 @@ async fn commit_batch(
                 let _ = a.reply.send(commit);
             }));
         }
+        let written = match (written, announce) {
+            (Ok(()), true) => changes::announce(&mut conn).await.map_err(AppError::from),
+            (other, _) => other,
+        };
         if let Err(e) = written {
             let _ = tx::rollback(&mut conn).await;
             return Err(e);
@@ -195,6 +200,12 @@ async fn commit_batch(
         }
     }
     flush_appends(&mut conn, &mut appends, replies).await;
+    if announce {
+        if let Err(e) = changes::announce(&mut conn).await {
+            let _ = tx::rollback(&mut conn).await;
+            return Err(e.into());
+        }
+    }
     match tx::commit(&mut conn).await {
         Ok(_) => Ok(()),
         Err(e) => {

@@ -59,8 +59,8 @@ pub async fn find_by_key_hash(
     key_hash: &str,
 ) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM agents WHERE key_hash = ?1
-         UNION ALL SELECT {COLUMNS} FROM agents WHERE old_key_hash = ?1 LIMIT 1"
+        "SELECT {COLUMNS} FROM agents WHERE key_hash = $1
+         UNION ALL SELECT {COLUMNS} FROM agents WHERE old_key_hash = $1 LIMIT 1"
     ))
     .bind(key_hash)
     .fetch_optional(db)
@@ -78,9 +78,9 @@ pub async fn rotate_key(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE agents SET
-            old_key_hash = CASE WHEN ?4 IS NULL THEN NULL ELSE key_hash END,
-            old_key_until = ?4, key_hash = ?2, key_prefix = ?3
-         WHERE id = ?1",
+            old_key_hash = CASE WHEN $4 IS NULL THEN NULL ELSE key_hash END,
+            old_key_until = $4, key_hash = $2, key_prefix = $3
+         WHERE id = $1",
     )
     .bind(id)
     .bind(key_hash)
@@ -100,9 +100,9 @@ pub async fn rotate_secret(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE agents SET
-            old_webhook_secret = CASE WHEN ?3 IS NULL THEN NULL ELSE webhook_secret END,
-            old_secret_until = ?3, webhook_secret = ?2
-         WHERE id = ?1",
+            old_webhook_secret = CASE WHEN $3 IS NULL THEN NULL ELSE webhook_secret END,
+            old_secret_until = $3, webhook_secret = $2
+         WHERE id = $1",
     )
     .bind(id)
     .bind(secret)
@@ -129,7 +129,8 @@ pub async fn set_callback_origins(
 /// Records when an agent was last seen.
 pub async fn touch(db: impl Executor<'_>, id: &str, at: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE agents SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $1) WHERE id = $2",
+        "UPDATE agents SET last_seen_at = $1
+         WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)",
     )
     .bind(at)
     .bind(id)

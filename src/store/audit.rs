@@ -288,8 +288,9 @@ pub async fn since_for_listeners(
     after_id: i64,
     limit: i64,
 ) -> sqlx::Result<(Vec<EventRow>, i64)> {
-    // Every row up to the newest committed id is committed (SQLite has one writer), so
-    // bounding the scan by it never skips a row that commits later.
+    // Every row up to the newest committed id is committed (one writer at a time: SQLite's
+    // write lock, or on PostgreSQL the advisory lock every write transaction takes before
+    // it draws an id), so bounding the scan by it never skips a row that commits later.
     let newest = last_id(db).await?;
     if newest <= after_id {
         return Ok((Vec::new(), after_id));
@@ -345,7 +346,7 @@ pub async fn count_leaving_pending(
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events
-         WHERE agent_id = $1 AND from_status = 'pending' AND id > $2 LIMIT $3)",
+         WHERE agent_id = $1 AND from_status = 'pending' AND id > $2 LIMIT $3) AS sub",
     )
     .bind(agent_id)
     .bind(after_id)

@@ -34,15 +34,15 @@ fn filter_sql(filter: &AuditFilter) -> (String, Vec<Bind>) {
             binds.push(Bind::Text(kind.clone()));
         }
         Some(KindFilter::Prefix(prefix)) => {
-            // A range, not LIKE (whose `_` and `%` would be wildcards). The `+` keeps SQLite
-            // off the kind index: a prefix such as `call.` matches most of the log, and
+            // A range, not LIKE (whose `_` and `%` would be wildcards). Comparing `kind || ''`
+            // rather than the column keeps SQLite off the kind index: a prefix such as `call.` matches most of the log, and
             // sorting that by id costs more than walking the primary key backwards.
             let mut upper = prefix.clone();
             let last = upper.pop().map_or('\u{10FFFF}', |c| {
                 char::from_u32(c as u32 + 1).unwrap_or('\u{10FFFF}')
             });
             upper.push(last);
-            sql += " AND +e.kind >= ? AND +e.kind < ?";
+            sql += " AND e.kind || '' >= ? AND e.kind || '' < ?";
             binds.push(Bind::Text(prefix.clone()));
             binds.push(Bind::Text(upper));
         }

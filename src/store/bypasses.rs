@@ -100,7 +100,7 @@ pub async fn newest(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<Bypas
 pub async fn due(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<Vec<BypassRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM bypasses
-         WHERE (status = 'pending' AND expires_at <= ?1) OR (status = 'active' AND ends_at <= ?1)
+         WHERE (status = 'pending' AND expires_at <= $1) OR (status = 'active' AND ends_at <= $1)
          ORDER BY id"
     ))
     .bind(now_ms)

@@ -667,7 +667,7 @@ pub async fn pending_of_agent(
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT 1 FROM calls
-             WHERE agent_id = $1 AND status = 'pending' LIMIT $2)",
+             WHERE agent_id = $1 AND status = 'pending' LIMIT $2) AS sub",
     )
     .bind(agent_id)
     .bind(cap)
@@ -783,7 +783,7 @@ pub async fn outcomes_since(
         "SELECT agent_id, status, COUNT(*) FROM (
              SELECT agent_id, status FROM calls WHERE created_at >= $1
              ORDER BY created_at DESC LIMIT $2
-         ) GROUP BY agent_id, status",
+         ) AS sub GROUP BY agent_id, status",
     )
     .bind(since)
     .bind(cap)

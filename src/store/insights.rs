@@ -235,7 +235,8 @@ fn sums() -> String {
         .iter()
         .map(|c| c.to_string())
         .chain(bucket_columns())
-        .map(|c| format!("SUM({c})"))
+        // PostgreSQL sums integers as NUMERIC: cast back to the integers they are.
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -295,7 +296,7 @@ pub async fn groups(db: impl Executor<'_>, from: i64, to: i64) -> sqlx::Result<V
     );
     let sql = format!(
         "SELECT a.name, g.tool, g.pattern, g.* FROM (
-             SELECT agent_id, tool, pattern, {} FROM ({rows_sql}) GROUP BY agent_id, tool, pattern
+             SELECT agent_id, tool, pattern, {} FROM ({rows_sql}) AS sub GROUP BY agent_id, tool, pattern
          ) g JOIN agents a ON a.id = g.agent_id",
         sums()
     );
@@ -328,7 +329,7 @@ pub async fn series(
     use sqlx::Row;
     let (rows_sql, binds) = covering(&columns(), from, to, days);
     let sql = format!(
-        "SELECT at, {} FROM ({rows_sql}) GROUP BY at ORDER BY at",
+        "SELECT at, {} FROM ({rows_sql}) AS sub GROUP BY at ORDER BY at",
         sums()
     );
     let mut q = sqlx::query(&sql);

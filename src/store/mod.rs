@@ -8,6 +8,7 @@ pub mod audit;
 pub mod audit_query;
 pub mod bypasses;
 pub mod calls;
+pub mod changes;
 pub mod grants;
 pub mod insights;
 pub mod json;

@@ -247,6 +247,30 @@ pub async fn due(
     .await
 }
 
+/// Takes the next attempt of a due message until `until` (ms): a conditional write, so
+/// when several instances read the same due row exactly one of them sends it. Should that
+/// instance die mid-attempt, the row falls due again at `until`.
+pub async fn claim(
+    db: impl Executor<'_>,
+    id: i64,
+    attempts: i64,
+    now: DateTime<Utc>,
+    until: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE notify_outbox SET next_attempt_at = $1
+         WHERE id = $2 AND attempts = $3 AND next_attempt_at <= $4
+           AND delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
+    )
+    .bind(until)
+    .bind(id)
+    .bind(attempts)
+    .bind(to_millis(now))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The soonest time a waiting message is due, if any waits.
 pub async fn next_due(db: impl Executor<'_>) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(

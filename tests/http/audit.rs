@@ -148,12 +148,7 @@ async fn the_page_shows_the_chain_status_and_a_tampered_chain_loudly() {
     assert!(!html.contains("BROKEN"));
 
     // Rewrite the newest (already verified) event behind the triggers' back.
-    let drop = if crate::support::on_postgres() {
-        "DROP TRIGGER audit_events_no_update ON audit_events"
-    } else {
-        "DROP TRIGGER audit_events_no_update"
-    };
-    sqlx::query(drop).execute(app.pool()).await.unwrap();
+    crate::support::drop_audit_trigger(app.pool(), "audit_events_no_update").await;
     sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE id = $1")
         .bind(newest)
         .execute(app.pool())

@@ -141,10 +141,7 @@ async fn the_audit_chain_verifies_and_detects_tampering() {
     assert_eq!(v["intact"], true);
 
     // Tamper behind the triggers' back (as an attacker with file access could).
-    sqlx::query("DROP TRIGGER audit_events_no_update")
-        .execute(app.pool())
-        .await
-        .unwrap();
+    crate::support::drop_audit_trigger(app.pool(), "audit_events_no_update").await;
     sqlx::query("UPDATE audit_events SET actor = 'agent:someone-else' WHERE id = (SELECT MAX(id) FROM audit_events)")
         .execute(app.pool())
         .await
@@ -249,15 +246,7 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
     let id: i64 = last.split(':').next().unwrap().parse().unwrap();
     // Whoever can write the database file can drop the log's triggers.
     for trigger in ["audit_events_no_update", "audit_events_no_delete"] {
-        let on = if crate::support::on_postgres() {
-            " ON audit_events"
-        } else {
-            ""
-        };
-        sqlx::query(&format!("DROP TRIGGER {trigger}{on}"))
-            .execute(&pool)
-            .await
-            .unwrap();
+        crate::support::drop_audit_trigger(&pool, trigger).await;
     }
     sqlx::query("DELETE FROM audit_events WHERE id >= $1")
         .bind(id)

@@ -212,7 +212,7 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
         "an execute was acknowledged twice"
     );
     let twice: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT call_id FROM audit_events WHERE to_status = 'executed' GROUP BY call_id HAVING COUNT(*) > 1)",
+        "SELECT COUNT(*) FROM (SELECT call_id FROM audit_events WHERE to_status = 'executed' GROUP BY call_id HAVING COUNT(*) > 1) AS twice",
     )
     .fetch_one(&pool)
     .await

@@ -27,6 +27,7 @@ mod policy_console;
 mod policy_preview;
 mod review;
 mod roles;
+mod schema;
 mod sdk;
 mod sessions;
 mod sign_in;

@@ -346,14 +346,14 @@ async fn arguments_reach_private_channels_only_and_secrets_never_come_back() {
         assert!(!shown.contains(secret), "{shown}");
         let stored = app
             .count(
-                "SELECT COUNT(*) FROM notify_channels WHERE instr(secret || config, $1) > 0",
+                "SELECT COUNT(*) FROM notify_channels WHERE secret || config LIKE '%' || $1 || '%'",
                 secret,
             )
             .await;
         assert_eq!(stored, 0, "{secret} stored in clear");
         let audited = app
             .count(
-                "SELECT COUNT(*) FROM audit_events WHERE instr(detail, $1) > 0",
+                "SELECT COUNT(*) FROM audit_events WHERE detail LIKE '%' || $1 || '%'",
                 secret,
             )
             .await;

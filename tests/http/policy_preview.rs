@@ -60,7 +60,7 @@ async fn the_default_policy_previewed_for_proxied_tools() {
     );
     // Nothing was proposed or recorded.
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM calls WHERE ?1 = ?1", "")
+        app.count("SELECT COUNT(*) FROM calls WHERE $1 = $1", "")
             .await,
         0
     );

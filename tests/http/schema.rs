@@ -185,6 +185,15 @@ const SQLITE_INDEX_COLUMNS: &str = r#"
 const SQLITE_TRIGGERS: &str = r#"
     SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1 ORDER BY name"#;
 
+/// One foreign key, gathered from its rows (one per column) in `pragma_foreign_key_list`.
+struct SqliteForeignKey {
+    target: String,
+    from: Vec<String>,
+    /// `None` where the key names no target columns (`REFERENCES t`: t's primary key).
+    to: Vec<Option<String>>,
+    on_delete: String,
+}
+
 async fn sqlite_schema(db: &SqlitePool) -> sqlx::Result<Facts> {
     let mut facts = Facts::new();
     let tables = sqlx::query_as::<_, (String, String)>(SQLITE_TABLES)
@@ -220,25 +229,29 @@ async fn sqlite_schema(db: &SqlitePool) -> sqlx::Result<Facts> {
                 .bind(&table)
                 .fetch_all(db)
                 .await?;
-        let mut foreign_keys: BTreeMap<i64, (String, Vec<String>, Vec<Option<String>>, String)> =
-            BTreeMap::new();
+        let mut foreign_keys: BTreeMap<i64, SqliteForeignKey> = BTreeMap::new();
         for (id, target, from, to, on_delete) in rows {
-            let entry = foreign_keys
-                .entry(id)
-                .or_insert_with(|| (target, Vec::new(), Vec::new(), on_delete));
-            entry.1.push(from);
-            entry.2.push(to);
+            let key = foreign_keys.entry(id).or_insert_with(|| SqliteForeignKey {
+                target,
+                from: Vec::new(),
+                to: Vec::new(),
+                on_delete,
+            });
+            key.from.push(from);
+            key.to.push(to);
         }
-        for (target, from, to, on_delete) in foreign_keys.into_values() {
-            let to = if to.iter().all(Option::is_some) {
-                to.into_iter().flatten().collect()
+        for key in foreign_keys.into_values() {
+            let to = if key.to.iter().all(Option::is_some) {
+                key.to.into_iter().flatten().collect()
             } else {
-                sqlite_primary_key(db, &target).await?
+                sqlite_primary_key(db, &key.target).await?
             };
             facts.insert(format!(
-                "foreign key {table} ({}) -> {target} ({}) on delete {on_delete}",
-                from.join(", "),
+                "foreign key {table} ({}) -> {} ({}) on delete {}",
+                key.from.join(", "),
+                key.target,
                 to.join(", "),
+                key.on_delete,
             ));
         }
 

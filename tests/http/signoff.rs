@@ -334,11 +334,12 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
     // Nobody decided it: the insights count it as bypassed, never as a person's approval
     // (else a bypass would build the evidence for a permanent ungate).
     app.gate().roll_up_all().await.unwrap();
-    let (bypassed, approved): (i64, i64) =
-        sqlx::query_as("SELECT SUM(bypassed), SUM(approved) FROM insight_rollups")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let (bypassed, approved): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(SUM(bypassed) AS BIGINT), CAST(SUM(approved) AS BIGINT) FROM insight_rollups",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
     assert_eq!((bypassed, approved), (1, 0));
     let in_row: i64 = sqlx::query_scalar("SELECT MAX(approvals_in_row) FROM insight_patterns")
         .fetch_one(app.pool())

@@ -41,6 +41,20 @@ pub fn on_postgres() -> bool {
     postgres_admin_url().is_some()
 }
 
+/// Drops one of the audit log's append-only triggers, as an attacker who can write the
+/// database could (to test that tampering is caught).
+pub async fn drop_audit_trigger(pool: &askfirst::store::Pool, name: &str) {
+    let on = if on_postgres() {
+        " ON audit_events"
+    } else {
+        ""
+    };
+    sqlx::query(&format!("DROP TRIGGER {name}{on}"))
+        .execute(pool)
+        .await
+        .expect("the trigger is dropped");
+}
+
 /// A new, empty database for one test: a file in `dir`, or a fresh PostgreSQL database.
 pub async fn fresh_database(dir: &std::path::Path) -> String {
     match postgres_admin_url() {

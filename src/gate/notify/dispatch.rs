@@ -279,6 +279,13 @@ impl Notifier {
         channel: Option<ChannelRow>,
         settings: &NotifySettings,
     ) -> Result<(), AppError> {
+        // Another instance may have read the same due row: one claims the attempt, and
+        // holds it well past the send timeout (only an instance that died lets it go).
+        let now = self.gate.clock.now();
+        let until = to_millis(now) + 60_000;
+        if !db::claim(&self.gate.pool, row.id, row.attempts, now, until).await? {
+            return Ok(());
+        }
         let Some(channel) = channel.filter(|c| c.enabled) else {
             return self.skip(row.id, "the channel is paused".into()).await;
         };
