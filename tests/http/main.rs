@@ -12,6 +12,7 @@ mod audit;
 mod authz;
 mod callbacks;
 mod cli;
+mod cluster;
 mod crash;
 mod first_run;
 mod gate_flow;
