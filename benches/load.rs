@@ -12,7 +12,8 @@
 //! this process's CPU time over the run divided by the requests served.
 
 use askfirst::clock::SystemClock;
-use askfirst::server::{start, state::Settings, ServeConfig};
+use askfirst::server::{start, state::Settings, Running, ServeConfig};
+use askfirst::store::Location;
 use axum::{routing::post, Json, Router};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -33,6 +34,9 @@ struct Figures {
     p99_ms: f64,
     errors: u64,
     cpu_us_per_request: f64,
+    /// PostgreSQL's CPU time (every process of its server) over the run per request, when
+    /// the server runs on this machine.
+    db_cpu_us_per_request: Option<f64>,
 }
 
 impl Figures {
@@ -41,20 +45,50 @@ impl Figures {
     }
 }
 
+/// The fields of `/proc/PID/stat` after the command name (which is in parentheses and may
+/// hold spaces): index 1 is the parent's pid, 11 and 12 user and system time, 13 and 14
+/// those of reaped children, in clock ticks.
+fn proc_stat(pid: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Sums clock ticks at `fields` of a stat line, in microseconds.
+fn ticks_us(stat: &[String], fields: &[usize]) -> f64 {
+    let ticks: f64 = fields
+        .iter()
+        .map(|&i| {
+            stat.get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .sum();
+    ticks * 1_000_000.0 / 100.0
+}
+
 /// This process's CPU time (user + system), in microseconds.
 fn cpu_us() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')'.
-    (ticks(11) + ticks(12)) * 1_000_000.0 / 100.0
+    proc_stat("self").map_or(0.0, |s| ticks_us(&s, &[11, 12]))
+}
+
+/// CPU time of a PostgreSQL server, in microseconds: its postmaster and every process it
+/// started, with the time of those that already exited (reaped into the postmaster's
+/// children's time).
+fn pg_cpu_us(postmaster: &str) -> f64 {
+    let mut total = proc_stat(postmaster).map_or(0.0, |s| ticks_us(&s, &[11, 12, 13, 14]));
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(stat) =
+            proc_stat(&pid).filter(|s| s.get(1).map(String::as_str) == Some(postmaster))
+        {
+            total += ticks_us(&stat, &[11, 12, 13, 14]);
+        }
+    }
+    total
 }
 
 /// A POST request description shared by `wrk` and the generator.
@@ -65,18 +99,50 @@ struct Target {
     body: Value,
 }
 
-/// Closed-loop throughput with `wrk` on the load core.
-fn wrk(dir: &Path, target: &Target, secs: u64) -> Figures {
+/// Closed-loop throughput with one `wrk` process on the load core, [`CONNECTIONS`] in all.
+/// With several targets (instances of one server, same request), `wrk` runs one thread per
+/// target, each with its share of the connections and its own address: one process, so its
+/// request count is the sum over the instances and its latency percentiles are over every
+/// request to any of them (one histogram), not an average of per-instance percentiles.
+fn wrk(dir: &Path, targets: &[Target], secs: u64) -> Figures {
+    let target = &targets[0];
     let auth = target
         .key
         .as_ref()
         .map(|k| format!("wrk.headers[\"Authorization\"] = \"Bearer {k}\"\n"))
         .unwrap_or_default();
+    // One address per thread (`setup` runs once per thread, in order).
+    let spread = if targets.len() > 1 {
+        let addrs: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                let url = reqwest::Url::parse(&t.url).unwrap();
+                format!(
+                    "wrk.lookup(\"{}\", \"{}\")[1]",
+                    url.host_str().unwrap(),
+                    url.port().unwrap()
+                )
+            })
+            .collect();
+        format!(
+            r#"local addrs = {{ {} }}
+local started = 0
+function setup(thread)
+  started = started + 1
+  thread.addr = addrs[(started - 1) % #addrs + 1]
+end
+"#,
+            addrs.join(", ")
+        )
+    } else {
+        String::new()
+    };
     let script = format!(
         r#"wrk.method = "POST"
 wrk.body = [[{}]]
 wrk.headers["Content-Type"] = "application/json"
 {auth}
+{spread}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %.0f %.0f %d\n", summary.requests, summary.duration,
@@ -89,7 +155,8 @@ end
     std::fs::write(&script_path, script).unwrap();
     let cpu = cpu_us();
     let out = Command::new("taskset")
-        .args(["-c", LOAD_CORE, "wrk", "-t1"])
+        .args(["-c", LOAD_CORE, "wrk"])
+        .arg(format!("-t{}", targets.len()))
         .arg(format!("-c{CONNECTIONS}"))
         .arg(format!("-d{secs}s"))
         .arg("-s")
@@ -102,7 +169,12 @@ end
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("wrk printed no result: {text}"));
+        .unwrap_or_else(|| {
+            panic!(
+                "wrk printed no result: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let n: Vec<f64> = line
         .split_whitespace()
         .map(|v| v.parse().unwrap())
@@ -114,6 +186,7 @@ end
         p99_ms: n[3] / 1000.0,
         errors: n[4] as u64,
         cpu_us_per_request: cpu / n[0].max(1.0),
+        db_cpu_us_per_request: None,
     }
 }
 
@@ -150,6 +223,7 @@ fn at_rate(target: &Target, rate: u64, secs: u64) -> Figures {
         p99_ms: n[3],
         errors: n[4] as u64,
         cpu_us_per_request: cpu / n[0].max(1.0),
+        db_cpu_us_per_request: None,
     }
 }
 
@@ -223,7 +297,7 @@ fn generate(args: &[String]) {
     });
 }
 
-/// Single-row inserts, each its own transaction, WAL + synchronous=FULL: the fsync-bound rate.
+/// A single-row insert, one transaction each, WAL + synchronous=FULL: the fsync-bound rate.
 async fn raw_sqlite_inserts(dir: &Path, secs: u64) -> f64 {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
     use sqlx::ConnectOptions;
@@ -253,6 +327,78 @@ async fn raw_sqlite_inserts(dir: &Path, secs: u64) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The key the raw PostgreSQL inserts lock with (any constant: the server's own write lock
+/// is another database's business here).
+const RAW_LOCK: i64 = 0x6265_6e63_685f_6c6b; // "bench_lk"
+
+/// Audit-like rows (the columns of `audit_events`, its primary key, no other index)
+/// inserted by `connections` connections at once for `secs`, each row its own transaction
+/// — `BEGIN; [SELECT pg_advisory_xact_lock(…);] INSERT …; COMMIT` — with the server's
+/// default durability (`synchronous_commit = on`): the rate over all connections.
+async fn raw_pg_inserts(url: &str, connections: usize, locked: bool, secs: u64) -> f64 {
+    use sqlx::{Connection, PgConnection};
+    let mut setup = PgConnection::connect(url).await.unwrap();
+    sqlx::query("DROP TABLE IF EXISTS raw_audit")
+        .execute(&mut setup)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE raw_audit (
+            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, at BIGINT NOT NULL,
+            actor TEXT NOT NULL, kind TEXT NOT NULL, agent_id TEXT, call_id TEXT,
+            from_status TEXT, to_status TEXT, detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+    )
+    .execute(&mut setup)
+    .await
+    .unwrap();
+    let _ = setup.close().await;
+    let end = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let url = url.to_string();
+        workers.push(tokio::spawn(async move {
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let mut tx = conn.begin().await.unwrap();
+                if locked {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(RAW_LOCK)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
+                sqlx::query(
+                    "INSERT INTO raw_audit (at, actor, kind, agent_id, call_id, from_status,
+                        to_status, detail, prev_hash, hash)
+                     VALUES ($1, 'agent:bench', 'call.proposed', $2, $3, NULL, 'pending',
+                        $4, $5, $5)",
+                )
+                .bind(chrono::Utc::now().timestamp_millis())
+                .bind(format!("agent-{worker}"))
+                .bind(format!("call-{worker}-{n}"))
+                .bind(r#"{"tool":"deploy","args":{"env":"production"},"rule":"deploy"}"#)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+                n += 1;
+            }
+            let _ = conn.close().await;
+            n
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Pins every thread of this process (and threads they start later) to `core`.
 fn pin_self(core: &str) {
     let pid = std::process::id().to_string();
@@ -268,6 +414,21 @@ fn pin_self(core: &str) {
 fn row(name: &str, f: &Figures) -> String {
     format!(
         "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {} |\n",
+        f.rate(),
+        f.p50_ms,
+        f.p99_ms,
+        f.cpu_us_per_request,
+        f.errors
+    )
+}
+
+/// A row of the SQLite-beside-PostgreSQL table (with the database's CPU when known).
+fn db_row(name: &str, f: &Figures) -> String {
+    let db_cpu = f
+        .db_cpu_us_per_request
+        .map_or_else(|| "—".to_string(), |us| format!("{us:.0}"));
+    format!(
+        "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {db_cpu} | {} |\n",
         f.rate(),
         f.p50_ms,
         f.p99_ms,
@@ -292,13 +453,14 @@ fn main() {
     runtime.block_on(bench(secs));
 }
 
-async fn bench(secs: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let running = start(
+/// A server on `db`, its files (the notification secrets key, shared by every instance on
+/// one database) in `dir`.
+async fn serve(db: Location, dir: &Path) -> Running {
+    start(
         ServeConfig {
             addr: "127.0.0.1:0".parse().unwrap(),
-            db: dir.path().join("askfirst.db"),
-            site_root: dir.path().join("site"),
+            db,
+            site_root: dir.join("site"),
             settings: Settings {
                 session_ttl: chrono::Duration::hours(1),
                 secure_cookies: false,
@@ -307,7 +469,7 @@ async fn bench(secs: u64) {
                 public_hosts: Vec::new(),
                 metrics_token: None,
                 public_base_url: None,
-                secrets_key_file: None,
+                secrets_key_file: Some(dir.join("askfirst.secrets-key")),
             },
             gate: Default::default(),
             limits: Default::default(),
@@ -315,8 +477,13 @@ async fn bench(secs: u64) {
         Arc::new(SystemClock),
     )
     .await
-    .unwrap();
-    pin_self(SERVER_CORE);
+    .unwrap()
+}
+
+/// The benchmark's agent on a fresh server, and no cap on pending calls: the gated run
+/// leaves tens of thousands of calls pending from one agent, far over the default cap of
+/// 1,000 per agent, which would refuse them (429). Returns the agent's key.
+async fn prepare(running: &Running) -> String {
     let key = running
         .state
         .gate
@@ -324,8 +491,6 @@ async fn bench(secs: u64) {
         .await
         .unwrap()
         .key;
-    // The gated run leaves tens of thousands of calls pending from one agent: far over the
-    // default cap of 1,000 pending calls per agent, which would refuse them (429).
     running
         .state
         .gate
@@ -337,6 +502,66 @@ async fn bench(secs: u64) {
         )
         .await
         .unwrap();
+    key
+}
+
+/// Closed-loop load (see [`wrk`]), waited for on a blocking thread so the servers in this
+/// process keep their runtime; with `postmaster`, PostgreSQL's CPU time over it too.
+async fn closed_loop(
+    dir: &Path,
+    targets: Vec<Target>,
+    secs: u64,
+    postmaster: Option<&str>,
+) -> Figures {
+    let dir = dir.to_path_buf();
+    let db_cpu = postmaster.map(pg_cpu_us);
+    let mut figures = tokio::task::spawn_blocking(move || wrk(&dir, &targets, secs))
+        .await
+        .unwrap();
+    if let (Some(before), Some(postmaster)) = (db_cpu, postmaster) {
+        figures.db_cpu_us_per_request =
+            Some((pg_cpu_us(postmaster) - before) / (figures.requests.max(1) as f64));
+    }
+    figures
+}
+
+fn allowed_body() -> Value {
+    json!({ "session": "s1", "tool": "read_logs", "args": { "lines": 100 } })
+}
+
+fn gated_body() -> Value {
+    json!({ "session": "s1", "tool": "deploy", "args": { "env": "production" } })
+}
+
+/// The allowed and the gated path against `servers` (instances of one database), load
+/// spread evenly over them.
+async fn allowed_and_gated(
+    dir: &Path,
+    servers: &[&Running],
+    key: &str,
+    secs: u64,
+    postmaster: Option<&str>,
+) -> (Figures, Figures) {
+    let targets = |body: Value| -> Vec<Target> {
+        servers
+            .iter()
+            .map(|s| Target {
+                url: format!("http://{}/api/v1/calls", s.addr),
+                key: Some(key.to_string()),
+                body: body.clone(),
+            })
+            .collect()
+    };
+    let allowed = closed_loop(dir, targets(allowed_body()), secs, postmaster).await;
+    let gated = closed_loop(dir, targets(gated_body()), secs, postmaster).await;
+    (allowed, gated)
+}
+
+async fn bench(secs: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = serve(Location::Sqlite(dir.path().join("askfirst.db")), dir.path()).await;
+    pin_self(SERVER_CORE);
+    let key = prepare(&running).await;
     let calls = format!("http://{}/api/v1/calls", running.addr);
 
     let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -347,20 +572,10 @@ async fn bench(secs: u64) {
     );
     tokio::spawn(async move { axum::serve(bare, echo).await });
 
-    let allowed_body = json!({ "session": "s1", "tool": "read_logs", "args": { "lines": 100 } });
-    let gated_body = json!({ "session": "s1", "tool": "deploy", "args": { "env": "production" } });
-
     println!(
         "# askfirst load benchmark: {CONNECTIONS} connections, {secs} s per run, loopback; \
          server on core {SERVER_CORE}, load on core {LOAD_CORE}"
     );
-    // The load generators are other processes; waiting for them happens on a blocking
-    // thread so the server keeps its runtime.
-    let dir_path = dir.path().to_path_buf();
-    let closed_loop = |target: &Target| {
-        let (target, dir) = (target.clone(), dir_path.clone());
-        tokio::task::spawn_blocking(move || wrk(&dir, &target, secs))
-    };
     let open_loop = |target: &Target, rate: u64| {
         let target = target.clone();
         tokio::task::spawn_blocking(move || at_rate(&target, rate, secs))
@@ -368,25 +583,20 @@ async fn bench(secs: u64) {
     let bare_target = Target {
         url: bare_url,
         key: None,
-        body: allowed_body.clone(),
+        body: allowed_body(),
     };
     let allowed_target = Target {
         url: calls.clone(),
         key: Some(key.clone()),
-        body: allowed_body,
-    };
-    let gated_target = Target {
-        url: calls,
-        key: Some(key),
-        body: gated_body,
+        body: allowed_body(),
     };
 
-    let bare_fig = closed_loop(&bare_target).await.unwrap();
-    let allowed = closed_loop(&allowed_target).await.unwrap();
-    let gated = closed_loop(&gated_target).await.unwrap();
+    let bare_fig = closed_loop(dir.path(), vec![bare_target.clone()], secs, None).await;
+    let (allowed, gated) = allowed_and_gated(dir.path(), &[&running], &key, secs, None).await;
     let half_rate = (allowed.rate() / 2.0).max(1.0) as u64;
     let half = open_loop(&allowed_target, half_rate).await.unwrap();
     let bare_half = open_loop(&bare_target, half_rate).await.unwrap();
+    running.stop().await.unwrap();
     let raw = raw_sqlite_inserts(dir.path(), secs.min(5)).await;
 
     let mut out = String::new();
@@ -427,5 +637,178 @@ async fn bench(secs: u64) {
         gated.rate() / raw
     );
     println!("\n{out}");
-    running.stop().await.unwrap();
+
+    match std::env::var("ASKFIRST_BENCH_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin) => {
+            let pg = postgres(&admin, dir.path(), secs).await;
+            let mut out = String::new();
+            out += "## SQLite and PostgreSQL, one and two instances\n\n";
+            out += "| run | requests/s | p50 ms | p99 ms | server CPU µs/request | PostgreSQL CPU µs/request | errors |\n";
+            out += "|---|---:|---:|---:|---:|---:|---:|\n";
+            out += &db_row("SQLite, allowed path (wrk, 64 connections)", &allowed);
+            out += &db_row("SQLite, gated path (wrk, 64 connections)", &gated);
+            out += &db_row(
+                "PostgreSQL, one instance, allowed path (wrk, 64 connections)",
+                &pg.one.0,
+            );
+            out += &db_row(
+                "PostgreSQL, one instance, gated path (wrk, 64 connections)",
+                &pg.one.1,
+            );
+            out += &db_row(
+                "PostgreSQL, two instances on one database, allowed path (wrk, 2 × 32 connections)",
+                &pg.two.0,
+            );
+            out += &db_row(
+                "PostgreSQL, two instances on one database, gated path (wrk, 2 × 32 connections)",
+                &pg.two.1,
+            );
+            out += &format!(
+                "\n- audit chain after the two-instance runs: {}\n",
+                pg.chain
+            );
+            out += "\n| raw insert of one row, one transaction each | inserts/s |\n";
+            out += "|---|---:|\n";
+            out += &format!("| SQLite (WAL, synchronous=FULL), 1 connection | {raw:.0} |\n");
+            for (connections, unlocked, locked) in &pg.raw {
+                out += &format!(
+                    "| PostgreSQL, audit-like row, {connections} connection{s} | {unlocked:.0} |\n\
+                     | PostgreSQL, audit-like row, {connections} connection{s}, `pg_advisory_xact_lock` first | {locked:.0} |\n",
+                    s = if *connections == 1 { "" } else { "s" }
+                );
+            }
+            out += "\n";
+            for (connections, unlocked, locked) in &pg.raw {
+                out += &format!(
+                    "- advisory lock, {connections} connection{}: **{:.2}×** the rate without it\n",
+                    if *connections == 1 { "" } else { "s" },
+                    locked / unlocked
+                );
+            }
+            out += &format!(
+                "- two instances / one instance on PostgreSQL: allowed **{:.2}×**, gated **{:.2}×**\n",
+                pg.two.0.rate() / pg.one.0.rate(),
+                pg.two.1.rate() / pg.one.1.rate()
+            );
+            println!("{out}");
+        }
+        None => println!(
+            "PostgreSQL rows skipped: set ASKFIRST_BENCH_PG to a PostgreSQL URL that may create \
+             databases (scripts/bench.sh starts a throwaway server for it)\n"
+        ),
+    }
+}
+
+/// What the PostgreSQL part measured.
+struct PgFigures {
+    /// Allowed and gated path, one instance.
+    one: (Figures, Figures),
+    /// Allowed and gated path, two instances on one database.
+    two: (Figures, Figures),
+    /// How the audit chain verified after the two-instance runs.
+    chain: String,
+    /// Raw inserts: connections, rate without and with the advisory lock.
+    raw: Vec<(usize, f64, f64)>,
+}
+
+/// A fresh, empty database on the server of `admin` (a URL that may create databases);
+/// returns its URL.
+async fn fresh_pg_database(admin: &str, databases: &mut Vec<String>) -> String {
+    use sqlx::{Connection, PgConnection};
+    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(admin)
+        .await
+        .expect("ASKFIRST_BENCH_PG answers");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("a benchmark database is created");
+    let _ = conn.close().await;
+    databases.push(name.clone());
+    let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
+    format!("{base}/{name}")
+}
+
+/// The pid of the PostgreSQL server's postmaster (the parent of a backend), when it runs
+/// on this machine.
+async fn postmaster_pid(admin: &str) -> Option<String> {
+    use sqlx::{Connection, PgConnection};
+    let mut conn = PgConnection::connect(admin).await.ok()?;
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut conn)
+        .await
+        .ok()?;
+    let stat = proc_stat(&backend.to_string())?;
+    let _ = conn.close().await;
+    let parent = stat.get(1)?.clone();
+    let comm = std::fs::read_to_string(format!("/proc/{parent}/comm")).ok()?;
+    comm.starts_with("postgres").then_some(parent)
+}
+
+/// The PostgreSQL rows: one instance, then two on another fresh database, then raw inserts
+/// on a third. Every instance runs in this process (pinned to the server core, on its one
+/// runtime thread) with its own pool, group-commit writer and change listener.
+async fn postgres(admin: &str, dir: &Path, secs: u64) -> PgFigures {
+    let mut databases = Vec::new();
+    let postmaster = postmaster_pid(admin).await;
+    if postmaster.is_none() {
+        eprintln!("note: PostgreSQL does not run on this machine (or is not visible in /proc): its CPU is not measured");
+    }
+    let pm = postmaster.as_deref();
+
+    let db = fresh_pg_database(admin, &mut databases).await;
+    let one_dir = dir.join("pg-one");
+    let a = serve(db.parse().unwrap(), &one_dir).await;
+    let key = prepare(&a).await;
+    let one = allowed_and_gated(dir, &[&a], &key, secs, pm).await;
+    a.stop().await.unwrap();
+
+    let db = fresh_pg_database(admin, &mut databases).await;
+    let two_dir = dir.join("pg-two");
+    let a = serve(db.parse().unwrap(), &two_dir).await;
+    let key = prepare(&a).await;
+    // Started after the agent and the limits exist (an instance reads the limits at start).
+    let b = serve(db.parse().unwrap(), &two_dir).await;
+    let two = allowed_and_gated(dir, &[&a, &b], &key, secs, pm).await;
+    let chain = {
+        let mut conn = a.state.pool.acquire().await.unwrap();
+        match askfirst::store::audit::verify(&mut conn, askfirst::store::audit::key(), None)
+            .await
+            .unwrap()
+        {
+            askfirst::store::audit::Verification::Intact { events } => {
+                format!("{events} events written by both instances, one intact chain")
+            }
+            broken => format!("BROKEN: {broken:?}"),
+        }
+    };
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+
+    let db = fresh_pg_database(admin, &mut databases).await;
+    let raw_secs = secs.min(5);
+    let mut raw = Vec::new();
+    for connections in [1, 8] {
+        let unlocked = raw_pg_inserts(&db, connections, false, raw_secs).await;
+        let locked = raw_pg_inserts(&db, connections, true, raw_secs).await;
+        raw.push((connections, unlocked, locked));
+    }
+
+    // Dropped when done, in case the server is not a throwaway one.
+    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
+        for name in databases {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    PgFigures {
+        one,
+        two,
+        chain,
+        raw,
+    }
 }

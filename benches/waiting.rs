@@ -425,11 +425,10 @@ async fn seed(db: &Path, agent: &str, history: usize, pending: usize) {
 /// log's triggers allow inserts), in one transaction of 10,000-event batches.
 async fn seed_audit(db: &Path, agent: &str, n: usize) {
     use askfirst::store::audit::{append_many, OwnedEvent};
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::{ConnectOptions, Connection};
-    let mut conn = SqliteConnectOptions::new()
-        .filename(db)
-        .connect()
+    use sqlx::Connection;
+    // Through the store's connection type (sqlx `Any`), which `append_many` takes.
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     let agent_id: String = sqlx::query_scalar("SELECT id FROM agents WHERE name = ?")

@@ -9,7 +9,10 @@
 #   scripts/bench.sh [policy|load|waiting|bundle ...]      (default: all of them)
 #
 # Knobs: ASKFIRST_BENCH_SECS (load, per run; 8), ASKFIRST_BENCH_AGENTS (waiting; 10000),
-# ASKFIRST_BENCH_HISTORY (waiting; 1000000). Installs wrk (Debian) when missing.
+# ASKFIRST_BENCH_HISTORY (waiting; 1000000), ASKFIRST_BENCH_PG (load: a PostgreSQL URL
+# that may create databases; unset, a throwaway server is started in a temporary directory
+# and stopped on exit; `none` skips the PostgreSQL rows). Installs wrk and PostgreSQL
+# (Debian) when missing.
 source "$(dirname "$0")/lib.sh"
 scripts/setup.sh
 
@@ -21,6 +24,19 @@ if [[ " ${which[*]} " == *" load "* ]] && ! command -v wrk >/dev/null; then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk util-linux >/dev/null
+fi
+# The load benchmark's PostgreSQL rows: a throwaway server unless one is given.
+if [[ " ${which[*]} " == *" load "* ]]; then
+  if [[ "${ASKFIRST_BENCH_PG:-}" == none ]]; then
+    unset ASKFIRST_BENCH_PG
+  elif [[ -z "${ASKFIRST_BENCH_PG:-}" ]]; then
+    scripts/pg.sh install
+    BENCH_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/askfirst-bench-pg.XXXXXX")
+    trap 'scripts/pg.sh stop "$BENCH_PG_DIR" || true; rm -rf "$BENCH_PG_DIR"' EXIT
+    log "starting a throwaway PostgreSQL server in $BENCH_PG_DIR"
+    ASKFIRST_BENCH_PG=$(scripts/pg.sh start "$BENCH_PG_DIR")
+    export ASKFIRST_BENCH_PG
+  fi
 fi
 # Thousands of connections need as many file descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
