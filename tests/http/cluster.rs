@@ -205,6 +205,46 @@ async fn a_policy_change_on_a_governs_the_next_call_on_b_within_a_second() {
     a.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_count_across_instances() {
+    let Some((a, b)) = pair().await else { return };
+    a.add_user("ada", Role::Admin, "correct horse 1").await;
+    // Five wrong guesses, spread over both instances (each alone would allow five).
+    for i in 0..5 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let res = app
+            .rpc(
+                &app.client(),
+                "sign_in",
+                &[("username", "ada"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    for app in [&a, &b] {
+        let res = app
+            .rpc(
+                &app.client(),
+                "sign_in",
+                &[("username", "ada"), ("password", "correct horse 1")],
+            )
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    }
+    a.clock
+        .advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    let res = b
+        .rpc(
+            &b.client(),
+            "sign_in",
+            &[("username", "ada"), ("password", "correct horse 1")],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    b.stop().await;
+    a.stop().await;
+}
+
 // --- SIGKILL of one of two real processes under mixed load -------------------------------
 
 fn bin() -> &'static str {
