@@ -1,9 +1,14 @@
 //! Load benchmark on loopback: the allowed path and the gated path of `POST /api/v1/calls`
 //! against a bare axum JSON endpoint in the same process, and group commit against a raw
-//! SQLite insert rate measured in the same run. Prints figures; never fails on slowness.
+//! SQLite insert rate measured in the same run. Then, when `ASKFIRST_BENCH_PG` holds a
+//! PostgreSQL URL that may create databases, the same two paths on PostgreSQL with one
+//! instance and with two instances on one database (both in this process, load split over
+//! them by one `wrk` with a thread per instance), and raw PostgreSQL inserts with and
+//! without the advisory write lock, each on a fresh database. Prints figures; never fails
+//! on slowness.
 //!
 //! `cargo bench --features ssr --bench load [-- SECONDS]` (needs `wrk` and `taskset`;
-//! `scripts/bench.sh` installs them)
+//! `scripts/bench.sh` installs them, and PostgreSQL for a throwaway server)
 //!
 //! This process is the server, pinned to core 0. The load comes from another process
 //! pinned to core 1: `wrk` (64 connections, closed loop) for throughput, and this binary
@@ -748,6 +753,20 @@ async fn postmaster_pid(admin: &str) -> Option<String> {
     comm.starts_with("postgres").then_some(parent)
 }
 
+/// How many calls were proposed through this instance (its `/metrics` counter).
+async fn proposed(running: &Running) -> u64 {
+    let text = reqwest::get(format!("http://{}/metrics", running.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("askfirst_calls_proposed_total"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// The PostgreSQL rows: one instance, then two on another fresh database, then raw inserts
 /// on a third. Every instance runs in this process (pinned to the server core, on its one
 /// runtime thread) with its own pool, group-commit writer and change listener.
@@ -780,11 +799,16 @@ async fn postgres(admin: &str, dir: &Path, secs: u64) -> PgFigures {
             .unwrap()
         {
             askfirst::store::audit::Verification::Intact { events } => {
-                format!("{events} events written by both instances, one intact chain")
+                format!("{events} events, one intact chain")
             }
             broken => format!("BROKEN: {broken:?}"),
         }
     };
+    let chain = format!(
+        "{chain}; calls proposed through the first instance {}, through the second {}",
+        proposed(&a).await,
+        proposed(&b).await
+    );
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 
