@@ -28,6 +28,10 @@ psql "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'askfirst'" | grep
   || psql "$admin" -qc "CREATE DATABASE askfirst"
 db="${admin%/*}/askfirst"
 
+# One first-run token for both: the setup link works through the proxy, whichever instance
+# answers it.
+[[ -s "$dir/setup-token" ]] || python3 -c 'import secrets; print(secrets.token_hex(32))' >"$dir/setup-token"
+
 pids=()
 stop() {
   log "stopping"
@@ -43,7 +47,8 @@ trap stop EXIT INT TERM
 for n in 1 2; do
   "$bin" serve --addr "127.0.0.1:300$n" --db "$db" --site-root "$SITE_ROOT" \
     --secrets-key-file "$dir/secrets-key" --public-url "http://127.0.0.1:$port" \
-    --trusted-proxies 127.0.0.1 >>"$dir/instance-$n.log" 2>&1 &
+    --trusted-proxies 127.0.0.1 --setup-token "$(cat "$dir/setup-token")" \
+    >>"$dir/instance-$n.log" 2>&1 &
   pids+=($!)
   # The first start creates the secrets key; the second must find it.
   [[ $n == 1 ]] && until [[ -s "$dir/secrets-key" ]] || ! kill -0 "${pids[0]}" 2>/dev/null; do sleep 0.1; done
