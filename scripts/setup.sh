@@ -6,6 +6,8 @@
 #   wasm-bindgen    cargo install, at exactly the version in Cargo.lock
 #   node packages   npm ci in end2end/ (Playwright, axe-core, and binaryen's wasm-opt)
 #   chromium        Debian's package, for the browser tests (--test only)
+#   postgresql      Debian's package, the server the integration tests also run against
+#                   (--test only; scripts/pg.sh starts a throwaway one)
 #   Python venv     the pinned Prometheus client the integration tests parse /metrics
 #                   with, in ASKFIRST_TEST_VENV (default ~/.cache/askfirst-test-venv; --test only)
 #   Python venv     the pinned aiosmtpd the notification tests send mail to, in
@@ -54,6 +56,10 @@ if (( for_test )) && ! command -v chromium >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+if (( for_test )); then
+  scripts/pg.sh install
+fi
+
 # The integration tests parse /metrics with the official Prometheus client (pinned).
 if (( for_test )); then
   python_venv "$TEST_VENV" tests/prometheus/requirements.txt

@@ -19,8 +19,20 @@ cargo test --no-default-features --features ssr --lib --bins
 # The integration tests each start a full server; run them one at a time: with several
 # servers rendering pages concurrently in one test process, a page request occasionally
 # never completes (known issue, under investigation; one server per process is unaffected).
-log "integration tests (ssr, one server at a time)"
+log "integration tests on SQLite (ssr, one server at a time)"
 cargo test --no-default-features --features ssr --test http -- --test-threads=1
+# The same suite on PostgreSQL (a throwaway server, data in a temporary directory), with
+# the tests of several instances on one database and of the schemas' equivalence.
+pg_dir=$(mktemp -d)
+cleanup() {
+  scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  rm -rf "$pg_dir" "${e2e_dir:-}"
+}
+trap cleanup EXIT
+log "integration tests on PostgreSQL (ssr, one server at a time)"
+ASKFIRST_TEST_PG=$(scripts/pg.sh start "$pg_dir") \
+  cargo test --no-default-features --features ssr --test http -- --test-threads=1
+scripts/pg.sh stop "$pg_dir"
 log "SDK tests"
 cargo test -p askfirst-sdk --all-features
 
@@ -31,6 +43,5 @@ scripts/fuzz.sh "$bin"
 
 log "browser tests (Playwright, headless Chromium)"
 e2e_dir=$(mktemp -d)
-trap 'rm -rf "$e2e_dir"' EXIT
 export ASKFIRST_BIN="$bin" ASKFIRST_E2E_DIR="$e2e_dir"
 (cd end2end && npx playwright test)

@@ -107,6 +107,27 @@ impl LoginLimiter {
         })
     }
 
+    /// The per-username and per-address limits.
+    pub fn limits(&self) -> (Limits, Limits) {
+        (self.per_user, self.per_addr)
+    }
+
+    /// Gives a reserved attempt back without judging it (it never reached the password
+    /// check): it no longer counts against the username or the address.
+    pub fn release(&self, attempt: Attempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in [
+            format!("u:{}", attempt.username),
+            format!("a:{}", attempt.addr),
+        ] {
+            if let Some(times) = map.get_mut(&key) {
+                if let Some(i) = times.iter().rposition(|t| *t == attempt.at) {
+                    times.remove(i);
+                }
+            }
+        }
+    }
+
     /// A reserved attempt succeeded: the username's failures are forgotten, and the
     /// attempt no longer counts against the address.
     pub fn succeeded(&self, attempt: Attempt) {

@@ -301,13 +301,11 @@ pub async fn change_own_password(
     let row = users::find_by_username(pool, &user.username)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let attempt = limiter
-        .reserve(&user.username, client_addr, clock.now())
-        .map_err(AppError::RateLimited)?;
+    let attempt = reserve(pool, limiter, &user.username, client_addr, clock.now()).await?;
     if !password::verify_blocking(current.to_string(), row.password_hash.clone()).await? {
         return Err(AppError::Invalid("the current password is wrong".into()));
     }
-    limiter.succeeded(attempt);
+    attempt.succeeded(pool, limiter).await?;
     let hash = password::hash_blocking(new.to_string()).await?;
     let mut tx = write_tx(pool).await?;
     users::set_password(&mut *tx, &row.id, &hash, false).await?;
@@ -322,6 +320,84 @@ pub async fn change_own_password(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A sign-in attempt counted before its password is checked: in this process and, when
+/// several instances share the database, in the database too.
+struct Reserved {
+    local: crate::auth::rate_limit::Attempt,
+    /// The rows counted in the database, and the username they count against.
+    shared: Option<(Vec<i64>, String)>,
+}
+
+impl Reserved {
+    /// The password was right: the username's failures are forgotten, and the attempt no
+    /// longer counts against the address.
+    async fn succeeded(self, pool: &Pool, limiter: &LoginLimiter) -> Result<(), AppError> {
+        limiter.succeeded(self.local);
+        if let Some((ids, username)) = self.shared {
+            let key = format!("u:{username}");
+            crate::store::sign_in_failures::release(pool, &ids, Some(&key)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts an attempt for `username` from `addr`, or says how long to wait
+/// (`rate_limited`). On a database several instances share, the attempts of all of them
+/// count (the count and the new rows are one serialised write).
+async fn reserve(
+    pool: &Pool,
+    limiter: &LoginLimiter,
+    username: &str,
+    addr: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Reserved, AppError> {
+    use crate::store::sign_in_failures::{self as failures, KeyLimit};
+    let local = limiter
+        .reserve(username, addr, now)
+        .map_err(AppError::RateLimited)?;
+    if crate::store::Backend::of(pool) != crate::store::Backend::Postgres {
+        return Ok(Reserved {
+            local,
+            shared: None,
+        });
+    }
+    let (per_user, per_addr) = limiter.limits();
+    let (user_key, addr_key) = (format!("u:{username}"), format!("a:{addr}"));
+    let keys = [
+        KeyLimit {
+            key: &user_key,
+            max: per_user.max_failures,
+            window_ms: per_user.window.num_milliseconds(),
+        },
+        KeyLimit {
+            key: &addr_key,
+            max: per_addr.max_failures,
+            window_ms: per_addr.window.num_milliseconds(),
+        },
+    ];
+    let counted = async {
+        let mut tx = write_tx(pool).await?;
+        let counted = failures::reserve(&mut tx, &keys, crate::clock::to_millis(now)).await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(counted)
+    }
+    .await;
+    match counted {
+        Ok(Ok(ids)) => Ok(Reserved {
+            local,
+            shared: Some((ids, username.to_string())),
+        }),
+        Ok(Err(wait_ms)) => {
+            limiter.release(local);
+            Err(AppError::RateLimited(((wait_ms + 999) / 1000).max(1) as u64))
+        }
+        Err(e) => {
+            limiter.release(local);
+            Err(e)
+        }
+    }
 }
 
 /// What a successful sign-in hands back: the person and the token for their cookie.
@@ -356,9 +432,7 @@ pub async fn sign_in(
     }
     // Counted before the password is checked: a burst of concurrent guesses gets no more
     // verifications than the limit.
-    let attempt = limiter
-        .reserve(&name, client_addr, clock.now())
-        .map_err(AppError::RateLimited)?;
+    let attempt = reserve(pool, limiter, &name, client_addr, clock.now()).await?;
 
     let row = users::find_by_username(pool, &name).await?;
     let phc = row
@@ -369,7 +443,7 @@ pub async fn sign_in(
         Some(row) if matches && !row.disabled => row,
         _ => return Err(AppError::InvalidCredentials),
     };
-    limiter.succeeded(attempt);
+    attempt.succeeded(pool, limiter).await?;
 
     let token = token::generate();
     let now = clock.now();

@@ -20,6 +20,7 @@ pub mod policy_changes;
 pub mod reviews;
 pub mod sessions;
 pub mod settings;
+pub mod sign_in_failures;
 pub mod signoff_reviews;
 pub mod text;
 pub mod users;

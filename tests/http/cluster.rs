@@ -205,6 +205,130 @@ async fn a_policy_change_on_a_governs_the_next_call_on_b_within_a_second() {
     a.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_count_across_instances() {
+    let Some((a, b)) = pair().await else { return };
+    a.add_user("ada", Role::Admin, "correct horse 1").await;
+    // Five wrong guesses, spread over both instances (each alone would allow five).
+    for i in 0..5 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let res = app
+            .rpc(
+                &app.client(),
+                "sign_in",
+                &[("username", "ada"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    for app in [&a, &b] {
+        let res = app
+            .rpc(
+                &app.client(),
+                "sign_in",
+                &[("username", "ada"), ("password", "correct horse 1")],
+            )
+            .await;
+        assert_eq!(res.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    }
+    a.clock
+        .advance(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    let res = b
+        .rpc(
+            &b.client(),
+            "sign_in",
+            &[("username", "ada"), ("password", "correct horse 1")],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A load balancer in miniature: forwards every new connection to the current target;
+/// [`Balancer::fail_over`] switches the target and resets every open connection, as the
+/// death of the instance behind them would.
+struct Balancer {
+    addr: std::net::SocketAddr,
+    target: Arc<Mutex<String>>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Balancer {
+    async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(Mutex::new(target.to_string()));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (t, o) = (target.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = t.lock().unwrap().clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                o.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self { addr, target, open }
+    }
+
+    fn fail_over(&self, to: &str) {
+        *self.target.lock().unwrap() = to.to_string();
+        for conn in self.open.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_sync_gate_rides_out_an_instance_lost_behind_the_balancer() {
+    let Some((a, b)) = pair().await else { return };
+    // The SDK computes waits from deadlines on the real clock.
+    a.clock.advance(chrono::Utc::now() - a.now());
+    let (key, _) = a.agent("bot").await;
+    let balancer = Balancer::start(&a.base.replace("http://", "")).await;
+    let client = askfirst_sdk::Client::new(format!("http://{}", balancer.addr), &key).unwrap();
+    let gated = tokio::spawn(async move {
+        let call = askfirst_sdk::ProposedCall::new("s", "deploy").args(json!({ "n": 1 }));
+        client
+            .execute_with_gate(call, |args| async move { args })
+            .await
+    });
+    // Once the call waits, the instance the agent reached "dies".
+    let mut id = None;
+    for _ in 0..200 {
+        let rows = askfirst::store::calls::pending(b.pool(), 10).await.unwrap();
+        if let Some(row) = rows.first() {
+            id = Some(row.id.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let id = id.expect("the SDK proposed the call");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    balancer.fail_over(&b.base.replace("http://", ""));
+    b.decide(&id, &b.person("bea", Role::Approver).await, approve())
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), gated)
+        .await
+        .expect("the gate finished")
+        .unwrap()
+        .expect("no error reached the agent");
+    match outcome {
+        askfirst_sdk::GateOutcome::Executed { id: ran, args, .. } => {
+            assert_eq!(ran, id);
+            assert_eq!(args, json!({ "n": 1 }));
+        }
+        other => panic!("{other:?}"),
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
 // --- SIGKILL of one of two real processes under mixed load -------------------------------
 
 fn bin() -> &'static str {
