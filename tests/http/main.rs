@@ -16,6 +16,7 @@ mod callbacks;
 mod cli;
 mod cluster;
 mod crash;
+mod db_copy;
 mod first_run;
 mod gate_flow;
 mod hardening;

@@ -143,6 +143,29 @@ impl TestApp {
         Self::spawn_on(db, clock, key_file, dir, change).await
     }
 
+    /// [`TestApp::spawn`] on an SQLite file whichever backend the suite runs on (e.g. a
+    /// database to copy into PostgreSQL).
+    pub async fn spawn_sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir
+            .path()
+            .join("askfirst.db")
+            .to_string_lossy()
+            .into_owned();
+        let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(start_time));
+        let key_file = dir.path().join("askfirst.secrets-key");
+        Self::spawn_on(db, clock, key_file, dir, |_| {}).await
+    }
+
+    /// A server on an existing database `db` (as `--db` takes it), its clock starting at
+    /// `now`, its secrets key `key_file`.
+    pub async fn spawn_at(db: String, now: DateTime<Utc>, key_file: std::path::PathBuf) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(now));
+        Self::spawn_on(db, clock, key_file, dir, |_| {}).await
+    }
+
     /// Another instance on this one's database, sharing its clock (several instances on
     /// PostgreSQL).
     pub async fn another_instance(&self) -> Self {
@@ -206,6 +229,13 @@ impl TestApp {
     /// Stops the server gracefully.
     pub async fn stop(self) {
         self.running.stop().await.expect("clean shutdown");
+    }
+
+    /// Stops the server gracefully, handing back its directory (which holds an SQLite
+    /// database and the secrets key) for the test to go on using.
+    pub async fn stop_keeping_files(self) -> TempDir {
+        self.running.stop().await.expect("clean shutdown");
+        self._dir
     }
 
     /// A browser-like client: keeps cookies, does not follow redirects.
