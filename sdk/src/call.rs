@@ -117,10 +117,31 @@ impl ProposedCall {
     }
 }
 
+/// A key no other proposal of this process has used: the time, the process and a counter.
+pub(crate) fn fresh_key() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "sdk-{nanos:x}-{:x}-{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn fresh_keys_differ() {
+        let (a, b) = (super::fresh_key(), super::fresh_key());
+        assert_ne!(a, b);
+        assert!(a.starts_with("sdk-") && a.len() <= 200, "{a}");
+    }
 
     #[test]
     fn serializes_only_what_is_set() {

@@ -17,6 +17,34 @@ const MAX_POLL_SECS: u64 = 60;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Shortest pause between two polls when the server answers early.
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Pauses before re-sending a request that failed in transit (see [`Error::is_transient`]):
+/// long enough in all for a load balancer to notice an instance died and route elsewhere.
+const RETRY_PAUSES: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(300),
+    Duration::from_millis(700),
+    Duration::from_millis(1500),
+    Duration::from_millis(3000),
+];
+
+/// Sends what `request` builds until it succeeds, fails for good, or the pauses of
+/// [`RETRY_PAUSES`] are used up. Only for requests that are safe to repeat.
+async fn with_retries<T, F, Fut>(mut request: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut pauses = RETRY_PAUSES.iter();
+    loop {
+        match request().await {
+            Err(e) if e.is_transient() => match pauses.next() {
+                Some(pause) => tokio::time::sleep(*pause).await,
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
 
 /// A client for one agent (one API key). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -71,18 +99,26 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| Error::Decode(format!("{what}: {e}")))
     }
 
-    /// Proposes a call; policy answers `allowed`, `denied` or `pending`.
+    /// Proposes a call; policy answers `allowed`, `denied` or `pending`. With an
+    /// idempotency key, a proposal that failed in transit is sent again (the server answers
+    /// a repeat with the first answer), so an instance dying mid-request costs nothing.
     pub async fn propose(&self, call: &ProposedCall) -> Result<Proposal, Error> {
-        let mut req = self
-            .http
-            .post(self.url("/calls"))
-            .bearer_auth(&self.key)
-            .timeout(REQUEST_TIMEOUT)
-            .json(call);
-        if let Some(key) = &call.idempotency_key {
-            req = req.header("Idempotency-Key", key);
+        let send = || async {
+            let mut req = self
+                .http
+                .post(self.url("/calls"))
+                .bearer_auth(&self.key)
+                .timeout(REQUEST_TIMEOUT)
+                .json(call);
+            if let Some(key) = &call.idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            Self::read(req.send().await?, "proposal").await
+        };
+        match call.idempotency_key {
+            Some(_) => with_retries(send).await,
+            None => send().await,
         }
-        Self::read(req.send().await?, "proposal").await
     }
 
     /// The active bypasses that cover this agent: managers signed them off, and a matching
@@ -119,16 +155,21 @@ impl Client {
         self.poll(id, 0).await
     }
 
+    /// Reading a call is safe to repeat: one that failed in transit is sent again.
     async fn poll(&self, id: &str, wait_secs: u64) -> Result<CallView, Error> {
-        let mut req = self
-            .http
-            .get(self.call_url(id, "")?)
-            .bearer_auth(&self.key)
-            .timeout(REQUEST_TIMEOUT + Duration::from_secs(wait_secs));
-        if wait_secs > 0 {
-            req = req.query(&[("wait", wait_secs)]);
-        }
-        Self::read(req.send().await?, "call").await
+        let url = self.call_url(id, "")?;
+        with_retries(|| async {
+            let mut req = self
+                .http
+                .get(&url)
+                .bearer_auth(&self.key)
+                .timeout(REQUEST_TIMEOUT + Duration::from_secs(wait_secs));
+            if wait_secs > 0 {
+                req = req.query(&[("wait", wait_secs)]);
+            }
+            Self::read(req.send().await?, "call").await
+        })
+        .await
     }
 
     /// Waits until the call leaves `pending` or `max` passes, with long-polls of at most

@@ -77,6 +77,22 @@ impl Error {
     pub fn is_conflict(&self, code: &str) -> bool {
         matches!(self, Error::Api { status: 409, code: c, .. } if c == code)
     }
+
+    /// Whether the request may be sent again to the same URL — to another instance behind
+    /// a load balancer, say: the connection failed or timed out, or a proxy answered that
+    /// no instance could take it (502, 503 without our error body, 504), or askfirst
+    /// itself was shutting down or busy (`503 busy`/`shutting_down`).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Http(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            Error::Api { status, code, .. } => {
+                matches!(status, 502 | 504)
+                    || (*status == 503
+                        && matches!(code.as_str(), "http_error" | "busy" | "shutting_down"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Why a webhook delivery was rejected.

@@ -113,6 +113,11 @@ impl Client {
         Fut: Future<Output = T>,
         W: FnMut(&Proposal),
     {
+        // With a key, a proposal lost in transit (an instance dying behind a load balancer)
+        // is sent again and answered once.
+        if call.idempotency_key.is_none() {
+            call.idempotency_key = Some(crate::call::fresh_key());
+        }
         let mut proposed_again = false;
         loop {
             let proposal = self.propose(&call).await?;

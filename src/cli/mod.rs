@@ -1,5 +1,6 @@
 //! The `askfirst` command line: every flag also reads an `ASKFIRST_*` variable.
 
+pub mod db;
 pub mod gate;
 pub mod limits;
 pub mod mcp;
@@ -74,6 +75,10 @@ pub enum Command {
     /// Notification channels (Slack, e-mail, signed webhooks), routes and the delivery log.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// Whole-database operations: copy one database into a new, empty one (SQLite into
+    /// PostgreSQL).
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Play a small agent loop against a running server (sync or async gates).
     DemoAgent(DemoArgs),
     /// Put askfirst between an agent and its MCP tools (gating proxy, Claude Code's
@@ -262,6 +267,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Signoff(cmd)) => signoff::settings(cmd, &cli.db).await,
         Some(Command::Limits(cmd)) => limits::run(cmd, &cli.db).await,
         Some(Command::Notify(cmd)) => notify::run(cmd, &cli.db, cli.secrets_key_file).await,
+        Some(Command::Db(cmd)) => db::run(cmd, cli.secrets_key_file.as_deref()).await,
         Some(Command::DemoAgent(args)) => demo(args).await,
         Some(Command::Mcp(cmd)) => mcp::run(cmd).await,
     }

@@ -116,7 +116,8 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .get_or_insert_with(crate::auth::token::generate)
         .clone();
     if !crate::store::users::any(&pool).await? {
-        let link = format!("http://{addr}/setup?token={token}");
+        // Through the public URL when there is one: behind a proxy, that is where people go.
+        let link = format!("{}/setup?token={token}", link_base.trim_end_matches('/'));
         println!("askfirst: nobody has an account yet. Create the first admin at {link}");
         tracing::warn!(%link, "nobody has an account yet: create the first admin with this one-time link");
     }

@@ -9,6 +9,7 @@ pub mod audit_query;
 pub mod bypasses;
 pub mod calls;
 pub mod changes;
+pub mod copy;
 pub mod grants;
 pub mod insights;
 pub mod json;

@@ -4,6 +4,7 @@
 //! with SIGKILL under load loses nothing acknowledged and runs nothing twice. Skipped when
 //! the suite runs on SQLite (`ASKFIRST_TEST_PG` unset).
 
+use crate::process::{cli, serve};
 use crate::support::{on_postgres, TestApp};
 use askfirst::domain::Role;
 use askfirst::gate::decide::DecisionInput;
@@ -13,7 +14,6 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
 
 fn gated_policy() -> Value {
     json!({
@@ -120,40 +120,7 @@ async fn a_hundred_deciders_across_both_instances_make_one_transition() {
         let client = app.session_for(&format!("p{i}"), Role::Approver).await;
         clients.push((app.url("/rpc/decide"), client));
     }
-    let start = Arc::new(tokio::sync::Barrier::new(clients.len()));
-    let mut tasks = Vec::new();
-    for (i, (url, client)) in clients.into_iter().enumerate() {
-        let (id, hash, start) = (id.clone(), hash.clone(), start.clone());
-        tasks.push(tokio::spawn(async move {
-            let decision = if i % 3 == 0 { "deny" } else { "approve" };
-            start.wait().await;
-            let res = client
-                .post(url)
-                .header("accept", "application/json")
-                .form(&[
-                    ("id", id.as_str()),
-                    ("decision", decision),
-                    ("feedback", "no"),
-                    ("hash", hash.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let body: Value = res.json().await.unwrap();
-            (status, body)
-        }));
-    }
-    let mut winners = 0;
-    for t in tasks {
-        let (status, body) = t.await.unwrap();
-        match status {
-            200 => winners += 1,
-            409 => assert_eq!(body["error"]["code"], "not_pending", "{body}"),
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
-    assert_eq!(winners, 1, "exactly one decision wins");
+    crate::support::race_decisions(clients, &id, &hash).await;
     let left_pending = a
         .count(
             "SELECT COUNT(*) FROM audit_events WHERE call_id = $1 AND from_status = 'pending'",
@@ -245,58 +212,91 @@ async fn sign_in_failures_count_across_instances() {
     a.stop().await;
 }
 
-// --- SIGKILL of one of two real processes under mixed load -------------------------------
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_askfirst")
+/// A load balancer in miniature: forwards every new connection to the current target;
+/// [`Balancer::fail_over`] switches the target and resets every open connection, as the
+/// death of the instance behind them would.
+struct Balancer {
+    addr: std::net::SocketAddr,
+    target: Arc<Mutex<String>>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
-async fn cli(db: &str, args: &[&str], stdin: Option<&str>) -> String {
-    use tokio::io::AsyncWriteExt;
-    let mut child = Command::new(bin())
-        .args(["--db", db])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).await.unwrap();
+impl Balancer {
+    async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(Mutex::new(target.to_string()));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (t, o) = (target.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = t.lock().unwrap().clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                o.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self { addr, target, open }
     }
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "askfirst {args:?} failed");
-    String::from_utf8(out.stdout).unwrap()
+
+    fn fail_over(&self, to: &str) {
+        *self.target.lock().unwrap() = to.to_string();
+        for conn in self.open.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
 }
 
-async fn serve(db: &str, key_file: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(bin())
-        .args(["serve", "--addr", &addr, "--db", db, "--secrets-key-file"])
-        .arg(key_file)
-        .env("ASKFIRST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://{addr}");
-    for _ in 0..400 {
-        if reqwest::get(format!("{base}/healthz"))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_sync_gate_rides_out_an_instance_lost_behind_the_balancer() {
+    let Some((a, b)) = pair().await else { return };
+    // The SDK computes waits from deadlines on the real clock.
+    a.clock.advance(chrono::Utc::now() - a.now());
+    let (key, _) = a.agent("bot").await;
+    let balancer = Balancer::start(&a.base.replace("http://", "")).await;
+    let client = askfirst_sdk::Client::new(format!("http://{}", balancer.addr), &key).unwrap();
+    let gated = tokio::spawn(async move {
+        let call = askfirst_sdk::ProposedCall::new("s", "deploy").args(json!({ "n": 1 }));
+        client
+            .execute_with_gate(call, |args| async move { args })
             .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return (child, base);
+    });
+    // Once the call waits, the instance the agent reached "dies".
+    let mut id = None;
+    for _ in 0..200 {
+        let rows = askfirst::store::calls::pending(b.pool(), 10).await.unwrap();
+        if let Some(row) = rows.first() {
+            id = Some(row.id.clone());
+            break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the server did not come up");
+    let id = id.expect("the SDK proposed the call");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    balancer.fail_over(&b.base.replace("http://", ""));
+    b.decide(&id, &b.person("bea", Role::Approver).await, approve())
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), gated)
+        .await
+        .expect("the gate finished")
+        .unwrap()
+        .expect("no error reached the agent");
+    match outcome {
+        askfirst_sdk::GateOutcome::Executed { id: ran, args, .. } => {
+            assert_eq!(ran, id);
+            assert_eq!(args, json!({ "n": 1 }));
+        }
+        other => panic!("{other:?}"),
+    }
+    b.stop().await;
+    a.stop().await;
 }
+
+// --- SIGKILL of one of two real processes under mixed load -------------------------------
 
 async fn signed_in(base: &str) -> Client {
     let browser = Client::builder().cookie_store(true).build().unwrap();

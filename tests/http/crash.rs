@@ -3,68 +3,12 @@
 //! acknowledged is there, nothing ran twice, and the database and audit chain are intact.
 //! `ASKFIRST_CRASH_CYCLES` sets the number of cycles (default 8; the long variant: 50).
 
+use crate::process::{cli, serve as start};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_askfirst")
-}
-
-async fn cli(db: &str, args: &[&str], stdin: Option<&str>) -> String {
-    use tokio::io::AsyncWriteExt;
-    let mut cmd = Command::new(bin());
-    cmd.arg("--db")
-        .arg(db)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stdin(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .await
-            .unwrap();
-    }
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "askfirst {args:?} failed");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-async fn start(db: &str, key_file: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(bin())
-        .args(["serve", "--addr", &addr, "--db", db, "--secrets-key-file"])
-        .arg(key_file)
-        .env("ASKFIRST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://{addr}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the server did not come up");
-}
 
 #[derive(Default)]
 struct Acknowledged {

@@ -463,45 +463,11 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
         clients.push(app.session_for(&format!("p{i}"), Role::Approver).await);
     }
     let hash = app.candidate_hash(&id).await;
-    // Everyone is ready before anyone sends, so the requests really overlap.
-    let start = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
-    let mut tasks = Vec::new();
-    for (i, client) in clients.into_iter().enumerate() {
-        let (url, id, start) = (app.url("/rpc/decide"), id.clone(), start.clone());
-        let hash = hash.clone();
-        tasks.push(tokio::spawn(async move {
-            let decision = if i % 2 == 0 { "approve" } else { "deny" };
-            start.wait().await;
-            let res = client
-                .post(url)
-                .header("accept", "application/json")
-                .form(&[
-                    ("id", id.as_str()),
-                    ("decision", decision),
-                    ("feedback", "no"),
-                    ("hash", hash.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let body: serde_json::Value = res.json().await.unwrap();
-            (status, body)
-        }));
-    }
-    let mut winners = 0;
-    for t in tasks {
-        let (status, body) = t.await.unwrap();
-        match status {
-            200 => winners += 1,
-            409 => assert_eq!(body["error"]["code"], "not_pending", "{body}"),
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
-    assert_eq!(
-        winners, 1,
-        "one decision wins; the rest see the call decided"
-    );
+    let deciders = clients
+        .into_iter()
+        .map(|client| (app.url("/rpc/decide"), client))
+        .collect();
+    crate::support::race_decisions(deciders, &id, &hash).await;
     let events: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT kind, from_status FROM audit_events WHERE call_id = $1 ORDER BY id")
             .bind(&id)

@@ -1,6 +1,8 @@
-//! Integration tests: the real server on port 0 with a fresh SQLite file per test,
+//! Integration tests: the real server on port 0 with a fresh database per test (an SQLite
+//! file, or a PostgreSQL database when `ASKFIRST_TEST_PG` names a server),
 //! spoken to over HTTP. One test binary, a module per area.
 
+mod process;
 mod sdk_support;
 mod support;
 
@@ -14,6 +16,7 @@ mod callbacks;
 mod cli;
 mod cluster;
 mod crash;
+mod db_copy;
 mod first_run;
 mod gate_flow;
 mod hardening;

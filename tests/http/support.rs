@@ -41,6 +41,50 @@ pub fn on_postgres() -> bool {
     postgres_admin_url().is_some()
 }
 
+/// Sends every decider's decision on call `id` at the same instant (each a `(decide URL,
+/// signed-in client)`; even ones approve, odd ones deny) and asserts exactly one wins while
+/// the rest hear `409 not_pending`.
+pub async fn race_decisions(deciders: Vec<(String, Client)>, id: &str, hash: &str) {
+    // Everyone is ready before anyone sends, so the requests really overlap.
+    let start = Arc::new(tokio::sync::Barrier::new(deciders.len()));
+    let mut tasks = Vec::new();
+    for (i, (url, client)) in deciders.into_iter().enumerate() {
+        let (id, hash, start) = (id.to_string(), hash.to_string(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let decision = if i % 2 == 0 { "approve" } else { "deny" };
+            start.wait().await;
+            let res = client
+                .post(url)
+                .header(header::ACCEPT, "application/json")
+                .form(&[
+                    ("id", id.as_str()),
+                    ("decision", decision),
+                    ("feedback", "no"),
+                    ("hash", hash.as_str()),
+                ])
+                .send()
+                .await
+                .expect("request");
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.expect("JSON answer");
+            (status, body)
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 => winners += 1,
+            409 => assert_eq!(body["error"]["code"], "not_pending", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "one decision wins; the rest see the call decided"
+    );
+}
+
 /// Drops one of the audit log's append-only triggers, as an attacker who can write the
 /// database could (to test that tampering is caught).
 pub async fn drop_audit_trigger(pool: &askfirst::store::Pool, name: &str) {
@@ -97,6 +141,29 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(start_time));
         let key_file = dir.path().join("askfirst.secrets-key");
         Self::spawn_on(db, clock, key_file, dir, change).await
+    }
+
+    /// [`TestApp::spawn`] on an SQLite file whichever backend the suite runs on (e.g. a
+    /// database to copy into PostgreSQL).
+    pub async fn spawn_sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir
+            .path()
+            .join("askfirst.db")
+            .to_string_lossy()
+            .into_owned();
+        let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(start_time));
+        let key_file = dir.path().join("askfirst.secrets-key");
+        Self::spawn_on(db, clock, key_file, dir, |_| {}).await
+    }
+
+    /// A server on an existing database `db` (as `--db` takes it), its clock starting at
+    /// `now`, its secrets key `key_file`.
+    pub async fn spawn_at(db: String, now: DateTime<Utc>, key_file: std::path::PathBuf) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(now));
+        Self::spawn_on(db, clock, key_file, dir, |_| {}).await
     }
 
     /// Another instance on this one's database, sharing its clock (several instances on
@@ -162,6 +229,13 @@ impl TestApp {
     /// Stops the server gracefully.
     pub async fn stop(self) {
         self.running.stop().await.expect("clean shutdown");
+    }
+
+    /// Stops the server gracefully, handing back its directory (which holds an SQLite
+    /// database and the secrets key) for the test to go on using.
+    pub async fn stop_keeping_files(self) -> TempDir {
+        self.running.stop().await.expect("clean shutdown");
+        self._dir
     }
 
     /// A browser-like client: keeps cookies, does not follow redirects.
