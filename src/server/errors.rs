@@ -23,6 +23,10 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
+        if crate::store::is_busy(&err) {
+            tracing::warn!(error = %err, "a write waited too long for the database's write lock");
+            return AppError::Busy(1);
+        }
         tracing::error!(error = %err, "database error");
         AppError::Internal("internal error; see the server log".into())
     }

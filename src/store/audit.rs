@@ -539,10 +539,11 @@ fn link(key: Option<&[u8]>, prev: &str, e: &EventRow) -> String {
     )
 }
 
-/// Whether the log is linked with `key` (judged by its first event; an empty log is).
-pub async fn keyed_with(conn: &mut Conn, key: &[u8]) -> sqlx::Result<bool> {
+/// Whether the log is linked with `key` — `None`: plainly, without a key (judged by its
+/// first event; an empty log is either).
+pub async fn linked_with(conn: &mut Conn, key: Option<&[u8]>) -> sqlx::Result<bool> {
     Ok(match since(&mut *conn, 0, 1).await?.first() {
-        Some(first) => link(Some(key), GENESIS, first) == first.hash,
+        Some(first) => link(key, GENESIS, first) == first.hash,
         None => true,
     })
 }

@@ -27,7 +27,6 @@ pub mod users;
 pub mod webhooks;
 
 use anyhow::Context;
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -59,10 +58,14 @@ impl FromStr for Location {
         if value.is_empty() {
             return Err("the database location is empty".into());
         }
-        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        let scheme = value
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
             return Ok(Self::Postgres(value.to_string()));
         }
-        if let Some(path) = value.strip_prefix("sqlite://") {
+        if scheme.as_deref() == Some("sqlite") {
+            let path = &value["sqlite://".len()..];
             if path.is_empty() {
                 return Err("`sqlite://` needs a file path after it".into());
             }
@@ -87,6 +90,17 @@ impl std::fmt::Display for Location {
                 Ok(mut parsed) => {
                     if parsed.password().is_some() {
                         let _ = parsed.set_password(Some("***"));
+                    }
+                    // A password may also come as a query parameter.
+                    if parsed.query_pairs().any(|(k, _)| k == "password") {
+                        let pairs: Vec<(String, String)> = parsed
+                            .query_pairs()
+                            .map(|(k, v)| {
+                                let v = if k == "password" { "***".into() } else { v };
+                                (k.into_owned(), v.into_owned())
+                            })
+                            .collect();
+                        parsed.query_pairs_mut().clear().extend_pairs(pairs);
                     }
                     write!(f, "{parsed}")
                 }
@@ -228,13 +242,39 @@ pub async fn ping(pool: &Pool) -> sqlx::Result<()> {
         .map(drop)
 }
 
-/// A write transaction from `pool` (see [`begin_write`]).
+/// A write transaction from `pool` (see [`begin_write`]). On PostgreSQL the transaction
+/// is open (and so rolled back if the caller is cancelled, say by a client that gave up)
+/// before the lock is waited for: a cancelled wait can never leave a pooled connection
+/// holding the lock.
 pub async fn write_tx(pool: &Pool) -> sqlx::Result<sqlx::Transaction<'static, Db>> {
-    let statement: Cow<'static, str> = match Backend::of(pool) {
-        Backend::Sqlite => "BEGIN IMMEDIATE".into(),
-        Backend::Postgres => format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})").into(),
-    };
-    pool.begin_with(statement).await
+    match Backend::of(pool) {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        }
+    }
+}
+
+/// What every PostgreSQL session of askfirst sets first. A transaction left idle — its
+/// instance frozen or cut off while holding the write lock — is ended by the server after
+/// 15 s, which frees the lock; a write that waits 30 s for a lock gives up (`503 busy`)
+/// instead of hanging its caller.
+const POSTGRES_SESSION: &str =
+    "SET idle_in_transaction_session_timeout = '15s'; SET lock_timeout = '30s'";
+
+/// Whether `err` says the database is too busy to take the write now (a lock wait ran
+/// out), rather than that something is wrong.
+pub fn is_busy(err: &sqlx::Error) -> bool {
+    match err {
+        // PostgreSQL's lock_not_available (lock_timeout).
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("55P03"),
+        _ => false,
+    }
 }
 
 /// Opens (creating if needed) the database and applies the embedded migrations of its
@@ -244,15 +284,31 @@ pub async fn open(location: &Location) -> anyhow::Result<Pool> {
     sqlx::any::install_default_drivers();
     let pool = match location {
         Location::Sqlite(path) => open_sqlite(path).await?,
-        Location::Postgres(url) => sqlx::any::AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+        Location::Postgres(url) => open_postgres(url)
             .await
             .with_context(|| format!("connecting to {location}"))?,
     };
     migrate(&pool).await?;
     Ok(pool)
+}
+
+async fn open_postgres(url: &str) -> sqlx::Result<Pool> {
+    use sqlx::Connection as _;
+    // One connection first: a refused connection or a wrong password is reported as such,
+    // not as a pool that timed out retrying it.
+    sqlx::AnyConnection::connect(url).await?.close().await?;
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor as _;
+                conn.execute(POSTGRES_SESSION).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
 }
 
 async fn open_sqlite(path: &Path) -> anyhow::Result<Pool> {
@@ -313,17 +369,27 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
 
 /// Refuses to go on writing with an audit key over a log linked without it (the chain
 /// would stop verifying): `askfirst audit rekey` re-links it once.
+///
+/// The other way round too: a log linked with a key is not written to without it (each
+/// such write would break the chain for good). Every process writing to the database —
+/// every instance, every CLI command — needs the same key.
 pub async fn check_audit_key(pool: &Pool) -> anyhow::Result<()> {
-    if let Some(key) = audit::key() {
-        let mut conn = pool.acquire().await?;
-        if !audit::keyed_with(&mut conn, key).await? {
-            anyhow::bail!(
-                "the audit log is not linked with this audit key: run `askfirst audit verify` \
-                 without the key, then `askfirst audit rekey` with it, once"
-            );
-        }
+    let mut conn = pool.acquire().await?;
+    let key = audit::key();
+    if audit::linked_with(&mut conn, key).await? {
+        return Ok(());
     }
-    Ok(())
+    match key {
+        Some(_) => anyhow::bail!(
+            "the audit log is not linked with this audit key: run `askfirst audit verify` \
+             without the key, then `askfirst audit rekey` with it, once"
+        ),
+        None => anyhow::bail!(
+            "the audit log is linked with a key (or its first event was altered): pass the \
+             key with --audit-key-file (or ASKFIRST_AUDIT_KEY_FILE) to every askfirst \
+             process that writes to this database; `askfirst audit verify` tells which"
+        ),
+    }
 }
 
 /// Splits `items` into runs whose lengths are powers of two (largest first, at most
@@ -434,11 +500,17 @@ mod tests {
         for bad in ["mysql://u@h/db", "http://x", "", "sqlite://"] {
             assert!(bad.parse::<Location>().is_err(), "{bad}");
         }
-        let shown = "postgres://u:secret@h/db"
-            .parse::<Location>()
-            .unwrap()
-            .to_string();
-        assert!(!shown.contains("secret"), "{shown}");
+        for url in [
+            "postgres://u:secret@h/db",
+            "postgres://h/db?user=u&password=secret",
+        ] {
+            let shown = url.parse::<Location>().unwrap().to_string();
+            assert!(!shown.contains("secret"), "{shown}");
+        }
+        assert!(matches!(
+            "POSTGRES://u@h/db".parse::<Location>(),
+            Ok(Location::Postgres(_))
+        ));
     }
 
     #[test]

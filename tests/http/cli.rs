@@ -237,6 +237,14 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
         .await
         .status
         .success());
+    // Nor may anything write to a keyed log without the key (it would break the chain).
+    let keyless = run(&db, None, &["agent", "create", "bot3"], None).await;
+    assert!(!keyless.status.success());
+    assert!(
+        String::from_utf8_lossy(&keyless.stderr).contains("--audit-key-file"),
+        "{}",
+        String::from_utf8_lossy(&keyless.stderr)
+    );
 
     // Truncation after an exported head.
     let last = ok(&run(&db, Some(&key), &["audit", "head"], None).await)

@@ -296,6 +296,107 @@ async fn the_sdk_sync_gate_rides_out_an_instance_lost_behind_the_balancer() {
     a.stop().await;
 }
 
+/// Holds the write lock from outside askfirst (as an instance in the middle of a write
+/// would) until the returned sender is dropped or fired.
+async fn hold_write_lock(db: &str) -> tokio::sync::oneshot::Sender<()> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(7022074331600679796)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = released.await;
+        let _ = sqlx::query("COMMIT").execute(&mut conn).await;
+    });
+    release
+}
+
+/// The last statement of every session holding the write lock while idle in its
+/// transaction.
+async fn lock_left_idle(pool: &askfirst::store::Pool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND a.state = 'idle in transaction'
+           AND a.datname = current_database()",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_giving_up_while_its_write_waits_leaves_no_lock_behind() {
+    let Some((a, b)) = pair().await else { return };
+    let (key, _) = a.agent("bot").await;
+    a.add_user("ada", Role::Admin, "correct horse 1").await;
+    let release = hold_write_lock(&a.db).await;
+    // Sign-ins write (the shared failure count); these clients give up while they wait.
+    for app in [&a, &b] {
+        let gave_up = Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap()
+            .post(app.url("/rpc/sign_in"))
+            .header("accept", "application/json")
+            .form(&[("username", "nobody"), ("password", "a long password 1")])
+            .send()
+            .await;
+        assert!(gave_up.is_err(), "the write waited for the lock");
+    }
+    release.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = lock_left_idle(a.pool()).await;
+    assert!(
+        idle.is_empty(),
+        "a cancelled wait left the lock held: {idle:?}"
+    );
+    for app in [&a, &b] {
+        let started = Instant::now();
+        let p = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s", "tool": "deploy", "args": {} }),
+            )
+            .await;
+        assert_eq!(p["status"], "pending");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "writes flow again"
+        );
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_frozen_while_holding_the_write_lock_is_cut_off() {
+    let Some((a, b)) = pair().await else { return };
+    let (key, _) = a.agent("bot").await;
+    // A third "instance" opens a write and then stops answering, lock held.
+    let frozen = askfirst::store::open(&a.db.parse().unwrap()).await.unwrap();
+    let tx = askfirst::store::write_tx(&frozen).await.unwrap();
+    let started = Instant::now();
+    let p = b
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": {} }),
+        )
+        .await;
+    assert_eq!(p["status"], "pending");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(25),
+        "the server ended the idle transaction after 15 s: waited {waited:?}"
+    );
+    drop(tx);
+    frozen.close().await;
+    b.stop().await;
+    a.stop().await;
+}
+
 // --- SIGKILL of one of two real processes under mixed load -------------------------------
 
 async fn signed_in(base: &str) -> Client {
