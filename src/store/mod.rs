@@ -284,9 +284,10 @@ pub async fn open(location: &Location) -> anyhow::Result<Pool> {
     sqlx::any::install_default_drivers();
     let pool = match location {
         Location::Sqlite(path) => open_sqlite(path).await?,
+        // The driver's error only (its source repeats its message).
         Location::Postgres(url) => open_postgres(url)
             .await
-            .with_context(|| format!("connecting to {location}"))?,
+            .map_err(|e| anyhow::anyhow!("connecting to {location}: {e}"))?,
     };
     migrate(&pool).await?;
     Ok(pool)
