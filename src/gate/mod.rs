@@ -82,6 +82,9 @@ pub struct Gate {
     policy: RwLock<Arc<CompiledPolicy>>,
     /// Enabled agents by key hash.
     agents: RwLock<HashMap<String, AgentInfo>>,
+    /// Bumped (under the `agents` write lock) each time the cache is cleared: a lookup that
+    /// read the database before a clear must not put what it read back after it.
+    agents_epoch: std::sync::atomic::AtomicU64,
     /// When each agent was last seen (ms), and whether that is not stored yet.
     last_seen: std::sync::Mutex<HashMap<String, (i64, bool)>>,
     /// Active bypasses, compiled.
@@ -137,6 +140,7 @@ impl Gate {
             metrics,
             policy: RwLock::new(Arc::new(policy)),
             agents: RwLock::new(HashMap::new()),
+            agents_epoch: std::sync::atomic::AtomicU64::new(0),
             last_seen: std::sync::Mutex::new(HashMap::new()),
             bypasses: RwLock::new(Arc::new(Vec::new())),
             previews: tokio::sync::Semaphore::new(2),
@@ -208,6 +212,7 @@ impl Gate {
                 return Err(AppError::Unauthenticated);
             }
             None => {
+                let epoch = self.agents_epoch.load(std::sync::atomic::Ordering::Acquire);
                 let Some(row) = store::agents::find_by_key_hash(&self.pool, &hash).await? else {
                     return Err(AppError::Unauthenticated);
                 };
@@ -223,10 +228,12 @@ impl Gate {
                     name: row.name,
                     valid_until,
                 };
-                self.agents
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(hash, agent.clone());
+                let mut cache = self.agents.write().unwrap_or_else(|e| e.into_inner());
+                // Cleared since the read (an agent changed): use the row once, cache nothing.
+                if self.agents_epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                    cache.insert(hash, agent.clone());
+                }
+                drop(cache);
                 agent
             }
         };
@@ -279,9 +286,9 @@ impl Gate {
 
     /// Forgets cached agents (after one was disabled).
     pub fn forget_agents(&self) {
-        self.agents
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let mut cache = self.agents.write().unwrap_or_else(|e| e.into_inner());
+        cache.clear();
+        self.agents_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
