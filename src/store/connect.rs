@@ -1,0 +1,146 @@
+//! Opening the database: SQLite with WAL and full durability, or PostgreSQL with the
+//! session settings every instance needs; the migrations of its backend; the audit key check.
+
+use super::{audit, Backend, Location, Pool};
+use anyhow::Context;
+use std::path::Path;
+
+/// Opens (creating if needed) the database and applies the embedded migrations of its
+/// backend. SQLite runs in WAL mode with full durability; PostgreSQL is used as the
+/// operator configured it.
+pub async fn open(location: &Location) -> anyhow::Result<Pool> {
+    sqlx::any::install_default_drivers();
+    let pool = match location {
+        Location::Sqlite(path) => open_sqlite(path).await?,
+        // The driver's error only (its source repeats its message).
+        Location::Postgres(url) => open_postgres(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to {location}: {e}"))?,
+    };
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn open_postgres(url: &str) -> sqlx::Result<Pool> {
+    use sqlx::Connection as _;
+    // One connection first: a refused connection or a wrong password is reported as such,
+    // not as a pool that timed out retrying it.
+    sqlx::AnyConnection::connect(url).await?.close().await?;
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor as _;
+                conn.execute(POSTGRES_SESSION).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
+async fn open_sqlite(path: &Path) -> anyhow::Result<Pool> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the database directory {}", dir.display()))?;
+    }
+    let url = sqlite_url(path);
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(8)
+        // A local file cannot go stale the way a network connection can; pinging it on
+        // every checkout costs a round trip to the connection's thread for nothing.
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor as _;
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .with_context(|| format!("opening the database {}", path.display()))
+}
+
+/// The `sqlite://` URL of a file (read-write, created if missing), its name percent-encoded
+/// where a URL would misread it.
+fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite://");
+    for ch in path.to_string_lossy().chars() {
+        match ch {
+            ' ' | '"' | '#' | '<' | '>' | '?' | '`' | '{' | '}' | '%' => {
+                url.push_str(&format!("%{:02X}", ch as u32))
+            }
+            c if c.is_control() => url.push_str(&format!("%{:02X}", c as u32)),
+            c => url.push(c),
+        }
+    }
+    url.push_str("?mode=rwc");
+    url
+}
+
+/// Applies the migrations of the pool's backend.
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    let migrator = match Backend::of(pool) {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}
+
+/// What every PostgreSQL session of askfirst sets first. A transaction left idle — its
+/// instance frozen or cut off while holding the write lock — is ended by the server after
+/// 15 s, which frees the lock; a write that waits 30 s for a lock gives up (`503 busy`)
+/// instead of hanging its caller.
+const POSTGRES_SESSION: &str =
+    "SET idle_in_transaction_session_timeout = '15s'; SET lock_timeout = '30s'";
+
+/// Whether the database answers.
+pub async fn ping(pool: &Pool) -> sqlx::Result<()> {
+    sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(pool)
+        .await
+        .map(drop)
+}
+
+/// Refuses to go on writing with an audit key over a log linked without it (the chain
+/// would stop verifying): `askfirst audit rekey` re-links it once.
+///
+/// The other way round too: a log linked with a key is not written to without it (each
+/// such write would break the chain for good). Every process writing to the database —
+/// every instance, every CLI command — needs the same key.
+pub async fn check_audit_key(pool: &Pool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    let key = audit::key();
+    if audit::linked_with(&mut conn, key).await? {
+        return Ok(());
+    }
+    match key {
+        Some(_) => anyhow::bail!(
+            "the audit log is not linked with this audit key: run `askfirst audit verify` \
+             without the key, then `askfirst audit rekey` with it, once"
+        ),
+        None => anyhow::bail!(
+            "the audit log is linked with a key (or its first event was altered): pass the \
+             key with --audit-key-file (or ASKFIRST_AUDIT_KEY_FILE) to every askfirst \
+             process that writes to this database; `askfirst audit verify` tells which"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_urls_keep_odd_file_names() {
+        let url = super::sqlite_url(std::path::Path::new("data/a b#?%.db"));
+        assert_eq!(url, "sqlite://data/a%20b%23%3F%25.db?mode=rwc");
+    }
+}
