@@ -120,14 +120,15 @@ impl CallRow {
     }
 
     /// What a review of this call needs now: after an escalation, the fallback role, or
-    /// only the members of the fallback group (any of them who may approve).
+    /// only those members of the fallback group who hold the rule's role (a group narrows
+    /// who may decide, never lowers the role). Where the rule needs more than an approver,
+    /// reviewers qualify only from before the call was proposed, as for a sign-off.
     pub fn requirements(&self) -> Requirements {
         let mut role = self.approver_role.unwrap_or(Role::Approver);
         let mut only = None;
         match self.escalation() {
             Some(Audience::Role(to)) => role = to,
             Some(Audience::Group(name)) => {
-                role = Role::Approver;
                 let ids: Vec<String> = self
                     .escalated_ids
                     .as_deref()
@@ -144,6 +145,7 @@ impl CallRow {
             deadline_ms: self.deadline,
             confirm: self.confirm.clone(),
             only,
+            filed_ms: (role > Role::Approver).then_some(self.created_at),
         }
     }
 
