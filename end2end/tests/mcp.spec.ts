@@ -3,7 +3,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BASE, createAgent, createUser, importPolicy } from "./gate";
+import { asPerson, BASE, createAgent, createUser, importPolicy } from "./gate";
 import { askfirst } from "./helpers";
 
 // `askfirst mcp proxy` in front of the official filesystem server, and `askfirst mcp
@@ -116,7 +116,7 @@ test("a write waits, reports progress, and runs once with the approver's edit", 
     expect(progress[0]).toContain(`${BASE}/calls/${pending.id}`);
     expect(existsSync(path)).toBe(false);
 
-    askfirst([
+    asPerson([
       "calls", "approve", pending.id, "--user", APPROVER,
       "--args", JSON.stringify({ path, content: "the approver's version" }),
     ]);
@@ -139,7 +139,7 @@ test("a denial returns the feedback and writes nothing", async () => {
       { timeout: 60_000 },
     );
     const pending = await pendingCall("files.write_file", path);
-    askfirst(["calls", "deny", pending.id, "--user", APPROVER, "--feedback", "write to /tmp/scratch instead"]);
+    asPerson(["calls", "deny", pending.id, "--user", APPROVER, "--feedback", "write to /tmp/scratch instead"]);
     const result = (await call) as ToolResult;
     expect(result.isError).toBe(true);
     expect(text(result)).toBe("write to /tmp/scratch instead");
@@ -161,7 +161,7 @@ test("after the client's patience runs out, a retry runs once with one approval"
     expect(text(first)).toContain(`${BASE}/calls/${pending.id}`);
     expect(existsSync(path)).toBe(false);
 
-    askfirst(["calls", "approve", pending.id, "--user", APPROVER]);
+    asPerson(["calls", "approve", pending.id, "--user", APPROVER]);
     // The same call again: the same pending call, now approved, runs without a second ask.
     const retry = (await client.callTool({ name: "write_file", arguments: args })) as ToolResult;
     expect(retry.isError ?? false).toBe(false);
@@ -218,7 +218,7 @@ test("the permission-prompt tool answers Claude Code's shapes", async () => {
     const file = join(dir, "claude.txt");
     const allowed = ask({ file_path: file, content: "draft" }, "toolu_01");
     const first = await pendingByTool("Write", file);
-    askfirst([
+    asPerson([
       "calls", "approve", first, "--user", APPROVER,
       "--args", JSON.stringify({ file_path: file, content: "edited" }),
     ]);
@@ -235,7 +235,7 @@ test("the permission-prompt tool answers Claude Code's shapes", async () => {
       { timeout: 60_000 },
     ) as Promise<ToolResult>;
     const second = await pendingByTool("Edit", other);
-    askfirst(["calls", "deny", second, "--user", APPROVER, "--feedback", "not that file"]);
+    asPerson(["calls", "deny", second, "--user", APPROVER, "--feedback", "not that file"]);
     expect(answer(await denied)).toEqual({ behavior: "deny", message: "not that file" });
   } finally {
     await client.close();

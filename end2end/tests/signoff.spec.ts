@@ -1,6 +1,6 @@
 import { Browser, expect, Page, test } from "@playwright/test";
 import { ADMIN, askfirst, hydrated, signIn } from "./helpers";
-import { Agent, BASE, createUser, importPolicy } from "./gate";
+import { Agent, asPerson, BASE, createUser, importPolicy } from "./gate";
 
 // Bypasses need two managers' sign-off: the requester never counts, and a revoked bypass
 // stops approving at once. Three managers, each in their own browser context.
@@ -151,7 +151,7 @@ test("a manager whose password an admin reset sees why they cannot sign off yet"
   createUser("mo-asker", "manager", PASSWORD);
   await importPolicy(POLICY);
   const id = JSON.parse(
-    askfirst(["bypass", "request", "--user", "mo-asker", "--tool", "ship", "--for", "1h", "--reason", "hotfix", "--json"]),
+    asPerson(["bypass", "request", "--user", "mo-asker", "--tool", "ship", "--for", "1h", "--reason", "hotfix", "--json"], PASSWORD),
   ).id;
 
   await signIn(page, ADMIN.username, ADMIN.password);
@@ -193,5 +193,5 @@ test("a manager whose password an admin reset sees why they cannot sign off yet"
     headers: { accept: "application/json" },
   });
   expect((await forged.json()).error.code).toBe("not_eligible");
-  askfirst(["bypass", "revoke", String(id), "--user", "mo-asker"]);
+  asPerson(["bypass", "revoke", String(id), "--user", "mo-asker"], PASSWORD);
 });

@@ -358,7 +358,7 @@ pub async fn settings(cmd: SignoffCommand, db: &crate::store::Location) -> anyho
                     duration(&t).map_err(|e| anyhow::anyhow!("--request-ttl {e}"))?;
             }
             if let Some(t) = reset_cooling {
-                s.reset_cooling_secs = if t.trim_end_matches(char::is_alphabetic).trim() == "0" {
+                s.reset_cooling_secs = if crate::domain::signoff::is_zero_duration(&t) {
                     0
                 } else {
                     duration(&t).map_err(|e| anyhow::anyhow!("--reset-cooling {e}"))?

@@ -38,6 +38,11 @@ pub fn is_plain(text: &str) -> bool {
     !text.chars().any(|c| c.is_control() || is_bidi_control(c))
 }
 
+/// Whether `text` is a zero duration (`0`, `0s`, `0m`, `0h`, `0d`): "no cooling-off".
+pub fn is_zero_duration(text: &str) -> bool {
+    matches!(text.trim(), "0" | "0s" | "0m" | "0h" | "0d")
+}
+
 /// What an admin decides about sign-off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignoffSettings {
@@ -242,6 +247,21 @@ mod tests {
 #[cfg(test)]
 mod cooling_tests {
     use super::*;
+
+    #[test]
+    fn zero_durations() {
+        for (text, zero) in [
+            ("0", true),
+            (" 0d ", true),
+            ("0s", true),
+            ("0abc", false),
+            ("00", false),
+            ("0zzz", false),
+            ("1d", false),
+        ] {
+            assert_eq!(is_zero_duration(text), zero, "{text}");
+        }
+    }
 
     /// Shortening the cooling-off never helps at once: the longer period applies to resets
     /// for as long as it lasts; lengthening applies at once.

@@ -418,6 +418,10 @@ async fn decide_in(
         .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
     let rows = reviews::of_call(&mut *conn, id).await?;
     let subject = CallSubject::of(&row, &rows)?;
+    // Role, account and standing as they are inside this write, not as the session read
+    // them: a demotion or reset that committed meanwhile counts.
+    let fresh = super::signoff::current_reviewer(&mut *conn, user).await?;
+    let user = &fresh;
     let me = reviewer(user);
     let now_ms = to_millis(now);
     let verdict = if input.approve {

@@ -354,7 +354,15 @@ fn check_workflow(g: &GateSettings) -> Result<(), String> {
             )
         }
         (OnDeadline::Escalate, Some(to)) => {
-            Audience::parse(to)?;
+            if let Audience::Role(role) = Audience::parse(to)? {
+                if role < g.approver_role {
+                    return Err(format!(
+                        "escalate_to = \"{role}\" is below this rule's approver_role ({}): an \
+                         escalation widens who is asked, it never lowers who may decide",
+                        g.approver_role
+                    ));
+                }
+            }
         }
         (_, Some(_)) => {
             return Err("`escalate_to` is only used with on_deadline = \"escalate\"".into())

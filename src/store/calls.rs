@@ -119,15 +119,16 @@ impl CallRow {
         })
     }
 
-    /// What a review of this call needs now: after an escalation, the fallback role, or
-    /// only those members of the fallback group who hold the rule's role (a group narrows
+    /// What a review of this call needs now: after an escalation, the higher of the rule's
+    /// role and the fallback role, or only those members of the fallback group who hold the rule's role (a group narrows
     /// who may decide, never lowers the role). Where the rule needs more than an approver,
     /// reviewers qualify only from before the call was proposed, as for a sign-off.
     pub fn requirements(&self) -> Requirements {
         let mut role = self.approver_role.unwrap_or(Role::Approver);
         let mut only = None;
         match self.escalation() {
-            Some(Audience::Role(to)) => role = to,
+            // An escalation widens who is asked; it never lowers the role the rule needs.
+            Some(Audience::Role(to)) => role = role.max(to),
             Some(Audience::Group(name)) => {
                 let ids: Vec<String> = self
                     .escalated_ids

@@ -351,10 +351,11 @@ async fn act(app: &TestApp, admin: &Client, via: Via, step: Step) {
                     .await;
                 }
                 Step::NoCooling => {
+                    let input = format!("{PASSWORD}\n");
                     cli(
                         db,
                         &["signoff", "set", "--user", "ada", "--reset-cooling", "0"],
-                        None,
+                        Some(&input),
                     )
                     .await;
                 }
@@ -452,4 +453,107 @@ async fn one_admin_alone_never_satisfies_a_sign_off() {
     for row in rows() {
         run(&row).await;
     }
+}
+
+/// The command line is no one's word: acting as a person (`--user`) takes their password,
+/// and a loosening import without a named author is refused (its author could otherwise
+/// count as one of its own reviewers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_acts_as_a_person_only_with_their_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let app = TestApp::spawn_at(
+        db,
+        Utc::now() - Duration::minutes(1),
+        dir.path().join("key"),
+    )
+    .await;
+    app.policy(policy()).await;
+    for (name, role) in [
+        ("ada", Role::Admin),
+        ("m1", Role::Manager),
+        ("m2", Role::Manager),
+    ] {
+        app.add_user(name, role, PASSWORD).await;
+    }
+    let ada = askfirst::store::users::find_by_username(app.pool(), "ada")
+        .await
+        .unwrap()
+        .unwrap()
+        .view();
+    let bypass = app
+        .gate()
+        .request_bypass(
+            &ada,
+            BypassRequest {
+                scope: Scope {
+                    agent: None,
+                    tool: "deploy".into(),
+                    args: Vec::new(),
+                },
+                window_secs: 3600,
+                reason: "release day".into(),
+                include_confirmation: false,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let run = |args: Vec<String>, password: Option<&'static str>| {
+        let db = app.db.clone();
+        async move {
+            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"));
+            cmd.arg("--db")
+                .arg(db)
+                .args(args)
+                .env_remove("ASKFIRST_PASSWORD");
+            if let Some(p) = password {
+                cmd.env("ASKFIRST_PASSWORD", p);
+            }
+            cmd.output().await.unwrap()
+        }
+    };
+    let review = |who: &str| {
+        [
+            "bypass",
+            "review",
+            &bypass.to_string(),
+            "--user",
+            who,
+            "--approve",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    for (password, why) in [
+        (None, "no password"),
+        (Some("guessed wrong"), "wrong password"),
+    ] {
+        let out = run(review("m1"), password).await;
+        assert!(!out.status.success(), "{why}: the review was taken");
+    }
+    let page = app.gate().bypass_page(bypass, &ada).await.unwrap();
+    assert_eq!(page.bypass.approvals, 0, "nothing was recorded");
+    // With m1's own password it is m1's review, and it counts.
+    let out = run(review("m1"), Some(PASSWORD)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = app.gate().bypass_page(bypass, &ada).await.unwrap();
+    assert_eq!(page.bypass.approvals, 1);
+
+    // A loosening import needs its author.
+    let file = dir.path().join("loose.toml");
+    std::fs::write(&file, "default_effect = \"allow\"\n").unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let out = run(["policy", "import", &path].map(String::from).to_vec(), None).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs its author"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.stop().await;
 }

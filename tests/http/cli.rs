@@ -8,6 +8,8 @@ async fn askfirst(app: &TestApp, args: &[&str]) -> Output {
     let mut full = vec!["--db", app.db.as_str()];
     full.extend_from_slice(args);
     tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+        // The password of whoever a command acts as (`--user`); every test person has it.
+        .env("ASKFIRST_PASSWORD", "a long enough password")
         .args(&full)
         .output()
         .await

@@ -116,7 +116,7 @@ pub async fn save_signoff_settings(
     let current = gate.signoff_settings().await?;
     let reset_cooling_secs = match reset_cooling.as_deref().map(str::trim) {
         None | Some("") => current.reset_cooling_secs,
-        Some(text) if text.trim_end_matches(char::is_alphabetic).trim() == "0" => 0,
+        Some(text) if crate::domain::signoff::is_zero_duration(text) => 0,
         Some(text) => duration(text)
             .map_err(|e| AppError::Invalid(format!("cooling-off after a reset: {e}")))?,
     };
