@@ -472,6 +472,9 @@ fn gate_loosenings(before: &GateSettings, after: &GateSettings) -> Vec<String> {
     }
     // The workflow's clocks: more time to approve after an escalation or by extensions, and
     // a shorter do-not-retry, each let more through.
+    if after.escalate_overrides_role && !before.escalate_overrides_role {
+        out.push("an escalation group decides below the rule's role".into());
+    }
     let escalate = |g: &GateSettings| g.escalate_deadline_secs.unwrap_or(g.deadline_secs);
     if after.escalate_to.is_some()
         && before.escalate_to.is_some()

@@ -130,6 +130,10 @@ impl CallRow {
             // An escalation widens who is asked; it never lowers the role the rule needs.
             Some(Audience::Role(to)) => role = role.max(to),
             Some(Audience::Group(name)) => {
+                if self.workflow().overrides_role {
+                    // The policy declared this group decides whatever its members' roles.
+                    role = Role::Approver;
+                }
                 let ids: Vec<String> = self
                     .escalated_ids
                     .as_deref()
@@ -192,7 +196,14 @@ impl CallRow {
                 crate::domain::call::Escalation {
                     at: rfc3339(at),
                     to: to.as_text(),
-                    to_text: to.describe(),
+                    to_text: if self.workflow().overrides_role {
+                        format!(
+                            "{} (its members decide whatever their role, as the policy says)",
+                            to.describe()
+                        )
+                    } else {
+                        to.describe()
+                    },
                 }
             }),
             denial: self.denial(),

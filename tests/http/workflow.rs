@@ -719,7 +719,11 @@ async fn escalation_to_a_group_never_lowers_the_rules_role() {
         "rules": [
             { "name": "gate-resize", "match": { "tool": "resize" },
               "effect": { "kind": "gate", "approver_role": "manager", "deadline_secs": 60,
-                          "on_deadline": "escalate", "escalate_to": "group:oncall" } }
+                          "on_deadline": "escalate", "escalate_to": "group:oncall" } },
+            { "name": "gate-page", "match": { "tool": "page" },
+              "effect": { "kind": "gate", "approver_role": "manager", "deadline_secs": 60,
+                          "on_deadline": "escalate", "escalate_to": "group:oncall",
+                          "escalate_overrides_role": true } }
         ]
     }))
     .await;
@@ -735,6 +739,22 @@ async fn escalation_to_a_group_never_lowers_the_rules_role() {
     assert_eq!(err.code(), "not_eligible", "{err}");
     assert!(err.to_string().contains("manager"), "{err}");
     let done = app.decide(&id, &max, approve()).await.unwrap();
+    assert_eq!(done.status.as_str(), "approved");
+
+    // Unless the policy declares the group decides whatever its members' roles; the card
+    // says so.
+    let id = propose(&app, &key, "page", json!({ "n": 1 })).await;
+    app.clock.advance(Duration::seconds(60));
+    app.gate().sweep().await.unwrap();
+    let view = app.get_call(&key, &id, None).await;
+    assert!(
+        view["escalated"]["to_text"]
+            .as_str()
+            .unwrap()
+            .contains("whatever their role"),
+        "{view}"
+    );
+    let done = app.decide(&id, &olga, approve()).await.unwrap();
     assert_eq!(done.status.as_str(), "approved");
     app.stop().await;
 }
