@@ -347,7 +347,10 @@ fn check_workflow(g: &GateSettings) -> Result<(), String> {
         _ => Ok(()),
     };
     if g.escalate_overrides_role
-        && !matches!(g.escalate_to.as_deref().map(Audience::parse), Some(Ok(Audience::Group(_))))
+        && !matches!(
+            g.escalate_to.as_deref().map(Audience::parse),
+            Some(Ok(Audience::Group(_)))
+        )
     {
         return Err(
             "`escalate_overrides_role` needs escalate_to = \"group:<name>\": only a named group \
