@@ -4,6 +4,9 @@ import { Agent, asPerson, ensureSigners } from "./gate";
 
 // Insights over the calls this test makes (the inbox tests' policy gates `notify`).
 test("insights show the seeded numbers; accepting an ungate suggestion leads to the review page", async ({ page }) => {
+  // Ninety-one decisions from the command line, each its own process that proves who it
+  // acts as and waits for the server to follow.
+  test.setTimeout(120_000);
   ensureSigners();
   const agent = await Agent.create("insight-bot");
   for (let i = 0; i < 50; i++) {

@@ -35,6 +35,9 @@ async function manager(browser: Browser, name: string): Promise<Page> {
 }
 
 test("three managers: the requester cannot approve, two others activate, revoking stops it", async ({ browser }) => {
+  // Three browser contexts each compile the debug bundle; on two busy cores that alone can
+  // take most of the default 30 s.
+  test.setTimeout(90_000);
   for (const name of ["mo-requester", "mo-anna", "mo-bert"]) createUser(name, "manager", PASSWORD);
   createUser("vi-viewer", "viewer", PASSWORD);
   createUser("ap-approver", "approver", PASSWORD);
@@ -146,6 +149,7 @@ test("a viewer or an approver forging a review through the server function is re
 });
 
 test("a manager whose password an admin reset sees why they cannot sign off yet", async ({ browser, page }) => {
+  test.setTimeout(90_000);
   // Rex was a manager long before the request; then an admin reset his password.
   createUser("mo-rex", "manager", PASSWORD);
   createUser("mo-asker", "manager", PASSWORD);
