@@ -1,10 +1,11 @@
 //! Messages: the five-second summary of a gated call (agent, action in words, risk, reason,
 //! time left) and a plain link to its card, as a Slack Block Kit message, an e-mail (text
 //! and HTML) or a signed webhook's JSON. Agent-supplied text is untrusted: control and
-//! invisible (bidi, zero-width) characters are dropped, lengths are capped, and it is
+//! invisible characters are marked as on every page (`⟨U+202E⟩`, see
+//! [`crate::domain::invisible`]), lengths are capped, and it is
 //! escaped for where it goes — Slack text objects it cannot format, HTML-escaped in mail.
 
-use crate::domain::inbox::{countdown, is_invisible, tool_label};
+use crate::domain::inbox::{countdown, tool_label, visible};
 use crate::domain::notify::NoticeKind;
 use crate::domain::risk::RiskClass;
 use serde_json::{json, Value};
@@ -42,17 +43,14 @@ pub struct Summary {
     pub confirm: Option<String>,
 }
 
-/// `text` made safe to show: control and invisible characters dropped (line breaks
+/// `text` made safe to show: control and invisible characters marked (line breaks
 /// become spaces), whitespace runs collapsed, at most `max` characters (`…` marks a cut).
 pub fn clean(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 4));
     let mut count = 0;
     let mut space = false;
     let mut cut = false;
-    for c in text.chars() {
-        if is_invisible(c) || (c.is_control() && !c.is_whitespace()) {
-            continue;
-        }
+    for c in visible(text).chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
             continue;
@@ -162,11 +160,8 @@ impl Summary {
 
     fn args_text(&self) -> Option<String> {
         self.args.as_ref().map(|a| {
-            let text = serde_json::to_string_pretty(a).unwrap_or_default();
-            let kept: String = text
-                .chars()
-                .filter(|c| !is_invisible(*c) && (!c.is_control() || *c == '\n'))
-                .collect();
+            // Pretty JSON escapes controls inside strings; the rest are marked.
+            let kept = visible(&serde_json::to_string_pretty(a).unwrap_or_default());
             if kept.chars().count() > ARGS_CHARS {
                 let mut cut: String = kept.chars().take(ARGS_CHARS - 1).collect();
                 cut.push('…');
@@ -357,12 +352,13 @@ mod tests {
     }
 
     #[test]
-    fn cleaning_drops_hidden_characters_and_caps_length() {
+    fn cleaning_marks_hidden_characters_and_caps_length() {
         let cases = [
             ("plain", 10, "plain"),
-            ("a\u{202E}b\u{200B}c", 10, "abc"),
+            ("a\u{202E}b\u{200B}c", 40, "a⟨U+202E⟩b⟨U+200B⟩c"),
+            ("t\u{E0041}\u{3164}", 40, "t⟨U+E0041⟩⟨U+3164⟩"),
             ("line\nbreak\r\n\ttab", 40, "line break tab"),
-            ("bell\u{7}", 10, "bell"),
+            ("bell\u{7}", 20, "bell⟨U+0007⟩"),
             ("0123456789abc", 10, "012345678…"),
             ("  spaced   out  ", 20, "spaced out"),
             ("", 5, ""),
@@ -443,7 +439,7 @@ mod tests {
         }
         let all = body.to_string();
         assert!(!all.contains('\u{202E}'));
-        assert!(all.contains("Reason: *click* <https://phish.example|here>"));
+        assert!(all.contains("Reason: *click* <https://phish.example|here>⟨U+202E⟩"));
         assert_eq!(blocks.last().unwrap()["elements"][0]["url"], s.link);
     }
 
