@@ -216,8 +216,9 @@ pub struct HistoryItem {
 pub const SHOWN_CHARS: usize = 160;
 
 /// `send_email` / `sendEmail` / `send-email` → "Send email".
+/// Invisible characters in the name are marked in the label (after the words are made, so
+/// the marks keep their case).
 pub fn tool_label(tool: &str) -> String {
-    let tool = &visible(tool);
     let mut words = String::with_capacity(tool.len() + 4);
     let mut prev_lower = false;
     for c in tool.chars() {
@@ -237,7 +238,7 @@ pub fn tool_label(tool: &str) -> String {
     let words = words.trim();
     let mut chars = words.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(first) => visible(&first.to_uppercase().chain(chars).collect::<String>()),
         None => String::new(),
     }
 }
@@ -349,6 +350,7 @@ mod tests {
             ("deploy", "Deploy"),
             ("k8s.scale-deployment", "K8s scale deployment"),
             ("__x__", "X"),
+            ("deploy\u{E0041}", "Deploy⟨U+E0041⟩"),
             ("", ""),
         ];
         for (tool, label) in cases {

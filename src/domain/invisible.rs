@@ -305,7 +305,13 @@ mod tests {
         let text = escape_json(&value);
         assert!(!text.chars().any(is_marked), "{text}");
         for escape in [
-            "\\u200B", "\\u202E", "\\uDB40\\uDC41", "\\uFE0F", "\\u3164", "\\u2028", "\\u00AD",
+            "\\u200B",
+            "\\u202E",
+            "\\uDB40\\uDC41",
+            "\\uFE0F",
+            "\\u3164",
+            "\\u2028",
+            "\\u00AD",
         ] {
             assert!(text.contains(escape), "{escape} in {text}");
         }

@@ -58,28 +58,76 @@ mod tests {
     fn spellings_of_one_meaning() {
         let base = r#"{"count": 1, "path": "café", "opts": {"force": true}}"#;
         let same = [
-            ("1.0 for 1", r#"{"count": 1.0, "path": "café", "opts": {"force": true}}"#),
-            ("1e0 for 1", r#"{"count": 1e0, "path": "café", "opts": {"force": true}}"#),
-            ("10E-1 for 1", r#"{"count": 10E-1, "path": "café", "opts": {"force": true}}"#),
-            ("NFD text", "{\"count\": 1, \"path\": \"cafe\u{301}\", \"opts\": {\"force\": true}}"),
-            ("an extra null key", r#"{"count": 1, "path": "café", "opts": {"force": true, "dry": null}, "x": null}"#),
-            ("a zero-width space", "{\"count\": 1, \"path\": \"ca\u{200B}fé\", \"opts\": {\"force\": true}}"),
-            ("a tag character in a key", "{\"count\u{E0041}\": 1, \"path\": \"café\", \"opts\": {\"force\": true}}"),
-            ("a bidi override", "{\"count\": 1, \"path\": \"\u{202E}café\", \"opts\": {\"force\": true}}"),
-            ("escaped text", r#"{"count": 1, "path": "caf\u00e9", "opts": {"force": true}}"#),
-            ("key order and spacing", r#"{ "opts":{"force":true},"path":"café","count":1 }"#),
+            (
+                "1.0 for 1",
+                r#"{"count": 1.0, "path": "café", "opts": {"force": true}}"#,
+            ),
+            (
+                "1e0 for 1",
+                r#"{"count": 1e0, "path": "café", "opts": {"force": true}}"#,
+            ),
+            (
+                "10E-1 for 1",
+                r#"{"count": 10E-1, "path": "café", "opts": {"force": true}}"#,
+            ),
+            (
+                "NFD text",
+                "{\"count\": 1, \"path\": \"cafe\u{301}\", \"opts\": {\"force\": true}}",
+            ),
+            (
+                "an extra null key",
+                r#"{"count": 1, "path": "café", "opts": {"force": true, "dry": null}, "x": null}"#,
+            ),
+            (
+                "a zero-width space",
+                "{\"count\": 1, \"path\": \"ca\u{200B}fé\", \"opts\": {\"force\": true}}",
+            ),
+            (
+                "a tag character in a key",
+                "{\"count\u{E0041}\": 1, \"path\": \"café\", \"opts\": {\"force\": true}}",
+            ),
+            (
+                "a bidi override",
+                "{\"count\": 1, \"path\": \"\u{202E}café\", \"opts\": {\"force\": true}}",
+            ),
+            (
+                "escaped text",
+                r#"{"count": 1, "path": "caf\u00e9", "opts": {"force": true}}"#,
+            ),
+            (
+                "key order and spacing",
+                r#"{ "opts":{"force":true},"path":"café","count":1 }"#,
+            ),
         ];
         let want = args_meaning_hash(&parse(base));
         for (what, spelling) in same {
             assert_eq!(args_meaning_hash(&parse(spelling)), want, "{what}");
         }
         let different = [
-            ("another number", r#"{"count": 2, "path": "café", "opts": {"force": true}}"#),
-            ("1 as a string", r#"{"count": "1", "path": "café", "opts": {"force": true}}"#),
-            ("false for true", r#"{"count": 1, "path": "café", "opts": {"force": false}}"#),
-            ("a visible extra key", r#"{"count": 1, "path": "café", "opts": {"force": true}, "y": 0}"#),
-            ("null in place of a value", r#"{"count": null, "path": "café", "opts": {"force": true}}"#),
-            ("an accent dropped", r#"{"count": 1, "path": "cafe", "opts": {"force": true}}"#),
+            (
+                "another number",
+                r#"{"count": 2, "path": "café", "opts": {"force": true}}"#,
+            ),
+            (
+                "1 as a string",
+                r#"{"count": "1", "path": "café", "opts": {"force": true}}"#,
+            ),
+            (
+                "false for true",
+                r#"{"count": 1, "path": "café", "opts": {"force": false}}"#,
+            ),
+            (
+                "a visible extra key",
+                r#"{"count": 1, "path": "café", "opts": {"force": true}, "y": 0}"#,
+            ),
+            (
+                "null in place of a value",
+                r#"{"count": null, "path": "café", "opts": {"force": true}}"#,
+            ),
+            (
+                "an accent dropped",
+                r#"{"count": 1, "path": "cafe", "opts": {"force": true}}"#,
+            ),
         ];
         for (what, spelling) in different {
             assert_ne!(args_meaning_hash(&parse(spelling)), want, "{what}");

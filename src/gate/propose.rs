@@ -145,12 +145,7 @@ impl Gate {
         }
 
         let repeat = self
-            .repeated_denial(
-                &agent.id,
-                &req.tool,
-                &req.args,
-                to_millis(self.clock.now()),
-            )
+            .repeated_denial(&agent.id, &req.tool, &req.args, to_millis(self.clock.now()))
             .await?;
         let policy = self.policy();
         let checking = std::time::Instant::now();
