@@ -14,14 +14,15 @@ CREATE TABLE no_retry_meaning (
     PRIMARY KEY (agent_id, tool, args_hash)
 );
 
+-- One row per new key: the denial that holds longest.
 INSERT INTO no_retry_meaning (agent_id, tool, args_hash, call_id, feedback, reason_code, until)
-SELECT agent_id, tool, 'legacy:' || args_hash, call_id, feedback, reason_code, until
+SELECT DISTINCT ON (agent_id, tool, args_hash)
+    agent_id, tool, 'legacy:' || args_hash, call_id, feedback, reason_code, until
 FROM no_retry
-ON CONFLICT (agent_id, tool, args_hash) DO UPDATE SET
-    call_id = excluded.call_id, feedback = excluded.feedback,
-    reason_code = excluded.reason_code, until = excluded.until
-WHERE excluded.until > no_retry_meaning.until;
+ORDER BY agent_id, tool, args_hash, until DESC;
 
 DROP TABLE no_retry;
 ALTER TABLE no_retry_meaning RENAME TO no_retry;
 ALTER TABLE no_retry RENAME CONSTRAINT no_retry_meaning_pkey TO no_retry_pkey;
+ALTER TABLE no_retry RENAME CONSTRAINT no_retry_meaning_agent_id_fkey TO no_retry_agent_id_fkey;
+ALTER TABLE no_retry RENAME CONSTRAINT no_retry_meaning_call_id_fkey TO no_retry_call_id_fkey;

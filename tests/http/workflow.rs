@@ -636,6 +636,49 @@ async fn do_not_retry_holds_for_the_meaning_not_the_spelling() {
     app.stop().await;
 }
 
+/// A denial recorded before do-not-retry compared meaning (kept by the migration with its
+/// old hash marked `legacy:`) is re-keyed from its call's arguments when the gate starts,
+/// and then holds for every spelling, in every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_recorded_before_the_meaning_key_still_holds() {
+    let (app, key) = setup().await;
+    let ann = app.person("ann", Role::Approver).await;
+    let id = propose(&app, &key, "deploy", json!({ "n": 1 })).await;
+    app.decide(
+        &id,
+        &ann,
+        DecisionInput {
+            do_not_retry: true,
+            ..deny("No.")
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE no_retry SET args_hash = 'legacy:' || $1")
+        .bind(askfirst::store::json::hash(&json!({ "n": 1 })))
+        .execute(app.pool())
+        .await
+        .unwrap();
+    app.gate().reload_no_retry().await.unwrap();
+    let legacy: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM no_retry WHERE args_hash LIKE 'legacy:%'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(legacy, 0);
+    let repeat = app
+        .propose_raw(
+            &key,
+            r#"{ "session": "s9", "tool": "deploy", "args": { "n": 1.0 } }"#,
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(repeat["denial"]["repeat_of"], json!(id), "{repeat}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_do_not_retry_denial_answers_the_repeat_at_once() {
     let (app, key) = setup().await;
