@@ -154,7 +154,8 @@ impl Summary {
             NoticeKind::Escalated => format!(
                 "Escalated to {}: {agent} wants to {action}",
                 self.audience().unwrap_or_else(|| "a new audience".into())
-            ),
+            ), // Not a call's kind: [`HeadNotice`] renders it.
+            NoticeKind::AuditHead => format!("{agent}: {action}"),
         }
     }
 
@@ -326,6 +327,104 @@ impl Summary {
             call["confirm"] = json!(clean(phrase, NAME_CHARS));
         }
         json!({ "event": format!("notification.{}", self.kind.as_str()), "sent_at": sent_at, "call": call })
+    }
+}
+
+/// The audit log's newest event, published so that a copy lives outside the database:
+/// compare it later with `askfirst audit verify --head ID:HASH`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeadNotice {
+    pub id: i64,
+    pub hash: String,
+    /// When it was read (RFC 3339).
+    pub at: String,
+}
+
+impl HeadNotice {
+    /// `ID:HASH`, as `askfirst audit head` prints it.
+    pub fn head(&self) -> String {
+        format!("{}:{}", self.id, self.hash)
+    }
+
+    fn headline(&self) -> String {
+        format!("Audit log head at {}: event {}", self.at, self.id)
+    }
+
+    fn how(&self) -> String {
+        format!(
+            "Keep it: `askfirst audit verify --head {}` later fails if this event is gone or changed.",
+            self.head()
+        )
+    }
+}
+
+/// One message to send: about a call, or the audit head.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Call(Box<Summary>),
+    Head(HeadNotice),
+}
+
+impl Message {
+    /// The Slack incoming-webhook body.
+    pub fn slack(&self) -> Value {
+        match self {
+            Message::Call(s) => s.slack(),
+            Message::Head(h) => {
+                let plain =
+                    |text: String| json!({ "type": "plain_text", "text": text, "emoji": false });
+                json!({
+                    "text": slack_escape(&format!("{} {}", h.headline(), h.head())),
+                    "blocks": [
+                        { "type": "header", "text": plain(h.headline()) },
+                        { "type": "section", "text": plain(h.head()) },
+                        { "type": "context", "elements": [plain(h.how())] },
+                    ],
+                    "unfurl_links": false,
+                })
+            }
+        }
+    }
+
+    /// The e-mail subject.
+    pub fn subject(&self) -> String {
+        match self {
+            Message::Call(s) => s.subject(),
+            Message::Head(h) => format!("[askfirst] {}", h.headline()),
+        }
+    }
+
+    /// The e-mail's plain-text body.
+    pub fn mail_text(&self) -> String {
+        match self {
+            Message::Call(s) => s.mail_text(),
+            Message::Head(h) => format!("{}\n\n{}\n\n{}\n", h.headline(), h.head(), h.how()),
+        }
+    }
+
+    /// The e-mail's HTML body.
+    pub fn mail_html(&self) -> String {
+        match self {
+            Message::Call(s) => s.mail_html(),
+            Message::Head(h) => format!(
+                "<p>{}</p><p><code>{}</code></p><p>{}</p>",
+                html_escape(&h.headline()),
+                html_escape(&h.head()),
+                html_escape(&h.how())
+            ),
+        }
+    }
+
+    /// The generic webhook's JSON body.
+    pub fn webhook(&self, sent_at: &str) -> Value {
+        match self {
+            Message::Call(s) => s.webhook(sent_at),
+            Message::Head(h) => json!({
+                "event": "notification.audit_head",
+                "sent_at": sent_at,
+                "audit_head": { "id": h.id, "hash": h.hash, "at": h.at, "head": h.head() },
+            }),
+        }
     }
 }
 

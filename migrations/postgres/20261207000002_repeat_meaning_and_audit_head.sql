@@ -26,3 +26,10 @@ ALTER TABLE no_retry_meaning RENAME TO no_retry;
 ALTER TABLE no_retry RENAME CONSTRAINT no_retry_meaning_pkey TO no_retry_pkey;
 ALTER TABLE no_retry RENAME CONSTRAINT no_retry_meaning_agent_id_fkey TO no_retry_agent_id_fkey;
 ALTER TABLE no_retry RENAME CONSTRAINT no_retry_meaning_call_id_fkey TO no_retry_call_id_fkey;
+
+-- The audit log's head is published through the notification outbox: a message about no
+-- call (`call_id` NULL, kind `audit_head`).
+ALTER TABLE notify_outbox ALTER COLUMN call_id DROP NOT NULL;
+ALTER TABLE notify_outbox DROP CONSTRAINT notify_outbox_kind_check;
+ALTER TABLE notify_outbox ADD CONSTRAINT notify_outbox_kind_check
+    CHECK (kind IN ('gated', 'reminder', 'escalated', 'audit_head'));
