@@ -513,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_head_in_every_format() {
+        let head = Message::Head(HeadNotice {
+            id: 42,
+            hash: "ab".repeat(32),
+            at: "2026-01-01T10:00:00Z".into(),
+        });
+        let want = format!("42:{}", "ab".repeat(32));
+        let hook = head.webhook("now");
+        assert_eq!(hook["event"], "notification.audit_head");
+        assert_eq!(hook["audit_head"]["head"], want.as_str());
+        assert_eq!(hook["audit_head"]["id"], 42);
+        assert!(head.slack().to_string().contains(&want));
+        assert!(head.subject().contains("event 42"), "{}", head.subject());
+        assert!(head.mail_text().contains(&format!("--head {want}")));
+        assert!(head.mail_html().contains(&want));
+    }
+
+    #[test]
     fn slack_messages_keep_agent_text_unformatted() {
         let s = Summary {
             agent: "evil<!channel>".into(),
