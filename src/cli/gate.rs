@@ -783,19 +783,51 @@ pub async fn audit(cmd: AuditCommand, db: &crate::store::Location) -> anyhow::Re
         head.as_ref().map(|(id, hash)| (*id, hash.as_str())),
     )
     .await?;
-    match (&result, json) {
-        (store::audit::Verification::Intact { events }, true) => {
-            print_json(&serde_json::json!({ "intact": true, "events": events }))?
+    // An intact chain may still have lost its newest events: compare its end with what the
+    // database remembers apart from it.
+    let tail = match result {
+        store::audit::Verification::Intact { .. } => {
+            Some(store::audit::missing_tail(&mut conn).await?)
         }
-        (store::audit::Verification::Intact { events }, false) => {
-            println!("audit log intact: {events} events")
+        store::audit::Verification::Broken { .. } => None,
+    };
+    let truncated = tail.as_ref().filter(|t| !t.gaps.is_empty());
+    let notes = tail.as_ref().map(|t| t.notes.clone()).unwrap_or_default();
+    match (&result, truncated, json) {
+        (store::audit::Verification::Intact { events }, None, true) => {
+            print_json(&serde_json::json!({ "intact": true, "events": events, "notes": notes }))?
         }
-        (store::audit::Verification::Broken { id, reason }, true) => {
+        (store::audit::Verification::Intact { events }, None, false) => {
+            println!("audit log intact: {events} events");
+            for note in &notes {
+                println!("note: {note}");
+            }
+        }
+        (_, Some(t), true) => print_json(&serde_json::json!({
+            "intact": false,
+            "event": t.last,
+            "reason": format!("events after {} are missing: {}", t.last, t.gaps.join("; ")),
+            "gaps": t.gaps,
+            "notes": notes,
+        }))?,
+        (_, Some(t), false) => {
+            println!(
+                "audit log BROKEN after event {}: newer events are missing",
+                t.last
+            );
+            for gap in &t.gaps {
+                println!("  {gap}");
+            }
+        }
+        (store::audit::Verification::Broken { id, reason }, None, true) => {
             print_json(&serde_json::json!({ "intact": false, "event": id, "reason": reason }))?
         }
-        (store::audit::Verification::Broken { id, reason }, false) => {
+        (store::audit::Verification::Broken { id, reason }, None, false) => {
             println!("audit log BROKEN at event {id}: {reason}")
         }
+    }
+    if truncated.is_some() {
+        bail!("the audit log has lost its newest events");
     }
     if let store::audit::Verification::Broken { .. } = result {
         bail!("the audit log's hash chain is broken");

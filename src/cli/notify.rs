@@ -90,6 +90,10 @@ pub enum NotifyCommand {
         /// `http://host:port` or `smtp://host:port`; empty to clear).
         #[arg(long)]
         allow: Option<String>,
+        /// Every how many minutes the audit log's head goes to the server log and every
+        /// enabled channel (0: never; default 60).
+        #[arg(long)]
+        audit_head_minutes: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -237,14 +241,17 @@ pub async fn run(
         NotifyCommand::Settings {
             reminder,
             allow,
+            audit_head_minutes,
             json,
         } => {
             let mut settings = notifier.settings().await.map_err(err)?;
-            if reminder.is_some() || allow.is_some() {
+            if reminder.is_some() || allow.is_some() || audit_head_minutes.is_some() {
                 let reminder = reminder.unwrap_or_else(|| settings.reminder_percent.to_string());
                 let allow = allow.unwrap_or_else(|| settings.allowed_origins.join(","));
+                let head =
+                    audit_head_minutes.unwrap_or_else(|| settings.audit_head_minutes.to_string());
                 settings = notifier
-                    .save_settings(&reminder, &allow, "cli")
+                    .save_settings(&reminder, &allow, &head, "cli")
                     .await
                     .map_err(err)?;
             }
@@ -255,6 +262,10 @@ pub async fn run(
                 "reminders when {} % of a call's time is left",
                 settings.reminder_percent
             );
+            match settings.audit_head_minutes {
+                0 => println!("the audit head is not published"),
+                m => println!("the audit head is published every {m} minutes"),
+            }
             if settings.allowed_origins.is_empty() {
                 println!("no destinations inside the network allowed");
             } else {
@@ -275,11 +286,11 @@ pub async fn run(
             }
             for d in log {
                 println!(
-                    "#{} {} {} call {} — {} after {} attempt(s){}",
+                    "#{} {} {}{} — {} after {} attempt(s){}",
                     d.id,
                     d.channel,
                     d.kind.as_str(),
-                    d.call_id,
+                    d.call_id.map(|c| format!(" call {c}")).unwrap_or_default(),
                     d.state,
                     d.attempts,
                     d.last_result.map(|r| format!(": {r}")).unwrap_or_default()

@@ -308,24 +308,10 @@ pub mod limits {
 #[serde(deny_unknown_fields)]
 pub struct ProposeRequest {
     /// The agent's run this call belongs to (novelty is per session).
-    #[cfg_attr(
-        feature = "ssr",
-        schema(
-            min_length = 1,
-            max_length = 200,
-            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\u0000-\u001F\u007F-\u009F]*$"
-        )
-    )]
+    #[cfg_attr(feature = "ssr", schema(schema_with = name_schema))]
     pub session: String,
     /// Tool name.
-    #[cfg_attr(
-        feature = "ssr",
-        schema(
-            min_length = 1,
-            max_length = 200,
-            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\u0000-\u001F\u007F-\u009F]*$"
-        )
-    )]
+    #[cfg_attr(feature = "ssr", schema(schema_with = name_schema))]
     pub tool: String,
     /// Tool arguments (a JSON object).
     #[serde(default = "empty_object")]
@@ -367,6 +353,31 @@ pub const CALLBACK_URL_PATTERN: &str = concat!(
     r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
     r"(?:[/?#][!-~]*)?$"
 );
+
+/// What a name an agent sends (a session, a tool, an argument's name) must look like, as
+/// the API document states it: no control characters, and at least one character that is
+/// neither whitespace nor invisible. Built from the same table as the check the server
+/// runs ([`crate::domain::invisible::has_visible`]), so the two cannot disagree.
+#[cfg(feature = "ssr")]
+pub fn name_pattern() -> String {
+    let controls = r"\u{0}-\u{1F}\u{7F}-\u{9F}";
+    format!(
+        "^[^{controls}]*[^\\s{}][^{controls}]*$",
+        crate::domain::invisible::class_ranges()
+    )
+}
+
+/// The schema of a name: 1-200 characters matching [`name_pattern`].
+#[cfg(feature = "ssr")]
+pub fn name_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(limits::NAME))
+        .pattern(Some(name_pattern()))
+        .build()
+}
 
 /// What an agent without admin-allowed callback origins may name, as the API document
 /// states it: [`CALLBACK_URL_PATTERN`] with a literal IPv4 address only when it is public —

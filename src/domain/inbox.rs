@@ -216,8 +216,9 @@ pub struct HistoryItem {
 pub const SHOWN_CHARS: usize = 160;
 
 /// `send_email` / `sendEmail` / `send-email` → "Send email".
+/// Invisible characters in the name are marked in the label (after the words are made, so
+/// the marks keep their case).
 pub fn tool_label(tool: &str) -> String {
-    let tool = &visible(tool);
     let mut words = String::with_capacity(tool.len() + 4);
     let mut prev_lower = false;
     for c in tool.chars() {
@@ -237,46 +238,15 @@ pub fn tool_label(tool: &str) -> String {
     let words = words.trim();
     let mut chars = words.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(first) => visible(&first.to_uppercase().chain(chars).collect::<String>()),
         None => String::new(),
     }
 }
 
-/// Characters that change how text reads without showing themselves: text-direction
-/// controls (which can reverse what follows) and zero-width characters.
-pub fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{FEFF}'
-    )
-}
-
-/// `s` with every invisible character shown as `⟨U+202E⟩`, so what an approver reads is
-/// what is there.
-pub fn visible(s: &str) -> String {
-    if !s.chars().any(is_invisible) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if is_invisible(c) {
-            out.push_str(&format!("⟨U+{:04X}⟩", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use super::invisible::visible;
 
 /// Cuts `s` to at most `max` characters, marking the cut with `…`; invisible characters
-/// are shown (see [`visible`]).
+/// are marked (see [`visible`]).
 pub fn truncate(s: &str, max: usize) -> String {
     let s = visible(s);
     if s.chars().count() <= max {
@@ -368,27 +338,6 @@ pub fn median(mut values: Vec<i64>) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod visible_tests {
-    use super::*;
-
-    #[test]
-    fn invisible_characters_are_shown() {
-        let cases = [
-            ("plain", "plain"),
-            ("evil\u{202E}gnp.exe", "evil⟨U+202E⟩gnp.exe"),
-            ("a\u{200B}b", "a⟨U+200B⟩b"),
-            ("\u{2066}x\u{2069}", "⟨U+2066⟩x⟨U+2069⟩"),
-            ("bom\u{FEFF}", "bom⟨U+FEFF⟩"),
-            ("ünïcödé ok", "ünïcödé ok"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(visible(input), want, "{input:?}");
-        }
-        assert_eq!(truncate("x\u{202E}", 40), "x⟨U+202E⟩");
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -401,6 +350,7 @@ mod tests {
             ("deploy", "Deploy"),
             ("k8s.scale-deployment", "K8s scale deployment"),
             ("__x__", "X"),
+            ("deploy\u{E0041}", "Deploy⟨U+E0041⟩"),
             ("", ""),
         ];
         for (tool, label) in cases {

@@ -10,7 +10,10 @@ pub mod grant;
 pub mod history;
 pub mod inbox;
 pub mod insights;
+pub mod invisible;
 pub mod limits;
+#[cfg(feature = "ssr")]
+pub mod meaning;
 pub mod nav;
 pub mod notify;
 pub mod policy;

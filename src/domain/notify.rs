@@ -60,6 +60,8 @@ pub enum NoticeKind {
     Reminder,
     /// A pending call moved to another audience (with a new deadline).
     Escalated,
+    /// The audit log's newest event, published so that a copy lives outside the database.
+    AuditHead,
 }
 
 impl NoticeKind {
@@ -69,6 +71,7 @@ impl NoticeKind {
             NoticeKind::Gated => "gated",
             NoticeKind::Reminder => "reminder",
             NoticeKind::Escalated => "escalated",
+            NoticeKind::AuditHead => "audit_head",
         }
     }
 }
@@ -113,7 +116,8 @@ pub struct RouteView {
 pub struct DeliveryView {
     pub id: i64,
     pub channel: String,
-    pub call_id: String,
+    /// The call it is about (none for the audit head).
+    pub call_id: Option<String>,
     pub kind: NoticeKind,
     /// `waiting`, `delivered`, `failed` (gave up), `skipped` (the call left `pending`).
     pub state: String,
@@ -132,6 +136,10 @@ pub struct NotifySettings {
     /// Destinations inside the network (`https://host:port`, `smtp://host:port`) that
     /// channels may reach; every other internal address is refused, as for callbacks.
     pub allowed_origins: Vec<String>,
+    /// Every how many minutes the audit log's head (newest event id and hash) goes to the
+    /// server log and every enabled channel; 0: never.
+    #[serde(default = "default_audit_head_minutes")]
+    pub audit_head_minutes: u32,
 }
 
 impl Default for NotifySettings {
@@ -139,8 +147,18 @@ impl Default for NotifySettings {
         Self {
             reminder_percent: DEFAULT_REMINDER_PERCENT,
             allowed_origins: Vec::new(),
+            audit_head_minutes: DEFAULT_AUDIT_HEAD_MINUTES,
         }
     }
+}
+
+/// Default head publication: hourly.
+pub const DEFAULT_AUDIT_HEAD_MINUTES: u32 = 60;
+/// Longest period between head publications: a week.
+pub const MAX_AUDIT_HEAD_MINUTES: u32 = 7 * 24 * 60;
+
+fn default_audit_head_minutes() -> u32 {
+    DEFAULT_AUDIT_HEAD_MINUTES
 }
 
 /// Default reminder: when 20 % of a call's time is left.

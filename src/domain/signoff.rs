@@ -26,16 +26,16 @@ pub const MAX_PENDING_PER_PERSON: i64 = 20;
 /// Unicode's invisible text-direction controls, which can make text read differently from
 /// what it is.
 pub fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
+    super::invisible::classify(c) == Some(super::invisible::Class::Bidi)
 }
 
-/// Whether people-typed text that decides what a bypass covers is plain: no control or
-/// text-direction characters that could make it read as something else.
+/// Whether people-typed text that decides what a bypass covers is plain: no control,
+/// text-direction, zero-width, tag or other invisible characters that could make it read
+/// as something else (see [`super::invisible`]).
 pub fn is_plain(text: &str) -> bool {
-    !text.chars().any(|c| c.is_control() || is_bidi_control(c))
+    !text
+        .chars()
+        .any(|c| c.is_control() || super::invisible::classify(c).is_some())
 }
 
 /// Whether `text` is a zero duration (`0`, `0s`, `0m`, `0h`, `0d`): "no cooling-off".

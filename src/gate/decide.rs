@@ -572,15 +572,15 @@ async fn decide_in(
             )
             .await?;
             if let Some(until) = until {
-                let hash =
-                    store::json::hash(&serde_json::from_str::<Value>(&row.args).map_err(|e| {
+                let hash = crate::domain::meaning::args_meaning_hash(
+                    &serde_json::from_str::<Value>(&row.args).map_err(|e| {
                         AppError::Internal(format!("call {}: stored args unreadable: {e}", row.id))
-                    })?);
+                    })?,
+                );
                 store::no_retry::put(
                     &mut *conn,
                     store::no_retry::Key {
                         agent_id: &row.agent_id,
-                        session: &row.session,
                         tool: &row.tool,
                         args_hash: &hash,
                     },

@@ -30,7 +30,7 @@ pub struct PreviewRequest {
 #[serde(deny_unknown_fields)]
 pub struct PreviewTool {
     /// Tool name, as it would be proposed.
-    #[schema(schema_with = name_schema)]
+    #[schema(schema_with = crate::domain::call::name_schema)]
     pub tool: String,
     /// Risk classes every call of it would claim.
     #[serde(default)]
@@ -42,25 +42,11 @@ pub struct PreviewTool {
     pub params: Option<Vec<String>>,
 }
 
-/// What a name (a tool's, an argument's) must look like — as for a proposal's `tool`:
-/// 1-200 characters, no control characters, at least one visible one.
-const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF][^\u0000-\u001F\u007F-\u009F]*$";
-
-fn name_schema() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(crate::domain::call::limits::NAME))
-        .pattern(Some(NAME_PATTERN))
-        .build()
-}
-
 fn params_schema() -> utoipa::openapi::schema::Array {
     use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(name_schema())
+        .items(crate::domain::call::name_schema())
         .max_items(Some(MAX_PARAMS))
         .description(Some(
             "The names of the arguments it takes (at most 100): conditions on other arguments \

@@ -14,10 +14,7 @@ use serde_json::json;
 /// Checks a session, tool or agent name an agent sent: 1–200 characters, something
 /// visible, no control characters.
 pub fn check_name(field: &str, value: &str) -> Result<(), AppError> {
-    if value
-        .chars()
-        .all(|c| c.is_whitespace() || crate::domain::inbox::is_invisible(c))
-    {
+    if !crate::domain::invisible::has_visible(value) {
         return Err(AppError::Invalid(format!(
             "`{field}` must have a visible character (not only spaces or invisible ones)"
         )));
@@ -148,13 +145,7 @@ impl Gate {
         }
 
         let repeat = self
-            .repeated_denial(
-                &agent.id,
-                &req.session,
-                &req.tool,
-                &req.args,
-                to_millis(self.clock.now()),
-            )
+            .repeated_denial(&agent.id, &req.tool, &req.args, to_millis(self.clock.now()))
             .await?;
         let policy = self.policy();
         let checking = std::time::Instant::now();
@@ -619,6 +610,22 @@ mod tests {
         r
     }
 
+    /// The API document's name pattern and the server's check agree on every character,
+    /// alone and after a visible one.
+    #[test]
+    fn the_documented_name_pattern_is_the_check() {
+        let pattern = regex::Regex::new(&crate::domain::call::name_pattern()).unwrap();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            for name in [c.to_string(), format!("a{c}")] {
+                assert_eq!(
+                    pattern.is_match(&name),
+                    check_name("tool", &name).is_ok(),
+                    "{name:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn validation() {
         let big = "x".repeat(limits::JSON_FIELD + 1);
@@ -639,6 +646,18 @@ mod tests {
             (
                 "only invisible characters",
                 req(|r| r.tool = "\u{200B}\u{202E} ".into()),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "only a Hangul filler",
+                req(|r| r.tool = "\u{3164}".into()),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "only tag characters and a braille blank",
+                req(|r| r.session = "\u{E0041}\u{2800}\u{FE0F}".into()),
                 None,
                 Some("invalid"),
             ),

@@ -167,12 +167,12 @@ impl Gate {
             .await
     }
 
-    /// The do-not-retry denial a proposal repeats now, if any: skipped without a read
-    /// while no such denial holds.
+    /// The do-not-retry denial a proposal repeats now, if any: the same agent and tool,
+    /// arguments of the same meaning (`domain::meaning`), in any session. Skipped without a
+    /// read while no such denial holds.
     pub(super) async fn repeated_denial(
         &self,
         agent_id: &str,
-        session: &str,
         tool: &str,
         args: &Value,
         now_ms: i64,
@@ -180,10 +180,9 @@ impl Gate {
         if self.no_retry_until.load(Ordering::Relaxed) <= now_ms {
             return Ok(None);
         }
-        let hash = store::json::hash(args);
+        let hash = crate::domain::meaning::args_meaning_hash(args);
         let key = no_retry::Key {
             agent_id,
-            session,
             tool,
             args_hash: &hash,
         };
@@ -196,8 +195,21 @@ impl Gate {
         self.no_retry_until.fetch_max(until, Ordering::Relaxed);
     }
 
-    /// Reads when the last do-not-retry denial ends (at start).
+    /// Reads when the last do-not-retry denial ends (at start), after re-keying denials
+    /// recorded before do-not-retry compared meaning (their calls' arguments rehashed).
     pub async fn reload_no_retry(&self) -> Result<(), AppError> {
+        let legacy = no_retry::legacy(&self.pool).await?;
+        if !legacy.is_empty() {
+            let mut tx = store::write_tx(&self.pool).await?;
+            for row in &legacy {
+                let args = serde_json::from_str::<Value>(&row.args).map_err(|e| {
+                    AppError::Internal(format!("a denied call's stored args are unreadable: {e}"))
+                })?;
+                let hash = crate::domain::meaning::args_meaning_hash(&args);
+                no_retry::rekey(&mut tx, row, &hash).await?;
+            }
+            tx.commit().await?;
+        }
         let now_ms = to_millis(self.clock.now());
         let until = no_retry::latest_until(&self.pool, now_ms).await?;
         self.note_no_retry(until);

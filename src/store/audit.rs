@@ -1,7 +1,9 @@
 //! SQL for `audit_events`: the append-only, hash-chained log of every transition,
 //! decision and policy change. With a key ([`set_key`], from `--audit-key-file`) each link
 //! is an HMAC under a key that lives outside the database, so whoever can write the file
-//! cannot rebuild a valid chain; `audit head` / `verify --head` catch truncation.
+//! cannot rebuild a valid chain; `audit head` / `verify --head` catch truncation, and
+//! [`missing_tail`] catches it without a kept head, from what the database remembers apart
+//! from the chain.
 
 use super::json::canonical;
 use crate::clock::to_millis;
@@ -443,6 +445,119 @@ pub async fn verify(
         });
     }
     Ok(Verification::Intact { events: count })
+}
+
+/// What the database remembers apart from the chain about its newest events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TailCheck {
+    /// The chain's last event id (0: empty).
+    pub last: i64,
+    /// Each independent fact that shows events missing after `last`, in words.
+    pub gaps: Vec<String>,
+    /// Facts that may show a gap but may also have an innocent cause, in words.
+    pub notes: Vec<String>,
+}
+
+/// Compares the chain's last event with facts written in the same transactions as events
+/// but kept elsewhere: the id sequence (SQLite's `sqlite_sequence` rolls back with its
+/// transaction, so it is exact; PostgreSQL's sequence does not, so a rolled-back write can
+/// also move it and it is only a note), the positions of the log's readers (notification
+/// cursor, insights rollup, webhook outbox), and the newest call, decision and review rows,
+/// whose events must be in the chain. Deleting the newest events leaves these behind.
+pub async fn missing_tail(conn: &mut Conn) -> sqlx::Result<TailCheck> {
+    let last = last_id(&mut *conn).await?;
+    let mut check = TailCheck {
+        last,
+        ..Default::default()
+    };
+    match crate::store::Backend::of_conn(conn) {
+        crate::store::Backend::Sqlite => {
+            let seq: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if let Some(seq) = seq.filter(|&seq| seq > last) {
+                check.gaps.push(format!(
+                    "the id sequence has handed out event {seq}, but the chain ends at {last}"
+                ));
+            }
+        }
+        crate::store::Backend::Postgres => {
+            let seq: Option<i64> = sqlx::query_scalar(
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence('audit_events', 'id')::regclass)",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            if let Some(seq) = seq.filter(|&seq| seq > last) {
+                check.notes.push(format!(
+                    "the id sequence has handed out event {seq}, but the chain ends at {last} \
+                     (on PostgreSQL a rolled-back write also uses ids)"
+                ));
+            }
+        }
+    }
+    let positions: [(&str, &str); 3] = [
+        (
+            "the notification dispatcher has read up to event",
+            "SELECT audit_id FROM notify_cursor WHERE id = 1",
+        ),
+        (
+            "the insights rollup has read up to event",
+            "SELECT last_event_id FROM insight_state WHERE id = 1",
+        ),
+        (
+            "a webhook in the outbox reports event",
+            "SELECT MAX(event_id) FROM webhooks",
+        ),
+    ];
+    for (what, sql) in positions {
+        let position: Option<Option<i64>> =
+            sqlx::query_scalar(sql).fetch_optional(&mut *conn).await?;
+        if let Some(position) = position.flatten().filter(|&p| p > last) {
+            check
+                .gaps
+                .push(format!("{what} {position}, but the chain ends at {last}"));
+        }
+    }
+    // Rows whose events are written in the same transaction: the newest of each must find
+    // its event in the chain.
+    let newest: [(&str, &str, &str); 3] = [
+        (
+            "the newest call",
+            "SELECT id, created_at FROM calls ORDER BY id DESC LIMIT 1",
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = $1 AND kind = 'call.proposed'",
+        ),
+        (
+            "the newest decided call",
+            "SELECT id, decided_at FROM calls WHERE decided_at IS NOT NULL
+             ORDER BY decided_at DESC, id DESC LIMIT 1",
+            // Decided by people or the sweeper (it left `pending`), or at once by policy.
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = $1 AND at >= $2
+             AND (from_status = 'pending' OR (kind = 'call.proposed' AND to_status <> 'pending'))",
+        ),
+        (
+            "the call of the newest review",
+            "SELECT call_id, at FROM reviews ORDER BY at DESC, call_id DESC LIMIT 1",
+            // Every review is recorded by an event of its own: a transition, an approval
+            // that counted, or an edit.
+            "SELECT COUNT(*) FROM audit_events WHERE call_id = $1 AND at >= $2
+             AND kind <> 'call.proposed'",
+        ),
+    ];
+    for (what, row_sql, event_sql) in newest {
+        let row: Option<(String, i64)> = sqlx::query_as(row_sql).fetch_optional(&mut *conn).await?;
+        let Some((call_id, at)) = row else { continue };
+        let mut query = sqlx::query_scalar::<_, i64>(event_sql).bind(&call_id);
+        if event_sql.contains("$2") {
+            query = query.bind(at);
+        }
+        if query.fetch_one(&mut *conn).await? == 0 {
+            check.gaps.push(format!(
+                "{what} ({call_id}) has no matching event in the chain, which ends at {last}"
+            ));
+        }
+    }
+    Ok(check)
 }
 
 /// Whether `e` follows an event whose hash is `prev`, and carries the hash it should.

@@ -1,4 +1,5 @@
-//! SQL for `no_retry`: denials an agent must not retry, by session, tool and arguments.
+//! SQL for `no_retry`: denials an agent must not retry, by tool and what the arguments
+//! mean (`domain::meaning`), in any session.
 
 use crate::store::Executor;
 use sqlx::FromRow;
@@ -12,11 +13,10 @@ pub struct NoRetryRow {
     pub until: i64,
 }
 
-/// The key of a repeat: who, in which session, which tool, which arguments.
+/// The key of a repeat: who, which tool, which arguments (the hash of their meaning).
 #[derive(Debug, Clone, Copy)]
 pub struct Key<'a> {
     pub agent_id: &'a str,
-    pub session: &'a str,
     pub tool: &'a str,
     pub args_hash: &'a str,
 }
@@ -24,14 +24,13 @@ pub struct Key<'a> {
 /// Records (or renews) a do-not-retry denial.
 pub async fn put(db: impl Executor<'_>, key: Key<'_>, row: &NoRetryRow) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO no_retry (agent_id, session, tool, args_hash, call_id, feedback, reason_code, until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (agent_id, session, tool, args_hash) DO UPDATE SET
+        "INSERT INTO no_retry (agent_id, tool, args_hash, call_id, feedback, reason_code, until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (agent_id, tool, args_hash) DO UPDATE SET
             call_id = excluded.call_id, feedback = excluded.feedback,
             reason_code = excluded.reason_code, until = excluded.until",
     )
     .bind(key.agent_id)
-    .bind(key.session)
     .bind(key.tool)
     .bind(key.args_hash)
     .bind(&row.call_id)
@@ -51,10 +50,9 @@ pub async fn find(
 ) -> sqlx::Result<Option<NoRetryRow>> {
     sqlx::query_as(
         "SELECT call_id, feedback, reason_code, until FROM no_retry
-         WHERE agent_id = $1 AND session = $2 AND tool = $3 AND args_hash = $4 AND until > $5",
+         WHERE agent_id = $1 AND tool = $2 AND args_hash = $3 AND until > $4",
     )
     .bind(key.agent_id)
-    .bind(key.session)
     .bind(key.tool)
     .bind(key.args_hash)
     .bind(now_ms)
@@ -70,4 +68,57 @@ pub async fn latest_until(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<i6
         .fetch_one(db)
         .await?;
     Ok(max.unwrap_or(0))
+}
+
+/// A denial recorded before do-not-retry keyed on meaning (its hash prefixed `legacy:`),
+/// with its call's current arguments to rehash.
+#[derive(Debug, Clone, FromRow)]
+pub struct LegacyRow {
+    pub agent_id: String,
+    pub tool: String,
+    pub args_hash: String,
+    pub args: String,
+    pub until: i64,
+}
+
+/// The denials still keyed by their old hash.
+pub async fn legacy(db: impl Executor<'_>) -> sqlx::Result<Vec<LegacyRow>> {
+    sqlx::query_as(
+        "SELECT n.agent_id, n.tool, n.args_hash, c.args, n.until
+         FROM no_retry n JOIN calls c ON c.id = n.call_id
+         WHERE n.args_hash LIKE 'legacy:%'",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Re-keys one legacy denial by `meaning_hash`, keeping the later `until` if one is
+/// already recorded for that meaning.
+pub async fn rekey(
+    db: &mut crate::store::Conn,
+    row: &LegacyRow,
+    meaning_hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO no_retry (agent_id, tool, args_hash, call_id, feedback, reason_code, until)
+         SELECT agent_id, tool, $3, call_id, feedback, reason_code, until FROM no_retry
+         WHERE agent_id = $1 AND tool = $2 AND args_hash = $4
+         ON CONFLICT (agent_id, tool, args_hash) DO UPDATE SET
+            call_id = excluded.call_id, feedback = excluded.feedback,
+            reason_code = excluded.reason_code, until = excluded.until
+         WHERE excluded.until > no_retry.until",
+    )
+    .bind(&row.agent_id)
+    .bind(&row.tool)
+    .bind(meaning_hash)
+    .bind(&row.args_hash)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query("DELETE FROM no_retry WHERE agent_id = $1 AND tool = $2 AND args_hash = $3")
+        .bind(&row.agent_id)
+        .bind(&row.tool)
+        .bind(&row.args_hash)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
 }

@@ -53,7 +53,8 @@ pub struct RouteRow {
 pub struct OutboxRow {
     pub id: i64,
     pub channel_id: i64,
-    pub call_id: String,
+    /// None for the audit head.
+    pub call_id: Option<String>,
     pub kind: NoticeKind,
     pub detail: String,
     pub attempts: i64,
@@ -64,7 +65,7 @@ pub struct OutboxRow {
 pub struct DeliveryRow {
     pub id: i64,
     pub channel: String,
-    pub call_id: String,
+    pub call_id: Option<String>,
     pub kind: NoticeKind,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -224,6 +225,32 @@ pub async fn enqueue(
     .bind(detail)
     .bind(to_millis(now))
     .bind(to_millis(due))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Queues the audit head `detail` for a channel, due at once; `false` when this period's
+/// head (`slot`) was queued for it before (by this or another instance).
+pub async fn enqueue_head(
+    conn: &mut Conn,
+    channel_id: i64,
+    slot: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let dedupe = format!("audit_head:{slot}:{channel_id}");
+    let done = sqlx::query(
+        "INSERT INTO notify_outbox (channel_id, call_id, kind, dedupe, detail, created_at,
+             next_attempt_at)
+         VALUES ($1, NULL, $2, $3, $4, $5, $6) ON CONFLICT (dedupe) DO NOTHING",
+    )
+    .bind(channel_id)
+    .bind(NoticeKind::AuditHead)
+    .bind(dedupe)
+    .bind(detail)
+    .bind(to_millis(now))
+    .bind(to_millis(now))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -170,7 +170,10 @@ mod tests {
         use ChannelKind as K;
         round_trips(&[K::Slack, K::Email, K::Webhook], K::as_str);
         use NoticeKind as N;
-        round_trips(&[N::Gated, N::Reminder, N::Escalated], N::as_str);
+        round_trips(
+            &[N::Gated, N::Reminder, N::Escalated, N::AuditHead],
+            N::as_str,
+        );
         assert!(parse::<CallStatus>("nonsense").is_err());
     }
 }

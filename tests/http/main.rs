@@ -24,6 +24,7 @@ mod hardening;
 mod hostile;
 mod inbox;
 mod insights;
+mod invisible;
 mod limits;
 mod metrics;
 mod notify;

@@ -654,3 +654,115 @@ async fn mail_reaches_a_real_smtp_server() {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sink.wait()).await;
     app.stop().await;
 }
+
+/// The audit log's head goes to every enabled channel once per period of the admin's
+/// setting (on the injected clock), so that a copy lives outside the database: the id and
+/// hash sent are the chain's newest event's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_head_is_published_to_channels_every_period() {
+    let (base, seen) = receiver(200).await;
+    let (app, key, admin) = setup(&base).await;
+    // A channel without routes: no call reaches it, the head does.
+    let res = app
+        .rpc(
+            &admin,
+            "notify_channel_add",
+            &[
+                ("name", "heads"),
+                ("kind", "webhook"),
+                ("url", &format!("{base}/hook/heads")),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    settle().await;
+    assert_eq!(seen.len(), 0, "nothing before the period changes");
+    for bad in ["-1", "x", "100000"] {
+        let res = app
+            .rpc(
+                &admin,
+                "notify_settings",
+                &[
+                    ("allowed_origins", base.as_str()),
+                    ("audit_head_minutes", bad),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{bad}");
+    }
+    let res = app
+        .rpc(
+            &admin,
+            "notify_settings",
+            &[
+                ("allowed_origins", base.as_str()),
+                ("audit_head_minutes", "5"),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    assert_eq!(
+        page(&app, &admin).await["settings"]["audit_head_minutes"],
+        5
+    );
+
+    let pool = app.pool().clone();
+    let in_chain = |id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT hash FROM audit_events WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // The new period publishes at once.
+    wait_for(&seen, 1).await;
+    let first = seen.bodies()[0].clone();
+    assert_eq!(first["event"], "notification.audit_head", "{first}");
+    let id = first["audit_head"]["id"].as_i64().unwrap();
+    assert_eq!(first["audit_head"]["hash"], in_chain(id).await, "{first}");
+    assert_eq!(
+        first["audit_head"]["head"],
+        format!("{id}:{}", in_chain(id).await)
+    );
+
+    // Within the period nothing more; the next period sends the newer head.
+    app.propose_ok(&key, json!({ "session": "s", "tool": "read" }))
+        .await;
+    app.clock.advance(Duration::seconds(60));
+    settle().await;
+    assert_eq!(seen.len(), 1, "{:?}", seen.bodies());
+    app.clock.advance(Duration::seconds(240));
+    wait_for(&seen, 2).await;
+    let second = seen.bodies()[1].clone();
+    let newer = second["audit_head"]["id"].as_i64().unwrap();
+    assert!(newer > id, "{second}");
+    assert_eq!(second["audit_head"]["hash"], in_chain(newer).await);
+    let log = page(&app, &admin).await["deliveries"].clone();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "audit_head" && d["call_id"].is_null()),
+        "{log}"
+    );
+
+    // 0 turns it off.
+    let res = app
+        .rpc(
+            &admin,
+            "notify_settings",
+            &[
+                ("allowed_origins", base.as_str()),
+                ("audit_head_minutes", "0"),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success());
+    app.clock.advance(Duration::seconds(600));
+    settle().await;
+    assert_eq!(seen.len(), 2);
+    app.stop().await;
+}

@@ -569,6 +569,116 @@ async fn grants_are_refused_beyond_what_the_rule_allows() {
     app.stop().await;
 }
 
+/// "Do not retry" holds for what a call means: each other spelling of the denied
+/// arguments, and another session, is denied at once as a repeat; another value is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_retry_holds_for_the_meaning_not_the_spelling() {
+    let (app, key) = setup().await;
+    let ann = app.person("ann", Role::Approver).await;
+    let denied = r#"{ "count": 1, "target": "café", "opts": { "force": true } }"#;
+    let id = propose(&app, &key, "deploy", serde_json::from_str(denied).unwrap()).await;
+    app.decide(
+        &id,
+        &ann,
+        DecisionInput {
+            do_not_retry: true,
+            ..deny("Never this one.")
+        },
+    )
+    .await
+    .unwrap();
+    let spellings = [
+        (
+            "1.0 for 1",
+            "s1",
+            r#"{ "count": 1.0, "target": "café", "opts": { "force": true } }"#,
+        ),
+        (
+            "1e0 for 1",
+            "s1",
+            r#"{ "count": 1e0, "target": "café", "opts": { "force": true } }"#,
+        ),
+        (
+            "NFD text",
+            "s1",
+            "{ \"count\": 1, \"target\": \"cafe\u{301}\", \"opts\": { \"force\": true } }",
+        ),
+        (
+            "an extra null key",
+            "s1",
+            r#"{ "count": 1, "target": "café", "opts": { "force": true, "dry_run": null } }"#,
+        ),
+        (
+            "a zero-width space",
+            "s1",
+            "{ \"count\": 1, \"target\": \"caf\u{200B}é\", \"opts\": { \"force\": true } }",
+        ),
+        ("a new session", "s2", denied),
+    ];
+    for (what, session, args) in spellings {
+        let body = format!(r#"{{ "session": "{session}", "tool": "deploy", "args": {args} }}"#);
+        let res = app.propose_raw(&key, body).await;
+        assert_eq!(res.status(), 201, "{what}");
+        let repeat: Value = res.json().await.unwrap();
+        assert_eq!(repeat["status"], "denied", "{what}: {repeat}");
+        assert_eq!(repeat["denial"]["repeat_of"], json!(id), "{what}");
+        assert_eq!(repeat["message"], "Never this one.", "{what}");
+    }
+    let inbox = app.gate().inbox(&Default::default()).await.unwrap();
+    assert!(inbox.items.is_empty(), "no spelling reached the inbox");
+    // Another value, or another tool, is a new call.
+    for body in [
+        json!({ "session": "s1", "tool": "deploy", "args": { "count": 2, "target": "café", "opts": { "force": true } } }),
+        json!({ "session": "s1", "tool": "wipe", "args": serde_json::from_str::<Value>(denied).unwrap() }),
+    ] {
+        assert_eq!(app.propose_ok(&key, body).await["status"], "pending");
+    }
+    app.stop().await;
+}
+
+/// A denial recorded before do-not-retry compared meaning (kept by the migration with its
+/// old hash marked `legacy:`) is re-keyed from its call's arguments when the gate starts,
+/// and then holds for every spelling, in every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_recorded_before_the_meaning_key_still_holds() {
+    let (app, key) = setup().await;
+    let ann = app.person("ann", Role::Approver).await;
+    let id = propose(&app, &key, "deploy", json!({ "n": 1 })).await;
+    app.decide(
+        &id,
+        &ann,
+        DecisionInput {
+            do_not_retry: true,
+            ..deny("No.")
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE no_retry SET args_hash = 'legacy:' || $1")
+        .bind(askfirst::store::json::hash(&json!({ "n": 1 })))
+        .execute(app.pool())
+        .await
+        .unwrap();
+    app.gate().reload_no_retry().await.unwrap();
+    let legacy: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM no_retry WHERE args_hash LIKE 'legacy:%'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(legacy, 0);
+    let repeat = app
+        .propose_raw(
+            &key,
+            r#"{ "session": "s9", "tool": "deploy", "args": { "n": 1.0 } }"#,
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(repeat["denial"]["repeat_of"], json!(id), "{repeat}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_do_not_retry_denial_answers_the_repeat_at_once() {
     let (app, key) = setup().await;
@@ -605,13 +715,10 @@ async fn a_do_not_retry_denial_answers_the_repeat_at_once() {
     assert_eq!(repeat["denial"]["repeat_of"], json!(id));
     let inbox = app.gate().inbox(&Default::default()).await.unwrap();
     assert!(inbox.items.is_empty(), "it never reached the inbox");
-    // Other arguments, or another session, are new calls.
-    for body in [
-        json!({ "session": "s1", "tool": "deploy", "args": { "env": "staging" } }),
-        json!({ "session": "s2", "tool": "deploy", "args": args }),
-    ] {
-        assert_eq!(app.propose_ok(&key, body).await["status"], "pending");
-    }
+    // Other arguments are a new call (another session is not: see
+    // `do_not_retry_holds_for_the_meaning_not_the_spelling`).
+    let other = json!({ "session": "s1", "tool": "deploy", "args": { "env": "staging" } });
+    assert_eq!(app.propose_ok(&key, other).await["status"], "pending");
     // After the window (a day by default) the repeat reaches people again.
     app.clock.advance(Duration::days(1));
     let later = app

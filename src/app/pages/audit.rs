@@ -174,7 +174,7 @@ fn Events(data: AuditPageData, query: AuditQuery) -> impl IntoView {
                     <td class="agent">{e.agent.clone()}</td>
                     <td>{e.call_id.clone().map(|c| view! { <a href=format!("/calls/{c}")>{c.clone()}</a> })}</td>
                     <td class="moved">{moved}</td>
-                    <td class="detail"><code class="agent-text">{e.detail.clone()}</code></td>
+                    <td class="detail"><code class="agent-text">{crate::domain::invisible::visible(&e.detail)}</code></td>
                 </tr>
             }
         })

@@ -173,8 +173,8 @@ fn GrantRow(grant: GrantView, revoke: ServerAction<GrantRevoke>) -> impl IntoVie
     view! {
         <tr id=format!("grant-{}", grant.id)>
             <td>"#" {grant.id} " · from " <a href=format!("/calls/{}", grant.call_id)>"this approval"</a></td>
-            <td><span class="agent">{grant.agent.clone()}</span> " · " <code class="agent-text">{grant.tool.clone()}</code>
-                " · " <span class="agent-text">{grant.covers.clone()}</span> " · rule " <code>{grant.rule.clone()}</code></td>
+            <td><span class="agent">{grant.agent.clone()}</span> " · " <code class="agent-text">{crate::domain::invisible::visible(&grant.tool)}</code>
+                " · " <span class="agent-text">{crate::domain::invisible::visible(&grant.covers)}</span> " · rule " <code>{crate::domain::invisible::visible(&grant.rule)}</code></td>
             <td>{grant.granted_by.clone()}</td>
             <td><Time at=grant.ends_at.clone() /></td>
             <td>{grant.used} " of " {grant.max_uses} " " {calls}</td>
@@ -235,7 +235,7 @@ fn Bypasses(
             view! {
                 <tr>
                     <td><a href=format!("/bypasses/{}", b.id)>"#" {b.id}</a></td>
-                    <td class="agent-text">{b.scope_text.clone()}</td>
+                    <td class="agent-text">{crate::domain::invisible::visible(&b.scope_text)}</td>
                     <td><span class=format!("status status-{}", b.status)>{b.status.as_str()}</span></td>
                     <td>{b.requester.clone()}</td>
                     <td>{b.used}</td>
@@ -258,7 +258,7 @@ fn Bypasses(
         preview.value().get().map(|r| match r {
             Ok(p) => view! {
                 <div class="preview" role="status">
-                    <p>"Would approve " <span class="agent-text">{p.scope_text.clone()}</span> ": "
+                    <p>"Would approve " <span class="agent-text">{crate::domain::invisible::visible(&p.scope_text)}</span> ": "
                         <strong>{p.matched}</strong> " of the last " {p.examined} " gated calls."</p>
                     <CallList calls=p.calls empty="None of the recent gated calls." />
                 </div>

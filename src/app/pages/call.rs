@@ -202,7 +202,7 @@ fn Card(
             .iter()
             .map(|(k, v)| {
                 let v = crate::domain::inbox::short_value(v);
-                view! { <li><span class="arg-key">{k.clone()} ": "</span><LongText text=v /></li> }
+                view! { <li><span class="arg-key agent-text">{visible(k)} ": "</span><LongText text=v /></li> }
             })
             .collect_view()
             .into_any(),
@@ -242,7 +242,7 @@ fn Card(
                 <li class:earlier=!d.current>
                     <strong>{d.user.clone()}</strong> {what}
                     " at " <Time at=d.at.clone() />
-                    {d.feedback.clone().map(|f| view! { <blockquote class="agent-text">{f}</blockquote> })}
+                    {d.feedback.clone().map(|f| view! { <blockquote class="agent-text">{visible(&f)}</blockquote> })}
                 </li>
             }
         })
@@ -322,7 +322,7 @@ fn Card(
                         view! { <ul>{alternatives.into_iter().map(|a| view! { <li><LongText text=a /></li> }).collect_view()}</ul> }.into_any()
                     }}</dd>
                     <dt>"Gated by"</dt>
-                    <dd>"rule " <code>{rule}</code> {call.confirm.clone().map(|c| view! { " · typed confirmation: " <code class="agent-text">{c}</code> })}</dd>
+                    <dd>"rule " <code>{visible(&rule)}</code> {call.confirm.clone().map(|c| view! { " · typed confirmation: " <code class="agent-text">{visible(&c)}</code> })}</dd>
                     <dt>"Approvals"</dt>
                     <dd>{view! {
                         <span class="approval-count">{call.approvals} " of " {call.approvals_required.unwrap_or(1)}
@@ -368,7 +368,7 @@ fn Flags(data: CardData) -> impl IntoView {
         .map(|f| {
             view! {
                 <li><strong>{f.username.clone()}</strong> " flagged it at " <Time at=f.at.clone() />
-                    ": " <span class="agent-text">{f.reason.clone()}</span></li>
+                    ": " <span class="agent-text">{visible(&f.reason)}</span></li>
             }
         })
         .collect_view();
@@ -521,7 +521,8 @@ fn Decide(
         }
     };
     let original = call.args.clone();
-    let args_text = RwSignal::new(serde_json::to_string_pretty(&call.args).unwrap_or_default());
+    // Invisible characters are written as `\u` escapes: the text stays exact and visible.
+    let args_text = RwSignal::new(crate::domain::invisible::escape_json(&call.args));
     let parsed = move || serde_json::from_str::<serde_json::Value>(&args_text.get());
     let args_error = move || match parsed() {
         Ok(v) if v.is_object() => None,
@@ -561,7 +562,7 @@ fn Decide(
                 <input type="hidden" name="decision" value="approve" />
                 <input type="hidden" name="hash" value=hash />
                 {phrase.clone().map(|p| view! {
-                    <label for="confirm">"Type " <code class="agent-text">{p}</code> " to approve"</label>
+                    <label for="confirm">"Type " <code class="agent-text">{visible(&p)}</code> " to approve"</label>
                     <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
                         on:input=move |ev| typed.set(event_target_value(&ev)) autofocus=focus_confirm />
                 })}

@@ -404,7 +404,7 @@ fn Filters(counts: Vec<FilterCount>) -> impl IntoView {
             .filter(|c| c.dimension == dimension)
             .map(|c| {
                 let href = format!("/inbox?{dimension}={}", urlencode(&c.value));
-                view! { <li><a href=href>{c.value.clone()} " " <span class="count">{c.count}</span></a></li> }
+                view! { <li><a href=href>{crate::domain::invisible::visible(&c.value)} " " <span class="count">{c.count}</span></a></li> }
             })
             .collect_view();
         view! {

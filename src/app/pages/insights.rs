@@ -397,7 +397,7 @@ fn CountsTable(rows: Vec<InsightRow>, what: &'static str) -> impl IntoView {
             };
             view! {
                 <tr data-row=r.label.clone()>
-                    <th scope="row" class="agent-text">{r.label.clone()}</th>
+                    <th scope="row" class="agent-text">{crate::domain::invisible::visible(&r.label)}</th>
                     <td>{c.proposed}</td><td>{c.allowed}</td><td>{c.denied_policy}</td><td>{c.gated}</td>
                     <td>{c.approved}</td><td>{c.denied_people}</td><td>{c.expired}</td><td>{c.stale}</td><td>{c.executed}</td>
                     <td>{pct(c.approval_pct())}</td><td>{secs(c.median_secs())}</td><td>{secs(c.p90_secs())}</td>
@@ -446,7 +446,7 @@ fn SuggestionCard(
             let examples = g
                 .examples
                 .iter()
-                .map(|e| view! { <li class="agent-text">"“" {e.clone()} "”"</li> })
+                .map(|e| view! { <li class="agent-text">"“" {crate::domain::invisible::visible(e)} "”"</li> })
                 .collect_view();
             view! { <li>{g.count} " denial(s) saying:" <ul>{examples}</ul></li> }
         })
@@ -455,7 +455,7 @@ fn SuggestionCard(
     let dismiss_label = format!("Why dismiss {label}");
     view! {
         <article class=format!("suggestion suggestion-{}", s.kind.as_str()) aria-label=label.clone() data-pattern=s.pattern.clone()>
-            <h3>{title} " " <code class="agent-text">{s.pattern.clone()}</code></h3>
+            <h3>{title} " " <code class="agent-text">{crate::domain::invisible::visible(&s.pattern)}</code></h3>
             <p>{s.evidence.clone()}
                 {s.rule.clone().map(|r| view! { "; gated now by rule " <code>{r}</code> })} "."</p>
             {(!s.feedback.is_empty()).then(|| view! { <ul class="feedback-groups">{feedback}</ul> })}

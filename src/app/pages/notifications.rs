@@ -99,15 +99,22 @@ pub async fn notify_route_remove(id: i64) -> Result<(), AppError> {
     notifier.remove_route(id, &actor).await
 }
 
-/// Saves the reminder default and the destinations allowed inside the network.
+/// Saves the reminder default, the destinations allowed inside the network and how often
+/// the audit head is published.
 #[server(prefix = "/rpc", endpoint = "notify_settings")]
 pub async fn notify_settings(
     #[server(default)] reminder_percent: String,
     #[server(default)] allowed_origins: String,
+    #[server(default)] audit_head_minutes: String,
 ) -> Result<(), AppError> {
     let (actor, notifier) = admin().await?;
     notifier
-        .save_settings(&reminder_percent, &allowed_origins, &actor)
+        .save_settings(
+            &reminder_percent,
+            &allowed_origins,
+            &audit_head_minutes,
+            &actor,
+        )
         .await
         .map(|_| ())
 }
@@ -243,6 +250,8 @@ fn Channels(
             <input id="reminder-default" name="reminder_percent" inputmode="numeric" maxlength="3" value=page.settings.reminder_percent.to_string() />
             <label for="allowed-origins">"Allowed destinations inside the network (one per line: http(s)://host:port or smtp://host:port)"</label>
             <textarea id="allowed-origins" name="allowed_origins" rows="3" spellcheck="false" inner_html=crate::app::widgets::textarea_html(&origins)></textarea>
+            <label for="audit-head-minutes">"Publish the audit log's head (newest event id and hash) to the server log and every channel every … minutes (0: never)"</label>
+            <input id="audit-head-minutes" name="audit_head_minutes" inputmode="numeric" maxlength="5" value=page.settings.audit_head_minutes.to_string() />
             <button type="submit" class="secondary">"Save settings"</button>
         </ActionForm>
         <h2>"Delivery log"</h2>
@@ -328,7 +337,7 @@ fn DeliveryLog(list: Vec<DeliveryView>) -> impl IntoView {
                 <tr data-delivery=d.id class=class>
                     <td>{d.channel}</td>
                     <td>{d.kind.as_str()}</td>
-                    <td><a href=format!("/calls/{}", d.call_id)>{d.call_id.chars().take(8).collect::<String>()}</a></td>
+                    <td>{d.call_id.map(|c| view! { <a href=format!("/calls/{c}")>{c.chars().take(8).collect::<String>()}</a> })}</td>
                     <td>{d.state}</td>
                     <td>{d.attempts}</td>
                     <td>{d.last_result.unwrap_or_default()}</td>

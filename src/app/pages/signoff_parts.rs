@@ -31,7 +31,7 @@ pub fn BypassSummary(bypass: BypassView, now: Signal<i64>) -> impl IntoView {
             <dl class="summary">
                 <dt>"Approves"</dt>
                 <dd>
-                    <span class="scope agent-text">{bypass.scope_text.clone()}</span>
+                    <span class="scope agent-text">{crate::domain::invisible::visible(&bypass.scope_text)}</span>
                     {(!bypass.scope.args.is_empty()).then(|| view! {
                         <span class="hint">" — conditions restrict only the arguments they name: a call may carry any others, and `ne` also holds when the argument is missing."</span>
                     })}
@@ -45,7 +45,7 @@ pub fn BypassSummary(bypass: BypassView, now: Signal<i64>) -> impl IntoView {
                     "gates that ask for typed confirmation still wait for a person".into_any()
                 }}</dd>
                 <dt>"Why"</dt>
-                <dd class="agent-text reason">{bypass.reason.clone()}</dd>
+                <dd class="agent-text reason">{crate::domain::invisible::visible(&bypass.reason)}</dd>
                 <dt>"Asked by"</dt>
                 <dd>{bypass.requester.clone()} " at " <Time at=bypass.created_at.clone() /></dd>
                 <dt>"Sign-off"</dt>
@@ -80,7 +80,7 @@ pub fn ReviewList(reviews: Vec<SignoffReviewView>) -> impl IntoView {
             view! {
                 <li class=format!("review review-{}", r.verdict.as_str())>
                     <strong>{r.user}</strong> " " {r.verdict.as_str()} "d" {note}
-                    {r.comment.map(|c| view! { ": " <span class="agent-text">{c}</span> })}
+                    {r.comment.map(|c| view! { ": " <span class="agent-text">{crate::domain::invisible::visible(&c)}</span> })}
                 </li>
             }
         })
@@ -104,7 +104,7 @@ pub fn CallList(calls: Vec<CoveredCall>, empty: &'static str) -> impl IntoView {
                 .collect_view();
             view! {
                 <li>
-                    <a href=format!("/calls/{}", c.id)><span class="agent">{c.agent}</span> " → " <strong class="tool">{c.tool}</strong></a>
+                    <a href=format!("/calls/{}", c.id)><span class="agent">{c.agent}</span> " → " <strong class="tool agent-text">{crate::domain::invisible::visible(&c.tool)}</strong></a>
                     " " <span class="args">{args}</span>
                     " " <span class=format!("status status-{}", c.status)>{c.status.clone()}</span>
                     " " <Time at=c.created_at.clone() />

@@ -4,7 +4,7 @@
 //! whose call left `pending` is skipped; a reminder follows its call's current deadline.
 
 use super::channels::ChannelConfig;
-use super::render::Summary;
+use super::render::{HeadNotice, Message, Summary};
 use super::routes::{channels_for, Route, Subject};
 use super::send::{self, Outcome};
 use super::Notifier;
@@ -155,6 +155,11 @@ impl Notifier {
                     tracing::warn!(error = %e, "reading the audit log for notifications failed");
                 }
             }
+            if let Err(e) = self.publish_head().await {
+                if !self.gate.pool.is_closed() {
+                    tracing::warn!(error = %e, "publishing the audit head failed");
+                }
+            }
             if let Err(e) = self.deliver_due().await {
                 if !self.gate.pool.is_closed() {
                     tracing::warn!(error = %e, "notification delivery failed");
@@ -165,6 +170,62 @@ impl Notifier {
                 _ = tokio::time::sleep(self.gate.config.watch_interval.max(std::time::Duration::from_millis(50))) => {}
             }
         }
+    }
+
+    /// Publishes the audit log's head — its newest event's id and hash — to the server log
+    /// and queues it for every enabled channel, once per period of the admin's
+    /// `audit_head_minutes` (periods are counted from the epoch, so instances agree and the
+    /// outbox's dedupe key sends each period's head once). At start, and after the period
+    /// is changed, it is logged (and, after a change, sent) at once. Returns whether it
+    /// published.
+    pub async fn publish_head(&self) -> Result<bool, AppError> {
+        let minutes = self.settings().await?.audit_head_minutes;
+        let now = self.gate.clock.now();
+        let slot = match minutes {
+            0 => None,
+            m => Some((m, to_millis(now).div_euclid(i64::from(m) * 60_000))),
+        };
+        let last = {
+            let mut seen = self.head_slot.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *seen, slot)
+        };
+        let Some((minutes, period)) = slot.filter(|s| last != Some(*s)) else {
+            return Ok(false);
+        };
+        let Some((id, hash)) = crate::store::audit::head(&self.gate.pool).await? else {
+            return Ok(false);
+        };
+        tracing::info!(id, hash = %hash, "audit head id={id} hash={hash}");
+        // At start only the log: a restart must not send an extra message to channels.
+        if last.is_none() {
+            return Ok(true);
+        }
+        let head = HeadNotice {
+            id,
+            hash,
+            at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        let detail = serde_json::to_string(&head)
+            .map_err(|e| AppError::Internal(format!("the audit head: {e}")))?;
+        let channels: Vec<i64> = db::channels(&self.gate.pool)
+            .await?
+            .into_iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.id)
+            .collect();
+        let key = format!("{minutes}m{period}");
+        self.gate
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    for channel in channels {
+                        db::enqueue_head(&mut *conn, channel, &key, &detail, now).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(true)
     }
 
     /// Turns new audit events into queued messages; returns how many were queued.
@@ -289,8 +350,40 @@ impl Notifier {
         let Some(channel) = channel.filter(|c| c.enabled) else {
             return self.skip(row.id, "the channel is paused".into()).await;
         };
-        let Some(call) = crate::store::calls::get(&self.gate.pool, &row.call_id).await? else {
-            return self.skip(row.id, "the call is gone".into()).await;
+        let message = match (&row.call_id, row.kind) {
+            (None, NoticeKind::AuditHead) => match serde_json::from_str(&row.detail) {
+                Ok(head) => Message::Head(head),
+                Err(e) => {
+                    return self
+                        .skip(row.id, format!("an unreadable audit head: {e}"))
+                        .await
+                }
+            },
+            (Some(call_id), _) => match self.call_message(&row, call_id, &channel, settings).await?
+            {
+                Some(message) => message,
+                None => return Ok(()),
+            },
+            (None, _) => return self.skip(row.id, "the call is gone".into()).await,
+        };
+        let started = Instant::now();
+        let outcome = self.send(&channel, &message, row.id, settings).await;
+        let duration_ms = started.elapsed().as_millis() as i64;
+        self.record(&row, outcome, duration_ms).await
+    }
+
+    /// The message about `call_id`, or `None` when it was skipped (the call left `pending`)
+    /// or put off (its reminder moved with the deadline).
+    async fn call_message(
+        &self,
+        row: &OutboxRow,
+        call_id: &str,
+        channel: &ChannelRow,
+        settings: &NotifySettings,
+    ) -> Result<Option<Message>, AppError> {
+        let Some(call) = crate::store::calls::get(&self.gate.pool, call_id).await? else {
+            self.skip(row.id, "the call is gone".into()).await?;
+            return Ok(None);
         };
         let now = self.gate.clock.now();
         // A due expiry counts even before the sweeper made it durable.
@@ -301,15 +394,15 @@ impl Notifier {
             _ => call.status,
         };
         if status != CallStatus::Pending {
-            return self
-                .skip(
-                    row.id,
-                    format!("the call is {} (no longer pending)", status.as_str()),
-                )
-                .await;
+            self.skip(
+                row.id,
+                format!("the call is {} (no longer pending)", status.as_str()),
+            )
+            .await?;
+            return Ok(None);
         }
         if row.kind == NoticeKind::Reminder {
-            if let Some(at) = reminder_due(&call, &channel, settings) {
+            if let Some(at) = reminder_due(&call, channel, settings) {
                 if to_millis(now) < at && row.attempts == 0 {
                     // The deadline moved (extended or escalated): follow it.
                     let id = row.id;
@@ -321,15 +414,13 @@ impl Notifier {
                             })
                         })
                         .await?;
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         }
-        let summary = self.summary(&row, &call, &channel, now);
-        let started = Instant::now();
-        let outcome = self.send(&channel, &summary, row.id, settings).await;
-        let duration_ms = started.elapsed().as_millis() as i64;
-        self.record(&row, outcome, duration_ms).await
+        Ok(Some(Message::Call(Box::new(
+            self.summary(row, &call, channel, now),
+        ))))
     }
 
     fn summary(
@@ -367,7 +458,7 @@ impl Notifier {
     async fn send(
         &self,
         channel: &ChannelRow,
-        summary: &Summary,
+        message: &Message,
         outbox_id: i64,
         settings: &NotifySettings,
     ) -> Outcome {
@@ -385,7 +476,7 @@ impl Notifier {
         };
         let allowed = &settings.allowed_origins;
         match &config {
-            ChannelConfig::Email { .. } => send::mail(&config, &secret, summary, allowed).await,
+            ChannelConfig::Email { .. } => send::mail(&config, &secret, message, allowed).await,
             ChannelConfig::Slack {} | ChannelConfig::Webhook { .. } => {
                 let url = match config.destination(&secret) {
                     Ok(super::channels::Destination::Http(url)) => url,
@@ -395,7 +486,7 @@ impl Notifier {
                 let now = self.gate.clock.now();
                 let (body, headers) = match config {
                     ChannelConfig::Webhook { .. } => {
-                        let body = summary.webhook(&now.to_rfc3339()).to_string().into_bytes();
+                        let body = message.webhook(&now.to_rfc3339()).to_string().into_bytes();
                         let signature =
                             crate::gate::webhooks::signature(&secret, now.timestamp(), &body);
                         (
@@ -406,7 +497,7 @@ impl Notifier {
                             ],
                         )
                     }
-                    _ => (summary.slack().to_string().into_bytes(), Vec::new()),
+                    _ => (message.slack().to_string().into_bytes(), Vec::new()),
                 };
                 send::post(&self.clients, &url, allowed, &headers, body).await
             }

@@ -40,6 +40,9 @@ pub struct Notifier {
     /// The base of card links (`<base>/calls/<id>`), without a trailing slash.
     link_base: String,
     clients: super::webhooks::Clients,
+    /// The audit-head period last seen (minutes, and the period's number since the epoch):
+    /// the head is published when it changes.
+    head_slot: std::sync::Mutex<Option<(u32, i64)>>,
 }
 
 impl Notifier {
@@ -50,6 +53,7 @@ impl Notifier {
             key,
             link_base: link_base.trim_end_matches('/').to_string(),
             clients: super::webhooks::Clients::new(),
+            head_slot: std::sync::Mutex::new(None),
         }
     }
 
@@ -365,8 +369,23 @@ impl Notifier {
         &self,
         reminder_percent: &str,
         allowed_origins: &str,
+        audit_head_minutes: &str,
         actor: &str,
     ) -> Result<NotifySettings, AppError> {
+        use crate::domain::notify::{DEFAULT_AUDIT_HEAD_MINUTES, MAX_AUDIT_HEAD_MINUTES};
+        let audit_head_minutes = match audit_head_minutes.trim() {
+            "" => DEFAULT_AUDIT_HEAD_MINUTES,
+            text => text
+                .parse::<u32>()
+                .ok()
+                .filter(|m| *m <= MAX_AUDIT_HEAD_MINUTES)
+                .ok_or_else(|| {
+                    AppError::Invalid(format!(
+                        "the audit head is published every 1-{MAX_AUDIT_HEAD_MINUTES} minutes, \
+                         or 0 for never"
+                    ))
+                })?,
+        };
         if allowed_origins.len() > 20_000 {
             return Err(AppError::TooLarge("too many allowed destinations".into()));
         }
@@ -391,6 +410,7 @@ impl Notifier {
         let settings = NotifySettings {
             reminder_percent,
             allowed_origins: origins,
+            audit_head_minutes,
         };
         let (now, actor, saved) = (self.gate.clock.now(), actor.to_string(), settings.clone());
         self.gate

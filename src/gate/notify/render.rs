@@ -1,10 +1,11 @@
 //! Messages: the five-second summary of a gated call (agent, action in words, risk, reason,
 //! time left) and a plain link to its card, as a Slack Block Kit message, an e-mail (text
 //! and HTML) or a signed webhook's JSON. Agent-supplied text is untrusted: control and
-//! invisible (bidi, zero-width) characters are dropped, lengths are capped, and it is
+//! invisible characters are marked as on every page (`⟨U+202E⟩`, see
+//! [`crate::domain::invisible`]), lengths are capped, and it is
 //! escaped for where it goes — Slack text objects it cannot format, HTML-escaped in mail.
 
-use crate::domain::inbox::{countdown, is_invisible, tool_label};
+use crate::domain::inbox::{countdown, tool_label, visible};
 use crate::domain::notify::NoticeKind;
 use crate::domain::risk::RiskClass;
 use serde_json::{json, Value};
@@ -42,17 +43,14 @@ pub struct Summary {
     pub confirm: Option<String>,
 }
 
-/// `text` made safe to show: control and invisible characters dropped (line breaks
+/// `text` made safe to show: control and invisible characters marked (line breaks
 /// become spaces), whitespace runs collapsed, at most `max` characters (`…` marks a cut).
 pub fn clean(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 4));
     let mut count = 0;
     let mut space = false;
     let mut cut = false;
-    for c in text.chars() {
-        if is_invisible(c) || (c.is_control() && !c.is_whitespace()) {
-            continue;
-        }
+    for c in visible(text).chars() {
         if c.is_whitespace() {
             space = !out.is_empty();
             continue;
@@ -156,17 +154,15 @@ impl Summary {
             NoticeKind::Escalated => format!(
                 "Escalated to {}: {agent} wants to {action}",
                 self.audience().unwrap_or_else(|| "a new audience".into())
-            ),
+            ), // Not a call's kind: [`HeadNotice`] renders it.
+            NoticeKind::AuditHead => format!("{agent}: {action}"),
         }
     }
 
     fn args_text(&self) -> Option<String> {
         self.args.as_ref().map(|a| {
-            let text = serde_json::to_string_pretty(a).unwrap_or_default();
-            let kept: String = text
-                .chars()
-                .filter(|c| !is_invisible(*c) && (!c.is_control() || *c == '\n'))
-                .collect();
+            // Pretty JSON escapes controls inside strings; the rest are marked.
+            let kept = visible(&serde_json::to_string_pretty(a).unwrap_or_default());
             if kept.chars().count() > ARGS_CHARS {
                 let mut cut: String = kept.chars().take(ARGS_CHARS - 1).collect();
                 cut.push('…');
@@ -334,6 +330,104 @@ impl Summary {
     }
 }
 
+/// The audit log's newest event, published so that a copy lives outside the database:
+/// compare it later with `askfirst audit verify --head ID:HASH`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeadNotice {
+    pub id: i64,
+    pub hash: String,
+    /// When it was read (RFC 3339).
+    pub at: String,
+}
+
+impl HeadNotice {
+    /// `ID:HASH`, as `askfirst audit head` prints it.
+    pub fn head(&self) -> String {
+        format!("{}:{}", self.id, self.hash)
+    }
+
+    fn headline(&self) -> String {
+        format!("Audit log head at {}: event {}", self.at, self.id)
+    }
+
+    fn how(&self) -> String {
+        format!(
+            "Keep it: `askfirst audit verify --head {}` later fails if this event is gone or changed.",
+            self.head()
+        )
+    }
+}
+
+/// One message to send: about a call, or the audit head.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Call(Box<Summary>),
+    Head(HeadNotice),
+}
+
+impl Message {
+    /// The Slack incoming-webhook body.
+    pub fn slack(&self) -> Value {
+        match self {
+            Message::Call(s) => s.slack(),
+            Message::Head(h) => {
+                let plain =
+                    |text: String| json!({ "type": "plain_text", "text": text, "emoji": false });
+                json!({
+                    "text": slack_escape(&format!("{} {}", h.headline(), h.head())),
+                    "blocks": [
+                        { "type": "header", "text": plain(h.headline()) },
+                        { "type": "section", "text": plain(h.head()) },
+                        { "type": "context", "elements": [plain(h.how())] },
+                    ],
+                    "unfurl_links": false,
+                })
+            }
+        }
+    }
+
+    /// The e-mail subject.
+    pub fn subject(&self) -> String {
+        match self {
+            Message::Call(s) => s.subject(),
+            Message::Head(h) => format!("[askfirst] {}", h.headline()),
+        }
+    }
+
+    /// The e-mail's plain-text body.
+    pub fn mail_text(&self) -> String {
+        match self {
+            Message::Call(s) => s.mail_text(),
+            Message::Head(h) => format!("{}\n\n{}\n\n{}\n", h.headline(), h.head(), h.how()),
+        }
+    }
+
+    /// The e-mail's HTML body.
+    pub fn mail_html(&self) -> String {
+        match self {
+            Message::Call(s) => s.mail_html(),
+            Message::Head(h) => format!(
+                "<p>{}</p><p><code>{}</code></p><p>{}</p>",
+                html_escape(&h.headline()),
+                html_escape(&h.head()),
+                html_escape(&h.how())
+            ),
+        }
+    }
+
+    /// The generic webhook's JSON body.
+    pub fn webhook(&self, sent_at: &str) -> Value {
+        match self {
+            Message::Call(s) => s.webhook(sent_at),
+            Message::Head(h) => json!({
+                "event": "notification.audit_head",
+                "sent_at": sent_at,
+                "audit_head": { "id": h.id, "hash": h.hash, "at": h.at, "head": h.head() },
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,12 +451,13 @@ mod tests {
     }
 
     #[test]
-    fn cleaning_drops_hidden_characters_and_caps_length() {
+    fn cleaning_marks_hidden_characters_and_caps_length() {
         let cases = [
             ("plain", 10, "plain"),
-            ("a\u{202E}b\u{200B}c", 10, "abc"),
+            ("a\u{202E}b\u{200B}c", 40, "a⟨U+202E⟩b⟨U+200B⟩c"),
+            ("t\u{E0041}\u{3164}", 40, "t⟨U+E0041⟩⟨U+3164⟩"),
             ("line\nbreak\r\n\ttab", 40, "line break tab"),
-            ("bell\u{7}", 10, "bell"),
+            ("bell\u{7}", 20, "bell⟨U+0007⟩"),
             ("0123456789abc", 10, "012345678…"),
             ("  spaced   out  ", 20, "spaced out"),
             ("", 5, ""),
@@ -418,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_head_in_every_format() {
+        let head = Message::Head(HeadNotice {
+            id: 42,
+            hash: "ab".repeat(32),
+            at: "2026-01-01T10:00:00Z".into(),
+        });
+        let want = format!("42:{}", "ab".repeat(32));
+        let hook = head.webhook("now");
+        assert_eq!(hook["event"], "notification.audit_head");
+        assert_eq!(hook["audit_head"]["head"], want.as_str());
+        assert_eq!(hook["audit_head"]["id"], 42);
+        assert!(head.slack().to_string().contains(&want));
+        assert!(head.subject().contains("event 42"), "{}", head.subject());
+        assert!(head.mail_text().contains(&format!("--head {want}")));
+        assert!(head.mail_html().contains(&want));
+    }
+
+    #[test]
     fn slack_messages_keep_agent_text_unformatted() {
         let s = Summary {
             agent: "evil<!channel>".into(),
@@ -443,7 +556,7 @@ mod tests {
         }
         let all = body.to_string();
         assert!(!all.contains('\u{202E}'));
-        assert!(all.contains("Reason: *click* <https://phish.example|here>"));
+        assert!(all.contains("Reason: *click* <https://phish.example|here>⟨U+202E⟩"));
         assert_eq!(blocks.last().unwrap()["elements"][0]["url"], s.link);
     }
 

@@ -4,7 +4,7 @@
 //! address so the name cannot resolve differently between the check and the connection.
 
 use super::channels::{ChannelConfig, Destination, SmtpTls};
-use super::render::Summary;
+use super::render::Message;
 use crate::gate::callbacks::{
     is_internal, literal_refusal as url_refusal, origin_allowed, refusal_in,
 };
@@ -137,17 +137,17 @@ async fn smtp_address(host: &str, port: u16, allowed: &[String]) -> Result<Socke
         })
 }
 
-/// Sends `summary` as an e-mail through the channel's SMTP server.
+/// Sends `notice` as an e-mail through the channel's SMTP server.
 pub async fn mail(
     config: &ChannelConfig,
     password: &str,
-    summary: &Summary,
+    notice: &Message,
     allowed: &[String],
 ) -> Outcome {
     use lettre::message::{Mailbox, MultiPart};
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
     let ChannelConfig::Email {
         host,
@@ -171,7 +171,7 @@ pub async fn mail(
         Ok(a) => a,
         Err(outcome) => return outcome,
     };
-    let mut message = Message::builder().subject(summary.subject());
+    let mut message = lettre::Message::builder().subject(notice.subject());
     match from.parse::<Mailbox>() {
         Ok(m) => message = message.from(m),
         Err(e) => return failed(format!("the sender address: {e}")),
@@ -183,8 +183,8 @@ pub async fn mail(
         }
     }
     let message = match message.multipart(MultiPart::alternative_plain_html(
-        summary.mail_text(),
-        summary.mail_html(),
+        notice.mail_text(),
+        notice.mail_html(),
     )) {
         Ok(m) => m,
         Err(e) => return failed(format!("building the message: {e}")),

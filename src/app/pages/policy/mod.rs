@@ -264,8 +264,8 @@ fn RuleTable(
             view! {
                 <tr class:disabled=!r.enabled data-rule=r.name.clone()>
                     <td>{i + 1}</td>
-                    <td><code>{r.name.clone()}</code></td>
-                    <td class="sentence">{r.sentence.clone()}</td>
+                    <td><code>{crate::domain::invisible::visible(&r.name)}</code></td>
+                    <td class="sentence">{crate::domain::invisible::visible(&r.sentence)}</td>
                     <td class="rule-actions">
                         <button type="button" class="small" aria-label=format!("Edit {}", r.name)
                             on:click=move |_| open(editing, actions.rule, Some(name.clone()), form.clone())>"Edit"</button>
@@ -459,7 +459,7 @@ fn TryCall(recent: Vec<crate::domain::policy_console::RecentCall>) -> impl IntoV
     let picks = recent
         .iter()
         .enumerate()
-        .map(|(i, c)| view! { <option value=i.to_string()>{format!("{} · {} {}", c.agent, c.tool, crate::domain::inbox::truncate(&c.args, 60))}</option> })
+        .map(|(i, c)| view! { <option value=i.to_string()>{format!("{} · {} {}", c.agent, crate::domain::invisible::visible(&c.tool), crate::domain::inbox::truncate(&c.args, 60))}</option> })
         .collect_view();
     let pick = move |ev: leptos::ev::Event| {
         if let Some(c) = event_target_value(&ev)
@@ -469,7 +469,12 @@ fn TryCall(recent: Vec<crate::domain::policy_console::RecentCall>) -> impl IntoV
         {
             agent.set(c.agent.clone());
             tool.set(c.tool.clone());
-            args.set(c.args.clone());
+            // Invisible characters as `\u` escapes, as in the card's editor.
+            args.set(
+                serde_json::from_str(&c.args)
+                    .map(|v| crate::domain::invisible::escape_json(&v))
+                    .unwrap_or_else(|_| c.args.clone()),
+            );
             risk.set(
                 c.risk
                     .iter()
@@ -573,7 +578,7 @@ fn ReplayResult(r: Replay) -> impl IntoView {
                 .collect_view();
             view! {
                 <tr>
-                    <td>{g.agent}</td><td><code>{g.tool}</code></td><td>{g.stricter}</td><td>{g.laxer}</td>
+                    <td>{g.agent}</td><td><code class="agent-text">{crate::domain::invisible::visible(&g.tool)}</code></td><td>{g.stricter}</td><td>{g.laxer}</td>
                     <td><ul>{calls}</ul></td>
                 </tr>
             }
