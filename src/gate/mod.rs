@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod notify;
+mod open_calls;
 pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;

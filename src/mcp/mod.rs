@@ -14,4 +14,4 @@ pub mod proxy;
 pub mod risk;
 pub mod tools;
 
-pub use gatekeeper::{Gatekeeper, Progress, Verdict};
+pub use gatekeeper::{Gatekeeper, Progress, Refusal, RefusedBy, Verdict};

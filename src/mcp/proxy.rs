@@ -5,9 +5,10 @@
 //! approved — with the approved arguments, exactly once. `tools/list` marks the tools a
 //! person may be asked about.
 
-use super::gatekeeper::{Gatekeeper, Progress, Verdict};
+use super::gatekeeper::{Gatekeeper, Progress, Refusal, Verdict};
 use super::risk::risk_of;
-use super::tools::{marked, proxied_name, Mark};
+use super::tools::{marked, Mark};
+use crate::domain::tool_name::proxied as proxied_name;
 use askfirst_sdk::{PreviewDecision, PreviewTool};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
@@ -33,8 +34,76 @@ pub enum Upstream {
     Url(String),
 }
 
+/// The environment of an upstream child process: askfirst's own, without the agent's key
+/// (the variable `--key-env` names) and without any `ASKFIRST_*` variable, plus what
+/// `--upstream-env` passes on explicitly. The upstream never sees askfirst's credentials
+/// unless an admin hands them over by name.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamEnv {
+    /// The variable holding the agent's key.
+    pub key_env: String,
+    /// `--upstream-env`: `NAME` (pass askfirst's value on) or `NAME=VALUE`.
+    pub pass: Vec<String>,
+}
+
+impl UpstreamEnv {
+    /// The variables to remove from the inherited environment and to set, in order.
+    pub fn plan(
+        &self,
+        inherited: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> (Vec<std::ffi::OsString>, Vec<(String, std::ffi::OsString)>) {
+        let remove = inherited
+            .map(|(name, _)| name)
+            .filter(|name| {
+                name.to_str()
+                    .is_none_or(|n| n == self.key_env || n.starts_with("ASKFIRST_"))
+            })
+            .collect();
+        let set = self
+            .pass
+            .iter()
+            .filter_map(|item| match item.split_once('=') {
+                Some((name, value)) => Some((name.to_string(), value.into())),
+                None => std::env::var_os(item).map(|v| (item.clone(), v)),
+            })
+            .collect();
+        (remove, set)
+    }
+
+    fn apply(&self, cmd: &mut tokio::process::Command) {
+        let (remove, set) = self.plan(std::env::vars_os());
+        for name in remove {
+            cmd.env_remove(name);
+        }
+        for (name, value) in set {
+            cmd.env(name, value);
+        }
+    }
+}
+
+/// Checks an `--upstream-env` item: `NAME` or `NAME=VALUE`, with a name of letters,
+/// digits and `_` that does not start with a digit.
+pub fn check_env_item(item: &str) -> Result<(), String> {
+    let name = item.split_once('=').map_or(item, |(n, _)| n);
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{item}` is not `NAME` or `NAME=VALUE` (a name of letters, digits and `_`)"
+        ))
+    }
+}
+
 /// Runs the proxy until the client closes stdin (or the upstream goes away).
-pub async fn run(server: String, upstream: Upstream, gate: Gatekeeper) -> anyhow::Result<()> {
+pub async fn run(
+    server: String,
+    upstream: Upstream,
+    upstream_env: UpstreamEnv,
+    gate: Gatekeeper,
+) -> anyhow::Result<()> {
     let downstream: Arc<OnceLock<Peer<RoleServer>>> = Arc::new(OnceLock::new());
     let forward = Forward {
         downstream: downstream.clone(),
@@ -48,6 +117,7 @@ pub async fn run(server: String, upstream: Upstream, gate: Gatekeeper) -> anyhow
                 .ok_or_else(|| anyhow::anyhow!("give the upstream command after `--`"))?;
             let mut cmd = tokio::process::Command::new(program);
             cmd.args(args);
+            upstream_env.apply(&mut cmd);
             let transport = TokioChildProcess::new(cmd)
                 .map_err(|e| anyhow::anyhow!("starting `{program}`: {e}"))?;
             forward.serve(transport).await
@@ -167,6 +237,25 @@ fn upstream_error(e: ServiceError) -> McpError {
 /// A tool result the model reads as a failure.
 fn error_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// The `_meta` key (and structured content key) of askfirst's refusal.
+pub const REFUSAL_KEY: &str = "askfirst";
+
+/// A refused call as the model reads it: the refusal in words, and as structured content
+/// `{"askfirst": {outcome, by, person, rule, feedback, reason_code, retry, call_id}}`
+/// (also in `_meta`, and only there when the tool declares an output schema, which the
+/// refusal would not fit).
+fn refusal_result(refusal: &Refusal, has_output_schema: bool) -> CallToolResult {
+    let mut result = error_result(refusal.text());
+    let value = serde_json::to_value(refusal).unwrap_or(Value::Null);
+    let mut meta = rmcp::model::MetaObject::default();
+    meta.0.insert(REFUSAL_KEY.to_string(), value.clone());
+    result.meta = Some(meta);
+    if !has_output_schema {
+        result.structured_content = Some(serde_json::json!({ REFUSAL_KEY: value }));
+    }
+    result
 }
 
 /// The top-level argument names a tool's input schema declares (`None`: it declares none).
@@ -296,12 +385,15 @@ impl ServerHandler for Proxy {
             .await;
         let args = match verdict {
             Ok(Verdict::Run { args, .. }) => args,
-            Ok(Verdict::Refused(why)) => return Ok(error_result(why).into()),
-            Ok(Verdict::Waiting { call_id, url }) => {
+            Ok(Verdict::Refused(why)) => {
+                return Ok(refusal_result(&why, tool.output_schema.is_some()).into())
+            }
+            Ok(Verdict::Waiting { call_id, url, .. }) => {
                 return Ok(error_result(format!(
                     "askfirst: nobody has decided yet whether `{full}` may run; call {call_id} \
                      is waiting for a person at {url}. Call the tool again later with the same \
-                     arguments to get their decision (it runs once, when approved)."
+                     arguments to get their decision: askfirst finds this call again (it runs \
+                     once, when approved)."
                 ))
                 .into())
             }
@@ -396,5 +488,56 @@ impl ServerHandler for Proxy {
             .complete(request)
             .await
             .map_err(upstream_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_upstream_gets_no_askfirst_secrets() {
+        let env = UpstreamEnv {
+            key_env: "MY_AGENT_KEY".into(),
+            pass: vec!["GIVEN=a=b".into(), "ASKFIRST_URL=http://x".into()],
+        };
+        let inherited = [
+            ("PATH", "/bin"),
+            ("MY_AGENT_KEY", "af_secret"),
+            ("ASKFIRST_KEY", "af_secret"),
+            ("ASKFIRST_SESSION", "s"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let (remove, set) = env.plan(inherited.into_iter());
+        assert_eq!(
+            remove,
+            ["MY_AGENT_KEY", "ASKFIRST_KEY", "ASKFIRST_SESSION"].map(OsString::from)
+        );
+        // Set explicitly, after the removals: an admin may hand a variable on by name.
+        assert_eq!(
+            set,
+            vec![
+                ("GIVEN".to_string(), OsString::from("a=b")),
+                ("ASKFIRST_URL".to_string(), OsString::from("http://x")),
+            ]
+        );
+        // `NAME` alone passes this process's value, if it has one.
+        let unset = UpstreamEnv {
+            key_env: "K".into(),
+            pass: vec!["SURELY_NOT_SET_ANYWHERE_42".into()],
+        };
+        assert!(unset.plan(std::iter::empty()).1.is_empty());
+    }
+
+    #[test]
+    fn upstream_env_items() {
+        for good in ["A", "GIVEN=x", "_X1=", "PATH=/a:/b"] {
+            assert!(check_env_item(good).is_ok(), "{good}");
+        }
+        for bad in ["", "=x", "1A", "A-B", "A B=c"] {
+            assert!(check_env_item(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -23,6 +23,7 @@ mod hardening;
 mod hostile;
 mod inbox;
 mod insights;
+mod join_open;
 mod limits;
 mod metrics;
 mod notify;
