@@ -12,6 +12,7 @@ pub mod gatekeeper;
 pub mod permission_prompt;
 pub mod proxy;
 pub mod risk;
+pub mod stdio;
 pub mod tools;
 
 pub use gatekeeper::{Gatekeeper, Progress, Refusal, RefusedBy, Verdict};

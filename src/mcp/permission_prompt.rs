@@ -33,11 +33,13 @@ struct PromptInput {
 
 /// Runs the server until the client closes stdin.
 pub async fn run(gate: Gatekeeper) -> anyhow::Result<()> {
+    let io = super::stdio::stdio();
     let service = PermissionPrompt { gate }
-        .serve(rmcp::transport::stdio())
+        .serve((io.read, io.write))
         .await
         .map_err(|e| anyhow::anyhow!("serving the MCP client on stdio: {e}"))?;
     service.waiting().await?;
+    let _ = io.flushed.await;
     Ok(())
 }
 

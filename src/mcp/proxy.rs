@@ -148,12 +148,14 @@ pub async fn run(
         tools: Mutex::new(HashMap::new()),
         tools_changed,
     };
+    let io = super::stdio::stdio();
     let service = proxy
-        .serve(rmcp::transport::stdio())
+        .serve((io.read, io.write))
         .await
         .map_err(|e| anyhow::anyhow!("serving the MCP client on stdio: {e}"))?;
     let _ = downstream.set(service.peer().clone());
     service.waiting().await?;
+    let _ = io.flushed.await;
     let _ = upstream.cancel().await;
     Ok(())
 }

@@ -25,6 +25,7 @@ mod inbox;
 mod insights;
 mod join_open;
 mod limits;
+mod mcp_stdio;
 mod metrics;
 mod notify;
 mod people;
