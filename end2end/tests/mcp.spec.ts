@@ -1,6 +1,10 @@
 import { expect, test } from "@playwright/test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import {
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BASE, createAgent, createUser, importPolicy } from "./gate";
@@ -482,5 +486,61 @@ approval_ttl_secs = 600
     expect(await ask()).toEqual({ behavior: "allow", updatedInput: { text: file } });
     expect(show(id).status).toBe("executed");
     expect(proposals(agentKey, "up.write_note", () => true)).toBe(1);
+  });
+
+  test("progress, cancellation, subscriptions and logging pass through", async () => {
+    const agentKey = newAgent("mcp-pass");
+    const client = await upstream(agentKey);
+    try {
+      // Only what the proxy forwards is advertised.
+      const caps = client.getServerCapabilities()!;
+      expect(Object.keys(caps).sort()).toEqual(["logging", "resources", "tools"]);
+      expect(caps.resources?.subscribe).toBe(true);
+
+      // The upstream's progress arrives under the client's own progress token.
+      const steps: number[] = [];
+      const counted = (await client.callTool({ name: "count", arguments: { n: 3 } }, undefined, {
+        onprogress: (p) => steps.push(p.progress),
+      })) as ToolResult;
+      expect(text(counted)).toBe("counted to 3");
+      expect(steps).toEqual([1, 2, 3]);
+
+      // A cancellation reaches a tool running upstream.
+      const marker = join(dir, "cancelled.marker");
+      const abort = new AbortController();
+      const sleeping = client.callTool({ name: "sleep", arguments: { ms: 30_000, marker } }, undefined, {
+        signal: abort.signal,
+        timeout: 60_000,
+      });
+      await new Promise((r) => setTimeout(r, 1_500));
+      abort.abort("changed my mind");
+      await expect(sleeping).rejects.toThrow();
+      await expect.poll(() => existsSync(marker), { timeout: 10_000 }).toBe(true);
+
+      // Subscriptions: subscribe, an update, unsubscribe, no more updates.
+      const updates: string[] = [];
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+        updates.push(n.params.uri);
+      });
+      await client.subscribeResource({ uri: "test://note" });
+      await client.callTool({ name: "touch", arguments: { uri: "test://note" } });
+      await expect.poll(() => updates).toEqual(["test://note"]);
+      await client.unsubscribeResource({ uri: "test://note" });
+      await client.callTool({ name: "touch", arguments: { uri: "test://note" } });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(updates).toEqual(["test://note"]);
+
+      // Logging: the level reaches the upstream, its messages reach the client.
+      const logs: unknown[] = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+        logs.push(n.params.data);
+      });
+      await client.callTool({ name: "log", arguments: { message: "unheard" } });
+      await client.setLoggingLevel("info");
+      await client.callTool({ name: "log", arguments: { message: "heard" } });
+      await expect.poll(() => logs).toEqual(["heard"]);
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -1,23 +1,32 @@
 //! `askfirst mcp proxy`: an MCP server on stdio in front of an upstream MCP server (a child
-//! process on stdio, or a streamable-HTTP URL). Tools, resources, prompts, completion and
-//! the upstream's progress and list-changed notifications pass through; every `tools/call` is
-//! proposed to askfirst first as `<name>.<tool>` and runs upstream only as allowed or
-//! approved — with the approved arguments, exactly once. `tools/list` marks the tools a
-//! person may be asked about.
+//! process on stdio, or a streamable-HTTP URL). Tools, resources (with subscriptions),
+//! prompts, completion and logging pass through, and so do the upstream's progress (under
+//! the client's own progress token), resource-updated, log-message and list-changed
+//! notifications; a client's cancellation of a running call is passed on to the upstream.
+//! Every `tools/call` is proposed to askfirst first as `<name>.<tool>` and runs upstream only
+//! as allowed or approved — with the approved arguments, exactly once. `tools/list` marks
+//! the tools a person may be asked about. What the proxy does not forward — the upstream's
+//! sampling, elicitation and roots requests, tasks — is advertised to neither side.
 
 use super::gatekeeper::{Gatekeeper, Progress, Refusal, Verdict};
 use super::risk::risk_of;
 use super::tools::{marked, Mark};
 use crate::domain::tool_name::proxied as proxied_name;
 use askfirst_sdk::{PreviewDecision, PreviewTool};
+// Logging (and resources/subscribe) are deprecated in the newest MCP revision; the
+// revisions this proxy speaks (those that open with `initialize`) have them.
+#[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    ContentBlock, GetPromptRequestParams, GetPromptResponse, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceUpdatedNotificationParam, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
+    CancelledNotificationParam, ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerResult, SetLevelRequestParams,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, ServiceError};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RequestContext, ServiceError};
 use rmcp::{transport::TokioChildProcess, ServiceExt};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
 use serde_json::Value;
@@ -108,8 +117,10 @@ pub async fn run(
     let forward = Forward {
         downstream: downstream.clone(),
         tools_changed: Arc::new(Mutex::new(false)),
+        progress: Arc::new(Mutex::new(HashMap::new())),
     };
     let tools_changed = forward.tools_changed.clone();
+    let progress = forward.progress.clone();
     let upstream = match upstream {
         Upstream::Command(argv) => {
             let (program, args) = argv
@@ -134,7 +145,7 @@ pub async fn run(
         .peer()
         .peer_info()
         .ok_or_else(|| anyhow::anyhow!("the upstream MCP server sent no server info"))?;
-    let mut info = InitializeResult::new(peer.capabilities.clone());
+    let mut info = InitializeResult::new(forwarded(&peer.capabilities));
     info.protocol_version = peer.protocol_version.clone();
     info.instructions = peer.instructions.clone();
     if let Some(server_info) = &peer.server_info {
@@ -147,6 +158,7 @@ pub async fn run(
         gate,
         tools: Mutex::new(HashMap::new()),
         tools_changed,
+        progress,
     };
     let io = super::stdio::stdio();
     let service = proxy
@@ -166,6 +178,24 @@ struct Forward {
     downstream: Arc<OnceLock<Peer<RoleServer>>>,
     /// Set when the upstream says its tool list changed: annotations are read again.
     tools_changed: Arc<Mutex<bool>>,
+    /// The upstream requests' progress tokens (the SDK sets its own on every request) and
+    /// the client's token for each.
+    progress: ProgressTokens,
+}
+
+type ProgressTokens = Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>;
+
+/// The server capabilities the proxy advertises: the upstream's, for what it forwards —
+/// tools, resources (with subscriptions), prompts, completion and logging. Anything else
+/// (tasks, extensions, experimental ones) is not forwarded, so not advertised.
+fn forwarded(upstream: &ServerCapabilities) -> ServerCapabilities {
+    let mut caps = ServerCapabilities::default();
+    caps.tools = upstream.tools.clone();
+    caps.resources = upstream.resources.clone();
+    caps.prompts = upstream.prompts.clone();
+    caps.completions = upstream.completions.clone();
+    caps.logging = upstream.logging.clone();
+    caps
 }
 
 impl Forward {
@@ -177,11 +207,31 @@ impl Forward {
 impl ClientHandler for Forward {
     async fn on_progress(
         &self,
-        params: ProgressNotificationParam,
+        mut params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        // Under the client's own token; progress of a request the client gave no token
+        // for goes nowhere.
+        let token = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&params.progress_token)
+            .cloned();
+        if let (Some(p), Some(token)) = (self.peer(), token) {
+            params.progress_token = token;
+            let _ = p.notify_progress(params).await;
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
         _: NotificationContext<RoleClient>,
     ) {
         if let Some(p) = self.peer() {
-            let _ = p.notify_progress(params).await;
+            let _ = p.notify_logging_message(params).await;
         }
     }
 
@@ -226,6 +276,7 @@ struct Proxy {
     /// The upstream's tools by name, as last listed (for their annotations).
     tools: Mutex<HashMap<String, Tool>>,
     tools_changed: Arc<Mutex<bool>>,
+    progress: ProgressTokens,
 }
 
 /// An upstream failure as the client sees it.
@@ -412,18 +463,95 @@ impl ServerHandler for Proxy {
         let Value::Object(arguments) = args else {
             return Ok(error_result("askfirst: the approved arguments are not an object").into());
         };
-        let mut upstream =
-            CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        let upstream = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        let handle = match self
+            .upstream
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(upstream)),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+        {
+            Ok(handle) => handle,
+            Err(e) => {
+                return Ok(error_result(format!("the upstream MCP server failed: {e}")).into())
+            }
+        };
+        // The SDK put its own progress token on the request: the upstream's progress is
+        // passed on under the client's.
+        let upstream_token = handle.progress_token.clone();
         if let Some(token) = context.meta.get_progress_token() {
-            let mut meta = rmcp::model::RequestMetaObject::new();
-            meta.set_progress_token(token);
-            upstream.meta = Some(meta);
+            self.progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(upstream_token.clone(), token);
         }
-        match self.upstream.call_tool(upstream).await {
-            Ok(result) => Ok(result.into()),
+        let id = handle.id.clone();
+        let answer = tokio::select! {
+            answer = handle.await_response() => Some(answer),
+            () = context.ct.cancelled() => None,
+        };
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&upstream_token);
+        match answer {
+            Some(Ok(ServerResult::CallToolResult(result))) => Ok(result.into()),
+            Some(Ok(_)) => Ok(error_result(
+                "the upstream MCP server answered the tool call with something else than a result",
+            )
+            .into()),
             // It was reported as executed: say what happened instead of failing the request.
-            Err(e) => Ok(error_result(format!("the upstream MCP server failed: {e}")).into()),
+            Some(Err(e)) => Ok(error_result(format!("the upstream MCP server failed: {e}")).into()),
+            None => {
+                // The client cancelled the request while the tool ran: tell the upstream.
+                let cancel = CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the client cancelled the request".into()),
+                );
+                let _ = self.upstream.notify_cancelled(cancel).await;
+                Ok(error_result("askfirst: the client cancelled the call while it ran").into())
+            }
         }
+    }
+
+    #[allow(deprecated)] // resources/subscribe: the revisions that open with `initialize` have it
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.upstream
+            .subscribe(request)
+            .await
+            .map(|_| ())
+            .map_err(upstream_error)
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.upstream
+            .unsubscribe(request)
+            .await
+            .map(|_| ())
+            .map_err(upstream_error)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.upstream
+            .set_level(request)
+            .await
+            .map(|_| ())
+            .map_err(upstream_error)
     }
 
     async fn list_resources(
