@@ -116,7 +116,8 @@ server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       }
       return text("touched");
     case "crash":
-      process.exit(3);
+      process.stderr.write("crash: goodbye\n", () => process.exit(3));
+      return await new Promise(() => {});
     default:
       return { content: [{ type: "text", text: `no tool ${request.params.name}` }], isError: true };
   }

@@ -543,4 +543,50 @@ approval_ttl_secs = 600
       await client.close();
     }
   });
+
+  test("a crashed upstream: nothing is proposed while it is down, it is started again, and one that keeps crashing ends the proxy with its last words", async () => {
+    test.setTimeout(120_000);
+    const agentKey = newAgent("mcp-crash");
+    const transport = new StdioClientTransport({
+      command: bin,
+      args: ["mcp", "proxy", "--url", BASE, "--key-env", "MCP_E2E_KEY", "--name", "up", "--", process.execPath, testServer],
+      env: { ...(process.env as Record<string, string>), MCP_E2E_KEY: agentKey },
+      stderr: "pipe",
+    });
+    let stderr = "";
+    transport.stderr!.on("data", (d) => (stderr += String(d)));
+    const client = new Client({ name: "askfirst-e2e", version: "1.0.0" });
+    await client.connect(transport);
+    let closed = false;
+    client.onclose = () => (closed = true);
+    const probe = async () => {
+      try {
+        return text((await client.callTool({ name: "env_contains", arguments: { secret: "zzz" } })) as ToolResult);
+      } catch {
+        return "closed";
+      }
+    };
+    try {
+      const crashed = (await client.callTool({ name: "crash", arguments: {} })) as ToolResult;
+      expect(crashed.isError).toBe(true);
+      expect(text(crashed)).toContain("the upstream MCP server failed while running the call");
+      // Down: an error at once, and nobody is asked.
+      const down = (await client.callTool({ name: "write_note", arguments: { text: "while down" } })) as ToolResult;
+      expect(down.isError).toBe(true);
+      expect(text(down)).toContain("The call was not proposed and did not run.");
+      expect(proposals(agentKey, "up.write_note", () => true)).toBe(0);
+      // Started again.
+      await expect.poll(probe, { timeout: 15_000 }).toBe("no");
+      // It keeps crashing: five restarts within a minute, then the proxy gives up.
+      for (let i = 0; i < 5; i++) {
+        await expect.poll(probe, { timeout: 20_000 }).toBe("no");
+        await client.callTool({ name: "crash", arguments: {} });
+      }
+      await expect.poll(() => closed, { timeout: 30_000 }).toBe(true);
+      expect(stderr).toContain("giving up");
+      expect(stderr).toContain("crash: goodbye");
+    } finally {
+      await client.close();
+    }
+  });
 });

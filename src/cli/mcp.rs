@@ -111,7 +111,14 @@ pub async fn run(cmd: McpCommand) -> anyhow::Result<()> {
                 key_env: args.connect.key_env.clone(),
                 pass: args.upstream_env.clone(),
             };
-            proxy::run(args.name, upstream, env, gate).await
+            let outcome = proxy::run(args.name, upstream, env, gate).await;
+            if let Err(e) = &outcome {
+                // Exit now: a read of stdin that is still waiting would hold the runtime's
+                // shutdown (and the client would never see us go).
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            outcome
         }
         McpCommand::PermissionPrompt(args) => {
             permission_prompt::run(args.gatekeeper("claude")?).await

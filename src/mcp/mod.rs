@@ -9,6 +9,7 @@
 //! progress notifications while they wait, and failing closed.
 
 pub mod gatekeeper;
+pub mod link;
 pub mod permission_prompt;
 pub mod proxy;
 pub mod risk;

@@ -27,7 +27,7 @@ use rmcp::model::{
     SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RequestContext, ServiceError};
-use rmcp::{transport::TokioChildProcess, ServiceExt};
+use rmcp::ServiceExt;
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -79,7 +79,7 @@ impl UpstreamEnv {
         (remove, set)
     }
 
-    fn apply(&self, cmd: &mut tokio::process::Command) {
+    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command) {
         let (remove, set) = self.plan(std::env::vars_os());
         for name in remove {
             cmd.env_remove(name);
@@ -121,28 +121,14 @@ pub async fn run(
     };
     let tools_changed = forward.tools_changed.clone();
     let progress = forward.progress.clone();
-    let upstream = match upstream {
-        Upstream::Command(argv) => {
-            let (program, args) = argv
-                .split_first()
-                .ok_or_else(|| anyhow::anyhow!("give the upstream command after `--`"))?;
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args);
-            upstream_env.apply(&mut cmd);
-            let transport = TokioChildProcess::new(cmd)
-                .map_err(|e| anyhow::anyhow!("starting `{program}`: {e}"))?;
-            forward.serve(transport).await
-        }
-        Upstream::Url(url) => {
-            // rmcp's HTTP client leaves the TLS provider to the program; use ring, as ours.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
-            forward.serve(transport).await
-        }
-    }
-    .map_err(|e| anyhow::anyhow!("connecting to the upstream MCP server: {e}"))?;
-    let peer = upstream
-        .peer()
+    let restarted_tools = tools_changed.clone();
+    let connected = super::link::keep_up(upstream, upstream_env, forward, move || {
+        // Another process: its tools are listed again.
+        *restarted_tools.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    })
+    .await?;
+    let peer = connected
+        .first
         .peer_info()
         .ok_or_else(|| anyhow::anyhow!("the upstream MCP server sent no server info"))?;
     let mut info = InitializeResult::new(forwarded(&peer.capabilities));
@@ -153,7 +139,7 @@ pub async fn run(
     }
     let proxy = Proxy {
         server,
-        upstream: upstream.peer().clone(),
+        link: connected.link.clone(),
         info,
         gate,
         tools: Mutex::new(HashMap::new()),
@@ -166,10 +152,17 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("serving the MCP client on stdio: {e}"))?;
     let _ = downstream.set(service.peer().clone());
-    service.waiting().await?;
-    let _ = io.flushed.await;
-    let _ = upstream.cancel().await;
-    Ok(())
+    let mut gave_up = connected.gave_up;
+    let outcome = tokio::select! {
+        done = service.waiting() => done.map(|_| ()).map_err(anyhow::Error::from),
+        why = &mut gave_up => Err(why.unwrap_or_else(|e| anyhow::anyhow!("the upstream supervisor failed: {e}"))),
+    };
+    // Stops the upstream (its process is killed with its session).
+    gave_up.abort();
+    if outcome.is_ok() {
+        let _ = io.flushed.await;
+    }
+    outcome
 }
 
 /// The upstream client: passes the upstream's notifications on to our client.
@@ -269,7 +262,8 @@ impl ClientHandler for Forward {
 struct Proxy {
     /// `--name`: the prefix of every tool name askfirst sees.
     server: String,
-    upstream: Peer<RoleClient>,
+    /// The upstream, kept up (`link`).
+    link: Arc<super::link::Link>,
     /// What the upstream answered to `initialize`.
     info: InitializeResult,
     gate: Gatekeeper,
@@ -320,6 +314,13 @@ fn params_of(tool: &Tool) -> Option<Vec<String>> {
 }
 
 impl Proxy {
+    /// The upstream peer, or an error saying it is down.
+    fn upstream(&self) -> Result<Peer<RoleClient>, McpError> {
+        self.link
+            .peer()
+            .map_err(|why| McpError::internal_error(why, None))
+    }
+
     /// The upstream tool `name`, listing the tools again if it is not known yet or the list
     /// changed.
     async fn tool(&self, name: &str) -> Result<Option<Tool>, McpError> {
@@ -336,7 +337,7 @@ impl Proxy {
             }
         }
         let all = self
-            .upstream
+            .upstream()?
             .list_all_tools()
             .await
             .map_err(upstream_error)?;
@@ -394,7 +395,7 @@ impl ServerHandler for Proxy {
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let mut page = self
-            .upstream
+            .upstream()?
             .list_tools(request)
             .await
             .map_err(upstream_error)?;
@@ -417,6 +418,16 @@ impl ServerHandler for Proxy {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
+        // While the upstream is down, nobody is asked about a call that could not run.
+        let upstream = match self.link.peer() {
+            Ok(peer) => peer,
+            Err(why) => {
+                return Ok(error_result(format!(
+                    "askfirst: {why}. The call was not proposed and did not run."
+                ))
+                .into())
+            }
+        };
         let Some(tool) = self.tool(&name).await? else {
             return Ok(error_result(format!("the upstream server has no tool `{name}`")).into());
         };
@@ -463,11 +474,10 @@ impl ServerHandler for Proxy {
         let Value::Object(arguments) = args else {
             return Ok(error_result("askfirst: the approved arguments are not an object").into());
         };
-        let upstream = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
-        let handle = match self
-            .upstream
+        let params = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        let handle = match upstream
             .send_request_with_option(
-                ClientRequest::CallToolRequest(CallToolRequest::new(upstream)),
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
                 PeerRequestOptions::no_options(),
             )
             .await
@@ -502,14 +512,23 @@ impl ServerHandler for Proxy {
             )
             .into()),
             // It was reported as executed: say what happened instead of failing the request.
-            Some(Err(e)) => Ok(error_result(format!("the upstream MCP server failed: {e}")).into()),
+            Some(Err(e)) => {
+                if matches!(e, ServiceError::TransportClosed) {
+                    self.link
+                        .down("the upstream MCP server stopped; askfirst is starting it again");
+                }
+                Ok(error_result(format!(
+                    "the upstream MCP server failed while running the call: {e}"
+                ))
+                .into())
+            }
             None => {
                 // The client cancelled the request while the tool ran: tell the upstream.
                 let cancel = CancelledNotificationParam::new(
                     Some(id),
                     Some("the client cancelled the request".into()),
                 );
-                let _ = self.upstream.notify_cancelled(cancel).await;
+                let _ = upstream.notify_cancelled(cancel).await;
                 Ok(error_result("askfirst: the client cancelled the call while it ran").into())
             }
         }
@@ -521,7 +540,7 @@ impl ServerHandler for Proxy {
         request: SubscribeRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.upstream
+        self.upstream()?
             .subscribe(request)
             .await
             .map(|_| ())
@@ -534,7 +553,7 @@ impl ServerHandler for Proxy {
         request: UnsubscribeRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.upstream
+        self.upstream()?
             .unsubscribe(request)
             .await
             .map(|_| ())
@@ -547,7 +566,7 @@ impl ServerHandler for Proxy {
         request: SetLevelRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.upstream
+        self.upstream()?
             .set_level(request)
             .await
             .map(|_| ())
@@ -559,7 +578,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.upstream
+        self.upstream()?
             .list_resources(request)
             .await
             .map_err(upstream_error)
@@ -570,7 +589,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        self.upstream
+        self.upstream()?
             .list_resource_templates(request)
             .await
             .map_err(upstream_error)
@@ -581,7 +600,7 @@ impl ServerHandler for Proxy {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.upstream
+        self.upstream()?
             .read_resource_once(request)
             .await
             .map_err(upstream_error)
@@ -592,7 +611,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.upstream
+        self.upstream()?
             .list_prompts(request)
             .await
             .map_err(upstream_error)
@@ -603,7 +622,7 @@ impl ServerHandler for Proxy {
         request: GetPromptRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.upstream
+        self.upstream()?
             .get_prompt_once(request)
             .await
             .map_err(upstream_error)
@@ -614,7 +633,7 @@ impl ServerHandler for Proxy {
         request: CompleteRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        self.upstream
+        self.upstream()?
             .complete(request)
             .await
             .map_err(upstream_error)
