@@ -32,6 +32,9 @@ export default defineConfig({
   testDir: "./tests",
   fullyParallel: false,
   workers: 1,
+  // Flows with several browser contexts compile the debug bundle in each: on two cores
+  // shared with other work, the default 30 s is too close.
+  timeout: 60_000,
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [["list"]],

@@ -1,16 +1,24 @@
 import { APIRequestContext, request } from "@playwright/test";
 import { writeFileSync } from "node:fs";
-import { askfirst } from "./helpers";
+import { ADMIN, askfirst } from "./helpers";
 
 export const BASE = `http://127.0.0.1:${process.env.ASKFIRST_E2E_PORT ?? 3199}`;
+
+/** Runs a CLI command as `user`, who proves it with their password (on standard input). */
+export function asPerson(args: string[], password = E2E_PASSWORD): string {
+  return askfirst(args, `${password}\n`);
+}
 
 /** Creates an agent with the CLI; returns its API key. */
 export function createAgent(name: string): string {
   return JSON.parse(askfirst(["agent", "create", name, "--json"])).key;
 }
 
+/** The password `createUser` gives people unless told otherwise. */
+export const E2E_PASSWORD = "e2e password 1";
+
 /** Creates a person with the CLI. */
-export function createUser(name: string, role: string, password = "e2e password 1") {
+export function createUser(name: string, role: string, password = E2E_PASSWORD) {
   askfirst(["user", "add", name, "--role", role, "--password-stdin"], `${password}\n`);
 }
 
@@ -26,7 +34,10 @@ export async function importPolicy(toml: string) {
   ensureSigners();
   const file = `${process.env.ASKFIRST_E2E_DIR}/policy-${Date.now()}.toml`;
   writeFileSync(file, toml);
-  const saved = JSON.parse(askfirst(["policy", "import", file, "--json"]));
+  // Authored by the first admin (a loosening change needs its author, who never reviews it).
+  const saved = JSON.parse(
+    askfirst(["policy", "import", file, "--json", "--user", ADMIN.username], `${ADMIN.password}\n`),
+  );
   if (saved.pending) approveChange(saved.pending);
   await new Promise((r) => setTimeout(r, 1200));
 }
@@ -45,7 +56,7 @@ export function ensureSigners() {
 /** Two setup managers (made earlier with `ensureSigners`) approve pending change `id`. */
 export function approveChange(id: number) {
   for (const name of SIGNERS) {
-    askfirst(["policy", "review", String(id), "--user", name, "--approve"]);
+    askfirst(["policy", "review", String(id), "--user", name, "--approve"], `${E2E_PASSWORD}\n`);
   }
 }
 

@@ -1,22 +1,25 @@
 import { expect, test } from "@playwright/test";
 import { ADMIN, askfirst, hydrated, signIn } from "./helpers";
-import { Agent, ensureSigners } from "./gate";
+import { Agent, asPerson, ensureSigners } from "./gate";
 
 // Insights over the calls this test makes (the inbox tests' policy gates `notify`).
 test("insights show the seeded numbers; accepting an ungate suggestion leads to the review page", async ({ page }) => {
+  // Ninety-one decisions from the command line, each its own process that proves who it
+  // acts as and waits for the server to follow.
+  test.setTimeout(120_000);
   ensureSigners();
   const agent = await Agent.create("insight-bot");
   for (let i = 0; i < 50; i++) {
     const call = await agent.propose({ tool: "notify", args: { channel: "ops", i } });
     expect(call.status).toBe("pending");
-    askfirst(["calls", "approve", call.id, "--user", "ann"]);
+    asPerson(["calls", "approve", call.id, "--user", "ann"]);
   }
   const denied = await agent.propose({ tool: "notify", args: { channel: "all" } });
-  askfirst(["calls", "deny", denied.id, "--user", "ann", "--feedback", "not to everyone"]);
+  asPerson(["calls", "deny", denied.id, "--user", "ann", "--feedback", "not to everyone"]);
   const more = [];
   for (let i = 0; i < 20; i++) {
     const call = await agent.propose({ tool: "notify", args: { channel: "ops", n: i } });
-    askfirst(["calls", "approve", call.id, "--user", "ann"]);
+    asPerson(["calls", "approve", call.id, "--user", "ann"]);
     more.push(call.id);
   }
 
@@ -48,7 +51,7 @@ test("insights show the seeded numbers; accepting an ungate suggestion leads to 
   await expect(page.locator("main")).toContainText(`#${change}`);
   // Not in force until managers sign it off.
   expect((await agent.propose({ tool: "notify", args: { channel: "ops" } })).status).toBe("pending");
-  askfirst(["policy", "withdraw", String(change), "--user", ADMIN.username]);
+  asPerson(["policy", "withdraw", String(change), "--user", ADMIN.username], ADMIN.password);
 
   // The rubber-stamp watch lists the approver.
   await page.goto("/insights?period=24h");

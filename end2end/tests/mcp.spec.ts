@@ -7,7 +7,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BASE, createAgent, createUser, importPolicy } from "./gate";
+import { asPerson, BASE, createAgent, createUser, importPolicy } from "./gate";
 import { askfirst } from "./helpers";
 
 // `askfirst mcp proxy` in front of the official filesystem server, and `askfirst mcp
@@ -147,7 +147,7 @@ test("a write waits, reports progress, and runs once with the approver's edit", 
     expect(progress[0]).toContain(`${BASE}/calls/${pending.id}`);
     expect(existsSync(path)).toBe(false);
 
-    askfirst([
+    asPerson([
       "calls", "approve", pending.id, "--user", APPROVER,
       "--args", JSON.stringify({ path, content: "the approver's version" }),
     ]);
@@ -170,7 +170,7 @@ test("a denial returns the feedback and writes nothing", async () => {
       { timeout: 60_000 },
     );
     const pending = await pendingCall("files.write_file", path);
-    askfirst([
+    asPerson([
       "calls", "deny", pending.id, "--user", APPROVER, "--feedback", "write to /tmp/scratch instead",
       "--do-not-retry",
     ]);
@@ -212,7 +212,7 @@ test("after the client's patience runs out, a retry â€” even from a new proxy â€
     await client.close();
   }
 
-  askfirst(["calls", "approve", pending.id, "--user", APPROVER]);
+  asPerson(["calls", "approve", pending.id, "--user", APPROVER]);
   // A new proxy run (a new askfirst session): the same call, now approved, runs without a
   // second ask.
   const later = await proxied("--max-wait", "2s");
@@ -273,7 +273,7 @@ test("the permission-prompt tool answers Claude Code's shapes", async () => {
     const file = join(dir, "claude.txt");
     const allowed = ask({ file_path: file, content: "draft" }, "toolu_01");
     const first = await pendingByTool("Write", file);
-    askfirst([
+    asPerson([
       "calls", "approve", first, "--user", APPROVER,
       "--args", JSON.stringify({ file_path: file, content: "edited" }),
     ]);
@@ -290,7 +290,7 @@ test("the permission-prompt tool answers Claude Code's shapes", async () => {
       { timeout: 60_000 },
     ) as Promise<ToolResult>;
     const second = await pendingByTool("Edit", other);
-    askfirst(["calls", "deny", second, "--user", APPROVER, "--feedback", "not that file"]);
+    asPerson(["calls", "deny", second, "--user", APPROVER, "--feedback", "not that file"]);
     expect(answer(await denied)).toEqual({
       behavior: "deny",
       message: `askfirst: ${APPROVER} (a person) denied this call: not that file. You may try again with a changed call.`,
@@ -482,7 +482,7 @@ approval_ttl_secs = 600
     expect(show(id).tool).toBe("up.write_note");
     const second = await ask();
     expect(second.message).toContain(id);
-    askfirst(["calls", "approve", id, "--user", APPROVER]);
+    asPerson(["calls", "approve", id, "--user", APPROVER]);
     expect(await ask()).toEqual({ behavior: "allow", updatedInput: { text: file } });
     expect(show(id).status).toBe("executed");
     expect(proposals(agentKey, "up.write_note", () => true)).toBe(1);

@@ -74,8 +74,7 @@ test("the decide form works without JavaScript", async ({ page }) => {
 });
 
 test("a card opened before someone else's edit is refused without JavaScript too", async ({ page }) => {
-  const { Agent } = await import("./gate");
-  const { askfirst } = await import("./helpers");
+  const { Agent, asPerson } = await import("./gate");
   const agent = await Agent.create("nojs-edit-bot");
   const call = await agent.propose({ tool: "migrate", args: { db: "users", steps: 2 } });
 
@@ -87,7 +86,7 @@ test("a card opened before someone else's edit is refused without JavaScript too
   await page.goto(`/calls/${call.id}`);
 
   // Meanwhile Ben edits and approves from the command line.
-  askfirst(["calls", "approve", call.id, "--user", "ben", "--args", '{"db":"users","steps":1}']);
+  asPerson(["calls", "approve", call.id, "--user", "ben", "--args", '{"db":"users","steps":1}']);
 
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("alert")).toContainText("The arguments changed since you opened this call");

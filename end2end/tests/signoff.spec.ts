@@ -1,6 +1,6 @@
 import { Browser, expect, Page, test } from "@playwright/test";
-import { askfirst, hydrated, signIn } from "./helpers";
-import { Agent, BASE, createUser, importPolicy } from "./gate";
+import { ADMIN, askfirst, hydrated, signIn } from "./helpers";
+import { Agent, asPerson, BASE, createUser, importPolicy } from "./gate";
 
 // Bypasses need two managers' sign-off: the requester never counts, and a revoked bypass
 // stops approving at once. Three managers, each in their own browser context.
@@ -35,6 +35,9 @@ async function manager(browser: Browser, name: string): Promise<Page> {
 }
 
 test("three managers: the requester cannot approve, two others activate, revoking stops it", async ({ browser }) => {
+  // Three browser contexts each compile the debug bundle; on two busy cores that alone can
+  // take most of the default 30 s.
+  test.setTimeout(90_000);
   for (const name of ["mo-requester", "mo-anna", "mo-bert"]) createUser(name, "manager", PASSWORD);
   createUser("vi-viewer", "viewer", PASSWORD);
   createUser("ap-approver", "approver", PASSWORD);
@@ -143,4 +146,56 @@ test("a viewer or an approver forging a review through the server function is re
     });
     expect(res.status(), name).toBe(403);
   }
+});
+
+test("a manager whose password an admin reset sees why they cannot sign off yet", async ({ browser, page }) => {
+  test.setTimeout(90_000);
+  // Rex was a manager long before the request; then an admin reset his password.
+  createUser("mo-rex", "manager", PASSWORD);
+  createUser("mo-asker", "manager", PASSWORD);
+  await importPolicy(POLICY);
+  const id = JSON.parse(
+    asPerson(["bypass", "request", "--user", "mo-asker", "--tool", "ship", "--for", "1h", "--reason", "hotfix", "--json"], PASSWORD),
+  ).id;
+
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.goto("/people");
+  await hydrated(page);
+  const reset = page.getByRole("form", { name: "New password for mo-rex" });
+  await reset.getByLabel("New password").fill("set by the admin 2");
+  await reset.getByRole("button", { name: "Set new password" }).click();
+  const row = page.locator('tr[data-user="mo-rex"]');
+  await expect(row).toContainText("must change password");
+  await expect(row).toContainText("signs nothing off until");
+
+  const rex = await (await browser.newContext()).newPage();
+  await rex.goto("/login");
+  await rex.getByLabel("Username").fill("mo-rex");
+  await rex.getByLabel("Password", { exact: true }).fill("set by the admin 2");
+  await rex.getByRole("button", { name: "Sign in" }).click();
+  await expect(rex).toHaveURL(/\/account$/);
+  await hydrated(rex);
+  await rex.getByLabel("Current password", { exact: true }).fill("set by the admin 2");
+  await rex.getByLabel("New password", { exact: true }).fill("rex chose this one");
+  await rex.getByLabel("New password again", { exact: true }).fill("rex chose this one");
+  await rex.getByRole("button", { name: "Change password" }).click();
+  await expect(rex.getByRole("status")).toContainText("Your password is changed");
+
+  // The request page says why, lists the reset, and offers no approve button.
+  await rex.goto(`/bypasses/${id}`);
+  await hydrated(rex);
+  await expect(rex.locator(".cannot-decide")).toContainText("reset your password");
+  await expect(rex.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  await expect(rex.locator(".account-changes")).toContainText("mo-rex");
+  await expect(rex.locator(".account-changes")).toContainText("password reset by someone else");
+  // The review queue says the same, and a forged review is refused.
+  await rex.goto("/reviews");
+  await expect(rex.locator(`[data-bypass="${id}"] .cannot-decide`)).toContainText("reset your password");
+  const hash = (await rex.request.post("/rpc/bypass", { form: { id: String(id) }, headers: { accept: "application/json" } }).then((r) => r.json())).bypass.hash;
+  const forged = await rex.request.post("/rpc/signoff_review", {
+    form: { kind: "bypass", id: String(id), verdict: "approve", hash },
+    headers: { accept: "application/json" },
+  });
+  expect((await forged.json()).error.code).toBe("not_eligible");
+  asPerson(["bypass", "revoke", String(id), "--user", "mo-asker"], PASSWORD);
 });

@@ -2,6 +2,7 @@
 //! and the `askfirst user` commands. Callers check roles before calling what needs one.
 
 use super::{password, rate_limit::LoginLimiter, token};
+use crate::clock::to_millis;
 use crate::clock::Clock;
 use crate::domain::{
     user::{check_password, normalize_username},
@@ -191,7 +192,7 @@ pub async fn set_disabled(
         }
         keep_an_admin(&mut tx, &row).await?;
     }
-    users::set_disabled(&mut *tx, &row.username, disabled).await?;
+    users::set_disabled(&mut *tx, &row.username, disabled, to_millis(clock.now())).await?;
     if disabled {
         sessions::delete_for_user(&mut *tx, &row.id).await?;
     }
@@ -234,7 +235,9 @@ pub async fn set_role(
         }
         keep_an_admin(&mut tx, &row).await?;
     }
-    users::set_role(&mut *tx, &row.id, role).await?;
+    // A raise restarts the clock sign-off eligibility is measured from.
+    let raised = !from.includes(role);
+    users::set_role(&mut *tx, &row.id, role, raised, to_millis(clock.now())).await?;
     audit_user(
         &mut tx,
         clock,
@@ -262,14 +265,24 @@ pub async fn reset_password(
     let hash = password::hash_blocking(password.to_string()).await?;
     let mut tx = write_tx(pool).await?;
     let row = target(&mut tx, username).await?;
-    users::set_password(&mut *tx, &row.id, &hash, true).await?;
+    // Until its holder sets their own password and the cooling-off is over, the account
+    // signs nothing off: a reset cannot turn one person into two.
+    let now_ms = to_millis(clock.now());
+    let settings = crate::gate::signoff::read_settings(&mut *tx).await?;
+    let cooling_until =
+        now_ms.saturating_add((settings.cooling_secs(now_ms) as i64).saturating_mul(1000));
+    users::reset_password(&mut *tx, &row.id, &hash, now_ms, cooling_until).await?;
     sessions::delete_for_user(&mut *tx, &row.id).await?;
     audit_user(
         &mut tx,
         clock,
         &actor.name(),
         "user.password_reset",
-        serde_json::json!({ "user": row.username }),
+        serde_json::json!({
+            "user": row.username,
+            "role": row.role(),
+            "cooling_until": crate::store::calls::rfc3339(cooling_until),
+        }),
     )
     .await?;
     tx.commit().await?;
@@ -308,7 +321,7 @@ pub async fn change_own_password(
     attempt.succeeded(pool, limiter).await?;
     let hash = password::hash_blocking(new.to_string()).await?;
     let mut tx = write_tx(pool).await?;
-    users::set_password(&mut *tx, &row.id, &hash, false).await?;
+    users::set_own_password(&mut *tx, &row.id, &hash, to_millis(clock.now())).await?;
     sessions::delete_others(&mut *tx, &row.id, &token::hash(keep_token)).await?;
     audit_user(
         &mut tx,

@@ -554,12 +554,50 @@ async fn shown(gate: &Gate, id: &str, hash: Option<String>) -> anyhow::Result<St
     }
 }
 
+/// The person a command acts as — who must prove it with their password (see
+/// [`read_password`]): access to the command line is not someone's word. Refused for a disabled account and for one whose password someone
+/// else set (they choose their own in the browser first).
 pub(super) async fn person(gate: &Gate, username: &str) -> anyhow::Result<crate::domain::UserView> {
     let name = username.trim().to_lowercase();
-    match store::users::find_by_username(&gate.pool, &name).await? {
-        Some(row) => Ok(row.view()),
-        None => bail!("no user named `{name}`"),
+    let Some(row) = store::users::find_by_username(&gate.pool, &name).await? else {
+        bail!("no user named `{name}`");
+    };
+    let password = read_password(&format!("password for {name}: "))?;
+    let right = crate::auth::password::verify_blocking(password, row.password_hash.clone())
+        .await
+        .map_err(err)?;
+    if !right {
+        bail!("wrong password for `{name}`: a command acts as a person only with their password");
     }
+    if row.disabled {
+        bail!("`{name}` is disabled");
+    }
+    if row.must_change_password {
+        bail!("`{name}` must choose their own password first (sign in to the browser)");
+    }
+    Ok(row.view())
+}
+
+/// A password: `ASKFIRST_PASSWORD` when set (for scripts), else prompted without echo on a
+/// terminal, else the first line of standard input.
+fn read_password(prompt: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if let Some(password) = std::env::var("ASKFIRST_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(password);
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(prompt)?);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.is_empty() {
+        bail!("no password on standard input (its first line is the acting person's password)");
+    }
+    Ok(line)
 }
 
 fn print_summary(v: &CallView) {

@@ -252,6 +252,50 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         crate::store::audit::set_key(key)
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     }
+    // Commands that may write what a running server keeps in memory.
+    let writes = matches!(
+        cli.command,
+        Some(
+            Command::User(_)
+                | Command::Agent(_)
+                | Command::Calls(_)
+                | Command::Policy(_)
+                | Command::Bypass(_)
+                | Command::Signoff(_)
+                | Command::Limits(_)
+                | Command::Notify(_)
+        )
+    );
+    let db = cli.db.clone();
+    let done = run(cli).await;
+    if done.is_ok() && writes {
+        tell_server(&db).await;
+    }
+    done
+}
+
+/// On SQLite, makes a running server act on what the command wrote before the command
+/// returns (see `gate::local_notice`); says so when it could not confirm that.
+async fn tell_server(db: &crate::store::Location) {
+    use crate::gate::local_notice::{tell, Told, CATCH_UP};
+    let Some(path) = db.sqlite_path() else {
+        return;
+    };
+    let Ok(pool) = crate::store::open(db).await else {
+        return;
+    };
+    let upto = crate::store::audit::last_id(&pool).await.unwrap_or(0);
+    pool.close().await;
+    if tell(path, upto).await == Told::Late {
+        eprintln!(
+            "askfirst: the running server did not confirm it caught up within {} s; it acts \
+             on this within its watch interval (250 ms) once it does",
+            CATCH_UP.as_secs()
+        );
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => {
             let args = ServeArgs::parse_from_env();

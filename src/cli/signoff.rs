@@ -105,6 +105,10 @@ pub enum SignoffCommand {
         /// How long a request waits before it expires (10m to 7d).
         #[arg(long)]
         request_ttl: Option<String>,
+        /// How long someone whose password an admin reset signs nothing off (0 to 30d; a
+        /// shorter period applies once the longer one has run its course).
+        #[arg(long)]
+        reset_cooling: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -279,6 +283,7 @@ pub async fn bypass(cmd: BypassCommand, db: &crate::store::Location) -> anyhow::
                 disabled: true,
                 created_at: String::new(),
                 must_change_password: false,
+                standing: Default::default(),
             };
             let page = gate.bypass_page(id, &operator).await.map_err(err)?;
             if json {
@@ -309,11 +314,20 @@ pub async fn settings(cmd: SignoffCommand, db: &crate::store::Location) -> anyho
             print_json(s)
         } else {
             println!(
-                "{} managers sign off; bypass windows up to {}; requests wait {}",
+                "{} managers sign off; bypass windows up to {}; requests wait {}; after a \
+                 password reset, {} without signing off",
                 s.approvals,
                 duration_text(s.max_window_secs),
-                duration_text(s.request_ttl_secs)
+                duration_text(s.request_ttl_secs),
+                duration_text(s.reset_cooling_secs)
             );
+            if let Some(l) = s.cooling_lowered {
+                println!(
+                    "  (resets until {} still cool off for {})",
+                    crate::store::calls::rfc3339(l.until_ms),
+                    duration_text(l.secs)
+                );
+            }
             Ok(())
         }
     };
@@ -324,6 +338,7 @@ pub async fn settings(cmd: SignoffCommand, db: &crate::store::Location) -> anyho
             approvals,
             max_window,
             request_ttl,
+            reset_cooling,
             json,
         } => {
             let who = person(&gate, &user).await?;
@@ -341,6 +356,13 @@ pub async fn settings(cmd: SignoffCommand, db: &crate::store::Location) -> anyho
             if let Some(t) = request_ttl {
                 s.request_ttl_secs =
                     duration(&t).map_err(|e| anyhow::anyhow!("--request-ttl {e}"))?;
+            }
+            if let Some(t) = reset_cooling {
+                s.reset_cooling_secs = if crate::domain::signoff::is_zero_duration(&t) {
+                    0
+                } else {
+                    duration(&t).map_err(|e| anyhow::anyhow!("--reset-cooling {e}"))?
+                };
             }
             let saved = gate
                 .set_signoff_settings(&format!("user:{}", who.username), s)
@@ -361,6 +383,7 @@ pub async fn pending(db: &crate::store::Location, json: bool) -> anyhow::Result<
         disabled: true,
         created_at: String::new(),
         must_change_password: false,
+        standing: Default::default(),
     };
     let items = gate.pending_changes(&operator).await.map_err(err)?;
     let changes: Vec<&ChangeView> = items.iter().map(|i| &i.change).collect();

@@ -221,6 +221,9 @@ pub struct BypassPage {
     pub can_revoke: bool,
     /// Managers and admins who could still review it.
     pub eligible_reviewers: i64,
+    /// Changes to people's accounts since it was asked for.
+    #[serde(default)]
+    pub account_changes: Vec<super::signoff::AccountChange>,
     pub now_ms: i64,
 }
 

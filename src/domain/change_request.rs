@@ -142,6 +142,9 @@ pub struct ChangeItem {
     pub cannot_review: Option<String>,
     /// Whether the viewer wrote it (and so may re-base or withdraw it).
     pub is_author: bool,
+    /// Changes to people's accounts since it was asked for.
+    #[serde(default)]
+    pub account_changes: Vec<super::signoff::AccountChange>,
 }
 
 /// Moves a change made from `base` onto `theirs` (the policy in force now), rule by rule:

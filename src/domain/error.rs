@@ -174,7 +174,10 @@ impl From<super::review::Refusal> for AppError {
             R::DeadlinePassed => StateCode::DeadlinePassed,
             R::DuplicateReviewer => StateCode::DuplicateReviewer,
             R::SelfReview => StateCode::SelfReview,
-            R::NotEligible { .. } | R::NotInGroup { .. } => StateCode::NotEligible,
+            R::NotEligible { .. }
+            | R::NotInGroup { .. }
+            | R::QualifiedAfter { .. }
+            | R::CoolingOff { .. } => StateCode::NotEligible,
             R::StaleView => StateCode::StaleView,
             R::ConfirmationMismatch { .. } => StateCode::ConfirmationMismatch,
         };

@@ -153,6 +153,10 @@ pub struct GateSettings {
     /// Seconds the escalated audience has (default: `deadline_secs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_deadline_secs: Option<u64>,
+    /// With `escalate_to = "group:…"`: the group's members decide whatever their role
+    /// (otherwise a group only narrows who may decide and never lowers `approver_role`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalate_overrides_role: bool,
     /// Most seconds one extension of the deadline may add (default: `deadline_secs`); a
     /// call is extended at most twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +245,7 @@ impl Default for GateSettings {
             on_deadline: OnDeadline::Expire,
             escalate_to: None,
             escalate_deadline_secs: None,
+            escalate_overrides_role: false,
             extend_max_secs: None,
             grant_max_secs: None,
             grant_max_uses: None,

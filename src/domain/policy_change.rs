@@ -470,6 +470,41 @@ fn gate_loosenings(before: &GateSettings, after: &GateSettings) -> Vec<String> {
             duration_text(after.approval_ttl_secs)
         ));
     }
+    // The workflow's clocks: more time to approve after an escalation or by extensions, and
+    // a shorter do-not-retry, each let more through.
+    if after.escalate_overrides_role && !before.escalate_overrides_role {
+        out.push("an escalation group decides below the rule's role".into());
+    }
+    let escalate = |g: &GateSettings| g.escalate_deadline_secs.unwrap_or(g.deadline_secs);
+    if after.escalate_to.is_some()
+        && before.escalate_to.is_some()
+        && escalate(after) > escalate(before)
+    {
+        out.push(format!(
+            "a longer deadline after escalation ({} → {})",
+            duration_text(escalate(before)),
+            duration_text(escalate(after))
+        ));
+    }
+    let extend = |g: &GateSettings| g.extend_max_secs.unwrap_or(g.deadline_secs);
+    if extend(after) > extend(before) {
+        out.push(format!(
+            "longer extensions ({} → {})",
+            duration_text(extend(before)),
+            duration_text(extend(after))
+        ));
+    }
+    let no_retry = |g: &GateSettings| {
+        g.no_retry_secs
+            .unwrap_or(super::workflow::DEFAULT_NO_RETRY_SECS)
+    };
+    if no_retry(after) < no_retry(before) {
+        out.push(format!(
+            "a shorter do-not-retry ({} → {})",
+            duration_text(no_retry(before)),
+            duration_text(no_retry(after))
+        ));
+    }
     let uses = |g: &GateSettings| {
         g.grant_max_uses
             .unwrap_or(super::workflow::DEFAULT_GRANT_USES)

@@ -191,6 +191,9 @@ pub struct RuleForm {
     pub escalate_to: String,
     /// Durations; empty: the default.
     pub escalate_deadline: String,
+    /// With an escalation to a group: its members decide whatever their role.
+    #[serde(default)]
+    pub escalate_overrides_role: bool,
     pub extend_max: String,
     /// Empty: no remembered grants.
     pub grant_max: String,
@@ -264,6 +267,7 @@ impl RuleForm {
                 form.on_deadline = g.on_deadline.as_str().into();
                 form.escalate_to = g.escalate_to.clone().unwrap_or_default();
                 form.escalate_deadline = short(g.escalate_deadline_secs);
+                form.escalate_overrides_role = g.escalate_overrides_role;
                 form.extend_max = short(g.extend_max_secs);
                 form.grant_max = short(g.grant_max_secs);
                 form.grant_uses = g.grant_max_uses.map(|n| n.to_string()).unwrap_or_default();

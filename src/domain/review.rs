@@ -10,6 +10,7 @@
 //! gate's decide path, the decision card's "can decide" line, the server functions and the
 //! CLI all call [`may_review`] or [`review`].
 
+use super::user::{QualifiedBy, Standing};
 use super::Role;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,6 +51,13 @@ pub struct Requirements {
     /// group: `(group name, member ids)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<(String, Vec<String>)>,
+    /// When set (ms since the epoch: when the subject was filed), a reviewer qualifies only
+    /// from facts older than this — their role, their active account and credentials they
+    /// set themselves held continuously since before — and not while a password reset keeps
+    /// them cooling off. Sign-off subjects always set it; calls whose rule needs a role
+    /// above approver do too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filed_ms: Option<i64>,
 }
 
 /// A review already recorded.
@@ -65,6 +73,10 @@ pub struct Review {
     pub verdict: Verdict,
     /// The candidate the review was of (1 is the original snapshot).
     pub candidate: u32,
+    /// When the reviewer's current qualification began (ms): a review stops counting for a
+    /// subject filed before it (their role was raised, their account enabled again or
+    /// their password reset since).
+    pub qualified_since: i64,
 }
 
 /// The thing under review, as it stands.
@@ -88,6 +100,8 @@ pub struct Reviewer<'a> {
     pub role: Role,
     /// A disabled account may not review.
     pub disabled: bool,
+    /// Since when, and why, they hold what they hold.
+    pub standing: Standing,
 }
 
 /// An edit that comes with an approval: a new candidate, with the requirements that apply
@@ -151,6 +165,10 @@ pub enum Refusal {
     ConfirmationMismatch { phrase: String },
     /// The subject was escalated to a group this reviewer is not in.
     NotInGroup { group: String },
+    /// The reviewer's qualification began after the subject was filed (`by` says how).
+    QualifiedAfter { by: QualifiedBy, role: Role },
+    /// A password reset by someone else keeps the reviewer from this until `until_ms`.
+    CoolingOff { until_ms: i64 },
 }
 
 impl Refusal {
@@ -161,7 +179,10 @@ impl Refusal {
             Refusal::DeadlinePassed => "deadline_passed",
             Refusal::DuplicateReviewer => "duplicate_reviewer",
             Refusal::SelfReview => "self_review",
-            Refusal::NotEligible { .. } | Refusal::NotInGroup { .. } => "not_eligible",
+            Refusal::NotEligible { .. }
+            | Refusal::NotInGroup { .. }
+            | Refusal::QualifiedAfter { .. }
+            | Refusal::CoolingOff { .. } => "not_eligible",
             Refusal::StaleView => "stale_view",
             Refusal::ConfirmationMismatch { .. } => "confirmation_mismatch",
         }
@@ -190,6 +211,26 @@ impl fmt::Display for Refusal {
             Refusal::NotInGroup { group } => write!(
                 f,
                 "this was escalated to the {group} group; only its members may review it"
+            ),
+            Refusal::QualifiedAfter { by, role } => {
+                let what = match by {
+                    QualifiedBy::Created => "your account was created".to_string(),
+                    QualifiedBy::RoleRaised => format!("your role became {role}"),
+                    QualifiedBy::Enabled => "your account was enabled again".to_string(),
+                    QualifiedBy::PasswordReset => {
+                        "an admin reset your password (or you set a new one after that)".to_string()
+                    }
+                };
+                write!(
+                    f,
+                    "{what} after this was asked for, so you cannot review it: only people \
+                     who already qualified when it was filed can"
+                )
+            }
+            Refusal::CoolingOff { until_ms } => write!(
+                f,
+                "an admin reset your password: you can review sign-offs again from {}",
+                utc_text(*until_ms)
             ),
         }
     }
@@ -221,7 +262,7 @@ pub fn may_review(
     {
         return Err(Refusal::SelfReview);
     }
-    eligible(subject.requirements, reviewer)?;
+    eligible(subject.requirements, reviewer, now_ms)?;
     if subject
         .reviews
         .iter()
@@ -232,7 +273,18 @@ pub fn may_review(
     Ok(())
 }
 
-fn eligible(requirements: &Requirements, reviewer: Reviewer<'_>) -> Result<(), Refusal> {
+/// An instant (ms) as `2026-12-07 14:02 UTC`.
+fn utc_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn eligible(
+    requirements: &Requirements,
+    reviewer: Reviewer<'_>,
+    now_ms: i64,
+) -> Result<(), Refusal> {
     if reviewer.disabled || !reviewer.role.includes(requirements.role) {
         return Err(Refusal::NotEligible {
             needs: requirements.role,
@@ -244,6 +296,17 @@ fn eligible(requirements: &Requirements, reviewer: Reviewer<'_>) -> Result<(), R
             return Err(Refusal::NotInGroup {
                 group: group.clone(),
             });
+        }
+    }
+    if let Some(filed) = requirements.filed_ms {
+        if reviewer.standing.since_ms > filed {
+            return Err(Refusal::QualifiedAfter {
+                by: reviewer.standing.by,
+                role: reviewer.role,
+            });
+        }
+        if let Some(until_ms) = reviewer.standing.cooling(now_ms) {
+            return Err(Refusal::CoolingOff { until_ms });
         }
     }
     Ok(())
@@ -274,6 +337,9 @@ pub fn approvals(reviews: &[Review], candidate: u32, requirements: &Requirements
                 .only
                 .as_ref()
                 .is_none_or(|(_, ids)| ids.contains(&r.reviewer))
+            && requirements
+                .filed_ms
+                .is_none_or(|filed| r.qualified_since <= filed)
             && !seen.contains(&r.reviewer.as_str());
         if counts {
             seen.push(&r.reviewer);
@@ -293,7 +359,7 @@ pub fn review(subject: &Subject<'_>, submission: &Submission<'_>) -> Result<Outc
         .filter(|e| submission.verdict == Verdict::Approve && e.hash != subject.hash);
     if let Some(edit) = edit {
         let candidate = subject.candidate + 1;
-        if let Err(why) = eligible(edit.requirements, submission.reviewer) {
+        if let Err(why) = eligible(edit.requirements, submission.reviewer, submission.now_ms) {
             return Ok(Outcome::EditedOnly { candidate, why });
         }
         // An eligible editor must type the phrase of the edited arguments; until they do,

@@ -26,6 +26,69 @@ pub struct UserView {
     /// An admin set their password: they must choose a new one before anything else.
     #[serde(default)]
     pub must_change_password: bool,
+    /// Since when, and why, the account holds what it holds now: what sign-off eligibility
+    /// is decided from.
+    #[serde(default)]
+    pub standing: Standing,
+}
+
+/// What last restarted an account's qualification clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualifiedBy {
+    /// The account was created.
+    #[default]
+    Created,
+    /// Its role was raised.
+    RoleRaised,
+    /// It was enabled after being disabled.
+    Enabled,
+    /// Someone else reset its password (the clock restarts again when its holder sets
+    /// their own).
+    PasswordReset,
+}
+
+impl QualifiedBy {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QualifiedBy::Created => "created",
+            QualifiedBy::RoleRaised => "role_raised",
+            QualifiedBy::Enabled => "enabled",
+            QualifiedBy::PasswordReset => "password_reset",
+        }
+    }
+
+    /// Parses a stored name; anything unknown reads as the strictest, a reset.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "created" => QualifiedBy::Created,
+            "role_raised" => QualifiedBy::RoleRaised,
+            "enabled" => QualifiedBy::Enabled,
+            _ => QualifiedBy::PasswordReset,
+        }
+    }
+}
+
+/// The facts sign-off eligibility is decided from: an account counts as a reviewer of
+/// something filed at `t` only if `since_ms <= t` (it held its role, active, with
+/// credentials it set itself, continuously since before), and not while a password reset
+/// keeps it cooling off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// When the current qualification began (ms since the epoch).
+    pub since_ms: i64,
+    /// What began it.
+    pub by: QualifiedBy,
+    /// Until when (ms) a password reset by someone else keeps it from signing off.
+    pub cooling_until_ms: Option<i64>,
+}
+
+impl Standing {
+    /// Whether a reset still keeps the account from signing off at `now_ms`.
+    pub fn cooling(&self, now_ms: i64) -> Option<i64> {
+        self.cooling_until_ms.filter(|&until| until > now_ms)
+    }
 }
 
 /// Normalises and checks a username: 1–64 characters of `a-z 0-9 . _ -`, case-insensitive.

@@ -100,6 +100,9 @@ pub struct Workflow {
     /// For a group: its members (usernames) when the call was proposed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_members: Vec<String>,
+    /// For a group the policy lets decide whatever its members' roles.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overrides_role: bool,
     /// How long the escalated audience has, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_ms: Option<i64>,
@@ -140,6 +143,8 @@ impl Workflow {
                 Some(Audience::Group(name)) => groups.get(name).cloned().unwrap_or_default(),
                 _ => Vec::new(),
             },
+            overrides_role: settings.escalate_overrides_role
+                && matches!(escalate_to, Some(Audience::Group(_))),
             escalate_ms: escalate_to.as_ref().map(|_| {
                 ms(settings
                     .escalate_deadline_secs

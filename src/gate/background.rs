@@ -38,6 +38,7 @@ async fn watch(gate: Arc<Gate>) {
             return;
         }
     };
+    gate.hub.watched.send_replace(last);
     while !gate.pool.is_closed() {
         tokio::select! {
             _ = gate.hub.changed.notified() => {}
@@ -96,6 +97,7 @@ async fn watch(gate: Arc<Gate>) {
                 }
                 gate.hub.publish(event);
             }
+            gate.hub.watched.send_replace(last);
             // Counted after everyone waiting was woken: the reads it takes never delay them.
             for event in decided.drain(..) {
                 count_decision(&gate, &event).await;

@@ -5,8 +5,8 @@
 //! (like the policy) and checked again inside the transaction that uses one.
 
 use super::signoff::{
-    self, current_reviewer, excluded_why, late, record, refused, requirements, review_views,
-    Reviewed, Signed, SignoffInput,
+    self, current_reviewer, record, refused, requirements, review_views, Reviewed, Signed,
+    SignoffInput,
 };
 use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
@@ -97,7 +97,7 @@ fn view(row: &BypassRow, rows: &[reviews::SignoffReviewRow]) -> Result<BypassVie
     let req = requirements(
         row.approvals_required,
         Some(&row.requester_id),
-        &late(rows, row.created_at),
+        row.created_at,
         row.expires_at,
     );
     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -370,7 +370,7 @@ impl Gate {
                     let Some(row) = bypasses::get(&mut *conn, id).await? else {
                         return Ok(Err(AppError::NotFound(format!("no bypass #{id}"))));
                     };
-                    let (me, _) = current_reviewer(&mut *conn, &user).await?;
+                    let me = current_reviewer(&mut *conn, &user).await?;
                     let may = !me.disabled
                         && (me.role.includes(Role::Manager) || me.id == row.requester_id);
                     if !may {
@@ -488,17 +488,10 @@ impl Gate {
         if let Some(event) = row.status.due(row.expires_at, row.ends_at, now_ms) {
             bypass.status = row.status.apply(event).unwrap_or(row.status);
         }
-        let mut late = late(&rows, row.created_at);
-        let viewer_since = store::users::find_by_id(&self.pool, &user.id)
-            .await?
-            .map_or(i64::MAX, |u| u.created_at);
-        if viewer_since > row.created_at {
-            late.push(user.id.clone());
-        }
         let req = requirements(
             row.approvals_required,
             Some(&row.requester_id),
-            &late,
+            row.created_at,
             row.expires_at,
         );
         let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -512,23 +505,15 @@ impl Gate {
         let reviewer = super::decide::reviewer(user);
         let cannot_review = review::may_review(&subject, reviewer, now_ms)
             .err()
-            .map(|r| match r {
-                review::Refusal::SelfReview => {
-                    excluded_why(&user.id, Some(&row.requester_id)).to_string()
-                }
-                r => refused(r, what_became(bypass.status)).to_string(),
-            });
+            .map(|r| refused(r, what_became(bypass.status)).to_string());
         let approved_calls = calls::approved_by_bypass(&self.pool, row.id, 50)
             .await?
             .iter()
             .map(approved)
             .collect();
-        let eligible = store::users::active_managers(&self.pool).await?
-            - i64::from(
-                store::users::find_by_id(&self.pool, &row.requester_id)
-                    .await?
-                    .is_some_and(|u| !u.disabled && u.role().includes(Role::Manager)),
-            );
+        let eligible =
+            store::users::qualified_managers(&self.pool, row.created_at, now_ms, &row.requester_id)
+                .await?;
         Ok(BypassPage {
             can_revoke: !user.disabled
                 && !bypass.status.is_final()
@@ -538,6 +523,7 @@ impl Gate {
             would_cover,
             cannot_review,
             eligible_reviewers: eligible,
+            account_changes: signoff::account_changes(&self.pool, row.created_at).await?,
             now_ms,
         })
     }

@@ -105,6 +105,7 @@ pub fn reviewer(user: &UserView) -> Reviewer<'_> {
         id: &user.id,
         role: user.role,
         disabled: user.disabled,
+        standing: user.standing,
     }
 }
 
@@ -372,6 +373,7 @@ async fn record_grant(
             created_at: now_ms,
             ends_at,
             max_uses: i64::from(ask.uses),
+            risk: &row.risk,
         },
     )
     .await?;
@@ -416,6 +418,10 @@ async fn decide_in(
         .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
     let rows = reviews::of_call(&mut *conn, id).await?;
     let subject = CallSubject::of(&row, &rows)?;
+    // Role, account and standing as they are inside this write, not as the session read
+    // them: a demotion or reset that committed meanwhile counts.
+    let fresh = super::signoff::current_reviewer(&mut *conn, user).await?;
+    let user = &fresh;
     let me = reviewer(user);
     let now_ms = to_millis(now);
     let verdict = if input.approve {
@@ -517,6 +523,7 @@ async fn decide_in(
         role_now: Some(user.role),
         disabled_now: user.disabled,
         at: now_ms,
+        qualified_since: Some(user.standing.since_ms),
     };
     match outcome {
         Outcome::EditedOnly { why, .. } => {
@@ -710,6 +717,7 @@ async fn evaluate_edit(
         approvals: terms.approvals,
         role: terms.role,
         confirm: terms.confirm.clone(),
+        filed_ms: (terms.role > crate::domain::Role::Approver).then_some(row.created_at),
         ..subject.requirements.clone()
     };
     let mut risk = risk;

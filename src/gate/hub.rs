@@ -22,6 +22,8 @@ pub struct Hub {
     pub changed: Notify,
     /// Pokes the webhook dispatcher: deliveries may be due.
     pub webhooks_due: Notify,
+    /// The newest audit event the watcher has acted on (caches reloaded, waiters woken).
+    pub watched: watch::Sender<i64>,
     /// Set when the server shuts down, so long-lived streams end.
     shutdown: watch::Sender<bool>,
     /// Open event streams per holder (`agent:<id>`, `session:<token hash>`).
@@ -62,6 +64,7 @@ impl Hub {
             signoff: broadcast::channel(INBOX_CHANNEL).0,
             changed: Notify::new(),
             webhooks_due: Notify::new(),
+            watched: watch::channel(0).0,
             shutdown: watch::channel(false).0,
             streams: Mutex::new(HashMap::new()),
             metrics,

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod insights;
 pub mod lifecycle;
 pub mod limits;
+pub mod local_notice;
 pub mod metrics;
 pub mod notify;
 mod open_calls;

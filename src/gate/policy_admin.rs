@@ -265,6 +265,15 @@ impl Gate {
                 ),
             ));
         }
+        if classification.loosening && !provisioning && save.author_id.is_none() {
+            // Without a named author nobody is kept from reviewing it: whoever imported it
+            // could then count as one of its own reviewers.
+            return Err(AppError::Invalid(
+                "a change that loosens a gate needs its author, who never reviews it: import \
+                 it as an admin with --user NAME"
+                    .into(),
+            ));
+        }
         if classification.loosening && !provisioning {
             let (id, approvals) = self
                 .propose_change(save, &in_force, compiled, &classification)

@@ -5,9 +5,7 @@
 //! which makes a new candidate and voids the reviews so far.
 
 use super::policy_admin::{conflict, insert_version, parse, SavePolicy};
-use super::signoff::{
-    excluded_why, late, record, refused, requirements, review_views, Reviewed, Signed, SignoffInput,
-};
+use super::signoff::{record, refused, requirements, review_views, Reviewed, Signed, SignoffInput};
 use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::change_request::{rebase, ChangeEvent, ChangeItem, ChangeStatus, ChangeView};
@@ -54,7 +52,7 @@ fn view(
     let req = requirements(
         row.approvals_required,
         row.author_id.as_deref(),
-        &late(rows, row.created_at),
+        row.created_at,
         row.expires_at,
     );
     let candidate = row.candidate.max(1) as u32;
@@ -550,9 +548,6 @@ impl Gate {
         let mut conn = self.pool.acquire().await?;
         let in_force = in_force_version(&mut conn).await?;
         drop(conn);
-        let viewer_since = store::users::find_by_id(&self.pool, &user.id)
-            .await?
-            .map_or(i64::MAX, |u| u.created_at);
         let mut out = Vec::new();
         for row in &rows {
             let mine: Vec<_> = all
@@ -564,14 +559,10 @@ impl Gate {
             if change.status != ChangeStatus::Pending {
                 continue;
             }
-            let mut late = late(&mine, row.created_at);
-            if viewer_since > row.created_at {
-                late.push(user.id.clone());
-            }
             let req = requirements(
                 row.approvals_required,
                 row.author_id.as_deref(),
-                &late,
+                row.created_at,
                 row.expires_at,
             );
             let engine: Vec<review::Review> = mine.iter().map(|r| r.engine()).collect();
@@ -587,14 +578,11 @@ impl Gate {
             } else {
                 review::may_review(&subject, super::decide::reviewer(user), now_ms)
                     .err()
-                    .map(|r| match r {
-                        review::Refusal::SelfReview => {
-                            excluded_why(&user.id, row.author_id.as_deref()).to_string()
-                        }
-                        r => refused(r, "resolved").to_string(),
-                    })
+                    .map(|r| refused(r, "resolved").to_string())
             };
             out.push(ChangeItem {
+                account_changes: super::signoff::account_changes(&self.pool, row.created_at)
+                    .await?,
                 is_author: row.author_id.as_deref() == Some(user.id.as_str()),
                 change,
                 cannot_review,

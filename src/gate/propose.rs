@@ -300,9 +300,14 @@ impl Gate {
             }
         }
         if let Some(by) = preapproved {
+            let by_grant = matches!(by, ApprovedBy::Grant(_));
             let answer = self
                 .propose_preapproved(agent, call, response, by, &req.args, now)
                 .await?;
+            if by_grant && answer.status == CallStatus::Pending {
+                // The grant ran out or no longer holds: forget it here at once.
+                self.reload_grants().await?;
+            }
             self.metrics.proposed(answer.status, answer.rule.as_deref());
             return Ok(answer);
         }
@@ -445,7 +450,10 @@ impl Gate {
                     }
                     let used = match subject {
                         "bypass" => bypasses::use_once(&mut *conn, number, now_ms).await?,
-                        _ => grants::use_once(&mut *conn, number, now_ms).await?,
+                        _ => {
+                            let holds = grant_holds(&mut *conn, number, &call, now).await?;
+                            holds && grants::use_once(&mut *conn, number, now_ms).await?
+                        }
                     };
                     if !used {
                         super::limits::check_room(&mut *conn, &call.agent_id, &cap).await?;
@@ -534,6 +542,74 @@ impl Gate {
             })
             .await
     }
+}
+
+/// Whether grant `number` may still approve `call`: re-checked inside the writing
+/// transaction against its giver as they are now and the rule in force (the call was just
+/// evaluated under it). A grant that no longer holds is ended, with an audit event naming
+/// why, and the call waits for people.
+async fn grant_holds(
+    conn: &mut crate::store::Conn,
+    number: i64,
+    call: &calls::NewCall,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, AppError> {
+    use crate::domain::grant::{withdrawal, CallUnderRule, GivenGrant};
+    use crate::domain::risk::RiskClass;
+    use crate::domain::Role;
+    let Some(grant) = grants::get(&mut *conn, number).await? else {
+        return Ok(false);
+    };
+    let giver = crate::store::users::find_by_id(&mut *conn, &grant.granted_by_id).await?;
+    let given_risk: Vec<RiskClass> = serde_json::from_str(&grant.risk).unwrap_or_default();
+    let risk: Vec<RiskClass> = serde_json::from_str(&call.risk).unwrap_or_default();
+    let workflow: crate::domain::workflow::Workflow = call
+        .workflow
+        .as_deref()
+        .and_then(|w| serde_json::from_str(w).ok())
+        .unwrap_or_default();
+    let why = withdrawal(
+        &GivenGrant {
+            given_ms: grant.created_at,
+            window_ms: grant.ends_at - grant.created_at,
+            uses: grant.max_uses.clamp(0, i64::from(u32::MAX)) as u32,
+            risk: &given_risk,
+            giver_active: giver.as_ref().is_some_and(|g| !g.disabled),
+            giver_role: giver.as_ref().map_or(Role::Viewer, |g| g.role()),
+            giver_since_ms: giver.as_ref().map_or(i64::MAX, |g| g.qualified_since),
+        },
+        &CallUnderRule {
+            terms: workflow.grant.as_ref(),
+            role: call
+                .approver_role
+                .as_deref()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(Role::Approver),
+            approvals: call.approvals_required.unwrap_or(1).max(1) as u32,
+            confirm: call.confirm.is_some(),
+            risk: &risk,
+        },
+    );
+    let Some(why) = why else {
+        return Ok(true);
+    };
+    if grants::withdraw(&mut *conn, number, to_millis(now)).await? {
+        audit::append(
+            conn,
+            &audit::NewEvent {
+                at: now,
+                actor: "system",
+                kind: "grant.ended",
+                agent_id: Some(&grant.agent_id),
+                call_id: Some(&grant.call_id),
+                from_status: Some("active"),
+                to_status: Some("ended"),
+                detail: json!({ "grant": number, "why": why, "asked_by": call.id }),
+            },
+        )
+        .await?;
+    }
+    Ok(false)
 }
 
 fn parse_response(stored: &str) -> Result<ProposeResponse, AppError> {

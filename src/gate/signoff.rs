@@ -7,7 +7,9 @@ use crate::clock::to_millis;
 use crate::domain::error::StateCode;
 use crate::domain::review::{self, Outcome};
 use crate::domain::review::{Refusal, Requirements, Verdict};
-use crate::domain::signoff::{is_bidi_control, SignoffReviewView, SignoffSettings, MAX_TEXT};
+use crate::domain::signoff::{
+    is_bidi_control, AccountChange, SignoffReviewView, SignoffSettings, MAX_TEXT,
+};
 use crate::domain::{AppError, Role, UserView};
 use crate::store::signoff_reviews::{self, SignoffReviewRow, SubjectKind};
 use crate::store::{self, audit};
@@ -63,38 +65,22 @@ pub(super) fn text(what: &str, value: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// What a manager's review of a sign-off subject must meet: `requester` and accounts
-/// created after the request (`late`) never count.
+/// What a manager's review of a sign-off subject filed at `filed` (ms) must meet: the
+/// requester never counts, and reviewers qualify only from facts older than the filing.
 pub(super) fn requirements(
     approvals: i64,
     requester: Option<&str>,
-    late: &[String],
+    filed: i64,
     deadline: i64,
 ) -> Requirements {
     Requirements {
         approvals: approvals.max(2) as u32,
         role: Role::Manager,
-        excluded: requester
-            .map(str::to_string)
-            .into_iter()
-            .chain(late.iter().cloned())
-            .collect(),
+        excluded: requester.map(str::to_string).into_iter().collect(),
         deadline_ms: Some(deadline),
         confirm: None,
         only: None,
-    }
-}
-
-/// Why `reviewer` may not review what `requester` asked for, when the engine says
-/// `SelfReview`: they asked, or their account is newer than the request.
-pub(super) fn excluded_why(reviewer: &str, requester: Option<&str>) -> AppError {
-    if requester == Some(reviewer) {
-        refused(Refusal::SelfReview, "")
-    } else {
-        AppError::State(
-            StateCode::NotEligible,
-            "your account was created after this was asked for, so it cannot sign it off".into(),
-        )
+        filed_ms: Some(filed),
     }
 }
 
@@ -147,32 +133,19 @@ pub(super) fn refused(refusal: Refusal, resolved: &str) -> AppError {
     }
 }
 
-/// The reviewer as stored now (role and account state read fresh, not from a session),
-/// with when their account was created (ms).
+/// The reviewer as stored now: role, account state and standing read fresh, not from a
+/// session (a vanished account reads as disabled).
 pub(super) async fn current_reviewer(
     conn: &mut crate::store::Conn,
     user: &UserView,
-) -> Result<(UserView, i64), AppError> {
+) -> Result<UserView, AppError> {
     Ok(store::users::find_by_id(&mut *conn, &user.id)
         .await?
-        .map(|u| (u.view(), u.created_at))
-        .unwrap_or_else(|| {
-            (
-                UserView {
-                    disabled: true,
-                    ..user.clone()
-                },
-                i64::MAX,
-            )
+        .map(|u| u.view())
+        .unwrap_or_else(|| UserView {
+            disabled: true,
+            ..user.clone()
         }))
-}
-
-/// Reviewers whose accounts were created after `since` (ms): they never count.
-pub(super) fn late(rows: &[SignoffReviewRow], since: i64) -> Vec<String> {
-    rows.iter()
-        .filter(|r| r.user_created_at.is_some_and(|t| t > since))
-        .map(|r| r.user_id.clone())
-        .collect()
 }
 
 impl Gate {
@@ -195,6 +168,8 @@ impl Gate {
                 Box::pin(async move {
                     let managers = store::users::active_managers(&mut *conn).await?;
                     settings.check(managers).map_err(AppError::Invalid)?;
+                    let before = read_settings(&mut *conn).await?;
+                    let settings = settings.saved_over(&before, to_millis(now));
                     super::settings::save(conn, SETTINGS_KEY, &settings, &actor, now).await?;
                     Ok(settings)
                 })
@@ -215,7 +190,11 @@ impl Gate {
     }
 }
 
-async fn read_settings(db: impl crate::store::Executor<'_>) -> Result<SignoffSettings, AppError> {
+/// The sign-off settings in force, read on `db` (also by the people service, for a reset's
+/// cooling-off).
+pub(crate) async fn read_settings(
+    db: impl crate::store::Executor<'_>,
+) -> Result<SignoffSettings, AppError> {
     super::settings::read(db, SETTINGS_KEY).await
 }
 
@@ -263,18 +242,11 @@ pub(super) async fn record(
 ) -> Result<Result<Reviewed, AppError>, AppError> {
     let now_ms = to_millis(now);
     let rows = signoff_reviews::of(&mut *conn, subject.kind, subject.id).await?;
-    let (me, me_since) = current_reviewer(&mut *conn, user).await?;
-    let mut late = late(&rows, subject.created_at);
-    if me_since > subject.created_at {
-        if subject.open && subject.requester != Some(me.id.as_str()) {
-            return Ok(Err(excluded_why(&me.id, subject.requester)));
-        }
-        late.push(me.id.clone());
-    }
+    let me = current_reviewer(&mut *conn, user).await?;
     let req = requirements(
         subject.approvals,
         subject.requester,
-        &late,
+        subject.created_at,
         subject.deadline,
     );
     let engine: Vec<review::Review> = rows.iter().map(|r| r.engine()).collect();
@@ -287,11 +259,7 @@ pub(super) async fn record(
         reviews: &engine,
     };
     let submission = review::Submission {
-        reviewer: review::Reviewer {
-            id: &me.id,
-            role: me.role,
-            disabled: me.disabled,
-        },
+        reviewer: super::decide::reviewer(&me),
         verdict: input.verdict,
         shown: &input.shown_hash,
         typed: None,
@@ -344,4 +312,43 @@ pub(super) async fn record(
         approvers,
         actor,
     }))
+}
+
+/// Most account changes listed on one sign-off request.
+const ACCOUNT_CHANGES_LISTED: i64 = 50;
+
+/// Changes to people's accounts since `filed` (ms), in words: role changes, enables and
+/// disables, resets and new accounts — what may have touched the request's reviewers.
+pub(super) async fn account_changes(
+    db: impl crate::store::Executor<'_>,
+    filed: i64,
+) -> Result<Vec<AccountChange>, AppError> {
+    let rows = store::audit_query::account_changes_since(db, filed, ACCOUNT_CHANGES_LISTED).await?;
+    Ok(rows
+        .iter()
+        .map(|e| {
+            let d = e.detail_json();
+            let text = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let what = match e.kind.as_str() {
+                "user.created" => format!("created as {}", text("role")),
+                "user.role_changed" => format!("role {} → {}", text("from"), text("to")),
+                "user.enabled" => "enabled again".into(),
+                "user.disabled" => "disabled".into(),
+                "user.password_reset" => match d.get("cooling_until").and_then(|v| v.as_str()) {
+                    Some(until) => {
+                        format!("password reset by someone else; signs nothing off until {until}")
+                    }
+                    None => "password reset by someone else".into(),
+                },
+                "user.password_changed" => "set their own password".into(),
+                other => other.to_string(),
+            };
+            AccountChange {
+                at: store::calls::rfc3339(e.at),
+                by: e.actor.clone(),
+                user: text("user"),
+                what,
+            }
+        })
+        .collect())
 }

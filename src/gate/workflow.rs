@@ -61,7 +61,7 @@ impl Gate {
                     let row = calls::get(&mut *conn, &id)
                         .await?
                         .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
-                    let (me, _) = current_reviewer(&mut *conn, &user).await?;
+                    let me = current_reviewer(&mut *conn, &user).await?;
                     let reviews = store::reviews::of_call(&mut *conn, &id).await?;
                     let subject = super::decide::CallSubject::of(&row, &reviews)?;
                     let now_ms = to_millis(now);
@@ -270,7 +270,7 @@ impl Gate {
                     let row = grants::get(&mut *conn, id)
                         .await?
                         .ok_or_else(|| AppError::NotFound(format!("no grant #{id}")))?;
-                    let (me, _) = current_reviewer(&mut *conn, &user).await?;
+                    let me = current_reviewer(&mut *conn, &user).await?;
                     let may = !me.disabled
                         && (me.id == row.granted_by_id || me.role.includes(Role::Manager));
                     if !may {

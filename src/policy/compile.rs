@@ -346,6 +346,18 @@ fn check_workflow(g: &GateSettings) -> Result<(), String> {
         }
         _ => Ok(()),
     };
+    if g.escalate_overrides_role
+        && !matches!(
+            g.escalate_to.as_deref().map(Audience::parse),
+            Some(Ok(Audience::Group(_)))
+        )
+    {
+        return Err(
+            "`escalate_overrides_role` needs escalate_to = \"group:<name>\": only a named group \
+             may be declared to decide below the rule's role"
+                .into(),
+        );
+    }
     match (g.on_deadline, &g.escalate_to) {
         (OnDeadline::Escalate, None) => {
             return Err(
@@ -354,7 +366,15 @@ fn check_workflow(g: &GateSettings) -> Result<(), String> {
             )
         }
         (OnDeadline::Escalate, Some(to)) => {
-            Audience::parse(to)?;
+            if let Audience::Role(role) = Audience::parse(to)? {
+                if role < g.approver_role {
+                    return Err(format!(
+                        "escalate_to = \"{role}\" is below this rule's approver_role ({}): an \
+                         escalation widens who is asked, it never lowers who may decide",
+                        g.approver_role
+                    ));
+                }
+            }
         }
         (_, Some(_)) => {
             return Err("`escalate_to` is only used with on_deadline = \"escalate\"".into())

@@ -245,6 +245,7 @@ fn gate(
         on_deadline,
         escalate_to,
         escalate_deadline_secs: optional("escalate_deadline", &form.escalate_deadline, fail),
+        escalate_overrides_role: form.escalate_overrides_role,
         extend_max_secs: optional("extend_max", &form.extend_max, fail),
         grant_max_secs: optional("grant_max", &form.grant_max, fail),
         grant_max_uses: grant_uses,

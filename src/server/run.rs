@@ -95,6 +95,13 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .await
         .map_err(|e| anyhow::anyhow!("opening the gate: {e}"))?;
     background::start(gate.clone());
+    if let Some(path) = config.db.sqlite_path() {
+        // The CLI's writes reach this server before its next answer.
+        tokio::spawn(crate::gate::local_notice::listen(
+            gate.clone(),
+            crate::gate::local_notice::socket_path(path),
+        ));
+    }
     let mut settings = config.settings;
     let key_file = settings
         .secrets_key_file

@@ -136,3 +136,39 @@ pub async fn chunk(
     let sql = format!("{SELECT}{clause} AND e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?");
     fetch(db, &sql, binds, &[after, up_to, limit]).await
 }
+
+/// The kinds of event that change who may sign something off.
+pub const ACCOUNT_KINDS: [&str; 6] = [
+    "user.created",
+    "user.role_changed",
+    "user.enabled",
+    "user.disabled",
+    "user.password_reset",
+    "user.password_changed",
+];
+
+/// Changes to people's accounts after `after_ms`, oldest first (at most `limit`): what a
+/// sign-off request lists as having touched its reviewers since it was filed.
+pub async fn account_changes_since(
+    db: impl Executor<'_>,
+    after_ms: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "SELECT id, at, actor, kind, agent_id, call_id, from_status, to_status, detail,
+                prev_hash, hash
+         FROM audit_events
+         WHERE kind IN ($1, $2, $3, $4, $5, $6) AND at > $7
+         ORDER BY id LIMIT $8",
+    )
+    .bind(ACCOUNT_KINDS[0])
+    .bind(ACCOUNT_KINDS[1])
+    .bind(ACCOUNT_KINDS[2])
+    .bind(ACCOUNT_KINDS[3])
+    .bind(ACCOUNT_KINDS[4])
+    .bind(ACCOUNT_KINDS[5])
+    .bind(after_ms)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -119,15 +119,21 @@ impl CallRow {
         })
     }
 
-    /// What a review of this call needs now: after an escalation, the fallback role, or
-    /// only the members of the fallback group (any of them who may approve).
+    /// What a review of this call needs now: after an escalation, the higher of the rule's
+    /// role and the fallback role, or only those members of the fallback group who hold the rule's role (a group narrows
+    /// who may decide, never lowers the role). Where the rule needs more than an approver,
+    /// reviewers qualify only from before the call was proposed, as for a sign-off.
     pub fn requirements(&self) -> Requirements {
         let mut role = self.approver_role.unwrap_or(Role::Approver);
         let mut only = None;
         match self.escalation() {
-            Some(Audience::Role(to)) => role = to,
+            // An escalation widens who is asked; it never lowers the role the rule needs.
+            Some(Audience::Role(to)) => role = role.max(to),
             Some(Audience::Group(name)) => {
-                role = Role::Approver;
+                if self.workflow().overrides_role {
+                    // The policy declared this group decides whatever its members' roles.
+                    role = Role::Approver;
+                }
                 let ids: Vec<String> = self
                     .escalated_ids
                     .as_deref()
@@ -144,6 +150,7 @@ impl CallRow {
             deadline_ms: self.deadline,
             confirm: self.confirm.clone(),
             only,
+            filed_ms: (role > Role::Approver).then_some(self.created_at),
         }
     }
 
@@ -189,7 +196,14 @@ impl CallRow {
                 crate::domain::call::Escalation {
                     at: rfc3339(at),
                     to: to.as_text(),
-                    to_text: to.describe(),
+                    to_text: if self.workflow().overrides_role {
+                        format!(
+                            "{} (its members decide whatever their role, as the policy says)",
+                            to.describe()
+                        )
+                    } else {
+                        to.describe()
+                    },
                 }
             }),
             denial: self.denial(),

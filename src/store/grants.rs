@@ -25,11 +25,13 @@ pub struct GrantRow {
     pub status: GrantStatus,
     pub resolved_at: Option<i64>,
     pub revoked_by: Option<String>,
+    /// JSON list of the risk classes of the call that gave it.
+    pub risk: String,
 }
 
 const SELECT: &str = "SELECT g.id, g.call_id, g.granted_by_id, g.granted_by, g.agent_id,
     a.name AS agent_name, g.tool, g.rule, g.covers, g.scope_hash, g.created_at, g.ends_at,
-    g.max_uses, g.used, g.status, g.resolved_at, g.revoked_by
+    g.max_uses, g.used, g.status, g.resolved_at, g.revoked_by, g.risk
     FROM grants g JOIN agents a ON a.id = g.agent_id";
 
 /// A grant to store.
@@ -46,14 +48,16 @@ pub struct NewGrant<'a> {
     pub created_at: i64,
     pub ends_at: i64,
     pub max_uses: i64,
+    /// JSON list of the giving call's risk classes.
+    pub risk: &'a str,
 }
 
 /// Stores an active grant; returns its number.
 pub async fn insert(db: impl Executor<'_>, g: &NewGrant<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO grants (call_id, granted_by_id, granted_by, agent_id, tool, rule, covers,
-            scope_hash, created_at, ends_at, max_uses, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active') RETURNING id",
+            scope_hash, created_at, ends_at, max_uses, status, risk)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12) RETURNING id",
     )
     .bind(g.call_id)
     .bind(g.granted_by_id)
@@ -66,6 +70,7 @@ pub async fn insert(db: impl Executor<'_>, g: &NewGrant<'_>) -> sqlx::Result<i64
     .bind(g.created_at)
     .bind(g.ends_at)
     .bind(g.max_uses)
+    .bind(g.risk)
     .fetch_one(db)
     .await
 }
@@ -141,6 +146,19 @@ pub async fn end(db: impl Executor<'_>, id: i64, now_ms: i64) -> sqlx::Result<bo
     .bind(now_ms)
     .bind(id)
     .bind(now_ms)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends an active grant early because it no longer holds (its giver or its rule changed).
+/// Returns whether it was active.
+pub async fn withdraw(db: impl Executor<'_>, id: i64, now_ms: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE grants SET status = 'ended', resolved_at = $1 WHERE id = $2 AND status = 'active'",
+    )
+    .bind(now_ms)
+    .bind(id)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

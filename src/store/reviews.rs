@@ -31,6 +31,8 @@ pub struct ReviewRow {
     #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled_now: bool,
     pub at: i64,
+    /// When the reviewer's current qualification began (ms; read from `users`).
+    pub qualified_since: Option<i64>,
 }
 
 impl ReviewRow {
@@ -43,6 +45,7 @@ impl ReviewRow {
             active: self.role_now.is_some() && !self.disabled_now,
             verdict: self.decision,
             candidate: self.version.max(1) as u32,
+            qualified_since: self.qualified_since.unwrap_or(i64::MAX),
         }
     }
 }
@@ -55,7 +58,7 @@ const READ_COLUMNS: &str = "r.call_id, r.version, r.user_id, r.username, r.role,
     r.feedback, r.shown_hash, r.at,
     EXISTS (SELECT 1 FROM call_candidates cc WHERE cc.call_id = r.call_id
             AND cc.version = r.version AND cc.author = 'user:' || r.username) AS edited,
-    u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now";
+    u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now, u.qualified_since";
 
 /// Reviews of a call, oldest first.
 pub async fn of_call(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<ReviewRow>> {

@@ -39,8 +39,8 @@ pub struct SignoffReviewRow {
     pub role_now: Option<Role>,
     #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled_now: bool,
-    /// Read from `users`: when the reviewer's account was created (ms).
-    pub user_created_at: Option<i64>,
+    /// Read from `users`: when the reviewer's current qualification began (ms).
+    pub qualified_since: Option<i64>,
 }
 
 impl SignoffReviewRow {
@@ -53,13 +53,14 @@ impl SignoffReviewRow {
             active: self.role_now.is_some() && !self.disabled_now,
             verdict: self.decision,
             candidate: self.candidate.max(1) as u32,
+            qualified_since: self.qualified_since.unwrap_or(i64::MAX),
         }
     }
 }
 
 const READ: &str = "SELECT r.subject_id, r.candidate, r.user_id, r.username, r.role, r.decision,
     r.comment, r.shown_hash, r.at, u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now,
-    u.created_at AS user_created_at
+    u.qualified_since
     FROM signoff_reviews r LEFT JOIN users u ON u.id = r.user_id";
 
 /// The reviews of one subject, oldest first.

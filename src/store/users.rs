@@ -1,6 +1,7 @@
 //! SQL for the `users` table.
 
 use crate::clock::{from_millis, to_millis};
+use crate::domain::user::{QualifiedBy, Standing};
 use crate::domain::{Role, UserView};
 use crate::store::Executor;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -19,6 +20,11 @@ pub struct UserRow {
     /// Set when an admin chose their password: they must change it before anything else.
     #[sqlx(try_from = "crate::store::text::Flag")]
     pub must_change_password: bool,
+    /// When the account's current qualification began (ms), and what began it.
+    pub qualified_since: i64,
+    pub qualified_by: String,
+    /// Until when (ms) a password reset by someone else keeps it from signing off.
+    pub cooling_until: Option<i64>,
 }
 
 impl UserRow {
@@ -37,6 +43,16 @@ impl UserRow {
             disabled: self.disabled,
             created_at: from_millis(self.created_at).to_rfc3339_opts(SecondsFormat::Secs, true),
             must_change_password: self.must_change_password,
+            standing: self.standing(),
+        }
+    }
+
+    /// The facts sign-off eligibility is decided from.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            since_ms: self.qualified_since,
+            by: QualifiedBy::parse(&self.qualified_by),
+            cooling_until_ms: self.cooling_until,
         }
     }
 }
@@ -49,14 +65,15 @@ pub struct NewUser<'a> {
     pub now: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, username, password_hash, role, disabled, created_at, must_change_password";
+/// The columns of a [`UserRow`] (also read, prefixed `u.`, by `sessions`).
+pub const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, \
+    must_change_password, qualified_since, qualified_by, cooling_until";
 
 /// Inserts a person. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(db: impl Executor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
     sqlx::query_as(&format!(
-        "INSERT INTO users (id, username, password_hash, role, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO users (id, username, password_hash, role, created_at, qualified_since)
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     ))
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(new.username)
@@ -74,8 +91,8 @@ pub async fn insert_first(
     new: &NewUser<'_>,
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(&format!(
-        "INSERT INTO users (id, username, password_hash, role, created_at)
-         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM users)
+        "INSERT INTO users (id, username, password_hash, role, created_at, qualified_since)
+         SELECT $1, $2, $3, $4, $5, $5 WHERE NOT EXISTS (SELECT 1 FROM users)
          RETURNING {COLUMNS}"
     ))
     .bind(uuid::Uuid::new_v4().to_string())
@@ -115,44 +132,100 @@ pub async fn any(db: impl Executor<'_>) -> sqlx::Result<bool> {
     Ok(any.0)
 }
 
-/// Enables or disables an account. Returns whether the account exists.
+/// Enables or disables an account; enabling a disabled one restarts its qualification at
+/// `now_ms`. Returns whether the account exists.
 pub async fn set_disabled(
     db: impl Executor<'_>,
     username: &str,
     disabled: bool,
+    now_ms: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
-        .bind(i64::from(disabled))
-        .bind(username)
-        .execute(db)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET
+            qualified_since = CASE WHEN disabled = 1 AND $1 = 0 THEN $2 ELSE qualified_since END,
+            qualified_by = CASE WHEN disabled = 1 AND $1 = 0 THEN 'enabled' ELSE qualified_by END,
+            disabled = $1
+         WHERE username = $3",
+    )
+    .bind(i64::from(disabled))
+    .bind(now_ms)
+    .bind(username)
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Changes a person's role.
-pub async fn set_role(db: impl Executor<'_>, id: &str, role: Role) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-        .bind(role)
-        .bind(id)
-        .execute(db)
-        .await?;
+/// Changes a person's role; a raise restarts their qualification at `now_ms`.
+pub async fn set_role(
+    db: impl Executor<'_>,
+    id: &str,
+    role: Role,
+    raised: bool,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET role = $1,
+            qualified_since = CASE WHEN $2 = 1 THEN $3 ELSE qualified_since END,
+            qualified_by = CASE WHEN $2 = 1 THEN 'role_raised' ELSE qualified_by END
+         WHERE id = $4",
+    )
+    .bind(role)
+    .bind(i64::from(raised))
+    .bind(now_ms)
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
-/// Replaces a person's password hash; `must_change` makes them choose a new one at their
-/// next sign-in.
-pub async fn set_password(
+/// Someone else set a person's password: they must choose their own at their next
+/// sign-in, their qualification restarts at `now_ms`, and they may not sign anything off
+/// before `cooling_until` (ms).
+pub async fn reset_password(
     db: impl Executor<'_>,
     id: &str,
     password_hash: &str,
-    must_change: bool,
+    now_ms: i64,
+    cooling_until: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
-        .bind(password_hash)
-        .bind(i64::from(must_change))
-        .bind(id)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = 1,
+            qualified_since = $2, qualified_by = 'password_reset',
+            cooling_until = CASE WHEN cooling_until IS NULL OR cooling_until < $3
+                                 THEN $3 ELSE cooling_until END
+         WHERE id = $4",
+    )
+    .bind(password_hash)
+    .bind(now_ms)
+    .bind(cooling_until)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A person sets their own password. One that replaces a password someone else set
+/// restarts their qualification at `now_ms`: credentials count from when their holder
+/// chose them.
+pub async fn set_own_password(
+    db: impl Executor<'_>,
+    id: &str,
+    password_hash: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1,
+            qualified_since = CASE WHEN must_change_password = 1 THEN $2 ELSE qualified_since END,
+            qualified_by = CASE WHEN must_change_password = 1 THEN 'password_reset'
+                                ELSE qualified_by END,
+            must_change_password = 0
+         WHERE id = $3",
+    )
+    .bind(password_hash)
+    .bind(now_ms)
+    .bind(id)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -168,6 +241,26 @@ pub async fn active_managers(db: impl Executor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM users WHERE role IN ('manager', 'admin') AND disabled = 0",
     )
+    .fetch_one(db)
+    .await
+}
+
+/// Active managers and admins other than `except` who could sign off something filed at
+/// `filed` (ms) at `now_ms`: qualified since before it, and not cooling off after a reset.
+pub async fn qualified_managers(
+    db: impl Executor<'_>,
+    filed: i64,
+    now_ms: i64,
+    except: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users
+         WHERE role IN ('manager', 'admin') AND disabled = 0 AND qualified_since <= $1
+           AND (cooling_until IS NULL OR cooling_until <= $2) AND id <> $3",
+    )
+    .bind(filed)
+    .bind(now_ms)
+    .bind(except)
     .fetch_one(db)
     .await
 }

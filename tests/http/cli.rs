@@ -8,6 +8,8 @@ async fn askfirst(app: &TestApp, args: &[&str]) -> Output {
     let mut full = vec!["--db", app.db.as_str()];
     full.extend_from_slice(args);
     tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+        // The password of whoever a command acts as (`--user`); every test person has it.
+        .env("ASKFIRST_PASSWORD", "a long enough password")
         .args(&full)
         .output()
         .await
@@ -309,4 +311,127 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// On one server with SQLite, what the CLI decides governs the server's very next answer:
+/// the CLI waits until the server has acted on its writes. The server's watcher here polls
+/// only every 60 s, so without that nothing would reach it in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_decisions_take_effect_before_the_cli_returns() {
+    if crate::support::on_postgres() {
+        return; // Several instances on PostgreSQL learn through NOTIFY (see cluster.rs).
+    }
+    let app = TestApp::spawn_now(std::time::Duration::from_secs(60)).await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [
+            { "name": "gate-restart", "match": { "tool": "restart" },
+              "effect": { "kind": "gate", "grant_max_secs": 1800, "grant_max_uses": 3 } },
+            { "name": "gate-drop", "match": { "tool": "drop" }, "effect": { "kind": "gate" } }
+        ]
+    }))
+    .await;
+    let (key, _) = app.agent("bot").await;
+    app.add_user(
+        "ann",
+        askfirst::domain::Role::Approver,
+        "a long enough password",
+    )
+    .await;
+    let call = |tool: &str, session: &str| json!({ "session": session, "tool": tool, "args": { "service": "db" } });
+
+    // A grant given from the CLI approves the next identical call at once.
+    let first = app.propose_ok(&key, call("restart", "s1")).await;
+    let id = first["id"].as_str().unwrap();
+    let out = askfirst(
+        &app,
+        &[
+            "calls",
+            "approve",
+            id,
+            "--user",
+            "ann",
+            "--grant-minutes",
+            "30",
+            "--grant-uses",
+            "2",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let next = app.propose_ok(&key, call("restart", "s2")).await;
+    assert_eq!(next["status"], "approved", "{next}");
+    assert!(next["approved_by"]["grant"].is_i64(), "{next}");
+
+    // A do-not-retry denial from the CLI answers the very next repeat.
+    let first = app.propose_ok(&key, call("drop", "s1")).await;
+    let id = first["id"].as_str().unwrap();
+    let out = askfirst(
+        &app,
+        &[
+            "calls",
+            "deny",
+            id,
+            "--user",
+            "ann",
+            "--feedback",
+            "no",
+            "--do-not-retry",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repeat = app.propose_ok(&key, call("drop", "s1")).await;
+    assert_eq!(repeat["status"], "denied", "{repeat}");
+    assert_eq!(repeat["denial"]["repeat_of"], id, "{repeat}");
+
+    // A policy change from the CLI governs the next call.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        r#"default_effect = "allow"
+
+[[rules]]
+name = "no-ping"
+[rules.match]
+tool = "ping"
+[rules.effect]
+kind = "deny"
+message = "no pings"
+
+[[rules]]
+name = "gate-restart"
+[rules.match]
+tool = "restart"
+[rules.effect]
+kind = "gate"
+grant_max = "30m"
+grant_max_uses = 3
+
+[[rules]]
+name = "gate-drop"
+[rules.match]
+tool = "drop"
+[rules.effect]
+kind = "gate"
+"#,
+    )
+    .unwrap();
+    let out = askfirst(&app, &["policy", "import", file.path().to_str().unwrap()]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ping = app.propose_ok(&key, call("ping", "s1")).await;
+    assert_eq!(ping["status"], "denied", "{ping}");
+    app.stop().await;
 }

@@ -617,6 +617,7 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
     let id = p["id"].as_str().unwrap().to_string();
     let waiter = app.long_poll(&key, &id, 30);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+        .env("ASKFIRST_PASSWORD", "a long enough password")
         .args([
             "--db",
             app.db.as_str(),
@@ -651,6 +652,7 @@ async fn a_decision_from_the_cli_reaches_a_waiting_agent_within_a_second() {
 
     // The CLI applies the same checks: an unknown user, a second decision.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+        .env("ASKFIRST_PASSWORD", "a long enough password")
         .args([
             "--db",
             app.db.as_str(),

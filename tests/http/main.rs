@@ -6,6 +6,7 @@ mod process;
 mod sdk_support;
 mod support;
 
+mod adversary;
 mod agents;
 mod api_docs;
 mod api_input;

@@ -249,6 +249,7 @@ async fn metrics_parse_and_move_with_proposals_and_decisions() {
     .await
     .expect("approved");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+        .env("ASKFIRST_PASSWORD", "a long enough password")
         .args(["--db", app.db.as_str(), "calls", "deny", &ids[1]])
         .args(["--user", "cleo", "--feedback", "not today"])
         .output()

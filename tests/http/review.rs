@@ -440,6 +440,7 @@ async fn the_command_line_pins_the_candidate_its_person_saw() {
         let db = app.db.clone();
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_askfirst"))
+                .env("ASKFIRST_PASSWORD", "a long enough password")
                 .arg("--db")
                 .arg(db)
                 .args(args)

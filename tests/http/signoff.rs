@@ -566,6 +566,7 @@ async fn requests_and_settings_are_checked() {
         approvals: 2,
         max_window_secs: 7 * 86_400,
         request_ttl_secs: 3600,
+        ..Default::default()
     };
     gate.set_signoff_settings("user:ada", settings)
         .await

@@ -122,6 +122,9 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
     }
 }
 
+/// How often a test server's audit watcher polls.
+const WATCH: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl TestApp {
     /// Starts a server on a free port with an empty database.
     pub async fn spawn() -> Self {
@@ -140,7 +143,7 @@ impl TestApp {
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
         let clock = Arc::new(ManualClock::new(start_time));
         let key_file = dir.path().join("askfirst.secrets-key");
-        Self::spawn_on(db, clock, key_file, dir, change).await
+        Self::spawn_on(db, clock, key_file, dir, change, WATCH).await
     }
 
     /// [`TestApp::spawn`] on an SQLite file whichever backend the suite runs on (e.g. a
@@ -155,7 +158,18 @@ impl TestApp {
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
         let clock = Arc::new(ManualClock::new(start_time));
         let key_file = dir.path().join("askfirst.secrets-key");
-        Self::spawn_on(db, clock, key_file, dir, |_| {}).await
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH).await
+    }
+
+    /// A server on a fresh database whose clock starts at the real time (so the CLI, which
+    /// runs on the real clock, acts in the same present) and whose audit watcher polls only
+    /// every `watch` — longer than a test waits, to show what reaches it without polling.
+    pub async fn spawn_now(watch: std::time::Duration) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = fresh_database(dir.path()).await;
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let key_file = dir.path().join("askfirst.secrets-key");
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, watch).await
     }
 
     /// A server on an existing database `db` (as `--db` takes it), its clock starting at
@@ -163,7 +177,7 @@ impl TestApp {
     pub async fn spawn_at(db: String, now: DateTime<Utc>, key_file: std::path::PathBuf) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(now));
-        Self::spawn_on(db, clock, key_file, dir, |_| {}).await
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH).await
     }
 
     /// Another instance on this one's database, sharing its clock (several instances on
@@ -176,6 +190,7 @@ impl TestApp {
             self.key_file.clone(),
             dir,
             |_| {},
+            WATCH,
         )
         .await
     }
@@ -186,6 +201,7 @@ impl TestApp {
         key_file: std::path::PathBuf,
         dir: TempDir,
         change: impl FnOnce(&mut Settings),
+        watch: std::time::Duration,
     ) -> Self {
         let mut settings = Settings {
             session_ttl: TTL,
@@ -207,7 +223,7 @@ impl TestApp {
                 webhook_retry_base: std::time::Duration::from_millis(200),
                 webhook_retry_max: std::time::Duration::from_secs(1),
                 webhook_max_attempts: 4,
-                watch_interval: std::time::Duration::from_millis(50),
+                watch_interval: watch,
             },
             limits: ConnectionLimits {
                 header_read_timeout: std::time::Duration::from_secs(1),

@@ -708,3 +708,156 @@ async fn adding_grants_to_a_rule_is_a_loosening_change() {
     assert!(bad.unwrap_err().to_string().contains("destructive"));
     app.stop().await;
 }
+
+/// A group narrows who may decide after an escalation; it never lowers the rule's role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_to_a_group_never_lowers_the_rules_role() {
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "groups": { "oncall": ["olga", "max"] },
+        "rules": [
+            { "name": "gate-resize", "match": { "tool": "resize" },
+              "effect": { "kind": "gate", "approver_role": "manager", "deadline_secs": 60,
+                          "on_deadline": "escalate", "escalate_to": "group:oncall" } },
+            { "name": "gate-page", "match": { "tool": "page" },
+              "effect": { "kind": "gate", "approver_role": "manager", "deadline_secs": 60,
+                          "on_deadline": "escalate", "escalate_to": "group:oncall",
+                          "escalate_overrides_role": true } }
+        ]
+    }))
+    .await;
+    let (key, _) = app.agent("bot").await;
+    let olga = app.person("olga", Role::Approver).await;
+    let max = app.person("max", Role::Manager).await;
+    let id = propose(&app, &key, "resize", json!({ "n": 3 })).await;
+    app.clock.advance(Duration::seconds(60));
+    app.gate().sweep().await.unwrap();
+    let view = app.get_call(&key, &id, None).await;
+    assert_eq!(view["escalated"]["to_text"], "the oncall group");
+    let err = app.decide(&id, &olga, approve()).await.unwrap_err();
+    assert_eq!(err.code(), "not_eligible", "{err}");
+    assert!(err.to_string().contains("manager"), "{err}");
+    let done = app.decide(&id, &max, approve()).await.unwrap();
+    assert_eq!(done.status.as_str(), "approved");
+
+    // Unless the policy declares the group decides whatever its members' roles; the card
+    // says so.
+    let id = propose(&app, &key, "page", json!({ "n": 1 })).await;
+    app.clock.advance(Duration::seconds(60));
+    app.gate().sweep().await.unwrap();
+    let view = app.get_call(&key, &id, None).await;
+    assert!(
+        view["escalated"]["to_text"]
+            .as_str()
+            .unwrap()
+            .contains("whatever their role"),
+        "{view}"
+    );
+    let done = app.decide(&id, &olga, approve()).await.unwrap();
+    assert_eq!(done.status.as_str(), "approved");
+    app.stop().await;
+}
+
+/// A grant answers to its giver and its rule at every use: when its giver is disabled or
+/// demoted, when the rule comes to need a higher role, or when a call claims more risk,
+/// the grant ends (with an audit event saying why) and the call waits for people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_ends_when_its_giver_or_its_rule_no_longer_stand_behind_it() {
+    use askfirst::auth::service::{self, Actor};
+    #[derive(Debug, Clone, Copy)]
+    enum Change {
+        GiverDisabled,
+        GiverDemoted,
+        RuleRaised,
+        MoreRisk,
+    }
+    for change in [
+        Change::GiverDisabled,
+        Change::GiverDemoted,
+        Change::RuleRaised,
+        Change::MoreRisk,
+    ] {
+        let (app, key) = setup().await;
+        let ann = app.person("ann", Role::Approver).await;
+        let args = json!({ "service": "db" });
+        let id = propose(&app, &key, "restart", args.clone()).await;
+        app.decide(
+            &id,
+            &ann,
+            DecisionInput {
+                grant: Some(GrantAsk {
+                    secs: 1800,
+                    uses: 3,
+                    similar: false,
+                }),
+                ..approve()
+            },
+        )
+        .await
+        .unwrap();
+        let covered = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s2", "tool": "restart", "args": args }),
+            )
+            .await;
+        let grant = covered["approved_by"]["grant"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{change:?}: the grant approves first: {covered}"));
+        let mut risk = json!([]);
+        let pool = app.pool();
+        match change {
+            Change::GiverDisabled => {
+                service::set_disabled(pool, app.clock.as_ref(), Actor::Cli, "ann", true)
+                    .await
+                    .unwrap()
+            }
+            Change::GiverDemoted => {
+                service::set_role(pool, app.clock.as_ref(), Actor::Cli, "ann", Role::Viewer)
+                    .await
+                    .map(|_| ())
+                    .unwrap()
+            }
+            Change::RuleRaised => {
+                let mut raised = policy();
+                raised["rules"][4]["effect"]["approver_role"] = json!("manager");
+                app.policy(raised).await;
+            }
+            Change::MoreRisk => risk = json!(["customer_facing"]),
+        }
+        let after = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s3", "tool": "restart", "args": args, "risk": risk }),
+            )
+            .await;
+        assert_eq!(after["status"], "pending", "{change:?}: {after}");
+        let ended: Vec<_> = app
+            .audit_details("grant.ended")
+            .await
+            .into_iter()
+            .filter(|(_, d)| d["grant"].as_i64() == Some(grant))
+            .collect();
+        assert_eq!(ended.len(), 1, "{change:?}: one grant.ended event");
+        let why = ended[0].1["why"].as_str().unwrap_or_default().to_string();
+        let want = match change {
+            Change::GiverDisabled => "disabled",
+            Change::GiverDemoted => "viewer",
+            Change::RuleRaised => "manager",
+            Change::MoreRisk => "more risk",
+        };
+        assert!(why.contains(want), "{change:?}: {why}");
+        let status = app.gate().grants(10).await.unwrap()[0].status;
+        assert_eq!(status.as_str(), "ended", "{change:?}");
+        // Ended for good: the next identical call, risk or not, waits too.
+        let again = app
+            .propose_ok(
+                &key,
+                json!({ "session": "s4", "tool": "restart", "args": args }),
+            )
+            .await;
+        assert_eq!(again["status"], "pending", "{change:?}: {again}");
+        app.stop().await;
+    }
+}

@@ -5,7 +5,7 @@
 
 use super::home::page_error;
 use super::reviews::{ReviewForms, SignoffReview};
-use super::signoff_parts::{BypassSummary, CallList};
+use super::signoff_parts::{AccountChanges, BypassSummary, CallList};
 use crate::app::widgets::{ticking_now, Time};
 use crate::domain::bypass::{BypassList, BypassPage, BypassStatus, BypassView, ScopePreview};
 use crate::domain::grant::{GrantStatus, GrantView};
@@ -383,6 +383,7 @@ fn BypassDetail(
             {pending.then(|| view! {
                 <p class="hint">{page.eligible_reviewers} " managers or admins could sign this off."</p>
             })}
+            {pending.then(|| view! { <AccountChanges changes=page.account_changes.clone() /> })}
             {match (pending, page.cannot_review.clone()) {
                 (true, None) => view! { <ReviewForms kind="bypass" id hash=hash.clone() review /> }.into_any(),
                 (true, Some(why)) => view! { <p class="cannot-decide" role="status">{why}</p> }.into_any(),

@@ -11,7 +11,17 @@ use leptos_meta::Title;
 pub async fn list_users() -> Result<Vec<UserView>, AppError> {
     use crate::auth::{guard, service};
     guard::require_role(Role::Admin).await?;
-    service::list_users(&guard::state()?.pool).await
+    let state = guard::state()?;
+    let now_ms = crate::clock::to_millis(state.gate.clock.now());
+    let mut people = service::list_users(&state.pool).await?;
+    // A cooling-off that is over is not shown (decided here, so the page renders the same
+    // on the server and in the browser).
+    for person in &mut people {
+        if person.standing.cooling(now_ms).is_none() {
+            person.standing.cooling_until_ms = None;
+        }
+    }
+    Ok(people)
 }
 
 /// Adds a person with a role. Admins only.
@@ -118,6 +128,31 @@ pub fn PeoplePage() -> impl IntoView {
     }
 }
 
+/// What sign-off eligibility is measured from, when it is not simply the account's age:
+/// a role raised, an account enabled again, a password reset — and a reset's cooling-off.
+#[component]
+fn Standing(standing: crate::domain::user::Standing) -> impl IntoView {
+    use crate::domain::user::QualifiedBy;
+    let ms = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
+    let since = match standing.by {
+        QualifiedBy::Created => None,
+        QualifiedBy::RoleRaised => Some("role raised"),
+        QualifiedBy::Enabled => Some("enabled again"),
+        QualifiedBy::PasswordReset => Some("password reset"),
+    }
+    .map(|what| {
+        view! { <span class="standing">" · " {what} " " <Time at=ms(standing.since_ms) /> ": signs off only what is asked for after that"</span> }
+    });
+    let cooling = standing.cooling_until_ms.map(|until| {
+        view! { <strong class="cooling">" · reset by an admin: signs nothing off until " <Time at=ms(until) /></strong> }
+    });
+    view! { {since} {cooling} }
+}
+
 /// The actions that change someone.
 #[derive(Clone, Copy)]
 struct Manage {
@@ -145,7 +180,8 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> im
                     <td class="username">{u.username.clone()}</td>
                     <td><span class=format!("role role-{}", u.role)>{u.role.as_str()}</span></td>
                     <td>{if u.disabled { "disabled" } else { "active" }}
-                        {u.must_change_password.then_some(" · must change password")}</td>
+                        {u.must_change_password.then_some(" · must change password")}
+                        <Standing standing=u.standing /></td>
                     <td><Time at=u.created_at.clone() /></td>
                     <td class="person-actions">
                         <ActionForm action=manage.role attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>

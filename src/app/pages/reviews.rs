@@ -4,7 +4,7 @@
 //! comment. Live: new requests appear without a reload. Admins also set how sign-off works.
 
 use super::home::page_error;
-use super::signoff_parts::{BypassSummary, CallList, ReviewList};
+use super::signoff_parts::{AccountChanges, BypassSummary, CallList, ReviewList};
 use crate::app::widgets::{live_updates_from, ticking_now, Countdown, Time};
 use crate::domain::change_request::{ChangeItem, ReviewQueue};
 use crate::domain::policy_change::duration_short;
@@ -107,20 +107,29 @@ pub async fn save_signoff_settings(
     approvals: u32,
     max_window: String,
     request_ttl: String,
+    #[server(default)] reset_cooling: Option<String>,
 ) -> Result<SignoffSettings, AppError> {
     use crate::auth::guard;
     use crate::policy::rule_form::duration;
     let user = guard::require_role(crate::domain::Role::Admin).await?;
+    let gate = &guard::state()?.gate;
+    let current = gate.signoff_settings().await?;
+    let reset_cooling_secs = match reset_cooling.as_deref().map(str::trim) {
+        None | Some("") => current.reset_cooling_secs,
+        Some(text) if crate::domain::signoff::is_zero_duration(text) => 0,
+        Some(text) => duration(text)
+            .map_err(|e| AppError::Invalid(format!("cooling-off after a reset: {e}")))?,
+    };
     let settings = SignoffSettings {
         approvals,
         max_window_secs: duration(&max_window)
             .map_err(|e| AppError::Invalid(format!("longest window: {e}")))?,
         request_ttl_secs: duration(&request_ttl)
             .map_err(|e| AppError::Invalid(format!("request expiry: {e}")))?,
+        reset_cooling_secs,
+        cooling_lowered: None,
     };
-    guard::state()?
-        .gate
-        .set_signoff_settings(&format!("user:{}", user.username), settings)
+    gate.set_signoff_settings(&format!("user:{}", user.username), settings)
         .await
 }
 
@@ -187,6 +196,7 @@ fn Queue(
                     <BypassSummary bypass=page.bypass now />
                     <h3>"Recent gated calls it would have approved"</h3>
                     <CallList calls=page.would_cover empty="None of the recent gated calls." />
+                    <AccountChanges changes=page.account_changes />
                     {match page.cannot_review {
                         None => view! { <ReviewForms kind="bypass" id hash review /> }.into_any(),
                         Some(why) => view! { <p class="cannot-decide" role="status">{why}</p> }.into_any(),
@@ -275,6 +285,7 @@ fn Change(
                 <p class="warn" role="status">"The policy changed since (version " {c.in_force}
                     " is in force): this change must be re-based by its author before anyone can review it."</p>
             })}
+            <AccountChanges changes=item.account_changes.clone() />
             {match item.cannot_review {
                 None => view! { <ReviewForms kind="policy_change" id hash=c.hash.clone() review /> }.into_any(),
                 Some(why) => view! { <p class="cannot-decide" role="status">{why}</p> }.into_any(),
@@ -356,6 +367,9 @@ fn Settings(
                 <input id="signoff-window" name="max_window" required maxlength="20" value=duration_short(current.max_window_secs) />
                 <label for="signoff-ttl">"Requests expire unresolved after"</label>
                 <input id="signoff-ttl" name="request_ttl" required maxlength="20" value=duration_short(current.request_ttl_secs) />
+                <label for="signoff-cooling">"After an admin resets a password, that person signs nothing off for (0 to 30d)"</label>
+                <input id="signoff-cooling" name="reset_cooling" required maxlength="20" aria-describedby="signoff-cooling-hint" value=duration_short(current.reset_cooling_secs) />
+                <p class="hint" id="signoff-cooling-hint">"A shorter period takes effect only once the longer one has run its course, so nobody can shorten it and reset at once."</p>
                 <button type="submit">"Save"</button>
             </ActionForm>
         </section>

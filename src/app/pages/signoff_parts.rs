@@ -3,8 +3,9 @@
 
 use crate::app::widgets::{Countdown, Time};
 use crate::domain::bypass::{BypassStatus, BypassView};
+use crate::domain::inbox::visible;
 use crate::domain::policy_change::duration_text;
-use crate::domain::signoff::{CoveredCall, SignoffReviewView};
+use crate::domain::signoff::{AccountChange, CoveredCall, SignoffReviewView};
 use leptos::prelude::*;
 
 /// A bypass in words: scope, window, justification, who asked, what is still needed.
@@ -112,4 +113,28 @@ pub fn CallList(calls: Vec<CoveredCall>, empty: &'static str) -> impl IntoView {
         })
         .collect_view();
     view! { <ul class="covered-calls">{rows}</ul> }.into_any()
+}
+
+/// Changes to people's accounts since a request was filed: role changes, enables, resets.
+/// Reviewers qualify only from before the filing, so these explain who cannot sign off.
+#[component]
+pub fn AccountChanges(changes: Vec<AccountChange>) -> impl IntoView {
+    (!changes.is_empty()).then(|| {
+        let items = changes
+            .into_iter()
+            .map(|c| {
+                view! {
+                    <li><Time at=c.at /> " · " <strong class="username">{visible(&c.user)}</strong>
+                        ": " {c.what} " (by " {visible(&c.by)} ")"</li>
+                }
+            })
+            .collect_view();
+        view! {
+            <details class="account-changes" open>
+                <summary>"Accounts changed since this was asked for"</summary>
+                <p class="hint">"Only people who already qualified when it was asked for can sign it off; these changes restart that."</p>
+                <ul>{items}</ul>
+            </details>
+        }
+    })
 }

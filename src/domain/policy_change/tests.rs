@@ -122,6 +122,16 @@ fn loosening_changes() {
             "a longer approval TTL",
         ),
         (
+            "longer extensions",
+            |p| gate_of(p, "deploy-prod").extend_max_secs = Some(30 * 86_400),
+            "longer extensions (1 h → 30 d)",
+        ),
+        (
+            "a shorter do-not-retry",
+            |p| gate_of(p, "deploy-prod").no_retry_secs = Some(1),
+            "a shorter do-not-retry (1 d → 1 s)",
+        ),
+        (
             "typed confirmation dropped",
             |p| gate_of(p, "deploy-prod").confirm = None,
             "typed confirmation dropped",

@@ -13,6 +13,7 @@ fn reqs(approvals: u32, role: Role) -> Requirements {
         deadline_ms: Some(DEADLINE),
         confirm: None,
         only: None,
+        filed_ms: None,
     }
 }
 
@@ -83,6 +84,7 @@ fn run(name: &str, start: Requirements, steps: Vec<Step>) {
                 id: step.who,
                 role: step.role,
                 disabled: false,
+                standing: Standing::default(),
             },
             verdict: step.verdict,
             shown: step.shown,
@@ -121,6 +123,7 @@ fn run(name: &str, start: Requirements, steps: Vec<Step>) {
             active: true,
             verdict: step.verdict,
             candidate,
+            qualified_since: 0,
         });
         if matches!(outcome, Outcome::Approved { .. } | Outcome::Vetoed { .. }) {
             open = false;
@@ -364,6 +367,7 @@ fn counting_ignores_ineligible_excluded_and_other_candidates() {
         active: who != "gone",
         verdict,
         candidate,
+        qualified_since: 0,
     };
     let reviews = [
         r("a", Role::Manager, Verdict::Approve, 2),
@@ -394,8 +398,139 @@ fn a_disabled_account_is_not_eligible() {
         id: "a",
         role: Role::Admin,
         disabled: true,
+        standing: Standing::default(),
     };
     let refusal = may_review(&subject, reviewer, 0).unwrap_err();
     assert_eq!(refusal.code(), "not_eligible");
     assert_eq!(refusal.to_string(), "this account is disabled");
+}
+
+/// Eligibility from before the request: a subject filed at `FILED`, and reviewers whose
+/// qualification began before, at, or after it, or who are cooling off after a reset.
+#[test]
+fn reviewers_qualify_only_from_before_the_subject() {
+    const FILED: i64 = 100;
+    let requirements = Requirements {
+        filed_ms: Some(FILED),
+        ..reqs(2, Role::Manager)
+    };
+    let subject = Subject {
+        open: true,
+        candidate: 1,
+        hash: "h1",
+        requirements: &requirements,
+        reviews: &[],
+    };
+    let standing = |since_ms, by, cooling_until_ms| Standing {
+        since_ms,
+        by,
+        cooling_until_ms,
+    };
+    use QualifiedBy::*;
+    let cases: [(&str, Standing, i64, Result<(), &str>); 9] = [
+        (
+            "created long before",
+            standing(0, Created, None),
+            200,
+            Ok(()),
+        ),
+        (
+            "qualified at the instant it was filed",
+            standing(FILED, RoleRaised, None),
+            200,
+            Ok(()),
+        ),
+        (
+            "created after",
+            standing(101, Created, None),
+            200,
+            Err("your account was created after"),
+        ),
+        (
+            "promoted after",
+            standing(150, RoleRaised, None),
+            200,
+            Err("your role became manager after"),
+        ),
+        (
+            "enabled again after",
+            standing(150, Enabled, None),
+            200,
+            Err("enabled again after"),
+        ),
+        (
+            "password reset after",
+            standing(150, PasswordReset, None),
+            200,
+            Err("reset your password"),
+        ),
+        (
+            "reset before, still cooling",
+            standing(50, PasswordReset, Some(300)),
+            200,
+            Err("again from 1970-01-01 00:00 UTC"),
+        ),
+        (
+            "reset before, cooling over",
+            standing(50, PasswordReset, Some(150)),
+            200,
+            Ok(()),
+        ),
+        (
+            "cooling ends exactly now",
+            standing(50, PasswordReset, Some(200)),
+            200,
+            Ok(()),
+        ),
+    ];
+    for (name, standing, now, want) in cases {
+        let reviewer = Reviewer {
+            id: "m",
+            role: Role::Manager,
+            disabled: false,
+            standing,
+        };
+        match (may_review(&subject, reviewer, now), want) {
+            (Ok(()), Ok(())) => {}
+            (Err(refusal), Err(part)) => {
+                assert_eq!(refusal.code(), "not_eligible", "{name}");
+                assert!(refusal.to_string().contains(part), "{name}: {refusal}");
+            }
+            (got, want) => panic!("{name}: got {got:?}, wanted {want:?}"),
+        }
+    }
+    // Without `filed_ms` (an ordinary call) none of this applies.
+    let plain = reqs(1, Role::Approver);
+    let subject = Subject {
+        requirements: &plain,
+        ..subject
+    };
+    let late = Reviewer {
+        id: "m",
+        role: Role::Manager,
+        disabled: false,
+        standing: standing(150, PasswordReset, Some(300)),
+    };
+    assert_eq!(may_review(&subject, late, 200), Ok(()));
+}
+
+/// A recorded approval stops counting once its reviewer's qualification restarts after
+/// the subject was filed (demoted and promoted again, disabled and enabled, reset).
+#[test]
+fn recorded_approvals_stop_counting_when_qualification_restarts() {
+    let requirements = Requirements {
+        filed_ms: Some(100),
+        ..reqs(1, Role::Manager)
+    };
+    let r = |who: &str, qualified_since| Review {
+        reviewer: who.into(),
+        role: Role::Manager,
+        active: true,
+        verdict: Verdict::Approve,
+        candidate: 1,
+        qualified_since,
+    };
+    let reviews = [r("a", 10), r("b", 100), r("c", 101), r("d", 5_000)];
+    assert_eq!(approvals(&reviews, 1, &requirements), 2);
+    assert_eq!(approvals(&reviews, 1, &reqs(1, Role::Manager)), 4);
 }

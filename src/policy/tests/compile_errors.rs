@@ -65,6 +65,8 @@ fn invalid_rules_are_refused_with_their_index_and_name() {
         ("escalate without a fallback", gate(json!({ "on_deadline": "escalate" })), "needs `escalate_to`"),
         ("fallback without escalate", gate(json!({ "escalate_to": "manager" })), "only used with on_deadline"),
         ("escalate to viewers", gate(json!({ "on_deadline": "escalate", "escalate_to": "viewer" })), "viewers never decide"),
+        ("escalate below the rule's role", gate(json!({ "approver_role": "manager", "on_deadline": "escalate", "escalate_to": "approver" })), "never lowers who may decide"),
+        ("override without a group", gate(json!({ "on_deadline": "escalate", "escalate_to": "manager", "escalate_overrides_role": true })), "needs escalate_to = \"group:"),
         ("escalate to nobody known", gate(json!({ "on_deadline": "escalate", "escalate_to": "boss" })), "must be approver, manager, admin or group"),
         ("escalate to a missing group", gate(json!({ "on_deadline": "escalate", "escalate_to": "group:ghosts" })), "does not define"),
         ("extension of nothing", gate(json!({ "extend_max_secs": 0 })), "extend_max_secs is 0"),

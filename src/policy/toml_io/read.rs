@@ -250,6 +250,8 @@ struct EffectTable {
     #[serde(default)]
     escalate_deadline_secs: Option<u64>,
     #[serde(default)]
+    escalate_overrides_role: Option<bool>,
+    #[serde(default)]
     extend_max_secs: Option<u64>,
     /// A duration: `30m`, `2h`, or seconds.
     #[serde(default)]
@@ -301,6 +303,10 @@ impl EffectTable {
                 "escalate_deadline_secs",
                 self.escalate_deadline_secs.is_some(),
             ),
+            (
+                "escalate_overrides_role",
+                self.escalate_overrides_role.is_some(),
+            ),
             ("extend_max_secs", self.extend_max_secs.is_some()),
             ("grant_max", self.grant_max.is_some()),
             ("grant_max_uses", self.grant_max_uses.is_some()),
@@ -339,6 +345,7 @@ impl EffectTable {
                     on_deadline: self.on_deadline.unwrap_or_default(),
                     escalate_to: self.escalate_to,
                     escalate_deadline_secs: self.escalate_deadline_secs,
+                    escalate_overrides_role: self.escalate_overrides_role.unwrap_or(false),
                     extend_max_secs: self.extend_max_secs,
                     grant_max_secs: self
                         .grant_max

@@ -105,6 +105,8 @@ enum EffectOut<'a> {
         escalate_to: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         escalate_deadline_secs: Option<u64>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        escalate_overrides_role: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         extend_max_secs: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,6 +138,7 @@ impl<'a> From<&'a Effect> for EffectOut<'a> {
                 on_deadline: g.on_deadline,
                 escalate_to: g.escalate_to.as_deref(),
                 escalate_deadline_secs: g.escalate_deadline_secs,
+                escalate_overrides_role: g.escalate_overrides_role,
                 extend_max_secs: g.extend_max_secs,
                 grant_max: g
                     .grant_max_secs

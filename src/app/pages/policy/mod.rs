@@ -366,6 +366,7 @@ fn RuleEditor(
                     {select("on_deadline", "When nobody decides in time", form.on_deadline.clone(), &["expire", "deny", "escalate"])}
                     {text("escalate_to", "Escalate to", form.escalate_to.clone(), "manager, admin or group:<name>")}
                     {text("escalate_deadline", "Escalated deadline", form.escalate_deadline.clone(), "empty: the decision deadline")}
+                    <label class="checkbox"><input type="checkbox" name="form[escalate_overrides_role]" value="true" checked=form.escalate_overrides_role /> " The escalation group decides whatever its members' roles (a group otherwise never lowers the approver role)"</label>
                     {text("extend_max", "Longest extension", form.extend_max.clone(), "empty: the decision deadline; at most twice")}
                     {text("grant_max", "Remembered grants up to", form.grant_max.clone(), "e.g. 30m; empty: no grants")}
                     {text("grant_uses", "Uses per grant", form.grant_uses.clone(), "empty: 10")}
