@@ -1,6 +1,10 @@
 import { expect, test } from "@playwright/test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import {
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { asPerson, BASE, createAgent, createUser, importPolicy } from "./gate";
@@ -15,20 +19,37 @@ const filesystemServer = resolve(
   __dirname,
   "../node_modules/@modelcontextprotocol/server-filesystem/dist/index.js",
 );
+// Our own small upstream built with the official SDK: tools that report what it sees.
+const testServer = resolve(__dirname, "../mcp-upstream/server.mjs");
 const APPROVER = "mcp-approver";
 const GATED = "[askfirst: a person may be asked to approve this call]";
 
 type Text = { type: string; text?: string };
-type ToolResult = { content?: Text[]; isError?: boolean };
+type ToolResult = {
+  content?: Text[];
+  isError?: boolean;
+  structuredContent?: Record<string, unknown>;
+  _meta?: Record<string, unknown>;
+};
 
 let key = "";
 let dir = "";
+/** Agents' names by key. */
+const agentNames = new Map<string, string>();
+
+function newAgent(prefix: string): string {
+  const name = `${prefix}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+  const agentKey = createAgent(name);
+  agentNames.set(agentKey, name);
+  return agentKey;
+}
 
 test.beforeAll(async () => {
   // The default policy, whatever earlier specs left in force.
   await importPolicy(readFileSync(resolve(__dirname, "../../src/policy/default.toml"), "utf8"));
-  key = createAgent(`mcp-agent-${Date.now()}`);
-  createUser(APPROVER, "approver");
+  key = newAgent("mcp-agent");
+  // Once: a worker started again after a failure runs this again.
+  if (!askfirst(["user", "list"]).includes(APPROVER)) createUser(APPROVER, "approver");
 });
 
 test.beforeEach(() => {
@@ -43,11 +64,11 @@ async function proxied(...flags: string[]): Promise<Client> {
   ]);
 }
 
-async function connect(args: string[]): Promise<Client> {
+async function connect(args: string[], agentKey = key, env: Record<string, string> = {}): Promise<Client> {
   const transport = new StdioClientTransport({
     command: bin,
     args,
-    env: { ...(process.env as Record<string, string>), MCP_E2E_KEY: key },
+    env: { ...(process.env as Record<string, string>), MCP_E2E_KEY: agentKey, ...env },
     stderr: "inherit",
   });
   const client = new Client({ name: "askfirst-e2e", version: "1.0.0" });
@@ -70,6 +91,16 @@ async function pendingCall(tool: string, path: string): Promise<View> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no pending ${tool} call for ${path}`);
+}
+
+/** How many calls of `tool` whose arguments pass `which` the agent with key `agentKey` proposed. */
+function proposals(agentKey: string, tool: string, which: (args: Record<string, unknown>) => boolean): number {
+  const agent = agentNames.get(agentKey)!;
+  const lines = askfirst(["audit", "export", "--format", "jsonl", "--kind", "call.proposed", "--agent", agent])
+    .split("\n")
+    .filter((l) => l.trim() !== "");
+  const ids = lines.map((l) => JSON.parse(l).call_id);
+  return ids.map((id: string) => show(id)).filter((c) => c.tool === tool && which(c.args)).length;
 }
 
 function show(id: string): View {
@@ -139,38 +170,62 @@ test("a denial returns the feedback and writes nothing", async () => {
       { timeout: 60_000 },
     );
     const pending = await pendingCall("files.write_file", path);
-    asPerson(["calls", "deny", pending.id, "--user", APPROVER, "--feedback", "write to /tmp/scratch instead"]);
+    asPerson([
+      "calls", "deny", pending.id, "--user", APPROVER, "--feedback", "write to /tmp/scratch instead",
+      "--do-not-retry",
+    ]);
     const result = (await call) as ToolResult;
     expect(result.isError).toBe(true);
-    expect(text(result)).toBe("write to /tmp/scratch instead");
+    // Who denied, their words, and whether to ask again: in words and as structured content.
+    expect(text(result)).toBe(
+      `askfirst: ${APPROVER} (a person) denied this call: write to /tmp/scratch instead. Do not retry this call.`,
+    );
+    const refusal = {
+      outcome: "denied", by: "person", person: APPROVER, feedback: "write to /tmp/scratch instead",
+      retry: false, call_id: pending.id,
+    };
+    expect(result._meta?.askfirst).toEqual(refusal);
+    // The filesystem server's tools declare an output schema, which this would not fit.
+    expect(result.structuredContent).toBeUndefined();
     expect(existsSync(path)).toBe(false);
   } finally {
     await client.close();
   }
 });
 
-test("after the client's patience runs out, a retry runs once with one approval", async () => {
+test("after the client's patience runs out, a retry — even from a new proxy — finds the same call", async () => {
+  const path = join(dir, "later.txt");
+  const args = { path, content: "worth the wait" };
   const client = await proxied("--max-wait", "2s");
+  let pending: View;
   try {
-    const path = join(dir, "later.txt");
-    const args = { path, content: "worth the wait" };
     const first = (await client.callTool({ name: "write_file", arguments: args })) as ToolResult;
     expect(first.isError).toBe(true);
-    const pending = await pendingCall("files.write_file", path);
+    pending = await pendingCall("files.write_file", path);
     expect(text(first)).toContain(pending.id);
     expect(text(first)).toContain(`${BASE}/calls/${pending.id}`);
+    // Asked again while still pending: the same call, not a second one.
+    const again = (await client.callTool({ name: "write_file", arguments: { content: "worth the wait", path } })) as ToolResult;
+    expect(text(again)).toContain(pending.id);
     expect(existsSync(path)).toBe(false);
+  } finally {
+    await client.close();
+  }
 
-    asPerson(["calls", "approve", pending.id, "--user", APPROVER]);
-    // The same call again: the same pending call, now approved, runs without a second ask.
-    const retry = (await client.callTool({ name: "write_file", arguments: args })) as ToolResult;
+  asPerson(["calls", "approve", pending.id, "--user", APPROVER]);
+  // A new proxy run (a new askfirst session): the same call, now approved, runs without a
+  // second ask.
+  const later = await proxied("--max-wait", "2s");
+  try {
+    const retry = (await later.callTool({ name: "write_file", arguments: args })) as ToolResult;
     expect(retry.isError ?? false).toBe(false);
     expect(readFileSync(path, "utf8")).toBe("worth the wait");
     expect(show(pending.id).status).toBe("executed");
     const same = JSON.parse(askfirst(["calls", "pending", "--json"])) as View[];
     expect(same.filter((c) => c.args.path === path)).toHaveLength(0);
+    expect(proposals(key, "files.write_file", (a) => a.path === path)).toBe(1);
   } finally {
-    await client.close();
+    await later.close();
   }
 });
 
@@ -236,7 +291,10 @@ test("the permission-prompt tool answers Claude Code's shapes", async () => {
     ) as Promise<ToolResult>;
     const second = await pendingByTool("Edit", other);
     asPerson(["calls", "deny", second, "--user", APPROVER, "--feedback", "not that file"]);
-    expect(answer(await denied)).toEqual({ behavior: "deny", message: "not that file" });
+    expect(answer(await denied)).toEqual({
+      behavior: "deny",
+      message: `askfirst: ${APPROVER} (a person) denied this call: not that file. You may try again with a changed call.`,
+    });
   } finally {
     await client.close();
   }
@@ -252,3 +310,283 @@ async function pendingByTool(tool: string, file: string): Promise<string> {
   }
   throw new Error(`no pending ${tool} call for ${file}`);
 }
+
+// The gateway under policies of its own; the default policy is put back afterwards.
+test.describe("the gateway holds", () => {
+  const POLICY = `
+default_effect = "allow"
+
+[[rules]]
+name = "deny-secrets"
+[rules.match]
+tool = "read_secret"
+[rules.effect]
+kind = "deny"
+message = "Secrets are out of scope for agents."
+
+[[rules]]
+name = "gate-quick-notes"
+[rules.match]
+tool = "quick_note"
+[rules.effect]
+kind = "gate"
+approvals_required = 1
+approver_role = "approver"
+deadline_secs = 3
+approval_ttl_secs = 600
+
+[[rules]]
+name = "gate-notes"
+[rules.match]
+tool = "write_note"
+[rules.effect]
+kind = "gate"
+approvals_required = 1
+approver_role = "approver"
+deadline_secs = 3600
+approval_ttl_secs = 600
+`;
+
+  test.beforeAll(async () => {
+    await importPolicy(POLICY);
+  });
+
+  test.afterAll(async () => {
+    await importPolicy(readFileSync(resolve(__dirname, "../../src/policy/default.toml"), "utf8"));
+  });
+
+  /** A client through a fresh proxy named `up` in front of the test server. */
+  async function upstream(agentKey: string, flags: string[] = [], env: Record<string, string> = {}) {
+    return connect(
+      ["mcp", "proxy", "--url", BASE, "--key-env", "MCP_E2E_KEY", "--name", "up", ...flags, "--", process.execPath, testServer],
+      agentKey,
+      env,
+    );
+  }
+
+  test("the upstream never sees the agent's key; --upstream-env passes variables on", async () => {
+    const agentKey = newAgent("mcp-env");
+    const client = await upstream(
+      agentKey,
+      ["--upstream-env", "GIVEN=given-value", "--upstream-env", "PASSED", "--upstream-env", "ASKFIRST_EXTRA"],
+      { ASKFIRST_KEY: agentKey, ASKFIRST_OTHER: agentKey, PASSED: "passed-value", ASKFIRST_EXTRA: "extra-value" },
+    );
+    try {
+      const ask = async (name: string, args: Record<string, unknown>) =>
+        text((await client.callTool({ name, arguments: args })) as ToolResult);
+      // Not in `--key-env`'s variable, not in ASKFIRST_KEY, not in any other.
+      expect(await ask("env_contains", { secret: agentKey })).toBe("no");
+      expect(await ask("env_value", { name: "MCP_E2E_KEY" })).toBe("");
+      expect(await ask("env_value", { name: "ASKFIRST_OTHER" })).toBe("");
+      // What the admin passes on explicitly arrives; the rest of the environment too.
+      expect(await ask("env_value", { name: "GIVEN" })).toBe("given-value");
+      expect(await ask("env_value", { name: "PASSED" })).toBe("passed-value");
+      expect(await ask("env_value", { name: "ASKFIRST_EXTRA" })).toBe("extra-value");
+      expect(await ask("env_value", { name: "PATH" })).toBe(process.env.PATH);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a call that expires ends the tool call, proposed once", async () => {
+    const agentKey = newAgent("mcp-expiry");
+    const client = await upstream(agentKey, ["--max-wait", "10s"]);
+    try {
+      const started = Date.now();
+      const result = (await client.callTool(
+        { name: "quick_note", arguments: { text: "nobody will look" } },
+        undefined,
+        { timeout: 60_000, onprogress: () => {} },
+      )) as ToolResult;
+      const took = Date.now() - started;
+      expect(result.isError).toBe(true);
+      expect(text(result)).toMatch(/nobody decided in time — the call expired at \d\d:\d\d:\d\d UTC; ask again if still needed/);
+      const refusal = result.structuredContent?.askfirst as Record<string, unknown>;
+      expect(refusal.by).toBe("deadline");
+      expect(refusal.outcome).toBe("expired");
+      expect(refusal.retry).toBe(true);
+      // At the 3 s deadline, not at --max-wait and not after proposing again.
+      expect(took).toBeLessThan(9_000);
+      expect(proposals(agentKey, "up.quick_note", () => true)).toBe(1);
+      expect(show(refusal.call_id as string).status).toBe("expired");
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("Claude Code's mcp__server__tool names meet the rules of the bare tool", async () => {
+    const agentKey = newAgent("mcp-names");
+    const prompt = await connect(
+      ["mcp", "permission-prompt", "--url", BASE, "--key-env", "MCP_E2E_KEY"],
+      agentKey,
+    );
+    try {
+      const r = (await prompt.callTool({
+        name: "approval_prompt",
+        arguments: { tool_name: "mcp__vault__read_secret", input: { name: "db" }, tool_use_id: "toolu_09" },
+      })) as ToolResult;
+      const answer = JSON.parse(text(r));
+      expect(answer.behavior).toBe("deny");
+      expect(answer.message).toBe(
+        "askfirst: policy rule `deny-secrets` denied this call: Secrets are out of scope for agents. Do not retry this call.",
+      );
+    } finally {
+      await prompt.close();
+    }
+    // The same call through the proxy: the same rule, the same answer.
+    const client = await upstream(agentKey);
+    try {
+      const r = (await client.callTool({ name: "read_secret", arguments: { name: "db" } })) as ToolResult;
+      expect(r.isError).toBe(true);
+      expect(r.structuredContent).toEqual({
+        askfirst: {
+          outcome: "denied", by: "policy", rule: "deny-secrets", feedback: "Secrets are out of scope for agents.",
+          retry: false, call_id: expect.any(String),
+        },
+      });
+    } finally {
+      await client.close();
+    }
+    // And the policy preview, by either name.
+    const res = await fetch(`${BASE}/api/v1/policy/preview`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${agentKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ tools: [{ tool: "mcp__vault__read_secret" }, { tool: "vault.read_secret" }, { tool: "Bash" }] }),
+    });
+    const preview = await res.json();
+    expect(preview.tools.map((t: { decision: string }) => t.decision)).toEqual(["deny", "deny", "allow"]);
+  });
+
+  test("the permission prompt's retry in a new run finds the earlier call", async () => {
+    const agentKey = newAgent("mcp-prompt-runs");
+    const file = join(dir, "runs.txt");
+    const ask = async () => {
+      // Each `claude -p` run starts its own permission-prompt server (a new session).
+      const prompt = await connect(
+        ["mcp", "permission-prompt", "--url", BASE, "--key-env", "MCP_E2E_KEY", "--max-wait", "1s"],
+        agentKey,
+      );
+      try {
+        const r = (await prompt.callTool({
+          name: "approval_prompt",
+          arguments: { tool_name: "mcp__up__write_note", input: { text: file }, tool_use_id: "toolu_10" },
+        })) as ToolResult;
+        return JSON.parse(text(r));
+      } finally {
+        await prompt.close();
+      }
+    };
+    const first = await ask();
+    expect(first.behavior).toBe("deny");
+    const id = /call (\S+) is waiting/.exec(first.message)![1];
+    expect(show(id).tool).toBe("up.write_note");
+    const second = await ask();
+    expect(second.message).toContain(id);
+    asPerson(["calls", "approve", id, "--user", APPROVER]);
+    expect(await ask()).toEqual({ behavior: "allow", updatedInput: { text: file } });
+    expect(show(id).status).toBe("executed");
+    expect(proposals(agentKey, "up.write_note", () => true)).toBe(1);
+  });
+
+  test("progress, cancellation, subscriptions and logging pass through", async () => {
+    const agentKey = newAgent("mcp-pass");
+    const client = await upstream(agentKey);
+    try {
+      // Only what the proxy forwards is advertised.
+      const caps = client.getServerCapabilities()!;
+      expect(Object.keys(caps).sort()).toEqual(["logging", "resources", "tools"]);
+      expect(caps.resources?.subscribe).toBe(true);
+
+      // The upstream's progress arrives under the client's own progress token.
+      const steps: number[] = [];
+      const counted = (await client.callTool({ name: "count", arguments: { n: 3 } }, undefined, {
+        onprogress: (p) => steps.push(p.progress),
+      })) as ToolResult;
+      expect(text(counted)).toBe("counted to 3");
+      expect(steps).toEqual([1, 2, 3]);
+
+      // A cancellation reaches a tool running upstream.
+      const marker = join(dir, "cancelled.marker");
+      const abort = new AbortController();
+      const sleeping = client.callTool({ name: "sleep", arguments: { ms: 30_000, marker } }, undefined, {
+        signal: abort.signal,
+        timeout: 60_000,
+      });
+      await new Promise((r) => setTimeout(r, 1_500));
+      abort.abort("changed my mind");
+      await expect(sleeping).rejects.toThrow();
+      await expect.poll(() => existsSync(marker), { timeout: 10_000 }).toBe(true);
+
+      // Subscriptions: subscribe, an update, unsubscribe, no more updates.
+      const updates: string[] = [];
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+        updates.push(n.params.uri);
+      });
+      await client.subscribeResource({ uri: "test://note" });
+      await client.callTool({ name: "touch", arguments: { uri: "test://note" } });
+      await expect.poll(() => updates).toEqual(["test://note"]);
+      await client.unsubscribeResource({ uri: "test://note" });
+      await client.callTool({ name: "touch", arguments: { uri: "test://note" } });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(updates).toEqual(["test://note"]);
+
+      // Logging: the level reaches the upstream, its messages reach the client.
+      const logs: unknown[] = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+        logs.push(n.params.data);
+      });
+      await client.callTool({ name: "log", arguments: { message: "unheard" } });
+      await client.setLoggingLevel("info");
+      await client.callTool({ name: "log", arguments: { message: "heard" } });
+      await expect.poll(() => logs).toEqual(["heard"]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("a crashed upstream: nothing is proposed while it is down, it is started again, and one that keeps crashing ends the proxy with its last words", async () => {
+    test.setTimeout(120_000);
+    const agentKey = newAgent("mcp-crash");
+    const transport = new StdioClientTransport({
+      command: bin,
+      args: ["mcp", "proxy", "--url", BASE, "--key-env", "MCP_E2E_KEY", "--name", "up", "--", process.execPath, testServer],
+      env: { ...(process.env as Record<string, string>), MCP_E2E_KEY: agentKey },
+      stderr: "pipe",
+    });
+    let stderr = "";
+    transport.stderr!.on("data", (d) => (stderr += String(d)));
+    const client = new Client({ name: "askfirst-e2e", version: "1.0.0" });
+    await client.connect(transport);
+    let closed = false;
+    client.onclose = () => (closed = true);
+    const probe = async () => {
+      try {
+        return text((await client.callTool({ name: "env_contains", arguments: { secret: "zzz" } })) as ToolResult);
+      } catch {
+        return "closed";
+      }
+    };
+    try {
+      const crashed = (await client.callTool({ name: "crash", arguments: {} })) as ToolResult;
+      expect(crashed.isError).toBe(true);
+      expect(text(crashed)).toContain("the upstream MCP server failed while running the call");
+      // Down: an error at once, and nobody is asked.
+      const down = (await client.callTool({ name: "write_note", arguments: { text: "while down" } })) as ToolResult;
+      expect(down.isError).toBe(true);
+      expect(text(down)).toContain("The call was not proposed and did not run.");
+      expect(proposals(agentKey, "up.write_note", () => true)).toBe(0);
+      // Started again.
+      await expect.poll(probe, { timeout: 15_000 }).toBe("no");
+      // It keeps crashing: five restarts within a minute, then the proxy gives up.
+      for (let i = 0; i < 5; i++) {
+        await expect.poll(probe, { timeout: 20_000 }).toBe("no");
+        await client.callTool({ name: "crash", arguments: {} });
+      }
+      await expect.poll(() => closed, { timeout: 30_000 }).toBe(true);
+      expect(stderr).toContain("giving up");
+      expect(stderr).toContain("crash: goodbye");
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -40,6 +40,10 @@ pub struct ProposedCall {
     /// Sent as the `Idempotency-Key` header, not in the body.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+    /// Answer with this agent's earlier identical call (same tool and arguments) while it
+    /// is pending or approved and not yet executed, instead of filing a new one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub join_open: bool,
 }
 
 impl ProposedCall {
@@ -56,6 +60,7 @@ impl ProposedCall {
             checkpoint: None,
             callback_url: None,
             idempotency_key: None,
+            join_open: false,
         }
     }
 
@@ -106,6 +111,14 @@ impl ProposedCall {
     /// Webhook to call when the call is decided (async gates).
     pub fn callback_url(mut self, url: impl Into<String>) -> Self {
         self.callback_url = Some(url.into());
+        self
+    }
+
+    /// When policy gates the call and this agent already has a pending, or approved and
+    /// not yet executed, call of the same tool with the same arguments (any session), get
+    /// that call instead of filing a new one: a retry finds the call it asked before.
+    pub fn join_open(mut self) -> Self {
+        self.join_open = true;
         self
     }
 

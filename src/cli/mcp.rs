@@ -32,8 +32,8 @@ pub struct ConnectArgs {
     #[arg(long, env = "ASKFIRST_SESSION")]
     pub session: Option<String>,
     /// How long one tool call waits for people before the client gets an error naming the
-    /// pending call (calling again later with the same arguments picks it up), e.g. `240s`,
-    /// `10m`.
+    /// pending call (calling again later with the same arguments finds it), e.g. `240s`,
+    /// `10m`. A call whose deadline comes first ends at its deadline.
     #[arg(long, default_value = "240s", value_parser = parse_wait)]
     pub max_wait: Duration,
 }
@@ -49,6 +49,12 @@ pub struct ProxyArgs {
     /// A streamable-HTTP upstream instead of a command.
     #[arg(long, conflicts_with = "command")]
     pub upstream_url: Option<String>,
+    /// An environment variable for the upstream command, repeatable: `NAME` passes this
+    /// process's value on, `NAME=VALUE` sets it. The upstream inherits the rest of the
+    /// environment except the agent's key (`--key-env`) and every `ASKFIRST_*` variable.
+    #[arg(long = "upstream-env", value_name = "NAME[=VALUE]",
+          value_parser = |s: &str| proxy::check_env_item(s).map(|()| s.to_string()))]
+    pub upstream_env: Vec<String>,
     /// The upstream server's command and arguments, after `--`.
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -101,7 +107,18 @@ pub async fn run(cmd: McpCommand) -> anyhow::Result<()> {
                 ),
             };
             let gate = args.connect.gatekeeper(&args.name)?;
-            proxy::run(args.name, upstream, gate).await
+            let env = proxy::UpstreamEnv {
+                key_env: args.connect.key_env.clone(),
+                pass: args.upstream_env.clone(),
+            };
+            let outcome = proxy::run(args.name, upstream, env, gate).await;
+            if let Err(e) = &outcome {
+                // Exit now: a read of stdin that is still waiting would hold the runtime's
+                // shutdown (and the client would never see us go).
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            outcome
         }
         McpCommand::PermissionPrompt(args) => {
             permission_prompt::run(args.gatekeeper("claude")?).await

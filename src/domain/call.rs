@@ -340,6 +340,12 @@ pub struct ProposeRequest {
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(schema_with = callback_url_schema))]
     pub callback_url: Option<String>,
+    /// `true`: when policy would gate this call and this agent already has a call of the
+    /// same tool with the same arguments (canonical JSON; any session) that is pending, or
+    /// approved and not yet executed, the answer is that earlier call and nothing new is
+    /// filed. A client retrying a call it stopped waiting for finds the first one.
+    #[serde(default)]
+    pub join_open: bool,
 }
 
 /// What a callback URL must look like — the API document states it and the server checks

@@ -23,6 +23,7 @@ pub mod review;
 pub mod risk;
 pub mod role;
 pub mod signoff;
+pub mod tool_name;
 pub mod user;
 pub mod workflow;
 

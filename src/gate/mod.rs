@@ -16,6 +16,7 @@ pub mod limits;
 pub mod local_notice;
 pub mod metrics;
 pub mod notify;
+mod open_calls;
 pub mod policy_admin;
 pub mod policy_changes;
 pub mod policy_console;

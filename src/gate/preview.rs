@@ -114,9 +114,11 @@ impl Gate {
             .tools
             .iter()
             .map(|t| {
+                // Claude Code's `mcp__s__tool` is `s.tool`, as in proposals.
+                let tool = crate::domain::tool_name::policy_name(&t.tool);
                 let preview = policy.preview(&PreviewInput {
                     agent: &agent.name,
-                    tool: &t.tool,
+                    tool: &tool,
                     risk: &t.risk,
                     params: t.params.as_deref(),
                 });

@@ -131,6 +131,10 @@ impl Gate {
         idempotency_key: Option<String>,
     ) -> Result<ProposeResponse, AppError> {
         validate(&req, idempotency_key.as_deref())?;
+        let mut req = req;
+        if let std::borrow::Cow::Owned(name) = crate::domain::tool_name::policy_name(&req.tool) {
+            req.tool = name;
+        }
         if let Some(url) = &req.callback_url {
             let parsed = reqwest::Url::parse(url)
                 .map_err(|_| AppError::Invalid("`callback_url` is not a URL".into()))?;
@@ -166,6 +170,11 @@ impl Gate {
             evaluation = policy.evaluate(&input);
         }
         self.metrics.gate_checked(checking.elapsed());
+        if req.join_open && repeat.is_none() && matches!(evaluation.outcome, Outcome::Gate { .. }) {
+            if let Some(open) = self.open_identical(agent, &req.tool, &req.args).await? {
+                return Ok(open);
+            }
+        }
 
         let now = self.clock.now();
         // Time-ordered ids: new rows land at the right edge of the id indexes instead of

@@ -1,22 +1,26 @@
-//! Asking askfirst about one MCP tool call and waiting for people: propose, wait with
-//! progress notifications, execute exactly once what was allowed or approved — or refuse,
-//! and fail closed when askfirst cannot be asked.
+//! Asking askfirst about one MCP tool call and waiting for people: propose once, wait with
+//! progress notifications until a person decides, the call's deadline passes or the
+//! client's patience (`--max-wait`) runs out, and execute exactly once what was allowed or
+//! approved — or refuse, saying who refused and whether to ask again. Fails closed when
+//! askfirst cannot be asked.
+//!
+//! One tool call makes at most one proposal. A call that expires, is denied or runs out
+//! of patience ends with an error result; it is never proposed again behind the client's
+//! back. A retry of the same call (same agent, tool and arguments, in any session) while
+//! the earlier one is pending, or approved and not yet executed, finds the earlier one
+//! (`join_open` on the proposal) instead of filing a second.
 
-use askfirst_sdk::{CallView, Client, ProposedCall, Status};
+use askfirst_sdk::{CallView, Client, Denial, ProposedCall, Status};
+use chrono::{DateTime, Utc};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::{Peer, RoleServer};
+use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often a waiting call reports progress to the client.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// Most fresh proposals one tool call makes before giving up (each earlier one was already
-/// used up: executed, expired, cancelled or stale).
-const MAX_GENERATIONS: u32 = 20;
 
 /// What to do with one tool call.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,13 +28,105 @@ pub enum Verdict {
     /// Run it with these arguments (as approved, possibly edited), now and once; askfirst
     /// has recorded the execution.
     Run { call_id: String, args: Value },
-    /// It will not run; the text says why (a person's feedback, policy's message).
-    Refused(String),
-    /// Nobody decided in time. The same call (same session, tool and arguments) asked again
-    /// finds this pending call, and runs with its one approval.
-    Waiting { call_id: String, url: String },
+    /// It will not run: who refused, why, and whether to ask again.
+    Refused(Refusal),
+    /// The client's maximum wait passed while people still have time. The same call asked
+    /// again (same agent, tool and arguments) finds this pending call.
+    Waiting {
+        call_id: String,
+        url: String,
+        deadline: Option<String>,
+    },
     /// The client cancelled the request; the pending call was withdrawn.
     Cancelled,
+}
+
+/// Who refused a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedBy {
+    /// A person denied it (their name, when known).
+    Person,
+    /// A policy rule (or the default effect) denied it.
+    Policy,
+    /// Nobody decided before the call's deadline.
+    Deadline,
+    /// askfirst could not let it run (the approval went stale, it already ran, it was
+    /// withdrawn).
+    Askfirst,
+}
+
+/// Why a call will not run, for the model to read: as text and as structured content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// `denied`, `expired` or `not_run`.
+    pub outcome: &'static str,
+    pub by: RefusedBy,
+    /// The person who denied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// The policy rule that denied it (`None` with `by: policy`: the default effect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The person's feedback, policy's message, or what happened.
+    pub feedback: String,
+    /// The preset reason a person picked (e.g. `out_of_scope`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    /// Whether asking again may help (`false`: do not propose this call again).
+    pub retry: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// When the call expired (RFC 3339), for `by: deadline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal by askfirst itself (nothing a person or a rule said).
+    pub fn askfirst(call_id: Option<String>, feedback: impl Into<String>, retry: bool) -> Self {
+        Self {
+            outcome: "not_run",
+            by: RefusedBy::Askfirst,
+            person: None,
+            rule: None,
+            feedback: feedback.into(),
+            reason_code: None,
+            retry,
+            call_id,
+            expired_at: None,
+        }
+    }
+
+    /// The refusal in words: who, what they said, the reason code, and whether to retry.
+    pub fn text(&self) -> String {
+        let feedback = self.feedback.trim();
+        let mut out = match self.by {
+            RefusedBy::Person => match &self.person {
+                Some(p) => format!("askfirst: {p} (a person) denied this call: {feedback}"),
+                None => format!("askfirst: a person denied this call: {feedback}"),
+            },
+            RefusedBy::Policy => match &self.rule {
+                Some(r) => format!("askfirst: policy rule `{r}` denied this call: {feedback}"),
+                None => format!("askfirst: policy denied this call: {feedback}"),
+            },
+            RefusedBy::Deadline | RefusedBy::Askfirst => format!("askfirst: {feedback}"),
+        };
+        if let Some(code) = &self.reason_code {
+            out.push_str(&format!(" (reason: {code})"));
+        }
+        let advice = match (&self.by, self.retry) {
+            (_, false) => "Do not retry this call.",
+            (RefusedBy::Deadline | RefusedBy::Askfirst, true) => return out,
+            (_, true) => "You may try again with a changed call.",
+        };
+        if !out.ends_with(['.', '!', '?']) {
+            out.push('.');
+        }
+        out.push(' ');
+        out.push_str(advice);
+        out
+    }
 }
 
 /// Where to send progress notifications while waiting: the client's peer and the progress
@@ -41,8 +137,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    async fn send(&self, step: u32, message: String) {
-        let mut p = ProgressNotificationParam::new(self.token.clone(), f64::from(step));
+    async fn send(&self, progress: f64, message: String) {
+        let mut p = ProgressNotificationParam::new(self.token.clone(), progress);
         p.message = Some(message);
         if let Err(e) = self.peer.notify_progress(p).await {
             tracing::debug!("progress notification not sent: {e}");
@@ -55,8 +151,6 @@ pub struct Gatekeeper {
     client: Client,
     session: String,
     max_wait: Duration,
-    /// Per call (idempotency key without its generation): how many generations were used up.
-    used: Mutex<HashMap<String, u32>>,
 }
 
 impl Gatekeeper {
@@ -67,7 +161,6 @@ impl Gatekeeper {
             client,
             session,
             max_wait,
-            used: Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,11 +179,11 @@ impl Gatekeeper {
         format!("{}/calls/{id}", self.client.base_url())
     }
 
-    /// Decides a call of `tool` with `args` claiming `risk`: proposes it (with an
-    /// idempotency key from the session, tool and arguments), waits up to the maximum wait
-    /// while policy gates it, sending progress, and reports execution when it may run.
-    /// `cancelled` resolves when the client withdraws the request. An error means askfirst
-    /// could not be asked: the call must not run.
+    /// Decides a call of `tool` with `args` claiming `risk`: proposes it once (or finds
+    /// the same call asked earlier), waits while people decide — until the call's deadline
+    /// or the maximum wait, whichever comes first — sending progress, and reports execution
+    /// when it may run. `cancelled` resolves when the client withdraws the request. An
+    /// error means askfirst could not be asked: the call must not run.
     pub async fn decide(
         &self,
         tool: &str,
@@ -99,90 +192,130 @@ impl Gatekeeper {
         progress: Option<&Progress>,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Verdict, askfirst_sdk::Error> {
-        let base = call_key(&self.session, tool, &args);
-        let mut cancelled = std::pin::pin!(cancelled);
-        for _ in 0..MAX_GENERATIONS {
-            let generation = self.generation(&base);
-            let call = ProposedCall::new(&self.session, tool)
-                .args(args.clone())
-                .risk(risk.clone())
-                .idempotency_key(format!("{base}-{generation}"));
-            let proposal = self.client.propose(&call).await?;
-            let id = proposal.id;
-            let view = match proposal.status {
-                Status::Pending => {
-                    match self.wait(tool, &id, progress, cancelled.as_mut()).await? {
-                        Some(view) => view,
-                        None => {
-                            self.use_up(&base, generation);
-                            return Ok(Verdict::Cancelled);
-                        }
-                    }
-                }
-                // Allowed: execute below. Denied: policy's message is in the view.
-                _ => self.client.get(&id).await?,
-            };
-            match view.status {
-                Status::Allowed | Status::Approved => match self.client.execute(&id).await {
-                    Ok(executed) => {
-                        self.use_up(&base, generation);
-                        return Ok(Verdict::Run {
-                            call_id: id,
-                            args: executed.args,
-                        });
-                    }
-                    // Used up meanwhile (another retry ran it, or the approval went
-                    // stale): ask again as a new call.
-                    Err(e)
-                        if e.is_conflict("already_executed") || e.is_conflict("approval_stale") =>
-                    {
-                        self.use_up(&base, generation)
-                    }
-                    Err(e) => return Err(e),
-                },
-                Status::Denied => {
-                    self.use_up(&base, generation);
-                    return Ok(Verdict::Refused(view.feedback()));
-                }
-                Status::Pending => {
-                    return Ok(Verdict::Waiting {
-                        url: self.call_url(&id),
-                        call_id: id,
-                    })
-                }
-                // An earlier answer to this same call that can no longer run: ask anew.
-                Status::Executed | Status::Expired | Status::Cancelled | Status::Stale => {
-                    self.use_up(&base, generation)
-                }
-                Status::Unknown => {
-                    return Err(askfirst_sdk::Error::Decode(format!(
-                        "call {id} has a status this proxy does not know"
-                    )))
-                }
+        let call = ProposedCall::new(&self.session, tool)
+            .args(args)
+            .risk(risk)
+            .join_open();
+        let proposal = self.client.propose(&call).await?;
+        let id = proposal.id.clone();
+        match proposal.status {
+            Status::Allowed | Status::Approved => return self.execute(&id).await,
+            Status::Denied => {
+                return Ok(Verdict::Refused(denied(
+                    Some(id),
+                    proposal.rule.clone(),
+                    proposal.message.clone().unwrap_or_default(),
+                    proposal.denial.as_ref(),
+                    None,
+                )))
             }
+            _ => {}
         }
-        Ok(Verdict::Refused(format!(
-            "askfirst: this call was asked {MAX_GENERATIONS} times and never ran; not asking again"
-        )))
+        let deadline = proposal.deadline_at();
+        let mut cancelled = std::pin::pin!(cancelled);
+        let Some(view) = self
+            .wait(tool, &id, deadline, progress, cancelled.as_mut())
+            .await?
+        else {
+            return Ok(Verdict::Cancelled);
+        };
+        match view.status {
+            Status::Allowed | Status::Approved => self.execute(&id).await,
+            Status::Denied => {
+                let person = view
+                    .decisions
+                    .iter()
+                    .rev()
+                    .find(|d| d.decision == "deny")
+                    .map(|d| d.user.clone());
+                let feedback = view.feedback();
+                Ok(Verdict::Refused(denied(
+                    Some(id),
+                    view.rule.clone(),
+                    feedback,
+                    view.denial.as_ref(),
+                    person,
+                )))
+            }
+            Status::Pending => Ok(Verdict::Waiting {
+                url: self.call_url(&id),
+                call_id: id,
+                deadline: view.deadline.clone(),
+            }),
+            Status::Expired => {
+                let at = view.deadline.as_deref().and_then(parse_time);
+                let when = at.map_or_else(|| "its deadline".to_string(), clock_time);
+                Ok(Verdict::Refused(Refusal {
+                    outcome: "expired",
+                    by: RefusedBy::Deadline,
+                    person: None,
+                    rule: view.rule.clone(),
+                    feedback: format!(
+                        "nobody decided in time — the call expired at {when}; ask again if \
+                         still needed"
+                    ),
+                    reason_code: None,
+                    retry: true,
+                    call_id: Some(id),
+                    expired_at: view.deadline.clone(),
+                }))
+            }
+            Status::Cancelled => Ok(Verdict::Refused(Refusal::askfirst(
+                Some(id),
+                "the call was withdrawn before anyone approved it; ask again if still needed",
+                true,
+            ))),
+            Status::Stale => Ok(Verdict::Refused(stale(id))),
+            Status::Executed => Ok(Verdict::Refused(already_ran(id))),
+            Status::Unknown => Err(askfirst_sdk::Error::Decode(format!(
+                "call {id} has a status this proxy does not know"
+            ))),
+        }
     }
 
-    /// Long-polls call `id` until it leaves `pending` or the maximum wait passes (then the
-    /// pending view), reporting progress every few seconds; `None` when the client cancelled
-    /// (the call is then withdrawn).
+    /// Reports execution of an allowed or approved call: the arguments to run, once.
+    async fn execute(&self, id: &str) -> Result<Verdict, askfirst_sdk::Error> {
+        match self.client.execute(id).await {
+            Ok(executed) => Ok(Verdict::Run {
+                call_id: id.to_string(),
+                args: executed.args,
+            }),
+            // Another request with the same call ran it meanwhile.
+            Err(e) if e.is_conflict("already_executed") => {
+                Ok(Verdict::Refused(already_ran(id.to_string())))
+            }
+            Err(e) if e.is_conflict("approval_stale") => {
+                Ok(Verdict::Refused(stale(id.to_string())))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Long-polls call `id` until it leaves `pending`, its deadline passes or the maximum
+    /// wait passes (then the pending view), reporting progress every few seconds; `None`
+    /// when the client cancelled (the call is then withdrawn).
     async fn wait(
         &self,
         tool: &str,
         id: &str,
+        mut deadline: Option<DateTime<Utc>>,
         progress: Option<&Progress>,
         mut cancelled: std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Option<CallView>, askfirst_sdk::Error> {
-        let end = Instant::now() + self.max_wait;
+        let started = Instant::now();
+        let end = started + self.max_wait;
         let url = self.call_url(id);
-        let mut step = 0;
         loop {
             let left = end.saturating_duration_since(Instant::now());
+            let mut slice = left.min(PROGRESS_EVERY);
+            // Ask again just after the deadline: the call is then expired (or escalated,
+            // with a later deadline).
+            if let Some(d) = deadline {
+                let to_deadline = (d - Utc::now()).to_std().unwrap_or_default();
+                slice = slice.min(to_deadline + Duration::from_millis(300));
+            }
             // Long-polls are whole seconds: a last slice under one second asks once more.
-            let slice = left.min(PROGRESS_EVERY).max(Duration::from_secs(1));
+            let slice = slice.max(Duration::from_secs(1));
             let view = tokio::select! {
                 () = cancelled.as_mut() => {
                     match self.client.cancel(id).await {
@@ -198,39 +331,95 @@ impl Gatekeeper {
             if view.status != Status::Pending || Instant::now() >= end {
                 return Ok(Some(view));
             }
-            step += 1;
+            // Extensions and escalations move the deadline.
+            deadline = view.deadline.as_deref().and_then(parse_time).or(deadline);
             if let Some(p) = progress {
+                let until = match deadline {
+                    Some(d) => format!(" (people have until {})", clock_time(d)),
+                    None => String::new(),
+                };
                 p.send(
-                    step,
-                    format!("askfirst: waiting for a person to approve `{tool}` — {url}"),
+                    started.elapsed().as_secs_f64().floor(),
+                    format!("askfirst: waiting for a person to approve `{tool}`{until} — {url}"),
                 )
                 .await;
             }
         }
     }
+}
 
-    fn generation(&self, base: &str) -> u32 {
-        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        used.get(base).copied().unwrap_or(0)
-    }
-
-    fn use_up(&self, base: &str, generation: u32) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let next = used.entry(base.to_string()).or_insert(0);
-        *next = (*next).max(generation + 1);
+/// A denial by a person or by policy, from what askfirst answered.
+fn denied(
+    call_id: Option<String>,
+    rule: Option<String>,
+    message: String,
+    denial: Option<&Denial>,
+    person: Option<String>,
+) -> Refusal {
+    match denial {
+        // A person denied it (or denied this very call before, with "do not retry").
+        Some(d) => Refusal {
+            outcome: "denied",
+            by: RefusedBy::Person,
+            person,
+            rule: None,
+            feedback: d.feedback.clone(),
+            reason_code: d.reason_code.clone(),
+            retry: d.retry,
+            call_id,
+            expired_at: None,
+        },
+        None if person.is_some() => Refusal {
+            outcome: "denied",
+            by: RefusedBy::Person,
+            person,
+            rule: None,
+            feedback: message,
+            reason_code: None,
+            retry: true,
+            call_id,
+            expired_at: None,
+        },
+        // Policy: the same call would be denied again.
+        None => Refusal {
+            outcome: "denied",
+            by: RefusedBy::Policy,
+            person: None,
+            rule,
+            feedback: message,
+            reason_code: None,
+            retry: false,
+            call_id,
+            expired_at: None,
+        },
     }
 }
 
-/// The idempotency key of a call without its generation: the same session, tool and
-/// arguments (in canonical JSON, so key order does not matter) give the same key, which
-/// askfirst answers with the same call. 68 visible ASCII characters.
-pub fn call_key(session: &str, tool: &str, args: &Value) -> String {
-    let mut h = Sha256::new();
-    for part in [session, tool, &crate::store::json::canonical(args)] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    format!("mcp-{}", hex::encode(h.finalize()))
+fn stale(id: String) -> Refusal {
+    Refusal::askfirst(
+        Some(id),
+        "the approval expired before the call ran; ask again if still needed",
+        true,
+    )
+}
+
+fn already_ran(id: String) -> Refusal {
+    Refusal::askfirst(
+        Some(id),
+        "this call already ran once (an identical request ran it); it does not run twice",
+        false,
+    )
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A time as people read it: `14:02:05 UTC`.
+fn clock_time(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S UTC").to_string()
 }
 
 /// A fresh session name for one run of a proxy or permission-prompt server.
@@ -241,65 +430,61 @@ pub fn new_session(server: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn call_keys() {
-        let k = call_key(
-            "s",
-            "files.write_file",
-            &json!({ "path": "a", "content": "b" }),
+    fn refusals_say_who_why_and_whether_to_retry() {
+        let denial = Denial {
+            feedback: "write to /tmp/scratch instead".into(),
+            reason_code: Some("out_of_scope".into()),
+            retry: false,
+            repeat_of: None,
+        };
+        let person = denied(
+            Some("c1".into()),
+            Some("gate-high-stakes".into()),
+            String::new(),
+            Some(&denial),
+            Some("alice".into()),
         );
-        assert!(k.starts_with("mcp-") && k.len() == 68, "{k}");
-        assert!(k.bytes().all(|b| b.is_ascii_graphic()));
-        // Key order does not matter; anything else does.
-        let same = call_key(
-            "s",
-            "files.write_file",
-            &json!({ "content": "b", "path": "a" }),
+        assert_eq!(
+            person.text(),
+            "askfirst: alice (a person) denied this call: write to /tmp/scratch instead \
+             (reason: out_of_scope). Do not retry this call."
         );
-        assert_eq!(k, same);
-        for other in [
-            call_key(
-                "t",
-                "files.write_file",
-                &json!({ "path": "a", "content": "b" }),
-            ),
-            call_key(
-                "s",
-                "files.read_file",
-                &json!({ "path": "a", "content": "b" }),
-            ),
-            call_key(
-                "s",
-                "files.write_file",
-                &json!({ "path": "a", "content": "c" }),
-            ),
-            call_key("s", "files.write_file", &json!({ "path": "a" })),
-            // Lengths are part of the hash: parts cannot slide into each other.
-            call_key(
-                "sf",
-                "iles.write_file",
-                &json!({ "path": "a", "content": "b" }),
-            ),
-        ] {
-            assert_ne!(k, other);
-        }
+        let json = serde_json::to_value(&person).unwrap();
+        assert_eq!(json["by"], "person");
+        assert_eq!(json["retry"], false);
+        assert_eq!(json["reason_code"], "out_of_scope");
+        assert!(json.get("rule").is_none());
+
+        let policy = denied(
+            Some("c2".into()),
+            Some("deny-credentials".into()),
+            "Credential access is out of scope.".into(),
+            None,
+            None,
+        );
+        assert_eq!(policy.by, RefusedBy::Policy);
+        assert!(!policy.retry);
+        assert_eq!(
+            policy.text(),
+            "askfirst: policy rule `deny-credentials` denied this call: Credential access \
+             is out of scope. Do not retry this call."
+        );
+
+        let open = denied(None, None, "no".into(), None, Some("bob".into()));
+        assert!(open.retry);
+        assert!(open
+            .text()
+            .ends_with("You may try again with a changed call."));
+        assert_eq!(stale("c3".into()).by, RefusedBy::Askfirst);
+        assert!(!already_ran("c4".into()).retry);
     }
 
     #[test]
-    fn generations_move_on_only_when_used_up() {
-        let g = Gatekeeper::new(
-            Client::new("http://127.0.0.1:9", "k").unwrap(),
-            "s".into(),
-            Duration::from_secs(1),
-        );
-        assert_eq!(g.generation("a"), 0);
-        g.use_up("a", 0);
-        g.use_up("a", 0);
-        assert_eq!((g.generation("a"), g.generation("b")), (1, 0));
-        g.use_up("a", 3);
-        assert_eq!(g.generation("a"), 4);
-        assert_eq!(g.call_url("c1"), "http://127.0.0.1:9/calls/c1");
+    fn times_for_people() {
+        let t = parse_time("2026-12-06T14:02:05.123Z").unwrap();
+        assert_eq!(clock_time(t), "14:02:05 UTC");
+        assert!(parse_time("yesterday").is_none());
     }
 }

@@ -9,9 +9,11 @@
 //! progress notifications while they wait, and failing closed.
 
 pub mod gatekeeper;
+pub mod link;
 pub mod permission_prompt;
 pub mod proxy;
 pub mod risk;
+pub mod stdio;
 pub mod tools;
 
-pub use gatekeeper::{Gatekeeper, Progress, Verdict};
+pub use gatekeeper::{Gatekeeper, Progress, Refusal, RefusedBy, Verdict};

@@ -4,6 +4,8 @@
 //! (and people, when policy gates it), and the answer is one text block holding
 //! `{"behavior":"allow","updatedInput":{…}}` — the approved, possibly edited, input — or
 //! `{"behavior":"deny","message":"…"}`. Anything but an approval or an allow is a deny.
+//! Tool names follow `crate::domain::tool_name`: `mcp__vault__read_secret` is proposed,
+//! and matched by policy, as `vault.read_secret`.
 
 use super::gatekeeper::{Gatekeeper, Progress, Verdict};
 use rmcp::model::{
@@ -31,11 +33,13 @@ struct PromptInput {
 
 /// Runs the server until the client closes stdin.
 pub async fn run(gate: Gatekeeper) -> anyhow::Result<()> {
+    let io = super::stdio::stdio();
     let service = PermissionPrompt { gate }
-        .serve(rmcp::transport::stdio())
+        .serve((io.read, io.write))
         .await
         .map_err(|e| anyhow::anyhow!("serving the MCP client on stdio: {e}"))?;
     service.waiting().await?;
+    let _ = io.flushed.await;
     Ok(())
 }
 
@@ -69,12 +73,13 @@ fn tool() -> Tool {
 pub fn answer(verdict: Result<Verdict, String>) -> Value {
     match verdict {
         Ok(Verdict::Run { args, .. }) => json!({ "behavior": "allow", "updatedInput": args }),
-        Ok(Verdict::Refused(message)) => json!({ "behavior": "deny", "message": message }),
-        Ok(Verdict::Waiting { call_id, url }) => json!({
+        Ok(Verdict::Refused(refusal)) => json!({ "behavior": "deny", "message": refusal.text() }),
+        Ok(Verdict::Waiting { call_id, url, .. }) => json!({
             "behavior": "deny",
             "message": format!(
                 "askfirst: nobody has decided yet; call {call_id} is waiting for a person at \
-                 {url}. Try the same tool use again later to get their decision."
+                 {url}. Try the same tool use again later (also in a new session) to get their \
+                 decision: askfirst finds this call again."
             ),
         }),
         Ok(Verdict::Cancelled) => json!({
@@ -132,10 +137,12 @@ impl ServerHandler for PermissionPrompt {
             peer: context.peer.clone(),
             token,
         });
+        // Claude Code's `mcp__server__tool` is `server.tool`, as through the proxy.
+        let tool = crate::domain::tool_name::policy_name(&input.tool_name);
         let verdict = self
             .gate
             .decide(
-                &input.tool_name,
+                &tool,
                 args,
                 vec![],
                 progress.as_ref(),
@@ -162,11 +169,16 @@ mod tests {
             allow,
             json!({ "behavior": "allow", "updatedInput": { "command": "ls" } })
         );
-        let deny = answer(Ok(Verdict::Refused("not today".into())));
-        assert_eq!(deny, json!({ "behavior": "deny", "message": "not today" }));
+        let refusal = super::super::Refusal::askfirst(None, "not today", true);
+        let deny = answer(Ok(Verdict::Refused(refusal.clone())));
+        assert_eq!(
+            deny,
+            json!({ "behavior": "deny", "message": refusal.text() })
+        );
         let waiting = answer(Ok(Verdict::Waiting {
             call_id: "c7".into(),
             url: "http://h/calls/c7".into(),
+            deadline: None,
         }));
         assert_eq!(waiting["behavior"], "deny");
         let text = waiting["message"].as_str().unwrap();

@@ -1,23 +1,33 @@
 //! `askfirst mcp proxy`: an MCP server on stdio in front of an upstream MCP server (a child
-//! process on stdio, or a streamable-HTTP URL). Tools, resources, prompts, completion and
-//! the upstream's progress and list-changed notifications pass through; every `tools/call` is
-//! proposed to askfirst first as `<name>.<tool>` and runs upstream only as allowed or
-//! approved — with the approved arguments, exactly once. `tools/list` marks the tools a
-//! person may be asked about.
+//! process on stdio, or a streamable-HTTP URL). Tools, resources (with subscriptions),
+//! prompts, completion and logging pass through, and so do the upstream's progress (under
+//! the client's own progress token), resource-updated, log-message and list-changed
+//! notifications; a client's cancellation of a running call is passed on to the upstream.
+//! Every `tools/call` is proposed to askfirst first as `<name>.<tool>` and runs upstream only
+//! as allowed or approved — with the approved arguments, exactly once. `tools/list` marks
+//! the tools a person may be asked about. What the proxy does not forward — the upstream's
+//! sampling, elicitation and roots requests, tasks — is advertised to neither side.
 
-use super::gatekeeper::{Gatekeeper, Progress, Verdict};
+use super::gatekeeper::{Gatekeeper, Progress, Refusal, Verdict};
 use super::risk::risk_of;
-use super::tools::{marked, proxied_name, Mark};
+use super::tools::{marked, Mark};
+use crate::domain::tool_name::proxied as proxied_name;
 use askfirst_sdk::{PreviewDecision, PreviewTool};
+// Logging (and resources/subscribe) are deprecated in the newest MCP revision; the
+// revisions this proxy speaks (those that open with `initialize`) have them.
+#[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    ContentBlock, GetPromptRequestParams, GetPromptResponse, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceUpdatedNotificationParam, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
+    CancelledNotificationParam, ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerResult, SetLevelRequestParams,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, ServiceError};
-use rmcp::{transport::TokioChildProcess, ServiceExt};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RequestContext, ServiceError};
+use rmcp::ServiceExt;
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -33,38 +43,95 @@ pub enum Upstream {
     Url(String),
 }
 
+/// The environment of an upstream child process: askfirst's own, without the agent's key
+/// (the variable `--key-env` names) and without any `ASKFIRST_*` variable, plus what
+/// `--upstream-env` passes on explicitly. The upstream never sees askfirst's credentials
+/// unless an admin hands them over by name.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamEnv {
+    /// The variable holding the agent's key.
+    pub key_env: String,
+    /// `--upstream-env`: `NAME` (pass askfirst's value on) or `NAME=VALUE`.
+    pub pass: Vec<String>,
+}
+
+impl UpstreamEnv {
+    /// The variables to remove from the inherited environment and to set, in order.
+    pub fn plan(
+        &self,
+        inherited: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> (Vec<std::ffi::OsString>, Vec<(String, std::ffi::OsString)>) {
+        let remove = inherited
+            .map(|(name, _)| name)
+            .filter(|name| {
+                name.to_str()
+                    .is_none_or(|n| n == self.key_env || n.starts_with("ASKFIRST_"))
+            })
+            .collect();
+        let set = self
+            .pass
+            .iter()
+            .filter_map(|item| match item.split_once('=') {
+                Some((name, value)) => Some((name.to_string(), value.into())),
+                None => std::env::var_os(item).map(|v| (item.clone(), v)),
+            })
+            .collect();
+        (remove, set)
+    }
+
+    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command) {
+        let (remove, set) = self.plan(std::env::vars_os());
+        for name in remove {
+            cmd.env_remove(name);
+        }
+        for (name, value) in set {
+            cmd.env(name, value);
+        }
+    }
+}
+
+/// Checks an `--upstream-env` item: `NAME` or `NAME=VALUE`, with a name of letters,
+/// digits and `_` that does not start with a digit.
+pub fn check_env_item(item: &str) -> Result<(), String> {
+    let name = item.split_once('=').map_or(item, |(n, _)| n);
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{item}` is not `NAME` or `NAME=VALUE` (a name of letters, digits and `_`)"
+        ))
+    }
+}
+
 /// Runs the proxy until the client closes stdin (or the upstream goes away).
-pub async fn run(server: String, upstream: Upstream, gate: Gatekeeper) -> anyhow::Result<()> {
+pub async fn run(
+    server: String,
+    upstream: Upstream,
+    upstream_env: UpstreamEnv,
+    gate: Gatekeeper,
+) -> anyhow::Result<()> {
     let downstream: Arc<OnceLock<Peer<RoleServer>>> = Arc::new(OnceLock::new());
     let forward = Forward {
         downstream: downstream.clone(),
         tools_changed: Arc::new(Mutex::new(false)),
+        progress: Arc::new(Mutex::new(HashMap::new())),
     };
     let tools_changed = forward.tools_changed.clone();
-    let upstream = match upstream {
-        Upstream::Command(argv) => {
-            let (program, args) = argv
-                .split_first()
-                .ok_or_else(|| anyhow::anyhow!("give the upstream command after `--`"))?;
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args);
-            let transport = TokioChildProcess::new(cmd)
-                .map_err(|e| anyhow::anyhow!("starting `{program}`: {e}"))?;
-            forward.serve(transport).await
-        }
-        Upstream::Url(url) => {
-            // rmcp's HTTP client leaves the TLS provider to the program; use ring, as ours.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
-            forward.serve(transport).await
-        }
-    }
-    .map_err(|e| anyhow::anyhow!("connecting to the upstream MCP server: {e}"))?;
-    let peer = upstream
-        .peer()
+    let progress = forward.progress.clone();
+    let restarted_tools = tools_changed.clone();
+    let connected = super::link::keep_up(upstream, upstream_env, forward, move || {
+        // Another process: its tools are listed again.
+        *restarted_tools.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    })
+    .await?;
+    let peer = connected
+        .first
         .peer_info()
         .ok_or_else(|| anyhow::anyhow!("the upstream MCP server sent no server info"))?;
-    let mut info = InitializeResult::new(peer.capabilities.clone());
+    let mut info = InitializeResult::new(forwarded(&peer.capabilities));
     info.protocol_version = peer.protocol_version.clone();
     info.instructions = peer.instructions.clone();
     if let Some(server_info) = &peer.server_info {
@@ -72,20 +139,30 @@ pub async fn run(server: String, upstream: Upstream, gate: Gatekeeper) -> anyhow
     }
     let proxy = Proxy {
         server,
-        upstream: upstream.peer().clone(),
+        link: connected.link.clone(),
         info,
         gate,
         tools: Mutex::new(HashMap::new()),
         tools_changed,
+        progress,
     };
+    let io = super::stdio::stdio();
     let service = proxy
-        .serve(rmcp::transport::stdio())
+        .serve((io.read, io.write))
         .await
         .map_err(|e| anyhow::anyhow!("serving the MCP client on stdio: {e}"))?;
     let _ = downstream.set(service.peer().clone());
-    service.waiting().await?;
-    let _ = upstream.cancel().await;
-    Ok(())
+    let mut gave_up = connected.gave_up;
+    let outcome = tokio::select! {
+        done = service.waiting() => done.map(|_| ()).map_err(anyhow::Error::from),
+        why = &mut gave_up => Err(why.unwrap_or_else(|e| anyhow::anyhow!("the upstream supervisor failed: {e}"))),
+    };
+    // Stops the upstream (its process is killed with its session).
+    gave_up.abort();
+    if outcome.is_ok() {
+        let _ = io.flushed.await;
+    }
+    outcome
 }
 
 /// The upstream client: passes the upstream's notifications on to our client.
@@ -94,6 +171,24 @@ struct Forward {
     downstream: Arc<OnceLock<Peer<RoleServer>>>,
     /// Set when the upstream says its tool list changed: annotations are read again.
     tools_changed: Arc<Mutex<bool>>,
+    /// The upstream requests' progress tokens (the SDK sets its own on every request) and
+    /// the client's token for each.
+    progress: ProgressTokens,
+}
+
+type ProgressTokens = Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>;
+
+/// The server capabilities the proxy advertises: the upstream's, for what it forwards —
+/// tools, resources (with subscriptions), prompts, completion and logging. Anything else
+/// (tasks, extensions, experimental ones) is not forwarded, so not advertised.
+fn forwarded(upstream: &ServerCapabilities) -> ServerCapabilities {
+    let mut caps = ServerCapabilities::default();
+    caps.tools = upstream.tools.clone();
+    caps.resources = upstream.resources.clone();
+    caps.prompts = upstream.prompts.clone();
+    caps.completions = upstream.completions.clone();
+    caps.logging = upstream.logging.clone();
+    caps
 }
 
 impl Forward {
@@ -105,11 +200,31 @@ impl Forward {
 impl ClientHandler for Forward {
     async fn on_progress(
         &self,
-        params: ProgressNotificationParam,
+        mut params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        // Under the client's own token; progress of a request the client gave no token
+        // for goes nowhere.
+        let token = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&params.progress_token)
+            .cloned();
+        if let (Some(p), Some(token)) = (self.peer(), token) {
+            params.progress_token = token;
+            let _ = p.notify_progress(params).await;
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
         _: NotificationContext<RoleClient>,
     ) {
         if let Some(p) = self.peer() {
-            let _ = p.notify_progress(params).await;
+            let _ = p.notify_logging_message(params).await;
         }
     }
 
@@ -147,13 +262,15 @@ impl ClientHandler for Forward {
 struct Proxy {
     /// `--name`: the prefix of every tool name askfirst sees.
     server: String,
-    upstream: Peer<RoleClient>,
+    /// The upstream, kept up (`link`).
+    link: Arc<super::link::Link>,
     /// What the upstream answered to `initialize`.
     info: InitializeResult,
     gate: Gatekeeper,
     /// The upstream's tools by name, as last listed (for their annotations).
     tools: Mutex<HashMap<String, Tool>>,
     tools_changed: Arc<Mutex<bool>>,
+    progress: ProgressTokens,
 }
 
 /// An upstream failure as the client sees it.
@@ -169,6 +286,25 @@ fn error_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
+/// The `_meta` key (and structured content key) of askfirst's refusal.
+pub const REFUSAL_KEY: &str = "askfirst";
+
+/// A refused call as the model reads it: the refusal in words, and as structured content
+/// `{"askfirst": {outcome, by, person, rule, feedback, reason_code, retry, call_id}}`
+/// (also in `_meta`, and only there when the tool declares an output schema, which the
+/// refusal would not fit).
+fn refusal_result(refusal: &Refusal, has_output_schema: bool) -> CallToolResult {
+    let mut result = error_result(refusal.text());
+    let value = serde_json::to_value(refusal).unwrap_or(Value::Null);
+    let mut meta = rmcp::model::MetaObject::default();
+    meta.0.insert(REFUSAL_KEY.to_string(), value.clone());
+    result.meta = Some(meta);
+    if !has_output_schema {
+        result.structured_content = Some(serde_json::json!({ REFUSAL_KEY: value }));
+    }
+    result
+}
+
 /// The top-level argument names a tool's input schema declares (`None`: it declares none).
 fn params_of(tool: &Tool) -> Option<Vec<String>> {
     match tool.input_schema.get("properties") {
@@ -178,6 +314,13 @@ fn params_of(tool: &Tool) -> Option<Vec<String>> {
 }
 
 impl Proxy {
+    /// The upstream peer, or an error saying it is down.
+    fn upstream(&self) -> Result<Peer<RoleClient>, McpError> {
+        self.link
+            .peer()
+            .map_err(|why| McpError::internal_error(why, None))
+    }
+
     /// The upstream tool `name`, listing the tools again if it is not known yet or the list
     /// changed.
     async fn tool(&self, name: &str) -> Result<Option<Tool>, McpError> {
@@ -194,7 +337,7 @@ impl Proxy {
             }
         }
         let all = self
-            .upstream
+            .upstream()?
             .list_all_tools()
             .await
             .map_err(upstream_error)?;
@@ -252,7 +395,7 @@ impl ServerHandler for Proxy {
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let mut page = self
-            .upstream
+            .upstream()?
             .list_tools(request)
             .await
             .map_err(upstream_error)?;
@@ -275,6 +418,16 @@ impl ServerHandler for Proxy {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
+        // While the upstream is down, nobody is asked about a call that could not run.
+        let upstream = match self.link.peer() {
+            Ok(peer) => peer,
+            Err(why) => {
+                return Ok(error_result(format!(
+                    "askfirst: {why}. The call was not proposed and did not run."
+                ))
+                .into())
+            }
+        };
         let Some(tool) = self.tool(&name).await? else {
             return Ok(error_result(format!("the upstream server has no tool `{name}`")).into());
         };
@@ -296,12 +449,15 @@ impl ServerHandler for Proxy {
             .await;
         let args = match verdict {
             Ok(Verdict::Run { args, .. }) => args,
-            Ok(Verdict::Refused(why)) => return Ok(error_result(why).into()),
-            Ok(Verdict::Waiting { call_id, url }) => {
+            Ok(Verdict::Refused(why)) => {
+                return Ok(refusal_result(&why, tool.output_schema.is_some()).into())
+            }
+            Ok(Verdict::Waiting { call_id, url, .. }) => {
                 return Ok(error_result(format!(
                     "askfirst: nobody has decided yet whether `{full}` may run; call {call_id} \
                      is waiting for a person at {url}. Call the tool again later with the same \
-                     arguments to get their decision (it runs once, when approved)."
+                     arguments to get their decision: askfirst finds this call again (it runs \
+                     once, when approved)."
                 ))
                 .into())
             }
@@ -318,18 +474,103 @@ impl ServerHandler for Proxy {
         let Value::Object(arguments) = args else {
             return Ok(error_result("askfirst: the approved arguments are not an object").into());
         };
-        let mut upstream =
-            CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        let params = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        let handle = match upstream
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+        {
+            Ok(handle) => handle,
+            Err(e) => {
+                return Ok(error_result(format!("the upstream MCP server failed: {e}")).into())
+            }
+        };
+        // The SDK put its own progress token on the request: the upstream's progress is
+        // passed on under the client's.
+        let upstream_token = handle.progress_token.clone();
         if let Some(token) = context.meta.get_progress_token() {
-            let mut meta = rmcp::model::RequestMetaObject::new();
-            meta.set_progress_token(token);
-            upstream.meta = Some(meta);
+            self.progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(upstream_token.clone(), token);
         }
-        match self.upstream.call_tool(upstream).await {
-            Ok(result) => Ok(result.into()),
+        let id = handle.id.clone();
+        let answer = tokio::select! {
+            answer = handle.await_response() => Some(answer),
+            () = context.ct.cancelled() => None,
+        };
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&upstream_token);
+        match answer {
+            Some(Ok(ServerResult::CallToolResult(result))) => Ok(result.into()),
+            Some(Ok(_)) => Ok(error_result(
+                "the upstream MCP server answered the tool call with something else than a result",
+            )
+            .into()),
             // It was reported as executed: say what happened instead of failing the request.
-            Err(e) => Ok(error_result(format!("the upstream MCP server failed: {e}")).into()),
+            Some(Err(e)) => {
+                if matches!(e, ServiceError::TransportClosed) {
+                    self.link
+                        .down("the upstream MCP server stopped; askfirst is starting it again");
+                }
+                Ok(error_result(format!(
+                    "the upstream MCP server failed while running the call: {e}"
+                ))
+                .into())
+            }
+            None => {
+                // The client cancelled the request while the tool ran: tell the upstream.
+                let cancel = CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the client cancelled the request".into()),
+                );
+                let _ = upstream.notify_cancelled(cancel).await;
+                Ok(error_result("askfirst: the client cancelled the call while it ran").into())
+            }
         }
+    }
+
+    #[allow(deprecated)] // resources/subscribe: the revisions that open with `initialize` have it
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.upstream()?
+            .subscribe(request)
+            .await
+            .map(|_| ())
+            .map_err(upstream_error)
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.upstream()?
+            .unsubscribe(request)
+            .await
+            .map(|_| ())
+            .map_err(upstream_error)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.upstream()?
+            .set_level(request)
+            .await
+            .map(|_| ())
+            .map_err(upstream_error)
     }
 
     async fn list_resources(
@@ -337,7 +578,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.upstream
+        self.upstream()?
             .list_resources(request)
             .await
             .map_err(upstream_error)
@@ -348,7 +589,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        self.upstream
+        self.upstream()?
             .list_resource_templates(request)
             .await
             .map_err(upstream_error)
@@ -359,7 +600,7 @@ impl ServerHandler for Proxy {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.upstream
+        self.upstream()?
             .read_resource_once(request)
             .await
             .map_err(upstream_error)
@@ -370,7 +611,7 @@ impl ServerHandler for Proxy {
         request: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.upstream
+        self.upstream()?
             .list_prompts(request)
             .await
             .map_err(upstream_error)
@@ -381,7 +622,7 @@ impl ServerHandler for Proxy {
         request: GetPromptRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.upstream
+        self.upstream()?
             .get_prompt_once(request)
             .await
             .map_err(upstream_error)
@@ -392,9 +633,60 @@ impl ServerHandler for Proxy {
         request: CompleteRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        self.upstream
+        self.upstream()?
             .complete(request)
             .await
             .map_err(upstream_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_upstream_gets_no_askfirst_secrets() {
+        let env = UpstreamEnv {
+            key_env: "MY_AGENT_KEY".into(),
+            pass: vec!["GIVEN=a=b".into(), "ASKFIRST_URL=http://x".into()],
+        };
+        let inherited = [
+            ("PATH", "/bin"),
+            ("MY_AGENT_KEY", "af_secret"),
+            ("ASKFIRST_KEY", "af_secret"),
+            ("ASKFIRST_SESSION", "s"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let (remove, set) = env.plan(inherited.into_iter());
+        assert_eq!(
+            remove,
+            ["MY_AGENT_KEY", "ASKFIRST_KEY", "ASKFIRST_SESSION"].map(OsString::from)
+        );
+        // Set explicitly, after the removals: an admin may hand a variable on by name.
+        assert_eq!(
+            set,
+            vec![
+                ("GIVEN".to_string(), OsString::from("a=b")),
+                ("ASKFIRST_URL".to_string(), OsString::from("http://x")),
+            ]
+        );
+        // `NAME` alone passes this process's value, if it has one.
+        let unset = UpstreamEnv {
+            key_env: "K".into(),
+            pass: vec!["SURELY_NOT_SET_ANYWHERE_42".into()],
+        };
+        assert!(unset.plan(std::iter::empty()).1.is_empty());
+    }
+
+    #[test]
+    fn upstream_env_items() {
+        for good in ["A", "GIVEN=x", "_X1=", "PATH=/a:/b"] {
+            assert!(check_env_item(good).is_ok(), "{good}");
+        }
+        for bad in ["", "=x", "1A", "A-B", "A B=c"] {
+            assert!(check_env_item(bad).is_err(), "{bad}");
+        }
     }
 }

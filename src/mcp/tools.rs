@@ -1,4 +1,5 @@
-//! How the proxy names upstream tools to askfirst and marks them for the model.
+//! How the proxy marks upstream tools for the model (their names are
+//! `crate::domain::tool_name`'s).
 
 /// Put before the description of a tool a person may be asked to approve.
 pub const GATED_MARK: &str = "[askfirst: a person may be asked to approve this call] ";
@@ -23,11 +24,6 @@ pub fn check_server_name(name: &str) -> Result<(), String> {
             "`{name}` is not a server name: use 1-{MAX_SERVER_NAME} letters, digits, `_` or `-`"
         ))
     }
-}
-
-/// The name askfirst sees for `tool` of server `server`: `files.write_file`.
-pub fn proxied_name(server: &str, tool: &str) -> String {
-    format!("{server}.{tool}")
 }
 
 /// How a tool is marked in `tools/list`.
@@ -67,7 +63,6 @@ mod tests {
         for bad in ["", "a.b", "with space", "ünï", &"x".repeat(65), "a/b"] {
             assert!(check_server_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(proxied_name("files", "write_file"), "files.write_file");
     }
 
     #[test]

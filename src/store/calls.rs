@@ -396,6 +396,25 @@ pub async fn is_novel(
     Ok(seen.is_none())
 }
 
+/// The agent's pending or approved calls of `tool`, newest first, as `(id, proposed
+/// arguments)`: what a retry of the same call may join (`ProposeRequest::join_open`).
+pub async fn open_of_tool(
+    db: impl Executor<'_>,
+    agent_id: &str,
+    tool: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT id, args FROM calls WHERE agent_id = $1 AND tool = $2
+         AND status IN ('pending', 'approved') ORDER BY created_at DESC LIMIT $3",
+    )
+    .bind(agent_id)
+    .bind(tool)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// The newest calls, newest first.
 pub async fn recent(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
     sqlx::query_as(&format!(

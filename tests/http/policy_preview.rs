@@ -28,6 +28,9 @@ async fn the_default_policy_previewed_for_proxied_tools() {
             { "tool": "files.create_directory", "params": ["path"] },
             { "tool": "vault.export_credentials" },
             { "tool": "files.read_text_file" },
+            // Claude Code's names for MCP tools: the same rule as `server.tool`.
+            { "tool": "mcp__vault__export_credentials" },
+            { "tool": "mcp__files__write_file", "risk": ["destructive"] },
         ] }),
     )
     .await;
@@ -56,6 +59,8 @@ async fn the_default_policy_previewed_for_proxied_tools() {
             ("vault.export_credentials", "deny", vec!["deny"]),
             // Any argument (an `env` naming production) could make the read a gated one.
             ("files.read_text_file", "depends", vec!["allow", "gate"]),
+            ("mcp__vault__export_credentials", "deny", vec!["deny"]),
+            ("mcp__files__write_file", "gate", vec!["gate"]),
         ]
     );
     // Nothing was proposed or recorded.

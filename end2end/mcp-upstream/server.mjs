@@ -1,0 +1,126 @@
+// A small MCP server built with the official TypeScript SDK, the upstream of the MCP
+// gateway's tests (end2end/tests/mcp.spec.ts). Its tools report what an upstream sees:
+//
+// - `env_contains {secret}`: "yes" if any environment value contains `secret`, else "no";
+// - `env_value {name}`: the value of one environment variable ("" when unset);
+// - `write_note {text}`, `quick_note {text}`: echo the text (tests gate them by policy);
+// - `read_secret {name}`: a stand-in for a tool policy refuses;
+// - `sleep {ms, marker}`: waits, then answers "slept"; a cancellation ends it early and
+//   writes "cancelled" to the file `marker`;
+// - `count {n}`: sends `n` progress notifications under the request's progress token;
+// - `log {message}`: sends a log message at level "info" (seen only at that level or below);
+// - `touch {uri}`: sends resources/updated for `uri` if a client subscribed to it;
+// - `crash`: exits the process at once.
+//
+// Resources: `test://note` (text), with subscriptions.
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import {
+  CallToolRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { writeFileSync } from "node:fs";
+
+const object = (props) => ({ type: "object", properties: props });
+const str = { type: "string" };
+const tools = [
+  { name: "env_contains", description: "Whether any environment value contains `secret`", inputSchema: object({ secret: str }), annotations: { readOnlyHint: true } },
+  { name: "env_value", description: "One environment variable's value", inputSchema: object({ name: str }), annotations: { readOnlyHint: true } },
+  { name: "write_note", description: "Write a note", inputSchema: object({ text: str }) },
+  { name: "quick_note", description: "Write a note that must be approved quickly", inputSchema: object({ text: str }) },
+  { name: "read_secret", description: "Read a secret", inputSchema: object({ name: str }) },
+  { name: "sleep", description: "Wait `ms` milliseconds", inputSchema: object({ ms: { type: "number" }, marker: str }) },
+  { name: "count", description: "Report `n` steps of progress", inputSchema: object({ n: { type: "number" } }) },
+  { name: "log", description: "Send a log message", inputSchema: object({ message: str }) },
+  { name: "touch", description: "Say a resource changed", inputSchema: object({ uri: str }) },
+  { name: "crash", description: "Exit the process", inputSchema: object({}) },
+];
+
+const server = new Server(
+  { name: "askfirst-test-upstream", version: "1.0.0" },
+  { capabilities: { tools: {}, resources: { subscribe: true }, logging: {} } },
+);
+const subscribed = new Set();
+const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+let level = "warning";
+
+server.setRequestHandler(ListResourcesRequestSchema, async () => ({
+  resources: [{ uri: "test://note", name: "note", mimeType: "text/plain" }],
+}));
+server.setRequestHandler(ReadResourceRequestSchema, async (request) => ({
+  contents: [{ uri: request.params.uri, mimeType: "text/plain", text: "a note" }],
+}));
+server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+  subscribed.add(request.params.uri);
+  return {};
+});
+server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+  subscribed.delete(request.params.uri);
+  return {};
+});
+server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+  level = request.params.level;
+  return {};
+});
+const text = (t) => ({ content: [{ type: "text", text: t }] });
+
+server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+  const args = request.params.arguments ?? {};
+  switch (request.params.name) {
+    case "env_contains": {
+      const secret = String(args.secret ?? "");
+      const found = secret !== "" && Object.values(process.env).some((v) => (v ?? "").includes(secret));
+      return text(found ? "yes" : "no");
+    }
+    case "env_value":
+      return text(process.env[String(args.name)] ?? "");
+    case "write_note":
+    case "quick_note":
+    case "read_secret":
+      return text(`${request.params.name}: ${JSON.stringify(args)}`);
+    case "sleep":
+      return await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(text("slept")), Number(args.ms ?? 0));
+        extra.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          if (args.marker) writeFileSync(String(args.marker), "cancelled");
+          resolve(text("cancelled"));
+        });
+      });
+    case "count": {
+      const token = request.params._meta?.progressToken;
+      const n = Number(args.n ?? 0);
+      for (let i = 1; i <= n && token !== undefined; i++) {
+        await extra.sendNotification({
+          method: "notifications/progress",
+          params: { progressToken: token, progress: i, total: n, message: `step ${i}` },
+        });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return text(`counted to ${n}`);
+    }
+    case "log":
+      if (LEVELS.indexOf("info") >= LEVELS.indexOf(level)) {
+        await server.sendLoggingMessage({ level: "info", logger: "test", data: String(args.message) });
+      }
+      return text("logged");
+    case "touch":
+      if (subscribed.has(String(args.uri))) {
+        await server.sendResourceUpdated({ uri: String(args.uri) });
+      }
+      return text("touched");
+    case "crash":
+      process.stderr.write("crash: goodbye\n", () => process.exit(3));
+      return await new Promise(() => {});
+    default:
+      return { content: [{ type: "text", text: `no tool ${request.params.name}` }], isError: true };
+  }
+});
+
+await server.connect(new StdioServerTransport());
