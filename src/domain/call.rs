@@ -366,7 +366,7 @@ pub const CALLBACK_URL_PATTERN: &str = concat!(
 /// runs ([`crate::domain::invisible::has_visible`]), so the two cannot disagree.
 #[cfg(feature = "ssr")]
 pub fn name_pattern() -> String {
-    let controls = r"\u{0}-\u{1F}\u{7F}-\u{9F}";
+    let controls = r"\u0000-\u001F\u007F-\u009F";
     format!(
         "^[^{controls}]*[^\\s{}][^{controls}]*$",
         crate::domain::invisible::class_ranges()

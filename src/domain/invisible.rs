@@ -159,20 +159,30 @@ pub fn strip(s: &str) -> String {
     s.chars().filter(|&c| !is_marked(c)).collect()
 }
 
-/// The classified ranges as a regular-expression character-class body (`\u{…}` escapes,
-/// as ECMAScript's `u` flag and the `regex` crate both read them), without tab, line feed
-/// and carriage return: for patterns in the API document that must agree with
-/// [`has_visible`].
+/// The classified ranges as a regular-expression character-class body (escapes as
+/// [`escape`] writes them), without tab, line feed and carriage return: for patterns in the
+/// API document that must agree with [`has_visible`].
 pub fn class_ranges() -> String {
     let mut out = String::new();
     for &(lo, hi, _) in TABLE {
-        if lo == hi {
-            out.push_str(&format!("\\u{{{lo:X}}}"));
-        } else {
-            out.push_str(&format!("\\u{{{lo:X}}}-\\u{{{hi:X}}}"));
+        out.push_str(&escape(lo));
+        if lo != hi {
+            out.push('-');
+            out.push_str(&escape(hi));
         }
     }
     out
+}
+
+/// A code point as a pattern escape that Rust's `regex`, Python's `re` (what the API
+/// fuzzer builds values from) and ECMAScript (for the Basic Multilingual Plane) all read:
+/// `\u200B`, or `\U000E0041` beyond it.
+pub fn escape(c: u32) -> String {
+    if c <= 0xFFFF {
+        format!("\\u{c:04X}")
+    } else {
+        format!("\\U{c:08X}")
+    }
 }
 
 #[cfg(test)]

@@ -585,20 +585,8 @@ async fn grant_holds(
         return Ok(true);
     };
     if grants::withdraw(&mut *conn, number, to_millis(now)).await? {
-        audit::append(
-            conn,
-            &audit::NewEvent {
-                at: now,
-                actor: "system",
-                kind: "grant.ended",
-                agent_id: Some(&grant.agent_id),
-                call_id: Some(&grant.call_id),
-                from_status: Some("active"),
-                to_status: Some("ended"),
-                detail: json!({ "grant": number, "why": why, "asked_by": call.id }),
-            },
-        )
-        .await?;
+        let detail = json!({ "why": why, "asked_by": call.id });
+        super::workflow::audit_grant_ended(conn, now, &grant, detail).await?;
     }
     Ok(false)
 }

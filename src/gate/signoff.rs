@@ -334,10 +334,15 @@ pub(super) async fn account_changes(
                 "user.role_changed" => format!("role {} → {}", text("from"), text("to")),
                 "user.enabled" => "enabled again".into(),
                 "user.disabled" => "disabled".into(),
-                "user.password_reset" => match d.get("cooling_until").and_then(|v| v.as_str()) {
-                    Some(until) => {
-                        format!("password reset by someone else; signs nothing off until {until}")
-                    }
+                "user.password_reset" => match d
+                    .get("cooling_until")
+                    .and_then(|v| v.as_str())
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                {
+                    Some(until) => format!(
+                        "password reset by someone else; signs nothing off until {}",
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    ),
                     None => "password reset by someone else".into(),
                 },
                 "user.password_changed" => "set their own password".into(),

@@ -335,20 +335,7 @@ impl Gate {
                         if !grants::end(&mut *conn, id, now_ms).await? {
                             return Ok(false);
                         }
-                        audit::append(
-                            conn,
-                            &audit::NewEvent {
-                                at: now,
-                                actor: "system",
-                                kind: "grant.ended",
-                                agent_id: Some(&row.agent_id),
-                                call_id: Some(&row.call_id),
-                                from_status: Some("active"),
-                                to_status: Some("ended"),
-                                detail: json!({ "grant": id, "used": row.used }),
-                            },
-                        )
-                        .await?;
+                        audit_grant_ended(conn, now, &row, json!({ "used": row.used })).await?;
                         Ok::<_, AppError>(true)
                     })
                 })
@@ -402,4 +389,30 @@ impl Gate {
 /// workflows were stored (newer ones carry their extension allowance).
 fn rule_deadline_ms(row: &calls::CallRow) -> i64 {
     (row.deadline.unwrap_or(row.created_at) - row.created_at).max(1000)
+}
+
+/// The audit event of a grant that ended (its window over, or no longer standing behind
+/// its calls), with `detail` saying how; the grant's number is added.
+pub(super) async fn audit_grant_ended(
+    conn: &mut crate::store::Conn,
+    now: chrono::DateTime<chrono::Utc>,
+    grant: &grants::GrantRow,
+    mut detail: serde_json::Value,
+) -> Result<(), AppError> {
+    detail["grant"] = json!(grant.id);
+    audit::append(
+        conn,
+        &audit::NewEvent {
+            at: now,
+            actor: "system",
+            kind: "grant.ended",
+            agent_id: Some(&grant.agent_id),
+            call_id: Some(&grant.call_id),
+            from_status: Some("active"),
+            to_status: Some("ended"),
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -56,17 +56,27 @@ pub struct UpstreamEnv {
 }
 
 impl UpstreamEnv {
-    /// The variables to remove from the inherited environment and to set, in order.
+    /// The variables to remove from the inherited environment and to set, in order: the
+    /// key's variable, every `ASKFIRST_*`, and any other variable that holds the key's value
+    /// (the key copied under another name is the key all the same).
     pub fn plan(
         &self,
         inherited: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
     ) -> (Vec<std::ffi::OsString>, Vec<(String, std::ffi::OsString)>) {
+        let inherited: Vec<_> = inherited.collect();
+        let key = inherited
+            .iter()
+            .find(|(name, _)| name.to_str() == Some(self.key_env.as_str()))
+            .map(|(_, value)| value.clone())
+            .filter(|value| !value.is_empty());
         let remove = inherited
-            .map(|(name, _)| name)
-            .filter(|name| {
+            .into_iter()
+            .filter(|(name, value)| {
                 name.to_str()
                     .is_none_or(|n| n == self.key_env || n.starts_with("ASKFIRST_"))
+                    || key.as_ref() == Some(value)
             })
+            .map(|(name, _)| name)
             .collect();
         let set = self
             .pass
@@ -657,12 +667,19 @@ mod tests {
             ("ASKFIRST_KEY", "af_secret"),
             ("ASKFIRST_SESSION", "s"),
             ("HOME", "/root"),
+            ("COPIED_KEY", "af_secret"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         let (remove, set) = env.plan(inherited.into_iter());
         assert_eq!(
             remove,
-            ["MY_AGENT_KEY", "ASKFIRST_KEY", "ASKFIRST_SESSION"].map(OsString::from)
+            [
+                "MY_AGENT_KEY",
+                "ASKFIRST_KEY",
+                "ASKFIRST_SESSION",
+                "COPIED_KEY"
+            ]
+            .map(OsString::from)
         );
         // Set explicitly, after the removals: an admin may hand a variable on by name.
         assert_eq!(

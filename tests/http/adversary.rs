@@ -69,43 +69,15 @@ fn policy() -> serde_json::Value {
 /// Runs one row on a fresh server whose clock starts a minute in the past (the CLI acts on
 /// the real clock, so everything it does happens after the filing, as in life).
 async fn run(row: &Row) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = fresh_database(dir.path()).await;
-    let start = Utc::now() - Duration::minutes(1);
-    let app = TestApp::spawn_at(db, start, dir.path().join("key")).await;
-    app.policy(policy()).await;
-    for (name, role) in [
+    let (app, _dir, ada, bypass) = filed(&[
         ("ada", Role::Admin),
         ("m1", Role::Manager),
         ("m2", Role::Manager),
         ("a1", Role::Approver),
         ("a2", Role::Approver),
-    ] {
-        app.add_user(name, role, PASSWORD).await;
-    }
-    let ada = askfirst::store::users::find_by_username(app.pool(), "ada")
-        .await
-        .unwrap()
-        .unwrap()
-        .view();
+    ])
+    .await;
     let gate = app.gate();
-    let bypass = gate
-        .request_bypass(
-            &ada,
-            BypassRequest {
-                scope: Scope {
-                    agent: None,
-                    tool: "deploy".into(),
-                    args: Vec::new(),
-                },
-                window_secs: 3600,
-                reason: "release day".into(),
-                include_confirmation: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id;
     let mut loosened = gate.policy().policy().clone();
     loosened.rules.clear();
     let change = gate
@@ -176,6 +148,47 @@ async fn run(row: &Row) {
         );
     }
     app.stop().await;
+}
+
+/// A fresh server whose clock starts a minute in the past (the CLI acts on the real clock,
+/// so everything it does happens after the filing, as in life), the policy above, `people`
+/// (each with [`PASSWORD`]), and a bypass `ada` asked for: the server, its directory, Ada,
+/// and the bypass's number.
+async fn filed(
+    people: &[(&str, Role)],
+) -> (TestApp, tempfile::TempDir, askfirst::domain::UserView, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database(dir.path()).await;
+    let start = Utc::now() - Duration::minutes(1);
+    let app = TestApp::spawn_at(db, start, dir.path().join("key")).await;
+    app.policy(policy()).await;
+    for (name, role) in people {
+        app.add_user(name, *role, PASSWORD).await;
+    }
+    let ada = askfirst::store::users::find_by_username(app.pool(), "ada")
+        .await
+        .unwrap()
+        .unwrap()
+        .view();
+    let bypass = app
+        .gate()
+        .request_bypass(
+            &ada,
+            BypassRequest {
+                scope: Scope {
+                    agent: None,
+                    tool: "deploy".into(),
+                    args: Vec::new(),
+                },
+                window_secs: 3600,
+                reason: "release day".into(),
+                include_confirmation: false,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    (app, dir, ada, bypass)
 }
 
 /// A browser session for `who`; a password someone else set is replaced at once by
@@ -460,45 +473,12 @@ async fn one_admin_alone_never_satisfies_a_sign_off() {
 /// count as one of its own reviewers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_line_acts_as_a_person_only_with_their_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = fresh_database(dir.path()).await;
-    let app = TestApp::spawn_at(
-        db,
-        Utc::now() - Duration::minutes(1),
-        dir.path().join("key"),
-    )
-    .await;
-    app.policy(policy()).await;
-    for (name, role) in [
+    let (app, dir, ada, bypass) = filed(&[
         ("ada", Role::Admin),
         ("m1", Role::Manager),
         ("m2", Role::Manager),
-    ] {
-        app.add_user(name, role, PASSWORD).await;
-    }
-    let ada = askfirst::store::users::find_by_username(app.pool(), "ada")
-        .await
-        .unwrap()
-        .unwrap()
-        .view();
-    let bypass = app
-        .gate()
-        .request_bypass(
-            &ada,
-            BypassRequest {
-                scope: Scope {
-                    agent: None,
-                    tool: "deploy".into(),
-                    args: Vec::new(),
-                },
-                window_secs: 3600,
-                reason: "release day".into(),
-                include_confirmation: false,
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    ])
+    .await;
     let run = |args: Vec<String>, password: Option<&'static str>| {
         let db = app.db.clone();
         async move {
