@@ -10,7 +10,8 @@
 // - `count {n}`: sends `n` progress notifications under the request's progress token;
 // - `log {message}`: sends a log message at level "info" (seen only at that level or below);
 // - `touch {uri}`: sends resources/updated for `uri` if a client subscribed to it;
-// - `crash`: exits the process at once.
+// - `crash`: exits the process at once;
+// - `fail {message}`: answers with a tool error (`isError`) saying `message`.
 //
 // Resources: `test://note` (text), with subscriptions.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
@@ -39,6 +40,7 @@ const tools = [
   { name: "log", description: "Send a log message", inputSchema: object({ message: str }) },
   { name: "touch", description: "Say a resource changed", inputSchema: object({ uri: str }) },
   { name: "crash", description: "Exit the process", inputSchema: object({}) },
+  { name: "fail", description: "Answer with a tool error", inputSchema: object({ message: str }), annotations: { readOnlyHint: true } },
 ];
 
 const server = new Server(
@@ -115,6 +117,8 @@ server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
         await server.sendResourceUpdated({ uri: String(args.uri) });
       }
       return text("touched");
+    case "fail":
+      return { content: [{ type: "text", text: String(args.message) }], isError: true };
     case "crash":
       process.stderr.write("crash: goodbye\n", () => process.exit(3));
       return await new Promise(() => {});

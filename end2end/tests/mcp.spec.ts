@@ -80,7 +80,14 @@ function text(result: ToolResult): string {
   return (result.content ?? []).map((c) => c.text ?? "").join("\n");
 }
 
-type View = { id: string; status: string; tool: string; args: Record<string, unknown> };
+type View = {
+  id: string;
+  status: string;
+  tool: string;
+  args: Record<string, unknown>;
+  outcome?: string;
+  outcome_detail?: string;
+};
 
 /** The pending call of `tool` with `path`, once the proxy has proposed it. */
 async function pendingCall(tool: string, path: string): Promise<View> {
@@ -154,7 +161,9 @@ test("a write waits, reports progress, and runs once with the approver's edit", 
     const result = (await call) as ToolResult;
     expect(result.isError ?? false).toBe(false);
     expect(readFileSync(path, "utf8")).toBe("the approver's version");
-    expect(show(pending.id).status).toBe("executed");
+    // Recorded executed once the upstream returned its result (reported just after).
+    await expect.poll(() => show(pending.id).status).toBe("executed");
+    expect(show(pending.id).outcome).toBe("succeeded");
   } finally {
     await client.close();
   }
@@ -220,7 +229,7 @@ test("after the client's patience runs out, a retry â€” even from a new proxy â€
     const retry = (await later.callTool({ name: "write_file", arguments: args })) as ToolResult;
     expect(retry.isError ?? false).toBe(false);
     expect(readFileSync(path, "utf8")).toBe("worth the wait");
-    expect(show(pending.id).status).toBe("executed");
+    await expect.poll(() => show(pending.id).status).toBe("executed");
     const same = JSON.parse(askfirst(["calls", "pending", "--json"])) as View[];
     expect(same.filter((c) => c.args.path === path)).toHaveLength(0);
     expect(proposals(key, "files.write_file", (a) => a.path === path)).toBe(1);
@@ -517,6 +526,20 @@ approval_ttl_secs = 600
       await expect(sleeping).rejects.toThrow();
       await expect.poll(() => existsSync(marker), { timeout: 10_000 }).toBe(true);
 
+      // A tool's own error is a result: the call ran, and the record says how.
+      const failing = (await client.callTool({ name: "fail", arguments: { message: "disk full" } })) as ToolResult;
+      expect(failing.isError).toBe(true);
+      expect(text(failing)).toBe("disk full");
+      const agent = agentNames.get(agentKey)!;
+      const failId = askfirst(["audit", "export", "--format", "jsonl", "--kind", "call.proposed", "--agent", agent])
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l).call_id as string)
+        .find((id) => show(id).tool === "up.fail")!;
+      await expect.poll(() => show(failId).outcome).toBe("tool_error");
+      expect(show(failId).status).toBe("executed");
+      expect(show(failId).outcome_detail).toBe("disk full");
+
       // Subscriptions: subscribe, an update, unsubscribe, no more updates.
       const updates: string[] = [];
       client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
@@ -570,6 +593,16 @@ approval_ttl_secs = 600
       const crashed = (await client.callTool({ name: "crash", arguments: {} })) as ToolResult;
       expect(crashed.isError).toBe(true);
       expect(text(crashed)).toContain("the upstream MCP server failed while running the call");
+      // The record says it failed, not that it ran.
+      const agent = agentNames.get(agentKey)!;
+      const crashId = askfirst(["audit", "export", "--format", "jsonl", "--kind", "call.proposed", "--agent", agent])
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l).call_id as string)
+        .find((id) => show(id).tool === "up.crash")!;
+      await expect.poll(() => show(crashId).status).toBe("failed");
+      expect(show(crashId).outcome).toBe("failed");
+      expect(show(crashId).outcome_detail).toContain("the upstream MCP server failed while running the call");
       // Down: an error at once, and nobody is asked.
       const down = (await client.callTool({ name: "write_note", arguments: { text: "while down" } })) as ToolResult;
       expect(down.isError).toBe(true);

@@ -44,6 +44,10 @@ pub struct ProposedCall {
     /// is pending or approved and not yet executed, instead of filing a new one.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub join_open: bool,
+    /// When policy allows the call, record it `running` at once (no `execute` request);
+    /// report how it went with [`crate::Client::report_outcome`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub run_if_allowed: bool,
 }
 
 impl ProposedCall {
@@ -61,6 +65,7 @@ impl ProposedCall {
             callback_url: None,
             idempotency_key: None,
             join_open: false,
+            run_if_allowed: false,
         }
     }
 
@@ -119,6 +124,13 @@ impl ProposedCall {
     /// that call instead of filing a new one: a retry finds the call it asked before.
     pub fn join_open(mut self) -> Self {
         self.join_open = true;
+        self
+    }
+
+    /// When policy allows the call, start it at once: the answer is `running` and the
+    /// agent must report the outcome with [`crate::Client::report_outcome`].
+    pub fn run_if_allowed(mut self) -> Self {
+        self.run_if_allowed = true;
         self
     }
 

@@ -6,7 +6,7 @@ use crate::events::{parse_events, CallEvent};
 use crate::preview::{
     PreviewAnswer, PreviewRequest, PreviewResponse, PreviewTool, MAX_PREVIEW_TOOLS,
 };
-use crate::types::{Bypass, CallView, Executed, Proposal, Status};
+use crate::types::{Bypass, CallView, Executed, Outcome, Proposal, Status};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
@@ -204,6 +204,36 @@ impl Client {
             .bearer_auth(&self.key)
             .timeout(REQUEST_TIMEOUT);
         Self::read(req.send().await?, "execute").await
+    }
+
+    /// Like [`Client::execute`], but the call is `running` until the agent reports how it
+    /// went with [`Client::report_outcome`]: askfirst records it executed only once the
+    /// tool returned a result, and failed when it did not.
+    pub async fn start(&self, id: &str) -> Result<Executed, Error> {
+        let req = self
+            .http
+            .post(self.call_url(id, "/execute")?)
+            .bearer_auth(&self.key)
+            .json(&serde_json::json!({ "report_outcome": true }))
+            .timeout(REQUEST_TIMEOUT);
+        Self::read(req.send().await?, "execute").await
+    }
+
+    /// Reports how running a `running` call went, once; `detail` says what happened (an
+    /// error message). `409 not_running` if it is not running.
+    pub async fn report_outcome(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        detail: Option<&str>,
+    ) -> Result<CallView, Error> {
+        let req = self
+            .http
+            .post(self.call_url(id, "/outcome")?)
+            .bearer_auth(&self.key)
+            .json(&serde_json::json!({ "result": outcome, "detail": detail }))
+            .timeout(REQUEST_TIMEOUT);
+        Self::read(req.send().await?, "outcome").await
     }
 
     /// Withdraws a pending call; `409 not_pending` if it was already decided.

@@ -44,7 +44,7 @@ pub use events::CallEvent;
 pub use gate::GateOutcome;
 pub use preview::{PreviewAnswer, PreviewDecision, PreviewTool, MAX_PREVIEW_TOOLS};
 pub use types::{
-    ApprovedBy, Bypass, CallView, Decision, Denial, Escalation, Executed, Proposal, Status,
+    ApprovedBy, Bypass, CallView, Decision, Denial, Escalation, Executed, Outcome, Proposal, Status,
 };
 pub use webhook::{
     sign_webhook, verify_webhook, verify_webhook_now, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER,

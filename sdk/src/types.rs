@@ -26,6 +26,10 @@ pub enum Status {
     Executed,
     /// The approval expired unused: propose again.
     Stale,
+    /// Started by an agent that will report the outcome ([`crate::Client::report_outcome`]).
+    Running,
+    /// Started, and ended without a result (a crash, a timeout, a lost connection).
+    Failed,
     /// A status this SDK does not know (a newer server).
     #[serde(other)]
     Unknown,
@@ -43,6 +47,8 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::Executed => "executed",
             Status::Stale => "stale",
+            Status::Running => "running",
+            Status::Failed => "failed",
             Status::Unknown => "unknown",
         }
     }
@@ -252,6 +258,29 @@ pub struct CallView {
     pub decided_at: Option<String>,
     #[serde(default)]
     pub executed_at: Option<String>,
+    /// How running it went, when the agent reported it.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// What the agent said about the outcome.
+    #[serde(default)]
+    pub outcome_detail: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+}
+
+/// How running a call went, as reported with [`crate::Client::report_outcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The tool returned a result.
+    Succeeded,
+    /// The tool returned an error of its own (e.g. MCP `isError`).
+    ToolError,
+    /// No result: the tool server crashed, timed out or could not be reached.
+    Failed,
+    /// An outcome this SDK does not know (a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 impl CallView {

@@ -2,9 +2,11 @@
 
 use super::{
     auth::Agent,
-    extract::{ApiJson, ApiPath, ApiQuery},
+    extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery},
 };
-use crate::domain::call::{CallView, ExecuteResponse, ProposeRequest, ProposeResponse};
+use crate::domain::call::{
+    CallView, ExecuteRequest, ExecuteResponse, OutcomeRequest, ProposeRequest, ProposeResponse,
+};
 use crate::domain::AppError;
 use crate::server::state::AppState;
 use axum::{
@@ -97,16 +99,19 @@ pub async fn get_call(
     Ok(Json(view))
 }
 
-/// Report execution: returns the approved arguments exactly once.
+/// Report execution: returns the approved arguments exactly once. The body is optional;
+/// with `{"report_outcome": true}` the call is `running` until `outcome` is reported.
 #[utoipa::path(
     post, path = "/api/v1/calls/{id}/execute", tag = "calls",
     params(("id" = String, Path, description = "Call id")),
+    request_body(content = Option<ExecuteRequest>, description = "Optional"),
     responses(
         (status = 200, description = "Execute with these arguments", body = ExecuteResponse),
-        (status = 400, description = "Malformed call id", body = ErrorBody),
+        (status = 400, description = "Malformed call id or body", body = ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
         (status = 404, description = "No such call for this agent", body = ErrorBody),
         (status = 409, description = "`approval_stale`, `already_executed` or `not_approved`", body = ErrorBody),
+        (status = 422, description = "Body of the wrong shape", body = ErrorBody),
     ),
     security(("agent_key" = []))
 )]
@@ -114,8 +119,35 @@ pub async fn execute(
     State(state): State<AppState>,
     Agent(agent): Agent,
     ApiPath(id): ApiPath<String>,
+    ApiJsonOrEmpty(req): ApiJsonOrEmpty<ExecuteRequest>,
 ) -> Result<Json<ExecuteResponse>, AppError> {
-    Ok(Json(state.gate.execute(&id, &agent).await?))
+    Ok(Json(state.gate.execute(&id, &agent, req).await?))
+}
+
+/// Report how running a `running` call went: `succeeded` or `tool_error` (the tool
+/// returned a result) make it `executed`; `failed` (no result: a crash, a timeout, a lost
+/// connection) makes it `failed`. Once.
+#[utoipa::path(
+    post, path = "/api/v1/calls/{id}/outcome", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    request_body = OutcomeRequest,
+    responses(
+        (status = 200, description = "Recorded", body = CallView),
+        (status = 400, description = "Malformed call id or body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
+        (status = 404, description = "No such call for this agent", body = ErrorBody),
+        (status = 409, description = "`not_running`", body = ErrorBody),
+        (status = 422, description = "Body of the wrong shape, or `detail` too long", body = ErrorBody),
+    ),
+    security(("agent_key" = []))
+)]
+pub async fn outcome(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<OutcomeRequest>,
+) -> Result<Json<CallView>, AppError> {
+    Ok(Json(state.gate.report_outcome(&id, &agent, req).await?))
 }
 
 /// Withdraw a pending call.

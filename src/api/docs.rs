@@ -4,8 +4,8 @@
 use super::{bypasses, calls, events, policy};
 use crate::domain::bypass::{AgentBypass, ApprovedBy, Scope};
 use crate::domain::call::{
-    CallStatus, CallView, CandidateView, DecisionView, Denial, Escalation, ExecuteResponse,
-    ProposeRequest, ProposeResponse,
+    CallStatus, CallView, CandidateView, DecisionView, Denial, Escalation, ExecuteRequest,
+    ExecuteResponse, ExecutionResult, OutcomeRequest, ProposeRequest, ProposeResponse,
 };
 use crate::domain::review::Verdict;
 use crate::domain::risk::RiskClass;
@@ -32,9 +32,9 @@ use utoipa::{Modify, OpenApi};
                        Authenticate with `Authorization: Bearer <agent key>` (from `askfirst agent create`). \
                        Errors are always `{\"error\": {\"code\", \"message\"}}`."
     ),
-    paths(calls::propose, calls::get_call, calls::execute, calls::cancel, events::stream, bypasses::list, policy::preview),
+    paths(calls::propose, calls::get_call, calls::execute, calls::outcome, calls::cancel, events::stream, bypasses::list, policy::preview),
     components(schemas(
-        ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Denial, Escalation, Verdict, ExecuteResponse, CallStatus, RiskClass,
+        ProposeRequest, ProposeResponse, CallView, CandidateView, DecisionView, Denial, Escalation, Verdict, ExecuteRequest, ExecuteResponse, OutcomeRequest, ExecutionResult, CallStatus, RiskClass,
         calls::ErrorBody, calls::ErrorDetail, ApprovedBy, AgentBypass, Scope,
         PreviewRequest, PreviewTool, PreviewAnswer, PreviewDecision, PreviewResponse
     )),

@@ -36,6 +36,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// [`ApiJson`] for an optional body: no body at all reads as `T::default()`.
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for ApiJsonOrEmpty<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|len| len == "0")
+            || (!req.headers().contains_key(axum::http::header::CONTENT_TYPE)
+                && !req
+                    .headers()
+                    .contains_key(axum::http::header::TRANSFER_ENCODING)
+                && !req
+                    .headers()
+                    .contains_key(axum::http::header::CONTENT_LENGTH));
+        if empty {
+            return Ok(ApiJsonOrEmpty(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(value)| ApiJsonOrEmpty(value))
+    }
+}
+
 /// Whether the body failed because the body-read timeout fired.
 fn is_timeout(rejection: &JsonRejection) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> =

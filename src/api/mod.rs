@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/calls/{id}", get(calls::get_call))
         .route("/calls/{id}/execute", post(calls::execute))
         .route("/calls/{id}/cancel", post(calls::cancel))
+        .route("/calls/{id}/outcome", post(calls::outcome))
         .route("/events", get(events::stream))
         .route("/bypasses", get(bypasses::list))
         .route("/policy/preview", post(policy::preview))

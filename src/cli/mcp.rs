@@ -106,7 +106,8 @@ pub async fn run(cmd: McpCommand) -> anyhow::Result<()> {
                     "give the upstream server: a command after `--`, or `--upstream-url`"
                 ),
             };
-            let gate = args.connect.gatekeeper(&args.name)?;
+            // The proxy runs the tools itself: askfirst hears how each run went.
+            let gate = args.connect.gatekeeper(&args.name)?.reporting_outcomes();
             let env = proxy::UpstreamEnv {
                 key_env: args.connect.key_env.clone(),
                 pass: args.upstream_env.clone(),

@@ -26,10 +26,16 @@ pub enum CallStatus {
     Expired,
     /// The agent withdrew it.
     Cancelled,
-    /// The agent reported execution.
+    /// The agent reported execution (and, when it reports outcomes, that the tool returned
+    /// a result: see `outcome`).
     Executed,
     /// Approved, but the approval TTL passed unused: the agent must ask again.
     Stale,
+    /// The agent is running it and will report how it went (`report_outcome`).
+    Running,
+    /// It ran, or was started, and failed without a result: the tool server crashed,
+    /// timed out or could not be reached.
+    Failed,
 }
 
 /// What can happen to a call.
@@ -45,15 +51,21 @@ pub enum CallEvent {
     DeadlineDeny,
     /// The agent withdrew it.
     Cancel,
-    /// The agent is executing it.
+    /// The agent is executing it and reports nothing more.
     Execute,
+    /// The agent is starting it and will report the outcome.
+    Start,
+    /// The tool returned a result (a success or the tool's own error).
+    Finish,
+    /// Running it failed without a result.
+    Fail,
     /// The approval TTL passed.
     ApprovalTtl,
 }
 
 impl CallStatus {
     /// Every status.
-    pub const ALL: [CallStatus; 8] = [
+    pub const ALL: [CallStatus; 10] = [
         CallStatus::Allowed,
         CallStatus::Denied,
         CallStatus::Pending,
@@ -62,6 +74,8 @@ impl CallStatus {
         CallStatus::Cancelled,
         CallStatus::Executed,
         CallStatus::Stale,
+        CallStatus::Running,
+        CallStatus::Failed,
     ];
 
     /// The stable name.
@@ -75,6 +89,8 @@ impl CallStatus {
             CallStatus::Cancelled => "cancelled",
             CallStatus::Executed => "executed",
             CallStatus::Stale => "stale",
+            CallStatus::Running => "running",
+            CallStatus::Failed => "failed",
         }
     }
 
@@ -90,6 +106,9 @@ impl CallStatus {
             (S::Pending, E::Cancel) => Some(S::Cancelled),
             (S::Approved, E::Execute) => Some(S::Executed),
             (S::Allowed, E::Execute) => Some(S::Executed),
+            (S::Approved | S::Allowed, E::Start) => Some(S::Running),
+            (S::Running, E::Finish) => Some(S::Executed),
+            (S::Running, E::Fail) => Some(S::Failed),
             (S::Approved, E::ApprovalTtl) => Some(S::Stale),
             (
                 S::Allowed
@@ -99,7 +118,9 @@ impl CallStatus {
                 | S::Expired
                 | S::Cancelled
                 | S::Executed
-                | S::Stale,
+                | S::Stale
+                | S::Running
+                | S::Failed,
                 _,
             ) => None,
         }
@@ -134,6 +155,7 @@ impl CallStatus {
                 | CallStatus::Cancelled
                 | CallStatus::Executed
                 | CallStatus::Stale
+                | CallStatus::Failed
         )
     }
 }
@@ -213,6 +235,8 @@ pub mod limits {
     pub const URL: usize = 2_000;
     /// Longest feedback from a person.
     pub const FEEDBACK: usize = 4_000;
+    /// Longest outcome detail (characters).
+    pub const OUTCOME_DETAIL: usize = 2_000;
     /// Longest idempotency key.
     pub const IDEMPOTENCY_KEY: usize = 200;
     /// Deepest nesting of arrays and objects in `args`, `context` or `checkpoint`.
@@ -346,6 +370,92 @@ pub struct ProposeRequest {
     /// filed. A client retrying a call it stopped waiting for finds the first one.
     #[serde(default)]
     pub join_open: bool,
+    /// `true`: when policy allows the call, it is recorded `running` at once (saving the
+    /// `execute` request), and the agent reports how it went with `outcome`.
+    #[serde(default)]
+    pub run_if_allowed: bool,
+}
+
+/// `POST /api/v1/calls/{id}/execute`: an optional body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// `true`: the call becomes `running`, and the agent reports with `outcome` whether
+    /// the tool returned a result (`executed`) or failed without one (`failed`). `false`
+    /// (the default): the call is `executed` at once.
+    #[serde(default)]
+    pub report_outcome: bool,
+}
+
+/// How running a call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionResult {
+    /// The tool returned a result.
+    Succeeded,
+    /// The tool returned a result that is an error of its own (e.g. MCP `isError`).
+    ToolError,
+    /// No result: the tool server crashed, timed out, could not be reached, or the run
+    /// was cancelled.
+    Failed,
+}
+
+impl ExecutionResult {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionResult::Succeeded => "succeeded",
+            ExecutionResult::ToolError => "tool_error",
+            ExecutionResult::Failed => "failed",
+        }
+    }
+
+    /// The event that records it on a running call.
+    pub fn event(self) -> CallEvent {
+        match self {
+            ExecutionResult::Succeeded | ExecutionResult::ToolError => CallEvent::Finish,
+            ExecutionResult::Failed => CallEvent::Fail,
+        }
+    }
+
+    /// Words for the card.
+    pub fn label(self) -> &'static str {
+        match self {
+            ExecutionResult::Succeeded => "ran and returned a result",
+            ExecutionResult::ToolError => "ran; the tool returned an error",
+            ExecutionResult::Failed => "failed without a result",
+        }
+    }
+}
+
+impl FromStr for ExecutionResult {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            ExecutionResult::Succeeded,
+            ExecutionResult::ToolError,
+            ExecutionResult::Failed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| format!("unknown execution result `{s}`"))
+    }
+}
+
+/// `POST /api/v1/calls/{id}/outcome`: how running a `running` call went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    pub result: ExecutionResult,
+    /// What happened, for people: an error message, the tool server's last words (at most
+    /// 2,000 characters).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
+    pub detail: Option<String>,
 }
 
 /// What a callback URL must look like — the API document states it and the server checks
@@ -452,7 +562,8 @@ fn empty_object() -> serde_json::Value {
 )]
 pub struct ProposeResponse {
     pub id: String,
-    /// `allowed`, `denied` or `pending`.
+    /// `allowed`, `denied` or `pending` (`running` for an allowed call proposed with
+    /// `run_if_allowed`; `approved` when a bypass or grant approved it at once).
     pub status: CallStatus,
     /// The rule that decided; `null` when the default effect did.
     pub rule: Option<String>,
@@ -647,7 +758,17 @@ pub struct CallView {
     pub callback_url: Option<String>,
     pub created_at: String,
     pub decided_at: Option<String>,
+    /// When execution was reported or started.
     pub executed_at: Option<String>,
+    /// How running it went, when the agent reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ExecutionResult>,
+    /// What the agent said about the outcome (an error message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_detail: Option<String>,
+    /// When the outcome was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
 }
 
 /// `200` answer to `execute`: the arguments to run with, exactly once.
@@ -677,6 +798,10 @@ mod tests {
             (S::Approved, E::Execute, S::Executed),
             (S::Allowed, E::Execute, S::Executed),
             (S::Approved, E::ApprovalTtl, S::Stale),
+            (S::Approved, E::Start, S::Running),
+            (S::Allowed, E::Start, S::Running),
+            (S::Running, E::Finish, S::Executed),
+            (S::Running, E::Fail, S::Failed),
         ];
         let events = [
             E::Approve,
@@ -685,6 +810,9 @@ mod tests {
             E::DeadlineDeny,
             E::Cancel,
             E::Execute,
+            E::Start,
+            E::Finish,
+            E::Fail,
             E::ApprovalTtl,
         ];
         for from in CallStatus::ALL {
@@ -708,6 +836,7 @@ mod tests {
             (S::Approved, Some(1), Some(200), 200, Some(E::ApprovalTtl)),
             (S::Allowed, Some(1), Some(1), 500, None),
             (S::Executed, Some(1), Some(1), 500, None),
+            (S::Running, Some(1), Some(1), 500, None),
         ];
         for (status, deadline, ttl, now, want) in cases {
             assert_eq!(status.due(deadline, ttl, now), want, "{status} at {now}");
@@ -723,6 +852,9 @@ mod tests {
                 E::Deadline,
                 E::Cancel,
                 E::Execute,
+                E::Start,
+                E::Finish,
+                E::Fail,
                 E::ApprovalTtl,
             ] {
                 assert_eq!(s.apply(e), None);

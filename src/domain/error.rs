@@ -102,11 +102,13 @@ pub enum StateCode {
     CannotExtend,
     /// A remembered grant was asked for that the call's rule does not allow (422).
     GrantRefused,
+    /// An outcome was reported for a call that is not running.
+    NotRunning,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 20] = [
+    pub const ALL: [StateCode; 21] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -127,6 +129,7 @@ impl StateCode {
         StateCode::TooManyPending,
         StateCode::CannotExtend,
         StateCode::GrantRefused,
+        StateCode::NotRunning,
     ];
 
     /// The wire name.
@@ -152,6 +155,7 @@ impl StateCode {
             StateCode::TooManyPending => "too_many_pending",
             StateCode::CannotExtend => "cannot_extend",
             StateCode::GrantRefused => "grant_refused",
+            StateCode::NotRunning => "not_running",
         }
     }
 

@@ -630,6 +630,7 @@ async fn decide_in(
                 message: input.feedback.clone(),
                 approved_args: Some((candidate_text, candidate_hash.clone())),
                 approval_expires_at: Some(to_millis(now + Duration::milliseconds(ttl_ms))),
+                ..Default::default()
             };
             let mut detail = review_detail;
             detail["approvals"] = json!(approvals);

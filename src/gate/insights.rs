@@ -90,7 +90,8 @@ impl Gate {
                 ("call.proposed", _, Some(to)) => {
                     c.proposed += 1;
                     match to {
-                        "allowed" => c.allowed += 1,
+                        // `running`: allowed, and started at once.
+                        "allowed" | "running" => c.allowed += 1,
                         "denied" => c.denied_policy += 1,
                         "pending" => c.gated += 1,
                         "approved" => c.bypassed += 1,
@@ -118,6 +119,8 @@ impl Gate {
                 }
                 (_, _, Some("stale")) => c.stale += 1,
                 (_, _, Some("executed")) => c.executed += 1,
+                // Started and ended without a result: it ran as far as askfirst is concerned.
+                (_, _, Some("failed")) => c.executed += 1,
                 _ => {}
             }
         }
@@ -571,7 +574,12 @@ impl Gate {
         use crate::domain::call::CallStatus;
         if !matches!(
             call.status,
-            CallStatus::Allowed | CallStatus::Approved | CallStatus::Executed | CallStatus::Stale
+            CallStatus::Allowed
+                | CallStatus::Approved
+                | CallStatus::Executed
+                | CallStatus::Stale
+                | CallStatus::Running
+                | CallStatus::Failed
         ) {
             return Err(AppError::Invalid(
                 "only a call that was allowed to run can be flagged".into(),

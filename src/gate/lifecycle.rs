@@ -4,7 +4,9 @@
 
 use super::{AgentInfo, Gate};
 use crate::clock::to_millis;
-use crate::domain::call::{CallEvent, CallStatus, CallView, ExecuteResponse};
+use crate::domain::call::{
+    limits, CallEvent, CallStatus, CallView, ExecuteRequest, ExecuteResponse, OutcomeRequest,
+};
 use crate::domain::error::StateCode;
 use crate::domain::workflow::{self, Audience, DeadlineStep};
 use crate::domain::AppError;
@@ -16,6 +18,10 @@ use std::time::Duration;
 
 /// Longest long-poll an agent may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a `running` call may go without its outcome before the sweeper records it
+/// failed ("nobody reported how it went"): the agent or proxy that started it is gone.
+pub const UNREPORTED_AFTER: chrono::Duration = chrono::Duration::hours(24);
 
 /// Applies whatever expiry is due to `row` inside a write transaction: a pending call past
 /// its deadline expires, an approval past its TTL goes stale. Returns the status after.
@@ -201,14 +207,64 @@ impl Gate {
         }
     }
 
-    /// The agent is about to execute: returns the approved arguments exactly once.
-    pub async fn execute(&self, id: &str, agent: &AgentInfo) -> Result<ExecuteResponse, AppError> {
+    /// The agent is about to execute: returns the approved arguments exactly once. With
+    /// `report_outcome`, the call is `running` until the agent reports how it went.
+    pub async fn execute(
+        &self,
+        id: &str,
+        agent: &AgentInfo,
+        req: ExecuteRequest,
+    ) -> Result<ExecuteResponse, AppError> {
         self.call_row(id, Some(agent)).await?;
         let now = self.clock.now();
         let (id, actor) = (id.to_string(), format!("agent:{}", agent.name));
+        let event = if req.report_outcome {
+            CallEvent::Start
+        } else {
+            CallEvent::Execute
+        };
         self.writer
-            .write(move |conn| Box::pin(async move { execute_in(conn, &id, &actor, now).await }))
+            .write(move |conn| {
+                Box::pin(async move { execute_in(conn, &id, &actor, event, now).await })
+            })
             .await?
+    }
+
+    /// The agent reports how running a `running` call went: `executed` when the tool
+    /// returned a result (a success or an error of its own), `failed` when it did not.
+    pub async fn report_outcome(
+        &self,
+        id: &str,
+        agent: &AgentInfo,
+        req: OutcomeRequest,
+    ) -> Result<CallView, AppError> {
+        let detail = req
+            .detail
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        if detail
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > limits::OUTCOME_DETAIL)
+        {
+            return Err(AppError::Invalid(format!(
+                "`detail` is longer than {} characters",
+                limits::OUTCOME_DETAIL
+            )));
+        }
+        self.call_row(id, Some(agent)).await?;
+        let now = self.clock.now();
+        let (cid, actor) = (id.to_string(), format!("agent:{}", agent.name));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = calls::get(&mut *conn, &cid)
+                        .await?
+                        .ok_or_else(|| AppError::NotFound(cid.clone()))?;
+                    finish_in(conn, &row, req.result, detail, &actor, now).await
+                })
+            })
+            .await??;
+        self.view(id, Some(agent)).await
     }
 
     /// The agent withdraws a pending call.
@@ -251,7 +307,8 @@ impl Gate {
         self.view(id, Some(agent)).await
     }
 
-    /// Expires every overdue pending call and every stale approval; returns how many.
+    /// Expires every overdue pending call and every stale approval, and records as failed
+    /// every running call nobody reported on for [`UNREPORTED_AFTER`]; returns how many.
     pub async fn sweep(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
         let mut ids = calls::overdue(&self.pool, now, 500).await?;
@@ -261,6 +318,27 @@ impl Gate {
             if self.settle(&id).await? {
                 changed += 1;
             }
+        }
+        for id in calls::unreported(&self.pool, now - UNREPORTED_AFTER, 500).await? {
+            let moved = self
+                .writer
+                .write(move |conn| {
+                    Box::pin(async move {
+                        let Some(row) = calls::get(&mut *conn, &id).await? else {
+                            return Ok(false);
+                        };
+                        let detail = format!(
+                            "nobody reported how it went within {} hours of its start",
+                            UNREPORTED_AFTER.num_hours()
+                        );
+                        let result = crate::domain::call::ExecutionResult::Failed;
+                        let done =
+                            finish_in(conn, &row, result, Some(detail), "askfirst", now).await?;
+                        Ok(done.is_ok())
+                    })
+                })
+                .await?;
+            changed += usize::from(moved);
         }
         Ok(changed)
     }
@@ -272,12 +350,58 @@ pub fn is_due(row: &CallRow, now: DateTime<Utc>) -> Option<CallEvent> {
         .due(row.deadline, row.approval_expires_at, to_millis(now))
 }
 
+/// Records how running `row` went, inside the write transaction; a refusal (it is not
+/// running) in the inner `Result`.
+async fn finish_in(
+    conn: &mut Conn,
+    row: &CallRow,
+    result: crate::domain::call::ExecutionResult,
+    detail: Option<String>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), AppError>, AppError> {
+    if row.status != CallStatus::Running {
+        return Ok(Err(AppError::State(
+            StateCode::NotRunning,
+            format!(
+                "the call is {}, not running (an outcome is reported once, after `execute` \
+                 with `report_outcome`)",
+                row.status
+            ),
+        )));
+    }
+    let changes = calls::Changes {
+        outcome: Some((result, detail.clone())),
+        ..Default::default()
+    };
+    let audit_detail = json!({ "outcome": result.as_str(), "detail": detail });
+    let moved = calls::transition(
+        conn,
+        row,
+        CallStatus::Running,
+        result.event(),
+        now,
+        actor,
+        changes,
+        audit_detail,
+    )
+    .await?;
+    Ok(match moved {
+        Some(_) => Ok(()),
+        None => Err(AppError::State(
+            StateCode::NotRunning,
+            "the call's outcome was already reported".into(),
+        )),
+    })
+}
+
 /// The body of [`Gate::execute`], inside the write transaction. The outer `Result` fails
 /// the job; the inner one is a refusal whose side effects (going stale) still commit.
 async fn execute_in(
     conn: &mut Conn,
     id: &str,
     actor: &str,
+    event: CallEvent,
     now: DateTime<Utc>,
 ) -> Result<Result<ExecuteResponse, AppError>, AppError> {
     let row = calls::get(&mut *conn, id)
@@ -313,7 +437,7 @@ async fn execute_in(
                 conn,
                 &row,
                 status,
-                CallEvent::Execute,
+                event,
                 now,
                 actor,
                 calls::Changes::default(),
@@ -321,9 +445,9 @@ async fn execute_in(
             )
             .await?;
             match moved {
-                Some(_) => Ok(Ok(ExecuteResponse {
+                Some(to) => Ok(Ok(ExecuteResponse {
                     id: row.id,
-                    status: CallStatus::Executed,
+                    status: to,
                     args,
                 })),
                 None => refuse(
@@ -332,7 +456,7 @@ async fn execute_in(
                 ),
             }
         }
-        CallStatus::Executed => refuse(
+        CallStatus::Executed | CallStatus::Running | CallStatus::Failed => refuse(
             StateCode::AlreadyExecuted,
             "the call was already executed".into(),
         ),

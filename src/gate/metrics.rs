@@ -281,6 +281,11 @@ impl Metrics {
 
     /// A call was proposed and answered `outcome`, decided by `rule` (`None`: the default).
     pub fn proposed(&self, outcome: CallStatus, rule: Option<&str>) {
+        // Allowed and started at once (`run_if_allowed`) is policy's "allow".
+        let outcome = match outcome {
+            CallStatus::Running => CallStatus::Allowed,
+            other => other,
+        };
         let mut labels = ProposedLabels {
             outcome: Status(outcome),
             rule: rule.unwrap_or(DEFAULT_RULE).to_string(),

@@ -452,6 +452,8 @@ impl Gate {
                 row.status,
                 crate::domain::call::CallStatus::Allowed
                     | crate::domain::call::CallStatus::Executed
+                    | crate::domain::call::CallStatus::Running
+                    | crate::domain::call::CallStatus::Failed
             ) {
                 seen.insert(key);
             }

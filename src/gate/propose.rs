@@ -148,6 +148,7 @@ impl Gate {
             }
         }
 
+        let run_now = req.run_if_allowed;
         let repeat = self
             .repeated_denial(&agent.id, &req.tool, &req.args, to_millis(self.clock.now()))
             .await?;
@@ -237,6 +238,11 @@ impl Gate {
             });
         }
         match outcome {
+            // Started at once: the agent reports the outcome.
+            Outcome::Allow if run_now => {
+                response.status = CallStatus::Running;
+                call.status = CallStatus::Running;
+            }
             Outcome::Allow => {}
             Outcome::Deny { message } => {
                 response.status = CallStatus::Denied;
@@ -486,6 +492,7 @@ impl Gate {
                             message: None,
                             approved_args: Some((call.args.clone(), args_hash.clone())),
                             approval_expires_at: Some(now_ms + ttl_ms),
+                            ..Default::default()
                         },
                         json!({ "args_hash": args_hash, subject: number }),
                     )

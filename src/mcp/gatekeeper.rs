@@ -10,7 +10,7 @@
 //! the earlier one is pending, or approved and not yet executed, finds the earlier one
 //! (`join_open` on the proposal) instead of filing a second.
 
-use askfirst_sdk::{CallView, Client, Denial, ProposedCall, Status};
+use askfirst_sdk::{CallView, Client, Denial, Outcome, ProposedCall, Status};
 use chrono::{DateTime, Utc};
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::{Peer, RoleServer};
@@ -25,8 +25,9 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// What to do with one tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Run it with these arguments (as approved, possibly edited), now and once; askfirst
-    /// has recorded the execution.
+    /// Run it with these arguments (as approved, possibly edited), now and once. askfirst
+    /// has recorded the execution — as started (`running`) when the gatekeeper reports
+    /// outcomes: then [`Gatekeeper::report`] says how it went.
     Run { call_id: String, args: Value },
     /// It will not run: who refused, why, and whether to ask again.
     Refused(Refusal),
@@ -151,6 +152,24 @@ pub struct Gatekeeper {
     client: Client,
     session: String,
     max_wait: Duration,
+    /// Whether calls that may run are started (`running`) and their outcome reported.
+    reporting: bool,
+    reports: Reports,
+}
+
+/// The outcome reports still being sent: [`Reports::flush`] waits for them.
+#[derive(Clone, Default)]
+pub struct Reports(std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>);
+
+impl Reports {
+    /// Waits (at most `limit`) for every report sent so far.
+    pub async fn flush(&self, limit: Duration) {
+        let mut pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = async { while pending.join_next().await.is_some() {} };
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!("some execution outcomes were not reported to askfirst in time");
+        }
+    }
 }
 
 impl Gatekeeper {
@@ -161,7 +180,38 @@ impl Gatekeeper {
             client,
             session,
             max_wait,
+            reporting: false,
+            reports: Reports::default(),
         }
+    }
+
+    /// Starts calls that may run instead of recording them executed, and reports how
+    /// running them went ([`Gatekeeper::report`]): for a gatekeeper that runs the tools
+    /// itself, as the proxy does.
+    pub fn reporting_outcomes(mut self) -> Self {
+        self.reporting = true;
+        self
+    }
+
+    /// The outcome reports in flight.
+    pub fn reports(&self) -> Reports {
+        self.reports.clone()
+    }
+
+    /// Records in the background how running call `id` went (the client's answer does not
+    /// wait for it; [`Reports::flush`] does, before the process ends).
+    pub fn report(&self, id: String, outcome: Outcome, detail: Option<String>) {
+        let client = self.client.clone();
+        let detail = detail.map(|d| truncate(&d, 2_000));
+        self.reports
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spawn(async move {
+                if let Err(e) = client.report_outcome(&id, outcome, detail.as_deref()).await {
+                    tracing::warn!("could not report the outcome of call {id}: {e}");
+                }
+            });
     }
 
     /// The askfirst session calls are proposed in.
@@ -192,13 +242,23 @@ impl Gatekeeper {
         progress: Option<&Progress>,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Verdict, askfirst_sdk::Error> {
-        let call = ProposedCall::new(&self.session, tool)
+        let mut call = ProposedCall::new(&self.session, tool)
             .args(args)
             .risk(risk)
             .join_open();
+        if self.reporting {
+            call = call.run_if_allowed();
+        }
         let proposal = self.client.propose(&call).await?;
         let id = proposal.id.clone();
         match proposal.status {
+            // Allowed and started at once: the arguments are the proposal's.
+            Status::Running => {
+                return Ok(Verdict::Run {
+                    call_id: id,
+                    args: call.args,
+                })
+            }
             Status::Allowed | Status::Approved => return self.execute(&id).await,
             Status::Denied => {
                 return Ok(Verdict::Refused(denied(
@@ -266,7 +326,9 @@ impl Gatekeeper {
                 true,
             ))),
             Status::Stale => Ok(Verdict::Refused(stale(id))),
-            Status::Executed => Ok(Verdict::Refused(already_ran(id))),
+            Status::Executed | Status::Running | Status::Failed => {
+                Ok(Verdict::Refused(already_ran(id)))
+            }
             Status::Unknown => Err(askfirst_sdk::Error::Decode(format!(
                 "call {id} has a status this proxy does not know"
             ))),
@@ -275,7 +337,12 @@ impl Gatekeeper {
 
     /// Reports execution of an allowed or approved call: the arguments to run, once.
     async fn execute(&self, id: &str) -> Result<Verdict, askfirst_sdk::Error> {
-        match self.client.execute(id).await {
+        let executed = if self.reporting {
+            self.client.start(id).await
+        } else {
+            self.client.execute(id).await
+        };
+        match executed {
             Ok(executed) => Ok(Verdict::Run {
                 call_id: id.to_string(),
                 args: executed.args,
@@ -420,6 +487,14 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// A time as people read it: `14:02:05 UTC`.
 fn clock_time(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%S UTC").to_string()
+}
+
+/// At most `max` characters of `text`.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => text[..at].to_string(),
+        None => text.to_string(),
+    }
 }
 
 /// A fresh session name for one run of a proxy or permission-prompt server.

@@ -12,7 +12,7 @@ use super::gatekeeper::{Gatekeeper, Progress, Refusal, Verdict};
 use super::risk::risk_of;
 use super::tools::{marked, Mark};
 use crate::domain::tool_name::proxied as proxied_name;
-use askfirst_sdk::{PreviewDecision, PreviewTool};
+use askfirst_sdk::{Outcome, PreviewDecision, PreviewTool};
 // Logging (and resources/subscribe) are deprecated in the newest MCP revision; the
 // revisions this proxy speaks (those that open with `initialize`) have them.
 #[allow(deprecated)]
@@ -33,6 +33,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// Where the upstream MCP server is.
 #[derive(Debug, Clone)]
@@ -147,6 +148,7 @@ pub async fn run(
     if let Some(server_info) = &peer.server_info {
         info.server_info = server_info.clone();
     }
+    let reports = gate.reports();
     let proxy = Proxy {
         server,
         link: connected.link.clone(),
@@ -169,6 +171,8 @@ pub async fn run(
     };
     // Stops the upstream (its process is killed with its session).
     gave_up.abort();
+    // What askfirst has not heard yet about calls that ran.
+    reports.flush(Duration::from_secs(5)).await;
     if outcome.is_ok() {
         let _ = io.flushed.await;
     }
@@ -294,6 +298,14 @@ fn upstream_error(e: ServiceError) -> McpError {
 /// A tool result the model reads as a failure.
 fn error_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// The first text of a tool result (a tool error's message), for the record.
+fn first_text(result: &CallToolResult) -> Option<String> {
+    result
+        .content
+        .iter()
+        .find_map(|c| c.as_text().map(|t| t.text.clone()))
 }
 
 /// The `_meta` key (and structured content key) of askfirst's refusal.
@@ -457,8 +469,8 @@ impl ServerHandler for Proxy {
                 context.ct.cancelled(),
             )
             .await;
-        let args = match verdict {
-            Ok(Verdict::Run { args, .. }) => args,
+        let (call_id, args) = match verdict {
+            Ok(Verdict::Run { call_id, args }) => (call_id, args),
             Ok(Verdict::Refused(why)) => {
                 return Ok(refusal_result(&why, tool.output_schema.is_some()).into())
             }
@@ -481,8 +493,14 @@ impl ServerHandler for Proxy {
                 .into())
             }
         };
+        // From here on the call is running: askfirst hears how it went, whatever happens.
+        let failed = |detail: String| {
+            self.gate
+                .report(call_id.clone(), Outcome::Failed, Some(detail.clone()));
+            Ok(error_result(detail).into())
+        };
         let Value::Object(arguments) = args else {
-            return Ok(error_result("askfirst: the approved arguments are not an object").into());
+            return failed("askfirst: the approved arguments are not an object".into());
         };
         let params = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
         let handle = match upstream
@@ -493,9 +511,7 @@ impl ServerHandler for Proxy {
             .await
         {
             Ok(handle) => handle,
-            Err(e) => {
-                return Ok(error_result(format!("the upstream MCP server failed: {e}")).into())
-            }
+            Err(e) => return failed(format!("the upstream MCP server failed: {e}")),
         };
         // The SDK put its own progress token on the request: the upstream's progress is
         // passed on under the client's.
@@ -516,21 +532,27 @@ impl ServerHandler for Proxy {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&upstream_token);
         match answer {
-            Some(Ok(ServerResult::CallToolResult(result))) => Ok(result.into()),
-            Some(Ok(_)) => Ok(error_result(
-                "the upstream MCP server answered the tool call with something else than a result",
-            )
-            .into()),
-            // It was reported as executed: say what happened instead of failing the request.
+            Some(Ok(ServerResult::CallToolResult(result))) => {
+                let (outcome, detail) = match result.is_error {
+                    Some(true) => (Outcome::ToolError, first_text(&result)),
+                    _ => (Outcome::Succeeded, None),
+                };
+                self.gate.report(call_id, outcome, detail);
+                Ok(result.into())
+            }
+            Some(Ok(_)) => failed(
+                "the upstream MCP server answered the tool call with something else than a result"
+                    .into(),
+            ),
+            // Say what happened instead of failing the request.
             Some(Err(e)) => {
                 if matches!(e, ServiceError::TransportClosed) {
                     self.link
                         .down("the upstream MCP server stopped; askfirst is starting it again");
                 }
-                Ok(error_result(format!(
+                failed(format!(
                     "the upstream MCP server failed while running the call: {e}"
                 ))
-                .into())
             }
             None => {
                 // The client cancelled the request while the tool ran: tell the upstream.
@@ -539,7 +561,7 @@ impl ServerHandler for Proxy {
                     Some("the client cancelled the request".into()),
                 );
                 let _ = upstream.notify_cancelled(cancel).await;
-                Ok(error_result("askfirst: the client cancelled the call while it ran").into())
+                failed("askfirst: the client cancelled the call while it ran; the upstream was told to stop".into())
             }
         }
     }

@@ -6,7 +6,9 @@ use super::reviews::ReviewRow;
 use super::{audit, webhooks};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::bypass::ApprovedBy;
-use crate::domain::call::{CallEvent, CallStatus, CallView, CandidateView, DecisionView};
+use crate::domain::call::{
+    CallEvent, CallStatus, CallView, CandidateView, DecisionView, ExecutionResult,
+};
 use crate::domain::history::Page;
 use crate::domain::review::{self, Requirements};
 use crate::domain::workflow::{Audience, Workflow};
@@ -65,6 +67,10 @@ pub struct CallRow {
     pub retry: Option<bool>,
     /// The grant that approved it, if one did.
     pub grant_id: Option<i64>,
+    /// How running it went, when the agent reported it.
+    pub outcome: Option<ExecutionResult>,
+    pub outcome_detail: Option<String>,
+    pub finished_at: Option<i64>,
 }
 
 const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, c.tool, c.args,
@@ -73,7 +79,7 @@ const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, 
     c.approved_args, c.approved_args_hash, c.approval_expires_at, c.idempotency_key, c.response,
     c.created_at, c.decided_at, c.executed_at, c.candidate, c.bypass_id, c.workflow,
     c.escalated_at, c.escalated_to, c.escalated_ids, c.extensions, c.reason_code, c.retry,
-    c.grant_id
+    c.grant_id, c.outcome, c.outcome_detail, c.finished_at
     FROM calls c JOIN agents a ON a.id = c.agent_id";
 
 impl CallRow {
@@ -214,6 +220,9 @@ impl CallRow {
             created_at: rfc3339(self.created_at),
             decided_at: self.decided_at.map(rfc3339),
             executed_at: self.executed_at.map(rfc3339),
+            outcome: self.outcome,
+            outcome_detail: self.outcome_detail.clone(),
+            finished_at: self.finished_at.map(rfc3339),
         }
     }
 }
@@ -235,7 +244,11 @@ impl CallRow {
         }
         let approved = matches!(
             self.status,
-            CallStatus::Approved | CallStatus::Executed | CallStatus::Stale
+            CallStatus::Approved
+                | CallStatus::Executed
+                | CallStatus::Stale
+                | CallStatus::Running
+                | CallStatus::Failed
         ) && self.approvals_required.is_some();
         approved.then(|| {
             ApprovedBy::People(
@@ -314,11 +327,11 @@ pub async fn insert_many(conn: &mut Conn, calls: &[&NewCall]) -> sqlx::Result<()
             "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
                checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
                confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at,
-               workflow)
+               workflow, executed_at)
              VALUES ",
         );
         sql += &vec![
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
             chunk.len()
         ]
         .join(", ");
@@ -349,7 +362,9 @@ pub async fn insert_many(conn: &mut Conn, calls: &[&NewCall]) -> sqlx::Result<()
                 .bind(&c.response)
                 .bind(c.created_at)
                 .bind((c.status != CallStatus::Pending).then_some(c.created_at))
-                .bind(&c.workflow);
+                .bind(&c.workflow)
+                // Proposed with `run_if_allowed`: started at once.
+                .bind((c.status == CallStatus::Running).then_some(c.created_at));
         }
         q.execute(&mut *conn).await?;
     }
@@ -386,7 +401,7 @@ pub async fn is_novel(
 ) -> sqlx::Result<bool> {
     let seen: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM calls WHERE agent_id = $1 AND session = $2 AND tool = $3
-         AND status IN ('allowed', 'executed') LIMIT 1",
+         AND status IN ('allowed', 'executed', 'running', 'failed') LIMIT 1",
     )
     .bind(agent_id)
     .bind(session)
@@ -463,6 +478,22 @@ pub async fn stale_approvals(
     .await
 }
 
+/// Running calls started at or before `before` (no outcome reported since), oldest first.
+pub async fn unreported(
+    db: impl Executor<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM calls WHERE status = 'running' AND executed_at <= $1
+         ORDER BY executed_at LIMIT $2",
+    )
+    .bind(to_millis(before))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// Makes an edit the call's current candidate and applies the requirements that hold for
 /// it (never looser: the caller tightened them), if the call is still pending at
 /// `candidate - 1`. Returns whether it did.
@@ -511,6 +542,8 @@ pub struct Changes {
     /// On approval: the arguments that may be executed and their hash, and until when.
     pub approved_args: Option<(String, String)>,
     pub approval_expires_at: Option<i64>,
+    /// On finishing or failing a running call: how it went, and what the agent said.
+    pub outcome: Option<(ExecutionResult, Option<String>)>,
 }
 
 /// Moves a call from `from` by `event`, if it is still in `from`. Returns the new status,
@@ -534,6 +567,11 @@ pub async fn transition(
     };
     let now_ms = to_millis(now);
     let (approved_args, approved_hash) = changes.approved_args.unzip();
+    let (outcome, outcome_detail) = changes.outcome.unzip();
+    // Execution starts when it is reported (`executed`) or started (`running`); a running
+    // call keeps its start when it finishes.
+    let started = matches!(to, CallStatus::Executed | CallStatus::Running)
+        && matches!(from, CallStatus::Approved | CallStatus::Allowed);
     let done = sqlx::query(
         "UPDATE calls SET status = $1,
             message = COALESCE($2, message),
@@ -541,8 +579,11 @@ pub async fn transition(
             approved_args_hash = COALESCE($4, approved_args_hash),
             approval_expires_at = COALESCE($5, approval_expires_at),
             decided_at = CASE WHEN $6 = 'pending' THEN $7 ELSE decided_at END,
-            executed_at = CASE WHEN $8 = 'executed' THEN $9 ELSE executed_at END
-         WHERE id = $10 AND status = $11",
+            executed_at = COALESCE($8, executed_at),
+            outcome = COALESCE($9, outcome),
+            outcome_detail = COALESCE($10, outcome_detail),
+            finished_at = COALESCE($11, finished_at)
+         WHERE id = $12 AND status = $13",
     )
     .bind(to)
     .bind(&changes.message)
@@ -551,8 +592,10 @@ pub async fn transition(
     .bind(changes.approval_expires_at)
     .bind(from.as_str())
     .bind(now_ms)
-    .bind(to.as_str())
-    .bind(now_ms)
+    .bind(started.then_some(now_ms))
+    .bind(outcome.map(ExecutionResult::as_str))
+    .bind(outcome_detail.flatten())
+    .bind(outcome.is_some().then_some(now_ms))
     .bind(&call.id)
     .bind(from.as_str())
     .execute(&mut *conn)
@@ -738,6 +781,8 @@ pub async fn history(
         "cancelled",
         "executed",
         "stale",
+        "running",
+        "failed",
     ];
     let (mut clause, binds) = filter_sql(filter, &statuses);
     // The first condition is an index range on `created_at`; the second breaks ties.

@@ -84,16 +84,22 @@ fn sqlite_url(path: &Path) -> String {
     url
 }
 
-/// Applies the migrations of the pool's backend.
+/// Applies the migrations of the pool's backend, on a connection of their own that is
+/// closed afterwards: a SQLite migration may edit a table's text in the schema (to relax
+/// a CHECK), which the connection that ran it would otherwise keep parsed as it was.
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
     let migrator = match Backend::of(pool) {
         Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
     };
+    let mut conn = pool.acquire().await?.detach();
     migrator
-        .run(pool)
+        .run(&mut conn)
         .await
-        .context("applying database migrations")
+        .context("applying database migrations")?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// What every PostgreSQL session of askfirst sets first. A transaction left idle — its

@@ -42,7 +42,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, BoxDynError> {
 }
 
 use crate::domain::bypass::BypassStatus;
-use crate::domain::call::CallStatus;
+use crate::domain::call::{CallStatus, ExecutionResult};
 use crate::domain::change_request::ChangeStatus;
 use crate::domain::grant::GrantStatus;
 use crate::domain::notify::{ChannelKind, NoticeKind};
@@ -52,6 +52,7 @@ use crate::domain::Role;
 text_column!(
     BypassStatus,
     CallStatus,
+    ExecutionResult,
     ChangeStatus,
     GrantStatus,
     ChannelKind,
@@ -136,13 +137,9 @@ mod tests {
 
     #[test]
     fn stored_names_read_back() {
-        use CallStatus::*;
-        round_trips(
-            &[
-                Allowed, Denied, Pending, Approved, Expired, Cancelled, Executed, Stale,
-            ],
-            CallStatus::as_str,
-        );
+        round_trips(&CallStatus::ALL, CallStatus::as_str);
+        use ExecutionResult as X;
+        round_trips(&[X::Succeeded, X::ToolError, X::Failed], X::as_str);
         round_trips(
             &[Role::Viewer, Role::Approver, Role::Manager, Role::Admin],
             Role::as_str,

@@ -290,6 +290,7 @@ fn Card(
                 {call.escalated.clone().map(|e| view! {
                     <p class="escalated" role="status">"Escalated to " {e.to_text} " " <Time at=e.at /> " — nobody decided before the first deadline."</p>
                 })}
+                <Outcome call=call.clone() />
                 {(call.extensions > 0).then(|| view! {
                     <p class="extended">{format!("Deadline extended {} time{}.", call.extensions, if call.extensions == 1 { "" } else { "s" })}</p>
                 })}
@@ -354,13 +355,57 @@ fn Card(
     }
 }
 
+/// How running the call went, as its agent reported it: running since when, executed with
+/// a result or the tool's own error, or failed without a result (and what it said).
+#[component]
+fn Outcome(call: CallView) -> impl IntoView {
+    use crate::domain::call::ExecutionResult;
+    let since = call.executed_at.clone().unwrap_or_default();
+    let detail = call
+        .outcome_detail
+        .clone()
+        .map(|d| view! { <span class="agent-text">{visible(&d)}</span> });
+    match (call.status, call.outcome) {
+        (CallStatus::Running, _) => Some(
+            view! {
+                <p class="outcome running" role="status">
+                    "Running since " <Time at=since /> "; the agent reports how it goes."
+                </p>
+            }
+            .into_any(),
+        ),
+        (_, Some(result)) => {
+            let class = match result {
+                ExecutionResult::Succeeded => "outcome ok",
+                ExecutionResult::ToolError | ExecutionResult::Failed => "outcome failed",
+            };
+            let finished = call.finished_at.clone().unwrap_or_default();
+            Some(
+                view! {
+                    <p class=class role="status">
+                        "It " {result.label()} " (" <Time at=finished /> ")"
+                        {detail.map(|d| view! { ": " {d} })}
+                    </p>
+                }
+                .into_any(),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// People's flags on a call that ran, and the form to add one.
 #[component]
 fn Flags(data: CardData) -> impl IntoView {
     let flag = ServerAction::<FlagCall>::new();
     let ran = matches!(
         data.call.status,
-        CallStatus::Allowed | CallStatus::Approved | CallStatus::Executed | CallStatus::Stale
+        CallStatus::Allowed
+            | CallStatus::Approved
+            | CallStatus::Executed
+            | CallStatus::Stale
+            | CallStatus::Running
+            | CallStatus::Failed
     );
     let list = data
         .flags

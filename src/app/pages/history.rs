@@ -97,6 +97,8 @@ fn History(data: HistoryData) -> impl IntoView {
     };
     let statuses = [
         "executed",
+        "running",
+        "failed",
         "approved",
         "denied",
         "expired",
