@@ -503,6 +503,7 @@ async fn prepare(running: &Running) -> String {
             "bench",
             askfirst::domain::limits::Limits {
                 max_pending_per_agent: None,
+                ..Default::default()
             },
         )
         .await

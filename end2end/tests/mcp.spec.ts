@@ -169,6 +169,30 @@ test("a write waits, reports progress, and runs once with the approver's edit", 
   }
 });
 
+test("large arguments: refused naming the setting, then a 200 KiB write runs under a 1 MiB setting", async () => {
+  const client = await proxied();
+  const path = join(dir, "big.txt");
+  const content = "x".repeat(200 * 1024);
+  try {
+    askfirst(["limits", "set", "--max-args-kib", "64"]);
+    const refused = (await client.callTool({ name: "write_file", arguments: { path, content } })) as ToolResult;
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toContain("larger than the 64 KiB allowed");
+    expect(text(refused)).toContain("--max-args-kib");
+
+    askfirst(["limits", "set", "--max-args-kib", "1024"]);
+    const call = client.callTool({ name: "write_file", arguments: { path, content } }, undefined, { timeout: 60_000 });
+    const pending = await pendingCall("files.write_file", path);
+    asPerson(["calls", "approve", pending.id, "--user", APPROVER]);
+    const result = (await call) as ToolResult;
+    expect(result.isError ?? false).toBe(false);
+    expect(readFileSync(path, "utf8")).toBe(content);
+  } finally {
+    askfirst(["limits", "set", "--max-args-kib", "64"]);
+    await client.close();
+  }
+});
+
 test("a denial returns the feedback and writes nothing", async () => {
   const client = await proxied();
   try {

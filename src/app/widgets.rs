@@ -37,9 +37,10 @@ pub fn LongText(text: String) -> impl IntoView {
         return view! { <span class="agent-text">{text}</span> }.into_any();
     }
     let short = truncate(&text, SHOWN_CHARS);
+    let size = crate::domain::inbox::size_label(text.len());
     view! {
         <details class="long-text">
-            <summary><span class="agent-text">{short}</span> " " <span class="more">"Show all"</span></summary>
+            <summary><span class="agent-text">{short}</span> " " <span class="more">{format!("Show all ({size})")}</span></summary>
             <span class="agent-text">{text}</span>
         </details>
     }

@@ -229,7 +229,8 @@ pub mod limits {
     /// Most alternatives, and longest each (characters).
     pub const ALTERNATIVES: usize = 20;
     pub const ALTERNATIVE: usize = 1_000;
-    /// Largest serialized `args`, `context` or `checkpoint`, in bytes.
+    /// Largest serialized `context` or `checkpoint`, in bytes (`args`: the admin's
+    /// [`crate::domain::limits::Limits::max_args_bytes`]).
     pub const JSON_FIELD: usize = 64 * 1024;
     /// Longest callback URL (characters).
     pub const URL: usize = 2_000;
@@ -248,22 +249,54 @@ pub mod limits {
         field: &str,
         value: &serde_json::Value,
     ) -> Result<(), crate::domain::AppError> {
+        check_json_within(field, value, JSON_FIELD, "")
+    }
+
+    /// Checks arguments against the admin's largest size (`max_bytes`) and [`JSON_DEPTH`];
+    /// the refusal names the setting.
+    pub fn check_args(
+        field: &str,
+        value: &serde_json::Value,
+        max_bytes: usize,
+    ) -> Result<(), crate::domain::AppError> {
+        check_json_within(
+            field,
+            value,
+            max_bytes,
+            " (an admin can raise this, up to 4 MiB: Agents → Limits, or \
+             `askfirst limits set --max-args-kib N`)",
+        )
+    }
+
+    fn check_json_within(
+        field: &str,
+        value: &serde_json::Value,
+        max_bytes: usize,
+        advice: &str,
+    ) -> Result<(), crate::domain::AppError> {
         use crate::domain::AppError;
         if depth(value) > JSON_DEPTH {
             return Err(AppError::Invalid(format!(
                 "`{field}` is nested deeper than {JSON_DEPTH} levels"
             )));
         }
-        let mut counter = ByteCounter(0);
-        // Writing a `Value` into a counter cannot fail.
-        let _ = serde_json::to_writer(&mut counter, value);
-        if counter.0 > JSON_FIELD {
+        let size = json_size(value);
+        if size > max_bytes {
             return Err(AppError::TooLarge(format!(
-                "`{field}` is larger than {} KiB",
-                JSON_FIELD / 1024
+                "`{field}` is {} KiB, larger than the {} KiB allowed{advice}",
+                size.div_ceil(1024),
+                max_bytes / 1024
             )));
         }
         Ok(())
+    }
+
+    /// The size of a value's compact JSON text, in bytes, without building it.
+    pub fn json_size(value: &serde_json::Value) -> usize {
+        let mut counter = ByteCounter(0);
+        // Writing a `Value` into a counter cannot fail.
+        let _ = serde_json::to_writer(&mut counter, value);
+        counter.0
     }
 
     /// Levels of arrays and objects (a scalar is 0). Parsed JSON is at most 128 deep
@@ -311,6 +344,20 @@ pub mod limits {
                 let got = check_json("args", &value).err().map(|e| e.status());
                 assert_eq!(got, want, "for a value of depth {}", depth(&value));
             }
+        }
+
+        #[test]
+        fn arguments_are_checked_against_the_setting_which_the_refusal_names() {
+            let value = json!({ "a": "x".repeat(200 * 1024) });
+            assert!(check_args("args", &value, 1024 * 1024).is_ok());
+            let refused = check_args("args", &value, 64 * 1024).unwrap_err();
+            assert_eq!(refused.status(), 413);
+            let message = refused.to_string();
+            assert!(
+                message.contains("201 KiB, larger than the 64 KiB allowed"),
+                "{message}"
+            );
+            assert!(message.contains("--max-args-kib"), "{message}");
         }
     }
 }

@@ -257,6 +257,17 @@ pub fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// A size for people: `900 bytes`, `200 KiB`, `3.9 MiB`.
+pub fn size_label(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    match bytes {
+        n if n < KIB => format!("{n} bytes"),
+        n if n < MIB => format!("{} KiB", n.div_ceil(KIB)),
+        n => format!("{:.1} MiB", n as f64 / MIB as f64),
+    }
+}
+
 /// A one-line rendering of a JSON value (strings without quotes).
 pub fn short_value(v: &Value) -> String {
     match v {
@@ -340,6 +351,22 @@ pub fn median(mut values: Vec<i64>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_for_people() {
+        let cases = [
+            (0, "0 bytes"),
+            (1023, "1023 bytes"),
+            (1024, "1 KiB"),
+            (200 * 1024, "200 KiB"),
+            (200 * 1024 + 1, "201 KiB"),
+            (4 * 1024 * 1024 - 1024, "4.0 MiB"),
+            (1024 * 1024, "1.0 MiB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(size_label(bytes), want, "{bytes}");
+        }
+    }
     use serde_json::json;
 
     #[test]

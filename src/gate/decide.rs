@@ -178,7 +178,8 @@ impl Gate {
                     "edited arguments must be a JSON object".into(),
                 ));
             }
-            limits::check_json("edited arguments", args)?;
+            let max_args = self.limits().max_args_bytes as usize;
+            limits::check_args("edited arguments", args, max_args)?;
         }
 
         let now = self.clock.now();

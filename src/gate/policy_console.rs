@@ -387,7 +387,8 @@ impl Gate {
 
     /// Tries a call against `user`'s draft (or the policy in force), rule by rule.
     pub async fn dry_run(&self, user: &UserView, call: &TryCall) -> Result<DryRun, AppError> {
-        crate::domain::call::limits::check_json("args", &call.args)?;
+        let max_args = self.limits().max_args_bytes as usize;
+        crate::domain::call::limits::check_args("args", &call.args, max_args)?;
         if !call.args.is_object() {
             return Err(AppError::Invalid(
                 "the arguments must be a JSON object".into(),

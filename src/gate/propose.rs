@@ -33,15 +33,20 @@ pub fn check_name(field: &str, value: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Checks a proposal against the documented limits.
-pub fn validate(req: &ProposeRequest, idempotency_key: Option<&str>) -> Result<(), AppError> {
+/// Checks a proposal against the documented limits; `max_args`: the largest arguments the
+/// admin allows, in bytes.
+pub fn validate(
+    req: &ProposeRequest,
+    idempotency_key: Option<&str>,
+    max_args: usize,
+) -> Result<(), AppError> {
     let name = check_name;
     name("session", &req.session)?;
     name("tool", &req.tool)?;
     if !req.args.is_object() {
         return Err(AppError::Invalid("`args` must be a JSON object".into()));
     }
-    limits::check_json("args", &req.args)?;
+    limits::check_args("args", &req.args, max_args)?;
     if let Some(context) = &req.context {
         if !context.is_object() {
             return Err(AppError::Invalid("`context` must be a JSON object".into()));
@@ -130,7 +135,8 @@ impl Gate {
         req: ProposeRequest,
         idempotency_key: Option<String>,
     ) -> Result<ProposeResponse, AppError> {
-        validate(&req, idempotency_key.as_deref())?;
+        let max_args = self.limits().max_args_bytes as usize;
+        validate(&req, idempotency_key.as_deref(), max_args)?;
         let mut req = req;
         if let std::borrow::Cow::Owned(name) = crate::domain::tool_name::policy_name(&req.tool) {
             req.tool = name;
@@ -722,7 +728,9 @@ mod tests {
             ("good key", req(|_| {}), Some("run-1/step-2"), None),
         ];
         for (name, r, key, expected) in cases {
-            let got = validate(&r, key).err().map(|e| e.code());
+            let got = validate(&r, key, limits::JSON_FIELD)
+                .err()
+                .map(|e| e.code());
             assert_eq!(got, expected, "{name}");
         }
     }

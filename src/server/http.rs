@@ -16,14 +16,17 @@ use tower_http::{
         predicate::{DefaultPredicate, Predicate, SizeAbove},
         CompressionLayer,
     },
-    limit::RequestBodyLimitLayer,
     services::ServeDir,
     set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
-/// Largest request body accepted anywhere.
+/// Largest request body accepted anywhere but a proposal.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A proposal's body may exceed the admin's largest arguments by this much: the rest of the
+/// proposal (context and checkpoint, 64 KiB each, reason, alternatives) and whitespace.
+pub const PROPOSAL_OVERHEAD: usize = 1024 * 1024;
 
 /// The CSP for everything that is not a page (pages set their own, with a script nonce).
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
@@ -69,7 +72,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::known_host,
         ))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Bodies are limited by `body_limit` alone, not also by axum's 2 MB default.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::body_limit,
+        ))
         .layer(axum::middleware::from_fn(middleware::error_statuses))
         .layer(axum::middleware::from_fn(middleware::page_nonce))
         .layer(

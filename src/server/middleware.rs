@@ -42,6 +42,37 @@ pub async fn known_host(
     next.run(req).await
 }
 
+/// Cuts every request body at [`super::http::BODY_LIMIT`], except a proposal's
+/// (`POST /api/v1/calls`), whose limit follows the admin's largest arguments plus room for
+/// the rest of the proposal. A declared length over the limit is refused at once; a body
+/// that grows past it fails its read, which the extractors answer with `413`.
+pub async fn body_limit(
+    axum::extract::State(state): axum::extract::State<super::state::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = if req.method() == Method::POST && req.uri().path() == "/api/v1/calls" {
+        state.gate.limits().max_args_bytes as usize + super::http::PROPOSAL_OVERHEAD
+    } else {
+        super::http::BODY_LIMIT
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return AppError::TooLarge(format!(
+            "the request body is larger than {} KiB",
+            limit / 1024
+        ))
+        .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// Refuses state-changing server-function calls that come from another site.
 ///
 /// `SameSite=Strict` already keeps the session cookie off cross-site requests; this also

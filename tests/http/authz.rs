@@ -304,6 +304,7 @@ async fn every_route_admits_only_its_callers() {
             "test",
             askfirst::domain::limits::Limits {
                 max_pending_per_agent: None,
+                ..Default::default()
             },
         )
         .await

@@ -283,3 +283,138 @@ async fn the_cli_sets_the_cap_and_a_running_server_follows() {
     assert_eq!(shown["max_pending_per_agent"], Value::Null);
     app.stop().await;
 }
+
+/// A proposal whose `args` hold a `kib` KiB string.
+fn write(kib: usize) -> Value {
+    json!({ "session": "s", "tool": "write_file", "args": { "path": "/tmp/big", "content": "x".repeat(kib * 1024) } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_arguments_are_an_admin_setting_up_to_4_mib() {
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [{ "name": "writes", "match": { "tool": "write_file" },
+                    "effect": { "kind": "gate", "deadline_secs": 600 } }]
+    }))
+    .await;
+    let (key, _) = app.agent("bot").await;
+    let admin = app.signed_in("ada", Role::Admin).await;
+    // 64 KiB by default; the refusal names the setting.
+    let (status, code, message) = error_of(app.propose(&key, write(200)).await).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    assert!(
+        message.contains("larger than the 64 KiB allowed"),
+        "{message}"
+    );
+    assert!(message.contains("Agents → Limits"), "{message}");
+
+    // Out of range, or not a number: refused, nothing saved.
+    for bad in ["4097", "0", "1MiB"] {
+        let res = app
+            .rpc(
+                &admin,
+                "limits_save",
+                &[("max_pending_per_agent", "1000"), ("max_args_kib", bad)],
+            )
+            .await;
+        assert_eq!(error_of(res).await.0, 422, "{bad}");
+    }
+    let saved: Value = app
+        .rpc(
+            &admin,
+            "limits_save",
+            &[("max_pending_per_agent", "1000"), ("max_args_kib", "1024")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(saved["max_args_bytes"], 1024 * 1024);
+    // Saving the cap alone keeps the size.
+    let kept: Value = app
+        .rpc(&admin, "limits_save", &[("max_pending_per_agent", "999")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["max_args_bytes"], 1024 * 1024);
+
+    // 200 KiB under 1 MiB: proposed, approved with an edit of the same size, executed.
+    let call = app.propose_ok(&key, write(200)).await;
+    assert_eq!(call["status"], "pending");
+    let id = call["id"].as_str().unwrap();
+    let approver = app.person("apu", Role::Approver).await;
+    let edited = json!({ "path": "/tmp/big", "content": "y".repeat(200 * 1024) });
+    app.decide(
+        id,
+        &approver,
+        askfirst::gate::decide::DecisionInput {
+            approve: true,
+            edited_args: Some(edited.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ran = app.call_action(&key, id, "execute").await;
+    assert_eq!(ran.status(), 200);
+    assert_eq!(ran.json::<Value>().await.unwrap()["args"], edited);
+    // The card shows the large value collapsed, with its size.
+    let page = app
+        .page(&admin, &format!("/calls/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Show all (200 KiB)"),
+        "the card names the size"
+    );
+
+    // Over 1 MiB: the body alone is refused before it is read, in our error format…
+    let (status, code, _) = error_of(app.propose(&key, write(2 * 1024 + 512)).await).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    // …and so is one sent without a length that grows past the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(
+        br#"{"session":"s","tool":"write_file","args":{"content":""#.to_vec(),
+    ))
+    .chain((0..40).map(|_| Ok(vec![b'x'; 64 * 1024])))
+    .chain(std::iter::once(Ok(br#""}}"#.to_vec())))
+    .collect();
+    let streamed = reqwest::Client::new()
+        .post(app.url("/api/v1/calls"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(tokio_stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(streamed).await.0, 413);
+    // Other routes keep their 1 MiB limit whatever the setting.
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let res = app
+        .client()
+        .post(app.url("/rpc/sign_in"))
+        .header("accept", "application/json")
+        .form(&[("username", "ada"), ("password", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.0, 413);
+
+    // The ceiling: 4 MiB.
+    let most: Value = app
+        .rpc(
+            &admin,
+            "limits_save",
+            &[("max_pending_per_agent", "1000"), ("max_args_kib", "4096")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(most["max_args_bytes"], 4 * 1024 * 1024);
+    let big = app.propose_ok(&key, write(4 * 1024 - 1)).await;
+    assert_eq!(big["status"], "pending");
+}

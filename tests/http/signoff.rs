@@ -731,6 +731,7 @@ async fn a_call_a_revoked_bypass_no_longer_approves_still_fits_under_the_pending
             &format!("user:{}", admin.username),
             askfirst::domain::limits::Limits {
                 max_pending_per_agent: Some(1),
+                ..Default::default()
             },
         )
         .await

@@ -88,16 +88,28 @@ pub async fn load_limits() -> Result<Limits, AppError> {
     Ok(gate.limits())
 }
 
-/// Sets the most pending calls per agent: a number, or `none` (or empty) for no cap.
+/// Sets the most pending calls per agent (a number, or `none` or empty for no cap) and
+/// the largest arguments of a proposal, in KiB (empty: 64; absent: unchanged).
 #[server(prefix = "/rpc", endpoint = "limits_save")]
-pub async fn save_limits(max_pending_per_agent: String) -> Result<Limits, AppError> {
+pub async fn save_limits(
+    max_pending_per_agent: String,
+    max_args_kib: Option<String>,
+) -> Result<Limits, AppError> {
     let (user, gate) = admin().await?;
-    if max_pending_per_agent.len() > 32 {
-        return Err(AppError::Invalid("the cap is a number or `none`".into()));
+    let kib_len = max_args_kib.as_ref().map_or(0, String::len);
+    if max_pending_per_agent.len() > 32 || kib_len > 32 {
+        return Err(AppError::Invalid(
+            "the cap is a number or `none`, the size a number of KiB".into(),
+        ));
     }
     let cap = Limits::parse_cap(&max_pending_per_agent).map_err(AppError::Invalid)?;
+    let max_args_bytes = match &max_args_kib {
+        Some(kib) => Limits::parse_args_kib(kib).map_err(AppError::Invalid)?,
+        None => gate.limits().max_args_bytes,
+    };
     let limits = Limits {
         max_pending_per_agent: cap,
+        max_args_bytes,
     };
     gate.set_limits(&format!("user:{}", user.username), limits)
         .await
@@ -217,11 +229,18 @@ fn LimitsForm() -> impl IntoView {
                                 Some(n) => format!("Each agent may have at most {n} pending calls; a proposal beyond that is refused (429 too_many_pending)."),
                                 None => "No cap: an agent may leave any number of calls pending.".to_string(),
                             };
+                            let kib = (l.max_args_bytes / 1024).to_string();
+                            let args_now = format!(
+                                "A proposal's arguments may be at most {kib} KiB; larger ones are refused (413), naming this setting."
+                            );
                             view! {
                                 <p>{now}</p>
+                                <p>{args_now}</p>
                                 <ActionForm action=save>
                                     <label for="max-pending">"Most pending calls per agent (empty: no cap)"</label>
                                     <input id="max-pending" name="max_pending_per_agent" inputmode="numeric" maxlength="7" pattern="[0-9]*" value=value autocomplete="off" />
+                                    <label for="max-args">"Largest arguments of a proposal, KiB (1–4096; empty: 64)"</label>
+                                    <input id="max-args" name="max_args_kib" inputmode="numeric" maxlength="4" pattern="[0-9]*" value=kib autocomplete="off" />
                                     <button type="submit">"Save limits"</button>
                                 </ActionForm>
                             }.into_any()

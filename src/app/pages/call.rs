@@ -197,6 +197,8 @@ fn Card(
         .and_then(|s| s.as_str())
         .map(str::to_string);
     let args_json = visible(&serde_json::to_string_pretty(&call.args).unwrap_or_default());
+    let args_size =
+        crate::domain::inbox::size_label(crate::domain::call::limits::json_size(&call.args));
     let key_args = match &call.args {
         serde_json::Value::Object(map) => map
             .iter()
@@ -307,7 +309,7 @@ fn Card(
                     <dd>
                         <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{visible(&call.tool)}</code>
                         <ul class="arg-list">{key_args}</ul>
-                        <details class="full-args" on:toggle=on_expand><summary>"Full arguments (JSON)"</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
+                        <details class="full-args" on:toggle=on_expand><summary>{format!("Full arguments (JSON, {args_size})")}</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
                         {versions}
                     </dd>
                     <dt>"Reason"</dt>
