@@ -19,7 +19,7 @@ else
 fi
 
 log "building the browser bundle (hydrate, wasm32)"
-cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate "${wasm_args[@]}"
+cargo build -p askfirst-browser --lib --target wasm32-unknown-unknown "${wasm_args[@]}"
 
 log "assembling $SITE_ROOT"
 rm -rf "$SITE_ROOT"
@@ -27,7 +27,7 @@ mkdir -p "$SITE_ROOT/pkg"
 cp -R public/. "$SITE_ROOT/"
 cp style/main.css "$SITE_ROOT/pkg/askfirst.css"
 wasm-bindgen --target web --no-typescript --out-dir "$SITE_ROOT/pkg" --out-name askfirst \
-  "$TARGET_DIR/wasm32-unknown-unknown/$wasm_out/askfirst.wasm"
+  "$TARGET_DIR/wasm32-unknown-unknown/$wasm_out/askfirst_browser.wasm"
 
 if (( release )); then
   log "optimising the wasm (wasm-opt -Oz) and precompressing static files"

@@ -13,6 +13,7 @@ log "clippy (sdk)"
 cargo clippy -p askfirst-sdk --all-features --all-targets -- -D warnings
 log "clippy (hydrate, wasm32)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+cargo clippy -p askfirst-browser --lib --target wasm32-unknown-unknown -- -D warnings
 
 log "unit tests (ssr)"
 cargo test --no-default-features --features ssr --lib --bins

@@ -1,7 +1,8 @@
 //! askfirst: a self-hosted approval gate for AI agents.
 //!
 //! One crate, two builds: `ssr` (the axum server, storage and CLI) and `hydrate` (the
-//! browser bundle). Only `app` and `domain` are compiled into the WebAssembly bundle.
+//! browser bundle, linked by the `askfirst-browser` crate in `browser/`). Only `app` and
+//! `domain` are compiled into the WebAssembly bundle.
 
 // Leptos views are nested types; the policy console's hydration future is deeper than the
 // default limit of 128.
@@ -28,11 +29,3 @@ pub mod policy;
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod store;
-
-/// Entry point of the browser bundle: hydrates the server-rendered page.
-#[cfg(feature = "hydrate")]
-#[wasm_bindgen::prelude::wasm_bindgen]
-pub fn hydrate() {
-    console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-}
