@@ -7,10 +7,11 @@ that allows the echo tool). After a warm-up, calls alternate direct, proxied, di
 proxied… and each is timed on its own; the figures are their percentiles and the
 difference between the two paths.
 
-A second phase times what the proxy asks askfirst for each allowed call — propose
-(`POST /api/v1/calls`), then report execution (`POST /api/v1/calls/{id}/execute`) — over
-one kept-alive HTTP connection, to tell how much of the overhead is askfirst's API and how
-much the proxy itself.
+A second phase times what the proxy asks askfirst for each allowed call, over one
+kept-alive HTTP connection, to tell how much of the overhead is askfirst's API and how much
+the proxy itself: the proposal (`POST /api/v1/calls`), then the execution record
+(`POST /api/v1/calls/{id}/execute`), or, on servers that start an allowed call in its
+proposal (`run_if_allowed`), the outcome report the proxy sends after the tool ran.
 
     python overhead.py [--bin PATH] [--calls 500] [--warmup 50] [--no-api]
 
@@ -36,6 +37,14 @@ import time
 from contextlib import AsyncExitStack
 from importlib import metadata
 from pathlib import Path
+
+try:
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+except ImportError:
+    sys.exit(
+        "error: the MCP Python SDK is not installed: pip install -r "
+        "bench/mcp/requirements.txt (scripts/bench.sh mcp installs it in a venv)"
+    )
 
 HERE = Path(__file__).resolve().parent
 ECHO_SERVER = HERE / "echo_server.py"
@@ -72,15 +81,6 @@ def run_async(coro):
 def on_sigterm(_signum, _frame):
     """SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so the cleanup runs."""
     raise KeyboardInterrupt
-
-
-try:
-    from mcp import ClientSession, StdioServerParameters, stdio_client
-except ImportError:
-    sys.exit(
-        "error: the MCP Python SDK is not installed: "
-        f"pip install -r {HERE / 'requirements.txt'} (scripts/bench.sh mcp does it in a venv)"
-    )
 
 
 # --- the throwaway askfirst server ------------------------------------------------------
@@ -206,10 +206,16 @@ def summary(samples: list[int]) -> dict[str, float]:
 
 
 def print_table(rows: list[tuple[str, dict[str, float]]]) -> None:
-    print(f"  {'':<34} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'mean':>8}   (ms)")
+    print(f"  {'':<36} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'mean':>8}   (ms)")
     for name, st in rows:
         cols = " ".join(f"{st[k]:8.3f}" for k in ("p50", "p90", "p99", "max", "mean"))
-        print(f"  {name:<34} {cols}")
+        print(f"  {name:<36} {cols}")
+
+
+def print_cpu(cpu: dict[str, float], per: str) -> None:
+    if cpu:
+        parts = ", ".join(f"{name} {us:.0f} µs" for name, us in cpu.items())
+        print(f"  CPU per {per}: {parts}")
 
 
 async def call_echo(session: ClientSession, label: str, text: str) -> int:
@@ -237,7 +243,49 @@ async def open_session(stack: AsyncExitStack, params: StdioServerParameters, lab
     return session
 
 
-async def measure_mcp(af: Askfirst, calls: int, warmup: int, errlog) -> tuple[list[int], list[int]]:
+def cpu_ns(pid: int | None) -> int | None:
+    """CPU time (user + system) process `pid` has used, from /proc; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 10**9 // os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def proxy_pid(binary: str) -> int | None:
+    """The `askfirst mcp proxy` this process started (a child), from /proc."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and \
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == me:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if argv[:3] == [binary.encode(), b"mcp", b"proxy"]:
+                    return int(entry.name)
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+class CpuMeter:
+    """CPU time a set of processes used from its creation to `per_call`."""
+
+    def __init__(self, pids: dict[str, int | None]):
+        self.pids = pids
+        self.before = {name: cpu_ns(pid) for name, pid in pids.items()}
+
+    def per_call(self, calls: int) -> dict[str, float]:
+        """Microseconds of CPU per call, by process (those /proc could tell)."""
+        out = {}
+        for name, pid in self.pids.items():
+            after = cpu_ns(pid)
+            if after is not None and self.before[name] is not None:
+                out[name] = (after - self.before[name]) / calls / 1e3
+        return out
+
+
+async def measure_mcp(af: Askfirst, calls: int, warmup: int,
+                      errlog) -> tuple[list[int], list[int], dict[str, float]]:
     upstream = [str(ECHO_SERVER)]
     direct_params = StdioServerParameters(command=sys.executable, args=upstream)
     proxied_params = StdioServerParameters(
@@ -252,36 +300,75 @@ async def measure_mcp(af: Askfirst, calls: int, warmup: int, errlog) -> tuple[li
         for i in range(warmup):
             await call_echo(direct, "direct", f"warm-up {i}")
             await call_echo(proxied, "proxied", f"warm-up {i}")
+        meter = CpuMeter({"askfirst mcp proxy": proxy_pid(af.binary),
+                          "askfirst serve": af.proc.pid})
         d, p = [], []
         for i in range(calls):
             d.append(await call_echo(direct, "direct", f"call {i}"))
             p.append(await call_echo(proxied, "proxied", f"call {i}"))
-        return d, p
+        return d, p, meter.per_call(calls)
 
 
-def measure_api(af: Askfirst, calls: int, warmup: int) -> tuple[list[int], list[int]]:
-    """What the proxy asks askfirst per allowed call, as the proxy asks it: propose, execute."""
+class ApiTiming:
+    """askfirst's API alone, asked what the proxy asks per allowed call: its two requests
+    timed apart, and the server's CPU per call."""
+
+    def __init__(self, first: str, second: str, on_path: bool):
+        self.first, self.second = first, second
+        self.second_on_path = on_path  # whether the client's answer waits for the second
+        self.a: list[int] = []
+        self.b: list[int] = []
+        self.cpu: dict[str, float] = {}
+
+
+def measure_api(af: Askfirst, calls: int, warmup: int) -> ApiTiming:
+    """Servers since `run_if_allowed` start an allowed call in the proposal, and the proxy
+    reports the outcome after the tool ran, without the client waiting for it; older ones
+    refuse the field, and the proxy records execution with a second request first. This
+    times what the server under test speaks."""
     conn = af.connect()
-    propose, execute = [], []
+
+    def propose(i: int, run_if_allowed: bool) -> tuple[int, dict]:
+        body = {"session": "mcp-bench-api", "tool": f"{SERVER_NAME}.{TOOL}",
+                "args": {"text": f"api {i}"}, "join_open": True}
+        if run_if_allowed:
+            body["run_if_allowed"] = True
+        return af.request("POST", "/api/v1/calls", body, conn)
+
     try:
+        status, probe = propose(-1, True)
+        modern = status < 300
+        if modern:
+            t = ApiTiming("POST /api/v1/calls (run_if_allowed)",
+                          "POST /api/v1/calls/{id}/outcome", on_path=False)
+            second_path, second_body = "outcome", {"result": "succeeded", "detail": None}
+            want = "running"
+            af.request("POST", f"/api/v1/calls/{probe['id']}/outcome", second_body, conn)
+        else:
+            t = ApiTiming("POST /api/v1/calls (allowed)", "POST /api/v1/calls/{id}/execute",
+                          on_path=True)
+            second_path, second_body, want = "execute", None, "allowed"
+        meter = None
         for i in range(warmup + calls):
-            body = {"session": "mcp-bench-api", "tool": f"{SERVER_NAME}.{TOOL}",
-                    "args": {"text": f"api {i}"}, "join_open": True}
+            if i == warmup:
+                meter = CpuMeter({"askfirst serve": af.proc.pid})
             t0 = time.perf_counter_ns()
-            status, call = af.request("POST", "/api/v1/calls", body, conn)
+            status, call = propose(i, modern)
             t1 = time.perf_counter_ns()
-            if status >= 300 or call.get("status") != "allowed":
+            if status >= 300 or call.get("status") != want:
                 fail(f"POST /api/v1/calls answered {status}: {call}")
-            status, res = af.request("POST", f"/api/v1/calls/{call['id']}/execute", None, conn)
+            status, res = af.request("POST", f"/api/v1/calls/{call['id']}/{second_path}",
+                                     second_body, conn)
             t2 = time.perf_counter_ns()
             if status != 200:
-                fail(f"POST /api/v1/calls/{{id}}/execute answered {status}: {res}")
+                fail(f"POST /api/v1/calls/{{id}}/{second_path} answered {status}: {res}")
             if i >= warmup:
-                propose.append(t1 - t0)
-                execute.append(t2 - t1)
+                t.a.append(t1 - t0)
+                t.b.append(t2 - t1)
+        t.cpu = meter.per_call(calls) if meter else {}
+        return t
     finally:
         conn.close()
-    return propose, execute
 
 
 def machine_line(binary: str) -> str:
@@ -303,7 +390,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=500, help="measured calls per path (500)")
     ap.add_argument("--warmup", type=int, default=50, help="untimed calls per path first (50)")
     ap.add_argument("--no-api", action="store_true",
-                    help="skip timing askfirst's API alone (propose + execute)")
+                    help="skip timing askfirst's API alone (the proxy's requests per call)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (database, server log) and print it")
     args = ap.parse_args()
@@ -324,26 +411,30 @@ def main() -> int:
         print(f"askfirst {af.url} (SQLite in {tmp}); upstream {ECHO_SERVER.name} via "
               f"{Path(sys.executable).name}; {args.warmup} warm-up + {args.calls} timed calls "
               "per path, interleaved direct/proxied")
-        direct, proxied = run_async(measure_mcp(af, args.calls, args.warmup, errlog))
+        direct, proxied, cpu = run_async(measure_mcp(af, args.calls, args.warmup, errlog))
         d, p = summary(direct), summary(proxied)
         diff = {k: p[k] - d[k] for k in d}
         print("\nMCP tools/call `echo`, official Python client, stdio:")
         print_table([("direct (upstream alone)", d),
-                     (f"through askfirst mcp proxy", p),
+                     ("through askfirst mcp proxy", p),
                      ("proxied − direct (per percentile)", diff)])
         verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
         print(f"\n  p50 overhead {diff['p50']:+.3f} ms (target ≤ +{TARGET_P50_MS:g} ms: "
               f"{verdict(diff['p50'] <= TARGET_P50_MS)})")
         print(f"  p99 overhead {diff['p99']:+.3f} ms (target ≤ +{TARGET_P99_MS:g} ms: "
               f"{verdict(diff['p99'] <= TARGET_P99_MS)})")
+        print_cpu(cpu, "proxied call")
         if not args.no_api:
-            propose, execute = measure_api(af, args.calls, args.warmup)
-            both = [a + b for a, b in zip(propose, execute)]
+            api = measure_api(af, args.calls, args.warmup)
             print("\naskfirst's API alone, as the proxy uses it per allowed call "
                   "(Python http.client, one kept-alive connection):")
-            print_table([("POST /api/v1/calls (allowed)", summary(propose)),
-                         ("POST /api/v1/calls/{id}/execute", summary(execute)),
-                         ("both", summary(both))])
+            print_table([(api.first, summary(api.a)),
+                         (api.second, summary(api.b)),
+                         ("both", summary([a + b for a, b in zip(api.a, api.b)]))])
+            if not api.second_on_path:
+                print("  (the proxy sends the second after the tool ran; its client does "
+                      "not wait for it)")
+            print_cpu(api.cpu, "call (both requests)")
         return 0
     except BenchError as e:
         errlog.flush()
