@@ -5,19 +5,27 @@
 #   load      allowed and gated paths vs a bare axum endpoint, wrk on its own core
 #   waiting   10,000 long-polling agents, webhook latency, the inbox with 1,000,000 calls
 #   bundle    what a browser downloads for the first inbox load, compressed
+#   mcp       an allowed MCP tool call through `askfirst mcp proxy` vs the upstream alone
+#             (official MCP Python SDK, 500 interleaved calls)
 #
-#   scripts/bench.sh [policy|load|waiting|bundle ...]      (default: all of them)
+#   scripts/bench.sh [policy|load|waiting|bundle|mcp ...]      (default: all of them)
 #
 # Knobs: ASKFIRST_BENCH_SECS (load, per run; 8), ASKFIRST_BENCH_AGENTS (waiting; 10000),
 # ASKFIRST_BENCH_HISTORY (waiting; 1000000), ASKFIRST_BENCH_PG (load: a PostgreSQL URL
 # that may create databases; unset, a throwaway server is started in a temporary directory
-# and stopped on exit; `none` skips the PostgreSQL rows). Installs wrk and PostgreSQL
-# (Debian) when missing.
+# and stopped on exit; `none` skips the PostgreSQL rows), ASKFIRST_BENCH_CALLS (mcp; 500),
+# ASKFIRST_BIN (mcp: measure this askfirst binary instead of building one),
+# ASKFIRST_BENCH_VENV (mcp: the venv for bench/mcp/requirements.txt;
+# ~/.cache/askfirst-bench-venv). Installs wrk and PostgreSQL (Debian) when missing.
 source "$(dirname "$0")/lib.sh"
-scripts/setup.sh
 
 which=("$@")
-(( ${#which[@]} )) || which=(policy load waiting bundle)
+(( ${#which[@]} )) || which=(policy load waiting bundle mcp)
+
+# Only `mcp` with a given binary builds nothing.
+if [[ "${which[*]}" != mcp || -z "${ASKFIRST_BIN:-}" ]]; then
+  scripts/setup.sh
+fi
 
 if [[ " ${which[*]} " == *" load "* ]] && ! command -v wrk >/dev/null; then
   log "installing wrk (Debian) for the load benchmark"
@@ -60,6 +68,17 @@ for bench in "${which[@]}"; do
       done
       printf '  %-18s %9s            %8d bytes brotli (%d KiB; target <= 150 KB)\n' total "" "$total" $((total / 1024))
       ;;
-    *) die "unknown benchmark '$bench' (policy, load, waiting, bundle)" ;;
+    mcp)
+      python_venv "$BENCH_VENV" bench/mcp/requirements.txt
+      bin="${ASKFIRST_BIN:-}"
+      if [[ -z "$bin" ]]; then
+        cargo build --release --bin askfirst --no-default-features --features ssr
+        bin="$(target_dir)/release/askfirst"
+      fi
+      log "MCP proxy overhead: an allowed call through askfirst mcp proxy vs the upstream alone"
+      "$BENCH_VENV/bin/python" bench/mcp/overhead.py --bin "$bin" \
+        --calls "${ASKFIRST_BENCH_CALLS:-500}"
+      ;;
+    *) die "unknown benchmark '$bench' (policy, load, waiting, bundle, mcp)" ;;
   esac
 done
