@@ -56,6 +56,13 @@ pub fn validate(
     if let Some(checkpoint) = &req.checkpoint {
         limits::check_json("checkpoint", checkpoint)?;
     }
+    // Written in bulk with other agents' calls: one the database refuses would fail them
+    // all, so what PostgreSQL cannot store is refused here.
+    if req.reason.as_ref().is_some_and(|r| r.contains('\0')) {
+        return Err(AppError::Invalid(
+            "`reason` must not contain the NUL character (U+0000)".into(),
+        ));
+    }
     if req
         .reason
         .as_ref()
@@ -674,6 +681,12 @@ mod tests {
             (
                 "control char",
                 req(|r| r.tool = "a\u{7}".into()),
+                None,
+                Some("invalid"),
+            ),
+            (
+                "NUL in the reason",
+                req(|r| r.reason = Some("a\u{0}b".into())),
                 None,
                 Some("invalid"),
             ),

@@ -27,6 +27,15 @@ impl From<sqlx::Error> for AppError {
             tracing::warn!(error = %err, "a write waited too long for the database's write lock");
             return AppError::Busy(1);
         }
+        // PostgreSQL stores no NUL character in text (SQLite does): a client's text that
+        // carries one is the client's mistake, not ours.
+        if let Some(db) = err.as_database_error() {
+            if db.code().as_deref() == Some("22021") {
+                return AppError::Invalid(
+                    "text must not contain the NUL character (U+0000)".into(),
+                );
+            }
+        }
         tracing::error!(error = %err, "database error");
         AppError::Internal("internal error; see the server log".into())
     }

@@ -211,6 +211,19 @@ async fn outcome_input_is_checked_and_only_the_calls_agent_reports() {
     let (other, _) = app.agent("other").await;
     let theirs = outcome(&app, &other, &id, json!({ "result": "succeeded" })).await;
     assert_eq!(theirs.status(), 404);
+    // Text the database could not store anyway is refused where it is sent, in every field.
+    let nul = app
+        .propose(
+            &key,
+            json!({ "session": "s", "tool": "read", "args": { "a\u{0}": "b\u{0}" }, "reason": "r\u{0}",
+                    "alternatives": ["x\u{0}"], "context": { "summary": "s\u{0}" } }),
+        )
+        .await;
+    assert!(
+        nul.status().is_client_error() || nul.status() == 201,
+        "{}",
+        nul.status()
+    );
     assert_eq!(app.get_call(&key, &id, None).await["status"], "running");
 }
 
