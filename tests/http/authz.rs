@@ -191,6 +191,12 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         (Method::GET, "/api/v1/calls/{call}", "", AGENTS),
         (Method::POST, "/api/v1/calls/{call}/execute", "", AGENTS),
         (Method::POST, "/api/v1/calls/{call}/cancel", "", AGENTS),
+        (
+            Method::POST,
+            "/api/v1/calls/{call}/outcome",
+            r#"{"result":"succeeded"}"#,
+            AGENTS,
+        ),
         (Method::GET, "/api/v1/events", "", AGENTS),
         (Method::GET, "/inbox/events", "", PEOPLE),
         (Method::GET, "/reviews/events", "", MANAGERS),

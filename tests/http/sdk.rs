@@ -394,3 +394,49 @@ async fn a_do_not_retry_denial_is_a_typed_error_and_an_extension_keeps_the_gate_
     denier.await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_starts_calls_and_reports_how_they_went() {
+    let app = real_time_app().await;
+    app.policy(json!({ "default_effect": { "kind": "allow" }, "rules": [] }))
+        .await;
+    let (key, _) = app.agent("bot").await;
+    let client = Client::new(&app.url(""), &key).unwrap();
+    // Allowed and started in one request.
+    let running = client
+        .propose(&ProposedCall::new("s", "read").run_if_allowed())
+        .await
+        .unwrap();
+    assert_eq!(running.status, Status::Running);
+    let view = client
+        .report_outcome(&running.id, askfirst_sdk::Outcome::Succeeded, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (view.status, view.outcome),
+        (Status::Executed, Some(askfirst_sdk::Outcome::Succeeded))
+    );
+    // Allowed, then started with `start`; it fails.
+    let allowed = client
+        .propose(&ProposedCall::new("s", "read"))
+        .await
+        .unwrap();
+    assert_eq!(allowed.status, Status::Allowed);
+    let started = client.start(&allowed.id).await.unwrap();
+    assert_eq!(started.status, Status::Running);
+    let view = client
+        .report_outcome(
+            &allowed.id,
+            askfirst_sdk::Outcome::Failed,
+            Some("timed out"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.status, Status::Failed);
+    assert_eq!(view.outcome_detail.as_deref(), Some("timed out"));
+    let twice = client
+        .report_outcome(&allowed.id, askfirst_sdk::Outcome::Succeeded, None)
+        .await
+        .unwrap_err();
+    assert!(twice.is_conflict("not_running"), "{twice}");
+}
