@@ -401,7 +401,7 @@ async fn the_sdk_starts_calls_and_reports_how_they_went() {
     app.policy(json!({ "default_effect": { "kind": "allow" }, "rules": [] }))
         .await;
     let (key, _) = app.agent("bot").await;
-    let client = Client::new(&app.url(""), &key).unwrap();
+    let client = Client::new(app.url(""), &key).unwrap();
     // Allowed and started in one request.
     let running = client
         .propose(&ProposedCall::new("s", "read").run_if_allowed())
