@@ -67,6 +67,9 @@ for bench in "${which[@]}"; do
         printf '  %-18s %9d bytes raw  %8d bytes brotli\n' "$f" "$raw" "$br"
       done
       printf '  %-18s %9s            %8d bytes brotli (%d KiB; target <= 150 KB)\n' total "" "$total" $((total / 1024))
+      # Per page, in the real browser: bytes transferred cold, and time to interactive on a
+      # phone-like setting (4x CPU slowdown, 1.6 Mbit/s, 150 ms RTT).
+      (cd end2end && node bench/firstload.mjs "$(target_dir)/release/askfirst" "$SITE_ROOT")
       ;;
     mcp)
       python_venv "$BENCH_VENV" bench/mcp/requirements.txt
