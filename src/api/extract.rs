@@ -2,44 +2,103 @@
 
 use crate::domain::AppError;
 use axum::extract::{
-    rejection::{JsonRejection, PathRejection, QueryRejection},
+    rejection::{PathRejection, QueryRejection},
     FromRequest, FromRequestParts, Request,
 };
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-/// `Json<T>` with errors as `{ "error": … }`: malformed JSON → 400, wrong shape → 422,
-/// too large → 413.
+/// `Json<T>` with errors as `{ "error": … }`: malformed JSON → 400, wrong shape → 422 (a
+/// JSON array where an object is due included), too large → 413. A large body is parsed on
+/// the blocking pool, so a few megabytes of arguments do not hold up the async workers.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+/// Bodies above this many bytes are parsed off the async workers.
+const PARSE_INLINE_MAX: usize = 64 * 1024;
+
+impl<T: DeserializeOwned + Send + 'static, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(e) => AppError::Invalid(e.body_text()),
-                JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(e.body_text()),
-                JsonRejection::MissingJsonContentType(_) => {
-                    AppError::BadRequest("send `Content-Type: application/json`".into())
-                }
-                other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                    AppError::TooLarge("the request body is too large".into())
-                }
-                other if is_timeout(&other) => {
-                    AppError::Timeout("the request body did not arrive in time".into())
-                }
-                other => AppError::BadRequest(other.body_text()),
-            }),
+        if !is_json(req.headers()) {
+            return Err(AppError::BadRequest(
+                "send `Content-Type: application/json`".into(),
+            ));
         }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) => {
+                return Err(
+                    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                        AppError::TooLarge("the request body is too large".into())
+                    } else if caused_by_timeout(&rejection) {
+                        AppError::Timeout("the request body did not arrive in time".into())
+                    } else {
+                        AppError::BadRequest(rejection.body_text())
+                    },
+                )
+            }
+        };
+        if bytes.len() <= PARSE_INLINE_MAX {
+            return parse(&bytes).map(ApiJson);
+        }
+        tokio::task::spawn_blocking(move || parse(&bytes))
+            .await
+            .map_err(|e| AppError::Internal(format!("parsing a request body: {e}")))?
+            .map(ApiJson)
     }
+}
+
+/// Parses a request body that must be one JSON object.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(AppError::Invalid(
+            "the body must be a JSON object, not an array".into(),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => AppError::Invalid(format!(
+            "Failed to deserialize the JSON body into the target type: {e}"
+        )),
+        _ => AppError::BadRequest(format!("Failed to parse the request body as JSON: {e}")),
+    })
+}
+
+/// Whether the request says its body is JSON (`application/json` or `…+json`).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Whether reading the body failed because the body-read timeout fired.
+fn caused_by_timeout(rejection: &dyn std::error::Error) -> bool {
+    let mut source = rejection.source();
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// [`ApiJson`] for an optional body: no body at all reads as `T::default()`.
 pub struct ApiJsonOrEmpty<T>(pub T);
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for ApiJsonOrEmpty<T> {
+impl<T: DeserializeOwned + Default + Send + 'static, S: Send + Sync> FromRequest<S>
+    for ApiJsonOrEmpty<T>
+{
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -61,19 +120,6 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for ApiJsonOr
             .await
             .map(|ApiJson(value)| ApiJsonOrEmpty(value))
     }
-}
-
-/// Whether the body failed because the body-read timeout fired.
-fn is_timeout(rejection: &JsonRejection) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> =
-        std::error::Error::source(rejection);
-    while let Some(e) = source {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// `Query<T>` with errors as `{ "error": … }` (400).

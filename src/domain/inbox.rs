@@ -46,16 +46,22 @@ pub struct BatchOutcome {
 /// Most calls one batch decision may take.
 pub const MAX_BATCH: usize = 50;
 
-/// The similarity key and its words for a call of `tool` with `args`, deciding by
-/// `pointers` (empty: every argument).
-pub fn similar_key(tool: &str, args: &Value, pointers: &[String]) -> (String, String) {
+/// The similarity key and its words for a call of `tool` with `args` (whose canonical
+/// JSON hashes to `args_hash`), deciding by `pointers` (empty: every argument, keyed by
+/// the hash so a row stays small whatever the arguments' size).
+pub fn similar_key(
+    tool: &str,
+    args: &Value,
+    args_hash: &str,
+    pointers: &[String],
+) -> (String, String) {
     if pointers.is_empty() {
         let text = key_args(args, 3)
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
-        return (format!("{tool}\u{0}{args}"), text);
+        return (format!("{tool}\u{0}{args_hash}"), text);
     }
     let values: Vec<(String, String)> = pointers
         .iter()

@@ -57,13 +57,9 @@ impl Limits {
         }
     }
 
-    /// Parses the largest arguments as typed, in KiB (`64`, `1024`, `4096`); empty: the
-    /// default.
+    /// Parses the largest arguments as typed, in KiB (`64`, `1024`, `4096`).
     pub fn parse_args_kib(text: &str) -> Result<u32, String> {
         let text = text.trim();
-        if text.is_empty() {
-            return Ok(DEFAULT_MAX_ARGS);
-        }
         let range = MIN_ARGS / 1024..=MAX_ARGS_CAP / 1024;
         text.parse::<u32>()
             .ok()
@@ -124,7 +120,7 @@ mod tests {
     #[test]
     fn argument_sizes_as_typed() {
         let cases: [(&str, Result<u32, &str>); 7] = [
-            ("", Ok(64 * 1024)),
+            ("", Err("a number of KiB")),
             ("64", Ok(64 * 1024)),
             (" 1024 ", Ok(1024 * 1024)),
             ("4096", Ok(4 * 1024 * 1024)),

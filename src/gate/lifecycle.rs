@@ -458,7 +458,12 @@ async fn execute_in(
         }
         CallStatus::Executed | CallStatus::Running | CallStatus::Failed => refuse(
             StateCode::AlreadyExecuted,
-            "the call was already executed".into(),
+            match status {
+                CallStatus::Running => "the call is already running (it runs once)",
+                CallStatus::Failed => "the call already ran, and failed; propose it again",
+                _ => "the call was already executed",
+            }
+            .into(),
         ),
         CallStatus::Stale => refuse(
             StateCode::ApprovalStale,

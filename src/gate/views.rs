@@ -33,14 +33,15 @@ impl Gate {
             .map(|r| {
                 let view = r.view(decisions.get(&r.id).map_or(&[], Vec::as_slice));
                 let pointers = r.workflow().grant.map(|g| g.pointers).unwrap_or_default();
+                let hash = view
+                    .candidate
+                    .as_ref()
+                    .map(|c| c.hash.clone())
+                    .unwrap_or_else(|| crate::store::json::hash(&view.args));
                 let (similar, similar_text) =
-                    crate::domain::inbox::similar_key(&r.tool, &view.args, &pointers);
+                    crate::domain::inbox::similar_key(&r.tool, &view.args, &hash, &pointers);
                 InboxItem {
-                    hash: view
-                        .candidate
-                        .as_ref()
-                        .map(|c| c.hash.clone())
-                        .unwrap_or_default(),
+                    hash,
                     confirm: r.confirm.is_some(),
                     similar,
                     similar_text,

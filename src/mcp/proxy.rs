@@ -58,26 +58,35 @@ pub struct UpstreamEnv {
 
 impl UpstreamEnv {
     /// The variables to remove from the inherited environment and to set, in order: the
-    /// key's variable, every `ASKFIRST_*`, and any other variable that holds the key's value
-    /// (the key copied under another name is the key all the same).
+    /// key's variable, every `ASKFIRST_*`, and any other variable whose value holds the key
+    /// or 16 bytes of it in a row (the key copied under another name, inside a longer value
+    /// such as `Bearer <key>`, or most of it, is the key all the same). `--upstream-env` never hands the key over either: an item
+    /// naming the key's variable, or whose value holds the key, is left out (with a
+    /// warning); other `ASKFIRST_*` variables may be passed on by name.
     pub fn plan(
         &self,
         inherited: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
     ) -> (Vec<std::ffi::OsString>, Vec<(String, std::ffi::OsString)>) {
         let inherited: Vec<_> = inherited.collect();
-        let key = inherited
+        // As the proxy uses it: trimmed. Too short to be a key, it matches nothing.
+        let key: Option<Vec<u8>> = inherited
             .iter()
             .find(|(name, _)| name.to_str() == Some(self.key_env.as_str()))
-            .map(|(_, value)| value.clone())
-            .filter(|value| !value.is_empty());
-        let remove = inherited
-            .into_iter()
-            .filter(|(name, value)| {
-                name.to_str()
-                    .is_none_or(|n| n == self.key_env || n.starts_with("ASKFIRST_"))
-                    || key.as_ref() == Some(value)
+            .map(|(_, value)| value.as_encoded_bytes().trim_ascii().to_vec())
+            .filter(|key| key.len() >= 8);
+        // Any 16 bytes of the key in a row are too much of it to hand over.
+        let holds_key = |value: &std::ffi::OsStr| {
+            key.as_ref().is_some_and(|key| {
+                let value = value.as_encoded_bytes();
+                key.windows(key.len().min(16))
+                    .any(|part| value.windows(part.len()).any(|w| w == part))
             })
-            .map(|(name, _)| name)
+        };
+        let reserved = |name: &str| name == self.key_env || name.starts_with("ASKFIRST_");
+        let remove = inherited
+            .iter()
+            .filter(|(name, value)| name.to_str().is_none_or(reserved) || holds_key(value))
+            .map(|(name, _)| name.clone())
             .collect();
         let set = self
             .pass
@@ -85,6 +94,16 @@ impl UpstreamEnv {
             .filter_map(|item| match item.split_once('=') {
                 Some((name, value)) => Some((name.to_string(), value.into())),
                 None => std::env::var_os(item).map(|v| (item.clone(), v)),
+            })
+            .filter(|(name, value)| {
+                let refused = *name == self.key_env || holds_key(value);
+                if refused {
+                    tracing::warn!(
+                        "--upstream-env {name}: not passed on (it would hand the agent's key to \
+                         the upstream)"
+                    );
+                }
+                !refused
             })
             .collect();
         (remove, set)
@@ -681,15 +700,25 @@ mod tests {
     fn the_upstream_gets_no_askfirst_secrets() {
         let env = UpstreamEnv {
             key_env: "MY_AGENT_KEY".into(),
-            pass: vec!["GIVEN=a=b".into(), "ASKFIRST_URL=http://x".into()],
+            pass: vec![
+                "GIVEN=a=b".into(),
+                "ASKFIRST_URL=http://x".into(),
+                // Never the key, by its name or its value.
+                "MY_AGENT_KEY".into(),
+                "LITERAL=af_0123456789abcdef0123".into(),
+            ],
         };
         let inherited = [
             ("PATH", "/bin"),
-            ("MY_AGENT_KEY", "af_secret"),
-            ("ASKFIRST_KEY", "af_secret"),
+            // Read with a trailing newline, used trimmed: every copy of it goes.
+            ("MY_AGENT_KEY", "af_0123456789abcdef0123\n"),
+            ("ASKFIRST_KEY", "af_0123456789abcdef0123"),
             ("ASKFIRST_SESSION", "s"),
             ("HOME", "/root"),
-            ("COPIED_KEY", "af_secret"),
+            ("COPIED_KEY", "af_0123456789abcdef0123"),
+            ("AUTH_HEADER", "Bearer af_0123456789abcdef0123"),
+            ("MOST_OF_IT", "x af_0123456789abc"),
+            ("TOO_LITTLE", "af_0123456"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         let (remove, set) = env.plan(inherited.into_iter());
@@ -699,7 +728,9 @@ mod tests {
                 "MY_AGENT_KEY",
                 "ASKFIRST_KEY",
                 "ASKFIRST_SESSION",
-                "COPIED_KEY"
+                "COPIED_KEY",
+                "AUTH_HEADER",
+                "MOST_OF_IT"
             ]
             .map(OsString::from)
         );

@@ -417,4 +417,18 @@ async fn the_largest_arguments_are_an_admin_setting_up_to_4_mib() {
     assert_eq!(most["max_args_bytes"], 4 * 1024 * 1024);
     let big = app.propose_ok(&key, write(4 * 1024 - 1)).await;
     assert_eq!(big["status"], "pending");
+    // Its card offers no edit box to post 4 MiB back through a form: approve as shown.
+    let card = app
+        .page(&admin, &format!("/calls/{}", big["id"].as_str().unwrap()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(card.contains("too large to edit here"), "the card says why");
+    assert!(!card.contains(r#"name="args""#), "no edit box");
+    // The inbox lists it in a row of its usual size: no copy of the arguments.
+    let inbox = app.rpc(&admin, "inbox", &[]).await;
+    assert_eq!(inbox.status(), 200);
+    let inbox = inbox.text().await.unwrap();
+    assert!(inbox.len() < 64 * 1024, "an inbox of {} bytes", inbox.len());
 }

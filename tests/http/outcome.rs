@@ -199,6 +199,17 @@ async fn outcome_input_is_checked_and_only_the_calls_agent_reports() {
         .await
         .unwrap();
     assert_eq!(error_of(malformed).await.0, 400);
+    // A JSON array is not an object, whatever serde would make of it.
+    let array = outcome(&app, &key, &id, json!(["tool_error", "via array"])).await;
+    assert_eq!(error_of(array).await.0, 422);
+    let array = post(
+        &app,
+        &key,
+        &format!("/api/v1/calls/{id}/execute"),
+        Some(json!([true])),
+    )
+    .await;
+    assert_eq!(error_of(array).await.0, 422);
     let bad_execute = post(
         &app,
         &key,

@@ -89,7 +89,7 @@ pub async fn load_limits() -> Result<Limits, AppError> {
 }
 
 /// Sets the most pending calls per agent (a number, or `none` or empty for no cap) and
-/// the largest arguments of a proposal, in KiB (empty: 64; absent: unchanged).
+/// the largest arguments of a proposal, in KiB (absent or empty: unchanged).
 #[server(prefix = "/rpc", endpoint = "limits_save")]
 pub async fn save_limits(
     max_pending_per_agent: String,
@@ -103,9 +103,9 @@ pub async fn save_limits(
         ));
     }
     let cap = Limits::parse_cap(&max_pending_per_agent).map_err(AppError::Invalid)?;
-    let max_args_bytes = match &max_args_kib {
-        Some(kib) => Limits::parse_args_kib(kib).map_err(AppError::Invalid)?,
-        None => gate.limits().max_args_bytes,
+    let max_args_bytes = match max_args_kib.as_deref().map(str::trim) {
+        Some(kib) if !kib.is_empty() => Limits::parse_args_kib(kib).map_err(AppError::Invalid)?,
+        _ => gate.limits().max_args_bytes,
     };
     let limits = Limits {
         max_pending_per_agent: cap,
@@ -239,8 +239,8 @@ fn LimitsForm() -> impl IntoView {
                                 <ActionForm action=save>
                                     <label for="max-pending">"Most pending calls per agent (empty: no cap)"</label>
                                     <input id="max-pending" name="max_pending_per_agent" inputmode="numeric" maxlength="7" pattern="[0-9]*" value=value autocomplete="off" />
-                                    <label for="max-args">"Largest arguments of a proposal, KiB (1–4096; empty: 64)"</label>
-                                    <input id="max-args" name="max_args_kib" inputmode="numeric" maxlength="4" pattern="[0-9]*" value=kib autocomplete="off" />
+                                    <label for="max-args">"Largest arguments of a proposal, KiB (1–4096; 64 unless raised)"</label>
+                                    <input id="max-args" name="max_args_kib" inputmode="numeric" maxlength="4" pattern="[0-9]*" value=kib autocomplete="off" required />
                                     <button type="submit">"Save limits"</button>
                                 </ActionForm>
                             }.into_any()

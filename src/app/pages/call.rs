@@ -396,6 +396,10 @@ fn Outcome(call: CallView) -> impl IntoView {
     }
 }
 
+/// The largest arguments (as the edit box would hold them) the card offers to edit: beyond
+/// it they are approved as shown, which keeps the form's body well under the 1 MiB limit.
+const EDITABLE_ARGS_BYTES: usize = 128 * 1024;
+
 /// People's flags on a call that ran, and the form to add one.
 #[component]
 fn Flags(data: CardData) -> impl IntoView {
@@ -569,15 +573,24 @@ fn Decide(
     };
     let original = call.args.clone();
     // Invisible characters are written as `\u` escapes: the text stays exact and visible.
-    let args_text = RwSignal::new(crate::domain::invisible::escape_json(&call.args));
+    let full_text = crate::domain::invisible::escape_json(&call.args);
+    // Arguments too large to edit in a text box (and to post back within a form's body
+    // limit) are approved as shown; the CLI edits them.
+    let editable = full_text.len() <= EDITABLE_ARGS_BYTES;
+    let args_size = crate::domain::inbox::size_label(full_text.len());
+    let args_text = RwSignal::new(if editable { full_text } else { String::new() });
     let parsed = move || serde_json::from_str::<serde_json::Value>(&args_text.get());
     let args_error = move || match parsed() {
+        _ if !editable => None,
         Ok(v) if v.is_object() => None,
         Ok(_) => Some("Arguments must be a JSON object.".to_string()),
         Err(e) => Some(format!("Not valid JSON: {e}")),
     };
     let diff = move || {
         let Ok(edited) = parsed() else { return None };
+        if !editable {
+            return None;
+        }
         if edited == original {
             return None;
         }
@@ -639,13 +652,24 @@ fn Decide(
                 <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
                 <details class="edit-args">
                     <summary>"Edit arguments or add a note, then approve"</summary>
-                    <label for="args">"Arguments (JSON)"</label>
-                    // `prop:value` keeps the field equal to the version this card shows when
-                    // the card is re-rendered in place for a newer one: a form that posted
-                    // an older version's arguments back would silently revert an edit.
-                    <textarea id="args" name="args" rows="6" spellcheck="false" prop:value=args_text
-                        on:input=move |ev| args_text.set(event_target_value(&ev))
-                        inner_html=crate::app::widgets::textarea_html(&args_text.get_untracked())></textarea>
+                    {if editable {
+                        view! {
+                            <label for="args">"Arguments (JSON)"</label>
+                            // `prop:value` keeps the field equal to the version this card shows
+                            // when the card is re-rendered in place for a newer one: a form that
+                            // posted an older version's arguments back would silently revert an
+                            // edit.
+                            <textarea id="args" name="args" rows="6" spellcheck="false" prop:value=args_text
+                                on:input=move |ev| args_text.set(event_target_value(&ev))
+                                inner_html=crate::app::widgets::textarea_html(&args_text.get_untracked())></textarea>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <p class="hint">{format!(
+                                "These arguments are {args_size}: too large to edit here. Approve them as shown, or edit them with `askfirst calls approve ID --args …`."
+                            )}</p>
+                        }.into_any()
+                    }}
                     {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
                     {diff}
                     <label for="approve-feedback">"Note for the agent (optional)"</label>
