@@ -56,12 +56,19 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             "the body must be a JSON object, not an array".into(),
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => AppError::Invalid(format!(
-            "Failed to deserialize the JSON body into the target type: {e}"
-        )),
-        _ => AppError::BadRequest(format!("Failed to parse the request body as JSON: {e}")),
-    })
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
+            serde_json::error::Category::Data => AppError::Invalid(format!(
+                "Failed to deserialize the JSON body into the target type: {e}"
+            )),
+            _ => AppError::BadRequest(format!("Failed to parse the request body as JSON: {e}")),
+        })?;
+    // Nothing but whitespace may follow the value.
+    de.end().map_err(|e| {
+        AppError::BadRequest(format!("Failed to parse the request body as JSON: {e}"))
+    })?;
+    Ok(value)
 }
 
 /// Whether the request says its body is JSON (`application/json` or `…+json`).
