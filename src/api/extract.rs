@@ -123,9 +123,10 @@ impl<T: DeserializeOwned + Default + Send + 'static, S: Send + Sync> FromRequest
         if empty {
             return Ok(ApiJsonOrEmpty(T::default()));
         }
-        ApiJson::<T>::from_request(req, state)
+        // `null` is no body too (the API document allows it).
+        ApiJson::<Option<T>>::from_request(req, state)
             .await
-            .map(|ApiJson(value)| ApiJsonOrEmpty(value))
+            .map(|ApiJson(value)| ApiJsonOrEmpty(value.unwrap_or_default()))
     }
 }
 

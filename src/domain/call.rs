@@ -390,7 +390,7 @@ pub struct ProposeRequest {
     pub args: serde_json::Value,
     /// Why the agent wants to do this.
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", schema(max_length = 4000))]
+    #[cfg_attr(feature = "ssr", schema(max_length = 4000, pattern = r"^[^\u0000]*$"))]
     pub reason: Option<String>,
     /// Plan context; `plan_step`, `plan_total` and `summary` are shown specially.
     #[serde(default)]
@@ -501,7 +501,13 @@ pub struct OutcomeRequest {
     /// What happened, for people: an error message, the tool server's last words (at most
     /// 2,000 characters).
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            max_length = 2000,
+            pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub detail: Option<String>,
 }
 

@@ -83,6 +83,28 @@ async fn an_allowed_call_runs_at_once_and_is_executed_only_with_its_result() {
     let events = app.audit_details("call.executed").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].1["outcome"], "tool_error");
+    // A `null` body is no body: executed at once, as the API document allows.
+    let plain_null = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "read", "args": { "n": 2 } }),
+        )
+        .await;
+    let null_body = post(
+        &app,
+        &key,
+        &format!(
+            "/api/v1/calls/{}/execute",
+            plain_null["id"].as_str().unwrap()
+        ),
+        Some(Value::Null),
+    )
+    .await;
+    assert_eq!(null_body.status(), 200);
+    assert_eq!(
+        null_body.json::<Value>().await.unwrap()["status"],
+        "executed"
+    );
     // Without `run_if_allowed`: allowed, as before.
     let plain = app
         .propose_ok(&key, json!({ "session": "s", "tool": "read", "args": {} }))
