@@ -14,6 +14,7 @@
 # ASKFIRST_BENCH_HISTORY (waiting; 1000000), ASKFIRST_BENCH_PG (load: a PostgreSQL URL
 # that may create databases; unset, a throwaway server is started in a temporary directory
 # and stopped on exit; `none` skips the PostgreSQL rows), ASKFIRST_BENCH_CALLS (mcp; 500),
+# ASKFIRST_BENCH_PAUSE_MS (mcp: an untimed pause after each call; 0, back to back),
 # ASKFIRST_BIN (mcp: measure this askfirst binary instead of building one),
 # ASKFIRST_BENCH_VENV (mcp: the venv for bench/mcp/requirements.txt;
 # ~/.cache/askfirst-bench-venv). Installs wrk and PostgreSQL (Debian) when missing.
@@ -80,7 +81,7 @@ for bench in "${which[@]}"; do
       fi
       log "MCP proxy overhead: an allowed call through askfirst mcp proxy vs the upstream alone"
       "$BENCH_VENV/bin/python" bench/mcp/overhead.py --bin "$bin" \
-        --calls "${ASKFIRST_BENCH_CALLS:-500}"
+        --calls "${ASKFIRST_BENCH_CALLS:-500}" --pause-ms "${ASKFIRST_BENCH_PAUSE_MS:-0}"
       ;;
     *) die "unknown benchmark '$bench' (policy, load, waiting, bundle, mcp)" ;;
   esac

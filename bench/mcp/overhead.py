@@ -284,7 +284,7 @@ class CpuMeter:
         return out
 
 
-async def measure_mcp(af: Askfirst, calls: int, warmup: int,
+async def measure_mcp(af: Askfirst, calls: int, warmup: int, pause: float,
                       errlog) -> tuple[list[int], list[int], dict[str, float]]:
     upstream = [str(ECHO_SERVER)]
     direct_params = StdioServerParameters(command=sys.executable, args=upstream)
@@ -305,7 +305,13 @@ async def measure_mcp(af: Askfirst, calls: int, warmup: int,
         d, p = [], []
         for i in range(calls):
             d.append(await call_echo(direct, "direct", f"call {i}"))
+            if pause:
+                await asyncio.sleep(pause)
             p.append(await call_echo(proxied, "proxied", f"call {i}"))
+            if pause:
+                # Work the proxy defers past its answer (an outcome report) ends here,
+                # not in the next direct call.
+                await asyncio.sleep(pause)
         return d, p, meter.per_call(calls)
 
 
@@ -389,6 +395,8 @@ def main() -> int:
                     help="the askfirst binary (default: $ASKFIRST_BIN, else askfirst on PATH)")
     ap.add_argument("--calls", type=int, default=500, help="measured calls per path (500)")
     ap.add_argument("--warmup", type=int, default=50, help="untimed calls per path first (50)")
+    ap.add_argument("--pause-ms", type=float, default=0,
+                    help="untimed pause after each timed call (0: back to back)")
     ap.add_argument("--no-api", action="store_true",
                     help="skip timing askfirst's API alone (the proxy's requests per call)")
     ap.add_argument("--keep", action="store_true",
@@ -397,8 +405,8 @@ def main() -> int:
     if not args.bin or not os.access(args.bin, os.X_OK):
         sys.exit(f"error: no askfirst binary (got {args.bin!r}): pass --bin PATH or set "
                  "ASKFIRST_BIN (cargo build --release --no-default-features --features ssr)")
-    if args.calls < 1 or args.warmup < 0:
-        sys.exit("error: --calls must be at least 1 and --warmup at least 0")
+    if args.calls < 1 or args.warmup < 0 or args.pause_ms < 0:
+        sys.exit("error: --calls must be at least 1, --warmup and --pause-ms at least 0")
     binary = os.path.abspath(args.bin)
 
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -410,8 +418,10 @@ def main() -> int:
         print(machine_line(binary))
         print(f"askfirst {af.url} (SQLite in {tmp}); upstream {ECHO_SERVER.name} via "
               f"{Path(sys.executable).name}; {args.warmup} warm-up + {args.calls} timed calls "
-              "per path, interleaved direct/proxied")
-        direct, proxied, cpu = run_async(measure_mcp(af, args.calls, args.warmup, errlog))
+              "per path, interleaved direct/proxied"
+              + (f", {args.pause_ms:g} ms apart" if args.pause_ms else ", back to back"))
+        direct, proxied, cpu = run_async(
+            measure_mcp(af, args.calls, args.warmup, args.pause_ms / 1000, errlog))
         d, p = summary(direct), summary(proxied)
         diff = {k: p[k] - d[k] for k in d}
         print("\nMCP tools/call `echo`, official Python client, stdio:")
