@@ -241,6 +241,14 @@ impl ServeArgs {
     }
 }
 
+impl Cli {
+    /// Whether the command runs best on one thread: the MCP commands relay one client's
+    /// messages, and every hand-off between threads would add to each tool call.
+    pub fn one_thread(&self) -> bool {
+        matches!(self.command, Some(Command::Mcp(_)))
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     if let Some(file) = &cli.audit_key_file {

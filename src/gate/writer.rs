@@ -4,14 +4,18 @@
 //! No fsync per request, and no answer before the data is on disk.
 //!
 //! New calls (the hot path) take a cheaper road: consecutive ones in a batch are written with
-//! multi-row inserts, their audit events chained in memory.
+//! multi-row inserts, their audit events chained in memory; on SQLite a batch of nothing but
+//! new calls is written with two round trips to the database ([`store::append`]), from the
+//! chain's last hash as this writer last wrote it.
 
 use super::metrics::WriterMetrics;
 use crate::domain::AppError;
+use crate::store::append::{self, Appended};
 use crate::store::tx::{self, Savepoint};
-use crate::store::{self, audit, calls, changes};
+use crate::store::{self, audit, calls, changes, Backend};
 use crate::store::{Conn, Pool};
 use futures::future::BoxFuture;
+use sqlx::pool::PoolConnection;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs committed together.
@@ -115,6 +119,10 @@ async fn run(
     after_commit: impl Fn() + Send + Sync,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    // The audit chain's last hash, as this writer last wrote it (`None`: read it first).
+    let mut head: Option<String> = None;
+    // One connection kept for writing, its page cache warm between batches.
+    let mut held: Option<PoolConnection<store::Db>> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Calls that policy allowed or denied outright wake nobody; only other changes
         // send the watcher to read the audit log.
@@ -124,10 +132,22 @@ async fn run(
         });
         let (jobs, started) = (batch.len(), std::time::Instant::now());
         let mut replies = Vec::with_capacity(jobs);
-        let outcome = commit_batch(&pool, batch.drain(..), &mut replies, wakes_listeners).await;
+        let outcome = commit_batch(
+            &pool,
+            &mut held,
+            batch.drain(..),
+            &mut replies,
+            wakes_listeners,
+            &mut head,
+        )
+        .await;
         metrics.committed(jobs, started.elapsed());
         if let Err(e) = &outcome {
             tracing::error!(error = %e, jobs = replies.len(), "group commit failed");
+            // Whatever state it was left in, the next batch starts on a fresh connection.
+            if let Some(mut conn) = held.take() {
+                conn.close_on_drop();
+            }
         }
         for reply in replies {
             reply(outcome.clone());
@@ -140,22 +160,27 @@ async fn run(
 
 async fn commit_batch(
     pool: &Pool,
+    held: &mut Option<PoolConnection<store::Db>>,
     jobs: impl Iterator<Item = Job>,
     replies: &mut Vec<Reply>,
     announce: bool,
+    head: &mut Option<String>,
 ) -> Result<(), AppError> {
-    let mut conn = match pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => {
-            // Jobs that never ran still need an answer: dropping them answers with an error.
-            replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
-            return Err(e.into());
+    if held.is_none() {
+        match pool.acquire().await {
+            Ok(c) => *held = Some(c),
+            Err(e) => {
+                // Jobs that never ran still need an answer: dropping them answers with an
+                // error.
+                replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
+                return Err(e.into());
+            }
         }
-    };
-    if let Err(e) = store::begin_write(&mut conn).await {
-        replies.extend(jobs.map(|job| -> Reply { Box::new(move |_| drop(job)) }));
-        return Err(e.into());
     }
+    let Some(held) = held.as_mut() else {
+        unreachable!("a connection was just acquired")
+    };
+    let conn: &mut Conn = held;
     let jobs: Vec<Job> = jobs.collect();
     if jobs.iter().all(|job| matches!(job, Job::Append(_))) {
         // Only new calls (the hot path): no savepoint needed — if the rows cannot be
@@ -167,52 +192,99 @@ async fn commit_batch(
                 Job::Work(_) => None,
             })
             .collect();
-        let written = write_rows(&mut conn, &appends).await;
+        let written = write_new_calls(conn, &appends, announce, head).await;
         for a in appends {
             replies.push(Box::new(move |commit| {
                 let _ = a.reply.send(commit);
             }));
         }
-        let written = match (written, announce) {
-            (Ok(()), true) => changes::announce(&mut conn).await.map_err(AppError::from),
-            (other, _) => other,
-        };
-        if let Err(e) = written {
-            let _ = tx::rollback(&mut conn).await;
-            return Err(e);
-        }
-        return match tx::commit(&mut conn).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let _ = tx::rollback(&mut conn).await;
-                Err(e.into())
-            }
-        };
+        return written;
+    }
+    // Other work may append audit events of its own: the chain's end is read again
+    // before the commit.
+    *head = None;
+    if let Err(e) = store::begin_write(conn).await {
+        replies.extend(
+            jobs.into_iter()
+                .map(|job| -> Reply { Box::new(move |_| drop(job)) }),
+        );
+        return Err(e.into());
     }
     let mut appends: Vec<Append> = Vec::new();
     for job in jobs {
         match job {
             Job::Append(a) => appends.push(*a),
             Job::Work(work) => {
-                flush_appends(&mut conn, &mut appends, replies).await;
-                replies.push(work(&mut conn).await);
+                flush_appends(conn, &mut appends, replies).await;
+                replies.push(work(conn).await);
             }
         }
     }
-    flush_appends(&mut conn, &mut appends, replies).await;
+    flush_appends(conn, &mut appends, replies).await;
     if announce {
-        if let Err(e) = changes::announce(&mut conn).await {
-            let _ = tx::rollback(&mut conn).await;
+        if let Err(e) = changes::announce(conn).await {
+            let _ = tx::rollback(conn).await;
             return Err(e.into());
         }
     }
-    match tx::commit(&mut conn).await {
-        Ok(_) => Ok(()),
+    let last = audit::head_hash(conn).await.ok();
+    match tx::commit(conn).await {
+        Ok(_) => {
+            *head = last;
+            Ok(())
+        }
         Err(e) => {
-            let _ = tx::rollback(&mut conn).await;
+            let _ = tx::rollback(conn).await;
             Err(e.into())
         }
     }
+}
+
+/// Commits a batch of nothing but new calls: on SQLite with the chain's last hash known,
+/// the fast way; otherwise in an ordinary write transaction. Keeps `head` up to date.
+async fn write_new_calls(
+    conn: &mut Conn,
+    appends: &[Append],
+    announce: bool,
+    head: &mut Option<String>,
+) -> Result<(), AppError> {
+    let new: Vec<&calls::NewCall> = appends.iter().map(|a| &a.call).collect();
+    let events: Vec<audit::OwnedEvent> = appends.iter().map(|a| a.event.clone()).collect();
+    // SQLite needs no announcement (other processes see its file change).
+    if let Some(known) = head.take() {
+        if Backend::of_conn(conn) == Backend::Sqlite && append::fits(new.len()) {
+            match append::sqlite_fast(conn, &new, &events, &known).await? {
+                Appended::Committed(last) => {
+                    *head = Some(last);
+                    return Ok(());
+                }
+                Appended::Stale => {}
+            }
+        }
+    }
+    store::begin_write(conn).await?;
+    let written = async {
+        calls::insert_many(conn, &new).await?;
+        let last = audit::append_many(conn, &events).await?;
+        if announce {
+            changes::announce(conn).await?;
+        }
+        Ok::<_, sqlx::Error>(last)
+    }
+    .await;
+    let last = match written {
+        Ok(last) => last,
+        Err(e) => {
+            let _ = tx::rollback(conn).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = tx::commit(conn).await {
+        let _ = tx::rollback(conn).await;
+        return Err(e.into());
+    }
+    *head = Some(last);
+    Ok(())
 }
 
 /// Writes the queued appends in one savepoint; each caller hears the outcome after commit.

@@ -15,7 +15,10 @@
 
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use std::pin::Pin;
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -92,6 +95,7 @@ pub fn check(line: &[u8]) -> Checked {
     }
     match message.get("method") {
         Some(Value::String(method)) => {
+            let method = method.clone();
             if message
                 .get("params")
                 .is_some_and(|p| !p.is_object() && !p.is_array())
@@ -101,7 +105,7 @@ pub fn check(line: &[u8]) -> Checked {
                     None => Checked::Drop,
                 };
             }
-            match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+            match serde_json::from_value::<ClientJsonRpcMessage>(value) {
                 // The SDK takes a standard method whose params do not fit for a custom one
                 // (and would answer "method not found").
                 Ok(JsonRpcMessage::Request(r))
@@ -132,7 +136,7 @@ pub fn check(line: &[u8]) -> Checked {
                     reply_id,
                 );
             }
-            match serde_json::from_value::<ClientJsonRpcMessage>(value.clone()) {
+            match serde_json::from_value::<ClientJsonRpcMessage>(value) {
                 Ok(_) => Checked::Pass,
                 Err(e) => invalid(&format!("malformed response: {e}"), reply_id),
             }
@@ -154,13 +158,55 @@ fn reply_line(reply: &Value) -> Vec<u8> {
     text
 }
 
+/// Standard input. A pipe (how MCP clients start servers) is read on the runtime's own
+/// event loop; anything else (a terminal, a file) through tokio's blocking-pool reader,
+/// which costs two thread hand-offs per line.
+fn input() -> Pin<Box<dyn AsyncRead + Send>> {
+    use std::os::fd::AsFd;
+    let pipe = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| tokio::net::unix::pipe::Receiver::from_owned_fd(fd).ok());
+    match pipe {
+        Some(pipe) => Box::pin(pipe),
+        None => Box::pin(tokio::io::stdin()),
+    }
+}
+
+/// Standard output, as [`input`]: a pipe is written on the event loop — unless standard
+/// error is the same pipe, which must stay blocking for whoever writes logs to it.
+fn output() -> Pin<Box<dyn AsyncWrite + Send>> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let same_file = |a: std::os::fd::BorrowedFd, b: std::os::fd::BorrowedFd| {
+        let meta = |fd: std::os::fd::BorrowedFd| {
+            fd.try_clone_to_owned().map(|fd| {
+                std::fs::File::from(fd)
+                    .metadata()
+                    .map(|m| (m.dev(), m.ino()))
+            })
+        };
+        matches!((meta(a), meta(b)), (Ok(Ok(a)), Ok(Ok(b))) if a == b)
+    };
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let pipe = (!same_file(stdout.as_fd(), stderr.as_fd()))
+        .then(|| stdout.as_fd().try_clone_to_owned().ok())
+        .flatten()
+        .and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
+    match pipe {
+        Some(pipe) => Box::pin(pipe),
+        None => Box::pin(tokio::io::stdout()),
+    }
+}
+
 /// Starts reading stdin and writing stdout.
 pub fn stdio() -> Stdio {
     let (mut to_sdk, sdk_reads) = tokio::io::duplex(PIPE);
     let (sdk_writes, from_sdk) = tokio::io::duplex(PIPE);
     let (replies, mut our_replies) = mpsc::unbounded_channel::<Value>();
     tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin());
+        let mut stdin = BufReader::new(input());
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -204,7 +250,7 @@ pub fn stdio() -> Stdio {
         let _ = to_sdk.shutdown().await;
     });
     let flushed = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = output();
         let mut from_sdk = BufReader::new(from_sdk);
         let mut line = Vec::new();
         loop {

@@ -213,19 +213,23 @@ pub struct OwnedEvent {
 }
 
 /// Most rows in one multi-row INSERT (SQLite limits bound variables).
-const CHUNK: usize = 256;
+pub const CHUNK: usize = 256;
 
-/// Appends many events in order with a handful of statements: the chain is computed in
-/// memory from the last stored hash. Same rules as [`append`].
-pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result<()> {
-    let prev: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-    let mut prev = prev.unwrap_or_else(|| GENESIS.to_string());
-    for chunk in super::power_of_two_chunks(events, CHUNK) {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for e in chunk {
+/// An event of a batch with its place in the chain worked out.
+pub struct Linked<'e> {
+    event: &'e OwnedEvent,
+    at: i64,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Links `events` in order onto the chain whose last hash is `prev`.
+pub fn link_all<'e>(events: &'e [OwnedEvent], prev: &str) -> Vec<Linked<'e>> {
+    let mut prev = prev.to_string();
+    events
+        .iter()
+        .map(|e| {
             let at = to_millis(e.at);
             let detail = canonical(&e.detail);
             let hash = chain_hash(
@@ -240,31 +244,73 @@ pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result
                 e.to_status.as_deref(),
                 &detail,
             );
-            rows.push((at, detail, std::mem::replace(&mut prev, hash.clone()), hash));
-        }
-        let mut sql = String::from(
-            "INSERT INTO audit_events
-               (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash) VALUES ",
-        );
-        sql += &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = super::numbered(&sql);
+            Linked {
+                event: e,
+                at,
+                detail,
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            }
+        })
+        .collect()
+}
+
+/// The hash of the last of `linked`, or `prev` when there are none.
+pub fn last_hash(linked: &[Linked<'_>], prev: &str) -> String {
+    linked
+        .last()
+        .map_or_else(|| prev.to_string(), |l| l.hash.clone())
+}
+
+/// The INSERT of `n` linked events, with unnumbered `?` marks ([`bind_linked`] binds each).
+pub fn insert_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO audit_events
+           (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash) VALUES ",
+    );
+    sql += &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
+    sql
+}
+
+/// Binds one event's row of [`insert_sql`].
+pub fn bind_linked<'q>(q: super::Query<'q>, l: &'q Linked<'q>) -> super::Query<'q> {
+    let e = l.event;
+    q.bind(l.at)
+        .bind(&e.actor)
+        .bind(&e.kind)
+        .bind(&e.agent_id)
+        .bind(&e.call_id)
+        .bind(&e.from_status)
+        .bind(&e.to_status)
+        .bind(&l.detail)
+        .bind(&l.prev_hash)
+        .bind(&l.hash)
+}
+
+/// The hash of the chain's last event ([`GENESIS`] while there is none).
+pub async fn head_hash(conn: &mut Conn) -> sqlx::Result<String> {
+    let prev: Option<String> =
+        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(prev.unwrap_or_else(|| GENESIS.to_string()))
+}
+
+/// Appends many events in order with a handful of statements: the chain is computed in
+/// memory from the last stored hash. Same rules as [`append`]. Returns the new last hash.
+pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result<String> {
+    let mut prev = head_hash(conn).await?;
+    for chunk in super::power_of_two_chunks(events, CHUNK) {
+        let linked = link_all(chunk, &prev);
+        let sql = super::numbered(&insert_sql(linked.len()));
         let mut q = sqlx::query(&sql);
-        for (e, (at, detail, prev_hash, hash)) in chunk.iter().zip(rows) {
-            q = q
-                .bind(at)
-                .bind(&e.actor)
-                .bind(&e.kind)
-                .bind(&e.agent_id)
-                .bind(&e.call_id)
-                .bind(&e.from_status)
-                .bind(&e.to_status)
-                .bind(detail)
-                .bind(prev_hash)
-                .bind(hash);
+        for l in &linked {
+            q = bind_linked(q, l);
         }
         q.execute(&mut *conn).await?;
+        prev = last_hash(&linked, &prev);
     }
-    Ok(())
+    Ok(prev)
 }
 
 /// Events after `after_id`, oldest first.

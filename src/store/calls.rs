@@ -322,53 +322,62 @@ pub async fn insert(conn: &mut Conn, c: &NewCall) -> sqlx::Result<()> {
 
 /// Inserts many calls with multi-row statements.
 pub async fn insert_many(conn: &mut Conn, calls: &[&NewCall]) -> sqlx::Result<()> {
-    for chunk in super::power_of_two_chunks(calls, 256) {
-        let mut sql = String::from(
-            "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
-               checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
-               confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at,
-               workflow, executed_at)
-             VALUES ",
-        );
-        sql += &vec![
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-            chunk.len()
-        ]
-        .join(", ");
-        let sql = super::numbered(&sql);
+    for chunk in super::power_of_two_chunks(calls, INSERT_CHUNK) {
+        let sql = super::numbered(&insert_sql(chunk.len()));
         let mut q = sqlx::query(&sql);
         for c in chunk {
-            q = q
-                .bind(&c.id)
-                .bind(&c.agent_id)
-                .bind(&c.session)
-                .bind(&c.tool)
-                .bind(&c.args)
-                .bind(&c.reason)
-                .bind(&c.context)
-                .bind(&c.risk)
-                .bind(&c.alternatives)
-                .bind(&c.checkpoint)
-                .bind(&c.callback_url)
-                .bind(c.status.as_str())
-                .bind(&c.rule)
-                .bind(&c.message)
-                .bind(c.approvals_required)
-                .bind(&c.approver_role)
-                .bind(&c.confirm)
-                .bind(c.approval_ttl_ms)
-                .bind(c.deadline)
-                .bind(&c.idempotency_key)
-                .bind(&c.response)
-                .bind(c.created_at)
-                .bind((c.status != CallStatus::Pending).then_some(c.created_at))
-                .bind(&c.workflow)
-                // Proposed with `run_if_allowed`: started at once.
-                .bind((c.status == CallStatus::Running).then_some(c.created_at));
+            q = bind_new(q, c);
         }
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Most calls in one multi-row INSERT (SQLite limits bound variables).
+pub const INSERT_CHUNK: usize = 256;
+
+/// The INSERT of `n` new calls, with unnumbered `?` marks ([`bind_new`] binds each call).
+pub fn insert_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
+           checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
+           confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at,
+           workflow, executed_at)
+         VALUES ",
+    );
+    sql += &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; n]
+        .join(", ");
+    sql
+}
+
+/// Binds one new call's row of [`insert_sql`].
+pub fn bind_new<'q>(q: super::Query<'q>, c: &'q NewCall) -> super::Query<'q> {
+    q.bind(&c.id)
+        .bind(&c.agent_id)
+        .bind(&c.session)
+        .bind(&c.tool)
+        .bind(&c.args)
+        .bind(&c.reason)
+        .bind(&c.context)
+        .bind(&c.risk)
+        .bind(&c.alternatives)
+        .bind(&c.checkpoint)
+        .bind(&c.callback_url)
+        .bind(c.status.as_str())
+        .bind(&c.rule)
+        .bind(&c.message)
+        .bind(c.approvals_required)
+        .bind(&c.approver_role)
+        .bind(&c.confirm)
+        .bind(c.approval_ttl_ms)
+        .bind(c.deadline)
+        .bind(&c.idempotency_key)
+        .bind(&c.response)
+        .bind(c.created_at)
+        .bind((c.status != CallStatus::Pending).then_some(c.created_at))
+        .bind(&c.workflow)
+        // Proposed with `run_if_allowed`: started at once.
+        .bind((c.status == CallStatus::Running).then_some(c.created_at))
 }
 
 /// One call.

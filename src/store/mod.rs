@@ -4,6 +4,7 @@
 //! [`Backend`].
 
 pub mod agents;
+pub mod append;
 pub mod audit;
 pub mod audit_query;
 pub mod bypasses;
@@ -41,6 +42,9 @@ pub type Db = sqlx::Any;
 pub type Pool = sqlx::AnyPool;
 /// One connection to either backend.
 pub type Conn = sqlx::AnyConnection;
+
+/// A statement with its arguments, being bound.
+pub type Query<'q> = sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>;
 
 /// Anything that runs a statement: a pool, a connection or a transaction.
 pub trait Executor<'c>: sqlx::Executor<'c, Database = Db> {}

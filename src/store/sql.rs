@@ -43,6 +43,15 @@ pub fn numbered(sql: &str) -> String {
     out
 }
 
+/// `INSERT INTO t (…) VALUES …` as `INSERT INTO t (…) SELECT * FROM (VALUES …)`, for a
+/// `WHERE` to follow (SQLite keeps the rows in their order).
+pub fn insert_select(insert: &str) -> String {
+    match insert.split_once("VALUES ") {
+        Some((head, values)) => format!("{head}SELECT * FROM (VALUES {values})"),
+        None => insert.to_string(),
+    }
+}
+
 /// `n` comma-separated `?` marks, for `IN (…)` (number them with [`numbered`]).
 pub fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")

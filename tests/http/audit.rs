@@ -369,3 +369,51 @@ async fn the_cli_export_matches_the_http_export() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("csv` or `jsonl"));
     app.stop().await;
 }
+
+/// New calls are written the fast way on SQLite, from the chain's last hash as the writer
+/// last wrote it. Whoever else appends in between (the command line, another process),
+/// the chain stays intact: a batch that finds the chain moved on is written again the
+/// ordinary way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_calls_stay_on_the_chain_when_others_append_in_between() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("chain-bot").await;
+    app.policy(json!({ "default_effect": { "kind": "allow" }, "rules": [] }))
+        .await;
+    let propose = |round: usize| {
+        let (app, key) = (&app, &key);
+        async move {
+            let proposals = (0..6).map(|i| {
+                app.propose_ok(
+                    key,
+                    json!({ "session": "s", "tool": "t", "args": { "round": round, "i": i },
+                            "run_if_allowed": i % 2 == 0 }),
+                )
+            });
+            for view in futures::future::join_all(proposals).await {
+                assert!(
+                    ["allowed", "running"].contains(&view["status"].as_str().unwrap()),
+                    "{view}"
+                );
+            }
+        }
+    };
+    for round in 0..4 {
+        propose(round).await;
+        // Someone else appends to the log between the writer's batches.
+        seed(&app, round + 1).await;
+    }
+    propose(4).await;
+    crate::support::assert_chain_intact(app.pool()).await;
+    let mut conn = app.pool().acquire().await.unwrap();
+    let calls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let events: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'call.proposed'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!((calls, events), (30, 30));
+}

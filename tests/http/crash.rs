@@ -170,15 +170,7 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
             .unwrap();
         assert_eq!(status, "executed");
     }
-    let mut conn = pool.acquire().await.unwrap();
-    let chain = askfirst::store::audit::verify(&mut conn, None, None)
-        .await
-        .unwrap();
-    assert!(
-        matches!(chain, askfirst::store::audit::Verification::Intact { .. }),
-        "{chain:?}"
-    );
-    drop(conn);
+    crate::support::assert_chain_intact(&pool).await;
     // The restarted server still answers correctly about executed calls.
     if let Some(id) = acked.executed.first() {
         let res = Client::new()

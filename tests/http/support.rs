@@ -600,3 +600,15 @@ pub async fn install_policy(
     .expect("policy stored");
     gate.reload_policy().await.expect("policy reloaded");
 }
+
+/// Asserts that the audit chain verifies from its first event to its last.
+pub async fn assert_chain_intact(pool: &askfirst::store::Pool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let verdict = askfirst::store::audit::verify(&mut conn, None, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(verdict, askfirst::store::audit::Verification::Intact { .. }),
+        "{verdict:?}"
+    );
+}
