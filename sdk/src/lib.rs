@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod gate;
 mod preview;
+pub mod receipt;
 mod types;
 mod webhook;
 
