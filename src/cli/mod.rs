@@ -5,6 +5,7 @@ pub mod gate;
 pub mod limits;
 pub mod mcp;
 pub mod notify;
+pub mod receipts;
 pub mod signoff;
 pub mod user;
 
@@ -75,6 +76,9 @@ pub enum Command {
     /// Notification channels (Slack, e-mail, signed webhooks), routes and the delivery log.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// The keys that sign approval receipts: list them, rotate the signing key.
+    #[command(subcommand)]
+    Receipts(receipts::ReceiptsCommand),
     /// Whole-database operations: copy one database into a new, empty one (SQLite into
     /// PostgreSQL).
     #[command(subcommand)]
@@ -272,6 +276,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 | Command::Signoff(_)
                 | Command::Limits(_)
                 | Command::Notify(_)
+                | Command::Receipts(_)
         )
     );
     let db = cli.db.clone();
@@ -319,6 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Signoff(cmd)) => signoff::settings(cmd, &cli.db).await,
         Some(Command::Limits(cmd)) => limits::run(cmd, &cli.db).await,
         Some(Command::Notify(cmd)) => notify::run(cmd, &cli.db, cli.secrets_key_file).await,
+        Some(Command::Receipts(cmd)) => receipts::run(cmd, &cli.db, cli.secrets_key_file).await,
         Some(Command::Db(cmd)) => db::run(cmd, cli.secrets_key_file.as_deref()).await,
         Some(Command::DemoAgent(args)) => demo(args).await,
         Some(Command::Mcp(cmd)) => mcp::run(cmd).await,

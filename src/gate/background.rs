@@ -83,6 +83,11 @@ async fn watch(gate: Arc<Gate>) {
                             gate.note_no_retry(until);
                         }
                     }
+                    super::receipts::ROTATED => {
+                        if let Err(e) = gate.reload_receipt_keys().await {
+                            tracing::error!(error = %e, "reloading the receipt keys failed");
+                        }
+                    }
                     "settings.changed" => {
                         if let Err(e) = gate.reload_limits().await {
                             tracing::error!(error = %e, "reloading the limits failed");

@@ -22,6 +22,7 @@ pub mod policy_changes;
 pub mod policy_console;
 pub mod preview;
 pub mod propose;
+pub mod receipts;
 mod settings;
 pub mod signoff;
 pub mod views;
@@ -107,6 +108,8 @@ pub struct Gate {
     grants: RwLock<Arc<Vec<workflow::ActiveGrant>>>,
     /// Until when (ms) some do-not-retry denial holds; proposals skip the lookup after.
     no_retry_until: std::sync::atomic::AtomicI64,
+    /// The keys that sign approval receipts.
+    receipts: receipts::ReceiptKeys,
     /// Whether other instances may share the database (PostgreSQL): checks that in-memory
     /// state alone would answer for one instance are then made inside the write.
     pub shared: bool,
@@ -153,6 +156,7 @@ impl Gate {
             chain: audit_views::ChainWatch::default(),
             grants: RwLock::new(Arc::new(Vec::new())),
             no_retry_until: std::sync::atomic::AtomicI64::new(0),
+            receipts: receipts::ReceiptKeys::default(),
         });
         gate.reload_bypasses().await?;
         gate.reload_grants().await?;

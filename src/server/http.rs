@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(super::metrics::metrics))
+        .route("/.well-known/jwks.json", get(jwks))
         .merge(super::install::router())
         .nest("/api/v1", crate::api::router())
         .route("/inbox/events", get(super::inbox_stream::inbox_events))
@@ -101,6 +102,15 @@ pub fn router(state: AppState) -> Router {
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// `GET /.well-known/jwks.json`: the keys receipts are signed with (public, no sign-in).
+/// Cached for five minutes: a verifier that meets an unknown `kid` fetches it again.
+async fn jwks(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.gate.jwks()),
+    )
 }
 
 /// `GET /healthz`: 200 when the database answers, else 503.

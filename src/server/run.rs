@@ -108,6 +108,9 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .clone()
         .unwrap_or_else(|| crate::gate::notify::secrets::default_key_file(&config.db));
     let key = crate::gate::notify::secrets::SecretKey::load_or_create(&key_file)?;
+    gate.start_receipts(key.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting receipt signing: {e}"))?;
     let link_base = settings
         .public_base_url
         .clone()

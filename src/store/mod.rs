@@ -20,6 +20,7 @@ pub mod no_retry;
 pub mod notify;
 pub mod policy;
 pub mod policy_changes;
+pub mod receipt_keys;
 pub mod reviews;
 pub mod sessions;
 pub mod settings;

@@ -212,6 +212,8 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         ),
         // Open without `--metrics-token` (as here); with one, only it works (see metrics.rs).
         (Method::GET, "/metrics", "", EVERYONE),
+        // Public keys, for anyone verifying a receipt.
+        (Method::GET, "/.well-known/jwks.json", "", EVERYONE),
         (Method::POST, "/rpc/bypasses", "", PEOPLE),
         (Method::POST, "/rpc/bypass", "id=999999", PEOPLE),
         (

@@ -34,6 +34,7 @@ mod outcome;
 mod people;
 mod policy_console;
 mod policy_preview;
+mod receipts;
 mod review;
 mod roles;
 mod schema;

@@ -1,0 +1,295 @@
+//! The keys that sign approval receipts (see `askfirst_sdk::receipt` for the receipt
+//! itself): Ed25519, made with `ring`, the private half sealed with the secrets key in
+//! `receipt_keys`. One key signs at a time; `rotate` retires it — still published at
+//! `/.well-known/jwks.json` for the time asked, so what it signed still verifies — and
+//! makes a new one. Every instance reloads the keys when the audit log says they changed.
+
+use super::Gate;
+use crate::domain::AppError;
+use crate::gate::notify::secrets::SecretKey;
+use crate::store::{self, audit, receipt_keys::KeyRow};
+use askfirst_sdk::receipt::JwkSet;
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, KeyAlgorithm,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// How long a retired key stays published unless told otherwise.
+pub const KEEP_PREVIOUS: Duration = Duration::days(7);
+/// The longest a retired key may stay published.
+pub const MAX_KEEP_PREVIOUS: Duration = Duration::days(366);
+/// The audit event of a new signing key.
+pub const ROTATED: &str = "receipts.key_rotated";
+
+/// The receipt keys as last loaded, and what opens their private halves.
+#[derive(Default)]
+pub struct ReceiptKeys {
+    sealer: OnceLock<SecretKey>,
+    loaded: RwLock<Arc<Loaded>>,
+}
+
+#[derive(Default)]
+struct Loaded {
+    /// The signing key first, then the retired ones, most recently retired first.
+    keys: Vec<KeyInfo>,
+    signing: Option<Signing>,
+}
+
+/// A key as `askfirst receipts keys` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub created_at: DateTime<Utc>,
+    /// When another key took over; `None` while this one signs.
+    pub retired_at: Option<DateTime<Utc>>,
+    /// Until when a retired key is published.
+    pub published_until: Option<DateTime<Utc>>,
+    /// Unpadded base64url of the 32-byte public key.
+    pub public_x: String,
+}
+
+impl KeyInfo {
+    /// Whether the key is in the JWKS at `now`: it signs, or it retired and its time is
+    /// not up.
+    pub fn published_at(&self, now: DateTime<Utc>) -> bool {
+        self.retired_at.is_none() || self.published_until.is_some_and(|until| until > now)
+    }
+
+    fn jwk(&self) -> Jwk {
+        Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                key_id: Some(self.kid.clone()),
+                ..Default::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: self.public_x.clone(),
+            }),
+        }
+    }
+}
+
+struct Signing {
+    kid: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// What the sealed private half is bound to: a sealed key copied to another row does not
+/// open.
+fn seal_label(kid: &str) -> String {
+    format!("receipt-key:{kid}")
+}
+
+/// A new key: its row (private half sealed) — or why it could not be made.
+fn new_key(sealer: &SecretKey, now: DateTime<Utc>) -> Result<KeyRow, AppError> {
+    use ring::signature::KeyPair as _;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| AppError::Internal("making a receipt key failed".into()))?;
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| AppError::Internal("reading a new receipt key failed".into()))?;
+    let public_x =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    // The kid: the date and the first bytes of the key's SHA-256, readable and unique.
+    let kid = {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(pair.public_key().as_ref());
+        format!("{}-{}", now.format("%Y%m%d"), &hex::encode(digest)[..12])
+    };
+    let private_sealed = sealer.store(&seal_label(&kid), &hex::encode(pkcs8.as_ref()))?;
+    Ok(KeyRow {
+        kid,
+        created_at: now.timestamp_millis(),
+        retired_at: None,
+        publish_until: None,
+        public_x,
+        private_sealed,
+    })
+}
+
+impl Gate {
+    /// Starts signing receipts with keys sealed by `sealer`: makes the first key when
+    /// there is none, then loads them. Call once, before serving.
+    pub async fn start_receipts(&self, sealer: SecretKey) -> Result<(), AppError> {
+        let _ = self.receipts.sealer.set(sealer);
+        let keys = store::receipt_keys::all(&self.pool).await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            self.rotate_receipt_key("system", KEEP_PREVIOUS, false)
+                .await?;
+        }
+        self.reload_receipt_keys().await
+    }
+
+    fn sealer(&self) -> Result<&SecretKey, AppError> {
+        self.receipts
+            .sealer
+            .get()
+            .ok_or_else(|| AppError::Internal("receipt signing has not started".into()))
+    }
+
+    /// Makes a new signing key; the one it replaces stays published for `keep_previous`.
+    /// Unless `force`, does nothing when a key already signs (so several instances
+    /// starting at once make one first key). `actor`: `cli` or `system`.
+    pub async fn rotate_receipt_key(
+        &self,
+        actor: &str,
+        keep_previous: Duration,
+        force: bool,
+    ) -> Result<KeyInfo, AppError> {
+        if keep_previous < Duration::zero() || keep_previous > MAX_KEEP_PREVIOUS {
+            return Err(AppError::Invalid(format!(
+                "a retired key is kept published for 0 to {} days",
+                MAX_KEEP_PREVIOUS.num_days()
+            )));
+        }
+        let now = self.clock.now();
+        let key = new_key(self.sealer()?, now)?;
+        let actor = actor.to_string();
+        let written = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let existing = store::receipt_keys::all(&mut *conn).await?;
+                    if !force {
+                        if let Some(signing) = existing.iter().find(|k| k.retired_at.is_none()) {
+                            return Ok(signing.clone());
+                        }
+                    }
+                    let until = now + keep_previous;
+                    store::receipt_keys::retire_signing(
+                        &mut *conn,
+                        now.timestamp_millis(),
+                        until.timestamp_millis(),
+                    )
+                    .await?;
+                    store::receipt_keys::insert(&mut *conn, &key).await?;
+                    let previous: Vec<&str> = existing
+                        .iter()
+                        .filter(|k| k.retired_at.is_none())
+                        .map(|k| k.kid.as_str())
+                        .collect();
+                    audit::append(
+                        conn,
+                        &audit::NewEvent::about(
+                            now,
+                            &actor,
+                            ROTATED,
+                            None,
+                            None,
+                            json!({
+                                "kid": key.kid,
+                                "retired": previous,
+                                "previous_published_until": until.to_rfc3339(),
+                            }),
+                        ),
+                    )
+                    .await?;
+                    Ok(key)
+                })
+            })
+            .await?;
+        self.reload_receipt_keys().await?;
+        Ok(info(&written))
+    }
+
+    /// Reloads the keys from the database (after any rotation, by any instance).
+    pub async fn reload_receipt_keys(&self) -> Result<(), AppError> {
+        let rows = store::receipt_keys::all(&self.pool).await?;
+        let signing = match (
+            rows.iter().find(|k| k.retired_at.is_none()),
+            self.receipts.sealer.get(),
+        ) {
+            (Some(row), Some(sealer)) => {
+                let pkcs8 = sealer
+                    .reveal(&seal_label(&row.kid), &row.private_sealed)
+                    .ok()
+                    .and_then(|hex_text| hex::decode(hex_text).ok())
+                    .ok_or_else(|| {
+                        AppError::Internal(format!(
+                            "receipt key {} does not open with this secrets key (every \
+                             instance needs the same --secrets-key-file)",
+                            row.kid
+                        ))
+                    })?;
+                Some(Signing {
+                    kid: row.kid.clone(),
+                    key: jsonwebtoken::EncodingKey::from_ed_der(&pkcs8),
+                })
+            }
+            _ => None,
+        };
+        let loaded = Loaded {
+            keys: rows.iter().map(info).collect(),
+            signing,
+        };
+        *self
+            .receipts
+            .loaded
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
+        Ok(())
+    }
+
+    /// Every key: the signing one first, then the retired ones.
+    pub fn receipt_keys(&self) -> Vec<KeyInfo> {
+        self.loaded_receipt_keys().keys.clone()
+    }
+
+    /// The published keys: the one that signs and the retired ones still in their window.
+    pub fn jwks(&self) -> JwkSet {
+        let now = self.clock.now();
+        JwkSet {
+            keys: self
+                .loaded_receipt_keys()
+                .keys
+                .iter()
+                .filter(|k| k.published_at(now))
+                .map(KeyInfo::jwk)
+                .collect(),
+        }
+    }
+
+    /// Signs `claims` as a receipt with the current key.
+    pub fn sign_receipt(&self, claims: &askfirst_sdk::receipt::Claims) -> Result<String, AppError> {
+        let loaded = self.loaded_receipt_keys();
+        let signing = loaded
+            .signing
+            .as_ref()
+            .ok_or_else(|| AppError::Internal("no receipt key signs".into()))?;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(signing.kid.clone());
+        header.typ = Some(askfirst_sdk::receipt::TYPE.into());
+        jsonwebtoken::encode(&header, claims, &signing.key)
+            .map_err(|e| AppError::Internal(format!("signing a receipt: {e}")))
+    }
+
+    fn loaded_receipt_keys(&self) -> Arc<Loaded> {
+        self.receipts
+            .loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+fn info(row: &KeyRow) -> KeyInfo {
+    KeyInfo {
+        kid: row.kid.clone(),
+        created_at: from_millis(row.created_at),
+        retired_at: row.retired_at.map(from_millis),
+        published_until: row.publish_until.map(from_millis),
+        public_x: row.public_x.clone(),
+    }
+}
