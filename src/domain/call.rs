@@ -146,6 +146,20 @@ impl CallStatus {
         }
     }
 
+    /// Whether the call was let through to run (whether or not it did): what a person may
+    /// flag as "should not have run".
+    pub fn was_let_through(self) -> bool {
+        matches!(
+            self,
+            CallStatus::Allowed
+                | CallStatus::Approved
+                | CallStatus::Executed
+                | CallStatus::Stale
+                | CallStatus::Running
+                | CallStatus::Failed
+        )
+    }
+
     /// Whether nothing can happen to the call any more.
     pub fn is_final(self) -> bool {
         matches!(
@@ -839,6 +853,20 @@ mod tests {
     use super::*;
     use CallEvent as E;
     use CallStatus as S;
+
+    #[test]
+    fn calls_let_through_to_run() {
+        #[rustfmt::skip]
+        let cases = [
+            (S::Pending, false), (S::Allowed, true), (S::Denied, false), (S::Approved, true),
+            (S::Expired, false), (S::Cancelled, false), (S::Executed, true), (S::Stale, true),
+            (S::Running, true), (S::Failed, true),
+        ];
+        assert_eq!(cases.len(), S::ALL.len(), "every status has a row");
+        for (status, want) in cases {
+            assert_eq!(status.was_let_through(), want, "{status}");
+        }
+    }
 
     #[test]
     fn every_transition() {

@@ -571,16 +571,7 @@ impl Gate {
         let call = store::calls::get(&self.pool, id)
             .await?
             .ok_or_else(|| AppError::NotFound("no such call".into()))?;
-        use crate::domain::call::CallStatus;
-        if !matches!(
-            call.status,
-            CallStatus::Allowed
-                | CallStatus::Approved
-                | CallStatus::Executed
-                | CallStatus::Stale
-                | CallStatus::Running
-                | CallStatus::Failed
-        ) {
+        if !call.status.was_let_through() {
             return Err(AppError::Invalid(
                 "only a call that was allowed to run can be flagged".into(),
             ));

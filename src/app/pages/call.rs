@@ -404,15 +404,7 @@ const EDITABLE_ARGS_BYTES: usize = 128 * 1024;
 #[component]
 fn Flags(data: CardData) -> impl IntoView {
     let flag = ServerAction::<FlagCall>::new();
-    let ran = matches!(
-        data.call.status,
-        CallStatus::Allowed
-            | CallStatus::Approved
-            | CallStatus::Executed
-            | CallStatus::Stale
-            | CallStatus::Running
-            | CallStatus::Failed
-    );
+    let ran = data.call.status.was_let_through();
     let list = data
         .flags
         .iter()
