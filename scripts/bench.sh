@@ -2,13 +2,14 @@
 # Runs every benchmark and prints its figures (they never fail on a slow machine):
 #
 #   policy    policy evaluation alone, 1,000 rules
+#   receipts  signing an approval receipt, and verifying one as a tool server would
 #   load      allowed and gated paths vs a bare axum endpoint, wrk on its own core
 #   waiting   10,000 long-polling agents, webhook latency, the inbox with 1,000,000 calls
 #   bundle    what a browser downloads for the first inbox load, compressed
 #   mcp       an allowed MCP tool call through `askfirst mcp proxy` vs the upstream alone
 #             (official MCP Python SDK, 500 interleaved calls)
 #
-#   scripts/bench.sh [policy|load|waiting|bundle|mcp ...]      (default: all of them)
+#   scripts/bench.sh [policy|receipts|load|waiting|bundle|mcp ...]   (default: all of them)
 #
 # Knobs: ASKFIRST_BENCH_SECS (load, per run; 8), ASKFIRST_BENCH_AGENTS (waiting; 10000),
 # ASKFIRST_BENCH_HISTORY (waiting; 1000000), ASKFIRST_BENCH_PG (load: a PostgreSQL URL
@@ -21,7 +22,7 @@
 source "$(dirname "$0")/lib.sh"
 
 which=("$@")
-(( ${#which[@]} )) || which=(policy load waiting bundle mcp)
+(( ${#which[@]} )) || which=(policy receipts load waiting bundle mcp)
 
 # Only `mcp` with a given binary builds nothing.
 if [[ "${which[*]}" != mcp || -z "${ASKFIRST_BIN:-}" ]]; then
@@ -53,6 +54,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 for bench in "${which[@]}"; do
   case "$bench" in
     policy) cargo bench --no-default-features --features ssr --bench policy ;;
+    receipts) cargo bench --no-default-features --features ssr --bench receipts ;;
     load) cargo bench --no-default-features --features ssr --bench load -- "${ASKFIRST_BENCH_SECS:-8}" ;;
     waiting)
       cargo bench --no-default-features --features ssr --bench waiting -- \

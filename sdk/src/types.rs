@@ -266,6 +266,10 @@ pub struct CallView {
     pub outcome_detail: Option<String>,
     #[serde(default)]
     pub finished_at: Option<String>,
+    /// While the call is approved: its signed receipt, for the tool server to check with
+    /// [`crate::receipt::verify`].
+    #[serde(default)]
+    pub receipt: Option<String>,
 }
 
 /// How running a call went, as reported with [`crate::Client::report_outcome`].

@@ -76,7 +76,8 @@ pub async fn run(
     let gate = open_gate(db).await?;
     let key_file = key_file.unwrap_or_else(|| secrets::default_key_file(db));
     let key = secrets::SecretKey::load_or_create(&key_file)?;
-    gate.start_receipts(key).await.map_err(err)?;
+    // The command line signs nothing: no issuer.
+    gate.start_receipts(key, "").await.map_err(err)?;
     match cmd {
         ReceiptsCommand::Keys { json } => print(&gate.receipt_keys(), json),
         ReceiptsCommand::RotateKey {

@@ -836,6 +836,11 @@ pub struct CallView {
     /// When the outcome was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// While the call is approved: a signed receipt (a compact JWS, EdDSA) a tool server
+    /// can check offline against `/.well-known/jwks.json` — this tool, these arguments,
+    /// approved by whom, until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// `200` answer to `execute`: the arguments to run with, exactly once.

@@ -161,7 +161,9 @@ impl Gate {
             row = self.call_row(id, agent).await?;
         }
         let reviews = store::reviews::of_call(&self.pool, id).await?;
-        Ok(row.view(&reviews))
+        let mut view = row.view(&reviews);
+        view.receipt = self.receipt_of(&view, row.created_at).await?;
+        Ok(view)
     }
 
     /// Waits up to `max` (capped at [`MAX_WAIT`]) for a call to leave `pending`; returns at

@@ -5,10 +5,14 @@
 //! makes a new one. Every instance reloads the keys when the audit log says they changed.
 
 use super::Gate;
+use crate::domain::bypass::ApprovedBy;
+use crate::domain::call::{CallStatus, CallView};
+use crate::domain::review::Verdict;
 use crate::domain::AppError;
 use crate::gate::notify::secrets::SecretKey;
 use crate::store::{self, audit, receipt_keys::KeyRow};
 use askfirst_sdk::receipt::JwkSet;
+use askfirst_sdk::receipt::{Approver, AuditRef, Claims, DecidedBy, Decision};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::jwk::{
@@ -30,6 +34,8 @@ pub const ROTATED: &str = "receipts.key_rotated";
 #[derive(Default)]
 pub struct ReceiptKeys {
     sealer: OnceLock<SecretKey>,
+    /// The receipts' `iss`: the server's public URL.
+    issuer: OnceLock<String>,
     loaded: RwLock<Arc<Loaded>>,
 }
 
@@ -120,10 +126,14 @@ fn new_key(sealer: &SecretKey, now: DateTime<Utc>) -> Result<KeyRow, AppError> {
 }
 
 impl Gate {
-    /// Starts signing receipts with keys sealed by `sealer`: makes the first key when
-    /// there is none, then loads them. Call once, before serving.
-    pub async fn start_receipts(&self, sealer: SecretKey) -> Result<(), AppError> {
+    /// Starts signing receipts as `issuer` (the public URL) with keys sealed by `sealer`:
+    /// makes the first key when there is none, then loads them. Call once, before serving.
+    pub async fn start_receipts(&self, sealer: SecretKey, issuer: &str) -> Result<(), AppError> {
         let _ = self.receipts.sealer.set(sealer);
+        let _ = self
+            .receipts
+            .issuer
+            .set(issuer.trim_end_matches('/').to_string());
         let keys = store::receipt_keys::all(&self.pool).await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             self.rotate_receipt_key("system", KEEP_PREVIOUS, false)
@@ -275,6 +285,32 @@ impl Gate {
             .map_err(|e| AppError::Internal(format!("signing a receipt: {e}")))
     }
 
+    /// The receipt of a call proposed at `created_ms`, seen as `view`: signed while it is
+    /// approved (and a key signs), otherwise none.
+    pub async fn receipt_of(
+        &self,
+        view: &CallView,
+        created_ms: i64,
+    ) -> Result<Option<String>, AppError> {
+        if view.status != CallStatus::Approved || self.loaded_receipt_keys().signing.is_none() {
+            return Ok(None);
+        }
+        let Some((id, hash, at)) = store::audit::approval_of(&self.pool, &view.id).await? else {
+            return Ok(None);
+        };
+        let policy_version = store::policy::in_force_at(&self.pool, created_ms)
+            .await?
+            .unwrap_or(0);
+        let issuer = self.receipts.issuer.get().cloned().unwrap_or_default();
+        let approval = Approval {
+            audit: AuditRef { id, hash },
+            at_ms: at,
+            policy_version,
+        };
+        self.sign_receipt(&claims_of(&issuer, view, &approval))
+            .map(Some)
+    }
+
     fn loaded_receipt_keys(&self) -> Arc<Loaded> {
         self.receipts
             .loaded
@@ -291,5 +327,92 @@ fn info(row: &KeyRow) -> KeyInfo {
         retired_at: row.retired_at.map(from_millis),
         published_until: row.publish_until.map(from_millis),
         public_x: row.public_x.clone(),
+    }
+}
+
+/// How long a receipt of an approval without an expiry stays valid.
+pub const NO_TTL_RECEIPT: Duration = Duration::hours(24);
+
+/// The approval a receipt is about.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    /// The audit event that recorded it.
+    pub audit: AuditRef,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The policy version in force when the call was proposed.
+    pub policy_version: i64,
+}
+
+fn secs_of(rfc3339: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// The claims of the receipt of approved call `view`, issued by `issuer`.
+pub fn claims_of(issuer: &str, view: &CallView, approval: &Approval) -> Claims {
+    let iat = approval.at_ms.div_euclid(1000);
+    let exp = view
+        .approval_expires_at
+        .as_deref()
+        .and_then(secs_of)
+        .unwrap_or(iat + NO_TTL_RECEIPT.num_seconds());
+    let decision = match &view.approved_by {
+        Some(ApprovedBy::Bypass(id)) => Decision {
+            by: DecidedBy::Bypass,
+            rule: view.rule.clone(),
+            approvers: vec![],
+            bypass: Some(id.to_string()),
+            grant: None,
+        },
+        Some(ApprovedBy::Grant(id)) => Decision {
+            by: DecidedBy::Grant,
+            rule: view.rule.clone(),
+            approvers: vec![],
+            bypass: None,
+            grant: Some(id.to_string()),
+        },
+        Some(ApprovedBy::People(names)) => Decision {
+            by: DecidedBy::People,
+            rule: view.rule.clone(),
+            approvers: names
+                .iter()
+                .map(|name| Approver {
+                    username: name.clone(),
+                    at: view
+                        .decisions
+                        .iter()
+                        .rev()
+                        .find(|d| &d.user == name && d.decision == Verdict::Approve && d.counts)
+                        .and_then(|d| secs_of(&d.at))
+                        .unwrap_or(iat),
+                })
+                .collect(),
+            bypass: None,
+            grant: None,
+        },
+        None => Decision {
+            by: DecidedBy::People,
+            rule: view.rule.clone(),
+            approvers: vec![],
+            bypass: None,
+            grant: None,
+        },
+    };
+    Claims {
+        iss: issuer.to_string(),
+        sub: view.id.clone(),
+        aud: view.tool.clone(),
+        jti: format!("{}.{}", view.id, approval.audit.id),
+        iat,
+        nbf: iat,
+        exp,
+        agent: view.agent.clone(),
+        tool: view.tool.clone(),
+        args_sha256: askfirst_sdk::receipt::args_sha256(&view.args),
+        decision,
+        policy_version: approval.policy_version,
+        audit: approval.audit.clone(),
     }
 }

@@ -108,13 +108,13 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         .clone()
         .unwrap_or_else(|| crate::gate::notify::secrets::default_key_file(&config.db));
     let key = crate::gate::notify::secrets::SecretKey::load_or_create(&key_file)?;
-    gate.start_receipts(key.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("starting receipt signing: {e}"))?;
     let link_base = settings
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    gate.start_receipts(key.clone(), &link_base)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting receipt signing: {e}"))?;
     let notifier = Arc::new(crate::gate::notify::Notifier::new(
         gate.clone(),
         key,

@@ -313,6 +313,21 @@ pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result
     Ok(prev)
 }
 
+/// The event that recorded call `call_id`'s approval (the last, if there were several):
+/// its id, hash and time (ms).
+pub async fn approval_of(
+    db: impl Executor<'_>,
+    call_id: &str,
+) -> sqlx::Result<Option<(i64, String, i64)>> {
+    sqlx::query_as(
+        "SELECT id, hash, at FROM audit_events
+          WHERE call_id = $1 AND to_status = 'approved' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(call_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Events after `after_id`, oldest first.
 pub async fn since(
     db: impl Executor<'_>,

@@ -222,6 +222,7 @@ impl CallRow {
             executed_at: self.executed_at.map(rfc3339),
             outcome: self.outcome,
             outcome_detail: self.outcome_detail.clone(),
+            receipt: None,
             finished_at: self.finished_at.map(rfc3339),
         }
     }

@@ -26,6 +26,14 @@ pub struct VersionRow {
 
 const VERSION_COLUMNS: &str = "version, document, author, created_at, comment, loosening";
 
+/// The policy version in force at `at_ms`: the newest stored by then.
+pub async fn in_force_at(db: impl Executor<'_>, at_ms: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT MAX(version) FROM policy_versions WHERE created_at <= $1")
+        .bind(at_ms)
+        .fetch_one(db)
+        .await
+}
+
 /// The newest version, with who saved it and why.
 pub async fn latest_row(db: impl Executor<'_>) -> sqlx::Result<Option<VersionRow>> {
     sqlx::query_as(&format!(

@@ -205,3 +205,261 @@ async fn the_command_line_rotates_the_key_a_running_server_signs_with() {
     assert_eq!(kids(&unchanged), kids(&after));
     app.stop().await;
 }
+
+/// Checks a call's receipt at the test clock's time (receipts expire with the approval,
+/// and the test clock is not the real one); returns its claims.
+fn checked(
+    app: &TestApp,
+    set: &JwkSet,
+    view: &Value,
+    args: &Value,
+) -> Result<Claims, ReceiptError> {
+    let token = view["receipt"].as_str().expect("a receipt");
+    let claims = receipt::verify_signature(set, token)?;
+    let tool = view["tool"].as_str().unwrap();
+    receipt::check_claims(&claims, tool, args, app.now().timestamp())?;
+    Ok(claims)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_calls_carry_a_receipt_bound_to_what_was_approved() {
+    use askfirst::domain::grant::GrantAsk;
+    use askfirst::domain::Role;
+    use askfirst::gate::decide::DecisionInput;
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [
+            { "name": "gate-deploy", "match": { "tool": "deploy" },
+              "effect": { "kind": "gate", "approval_ttl_secs": 600, "grant_max_secs": 1800,
+                          "grant_max_uses": 2 } }
+        ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let ann = app.person("ann", Role::Approver).await;
+    let (set, _) = jwks(&app).await;
+    let approve = || DecisionInput {
+        approve: true,
+        ..Default::default()
+    };
+    let propose = |args: Value| {
+        let (app, key) = (&app, &key);
+        async move {
+            let view = app
+                .propose_ok(
+                    key,
+                    json!({ "session": "s", "tool": "deploy", "args": args }),
+                )
+                .await;
+            view["id"].as_str().unwrap().to_string()
+        }
+    };
+
+    // Pending: no receipt yet.
+    let args = json!({ "service": "api", "env": "prod" });
+    let id = propose(args.clone()).await;
+    assert!(app.get_call(&key, &id, None).await.get("receipt").is_none());
+
+    // A person approves: the receipt names them, the rule, the audit event, the approval's end.
+    app.decide(&id, &ann, approve()).await.unwrap();
+    let view = app.get_call(&key, &id, None).await;
+    let claims = checked(&app, &set, &view, &args).unwrap();
+    assert_eq!(claims.decision.by, DecidedBy::People);
+    assert_eq!(claims.decision.rule.as_deref(), Some("gate-deploy"));
+    assert_eq!(claims.decision.approvers.len(), 1);
+    assert_eq!(claims.decision.approvers[0].username, "ann");
+    assert_eq!(
+        (claims.sub.as_str(), claims.agent.as_str()),
+        (id.as_str(), "ci-bot")
+    );
+    assert_eq!(claims.aud, "deploy");
+    assert!(
+        claims.iss.starts_with("http://127.0.0.1:"),
+        "{}",
+        claims.iss
+    );
+    assert!(claims.policy_version >= 1);
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(view["approval_expires_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp();
+    assert_eq!(claims.exp, expires);
+    assert_eq!(claims.exp - claims.iat, 600);
+    let (audit_id, hash): (i64, String) = sqlx::query_as(
+        "SELECT id, hash FROM audit_events WHERE call_id = $1 AND to_status = 'approved'",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (claims.audit.id, claims.audit.hash.clone()),
+        (audit_id, hash)
+    );
+    // Only for this tool and these arguments, and not after the approval ends.
+    assert_eq!(
+        checked(
+            &app,
+            &set,
+            &view,
+            &json!({ "service": "api", "env": "dev" })
+        ),
+        Err(ReceiptError::WrongArgs)
+    );
+    let mut other_tool = view.clone();
+    other_tool["tool"] = json!("delete");
+    assert!(matches!(
+        checked(&app, &set, &other_tool, &args),
+        Err(ReceiptError::WrongTool { .. })
+    ));
+    let token = view["receipt"].as_str().unwrap();
+    let late = receipt::check_claims(
+        &receipt::verify_signature(&set, token).unwrap(),
+        "deploy",
+        &args,
+        claims.exp + receipt::LEEWAY_SECS as i64 + 1,
+    );
+    assert_eq!(late, Err(ReceiptError::Expired));
+    // Executed, it may not run again: no receipt.
+    let res = app.call_action(&key, &id, "execute").await;
+    assert_eq!(res.status(), 200);
+    assert!(app.get_call(&key, &id, None).await.get("receipt").is_none());
+
+    // An edit: the receipt binds the edited arguments, not the proposed ones.
+    let proposed = json!({ "service": "web", "env": "prod" });
+    let edited = json!({ "service": "web", "env": "staging" });
+    let id = propose(proposed.clone()).await;
+    app.decide(
+        &id,
+        &ann,
+        DecisionInput {
+            edited_args: Some(edited.clone()),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
+    let view = app.get_call(&key, &id, None).await;
+    assert_eq!(view["status"], "approved", "{view}");
+    assert!(checked(&app, &set, &view, &edited).is_ok());
+    assert_eq!(
+        checked(&app, &set, &view, &proposed),
+        Err(ReceiptError::WrongArgs)
+    );
+
+    // A remembered grant approves the same call again: the receipt says so.
+    let args = json!({ "service": "db", "env": "prod" });
+    let id = propose(args.clone()).await;
+    app.decide(
+        &id,
+        &ann,
+        DecisionInput {
+            grant: Some(GrantAsk {
+                secs: 600,
+                uses: 2,
+                similar: false,
+            }),
+            ..approve()
+        },
+    )
+    .await
+    .unwrap();
+    let again = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": args }),
+        )
+        .await;
+    assert_eq!(again["status"], "approved", "{again}");
+    let view = app
+        .get_call(&key, again["id"].as_str().unwrap(), None)
+        .await;
+    let claims = checked(&app, &set, &view, &args).unwrap();
+    assert_eq!(claims.decision.by, DecidedBy::Grant);
+    assert!(claims.decision.grant.is_some());
+
+    // Allowed outright: nothing to show a tool server yet.
+    let allowed = app
+        .propose_ok(&key, json!({ "session": "s", "tool": "read", "args": {} }))
+        .await;
+    assert_eq!(allowed["status"], "allowed");
+    let view = app
+        .get_call(&key, allowed["id"].as_str().unwrap(), None)
+        .await;
+    assert!(view.get("receipt").is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_a_bypass_let_through_has_a_receipt_naming_the_bypass() {
+    use askfirst::domain::bypass::{BypassStatus, Scope};
+    use askfirst::domain::review::Verdict;
+    use askfirst::domain::Role;
+    use askfirst::gate::bypass::BypassRequest;
+    use askfirst::gate::signoff::SignoffInput;
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [ { "name": "gate-deploy", "match": { "tool": "deploy" },
+                     "effect": { "kind": "gate" } } ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let ria = app.person("ria", Role::Approver).await;
+    let managers = [
+        app.person("ann", Role::Manager).await,
+        app.person("bo", Role::Manager).await,
+    ];
+    let request = BypassRequest {
+        scope: Scope {
+            agent: None,
+            tool: "deploy".into(),
+            args: vec![],
+        },
+        window_secs: 3600,
+        reason: "release day".into(),
+        include_confirmation: false,
+    };
+    let id = app.gate().request_bypass(&ria, request).await.unwrap().id;
+    let mut status = None;
+    for manager in &managers {
+        let shown_hash = app
+            .gate()
+            .bypass_page(id, manager)
+            .await
+            .unwrap()
+            .bypass
+            .hash;
+        let view = app
+            .gate()
+            .review_bypass(
+                id,
+                manager,
+                SignoffInput {
+                    verdict: Verdict::Approve,
+                    comment: None,
+                    shown_hash,
+                },
+            )
+            .await
+            .unwrap();
+        status = Some(view.status);
+    }
+    assert_eq!(status, Some(BypassStatus::Active));
+    let args = json!({ "env": "prod" });
+    let call = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": args }),
+        )
+        .await;
+    assert_eq!(call["status"], "approved", "{call}");
+    let view = app.get_call(&key, call["id"].as_str().unwrap(), None).await;
+    let (set, _) = jwks(&app).await;
+    let claims = checked(&app, &set, &view, &args).unwrap();
+    assert_eq!(claims.decision.by, DecidedBy::Bypass);
+    assert_eq!(claims.decision.bypass, Some(id.to_string()));
+    assert!(claims.decision.approvers.is_empty());
+    app.stop().await;
+}
