@@ -162,6 +162,18 @@ async fn statuses(is_rpc: bool, res: Response) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE if !is_json(res.headers()) => {
             AppError::TooLarge("the request body is too large".into()).into_response()
         }
+        // A route outside the API (health, metrics, keys, exports) asked with another
+        // method: the same JSON error as the API's, `Allow` kept.
+        StatusCode::METHOD_NOT_ALLOWED if !is_json(res.headers()) => {
+            let allow = res.headers().get(header::ALLOW).cloned();
+            let mut json =
+                AppError::MethodNotAllowed("this route does not take that method".into())
+                    .into_response();
+            if let Some(allow) = allow {
+                json.headers_mut().insert(header::ALLOW, allow);
+            }
+            json
+        }
         _ => res,
     }
 }

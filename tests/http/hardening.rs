@@ -14,6 +14,38 @@ async fn health_check_answers() {
     app.stop().await;
 }
 
+/// Routes outside the API answer a wrong method as the API does: `405`, a JSON error and
+/// `Allow`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_anywhere_gets_a_json_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    for (method, path, allow) in [
+        (reqwest::Method::POST, "/healthz", "GET,HEAD"),
+        (reqwest::Method::DELETE, "/metrics", "GET,HEAD"),
+        (reqwest::Method::POST, "/.well-known/jwks.json", "GET,HEAD"),
+        (reqwest::Method::PUT, "/audit/export.csv", "GET,HEAD"),
+    ] {
+        let res = client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, code, _) = error_of(res).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (405, "method_not_allowed"),
+            "{method} {path}"
+        );
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_carry_security_headers_and_a_script_nonce() {
     let app = TestApp::spawn().await;

@@ -228,11 +228,31 @@ async fn a_failing_receiver_is_retried_with_backoff_and_logged() {
     .await;
     wait_for(&seen, 1).await;
     // The test servers retry after 200 ms, 400 ms, 800 ms on the injected clock, 4 attempts.
+    // Each retry is scheduled from the clock when the failure is recorded, so the clock
+    // moves on only once it has been (not merely once the receiver saw the request).
+    let recorded = |n: i64| {
+        let app = &app;
+        async move {
+            for _ in 0..200 {
+                let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notify_attempts")
+                    .fetch_one(app.pool())
+                    .await
+                    .unwrap();
+                if attempts >= n {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("attempt {n} was never recorded");
+        }
+    };
+    recorded(1).await;
     settle().await;
     assert_eq!(seen.len(), 1, "no retry before its time");
     for n in 2..=4 {
         app.clock.advance(Duration::seconds(1));
         wait_for(&seen, n).await;
+        recorded(n as i64).await;
     }
     app.clock.advance(Duration::seconds(5));
     settle().await;
