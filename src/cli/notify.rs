@@ -113,8 +113,7 @@ pub async fn run(
     key_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
-    let key_file = key_file.unwrap_or_else(|| secrets::default_key_file(db));
-    let key = secrets::SecretKey::load_or_create(&key_file)?;
+    let key = secrets::SecretKey::for_db(db, key_file.as_deref())?;
     // Links are made by the server; the CLI never sends.
     let notifier = Arc::new(Notifier::new(gate, key, ""));
     match cmd {

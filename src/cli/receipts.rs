@@ -74,8 +74,7 @@ pub async fn run(
     key_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
-    let key_file = key_file.unwrap_or_else(|| secrets::default_key_file(db));
-    let key = secrets::SecretKey::load_or_create(&key_file)?;
+    let key = secrets::SecretKey::for_db(db, key_file.as_deref())?;
     // The command line signs nothing: no issuer.
     gate.start_receipts(key, "").await.map_err(err)?;
     match cmd {

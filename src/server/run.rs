@@ -103,11 +103,10 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         ));
     }
     let mut settings = config.settings;
-    let key_file = settings
-        .secrets_key_file
-        .clone()
-        .unwrap_or_else(|| crate::gate::notify::secrets::default_key_file(&config.db));
-    let key = crate::gate::notify::secrets::SecretKey::load_or_create(&key_file)?;
+    let key = crate::gate::notify::secrets::SecretKey::for_db(
+        &config.db,
+        settings.secrets_key_file.as_deref(),
+    )?;
     let link_base = settings
         .public_base_url
         .clone()

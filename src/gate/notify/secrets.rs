@@ -39,6 +39,15 @@ impl SecretKey {
         Self(XChaCha20Poly1305::new(Key::from_slice(bytes)))
     }
 
+    /// The key of database `db`: read from `key_file`, or from the default file beside it
+    /// ([`default_key_file`]), created when missing ([`SecretKey::load_or_create`]).
+    pub fn for_db(db: &crate::store::Location, key_file: Option<&Path>) -> anyhow::Result<Self> {
+        match key_file {
+            Some(path) => Self::load_or_create(path),
+            None => Self::load_or_create(&default_key_file(db)),
+        }
+    }
+
     /// Reads the key file at `path` (64 hex characters), creating it with a fresh random
     /// key, readable by its owner only, when it does not exist.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
