@@ -33,5 +33,8 @@ TEST_VENV="${ASKFIRST_TEST_VENV:-$HOME/.cache/askfirst-test-venv}"
 # Where the integration tests find the pinned SMTP sink (tests/smtp/).
 SMTP_VENV="${ASKFIRST_SMTP_VENV:-$HOME/.cache/askfirst-smtp-venv}"
 
+# Where the integration tests find the pinned PyJWT and rfc8785 (tests/receipts/).
+RECEIPT_VENV="${ASKFIRST_RECEIPT_VENV:-$HOME/.cache/askfirst-receipt-venv}"
+
 # Where the MCP proxy benchmark finds the pinned MCP Python SDK (bench/mcp/).
 BENCH_VENV="${ASKFIRST_BENCH_VENV:-$HOME/.cache/askfirst-bench-venv}"

@@ -12,6 +12,9 @@
 #                   with, in ASKFIRST_TEST_VENV (default ~/.cache/askfirst-test-venv; --test only)
 #   Python venv     the pinned aiosmtpd the notification tests send mail to, in
 #                   ASKFIRST_SMTP_VENV (default ~/.cache/askfirst-smtp-venv; --test only)
+#   Python venv     the pinned PyJWT and rfc8785 that check approval receipts with no
+#                   askfirst code, in ASKFIRST_RECEIPT_VENV (default
+#                   ~/.cache/askfirst-receipt-venv; --test only)
 #
 # Nothing is downloaded from GitHub: Playwright drives the system Chromium, and wasm-opt
 # comes from the npm package `binaryen`.
@@ -60,9 +63,11 @@ if (( for_test )); then
   scripts/pg.sh install
 fi
 
-# The integration tests parse /metrics with the official Prometheus client (pinned).
+# The integration tests parse /metrics with the official Prometheus client, send mail to
+# aiosmtpd and check receipts with PyJWT and rfc8785 (all pinned).
 if (( for_test )); then
   python_venv "$TEST_VENV" tests/prometheus/requirements.txt
   python_venv "$SMTP_VENV" tests/smtp/requirements.txt
+  python_venv "$RECEIPT_VENV" tests/receipts/requirements.txt
 fi
 log "setup complete"

@@ -48,6 +48,10 @@ pub struct ProposedCall {
     /// report how it went with [`crate::Client::report_outcome`].
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub run_if_allowed: bool,
+    /// When policy allows the call, the answer carries a signed receipt too (an approved
+    /// call always has one): for tool servers that check receipts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub receipt: bool,
 }
 
 impl ProposedCall {
@@ -66,6 +70,7 @@ impl ProposedCall {
             idempotency_key: None,
             join_open: false,
             run_if_allowed: false,
+            receipt: false,
         }
     }
 
@@ -131,6 +136,13 @@ impl ProposedCall {
     /// agent must report the outcome with [`crate::Client::report_outcome`].
     pub fn run_if_allowed(mut self) -> Self {
         self.run_if_allowed = true;
+        self
+    }
+
+    /// Ask for a signed receipt even when policy allows the call outright (approved calls
+    /// always have one), for a tool server that refuses calls without one.
+    pub fn receipt(mut self) -> Self {
+        self.receipt = true;
         self
     }
 

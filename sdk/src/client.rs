@@ -219,6 +219,24 @@ impl Client {
         Self::read(req.send().await?, "execute").await
     }
 
+    /// Like [`Client::execute`] (or [`Client::start`] with `report_outcome`), recording in
+    /// askfirst's audit log that receipt `jti` (the one handed to the tool server) was used
+    /// by this execution. `409 receipt_mismatch` if `jti` is not the call's current receipt.
+    pub async fn execute_with_receipt(
+        &self,
+        id: &str,
+        jti: &str,
+        report_outcome: bool,
+    ) -> Result<Executed, Error> {
+        let req = self
+            .http
+            .post(self.call_url(id, "/execute")?)
+            .bearer_auth(&self.key)
+            .json(&serde_json::json!({ "report_outcome": report_outcome, "jti": jti }))
+            .timeout(REQUEST_TIMEOUT);
+        Self::read(req.send().await?, "execute").await
+    }
+
     /// Reports how running a `running` call went, once; `detail` says what happened (an
     /// error message). `409 not_running` if it is not running.
     pub async fn report_outcome(

@@ -95,6 +95,10 @@ pub struct Proposal {
     /// For a repeat of a call a person denied with "do not retry": that denial.
     #[serde(default)]
     pub denial: Option<Denial>,
+    /// When the call may run at once (approved by a bypass or grant, or allowed when
+    /// asked with [`crate::ProposedCall::receipt`]): the signed receipt for the tool server.
+    #[serde(default)]
+    pub receipt: Option<String>,
 }
 
 /// A person's denial, as the agent must respect it.

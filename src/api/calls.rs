@@ -110,7 +110,7 @@ pub async fn get_call(
         (status = 400, description = "Malformed call id or body", body = ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
         (status = 404, description = "No such call for this agent", body = ErrorBody),
-        (status = 409, description = "`approval_stale`, `already_executed` or `not_approved`", body = ErrorBody),
+        (status = 409, description = "`approval_stale`, `already_executed`, `not_approved`, or `receipt_mismatch` (`jti` is not this call's receipt)", body = ErrorBody),
         (status = 422, description = "Body of the wrong shape", body = ErrorBody),
     ),
     security(("agent_key" = []))

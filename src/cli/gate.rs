@@ -68,6 +68,24 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// When the agent's allowed calls get a signed receipt: `always`, or only when the
+    /// proposal asks (`asked`, the default). Approved calls always have one.
+    Receipts {
+        name: String,
+        #[arg(value_enum)]
+        when: ReceiptsWhen,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// When an agent's allowed calls get a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReceiptsWhen {
+    /// Every allowed call.
+    Always,
+    /// Only when the proposal says `"receipt": true`.
+    Asked,
 }
 
 /// A grace period as typed: `0` or a duration such as `90s`, `15m`, `1h`.
@@ -346,6 +364,14 @@ pub async fn agent(cmd: AgentCommand, db: &crate::store::Location) -> anyhow::Re
                         a.callback_origins.join(", ")
                     }
                 );
+                println!(
+                    "receipts:         {}",
+                    if a.receipts_always {
+                        "every allowed call"
+                    } else {
+                        "allowed calls that ask (approved calls always)"
+                    }
+                );
                 let calls: Vec<String> =
                     a.last_24h.iter().map(|(s, n)| format!("{n} {s}")).collect();
                 println!(
@@ -395,6 +421,19 @@ pub async fn agent(cmd: AgentCommand, db: &crate::store::Location) -> anyhow::Re
                 println!("{name}: no callback origins");
             } else {
                 println!("{name}: callbacks may reach {}", set.join(", "));
+            }
+        }
+        AgentCommand::Receipts { name, when, json } => {
+            let always = when == ReceiptsWhen::Always;
+            gate.set_receipts_always(&name, always, "cli")
+                .await
+                .map_err(err)?;
+            if json {
+                print_json(&serde_json::json!({ "name": name, "receipts_always": always }))?;
+            } else if always {
+                println!("{name}: every allowed call gets a receipt");
+            } else {
+                println!("{name}: allowed calls get a receipt when the proposal asks");
             }
         }
     }

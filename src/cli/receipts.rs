@@ -1,5 +1,5 @@
-//! `askfirst receipts …`: the keys that sign approval receipts. A running server (every
-//! instance, on PostgreSQL) picks up a new key at once.
+//! `askfirst receipts …`: the keys that sign approval receipts (a running server — every
+//! instance, on PostgreSQL — picks up a new key at once), and checking a receipt.
 
 use super::gate::{err, open_gate, print_json};
 use crate::gate::notify::secrets;
@@ -26,6 +26,59 @@ pub enum ReceiptsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check a receipt as a tool server would: signature, type, time, tool and arguments.
+    /// Prints its claims; exits 1 when it does not hold.
+    Verify {
+        /// The receipt (a compact JWS).
+        token: String,
+        /// The tool about to run.
+        #[arg(long)]
+        tool: String,
+        /// The arguments about to be used, as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        args: String,
+        /// The keys: a JWKS URL (`https://…/.well-known/jwks.json`) or file. Default: the
+        /// keys this database publishes.
+        #[arg(long, value_name = "URL|FILE")]
+        jwks: Option<String>,
+    },
+}
+
+/// The largest JWKS `verify` reads.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// The JWKS at `source`: an http(s) URL or a file.
+async fn load_jwks(source: &str) -> anyhow::Result<askfirst_sdk::receipt::JwkSet> {
+    use anyhow::Context as _;
+    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let mut response = client
+            .get(source)
+            .send()
+            .await
+            .with_context(|| format!("fetching {source}"))?
+            .error_for_status()
+            .with_context(|| format!("fetching {source}"))?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            body.extend_from_slice(&chunk);
+            anyhow::ensure!(
+                body.len() <= MAX_JWKS_BYTES,
+                "{source}: more than 1 MiB; not a JWKS"
+            );
+        }
+        body
+    } else {
+        let body = std::fs::read(source).with_context(|| format!("reading {source}"))?;
+        anyhow::ensure!(
+            body.len() <= MAX_JWKS_BYTES,
+            "{source}: more than 1 MiB; not a JWKS"
+        );
+        body
+    };
+    serde_json::from_slice(&bytes).with_context(|| format!("{source} is not a JWKS"))
 }
 
 /// `0s`, `90m`, `12h`, `7d`.
@@ -73,6 +126,29 @@ pub async fn run(
     db: &crate::store::Location,
     key_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    if let ReceiptsCommand::Verify {
+        token,
+        tool,
+        args,
+        jwks,
+    } = &cmd
+    {
+        let args: serde_json::Value =
+            serde_json::from_str(args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
+        anyhow::ensure!(args.is_object(), "--args must be a JSON object");
+        let jwks = match jwks {
+            Some(source) => load_jwks(source).await?,
+            None => {
+                // The public halves only: nothing is unsealed, no key is made.
+                let gate = open_gate(db).await?;
+                gate.reload_receipt_keys().await.map_err(err)?;
+                gate.jwks()
+            }
+        };
+        let claims = askfirst_sdk::receipt::verify(&jwks, token.trim(), tool, &args)
+            .map_err(|e| anyhow::anyhow!("the receipt does not hold: {e}"))?;
+        return print_json(&claims);
+    }
     let gate = open_gate(db).await?;
     let key = secrets::SecretKey::for_db(db, key_file.as_deref())?;
     // The command line signs nothing: no issuer.
@@ -93,6 +169,7 @@ pub async fn run(
             println!("{} now signs receipts", made.kid);
             print(&gate.receipt_keys(), false)
         }
+        ReceiptsCommand::Verify { .. } => unreachable!("answered above"),
     }
 }
 

@@ -39,6 +39,10 @@ pub struct AgentView {
     pub last_seen: Option<String>,
     /// Origins (`https://host:port`) its callbacks may reach even inside the network.
     pub callback_origins: Vec<String>,
+    /// Whether its allowed calls always get a signed receipt (otherwise only when the
+    /// proposal asks).
+    #[serde(default)]
+    pub receipts_always: bool,
     /// While a rotated key's grace lasts: until when the previous key works.
     pub previous_key_until: Option<String>,
     /// While a rotated secret's grace lasts: until when webhooks are also signed with it.

@@ -435,6 +435,11 @@ pub struct ProposeRequest {
     /// `execute` request), and the agent reports how it went with `outcome`.
     #[serde(default)]
     pub run_if_allowed: bool,
+    /// `true`: should policy allow the call, its answer carries a signed receipt too (an
+    /// approved call always has one). Costs a signature; ask only when a tool server
+    /// checks receipts.
+    #[serde(default)]
+    pub receipt: bool,
 }
 
 /// `POST /api/v1/calls/{id}/execute`: an optional body.
@@ -447,6 +452,12 @@ pub struct ExecuteRequest {
     /// (the default): the call is `executed` at once.
     #[serde(default)]
     pub report_outcome: bool,
+    /// The `jti` of the receipt handed to the tool server: recorded as used by this
+    /// execution in the audit log. Refused (`409 receipt_mismatch`) unless it is this
+    /// call's current receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(max_length = 200))]
+    pub jti: Option<String>,
 }
 
 /// How running a call went.
@@ -654,6 +665,10 @@ pub struct ProposeResponse {
     /// For a repeat of a call a person denied with `do_not_retry`: that denial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denial: Option<Denial>,
+    /// When the call may run at once (approved by a bypass or grant; allowed or running
+    /// when asked for with `receipt`): the signed receipt a tool server can verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// A person's denial, as the agent must respect it.
@@ -836,9 +851,10 @@ pub struct CallView {
     /// When the outcome was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
-    /// While the call is approved: a signed receipt (a compact JWS, EdDSA) a tool server
-    /// can check offline against `/.well-known/jwks.json` — this tool, these arguments,
-    /// approved by whom, until when.
+    /// While the call may run — approved, running after approval, or allowed (and
+    /// running) when the proposal asked with `receipt` or its agent always gets one — a
+    /// signed receipt (a compact JWS, EdDSA) a tool server can check offline against
+    /// `/.well-known/jwks.json`: this tool, these arguments, decided by whom, until when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
 }

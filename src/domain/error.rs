@@ -104,11 +104,13 @@ pub enum StateCode {
     GrantRefused,
     /// An outcome was reported for a call that is not running.
     NotRunning,
+    /// `execute` named a receipt (`jti`) that is not this call's current one.
+    ReceiptMismatch,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 21] = [
+    pub const ALL: [StateCode; 22] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -130,6 +132,7 @@ impl StateCode {
         StateCode::CannotExtend,
         StateCode::GrantRefused,
         StateCode::NotRunning,
+        StateCode::ReceiptMismatch,
     ];
 
     /// The wire name.
@@ -156,6 +159,7 @@ impl StateCode {
             StateCode::CannotExtend => "cannot_extend",
             StateCode::GrantRefused => "grant_refused",
             StateCode::NotRunning => "not_running",
+            StateCode::ReceiptMismatch => "receipt_mismatch",
         }
     }
 

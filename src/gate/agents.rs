@@ -200,6 +200,7 @@ impl Gate {
                     last_24h: outcomes.remove(&a.id).unwrap_or_default(),
                     last_24h_sampled: sampled,
                     callback_origins: serde_json::from_str(&a.callback_origins).unwrap_or_default(),
+                    receipts_always: a.receipts_always,
                     previous_key_until: still(a.old_key_hash.as_ref().and(a.old_key_until)),
                     previous_secret_until: still(
                         a.old_webhook_secret.as_ref().and(a.old_secret_until),
@@ -358,6 +359,31 @@ impl Gate {
         // In force for this agent's next proposal (other processes: within the watch interval).
         self.forget_agents();
         Ok(clean)
+    }
+
+    /// Sets whether the agent's allowed calls always get a signed receipt (otherwise only
+    /// when a proposal asks).
+    pub async fn set_receipts_always(
+        &self,
+        name: &str,
+        always: bool,
+        actor: &str,
+    ) -> Result<(), AppError> {
+        let name = check_name(name)?;
+        let now = self.clock.now();
+        let actor = actor.to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = agent_named(conn, &name).await?;
+                    store::agents::set_receipts_always(&mut *conn, &row.id, always).await?;
+                    let detail = json!({ "name": name, "receipts_always": always });
+                    audit_agent(conn, &row, "agent.receipts_set", &actor, now, detail).await
+                })
+            })
+            .await?;
+        self.forget_agents();
+        Ok(())
     }
 }
 

@@ -162,7 +162,9 @@ impl Gate {
         }
         let reviews = store::reviews::of_call(&self.pool, id).await?;
         let mut view = row.view(&reviews);
-        view.receipt = self.receipt_of(&view, row.created_at).await?;
+        view.receipt = self
+            .receipt_of(&view, row.created_at, row.wants_receipt)
+            .await?;
         Ok(view)
     }
 
@@ -225,9 +227,17 @@ impl Gate {
         } else {
             CallEvent::Execute
         };
+        if req.jti.as_ref().is_some_and(|j| j.len() > 200) {
+            return Err(AppError::Invalid(
+                "`jti` is longer than 200 characters".into(),
+            ));
+        }
+        let jti = req.jti;
         self.writer
             .write(move |conn| {
-                Box::pin(async move { execute_in(conn, &id, &actor, event, now).await })
+                Box::pin(
+                    async move { execute_in(conn, &id, &actor, event, now, jti.as_deref()).await },
+                )
             })
             .await?
     }
@@ -405,6 +415,7 @@ async fn execute_in(
     actor: &str,
     event: CallEvent,
     now: DateTime<Utc>,
+    jti: Option<&str>,
 ) -> Result<Result<ExecuteResponse, AppError>, AppError> {
     let row = calls::get(&mut *conn, id)
         .await?
@@ -413,6 +424,19 @@ async fn execute_in(
     let refuse = |code: StateCode, message: String| Ok(Err(AppError::State(code, message)));
     match status {
         CallStatus::Approved | CallStatus::Allowed => {
+            if let Some(jti) = jti {
+                // The receipt's jti is `<call>.<event that let it run>`: it must be the one
+                // this call has now (an edit-and-reapprove makes a new one).
+                let current = store::audit::approval_of(&mut *conn, &row.id)
+                    .await?
+                    .map(|(event, ..)| super::receipts::jti(&row.id, event));
+                if current.as_deref() != Some(jti) {
+                    return refuse(
+                        StateCode::ReceiptMismatch,
+                        "`jti` is not this call's receipt".into(),
+                    );
+                }
+            }
             let args = row.candidate_args()?;
             if status == CallStatus::Approved {
                 let hash = store::json::hash(&args);
@@ -443,7 +467,10 @@ async fn execute_in(
                 now,
                 actor,
                 calls::Changes::default(),
-                json!({}),
+                match jti {
+                    Some(jti) => json!({ "jti": jti }),
+                    None => json!({}),
+                },
             )
             .await?;
             match moved {

@@ -71,6 +71,8 @@ pub struct AgentInfo {
     pub valid_until: Option<i64>,
     /// Callback origins an admin allowed for it even though they are inside the network.
     pub callback_origins: Arc<Vec<String>>,
+    /// Its allowed calls always get a receipt.
+    pub receipts_always: bool,
 }
 
 /// The gate service.
@@ -233,6 +235,7 @@ impl Gate {
                     id: row.id,
                     name: row.name,
                     valid_until,
+                    receipts_always: row.receipts_always,
                 };
                 let mut cache = self.agents.write().unwrap_or_else(|e| e.into_inner());
                 // Cleared since the read (an agent changed): use the row once, cache nothing.

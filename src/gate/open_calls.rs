@@ -49,6 +49,7 @@ impl Gate {
                     approved_by: view.approved_by,
                     approval_expires_at: view.approval_expires_at,
                     denial: None,
+                    receipt: view.receipt,
                 }));
             }
         }

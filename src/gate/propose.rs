@@ -135,13 +135,35 @@ pub fn check_callback_url(url: &str) -> Result<(), AppError> {
 
 impl Gate {
     /// Proposes a call for `agent`. The same `idempotency_key` from the same agent returns
-    /// the first answer and creates nothing new.
+    /// the first answer and creates nothing new. An answer that lets the call run carries
+    /// its receipt: always when approved at once, when allowed only if asked for.
     pub async fn propose(
         &self,
         agent: &AgentInfo,
         req: ProposeRequest,
         idempotency_key: Option<String>,
     ) -> Result<ProposeResponse, AppError> {
+        let wanted = req.receipt || agent.receipts_always;
+        let mut answer = self.propose_unsigned(agent, req, idempotency_key).await?;
+        let may_run = match answer.status {
+            CallStatus::Approved => true,
+            CallStatus::Allowed | CallStatus::Running => wanted,
+            _ => false,
+        };
+        if may_run && answer.receipt.is_none() {
+            // The call as stored: the receipt binds what was recorded, not what was sent.
+            answer.receipt = self.view(&answer.id, Some(agent)).await?.receipt;
+        }
+        Ok(answer)
+    }
+
+    async fn propose_unsigned(
+        &self,
+        agent: &AgentInfo,
+        req: ProposeRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<ProposeResponse, AppError> {
+        let wants_receipt = req.receipt || agent.receipts_always;
         let max_args = self.limits().max_args_bytes as usize;
         validate(&req, idempotency_key.as_deref(), max_args)?;
         let mut req = req;
@@ -205,6 +227,7 @@ impl Gate {
             approved_by: None,
             approval_expires_at: None,
             denial: None,
+            receipt: None,
         };
         let mut call = calls::NewCall {
             id: id.clone(),
@@ -231,6 +254,7 @@ impl Gate {
             response: String::new(),
             created_at: to_millis(now),
             workflow: None,
+            wants_receipt,
         };
         let mut preapproved = None;
         let outcome = match &repeat {

@@ -285,19 +285,35 @@ impl Gate {
             .map_err(|e| AppError::Internal(format!("signing a receipt: {e}")))
     }
 
-    /// The receipt of a call proposed at `created_ms`, seen as `view`: signed while it is
-    /// approved (and a key signs), otherwise none.
+    /// The receipt of a call seen as `view`, proposed at `created_ms`: signed while the
+    /// call may run (and a key signs) — approved or running after an approval always;
+    /// allowed or running by policy only when `wanted` (the proposal asked, or its agent
+    /// always gets one). Otherwise none.
     pub async fn receipt_of(
         &self,
         view: &CallView,
         created_ms: i64,
+        wanted: bool,
     ) -> Result<Option<String>, AppError> {
-        if view.status != CallStatus::Approved || self.loaded_receipt_keys().signing.is_none() {
+        let may_run = match view.status {
+            CallStatus::Approved => true,
+            // Gated calls have `approved_by`; a call policy let run has not.
+            CallStatus::Running => wanted || view.approved_by.is_some(),
+            CallStatus::Allowed => wanted,
+            _ => false,
+        };
+        if !may_run || self.loaded_receipt_keys().signing.is_none() {
             return Ok(None);
         }
-        let Some((id, hash, at)) = store::audit::approval_of(&self.pool, &view.id).await? else {
+        let Some((id, hash, at, to_status)) =
+            store::audit::approval_of(&self.pool, &view.id).await?
+        else {
             return Ok(None);
         };
+        let by_policy = to_status.as_deref() != Some(CallStatus::Approved.as_str());
+        if by_policy && !wanted {
+            return Ok(None);
+        }
         let policy_version = store::policy::in_force_at(&self.pool, created_ms)
             .await?
             .unwrap_or(0);
@@ -306,6 +322,7 @@ impl Gate {
             audit: AuditRef { id, hash },
             at_ms: at,
             policy_version,
+            by_policy,
         };
         self.sign_receipt(&claims_of(&issuer, view, &approval))
             .map(Some)
@@ -330,6 +347,12 @@ fn info(row: &KeyRow) -> KeyInfo {
     }
 }
 
+/// A receipt's `jti`: the call and the audit event that let it run, so one approval has
+/// one receipt (signing it again gives the same token).
+pub fn jti(call_id: &str, event_id: i64) -> String {
+    format!("{call_id}.{event_id}")
+}
+
 /// How long a receipt of an approval without an expiry stays valid.
 pub const NO_TTL_RECEIPT: Duration = Duration::hours(24);
 
@@ -342,6 +365,8 @@ pub struct Approval {
     pub at_ms: i64,
     /// The policy version in force when the call was proposed.
     pub policy_version: i64,
+    /// Policy allowed the call: nobody approved it.
+    pub by_policy: bool,
 }
 
 fn secs_of(rfc3339: &str) -> Option<i64> {
@@ -359,6 +384,13 @@ pub fn claims_of(issuer: &str, view: &CallView, approval: &Approval) -> Claims {
         .and_then(secs_of)
         .unwrap_or(iat + NO_TTL_RECEIPT.num_seconds());
     let decision = match &view.approved_by {
+        _ if approval.by_policy => Decision {
+            by: DecidedBy::Policy,
+            rule: view.rule.clone(),
+            approvers: vec![],
+            bypass: None,
+            grant: None,
+        },
         Some(ApprovedBy::Bypass(id)) => Decision {
             by: DecidedBy::Bypass,
             rule: view.rule.clone(),
@@ -404,7 +436,7 @@ pub fn claims_of(issuer: &str, view: &CallView, approval: &Approval) -> Claims {
         iss: issuer.to_string(),
         sub: view.id.clone(),
         aud: view.tool.clone(),
-        jti: format!("{}.{}", view.id, approval.audit.id),
+        jti: jti(&view.id, approval.audit.id),
         iat,
         nbf: iat,
         exp,

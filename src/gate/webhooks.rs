@@ -198,7 +198,10 @@ impl Gate {
         let agent = store::agents::find(&self.pool, &row.agent_id)
             .await?
             .ok_or_else(|| AppError::Internal("webhook for a call without an agent".into()))?;
-        let view = row.view(&store::reviews::of_call(&self.pool, &row.id).await?);
+        let mut view = row.view(&store::reviews::of_call(&self.pool, &row.id).await?);
+        view.receipt = self
+            .receipt_of(&view, row.created_at, row.wants_receipt)
+            .await?;
         let body = serde_json::to_vec(&view).map_err(|e| AppError::Internal(e.to_string()))?;
         let now = self.clock.now();
         let t = now.timestamp();

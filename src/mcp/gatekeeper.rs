@@ -28,7 +28,13 @@ pub enum Verdict {
     /// Run it with these arguments (as approved, possibly edited), now and once. askfirst
     /// has recorded the execution — as started (`running`) when the gatekeeper reports
     /// outcomes: then [`Gatekeeper::report`] says how it went.
-    Run { call_id: String, args: Value },
+    Run {
+        call_id: String,
+        args: Value,
+        /// The signed receipt for the tool server: always for an approved call; for an
+        /// allowed one when its agent is set to get receipts always.
+        receipt: Option<String>,
+    },
     /// It will not run: who refused, why, and whether to ask again.
     Refused(Refusal),
     /// The client's maximum wait passed while people still have time. The same call asked
@@ -257,9 +263,12 @@ impl Gatekeeper {
                 return Ok(Verdict::Run {
                     call_id: id,
                     args: call.args,
+                    receipt: proposal.receipt,
                 })
             }
-            Status::Allowed | Status::Approved => return self.execute(&id).await,
+            Status::Allowed | Status::Approved => {
+                return self.execute(&id, proposal.receipt.clone()).await
+            }
             Status::Denied => {
                 return Ok(Verdict::Refused(denied(
                     Some(id),
@@ -280,7 +289,7 @@ impl Gatekeeper {
             return Ok(Verdict::Cancelled);
         };
         match view.status {
-            Status::Allowed | Status::Approved => self.execute(&id).await,
+            Status::Allowed | Status::Approved => self.execute(&id, view.receipt.clone()).await,
             Status::Denied => {
                 let person = view
                     .decisions
@@ -335,17 +344,31 @@ impl Gatekeeper {
         }
     }
 
-    /// Reports execution of an allowed or approved call: the arguments to run, once.
-    async fn execute(&self, id: &str) -> Result<Verdict, askfirst_sdk::Error> {
-        let executed = if self.reporting {
-            self.client.start(id).await
-        } else {
-            self.client.execute(id).await
+    /// Reports execution of an allowed or approved call: the arguments to run, once. With
+    /// a `receipt`, askfirst records its `jti` as used by this execution.
+    async fn execute(
+        &self,
+        id: &str,
+        receipt: Option<String>,
+    ) -> Result<Verdict, askfirst_sdk::Error> {
+        let jti = receipt
+            .as_deref()
+            .and_then(|token| askfirst_sdk::receipt::unverified_claims(token).ok())
+            .map(|claims| claims.jti);
+        let executed = match &jti {
+            Some(jti) => {
+                self.client
+                    .execute_with_receipt(id, jti, self.reporting)
+                    .await
+            }
+            None if self.reporting => self.client.start(id).await,
+            None => self.client.execute(id).await,
         };
         match executed {
             Ok(executed) => Ok(Verdict::Run {
                 call_id: id.to_string(),
                 args: executed.args,
+                receipt,
             }),
             // Another request with the same call ran it meanwhile.
             Err(e) if e.is_conflict("already_executed") => {

@@ -17,3 +17,7 @@ pub mod stdio;
 pub mod tools;
 
 pub use gatekeeper::{Gatekeeper, Progress, Refusal, RefusedBy, Verdict};
+
+/// The `_meta` key under which the upstream's `tools/call` (and the permission prompt's
+/// answer) carries the call's signed receipt.
+pub const RECEIPT_META_KEY: &str = "askfirst/receipt";

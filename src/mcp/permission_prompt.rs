@@ -150,8 +150,20 @@ impl ServerHandler for PermissionPrompt {
             )
             .await
             .map_err(|e| e.to_string());
+        let receipt = match &verdict {
+            Ok(Verdict::Run { receipt, .. }) => receipt.clone(),
+            _ => None,
+        };
         let text = answer(verdict).to_string();
-        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        // Beside Claude Code's JSON, which has no place for it.
+        if let Some(receipt) = receipt {
+            let mut meta = rmcp::model::MetaObject::default();
+            meta.0
+                .insert(crate::mcp::RECEIPT_META_KEY.to_string(), receipt.into());
+            result.meta = Some(meta);
+        }
+        Ok(result.into())
     }
 }
 
@@ -162,6 +174,7 @@ mod tests {
     #[test]
     fn answers_have_claude_codes_shape() {
         let allow = answer(Ok(Verdict::Run {
+            receipt: None,
             call_id: "c".into(),
             args: json!({ "command": "ls" }),
         }));

@@ -488,8 +488,12 @@ impl ServerHandler for Proxy {
                 context.ct.cancelled(),
             )
             .await;
-        let (call_id, args) = match verdict {
-            Ok(Verdict::Run { call_id, args }) => (call_id, args),
+        let (call_id, args, receipt) = match verdict {
+            Ok(Verdict::Run {
+                call_id,
+                args,
+                receipt,
+            }) => (call_id, args, receipt),
             Ok(Verdict::Refused(why)) => {
                 return Ok(refusal_result(&why, tool.output_schema.is_some()).into())
             }
@@ -521,7 +525,15 @@ impl ServerHandler for Proxy {
         let Value::Object(arguments) = args else {
             return failed("askfirst: the approved arguments are not an object".into());
         };
-        let params = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(request.name.clone()).with_arguments(arguments);
+        if let Some(receipt) = receipt {
+            // For an upstream that checks what was approved (the SDK adds its progress
+            // token beside it).
+            let mut meta = rmcp::model::RequestMetaObject::default();
+            meta.0
+                .insert(super::RECEIPT_META_KEY.to_string(), receipt.into());
+            params.meta = Some(meta);
+        }
         let handle = match upstream
             .send_request_with_option(
                 ClientRequest::CallToolRequest(CallToolRequest::new(params)),

@@ -25,10 +25,27 @@ pub struct AgentRow {
     /// JSON array of allowed callback origins.
     pub callback_origins: String,
     pub last_seen_at: Option<i64>,
+    /// Whether calls policy allows get a receipt even when the proposal did not ask.
+    #[sqlx(try_from = "crate::store::text::Flag")]
+    pub receipts_always: bool,
 }
 
 const COLUMNS: &str = "id, name, key_hash, key_prefix, webhook_secret, disabled, created_at,
-    old_key_hash, old_key_until, old_webhook_secret, old_secret_until, callback_origins, last_seen_at";
+    old_key_hash, old_key_until, old_webhook_secret, old_secret_until, callback_origins, last_seen_at, receipts_always";
+
+/// Sets whether the agent's allowed calls always get a receipt.
+pub async fn set_receipts_always(
+    db: impl Executor<'_>,
+    id: &str,
+    always: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE agents SET receipts_always = $1 WHERE id = $2")
+        .bind(i64::from(always))
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
 
 /// Inserts an agent. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(

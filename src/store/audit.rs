@@ -313,15 +313,17 @@ pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result
     Ok(prev)
 }
 
-/// The event that recorded call `call_id`'s approval (the last, if there were several):
-/// its id, hash and time (ms).
+/// The event that let call `call_id` run — its approval (the last, if there were several),
+/// or the proposal policy allowed — with its id, hash, time (ms) and the status it gave.
 pub async fn approval_of(
     db: impl Executor<'_>,
     call_id: &str,
-) -> sqlx::Result<Option<(i64, String, i64)>> {
+) -> sqlx::Result<Option<(i64, String, i64, Option<String>)>> {
     sqlx::query_as(
-        "SELECT id, hash, at FROM audit_events
-          WHERE call_id = $1 AND to_status = 'approved' ORDER BY id DESC LIMIT 1",
+        "SELECT id, hash, at, to_status FROM audit_events
+          WHERE call_id = $1 AND (to_status = 'approved'
+             OR (kind = 'call.proposed' AND to_status IN ('allowed', 'running')))
+          ORDER BY id DESC LIMIT 1",
     )
     .bind(call_id)
     .fetch_optional(db)

@@ -71,6 +71,10 @@ pub struct CallRow {
     pub outcome: Option<ExecutionResult>,
     pub outcome_detail: Option<String>,
     pub finished_at: Option<i64>,
+    /// Whether the proposal asked for a receipt should policy allow it (or its agent
+    /// always gets one).
+    #[sqlx(try_from = "crate::store::text::Flag")]
+    pub wants_receipt: bool,
 }
 
 const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, c.tool, c.args,
@@ -79,7 +83,7 @@ const SELECT: &str = "SELECT c.id, c.agent_id, a.name AS agent_name, c.session, 
     c.approved_args, c.approved_args_hash, c.approval_expires_at, c.idempotency_key, c.response,
     c.created_at, c.decided_at, c.executed_at, c.candidate, c.bypass_id, c.workflow,
     c.escalated_at, c.escalated_to, c.escalated_ids, c.extensions, c.reason_code, c.retry,
-    c.grant_id, c.outcome, c.outcome_detail, c.finished_at
+    c.grant_id, c.outcome, c.outcome_detail, c.finished_at, c.wants_receipt
     FROM calls c JOIN agents a ON a.id = c.agent_id";
 
 impl CallRow {
@@ -314,6 +318,8 @@ pub struct NewCall {
     pub created_at: i64,
     /// JSON of the rule's workflow, when it is not the default.
     pub workflow: Option<String>,
+    /// A receipt is signed should policy allow it.
+    pub wants_receipt: bool,
 }
 
 /// Inserts a call.
@@ -343,11 +349,12 @@ pub fn insert_sql(n: usize) -> String {
         "INSERT INTO calls (id, agent_id, session, tool, args, reason, context, risk, alternatives,
            checkpoint, callback_url, status, rule, message, approvals_required, approver_role,
            confirm, approval_ttl_ms, deadline, idempotency_key, response, created_at, decided_at,
-           workflow, executed_at)
+           workflow, executed_at, wants_receipt)
          VALUES ",
     );
-    sql += &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; n]
-        .join(", ");
+    sql +=
+        &vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; n]
+            .join(", ");
     sql
 }
 
@@ -379,6 +386,7 @@ pub fn bind_new<'q>(q: super::Query<'q>, c: &'q NewCall) -> super::Query<'q> {
         .bind(&c.workflow)
         // Proposed with `run_if_allowed`: started at once.
         .bind((c.status == CallStatus::Running).then_some(c.created_at))
+        .bind(i64::from(c.wants_receipt))
 }
 
 /// One call.

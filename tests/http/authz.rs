@@ -184,6 +184,12 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
         ),
         (
             Method::POST,
+            "/rpc/agent_receipts",
+            "name=bot&when=always",
+            ADMINS,
+        ),
+        (
+            Method::POST,
             "/api/v1/calls",
             r#"{"session":"s","tool":"read_x"}"#,
             AGENTS,

@@ -456,10 +456,459 @@ async fn a_call_a_bypass_let_through_has_a_receipt_naming_the_bypass() {
         .await;
     assert_eq!(call["status"], "approved", "{call}");
     let view = app.get_call(&key, call["id"].as_str().unwrap(), None).await;
+    // The proposal's own answer carries it: the agent can run at once.
+    assert_eq!(call["receipt"], view["receipt"], "{call}");
     let (set, _) = jwks(&app).await;
     let claims = checked(&app, &set, &view, &args).unwrap();
     assert_eq!(claims.decision.by, DecidedBy::Bypass);
     assert_eq!(claims.decision.bypass, Some(id.to_string()));
     assert!(claims.decision.approvers.is_empty());
+    app.stop().await;
+}
+
+/// `POST /api/v1/calls/{id}/execute` with `body`.
+async fn execute(app: &TestApp, key: &str, id: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/calls/{id}/execute")))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_calls_get_a_receipt_only_when_asked_or_their_agent_always_gets_one() {
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [ { "name": "gate-deploy", "match": { "tool": "deploy" },
+                     "effect": { "kind": "gate" } } ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let (set, _) = jwks(&app).await;
+    let args = json!({ "path": "/srv/log", "lines": 20 });
+    let body = |extra: Value| {
+        let mut b = json!({ "session": "s", "tool": "read_log", "args": args });
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+
+    // Not asked: nothing is signed, in the answer or the view.
+    let plain = app.propose_ok(&key, body(json!({}))).await;
+    assert_eq!(plain["status"], "allowed");
+    assert!(plain.get("receipt").is_none(), "{plain}");
+    let id = plain["id"].as_str().unwrap();
+    assert!(app.get_call(&key, id, None).await.get("receipt").is_none());
+
+    // Asked: the answer carries it, the view too; policy decided, under its rule.
+    let asked = app.propose_ok(&key, body(json!({ "receipt": true }))).await;
+    assert_eq!(asked["status"], "allowed");
+    let id = asked["id"].as_str().unwrap().to_string();
+    let view = app.get_call(&key, &id, None).await;
+    assert_eq!(asked["receipt"], view["receipt"]);
+    let claims = checked(&app, &set, &view, &args).unwrap();
+    assert_eq!(claims.decision.by, DecidedBy::Policy);
+    assert_eq!(claims.decision.rule, None, "the default effect allowed it");
+    assert_eq!(
+        (claims.sub.as_str(), claims.aud.as_str()),
+        (id.as_str(), "read_log")
+    );
+    let (event, hash): (i64, String) = sqlx::query_as(
+        "SELECT id, hash FROM audit_events WHERE call_id = $1 AND kind = 'call.proposed'",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!((claims.audit.id, claims.audit.hash.clone()), (event, hash));
+    assert_eq!(claims.jti, format!("{id}.{event}"));
+
+    // Execute names the receipt's jti as used: another jti is refused and nothing runs;
+    // the right one is recorded in the audit log with the execution, once.
+    let res = execute(&app, &key, &id, json!({ "jti": format!("{id}.1") })).await;
+    let (status, code, _) = crate::support::error_of(res).await;
+    assert_eq!((status, code.as_str()), (409, "receipt_mismatch"));
+    assert_eq!(app.get_call(&key, &id, None).await["status"], "allowed");
+    let res = execute(&app, &key, &id, json!({ "jti": claims.jti })).await;
+    assert_eq!(res.status(), 200);
+    let executed: (Option<String>,) = sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE call_id = $1 AND to_status = 'executed'",
+    )
+    .bind(&id)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let detail: Value = serde_json::from_str(executed.0.as_deref().unwrap()).unwrap();
+    assert_eq!(detail["jti"], claims.jti);
+    let res = execute(&app, &key, &id, json!({ "jti": claims.jti })).await;
+    let (status, code, _) = crate::support::error_of(res).await;
+    assert_eq!((status, code.as_str()), (409, "already_executed"));
+    // Executed: the view no longer offers a receipt.
+    assert!(app.get_call(&key, &id, None).await.get("receipt").is_none());
+    // Too long a jti is a client mistake, not a lookup.
+    let other = app.propose_ok(&key, body(json!({}))).await;
+    let res = execute(
+        &app,
+        &key,
+        other["id"].as_str().unwrap(),
+        json!({ "jti": "x".repeat(201) }),
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+
+    // Started at once with `run_if_allowed`: running, with its receipt.
+    let running = app
+        .propose_ok(
+            &key,
+            body(json!({ "receipt": true, "run_if_allowed": true })),
+        )
+        .await;
+    assert_eq!(running["status"], "running");
+    let view = app
+        .get_call(&key, running["id"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(running["receipt"], view["receipt"]);
+    assert!(checked(&app, &set, &view, &args).is_ok());
+
+    // An admin sets the agent to always get one: unasked proposals carry it too.
+    app.gate()
+        .set_receipts_always("ci-bot", true, "user:admin")
+        .await
+        .unwrap();
+    let always = app.propose_ok(&key, body(json!({}))).await;
+    let view = app
+        .get_call(&key, always["id"].as_str().unwrap(), None)
+        .await;
+    assert!(always["receipt"].is_string(), "{always}");
+    assert_eq!(
+        checked(&app, &set, &view, &args).unwrap().decision.by,
+        DecidedBy::Policy
+    );
+    let agents = app.gate().list_agents().await.unwrap();
+    assert!(agents
+        .iter()
+        .any(|a| a.name == "ci-bot" && a.receipts_always));
+    // Denied calls never have one, whatever was asked.
+    app.policy(json!({ "default_effect": { "kind": "deny", "message": "no" }, "rules": [] }))
+        .await;
+    let denied = app.propose_ok(&key, body(json!({ "receipt": true }))).await;
+    assert_eq!(denied["status"], "denied");
+    assert!(denied.get("receipt").is_none(), "{denied}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_of_an_approved_call_carries_its_receipt() {
+    use askfirst::domain::Role;
+    use askfirst::gate::decide::DecisionInput;
+    use axum::{extract::State, routing::post, Router};
+    use std::sync::{Arc, Mutex};
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [ { "name": "gate-deploy", "match": { "tool": "deploy" },
+                     "effect": { "kind": "gate", "approval_ttl_secs": 900 } } ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let ann = app.person("ann", Role::Approver).await;
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let receiver = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(got): State<Arc<Mutex<Vec<Value>>>>, body: axum::body::Bytes| async move {
+                    got.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    app.allow_callbacks("ci-bot", &origin).await;
+    let args = json!({ "service": "api" });
+    let call = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": args,
+                    "callback_url": format!("{origin}/hook") }),
+        )
+        .await;
+    let id = call["id"].as_str().unwrap();
+    app.decide(
+        id,
+        &ann,
+        DecisionInput {
+            approve: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let body = loop {
+        if let Some(b) = got.lock().unwrap().first().cloned() {
+            break b;
+        }
+        assert!(std::time::Instant::now() < deadline, "no webhook came");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(body["status"], "approved");
+    let (set, _) = jwks(&app).await;
+    let claims = checked(&app, &set, &body, &args).unwrap();
+    assert_eq!(claims.decision.approvers[0].username, "ann");
+    assert_eq!(
+        body["receipt"],
+        app.get_call(&key, id, None).await["receipt"]
+    );
+    app.stop().await;
+}
+
+/// The receipt venv's python (PyJWT and rfc8785, pinned in tests/receipts/requirements.txt).
+fn receipt_python() -> std::path::PathBuf {
+    std::env::var_os("ASKFIRST_RECEIPT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/askfirst-receipt-venv")
+        })
+        .join("bin/python")
+}
+
+/// Runs tests/receipts/verify.py with `request`; its answer.
+async fn python_verifier(request: Value) -> Value {
+    use tokio::io::AsyncWriteExt as _;
+    let python = receipt_python();
+    assert!(
+        python.exists(),
+        "{} is missing: run `scripts/setup.sh --test`",
+        python.display()
+    );
+    let mut child = tokio::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/receipts/verify.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(request.to_string().as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyjwt_and_rfc8785_verify_receipts_and_agree_on_canonical_json() {
+    use askfirst::domain::Role;
+    use askfirst::gate::decide::DecisionInput;
+    // On the real clock: PyJWT checks `exp` and `nbf` against it.
+    let app = TestApp::spawn_now(std::time::Duration::from_secs(1)).await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [ { "name": "gate-deploy", "match": { "tool": "deploy" },
+                     "effect": { "kind": "gate", "approval_ttl_secs": 600 } } ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let ann = app.person("ann", Role::Approver).await;
+    let args_json =
+        r#"{"service":"api","replicas":3,"note":"café ☕ \u2028","ratio":0.1,"big":1e21}"#;
+    let args: Value = serde_json::from_str(args_json).unwrap();
+    let call = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": args }),
+        )
+        .await;
+    let id = call["id"].as_str().unwrap();
+    app.decide(
+        id,
+        &ann,
+        DecisionInput {
+            approve: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let view = app.get_call(&key, id, None).await;
+    let token = view["receipt"].as_str().unwrap();
+    let (_, jwks_raw) = jwks(&app).await;
+    let issuer = app.url("").trim_end_matches('/').to_string();
+    let ask = |tool: &str, args_text: &str, token: &str| {
+        json!({ "mode": "verify", "jwks": jwks_raw, "token": token, "tool": tool,
+                "args_json": args_text, "issuer": issuer })
+    };
+    // The same arguments spelled differently (key order, 3.0, escapes) still hold.
+    let respelled = r#"{"big":1E+21,"ratio":0.10,"replicas":3.0,"service":"api","note":"caf\u00e9 \u2615 \u2028"}"#;
+    for text in [args_json, respelled] {
+        let answer = python_verifier(ask("deploy", text, token)).await;
+        assert_eq!(answer["ok"], true, "{text}: {answer}");
+        assert_eq!(
+            answer["claims"]["decision"]["approvers"][0]["username"],
+            "ann"
+        );
+        assert_eq!(answer["claims"]["sub"], id);
+    }
+    let mut tampered = token.to_string();
+    let at = tampered.rfind('.').unwrap() + 1;
+    let swap = if &tampered[at..at + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    tampered.replace_range(at..at + 1, swap);
+    #[rustfmt::skip]
+    let refusals = [
+        ("another tool", ask("delete", args_json, token), "wrong_audience"),
+        ("other arguments", ask("deploy", r#"{"service":"api","replicas":4,"note":"café ☕ \u2028","ratio":0.1,"big":1e21}"#, token), "wrong_args"),
+        ("a tampered signature", ask("deploy", args_json, &tampered), "bad_signature"),
+    ];
+    for (what, request, kind) in refusals {
+        let answer = python_verifier(request).await;
+        assert_eq!(answer["ok"], false, "{what}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.starts_with(kind), "{what}: {error}");
+    }
+
+    // Canonical JSON: the Rust hash and Python's rfc8785 agree on tricky numbers and text.
+    let values = [
+        r#"{"n":1e21}"#,
+        r#"{"n":1e20}"#,
+        r#"{"n":0.1}"#,
+        r#"{"n":-0}"#,
+        r#"{"n":-0.0}"#,
+        r#"{"n":1.0}"#,
+        r#"{"n":1e-7}"#,
+        r#"{"n":333333333.33333329}"#,
+        r#"{"n":4.5e-320}"#,
+        r#"{"b":[1,{"z":null,"a":true}],"a":"\u0000\u001f\"\\ \u007f é 😀 \ud83d\ude00"}"#,
+        r#"{"€":1,"\r":2,"1":3,"\ud83d\ude00":4,"ö":5}"#,
+    ];
+    let answer = python_verifier(json!({ "mode": "canon", "values": values })).await;
+    for (i, text) in values.iter().enumerate() {
+        let parsed: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            answer["sha256"][i].as_str(),
+            Some(receipt::args_sha256(&parsed).as_str()),
+            "{text}: Python's form {}",
+            answer["canonical"][i]
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_verifies_a_receipt_as_a_tool_server_would() {
+    use askfirst::domain::Role;
+    use askfirst::gate::decide::DecisionInput;
+    let app = TestApp::spawn_now(std::time::Duration::from_secs(1)).await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [ { "name": "gate-deploy", "match": { "tool": "deploy" },
+                     "effect": { "kind": "gate", "approval_ttl_secs": 600 } } ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let ann = app.person("ann", Role::Approver).await;
+    let call = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": { "env": "prod" } }),
+        )
+        .await;
+    let id = call["id"].as_str().unwrap();
+    app.decide(
+        id,
+        &ann,
+        DecisionInput {
+            approve: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let token = app.get_call(&key, id, None).await["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    let (_, raw) = jwks(&app).await;
+    std::fs::write(&file, raw.to_string()).unwrap();
+    let jwks_url = app.url("/.well-known/jwks.json");
+    let file = file.to_string_lossy().into_owned();
+    // From the database's keys, the server's URL and a file: the claims.
+    for source in [None, Some(jwks_url.as_str()), Some(file.as_str())] {
+        let mut args = vec![
+            "receipts",
+            "verify",
+            &token,
+            "--tool",
+            "deploy",
+            "--args",
+            r#"{ "env": "prod" }"#,
+        ];
+        if let Some(s) = source {
+            args.extend(["--jwks", s]);
+        }
+        let out = cli(&app, &args).await;
+        assert!(
+            out.status.success(),
+            "{source:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(claims["sub"], id);
+        assert_eq!(claims["decision"]["by"], "people");
+    }
+    // What does not hold exits 1 and says why.
+    #[rustfmt::skip]
+    let refusals: [(&[&str], &str); 4] = [
+        (&["--tool", "delete", "--args", r#"{"env":"prod"}"#], "not `delete`"),
+        (&["--tool", "deploy", "--args", r#"{"env":"staging"}"#], "arguments differ"),
+        (&["--tool", "deploy", "--args", "[1]"], "JSON object"),
+        (&["--tool", "deploy", "--args", r#"{"env":"prod"}"#, "--jwks", "/nonexistent/jwks.json"], "reading"),
+    ];
+    for (extra, says) in refusals {
+        let mut args = vec!["receipts", "verify", &token];
+        args.extend_from_slice(extra);
+        let out = cli(&app, &args).await;
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+    }
+    // `askfirst agent receipts` sets the agent's choice, and `agent show` says it.
+    let out = cli(&app, &["agent", "receipts", "ci-bot", "always", "--json"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(set, json!({ "name": "ci-bot", "receipts_always": true }));
+    let out = cli(&app, &["agent", "show", "ci-bot"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every allowed call"));
+    let out = cli(&app, &["agent", "receipts", "ci-bot", "sometimes"]).await;
+    assert!(!out.status.success());
     app.stop().await;
 }

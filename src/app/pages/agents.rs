@@ -81,6 +81,21 @@ pub async fn agent_callbacks(name: String, origins: String) -> Result<Vec<String
         .await
 }
 
+/// When the agent's allowed calls get a signed receipt: `always` or `asked` (only when a
+/// proposal asks). Admins only.
+#[server(prefix = "/rpc", endpoint = "agent_receipts")]
+pub async fn agent_receipts(name: String, when: String) -> Result<bool, AppError> {
+    let (user, gate) = admin().await?;
+    let always = match when.as_str() {
+        "always" => true,
+        "asked" => false,
+        _ => return Err(AppError::Invalid("`when` is `always` or `asked`".into())),
+    };
+    gate.set_receipts_always(&name, always, &format!("user:{}", user.username))
+        .await?;
+    Ok(always)
+}
+
 /// The limits in force. Admins only.
 #[server(prefix = "/rpc", endpoint = "limits")]
 pub async fn load_limits() -> Result<Limits, AppError> {
@@ -123,6 +138,7 @@ pub fn AgentsPage() -> impl IntoView {
     let rotate_key = ServerAction::<AgentRotateKey>::new();
     let rotate_secret = ServerAction::<AgentRotateSecret>::new();
     let callbacks = ServerAction::<AgentCallbacks>::new();
+    let receipts = ServerAction::<AgentReceipts>::new();
     let data = Resource::new(
         move || {
             (
@@ -131,6 +147,7 @@ pub fn AgentsPage() -> impl IntoView {
                 rotate_key.version().get(),
                 rotate_secret.version().get(),
                 callbacks.version().get(),
+                receipts.version().get(),
             )
         },
         |_| load_agents(),
@@ -173,6 +190,7 @@ pub fn AgentsPage() -> impl IntoView {
         let other = [
             enabled.value().get().and_then(|r| r.err()),
             callbacks.value().get().and_then(|r| r.err()),
+            receipts.value().get().and_then(|r| r.err()),
         ]
         .into_iter()
         .flatten()
@@ -188,7 +206,7 @@ pub fn AgentsPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(list) => view! { <AgentTable list enabled rotate_key rotate_secret callbacks /> }.into_any(),
+                        Ok(list) => view! { <AgentTable list enabled rotate_key rotate_secret callbacks receipts /> }.into_any(),
                         Err(error) => page_error(error),
                     }
                 })}
@@ -293,6 +311,7 @@ fn AgentTable(
     rotate_key: ServerAction<AgentRotateKey>,
     rotate_secret: ServerAction<AgentRotateSecret>,
     callbacks: ServerAction<AgentCallbacks>,
+    receipts: ServerAction<AgentReceipts>,
 ) -> impl IntoView {
     let graces = || {
         [
@@ -320,6 +339,8 @@ fn AgentTable(
                 }
             };
             let (n1, n2, n3, n4) = (a.name.clone(), a.name.clone(), a.name.clone(), a.name.clone());
+            let n5 = a.name.clone();
+            let always = a.receipts_always;
             let origins = a.callback_origins.join("\n");
             view! {
                 <tr data-agent=a.name.clone()>
@@ -350,6 +371,15 @@ fn AgentTable(
                             <label>"Callback origins (one per line)"
                                 <textarea name="origins" rows="2" spellcheck="false" inner_html=crate::app::widgets::textarea_html(&origins)></textarea></label>
                             <button type="submit" class="small secondary">"Save origins"</button>
+                        </ActionForm>
+                        <ActionForm action=receipts attr:class="inline" attr:aria-label=format!("Receipts for allowed calls of {}", a.name)>
+                            <input type="hidden" name="name" value=n5 />
+                            <label>"Receipts for allowed calls "
+                                <select name="when">
+                                    <option value="asked" selected=!always>"when asked"</option>
+                                    <option value="always" selected=always>"always"</option>
+                                </select></label>
+                            <button type="submit" class="small secondary">"Save"</button>
                         </ActionForm>
                     </td>
                 </tr>

@@ -611,6 +611,7 @@ mod tests {
             outcome: None,
             outcome_detail: None,
             finished_at: None,
+            wants_receipt: false,
             candidate: 1,
             bypass_id: None,
             workflow: None,
