@@ -12,6 +12,13 @@
 // - `touch {uri}`: sends resources/updated for `uri` if a client subscribed to it;
 // - `crash`: exits the process at once;
 // - `fail {message}`: answers with a tool error (`isError`) saying `message`.
+// - `guarded_note {text}`, `guarded_read {path}`: run only with a valid askfirst receipt in
+//   the request's `_meta["askfirst/receipt"]`, checked as a tool server should — with
+//   `jose` against the JWKS at $ASKFIRST_JWKS_URL (EdDSA, the receipt type, `aud` the tool
+//   as proposed through the proxy, $ASKFIRST_PROXY_NAME.tool, not expired) and
+//   `args_sha256` against the RFC 8785 form (`canonicalize`) of the arguments received;
+//   each receipt once. They answer "verified <jti> by <decision.by> [approvers]" or a
+//   tool error "refused: …".
 //
 // Resources: `test://note` (text), with subscriptions.
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
@@ -26,6 +33,9 @@ import {
   UnsubscribeRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import canonicalize from "canonicalize";
 
 const object = (props) => ({ type: "object", properties: props });
 const str = { type: "string" };
@@ -41,7 +51,32 @@ const tools = [
   { name: "touch", description: "Say a resource changed", inputSchema: object({ uri: str }) },
   { name: "crash", description: "Exit the process", inputSchema: object({}) },
   { name: "fail", description: "Answer with a tool error", inputSchema: object({ message: str }), annotations: { readOnlyHint: true } },
+  { name: "guarded_note", description: "Write a note; needs an askfirst receipt", inputSchema: object({ text: str }) },
+  { name: "guarded_read", description: "Read a file; needs an askfirst receipt", inputSchema: object({ path: str }), annotations: { readOnlyHint: true } },
 ];
+
+const jwks = process.env.ASKFIRST_JWKS_URL ? createRemoteJWKSet(new URL(process.env.ASKFIRST_JWKS_URL)) : null;
+const spent = new Set();
+
+/** Checks the call's receipt; throws what is wrong. */
+async function checkReceipt(request, args) {
+  const token = request.params._meta?.["askfirst/receipt"];
+  if (typeof token !== "string") throw new Error("no askfirst receipt");
+  if (!jwks) throw new Error("ASKFIRST_JWKS_URL is not set");
+  const tool = `${process.env.ASKFIRST_PROXY_NAME}.${request.params.name}`;
+  const { payload } = await jwtVerify(token, jwks, {
+    algorithms: ["EdDSA"],
+    typ: "askfirst-receipt+jwt",
+    audience: tool,
+    clockTolerance: 30,
+    requiredClaims: ["exp", "nbf", "jti", "sub"],
+  });
+  const hash = createHash("sha256").update(canonicalize(args), "utf8").digest("hex");
+  if (payload.args_sha256 !== hash) throw new Error("the arguments differ from the ones approved");
+  if (spent.has(payload.jti)) throw new Error(`receipt ${payload.jti} was used already`);
+  spent.add(payload.jti);
+  return payload;
+}
 
 const server = new Server(
   { name: "askfirst-test-upstream", version: "1.0.0" },
@@ -119,6 +154,15 @@ server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       return text("touched");
     case "fail":
       return { content: [{ type: "text", text: String(args.message) }], isError: true };
+    case "guarded_note":
+    case "guarded_read":
+      try {
+        const receipt = await checkReceipt(request, args);
+        const who = (receipt.decision.approvers ?? []).map((a) => a.username).join(",");
+        return text(`verified ${receipt.jti} by ${receipt.decision.by}${who ? ` ${who}` : ""}`);
+      } catch (e) {
+        return { content: [{ type: "text", text: `refused: ${e.message}` }], isError: true };
+      }
     case "crash":
       process.stderr.write("crash: goodbye\n", () => process.exit(3));
       return await new Promise(() => {});

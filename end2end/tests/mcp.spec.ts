@@ -6,6 +6,9 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import canonicalize from "canonicalize";
+import { createRemoteJWKSet, jwtVerify } from "jose";
 import { join, resolve } from "node:path";
 import { asPerson, BASE, createAgent, createUser, importPolicy } from "./gate";
 import { askfirst } from "./helpers";
@@ -310,10 +313,22 @@ test("the permission-prompt tool answers Claude Code's shapes", async () => {
       "calls", "approve", first, "--user", APPROVER,
       "--args", JSON.stringify({ file_path: file, content: "edited" }),
     ]);
-    expect(answer(await allowed)).toEqual({
+    const allowedResult = await allowed;
+    expect(answer(allowedResult)).toEqual({
       behavior: "allow",
       updatedInput: { file_path: file, content: "edited" },
     });
+    // Beside the answer, in `_meta`: the receipt for the edited input, as any JWT library
+    // checks it.
+    const token = allowedResult._meta?.["askfirst/receipt"] as string;
+    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${BASE}/.well-known/jwks.json`)), {
+      algorithms: ["EdDSA"],
+      typ: "askfirst-receipt+jwt",
+      audience: "Write",
+    });
+    const edited = canonicalize({ file_path: file, content: "edited" })!;
+    expect(payload.args_sha256).toBe(createHash("sha256").update(edited, "utf8").digest("hex"));
+    expect(payload.sub).toBe(first);
 
     // Deny, with the approver's message.
     const other = join(dir, "other.txt");
@@ -369,6 +384,17 @@ deadline_secs = 3
 approval_ttl_secs = 600
 
 [[rules]]
+name = "gate-guarded-notes"
+[rules.match]
+tool = "guarded_note"
+[rules.effect]
+kind = "gate"
+approvals_required = 1
+approver_role = "approver"
+deadline_secs = 3600
+approval_ttl_secs = 600
+
+[[rules]]
 name = "gate-notes"
 [rules.match]
 tool = "write_note"
@@ -416,6 +442,60 @@ approval_ttl_secs = 600
       expect(await ask("env_value", { name: "PASSED" })).toBe("passed-value");
       expect(await ask("env_value", { name: "ASKFIRST_EXTRA" })).toBe("extra-value");
       expect(await ask("env_value", { name: "PATH" })).toBe(process.env.PATH);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("the upstream verifies askfirst's receipt: an edited approval, and allowed calls once the agent gets receipts always", async () => {
+    const agentKey = newAgent("mcp-receipts");
+    const client = await upstream(agentKey, [
+      "--upstream-env", `ASKFIRST_JWKS_URL=${BASE}/.well-known/jwks.json`,
+      "--upstream-env", "ASKFIRST_PROXY_NAME=up",
+    ]);
+    try {
+      // Allowed, and the agent asks for no receipts: the upstream refuses to run it.
+      const read = async () =>
+        (await client.callTool({ name: "guarded_read", arguments: { path: "/srv/notes" } })) as ToolResult;
+      const unsigned = await read();
+      expect(unsigned.isError).toBe(true);
+      expect(text(unsigned)).toBe("refused: no askfirst receipt");
+
+      // An admin sets the agent to get receipts always: allowed calls now carry one.
+      askfirst(["agent", "receipts", agentNames.get(agentKey)!, "always"]);
+      await expect
+        .poll(async () => text(await read()), { timeout: 10_000 })
+        .toMatch(/^verified \S+ by policy$/);
+
+      // Gated: the approver edits the note; the receipt binds the edit, which is what
+      // the upstream receives and checks.
+      const call = client.callTool(
+        { name: "guarded_note", arguments: { text: "the agent's draft" } },
+        undefined,
+        { timeout: 60_000, onprogress: () => {} },
+      );
+      let pending: View | undefined;
+      for (let i = 0; i < 100 && !pending; i++) {
+        const calls: View[] = JSON.parse(askfirst(["calls", "pending", "--json"]));
+        pending = calls.find((c) => c.tool === "up.guarded_note" && c.args.text === "the agent's draft");
+        if (!pending) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(pending).toBeDefined();
+      asPerson([
+        "calls", "approve", pending!.id, "--user", APPROVER,
+        "--args", JSON.stringify({ text: "the approver's version" }),
+      ]);
+      const result = (await call) as ToolResult;
+      expect(text(result)).toMatch(new RegExp(`^verified ${pending!.id}\\.\\d+ by people ${APPROVER}$`));
+      expect(result.isError ?? false).toBe(false);
+      await expect.poll(() => show(pending!.id).status).toBe("executed");
+      // askfirst recorded the receipt's jti as used by the execution.
+      const jti = text(result).split(" ")[1];
+      const started = askfirst(["audit", "export", "--format", "jsonl", "--kind", "call.", "--agent", agentNames.get(agentKey)!])
+        .split("\n")
+        .filter((l) => l.includes(pending!.id) && l.includes('"jti"'));
+      expect(started).toHaveLength(1);
+      expect(started[0]).toContain(jti);
     } finally {
       await client.close();
     }

@@ -44,6 +44,7 @@ pub const KNOWN_KINDS: &[&str] = &[
     "agent.",
     "user.",
     "settings.changed",
+    "receipts.key_rotated",
 ];
 
 /// How the `kind` filter matches.
