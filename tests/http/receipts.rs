@@ -912,3 +912,65 @@ async fn the_command_line_verifies_a_receipt_as_a_tool_server_would() {
     assert!(!out.status.success());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_verifier_follows_a_key_rotation_and_accepts_each_receipt_once() {
+    use askfirst::domain::Role;
+    use askfirst::gate::decide::DecisionInput;
+    use askfirst_sdk::receipt::Verifier;
+    let app = TestApp::spawn_now(std::time::Duration::from_secs(1)).await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [ { "name": "gate-deploy", "match": { "tool": "deploy" },
+                     "effect": { "kind": "gate", "approval_ttl_secs": 600 } } ]
+    }))
+    .await;
+    let (key, _) = app.agent("ci-bot").await;
+    let ann = app.person("ann", Role::Approver).await;
+    // A tool server starts and fetches the keys; then askfirst rotates.
+    let verifier = Verifier::new(app.url("/.well-known/jwks.json"))
+        .await
+        .unwrap();
+    app.gate()
+        .rotate_receipt_key("cli", Duration::hours(1), true)
+        .await
+        .unwrap();
+    let args = json!({ "env": "prod" });
+    let call = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "deploy", "args": args }),
+        )
+        .await;
+    let id = call["id"].as_str().unwrap();
+    app.decide(
+        id,
+        &ann,
+        DecisionInput {
+            approve: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let token = app.get_call(&key, id, None).await["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Signed with the new key: fetched again, and accepted — once.
+    let claims = verifier.verify_once(&token, "deploy", &args).await.unwrap();
+    assert_eq!(claims.sub, id);
+    assert_eq!(
+        verifier.verify_once(&token, "deploy", &args).await,
+        Err(ReceiptError::Replayed(claims.jti.clone()))
+    );
+    // `verify` alone does not remember; it still checks the call.
+    assert!(verifier.verify(&token, "deploy", &args).await.is_ok());
+    assert_eq!(
+        verifier
+            .verify(&token, "deploy", &json!({ "env": "staging" }))
+            .await,
+        Err(ReceiptError::WrongArgs)
+    );
+    app.stop().await;
+}

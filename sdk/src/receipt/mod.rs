@@ -21,12 +21,19 @@
 //! about to run, `nbf` and `exp` against the clock, and `args_sha256` against the
 //! arguments about to be used. A tool server that must not run one approval twice also
 //! remembers each `jti` until its `exp`.
+//!
+//! A tool server keeps a [`Verifier`]: it fetches the keys from the server's JWKS URL,
+//! fetches them again when a receipt names a key it has not seen (after a rotation), and
+//! with [`Verifier::verify_once`] remembers each `jti` until the receipt expires.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod verifier;
+
 pub use jsonwebtoken::jwk::JwkSet;
+pub use verifier::Verifier;
 
 /// The JWS `typ` of a receipt.
 pub const TYPE: &str = "askfirst-receipt+jwt";
@@ -130,6 +137,15 @@ pub enum ReceiptError {
     WrongTool { receipt: String, wanted: String },
     #[error("the arguments differ from the ones approved")]
     WrongArgs,
+    /// [`Verifier::verify_once`]: this receipt was used already.
+    #[error("the receipt was used already (jti {0})")]
+    Replayed(String),
+    /// [`Verifier`]: the server's keys could not be fetched.
+    #[error("askfirst's keys could not be fetched: {0}")]
+    KeysUnavailable(String),
+    /// [`Verifier::verify_once`]: it remembers as many unexpired receipts as it may.
+    #[error("too many receipts are remembered; try again when some have expired")]
+    TooManyRemembered,
 }
 
 /// The hex SHA-256 of `args` in RFC 8785 canonical form: what `args_sha256` holds.
@@ -157,7 +173,7 @@ pub fn verify(
 }
 
 /// Now, in Unix seconds.
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
