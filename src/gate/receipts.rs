@@ -448,3 +448,125 @@ pub fn claims_of(issuer: &str, view: &CallView, approval: &Approval) -> Claims {
         audit: approval.audit.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::call::DecisionView;
+
+    fn view(status: &str, approved_by: Option<ApprovedBy>, expires: Option<&str>) -> CallView {
+        let mut view: CallView = serde_json::from_value(json!({
+            "id": "call-1", "agent": "ci-bot", "session": "s", "tool": "deploy",
+            "args": { "service": "api", "replicas": 3 }, "proposed_args": { "service": "api" },
+            "risk": [], "alternatives": [], "status": status, "rule": "gate-deploy",
+            "approvals": 0, "decisions": [], "created_at": "2026-01-01T09:00:00Z",
+        }))
+        .unwrap();
+        view.approved_by = approved_by;
+        view.approval_expires_at = expires.map(str::to_string);
+        view
+    }
+
+    fn approval(by_policy: bool) -> Approval {
+        Approval {
+            audit: AuditRef {
+                id: 42,
+                hash: "ab".repeat(32),
+            },
+            // 2026-01-01T09:10:00Z
+            at_ms: 1_767_258_600_000,
+            policy_version: 5,
+            by_policy,
+        }
+    }
+
+    fn decided(user: &str, verdict: Verdict, counts: bool, at: &str) -> DecisionView {
+        DecisionView {
+            user: user.into(),
+            decision: verdict,
+            feedback: None,
+            edited_args: false,
+            version: 1,
+            current: true,
+            counts,
+            at: at.into(),
+        }
+    }
+
+    /// What, the call, whether policy let it through, and the decision's kind, approvers
+    /// (and when), bypass, grant, and the receipt's `exp`.
+    type Case<'a> = (
+        &'a str,
+        CallView,
+        bool,
+        DecidedBy,
+        Vec<(&'a str, i64)>,
+        Option<&'a str>,
+        Option<&'a str>,
+        i64,
+    );
+
+    #[test]
+    fn claims_for_each_kind_of_decision() {
+        let at = 1_767_258_600;
+        let mut people = view(
+            "approved",
+            Some(ApprovedBy::People(vec!["ann".into(), "bo".into()])),
+            Some("2026-01-01T09:20:00Z"),
+        );
+        people.decisions = vec![
+            decided("ann", Verdict::Approve, true, "2026-01-01T09:05:00Z"),
+            decided("cy", Verdict::Approve, false, "2026-01-01T09:06:00Z"),
+            decided("bo", Verdict::Approve, true, "2026-01-01T09:10:00Z"),
+        ];
+        #[rustfmt::skip]
+        let cases: Vec<Case> = vec![
+            ("people, each with when they approved", people, false, DecidedBy::People,
+             vec![("ann", at - 300), ("bo", at)], None, None, at + 600),
+            ("a bypass", view("approved", Some(ApprovedBy::Bypass(7)), Some("2026-01-01T09:20:00Z")), false,
+             DecidedBy::Bypass, vec![], Some("7"), None, at + 600),
+            ("a grant", view("approved", Some(ApprovedBy::Grant(9)), Some("2026-01-01T09:20:00Z")), false,
+             DecidedBy::Grant, vec![], None, Some("9"), at + 600),
+            ("policy, no approval TTL: a day", view("allowed", None, None), true,
+             DecidedBy::Policy, vec![], None, None, at + NO_TTL_RECEIPT.num_seconds()),
+        ];
+        for (what, view, by_policy, by, approvers, bypass, grant, exp) in cases {
+            let claims = claims_of("https://askfirst.example", &view, &approval(by_policy));
+            assert_eq!(claims.decision.by, by, "{what}");
+            let got: Vec<(&str, i64)> = claims
+                .decision
+                .approvers
+                .iter()
+                .map(|a| (a.username.as_str(), a.at))
+                .collect();
+            assert_eq!(got, approvers, "{what}");
+            assert_eq!(claims.decision.bypass.as_deref(), bypass, "{what}");
+            assert_eq!(claims.decision.grant.as_deref(), grant, "{what}");
+            assert_eq!(
+                claims.decision.rule.as_deref(),
+                Some("gate-deploy"),
+                "{what}"
+            );
+            assert_eq!(
+                (claims.iat, claims.nbf, claims.exp),
+                (at, at, exp),
+                "{what}"
+            );
+            assert_eq!(claims.jti, "call-1.42", "{what}");
+            assert_eq!(
+                (claims.aud.as_str(), claims.tool.as_str()),
+                ("deploy", "deploy")
+            );
+            assert_eq!(claims.sub, "call-1");
+            assert_eq!(claims.iss, "https://askfirst.example");
+            assert_eq!(claims.policy_version, 5);
+            assert_eq!(claims.audit.id, 42);
+            // The arguments to execute, not the proposal's.
+            assert_eq!(
+                claims.args_sha256,
+                askfirst_sdk::receipt::args_sha256(&json!({ "replicas": 3, "service": "api" })),
+                "{what}"
+            );
+        }
+    }
+}
