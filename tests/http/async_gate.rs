@@ -77,6 +77,14 @@ async fn events_stream_live_and_replay_with_last_event_id() {
     let replayed = read_events(res, 1).await;
     assert_eq!(replayed[0].1["id"], first_id.as_str());
     assert_eq!(replayed[0].1["status"], "approved");
+    // The approved call's view carries its receipt, for the agent to hand the tool server.
+    let receipt = replayed[0].1["receipt"].as_str().expect("a receipt");
+    assert_eq!(
+        askfirst_sdk::receipt::unverified_claims(receipt)
+            .unwrap()
+            .sub,
+        first_id
+    );
     let first_event = replayed[0].0;
 
     // Live: a stream opened now receives the next decision.
@@ -104,6 +112,7 @@ async fn events_stream_live_and_replay_with_last_event_id() {
     let got = reader.await.unwrap();
     assert_eq!(got[0].1["id"], second_id.as_str());
     assert_eq!(got[0].1["status"], "denied");
+    assert!(got[0].1.get("receipt").is_none());
     assert!(got[0].0 > first_event);
 
     // Reconnecting with the first event's id replays only what came after it.
