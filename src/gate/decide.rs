@@ -414,9 +414,7 @@ async fn decide_in(
     policy: &Arc<CompiledPolicy>,
     now: DateTime<Utc>,
 ) -> Result<Result<Option<i64>, AppError>, AppError> {
-    let row = calls::get(&mut *conn, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
+    let row = super::lifecycle::call_in(conn, id).await?;
     let rows = reviews::of_call(&mut *conn, id).await?;
     let subject = CallSubject::of(&row, &rows)?;
     // Role, account and standing as they are inside this write, not as the session read

@@ -269,9 +269,7 @@ impl Gate {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = calls::get(&mut *conn, &cid)
-                        .await?
-                        .ok_or_else(|| AppError::NotFound(cid.clone()))?;
+                    let row = call_in(conn, &cid).await?;
                     finish_in(conn, &row, req.result, detail, &actor, now).await
                 })
             })
@@ -287,9 +285,7 @@ impl Gate {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = calls::get(&mut *conn, &cid)
-                        .await?
-                        .ok_or_else(|| AppError::NotFound(cid.clone()))?;
+                    let row = call_in(conn, &cid).await?;
                     let status = settle_in(conn, &row, now).await?;
                     if status != CallStatus::Pending {
                         return Ok(Err(AppError::State(
@@ -407,6 +403,13 @@ async fn finish_in(
     })
 }
 
+/// Call `id`'s row, read inside a write — or "not found".
+pub(crate) async fn call_in(conn: &mut Conn, id: &str) -> Result<CallRow, AppError> {
+    calls::get(&mut *conn, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))
+}
+
 /// The body of [`Gate::execute`], inside the write transaction. The outer `Result` fails
 /// the job; the inner one is a refusal whose side effects (going stale) still commit.
 async fn execute_in(
@@ -417,9 +420,7 @@ async fn execute_in(
     now: DateTime<Utc>,
     jti: Option<&str>,
 ) -> Result<Result<ExecuteResponse, AppError>, AppError> {
-    let row = calls::get(&mut *conn, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(id.into()))?;
+    let row = call_in(conn, id).await?;
     let status = settle_in(conn, &row, now).await?;
     let refuse = |code: StateCode, message: String| Ok(Err(AppError::State(code, message)));
     match status {

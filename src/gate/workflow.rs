@@ -58,9 +58,7 @@ impl Gate {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = calls::get(&mut *conn, &id)
-                        .await?
-                        .ok_or_else(|| AppError::NotFound(format!("no call `{id}`")))?;
+                    let row = super::lifecycle::call_in(conn, &id).await?;
                     let me = current_reviewer(&mut *conn, &user).await?;
                     let reviews = store::reviews::of_call(&mut *conn, &id).await?;
                     let subject = super::decide::CallSubject::of(&row, &reviews)?;
