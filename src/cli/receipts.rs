@@ -71,7 +71,11 @@ async fn load_jwks(source: &str) -> anyhow::Result<askfirst_sdk::receipt::JwkSet
         }
         body
     } else {
-        let body = std::fs::read(source).with_context(|| format!("reading {source}"))?;
+        use std::io::Read as _;
+        let mut body = Vec::new();
+        std::fs::File::open(source)
+            .and_then(|file| file.take(MAX_JWKS_BYTES as u64 + 1).read_to_end(&mut body))
+            .with_context(|| format!("reading {source}"))?;
         anyhow::ensure!(
             body.len() <= MAX_JWKS_BYTES,
             "{source}: more than 1 MiB; not a JWKS"

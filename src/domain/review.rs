@@ -54,10 +54,17 @@ pub struct Requirements {
     /// When set (ms since the epoch: when the subject was filed), a reviewer qualifies only
     /// from facts older than this — their role, their active account and credentials they
     /// set themselves held continuously since before — and not while a password reset keeps
-    /// them cooling off. Sign-off subjects always set it; calls whose rule needs a role
-    /// above approver do too.
+    /// them cooling off. Sign-off subjects always set it; calls do when
+    /// [`call_needs_standing`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filed_ms: Option<i64>,
+}
+
+/// Whether a call's reviewers must qualify from facts older than the call: when its rule
+/// needs a role above approver, or several approvals — N distinct people is the point of
+/// N-of-M, and one admin must not be able to mint the others after the call arrived.
+pub fn call_needs_standing(role: crate::domain::Role, approvals: u32) -> bool {
+    role > crate::domain::Role::Approver || approvals >= 2
 }
 
 /// A review already recorded.

@@ -717,7 +717,8 @@ async fn evaluate_edit(
         approvals: terms.approvals,
         role: terms.role,
         confirm: terms.confirm.clone(),
-        filed_ms: (terms.role > crate::domain::Role::Approver).then_some(row.created_at),
+        filed_ms: crate::domain::review::call_needs_standing(terms.role, terms.approvals)
+            .then_some(row.created_at),
         ..subject.requirements.clone()
     };
     let mut risk = risk;

@@ -153,7 +153,9 @@ impl Gate {
             .await
     }
 
-    /// A call's current view, with due expiry applied first.
+    /// A call's current view, with due expiry applied first. Its receipt only for `agent`,
+    /// the call's own: people's pages and the command line show a call, never the token a
+    /// tool server would run it on.
     pub async fn view(&self, id: &str, agent: Option<&AgentInfo>) -> Result<CallView, AppError> {
         let mut row = self.call_row(id, agent).await?;
         if is_due(&row, self.clock.now()).is_some() {
@@ -162,9 +164,11 @@ impl Gate {
         }
         let reviews = store::reviews::of_call(&self.pool, id).await?;
         let mut view = row.view(&reviews);
-        view.receipt = self
-            .receipt_of(&view, row.created_at, row.wants_receipt)
-            .await?;
+        if agent.is_some() {
+            view.receipt = self
+                .receipt_of(&view, row.created_at, row.wants_receipt)
+                .await?;
+        }
         Ok(view)
     }
 
@@ -427,10 +431,14 @@ async fn execute_in(
         CallStatus::Approved | CallStatus::Allowed => {
             if let Some(jti) = jti {
                 // The receipt's jti is `<call>.<event that let it run>`: it must be the one
-                // this call has now (an edit-and-reapprove makes a new one).
-                let current = store::audit::approval_of(&mut *conn, &row.id)
-                    .await?
-                    .map(|(event, ..)| super::receipts::jti(&row.id, event));
+                // this call has now (an edit-and-reapprove makes a new one). An allowed call
+                // has a receipt only when one was asked for.
+                let signed = status == CallStatus::Approved || row.wants_receipt;
+                let current = match signed {
+                    true => store::audit::approval_of(&mut *conn, &row.id).await?,
+                    false => None,
+                }
+                .map(|(event, ..)| super::receipts::jti(&row.id, event));
                 if current.as_deref() != Some(jti) {
                     return refuse(
                         StateCode::ReceiptMismatch,

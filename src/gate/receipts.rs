@@ -355,6 +355,9 @@ pub fn jti(call_id: &str, event_id: i64) -> String {
 
 /// How long a receipt of an approval without an expiry stays valid.
 pub const NO_TTL_RECEIPT: Duration = Duration::hours(24);
+/// How long a receipt of a call policy allowed stays valid: allowed calls run at once, and
+/// a later policy that refuses the tool should not meet old receipts for long.
+pub const POLICY_RECEIPT: Duration = Duration::minutes(10);
 
 /// The approval a receipt is about.
 #[derive(Debug, Clone)]
@@ -382,7 +385,14 @@ pub fn claims_of(issuer: &str, view: &CallView, approval: &Approval) -> Claims {
         .approval_expires_at
         .as_deref()
         .and_then(secs_of)
-        .unwrap_or(iat + NO_TTL_RECEIPT.num_seconds());
+        .unwrap_or(
+            iat + if approval.by_policy {
+                POLICY_RECEIPT
+            } else {
+                NO_TTL_RECEIPT
+            }
+            .num_seconds(),
+        );
     let decision = match &view.approved_by {
         _ if approval.by_policy => Decision {
             by: DecidedBy::Policy,
@@ -405,29 +415,20 @@ pub fn claims_of(issuer: &str, view: &CallView, approval: &Approval) -> Claims {
             bypass: None,
             grant: Some(id.to_string()),
         },
-        Some(ApprovedBy::People(names)) => Decision {
+        // The approvals of the approved arguments, as made: whether each still counts today
+        // (its author since disabled or demoted) does not rewrite what the receipt says.
+        Some(ApprovedBy::People(_)) | None => Decision {
             by: DecidedBy::People,
             rule: view.rule.clone(),
-            approvers: names
+            approvers: view
+                .decisions
                 .iter()
-                .map(|name| Approver {
-                    username: name.clone(),
-                    at: view
-                        .decisions
-                        .iter()
-                        .rev()
-                        .find(|d| &d.user == name && d.decision == Verdict::Approve && d.counts)
-                        .and_then(|d| secs_of(&d.at))
-                        .unwrap_or(iat),
+                .filter(|d| d.decision == Verdict::Approve && d.current)
+                .map(|d| Approver {
+                    username: d.user.clone(),
+                    at: secs_of(&d.at).unwrap_or(iat),
                 })
                 .collect(),
-            bypass: None,
-            grant: None,
-        },
-        None => Decision {
-            by: DecidedBy::People,
-            rule: view.rule.clone(),
-            approvers: vec![],
             bypass: None,
             grant: None,
         },
@@ -514,21 +515,26 @@ mod tests {
             Some(ApprovedBy::People(vec!["ann".into(), "bo".into()])),
             Some("2026-01-01T09:20:00Z"),
         );
+        // Cy approved the arguments before an edit; Bo was disabled after approving.
+        let mut before_edit = decided("cy", Verdict::Approve, false, "2026-01-01T09:06:00Z");
+        before_edit.current = false;
         people.decisions = vec![
             decided("ann", Verdict::Approve, true, "2026-01-01T09:05:00Z"),
-            decided("cy", Verdict::Approve, false, "2026-01-01T09:06:00Z"),
-            decided("bo", Verdict::Approve, true, "2026-01-01T09:10:00Z"),
+            before_edit,
+            decided("bo", Verdict::Approve, false, "2026-01-01T09:10:00Z"),
         ];
         #[rustfmt::skip]
         let cases: Vec<Case> = vec![
-            ("people, each with when they approved", people, false, DecidedBy::People,
+            ("people who approved these arguments, with when", people, false, DecidedBy::People,
              vec![("ann", at - 300), ("bo", at)], None, None, at + 600),
             ("a bypass", view("approved", Some(ApprovedBy::Bypass(7)), Some("2026-01-01T09:20:00Z")), false,
              DecidedBy::Bypass, vec![], Some("7"), None, at + 600),
             ("a grant", view("approved", Some(ApprovedBy::Grant(9)), Some("2026-01-01T09:20:00Z")), false,
              DecidedBy::Grant, vec![], None, Some("9"), at + 600),
-            ("policy, no approval TTL: a day", view("allowed", None, None), true,
-             DecidedBy::Policy, vec![], None, None, at + NO_TTL_RECEIPT.num_seconds()),
+            ("policy: ten minutes", view("allowed", None, None), true,
+             DecidedBy::Policy, vec![], None, None, at + POLICY_RECEIPT.num_seconds()),
+            ("people, a rule without approval TTL: a day", view("approved", None, None), false,
+             DecidedBy::People, vec![], None, None, at + NO_TTL_RECEIPT.num_seconds()),
         ];
         for (what, view, by_policy, by, approvers, bypass, grant, exp) in cases {
             let claims = claims_of("https://askfirst.example", &view, &approval(by_policy));

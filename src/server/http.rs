@@ -105,10 +105,14 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 }
 
 /// `GET /.well-known/jwks.json`: the keys receipts are signed with (public, no sign-in).
-/// Cached for five minutes: a verifier that meets an unknown `kid` fetches it again.
+/// Cached for five minutes: a verifier that meets an unknown `kid` fetches it again. Any
+/// origin may read it (public keys; a verifier may run in a browser).
 async fn jwks(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
+        [
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
         Json(state.gate.jwks()),
     )
 }

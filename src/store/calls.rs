@@ -153,14 +153,15 @@ impl CallRow {
             }
             None => {}
         }
+        let approvals = self.approvals_required.unwrap_or(1).max(1) as u32;
         Requirements {
-            approvals: self.approvals_required.unwrap_or(1).max(1) as u32,
+            approvals,
             role,
             excluded: Vec::new(),
             deadline_ms: self.deadline,
             confirm: self.confirm.clone(),
             only,
-            filed_ms: (role > Role::Approver).then_some(self.created_at),
+            filed_ms: review::call_needs_standing(role, approvals).then_some(self.created_at),
         }
     }
 

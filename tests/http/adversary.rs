@@ -537,3 +537,97 @@ async fn the_command_line_acts_as_a_person_only_with_their_password() {
     );
     app.stop().await;
 }
+
+/// N-of-M calls: the approvers a two-person rule needs must predate the call, as
+/// sign-off's managers must — an admin cannot make the second approver (a new account, a
+/// promotion, a reset password) after the call arrived. A one-person rule is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_person_calls_count_only_approvers_who_predate_them() {
+    use askfirst::gate::decide::DecisionInput;
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [
+            { "name": "two-person-transfer", "match": { "tool": "transfer" },
+              "effect": { "kind": "gate", "approvals_required": 2 } },
+            { "name": "gate-restart", "match": { "tool": "restart" },
+              "effect": { "kind": "gate" } }
+        ]
+    }))
+    .await;
+    let (key, _) = app.agent("bot").await;
+    let ann = app.person("ann", Role::Approver).await;
+    app.person("cy", Role::Approver).await;
+    app.person("vic", Role::Viewer).await;
+    app.clock.advance(Duration::seconds(1));
+    let transfer = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "transfer", "args": { "usd": 900 } }),
+        )
+        .await;
+    let restart = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": {} }),
+        )
+        .await;
+    let (transfer, restart) = (
+        transfer["id"].as_str().unwrap().to_string(),
+        restart["id"].as_str().unwrap().to_string(),
+    );
+    app.clock.advance(Duration::seconds(1));
+    // After the call: a new approver, a promoted viewer, and cy's password reset by the admin.
+    let sock = app.person("sock", Role::Approver).await;
+    askfirst::auth::service::set_role(
+        app.pool(),
+        app.gate().clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "vic",
+        Role::Approver,
+    )
+    .await
+    .unwrap();
+    askfirst::auth::service::reset_password(
+        app.pool(),
+        app.gate().clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "cy",
+        TEMPORARY,
+    )
+    .await
+    .unwrap();
+    let approve = || DecisionInput {
+        approve: true,
+        ..Default::default()
+    };
+    app.decide(&transfer, &ann, approve()).await.unwrap();
+    let pool = app.pool();
+    let now_as = |name: &'static str| async move {
+        askfirst::store::users::find_by_username(pool, name)
+            .await
+            .unwrap()
+            .unwrap()
+            .view()
+    };
+    let (vic, cy) = (now_as("vic").await, now_as("cy").await);
+    for (who, user) in [
+        ("a new account", &sock),
+        ("a promotion", &vic),
+        ("a reset password", &cy),
+    ] {
+        let err = app.decide(&transfer, user, approve()).await.unwrap_err();
+        assert_eq!(err.code(), "not_eligible", "{who}: {err}");
+    }
+    assert_eq!(
+        app.get_call(&key, &transfer, None).await["status"],
+        "pending"
+    );
+    // A one-person rule: any approver now qualifies, as before.
+    app.decide(&restart, &sock, approve()).await.unwrap();
+    assert_eq!(
+        app.get_call(&key, &restart, None).await["status"],
+        "approved"
+    );
+    app.stop().await;
+}

@@ -17,6 +17,7 @@ async fn jwks(app: &TestApp) -> (JwkSet, Value) {
         res.headers()["cache-control"].to_str().unwrap(),
         "public, max-age=300"
     );
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
     let raw: Value = res.json().await.unwrap();
     (serde_json::from_value(raw.clone()).unwrap(), raw)
 }
@@ -321,6 +322,36 @@ async fn approved_calls_carry_a_receipt_bound_to_what_was_approved() {
         claims.exp + receipt::LEEWAY_SECS as i64 + 1,
     );
     assert_eq!(late, Err(ReceiptError::Expired));
+    // People see the call, never its receipt: a viewer's card does not carry it.
+    let viewer = app.signed_in("val", Role::Viewer).await;
+    let card: Value = app
+        .rpc(&viewer, "card", &[("id", &id)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["call"]["status"], "approved", "{card}");
+    assert!(!card.to_string().contains(token), "{card}");
+    // The approver disabled since: the receipt still says what happened, token for token.
+    askfirst::auth::service::set_disabled(
+        app.pool(),
+        app.gate().clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "ann",
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.get_call(&key, &id, None).await["receipt"], token);
+    askfirst::auth::service::set_disabled(
+        app.pool(),
+        app.gate().clock.as_ref(),
+        askfirst::auth::service::Actor::Cli,
+        "ann",
+        false,
+    )
+    .await
+    .unwrap();
     // Executed, it may not run again: no receipt.
     let res = app.call_action(&key, &id, "execute").await;
     assert_eq!(res.status(), 200);
@@ -526,6 +557,8 @@ async fn allowed_calls_get_a_receipt_only_when_asked_or_their_agent_always_gets_
     .unwrap();
     assert_eq!((claims.audit.id, claims.audit.hash.clone()), (event, hash));
     assert_eq!(claims.jti, format!("{id}.{event}"));
+    // Allowed calls run at once: their receipts last ten minutes, not a day.
+    assert_eq!(claims.exp - claims.iat, 600);
 
     // Execute names the receipt's jti as used: another jti is refused and nothing runs;
     // the right one is recorded in the audit log with the execution, once.
@@ -549,6 +582,24 @@ async fn allowed_calls_get_a_receipt_only_when_asked_or_their_agent_always_gets_
     assert_eq!((status, code.as_str()), (409, "already_executed"));
     // Executed: the view no longer offers a receipt.
     assert!(app.get_call(&key, &id, None).await.get("receipt").is_none());
+    // An allowed call that asked for no receipt has none to name.
+    let unasked = app.propose_ok(&key, body(json!({}))).await;
+    let unasked = unasked["id"].as_str().unwrap();
+    let (event,): (i64,) =
+        sqlx::query_as("SELECT id FROM audit_events WHERE call_id = $1 AND kind = 'call.proposed'")
+            .bind(unasked)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let res = execute(
+        &app,
+        &key,
+        unasked,
+        json!({ "jti": format!("{unasked}.{event}") }),
+    )
+    .await;
+    let (status, code, _) = crate::support::error_of(res).await;
+    assert_eq!((status, code.as_str()), (409, "receipt_mismatch"));
     // Too long a jti is a client mistake, not a lookup.
     let other = app.propose_ok(&key, body(json!({}))).await;
     let res = execute(

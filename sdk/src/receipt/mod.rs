@@ -143,6 +143,10 @@ pub enum ReceiptError {
     /// [`Verifier`]: the server's keys could not be fetched.
     #[error("askfirst's keys could not be fetched: {0}")]
     KeysUnavailable(String),
+    /// The arguments hold an integer beyond ±(2⁵³ − 1), which the receipt's hash cannot
+    /// tell from its neighbours: refused rather than guessed (send such values as strings).
+    #[error("the arguments hold an integer beyond ±(2^53 - 1), which a receipt cannot bind; send it as a string")]
+    UnsafeInteger,
     /// [`Verifier::verify_once`]: it remembers as many unexpired receipts as it may.
     #[error("too many receipts are remembered; try again when some have expired")]
     TooManyRemembered,
@@ -250,10 +254,31 @@ pub fn check_claims(
             });
         }
     }
+    if has_unsafe_integer(args) {
+        return Err(ReceiptError::UnsafeInteger);
+    }
     if claims.args_sha256 != args_sha256(args) {
         return Err(ReceiptError::WrongArgs);
     }
     Ok(())
+}
+
+/// The largest integer every JSON reader holds exactly (2⁵³ − 1).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Whether `value` holds an integral number beyond ±(2⁵³ − 1) (`1e21` too): RFC 8785 writes
+/// numbers as IEEE 754 doubles, so such a number hashes the same as its neighbouring
+/// integers and a receipt cannot tell them apart.
+pub fn has_unsafe_integer(value: &Value) -> bool {
+    match value {
+        // However it was written (`2e20` too): an integral value past the safe range.
+        Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|f| f.fract() == 0.0 && f.abs() > MAX_SAFE_INTEGER as f64),
+        Value::Array(items) => items.iter().any(has_unsafe_integer),
+        Value::Object(map) => map.values().any(has_unsafe_integer),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -397,6 +422,37 @@ mod tests {
             verify(&jwks, &sign(&signing, "k1", "JWT", &good), "deploy", &args),
             Err(ReceiptError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn integers_a_receipt_cannot_bind_are_refused() {
+        #[rustfmt::skip]
+        let cases = [
+            (json!({ "n": 9_007_199_254_740_991_u64 }), false),
+            (json!({ "n": -9_007_199_254_740_991_i64 }), false),
+            (json!({ "n": 9_007_199_254_740_992_u64 }), true),
+            (json!({ "n": -9_007_199_254_740_993_i64 }), true),
+            (json!({ "n": u64::MAX }), true),
+            (json!({ "deep": [{ "n": 18_446_744_073_709_550_000_f64 }] }), true),
+            (json!({ "n": 1e21 }), true),
+            (json!({ "n": 0.1, "m": 1e300 / 1e300, "s": "9007199254740993" }), false),
+        ];
+        for (args, unsafe_) in cases {
+            assert_eq!(has_unsafe_integer(&args), unsafe_, "{args}");
+        }
+        // The collision it prevents: two integers, one hash.
+        let (a, b) = (
+            json!({ "n": 9_007_199_254_740_992_u64 }),
+            json!({ "n": 9_007_199_254_740_993_u64 }),
+        );
+        assert_eq!(args_sha256(&a), args_sha256(&b));
+        let now = unix_now();
+        let mut claims = claims(now);
+        claims.args_sha256 = args_sha256(&a);
+        assert_eq!(
+            check_claims(&claims, "deploy", &b, now),
+            Err(ReceiptError::UnsafeInteger)
+        );
     }
 
     #[test]

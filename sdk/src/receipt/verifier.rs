@@ -9,18 +9,23 @@ use std::time::{Duration, Instant};
 /// The soonest the keys are fetched again for a receipt naming an unknown key: a stream
 /// of forged `kid`s costs one request per interval, not one each.
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
+/// How long fetched keys are trusted before they are fetched again (the JWKS's
+/// `max-age`): a key askfirst stopped publishing stops verifying within this.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(300);
 /// The largest JWKS read.
 const MAX_JWKS_BYTES: usize = 1 << 20;
 /// The most `jti`s remembered at once; past it, receipts are refused until some expire.
 const MAX_REMEMBERED: usize = 1_000_000;
 
 /// Checks receipts against the keys at a JWKS URL (`https://askfirst…/.well-known/jwks.json`).
-/// Keys are fetched once, and again when a receipt names a key not yet seen (at most once
-/// every 10 seconds). Share one per process.
+/// Keys are fetched at the start, again once they are five minutes old (so a key askfirst
+/// withdrew stops verifying; unreachable keys refuse receipts), and again when a receipt
+/// names a key not yet seen (at most once every 10 seconds). Share one per process.
 pub struct Verifier {
     url: String,
     http: reqwest::Client,
-    keys: RwLock<JwkSet>,
+    /// The keys, and when they were fetched.
+    keys: RwLock<(JwkSet, Instant)>,
     /// When the keys were last fetched again for an unknown key.
     refetched: Mutex<Option<Instant>>,
     /// `jti` → `exp` of the receipts [`Verifier::verify_once`] accepted.
@@ -39,7 +44,7 @@ impl Verifier {
         Ok(Self {
             url,
             http,
-            keys: RwLock::new(keys),
+            keys: RwLock::new((keys, Instant::now())),
             refetched: Mutex::default(),
             used: Mutex::default(),
         })
@@ -52,6 +57,18 @@ impl Verifier {
         tool: &str,
         args: &Value,
     ) -> Result<Claims, ReceiptError> {
+        let age = self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .elapsed();
+        if age > KEYS_MAX_AGE {
+            // Old keys: fetch them again, so a retired key stops verifying; askfirst out of
+            // reach refuses the receipt rather than trusting keys it may have withdrawn.
+            let keys = fetch(&self.http, &self.url).await?;
+            *self.keys.write().unwrap_or_else(|e| e.into_inner()) = (keys, Instant::now());
+        }
         let claims = match self.check_signature(token) {
             Err(ReceiptError::UnknownKey(kid)) => {
                 self.refetch().await?;
@@ -91,7 +108,7 @@ impl Verifier {
 
     fn check_signature(&self, token: &str) -> Result<Claims, ReceiptError> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        verify_signature(&keys, token)
+        verify_signature(&keys.0, token)
     }
 
     /// Fetches the keys again unless that was done for an unknown key within
@@ -105,7 +122,7 @@ impl Verifier {
             *last = Some(Instant::now());
         }
         let keys = fetch(&self.http, &self.url).await?;
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = (keys, Instant::now());
         Ok(())
     }
 }
