@@ -31,14 +31,8 @@ pub fn start(gate: Arc<Gate>) -> Vec<JoinHandle<()>> {
 }
 
 async fn watch(gate: Arc<Gate>) {
-    let mut last = match audit::last_id(&gate.pool).await {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::error!(error = %e, "audit watcher could not start");
-            return;
-        }
-    };
-    gate.hub.watched.send_replace(last);
+    // From the last event before the gate loaded its state (`Gate::open`).
+    let mut last = *gate.hub.watched.borrow();
     while !gate.pool.is_closed() {
         tokio::select! {
             _ = gate.hub.changed.notified() => {}

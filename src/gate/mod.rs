@@ -128,6 +128,10 @@ impl Gate {
     ) -> Result<Arc<Self>, AppError> {
         let metrics = Arc::new(metrics::Metrics::new());
         let hub = Arc::new(hub::Hub::new(metrics.clone()));
+        // Where the watcher starts: before anything is loaded, so a change another
+        // instance or the CLI makes while this one loads is seen, not skipped.
+        hub.watched
+            .send_replace(store::audit::last_id(&pool).await?);
         let writer = {
             let hub = hub.clone();
             writer::Writer::start(pool.clone(), metrics.writer(), move || {
