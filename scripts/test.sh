@@ -42,6 +42,9 @@ bin=$(scripts/build.sh | tail -n 1)
 log "API fuzzing (schemathesis against the served OpenAPI document)"
 scripts/fuzz.sh "$bin"
 
+log "Python client (ruff, mypy --strict, pytest against the built server)"
+scripts/test-python.sh "$bin"
+
 log "browser tests (Playwright, headless Chromium)"
 e2e_dir=$(mktemp -d)
 export ASKFIRST_BIN="$bin" ASKFIRST_E2E_DIR="$e2e_dir"

@@ -38,7 +38,7 @@ pub struct WaitQuery {
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = ErrorBody),
         (status = 413, description = "Body or field too large", body = ErrorBody),
-        (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 422, description = "Invalid field, or `idempotency_key_reused`: the `Idempotency-Key` was first used for another call (session, tool or arguments)", body = ErrorBody),
         (status = 429, description = "`too_many_pending`: the call would be gated, and this agent already has as many pending calls as the admins allow", body = ErrorBody),
     ),
     security(("agent_key" = []))

@@ -106,11 +106,13 @@ pub enum StateCode {
     NotRunning,
     /// `execute` named a receipt (`jti`) that is not this call's current one.
     ReceiptMismatch,
+    /// An `Idempotency-Key` already used for another call (422).
+    IdempotencyKeyReused,
 }
 
 impl StateCode {
     /// Every code.
-    pub const ALL: [StateCode; 22] = [
+    pub const ALL: [StateCode; 23] = [
         StateCode::ApprovalStale,
         StateCode::AlreadyExecuted,
         StateCode::NotApproved,
@@ -133,6 +135,7 @@ impl StateCode {
         StateCode::GrantRefused,
         StateCode::NotRunning,
         StateCode::ReceiptMismatch,
+        StateCode::IdempotencyKeyReused,
     ];
 
     /// The wire name.
@@ -160,6 +163,7 @@ impl StateCode {
             StateCode::GrantRefused => "grant_refused",
             StateCode::NotRunning => "not_running",
             StateCode::ReceiptMismatch => "receipt_mismatch",
+            StateCode::IdempotencyKeyReused => "idempotency_key_reused",
         }
     }
 
@@ -167,7 +171,9 @@ impl StateCode {
     pub fn status(self) -> u16 {
         match self {
             StateCode::SelfReview | StateCode::NotEligible => 403,
-            StateCode::ConfirmationMismatch | StateCode::GrantRefused => 422,
+            StateCode::ConfirmationMismatch
+            | StateCode::GrantRefused
+            | StateCode::IdempotencyKeyReused => 422,
             StateCode::TooManyStreams | StateCode::TooManyPending => 429,
             _ => 409,
         }

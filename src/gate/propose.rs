@@ -179,7 +179,7 @@ impl Gate {
         }
         if let Some(key) = &idempotency_key {
             if let Some(first) = calls::response_for_key(&self.pool, &agent.id, key).await? {
-                return parse_response(&first);
+                return replay(&first, &req.session, &req.tool, &req.args);
             }
         }
 
@@ -404,7 +404,7 @@ impl Gate {
                         if let Some(first) =
                             calls::response_for_key(&mut *conn, &call.agent_id, key).await?
                         {
-                            return Ok(Some(first));
+                            return Ok(Some(replay_of(&first, &call)));
                         }
                     }
                     if let Some(cap) = &shared_cap {
@@ -421,7 +421,7 @@ impl Gate {
             })
             .await?;
         match stored {
-            Some(first) => parse_response(&first),
+            Some(replayed) => replayed,
             None => {
                 self.metrics
                     .proposed(response.status, response.rule.as_deref());
@@ -479,7 +479,7 @@ impl Gate {
                         if let Some(first) =
                             calls::response_for_key(&mut *conn, &call.agent_id, key).await?
                         {
-                            return parse_response(&first);
+                            return replay_of(&first, &call);
                         }
                     }
                     let used = match subject {
@@ -633,6 +633,38 @@ async fn grant_holds(
         super::workflow::audit_grant_ended(conn, now, &grant, detail).await?;
     }
     Ok(false)
+}
+
+/// The first answer to an idempotency key — when the key is used again for the same call
+/// (session, tool and arguments). A key reused for another call is refused: answering
+/// with the first call's verdict would tell the agent something about a call it did not
+/// ask about.
+fn replay(
+    first: &calls::Keyed,
+    session: &str,
+    tool: &str,
+    args: &serde_json::Value,
+) -> Result<ProposeResponse, AppError> {
+    let same_args = serde_json::from_str::<serde_json::Value>(&first.args)
+        .is_ok_and(|stored| &stored == args);
+    if first.session != session || first.tool != tool || !same_args {
+        return Err(AppError::State(
+            crate::domain::error::StateCode::IdempotencyKeyReused,
+            format!(
+                "this Idempotency-Key was first used for another call (tool `{}`); a new \
+                 call needs a new key",
+                first.tool
+            ),
+        ));
+    }
+    parse_response(&first.response)
+}
+
+/// [`replay`] for a call about to be written.
+fn replay_of(first: &calls::Keyed, call: &calls::NewCall) -> Result<ProposeResponse, AppError> {
+    let args = serde_json::from_str(&call.args)
+        .map_err(|e| AppError::Internal(format!("a new call's arguments: {e}")))?;
+    replay(first, &call.session, &call.tool, &args)
 }
 
 fn parse_response(stored: &str) -> Result<ProposeResponse, AppError> {

@@ -403,12 +403,26 @@ pub async fn response_for_key(
     db: impl Executor<'_>,
     agent_id: &str,
     key: &str,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT response FROM calls WHERE agent_id = $1 AND idempotency_key = $2")
-        .bind(agent_id)
-        .bind(key)
-        .fetch_optional(db)
-        .await
+) -> sqlx::Result<Option<Keyed>> {
+    sqlx::query_as(
+        "SELECT response, session, tool, args FROM calls
+          WHERE agent_id = $1 AND idempotency_key = $2",
+    )
+    .bind(agent_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
+/// The call an agent's idempotency key was first used for: its answer, and what it was.
+#[derive(Debug, Clone, FromRow)]
+pub struct Keyed {
+    /// The first answer (JSON of the `ProposeResponse`).
+    pub response: String,
+    pub session: String,
+    pub tool: String,
+    /// The proposed arguments (JSON).
+    pub args: String,
 }
 
 /// Whether the agent has no allowed or executed call of `tool` in `session` yet.

@@ -546,6 +546,33 @@ async fn idempotent_proposals_create_nothing_new() {
         .unwrap();
     let third: Value = res.json().await.unwrap();
     assert_ne!(third["id"], first["id"]);
+    // The same key for another call — another tool, other arguments, another session — is
+    // refused: the first call's verdict is not this one's. The same arguments written in
+    // another key order are the same call.
+    #[rustfmt::skip]
+    let others = [
+        json!({ "session": "s", "tool": "deploy", "args": {} }),
+        json!({ "session": "s", "tool": "restart", "args": { "host": "db-1" } }),
+        json!({ "session": "t", "tool": "restart", "args": {} }),
+    ];
+    for other in others {
+        let res = reqwest::Client::new()
+            .post(app.url("/api/v1/calls"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "step-3")
+            .json(&other)
+            .send()
+            .await
+            .unwrap();
+        let (status, code, message) = error_of(res).await;
+        assert_eq!((status, code.as_str()), (422, "idempotency_key_reused"), "{other}");
+        assert!(message.contains("new key"), "{message}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "nothing new was filed");
     app.stop().await;
 }
 
