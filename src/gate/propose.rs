@@ -645,8 +645,8 @@ fn replay(
     tool: &str,
     args: &serde_json::Value,
 ) -> Result<ProposeResponse, AppError> {
-    let same_args = serde_json::from_str::<serde_json::Value>(&first.args)
-        .is_ok_and(|stored| &stored == args);
+    let same_args =
+        serde_json::from_str::<serde_json::Value>(&first.args).is_ok_and(|stored| &stored == args);
     if first.session != session || first.tool != tool || !same_args {
         return Err(AppError::State(
             crate::domain::error::StateCode::IdempotencyKeyReused,

@@ -565,7 +565,11 @@ async fn idempotent_proposals_create_nothing_new() {
             .await
             .unwrap();
         let (status, code, message) = error_of(res).await;
-        assert_eq!((status, code.as_str()), (422, "idempotency_key_reused"), "{other}");
+        assert_eq!(
+            (status, code.as_str()),
+            (422, "idempotency_key_reused"),
+            "{other}"
+        );
         assert!(message.contains("new key"), "{message}");
     }
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
