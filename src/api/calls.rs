@@ -31,14 +31,15 @@ pub struct WaitQuery {
     post, path = "/api/v1/calls", tag = "calls",
     request_body = ProposeRequest,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
-        description = "Same key from the same agent returns the first answer and creates nothing new (1-200 visible ASCII characters)")),
+        description = "Same key from the same agent for the same call (session, tool, arguments) returns the first answer and creates nothing new; for another call it is `409 idempotency_key_reused` (1-200 visible ASCII characters)")),
     responses(
         (status = 201, description = "Decided by policy", body = ProposeResponse),
         (status = 400, description = "Malformed JSON or header", body = ErrorBody),
         (status = 401, description = "Missing or invalid agent key", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 409, description = "`idempotency_key_reused`: the `Idempotency-Key` was first used for another call", body = ErrorBody),
         (status = 413, description = "Body or field too large", body = ErrorBody),
-        (status = 422, description = "Invalid field, or `idempotency_key_reused`: the `Idempotency-Key` was first used for another call (session, tool or arguments)", body = ErrorBody),
+        (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 429, description = "`too_many_pending`: the call would be gated, and this agent already has as many pending calls as the admins allow", body = ErrorBody),
     ),
     security(("agent_key" = []))

@@ -106,7 +106,7 @@ pub enum StateCode {
     NotRunning,
     /// `execute` named a receipt (`jti`) that is not this call's current one.
     ReceiptMismatch,
-    /// An `Idempotency-Key` already used for another call (422).
+    /// An `Idempotency-Key` already used for another call: the key is taken (409).
     IdempotencyKeyReused,
 }
 
@@ -171,9 +171,7 @@ impl StateCode {
     pub fn status(self) -> u16 {
         match self {
             StateCode::SelfReview | StateCode::NotEligible => 403,
-            StateCode::ConfirmationMismatch
-            | StateCode::GrantRefused
-            | StateCode::IdempotencyKeyReused => 422,
+            StateCode::ConfirmationMismatch | StateCode::GrantRefused => 422,
             StateCode::TooManyStreams | StateCode::TooManyPending => 429,
             _ => 409,
         }

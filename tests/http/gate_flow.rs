@@ -567,7 +567,7 @@ async fn idempotent_proposals_create_nothing_new() {
         let (status, code, message) = error_of(res).await;
         assert_eq!(
             (status, code.as_str()),
-            (422, "idempotency_key_reused"),
+            (409, "idempotency_key_reused"),
             "{other}"
         );
         assert!(message.contains("new key"), "{message}");
