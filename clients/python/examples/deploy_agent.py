@@ -66,6 +66,9 @@ def explain(step: str, error: askfirst.AskfirstError) -> str:
         return f"{step}: denied by {who}: {error.feedback} ({retry})"
     if isinstance(error, askfirst.Expired):
         return f"{step}: nobody decided in time; skipping"
+    if isinstance(error, askfirst.Timeout):
+        # Not a NotApproved: the wait (or a request) ran out of time; the call did not run.
+        return f"{step}: timed out ({error.message}); skipping"
     return f"{step}: {error}"
 
 
@@ -77,7 +80,7 @@ def run_sync() -> int:
             print(f"-> {step} {args} (waiting for a person if it is gated)")
             try:
                 print(f"   {tools[step](**args)}")
-            except askfirst.NotApproved as e:
+            except (askfirst.NotApproved, askfirst.Timeout) as e:
                 print(f"   {explain(step, e)}")
     return 0
 
@@ -90,7 +93,7 @@ async def run_async() -> int:
             print(f"-> {step} {args} (waiting for a person if it is gated)")
             try:
                 print(f"   {await tools[step](**args)}")
-            except askfirst.NotApproved as e:
+            except (askfirst.NotApproved, askfirst.Timeout) as e:
                 print(f"   {explain(step, e)}")
     return 0
 

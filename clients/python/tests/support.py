@@ -256,7 +256,8 @@ class Seen:
 
 @dataclass
 class Rule:
-    """Misbehave ``times`` times on requests whose method and path start as given:
+    """Misbehave ``times`` times on requests whose method and path start as given (and,
+    with ``path_suffix``, end so, query string aside):
     ``cut`` forwards the request and drops the connection instead of the answer;
     ``busy`` answers 503 with ``Retry-After: 1`` without forwarding; ``stall`` never
     answers; ``cut_after_event`` relays an event stream until its first event, then drops
@@ -266,6 +267,7 @@ class Rule:
     path_prefix: str
     action: str
     times: int = 1
+    path_suffix: str = ""
 
 
 class Proxy:
@@ -287,9 +289,11 @@ class Proxy:
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def add(self, method: str, path_prefix: str, action: str, times: int = 1) -> None:
+    def add(
+        self, method: str, path_prefix: str, action: str, times: int = 1, path_suffix: str = ""
+    ) -> None:
         with self._lock:
-            self.rules.append(Rule(method, path_prefix, action, times))
+            self.rules.append(Rule(method, path_prefix, action, times, path_suffix))
 
     def requests(self, method: str, path: str) -> list[Seen]:
         """The requests seen for exactly this method and path (query string ignored)."""
@@ -317,7 +321,12 @@ class Proxy:
     def _rule_for(self, method: str, path: str) -> Optional[str]:
         with self._lock:
             for rule in self.rules:
-                if rule.times > 0 and method == rule.method and path.startswith(rule.path_prefix):
+                if (
+                    rule.times > 0
+                    and method == rule.method
+                    and path.startswith(rule.path_prefix)
+                    and path.split("?")[0].endswith(rule.path_suffix)
+                ):
                     rule.times -= 1
                     return rule.action
         return None

@@ -162,3 +162,104 @@ async def test_async_exception_is_reported_failed(
     view = await aclient.get(person.join())
     assert view.status is Status.FAILED
     assert view.outcome_detail == "ValueError: replica lagging"
+
+
+async def pending_call(server: Server, agent: Agent, tool: str) -> str:
+    """The id of this agent's call of ``tool`` once it is pending."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = await asyncio.to_thread(server.pending, agent, tool)
+        if found:
+            return str(found[0]["id"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no pending call of {tool} appeared")
+
+
+async def test_cancelling_an_async_gate_withdraws_the_call(
+    server: Server, agent: Agent, aclient: askfirst.AsyncClient
+) -> None:
+    task = asyncio.ensure_future(aclient.gate("gated_wipe", {"disk": "sdb"}))
+    call_id = await pending_call(server, agent, "gated_wipe")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await aclient.get(call_id)).status is Status.CANCELLED
+
+    ran: list[str] = []
+
+    @aclient.require_approval(tool="gated_post")
+    async def post(text: str) -> None:
+        ran.append(text)
+
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(post("later"), 1.5)
+    assert await asyncio.to_thread(server.pending, agent) == []
+    assert ran == []
+
+
+async def test_cancelling_a_sync_clients_gated_coroutine_withdraws_the_call(
+    server: Server, agent: Agent
+) -> None:
+    ran: list[str] = []
+    with askfirst.Client(server.base_url, agent.key) as client:
+
+        @client.require_approval(tool="gated_purge")
+        async def purge(bucket: str) -> None:
+            ran.append(bucket)
+
+        task = asyncio.ensure_future(purge("logs"))
+        call_id = await pending_call(server, agent, "gated_purge")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Withdrawn while the task was cancelled; the worker thread never executes it.
+        assert client.get(call_id).status is Status.CANCELLED
+        await asyncio.sleep(0.5)
+        assert client.get(call_id).status is Status.CANCELLED
+    assert ran == []
+
+
+async def test_cancelled_while_a_plain_function_runs_the_real_outcome_is_reported(
+    aclient: askfirst.AsyncClient,
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[Optional[askfirst.Call]] = []
+
+    @aclient.require_approval(tool="write_archive")  # allowed at once
+    def archive(name: str) -> str:
+        calls.append(askfirst.current_call())
+        started.set()
+        release.wait(10)
+        return name
+
+    task = asyncio.ensure_future(archive("q3"))
+    assert await asyncio.to_thread(started.wait, 10)
+    task.cancel()
+    await asyncio.sleep(0.3)
+    assert not task.done(), "the cancellation waits for the thread"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    call = calls[0]
+    assert call is not None
+    view = await aclient.get(call.id)
+    assert view.status is Status.EXECUTED and view.outcome is askfirst.Outcome.SUCCEEDED
+
+
+async def test_aclose_from_another_task_stops_a_waiting_consumer(
+    server: Server, agent: Agent
+) -> None:
+    async with askfirst.AsyncClient(server.base_url, agent.key) as client:
+        stream = client.events()
+        got: list[askfirst.CallEvent] = []
+
+        async def consume() -> None:
+            async for event in stream:
+                got.append(event)
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(1.0)  # connected, and waiting: no call leaves pending
+        started = time.monotonic()
+        await stream.aclose()
+        await asyncio.wait_for(task, 3)
+        assert time.monotonic() - started < 2 and got == []

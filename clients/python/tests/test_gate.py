@@ -315,3 +315,68 @@ def test_a_method_can_be_gated(client: askfirst.Client) -> None:
     journal = Journal()
     assert journal.write("started") == 1
     assert journal.lines == ["started"]
+
+
+def test_approved_arguments_that_do_not_fit_never_run(
+    server: Server, agent: Agent, client: askfirst.Client
+) -> None:
+    ran: list[tuple[str, int, bool]] = []
+
+    @client.require_approval(tool="gated_resize")
+    def resize(disk: str, gigabytes: int, force: bool = False) -> None:
+        ran.append((disk, gigabytes, force))
+
+    # "010" would have become 10 if converted leniently.
+    lossy = {"disk": "sda", "gigabytes": "010", "force": False}
+    person = decide(server, agent, "gated_resize", lambda cid: server.approve(cid, args=lossy))
+    with pytest.raises(askfirst.ArgsMismatch) as mismatch:
+        resize("sda", 10)
+    call_id = person.join()
+    assert isinstance(mismatch.value, TypeError)
+    assert mismatch.value.call is not None and mismatch.value.call.id == call_id
+    view = client.get(call_id)
+    assert view.status is Status.FAILED and view.outcome is askfirst.Outcome.FAILED
+    assert view.outcome_detail is not None
+    assert "'gigabytes' does not fit its annotation int" in view.outcome_detail
+
+    # An approver removed `force`: its default does not stand in for it.
+    removed = {"disk": "sda", "gigabytes": 10}
+    person = decide(server, agent, "gated_resize", lambda cid: server.approve(cid, args=removed))
+    with pytest.raises(askfirst.ArgsMismatch, match="lack 'force'"):
+        resize("sda", 10, force=True)
+    assert client.get(person.join()).status is Status.FAILED
+    assert ran == []
+
+
+def test_a_plain_function_that_returns_a_coroutine_is_reported_failed(
+    client: askfirst.Client,
+) -> None:
+    seen: list[Optional[askfirst.Call]] = []
+
+    async def body() -> str:
+        raise AssertionError("never awaited")
+
+    def lazily() -> object:
+        seen.append(askfirst.current_call())
+        return body()
+
+    gated = client.require_approval(tool="write_lazily")(lazily)
+    with pytest.raises(TypeError, match="returned a coroutine"):
+        gated()
+    call = seen[0]
+    assert call is not None
+    view = client.get(call.id)
+    assert view.status is Status.FAILED and "returned a coroutine" in (view.outcome_detail or "")
+
+
+def test_a_parameter_named_cls_is_proposed(client: askfirst.Client) -> None:
+    seen: list[Optional[askfirst.Call]] = []
+
+    @client.require_approval(tool="write_role")
+    def set_role(cls: str, user: str) -> str:
+        seen.append(askfirst.current_call())
+        return f"{user} is {cls}"
+
+    assert set_role("admin", "ann") == "ann is admin"
+    call = seen[0]
+    assert call is not None and call.args == {"cls": "admin", "user": "ann"}

@@ -189,10 +189,12 @@ def test_the_checkpointed_pattern_with_interrupt(
     def act(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         tc = state["messages"][-1].tool_calls[0]  # type: ignore[attr-defined]
         thread = config["configurable"]["thread_id"]
-        # This node runs again from the top on resume: the key finds the same call.
+        # This node runs again from the top on resume, perhaps in another process: the key
+        # finds the same call under the same session (a client's default session is its own).
         call = client.propose(
             tc["name"],
             tc["args"],
+            session=thread,
             idempotency_key=f"{thread}:{tc['id']}",
             checkpoint={"thread_id": thread},
         )
@@ -230,3 +232,36 @@ def test_the_checkpointed_pattern_with_interrupt(
     assert done["messages"][-1].content == "restarted db-replica"
     assert restarted == ["db-replica"]
     assert proposed == [call_id, call_id]
+
+
+def test_a_replayed_key_needs_the_same_session(server: Server, agent: Agent) -> None:
+    """A resume in another process has another client, so another default session: the
+    key finds its call only under the session it was first used with."""
+    with (
+        askfirst.Client(server.base_url, agent.key) as first,
+        askfirst.Client(server.base_url, agent.key) as resumed,
+    ):
+        assert first.session != resumed.session
+        args = {"service": "db"}
+        call = first.propose("gated_restart", args, session="run-8", idempotency_key="run-8:tc-1")
+        again = resumed.propose(
+            "gated_restart", args, session="run-8", idempotency_key="run-8:tc-1"
+        )
+        assert again.id == call.id
+        with pytest.raises(askfirst.AskfirstError) as reused:
+            resumed.propose("gated_restart", args, idempotency_key="run-8:tc-1")
+        assert (reused.value.status, reused.value.code) == (409, "idempotency_key_reused")
+        first.cancel(call.id)
+
+
+def test_a_string_input_is_proposed_as_the_tools_argument(
+    server: Server, agent: Agent, client: askfirst.Client
+) -> None:
+    restarted: list[str] = []
+    wrapped = gated(restart_tool(restarted), client=client)
+    person = decide(server, agent, "gated_restart", server.approve)
+    # langchain-core reads a string as the schema's first field: so is it proposed.
+    assert wrapped.invoke("api") == "restarted api"
+    view = client.get(person.join())
+    assert view.proposed_args == {"service": "api"} and view.status is Status.EXECUTED
+    assert restarted == ["api"]

@@ -1,13 +1,21 @@
-"""Receipt verification against receipts the server really signed."""
+"""Receipt verification against receipts the server really signed, and how a verifier keeps
+the keys it fetched (from a JWKS served here, with keys made here)."""
 
 import base64
 import hashlib
+import http.server
 import json
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import jwt
 import pytest
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import askfirst
 from askfirst import Status, receipts
@@ -168,3 +176,151 @@ def test_the_decorator_hands_the_receipt_to_the_function(
     call_id = person.join()
     assert [c.sub for c in checked] == [call_id]
     assert client.get(call_id).status is Status.EXECUTED
+
+
+# --- Keys: fetched again once old, read within a limit -------------------------------------
+
+
+class JwksHost:
+    """Serves a JWKS on 127.0.0.1 that a test changes at will (no Content-Length: the body
+    ends with the connection, so only a streamed read can limit it)."""
+
+    def __init__(self) -> None:
+        self.body = b'{"keys": []}'
+        self.status = 200
+        self.hits = 0
+        host = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                host.hits += 1
+                self.send_response(host.status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(host.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def publish(self, *keys: dict[str, Any]) -> None:
+        self.body = json.dumps({"keys": list(keys)}).encode()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def jwks_host() -> Iterator[JwksHost]:
+    host = JwksHost()
+    yield host
+    host.close()
+
+
+class Signer:
+    """An Ed25519 key signing receipts the way askfirst does."""
+
+    def __init__(self, kid: str) -> None:
+        self.kid = kid
+        self.key = Ed25519PrivateKey.generate()
+        jwk: dict[str, Any] = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.key.public_key()))
+        self.jwk = {**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+    def receipt(self, tool: str, args: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": "https://askfirst.test",
+            "sub": "call-1",
+            "aud": tool,
+            "jti": f"call-1.{uuid.uuid4().hex}",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+            "agent": "bot",
+            "tool": tool,
+            "args_sha256": receipts.args_sha256(args),
+            "decision": {"by": "policy", "rule": "allow-all"},
+            "policy_version": 1,
+            "audit": {"id": 1, "hash": "00"},
+        }
+        return jwt.encode(
+            claims, self.key, algorithm="EdDSA", headers={"kid": self.kid, "typ": receipts.TYPE}
+        )
+
+
+def test_keys_are_fetched_again_once_five_minutes_old(
+    jwks_host: JwksHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = Signer("k1")
+    jwks_host.publish(signer.jwk)
+    verifier = askfirst.ReceiptVerifier(jwks_url=jwks_host.url)
+    token = signer.receipt("deploy", {"n": 1})
+    assert verifier.verify(token, tool="deploy", args={"n": 1}).sub == "call-1"
+    assert jwks_host.hits == 1
+
+    # askfirst withdraws the key: the cached keys still verify while they are fresh …
+    jwks_host.publish()
+    verifier.verify(token, tool="deploy", args={"n": 1})
+    assert jwks_host.hits == 1
+    # … and are fetched again once old: the withdrawn key no longer verifies.
+    monkeypatch.setattr(receipts, "KEYS_MAX_AGE", 0.0)
+    with pytest.raises(askfirst.ReceiptError) as withdrawn:
+        verifier.verify(token, tool="deploy", args={"n": 1})
+    assert withdrawn.value.code == "unknown_key" and jwks_host.hits == 2
+
+    # Old keys that cannot be fetched refuse receipts rather than trust what they hold.
+    jwks_host.publish(signer.jwk)
+    jwks_host.status = 503
+    with pytest.raises(askfirst.ReceiptError) as unavailable:
+        verifier.verify(token, tool="deploy", args={"n": 1})
+    assert unavailable.value.code == "keys_unavailable"
+    jwks_host.status = 200
+    assert verifier.verify(token, tool="deploy", args={"n": 1}).sub == "call-1"
+
+
+def test_an_unknown_key_is_fetched_for_at_most_every_10_seconds(jwks_host: JwksHost) -> None:
+    known, rotated = Signer("k1"), Signer("k2")
+    jwks_host.publish(known.jwk)
+    verifier = askfirst.ReceiptVerifier(jwks_url=jwks_host.url)
+    verifier.verify(known.receipt("deploy", {}), tool="deploy", args={})
+    for _ in range(3):
+        with pytest.raises(askfirst.ReceiptError) as unknown:
+            verifier.verify(rotated.receipt("deploy", {}), tool="deploy", args={})
+        assert unknown.value.code == "unknown_key"
+    assert jwks_host.hits == 1, "fetched again within 10 s of the last fetch: not at all"
+
+
+@pytest.mark.anyio
+async def test_async_keys_are_fetched_again_and_read_within_1_mib(
+    jwks_host: JwksHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = Signer("k1")
+    jwks_host.publish(signer.jwk)
+    verifier = askfirst.ReceiptVerifier(jwks_url=jwks_host.url)
+    token = signer.receipt("deploy", {"n": 2})
+    assert (await verifier.averify(token, tool="deploy", args={"n": 2})).sub == "call-1"
+    monkeypatch.setattr(receipts, "KEYS_MAX_AGE", 0.0)
+    jwks_host.body = b'{"keys": [], "padding": "' + b"x" * (1 << 20) + b'"}'
+    with pytest.raises(askfirst.ReceiptError, match="more than 1 MiB") as big:
+        await verifier.averify(token, tool="deploy", args={"n": 2})
+    assert big.value.code == "keys_unavailable"
+    with pytest.raises(askfirst.ReceiptError, match="more than 1 MiB") as big:
+        verifier.verify(token, tool="deploy", args={"n": 2})
+    assert big.value.code == "keys_unavailable"
+
+
+def test_verify_once_remembers_a_bounded_number_of_receipts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = Signer("k1")
+    verifier = askfirst.ReceiptVerifier(jwks={"keys": [signer.jwk]})
+    monkeypatch.setattr(receipts, "MAX_REMEMBERED", 2)
+    for _ in range(2):
+        verifier.verify_once(signer.receipt("deploy", {}), tool="deploy", args={})
+    with pytest.raises(askfirst.ReceiptError) as full:
+        verifier.verify_once(signer.receipt("deploy", {}), tool="deploy", args={})
+    assert full.value.code == "too_many_remembered"

@@ -141,3 +141,19 @@ async def test_async_execute_is_never_sent_twice(agent: Agent, proxy: Proxy) -> 
             await client.execute(call.id)
         assert (await client.get(call.id)).status is Status.EXECUTED
     assert len(proxy.requests("POST", f"/api/v1/calls/{call.id}/execute")) == 1
+
+
+def test_the_outcome_is_never_sent_twice(server: Server, agent: Agent, proxy: Proxy) -> None:
+    proxy.add("POST", "/api/v1/calls/", "cut", path_suffix="/outcome")
+    with askfirst.Client(proxy.base_url, agent.key, retries=2) as client:
+
+        @client.require_approval(tool="write_ledger")
+        def write(entry: int) -> str:
+            return f"wrote {entry}"
+
+        # The answer to the outcome report is lost; the function's result is not.
+        assert write(3) == "wrote 3"
+        sent = [s for s in proxy.seen if s.method == "POST" and s.path.endswith("/outcome")]
+        assert len(sent) == 1, "an outcome report is sent once, like execute and cancel"
+        view = client.get(sent[0].path.split("/")[4])
+    assert view.status is Status.EXECUTED and view.outcome is askfirst.Outcome.SUCCEEDED

@@ -19,6 +19,7 @@ from ._gate import current_call
 from .aio import AsyncClient, AsyncEventStream
 from .client import Client, EventStream
 from .errors import (
+    ArgsMismatch,
     AskfirstError,
     Cancelled,
     Denied,
@@ -52,6 +53,7 @@ from .receipts import ReceiptVerifier, averify_receipt, verify_receipt
 
 __all__ = [
     "ApprovedBy",
+    "ArgsMismatch",
     "AskfirstError",
     "AsyncClient",
     "AsyncEventStream",

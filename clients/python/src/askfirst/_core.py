@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import (
+    ArgsMismatch,
     AskfirstError,
     Cancelled,
     Denied,
@@ -57,7 +58,7 @@ M = TypeVar("M", bound=BaseModel)
 @dataclass(frozen=True)
 class Config:
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     timeout: float
     retries: int
     session: str
@@ -76,6 +77,12 @@ class Config:
             raise ValueError(
                 "no askfirst API key: pass api_key= or set ASKFIRST_KEY "
                 "(an agent's key, from `askfirst agent create NAME`)"
+            )
+        if not visible_ascii(key):
+            # Never echoed: the key is a secret, and httpx would put it in its message.
+            raise ValueError(
+                "the askfirst API key holds whitespace, a control character or a non-ASCII "
+                "character (a trailing newline from a file?): strip it"
             )
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"askfirst URL {url!r} must start with http:// or https://")
@@ -97,6 +104,15 @@ class Config:
             "User-Agent": f"askfirst-python/{__version__}",
             "Accept": "application/json",
         }
+
+
+def visible_ascii(text: str) -> bool:
+    """Whether ``text`` is made only of visible ASCII characters (``!`` to ``~``)."""
+    return all("!" <= ch <= "~" for ch in text)
+
+
+MAX_IDEMPOTENCY_KEY = 200
+"""The longest ``Idempotency-Key`` the server takes."""
 
 
 @dataclass
@@ -175,6 +191,11 @@ def propose_request(
     if receipt:
         body["receipt"] = True
     key = idempotency_key or new_idempotency_key()
+    if not visible_ascii(key) or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValueError(
+            "idempotency_key must be 1 to 200 visible ASCII characters "
+            "(no spaces or control characters)"
+        )
     path = "/api/v1/calls"
     req = Req(
         "POST",
@@ -285,7 +306,15 @@ def retry_pause(resp: Optional[httpx.Response], attempt: int) -> Optional[float]
 
 
 def transport_error(e: httpx.TransportError, req: Req, base_url: str) -> AskfirstError:
-    """``e`` in words that say what failed, and where."""
+    """``e`` in words that say what failed, and where. A request httpx refused to send
+    (``LocalProtocolError``: an illegal header value, say) is named without httpx's words,
+    which may quote a header — the API key."""
+    if isinstance(e, httpx.LocalProtocolError):
+        return AskfirstError(
+            f"{req.what} to askfirst at {base_url} could not be sent: httpx refused the "
+            "request (an illegal header value?)",
+            code="bad_request",
+        )
     if isinstance(e, httpx.TimeoutException):
         phase = {
             httpx.ConnectTimeout: "connecting",
@@ -423,6 +452,37 @@ def monotonic() -> float:
 # --- Server-Sent Events -------------------------------------------------------------------
 
 
+def not_an_event_stream(resp: httpx.Response, what: str, base_url: str) -> Optional[AskfirstError]:
+    """The error for an answer below 400 that is no event stream (a redirect, a login page
+    in between): reconnecting would only get it again. ``None`` for a ``200`` event
+    stream."""
+    media = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+    if resp.status_code == 200 and media == "text/event-stream":
+        return None
+    if 300 <= resp.status_code < 400:
+        where = resp.headers.get("location")
+        got = f"a redirect ({resp.status_code}) to {where}" if where else "a redirect"
+    else:
+        got = f"{resp.status_code} {media or 'without a content type'}"
+    return AskfirstError(
+        f"{what}: {base_url} answered {got}, not an event stream: is it the askfirst server "
+        "(ASKFIRST_URL), with nothing in between that redirects or rewrites?",
+        code="bad_response",
+        status=resp.status_code,
+    )
+
+
+def ended_at_once(what: str, times: int) -> AskfirstError:
+    return AskfirstError(
+        f"{what}: askfirst ended the event stream before sending anything, {times} times in a row",
+        code="bad_response",
+    )
+
+
+EVENT_STREAM_END_PAUSE = RETRY_BASE
+"""The pause before reopening an event stream that ended after it had sent something."""
+
+
 class SSEParser:
     """Turns the lines of a ``text/event-stream`` into ``call`` events. Comments,
     keep-alives and events of other types are skipped; ids persist until changed, as the
@@ -475,35 +535,169 @@ class SSEParser:
 
 # --- Binding a function's arguments -----------------------------------------------------
 
+_BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    try:
+        inner: Callable[..., Any] = inspect.unwrap(fn)
+        return inner
+    except ValueError:  # a cycle of __wrapped__
+        return fn
+
+
+def defined_in_class(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` was defined in a class body (``Tools.restart``, not ``outer.<locals>.f``
+    nor a module-level function)."""
+    qualname = getattr(fn, "__qualname__", "") or ""
+    head, dot, _ = qualname.rpartition(".")
+    return bool(dot) and not head.endswith("<locals>")
+
+
+def gate_is_async(fn: Callable[..., Any]) -> bool:
+    """Whether a gated ``fn`` is awaited (an ``async def``, also behind a wrapper that says
+    ``__wrapped__``, or an object with an ``async def __call__``). Refuses what a gate cannot
+    run once with the approved arguments: generator functions, and ``staticmethod`` or
+    ``classmethod`` objects (put those decorators above the gate)."""
+    if isinstance(fn, (staticmethod, classmethod)):
+        raise TypeError(
+            f"put @{type(fn).__name__} above the askfirst gate, not below it: "
+            "the gate wraps the function itself"
+        )
+    if not callable(fn):
+        raise TypeError(f"the askfirst gate wraps a function, not {type(fn).__name__}")
+    inner = _unwrapped(fn)
+    for f in (fn, inner):
+        if inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f):
+            name = getattr(fn, "__qualname__", repr(fn))
+            raise TypeError(
+                f"{name} is a generator function: its body runs only as it is iterated, so "
+                "the gate could not say when it ran or how it went; gate a function that "
+                "does the work instead"
+            )
+    return (
+        inspect.iscoroutinefunction(fn)
+        or inspect.iscoroutinefunction(inner)
+        or (not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__))
+    )
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__qualname__
+    return repr(hint).replace("typing.", "")
+
+
+def _problems(e: ValidationError) -> str:
+    errors = e.errors(include_url=False)
+    parts = []
+    for err in errors[:3]:
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        got = repr(err.get("input"))
+        if len(got) > 60:
+            got = got[:57] + "..."
+        parts.append(f"{loc + ': ' if loc else ''}{err['msg']} (got {got})")
+    if len(errors) > 3:
+        parts.append(f"and {len(errors) - 3} more")
+    return "; ".join(parts)
+
+
+Check = tuple[str, "TypeAdapter[Any]"]
+"""A parameter's annotation, named, and its validator."""
+
 
 class Binder:
     """Maps a function's arguments to the JSON object proposed, and the approved JSON
     object back to arguments — typed again by the function's annotations, so a date or a
-    pydantic model arrives as one."""
+    pydantic model arrives as one.
+
+    Approved values are validated in pydantic's strict JSON mode: whatever a value's JSON
+    form is (an ISO date, a UUID string, an enum's value, a list for a tuple or a set, an
+    object for a model …) parses, but nothing is converted lossily (``"010"`` is no
+    ``int``, ``"false"`` no ``bool``, ``2.0`` no ``int``). A parameter whose default is
+    ``None`` takes ``None`` too. Annotations are resolved when the gate is made or, if they
+    name something not defined yet, at the first call; one that still cannot be resolved,
+    or that pydantic cannot check, is a ``TypeError`` before anything is proposed — never
+    silently unchecked."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
+        self.name: str = getattr(fn, "__qualname__", None) or repr(fn)
         self.signature = inspect.signature(fn)
-        try:
-            import typing
-
-            self.hints: dict[str, Any] = typing.get_type_hints(fn)
-        except Exception:
-            self.hints = {}
-        self._adapters: dict[str, Optional[TypeAdapter[Any]]] = {}
-        # A method's `self` (or `cls`) is no argument of the call: it is passed through.
         params = list(self.signature.parameters.values())
+        # A method's `self` (or `cls`) is no argument of the call: it is passed through. Only
+        # for a function defined in a class body: elsewhere a parameter named `cls` is an
+        # argument like any other, and is proposed.
         self.receiver: Optional[str] = None
         first = params[0] if params else None
-        by_position = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        if first is not None and first.name in ("self", "cls") and first.kind in by_position:
-            self.receiver = params[0].name
+        if (
+            first is not None
+            and first.kind in _BY_POSITION
+            and first.name in ("self", "cls")
+            and defined_in_class(fn)
+        ):
+            self.receiver = first.name
+        self._adapters: Optional[dict[str, Check]] = None
+        self._adapters_for(at_call=False)
+
+    # -- annotations
+
+    def _adapters_for(self, *, at_call: bool) -> dict[str, "Check"]:
+        """The validators of the parameters' annotations (for ``*args`` and ``**kwargs``:
+        of each value). Unresolvable annotations are tried again at the first call, and
+        refused there."""
+        if self._adapters is not None:
+            return self._adapters
+        try:
+            hints = self._hints()
+        except Exception as e:
+            if not at_call:
+                return {}
+            raise TypeError(
+                f"the annotations of {self.name} cannot be resolved ({type(e).__name__}: {e}), "
+                "so approved arguments could not be checked against them; nothing was proposed"
+            ) from e
+        adapters: dict[str, Check] = {}
+        for name, hint in hints.items():
+            try:
+                adapters[name] = (_type_name(hint), TypeAdapter(hint))
+            except Exception as e:
+                raise TypeError(
+                    f"parameter {name!r} of {self.name} is annotated {_type_name(hint)}, which "
+                    f"pydantic cannot check approved values against: {e}"
+                ) from e
+        self._adapters = adapters
+        return adapters
+
+    def _hints(self) -> dict[str, Any]:
+        import types
+        import typing
+
+        globalns = getattr(_unwrapped(self.fn), "__globals__", {})
+        hints: dict[str, Any] = {}
+        for name, param in self.signature.parameters.items():
+            if name == self.receiver or param.annotation is inspect.Parameter.empty:
+                continue
+            # One parameter at a time: an unresolvable `self` or return annotation does not
+            # matter here.
+            holder = types.SimpleNamespace(__annotations__={name: param.annotation})
+            hint = typing.get_type_hints(holder, globalns=globalns, include_extras=True)[name]
+            if hint is Any:
+                continue
+            if param.default is None:
+                hint = Optional[hint]
+            hints[name] = hint
+        return hints
+
+    # -- both ways
 
     def to_args(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[dict[str, Any], list[Any]]:
         """The JSON object to propose, and what is passed through as it is (a method's
-        ``self``)."""
+        ``self``). Raises ``TypeError`` (nothing is proposed) when the arguments do not
+        bind, or a ``**kwargs`` key is also a parameter's name."""
+        self._adapters_for(at_call=True)
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         out: dict[str, Any] = {}
@@ -514,12 +708,19 @@ class Binder:
                 continue
             kind = self.signature.parameters[name].kind
             if kind is inspect.Parameter.VAR_KEYWORD:
+                clash = sorted(k for k in value if k in self.signature.parameters)
+                if clash:
+                    names = ", ".join(repr(k) for k in clash)
+                    raise TypeError(
+                        f"{self.name}() got {names} both as a parameter and in **{name}: "
+                        "a proposal can hold only one of them"
+                    )
                 out.update(value)
             elif kind is inspect.Parameter.VAR_POSITIONAL:
                 out[name] = list(value)
             else:
                 out[name] = value
-        result = to_json(out, what=f"the arguments of {self.fn.__qualname__}")
+        result = to_json(out, what=f"the arguments of {self.name}")
         assert isinstance(result, dict)
         return result, passthrough
 
@@ -527,11 +728,18 @@ class Binder:
         self, approved: Mapping[str, Any], passthrough: Sequence[Any] = ()
     ) -> tuple[list[Any], dict[str, Any]]:
         """Positional and keyword arguments for the function, from the approved JSON
-        object. Raises ``TypeError`` when they do not fit the function."""
+        object. Raises :class:`~askfirst.ArgsMismatch` (a ``TypeError``) when they do not
+        fit the function: every parameter must be there (a proposal holds them all,
+        defaults included — a removed one is not filled in by its default), none it does
+        not take, and each value must fit its annotation."""
+        adapters = self._adapters_for(at_call=True)
         remaining = dict(approved)
         positional: list[Any] = list(passthrough)
         keywords: dict[str, Any] = {}
         var_keyword: Optional[str] = None
+        has_var_positional = any(
+            p.kind is inspect.Parameter.VAR_POSITIONAL for p in self.signature.parameters.values()
+        )
         for name, param in self.signature.parameters.items():
             kind = param.kind
             if name == self.receiver:
@@ -539,57 +747,55 @@ class Binder:
             if kind is inspect.Parameter.VAR_KEYWORD:
                 var_keyword = name
                 continue
-            if kind is inspect.Parameter.VAR_POSITIONAL:
-                values = remaining.pop(name, [])
-                if not isinstance(values, list):
-                    raise TypeError(f"argument {name!r} must be a list")
-                positional.extend(self._typed(name, v, element=True) for v in values)
-                continue
-            by_position = kind is inspect.Parameter.POSITIONAL_ONLY or (
-                kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and self._has_var_positional()
-            )
             if name not in remaining:
-                if param.default is inspect.Parameter.empty:
-                    raise TypeError(f"the approved arguments lack {name!r}")
-                if by_position:
-                    positional.append(param.default)
+                raise ArgsMismatch(
+                    f"the approved arguments lack {name!r}, so {self.name} was not run "
+                    "(its default is not put in for an argument an approver removed)"
+                )
+            value = remaining.pop(name)
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                if not isinstance(value, list):
+                    raise ArgsMismatch(
+                        f"the approved argument {name!r} must be a list, so {self.name} was not run"
+                    )
+                positional.extend(
+                    self._typed(adapters, name, v, f"{name}[{i}]") for i, v in enumerate(value)
+                )
                 continue
-            value = self._typed(name, remaining.pop(name))
-            if by_position:
+            value = self._typed(adapters, name, value, repr(name))
+            if kind is inspect.Parameter.POSITIONAL_ONLY or (
+                kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and has_var_positional
+            ):
                 positional.append(value)
             else:
                 keywords[name] = value
         if remaining:
+            names = ", ".join(sorted(remaining))
             if var_keyword is None:
-                names = ", ".join(sorted(remaining))
-                raise TypeError(
-                    f"the approved arguments have ones the function does not take: {names}"
+                raise ArgsMismatch(
+                    f"the approved arguments have ones {self.name} does not take: {names}; "
+                    "it was not run"
                 )
-            keywords.update(remaining)
+            if self.receiver is not None and self.receiver in remaining:
+                raise ArgsMismatch(
+                    f"the approved arguments name {self.receiver!r}, the method's receiver; "
+                    f"{self.name} was not run"
+                )
+            for key, value in remaining.items():
+                keywords[key] = self._typed(adapters, var_keyword, value, repr(key))
         return positional, keywords
 
-    def _has_var_positional(self) -> bool:
-        return any(
-            p.kind is inspect.Parameter.VAR_POSITIONAL for p in self.signature.parameters.values()
-        )
-
-    def _typed(self, name: str, value: Any, *, element: bool = False) -> Any:
-        adapter = self._adapter(name)
-        if adapter is None or element:
+    def _typed(self, adapters: Mapping[str, "Check"], name: str, value: Any, what: str) -> Any:
+        check = adapters.get(name)
+        if check is None:
             return value
+        type_name, adapter = check
         try:
-            return adapter.validate_python(value)
+            # Strict, from JSON: a value's JSON form parses (dates, UUIDs, enums, models …);
+            # lossy conversions ("010" → 10, "false" → False, 2.0 → 2) are refused.
+            return adapter.validate_json(json.dumps(value), strict=True)
         except ValidationError as e:
-            raise TypeError(f"approved argument {name!r} does not fit its type: {e}") from e
-
-    def _adapter(self, name: str) -> "Optional[TypeAdapter[Any]]":
-        if name not in self._adapters:
-            hint = self.hints.get(name)
-            adapter: Optional[TypeAdapter[Any]] = None
-            if hint is not None and hint is not Any:
-                try:
-                    adapter = TypeAdapter(hint)
-                except Exception:
-                    adapter = None
-            self._adapters[name] = adapter
-        return self._adapters[name]
+            raise ArgsMismatch(
+                f"the approved argument {what} does not fit its annotation {type_name}: "
+                f"{_problems(e)}; {self.name} was not run"
+            ) from None

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import logging
@@ -14,9 +15,17 @@ from typing_extensions import ParamSpec
 
 from . import _core
 from ._core import Binder, Config, Req
-from ._gate import Classify, GateOptions, _current, failed_outcome
+from ._gate import (
+    Classify,
+    GateOptions,
+    _current,
+    approved_arguments,
+    caller_gone,
+    failed_outcome,
+    settle,
+)
 from .client import EVENTS_READ_TIMEOUT, _receipt_jti
-from .errors import AskfirstError, Stale, Timeout, TransportError
+from .errors import AskfirstError, Stale
 from .models import Bypass, Call, CallEvent, Executed, Outcome, PreviewAnswer, PreviewTool, Status
 
 P = ParamSpec("P")
@@ -27,8 +36,9 @@ log = logging.getLogger("askfirst")
 
 class AsyncClient:
     """The asynchronous client for one agent (one API key): the same methods as
-    :class:`askfirst.Client`, as coroutines. Use as an async context manager, or call
-    :meth:`aclose`."""
+    :class:`askfirst.Client`, as coroutines (the same settings, the same default session: a
+    random one per client, to which proposals' idempotency keys are bound). Use as an async
+    context manager, or call :meth:`aclose`."""
 
     deadline_grace: float = _core.DEADLINE_GRACE
     """How long past a call's deadline a gate keeps waiting before it withdraws the call."""
@@ -91,6 +101,8 @@ class AsyncClient:
                 )
             except httpx.TransportError as e:
                 err = _core.transport_error(e, req, self.base_url)
+                if isinstance(e, httpx.LocalProtocolError):
+                    raise err from None  # never sent, never worth sending again
                 pause = _core.retry_pause(None, attempt)
                 if req.idempotent and attempt < self.config.retries and pause is not None:
                     log.info("%s; sending it again in %.2f s", err, pause)
@@ -271,20 +283,34 @@ class AsyncClient:
         idempotency_key: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Call:
-        """See :meth:`askfirst.Client.gate`."""
-        call = await self.propose(
-            tool,
-            args,
-            session=session,
-            reason=reason,
-            risk=risk,
-            context=context,
-            alternatives=alternatives,
-            receipt=receipt,
-            idempotency_key=idempotency_key or _core.new_idempotency_key(),
+        """See :meth:`askfirst.Client.gate`. Cancelling the awaiting task while people
+        decide withdraws the call (carried through the cancellation)."""
+        fut, cancelled = await settle(
+            self.propose(
+                tool,
+                args,
+                session=session,
+                reason=reason,
+                risk=risk,
+                context=context,
+                alternatives=alternatives,
+                receipt=receipt,
+                idempotency_key=idempotency_key or _core.new_idempotency_key(),
+            )
         )
+        if cancelled is not None:
+            # Cancelled while proposing: the proposal was let through, so what it filed is
+            # known, and withdrawn.
+            if fut.exception() is None and fut.result().status is Status.PENDING:
+                await settle(self._withdraw(fut.result().id))
+            raise cancelled
+        call = fut.result()
         if call.status is Status.PENDING:
-            call = await self._await_decision(call, timeout)
+            try:
+                call = await self._await_decision(call, timeout)
+            except asyncio.CancelledError:
+                await settle(self._withdraw(call.id))
+                raise
         return _core.runnable_or_raise(call)
 
     async def _await_decision(self, proposal: Call, timeout: Optional[float]) -> Call:
@@ -312,9 +338,21 @@ class AsyncClient:
             raise _core.caller_timeout(withdrawn, timeout)
         raise _core.expired_after_wait(withdrawn.model_copy(update={"deadline": deadline}))
 
+    async def _withdraw(self, call_id: str) -> None:
+        """Withdraws a pending call nobody waits for any more; a call decided meanwhile is
+        left as it is (approved, it never runs)."""
+        try:
+            await self.cancel(call_id)
+        except AskfirstError as e:
+            if e.status != 409:
+                log.warning("askfirst: could not withdraw call %s: %s", call_id, e)
+
     async def _start(
         self, tool: str, args: dict[str, Any], opts: GateOptions
     ) -> tuple[Call, Executed]:
+        """Gate, then ``execute`` with ``report_outcome``; an approval that went stale is
+        proposed again, once. Cancelled meanwhile: the pending call is withdrawn, and one
+        executed just then is reported failed (the function never runs)."""
         key = _core.new_idempotency_key()
         for attempt in range(2):
             call = await self.gate(
@@ -330,8 +368,13 @@ class AsyncClient:
                 timeout=opts.timeout,
             )
             jti = _receipt_jti(call) if opts.receipt else None
+            fut, cancelled = await settle(self.execute(call.id, report_outcome=True, jti=jti))
+            if cancelled is not None:
+                if fut.exception() is None:
+                    await self._finish_shielded(call.id, caller_gone(), failed_outcome)
+                raise cancelled
             try:
-                return call, await self.execute(call.id, report_outcome=True, jti=jti)
+                return call, fut.result()
             except AskfirstError as e:
                 if e.status == 409 and e.code == "approval_stale" and attempt == 0:
                     key = f"{key}:again"
@@ -346,34 +389,25 @@ class AsyncClient:
     async def _finish(
         self, call_id: str, error: Optional[BaseException], classify: Classify
     ) -> None:
-        if error is None:
-            result, detail = Outcome.SUCCEEDED, None
-        else:
-            result, detail = classify(error), _core.describe_exception(error)
-        for attempt in range(self.config.retries + 1):
-            try:
-                await self.report_outcome(call_id, result, detail)
-                return
-            except AskfirstError as e:
-                if attempt > 0 and e.status == 409 and e.code == "not_running":
-                    return
-                if isinstance(e, (TransportError, Timeout)) or (e.status or 0) >= 500:
-                    await asyncio.sleep(_core.retry_pause(None, attempt) or 0)
-                    continue
-                log.warning("askfirst: could not report the outcome of call %s: %s", call_id, e)
-                return
-        log.warning("askfirst: could not report the outcome of call %s", call_id)
+        """Reports how running went, once (never sent again); a failure is logged."""
+        try:
+            if error is None:
+                result, detail = Outcome.SUCCEEDED, None
+            else:
+                result, detail = classify(error), _core.describe_exception(error)
+            await self.report_outcome(call_id, result, detail)
+        except Exception as e:
+            log.warning("askfirst: could not report the outcome of call %s: %s", call_id, e)
 
     async def _finish_shielded(
         self, call_id: str, error: Optional[BaseException], classify: Classify
     ) -> None:
         """:meth:`_finish`, carried through even when the task running the function was
-        cancelled meanwhile."""
-        try:
-            await asyncio.shield(self._finish(call_id, error, classify))
-        except asyncio.CancelledError:
-            if error is None:
-                raise
+        cancelled meanwhile (the cancellation is re-raised after, unless another error is
+        on its way)."""
+        _, cancelled = await settle(self._finish(call_id, error, classify))
+        if cancelled is not None and error is None:
+            raise cancelled
 
     async def run_gated(
         self,
@@ -418,7 +452,12 @@ class AsyncClient:
     ) -> "_AsyncDecorator":
         """See :meth:`askfirst.Client.require_approval`. The decorated function becomes a
         coroutine function: an ``async def`` is awaited, a plain function runs in a worker
-        thread once approved, so the event loop never blocks."""
+        thread once approved, so the event loop never blocks.
+
+        Cancelling the awaiting task while people decide withdraws the call: it never
+        runs. Once a plain function runs in its thread it cannot be stopped: a cancellation
+        then waits for it, reports how it really went (``executed`` or ``failed``), and is
+        re-raised after."""
         if callable(tool):
             raise TypeError("use @client.require_approval() with parentheses")
         opts = GateOptions(session, reason, risk, context, alternatives, receipt, timeout)
@@ -441,24 +480,41 @@ class _AsyncDecorator:
 
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, Any]]:
         client, opts = self.client, self.opts
-        tool = self.tool or fn.__name__
+        is_async = _core.gate_is_async(fn)
+        tool = self.tool or getattr(fn, "__name__", None) or type(fn).__name__
         binder = Binder(fn)
-        is_async = inspect.iscoroutinefunction(fn)
 
         @functools.wraps(fn)
         async def run(*args: P.args, **kwargs: P.kwargs) -> Any:
             proposed, passthrough = binder.to_args(args, kwargs)
             call, executed = await client._start(tool, proposed, opts)
-            token = _current.set(call.model_copy(update={"args": executed.args}))
+            approved = call.model_copy(update={"args": executed.args})
+            token = _current.set(approved)
+            reported = False
             try:
-                positional, keywords = binder.from_args(executed.args, passthrough)
+                positional, keywords = approved_arguments(binder, approved, passthrough)
                 if is_async:
-                    result = await fn(*positional, **keywords)
+                    result = fn(*positional, **keywords)
+                    if inspect.isawaitable(result):
+                        result = await result
                 else:
-                    # to_thread carries the context: current_call() works in there too.
-                    result = await asyncio.to_thread(fn, *positional, **keywords)
+                    # The context goes along: current_call() works in the thread too.
+                    ctx = contextvars.copy_context()
+                    work = functools.partial(ctx.run, fn, *positional, **keywords)
+                    ran, cancelled = await settle(
+                        asyncio.get_running_loop().run_in_executor(None, work)
+                    )
+                    if cancelled is not None:
+                        # The thread ran to its end regardless: report how it really went.
+                        reported = True
+                        await client._finish_shielded(call.id, ran.exception(), failed_outcome)
+                        raise cancelled
+                    result = ran.result()
+                    if asyncio.iscoroutine(result):
+                        result = await result
             except BaseException as e:
-                await client._finish_shielded(call.id, e, failed_outcome)
+                if not reported:
+                    await client._finish_shielded(call.id, e, failed_outcome)
                 raise
             finally:
                 _current.reset(token)
@@ -471,13 +527,15 @@ class _AsyncDecorator:
 class AsyncEventStream:
     """This agent's calls as they leave ``pending``, from :meth:`AsyncClient.events`.
     Iterate with ``async for``; ``last_event_id`` is the id of the last event handed out.
-    :meth:`aclose` (or leaving an ``async with`` block) ends it."""
+    :meth:`aclose` (or leaving an ``async with`` block) ends it, also from another task:
+    a consumer waiting for the next event stops at once."""
 
     def __init__(self, client: AsyncClient, last_event_id: Optional[int], reconnect: bool) -> None:
         self.client = client
         self.last_event_id = last_event_id
         self.reconnect = reconnect
         self._closed = False
+        self._closing: Optional[asyncio.Event] = None
         self._iterator: Optional[AsyncIterator[CallEvent]] = None
 
     async def __aenter__(self) -> "AsyncEventStream":
@@ -493,11 +551,13 @@ class AsyncEventStream:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._closing is not None:
+            self._closing.set()  # wakes a consumer waiting for the next line
         it = self._iterator
         if it is not None:
             close = getattr(it, "aclose", None)
             if close is not None:
-                # Being iterated by another task: it ends after its next event instead.
+                # Being iterated by another task: that task wakes and ends it instead.
                 with contextlib.suppress(RuntimeError):
                     await close()
 
@@ -505,46 +565,90 @@ class AsyncEventStream:
         self._iterator = self._events()
         return self._iterator
 
+    @staticmethod
+    async def _read(lines: AsyncIterator[str], closing: "asyncio.Future[Any]") -> Optional[str]:
+        """The stream's next line; ``None`` when it ended or the stream was closed."""
+        read = asyncio.ensure_future(lines.__anext__())
+        try:
+            await asyncio.wait({read, closing}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            read.cancel()
+            raise
+        if not read.done():
+            read.cancel()
+            await asyncio.wait({read})
+            return None
+        try:
+            return read.result()
+        except StopAsyncIteration:
+            return None
+
     async def _events(self) -> AsyncIterator[CallEvent]:
         client = self.client
         path = "/api/v1/events"
         req = Req("GET", path, _core.describe("GET", path), EVENTS_READ_TIMEOUT, idempotent=True)
         timeout = httpx.Timeout(client.config.timeout, read=EVENTS_READ_TIMEOUT, connect=10.0)
+        if self._closing is None:
+            self._closing = asyncio.Event()
+        closing = asyncio.ensure_future(self._closing.wait())
         failures = 0
-        while not self._closed:
-            headers = {**client.config.headers(), "Accept": "text/event-stream"}
-            if self.last_event_id is not None:
-                headers["Last-Event-ID"] = str(self.last_event_id)
-            pause: Optional[float] = None
-            try:
-                async with client._http.stream(
-                    "GET", client.base_url + path, headers=headers, timeout=timeout
-                ) as resp:
-                    if resp.status_code >= 400:
-                        await resp.aread()
-                        pause = _core.retry_pause(resp, failures)
-                        if not self.reconnect or pause is None or failures >= client.config.retries:
-                            raise _core.api_error(resp, req.what)
-                    else:
-                        failures = 0
-                        parser = _core.SSEParser()
-                        async for line in resp.aiter_lines():
-                            event = parser.feed(line)
-                            if event is not None:
-                                self.last_event_id = event.id
-                                yield event
-                                if self._closed:
-                                    return
-                        if not self.reconnect:
-                            return
-                        pause = _core.retry_pause(None, 0)
-            except httpx.TransportError as e:
-                if self._closed:
-                    return
-                err = _core.transport_error(e, req, client.base_url)
-                if not self.reconnect or failures >= client.config.retries:
-                    raise err from e
-                pause = _core.retry_pause(None, failures)
-                log.info("%s; reconnecting in %.2f s", err, pause)
-            failures += 1
-            await asyncio.sleep(pause or 0.0)
+        try:
+            while not self._closed:
+                headers = {**client.config.headers(), "Accept": "text/event-stream"}
+                if self.last_event_id is not None:
+                    headers["Last-Event-ID"] = str(self.last_event_id)
+                pause: Optional[float] = None
+                try:
+                    async with client._http.stream(
+                        "GET", client.base_url + path, headers=headers, timeout=timeout
+                    ) as resp:
+                        if resp.status_code >= 400:
+                            await resp.aread()
+                            pause = _core.retry_pause(resp, failures)
+                            if (
+                                not self.reconnect
+                                or pause is None
+                                or failures >= client.config.retries
+                            ):
+                                raise _core.api_error(resp, req.what)
+                        else:
+                            refused = _core.not_an_event_stream(resp, req.what, client.base_url)
+                            if refused is not None:
+                                raise refused
+                            parser = _core.SSEParser()
+                            heard = False
+                            lines = resp.aiter_lines()
+                            while True:
+                                line = await self._read(lines, closing)
+                                if line is None:
+                                    break
+                                if not heard:
+                                    heard, failures = True, 0
+                                event = parser.feed(line)
+                                if event is not None:
+                                    self.last_event_id = event.id
+                                    yield event
+                                    if self._closed:
+                                        return
+                            if self._closed or not self.reconnect:
+                                return
+                            if heard:
+                                pause = _core.EVENT_STREAM_END_PAUSE
+                            elif failures >= client.config.retries:
+                                raise _core.ended_at_once(req.what, failures + 1)
+                            else:
+                                pause = _core.retry_pause(None, failures)
+                except httpx.TransportError as e:
+                    if self._closed:
+                        return
+                    err = _core.transport_error(e, req, client.base_url)
+                    if isinstance(e, httpx.LocalProtocolError):
+                        raise err from None
+                    if not self.reconnect or failures >= client.config.retries:
+                        raise err from e
+                    pause = _core.retry_pause(None, failures)
+                    log.info("%s; reconnecting in %.2f s", err, pause)
+                failures += 1
+                await asyncio.wait({closing}, timeout=pause or 0.0)
+        finally:
+            closing.cancel()

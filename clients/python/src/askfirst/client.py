@@ -1,6 +1,7 @@
 """The synchronous client."""
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import inspect
@@ -16,8 +17,18 @@ from typing_extensions import ParamSpec
 
 from . import _core
 from ._core import Binder, Config, Req
-from ._gate import Classify, GateOptions, _current, failed_outcome
-from .errors import AskfirstError, Stale, Timeout, TransportError
+from ._gate import (
+    Classify,
+    GateOptions,
+    _current,
+    approved_arguments,
+    caller_gone,
+    failed_outcome,
+    refuse_coroutine,
+    retrieve,
+    settle,
+)
+from .errors import AskfirstError, Stale
 from .models import (
     Bypass,
     Call,
@@ -38,6 +49,9 @@ log = logging.getLogger("askfirst")
 EVENTS_READ_TIMEOUT = 30.0
 """Seconds without a byte (the server sends a keep-alive every 5 s) before the event
 stream counts as dropped and is opened again."""
+GATE_THREADS = 64
+"""How many ``async def`` functions gated by one sync :class:`Client` wait for people at
+once (each in a worker thread of the client's own); more wait their turn to propose."""
 
 
 class Client:
@@ -48,8 +62,11 @@ class Client:
     wait on top); ``retries`` how many times a request that is safe to repeat — reads, and
     proposals (they always carry an ``Idempotency-Key``) — is sent again after a connection
     error, a ``502``/``503``/``504`` or a ``Retry-After``. ``session`` names the agent's run
-    (default ``ASKFIRST_SESSION``, else one per client). Use as a context manager, or call
-    :meth:`close`.
+    (default ``ASKFIRST_SESSION``, else a random one per client). An ``Idempotency-Key`` is
+    bound to the session it was first used with: a process that replays a key — a resumed
+    LangGraph thread, a restarted worker — must propose under the same session (pass
+    ``session=``), or the server answers ``409 idempotency_key_reused``. Use as a context
+    manager, or call :meth:`close`.
     """
 
     deadline_grace: float = _core.DEADLINE_GRACE
@@ -68,6 +85,8 @@ class Client:
         self.config = Config.build(base_url, api_key, timeout, retries, session)
         self._own_http = http_client is None
         self._http = http_client or httpx.Client()
+        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._pool_lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
@@ -79,8 +98,22 @@ class Client:
         return self.config.session
 
     def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if self._own_http:
             self._http.close()
+
+    def _gate_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The worker threads gated ``async def`` functions wait for people in (not the
+        event loop's default executor, which they would tie up for minutes)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=GATE_THREADS, thread_name_prefix="askfirst-gate"
+                )
+            return self._pool
 
     def __enter__(self) -> "Client":
         return self
@@ -115,6 +148,8 @@ class Client:
                 )
             except httpx.TransportError as e:
                 err = _core.transport_error(e, req, self.base_url)
+                if isinstance(e, httpx.LocalProtocolError):
+                    raise err from None  # never sent, never worth sending again
                 pause = _core.retry_pause(None, attempt)
                 if req.idempotent and attempt < self.config.retries and pause is not None:
                     log.info("%s; sending it again in %.2f s", err, pause)
@@ -186,6 +221,16 @@ class Client:
         for a signed receipt should policy allow the call (approved calls always get
         one). ``checkpoint`` and ``callback_url`` are for async gates: the checkpoint comes
         back with the call, and the URL gets a signed webhook when people decide.
+        With ``join_open=True`` a proposal policy would gate answers with this agent's
+        earlier call of the same tool with the same arguments while that one is pending or
+        approved and not yet executed, instead of filing a second; with
+        ``run_if_allowed=True`` a call policy allows is recorded ``running`` at once (no
+        :meth:`execute`; report it with :meth:`report_outcome`).
+
+        The key is bound to the session, the tool and the arguments it was first used
+        with: another call with it is ``409 idempotency_key_reused``. A key that must find
+        its call again from another process (a resumed graph) needs the same ``session``
+        there too — the default is a random one per client.
         """
         req, body = _core.propose_request(
             self.config,
@@ -328,6 +373,38 @@ class Client:
         deadline (extensions followed), :class:`~askfirst.Cancelled`, or
         :class:`~askfirst.Timeout` when ``timeout`` seconds pass first (the call is then
         withdrawn). Run it with :meth:`execute`."""
+        return self._gate(
+            tool,
+            args,
+            session=session,
+            reason=reason,
+            risk=risk,
+            context=context,
+            alternatives=alternatives,
+            receipt=receipt,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+        )
+
+    def _gate(
+        self,
+        tool: str,
+        args: Optional[Mapping[str, Any]],
+        *,
+        session: Optional[str],
+        reason: Optional[str],
+        risk: Optional[Sequence[str]],
+        context: Optional[Mapping[str, Any]],
+        alternatives: Optional[Sequence[str]],
+        receipt: bool,
+        idempotency_key: Optional[str],
+        timeout: Optional[float],
+        abandon: "Optional[_Abandon]" = None,
+    ) -> Call:
+        """:meth:`gate`; with ``abandon``, the call is withdrawn as soon as the caller is
+        gone."""
+        if abandon is not None and abandon.is_set():
+            raise _abandoned_error()
         call = self.propose(
             tool,
             args,
@@ -339,14 +416,24 @@ class Client:
             receipt=receipt,
             idempotency_key=idempotency_key or _core.new_idempotency_key(),
         )
+        if abandon is not None:
+            # Set before looking at the flag: the side that sets the flag reads the id
+            # after, so one of the two sees the other and withdraws the call.
+            abandon.call_id = call.id
+            if abandon.is_set():
+                if call.status is Status.PENDING:
+                    self._withdraw(call.id)
+                raise _abandoned_error()
         if call.status is Status.PENDING:
-            call = self._await_decision(call, timeout)
+            call = self._await_decision(call, timeout, abandon)
         return _core.runnable_or_raise(call)
 
-    def _await_decision(self, proposal: Call, timeout: Optional[float]) -> Call:
+    def _await_decision(
+        self, proposal: Call, timeout: Optional[float], abandon: "Optional[_Abandon]" = None
+    ) -> Call:
         started = _core.monotonic()
         deadline = proposal.deadline
-        while True:
+        while abandon is None or not abandon.is_set():
             budget = _core.gate_budget(deadline, self.deadline_grace)
             if timeout is not None:
                 budget = min(budget, max(0.0, timeout - (_core.monotonic() - started)))
@@ -364,16 +451,35 @@ class Client:
             if e.status == 409:  # decided meanwhile: use the decision
                 return self.get(proposal.id)
             raise
+        if abandon is not None and abandon.is_set():
+            raise _abandoned_error()
         if gave_up and timeout is not None:
             raise _core.caller_timeout(withdrawn, timeout)
         raise _core.expired_after_wait(withdrawn.model_copy(update={"deadline": deadline}))
 
-    def _start(self, tool: str, args: dict[str, Any], opts: GateOptions) -> tuple[Call, Executed]:
+    def _withdraw(self, call_id: str) -> None:
+        """Withdraws a pending call nobody waits for any more; a call decided meanwhile is
+        left as it is (approved, it never runs)."""
+        try:
+            self.cancel(call_id)
+        except AskfirstError as e:
+            if e.status != 409:
+                log.warning("askfirst: could not withdraw call %s: %s", call_id, e)
+
+    def _start(
+        self,
+        tool: str,
+        args: dict[str, Any],
+        opts: GateOptions,
+        abandon: "Optional[_Abandon]" = None,
+    ) -> tuple[Call, Executed]:
         """Gate, then ``execute`` with ``report_outcome``; an approval that went stale
-        before it could run is proposed again, once."""
+        before it could run is proposed again, once. With ``abandon`` (a gated coroutine's
+        worker thread): nothing is executed once the caller is gone, and an execution
+        the caller can no longer take over is reported failed."""
         key = _core.new_idempotency_key()
         for attempt in range(2):
-            call = self.gate(
+            call = self._gate(
                 tool,
                 args,
                 session=opts.session,
@@ -384,41 +490,88 @@ class Client:
                 receipt=opts.receipt,
                 idempotency_key=key,
                 timeout=opts.timeout,
+                abandon=abandon,
             )
+            if abandon is not None and abandon.is_set():
+                raise _abandoned_error()  # approved, and left unexecuted: it never runs
             jti = _receipt_jti(call) if opts.receipt else None
             try:
-                return call, self.execute(call.id, report_outcome=True, jti=jti)
+                executed = self.execute(call.id, report_outcome=True, jti=jti)
             except AskfirstError as e:
                 if e.status == 409 and e.code == "approval_stale" and attempt == 0:
                     key = f"{key}:again"
                     continue
                 raise
+            if abandon is not None and not abandon.hand_over():
+                self._finish(call.id, caller_gone(), failed_outcome)
+                raise _abandoned_error()
+            return call, executed
         raise Stale(
             call.model_copy(update={"status": Status.STALE}),
             "the approval expired before the call could run, twice in a row; "
             "propose it again later",
         )
 
-    def _finish(self, call_id: str, error: Optional[BaseException], classify: Classify) -> None:
-        """Reports how running went; a failure to report is logged, never raised (the
-        function ran: raising would invite running it again)."""
-        if error is None:
-            result, detail = Outcome.SUCCEEDED, None
-        else:
-            result, detail = classify(error), _core.describe_exception(error)
-        for attempt in range(self.config.retries + 1):
+    async def _start_async(
+        self, tool: str, args: dict[str, Any], opts: GateOptions
+    ) -> tuple[Call, Executed]:
+        """:meth:`_start` in a worker thread, for a gated coroutine. When its task is
+        cancelled, the pending call is withdrawn (carried through the cancellation) and
+        never executed; if it was executed just then, it is reported failed."""
+        abandon = _Abandon()
+        loop = asyncio.get_running_loop()
+        started = self._gate_pool().submit(self._start, tool, args, opts, abandon)
+        fut = asyncio.wrap_future(started, loop=loop)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            fut.add_done_callback(retrieve)
+            handed_over = abandon.abandon()
+            if not handed_over:
+                started.cancel()  # still queued: it never starts
+            await settle(
+                loop.run_in_executor(None, self._abandon_start, abandon, started, handed_over)
+            )
+            raise
+
+    def _abandon_start(
+        self,
+        abandon: "_Abandon",
+        started: "concurrent.futures.Future[tuple[Call, Executed]]",
+        handed_over: bool,
+    ) -> None:
+        if handed_over:
+            # Executed just as the caller went: the function will never run.
             try:
-                self.report_outcome(call_id, result, detail)
+                call, _ = started.result(timeout=self.config.timeout)
+            except BaseException:
                 return
-            except AskfirstError as e:
-                if attempt > 0 and e.status == 409 and e.code == "not_running":
-                    return  # an earlier attempt got through
-                if isinstance(e, (TransportError, Timeout)) or (e.status or 0) >= 500:
-                    time.sleep(_core.retry_pause(None, attempt) or 0)
-                    continue
-                log.warning("askfirst: could not report the outcome of call %s: %s", call_id, e)
-                return
-        log.warning("askfirst: could not report the outcome of call %s", call_id)
+            self._finish(call.id, caller_gone(), failed_outcome)
+        elif abandon.call_id is not None:
+            self._withdraw(abandon.call_id)
+
+    def _finish(self, call_id: str, error: Optional[BaseException], classify: Classify) -> None:
+        """Reports how running went, once: like every ``outcome``, never sent again (a
+        lost answer is logged). A failure to report is logged, never raised (the function
+        ran: raising would invite running it again)."""
+        try:
+            if error is None:
+                result, detail = Outcome.SUCCEEDED, None
+            else:
+                result, detail = classify(error), _core.describe_exception(error)
+            self.report_outcome(call_id, result, detail)
+        except Exception as e:
+            log.warning("askfirst: could not report the outcome of call %s: %s", call_id, e)
+
+    async def _finish_async(
+        self, call_id: str, error: Optional[BaseException], classify: Classify
+    ) -> None:
+        """:meth:`_finish` from a coroutine, carried through even when its task is
+        cancelled meanwhile (the cancellation is re-raised after, unless another error is
+        on its way)."""
+        _, cancelled = await settle(asyncio.to_thread(self._finish, call_id, error, classify))
+        if cancelled is not None and error is None:
+            raise cancelled
 
     def run_gated(
         self,
@@ -477,13 +630,64 @@ class Client:
         :func:`askfirst.current_call` is the approved call (its ``receipt`` included;
         ``receipt=True`` asks for one on allowed calls too and records its use).
 
+        The approved arguments must fit the function: every parameter present (one an
+        approver removed is not filled in by its default), none it does not take, and each
+        value valid for its annotation in pydantic's strict JSON mode (an ISO date parses
+        to a ``date``, but ``"010"`` is no ``int``). Otherwise the function does not run,
+        the call is reported failed, and :class:`~askfirst.ArgsMismatch` (a ``TypeError``)
+        is raised. Annotations that cannot be resolved (at the first call at the latest)
+        or that pydantic cannot check are a ``TypeError`` before anything is proposed —
+        never silently unchecked. A method's ``self``/``cls`` (the first parameter, so
+        named, of a function defined in a class body) is passed through, not proposed; a
+        ``**kwargs`` key that is also a parameter's name is refused, and so are generator
+        functions.
+
         An ``async def`` is awaited on the event loop, while the waiting runs in a worker
-        thread; with :class:`~askfirst.AsyncClient` nothing blocks.
+        thread of this client's own (at most ``GATE_THREADS``, 64, at once); with
+        :class:`~askfirst.AsyncClient` nothing blocks. Cancelling the awaiting task while
+        people decide withdraws the call; it never runs.
         """
         if callable(tool):
             raise TypeError("use @client.require_approval() with parentheses")
         opts = GateOptions(session, reason, risk, context, alternatives, receipt, timeout)
         return _SyncDecorator(self, tool, opts)
+
+
+class _Abandon:
+    """Between a gated coroutine's task and the worker thread that gates its call: the
+    task sets it when it is cancelled, so the thread withdraws the call and never executes
+    it; an execution the thread handed over before that is reported failed by the task's
+    side instead."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._handed_over = False
+        self.call_id: Optional[str] = None
+
+    def is_set(self) -> bool:
+        return self._abandoned
+
+    def abandon(self) -> bool:
+        """Marks the caller gone; whether the thread had handed over an execution."""
+        with self._lock:
+            self._abandoned = True
+            return self._handed_over
+
+    def hand_over(self) -> bool:
+        """Hands an execution over to the caller; ``False`` if the caller is gone."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._handed_over = True
+            return True
+
+
+def _abandoned_error() -> AskfirstError:
+    return AskfirstError(
+        "the caller was cancelled: the call was withdrawn, or left unexecuted",
+        code="abandoned",
+    )
 
 
 def _receipt_jti(call: Call) -> Optional[str]:
@@ -509,25 +713,29 @@ class _SyncDecorator:
 
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         client, opts = self.client, self.opts
-        tool = self.tool or fn.__name__
+        is_async = _core.gate_is_async(fn)
+        tool = self.tool or getattr(fn, "__name__", None) or type(fn).__name__
         binder = Binder(fn)
 
-        if inspect.iscoroutinefunction(fn):
+        if is_async:
 
             @functools.wraps(fn)
             async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
                 proposed, passthrough = binder.to_args(args, kwargs)
-                call, executed = await asyncio.to_thread(client._start, tool, proposed, opts)
-                token = _current.set(call.model_copy(update={"args": executed.args}))
+                call, executed = await client._start_async(tool, proposed, opts)
+                approved = call.model_copy(update={"args": executed.args})
+                token = _current.set(approved)
                 try:
-                    positional, keywords = binder.from_args(executed.args, passthrough)
-                    result = await fn(*positional, **keywords)
+                    positional, keywords = approved_arguments(binder, approved, passthrough)
+                    result = fn(*positional, **keywords)
+                    if inspect.isawaitable(result):
+                        result = await result
                 except BaseException as e:
-                    await asyncio.to_thread(client._finish, call.id, e, failed_outcome)
+                    await client._finish_async(call.id, e, failed_outcome)
                     raise
                 finally:
                     _current.reset(token)
-                await asyncio.to_thread(client._finish, call.id, None, failed_outcome)
+                await client._finish_async(call.id, None, failed_outcome)
                 return result
 
             return run_async
@@ -536,10 +744,12 @@ class _SyncDecorator:
         def run(*args: P.args, **kwargs: P.kwargs) -> Any:
             proposed, passthrough = binder.to_args(args, kwargs)
             call, executed = client._start(tool, proposed, opts)
-            token = _current.set(call.model_copy(update={"args": executed.args}))
+            approved = call.model_copy(update={"args": executed.args})
+            token = _current.set(approved)
             try:
-                positional, keywords = binder.from_args(executed.args, passthrough)
+                positional, keywords = approved_arguments(binder, approved, passthrough)
                 result = fn(*positional, **keywords)
+                refuse_coroutine(result, binder.name)
             except BaseException as e:
                 client._finish(call.id, e, failed_outcome)
                 raise
@@ -602,24 +812,38 @@ class EventStream:
                         if not self.reconnect or pause is None or failures >= client.config.retries:
                             raise _core.api_error(resp, req.what)
                     else:
+                        refused = _core.not_an_event_stream(resp, req.what, client.base_url)
+                        if refused is not None:
+                            raise refused
                         self._response = resp
-                        failures = 0
                         parser = _core.SSEParser()
+                        heard = False
                         for line in resp.iter_lines():
+                            if not heard:
+                                heard, failures = True, 0
                             event = parser.feed(line)
                             if event is not None:
                                 self.last_event_id = event.id
                                 yield event
                                 if self._closed.is_set():
                                     return
+                        if self._closed.is_set():
+                            return
                         # The server ended the stream (it is shutting down, say).
                         if not self.reconnect:
                             return
-                        pause = _core.retry_pause(None, 0)
+                        if heard:
+                            pause = _core.EVENT_STREAM_END_PAUSE
+                        elif failures >= client.config.retries:
+                            raise _core.ended_at_once(req.what, failures + 1)
+                        else:
+                            pause = _core.retry_pause(None, failures)
             except httpx.TransportError as e:
                 if self._closed.is_set():
                     return
                 err = _core.transport_error(e, req, client.base_url)
+                if isinstance(e, httpx.LocalProtocolError):
+                    raise err from None
                 if not self.reconnect or failures >= client.config.retries:
                     raise err from e
                 pause = _core.retry_pause(None, failures)

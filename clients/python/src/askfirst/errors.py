@@ -5,6 +5,7 @@
     AskfirstError                 code, status, message (API errors: the server's own code)
     ├── TransportError            the request did not complete (connection refused, reset …)
     ├── Timeout                   something took too long, the message says what (a TimeoutError)
+    ├── ArgsMismatch              the approved arguments do not fit the gated function (a TypeError)
     ├── NotApproved               the call will not run; ``call`` is how it ended
     │   ├── Denied                feedback, reason_code, retry, repeat_of
     │   │   └── DoNotRetry        a repeat the policy refused at once (a person said "do not retry")
@@ -70,6 +71,18 @@ class Timeout(AskfirstError, builtins.TimeoutError):
 
     def __init__(self, message: str, *, call: "Optional[Call]" = None) -> None:
         AskfirstError.__init__(self, message, code="timeout")
+        self.call = call
+
+
+class ArgsMismatch(AskfirstError, builtins.TypeError):
+    """The approved arguments do not fit the gated function: a parameter is missing (an
+    approver deleted it), one the function does not take was added, or a value does not
+    fit the parameter's annotation without a lossy conversion (``"010"`` for an ``int``,
+    ``"false"`` for a ``bool``, ``2.0`` for an ``int`` …). The function did not run and
+    the call was reported ``failed`` with this message. ``call`` is the approved call."""
+
+    def __init__(self, message: str, *, call: "Optional[Call]" = None) -> None:
+        AskfirstError.__init__(self, message, code="args_mismatch")
         self.call = call
 
 
@@ -149,7 +162,10 @@ class WebhookError(AskfirstError):
 class ReceiptError(AskfirstError):
     """A receipt does not hold for the call about to run. ``code``: ``malformed``,
     ``unknown_key``, ``bad_signature``, ``expired``, ``not_yet_valid``, ``wrong_issuer``,
-    ``wrong_tool``, ``wrong_args``, ``replayed`` or ``keys_unavailable``."""
+    ``wrong_tool``, ``wrong_args``, ``unsafe_integer`` (the arguments hold an integer beyond
+    ±(2**53 - 1), which a receipt cannot bind: send it as a string), ``replayed``,
+    ``too_many_remembered`` (``verify_once`` holds its limit of unexpired receipts) or
+    ``keys_unavailable``."""
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message, code=code)

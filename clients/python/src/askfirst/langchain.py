@@ -20,7 +20,7 @@ from typing import Any, Optional, Union
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ._core import to_json
 from .aio import AsyncClient
@@ -110,12 +110,23 @@ class GatedTool(BaseTool):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The arguments to propose (what the model chose), and the injected ones (run-time
         values such as a tool call id) that are passed on as they are."""
-        if args:  # a tool taking one string
-            return {"tool_input": args[0]}, {}
+        if args:  # a tool invoked with one string
+            return {self._string_field(): args[0]}, {}
         filter_injected = getattr(self, "_filter_injected_args", None)
         visible = dict(filter_injected(kwargs)) if filter_injected is not None else dict(kwargs)
         injected = {k: v for k, v in kwargs.items() if k not in visible}
         return to_json(visible, what=f"the arguments of tool {self.name}"), injected
+
+    def _string_field(self) -> str:
+        """The argument a string input stands for: as langchain-core reads it, the first
+        field of a structured tool's schema (so the proposal shows the argument the tool
+        runs with); ``tool_input`` for a tool without a schema."""
+        schema = self.args_schema
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            fields = list(schema.model_fields)
+            if fields:
+                return fields[0]
+        return "tool_input"
 
     def _input(
         self, approved: Mapping[str, Any], injected: Mapping[str, Any]

@@ -6,7 +6,9 @@ A receipt is a compact JWS signed by the askfirst server with Ed25519 (``alg`` `
 ``/.well-known/jwks.json``. :func:`verify_receipt` checks the signature under a published
 key, the header, ``aud`` and ``tool`` against the tool about to run, ``nbf`` and ``exp``
 against the clock (30 s leeway), and ``args_sha256`` — the hex SHA-256 of the RFC 8785
-canonical JSON of the arguments — against the arguments about to be used.
+canonical JSON of the arguments — against the arguments about to be used (arguments
+holding an integer beyond ±(2**53 - 1), which that hash cannot tell from its neighbours,
+are refused: ``unsafe_integer``).
 """
 
 import hashlib
@@ -31,16 +33,50 @@ LEEWAY_SECS = 30
 """Seconds of clock difference tolerated on ``nbf`` and ``exp``."""
 REFETCH_AFTER = 10.0
 """The soonest the keys are fetched again for a receipt naming an unknown key."""
+KEYS_MAX_AGE = 300.0
+"""Seconds fetched keys are trusted before they are fetched again (the JWKS's
+``max-age``): a key askfirst stopped publishing stops verifying within this."""
 MAX_JWKS_BYTES = 1 << 20
+"""The largest JWKS read (1 MiB)."""
+MAX_REMEMBERED = 1_000_000
+"""The most receipts :meth:`ReceiptVerifier.verify_once` remembers at once; past it,
+receipts are refused (``too_many_remembered``) until some expire."""
+MAX_SAFE_INTEGER = (1 << 53) - 1
+"""The largest integer every JSON reader holds exactly (2**53 - 1)."""
 
 Jwks = Union[Mapping[str, Any], str, bytes]
 """A JWKS document: parsed, or as JSON text."""
 
 
+def has_unsafe_integer(value: Any) -> bool:
+    """Whether ``value`` holds an integral number beyond ±(2**53 - 1) — an ``int``, or a
+    ``float`` with no fractional part (``1e21`` too; booleans are no numbers here). RFC
+    8785 writes numbers as IEEE 754 doubles, so such a number hashes the same as its
+    neighbours: a receipt cannot bind it."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) > MAX_SAFE_INTEGER
+    if isinstance(value, float):
+        return value.is_integer() and abs(value) > MAX_SAFE_INTEGER
+    if isinstance(value, Mapping):
+        return any(has_unsafe_integer(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unsafe_integer(v) for v in value)
+    return False
+
+
 def args_sha256(args: Any) -> str:
     """The hex SHA-256 of ``args`` in RFC 8785 canonical form: what ``args_sha256`` holds.
-    Raises :class:`ReceiptError` (``wrong_args``) for values RFC 8785 cannot represent
-    (integers beyond ±(2**53 - 1), NaN): send such values as strings."""
+    Raises :class:`ReceiptError`: ``unsafe_integer`` for arguments holding an integer
+    beyond ±(2**53 - 1), which a receipt cannot bind (as askfirst's own verifier does: send
+    such values as strings); ``wrong_args`` for values RFC 8785 cannot represent (NaN)."""
+    if has_unsafe_integer(args):
+        raise ReceiptError(
+            "the arguments hold an integer beyond ±(2**53 - 1), which a receipt cannot bind; "
+            "send it as a string",
+            code="unsafe_integer",
+        )
     try:
         return hashlib.sha256(rfc8785.dumps(args)).hexdigest()
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
@@ -154,10 +190,14 @@ def check_claims(
 
 
 class ReceiptVerifier:
-    """Checks receipts against the keys an askfirst server publishes. Keys are fetched
-    once, and again when a receipt names a key not yet seen (after a rotation; at most
-    once every 10 s). :meth:`verify_once` also refuses a receipt it accepted before, until
-    it expires. Thread-safe; share one per process.
+    """Checks receipts against the keys an askfirst server publishes. Keys are fetched at
+    the first receipt, again once they are five minutes old (so a key askfirst withdrew
+    stops verifying; keys that cannot be fetched then refuse receipts,
+    ``keys_unavailable``), and again when a receipt names a key not yet seen (after a
+    rotation; at most once every 10 s). At most 1 MiB of JWKS is read.
+    :meth:`verify_once` also refuses a receipt it accepted before, until it expires (it
+    remembers at most 1,000,000 at once: past that, ``too_many_remembered``). Thread-safe;
+    share one per process.
 
     ``ReceiptVerifier(base_url="https://askfirst.example.com")`` or
     ``ReceiptVerifier(jwks_url=…)``, or ``ReceiptVerifier(jwks={...})`` for fixed keys.
@@ -193,6 +233,13 @@ class ReceiptVerifier:
 
     # -- keys
 
+    def _stale(self) -> bool:
+        """Whether the keys must be fetched (again) before any receipt is checked."""
+        with self._lock:
+            if self.jwks_url is None:
+                return False
+            return self._fetched_at is None or time.monotonic() - self._fetched_at >= KEYS_MAX_AGE
+
     def _key_for(self, kid: Optional[str]) -> tuple[Optional[jwt.PyJWK], bool]:
         """The key named ``kid`` if known; and whether fetching the keys again may help."""
         with self._lock:
@@ -208,37 +255,51 @@ class ReceiptVerifier:
             self._keys = keys
             self._fetched_at = time.monotonic()
 
+    def _unavailable(self, why: object) -> ReceiptError:
+        return ReceiptError(
+            f"askfirst's keys could not be fetched from {self.jwks_url}: {why}",
+            code="keys_unavailable",
+        )
+
     def _fetch(self) -> None:
         assert self.jwks_url is not None
         try:
-            resp = httpx.get(self.jwks_url, timeout=self.timeout, follow_redirects=False)
+            with httpx.stream(
+                "GET", self.jwks_url, timeout=self.timeout, follow_redirects=False
+            ) as resp:
+                self._check_status(resp)
+                body = bytearray()
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise self._unavailable("more than 1 MiB")
         except httpx.HTTPError as e:
-            raise ReceiptError(
-                f"askfirst's keys could not be fetched from {self.jwks_url}: {e}",
-                code="keys_unavailable",
-            ) from e
-        self._store(self._checked(resp))
+            raise self._unavailable(e) from e
+        self._store(bytes(body))
 
     async def _afetch(self) -> None:
         assert self.jwks_url is not None
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as http:
-                resp = await http.get(self.jwks_url)
+            async with (
+                httpx.AsyncClient(timeout=self.timeout) as http,
+                http.stream("GET", self.jwks_url) as resp,
+            ):
+                self._check_status(resp)
+                body = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise self._unavailable("more than 1 MiB")
         except httpx.HTTPError as e:
-            raise ReceiptError(
-                f"askfirst's keys could not be fetched from {self.jwks_url}: {e}",
-                code="keys_unavailable",
-            ) from e
-        self._store(self._checked(resp))
+            raise self._unavailable(e) from e
+        self._store(bytes(body))
 
-    def _checked(self, resp: httpx.Response) -> bytes:
-        if resp.status_code != 200 or len(resp.content) > MAX_JWKS_BYTES:
-            raise ReceiptError(
-                f"askfirst's keys could not be fetched from {self.jwks_url}: "
-                f"HTTP {resp.status_code}",
-                code="keys_unavailable",
-            )
-        return resp.content
+    def _check_status(self, resp: httpx.Response) -> None:
+        if resp.status_code != 200:
+            raise self._unavailable(f"HTTP {resp.status_code}")
+        length = resp.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_JWKS_BYTES:
+            raise self._unavailable("more than 1 MiB")
 
     @staticmethod
     def _unknown(kid: Optional[str]) -> ReceiptError:
@@ -252,6 +313,8 @@ class ReceiptVerifier:
         """The receipt's claims if ``tool`` may run with ``args`` now; raises
         :class:`~askfirst.ReceiptError` otherwise."""
         kid = _header(token).get("kid")
+        if self._stale():
+            self._fetch()
         key, refetch = self._key_for(kid)
         if key is None and refetch:
             self._fetch()
@@ -263,6 +326,8 @@ class ReceiptVerifier:
     async def averify(self, token: str, *, tool: str, args: Any) -> ReceiptClaims:
         """:meth:`verify`, fetching the keys without blocking the event loop."""
         kid = _header(token).get("kid")
+        if self._stale():
+            await self._afetch()
         key, refetch = self._key_for(kid)
         if key is None and refetch:
             await self._afetch()
@@ -293,6 +358,11 @@ class ReceiptVerifier:
             if claims.jti in self._used:
                 raise ReceiptError(
                     f"the receipt was used already (jti {claims.jti})", code="replayed"
+                )
+            if len(self._used) >= MAX_REMEMBERED:
+                raise ReceiptError(
+                    "too many receipts are remembered; try again when some have expired",
+                    code="too_many_remembered",
                 )
             self._used[claims.jti] = claims.exp
         return claims
@@ -327,9 +397,9 @@ def verify_receipt(
     """Checks an askfirst receipt for a call of ``tool`` with ``args`` about to run; returns
     its claims, or raises :class:`~askfirst.ReceiptError` (with ``code``) when it does not
     hold. Give the keys as ``jwks`` (the JWKS document), or the server as ``base_url``
-    (default ``ASKFIRST_URL``): its keys are fetched, cached per server and fetched again
-    when a receipt names a new key. A tool server that must not run one approval twice
-    keeps a :class:`ReceiptVerifier` and calls ``verify_once``."""
+    (default ``ASKFIRST_URL``): its keys are fetched, cached per server, and fetched again
+    once five minutes old or when a receipt names a new key. A tool server that must not
+    run one approval twice keeps a :class:`ReceiptVerifier` and calls ``verify_once``."""
     return _verifier(jwks, base_url).verify(token, tool=tool, args=args)
 
 

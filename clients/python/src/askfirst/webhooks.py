@@ -28,10 +28,15 @@ DEFAULT_TOLERANCE = 300
 Headers = Union[Mapping[str, str], Iterable[tuple[str, str]]]
 """A request's headers: a mapping (any case of names; ``dict``, Starlette's, Flask's,
 httpx's …) or (name, value) pairs."""
-Secrets = Union[str, bytes, Sequence[Union[str, bytes]]]
+Secret = Union[str, bytes, bytearray, memoryview]
+"""One webhook secret: text (UTF-8) or bytes."""
+Secrets = Union[Secret, Sequence[Secret]]
+"""One webhook secret, or a list of them (during a rotation)."""
+MAX_TIMESTAMP_DIGITS = 15
+"""A signature's timestamp has at most this many digits."""
 
 
-def sign(secret: Union[str, bytes], body: Union[bytes, str], t: Optional[int] = None) -> str:
+def sign(secret: Secret, body: Union[bytes, str], t: Optional[int] = None) -> str:
     """The header value askfirst sends for ``body`` at Unix time ``t`` (default: now)."""
     t = int(time.time()) if t is None else t
     return f"t={t},v1={_mac(_key(secret), t, _bytes(body))}"
@@ -49,7 +54,12 @@ def verify(
     exactly as received — verify before parsing. ``secret`` is the webhook secret, or a
     list of them (both, during a rotation): the delivery holds when one of its ``v1``
     signatures matches one of them (compared in constant time) and its timestamp is within
-    ``tolerance`` seconds of ``now``. Raises :class:`~askfirst.WebhookError` otherwise."""
+    ``tolerance`` seconds of ``now``. Raises :class:`~askfirst.WebhookError` otherwise.
+
+    A secret is a ``str`` or bytes (``bytes``, ``bytearray``, ``memoryview``: one secret,
+    never a list of byte values); a list's items must each be one. An empty secret — which
+    anyone can sign with — is a ``ValueError``, so is an empty list; any other kind of
+    secret is a ``TypeError``."""
     raw = _bytes(body)
     value = _header(headers)
     t, signatures = _parse(value)
@@ -60,9 +70,7 @@ def verify(
             f"(tolerance {tolerance:g} s): a replay, or a clock off",
             code="timestamp",
         )
-    keys = [_key(secret)] if isinstance(secret, (str, bytes)) else [_key(s) for s in secret]
-    if not keys:
-        raise ValueError("no webhook secret given")
+    keys = _keys(secret)
     expected = [_mac(k, t, raw) for k in keys]
     matched = False
     for sig in signatures:
@@ -98,8 +106,30 @@ def _bytes(body: Union[bytes, str]) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
-def _key(secret: Union[str, bytes]) -> bytes:
-    return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+_ONE_SECRET = (str, bytes, bytearray, memoryview)
+
+
+def _key(secret: Secret) -> bytes:
+    if not isinstance(secret, _ONE_SECRET):
+        raise TypeError(f"a webhook secret is a str or bytes, not {type(secret).__name__}")
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if not key:
+        raise ValueError("an empty webhook secret: anyone could sign with it")
+    return key
+
+
+def _keys(secret: Secrets) -> list[bytes]:
+    """The keys to check against: ``secret`` itself, or each one of a list."""
+    if isinstance(secret, _ONE_SECRET):
+        return [_key(secret)]
+    if isinstance(secret, Mapping) or not isinstance(secret, Iterable):
+        raise TypeError(
+            f"secret must be a str, bytes, or a list of them, not {type(secret).__name__}"
+        )
+    keys = [_key(s) for s in secret]
+    if not keys:
+        raise ValueError("no webhook secret given")
+    return keys
 
 
 def _mac(key: bytes, t: int, body: bytes) -> str:
@@ -131,13 +161,15 @@ def _parse(value: str) -> tuple[int, list[str]]:
                     f"malformed {SIGNATURE_HEADER} header: more than one timestamp",
                     code="malformed_header",
                 )
-            try:
-                t = int(val)
-            except ValueError:
+            # Digits only (no sign, spaces or underscores int() would take), and few enough
+            # to compare with the clock.
+            if not (val.isascii() and val.isdigit() and len(val) <= MAX_TIMESTAMP_DIGITS):
                 raise WebhookError(
-                    f"malformed {SIGNATURE_HEADER} header: the timestamp is not an integer",
+                    f"malformed {SIGNATURE_HEADER} header: the timestamp is not a Unix time "
+                    "in seconds",
                     code="malformed_header",
-                ) from None
+                )
+            t = int(val)
         elif key == "v1":
             try:
                 bytes.fromhex(val)
