@@ -11,7 +11,7 @@ use crate::store::audit::{self, EventRow};
 use axum::{
     extract::State,
     http::HeaderMap,
-    response::sse::{Event, KeepAlive, Sse},
+    response::sse::{Event, Sse},
 };
 use futures::Stream;
 use std::{collections::VecDeque, convert::Infallible, sync::Arc};
@@ -108,7 +108,7 @@ pub async fn stream(
             cursor,
             |mut c| async move { c.next().await.map(|e| (Ok(e), c)) },
         );
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(5))))
+    Ok(crate::server::sse::stream(events))
 }
 
 /// How often a stream checks that its agent may still read it.

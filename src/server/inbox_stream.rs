@@ -11,7 +11,7 @@ use crate::store::audit::EventRow;
 use axum::{
     extract::State,
     http::{header, HeaderMap},
-    response::sse::{Event, KeepAlive, Sse},
+    response::sse::{Event, Sse},
 };
 use futures::Stream;
 use std::convert::Infallible;
@@ -132,5 +132,5 @@ fn stream(
             }
         },
     );
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(5))))
+    Ok(super::sse::stream(events))
 }

@@ -9,6 +9,7 @@ pub mod listen;
 pub mod metrics;
 pub mod middleware;
 pub mod run;
+pub mod sse;
 pub mod state;
 
 pub use listen::ConnectionLimits;

@@ -194,3 +194,26 @@ async fn replay_is_bounded() {
     assert_eq!(replay(last - 5).await.unwrap().status(), 200);
     app.stop().await;
 }
+
+/// The first thing every stream sends is its opening comment: the client has the headers,
+/// and knows it is subscribed, before any event or keep-alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_open_with_a_comment() {
+    let app = TestApp::spawn().await;
+    let (key, _) = app.agent("bot").await;
+    let agent = reqwest::Client::new()
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let viewer = app.signed_in("val", Role::Viewer).await;
+    let inbox = viewer.get(app.url("/inbox/events")).send().await.unwrap();
+    for (what, res) in [("agent", agent), ("inbox", inbox)] {
+        assert_eq!(res.status(), 200, "{what}");
+        assert_eq!(res.headers()["content-type"], "text/event-stream", "{what}");
+        let first = res.bytes_stream().next().await.unwrap().unwrap();
+        assert_eq!(&first[..], b": subscribed\n\n", "{what}");
+    }
+    app.stop().await;
+}
