@@ -54,12 +54,18 @@ pub struct Client {
     http: reqwest::Client,
 }
 
+/// How long an idle kept-alive connection is kept for the next request: well under the
+/// server's default header timeout (10 s), after which the server closes idle connections.
+/// A connection reused just as the server closes it fails the request.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+
 impl Client {
     /// A client for the askfirst server at `base_url` (e.g. `http://127.0.0.1:3000`),
     /// authenticating with an agent key.
     pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(POOL_IDLE)
             .build()?;
         Ok(Self {
             base: base_url.into().trim_end_matches('/').to_string(),
@@ -69,7 +75,9 @@ impl Client {
     }
 
     /// Uses your own `reqwest` client. Give it no overall timeout shorter than 75 s, or
-    /// long-polls and the event stream are cut short.
+    /// long-polls and the event stream are cut short, and a `pool_idle_timeout` shorter
+    /// than the server's `--header-timeout-secs` (10 s by default), or a request may reuse
+    /// a connection the server is closing.
     pub fn with_http(mut self, http: reqwest::Client) -> Self {
         self.http = http;
         self

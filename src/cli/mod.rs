@@ -167,7 +167,8 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
 
     /// Seconds a client has to send a request's headers (and, times three, its body)
-    /// before the connection is closed.
+    /// before the connection is closed; also how long a kept-alive connection may idle
+    /// between requests.
     #[arg(long, env = "ASKFIRST_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout_secs: u64,

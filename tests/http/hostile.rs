@@ -137,7 +137,7 @@ async fn huge_headers_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_and_others_are_served() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_impatient(Duration::from_secs(1), Duration::from_secs(2)).await;
     let (key, _) = app.agent("bot").await;
 
     // Headers that never finish: the connection is closed (after the 1 s header timeout).

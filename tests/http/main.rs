@@ -35,6 +35,7 @@ mod people;
 mod policy_console;
 mod policy_preview;
 mod receipts;
+mod render_stress;
 mod review;
 mod roles;
 mod schema;

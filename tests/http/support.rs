@@ -122,6 +122,13 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
     }
 }
 
+/// A test server's connection limits: the server's own defaults. (hyper's header-read
+/// timeout also closes a kept-alive connection that idles that long; far shorter than a
+/// client's pool keeps idle connections, a reused connection races the close and fails.)
+fn test_limits() -> ConnectionLimits {
+    ConnectionLimits::default()
+}
+
 /// How often a test server's audit watcher polls.
 const WATCH: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -143,7 +150,7 @@ impl TestApp {
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
         let clock = Arc::new(ManualClock::new(start_time));
         let key_file = dir.path().join("askfirst.secrets-key");
-        Self::spawn_on(db, clock, key_file, dir, change, WATCH).await
+        Self::spawn_on(db, clock, key_file, dir, change, WATCH, test_limits()).await
     }
 
     /// [`TestApp::spawn`] on an SQLite file whichever backend the suite runs on (e.g. a
@@ -158,7 +165,7 @@ impl TestApp {
         let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
         let clock = Arc::new(ManualClock::new(start_time));
         let key_file = dir.path().join("askfirst.secrets-key");
-        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH).await
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH, test_limits()).await
     }
 
     /// A server on a fresh database whose clock starts at the real time (so the CLI, which
@@ -169,7 +176,7 @@ impl TestApp {
         let db = fresh_database(dir.path()).await;
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let key_file = dir.path().join("askfirst.secrets-key");
-        Self::spawn_on(db, clock, key_file, dir, |_| {}, watch).await
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, watch, test_limits()).await
     }
 
     /// A server on an existing database `db` (as `--db` takes it), its clock starting at
@@ -177,7 +184,7 @@ impl TestApp {
     pub async fn spawn_at(db: String, now: DateTime<Utc>, key_file: std::path::PathBuf) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(now));
-        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH).await
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH, test_limits()).await
     }
 
     /// Another instance on this one's database, sharing its clock (several instances on
@@ -191,8 +198,28 @@ impl TestApp {
             dir,
             |_| {},
             WATCH,
+            test_limits(),
         )
         .await
+    }
+
+    /// [`TestApp::spawn`], cutting off slow clients after `header_read` (headers, and the
+    /// idle wait between requests on a kept-alive connection) and `body_read`.
+    pub async fn spawn_impatient(
+        header_read: std::time::Duration,
+        body_read: std::time::Duration,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = fresh_database(dir.path()).await;
+        let start_time: DateTime<Utc> = "2026-01-01T09:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(start_time));
+        let key_file = dir.path().join("askfirst.secrets-key");
+        let limits = ConnectionLimits {
+            header_read_timeout: header_read,
+            body_read_timeout: body_read,
+            ..ConnectionLimits::default()
+        };
+        Self::spawn_on(db, clock, key_file, dir, |_| {}, WATCH, limits).await
     }
 
     async fn spawn_on(
@@ -202,6 +229,7 @@ impl TestApp {
         dir: TempDir,
         change: impl FnOnce(&mut Settings),
         watch: std::time::Duration,
+        limits: ConnectionLimits,
     ) -> Self {
         let mut settings = Settings {
             session_ttl: TTL,
@@ -225,11 +253,7 @@ impl TestApp {
                 webhook_max_attempts: 4,
                 watch_interval: watch,
             },
-            limits: ConnectionLimits {
-                header_read_timeout: std::time::Duration::from_secs(1),
-                body_read_timeout: std::time::Duration::from_secs(2),
-                ..ConnectionLimits::default()
-            },
+            limits,
         };
         let running = start(config, clock.clone()).await.expect("server starts");
         Self {
