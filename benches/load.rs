@@ -600,6 +600,12 @@ async fn bench(secs: u64) {
     let bare_fig = closed_loop(dir.path(), vec![bare_target.clone()], secs, None).await;
     let (allowed, gated) = allowed_and_gated(dir.path(), &[&running], &key, secs, None).await;
     let half_rate = (allowed.rate() / 2.0).max(1.0) as u64;
+    if let Some(settle) = std::env::var("ASKFIRST_BENCH_SETTLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        tokio::time::sleep(Duration::from_secs(settle)).await;
+    }
     let half = open_loop(&allowed_target, half_rate).await.unwrap();
     let bare_half = open_loop(&bare_target, half_rate).await.unwrap();
     running.stop().await.unwrap();

@@ -16,6 +16,8 @@
 # that may create databases; unset, a throwaway server is started in a temporary directory
 # and stopped on exit; `none` skips the PostgreSQL rows), ASKFIRST_BENCH_CALLS (mcp; 500),
 # ASKFIRST_BENCH_PAUSE_MS (mcp: an untimed pause after each call; 0, back to back),
+# ASKFIRST_BENCH_SETTLE_SECS (load: a pause before the open-loop run, for the server to
+# finish its background catch-up after the closed-loop bursts; 0),
 # ASKFIRST_BIN (mcp: measure this askfirst binary instead of building one),
 # ASKFIRST_BENCH_VENV (mcp: the venv for bench/mcp/requirements.txt;
 # ~/.cache/askfirst-bench-venv). Installs wrk and PostgreSQL (Debian) when missing.

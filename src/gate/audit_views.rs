@@ -96,9 +96,11 @@ impl Gate {
     /// long log after a start, then follows new events every few seconds.
     pub async fn verify_chain_in_background(self: Arc<Self>) {
         while !self.pool.is_closed() {
+            let started = std::time::Instant::now();
             let pause = match self.chain_status(BACKGROUND_STEP).await {
                 Ok(s) if s.broken.is_none() && s.verified_up_to < s.newest => {
-                    Duration::from_millis(20)
+                    super::background::catch_up_pause(started.elapsed())
+                        .max(Duration::from_millis(20))
                 }
                 Ok(_) => Duration::from_secs(5),
                 Err(e) => {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// Audit events read per rollup step.
-const STEP: i64 = 2_000;
+pub(super) const STEP: i64 = 2_000;
 /// Rows per insights table.
 const TABLE_ROWS: usize = 50;
 /// Denials read to group feedback.

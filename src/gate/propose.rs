@@ -163,6 +163,8 @@ impl Gate {
         req: ProposeRequest,
         idempotency_key: Option<String>,
     ) -> Result<ProposeResponse, AppError> {
+        // Counted until its job reaches the writer, so a commit under way waits for it.
+        let arriving = self.writer.arriving();
         let wants_receipt = req.receipt || agent.receipts_always;
         let max_args = self.limits().max_args_bytes as usize;
         validate(&req, idempotency_key.as_deref(), max_args)?;
@@ -385,7 +387,7 @@ impl Gate {
         if call.idempotency_key.is_none() && repeat.is_none() && shared_cap.is_none() {
             // The hot path: written in bulk with whatever else is being proposed right now.
             let event = event(&call);
-            self.writer.append_call(call, event).await?;
+            self.writer.append_call(call, event, arriving).await?;
             self.metrics
                 .proposed(response.status, response.rule.as_deref());
             return Ok(response);
@@ -396,6 +398,8 @@ impl Gate {
             event.detail["repeat_of"] = json!(hit.call_id);
             hit.reason_code
         });
+        // Handed over below as a job of its own; the writer need not wait for it.
+        drop(arriving);
         let stored = self
             .writer
             .write(move |conn| {
