@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds askfirst without cargo-leptos: the browser bundle (wasm + wasm-bindgen), the site
-# directory (target/site), and the server binary. `--release` builds optimised, runs
-# wasm-opt and precompresses the static files.
+# Builds askfirst without cargo-leptos: the two browser bundles (wasm + wasm-bindgen), the
+# site directory (target/site), and the server binary. The bundles are always built
+# optimised (LTO, opt-level "z", wasm-opt -Oz) and precompressed: the browser tests then
+# measure and load what people get. `--release` builds the server optimised too.
 #
 # Prints the path of the server binary on its last line.
 source "$(dirname "$0")/lib.sh"
@@ -11,21 +12,27 @@ release=0
 TARGET_DIR=$(target_dir)
 
 if (( release )); then
-  wasm_args=(--profile wasm-release); wasm_out=wasm-release
   server_args=(--release); server_out=release
 else
-  wasm_args=(); wasm_out=debug
   server_args=(); server_out=debug
 fi
 
-log "building the browser bundle (hydrate, wasm32)"
-cargo build -p askfirst-browser --lib --target wasm32-unknown-unknown "${wasm_args[@]}"
+# The approver's bundle (inbox, card, small widgets; within the first-load budget) and the
+# console's (the admin and manager pages' islands too). One cargo call each: built together,
+# cargo would unify their features and both would hold the console.
+bundles=("askfirst-browser:askfirst_browser:askfirst" "askfirst-console:askfirst_console:askfirst_console")
+wasms=()
+for bundle in "${bundles[@]}"; do
+  IFS=: read -r crate file _ <<<"$bundle"
+  log "building the browser bundle $crate (hydrate, wasm32, wasm-release)"
+  cargo build -p "$crate" --lib --target wasm32-unknown-unknown --profile wasm-release
+  wasms+=("$TARGET_DIR/wasm32-unknown-unknown/wasm-release/$file.wasm")
+done
 
-wasm="$TARGET_DIR/wasm32-unknown-unknown/$wasm_out/askfirst_browser.wasm"
 # The site is assembled again only when what goes into it changed: a warm start with
-# nothing changed skips wasm-bindgen, wasm-opt and precompression (several seconds).
+# nothing changed skips wasm-bindgen, wasm-opt and precompression (tens of seconds).
 stamp_file="$ROOT/target/site.stamp"
-stamp=$( { echo "release=$release"; wasm-bindgen --version; sha256sum "$wasm" style/main.css \
+stamp=$( { wasm-bindgen --version; sha256sum "${wasms[@]}" style/main.css \
   scripts/precompress.mjs; find public -type f -print0 | sort -z | xargs -0 sha256sum; } \
   | sha256sum | cut -d' ' -f1)
 if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" && -d "$SITE_ROOT/pkg" ]]; then
@@ -37,15 +44,16 @@ else
   mkdir -p "$SITE_ROOT/pkg"
   cp -R public/. "$SITE_ROOT/"
   cp style/main.css "$SITE_ROOT/pkg/askfirst.css"
-  wasm-bindgen --target web --no-typescript --out-dir "$SITE_ROOT/pkg" --out-name askfirst "$wasm"
-
-  if (( release )); then
-    log "optimising the wasm (wasm-opt -Oz) and precompressing static files"
+  for i in "${!bundles[@]}"; do
+    IFS=: read -r _ _ name <<<"${bundles[$i]}"
+    wasm-bindgen --target web --no-typescript --out-dir "$SITE_ROOT/pkg" --out-name "$name" "${wasms[$i]}"
+    log "optimising $name (wasm-opt -Oz)"
     end2end/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$SITE_ROOT/pkg/askfirst_bg.wasm" -o "$SITE_ROOT/pkg/askfirst_bg.wasm"
-    node scripts/precompress.mjs "$SITE_ROOT"
-  fi
+      "$SITE_ROOT/pkg/${name}_bg.wasm" -o "$SITE_ROOT/pkg/${name}_bg.wasm"
+  done
+  log "precompressing static files"
+  node scripts/precompress.mjs "$SITE_ROOT"
   echo "$stamp" > "$stamp_file"
 fi
 

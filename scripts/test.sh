@@ -11,8 +11,9 @@ log "clippy (ssr, with tests)"
 cargo clippy --no-default-features --features ssr --all-targets -- -D warnings
 log "clippy (sdk)"
 cargo clippy -p askfirst-sdk --all-features --all-targets -- -D warnings
-log "clippy (hydrate, wasm32)"
+log "clippy (hydrate, wasm32: the approver's bundle and the console's)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate,console -- -D warnings
 cargo clippy -p askfirst-browser --lib --target wasm32-unknown-unknown -- -D warnings
 
 log "unit tests (ssr)"

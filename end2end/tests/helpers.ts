@@ -4,10 +4,10 @@ import { resolve } from "node:path";
 
 export const ADMIN = { username: "ada", password: "correct horse battery" };
 
-/** Waits until the WebAssembly has hydrated the page. */
+/** Waits until the page's islands are hydrated (a page without islands loads no wasm and
+ * has nothing to wait for). */
 export async function hydrated(page: Page) {
-  // The debug bundle is large, and every new browser context compiles it again: on two
-  // busy cores that can take several seconds.
+  if ((await page.locator("leptos-island").count()) === 0) return;
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true", { timeout: 20_000 });
 }
 

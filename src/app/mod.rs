@@ -1,5 +1,6 @@
 //! The browser app: the HTML shell, routes, and the pages with their server functions.
 
+pub mod browser;
 pub mod nav;
 pub mod pages;
 pub mod session;
@@ -31,13 +32,63 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="theme-color" content="#1f4e79" />
                 <script src="/register-sw.js" defer></script>
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                {page_bundle().map(|bundle| {
+                    let mut options = options.clone();
+                    options.output_name = bundle.output_name().into();
+                    view! { <HydrationScripts options islands=true /> }
+                })}
                 <MetaTags />
             </head>
             <body>
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The bundle the requested page's islands are in; `None` for a page without islands,
+/// which then loads no WebAssembly at all.
+fn page_bundle() -> Option<Bundle> {
+    #[cfg(feature = "ssr")]
+    {
+        let path = use_context::<http::request::Parts>()?
+            .uri
+            .path()
+            .to_string();
+        Bundle::for_path(&path)
+    }
+    #[cfg(not(feature = "ssr"))]
+    None
+}
+
+/// The two browser bundles. The approver's (inbox, card, small widgets) stays within the
+/// first-load budget; the console's adds the admin and manager pages' islands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bundle {
+    Approver,
+    Console,
+}
+
+impl Bundle {
+    /// Which bundle the page at `path` needs, if any (one line per route in [`Layout`]).
+    pub fn for_path(path: &str) -> Option<Bundle> {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match first {
+            "" | "inbox" | "calls" | "login" | "setup" | "account" | "history" | "audit" => {
+                Some(Bundle::Approver)
+            }
+            "people" | "policy" | "agents" | "bypasses" | "reviews" | "insights"
+            | "notifications" => Some(Bundle::Console),
+            _ => None,
+        }
+    }
+
+    /// The file name its script and wasm are published under in `/pkg`.
+    pub fn output_name(self) -> &'static str {
+        match self {
+            Bundle::Approver => "askfirst",
+            Bundle::Console => "askfirst_console",
+        }
     }
 }
 
@@ -56,18 +107,11 @@ fn page_csp() {
     }
 }
 
-/// The application: the router, and everything inside it.
+/// The application: the router, and everything inside it. Rendered on the server only:
+/// the browser hydrates the islands inside it, never the whole.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-
-    // Marks the document once the WebAssembly has taken over (tests wait for it).
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Title text="askfirst" />
         <Router>
@@ -104,5 +148,29 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async />
             </Routes>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bundle;
+
+    #[test]
+    fn each_page_loads_the_bundle_its_islands_are_in() {
+        for (path, bundle) in [
+            ("/", Some(Bundle::Approver)),
+            ("/inbox", Some(Bundle::Approver)),
+            ("/calls/0190-abc", Some(Bundle::Approver)),
+            ("/login", Some(Bundle::Approver)),
+            ("/history", Some(Bundle::Approver)),
+            ("/policy", Some(Bundle::Console)),
+            ("/bypasses/3", Some(Bundle::Console)),
+            ("/account", Some(Bundle::Approver)),
+            ("/audit", Some(Bundle::Approver)),
+            ("/setup", Some(Bundle::Approver)),
+            ("/no-such-page", None),
+        ] {
+            assert_eq!(Bundle::for_path(path), bundle, "{path}");
+        }
     }
 }

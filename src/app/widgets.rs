@@ -17,15 +17,53 @@ pub fn RiskBadges(risk: Vec<RiskClass>) -> impl IntoView {
         .into_any()
 }
 
-/// Time left until `deadline_ms`, ticking with `now`.
+/// Time left until `deadline_ms`, ticking with `now` (inside an island), or with the page's
+/// [`Countdowns`] (on a page rendered on the server, with `now` fixed).
 #[component]
 pub fn Countdown(deadline_ms: i64, now: Signal<i64>) -> impl IntoView {
     let left = move || deadline_ms - now.get();
     view! {
-        <span class="countdown" class:urgent=move || is_urgent(left()) role="timer" aria-label=move || format!("time left {}", countdown(left()))>
+        <span class="countdown" class:urgent=move || is_urgent(left()) role="timer" data-deadline=deadline_ms
+            aria-label=move || format!("time left {}", countdown(left()))>
             {move || countdown(left())}
         </span>
     }
+}
+
+/// Keeps every [`Countdown`] of a page rendered on the server ticking: one timer for the
+/// page, from the server's `server_now_ms` (so the browser's clock being off does not
+/// matter). Renders nothing.
+#[island]
+pub fn Countdowns(server_now_ms: i64) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    {
+        let offset = server_now_ms - js_sys::Date::now() as i64;
+        let tick = move || {
+            let now = js_sys::Date::now() as i64 + offset;
+            for el in crate::app::browser::select_all("span.countdown[data-deadline]") {
+                let Some(deadline) = el
+                    .get_attribute("data-deadline")
+                    .and_then(|d| d.parse::<i64>().ok())
+                else {
+                    continue;
+                };
+                let left = deadline - now;
+                let text = countdown(left);
+                if el.text_content().as_deref() != Some(text.as_str()) {
+                    el.set_text_content(Some(&text));
+                    let _ = el.set_attribute("aria-label", &format!("time left {text}"));
+                }
+                let _ = el.class_list().toggle_with_force("urgent", is_urgent(left));
+            }
+        };
+        Effect::new(move |_| {
+            if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_secs(1)) {
+                on_cleanup(move || handle.clear());
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = server_now_ms;
 }
 
 /// Untrusted text: escaped (as all text is), invisible characters shown, isolated from
@@ -67,13 +105,8 @@ pub fn ticking_now(server_now_ms: i64) -> Signal<i64> {
     now.into()
 }
 
-/// Bumps `refresh` whenever the server reports a call change (browser only). The browser's
-/// `EventSource` reconnects by itself after a network error.
-pub fn live_updates(refresh: RwSignal<u32>) {
-    live_updates_from("/inbox/events", "call", refresh);
-}
-
-/// Bumps `refresh` whenever the event stream at `url` sends an `event` (or asks to resync).
+/// Bumps `refresh` whenever the event stream at `url` sends an `event` (or asks to resync);
+/// browser only. The browser's `EventSource` reconnects by itself after a network error.
 pub fn live_updates_from(url: &'static str, event: &'static str, refresh: RwSignal<u32>) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
@@ -128,41 +161,49 @@ pub fn textarea_html(text: &str) -> String {
 /// A moment, for people: in the viewer's time zone and relative to now ("14:02 · 3 min
 /// ago", "in 12 min"), the exact UTC time on hover. The server renders the UTC time (it
 /// does not know the viewer's zone); the browser rewrites it once hydrated, and keeps the
-/// relative part fresh.
-#[component]
+/// relative part fresh. An island of its own where the page around it has none.
+#[island]
 pub fn Time(
     /// RFC 3339.
     at: String,
 ) -> impl IntoView {
-    let ms = chrono::DateTime::parse_from_rfc3339(&at)
-        .map(|d| d.timestamp_millis())
-        .ok();
-    let exact = ms
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| at.clone());
-    let first = ms
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| at.clone());
+    // The server renders the exact UTC time; the browser (without chrono, which would
+    // weigh on the bundle) rewrites it in the viewer's zone once hydrated.
+    #[cfg(not(feature = "hydrate"))]
+    let (exact, first) = {
+        let parsed = chrono::DateTime::parse_from_rfc3339(&at).ok();
+        let shown = |format: &str| {
+            parsed
+                .map(|d| d.with_timezone(&chrono::Utc).format(format).to_string())
+                .unwrap_or_else(|| at.clone())
+        };
+        (shown("%Y-%m-%d %H:%M:%S UTC"), shown("%Y-%m-%d %H:%M UTC"))
+    };
+    #[cfg(feature = "hydrate")]
+    let (exact, first) = (at.clone(), at.clone());
     let text = RwSignal::new(first);
     #[cfg(feature = "hydrate")]
-    if let Some(ms) = ms {
-        let render = move || {
-            let now = js_sys::Date::now() as i64;
-            text.set(format!(
-                "{} · {}",
-                local_time(ms, now),
-                crate::domain::inbox::relative(ms - now)
-            ));
-        };
-        Effect::new(move |_| {
-            render();
-            if let Ok(handle) = set_interval_with_handle(render, std::time::Duration::from_secs(30))
-            {
-                on_cleanup(move || handle.clear());
-            }
-        });
+    {
+        let ms = js_sys::Date::parse(&at);
+        if ms.is_finite() {
+            let ms = ms as i64;
+            let render = move || {
+                let now = js_sys::Date::now() as i64;
+                text.set(format!(
+                    "{} · {}",
+                    local_time(ms, now),
+                    crate::domain::inbox::relative(ms - now)
+                ));
+            };
+            Effect::new(move |_| {
+                render();
+                if let Ok(handle) =
+                    set_interval_with_handle(render, std::time::Duration::from_secs(30))
+                {
+                    on_cleanup(move || handle.clear());
+                }
+            });
+        }
     }
     view! { <time class="moment" datetime=at title=exact>{move || text.get()}</time> }
 }

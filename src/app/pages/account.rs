@@ -32,20 +32,16 @@ pub async fn change_password(
         &token,
         &crate::app::session::client_addr(),
     )
-    .await
+    .await?;
+    // A plain form: back to the page, which then says it is done.
+    leptos_axum::redirect("/account?done=password");
+    Ok(())
 }
 
 /// The account page.
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let session = use_session();
-    let change = ServerAction::<ChangePassword>::new();
-    let result = move || {
-        change.value().get().map(|r| match r {
-            Ok(()) => view! { <p class="ok" role="status">"Your password is changed; your other sessions have ended."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-    };
     view! {
         <Title text="Account · askfirst" />
         <section class="card narrow">
@@ -64,13 +60,32 @@ pub fn AccountPage() -> impl IntoView {
                 })}
             </Transition>
             <h2>"Change your password"</h2>
-            <ActionForm action=change>
-                <PasswordField id="current-password" name="current" label="Current password" autocomplete="current-password" />
-                <PasswordField id="new-password" name="password" label="New password" autocomplete="new-password" />
-                <PasswordField id="confirm-password" name="password_confirm" label="New password again" autocomplete="new-password" />
-                {result}
-                <button type="submit">"Change password"</button>
-            </ActionForm>
+            <ChangePasswordForm />
         </section>
+    }
+}
+
+/// The change-password form, with its outcome: a plain form (the server comes back to
+/// the page with `?done=password`, or with the error).
+#[component]
+fn ChangePasswordForm() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let done = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("done")
+        .is_some_and(|d| d == "password");
+    let result = match change.value().get_untracked() {
+        Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+        _ if done => Some(view! { <p class="ok" role="status">"Your password is changed; your other sessions have ended."</p> }.into_any()),
+        _ => None,
+    };
+    view! {
+        <ActionForm action=change>
+            <PasswordField id="current-password" name="current" label="Current password" autocomplete="current-password" />
+            <PasswordField id="new-password" name="password" label="New password" autocomplete="new-password" />
+            <PasswordField id="confirm-password" name="password_confirm" label="New password again" autocomplete="new-password" />
+            {result}
+            <button type="submit">"Change password"</button>
+        </ActionForm>
     }
 }

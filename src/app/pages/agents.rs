@@ -130,9 +130,20 @@ pub async fn save_limits(
         .await
 }
 
-/// The agents page.
+/// The page: its title, and the console island that is the rest.
 #[component]
 pub fn AgentsPage() -> impl IntoView {
+    view! {
+        <Title text="Agents · askfirst" />
+        <AgentsLive />
+    }
+}
+
+/// Agents: the list, keys shown once, limits (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn AgentsLive() -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let create = ServerAction::<AgentCreate>::new();
     let enabled = ServerAction::<AgentEnabled>::new();
     let rotate_key = ServerAction::<AgentRotateKey>::new();
@@ -199,7 +210,6 @@ pub fn AgentsPage() -> impl IntoView {
         view! { {created} {rotated} {other} }
     };
     view! {
-        <Title text="Agents · askfirst" />
         <section class="card">
             <h1>"Agents"</h1>
             {shown_once}

@@ -190,14 +190,24 @@ fn GrantRow(grant: GrantView, revoke: ServerAction<GrantRevoke>) -> impl IntoVie
     }
 }
 
-/// The bypass list and request form.
+/// The bypass list and request form, and the grants.
 #[component]
 pub fn BypassesPage() -> impl IntoView {
+    view! {
+        <Title text="Bypasses · askfirst" />
+        <BypassesLive />
+    }
+}
+
+/// The bypasses, the request form and the grants (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn BypassesLive() -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let request = ServerAction::<BypassRequest>::new();
     let preview = ServerAction::<BypassPreview>::new();
     let data = Resource::new(move || request.version().get(), |_| load_bypasses());
     view! {
-        <Title text="Bypasses · askfirst" />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -321,29 +331,35 @@ fn BypassFields(max_window: u64) -> impl IntoView {
     }
 }
 
-/// One bypass.
+/// One bypass: its number in the path, the rest an island.
 #[component]
 pub fn BypassPageView() -> impl IntoView {
-    let params = use_params_map();
+    let id = use_params_map().get_untracked().get("id");
+    view! {
+        <Title text="Bypass · askfirst" />
+        <BypassLive id />
+    }
+}
+
+/// A bypass with its sign-off and revocation forms (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn BypassLive(id: Option<String>) -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let review = ServerAction::<SignoffReview>::new();
     let revoke = ServerAction::<BypassRevoke>::new();
+    let id = StoredValue::new(id);
     let data = Resource::new(
-        move || {
-            (
-                params.get().get("id"),
-                review.version().get(),
-                revoke.version().get(),
-            )
-        },
-        |(id, _, _)| async move {
+        move || (review.version().get(), revoke.version().get()),
+        move |_| async move {
             let id = id
+                .get_value()
                 .and_then(|i| i.parse::<i64>().ok())
                 .ok_or_else(|| AppError::NotFound("no such bypass".into()))?;
             load_bypass(id).await
         },
     );
     view! {
-        <Title text="Bypass · askfirst" />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {

@@ -5,7 +5,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::home::page_error;
-use crate::app::widgets::{ticking_now, Countdown, LongText, RiskBadges, Time};
+use crate::app::widgets::{Countdown, Countdowns, LongText, RiskBadges, Time};
 use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallStatus, CallView};
 use crate::domain::inbox::{arg_diff, tool_label, visible, CardData, DiffLine, VersionView};
@@ -39,22 +39,15 @@ pub async fn card_seen(id: String, expanded: bool) -> Result<(), AppError> {
     guard::state()?.gate.card_seen(&user, &id, expanded).await
 }
 
-/// Tells the server, from the browser, that the full arguments were expanded (the opening
-/// itself the server noted when it served the card). Only for calls still waiting.
-#[cfg(feature = "hydrate")]
-fn note_expanded(id: String) {
-    leptos::task::spawn_local(async move {
-        let _ = card_seen(id, true).await;
-    });
-}
-
 /// Flags a call that ran as one that should not have, with why. Approvers and above; the
 /// insights count flags per call pattern and may suggest a gate.
 #[server(prefix = "/rpc", endpoint = "flag_call")]
 pub async fn flag_call(id: String, reason: String) -> Result<(), AppError> {
     use crate::auth::guard;
     let user = guard::require_role(crate::domain::Role::Approver).await?;
-    guard::state()?.gate.flag_call(&user, &id, &reason).await
+    guard::state()?.gate.flag_call(&user, &id, &reason).await?;
+    leptos_axum::redirect(&format!("/calls/{}?done=flagged", urlencode(&id)));
+    Ok(())
 }
 
 /// Approve or deny a call as the signed-in person. `hash` names the arguments the person
@@ -111,7 +104,9 @@ pub async fn decide_call(
         .transpose()?;
     let input = DecisionInput {
         approve,
-        feedback,
+        // A browser posting a textarea sends its line breaks as CRLF: the agent gets the
+        // text as it was typed.
+        feedback: feedback.map(|f| f.replace("\r\n", "\n")),
         confirm: confirm.filter(|c| !c.is_empty()),
         edited_args,
         shown_hash: hash,
@@ -127,69 +122,52 @@ pub async fn decide_call(
 pub async fn extend_call(id: String, minutes: u64, reason: String) -> Result<CallView, AppError> {
     use crate::auth::guard;
     let user = guard::require_role(crate::domain::Role::Approver).await?;
-    guard::state()?
+    let call = guard::state()?
         .gate
         .extend(&id, &user, minutes.saturating_mul(60), &reason)
-        .await
+        .await?;
+    leptos_axum::redirect(&format!("/calls/{}?done=extended", urlencode(&id)));
+    Ok(call)
 }
 
-/// The decision card page.
+/// The decision card page, rendered on the server (again after every decision, edit or
+/// extension: its forms are plain forms that come back to it). Islands: the approve
+/// form's checks ([`ApproveControls`]), the full arguments' opening ([`FullArgs`]) and
+/// the countdown.
 #[component]
 pub fn CallPage() -> impl IntoView {
-    let params = use_params_map();
-    let approve = ServerAction::<DecideCall>::new();
-    let deny = ServerAction::<DecideCall>::new();
-    let extend = ServerAction::<ExtendCall>::new();
-    let data = Resource::new(
-        move || {
-            (
-                params.get().get("id").unwrap_or_default(),
-                approve.version().get(),
-                deny.version().get(),
-                extend.version().get(),
-            )
-        },
-        |(id, _, _, _)| load_card(id),
-    );
+    let id = use_params_map()
+        .get_untracked()
+        .get("id")
+        .unwrap_or_default();
+    let query = use_query_map().get_untracked();
+    // `?intent=approve|deny` (the inbox's `a`/`d` keys): the form to focus.
+    let intent = query.get("intent");
+    // `?done=extended|flagged`: what a form just did (the form came back here).
+    let done = query.get("done");
+    let data = Resource::new(|| (), move |_| load_card(id.clone()));
     view! {
         <Title text="Decide · askfirst" />
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(data) => view! { <Card data approve deny extend /> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let (intent, done) = (intent.clone(), done.clone());
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(data) => view! { <Card data intent done /> }.into_any(),
+                        Err(error) => page_error(error),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
 #[component]
-fn Card(
-    data: CardData,
-    approve: ServerAction<DecideCall>,
-    deny: ServerAction<DecideCall>,
-    extend: ServerAction<ExtendCall>,
-) -> impl IntoView {
-    let now = ticking_now(data.now_ms);
+fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl IntoView {
+    let now = Signal::stored(data.now_ms);
     let call = data.call.clone();
     let plan = plan_line(&call);
     let tracked = (call.status == CallStatus::Pending && data.can_decide).then(|| call.id.clone());
-    let on_expand = move |ev: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let open = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
-                .is_some_and(|d| d.open());
-            if let (true, Some(id)) = (open, tracked.clone()) {
-                note_expanded(id);
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (ev, &tracked);
-    };
     let summary = call
         .context
         .as_ref()
@@ -272,7 +250,7 @@ fn Card(
                 <header class="card-head">
                     <h1 id="card-title">{if status == CallStatus::Pending { "Approval requested" } else { "Call" }}</h1>
                     <span class=format!("status status-{status}")>{status.as_str()}</span>
-                    {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! { <Countdown deadline_ms=d now /> })}
+                    {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! { <Countdown deadline_ms=d now /> <Countdowns server_now_ms=data.now_ms /> })}
                 </header>
                 {match &call.approved_by {
                     Some(ApprovedBy::Bypass(k)) => view! {
@@ -309,7 +287,7 @@ fn Card(
                     <dd>
                         <strong class="tool">{tool_label(&call.tool)}</strong> " " <code class="agent-text">{visible(&call.tool)}</code>
                         <ul class="arg-list">{key_args}</ul>
-                        <details class="full-args" on:toggle=on_expand><summary>{format!("Full arguments (JSON, {args_size})")}</summary><pre class="json agent-text">{args_json.clone()}</pre></details>
+                        <FullArgs seen=tracked summary=format!("Full arguments (JSON, {args_size})")><pre class="json agent-text">{args_json.clone()}</pre></FullArgs>
                         {versions}
                     </dd>
                     <dt>"Reason"</dt>
@@ -334,9 +312,9 @@ fn Card(
                         {data.still_needed.clone().map(|n| view! { <p class="still-needed">"Still needed: " {n}</p> })}
                     }.into_any()}</dd>
                 </dl>
-                <Decide data=data.clone() approve deny />
-                <Extend data=data.clone() extend />
-                <Flags data=data.clone() />
+                <Decide data=data.clone() intent />
+                <Extend data=data.clone() done=done.clone() />
+                <Flags data=data.clone() done />
                 {(!call.decisions.is_empty()).then(|| view! { <h2>"Reviews"</h2> <ul class="decisions">{decisions}</ul> })}
             </article>
             <aside class="card history-panel" aria-label="History">
@@ -400,9 +378,10 @@ fn Outcome(call: CallView) -> impl IntoView {
 /// it they are approved as shown, which keeps the form's body well under the 1 MiB limit.
 const EDITABLE_ARGS_BYTES: usize = 128 * 1024;
 
-/// People's flags on a call that ran, and the form to add one.
+/// People's flags on a call that ran, and the form to add one (a plain form: it comes
+/// back to the card, `?done=flagged`).
 #[component]
-fn Flags(data: CardData) -> impl IntoView {
+fn Flags(data: CardData, done: Option<String>) -> impl IntoView {
     let flag = ServerAction::<FlagCall>::new();
     let ran = data.call.status.was_let_through();
     let list = data
@@ -415,19 +394,20 @@ fn Flags(data: CardData) -> impl IntoView {
             }
         })
         .collect_view();
-    let outcome = move || {
-        flag.value().get().map(|r| match r {
-            Ok(()) => view! { <p class="ok" role="status">"Flagged. The insights count it for this call's pattern."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
+    let error = flag.value().get_untracked().and_then(|r| r.err());
+    let outcome = match (error, done.as_deref()) {
+        (Some(e), _) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
+        (None, Some("flagged")) => Some(view! { <p class="ok" role="status">"Flagged. The insights count it for this call's pattern."</p> }.into_any()),
+        _ => None,
     };
+    let open = outcome.is_some();
     let id = data.call.id.clone();
     (ran || !data.flags.is_empty()).then(|| {
         view! {
             <section class="flags" aria-label="Flags">
                 {(!data.flags.is_empty()).then(|| view! { <h2>"Flags"</h2> <ul>{list}</ul> })}
                 {ran.then(|| view! {
-                    <details class="flag-form">
+                    <details class="flag-form" open=open>
                         <summary>"Flag: this should not have run"</summary>
                         <ActionForm action=flag>
                             <input type="hidden" name="id" value=id.clone() />
@@ -508,32 +488,28 @@ fn plan_line(call: &CallView) -> String {
     }
 }
 
-/// The approve and deny forms, or why the signed-in person cannot decide.
+/// The approve and deny forms, or why the signed-in person cannot decide. Plain forms:
+/// the server decides and comes back to the card (with the error in the URL, if any).
 #[component]
-fn Decide(
-    data: CardData,
-    approve: ServerAction<DecideCall>,
-    deny: ServerAction<DecideCall>,
-) -> impl IntoView {
-    let result = move || {
-        [approve.value().get(), deny.value().get()]
-            .into_iter()
-            .flatten()
-            .find_map(|r| r.err())
-            .map(|e| {
-                let text = match &e {
-                    AppError::State(StateCode::NotPending | StateCode::DeadlinePassed, _) => {
-                        format!("Too late: {e}")
-                    }
-                    AppError::State(StateCode::StaleView, _) => format!(
-                        "The arguments changed since you opened this call — review again. \
-                         The card now shows the current version ({e})."
-                    ),
-                    _ => e.to_string(),
-                };
-                view! { <p class="error" role="alert">{text}</p> }
-            })
-    };
+fn Decide(data: CardData, intent: Option<String>) -> impl IntoView {
+    let decide = ServerAction::<DecideCall>::new();
+    let result = decide
+        .value()
+        .get_untracked()
+        .and_then(|r| r.err())
+        .map(|e| {
+            let text = match &e {
+                AppError::State(StateCode::NotPending | StateCode::DeadlinePassed, _) => {
+                    format!("Too late: {e}")
+                }
+                AppError::State(StateCode::StaleView, _) => format!(
+                    "The arguments changed since you opened this call — review again. \
+                 The card now shows the current version ({e})."
+                ),
+                _ => e.to_string(),
+            };
+            view! { <p class="error" role="alert">{text}</p> }
+        });
     if !data.can_decide {
         return view! {
             {result}
@@ -551,124 +527,53 @@ fn Decide(
         .map(|c| c.hash.clone())
         .unwrap_or_default();
     let deny_hash = hash.clone();
-    let phrase = call.confirm.clone();
-    let typed = RwSignal::new(String::new());
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
-    let phrase_ok = {
-        let phrase = phrase.clone();
-        move || {
-            phrase
-                .as_ref()
-                .is_none_or(|p| typed.get().trim() == p.trim())
-        }
-    };
-    let original = call.args.clone();
     // Invisible characters are written as `\u` escapes: the text stays exact and visible.
     let full_text = crate::domain::invisible::escape_json(&call.args);
     // Arguments too large to edit in a text box (and to post back within a form's body
     // limit) are approved as shown; the CLI edits them.
     let editable = full_text.len() <= EDITABLE_ARGS_BYTES;
     let args_size = crate::domain::inbox::size_label(full_text.len());
-    let args_text = RwSignal::new(if editable { full_text } else { String::new() });
-    let parsed = move || serde_json::from_str::<serde_json::Value>(&args_text.get());
-    let args_error = move || match parsed() {
-        _ if !editable => None,
-        Ok(v) if v.is_object() => None,
-        Ok(_) => Some("Arguments must be a JSON object.".to_string()),
-        Err(e) => Some(format!("Not valid JSON: {e}")),
-    };
-    let diff = move || {
-        let Ok(edited) = parsed() else { return None };
-        if !editable {
-            return None;
-        }
-        if edited == original {
-            return None;
-        }
-        Some(view! {
-            <div class="diff" aria-live="polite"><h3>"You changed"</h3>
-                <DiffList before=original.clone() after=edited />
-                <p class="hint">"Your edit becomes a new version: approvals of the current one stop counting, and policy checks the new arguments again (it may ask for more)."</p>
-            </div>
-        })
-    };
-    let approve_disabled = {
-        let phrase_ok = phrase_ok.clone();
-        move || {
-            hydrated.get() && (!phrase_ok() || args_error().is_some() || approve.pending().get())
-        }
-    };
-    let intent = use_query_map().get_untracked().get("intent");
-    let (focus_confirm, focus_deny) = (
-        intent.as_deref() == Some("approve"),
-        intent.as_deref() == Some("deny"),
-    );
+    let focus_deny = intent.as_deref() == Some("deny");
     let deny_id = id.clone();
-    keyboard(hydrated);
+    let grant = grant.map(|g| {
+        let max_minutes = (g.max_secs / 60).max(1);
+        let similar = (!g.pointers.is_empty()).then(|| {
+            let by = g.pointers.join(", ");
+            view! {
+                <label class="checkbox"><input type="checkbox" name="grant_similar" value="true" />
+                    " …and similar ones (same " <code>{by}</code> ")"</label>
+            }
+        });
+        view! {
+            <fieldset class="grant" aria-label="Remember this approval">
+                <label class="checkbox"><input type="checkbox" name="grant" value="true" />
+                    " Also approve identical calls (same agent, tool and arguments)"</label>
+                <div class="grant-terms">
+                    <label for="grant-minutes">"for the next (minutes)"</label>
+                    <input id="grant-minutes" name="grant_minutes" type="number" min="1" max=max_minutes value=max_minutes.min(30) />
+                    <label for="grant-uses">"at most (uses)"</label>
+                    <input id="grant-uses" name="grant_uses" type="number" min="1" max=g.max_uses value=g.max_uses.min(5) />
+                </div>
+                {similar}
+            </fieldset>
+        }
+    });
+    let form = ApproveForm {
+        phrase: call.confirm.clone(),
+        focus_confirm: intent.as_deref() == Some("approve"),
+        args_text: if editable { full_text } else { String::new() },
+        args_size: (!editable).then_some(args_size),
+    };
     view! {
         {result}
         <div class="decide">
-            <ActionForm action=approve attr:class="approve-form" attr:aria-label="Approve">
+            <ActionForm action=decide attr:class="approve-form" attr:aria-label="Approve">
                 <input type="hidden" name="id" value=id />
                 <input type="hidden" name="decision" value="approve" />
                 <input type="hidden" name="hash" value=hash />
-                {phrase.clone().map(|p| view! {
-                    <label for="confirm">"Type " <code class="agent-text">{visible(&p)}</code> " to approve"</label>
-                    <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
-                        on:input=move |ev| typed.set(event_target_value(&ev)) autofocus=focus_confirm />
-                })}
-                {grant.map(|g| {
-                    let max_minutes = (g.max_secs / 60).max(1);
-                    let similar = (!g.pointers.is_empty()).then(|| {
-                        let by = g.pointers.join(", ");
-                        view! {
-                            <label class="checkbox"><input type="checkbox" name="grant_similar" value="true" />
-                                " …and similar ones (same " <code>{by}</code> ")"</label>
-                        }
-                    });
-                    view! {
-                        <fieldset class="grant" aria-label="Remember this approval">
-                            <label class="checkbox"><input type="checkbox" name="grant" value="true" />
-                                " Also approve identical calls (same agent, tool and arguments)"</label>
-                            <div class="grant-terms">
-                                <label for="grant-minutes">"for the next (minutes)"</label>
-                                <input id="grant-minutes" name="grant_minutes" type="number" min="1" max=max_minutes value=max_minutes.min(30) />
-                                <label for="grant-uses">"at most (uses)"</label>
-                                <input id="grant-uses" name="grant_uses" type="number" min="1" max=g.max_uses value=g.max_uses.min(5) />
-                            </div>
-                            {similar}
-                        </fieldset>
-                    }
-                })}
-                <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
-                <details class="edit-args">
-                    <summary>"Edit arguments or add a note, then approve"</summary>
-                    {if editable {
-                        view! {
-                            <label for="args">"Arguments (JSON)"</label>
-                            // `prop:value` keeps the field equal to the version this card shows
-                            // when the card is re-rendered in place for a newer one: a form that
-                            // posted an older version's arguments back would silently revert an
-                            // edit.
-                            <textarea id="args" name="args" rows="6" spellcheck="false" prop:value=args_text
-                                on:input=move |ev| args_text.set(event_target_value(&ev))
-                                inner_html=crate::app::widgets::textarea_html(&args_text.get_untracked())></textarea>
-                        }.into_any()
-                    } else {
-                        view! {
-                            <p class="hint">{format!(
-                                "These arguments are {args_size}: too large to edit here. Approve them as shown, or edit them with `askfirst calls approve ID --args …`."
-                            )}</p>
-                        }.into_any()
-                    }}
-                    {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
-                    {diff}
-                    <label for="approve-feedback">"Note for the agent (optional)"</label>
-                    <input id="approve-feedback" name="feedback" maxlength="4000" />
-                </details>
+                <ApproveControls form>{grant}</ApproveControls>
             </ActionForm>
-            <ActionForm action=deny attr:class="deny-form" attr:aria-label="Deny">
+            <ActionForm action=decide attr:class="deny-form" attr:aria-label="Deny">
                 <input type="hidden" name="id" value=deny_id />
                 <input type="hidden" name="decision" value="deny" />
                 <input type="hidden" name="hash" value=deny_hash />
@@ -682,7 +587,7 @@ fn Decide(
                 <textarea id="deny-feedback" name="feedback" rows="2" maxlength="4000"
                     autofocus=focus_deny></textarea>
                 <div class="deny-actions">
-                    <button type="submit" class="deny" disabled=move || deny.pending().get()>"Deny"</button>
+                    <button type="submit" class="deny">"Deny"</button>
                     <label class="checkbox" title="The agent is told not to retry, and the same call is denied at once for a while">
                         <input type="checkbox" name="do_not_retry" value="true" /> " Do not retry"</label>
                 </div>
@@ -690,6 +595,101 @@ fn Decide(
         </div>
     }
     .into_any()
+}
+
+/// What the approve form's island needs to know.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct ApproveForm {
+    /// The phrase to type before approving, if the rule asks for one.
+    phrase: Option<String>,
+    /// Whether the person came to approve (the inbox's `a`): the phrase field takes focus.
+    focus_confirm: bool,
+    /// The arguments as the edit box holds them (empty when too large to edit).
+    args_text: String,
+    /// When too large to edit: their size, in words.
+    args_size: Option<String>,
+}
+
+/// The inside of the approve form: the typed confirmation, Approve (held back until the
+/// phrase is typed and an edit is valid JSON), and the argument editor with what the edit
+/// changes. `children` (the grant's terms) sit between the phrase and the button. With
+/// the wasm running, `a` presses Approve and `d` moves to the deny reason.
+#[island]
+fn ApproveControls(form: ApproveForm, children: Children) -> impl IntoView {
+    let ApproveForm {
+        phrase,
+        focus_confirm,
+        args_text: full_text,
+        args_size,
+    } = form;
+    let editable = args_size.is_none();
+    let typed = RwSignal::new(String::new());
+    // On the server (and so without the wasm) nothing is held back: the server checks.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let phrase_ok = {
+        let phrase = phrase.clone();
+        move || {
+            phrase
+                .as_ref()
+                .is_none_or(|p| typed.get().trim() == p.trim())
+        }
+    };
+    let original = serde_json::from_str::<serde_json::Value>(&full_text).unwrap_or_default();
+    let args_text = RwSignal::new(full_text);
+    let parsed = move || serde_json::from_str::<serde_json::Value>(&args_text.get());
+    let args_error = move || match parsed() {
+        _ if !editable => None,
+        Ok(v) if v.is_object() => None,
+        Ok(_) => Some("Arguments must be a JSON object.".to_string()),
+        Err(e) => Some(format!("Not valid JSON: {e}")),
+    };
+    let diff = move || {
+        let Ok(edited) = parsed() else { return None };
+        if !editable || edited == original {
+            return None;
+        }
+        Some(view! {
+            <div class="diff" aria-live="polite"><h3>"You changed"</h3>
+                <DiffList before=original.clone() after=edited />
+                <p class="hint">"Your edit becomes a new version: approvals of the current one stop counting, and policy checks the new arguments again (it may ask for more)."</p>
+            </div>
+        })
+    };
+    let approve_disabled = {
+        let phrase_ok = phrase_ok.clone();
+        move || hydrated.get() && (!phrase_ok() || args_error().is_some())
+    };
+    keyboard(hydrated);
+    view! {
+        {phrase.clone().map(|p| view! {
+            <label for="confirm">"Type " <code class="agent-text">{visible(&p)}</code> " to approve"</label>
+            <input id="confirm" name="confirm" autocomplete="off" spellcheck="false"
+                on:input=move |ev| typed.set(event_target_value(&ev)) autofocus=focus_confirm />
+        })}
+        {children()}
+        <button type="submit" class="approve" disabled=approve_disabled>"Approve"</button>
+        <details class="edit-args">
+            <summary>"Edit arguments or add a note, then approve"</summary>
+            {match args_size {
+                None => view! {
+                    <label for="args">"Arguments (JSON)"</label>
+                    <textarea id="args" name="args" rows="6" spellcheck="false" prop:value=args_text
+                        on:input=move |ev| args_text.set(event_target_value(&ev))
+                        inner_html=crate::app::widgets::textarea_html(&args_text.get_untracked())></textarea>
+                }.into_any(),
+                Some(size) => view! {
+                    <p class="hint">{format!(
+                        "These arguments are {size}: too large to edit here. Approve them as shown, or edit them with `askfirst calls approve ID --args …`."
+                    )}</p>
+                }.into_any(),
+            }}
+            {move || args_error().map(|e| view! { <p class="error">{e}</p> })}
+            {diff}
+            <label for="approve-feedback">"Note for the agent (optional)"</label>
+            <input id="approve-feedback" name="feedback" maxlength="4000" />
+        </details>
+    }
 }
 
 /// On the card: `a` presses Approve (when it is enabled), `d` moves to the deny reason.
@@ -728,22 +728,33 @@ fn keyboard(hydrated: RwSignal<bool>) {
 }
 
 /// "Give it more time": for someone who may review a pending call, while extensions are
-/// left.
+/// left (a plain form: it comes back to the card, `?done=extended`).
 #[component]
-fn Extend(data: CardData, extend: ServerAction<ExtendCall>) -> impl IntoView {
+fn Extend(data: CardData, done: Option<String>) -> impl IntoView {
+    let extend = ServerAction::<ExtendCall>::new();
+    let error = extend.value().get_untracked().and_then(|r| r.err());
+    let outcome = match (error, done.as_deref()) {
+        (Some(e), _) => {
+            Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any())
+        }
+        (None, Some("extended")) => Some(
+            view! { <p class="ok" role="status">"Extended: the agent sees the new deadline."</p> }
+                .into_any(),
+        ),
+        _ => None,
+    };
     let offer = data
         .extend
         .clone()
-        .filter(|_| data.call.status == CallStatus::Pending)?;
-    let max_minutes = (offer.max_secs / 60).max(1);
-    let outcome = move || {
-        extend.value().get().map(|r| match r {
-            Ok(_) => view! { <p class="ok" role="status">"Extended: the agent sees the new deadline."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
+        .filter(|_| data.call.status == CallStatus::Pending);
+    let Some(offer) = offer else {
+        // Nothing more to give (or the call is decided): only what was just done.
+        return outcome;
     };
+    let max_minutes = (offer.max_secs / 60).max(1);
+    let open = outcome.is_some();
     Some(view! {
-        <details class="extend">
+        <details class="extend" open=open>
             <summary>{format!("Need more time? Extend the deadline ({} left)", offer.left)}</summary>
             <ActionForm action=extend attr:aria-label="Extend the deadline">
                 <input type="hidden" name="id" value=data.call.id.clone() />
@@ -755,5 +766,39 @@ fn Extend(data: CardData, extend: ServerAction<ExtendCall>) -> impl IntoView {
             </ActionForm>
             {outcome}
         </details>
-    })
+    }.into_any())
+}
+
+/// The full arguments, folded: opening them is noted for the rubber-stamp watch (`seen`:
+/// the call, when the viewer may review it and it still waits). An island for that note;
+/// the arguments themselves are rendered on the server.
+#[island]
+fn FullArgs(seen: Option<String>, summary: String, children: Children) -> impl IntoView {
+    let on_toggle = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let open = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
+                .is_some_and(|d| d.open());
+            if let (true, Some(id)) = (open, seen.clone()) {
+                leptos::task::spawn_local(async move {
+                    let fields = [("id", id), ("expanded", "true".to_string())];
+                    let _ = crate::app::browser::post_form("/rpc/card_seen", &fields).await;
+                });
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, &seen);
+    };
+    view! {
+        <details class="full-args" on:toggle=on_toggle><summary>{summary}</summary>{children()}</details>
+    }
+}
+
+/// Percent-encodes a path segment.
+#[cfg(feature = "ssr")]
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

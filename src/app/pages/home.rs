@@ -70,7 +70,15 @@ pub fn ErrorNote(error: AppError) -> impl IntoView {
 pub fn page_error(error: AppError) -> AnyView {
     match error {
         AppError::Unauthenticated => {
-            view! { <leptos_router::components::Redirect path="/login" /> }.into_any()
+            // On the server a redirect; in an island (a session that ended meanwhile) a
+            // page load.
+            #[cfg(feature = "ssr")]
+            return view! { <leptos_router::components::Redirect path="/login" /> }.into_any();
+            #[cfg(not(feature = "ssr"))]
+            {
+                crate::app::browser::go_to("/login");
+                ().into_any()
+            }
         }
         error => {
             #[cfg(feature = "ssr")]

@@ -1,8 +1,9 @@
 //! `/inbox`: pending calls, soonest deadline first, live.
 
 use super::home::page_error;
-use crate::app::widgets::{live_updates, ticking_now, Countdown, RiskBadges};
+use crate::app::widgets::{Countdown, Countdowns, RiskBadges};
 use crate::domain::inbox::{tool_label, BatchOutcome, FilterCount, InboxData, InboxItem};
+use crate::domain::workflow::DenialReason;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -62,7 +63,7 @@ pub async fn decide_batch(
         .collect::<Result<Vec<_>, _>>()?;
     let template = DecisionInput {
         approve,
-        feedback,
+        feedback: feedback.map(|f| f.replace("\r\n", "\n")),
         reason_code: reason_code.filter(|c| !c.is_empty() && !approve),
         do_not_retry: !approve && do_not_retry.as_deref() == Some("true"),
         ..Default::default()
@@ -73,44 +74,54 @@ pub async fn decide_batch(
         .await
 }
 
-/// The inbox page.
+/// The inbox page, rendered on the server: the list, the filters and the counts. Its
+/// islands keep it live and make it quick to work through: [`InboxControls`] (keys,
+/// selection, batch decisions, live arrivals) and [`Countdowns`].
 #[component]
 pub fn InboxPage() -> impl IntoView {
-    let query = use_query_map();
-    let refresh = RwSignal::new(0u32);
-    live_updates(refresh);
-    // Kept across live refreshes: the selection, and what the last batch did.
-    let batch = ServerAction::<DecideBatch>::new();
-    let checked = RwSignal::new(Vec::<String>::new());
+    let query = use_query_map().get_untracked();
+    let filter = InboxQuery {
+        agent: query.get("agent"),
+        tool: query.get("tool"),
+        risk: query.get("risk"),
+        grouped: query.get("group").as_deref() == Some("similar"),
+    };
+    let asked = filter.clone();
     let data = Resource::new(
-        move || (query.get(), refresh.get()),
-        |(q, _)| load_inbox(q.get("agent"), q.get("tool"), q.get("risk")),
+        || (),
+        move |_| load_inbox(asked.agent.clone(), asked.tool.clone(), asked.risk.clone()),
     );
     view! {
         <Title text="Inbox · askfirst" />
-        <BatchResult batch checked />
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(data) => view! { <Inbox data batch checked /> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let filter = filter.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(data) => view! { <Inbox data filter /> }.into_any(),
+                        Err(error) => page_error(error),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
+/// What the inbox shows: the filters, and whether similar calls are folded together.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InboxQuery {
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    pub risk: Option<String>,
+    pub grouped: bool,
+}
+
+/// The parts a live update replaces are marked `data-live`: the count, the filters and
+/// the list.
 #[component]
-fn Inbox(
-    data: InboxData,
-    batch: ServerAction<DecideBatch>,
-    checked: RwSignal<Vec<String>>,
-) -> impl IntoView {
-    let now = ticking_now(data.now_ms);
-    let query = use_query_map();
-    let grouped = query.with_untracked(|q| q.get("group").as_deref() == Some("similar"));
-    let selected = RwSignal::new(0usize);
-    let anchor = RwSignal::new(None::<usize>);
+fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
+    let now = data.now_ms;
+    let grouped = filter.grouped;
     let mut items = data.items;
     if grouped {
         // Similar calls side by side, groups in the order of their soonest deadline.
@@ -120,27 +131,9 @@ fn Inbox(
         }
         items.sort_by_key(|item| first[&item.similar]);
     }
-    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-    // Calls that left the list meanwhile leave the selection.
-    if checked.with_untracked(|c| c.iter().any(|id| !ids.contains(id))) {
-        checked.update(|c| c.retain(|id| ids.contains(id)));
-    }
-    let hashes: std::collections::HashMap<String, String> = items
-        .iter()
-        .map(|i| (i.id.clone(), i.hash.clone()))
-        .collect();
-    keyboard(ids.clone(), selected, checked);
     let count = items.len();
     let total = data.total;
-    let filtered = move || {
-        let q = query.get();
-        ["agent", "tool", "risk"].iter().any(|k| q.get(k).is_some())
-    };
-    let pick = Pick {
-        ids: StoredValue::new(ids),
-        checked,
-        anchor,
-    };
+    let filtered = filter.agent.is_some() || filter.tool.is_some() || filter.risk.is_some();
     let rows = if grouped {
         let mut groups: Vec<SimilarGroup> = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -156,29 +149,21 @@ fn Inbox(
         groups
             .into_iter()
             .map(|(_, label, members)| {
-                let member_ids: Vec<String> = members.iter().map(|(_, m)| m.id.clone()).collect();
+                let ids = members
+                    .iter()
+                    .map(|(_, m)| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 let n = members.len();
-                let all = member_ids.clone();
-                let toggle_all = move |_| {
-                    checked.update(|c| {
-                        let every = all.iter().all(|id| c.contains(id));
-                        c.retain(|id| !all.contains(id));
-                        if !every {
-                            c.extend(all.iter().cloned());
-                        }
-                    })
-                };
-                let ids_for_state = member_ids.clone();
                 let rows = members
                     .into_iter()
-                    .map(|(i, item)| view! { <Row item index=i selected now pick /> })
+                    .map(|(i, item)| view! { <Row item index=i now /> })
                     .collect_view();
                 view! {
                     <li class="similar-group">
                         <div class="group-head">
-                            <input type="checkbox" class="pick" aria-label=format!("Select all {n} similar calls")
-                                prop:checked=move || checked.with(|c| ids_for_state.iter().all(|id| c.contains(id)))
-                                on:click=toggle_all />
+                            <input type="checkbox" class="pick-group" data-members=ids
+                                aria-label=format!("Select all {n} similar calls") />
                             <strong class="agent-text">{label}</strong> " " <span class="count">"×" {n}</span>
                         </div>
                         <ol class="call-list">{rows}</ol>
@@ -191,7 +176,7 @@ fn Inbox(
         items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| view! { <Row item index=i selected now pick /> })
+            .map(|(i, item)| view! { <Row item index=i now /> })
             .collect_view()
             .into_any()
     };
@@ -204,27 +189,30 @@ fn Inbox(
     view! {
         <section class="inbox">
             <header class="inbox-head">
-                <h1>"Inbox " <span class="count">{total}</span></h1>
+                <h1 data-live="count">"Inbox " <span class="count">{total}</span></h1>
                 <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"x"</kbd> " select · " <kbd>"Enter"</kbd> " open · "
                     <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " open to approve/deny · shift-click selects a range"</p>
                 {group_link}
             </header>
-            <Filters counts=data.counts />
-            <Show when=filtered>
-                <p><a href="/inbox">"Clear filters"</a></p>
-            </Show>
-            {(total > count as i64).then(|| view! {
-                <p class="hint truncated">
-                    {format!("Showing the {count} soonest deadlines of {total}. \
-                              Filter by agent, tool or risk to see the others.")}
-                </p>
-            })}
-            <BatchBar action=batch checked hashes=StoredValue::new(hashes) reasons=data.reasons.clone() />
-            {if count == 0 {
-                view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
-            } else {
-                view! { <ol class="call-list" aria-label="Pending calls">{rows}</ol> }.into_any()
-            }}
+            <div data-live="filters">
+                <Filters counts=data.counts />
+                {filtered.then(|| view! { <p><a href="/inbox">"Clear filters"</a></p> })}
+                {(total > count as i64).then(|| view! {
+                    <p class="hint truncated">
+                        {format!("Showing the {count} soonest deadlines of {total}. \
+                                  Filter by agent, tool or risk to see the others.")}
+                    </p>
+                })}
+            </div>
+            <InboxControls reasons=data.reasons />
+            <Countdowns server_now_ms=now />
+            <div data-live="list">
+                {if count == 0 {
+                    view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
+                } else {
+                    view! { <ol class="call-list" aria-label="Pending calls">{rows}</ol> }.into_any()
+                }}
+            </div>
         </section>
     }
 }
@@ -232,75 +220,100 @@ fn Inbox(
 /// Similar calls folded together: their key, a header, and each row with its position.
 type SimilarGroup = (String, String, Vec<(usize, InboxItem)>);
 
-/// The selection: which rows are ticked, and where a shift-click range starts.
-#[derive(Clone, Copy)]
-struct Pick {
-    ids: StoredValue<Vec<String>>,
-    checked: RwSignal<Vec<String>>,
-    anchor: RwSignal<Option<usize>>,
+/// One pending call. Its checkbox carries the hash of the arguments the row shows (what a
+/// batch decision of it reviews); the first row starts out focused.
+#[component]
+fn Row(item: InboxItem, index: usize, now: i64) -> impl IntoView {
+    let href = format!("/calls/{}", item.id);
+    let args = item
+        .key_args
+        .into_iter()
+        .map(|(k, v)| view! { <span class="arg"><span class="arg-key">{k}</span>"="<span class="arg-value">{v}</span></span> })
+        .collect_view();
+    let label = format!("Select {}", tool_label(&item.tool));
+    view! {
+        <li class="call-row" class:selected=index == 0 data-call=item.id.clone()>
+            <input type="checkbox" class="pick" aria-label=label data-hash=item.hash />
+            <a href=href class="call-link">
+                <span class="agent">{item.agent}</span>
+                <span class="action">
+                    <strong class="tool">{tool_label(&item.tool)}</strong>
+                    <span class="args">{args}</span>
+                    {item.confirm.then(|| view! { <span class="tag">"typed confirmation"</span> })}
+                    {item.escalated_to.map(|to| view! { <span class="tag escalated">"escalated to " {to}</span> })}
+                </span>
+                <span class="risks"><RiskBadges risk=item.risk /></span>
+                <span class="approvals">{item.approvals} " of " {item.approvals_required} " approvals"</span>
+                <Countdown deadline_ms=item.deadline_ms now=Signal::stored(now) />
+            </a>
+        </li>
+    }
 }
 
-impl Pick {
-    /// Ticks or unticks row `index`; with shift, every row between the last one clicked
-    /// and this one takes this row's new state.
-    fn click(self, index: usize, shift: bool) {
-        let ids = self.ids.get_value();
-        let Some(id) = ids.get(index).cloned() else {
-            return;
-        };
-        let on = !self.checked.with_untracked(|c| c.contains(&id));
-        let range = match (shift, self.anchor.get_untracked()) {
-            (true, Some(a)) => a.min(index)..=a.max(index),
-            _ => index..=index,
-        };
-        self.checked.update(|c| {
-            for id in &ids[range] {
-                c.retain(|x| x != id);
-                if on {
-                    c.push(id.clone());
-                }
-            }
-        });
-        self.anchor.set(Some(index));
+/// The inbox's island: keyboard triage (`j`/`k` move, `x` ticks, Enter opens, `a`/`d`
+/// open ready to approve or deny), ticking rows (shift-click for a range, a group's box for
+/// all its calls), deciding the ticked ones at once, and the list kept live. It works on
+/// the rows the server rendered; a live update replaces them with the server's newer ones.
+#[island]
+fn InboxControls(reasons: Vec<DenialReason>) -> impl IntoView {
+    let checked = RwSignal::new(Vec::<Ticked>::new());
+    let outcome = RwSignal::new(None::<Result<Vec<BatchOutcome>, String>>);
+    let pending = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    live::attach(checked);
+    view! {
+        <BatchResult outcome />
+        <BatchBar checked reasons outcome pending />
     }
+}
+
+/// A ticked row: the call, and the hash of the arguments it showed.
+#[derive(Clone, Debug, PartialEq)]
+struct Ticked {
+    id: String,
+    hash: String,
 }
 
 /// What to do with the ticked calls: approve them, or deny them with one reason — each
 /// call decided on its own; the result lists what happened to each.
 #[component]
 fn BatchBar(
-    action: ServerAction<DecideBatch>,
-    checked: RwSignal<Vec<String>>,
-    hashes: StoredValue<std::collections::HashMap<String, String>>,
-    reasons: Vec<crate::domain::workflow::DenialReason>,
+    checked: RwSignal<Vec<Ticked>>,
+    reasons: Vec<DenialReason>,
+    outcome: RwSignal<Option<Result<Vec<BatchOutcome>, String>>>,
+    pending: RwSignal<bool>,
 ) -> impl IntoView {
     let feedback = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let no_retry = RwSignal::new(false);
-    let send = move |decision: &str| {
-        let lines = checked
+    let send = move |decision: &'static str| {
+        let calls = checked
             .get_untracked()
             .iter()
-            .map(|id| {
-                let hash = hashes.with_value(|h| h.get(id).cloned().unwrap_or_default());
-                format!("{id} {hash}")
-            })
+            .map(|t| format!("{} {}", t.id, t.hash))
             .collect::<Vec<_>>()
             .join("\n");
-        let text = |s: RwSignal<String>| Some(s.get_untracked()).filter(|t| !t.trim().is_empty());
-        action.dispatch(DecideBatch {
-            calls: lines,
-            decision: decision.to_string(),
-            feedback: text(feedback),
-            reason_code: text(reason),
-            do_not_retry: Some(no_retry.get_untracked().to_string()),
-        });
+        let mut fields = vec![
+            ("calls", calls),
+            ("decision", decision.to_string()),
+            ("do_not_retry", no_retry.get_untracked().to_string()),
+        ];
+        for (name, value) in [("feedback", feedback), ("reason_code", reason)] {
+            let text = value.get_untracked();
+            if !text.trim().is_empty() {
+                fields.push((name, text));
+            }
+        }
+        #[cfg(feature = "hydrate")]
+        live::decide(fields, checked, outcome, pending);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (fields, outcome);
     };
     view! {
         <Show when=move || !checked.with(Vec::is_empty)>
             <div class="batch-bar" role="region" aria-label="Decide the selected calls">
                 <span class="batch-count">{move || checked.with(Vec::len)} " selected"</span>
-                <button type="button" class="approve" disabled=move || action.pending().get()
+                <button type="button" class="approve" disabled=move || pending.get()
                     on:click=move |_| send("approve")>"Approve selected"</button>
                 <select aria-label="Denial reason" on:change=move |ev| reason.set(event_target_value(&ev))>
                     <option value="">"— reason —"</option>
@@ -309,21 +322,23 @@ fn BatchBar(
                 <input aria-label="Why deny (to each agent)" placeholder="why deny"
                     on:input=move |ev| feedback.set(event_target_value(&ev)) />
                 <label class="checkbox"><input type="checkbox" on:change=move |ev| no_retry.set(event_target_checked(&ev)) /> " do not retry"</label>
-                <button type="button" class="deny" disabled=move || action.pending().get()
+                <button type="button" class="deny" disabled=move || pending.get()
                     on:click=move |_| send("deny")>"Deny selected"</button>
-                <button type="button" class="secondary small" on:click=move |_| checked.set(Vec::new())>"Clear"</button>
+                <button type="button" class="secondary small" on:click=move |_| {
+                    #[cfg(feature = "hydrate")]
+                    live::untick_all(checked);
+                }>"Clear"</button>
             </div>
         </Show>
     }
 }
 
-/// What the last batch decision did to each call (above the list, so a live refresh of
-/// the list keeps it).
+/// What the last batch decision did to each call (outside the live list, so a live
+/// update keeps it).
 #[component]
-fn BatchResult(batch: ServerAction<DecideBatch>, checked: RwSignal<Vec<String>>) -> impl IntoView {
-    let action = batch;
-    let results = move || {
-        action.value().get().map(|r| match r {
+fn BatchResult(outcome: RwSignal<Option<Result<Vec<BatchOutcome>, String>>>) -> impl IntoView {
+    move || {
+        outcome.get().map(|r| match r {
             Ok(list) => {
                 let items = list
                     .into_iter()
@@ -344,55 +359,259 @@ fn BatchResult(batch: ServerAction<DecideBatch>, checked: RwSignal<Vec<String>>)
                     .collect_view();
                 view! { <div class="batch-result" role="status"><h2>"Batch result"</h2><ul>{items}</ul></div> }.into_any()
             }
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
         })
-    };
-    Effect::new(move |_| {
-        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
-            checked.set(Vec::new());
-        }
-    });
-    results
+    }
 }
 
-#[component]
-fn Row(
-    item: InboxItem,
-    index: usize,
-    selected: RwSignal<usize>,
-    now: Signal<i64>,
-    pick: Pick,
-) -> impl IntoView {
-    let href = format!("/calls/{}", item.id);
-    let args = item
-        .key_args
-        .into_iter()
-        .map(|(k, v)| view! { <span class="arg"><span class="arg-key">{k}</span>"="<span class="arg-value">{v}</span></span> })
-        .collect_view();
-    let id = item.id.clone();
-    let label = format!("Select {}", tool_label(&item.tool));
-    view! {
-        <li class="call-row" class:selected=move || selected.get() == index data-call=item.id.clone()
-            class:picked=move || pick.checked.with(|c| c.contains(&id))>
-            <input type="checkbox" class="pick" aria-label=label
-                prop:checked={
-                    let id = item.id.clone();
-                    move || pick.checked.with(|c| c.contains(&id))
+/// The browser side of [`InboxControls`], on the rows in the page.
+#[cfg(feature = "hydrate")]
+mod live {
+    use super::{BatchOutcome, Ticked};
+    use crate::app::browser::{fetch_document, go_to, post_form, select_all};
+    use leptos::prelude::*;
+    use wasm_bindgen::{closure::Closure, JsCast};
+    use web_sys::{Element, HtmlInputElement};
+
+    /// Listens for keys, clicks on the rows' boxes and the server's news of changed calls.
+    pub fn attach(checked: RwSignal<Vec<Ticked>>) {
+        let anchor = StoredValue::new(None::<usize>);
+        let keys = window_event_listener(leptos::ev::keydown, move |e| {
+            if crate::app::widgets::typing_in_field(&e) {
+                return;
+            }
+            let rows = select_all("li.call-row");
+            if rows.is_empty() {
+                return;
+            }
+            let current = focused(&rows).unwrap_or(0);
+            match e.key().as_str() {
+                "j" | "ArrowDown" => focus(&rows, (current + 1).min(rows.len() - 1)),
+                "k" | "ArrowUp" => focus(&rows, current.saturating_sub(1)),
+                "x" => {
+                    if let Some(input) = pick(&rows[current]) {
+                        input.set_checked(!input.checked());
+                    }
+                    anchor.set_value(Some(current));
+                    sync(checked);
                 }
-                on:click=move |ev: leptos::ev::MouseEvent| pick.click(index, ev.shift_key()) />
-            <a href=href class="call-link">
-                <span class="agent">{item.agent}</span>
-                <span class="action">
-                    <strong class="tool">{tool_label(&item.tool)}</strong>
-                    <span class="args">{args}</span>
-                    {item.confirm.then(|| view! { <span class="tag">"typed confirmation"</span> })}
-                    {item.escalated_to.map(|to| view! { <span class="tag escalated">"escalated to " {to}</span> })}
-                </span>
-                <span class="risks"><RiskBadges risk=item.risk /></span>
-                <span class="approvals">{item.approvals} " of " {item.approvals_required} " approvals"</span>
-                <Countdown deadline_ms=item.deadline_ms now />
-            </a>
-        </li>
+                "Enter" | "a" | "d" => {
+                    let Some(id) = rows[current].get_attribute("data-call") else {
+                        return;
+                    };
+                    go_to(&match e.key().as_str() {
+                        "a" => format!("/calls/{id}?intent=approve"),
+                        "d" => format!("/calls/{id}?intent=deny"),
+                        _ => format!("/calls/{id}"),
+                    });
+                }
+                _ => return,
+            }
+            e.prevent_default();
+        });
+        let clicks = window_event_listener(leptos::ev::click, move |e| {
+            let Some(input) = e
+                .target()
+                .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let class = input.class_name();
+            if class == "pick" {
+                let rows = select_all("li.call-row");
+                let Some(index) = rows
+                    .iter()
+                    .position(|row| pick(row).is_some_and(|p| p == input))
+                else {
+                    return;
+                };
+                // With shift, every row between the last one ticked and this one takes
+                // this one's new state.
+                if let (true, Some(from)) = (e.shift_key(), anchor.get_value()) {
+                    for row in &rows[from.min(index)..=from.max(index).min(rows.len() - 1)] {
+                        if let Some(p) = pick(row) {
+                            p.set_checked(input.checked());
+                        }
+                    }
+                }
+                anchor.set_value(Some(index));
+                sync(checked);
+            } else if class == "pick-group" {
+                let members = input.get_attribute("data-members").unwrap_or_default();
+                for id in members.split_whitespace() {
+                    if let Some(p) = row_of(id).as_ref().and_then(pick) {
+                        p.set_checked(input.checked());
+                    }
+                }
+                sync(checked);
+            }
+        });
+        let stream = listen(checked);
+        on_cleanup(move || {
+            keys.remove();
+            clicks.remove();
+            drop(stream);
+        });
+    }
+
+    /// Decides the ticked calls; then unticks them and shows what happened to each.
+    pub fn decide(
+        fields: Vec<(&'static str, String)>,
+        checked: RwSignal<Vec<Ticked>>,
+        outcome: RwSignal<Option<Result<Vec<BatchOutcome>, String>>>,
+        pending: RwSignal<bool>,
+    ) {
+        pending.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = post_form("/rpc/decide_batch", &fields)
+                .await
+                .and_then(|json| {
+                    serde_json::from_str::<Vec<BatchOutcome>>(&json).map_err(|e| e.to_string())
+                });
+            if answer.is_ok() {
+                untick_all(checked);
+            }
+            outcome.set(Some(answer));
+            pending.set(false);
+            refresh(checked).await;
+        });
+    }
+
+    /// Unticks every row.
+    pub fn untick_all(checked: RwSignal<Vec<Ticked>>) {
+        for input in select_all("input.pick, input.pick-group") {
+            if let Ok(input) = input.dyn_into::<HtmlInputElement>() {
+                input.set_checked(false);
+            }
+        }
+        sync(checked);
+    }
+
+    /// The server's stream of call changes: each one loads the list again. The browser's
+    /// `EventSource` reconnects by itself after a network error.
+    fn listen(checked: RwSignal<Vec<Ticked>>) -> Option<send_wrapper::SendWrapper<Stream>> {
+        let source = web_sys::EventSource::new("/inbox/events").ok()?;
+        let on_event = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| {
+            leptos::task::spawn_local(refresh(checked));
+        });
+        for event in ["call", "resync"] {
+            let _ =
+                source.add_event_listener_with_callback(event, on_event.as_ref().unchecked_ref());
+        }
+        Some(send_wrapper::SendWrapper::new(Stream {
+            source,
+            _on_event: on_event,
+        }))
+    }
+
+    /// An open event stream, closed when dropped.
+    pub struct Stream {
+        source: web_sys::EventSource,
+        _on_event: Closure<dyn Fn(web_sys::MessageEvent)>,
+    }
+
+    impl Drop for Stream {
+        fn drop(&mut self) {
+            self.source.close();
+        }
+    }
+
+    /// Loads this page again and puts its live parts in place of the current ones,
+    /// keeping the ticked rows (those still listed) and the focused position. Updates
+    /// that arrive while one is under way are folded into one more.
+    async fn refresh(checked: RwSignal<Vec<Ticked>>) {
+        thread_local! {
+            static STATE: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+        }
+        let (busy, _) = STATE.get();
+        if busy {
+            STATE.set((true, true));
+            return;
+        }
+        loop {
+            STATE.set((true, false));
+            let url = window().location().href().unwrap_or_default();
+            if let Some(fresh) = fetch_document(&url).await {
+                let focused_at = focused(&select_all("li.call-row")).unwrap_or(0);
+                for part in select_all("[data-live]") {
+                    let name = part.get_attribute("data-live").unwrap_or_default();
+                    if let Ok(Some(new)) = fresh.query_selector(&format!("[data-live=\"{name}\"]"))
+                    {
+                        part.set_inner_html(&new.inner_html());
+                    }
+                }
+                let kept = checked.get_untracked();
+                for t in &kept {
+                    if let Some(p) = row_of(&t.id).as_ref().and_then(pick) {
+                        p.set_checked(true);
+                    }
+                }
+                let rows = select_all("li.call-row");
+                if !rows.is_empty() {
+                    focus(&rows, focused_at.min(rows.len() - 1));
+                }
+                sync(checked);
+            }
+            let (_, again) = STATE.get();
+            if !again {
+                STATE.set((false, false));
+                return;
+            }
+        }
+    }
+
+    /// Reads the ticked rows from the page into `checked`, and marks them (and the group
+    /// boxes whose calls are all ticked).
+    fn sync(checked: RwSignal<Vec<Ticked>>) {
+        let mut ticked = Vec::new();
+        for row in select_all("li.call-row") {
+            let on = pick(&row).is_some_and(|p| p.checked());
+            let _ = row.class_list().toggle_with_force("picked", on);
+            if let (true, Some(id), Some(hash)) = (
+                on,
+                row.get_attribute("data-call"),
+                pick(&row).and_then(|p| p.get_attribute("data-hash")),
+            ) {
+                ticked.push(Ticked { id, hash });
+            }
+        }
+        for group in select_all("input.pick-group") {
+            let all = group
+                .get_attribute("data-members")
+                .unwrap_or_default()
+                .split_whitespace()
+                .all(|id| ticked.iter().any(|t| t.id == id));
+            if let Ok(group) = group.dyn_into::<HtmlInputElement>() {
+                group.set_checked(all);
+            }
+        }
+        if checked.with_untracked(|c| *c != ticked) {
+            checked.set(ticked);
+        }
+    }
+
+    fn focused(rows: &[Element]) -> Option<usize> {
+        rows.iter()
+            .position(|r| r.class_list().contains("selected"))
+    }
+
+    fn focus(rows: &[Element], index: usize) {
+        for (i, row) in rows.iter().enumerate() {
+            let _ = row.class_list().toggle_with_force("selected", i == index);
+        }
+    }
+
+    fn pick(row: &Element) -> Option<HtmlInputElement> {
+        row.query_selector("input.pick")
+            .ok()
+            .flatten()
+            .and_then(|el| el.dyn_into::<HtmlInputElement>().ok())
+    }
+
+    fn row_of(id: &str) -> Option<Element> {
+        select_all("li.call-row")
+            .into_iter()
+            .find(|r| r.get_attribute("data-call").as_deref() == Some(id))
     }
 }
 
@@ -427,50 +646,6 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// j/k move the focus, `x` ticks the focused row, Enter opens it, a/d open it ready to
-/// approve or deny.
-fn keyboard(ids: Vec<String>, selected: RwSignal<usize>, checked: RwSignal<Vec<String>>) {
-    #[cfg(feature = "hydrate")]
-    {
-        use leptos::ev;
-        let navigate = leptos_router::hooks::use_navigate();
-        let handle = window_event_listener(ev::keydown, move |e| {
-            if crate::app::widgets::typing_in_field(&e) || ids.is_empty() {
-                return;
-            }
-            let current = selected.get_untracked().min(ids.len() - 1);
-            match e.key().as_str() {
-                "j" | "ArrowDown" => selected.set((current + 1).min(ids.len() - 1)),
-                "k" | "ArrowUp" => selected.set(current.saturating_sub(1)),
-                "x" => {
-                    let id = ids[current].clone();
-                    checked.update(|c| {
-                        if let Some(at) = c.iter().position(|x| *x == id) {
-                            c.remove(at);
-                        } else {
-                            c.push(id);
-                        }
-                    });
-                }
-                "Enter" => navigate(&format!("/calls/{}", ids[current]), Default::default()),
-                "a" => navigate(
-                    &format!("/calls/{}?intent=approve", ids[current]),
-                    Default::default(),
-                ),
-                "d" => navigate(
-                    &format!("/calls/{}?intent=deny", ids[current]),
-                    Default::default(),
-                ),
-                _ => return,
-            }
-            e.prevent_default();
-        });
-        on_cleanup(move || handle.remove());
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (ids, selected, checked);
 }
 
 #[cfg(test)]

@@ -125,22 +125,50 @@ pub async fn dismiss_suggestion(
         .await
 }
 
-/// The insights page.
+/// The insights page: the period in the URL, the rest an island.
 #[component]
 pub fn InsightsPage() -> impl IntoView {
-    let query = use_query_map();
-    let accept = ServerAction::<AcceptSuggestion>::new();
-    let dismiss = ServerAction::<DismissSuggestion>::new();
-    let data = Resource::new(
-        move || (query.get(), accept.version().get(), dismiss.version().get()),
-        |(q, _, _)| load_insights(q.get("period"), q.get("from"), q.get("to")),
-    );
+    let q = use_query_map().get_untracked();
+    let range = Period {
+        period: q.get("period"),
+        from: q.get("from"),
+        to: q.get("to"),
+    };
     view! {
         <Title text="Insights · askfirst" />
+        <InsightsLive range />
+    }
+}
+
+/// The period the page shows, as the URL gave it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Period {
+    pub period: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Figures, suggestions and the rubber-stamp watch; loaded again after a suggestion is
+/// accepted or dismissed (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn InsightsLive(range: Period) -> impl IntoView {
+    crate::app::browser::provide_action_error();
+    let accept = ServerAction::<AcceptSuggestion>::new();
+    let dismiss = ServerAction::<DismissSuggestion>::new();
+    let range = StoredValue::new(range);
+    let data = Resource::new(
+        move || (accept.version().get(), dismiss.version().get()),
+        move |_| {
+            let r = range.get_value();
+            load_insights(r.period, r.from, r.to)
+        },
+    );
+    view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Insights data accept dismiss /> }.into_any(),
+                    Ok(data) => view! { <Insights data accept dismiss range=range.get_value() /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
@@ -184,9 +212,9 @@ fn Insights(
     data: InsightsData,
     accept: ServerAction<AcceptSuggestion>,
     dismiss: ServerAction<DismissSuggestion>,
+    range: Period,
 ) -> impl IntoView {
-    let q = use_query_map().get_untracked();
-    let params = (q.get("period"), q.get("from"), q.get("to"));
+    let params = (range.period.clone(), range.from.clone(), range.to.clone());
     let periods = ["24h", "7d", "30d"]
         .into_iter()
         .map(|p| {
@@ -236,8 +264,8 @@ fn Insights(
                 <ul>{periods}</ul>
                 <form method="get" action="/insights" class="inline custom-period">
                     <input type="hidden" name="period" value="custom" />
-                    <label>"from " <input type="date" name="from" required value=q.get("from").unwrap_or_default() /></label>
-                    <label>" to " <input type="date" name="to" required value=q.get("to").unwrap_or_default() /></label>
+                    <label>"from " <input type="date" name="from" required value=range.from.clone().unwrap_or_default() /></label>
+                    <label>" to " <input type="date" name="to" required value=range.to.clone().unwrap_or_default() /></label>
                     <button type="submit" class="small secondary">"Show"</button>
                 </form>
             </nav>
@@ -273,7 +301,7 @@ fn Insights(
             <h2>"By agent"</h2>
             <CountsTable rows=data.by_agent.clone() what="Agent" />
         </section>
-        {admin.then(|| view! { <RubberStamp /> })}
+        {admin.then(|| view! { <RubberStamp range /> })}
     }
 }
 
@@ -502,11 +530,10 @@ fn hidden_fields(
 }
 
 #[component]
-fn RubberStamp() -> impl IntoView {
-    let query = use_query_map();
+fn RubberStamp(range: Period) -> impl IntoView {
     let rows = Resource::new(
-        move || query.get(),
-        |q| load_rubber_stamp(q.get("period"), q.get("from"), q.get("to")),
+        || (),
+        move |_| load_rubber_stamp(range.period.clone(), range.from.clone(), range.to.clone()),
     );
     view! {
         <section class="card" aria-labelledby="stamp-title">

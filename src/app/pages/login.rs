@@ -51,20 +51,21 @@ fn SignInForm() -> impl IntoView {
     }
 }
 
-/// A password input with a show/hide toggle (the toggle needs the WebAssembly to run).
-#[component]
+/// A password input with a show/hide toggle: an island (the toggle needs the WebAssembly
+/// to run; the field works without it).
+#[island]
 pub fn PasswordField(
-    id: &'static str,
-    name: &'static str,
-    label: &'static str,
-    autocomplete: &'static str,
+    #[prop(into)] id: String,
+    #[prop(into)] name: String,
+    #[prop(into)] label: String,
+    #[prop(into)] autocomplete: String,
 ) -> impl IntoView {
     let (shown, set_shown) = signal(false);
     view! {
-        <label for=id>{label}</label>
+        <label for=id.clone()>{label}</label>
         <div class="password">
             <input
-                id=id
+                id=id.clone()
                 name=name
                 type=move || if shown.get() { "text" } else { "password" }
                 autocomplete=autocomplete

@@ -119,9 +119,20 @@ pub async fn notify_settings(
         .map(|_| ())
 }
 
-/// The notifications page.
+/// The page: its title, and the console island that is the rest.
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
+    view! {
+        <Title text="Notifications · askfirst" />
+        <NotificationsLive />
+    }
+}
+
+/// Channels, routes and the delivery log (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn NotificationsLive() -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let add = ServerAction::<NotifyChannelAdd>::new();
     let remove = ServerAction::<NotifyChannelRemove>::new();
     let enabled = ServerAction::<NotifyChannelEnabled>::new();
@@ -167,7 +178,6 @@ pub fn NotificationsPage() -> impl IntoView {
         view! { {added} {errors} }
     };
     view! {
-        <Title text="Notifications · askfirst" />
         <section class="card">
             <h1>"Notifications"</h1>
             <p>"Gated calls are announced on the channels their routes match, with a reminder before the deadline. Messages carry a summary and a link to the card; arguments only on channels marked private."</p>

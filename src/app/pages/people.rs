@@ -95,9 +95,20 @@ pub async fn reset_user_password(username: String, password: String) -> Result<(
     .await
 }
 
-/// The people page.
+/// The page: its title, and the console island that is the rest.
 #[component]
 pub fn PeoplePage() -> impl IntoView {
+    view! {
+        <Title text="People · askfirst" />
+        <PeopleLive />
+    }
+}
+
+/// People: the list and every change to it (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn PeopleLive() -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let add = ServerAction::<AddUser>::new();
     let manage = Manage {
         role: ServerAction::new(),
@@ -116,7 +127,6 @@ pub fn PeoplePage() -> impl IntoView {
         |_| list_users(),
     );
     view! {
-        <Title text="People · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match people.await {

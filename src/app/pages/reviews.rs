@@ -133,9 +133,20 @@ pub async fn save_signoff_settings(
         .await
 }
 
-/// The review page.
+/// The page: its title, and the console island that is the rest.
 #[component]
 pub fn ReviewsPage() -> impl IntoView {
+    view! {
+        <Title text="Reviews · askfirst" />
+        <ReviewsLive />
+    }
+}
+
+/// The sign-off queue and its settings (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn ReviewsLive() -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let refresh = RwSignal::new(0u32);
     live_updates_from("/reviews/events", "signoff", refresh);
     let review = ServerAction::<SignoffReview>::new();
@@ -163,7 +174,6 @@ pub fn ReviewsPage() -> impl IntoView {
         .collect_view()
     };
     view! {
-        <Title text="Reviews · askfirst" />
         {errors}
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {

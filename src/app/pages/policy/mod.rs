@@ -28,9 +28,20 @@ struct Actions {
     restore: ServerAction<PolicyRestore>,
 }
 
-/// The policy page.
+/// The page: its title, and the console island that is the rest.
 #[component]
 pub fn PolicyPage() -> impl IntoView {
+    view! {
+        <Title text="Policy · askfirst" />
+        <PolicyLive />
+    }
+}
+
+/// The policy console (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn PolicyLive() -> impl IntoView {
+    crate::app::browser::provide_action_error();
     let actions = Actions {
         rule: ServerAction::new(),
         edit: ServerAction::new(),
@@ -60,12 +71,17 @@ pub fn PolicyPage() -> impl IntoView {
     bump_on_success(actions.save, changed);
     bump_on_success(actions.restore, changed);
     let data = Resource::new(move || changed.get(), |_| load_policy_console());
+    // Every resource of the island is made here, in one order, before any is awaited: the
+    // browser then finds each one's data where the server left it.
+    let versions = Resource::new(
+        move || actions.restore.version().get(),
+        |_| policy_versions(),
+    );
     view! {
-        <Title text="Policy · askfirst" />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(console) => view! { <Console console actions editing /> }.into_any(),
+                    Ok(console) => view! { <Console console actions editing versions /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
@@ -107,6 +123,7 @@ fn Console(
     console: PolicyConsole,
     actions: Actions,
     editing: RwSignal<Option<(Option<String>, RuleForm)>>,
+    versions: Resource<Result<Vec<VersionSummary>, AppError>>,
 ) -> impl IntoView {
     let f = &console.in_force;
     let rule_lines = console
@@ -164,7 +181,7 @@ fn Console(
     let toml = view! { <TomlTab toml action=actions.toml /> }.into_any();
     let try_call = view! { <TryCall recent=console.recent.clone() /> }.into_any();
     let replay = view! { <ReplayPanel /> }.into_any();
-    let versions = view! { <Versions restore=actions.restore /> }.into_any();
+    let versions = view! { <Versions versions restore=actions.restore /> }.into_any();
     view! { {head} {rules} {toml} {try_call} {replay} {versions} }
 }
 
@@ -597,8 +614,10 @@ fn ReplayResult(r: Replay) -> impl IntoView {
 }
 
 #[component]
-fn Versions(restore: ServerAction<PolicyRestore>) -> impl IntoView {
-    let versions = Resource::new(move || restore.version().get(), |_| policy_versions());
+fn Versions(
+    versions: Resource<Result<Vec<VersionSummary>, AppError>>,
+    restore: ServerAction<PolicyRestore>,
+) -> impl IntoView {
     view! {
         <section class="card versions-list">
             <h2>"Versions"</h2>
