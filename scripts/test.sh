@@ -14,7 +14,7 @@ cargo clippy -p askfirst-sdk --all-features --all-targets -- -D warnings
 log "clippy (hydrate, wasm32: the approver's bundle and the console's)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate,console -- -D warnings
-cargo clippy -p askfirst-browser --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p askfirst-browser -p askfirst-console --lib --target wasm32-unknown-unknown -- -D warnings
 
 log "unit tests (ssr)"
 cargo test --no-default-features --features ssr --lib --bins
