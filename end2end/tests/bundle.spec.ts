@@ -67,8 +67,10 @@ test("a page without islands loads no wasm", async ({ browser }) => {
   expect(requested.filter((u) => u.endsWith(".wasm") || u.endsWith(".js"))).toEqual(["/register-sw.js"]);
 });
 
-test("the inbox and the card hydrate without console errors", async ({ browser }) => {
-  for (const path of ["/inbox", `/calls/${callId}`, "/policy"]) {
+test("every page with islands hydrates without console errors", async ({ browser }) => {
+  const pages = ["/", "/inbox", "/inbox?group=similar", `/calls/${callId}`, "/history", "/audit", "/account"];
+  const console_ = ["/policy", "/agents", "/people", "/reviews", "/bypasses", "/insights", "/notifications"];
+  for (const path of [...pages, ...console_]) {
     const context = await browser.newContext({ storageState: state });
     const page = await context.newPage();
     const errors: string[] = [];

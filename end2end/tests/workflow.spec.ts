@@ -1,6 +1,6 @@
 import { expect, Page, test } from "@playwright/test";
 import { hydrated, signIn } from "./helpers";
-import { Agent, createUser, importPolicy } from "./gate";
+import { Agent, asPerson, createUser, importPolicy } from "./gate";
 
 // The approver workflow: batch decisions by keyboard, extending a deadline from the card,
 // and a 30-minute remembered grant that approves the next identical call until revoked.
@@ -25,6 +25,14 @@ kind = "gate"
 confirm = "wire {/amount}"
 
 [[rules]]
+name = "wf-two-person-purge"
+[rules.match]
+tool = "purge"
+[rules.effect]
+kind = "gate"
+approvals_required = 2
+
+[[rules]]
 name = "wf-gate-restart"
 [rules.match]
 tool = "restart_service"
@@ -40,6 +48,7 @@ let agent: Agent;
 
 test.beforeAll(async () => {
   createUser("wendy", "approver");
+  createUser("walt", "approver");
   await importPolicy(POLICY);
   agent = await Agent.create("wf-bot");
 });
@@ -134,4 +143,22 @@ test("approve with a 30-minute grant: the next identical call is approved by it 
   expect(after.status).toBe("pending");
   await agent.cancel(other.id);
   await agent.cancel(after.id);
+});
+
+test("a ticked call edited meanwhile is unticked by the live update, never batch-approved unseen", async ({ page }) => {
+  const call = await agent.propose({ tool: "purge", args: { host: "staging" } });
+  await signIn(page, "wendy", PASSWORD);
+  await open(page, "/inbox?agent=wf-bot&tool=purge");
+  const row = page.locator(`[data-call="${call.id}"]`);
+  await row.locator(".pick").check();
+  await expect(page.locator(".batch-count")).toHaveText("1 selected");
+
+  // Walt edits the arguments (and approves his version) while Wendy's row is ticked.
+  asPerson(["calls", "approve", call.id, "--user", "walt", "--args", '{"host":"prod","wipe":true}']);
+  await expect(row).toContainText("host=prod", { timeout: 3_000 });
+  await expect(row.locator(".pick")).not.toBeChecked();
+  await expect(page.getByRole("status").filter({ hasText: "changed meanwhile" })).toBeVisible();
+  await expect(page.locator(".batch-bar")).toHaveCount(0);
+  expect((await agent.get(call.id)).status).toBe("pending");
+  await agent.cancel(call.id);
 });

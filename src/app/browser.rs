@@ -20,7 +20,21 @@ pub fn provide_action_error() {
         else {
             return;
         };
-        if let (Some(err), Some(path)) = (params.get("__err"), params.get("__path")) {
+        // Only an error this browser's own form brought back: its token is in the cookie
+        // the server set with the redirect (a link's error has none, or another).
+        let cookie = js_sys::Reflect::get(&document(), &"cookie".into())
+            .ok()
+            .and_then(|c| c.as_string())
+            .unwrap_or_default();
+        let genuine = params.get("__form").is_some_and(|token| {
+            !token.is_empty()
+                && cookie
+                    .split(';')
+                    .filter_map(|c| c.trim().split_once('='))
+                    .any(|(name, value)| name == "askfirst_form" && value == token)
+        });
+        if let (true, Some(err), Some(path)) = (genuine, params.get("__err"), params.get("__path"))
+        {
             provide_context(leptos::server::ServerActionError::new(&path, &err));
         }
     }

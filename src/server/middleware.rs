@@ -268,3 +268,208 @@ pub async fn page_nonce(mut req: Request, next: Next) -> Response {
     }
     res
 }
+
+/// The cookie and query parameter that tie an error carried in a URL to the browser that
+/// posted the form (see [`form_redirects`]).
+pub const FORM_COOKIE: &str = "askfirst_form";
+const FORM_PARAM: &str = "__form";
+
+/// Where a server function answering a plain form sends the browser back, and what it may
+/// show there. The framework redirects to the `Referer` as it came and carries an error in
+/// the URL (`?__err=…&__path=…`), which anyone could put in a link: a page would then show
+/// words of the link's author beside Approve. So the redirect goes only to a path of this
+/// site (`/` otherwise), an error is paired with a one-time token both in the URL and in a
+/// cookie of the posting browser, and an empty query left behind (`/calls/x?`) is dropped.
+/// A page asked with an error whose token does not match the browser's cookie
+/// ([`form_error_is_genuine`]) is answered with a redirect to itself without the error.
+pub async fn form_redirects(
+    axum::extract::State(state): axum::extract::State<crate::server::state::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !req.uri().path().starts_with(RPC_PREFIX) {
+        // A page asked with an error this browser's form did not bring back (a link's):
+        // the same page without it.
+        if req.uri().query().is_some_and(|q| q.contains("__err="))
+            && !form_error_is_genuine(req.uri(), req.headers())
+        {
+            let mut target = req.uri().to_string();
+            for name in ["__err", "__path", FORM_PARAM] {
+                target = without_param(&target, name);
+            }
+            let location = header::HeaderValue::from_str(&target)
+                .unwrap_or(header::HeaderValue::from_static("/"));
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+        }
+        return next.run(req).await;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut res = next.run(req).await;
+    let Some(location) = res
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return res;
+    };
+    let mut target = same_site_path(location, &host);
+    if target.ends_with('?') {
+        target.pop();
+    }
+    if target.contains("__err=") {
+        // What an earlier form did (`done=…`) is not what this one did.
+        target = without_param(&target, "done");
+        let token = crate::auth::token::generate();
+        target.push_str(&format!("&{FORM_PARAM}={token}"));
+        let secure = if state.settings.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        // Readable by the page's islands (they check the same pairing in the browser).
+        let cookie = format!("{FORM_COOKIE}={token}; Path=/; Max-Age=600; SameSite=Strict{secure}");
+        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    match header::HeaderValue::from_str(&target) {
+        Ok(value) => {
+            res.headers_mut().insert(header::LOCATION, value);
+        }
+        Err(_) => {
+            res.headers_mut()
+                .insert(header::LOCATION, header::HeaderValue::from_static("/"));
+        }
+    }
+    res
+}
+
+/// `target` (a path with a query) without the query parameter `name`.
+fn without_param(target: &str, name: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| pair.split('=').next() != Some(name))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// `location` as a path of this site (the one at `host`), or `/`.
+fn same_site_path(location: &str, host: &str) -> String {
+    let is_path = |p: &str| p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\");
+    if is_path(location) {
+        return location.to_string();
+    }
+    match url::Url::parse(location) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url[url::Position::BeforeHost..url::Position::AfterPort]
+                    .eq_ignore_ascii_case(host) =>
+        {
+            let rest = &url[url::Position::BeforePath..url::Position::AfterQuery];
+            if is_path(rest) {
+                rest.to_string()
+            } else {
+                "/".into()
+            }
+        }
+        _ => "/".into(),
+    }
+}
+
+/// Whether an error in this request's URL was put there by [`form_redirects`] for this
+/// browser: its token matches the browser's cookie.
+pub fn form_error_is_genuine(uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
+    let token = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == FORM_PARAM)
+        .map(|(_, v)| v.into_owned());
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == FORM_COOKIE)
+        .map(|(_, value)| value.to_string());
+    matches!((token, cookie), (Some(t), Some(c)) if !t.is_empty() && t == c)
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+
+    #[test]
+    fn form_redirects_stay_on_this_site() {
+        for (location, want) in [
+            ("/calls/abc?intent=approve", "/calls/abc?intent=approve"),
+            ("http://127.0.0.1:3000/calls/abc?x=1", "/calls/abc?x=1"),
+            ("HTTP://127.0.0.1:3000/inbox", "/inbox"),
+            ("http://evil.example/x", "/"),
+            ("http://127.0.0.1:3000.evil.example/x", "/"),
+            ("//evil.example/x", "/"),
+            ("/\\evil.example", "/"),
+            ("javascript:alert(1)", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(
+                same_site_path(location, "127.0.0.1:3000"),
+                want,
+                "{location}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_earlier_forms_outcome_is_dropped() {
+        assert_eq!(
+            without_param("/calls/x?done=extended&__err=e", "done"),
+            "/calls/x?__err=e"
+        );
+        assert_eq!(without_param("/calls/x?done=flagged", "done"), "/calls/x");
+        assert_eq!(
+            without_param("/calls/x?undone=1", "done"),
+            "/calls/x?undone=1"
+        );
+        assert_eq!(without_param("/calls/x", "done"), "/calls/x");
+    }
+
+    #[test]
+    fn an_error_in_the_url_counts_only_with_its_browsers_token() {
+        let uri = |q: &str| format!("/calls/x?{q}").parse::<axum::http::Uri>().unwrap();
+        let cookies = |c: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, c.parse().unwrap());
+            h
+        };
+        let q = "__path=/rpc/decide&__err=e30&__form=t1";
+        assert!(form_error_is_genuine(
+            &uri(q),
+            &cookies("askfirst_session=s; askfirst_form=t1")
+        ));
+        assert!(!form_error_is_genuine(
+            &uri(q),
+            &cookies("askfirst_form=t2")
+        ));
+        assert!(!form_error_is_genuine(&uri(q), &HeaderMap::new()));
+        assert!(!form_error_is_genuine(
+            &uri("__err=e30"),
+            &cookies("askfirst_form=")
+        ));
+        assert!(!form_error_is_genuine(
+            &uri("__err=e30&__form="),
+            &cookies("askfirst_form=")
+        ));
+    }
+}

@@ -208,13 +208,16 @@ async fn plain_form_posts_redirect_with_the_error_for_the_page() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FOUND);
+    // Back to the page as a path of this site, the error paired with this browser's token.
     let location = res.headers()["location"].to_str().unwrap().to_string();
     assert!(
-        location.starts_with(&format!("{login}?")) && location.contains("__err="),
+        location.starts_with("/login?")
+            && location.contains("__err=")
+            && location.contains("__form="),
         "{location}"
     );
     let page = client
-        .get(&location)
+        .get(app.url(&location))
         .send()
         .await
         .unwrap()
@@ -222,6 +225,58 @@ async fn plain_form_posts_redirect_with_the_error_for_the_page() {
         .await
         .unwrap();
     assert!(page.contains("wrong username or password"));
+
+    // The same link in another browser (one without the token's cookie) shows no error: a
+    // link cannot put its author's words on the page.
+    let stranger = app.client();
+    let page = stranger
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("wrong username or password"), "{page}");
+    let forged = format!(
+        "/login?__path=/rpc/sign_in&__err={}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE,
+            r#"{"error":{"code":"forbidden","message":"Your account is locked: reset it at evil.example"}}"#
+        )
+    );
+    for who in [&client, &stranger] {
+        let page = who
+            .get(app.url(&forged))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("evil.example"), "{page}");
+    }
+
+    // A Referer of another site is never where the browser is sent.
+    for referer in [
+        "http://evil.example/x",
+        "//evil.example/x",
+        "javascript:alert(1)",
+    ] {
+        let res = client
+            .post(app.url("/rpc/sign_in"))
+            .header("accept", "text/html")
+            .header("referer", referer)
+            .form(&[("username", "ada"), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(
+            location.starts_with('/') && !location.starts_with("//") && !location.contains("evil"),
+            "{referer}: {location}"
+        );
+    }
 
     let res = client
         .post(app.url("/rpc/sign_in"))

@@ -226,7 +226,7 @@ fn AgentsLive() -> impl IntoView {
             <h2>"Add an agent"</h2>
             <ActionForm action=create>
                 <label for="agent-name">"Name"</label>
-                <input id="agent-name" name="name" required maxlength="64" autocomplete="off" pattern="[A-Za-z0-9._-]+" />
+                <input id="agent-name" name="name" required maxlength="64" autocomplete="off" pattern="[A-Za-z0-9._\\-]+" />
                 <button type="submit">"Create agent"</button>
             </ActionForm>
         </section>

@@ -114,7 +114,11 @@ pub async fn decide_call(
         do_not_retry: !approve && checked(&do_not_retry),
         grant,
     };
-    guard::state()?.gate.decide(&id, &user, input).await
+    let call = guard::state()?.gate.decide(&id, &user, input).await?;
+    // A plain form: back to the card as it is now (not to the page it came from, which may
+    // still say what an earlier form did).
+    leptos_axum::redirect(&format!("/calls/{}", urlencode(&id)));
+    Ok(call)
 }
 
 /// Gives a pending call more time, as someone who may review it, with why.
@@ -252,6 +256,7 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
                     <span class=format!("status status-{status}")>{status.as_str()}</span>
                     {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! { <Countdown deadline_ms=d now /> <Countdowns server_now_ms=data.now_ms /> })}
                 </header>
+                <FormNotices done=done.clone() />
                 {match &call.approved_by {
                     Some(ApprovedBy::Bypass(k)) => view! {
                         <p class="approved-by bypass" role="status">
@@ -274,7 +279,7 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
                 {(call.extensions > 0).then(|| view! {
                     <p class="extended">{format!("Deadline extended {} time{}.", call.extensions, if call.extensions == 1 { "" } else { "s" })}</p>
                 })}
-                {call.denial.clone().map(|d| view! {
+                {call.denial.clone().filter(|d| d.reason_code.is_some() || !d.retry).map(|d| view! {
                     <p class="denial" role="status">
                         {d.reason_code.map(|c| view! { "Reason " <code>{c}</code> ". " })}
                         {(!d.retry).then_some("The agent was told not to retry this call.")}
@@ -313,8 +318,8 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
                     }.into_any()}</dd>
                 </dl>
                 <Decide data=data.clone() intent />
-                <Extend data=data.clone() done=done.clone() />
-                <Flags data=data.clone() done />
+                <Extend data=data.clone() />
+                <Flags data=data.clone() />
                 {(!call.decisions.is_empty()).then(|| view! { <h2>"Reviews"</h2> <ul class="decisions">{decisions}</ul> })}
             </article>
             <aside class="card history-panel" aria-label="History">
@@ -379,9 +384,9 @@ fn Outcome(call: CallView) -> impl IntoView {
 const EDITABLE_ARGS_BYTES: usize = 128 * 1024;
 
 /// People's flags on a call that ran, and the form to add one (a plain form: it comes
-/// back to the card, `?done=flagged`).
+/// back to the card, `?done=flagged`; [`FormNotices`] says how it went).
 #[component]
-fn Flags(data: CardData, done: Option<String>) -> impl IntoView {
+fn Flags(data: CardData) -> impl IntoView {
     let flag = ServerAction::<FlagCall>::new();
     let ran = data.call.status.was_let_through();
     let list = data
@@ -394,20 +399,13 @@ fn Flags(data: CardData, done: Option<String>) -> impl IntoView {
             }
         })
         .collect_view();
-    let error = flag.value().get_untracked().and_then(|r| r.err());
-    let outcome = match (error, done.as_deref()) {
-        (Some(e), _) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
-        (None, Some("flagged")) => Some(view! { <p class="ok" role="status">"Flagged. The insights count it for this call's pattern."</p> }.into_any()),
-        _ => None,
-    };
-    let open = outcome.is_some();
     let id = data.call.id.clone();
     (ran || !data.flags.is_empty()).then(|| {
         view! {
             <section class="flags" aria-label="Flags">
                 {(!data.flags.is_empty()).then(|| view! { <h2>"Flags"</h2> <ul>{list}</ul> })}
                 {ran.then(|| view! {
-                    <details class="flag-form" open=open>
+                    <details class="flag-form">
                         <summary>"Flag: this should not have run"</summary>
                         <ActionForm action=flag>
                             <input type="hidden" name="id" value=id.clone() />
@@ -415,7 +413,6 @@ fn Flags(data: CardData, done: Option<String>) -> impl IntoView {
                             <input id="flag-reason" name="reason" required maxlength="1000" />
                             <button type="submit" class="small secondary">"Flag it"</button>
                         </ActionForm>
-                        {outcome}
                     </details>
                 })}
             </section>
@@ -488,31 +485,52 @@ fn plan_line(call: &CallView) -> String {
     }
 }
 
+/// What the card's last form did, at the top of the card (on a phone the forms are far
+/// below): the error the server came back with, or `?done=extended|flagged`.
+#[component]
+fn FormNotices(done: Option<String>) -> impl IntoView {
+    fn error_of<S>() -> Option<AppError>
+    where
+        S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+        S::Output: Clone + Send + Sync + 'static,
+    {
+        ServerAction::<S>::new()
+            .value()
+            .get_untracked()
+            .and_then(|r| r.err())
+    }
+    let error = error_of::<DecideCall>()
+        .map(|e| match &e {
+            AppError::State(StateCode::NotPending | StateCode::DeadlinePassed, _) => {
+                format!("Too late: {e}")
+            }
+            AppError::State(StateCode::StaleView, _) => format!(
+                "The arguments changed since you opened this call — review again: the card \
+                 now shows the current version. ({e})"
+            ),
+            _ => e.to_string(),
+        })
+        .or_else(|| error_of::<ExtendCall>().map(|e| e.to_string()))
+        .or_else(|| error_of::<FlagCall>().map(|e| e.to_string()));
+    let ok = match done.as_deref() {
+        _ if error.is_some() => None,
+        Some("extended") => Some("Extended: the agent sees the new deadline."),
+        Some("flagged") => Some("Flagged. The insights count it for this call's pattern."),
+        _ => None,
+    };
+    view! {
+        {error.map(|e| view! { <p class="error form-notice" role="alert">{e}</p> })}
+        {ok.map(|t| view! { <p class="ok form-notice" role="status">{t}</p> })}
+    }
+}
+
 /// The approve and deny forms, or why the signed-in person cannot decide. Plain forms:
 /// the server decides and comes back to the card (with the error in the URL, if any).
 #[component]
 fn Decide(data: CardData, intent: Option<String>) -> impl IntoView {
     let decide = ServerAction::<DecideCall>::new();
-    let result = decide
-        .value()
-        .get_untracked()
-        .and_then(|r| r.err())
-        .map(|e| {
-            let text = match &e {
-                AppError::State(StateCode::NotPending | StateCode::DeadlinePassed, _) => {
-                    format!("Too late: {e}")
-                }
-                AppError::State(StateCode::StaleView, _) => format!(
-                    "The arguments changed since you opened this call — review again. \
-                 The card now shows the current version ({e})."
-                ),
-                _ => e.to_string(),
-            };
-            view! { <p class="error" role="alert">{text}</p> }
-        });
     if !data.can_decide {
         return view! {
-            {result}
             <p class="cannot-decide" role="status">{data.cannot_decide_reason.clone().unwrap_or_default()}</p>
         }
         .into_any();
@@ -565,7 +583,6 @@ fn Decide(data: CardData, intent: Option<String>) -> impl IntoView {
         args_size: (!editable).then_some(args_size),
     };
     view! {
-        {result}
         <div class="decide">
             <ActionForm action=decide attr:class="approve-form" attr:aria-label="Approve">
                 <input type="hidden" name="id" value=id />
@@ -728,33 +745,18 @@ fn keyboard(hydrated: RwSignal<bool>) {
 }
 
 /// "Give it more time": for someone who may review a pending call, while extensions are
-/// left (a plain form: it comes back to the card, `?done=extended`).
+/// left (a plain form: it comes back to the card, `?done=extended`; [`FormNotices`] says
+/// how it went).
 #[component]
-fn Extend(data: CardData, done: Option<String>) -> impl IntoView {
+fn Extend(data: CardData) -> impl IntoView {
     let extend = ServerAction::<ExtendCall>::new();
-    let error = extend.value().get_untracked().and_then(|r| r.err());
-    let outcome = match (error, done.as_deref()) {
-        (Some(e), _) => {
-            Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any())
-        }
-        (None, Some("extended")) => Some(
-            view! { <p class="ok" role="status">"Extended: the agent sees the new deadline."</p> }
-                .into_any(),
-        ),
-        _ => None,
-    };
     let offer = data
         .extend
         .clone()
-        .filter(|_| data.call.status == CallStatus::Pending);
-    let Some(offer) = offer else {
-        // Nothing more to give (or the call is decided): only what was just done.
-        return outcome;
-    };
+        .filter(|_| data.call.status == CallStatus::Pending)?;
     let max_minutes = (offer.max_secs / 60).max(1);
-    let open = outcome.is_some();
     Some(view! {
-        <details class="extend" open=open>
+        <details class="extend">
             <summary>{format!("Need more time? Extend the deadline ({} left)", offer.left)}</summary>
             <ActionForm action=extend attr:aria-label="Extend the deadline">
                 <input type="hidden" name="id" value=data.call.id.clone() />
@@ -764,9 +766,8 @@ fn Extend(data: CardData, done: Option<String>) -> impl IntoView {
                 <input id="extend-reason" name="reason" required maxlength="500" />
                 <button type="submit" class="secondary">"Extend"</button>
             </ActionForm>
-            {outcome}
         </details>
-    }.into_any())
+    })
 }
 
 /// The full arguments, folded: opening them is noted for the rubber-stamp watch (`seen`:

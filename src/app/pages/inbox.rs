@@ -259,11 +259,19 @@ fn InboxControls(reasons: Vec<DenialReason>) -> impl IntoView {
     let checked = RwSignal::new(Vec::<Ticked>::new());
     let outcome = RwSignal::new(None::<Result<Vec<BatchOutcome>, String>>);
     let pending = RwSignal::new(false);
+    // How many ticked rows a live update unticked because their call was edited.
+    let notice = RwSignal::new(None::<usize>);
     #[cfg(feature = "hydrate")]
-    live::attach(checked);
+    live::attach(checked, notice);
     view! {
         <BatchResult outcome />
-        <BatchBar checked reasons outcome pending />
+        {move || notice.get().map(|n| view! {
+            <p class="warning" role="status">
+                {format!("{n} ticked call{} changed meanwhile (its arguments were edited) and {} no longer ticked: look at {} again.",
+                    if n == 1 { "" } else { "s" }, if n == 1 { "is" } else { "are" }, if n == 1 { "it" } else { "them" })}
+            </p>
+        })}
+        <BatchBar checked reasons outcome pending notice />
     }
 }
 
@@ -282,6 +290,7 @@ fn BatchBar(
     reasons: Vec<DenialReason>,
     outcome: RwSignal<Option<Result<Vec<BatchOutcome>, String>>>,
     pending: RwSignal<bool>,
+    notice: RwSignal<Option<usize>>,
 ) -> impl IntoView {
     let feedback = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
@@ -305,9 +314,9 @@ fn BatchBar(
             }
         }
         #[cfg(feature = "hydrate")]
-        live::decide(fields, checked, outcome, pending);
+        live::decide(fields, checked, outcome, pending, notice);
         #[cfg(not(feature = "hydrate"))]
-        let _ = (fields, outcome);
+        let _ = (fields, outcome, notice);
     };
     view! {
         <Show when=move || !checked.with(Vec::is_empty)>
@@ -374,7 +383,7 @@ mod live {
     use web_sys::{Element, HtmlInputElement};
 
     /// Listens for keys, clicks on the rows' boxes and the server's news of changed calls.
-    pub fn attach(checked: RwSignal<Vec<Ticked>>) {
+    pub fn attach(checked: RwSignal<Vec<Ticked>>, notice: RwSignal<Option<usize>>) {
         let anchor = StoredValue::new(None::<usize>);
         let keys = window_event_listener(leptos::ev::keydown, move |e| {
             if crate::app::widgets::typing_in_field(&e) {
@@ -446,7 +455,7 @@ mod live {
                 sync(checked);
             }
         });
-        let stream = listen(checked);
+        let stream = listen(checked, notice);
         on_cleanup(move || {
             keys.remove();
             clicks.remove();
@@ -460,8 +469,10 @@ mod live {
         checked: RwSignal<Vec<Ticked>>,
         outcome: RwSignal<Option<Result<Vec<BatchOutcome>, String>>>,
         pending: RwSignal<bool>,
+        notice: RwSignal<Option<usize>>,
     ) {
         pending.set(true);
+        notice.set(None);
         leptos::task::spawn_local(async move {
             let answer = post_form("/rpc/decide_batch", &fields)
                 .await
@@ -473,7 +484,7 @@ mod live {
             }
             outcome.set(Some(answer));
             pending.set(false);
-            refresh(checked).await;
+            refresh(checked, notice).await;
         });
     }
 
@@ -489,10 +500,13 @@ mod live {
 
     /// The server's stream of call changes: each one loads the list again. The browser's
     /// `EventSource` reconnects by itself after a network error.
-    fn listen(checked: RwSignal<Vec<Ticked>>) -> Option<send_wrapper::SendWrapper<Stream>> {
+    fn listen(
+        checked: RwSignal<Vec<Ticked>>,
+        notice: RwSignal<Option<usize>>,
+    ) -> Option<send_wrapper::SendWrapper<Stream>> {
         let source = web_sys::EventSource::new("/inbox/events").ok()?;
         let on_event = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| {
-            leptos::task::spawn_local(refresh(checked));
+            leptos::task::spawn_local(refresh(checked, notice));
         });
         for event in ["call", "resync"] {
             let _ =
@@ -519,7 +533,7 @@ mod live {
     /// Loads this page again and puts its live parts in place of the current ones,
     /// keeping the ticked rows (those still listed) and the focused position. Updates
     /// that arrive while one is under way are folded into one more.
-    async fn refresh(checked: RwSignal<Vec<Ticked>>) {
+    async fn refresh(checked: RwSignal<Vec<Ticked>>, notice: RwSignal<Option<usize>>) {
         thread_local! {
             static STATE: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
         }
@@ -540,11 +554,21 @@ mod live {
                         part.set_inner_html(&new.inner_html());
                     }
                 }
-                let kept = checked.get_untracked();
-                for t in &kept {
+                // A row stays ticked only while it shows the arguments it showed when it
+                // was ticked: a call edited meanwhile must be looked at again, never decided
+                // in a batch on the strength of its earlier version.
+                let mut changed = 0;
+                for t in &checked.get_untracked() {
                     if let Some(p) = row_of(&t.id).as_ref().and_then(pick) {
-                        p.set_checked(true);
+                        if p.get_attribute("data-hash").as_deref() == Some(t.hash.as_str()) {
+                            p.set_checked(true);
+                        } else {
+                            changed += 1;
+                        }
                     }
+                }
+                if changed > 0 {
+                    notice.set(Some(changed));
                 }
                 let rows = select_all("li.call-row");
                 if !rows.is_empty() {

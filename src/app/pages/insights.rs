@@ -164,11 +164,21 @@ fn InsightsLive(range: Period) -> impl IntoView {
             load_insights(r.period, r.from, r.to)
         },
     );
+    // Every resource of the island is made here, before any is awaited: one made after an
+    // await would not be handed to the browser, which would then fetch it and find the
+    // page different from the server's. Shown to admins only (others get a 403 here).
+    let stamp = Resource::new(
+        || (),
+        move |_| {
+            let r = range.get_value();
+            load_rubber_stamp(r.period, r.from, r.to)
+        },
+    );
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Insights data accept dismiss range=range.get_value() /> }.into_any(),
+                    Ok(data) => view! { <Insights data accept dismiss range=range.get_value() stamp /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
@@ -213,6 +223,7 @@ fn Insights(
     accept: ServerAction<AcceptSuggestion>,
     dismiss: ServerAction<DismissSuggestion>,
     range: Period,
+    stamp: Resource<Result<Vec<StampRow>, AppError>>,
 ) -> impl IntoView {
     let params = (range.period.clone(), range.from.clone(), range.to.clone());
     let periods = ["24h", "7d", "30d"]
@@ -301,7 +312,7 @@ fn Insights(
             <h2>"By agent"</h2>
             <CountsTable rows=data.by_agent.clone() what="Agent" />
         </section>
-        {admin.then(|| view! { <RubberStamp range /> })}
+        {admin.then(|| view! { <RubberStamp rows=stamp /> })}
     }
 }
 
@@ -530,11 +541,7 @@ fn hidden_fields(
 }
 
 #[component]
-fn RubberStamp(range: Period) -> impl IntoView {
-    let rows = Resource::new(
-        || (),
-        move |_| load_rubber_stamp(range.period.clone(), range.from.clone(), range.to.clone()),
-    );
+fn RubberStamp(rows: Resource<Result<Vec<StampRow>, AppError>>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="stamp-title">
             <h2 id="stamp-title">"Rubber-stamp watch"</h2>

@@ -195,7 +195,7 @@ fn NotificationsLive() -> impl IntoView {
             <h2 id="add-channel">"Add a channel"</h2>
             <ActionForm action=add attr:class="notify-add">
                 <label for="ch-name">"Name"</label>
-                <input id="ch-name" name="name" required maxlength="64" pattern="[A-Za-z0-9._-]+" autocomplete="off" />
+                <input id="ch-name" name="name" required maxlength="64" pattern="[A-Za-z0-9._\\-]+" autocomplete="off" />
                 <label for="ch-kind">"Kind"</label>
                 <select id="ch-kind" name="kind">
                     {ChannelKind::ALL.into_iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
