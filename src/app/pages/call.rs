@@ -504,10 +504,9 @@ fn FormNotices(done: Option<String>) -> impl IntoView {
             AppError::State(StateCode::NotPending | StateCode::DeadlinePassed, _) => {
                 format!("Too late: {e}")
             }
-            AppError::State(StateCode::StaleView, _) => format!(
-                "The arguments changed since you opened this call — review again: the card \
-                 now shows the current version. ({e})"
-            ),
+            AppError::State(StateCode::StaleView, _) => "The arguments changed since you opened \
+                 this call — review again: the card now shows the current version."
+                .to_string(),
             _ => e.to_string(),
         })
         .or_else(|| error_of::<ExtendCall>().map(|e| e.to_string()))

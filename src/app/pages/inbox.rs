@@ -395,8 +395,8 @@ mod live {
             }
             let current = focused(&rows).unwrap_or(0);
             match e.key().as_str() {
-                "j" | "ArrowDown" => focus(&rows, (current + 1).min(rows.len() - 1)),
-                "k" | "ArrowUp" => focus(&rows, current.saturating_sub(1)),
+                "j" | "ArrowDown" => focus_visibly(&rows, (current + 1).min(rows.len() - 1)),
+                "k" | "ArrowUp" => focus_visibly(&rows, current.saturating_sub(1)),
                 "x" => {
                     if let Some(input) = pick(&rows[current]) {
                         input.set_checked(!input.checked());
@@ -622,6 +622,14 @@ mod live {
     fn focus(rows: &[Element], index: usize) {
         for (i, row) in rows.iter().enumerate() {
             let _ = row.class_list().toggle_with_force("selected", i == index);
+        }
+    }
+
+    /// Focuses row `index` and scrolls it into view (the least scrolling that shows it).
+    fn focus_visibly(rows: &[Element], index: usize) {
+        focus(rows, index);
+        if let Some(row) = rows.get(index) {
+            row.scroll_into_view_with_bool(false);
         }
     }
 
