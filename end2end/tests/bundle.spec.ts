@@ -62,6 +62,15 @@ test("the inbox and a card each load within the 150 KB budget", async ({ browser
   }
 });
 
+test("manager and admin pages are rendered on the server: only the policy editor loads more than the approver's bundle", async ({ browser }) => {
+  for (const path of ["/agents", "/people", "/reviews", "/bypasses", "/insights", "/notifications"]) {
+    const { requested } = await firstLoad(browser, path);
+    expect(requested.filter((u) => u.endsWith(".wasm")), path).toEqual(["/pkg/askfirst_bg.wasm"]);
+  }
+  const { requested } = await firstLoad(browser, "/policy");
+  expect(requested.filter((u) => u.endsWith(".wasm"))).toEqual(["/pkg/askfirst_console_bg.wasm"]);
+});
+
 test("a page without islands loads no wasm", async ({ browser }) => {
   const { requested } = await firstLoad(browser, "/no-such-page");
   expect(requested.filter((u) => u.endsWith(".wasm") || u.endsWith(".js"))).toEqual(["/register-sw.js"]);

@@ -160,3 +160,69 @@ test("changing one's password works without JavaScript", async ({ page }) => {
   await page.getByRole("button", { name: "Change password" }).click();
   await expect(page.getByRole("status")).toContainText("Your password is changed");
 });
+
+async function signInPlain(page: import("@playwright/test").Page, username: string, password: string) {
+  await page.goto("/login");
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: `Signed in as ${username}` })).toBeVisible();
+}
+
+test("admin pages work as plain forms: an agent's key shown once, a person added, a rule drafted and discarded", async ({ page }) => {
+  await signInPlain(page, ADMIN.username, ADMIN.password);
+
+  await page.goto("/agents");
+  await page.getByLabel("Name").fill("nojs-made-bot");
+  await page.getByRole("button", { name: "Create agent" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Created nojs-made-bot." })).toBeVisible();
+  const key = await page.getByRole("textbox", { name: "API key", exact: true }).inputValue();
+  expect(key).toMatch(/^af_/);
+  expect(page.url()).not.toContain(key);
+  await page.reload();
+  await expect(page.getByRole("textbox", { name: "API key", exact: true })).toHaveCount(0);
+  await expect(page.locator('tr[data-agent="nojs-made-bot"]')).toBeVisible();
+  const row = page.locator('tr[data-agent="nojs-made-bot"]');
+  await row.getByRole("button", { name: "Disable" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Saved." })).toBeVisible();
+  await expect(page.locator('tr[data-agent="nojs-made-bot"]')).toContainText("disabled");
+
+  await page.goto("/people");
+  await page.getByLabel("Username").fill("nojs-vic");
+  await page.getByLabel("Initial password").fill("nojs password 9");
+  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+  await page.getByRole("button", { name: "Add person" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Added nojs-vic as viewer." })).toBeVisible();
+  await page.getByLabel("Username").fill("nojs-vic");
+  await page.getByLabel("Initial password").fill("nojs password 9");
+  await page.getByRole("button", { name: "Add person" }).click();
+  await expect(page.getByRole("alert")).toBeVisible();
+
+  await page.goto("/policy");
+  await page.getByRole("link", { name: "New rule" }).click();
+  const form = page.getByRole("form", { name: "New rule" });
+  await form.getByLabel("Name", { exact: true }).fill("nojs-gate-vacuum");
+  await form.getByLabel("Tool (glob; empty: any)").fill("vacuum");
+  await form.getByRole("button", { name: "Save to draft" }).click();
+  await expect(page.locator('tr[data-rule="nojs-gate-vacuum"]')).toBeVisible();
+  await expect(page.getByRole("status").filter({ hasText: "Your draft is changed." })).toBeVisible();
+  await page.getByRole("button", { name: "Discard draft" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Draft discarded." })).toBeVisible();
+  await expect(page.locator('tr[data-rule="nojs-gate-vacuum"]')).toHaveCount(0);
+});
+
+test("a bypass is previewed and asked for in one form, without JavaScript", async ({ page }) => {
+  await signInPlain(page, "ann", "e2e password 1");
+  await page.goto("/bypasses");
+  const ask = page.locator(".bypass-form");
+  await ask.getByLabel("Tool (glob)").fill("nojs-tool");
+  await ask.getByRole("button", { name: "Preview" }).click();
+  await expect(page.locator(".preview")).toContainText("of the last");
+  await expect(ask.getByLabel("Tool (glob)")).toHaveValue("nojs-tool");
+  await ask.getByLabel(/For how long/).fill("1h");
+  await ask.getByLabel(/Why/).fill("no script here");
+  await ask.getByRole("button", { name: "Ask managers to sign off" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "requested" })).toContainText("managers' approval");
+  await page.getByRole("button", { name: "Withdraw request" }).click();
+  await expect(page.locator(".bypass-head .status")).toHaveText("revoked");
+});

@@ -16,7 +16,8 @@ test("an admin gates a tool in the browser, tries it, replays, saves, and restor
   await hydrated(page);
 
   // A field error keeps what was typed.
-  await page.getByRole("button", { name: "New rule" }).click();
+  await page.getByRole("link", { name: "New rule" }).click();
+  await hydrated(page);
   const form = page.getByRole("form", { name: "New rule" });
   await form.getByLabel("Name", { exact: true }).fill("gate-vacuum");
   await form.getByLabel("Tool (glob; empty: any)").fill("vac{uum");
@@ -57,8 +58,8 @@ test("an admin gates a tool in the browser, tries it, replays, saves, and restor
   await expect(page.locator(".draft .verdict")).toHaveText("This change loosens a gate.");
   await expect(page.locator(".draft .findings")).toContainText("removed rule `gate-vacuum`");
   await page.getByLabel("Why this change").fill("back to the previous policy");
-  await page.getByRole("button", { name: "Send for sign-off" }).click();
-  await expect(page.getByRole("alert")).toContainText("loosens a gate; confirm it");
+  // The box must be ticked before the form goes (the server refuses it unticked, too).
+  await expect(page.getByLabel("I understand this loosens a gate")).toHaveAttribute("required", "");
   await page.getByLabel("I understand this loosens a gate").check();
   await page.getByRole("button", { name: "Send for sign-off" }).click();
   const waiting = page.getByRole("status").filter({ hasText: "waits as change #" });

@@ -58,17 +58,16 @@ test("three managers: the requester cannot approve, two others activate, revokin
   // The requester previews the scope, then asks.
   await requester.goto("/bypasses");
   await hydrated(requester);
-  const preview = requester.locator(".preview-form");
-  await preview.getByLabel("Tool (glob)").fill("ship");
-  await preview.getByLabel(/Agent \(glob/).fill("ship-*");
-  await preview.getByLabel(/Argument conditions/).fill("/env=staging*");
-  await preview.getByRole("button", { name: "Preview" }).click();
-  await expect(requester.locator(".preview")).toContainText("1 of the last");
-  await expect(requester.locator(".preview")).toContainText("ship-bot");
+  // One form: Preview shows what it would cover and keeps what was typed; Ask files it.
   const ask = requester.locator(".bypass-form");
   await ask.getByLabel("Tool (glob)").fill("ship");
   await ask.getByLabel(/Agent \(glob/).fill("ship-*");
   await ask.getByLabel(/Argument conditions/).fill("/env=staging*");
+  await ask.getByRole("button", { name: "Preview" }).click();
+  await expect(requester.locator(".preview")).toContainText("1 of the last");
+  await expect(requester.locator(".preview")).toContainText("ship-bot");
+  await expect(ask.getByLabel("Tool (glob)")).toHaveValue("ship");
+  await expect(ask.getByLabel(/Argument conditions/)).toHaveValue("/env=staging*");
   await ask.getByLabel(/For how long/).fill("1h");
   await ask.getByLabel(/Why/).fill("release train <b>today</b>");
   await ask.getByRole("button", { name: "Ask managers to sign off" }).click();

@@ -1,9 +1,11 @@
 //! The browser app: the HTML shell, routes, and the pages with their server functions.
 
 pub mod browser;
+pub mod forms;
 pub mod nav;
 pub mod pages;
 pub mod session;
+pub mod shown_once;
 pub mod widgets;
 
 use leptos::prelude::*;
@@ -61,8 +63,8 @@ fn page_bundle() -> Option<Bundle> {
     None
 }
 
-/// The two browser bundles. The approver's (inbox, card, small widgets) stays within the
-/// first-load budget; the console's adds the admin and manager pages' islands.
+/// The two browser bundles. The approver's (every page's small islands) stays within the
+/// first-load budget; the console's adds the policy editor's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bundle {
     Approver,
@@ -74,11 +76,11 @@ impl Bundle {
     pub fn for_path(path: &str) -> Option<Bundle> {
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
         match first {
-            "" | "inbox" | "calls" | "login" | "setup" | "account" | "history" | "audit" => {
+            "" | "inbox" | "calls" | "login" | "setup" | "account" | "history" | "audit"
+            | "people" | "agents" | "bypasses" | "reviews" | "insights" | "notifications" => {
                 Some(Bundle::Approver)
             }
-            "people" | "policy" | "agents" | "bypasses" | "reviews" | "insights"
-            | "notifications" => Some(Bundle::Console),
+            "policy" => Some(Bundle::Console),
             _ => None,
         }
     }
@@ -164,7 +166,8 @@ mod tests {
             ("/login", Some(Bundle::Approver)),
             ("/history", Some(Bundle::Approver)),
             ("/policy", Some(Bundle::Console)),
-            ("/bypasses/3", Some(Bundle::Console)),
+            ("/bypasses/3", Some(Bundle::Approver)),
+            ("/people", Some(Bundle::Approver)),
             ("/account", Some(Bundle::Approver)),
             ("/audit", Some(Bundle::Approver)),
             ("/setup", Some(Bundle::Approver)),

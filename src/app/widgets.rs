@@ -105,25 +105,104 @@ pub fn ticking_now(server_now_ms: i64) -> Signal<i64> {
     now.into()
 }
 
-/// Bumps `refresh` whenever the event stream at `url` sends an `event` (or asks to resync);
-/// browser only. The browser's `EventSource` reconnects by itself after a network error.
-pub fn live_updates_from(url: &'static str, event: &'static str, refresh: RwSignal<u32>) {
+/// Keeps a page rendered on the server up to date: whenever the event stream at `events`
+/// sends one of `kinds` (or asks to resync), loads the page again and puts its parts
+/// marked `data-live` in place of the current ones — except a part someone is working in
+/// (focus in it, or a field changed): then it says the page changed instead. Renders that
+/// notice only. The browser's `EventSource` reconnects by itself after a network error.
+#[island]
+pub fn LiveParts(events: String, kinds: Vec<String>) -> impl IntoView {
+    let stale = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         use wasm_bindgen::{closure::Closure, JsCast};
-        let Ok(source) = web_sys::EventSource::new(url) else {
+        let Ok(source) = web_sys::EventSource::new(&events) else {
             return;
         };
-        let on_event =
-            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| refresh.update(|n| *n += 1));
-        let _ = source.add_event_listener_with_callback(event, on_event.as_ref().unchecked_ref());
-        let _ =
-            source.add_event_listener_with_callback("resync", on_event.as_ref().unchecked_ref());
+        let on_event = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| {
+            leptos::task::spawn_local(live::refresh(stale));
+        });
+        for kind in kinds.iter().map(String::as_str).chain(["resync"]) {
+            let _ =
+                source.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
+        }
         let keep = send_wrapper::SendWrapper::new((source, on_event));
         on_cleanup(move || keep.take().0.close());
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (url, event, refresh);
+    let _ = (events, kinds);
+    view! {
+        <p class="notice live-stale" role="status" hidden=move || !stale.get()>
+            "This page changed while you were working in it. "
+            <a href="">"Load the new version"</a>
+        </p>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod live {
+    use crate::app::browser::{fetch_document, select_all};
+    use leptos::prelude::*;
+
+    /// Loads the page again and replaces its live parts; updates that arrive meanwhile
+    /// are folded into one more.
+    pub async fn refresh(stale: RwSignal<bool>) {
+        thread_local! {
+            static STATE: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+        }
+        if STATE.get().0 {
+            STATE.set((true, true));
+            return;
+        }
+        loop {
+            STATE.set((true, false));
+            let url = window().location().href().unwrap_or_default();
+            if let Some(fresh) = fetch_document(&url).await {
+                for part in select_all("[data-live]") {
+                    let name = part.get_attribute("data-live").unwrap_or_default();
+                    let Ok(Some(new)) = fresh.query_selector(&format!("[data-live=\"{name}\"]"))
+                    else {
+                        continue;
+                    };
+                    if part.inner_html() == new.inner_html() {
+                        continue;
+                    }
+                    if in_use(&part) {
+                        stale.set(true);
+                    } else {
+                        part.set_inner_html(&new.inner_html());
+                    }
+                }
+            }
+            if !STATE.get().1 {
+                STATE.set((false, false));
+                return;
+            }
+        }
+    }
+
+    /// Whether someone is working in `part`: the focus is in it, or a field in it no
+    /// longer holds what the page came with.
+    fn in_use(part: &web_sys::Element) -> bool {
+        let focused = document()
+            .active_element()
+            .is_some_and(|el| part.contains(Some(&el)));
+        let get = |el: &web_sys::Element, name: &str| {
+            js_sys::Reflect::get(el, &name.into()).ok()
+        };
+        let changed = part
+            .query_selector_all("input, textarea")
+            .ok()
+            .map(|list| {
+                (0..list.length()).filter_map(|i| list.item(i)).any(|node| {
+                    let el: &web_sys::Element = wasm_bindgen::JsCast::unchecked_ref(&node);
+                    get(el, "value") != get(el, "defaultValue")
+                        || get(el, "checked") != get(el, "defaultChecked")
+                })
+            })
+            .unwrap_or(false);
+        focused || changed
+    }
 }
 
 /// Whether a key event came from a text field (where shortcuts must not fire).

@@ -309,6 +309,27 @@ pub async fn form_redirects(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    // The page the form was on, without what its last form did: the framework sends the
+    // browser back there, and this form's outcome is not the last one's.
+    let mut req = req;
+    let referer = req
+        .headers()
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let back = referer
+        .as_deref()
+        .map(|referer| page_without_outcome(&same_site_path(referer, &host)));
+    if let (Some(referer), Some(back)) = (&referer, &back) {
+        // Still a whole URL: the framework reads it as one.
+        let origin = url::Url::parse(referer)
+            .map(|u| u[..url::Position::BeforePath].to_string())
+            .unwrap_or_default();
+        if let Ok(value) = header::HeaderValue::from_str(&format!("{origin}{back}")) {
+            req.headers_mut().insert(header::REFERER, value);
+        }
+    }
+    let endpoint = req.uri().path()[RPC_PREFIX.len()..].to_string();
     let mut res = next.run(req).await;
     let Some(location) = res
         .headers()
@@ -322,8 +343,6 @@ pub async fn form_redirects(
         target.pop();
     }
     if target.contains("__err=") {
-        // What an earlier form did (`done=…`) is not what this one did.
-        target = without_param(&target, "done");
         let token = crate::auth::token::generate();
         target.push_str(&format!("&{FORM_PARAM}={token}"));
         let secure = if state.settings.secure_cookies {
@@ -336,6 +355,11 @@ pub async fn form_redirects(
         if let Ok(value) = header::HeaderValue::from_str(&cookie) {
             res.headers_mut().append(header::SET_COOKIE, value);
         }
+    } else if back.as_deref() == Some(target.as_str()) && is_name(&endpoint) {
+        // Back where the form was, and it worked: the page says what was done
+        // (`done=<server function>`).
+        let joint = if target.contains('?') { '&' } else { '?' };
+        target.push_str(&format!("{joint}done={endpoint}"));
     }
     match header::HeaderValue::from_str(&target) {
         Ok(value) => {
@@ -347,6 +371,33 @@ pub async fn form_redirects(
         }
     }
     res
+}
+
+/// `page` without what a form sent back to it: `done` and its details (`done_…`), and
+/// an error with its token.
+fn page_without_outcome(page: &str) -> String {
+    let Some((path, query)) = page.split_once('?') else {
+        return page.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !(name == "done"
+                || name.starts_with("done_")
+                || ["__err", "__path", FORM_PARAM].contains(&name))
+        })
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// Whether `s` is a server function's name (and so safe in a URL as it is).
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `target` (a path with a query) without the query parameter `name`.
@@ -443,6 +494,20 @@ mod form_tests {
             "/calls/x?undone=1"
         );
         assert_eq!(without_param("/calls/x", "done"), "/calls/x");
+    }
+
+    #[test]
+    fn a_forms_page_is_what_it_shows_without_the_last_forms_outcome() {
+        for (page, want) in [
+            ("/people", "/people"),
+            ("/people?done=add_user&done_who=vic", "/people"),
+            ("/policy?edit=a&__err=e&__path=/rpc/x&__form=t", "/policy?edit=a"),
+            ("/insights?period=7d&done=x", "/insights?period=7d"),
+        ] {
+            assert_eq!(page_without_outcome(page), want, "{page}");
+        }
+        assert!(is_name("add_user"));
+        assert!(!is_name("a/b") && !is_name("") && !is_name("x?y"));
     }
 
     #[test]

@@ -283,3 +283,111 @@ async fn the_agents_page_functions_and_the_cli_manage_agents() {
     assert!(!out.status.success());
     app.stop().await;
 }
+
+/// A plain form (no JavaScript) that makes a secret: the page it comes back to shows the
+/// secret once — never in the URL — and only to the session that made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_made_by_a_plain_form_is_shown_once_on_the_page_it_comes_back_to() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("ada", Role::Admin).await;
+    let other_admin = app.signed_in("bea", Role::Admin).await;
+    let res = admin
+        .post(app.url("/rpc/agent_create"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/agents"))
+        .form(&[("name", "plain-bot")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, "/agents?done=agent_create");
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("askfirst_once="))
+        .expect("the secret travels in a cookie for the page");
+    assert!(
+        cookie.contains("Path=/agents") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("af_"), "sealed, not in the clear: {cookie}");
+
+    // Another admin's session cannot open it, even with the cookie copied over.
+    let sealed = cookie.split(';').next().unwrap().to_string();
+    let copied = other_admin
+        .get(app.url(&location))
+        .header("accept", "text/html")
+        .header("cookie", &sealed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!copied.contains("af_"), "another session sees no key");
+
+    let page = app.page(&admin, &location).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Created plain-bot."), "{html}");
+    let key = html
+        .split("value=\"")
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|v| v.starts_with("af_"))
+        .expect("the key on the page")
+        .to_string();
+    assert_eq!(status_for(&app, &key).await, 201, "it is the agent's key");
+    // Shown once: the page cleared the cookie.
+    let again = app.page(&admin, "/agents").await.text().await.unwrap();
+    assert!(!again.contains(&key));
+    app.stop().await;
+}
+
+/// A plain form that worked comes back to its page with `done=<server function>`; one
+/// that failed with the error, and neither carries over to the next form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_form_comes_back_saying_what_it_did() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("ada", Role::Admin).await;
+    app.agent("bot").await;
+    let post = |name: &'static str, referer: String, form: Vec<(&'static str, &'static str)>| {
+        let admin = admin.clone();
+        let url = app.url(&format!("/rpc/{name}"));
+        async move {
+            let res = admin
+                .post(url)
+                .header("accept", "text/html")
+                .header("referer", referer)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            res.headers()["location"].to_str().unwrap().to_string()
+        }
+    };
+    let failed = post(
+        "agent_enabled",
+        app.url("/agents?done=agent_receipts"),
+        vec![("name", "no-such-bot"), ("enabled", "false")],
+    )
+    .await;
+    assert!(
+        failed.starts_with("/agents?") && failed.contains("__err=") && !failed.contains("done="),
+        "{failed}"
+    );
+    let page = app.page(&admin, &failed).await.text().await.unwrap();
+    assert!(page.contains("role=\"alert\""), "the error is shown");
+    let worked = post(
+        "agent_enabled",
+        app.url(&failed),
+        vec![("name", "bot"), ("enabled", "false")],
+    )
+    .await;
+    assert_eq!(worked, "/agents?done=agent_enabled");
+    let page = app.page(&admin, &worked).await.text().await.unwrap();
+    assert!(page.contains("Saved."), "{page}");
+    assert!(!page.contains("role=\"alert\""), "the earlier error is gone");
+    app.stop().await;
+}

@@ -6,9 +6,16 @@
 use super::home::page_error;
 use crate::domain::agent::{AgentView, CreatedAgent, Rotated};
 use crate::domain::limits::Limits;
+use crate::app::shown_once::SecretsShownOnce;
+#[cfg(feature = "ssr")]
+use crate::app::shown_once::ShownOnce;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
+
+/// Where this page is, and where its forms come back to.
+#[cfg(feature = "ssr")]
+const PAGE: &str = "/agents";
 
 #[cfg(feature = "ssr")]
 async fn admin() -> Result<(crate::domain::UserView, std::sync::Arc<crate::gate::Gate>), AppError> {
@@ -33,8 +40,23 @@ pub async fn load_agents() -> Result<Vec<AgentView>, AppError> {
 #[server(prefix = "/rpc", endpoint = "agent_create")]
 pub async fn agent_create(name: String) -> Result<CreatedAgent, AppError> {
     let (user, gate) = admin().await?;
-    gate.create_agent(&name, &format!("user:{}", user.username))
-        .await
+    let created = gate
+        .create_agent(&name, &format!("user:{}", user.username))
+        .await?;
+    crate::app::shown_once::hand_over(
+        PAGE,
+        &ShownOnce {
+            said: format!(
+                "Created {}. Store these now: they are not shown again.",
+                created.name
+            ),
+            secrets: vec![
+                ("API key".into(), created.key.clone()),
+                ("Webhook secret".into(), created.webhook_secret.clone()),
+            ],
+        },
+    )?;
+    Ok(created)
 }
 
 /// Disables (`enabled` = false) or enables an agent.
@@ -49,24 +71,50 @@ pub async fn agent_enabled(name: String, enabled: bool) -> Result<(), AppError> 
 #[server(prefix = "/rpc", endpoint = "agent_rotate_key")]
 pub async fn agent_rotate_key(name: String, grace: String) -> Result<Rotated, AppError> {
     let (user, gate) = admin().await?;
-    gate.rotate_key(
-        &name,
-        self::grace(&grace)?,
-        &format!("user:{}", user.username),
-    )
-    .await
+    let rotated = gate
+        .rotate_key(
+            &name,
+            self::grace(&grace)?,
+            &format!("user:{}", user.username),
+        )
+        .await?;
+    hand_over_rotated("API key", &rotated)?;
+    Ok(rotated)
 }
 
 /// A new webhook secret (shown once); webhooks are signed with both for `grace`.
 #[server(prefix = "/rpc", endpoint = "agent_rotate_secret")]
 pub async fn agent_rotate_secret(name: String, grace: String) -> Result<Rotated, AppError> {
     let (user, gate) = admin().await?;
-    gate.rotate_secret(
-        &name,
-        self::grace(&grace)?,
-        &format!("user:{}", user.username),
+    let rotated = gate
+        .rotate_secret(
+            &name,
+            self::grace(&grace)?,
+            &format!("user:{}", user.username),
+        )
+        .await?;
+    hand_over_rotated("Webhook secret", &rotated)?;
+    Ok(rotated)
+}
+
+/// Shows a new key or secret once on the page the form comes back to.
+#[cfg(feature = "ssr")]
+fn hand_over_rotated(what: &str, rotated: &Rotated) -> Result<(), AppError> {
+    let previous = match &rotated.previous_valid_until {
+        Some(t) => format!("The previous one works until {t}."),
+        None => "The previous one stopped working.".to_string(),
+    };
+    crate::app::shown_once::hand_over(
+        PAGE,
+        &ShownOnce {
+            said: format!(
+                "New {} for {}. {previous}",
+                what.to_lowercase(),
+                rotated.name
+            ),
+            secrets: vec![(what.to_string(), rotated.secret.clone())],
+        },
     )
-    .await
 }
 
 /// The agent's allowed callback origins, one per line.
@@ -130,97 +178,51 @@ pub async fn save_limits(
         .await
 }
 
-/// The page: its title, and the console island that is the rest.
+/// The page, rendered on the server; its forms are plain forms that come back to it
+/// (a new key or secret with them, shown once).
 #[component]
 pub fn AgentsPage() -> impl IntoView {
+    use crate::app::forms::{done, error_of, name_of, Outcome};
+    let data = Resource::new(|| (), |_| async { (load_agents().await, load_limits().await) });
+    #[cfg(feature = "ssr")]
+    let shown = crate::app::shown_once::take(PAGE);
+    #[cfg(not(feature = "ssr"))]
+    let shown = None;
+    let errors = vec![
+        error_of::<AgentCreate>(),
+        error_of::<AgentEnabled>(),
+        error_of::<AgentRotateKey>(),
+        error_of::<AgentRotateSecret>(),
+        error_of::<AgentCallbacks>(),
+        error_of::<AgentReceipts>(),
+    ];
+    // Creating and rotating say so with the secret itself.
+    let ok = done()
+        .filter(|d| {
+            ![
+                name_of::<AgentCreate>(),
+                name_of::<AgentRotateKey>(),
+                name_of::<AgentRotateSecret>(),
+                name_of::<SaveLimits>(),
+            ]
+            .contains(&d.as_str())
+        })
+        .map(|_| "Saved.".to_string());
+    let create = ServerAction::<AgentCreate>::new();
     view! {
         <Title text="Agents · askfirst" />
-        <AgentsLive />
-    }
-}
-
-/// Agents: the list, keys shown once, limits (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn AgentsLive() -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let create = ServerAction::<AgentCreate>::new();
-    let enabled = ServerAction::<AgentEnabled>::new();
-    let rotate_key = ServerAction::<AgentRotateKey>::new();
-    let rotate_secret = ServerAction::<AgentRotateSecret>::new();
-    let callbacks = ServerAction::<AgentCallbacks>::new();
-    let receipts = ServerAction::<AgentReceipts>::new();
-    let data = Resource::new(
-        move || {
-            (
-                create.version().get(),
-                enabled.version().get(),
-                rotate_key.version().get(),
-                rotate_secret.version().get(),
-                callbacks.version().get(),
-                receipts.version().get(),
-            )
-        },
-        |_| load_agents(),
-    );
-    let shown_once = move || {
-        let created = create.value().get().map(|r| {
-            r.map(|c| {
-                view! {
-                    <div class="secret-once" role="status">
-                        <p>"Created " <strong>{c.name.clone()}</strong> ". Store these now: they are not shown again."</p>
-                        <Secret label="API key" value=c.key />
-                        <Secret label="Webhook secret" value=c.webhook_secret />
-                    </div>
-                }
-                .into_any()
-            })
-            .unwrap_or_else(|e| view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any())
-        });
-        let rotated = [
-            rotate_key.value().get().map(|r| ("API key", r)),
-            rotate_secret.value().get().map(|r| ("Webhook secret", r)),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|(what, r)| match r {
-            Ok(r) => view! {
-                <div class="secret-once" role="status">
-                    <p>"New " {what.to_lowercase()} " for " <strong>{r.name.clone()}</strong> ". "
-                        {match r.previous_valid_until.clone() {
-                            Some(t) => format!("The previous one works until {t}."),
-                            None => "The previous one stopped working.".to_string(),
-                        }}</p>
-                    <Secret label=what value=r.secret />
-                </div>
-            }
-            .into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-        .collect_view();
-        let other = [
-            enabled.value().get().and_then(|r| r.err()),
-            callbacks.value().get().and_then(|r| r.err()),
-            receipts.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
-        .collect_view();
-        view! { {created} {rotated} {other} }
-    };
-    view! {
         <section class="card">
             <h1>"Agents"</h1>
-            {shown_once}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Outcome errors ok />
+            <SecretsShownOnce shown />
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match data.await {
-                        Ok(list) => view! { <AgentTable list enabled rotate_key rotate_secret callbacks receipts /> }.into_any(),
+                    match data.await.0 {
+                        Ok(list) => view! { <AgentTable list /> }.into_any(),
                         Err(error) => page_error(error),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
         <section class="card narrow">
             <h2>"Add an agent"</h2>
@@ -230,99 +232,54 @@ fn AgentsLive() -> impl IntoView {
                 <button type="submit">"Create agent"</button>
             </ActionForm>
         </section>
-        <LimitsForm />
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                data.await.1.ok().map(|limits| view! { <LimitsForm limits /> })
+            })}
+        </Suspense>
     }
 }
 
-/// The per-agent cap on pending calls.
+/// The per-agent cap on pending calls, and the largest arguments.
 #[component]
-fn LimitsForm() -> impl IntoView {
+fn LimitsForm(limits: Limits) -> impl IntoView {
+    use crate::app::forms::{done, error_of, name_of, Outcome};
     let save = ServerAction::<SaveLimits>::new();
-    let limits = Resource::new(move || save.version().get(), |_| load_limits());
-    let outcome = move || {
-        save.value().get().map(|r| match r {
-            Ok(_) => view! { <p class="notice" role="status">"Saved."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
+    let ok = (done().as_deref() == Some(name_of::<SaveLimits>())).then(|| "Saved.".to_string());
+    let l = limits;
+    let value = l.max_pending_per_agent.map(|n| n.to_string()).unwrap_or_default();
+    let now = match l.max_pending_per_agent {
+        Some(n) => format!("Each agent may have at most {n} pending calls; a proposal beyond that is refused (429 too_many_pending)."),
+        None => "No cap: an agent may leave any number of calls pending.".to_string(),
     };
+    let kib = (l.max_args_bytes / 1024).to_string();
+    let args_now = format!(
+        "A proposal's arguments may be at most {kib} KiB; larger ones are refused (413), naming this setting."
+    );
     view! {
         <section class="card narrow" aria-labelledby="limits-title">
             <h2 id="limits-title">"Limits"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match limits.await {
-                        Ok(l) => {
-                            let value = l.max_pending_per_agent.map(|n| n.to_string()).unwrap_or_default();
-                            let now = match l.max_pending_per_agent {
-                                Some(n) => format!("Each agent may have at most {n} pending calls; a proposal beyond that is refused (429 too_many_pending)."),
-                                None => "No cap: an agent may leave any number of calls pending.".to_string(),
-                            };
-                            let kib = (l.max_args_bytes / 1024).to_string();
-                            let args_now = format!(
-                                "A proposal's arguments may be at most {kib} KiB; larger ones are refused (413), naming this setting."
-                            );
-                            view! {
-                                <p>{now}</p>
-                                <p>{args_now}</p>
-                                <ActionForm action=save>
-                                    <label for="max-pending">"Most pending calls per agent (empty: no cap)"</label>
-                                    <input id="max-pending" name="max_pending_per_agent" inputmode="numeric" maxlength="7" pattern="[0-9]*" value=value autocomplete="off" />
-                                    <label for="max-args">"Largest arguments of a proposal, KiB (1–4096; 64 unless raised)"</label>
-                                    <input id="max-args" name="max_args_kib" inputmode="numeric" maxlength="4" pattern="[0-9]*" value=kib autocomplete="off" required />
-                                    <button type="submit">"Save limits"</button>
-                                </ActionForm>
-                            }.into_any()
-                        }
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Transition>
-            {outcome}
+            <p>{now}</p>
+            <p>{args_now}</p>
+            <Outcome errors=vec![error_of::<SaveLimits>()] ok />
+            <ActionForm action=save>
+                <label for="max-pending">"Most pending calls per agent (empty: no cap)"</label>
+                <input id="max-pending" name="max_pending_per_agent" inputmode="numeric" maxlength="7" pattern="[0-9]*" value=value autocomplete="off" />
+                <label for="max-args">"Largest arguments of a proposal, KiB (1–4096; 64 unless raised)"</label>
+                <input id="max-args" name="max_args_kib" inputmode="numeric" maxlength="4" pattern="[0-9]*" value=kib autocomplete="off" required />
+                <button type="submit">"Save limits"</button>
+            </ActionForm>
         </section>
     }
 }
 
-/// A secret shown once, with a button that copies it.
 #[component]
-fn Secret(label: &'static str, value: String) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let text = value.clone();
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let navigator = js_sys::Reflect::get(&window(), &"navigator".into()).ok();
-            let clipboard =
-                navigator.and_then(|n| js_sys::Reflect::get(&n, &"clipboard".into()).ok());
-            let write = clipboard
-                .as_ref()
-                .and_then(|c| js_sys::Reflect::get(c, &"writeText".into()).ok())
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-            if let (Some(c), Some(f)) = (clipboard, write) {
-                let _ = f.call1(&c, &text.clone().into());
-                copied.set(true);
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &text;
-    };
-    view! {
-        <div class="secret">
-            <label>{label} ": " <input readonly value=value class="secret-value" aria-label=label /></label>
-            <button type="button" class="small secondary" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
-        </div>
-    }
-}
-
-#[component]
-fn AgentTable(
-    list: Vec<AgentView>,
-    enabled: ServerAction<AgentEnabled>,
-    rotate_key: ServerAction<AgentRotateKey>,
-    rotate_secret: ServerAction<AgentRotateSecret>,
-    callbacks: ServerAction<AgentCallbacks>,
-    receipts: ServerAction<AgentReceipts>,
-) -> impl IntoView {
+fn AgentTable(list: Vec<AgentView>) -> impl IntoView {
+    let enabled = ServerAction::<AgentEnabled>::new();
+    let rotate_key = ServerAction::<AgentRotateKey>::new();
+    let rotate_secret = ServerAction::<AgentRotateSecret>::new();
+    let callbacks = ServerAction::<AgentCallbacks>::new();
+    let receipts = ServerAction::<AgentReceipts>::new();
     let graces = || {
         [
             ("0", "old stops now"),

@@ -6,14 +6,15 @@
 use super::home::page_error;
 use super::reviews::{ReviewForms, SignoffReview};
 use super::signoff_parts::{AccountChanges, BypassSummary, CallList};
-use crate::app::widgets::{ticking_now, Time};
+use crate::app::forms::{done, error_of, name_of, Outcome};
+use crate::app::widgets::{Countdowns, Time};
 use crate::domain::bypass::{BypassList, BypassPage, BypassStatus, BypassView, ScopePreview};
 use crate::domain::grant::{GrantStatus, GrantView};
 use crate::domain::policy_change::duration_short;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[cfg(feature = "ssr")]
 fn read_request(
@@ -92,7 +93,10 @@ pub async fn bypass_request(
         reason,
         flag(&include_confirmation),
     )?;
-    guard::state()?.gate.request_bypass(&user, request).await
+    let bypass = guard::state()?.gate.request_bypass(&user, request).await?;
+    // A plain form goes on to the new request's page.
+    leptos_axum::redirect(&format!("/bypasses/{}?done=bypass_request", bypass.id));
+    Ok(bypass)
 }
 
 /// One bypass, as the signed-in person sees it. Any signed-in person.
@@ -130,34 +134,27 @@ pub async fn grant_revoke(id: i64) -> Result<(), AppError> {
 
 /// Remembered grants: one approver's "also approve identical calls", with their uses.
 #[component]
-fn Grants() -> impl IntoView {
+fn Grants(list: Vec<GrantView>) -> impl IntoView {
     let revoke = ServerAction::<GrantRevoke>::new();
-    let data = Resource::new(move || revoke.version().get(), |_| load_grants());
-    let outcome = move || {
-        revoke.value().get().map(|r| match r {
-            Ok(()) => view! { <p class="ok" role="status">"Revoked: it approves nothing from now on."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
+    let ok = (done().as_deref() == Some(name_of::<GrantRevoke>()))
+        .then(|| "Revoked: it approves nothing from now on.".to_string());
+    let table = if list.is_empty() {
+        view! { <p class="empty">"No grants yet."</p> }.into_any()
+    } else {
+        view! {
+            <table class="grant-list">
+                <thead><tr><th>"Grant"</th><th>"Covers"</th><th>"By"</th><th>"Until"</th><th>"Uses"</th><th>"Status"</th><th></th></tr></thead>
+                <tbody>{list.into_iter().map(|g| view! { <GrantRow grant=g revoke /> }).collect_view()}</tbody>
+            </table>
+        }
+        .into_any()
     };
     view! {
         <section class="card grants" aria-label="Remembered grants">
             <h2>"Remembered grants"</h2>
             <p class="hint">"When a rule allows it, an approver may also approve identical (or similar) calls from the same agent for a while. Each is one person's word, bounded by its rule; anything wider is a bypass request."</p>
-            {outcome}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"No grants yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <table class="grant-list">
-                                <thead><tr><th>"Grant"</th><th>"Covers"</th><th>"By"</th><th>"Until"</th><th>"Uses"</th><th>"Status"</th><th></th></tr></thead>
-                                <tbody>{list.into_iter().map(|g| view! { <GrantRow grant=g revoke /> }).collect_view()}</tbody>
-                            </table>
-                        }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Transition>
+            <Outcome errors=vec![error_of::<GrantRevoke>()] ok />
+            {table}
         </section>
     }
 }
@@ -190,49 +187,91 @@ fn GrantRow(grant: GrantView, revoke: ServerAction<GrantRevoke>) -> impl IntoVie
     }
 }
 
-/// The bypass list and request form, and the grants.
-#[component]
-pub fn BypassesPage() -> impl IntoView {
-    view! {
-        <Title text="Bypasses · askfirst" />
-        <BypassesLive />
-    }
+/// What the request form holds: what was typed, kept when it is previewed
+/// (`?preview=1&tool=…`, a plain GET of this page).
+#[derive(Clone, Debug, Default)]
+struct Draft {
+    tool: String,
+    agent: String,
+    conditions: String,
+    window: String,
+    reason: String,
+    include_confirmation: bool,
 }
 
-/// The bypasses, the request form and the grants (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn BypassesLive() -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let request = ServerAction::<BypassRequest>::new();
-    let preview = ServerAction::<BypassPreview>::new();
-    let data = Resource::new(move || request.version().get(), |_| load_bypasses());
+/// The bypass list and request form, and the grants. Rendered on the server: the request
+/// form's Preview button loads this page with the scope in the query, and the preview
+/// comes with it.
+#[component]
+pub fn BypassesPage() -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let field = |name: &str| query.get(name).unwrap_or_default();
+    let previewing = query.get("preview").is_some();
+    let draft = Draft {
+        tool: field("tool"),
+        agent: field("agent"),
+        conditions: field("conditions"),
+        window: field("window"),
+        reason: field("reason"),
+        include_confirmation: matches!(field("include_confirmation").as_str(), "true" | "on"),
+    };
+    let asked = draft.clone();
+    let data = Resource::new(
+        || (),
+        move |_| {
+            let draft = asked.clone();
+            async move {
+                let preview = if previewing {
+                    Some(
+                        bypass_preview(
+                            draft.agent.clone(),
+                            draft.tool.clone(),
+                            draft.conditions.clone(),
+                            draft.include_confirmation.then(|| "true".to_string()),
+                        )
+                        .await,
+                    )
+                } else {
+                    None
+                };
+                (load_bypasses().await, load_grants().await, preview)
+            }
+        },
+    );
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(list) => view! { <Bypasses list request preview /> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Transition>
-        <Grants />
+        <Title text="Bypasses · askfirst" />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let draft = draft.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        (Ok(list), Ok(grants), preview) => view! {
+                            <Bypasses list preview draft />
+                            <Grants list=grants />
+                        }.into_any(),
+                        (Err(error), _, _) | (_, Err(error), _) => page_error(error),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
 #[component]
 fn Bypasses(
     list: BypassList,
-    request: ServerAction<BypassRequest>,
-    preview: ServerAction<BypassPreview>,
+    preview: Option<Result<ScopePreview, AppError>>,
+    draft: Draft,
 ) -> impl IntoView {
-    let now = ticking_now(list.now_ms);
+    let request = ServerAction::<BypassRequest>::new();
+    let now = Signal::stored(list.now_ms);
+    let server_now_ms = list.now_ms;
     let (open, done): (Vec<BypassView>, Vec<BypassView>) = list
         .bypasses
         .into_iter()
         .partition(|b| matches!(b.status, BypassStatus::Pending | BypassStatus::Active));
     let open_view = if open.is_empty() {
-        view! { <p class="empty">"No bypass is active or waiting."</p> }.into_any()
+        view! { <li class="empty">"No bypass is active or waiting."</li> }.into_any()
     } else {
         open.into_iter()
             .map(|bypass| view! { <li class="card"><BypassSummary bypass now /></li> })
@@ -253,49 +292,37 @@ fn Bypasses(
             }
         })
         .collect_view();
-    let created = move || {
-        request.value().get().map(|r| match r {
-            Ok(b) => view! {
-                <p class="ok" role="status">
-                    <a href=format!("/bypasses/{}", b.id)>"Bypass #" {b.id}</a>
-                    " requested: it needs " {b.approvals_required} " managers' approval (not yours) before it approves anything."
-                </p>
-            }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-    };
-    let previewed = move || {
-        preview.value().get().map(|r| match r {
-            Ok(p) => view! {
-                <div class="preview" role="status">
-                    <p>"Would approve " <span class="agent-text">{crate::domain::invisible::visible(&p.scope_text)}</span> ": "
-                        <strong>{p.matched}</strong> " of the last " {p.examined} " gated calls."</p>
-                    <CallList calls=p.calls empty="None of the recent gated calls." />
-                </div>
-            }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-    };
+    let previewed = preview.map(|r| match r {
+        Ok(p) => view! {
+            <div class="preview" role="status">
+                <p>"Would approve " <span class="agent-text">{crate::domain::invisible::visible(&p.scope_text)}</span> ": "
+                    <strong>{p.matched}</strong> " of the last " {p.examined} " gated calls."</p>
+                <CallList calls=p.calls empty="None of the recent gated calls." />
+            </div>
+        }.into_any(),
+        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+    });
     view! {
         <section class="bypasses">
             <h1>"Bypasses"</h1>
             <p class="hint">"A bypass approves gated calls matching its scope without a person, for a window. It takes effect only when "
                 {list.approvals} " managers other than the person asking approve it. Policy denials are never bypassed."</p>
             <ol class="bypass-list" aria-label="Active and waiting bypasses">{open_view}</ol>
+            <Countdowns server_now_ms />
         </section>
-        <section class="card narrow">
-            <h2>"Ask for a bypass"</h2>
-            {created}
+        <section class="card narrow" aria-labelledby="ask-bypass">
+            <h2 id="ask-bypass">"Ask for a bypass"</h2>
+            <Outcome errors=vec![error_of::<BypassRequest>()] ok=None />
             <ActionForm action=request attr:class="bypass-form">
-                <BypassFields max_window=list.max_window_secs />
+                <BypassFields max_window=list.max_window_secs draft=draft.clone() />
                 <label for="bypass-reason">"Why (the managers read this)"</label>
-                <textarea id="bypass-reason" name="reason" required maxlength="2000" rows="3"></textarea>
-                <button type="submit">"Ask managers to sign off"</button>
-            </ActionForm>
-            <h3>"Before you ask: which recent calls would it have approved?"</h3>
-            <ActionForm action=preview attr:class="preview-form">
-                <BypassFields max_window=0 />
-                <button type="submit" class="secondary">"Preview"</button>
+                <textarea id="bypass-reason" name="reason" required maxlength="2000" rows="3"
+                    inner_html=crate::app::widgets::textarea_html(&draft.reason)></textarea>
+                <p class="hint">"Preview first: which recent gated calls would it have approved?"</p>
+                <div class="form-buttons">
+                    <button type="submit" class="secondary" formaction="/bypasses" formmethod="get" formnovalidate name="preview" value="1">"Preview"</button>
+                    <button type="submit">"Ask managers to sign off"</button>
+                </div>
             </ActionForm>
             {previewed}
         </section>
@@ -309,93 +336,84 @@ fn Bypasses(
     }
 }
 
-/// The scope fields (and, with a `max_window`, the window).
+/// The scope fields and the window, filled with what was typed before a preview.
 #[component]
-fn BypassFields(max_window: u64) -> impl IntoView {
-    let id = |name: &str| format!("{name}-{}", if max_window > 0 { "req" } else { "pre" });
+fn BypassFields(max_window: u64, draft: Draft) -> impl IntoView {
     view! {
-        <label for=id("tool")>"Tool (glob)"</label>
-        <input id=id("tool") name="tool" required maxlength="200" placeholder="deploy_*" />
-        <label for=id("agent")>"Agent (glob; empty: any agent)"</label>
-        <input id=id("agent") name="agent" maxlength="200" placeholder="ci-*" />
-        <label for=id("conditions")>"Argument conditions, one per line (" <code>"/env=staging*"</code> " or " <code>"/count le 10"</code> ")"</label>
-        <textarea id=id("conditions") name="conditions" rows="2" maxlength="4000"></textarea>
-        {(max_window > 0).then(|| view! {
-            <label for="bypass-window">"For how long once active (at most " {duration_short(max_window)} ")"</label>
-            <input id="bypass-window" name="window" required maxlength="20" placeholder="2h" />
-        })}
+        <label for="bypass-tool">"Tool (glob)"</label>
+        <input id="bypass-tool" name="tool" required maxlength="200" placeholder="deploy_*" value=draft.tool />
+        <label for="bypass-agent">"Agent (glob; empty: any agent)"</label>
+        <input id="bypass-agent" name="agent" maxlength="200" placeholder="ci-*" value=draft.agent />
+        <label for="bypass-conditions">"Argument conditions, one per line (" <code>"/env=staging*"</code> " or " <code>"/count le 10"</code> ")"</label>
+        <textarea id="bypass-conditions" name="conditions" rows="2" maxlength="4000"
+            inner_html=crate::app::widgets::textarea_html(&draft.conditions)></textarea>
+        <label for="bypass-window">"For how long once active (at most " {duration_short(max_window)} ")"</label>
+        <input id="bypass-window" name="window" required maxlength="20" placeholder="2h" value=draft.window />
         <label class="checkbox">
-            <input type="checkbox" name="include_confirmation" value="true" />
+            <input type="checkbox" name="include_confirmation" value="true" checked=draft.include_confirmation />
             " Also bypass gates that ask for typed confirmation"
         </label>
     }
 }
 
-/// One bypass: its number in the path, the rest an island.
+/// One bypass with its sign-off and revocation forms, rendered on the server; the forms
+/// are plain forms that come back to it.
 #[component]
 pub fn BypassPageView() -> impl IntoView {
     let id = use_params_map().get_untracked().get("id");
-    view! {
-        <Title text="Bypass · askfirst" />
-        <BypassLive id />
-    }
-}
-
-/// A bypass with its sign-off and revocation forms (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn BypassLive(id: Option<String>) -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let review = ServerAction::<SignoffReview>::new();
-    let revoke = ServerAction::<BypassRevoke>::new();
-    let id = StoredValue::new(id);
     let data = Resource::new(
-        move || (review.version().get(), revoke.version().get()),
-        move |_| async move {
-            let id = id
-                .get_value()
-                .and_then(|i| i.parse::<i64>().ok())
-                .ok_or_else(|| AppError::NotFound("no such bypass".into()))?;
-            load_bypass(id).await
+        || (),
+        move |_| {
+            let id = id.clone();
+            async move {
+                let id = id
+                    .and_then(|i| i.parse::<i64>().ok())
+                    .ok_or_else(|| AppError::NotFound("no such bypass".into()))?;
+                load_bypass(id).await
+            }
         },
     );
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Title text="Bypass · askfirst" />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => view! { <BypassDetail page review revoke /> }.into_any(),
+                    Ok(page) => view! { <BypassDetail page /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
 #[component]
-fn BypassDetail(
-    page: BypassPage,
-    review: ServerAction<SignoffReview>,
-    revoke: ServerAction<BypassRevoke>,
-) -> impl IntoView {
-    let now = ticking_now(page.now_ms);
+fn BypassDetail(page: BypassPage) -> impl IntoView {
+    let review = ServerAction::<SignoffReview>::new();
+    let revoke = ServerAction::<BypassRevoke>::new();
+    let now = Signal::stored(page.now_ms);
+    let server_now_ms = page.now_ms;
     let id = page.bypass.id;
     let pending = page.bypass.status == BypassStatus::Pending;
     let hash = page.bypass.hash.clone();
-    let errors = move || {
-        [
-            review.value().get().and_then(|r| r.err()),
-            revoke.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
-        .collect_view()
-    };
+    let ok = done().map(|d| {
+        if d == name_of::<BypassRequest>() {
+            format!(
+                "Bypass #{id} requested: it needs {} managers' approval (not yours) before it approves anything.",
+                page.bypass.approvals_required
+            )
+        } else if d == name_of::<SignoffReview>() {
+            "Your review is recorded.".to_string()
+        } else {
+            "Done.".to_string()
+        }
+    });
+    let errors = view! { <Outcome errors=vec![error_of::<SignoffReview>(), error_of::<BypassRevoke>()] ok /> };
     view! {
         <article class="card bypass-detail">
             <h1>"Bypass #" {id}</h1>
             {errors}
             <BypassSummary bypass=page.bypass.clone() now />
+            <Countdowns server_now_ms />
             {pending.then(|| view! {
                 <p class="hint">{page.eligible_reviewers} " managers or admins could sign this off."</p>
             })}

@@ -100,6 +100,14 @@ pub async fn accept_suggestion(
             confirm.is_some(),
         )
         .await?;
+    let details: Vec<(&str, String)> = [
+        saved.pending.map(|id| ("change", id.to_string())),
+        saved.version.map(|v| ("version", v.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    crate::app::forms::come_back_with(crate::app::forms::name_of::<AcceptSuggestion>(), &details);
     Ok(Accepted {
         pending: saved.pending,
         version: saved.version,
@@ -125,7 +133,8 @@ pub async fn dismiss_suggestion(
         .await
 }
 
-/// The insights page: the period in the URL, the rest an island.
+/// The insights page for the period in the URL, rendered on the server; its forms are
+/// plain forms that come back to it.
 #[component]
 pub fn InsightsPage() -> impl IntoView {
     let q = use_query_map().get_untracked();
@@ -134,9 +143,37 @@ pub fn InsightsPage() -> impl IntoView {
         from: q.get("from"),
         to: q.get("to"),
     };
+    let asked = range.clone();
+    let data = Resource::new(
+        || (),
+        move |_| {
+            let r = asked.clone();
+            async move {
+                let data = load_insights(r.period.clone(), r.from.clone(), r.to.clone()).await;
+                // The rubber-stamp watch is for admins only.
+                let stamp = match &data {
+                    Ok(d) if d.may_change_policy => {
+                        Some(load_rubber_stamp(r.period, r.from, r.to).await)
+                    }
+                    _ => None,
+                };
+                (data, stamp)
+            }
+        },
+    );
     view! {
         <Title text="Insights · askfirst" />
-        <InsightsLive range />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let range = range.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        (Ok(data), stamp) => view! { <Insights data range stamp /> }.into_any(),
+                        (Err(error), _) => page_error(error),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
@@ -146,44 +183,6 @@ pub struct Period {
     pub period: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
-}
-
-/// Figures, suggestions and the rubber-stamp watch; loaded again after a suggestion is
-/// accepted or dismissed (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn InsightsLive(range: Period) -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let accept = ServerAction::<AcceptSuggestion>::new();
-    let dismiss = ServerAction::<DismissSuggestion>::new();
-    let range = StoredValue::new(range);
-    let data = Resource::new(
-        move || (accept.version().get(), dismiss.version().get()),
-        move |_| {
-            let r = range.get_value();
-            load_insights(r.period, r.from, r.to)
-        },
-    );
-    // Every resource of the island is made here, before any is awaited: one made after an
-    // await would not be handed to the browser, which would then fetch it and find the
-    // page different from the server's. Shown to admins only (others get a 403 here).
-    let stamp = Resource::new(
-        || (),
-        move |_| {
-            let r = range.get_value();
-            load_rubber_stamp(r.period, r.from, r.to)
-        },
-    );
-    view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(data) => view! { <Insights data accept dismiss range=range.get_value() stamp /> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Transition>
-    }
 }
 
 fn pct(value: Option<f64>) -> String {
@@ -220,11 +219,12 @@ fn trend(now: f64, before: f64, points: bool) -> String {
 #[component]
 fn Insights(
     data: InsightsData,
-    accept: ServerAction<AcceptSuggestion>,
-    dismiss: ServerAction<DismissSuggestion>,
     range: Period,
-    stamp: Resource<Result<Vec<StampRow>, AppError>>,
+    stamp: Option<Result<Vec<StampRow>, AppError>>,
 ) -> impl IntoView {
+    use crate::app::forms::{done, error_of, name_of, Outcome};
+    let accept = ServerAction::<AcceptSuggestion>::new();
+    let dismiss = ServerAction::<DismissSuggestion>::new();
     let params = (range.period.clone(), range.from.clone(), range.to.clone());
     let periods = ["24h", "7d", "30d"]
         .into_iter()
@@ -239,27 +239,27 @@ fn Insights(
         (Some(a), Some(b)) => trend(a, b, true),
         _ => "—".into(),
     };
-    let accepted = move || {
-        accept.value().get().map(|r| match r {
-            Ok(Accepted { pending: Some(id), .. }) => view! {
-                <p class="ok" role="status">"Sent for managers' sign-off as policy change #" {id} ". "
-                    <a href="/reviews">"Open the review page"</a></p>
+    let q = leptos_router::hooks::use_query_map().get_untracked();
+    let number = |key: &str| q.get(key).and_then(|v| v.parse::<i64>().ok());
+    let accepted = match done() {
+        Some(d) if d == name_of::<AcceptSuggestion>() => {
+            match (number("done_change"), number("done_version")) {
+                (Some(id), _) => Some(view! {
+                    <p class="ok form-notice" role="status">"Sent for managers' sign-off as policy change #" {id} ". "
+                        <a href="/reviews">"Open the review page"</a></p>
+                }.into_any()),
+                (None, Some(version)) => Some(view! {
+                    <p class="ok form-notice" role="status">"In force now as policy version " {version} "."</p>
+                }.into_any()),
+                _ => None,
             }
-            .into_any(),
-            Ok(Accepted { version, .. }) => view! {
-                <p class="ok" role="status">"In force now as policy version " {version.unwrap_or_default()} "."</p>
-            }
-            .into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
+        }
+        Some(d) if d == name_of::<DismissSuggestion>() => Some(view! {
+            <p class="ok form-notice" role="status">"Dismissed until its evidence changes."</p>
+        }.into_any()),
+        _ => None,
     };
-    let dismissed = move || {
-        dismiss
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
-    };
+    let errors = view! { <Outcome errors=vec![error_of::<AcceptSuggestion>(), error_of::<DismissSuggestion>()] ok=None /> };
     let suggestions = data
         .suggestions
         .iter()
@@ -290,8 +290,8 @@ fn Insights(
         </section>
         <section class="card" aria-labelledby="suggestions-title">
             <h2 id="suggestions-title">"Suggestions"</h2>
+            {errors}
             {accepted}
-            {dismissed}
             {if data.suggestions.is_empty() {
                 view! { <p class="empty">"Nothing to suggest for this period: no pattern is approved almost always or denied often enough."</p> }.into_any()
             } else {
@@ -312,7 +312,7 @@ fn Insights(
             <h2>"By agent"</h2>
             <CountsTable rows=data.by_agent.clone() what="Agent" />
         </section>
-        {admin.then(|| view! { <RubberStamp rows=stamp /> })}
+        {stamp.filter(|_| admin).map(|rows| view! { <RubberStamp rows /> })}
     }
 }
 
@@ -541,42 +541,41 @@ fn hidden_fields(
 }
 
 #[component]
-fn RubberStamp(rows: Resource<Result<Vec<StampRow>, AppError>>) -> impl IntoView {
+fn RubberStamp(rows: Result<Vec<StampRow>, AppError>) -> impl IntoView {
+    let body = match rows {
+        Ok(list) if list.is_empty() => view! { <p class="empty">"Nobody reviewed calls in this period."</p> }.into_any(),
+        Ok(list) => {
+            let body = list.into_iter().map(|r| {
+                let m = r.measures;
+                let prompts = if m.prompts.is_empty() { "nothing stands out".to_string() } else { m.prompts.join("; ") };
+                view! {
+                    <tr data-approver=r.username.clone()>
+                        <th scope="row">{r.username.clone()}</th>
+                        <td>{m.approvals}</td><td>{m.denials}</td>
+                        <td>{secs(m.median_high_risk_secs)} " (" {m.high_risk_approvals} ")"</td>
+                        <td>{m.streak}</td><td>{m.unexpanded_approvals}</td>
+                        <td>{prompts}</td>
+                    </tr>
+                }
+            }).collect_view();
+            view! {
+                <div class="table-scroll" tabindex="0" role="region" aria-label="Rubber-stamp watch by approver">
+                    <table>
+                        <thead><tr><th scope="col">"Approver"</th><th scope="col">"Approvals"</th><th scope="col">"Denials"</th>
+                            <th scope="col">"Median open → approve, high risk (n)"</th><th scope="col">"Approvals since last denial"</th>
+                            <th scope="col">"Approved without full arguments"</th><th scope="col">"Worth a look"</th></tr></thead>
+                        <tbody>{body}</tbody>
+                    </table>
+                </div>
+            }.into_any()
+        }
+        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+    };
     view! {
         <section class="card" aria-labelledby="stamp-title">
             <h2 id="stamp-title">"Rubber-stamp watch"</h2>
             <p class="muted">"A prompt to look at how approvals are made, not an accusation: fast approvals of high-risk calls, long runs without a denial, approvals without opening the full arguments."</p>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match rows.await {
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"Nobody reviewed calls in this period."</p> }.into_any(),
-                        Ok(list) => {
-                            let body = list.into_iter().map(|r| {
-                                let m = r.measures;
-                                let prompts = if m.prompts.is_empty() { "nothing stands out".to_string() } else { m.prompts.join("; ") };
-                                view! {
-                                    <tr data-approver=r.username.clone()>
-                                        <th scope="row">{r.username.clone()}</th>
-                                        <td>{m.approvals}</td><td>{m.denials}</td>
-                                        <td>{secs(m.median_high_risk_secs)} " (" {m.high_risk_approvals} ")"</td>
-                                        <td>{m.streak}</td><td>{m.unexpanded_approvals}</td>
-                                        <td>{prompts}</td>
-                                    </tr>
-                                }
-                            }).collect_view();
-                            view! {
-                                <table>
-                                    <thead><tr><th scope="col">"Approver"</th><th scope="col">"Approvals"</th><th scope="col">"Denials"</th>
-                                        <th scope="col">"Median open → approve, high risk (n)"</th><th scope="col">"Approvals since last denial"</th>
-                                        <th scope="col">"Approved without full arguments"</th><th scope="col">"Worth a look"</th></tr></thead>
-                                    <tbody>{body}</tbody>
-                                </table>
-                            }.into_any()
-                        }
-                        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {body}
         </section>
     }
 }

@@ -12,6 +12,10 @@ use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+/// Where this page is, and where its forms come back to.
+#[cfg(feature = "ssr")]
+const PAGE: &str = "/notifications";
+
 #[cfg(feature = "ssr")]
 async fn admin() -> Result<(String, std::sync::Arc<crate::gate::notify::Notifier>), AppError> {
     use crate::auth::guard;
@@ -60,7 +64,18 @@ pub async fn notify_channel_add(
         private: private.is_some_and(|p| matches!(p.as_str(), "on" | "true" | "1")),
         reminder_percent,
     };
-    Ok(notifier.add_channel(&input, &actor).await?.secret_once)
+    let secret = notifier.add_channel(&input, &actor).await?.secret_once;
+    if let Some(secret) = &secret {
+        crate::app::shown_once::hand_over(
+            PAGE,
+            &crate::app::shown_once::ShownOnce {
+                said: "Channel added. Its signing secret, shown once — give it to the receiver:"
+                    .into(),
+                secrets: vec![("Signing secret".into(), secret.clone())],
+            },
+        )?;
+    }
+    Ok(secret)
 }
 
 /// Deletes a channel, its routes and its queued messages.
@@ -119,77 +134,47 @@ pub async fn notify_settings(
         .map(|_| ())
 }
 
-/// The page: its title, and the console island that is the rest.
+/// The page, rendered on the server; its forms are plain forms that come back to it.
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
+    use crate::app::forms::{done, error_of, name_of, Outcome};
+    let data = Resource::new(|| (), |_| load_notifications());
+    #[cfg(feature = "ssr")]
+    let shown = crate::app::shown_once::take(PAGE);
+    #[cfg(not(feature = "ssr"))]
+    let shown = None;
+    let errors = vec![
+        error_of::<NotifyChannelAdd>(),
+        error_of::<NotifyChannelRemove>(),
+        error_of::<NotifyChannelEnabled>(),
+        error_of::<NotifyRouteAdd>(),
+        error_of::<NotifyRouteRemove>(),
+        error_of::<NotifySettings>(),
+    ];
+    let ok = match done() {
+        // A channel with a secret says so with the secret.
+        _ if shown.is_some() => None,
+        Some(d) if d == name_of::<NotifyChannelAdd>() => Some("Channel added.".to_string()),
+        Some(d) if d == name_of::<NotifyChannelRemove>() => Some("Channel deleted.".to_string()),
+        Some(_) => Some("Saved.".to_string()),
+        None => None,
+    };
+    let add = ServerAction::<NotifyChannelAdd>::new();
     view! {
         <Title text="Notifications · askfirst" />
-        <NotificationsLive />
-    }
-}
-
-/// Channels, routes and the delivery log (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn NotificationsLive() -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let add = ServerAction::<NotifyChannelAdd>::new();
-    let remove = ServerAction::<NotifyChannelRemove>::new();
-    let enabled = ServerAction::<NotifyChannelEnabled>::new();
-    let route_add = ServerAction::<NotifyRouteAdd>::new();
-    let route_remove = ServerAction::<NotifyRouteRemove>::new();
-    let settings = ServerAction::<NotifySettings>::new();
-    let data = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                remove.version().get(),
-                enabled.version().get(),
-                route_add.version().get(),
-                route_remove.version().get(),
-                settings.version().get(),
-            )
-        },
-        |_| load_notifications(),
-    );
-    let outcome = move || {
-        let added = add.value().get().map(|r| match r {
-            Ok(Some(secret)) => view! {
-                <div class="secret-once" role="status">
-                    <p>"Channel added. Its signing secret, shown once — give it to the receiver:"</p>
-                    <input readonly value=secret class="secret-value" aria-label="Signing secret" />
-                </div>
-            }
-            .into_any(),
-            Ok(None) => view! { <p class="notice" role="status">"Channel added."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        });
-        let errors = [
-            remove.value().get().and_then(|r| r.err()),
-            enabled.value().get().and_then(|r| r.err()),
-            route_add.value().get().and_then(|r| r.err()),
-            route_remove.value().get().and_then(|r| r.err()),
-            settings.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
-        .collect_view();
-        view! { {added} {errors} }
-    };
-    view! {
         <section class="card">
             <h1>"Notifications"</h1>
             <p>"Gated calls are announced on the channels their routes match, with a reminder before the deadline. Messages carry a summary and a link to the card; arguments only on channels marked private."</p>
-            {outcome}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Outcome errors ok />
+            <crate::app::shown_once::SecretsShownOnce shown />
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(page) => view! { <Channels page remove enabled route_add route_remove settings /> }.into_any(),
+                        Ok(page) => view! { <Channels page /> }.into_any(),
                         Err(error) => page_error(error),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
         <section class="card narrow" aria-labelledby="add-channel">
             <h2 id="add-channel">"Add a channel"</h2>
@@ -233,14 +218,12 @@ fn NotificationsLive() -> impl IntoView {
 }
 
 #[component]
-fn Channels(
-    page: NotifyPage,
-    remove: ServerAction<NotifyChannelRemove>,
-    enabled: ServerAction<NotifyChannelEnabled>,
-    route_add: ServerAction<NotifyRouteAdd>,
-    route_remove: ServerAction<NotifyRouteRemove>,
-    settings: ServerAction<NotifySettings>,
-) -> impl IntoView {
+fn Channels(page: NotifyPage) -> impl IntoView {
+    let remove = ServerAction::<NotifyChannelRemove>::new();
+    let enabled = ServerAction::<NotifyChannelEnabled>::new();
+    let route_add = ServerAction::<NotifyRouteAdd>::new();
+    let route_remove = ServerAction::<NotifyRouteRemove>::new();
+    let settings = ServerAction::<NotifySettings>::new();
     let empty = page.channels.is_empty();
     let channels = page
         .channels

@@ -34,7 +34,7 @@ pub async fn add_user(
     use crate::auth::{guard, service};
     let me = guard::require_role(Role::Admin).await?;
     let state = guard::state()?;
-    service::create_user(
+    let added = service::create_user(
         &state.pool,
         state.clock.as_ref(),
         service::Actor::Admin(&me),
@@ -42,7 +42,10 @@ pub async fn add_user(
         &password,
         role,
     )
-    .await
+    .await?;
+    // A plain form comes back to the list, which then says who was added.
+    leptos_axum::redirect(&format!("/people?done=add_user&done_who={}", added.username));
+    Ok(added)
 }
 
 /// Changes someone's role. Admins only; nobody can demote the last active admin, and an
@@ -95,45 +98,25 @@ pub async fn reset_user_password(username: String, password: String) -> Result<(
     .await
 }
 
-/// The page: its title, and the console island that is the rest.
+/// The page, rendered on the server; its forms are plain forms that come back to it.
 #[component]
 pub fn PeoplePage() -> impl IntoView {
+    let people = Resource::new(|| (), |_| list_users());
+    let added = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("done_who");
     view! {
         <Title text="People · askfirst" />
-        <PeopleLive />
-    }
-}
-
-/// People: the list and every change to it (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn PeopleLive() -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let add = ServerAction::<AddUser>::new();
-    let manage = Manage {
-        role: ServerAction::new(),
-        disabled: ServerAction::new(),
-        password: ServerAction::new(),
-    };
-    let people = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                manage.role.version().get(),
-                manage.disabled.version().get(),
-                manage.password.version().get(),
-            )
-        },
-        |_| list_users(),
-    );
-    view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match people.await {
-                    Ok(list) => view! { <People list add manage /> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
+            {move || {
+                let added = added.clone();
+                Suspend::new(async move {
+                    match people.await {
+                        Ok(list) => view! { <People list added /> }.into_any(),
+                        Err(error) => page_error(error),
+                    }
+                })
+            }}
         </Suspense>
     }
 }
@@ -163,16 +146,28 @@ fn Standing(standing: crate::domain::user::Standing) -> impl IntoView {
     view! { {since} {cooling} }
 }
 
-/// The actions that change someone.
-#[derive(Clone, Copy)]
-struct Manage {
-    role: ServerAction<SetUserRole>,
-    disabled: ServerAction<SetUserDisabled>,
-    password: ServerAction<ResetUserPassword>,
-}
-
 #[component]
-fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> impl IntoView {
+fn People(list: Vec<UserView>, added: Option<String>) -> impl IntoView {
+    use crate::app::forms::{done, error_of, Outcome};
+    let add = ServerAction::<AddUser>::new();
+    let manage = (
+        ServerAction::<SetUserRole>::new(),
+        ServerAction::<SetUserDisabled>::new(),
+        ServerAction::<ResetUserPassword>::new(),
+    );
+    // Who was just added, as the list says (not as the URL does).
+    let added = added
+        .and_then(|name| list.iter().find(|u| u.username == name))
+        .map(|u| format!("Added {} as {}.", u.username, u.role.as_str()));
+    let changed = done()
+        .filter(|d| d != crate::app::forms::name_of::<AddUser>())
+        .map(|_| "Saved.".to_string());
+    let outcome = view! {
+        <Outcome errors=vec![error_of::<SetUserRole>(), error_of::<SetUserDisabled>(), error_of::<ResetUserPassword>()]
+            ok=changed />
+    };
+    let add_error = error_of::<AddUser>().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> });
+    let added = added.map(|t| view! { <p class="ok" role="status">{t}</p> });
     let rows = list
         .into_iter()
         .map(|u| {
@@ -194,17 +189,17 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> im
                         <Standing standing=u.standing /></td>
                     <td><Time at=u.created_at.clone() /></td>
                     <td class="person-actions">
-                        <ActionForm action=manage.role attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>
+                        <ActionForm action=manage.0 attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>
                             <input type="hidden" name="username" value=n1.clone() />
                             <select name="role" aria-label="New role">{roles()}</select>
                             <button type="submit" class="small secondary">"Change role"</button>
                         </ActionForm>
-                        <ActionForm action=manage.disabled attr:class="inline">
+                        <ActionForm action=manage.1 attr:class="inline">
                             <input type="hidden" name="username" value=n2.clone() />
                             <input type="hidden" name="disabled" value=(!u.disabled).to_string() />
                             <button type="submit" class="small secondary">{if u.disabled { "Enable" } else { "Disable" }}</button>
                         </ActionForm>
-                        <ActionForm action=manage.password attr:class="inline" attr:aria-label=format!("New password for {}", u.username)>
+                        <ActionForm action=manage.2 attr:class="inline" attr:aria-label=format!("New password for {}", u.username)>
                             <input type="hidden" name="username" value=n3.clone() />
                             <input type="password" name="password" aria-label="New password" autocomplete="new-password" minlength="8" required />
                             <button type="submit" class="small secondary">"Set new password"</button>
@@ -214,23 +209,6 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> im
             }
         })
         .collect_view();
-    let failures = move || {
-        [
-            manage.role.value().get().and_then(|r| r.err()),
-            manage.disabled.value().get().and_then(|r| r.err()),
-            manage.password.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
-        .collect_view()
-    };
-    let result = move || {
-        add.value().get().map(|r| match r {
-            Ok(u) => view! { <p class="ok" role="status">"Added " {u.username} " as " {u.role.as_str()} "."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-    };
     let options = Role::ALL
         .into_iter()
         .rev()
@@ -239,7 +217,7 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> im
     view! {
         <section class="card">
             <h1>"People"</h1>
-            {failures}
+            {outcome}
             <table>
                 <thead>
                     <tr><th scope="col">"Username"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Created"</th><th scope="col">"Manage"</th></tr>
@@ -249,13 +227,14 @@ fn People(list: Vec<UserView>, add: ServerAction<AddUser>, manage: Manage) -> im
         </section>
         <section class="card narrow">
             <h2>"Add a person"</h2>
+            {added}
             <ActionForm action=add>
                 <label for="new-username">"Username"</label>
                 <input id="new-username" name="username" required maxlength="64" autocomplete="off" />
                 <label for="new-role">"Role"</label>
                 <select id="new-role" name="role">{options}</select>
                 <PasswordField id="new-password" name="password" label="Initial password" autocomplete="new-password" />
-                {result}
+                {add_error}
                 <button type="submit">"Add person"</button>
             </ActionForm>
         </section>

@@ -5,7 +5,7 @@
 
 use super::home::page_error;
 use super::signoff_parts::{AccountChanges, BypassSummary, CallList, ReviewList};
-use crate::app::widgets::{live_updates_from, ticking_now, Countdown, Time};
+use crate::app::widgets::{Countdown, Countdowns, LiveParts, Time};
 use crate::domain::change_request::{ChangeItem, ReviewQueue};
 use crate::domain::policy_change::duration_short;
 use crate::domain::signoff::SignoffSettings;
@@ -133,67 +133,46 @@ pub async fn save_signoff_settings(
         .await
 }
 
-/// The page: its title, and the console island that is the rest.
+/// The page, rendered on the server and kept live by the sign-off stream; its forms are
+/// plain forms that come back to it.
 #[component]
 pub fn ReviewsPage() -> impl IntoView {
+    use crate::app::forms::{done, error_of, name_of, Outcome};
+    let data = Resource::new(|| (), |_| load_reviews());
+    let errors = vec![
+        error_of::<SignoffReview>(),
+        error_of::<ChangeAuthor>(),
+        error_of::<SaveSignoffSettings>(),
+    ];
+    let ok = done().map(|d| {
+        if d == name_of::<SignoffReview>() {
+            "Your review is recorded.".to_string()
+        } else {
+            "Saved.".to_string()
+        }
+    });
     view! {
         <Title text="Reviews · askfirst" />
-        <ReviewsLive />
-    }
-}
-
-/// The sign-off queue and its settings (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn ReviewsLive() -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let refresh = RwSignal::new(0u32);
-    live_updates_from("/reviews/events", "signoff", refresh);
-    let review = ServerAction::<SignoffReview>::new();
-    let author = ServerAction::<ChangeAuthor>::new();
-    let settings = ServerAction::<SaveSignoffSettings>::new();
-    let data = Resource::new(
-        move || {
-            (
-                refresh.get(),
-                review.version().get(),
-                author.version().get(),
-                settings.version().get(),
-            )
-        },
-        |_| load_reviews(),
-    );
-    let errors = move || {
-        [
-            review.value().get().and_then(|r| r.err()),
-            author.value().get().and_then(|r| r.err()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
-        .collect_view()
-    };
-    view! {
-        {errors}
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Outcome errors ok />
+        <LiveParts events="/reviews/events".to_string() kinds=vec!["signoff".to_string()] />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(queue) => view! { <Queue queue review author settings /> }.into_any(),
+                    Ok(queue) => view! { <Queue queue /> }.into_any(),
                     Err(error) => page_error(error),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
 #[component]
-fn Queue(
-    queue: ReviewQueue,
-    review: ServerAction<SignoffReview>,
-    author: ServerAction<ChangeAuthor>,
-    settings: ServerAction<SaveSignoffSettings>,
-) -> impl IntoView {
-    let now = ticking_now(queue.now_ms);
+fn Queue(queue: ReviewQueue) -> impl IntoView {
+    let review = ServerAction::<SignoffReview>::new();
+    let author = ServerAction::<ChangeAuthor>::new();
+    let settings = ServerAction::<SaveSignoffSettings>::new();
+    let now = Signal::stored(queue.now_ms);
+    let server_now_ms = queue.now_ms;
     let total = queue.bypasses.len() + queue.changes.len();
     let bypasses = queue
         .bypasses
@@ -221,11 +200,12 @@ fn Queue(
         .map(|item| view! { <Change item now review author /> })
         .collect_view();
     view! {
-        <section class="reviews-page">
+        <section class="reviews-page" data-live="reviews">
             <h1>"Waiting for sign-off " <span class="count">{total}</span></h1>
             {(total == 0).then(|| view! { <p class="empty">"Nothing is waiting for managers."</p> })}
             <ol class="signoff-list" aria-label="Waiting for sign-off">{bypasses}{changes}</ol>
         </section>
+        <Countdowns server_now_ms />
         {queue.is_admin.then(|| view! { <Settings current=queue.settings managers=queue.managers action=settings /> })}
     }
 }
@@ -359,17 +339,10 @@ fn Settings(
     managers: i64,
     action: ServerAction<SaveSignoffSettings>,
 ) -> impl IntoView {
-    let outcome = move || {
-        action.value().get().map(|r| match r {
-            Ok(_) => view! { <p class="ok" role="status">"Saved."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-    };
     view! {
         <section class="card narrow signoff-settings">
             <h2>"How sign-off works"</h2>
             <p class="hint">{managers} " active managers and admins. Each request needs that many approvals from people other than whoever asked, so there must be at least one more manager than approvals."</p>
-            {outcome}
             <ActionForm action=action>
                 <label for="signoff-approvals">"Approvals needed (at least 2)"</label>
                 <input id="signoff-approvals" name="approvals" type="number" min="2" max="10" required value=current.approvals />

@@ -46,6 +46,11 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// The key secrets are sealed with (channel secrets, and secrets shown once).
+    pub fn secrets_key(&self) -> &SecretKey {
+        &self.key
+    }
+
     /// A notifier for `gate`, sealing secrets with `key`, linking cards under `link_base`.
     pub fn new(gate: Arc<Gate>, key: SecretKey, link_base: &str) -> Self {
         Self {

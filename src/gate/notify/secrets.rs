@@ -104,6 +104,12 @@ impl SecretKey {
             check_env_name(name)?;
             return Ok(secret.to_string());
         }
+        self.seal(channel, secret.as_bytes())
+    }
+
+    /// `plain` sealed and bound to `label` (it opens only with the same label):
+    /// `enc:v1:` and the nonce and sealed bytes in hex.
+    pub fn seal(&self, label: &str, plain: &[u8]) -> Result<String, AppError> {
         use rand::RngCore;
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -112,16 +118,39 @@ impl SecretKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.as_bytes(),
-                    aad: channel.as_bytes(),
+                    msg: plain,
+                    aad: label.as_bytes(),
                 },
             )
-            .map_err(|_| AppError::Internal("sealing a channel secret failed".into()))?;
+            .map_err(|_| AppError::Internal("sealing a secret failed".into()))?;
         Ok(format!(
             "{SEALED}{}{}",
             hex::encode(nonce),
             hex::encode(sealed)
         ))
+    }
+
+    /// What [`SecretKey::seal`] sealed with `label`.
+    pub fn unseal(&self, label: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        let bytes = sealed
+            .strip_prefix(SEALED)
+            .and_then(|h| hex::decode(h).ok())
+            .filter(|b| b.len() > 24)
+            .ok_or_else(|| "the stored secret is unreadable".to_string())?;
+        let (nonce, sealed) = bytes.split_at(24);
+        self.0
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: label.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                "the stored secret does not open with this secrets key (was the key file \
+                 replaced?)"
+                    .to_string()
+            })
     }
 
     /// The secret a stored value stands for: opened, or read from the environment.
@@ -133,26 +162,7 @@ impl SecretKey {
         if stored.is_empty() {
             return Ok(String::new());
         }
-        let bytes = stored
-            .strip_prefix(SEALED)
-            .and_then(|h| hex::decode(h).ok())
-            .filter(|b| b.len() > 24)
-            .ok_or_else(|| "the stored secret is unreadable".to_string())?;
-        let (nonce, sealed) = bytes.split_at(24);
-        let plain = self
-            .0
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: channel.as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                "the stored secret does not open with this secrets key (was the key file \
-                 replaced?)"
-                    .to_string()
-            })?;
+        let plain = self.unseal(channel, stored)?;
         String::from_utf8(plain).map_err(|_| "the stored secret is not text".to_string())
     }
 }

@@ -17,93 +17,66 @@ use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The actions that change the draft; the page reloads its data after each.
-#[derive(Clone, Copy)]
-struct Actions {
-    rule: ServerAction<PolicyRule>,
-    edit: ServerAction<PolicyEdit>,
-    toml: ServerAction<PolicyToml>,
-    discard: ServerAction<PolicyDiscard>,
-    save: ServerAction<PolicySave>,
-    restore: ServerAction<PolicyRestore>,
-}
-
-/// The page: its title, and the console island that is the rest.
+/// The page, rendered on the server: the rules, the draft and the versions, with plain
+/// forms that come back to it. The rule editor (`?edit=<rule>` or `?new=1`), the TOML
+/// editor, the dry run and the replay are islands: they keep what was typed beside an
+/// error, and load the page again once a change is in.
 #[component]
 pub fn PolicyPage() -> impl IntoView {
-    view! {
-        <Title text="Policy · askfirst" />
-        <PolicyLive />
-    }
-}
-
-/// The policy console (an island of the console bundle).
-#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
-#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn PolicyLive() -> impl IntoView {
-    crate::app::browser::provide_action_error();
-    let actions = Actions {
-        rule: ServerAction::new(),
-        edit: ServerAction::new(),
-        toml: ServerAction::new(),
-        discard: ServerAction::new(),
-        save: ServerAction::new(),
-        restore: ServerAction::new(),
-    };
-    // The rule form stays open, with what was typed, until its rule is saved; only then
-    // does the page reload (a refused form must not be re-rendered from old values).
-    // The page reloads only after a change succeeded: a refused form is not re-rendered,
-    // so what the admin typed stays, with the error beside it. The rule form stays open
-    // until its rule is saved.
-    let editing = RwSignal::new(None::<(Option<String>, RuleForm)>);
-    let changed = RwSignal::new(0u32);
-    Effect::new(move |_| {
-        if let Some(Ok(errors)) = actions.rule.value().get() {
-            if errors.is_empty() {
-                editing.set(None);
-                changed.update(|n| *n += 1);
-            }
-        }
-    });
-    bump_on_success(actions.edit, changed);
-    bump_on_success(actions.toml, changed);
-    bump_on_success(actions.discard, changed);
-    bump_on_success(actions.save, changed);
-    bump_on_success(actions.restore, changed);
-    let data = Resource::new(move || changed.get(), |_| load_policy_console());
-    // Every resource of the island is made here, in one order, before any is awaited: the
-    // browser then finds each one's data where the server left it.
-    let versions = Resource::new(
-        move || actions.restore.version().get(),
-        |_| policy_versions(),
+    let q = leptos_router::hooks::use_query_map().get_untracked();
+    let edit = q.get("edit");
+    let new_rule = q.get("new").is_some();
+    let data = Resource::new(
+        || (),
+        |_| async { (load_policy_console().await, policy_versions().await) },
     );
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(console) => view! { <Console console actions editing versions /> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Transition>
+        <Title text="Policy · askfirst" />
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let edit = edit.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        (Ok(console), versions) => view! { <Console console versions edit new_rule /> }.into_any(),
+                        (Err(error), _) => page_error(error),
+                    }
+                })
+            }}
+        </Suspense>
         <reasons::DenialReasonsForm />
     }
 }
 
-/// Counts `action`'s successes into `changed`.
-fn bump_on_success<S>(action: ServerAction<S>, changed: RwSignal<u32>)
-where
-    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    Effect::new(move |_| {
-        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
-            changed.update(|n| *n += 1);
+/// What a plain form of this page did, from `done` and its details.
+fn saved_notice() -> Option<AnyView> {
+    use crate::app::forms::{done, name_of};
+    let q = leptos_router::hooks::use_query_map().get_untracked();
+    let number = |key: &str| q.get(key).and_then(|v| v.parse::<i64>().ok());
+    let done = done()?;
+    Some(if done == name_of::<PolicySave>() {
+        match (number("done_change"), number("done_version")) {
+            (Some(change), _) => view! {
+                <p class="ok pending-change form-notice" role="status">
+                    "This change loosens a gate, so it waits as "
+                    <a href="/reviews">"change #" {change}</a>
+                    " for sign-off by " {number("done_approvals").unwrap_or(2)} " managers (you cannot be one of them). It takes effect once they approve it."
+                </p>
+            }.into_any(),
+            (None, Some(v)) => view! {
+                <p class="ok form-notice" role="status">"Saved as version " {v} "; in force now."</p>
+            }.into_any(),
+            _ => return None,
         }
-    });
+    } else if done == name_of::<PolicyDiscard>() {
+        view! { <p class="ok form-notice" role="status">"Draft discarded."</p> }.into_any()
+    } else if done == name_of::<PolicyRestore>() {
+        view! { <p class="ok form-notice" role="status">"Restored into your draft: save it to put it in force."</p> }.into_any()
+    } else {
+        view! { <p class="ok form-notice" role="status">"Your draft is changed."</p> }.into_any()
+    })
 }
 
-/// An action's error, shown where the action was taken.
+/// An action's error, shown where the action was taken (in an island).
 fn failure<S>(action: ServerAction<S>) -> impl IntoView
 where
     S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
@@ -121,10 +94,11 @@ where
 #[component]
 fn Console(
     console: PolicyConsole,
-    actions: Actions,
-    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
-    versions: Resource<Result<Vec<VersionSummary>, AppError>>,
+    versions: Result<Vec<VersionSummary>, AppError>,
+    edit: Option<String>,
+    new_rule: bool,
 ) -> impl IntoView {
+    use crate::app::forms::{error_of, Outcome};
     let f = &console.in_force;
     let rule_lines = console
         .draft
@@ -136,6 +110,14 @@ fn Console(
         .map_or_else(|| f.default_effect.clone(), |d| d.default_effect.clone());
     let toml = console.draft.as_ref().map(|d| d.toml.clone());
     let has_draft = console.draft.is_some();
+    let editor = match (&edit, new_rule) {
+        (Some(name), _) => rule_lines
+            .iter()
+            .find(|r| &r.name == name)
+            .map(|r| (Some(r.name.clone()), r.form.clone())),
+        (None, true) => Some((None, RuleForm { enabled: true, effect: "gate".into(), approvals: "1".into(), role: "approver".into(), deadline: "1h".into(), ttl: "10m".into(), novel: "any".into(), ..RuleForm::default() })),
+        (None, false) => None,
+    };
     let head = view! {
         <section class="card policy-head">
             <h1>"Gate policy"</h1>
@@ -144,21 +126,10 @@ fn Console(
                 " at " <Time at=f.at.clone() />
                 {(!f.comment.is_empty()).then(|| view! { " — “" <span class="comment">{f.comment.clone()}</span> "”" })}
             </p>
-            {move || actions.save.value().get().and_then(|r| r.ok()).map(|saved| match (saved.version, saved.pending) {
-                (_, Some(change)) => view! {
-                    <p class="ok pending-change" role="status">
-                        "This change loosens a gate, so it waits as "
-                        <a href="/reviews">"change #" {change}</a>
-                        " for sign-off by " {saved.approvals_required} " managers (you cannot be one of them). It takes effect once they approve it."
-                    </p>
-                }.into_any(),
-                (Some(v), None) => view! {
-                    <p class="ok" role="status">"Saved as version " {v} "; in force now."</p>
-                }.into_any(),
-                (None, None) => ().into_any(),
-            })}
+            {saved_notice()}
+            <Outcome errors=vec![error_of::<PolicyEdit>(), error_of::<PolicyDiscard>(), error_of::<PolicyRestore>()] ok=None />
             {match console.draft.clone() {
-                Some(draft) => view! { <Draft draft actions /> }.into_any(),
+                Some(draft) => view! { <Draft draft /> }.into_any(),
                 None => view! { <p class="hint">"Changes you make below go into your draft; the policy in force changes only when you save it."</p> }.into_any(),
             }}
         </section>
@@ -168,25 +139,24 @@ fn Console(
         <section class="card">
             <h2>{if has_draft { "Rules in your draft" } else { "Rules in force" }}</h2>
             <p>"The first enabled rule that matches decides; otherwise the default effect: " <strong>{default_effect}</strong> "."</p>
-            {failure(actions.edit)}
-            <RuleTable rules=rule_lines editing actions />
-            <button type="button" class="secondary new-rule" on:click=move |_| open(editing, actions.rule, None, RuleForm { enabled: true, effect: "gate".into(), approvals: "1".into(), role: "approver".into(), deadline: "1h".into(), ttl: "10m".into(), novel: "any".into(), ..RuleForm::default() })>
-                "New rule"
-            </button>
-            {move || editing.get().map(|(original, form)| view! { <RuleEditor original form editing action=actions.rule /> }.into_any())}
+            <RuleTable rules=rule_lines />
+            <a class="button secondary new-rule" href="/policy?new=1#rule-form">"New rule"</a>
+            {editor.map(|(original, form)| view! { <RuleEditor original form /> })}
         </section>
     }
     .into_any();
     let toml = toml.unwrap_or_else(|| console.in_force.toml.clone());
-    let toml = view! { <TomlTab toml action=actions.toml /> }.into_any();
+    let toml = view! { <TomlTab toml /> }.into_any();
     let try_call = view! { <TryCall recent=console.recent.clone() /> }.into_any();
     let replay = view! { <ReplayPanel /> }.into_any();
-    let versions = view! { <Versions versions restore=actions.restore /> }.into_any();
+    let versions = view! { <Versions versions /> }.into_any();
     view! { {head} {rules} {toml} {try_call} {replay} {versions} }
 }
 
 #[component]
-fn Draft(draft: DraftView, actions: Actions) -> impl IntoView {
+fn Draft(draft: DraftView) -> impl IntoView {
+    let save = ServerAction::<PolicySave>::new();
+    let discard = ServerAction::<PolicyDiscard>::new();
     let loosening = draft.classification.loosening;
     let findings = draft
         .classification
@@ -225,42 +195,28 @@ fn Draft(draft: DraftView, actions: Actions) -> impl IntoView {
                 <div class="warnings"><h3>"Worth a look"</h3>
                     <ul>{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul></div>
             })}
-            <ActionForm action=actions.save attr:class="save-form">
+            <ActionForm action=save attr:class="save-form">
                 <label for="policy-comment">"Why this change (recorded with the version)"</label>
                 <input id="policy-comment" name="comment" required maxlength="2000" />
                 {loosening.then(|| view! {
                     <label class="checkbox">
-                        <input type="checkbox" name="confirm_loosening" value="true" />
+                        <input type="checkbox" name="confirm_loosening" value="true" required />
                         " I understand this loosens a gate: it waits for managers to sign it off"
                     </label>
                 })}
-                {failure(actions.save)}
+                {crate::app::forms::error_of::<PolicySave>().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
                 <button type="submit" disabled=blocked>{if loosening { "Send for sign-off" } else { "Save as new version" }}</button>
             </ActionForm>
-            <ActionForm action=actions.discard attr:class="discard-form">
+            <ActionForm action=discard attr:class="discard-form">
                 <button type="submit" class="secondary">"Discard draft"</button>
             </ActionForm>
         </div>
     }
 }
 
-/// Opens the rule form, forgetting the previous form's outcome.
-fn open(
-    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
-    action: ServerAction<PolicyRule>,
-    original: Option<String>,
-    form: RuleForm,
-) {
-    action.value().set(None);
-    editing.set(Some((original, form)));
-}
-
 #[component]
-fn RuleTable(
-    rules: Vec<RuleLine>,
-    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
-    actions: Actions,
-) -> impl IntoView {
+fn RuleTable(rules: Vec<RuleLine>) -> impl IntoView {
+    let edit = ServerAction::<PolicyEdit>::new();
     let count = rules.len();
     let rows = rules
         .into_iter()
@@ -268,7 +224,7 @@ fn RuleTable(
         .map(|(i, r)| {
             let op = move |op: &'static str, label: &'static str, name: String, disabled: bool| {
                 view! {
-                    <ActionForm action=actions.edit attr:class="inline">
+                    <ActionForm action=edit attr:class="inline">
                         <input type="hidden" name="op" value=op />
                         <input type="hidden" name="rule" value=name.clone() />
                         <button type="submit" class="small secondary" disabled=disabled
@@ -276,16 +232,17 @@ fn RuleTable(
                     </ActionForm>
                 }
             };
-            let form = r.form.clone();
-            let name = r.name.clone();
+            let href = format!(
+                "/policy?edit={}#rule-form",
+                crate::app::pages::inbox::urlencode(&r.name)
+            );
             view! {
                 <tr class:disabled=!r.enabled data-rule=r.name.clone()>
                     <td>{i + 1}</td>
                     <td><code>{crate::domain::invisible::visible(&r.name)}</code></td>
                     <td class="sentence">{crate::domain::invisible::visible(&r.sentence)}</td>
                     <td class="rule-actions">
-                        <button type="button" class="small" aria-label=format!("Edit {}", r.name)
-                            on:click=move |_| open(editing, actions.rule, Some(name.clone()), form.clone())>"Edit"</button>
+                        <a class="button small" href=href aria-label=format!("Edit {}", r.name)>"Edit"</a>
                         {op("up", "Up", r.name.clone(), i == 0)}
                         {op("down", "Down", r.name.clone(), i + 1 == count)}
                         {op("duplicate", "Duplicate", r.name.clone(), false)}
@@ -304,15 +261,19 @@ fn RuleTable(
     }
 }
 
-/// The rule form. Field errors appear beside their fields and nothing typed is lost: the
-/// form is only closed when the rule was saved.
-#[component]
-fn RuleEditor(
-    original: Option<String>,
-    form: RuleForm,
-    editing: RwSignal<Option<(Option<String>, RuleForm)>>,
-    action: ServerAction<PolicyRule>,
-) -> impl IntoView {
+/// The rule form (an island of the console bundle). Field errors appear beside their
+/// fields and nothing typed is lost: the page is loaded again only once the rule is in
+/// the draft.
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
+    crate::app::browser::provide_action_error();
+    let action = ServerAction::<PolicyRule>::new();
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(errors)) if errors.is_empty())) {
+            crate::app::browser::go_to("/policy?done=policy_rule");
+        }
+    });
     let errors = move |field: &'static str| {
         move || {
             action
@@ -352,7 +313,7 @@ fn RuleEditor(
         }
     };
     view! {
-        <ActionForm action attr:class="rule-form" attr:aria-label=label>
+        <ActionForm action attr:class="rule-form" attr:id="rule-form" attr:aria-label=label>
             <h3>{title}</h3>
             <input type="hidden" name="original" value=original.clone().unwrap_or_default() />
             <div class="rule-grid">
@@ -393,13 +354,23 @@ fn RuleEditor(
             </div>
             {failure(action)}
             <button type="submit">"Save to draft"</button>
-            <button type="button" class="secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
+            <a class="button secondary" href="/policy">"Cancel"</a>
         </ActionForm>
     }
 }
 
-#[component]
-fn TomlTab(toml: String, action: ServerAction<PolicyToml>) -> impl IntoView {
+/// The policy as TOML, applied to the draft (an island of the console bundle: what was
+/// typed stays beside an error; the page is loaded again once it applied).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
+fn TomlTab(toml: String) -> impl IntoView {
+    crate::app::browser::provide_action_error();
+    let action = ServerAction::<PolicyToml>::new();
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(())))) {
+            crate::app::browser::go_to("/policy?done=policy_toml");
+        }
+    });
     let download = format!("data:text/plain;charset=utf-8,{}", js_uri_encode(&toml));
     let has_toml = !toml.is_empty();
     let text = RwSignal::new(toml.clone());
@@ -466,7 +437,9 @@ fn js_uri_encode(text: &str) -> String {
     out
 }
 
-#[component]
+/// A call tried against the draft, rule by rule (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
 fn TryCall(recent: Vec<crate::domain::policy_console::RecentCall>) -> impl IntoView {
     let action = ServerAction::<PolicyTry>::new();
     let agent = RwSignal::new(String::new());
@@ -558,7 +531,9 @@ fn DryRunResult(d: DryRun) -> impl IntoView {
     }
 }
 
-#[component]
+/// Recent calls replayed under the draft (an island of the console bundle).
+#[cfg_attr(any(feature = "ssr", feature = "console"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
 fn ReplayPanel() -> impl IntoView {
     let action = ServerAction::<PolicyReplay>::new();
     view! {
@@ -614,22 +589,15 @@ fn ReplayResult(r: Replay) -> impl IntoView {
 }
 
 #[component]
-fn Versions(
-    versions: Resource<Result<Vec<VersionSummary>, AppError>>,
-    restore: ServerAction<PolicyRestore>,
-) -> impl IntoView {
+fn Versions(versions: Result<Vec<VersionSummary>, AppError>) -> impl IntoView {
+    let restore = ServerAction::<PolicyRestore>::new();
     view! {
         <section class="card versions-list">
             <h2>"Versions"</h2>
-            {failure(restore)}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match versions.await {
-                        Ok(list) => list.into_iter().map(|v| view! { <VersionItem v restore /> }).collect_view().into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {match versions {
+                Ok(list) => list.into_iter().map(|v| view! { <VersionItem v restore /> }).collect_view().into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+            }}
         </section>
     }
 }
@@ -649,7 +617,7 @@ fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl 
             <ul class="changes">{changes}</ul>
             <ActionForm action=restore attr:class="inline">
                 <input type="hidden" name="version" value=v.version />
-                <button type="submit" class="small secondary" aria-label=format!("Restore version {} into draft", v.version)>"Restore into draft"</button>
+                <button type="submit" class="small secondary">"Restore version " {v.version} " into draft"</button>
             </ActionForm>
         </article>
     }

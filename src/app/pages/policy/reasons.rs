@@ -25,23 +25,22 @@ pub async fn save_denial_reasons(reasons: String) -> Result<(), AppError> {
     guard::state()?.gate.set_denial_reasons(&user, list).await
 }
 
-/// The form: one reason per line.
+/// The form: one reason per line (a plain form that comes back to the page).
 #[component]
 pub fn DenialReasonsForm() -> impl IntoView {
+    use crate::app::forms::{done, error_of, name_of, Outcome};
     let save = ServerAction::<SaveDenialReasons>::new();
-    let data = Resource::new(move || save.version().get(), |_| load_denial_reasons());
-    let outcome = move || {
-        save.value().get().map(|r| match r {
-            Ok(()) => view! { <p class="notice" role="status">"Saved: approvers pick from these now."</p> }.into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-        })
-    };
+    let data = Resource::new(|| (), |_| load_denial_reasons());
+    let ok = (done().as_deref() == Some(name_of::<SaveDenialReasons>()))
+        .then(|| "Saved: approvers pick from these now.".to_string());
+    let outcome = view! { <Outcome errors=vec![error_of::<SaveDenialReasons>()] ok /> };
     view! {
         <section class="card narrow" aria-labelledby="reasons-title">
             <h2 id="reasons-title">"Denial reasons"</h2>
             <p class="hint">"Approvers pick one when denying (and may add words); the agent receives its code as "
                 <code>"reason_code"</code> ". One per line: " <code>"code: text"</code> "."</p>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {outcome}
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok(text) => view! {
@@ -55,8 +54,7 @@ pub fn DenialReasonsForm() -> impl IntoView {
                         Err(error) => page_error(error),
                     }
                 })}
-            </Transition>
-            {outcome}
+            </Suspense>
         </section>
     }
 }

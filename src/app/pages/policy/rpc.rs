@@ -32,7 +32,7 @@ pub async fn policy_rule(
     let (user, gate) = admin().await?;
     let rule = match crate::policy::rule_form::read(&form) {
         Ok(rule) => rule,
-        Err(errors) => return Ok(errors),
+        Err(errors) => return refused(errors),
     };
     let original = original.filter(|o| !o.is_empty());
     match gate
@@ -45,13 +45,37 @@ pub async fn policy_rule(
         )
         .await
     {
-        Ok(()) => Ok(Vec::new()),
-        Err(AppError::Invalid(message)) if message.starts_with("name: ") => Ok(vec![FieldError {
+        Ok(()) => {
+            leptos_axum::redirect("/policy?done=policy_rule");
+            Ok(Vec::new())
+        }
+        Err(AppError::Invalid(message)) if message.starts_with("name: ") => refused(vec![FieldError {
             field: "name".into(),
             message: message.trim_start_matches("name: ").into(),
         }]),
         Err(e) => Err(e),
     }
+}
+
+/// Refused fields: for the editor's script, the list (shown beside each field); for a
+/// form posted without JavaScript, an error naming them (the page says it at the top).
+#[cfg(feature = "ssr")]
+fn refused(errors: Vec<FieldError>) -> Result<Vec<FieldError>, AppError> {
+    let plain_form = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    });
+    if plain_form {
+        let text = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(AppError::Invalid(text));
+    }
+    Ok(errors)
 }
 
 /// A rule-level change to the draft: `toggle`, `up`, `down`, `duplicate` or `delete` the
@@ -82,7 +106,9 @@ pub async fn policy_toml(toml: String) -> Result<(), AppError> {
     if toml.len() > 1024 * 1024 {
         return Err(AppError::TooLarge("a policy file is at most 1 MiB".into()));
     }
-    gate.draft_from_toml(&user, &toml).await
+    gate.draft_from_toml(&user, &toml).await?;
+    leptos_axum::redirect("/policy?done=policy_toml");
+    Ok(())
 }
 
 /// Throws the draft away.
@@ -102,6 +128,15 @@ pub async fn policy_save(
     let (user, gate) = admin().await?;
     let confirmed = confirm_loosening.is_some_and(|c| c == "true" || c == "on");
     let saved = gate.save_draft(&user, &comment, confirmed).await?;
+    let details: Vec<(&str, String)> = [
+        saved.version.map(|v| ("version", v.to_string())),
+        saved.pending.map(|c| ("change", c.to_string())),
+        Some(("approvals", saved.approvals_required.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    crate::app::forms::come_back_with(crate::app::forms::name_of::<PolicySave>(), &details);
     Ok(SaveResult {
         version: saved.version,
         pending: saved.pending,
