@@ -173,7 +173,7 @@ test("admin pages work as plain forms: an agent's key shown once, a person added
   await signInPlain(page, ADMIN.username, ADMIN.password);
 
   await page.goto("/agents");
-  await page.getByLabel("Name").fill("nojs-made-bot");
+  await page.getByLabel("Name", { exact: true }).fill("nojs-made-bot");
   await page.getByRole("button", { name: "Create agent" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Created nojs-made-bot." })).toBeVisible();
   const key = await page.getByRole("textbox", { name: "API key", exact: true }).inputValue();

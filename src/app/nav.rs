@@ -18,19 +18,30 @@ pub fn Header() -> impl IntoView {
                     match session.user.await {
                         Ok(Some(user)) => {
                             let count = waiting.await.ok().flatten().filter(|n| *n > 0);
-                            let links = nav_for(user.role)
-                                .map(|item| {
-                                    let badge = (item.href == "/reviews")
-                                        .then_some(count)
-                                        .flatten()
-                                        .map(|n| view! { " " <span class="count nav-count" aria-label=format!("{n} waiting")>{n}</span> });
-                                    view! { <li><A href=item.href>{item.label}{badge}</A></li> }
-                                })
-                                .collect_view();
+                            let role = user.role;
+                            let links = move || {
+                                nav_for(role)
+                                    .map(|item| {
+                                        let badge = (item.href == "/reviews")
+                                            .then_some(count)
+                                            .flatten()
+                                            .map(|n| view! { " " <span class="count nav-count" aria-label=format!("{n} waiting")>{n}</span> });
+                                        view! { <li><A href=item.href>{item.label}{badge}</A></li> }
+                                    })
+                                    .collect_view()
+                            };
+                            // A row of links on a wide screen; on a narrow one a menu (no
+                            // script: a `<details>`), so every page is two taps away.
                             view! {
-                                <nav aria-label="Main">
-                                    <ul>{links}</ul>
+                                <nav aria-label="Main" class="nav-wide">
+                                    <ul>{links()}</ul>
                                 </nav>
+                                <details class="nav-narrow">
+                                    <summary>"Menu"</summary>
+                                    <nav aria-label="Main">
+                                        <ul>{links()}</ul>
+                                    </nav>
+                                </details>
                                 <div class="whoami">
                                     <A href="/account" attr:class="username" attr:title="Your account">{user.username.clone()}</A>
                                     <span class=format!("role role-{}", user.role)>{user.role.as_str()}</span>

@@ -66,6 +66,29 @@ pub fn Countdowns(server_now_ms: i64) -> impl IntoView {
     let _ = server_now_ms;
 }
 
+/// Text in which `backticks` mark code (rule names, tools, phrases to type), with those
+/// parts shown as code and the backticks dropped; everything else as text.
+pub fn with_code(text: &str) -> impl IntoView {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.to_string();
+            if i % 2 == 1 {
+                view! { <code>{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view()
+}
+
+/// A wide table in a box of its own that scrolls sideways, so the page never does; it
+/// takes focus, so the keyboard scrolls it too.
+#[component]
+pub fn ScrollBox(#[prop(into)] label: String, children: Children) -> impl IntoView {
+    view! { <div class="table-scroll" tabindex="0" role="region" aria-label=label>{children()}</div> }
+}
+
 /// Untrusted text: escaped (as all text is), invisible characters shown, isolated from
 /// the text around it, and cut with an expander when long.
 #[component]

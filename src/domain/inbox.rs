@@ -106,6 +106,10 @@ pub struct InboxData {
     pub now_ms: i64,
     /// The preset denial reasons, for a batch denial.
     pub reasons: Vec<crate::domain::workflow::DenialReason>,
+    /// Whether the person looking may decide calls (a viewer may not: no boxes to tick,
+    /// no keys to approve).
+    #[serde(default)]
+    pub may_decide: bool,
 }
 
 /// How people decided this agent's earlier calls of this tool.

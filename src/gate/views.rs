@@ -73,6 +73,7 @@ impl Gate {
             total,
             counts,
             now_ms: to_millis(now),
+            may_decide: false,
         })
     }
 

@@ -354,7 +354,7 @@ fn AgentTable(list: Vec<AgentView>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <table class="agents">
+        <table class="agents stack">
             <thead><tr><th scope="col">"Agent"</th><th scope="col">"Status"</th><th scope="col">"Last seen"</th><th scope="col">"Last 24 h"</th><th scope="col">"Manage"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>

@@ -191,12 +191,12 @@ fn Events(data: AuditPageData, query: AuditQuery) -> impl IntoView {
         } else {
             view! {
                 <div class="table-scroll">
-                    <table class="audit-events">
+                    <crate::app::widgets::ScrollBox label="Audit events"><table class="audit-events">
                         <thead><tr><th scope="col">"#"</th><th scope="col">"Time (UTC)"</th><th scope="col">"Actor"</th>
                             <th scope="col">"Kind"</th><th scope="col">"Agent"</th><th scope="col">"Call"</th>
                             <th scope="col">"Status"</th><th scope="col">"Detail"</th></tr></thead>
                         <tbody>{rows}</tbody>
-                    </table>
+                    </table></crate::app::widgets::ScrollBox>
                 </div>
             }.into_any()
         }}

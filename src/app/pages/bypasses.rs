@@ -142,10 +142,10 @@ fn Grants(list: Vec<GrantView>) -> impl IntoView {
         view! { <p class="empty">"No grants yet."</p> }.into_any()
     } else {
         view! {
-            <table class="grant-list">
-                <thead><tr><th>"Grant"</th><th>"Covers"</th><th>"By"</th><th>"Until"</th><th>"Uses"</th><th>"Status"</th><th></th></tr></thead>
+            <crate::app::widgets::ScrollBox label="Grants, newest first"><table class="grant-list">
+                <thead><tr><th>"Grant"</th><th>"Covers"</th><th>"By"</th><th>"Until"</th><th>"Uses"</th><th>"Status"</th><th><span class="visually-hidden">"Revoke"</span></th></tr></thead>
                 <tbody>{list.into_iter().map(|g| view! { <GrantRow grant=g revoke /> }).collect_view()}</tbody>
-            </table>
+            </table></crate::app::widgets::ScrollBox>
         }
         .into_any()
     };
@@ -328,10 +328,10 @@ fn Bypasses(
         </section>
         <section class="card">
             <h2>"Ended"</h2>
-            <table class="bypass-history">
+            <crate::app::widgets::ScrollBox label="Ended bypasses"><table class="bypass-history">
                 <thead><tr><th>"Bypass"</th><th>"Scope"</th><th>"Status"</th><th>"Asked by"</th><th>"Calls approved"</th></tr></thead>
                 <tbody>{done_rows}</tbody>
-            </table>
+            </table></crate::app::widgets::ScrollBox>
         </section>
     }
 }

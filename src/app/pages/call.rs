@@ -314,7 +314,7 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
                         <span class="approval-count">{call.approvals} " of " {call.approvals_required.unwrap_or(1)}
                             {(version_no > 1).then(|| format!(" for version {version_no}"))}</span>
                         {(!approvers.is_empty()).then(|| format!(" — {}", approvers.join(", ")))}
-                        {data.still_needed.clone().map(|n| view! { <p class="still-needed">"Still needed: " {n}</p> })}
+                        {data.still_needed.clone().map(|n| view! { <p class="still-needed">"Still needed: " {crate::app::widgets::with_code(&n)}</p> })}
                     }.into_any()}</dd>
                 </dl>
                 <Decide data=data.clone() intent />

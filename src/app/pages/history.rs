@@ -139,11 +139,11 @@ fn History(data: HistoryData) -> impl IntoView {
                 view! { <p class="empty">"No calls here yet."</p> }.into_any()
             } else {
                 view! {
-                    <table>
+                    <crate::app::widgets::ScrollBox label="Decided calls"><table>
                         <thead><tr><th scope="col">"Action"</th><th scope="col">"Agent"</th><th scope="col">"Status"</th>
                             <th scope="col">"Risk"</th><th scope="col">"Decided by"</th><th scope="col">"Proposed"</th></tr></thead>
                         <tbody>{rows}</tbody>
-                    </table>
+                    </table></crate::app::widgets::ScrollBox>
                 }.into_any()
             }}
             <nav class="pager" aria-label="Pages">

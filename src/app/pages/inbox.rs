@@ -17,14 +17,16 @@ pub async fn load_inbox(
     risk: Option<String>,
 ) -> Result<InboxData, AppError> {
     use crate::auth::guard;
-    guard::require_role(crate::domain::Role::Viewer).await?;
+    let user = guard::require_role(crate::domain::Role::Viewer).await?;
     let filter = crate::store::calls::ListFilter {
         agent,
         tool,
         risk,
         status: None,
     };
-    guard::state()?.gate.inbox(&filter).await
+    let mut data = guard::state()?.gate.inbox(&filter).await?;
+    data.may_decide = user.role.includes(crate::domain::Role::Approver);
+    Ok(data)
 }
 
 /// Approves or denies several calls at once as the signed-in person. `calls` holds one
@@ -121,6 +123,7 @@ pub struct InboxQuery {
 #[component]
 fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
     let now = data.now_ms;
+    let may_decide = data.may_decide;
     let grouped = filter.grouped;
     let mut items = data.items;
     if grouped {
@@ -157,13 +160,13 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
                 let n = members.len();
                 let rows = members
                     .into_iter()
-                    .map(|(i, item)| view! { <Row item index=i now /> })
+                    .map(|(i, item)| view! { <Row item index=i now may_decide /> })
                     .collect_view();
                 view! {
                     <li class="similar-group">
                         <div class="group-head">
-                            <input type="checkbox" class="pick-group" data-members=ids
-                                aria-label=format!("Select all {n} similar calls") />
+                            {may_decide.then(|| view! { <input type="checkbox" class="pick-group" data-members=ids
+                                aria-label=format!("Select all {n} similar calls") /> })}
                             <strong class="agent-text">{label}</strong> " " <span class="count">"×" {n}</span>
                         </div>
                         <ol class="call-list">{rows}</ol>
@@ -176,7 +179,7 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
         items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| view! { <Row item index=i now /> })
+            .map(|(i, item)| view! { <Row item index=i now may_decide /> })
             .collect_view()
             .into_any()
     };
@@ -190,8 +193,8 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
         <section class="inbox">
             <header class="inbox-head">
                 <h1 data-live="count">"Inbox " <span class="count">{total}</span></h1>
-                <p class="hint">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"x"</kbd> " select · " <kbd>"Enter"</kbd> " open · "
-                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " open to approve/deny · shift-click selects a range"</p>
+                {may_decide.then(|| view! { <p class="hint key-hints">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"x"</kbd> " select · " <kbd>"Enter"</kbd> " open · "
+                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " open to approve/deny · shift-click selects a range"</p> })}
                 {group_link}
             </header>
             <div data-live="filters">
@@ -223,7 +226,7 @@ type SimilarGroup = (String, String, Vec<(usize, InboxItem)>);
 /// One pending call. Its checkbox carries the hash of the arguments the row shows (what a
 /// batch decision of it reviews); the first row starts out focused.
 #[component]
-fn Row(item: InboxItem, index: usize, now: i64) -> impl IntoView {
+fn Row(item: InboxItem, index: usize, now: i64, may_decide: bool) -> impl IntoView {
     let href = format!("/calls/{}", item.id);
     let args = item
         .key_args
@@ -233,7 +236,7 @@ fn Row(item: InboxItem, index: usize, now: i64) -> impl IntoView {
     let label = format!("Select {}", tool_label(&item.tool));
     view! {
         <li class="call-row" class:selected=index == 0 data-call=item.id.clone()>
-            <input type="checkbox" class="pick" aria-label=label data-hash=item.hash />
+            {may_decide.then(|| view! { <input type="checkbox" class="pick" aria-label=label data-hash=item.hash /> })}
             <a href=href class="call-link">
                 <span class="agent">{item.agent}</span>
                 <span class="action">

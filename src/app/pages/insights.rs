@@ -411,12 +411,12 @@ fn Chart(data: InsightsData) -> impl IntoView {
                     ": plain — allowed, striped — asked a person, dotted — denied by policy. Tallest bar: " {max as i64} "."
                 </figcaption>
             </figure>
-            <table class="numbers">
+            <crate::app::widgets::ScrollBox label="The chart's numbers"><table class="numbers">
                 <caption>"The chart's numbers"</caption>
                 <thead><tr><th scope="col">"When"</th><th scope="col">"Proposed"</th><th scope="col">"Allowed"</th>
                     <th scope="col">"Asked"</th><th scope="col">"Denied by policy"</th><th scope="col">"Approved"</th><th scope="col">"Denied by people"</th></tr></thead>
                 <tbody>{rows}</tbody>
-            </table>
+            </table></crate::app::widgets::ScrollBox>
         </div>
     }
 }
@@ -446,7 +446,7 @@ fn CountsTable(rows: Vec<InsightRow>, what: &'static str) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex="0" role="region" aria-label=format!("Figures by {}", what.to_lowercase())>
             <table class="insight-table">
                 <thead><tr><th scope="col">{what}</th><th scope="col">"Proposed"</th><th scope="col">"Allowed"</th>
                     <th scope="col">"Denied by policy"</th><th scope="col">"Asked"</th><th scope="col">"Approved"</th>

@@ -236,6 +236,7 @@ fn Channels(page: NotifyPage) -> impl IntoView {
         <Show when=move || empty>
             <p class="empty">"No channels yet: add one below."</p>
         </Show>
+        <h2>"Channels"</h2>
         <div class="notify-channels">{channels}</div>
         <h2>"Settings"</h2>
         <ActionForm action=settings attr:class="notify-settings">
@@ -340,13 +341,13 @@ fn DeliveryLog(list: Vec<DeliveryView>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <table class="deliveries">
+        <crate::app::widgets::ScrollBox label="Delivery log"><table class="deliveries">
             <thead><tr>
                 <th scope="col">"Channel"</th><th scope="col">"Message"</th><th scope="col">"Call"</th>
                 <th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Last result"</th><th scope="col">"When"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
-        </table>
+        </table></crate::app::widgets::ScrollBox>
     }
     .into_any()
 }

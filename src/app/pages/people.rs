@@ -218,7 +218,7 @@ fn People(list: Vec<UserView>, added: Option<String>) -> impl IntoView {
         <section class="card">
             <h1>"People"</h1>
             {outcome}
-            <table>
+            <table class="people stack">
                 <thead>
                     <tr><th scope="col">"Username"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Created"</th><th scope="col">"Manage"</th></tr>
                 </thead>

@@ -183,7 +183,7 @@ fn Queue(queue: ReviewQueue) -> impl IntoView {
             view! {
                 <li class="card signoff-item" data-bypass=id>
                     <BypassSummary bypass=page.bypass now />
-                    <h3>"Recent gated calls it would have approved"</h3>
+                    <h2 class="item-part">"Recent gated calls it would have approved"</h2>
                     <CallList calls=page.would_cover empty="None of the recent gated calls." />
                     <AccountChanges changes=page.account_changes />
                     {match page.cannot_review {
@@ -220,16 +220,19 @@ fn Change(
     let c = item.change;
     let id = c.id;
     let needs_rebase = c.needs_rebase();
+    // Each change once, a loosening one with why it loosens.
     let changes = c
         .changes
         .iter()
-        .map(|t| view! { <li>{t.clone()}</li> })
-        .collect_view();
-    let findings = c
-        .findings
-        .iter()
-        .filter(|f| f.loosens)
-        .map(|f| view! { <li class="loosens">{f.change.clone()} " — " <strong>"loosens: "</strong> {f.why.clone()}</li> })
+        .map(|t| {
+            let loosens = c
+                .findings
+                .iter()
+                .find(|f| f.loosens && &f.change == t)
+                .map(|f| view! { " — " <strong>"loosens: "</strong> {f.why.clone()} });
+            let marked = loosens.is_some();
+            view! { <li class:loosens=marked>{crate::app::widgets::with_code(t)}{loosens}</li> }
+        })
         .collect_view();
     let groups = c
         .replay
@@ -262,8 +265,6 @@ fn Change(
                 <dd class="reason">{c.comment.clone()}</dd>
                 <dt>"Changes (from version " {c.base} ")"</dt>
                 <dd><ul class="changes">{changes}</ul></dd>
-                <dt>"Verdict"</dt>
-                <dd><ul class="findings">{findings}</ul></dd>
                 <dt>"Recent calls"</dt>
                 <dd>{c.replay.laxer} " of the last " {c.replay.examined} " calls would be treated more laxly, "
                     {c.replay.stricter} " more strictly." <ul class="replay">{groups}</ul></dd>

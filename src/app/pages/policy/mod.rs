@@ -165,7 +165,7 @@ fn Draft(draft: DraftView) -> impl IntoView {
         .map(|f| {
             view! {
                 <li class:loosens=f.loosens>
-                    {f.change.clone()} " — "
+                    {crate::app::widgets::with_code(&f.change)} " — "
                     <strong>{if f.loosens { "loosens: " } else { "safe: " }}</strong>
                     {f.why.clone()}
                 </li>
@@ -189,11 +189,11 @@ fn Draft(draft: DraftView) -> impl IntoView {
             {(!draft.changes.is_empty()).then(|| view! { <ul class="findings">{findings}</ul> })}
             {(!problems.is_empty()).then(|| view! {
                 <div class="problems" role="alert"><h3>"Cannot be saved"</h3>
-                    <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul></div>
+                    <ul>{problems.into_iter().map(|p| view! { <li>{crate::app::widgets::with_code(&p)}</li> }).collect_view()}</ul></div>
             })}
             {(!warnings.is_empty()).then(|| view! {
                 <div class="warnings"><h3>"Worth a look"</h3>
-                    <ul>{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul></div>
+                    <ul>{warnings.into_iter().map(|w| view! { <li>{crate::app::widgets::with_code(&w)}</li> }).collect_view()}</ul></div>
             })}
             <ActionForm action=save attr:class="save-form">
                 <label for="policy-comment">"Why this change (recorded with the version)"</label>
@@ -240,7 +240,7 @@ fn RuleTable(rules: Vec<RuleLine>) -> impl IntoView {
                 <tr class:disabled=!r.enabled data-rule=r.name.clone()>
                     <td>{i + 1}</td>
                     <td><code>{crate::domain::invisible::visible(&r.name)}</code></td>
-                    <td class="sentence">{crate::domain::invisible::visible(&r.sentence)}</td>
+                    <td class="sentence">{crate::app::widgets::with_code(&crate::domain::invisible::visible(&r.sentence))}</td>
                     <td class="rule-actions">
                         <a class="button small" href=href aria-label=format!("Edit {}", r.name)>"Edit"</a>
                         {op("up", "Up", r.name.clone(), i == 0)}
@@ -254,7 +254,7 @@ fn RuleTable(rules: Vec<RuleLine>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <table class="rules">
+        <table class="rules stack">
             <thead><tr><th scope="col">"#"</th><th scope="col">"Name"</th><th scope="col">"Rule"</th><th scope="col">"Actions"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
@@ -580,10 +580,10 @@ fn ReplayResult(r: Replay) -> impl IntoView {
         <div class="replay-result" role="status">
             <p>{r.examined} " calls replayed: " <strong>{r.stricter}</strong> " would become stricter, "
                 <strong>{r.laxer}</strong> " laxer."</p>
-            <table>
+            <crate::app::widgets::ScrollBox label="Calls whose outcome would change"><table>
                 <thead><tr><th scope="col">"Agent"</th><th scope="col">"Tool"</th><th scope="col">"Stricter"</th><th scope="col">"Laxer"</th><th scope="col">"Calls"</th></tr></thead>
                 <tbody>{groups}</tbody>
-            </table>
+            </table></crate::app::widgets::ScrollBox>
         </div>
     }
 }
@@ -607,7 +607,7 @@ fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl 
     let changes = v
         .changes
         .into_iter()
-        .map(|c| view! { <li>{c}</li> })
+        .map(|c| view! { <li>{crate::app::widgets::with_code(&c)}</li> })
         .collect_view();
     view! {
         <article class="version" data-version=v.version>
