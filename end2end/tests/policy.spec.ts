@@ -19,6 +19,15 @@ test("an admin gates a tool in the browser, tries it, replays, saves, and restor
   await page.getByRole("link", { name: "New rule" }).click();
   await hydrated(page);
   const form = page.getByRole("form", { name: "New rule" });
+  // Only the chosen effect's fields.
+  await expect(form.getByLabel("Approvals needed")).toBeVisible();
+  await expect(form.getByLabel("Deny message (to the agent)")).toBeHidden();
+  await form.getByLabel("Effect").selectOption("deny");
+  await expect(form.getByLabel("Deny message (to the agent)")).toBeVisible();
+  await expect(form.getByLabel("Approvals needed")).toBeHidden();
+  await form.getByLabel("Effect").selectOption("allow");
+  await expect(form.getByLabel("Deny message (to the agent)")).toBeHidden();
+  await form.getByLabel("Effect").selectOption("gate");
   await form.getByLabel("Name", { exact: true }).fill("gate-vacuum");
   await form.getByLabel("Tool (glob; empty: any)").fill("vac{uum");
   await form.getByRole("button", { name: "Save to draft" }).click();
@@ -26,7 +35,8 @@ test("an admin gates a tool in the browser, tries it, replays, saves, and restor
   await expect(form.getByLabel("Name", { exact: true })).toHaveValue("gate-vacuum");
   await form.getByLabel("Tool (glob; empty: any)").fill("vacuum");
   await form.getByRole("button", { name: "Save to draft" }).click();
-  await expect(page.locator('tr[data-rule="gate-vacuum"]')).toContainText("gate `vacuum` — 1 approver");
+  await expect(page.locator('tr[data-rule="gate-vacuum"]')).toContainText("gate vacuum — 1 approver");
+  await expect(page.locator('tr[data-rule="gate-vacuum"] .sentence code')).toHaveText("vacuum");
   await expect(page.locator(".draft .verdict")).toHaveText("This change does not loosen any gate.");
 
   // Dry run against the draft.
@@ -56,7 +66,7 @@ test("an admin gates a tool in the browser, tries it, replays, saves, and restor
   await hydrated(page);
   await page.getByRole("button", { name: `Restore version ${saved - 1} into draft` }).click();
   await expect(page.locator(".draft .verdict")).toHaveText("This change loosens a gate.");
-  await expect(page.locator(".draft .findings")).toContainText("removed rule `gate-vacuum`");
+  await expect(page.locator(".draft .findings")).toContainText("removed rule gate-vacuum");
   await page.getByLabel("Why this change").fill("back to the previous policy");
   // The box must be ticked before the form goes (the server refuses it unticked, too).
   await expect(page.getByLabel("I understand this loosens a gate")).toHaveAttribute("required", "");

@@ -71,6 +71,7 @@ pub fn Countdowns(server_now_ms: i64) -> impl IntoView {
 pub fn with_code(text: &str) -> impl IntoView {
     text.split('`')
         .enumerate()
+        .filter(|(_, part)| !part.is_empty())
         .map(|(i, part)| {
             let part = part.to_string();
             if i % 2 == 1 {
@@ -328,5 +329,30 @@ fn local_time(ms: i64, now: i64) -> String {
             date.get_month() + 1,
             date.get_date()
         )
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use leptos::prelude::*;
+
+    #[test]
+    fn backticked_text_is_shown_as_code_and_everything_escaped() {
+        for (text, html) in [
+            ("gate `vacuum` — 1 approver", "gate <code>vacuum</code> — 1 approver"),
+            ("no code", "no code"),
+            ("`a``b`", "<code>a</code><code>b</code>"),
+            ("one ` left open", "one <code> left open</code>"),
+            ("`<b>`", "<code>&lt;b&gt;</code>"),
+        ] {
+            let rendered = super::with_code(text).to_html();
+            // Leptos marks text boundaries with comments; only the markup matters here.
+            let mut plain = rendered.replace("<!>", "");
+            while let Some(start) = plain.find("<!--") {
+                let end = plain[start..].find("-->").map_or(plain.len(), |e| start + e + 3);
+                plain.replace_range(start..end, "");
+            }
+            assert_eq!(plain, html, "{text}");
+        }
     }
 }

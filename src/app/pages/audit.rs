@@ -190,14 +190,12 @@ fn Events(data: AuditPageData, query: AuditQuery) -> impl IntoView {
             view! { <p class="empty">"No events match."</p> }.into_any()
         } else {
             view! {
-                <div class="table-scroll">
-                    <crate::app::widgets::ScrollBox label="Audit events"><table class="audit-events">
+                <crate::app::widgets::ScrollBox label="Audit events"><table class="audit-events">
                         <thead><tr><th scope="col">"#"</th><th scope="col">"Time (UTC)"</th><th scope="col">"Actor"</th>
                             <th scope="col">"Kind"</th><th scope="col">"Agent"</th><th scope="col">"Call"</th>
                             <th scope="col">"Status"</th><th scope="col">"Detail"</th></tr></thead>
                         <tbody>{rows}</tbody>
                     </table></crate::app::widgets::ScrollBox>
-                </div>
             }.into_any()
         }}
         <nav class="pager" aria-label="Pages">

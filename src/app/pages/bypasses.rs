@@ -284,7 +284,7 @@ fn Bypasses(
             view! {
                 <tr>
                     <td><a href=format!("/bypasses/{}", b.id)>"#" {b.id}</a></td>
-                    <td class="agent-text">{crate::domain::invisible::visible(&b.scope_text)}</td>
+                    <td class="agent-text">{crate::app::widgets::with_code(&crate::domain::invisible::visible(&b.scope_text))}</td>
                     <td><span class=format!("status status-{}", b.status)>{b.status.as_str()}</span></td>
                     <td>{b.requester.clone()}</td>
                     <td>{b.used}</td>
@@ -295,7 +295,7 @@ fn Bypasses(
     let previewed = preview.map(|r| match r {
         Ok(p) => view! {
             <div class="preview" role="status">
-                <p>"Would approve " <span class="agent-text">{crate::domain::invisible::visible(&p.scope_text)}</span> ": "
+                <p>"Would approve " <span class="agent-text">{crate::app::widgets::with_code(&crate::domain::invisible::visible(&p.scope_text))}</span> ": "
                     <strong>{p.matched}</strong> " of the last " {p.examined} " gated calls."</p>
                 <CallList calls=p.calls empty="None of the recent gated calls." />
             </div>

@@ -708,7 +708,8 @@ fn ApproveControls(form: ApproveForm, children: Children) -> impl IntoView {
     }
 }
 
-/// On the card: `a` presses Approve (when it is enabled), `d` moves to the deny reason.
+/// On the card: `a` presses Approve (when it is enabled), `d` moves to the deny reason,
+/// `u` or `Esc` goes back to the inbox.
 fn keyboard(hydrated: RwSignal<bool>) {
     #[cfg(feature = "hydrate")]
     {
@@ -721,6 +722,11 @@ fn keyboard(hydrated: RwSignal<bool>) {
             let target = match e.key().as_str() {
                 "a" => "button.approve",
                 "d" => "#deny-feedback",
+                "u" | "Escape" => {
+                    e.prevent_default();
+                    crate::app::browser::go_to("/inbox");
+                    return;
+                }
                 _ => return,
             };
             if let Some(el) = document()

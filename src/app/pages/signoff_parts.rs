@@ -31,7 +31,7 @@ pub fn BypassSummary(bypass: BypassView, now: Signal<i64>) -> impl IntoView {
             <dl class="summary">
                 <dt>"Approves"</dt>
                 <dd>
-                    <span class="scope agent-text">{crate::domain::invisible::visible(&bypass.scope_text)}</span>
+                    <span class="scope agent-text">{crate::app::widgets::with_code(&crate::domain::invisible::visible(&bypass.scope_text))}</span>
                     {(!bypass.scope.args.is_empty()).then(|| view! {
                         <span class="hint">" — conditions restrict only the arguments they name: a call may carry any others, and " <code>"ne"</code> " also holds when the argument is missing."</span>
                     })}

@@ -295,9 +295,10 @@ fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
     let text = move |id: &'static str, label: &'static str, value: String, hint: &'static str| {
         view! {
             <label for=format!("rule-{id}")>{label}</label>
-            <input id=format!("rule-{id}") name=format!("form[{id}]") value=value autocomplete="off" spellcheck="false" />
-            {(!hint.is_empty()).then(|| view! { <small class="hint">{hint}</small> })}
-            {errors(id)}
+            <input id=format!("rule-{id}") name=format!("form[{id}]") value=value autocomplete="off" spellcheck="false"
+                aria-describedby=format!("rule-{id}-hint rule-{id}-error") />
+            {(!hint.is_empty()).then(|| view! { <small class="hint field-hint" id=format!("rule-{id}-hint")>{hint}</small> })}
+            <div id=format!("rule-{id}-error")>{errors(id)}</div>
         }
     };
     let select = move |id: &'static str,
@@ -335,7 +336,11 @@ fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
                 </div>
                 <div>
                     {select("effect", "Effect", form.effect.clone(), &["gate", "allow", "deny", "none"])}
+                    <p class="hint effect-hint">"Only the fields of the chosen effect are shown: a gate's approvals and deadlines, a denial's message."</p>
+                    <div class="deny-only">
                     {text("message", "Deny message (to the agent)", form.message.clone(), "")}
+                    </div>
+                    <div class="gate-only">
                     {text("approvals", "Approvals needed", form.approvals.clone(), "")}
                     {select("role", "Approver role", form.role.clone(), &["approver", "manager", "admin"])}
                     {text("deadline", "Decision deadline", form.deadline.clone(), "90s, 10m, 1h, 2d")}
@@ -350,6 +355,7 @@ fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
                     {text("grant_uses", "Uses per grant", form.grant_uses.clone(), "empty: 10")}
                     {text("grant_match", "Similar calls agree on", form.grant_match.clone(), "e.g. /service; empty: identical calls only")}
                     {text("no_retry", "Do-not-retry window", form.no_retry.clone(), "empty: 1 day")}
+                    </div>
                 </div>
             </div>
             {failure(action)}
