@@ -75,8 +75,9 @@ pub fn take(page: &'static str) -> Option<ShownOnce> {
 #[cfg(feature = "ssr")]
 fn set_cookie(page: &str, value: &str, max_age: u32, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie =
-        format!("{COOKIE}={value}; Path={page}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
+    let cookie = format!(
+        "{COOKIE}={value}; Path={page}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    );
     if let (Some(res), Ok(value)) = (
         use_context::<leptos_axum::ResponseOptions>(),
         http::HeaderValue::from_str(&cookie),

@@ -211,9 +211,7 @@ mod live {
         let focused = document()
             .active_element()
             .is_some_and(|el| part.contains(Some(&el)));
-        let get = |el: &web_sys::Element, name: &str| {
-            js_sys::Reflect::get(el, &name.into()).ok()
-        };
+        let get = |el: &web_sys::Element, name: &str| js_sys::Reflect::get(el, &name.into()).ok();
         let changed = part
             .query_selector_all("input, textarea")
             .ok()
@@ -339,7 +337,10 @@ mod tests {
     #[test]
     fn backticked_text_is_shown_as_code_and_everything_escaped() {
         for (text, html) in [
-            ("gate `vacuum` — 1 approver", "gate <code>vacuum</code> — 1 approver"),
+            (
+                "gate `vacuum` — 1 approver",
+                "gate <code>vacuum</code> — 1 approver",
+            ),
             ("no code", "no code"),
             ("`a``b`", "<code>a</code><code>b</code>"),
             ("one ` left open", "one <code> left open</code>"),
@@ -349,7 +350,9 @@ mod tests {
             // Leptos marks text boundaries with comments; only the markup matters here.
             let mut plain = rendered.replace("<!>", "");
             while let Some(start) = plain.find("<!--") {
-                let end = plain[start..].find("-->").map_or(plain.len(), |e| start + e + 3);
+                let end = plain[start..]
+                    .find("-->")
+                    .map_or(plain.len(), |e| start + e + 3);
                 plain.replace_range(start..end, "");
             }
             assert_eq!(plain, html, "{text}");

@@ -501,7 +501,10 @@ mod form_tests {
         for (page, want) in [
             ("/people", "/people"),
             ("/people?done=add_user&done_who=vic", "/people"),
-            ("/policy?edit=a&__err=e&__path=/rpc/x&__form=t", "/policy?edit=a"),
+            (
+                "/policy?edit=a&__err=e&__path=/rpc/x&__form=t",
+                "/policy?edit=a",
+            ),
             ("/insights?period=7d&done=x", "/insights?period=7d"),
         ] {
             assert_eq!(page_without_outcome(page), want, "{page}");

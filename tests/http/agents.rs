@@ -313,7 +313,10 @@ async fn a_key_made_by_a_plain_form_is_shown_once_on_the_page_it_comes_back_to()
         cookie.contains("Path=/agents") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
-    assert!(!cookie.contains("af_"), "sealed, not in the clear: {cookie}");
+    assert!(
+        !cookie.contains("af_"),
+        "sealed, not in the clear: {cookie}"
+    );
 
     // Another admin's session cannot open it, even with the cookie copied over.
     let sealed = cookie.split(';').next().unwrap().to_string();
@@ -388,6 +391,9 @@ async fn a_plain_form_comes_back_saying_what_it_did() {
     assert_eq!(worked, "/agents?done=agent_enabled");
     let page = app.page(&admin, &worked).await.text().await.unwrap();
     assert!(page.contains("Saved."), "{page}");
-    assert!(!page.contains("role=\"alert\""), "the earlier error is gone");
+    assert!(
+        !page.contains("role=\"alert\""),
+        "the earlier error is gone"
+    );
     app.stop().await;
 }

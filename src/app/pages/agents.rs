@@ -4,11 +4,11 @@
 //! the limit on how many calls one agent may leave pending.
 
 use super::home::page_error;
-use crate::domain::agent::{AgentView, CreatedAgent, Rotated};
-use crate::domain::limits::Limits;
 use crate::app::shown_once::SecretsShownOnce;
 #[cfg(feature = "ssr")]
 use crate::app::shown_once::ShownOnce;
+use crate::domain::agent::{AgentView, CreatedAgent, Rotated};
+use crate::domain::limits::Limits;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -183,7 +183,10 @@ pub async fn save_limits(
 #[component]
 pub fn AgentsPage() -> impl IntoView {
     use crate::app::forms::{done, error_of, name_of, Outcome};
-    let data = Resource::new(|| (), |_| async { (load_agents().await, load_limits().await) });
+    let data = Resource::new(
+        || (),
+        |_| async { (load_agents().await, load_limits().await) },
+    );
     #[cfg(feature = "ssr")]
     let shown = crate::app::shown_once::take(PAGE);
     #[cfg(not(feature = "ssr"))]
@@ -247,7 +250,10 @@ fn LimitsForm(limits: Limits) -> impl IntoView {
     let save = ServerAction::<SaveLimits>::new();
     let ok = (done().as_deref() == Some(name_of::<SaveLimits>())).then(|| "Saved.".to_string());
     let l = limits;
-    let value = l.max_pending_per_agent.map(|n| n.to_string()).unwrap_or_default();
+    let value = l
+        .max_pending_per_agent
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     let now = match l.max_pending_per_agent {
         Some(n) => format!("Each agent may have at most {n} pending calls; a proposal beyond that is refused (429 too_many_pending)."),
         None => "No cap: an agent may leave any number of calls pending.".to_string(),

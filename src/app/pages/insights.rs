@@ -254,9 +254,12 @@ fn Insights(
                 _ => None,
             }
         }
-        Some(d) if d == name_of::<DismissSuggestion>() => Some(view! {
-            <p class="ok form-notice" role="status">"Dismissed until its evidence changes."</p>
-        }.into_any()),
+        Some(d) if d == name_of::<DismissSuggestion>() => Some(
+            view! {
+                <p class="ok form-notice" role="status">"Dismissed until its evidence changes."</p>
+            }
+            .into_any(),
+        ),
         _ => None,
     };
     let errors = view! { <Outcome errors=vec![error_of::<AcceptSuggestion>(), error_of::<DismissSuggestion>()] ok=None /> };
@@ -543,7 +546,9 @@ fn hidden_fields(
 #[component]
 fn RubberStamp(rows: Result<Vec<StampRow>, AppError>) -> impl IntoView {
     let body = match rows {
-        Ok(list) if list.is_empty() => view! { <p class="empty">"Nobody reviewed calls in this period."</p> }.into_any(),
+        Ok(list) if list.is_empty() => {
+            view! { <p class="empty">"Nobody reviewed calls in this period."</p> }.into_any()
+        }
         Ok(list) => {
             let body = list.into_iter().map(|r| {
                 let m = r.measures;

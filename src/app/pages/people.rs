@@ -44,7 +44,10 @@ pub async fn add_user(
     )
     .await?;
     // A plain form comes back to the list, which then says who was added.
-    leptos_axum::redirect(&format!("/people?done=add_user&done_who={}", added.username));
+    leptos_axum::redirect(&format!(
+        "/people?done=add_user&done_who={}",
+        added.username
+    ));
     Ok(added)
 }
 
@@ -166,7 +169,8 @@ fn People(list: Vec<UserView>, added: Option<String>) -> impl IntoView {
         <Outcome errors=vec![error_of::<SetUserRole>(), error_of::<SetUserDisabled>(), error_of::<ResetUserPassword>()]
             ok=changed />
     };
-    let add_error = error_of::<AddUser>().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> });
+    let add_error =
+        error_of::<AddUser>().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> });
     let added = added.map(|t| view! { <p class="ok" role="status">{t}</p> });
     let rows = list
         .into_iter()

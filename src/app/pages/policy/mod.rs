@@ -115,7 +115,19 @@ fn Console(
             .iter()
             .find(|r| &r.name == name)
             .map(|r| (Some(r.name.clone()), r.form.clone())),
-        (None, true) => Some((None, RuleForm { enabled: true, effect: "gate".into(), approvals: "1".into(), role: "approver".into(), deadline: "1h".into(), ttl: "10m".into(), novel: "any".into(), ..RuleForm::default() })),
+        (None, true) => Some((
+            None,
+            RuleForm {
+                enabled: true,
+                effect: "gate".into(),
+                approvals: "1".into(),
+                role: "approver".into(),
+                deadline: "1h".into(),
+                ttl: "10m".into(),
+                novel: "any".into(),
+                ..RuleForm::default()
+            },
+        )),
         (None, false) => None,
     };
     let head = view! {
@@ -270,7 +282,10 @@ fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
     crate::app::browser::provide_action_error();
     let action = ServerAction::<PolicyRule>::new();
     Effect::new(move |_| {
-        if action.value().with(|v| matches!(v, Some(Ok(errors)) if errors.is_empty())) {
+        if action
+            .value()
+            .with(|v| matches!(v, Some(Ok(errors)) if errors.is_empty()))
+        {
             crate::app::browser::go_to("/policy?done=policy_rule");
         }
     });

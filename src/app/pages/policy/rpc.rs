@@ -49,10 +49,12 @@ pub async fn policy_rule(
             leptos_axum::redirect("/policy?done=policy_rule");
             Ok(Vec::new())
         }
-        Err(AppError::Invalid(message)) if message.starts_with("name: ") => refused(vec![FieldError {
-            field: "name".into(),
-            message: message.trim_start_matches("name: ").into(),
-        }]),
+        Err(AppError::Invalid(message)) if message.starts_with("name: ") => {
+            refused(vec![FieldError {
+                field: "name".into(),
+                message: message.trim_start_matches("name: ").into(),
+            }])
+        }
         Err(e) => Err(e),
     }
 }
