@@ -47,6 +47,18 @@ pub fn Outcome(
     }
 }
 
+/// Whether the request being answered is a form posted without JavaScript (it asks for
+/// a page back, not data).
+#[cfg(feature = "ssr")]
+pub fn is_plain_form() -> bool {
+    use_context::<http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
 /// Sends a plain form back to the page it was on (the `Referer`, which the server has
 /// already cleared of the last form's outcome) with `done=<name>` and details
 /// (`done_<key>=<value>`), for a page that says more than that it worked.

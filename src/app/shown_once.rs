@@ -29,15 +29,32 @@ fn label(page: &str, session: &str) -> String {
     format!("shown-once:{page}:{session}")
 }
 
+/// What the cookie holds, sealed: the secrets and when they were made (the server, not
+/// only the browser, refuses them once they are older than [`MAX_AGE_SECS`]).
+#[cfg(feature = "ssr")]
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    made_ms: i64,
+    shown: ShownOnce,
+}
+
 /// Hands `shown` to `page`, which the form that made it comes back to (called by the
-/// server function that made the secrets).
+/// server function that made the secrets). Only for a plain form: a script calling the
+/// server function has the secrets in its answer.
 #[cfg(feature = "ssr")]
 pub fn hand_over(page: &'static str, shown: &ShownOnce) -> Result<(), crate::domain::AppError> {
     use crate::auth::guard;
     use crate::domain::AppError;
+    if !crate::app::forms::is_plain_form() {
+        return Ok(());
+    }
     let state = guard::state()?;
     let session = guard::request_token().ok_or(AppError::Unauthenticated)?;
-    let json = serde_json::to_vec(shown).map_err(|e| AppError::Internal(e.to_string()))?;
+    let sealed = Sealed {
+        made_ms: crate::clock::to_millis(state.clock.now()),
+        shown: shown.clone(),
+    };
+    let json = serde_json::to_vec(&sealed).map_err(|e| AppError::Internal(e.to_string()))?;
     let sealed = state
         .notifier
         .secrets_key()
@@ -69,7 +86,19 @@ pub fn take(page: &'static str) -> Option<ShownOnce> {
         .secrets_key()
         .unseal(&label(page, &session), &sealed)
         .ok()?;
-    serde_json::from_slice(&plain).ok()
+    let sealed: Sealed = serde_json::from_slice(&plain).ok()?;
+    let age_ms = crate::clock::to_millis(state.clock.now()) - sealed.made_ms;
+    if !(0..=i64::from(MAX_AGE_SECS) * 1000).contains(&age_ms) {
+        return None;
+    }
+    // A page with a secret on it is kept in no cache.
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
+    Some(sealed.shown)
 }
 
 #[cfg(feature = "ssr")]

@@ -290,13 +290,12 @@ pub async fn form_redirects(
     if !req.uri().path().starts_with(RPC_PREFIX) {
         // A page asked with an error this browser's form did not bring back (a link's):
         // the same page without it.
-        if req.uri().query().is_some_and(|q| q.contains("__err="))
-            && !form_error_is_genuine(req.uri(), req.headers())
-        {
-            let mut target = req.uri().to_string();
-            for name in ["__err", "__path", FORM_PARAM] {
-                target = without_param(&target, name);
-            }
+        // Names are compared decoded (`%5F%5Ferr` is `__err` to the router too).
+        let has_error = req.uri().query().is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(name, _)| name == "__err")
+        });
+        if has_error && !form_error_is_genuine(req.uri(), req.headers()) {
+            let target = without_error(&req.uri().to_string());
             let location = header::HeaderValue::from_str(&target)
                 .unwrap_or(header::HeaderValue::from_static("/"));
             return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
@@ -376,16 +375,36 @@ pub async fn form_redirects(
 /// `page` without what a form sent back to it: `done` and its details (`done_…`), and
 /// an error with its token.
 fn page_without_outcome(page: &str) -> String {
-    let Some((path, query)) = page.split_once('?') else {
-        return page.to_string();
+    query_without(page, |name| {
+        name == "done"
+            || name.starts_with("done_")
+            || ["__err", "__path", FORM_PARAM].contains(&name)
+    })
+}
+
+/// The page at `target` without an error in its URL: only ever a path of this site
+/// (`//host/…` would be another site).
+fn without_error(target: &str) -> String {
+    let target = query_without(target, |name| {
+        ["__err", "__path", FORM_PARAM].contains(&name)
+    });
+    same_site_path(&target, "")
+}
+
+/// `target` (a path with a query) without the query parameters whose name (decoded)
+/// `drop` picks; the others as they were.
+fn query_without(target: &str, drop: impl Fn(&str) -> bool) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
     };
     let kept: Vec<&str> = query
         .split('&')
         .filter(|pair| {
             let name = pair.split('=').next().unwrap_or("");
-            !(name == "done"
-                || name.starts_with("done_")
-                || ["__err", "__path", FORM_PARAM].contains(&name))
+            let decoded: String = url::form_urlencoded::parse(name.as_bytes())
+                .map(|(n, _)| n.into_owned())
+                .collect();
+            !drop(&decoded)
         })
         .collect();
     if kept.is_empty() {
@@ -401,24 +420,19 @@ fn is_name(s: &str) -> bool {
 }
 
 /// `target` (a path with a query) without the query parameter `name`.
+#[cfg(test)]
 fn without_param(target: &str, name: &str) -> String {
-    let Some((path, query)) = target.split_once('?') else {
-        return target.to_string();
-    };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| pair.split('=').next() != Some(name))
-        .collect();
-    if kept.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", kept.join("&"))
-    }
+    query_without(target, |n| n == name)
 }
 
 /// `location` as a path of this site (the one at `host`), or `/`.
 fn same_site_path(location: &str, host: &str) -> String {
-    let is_path = |p: &str| p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\");
+    let is_path = |p: &str| {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.starts_with("/\\")
+            && !p.chars().any(char::is_control)
+    };
     if is_path(location) {
         return location.to_string();
     }
@@ -509,6 +523,19 @@ mod form_tests {
         ] {
             assert_eq!(page_without_outcome(page), want, "{page}");
         }
+        assert_eq!(
+            page_without_outcome("/people?%5F%5Ferr=x&done%5Fwho=v&q=%5F"),
+            "/people?q=%5F"
+        );
+        for (asked, want) in [
+            ("//evil.example/x?__err=a", "/"),
+            ("/\\evil.example?__err=a", "/"),
+            ("/people?%5F%5Ferr=a&__path=/rpc/x&keep=1", "/people?keep=1"),
+            ("/calls/x?_%5Ferr=a", "/calls/x"),
+        ] {
+            assert_eq!(without_error(asked), want, "{asked}");
+        }
+        assert_eq!(same_site_path("/\t/evil.example/", ""), "/");
         assert!(is_name("add_user"));
         assert!(!is_name("a/b") && !is_name("") && !is_name("x?y"));
     }

@@ -333,6 +333,11 @@ async fn a_key_made_by_a_plain_form_is_shown_once_on_the_page_it_comes_back_to()
     assert!(!copied.contains("af_"), "another session sees no key");
 
     let page = app.page(&admin, &location).await;
+    assert_eq!(
+        page.headers()["cache-control"],
+        "no-store",
+        "kept in no cache"
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("Created plain-bot."), "{html}");
     let key = html
@@ -345,6 +350,46 @@ async fn a_key_made_by_a_plain_form_is_shown_once_on_the_page_it_comes_back_to()
     // Shown once: the page cleared the cookie.
     let again = app.page(&admin, "/agents").await.text().await.unwrap();
     assert!(!again.contains(&key));
+
+    // Replayed later (a copy of the cookie), the server itself refuses it.
+    let res = admin
+        .post(app.url("/rpc/agent_create"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/agents"))
+        .form(&[("name", "late-bot")])
+        .send()
+        .await
+        .unwrap();
+    let sealed = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("askfirst_once="))
+        .unwrap();
+    let sealed = sealed.split(';').next().unwrap().to_string();
+    app.clock.advance(Duration::minutes(3));
+    let late = admin
+        .get(app.url("/agents"))
+        .header("accept", "text/html")
+        .header("cookie", &sealed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!late.contains("Created late-bot."), "too old to be shown");
+
+    // A script calling the server function has the key in its answer: no cookie.
+    let res = app
+        .rpc(&admin, "agent_create", &[("name", "script-bot")])
+        .await;
+    assert!(res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("askfirst_once=")));
     app.stop().await;
 }
 

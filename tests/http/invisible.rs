@@ -27,17 +27,32 @@ fn marker(c: char) -> String {
     format!("⟨U+{:04X}⟩", c as u32)
 }
 
-/// The page without its `<script>` elements (hydration data carries the raw text, as the
-/// browser needs it; people never see it).
+/// The page without its `<script>` elements and its islands' `data-props` (hydration data
+/// carries the raw text, as the browser needs it; people never see it).
 fn shown(page: &str) -> String {
+    let page = without_island_props(page);
     let mut out = String::with_capacity(page.len());
-    let mut rest = page;
+    let mut rest = page.as_str();
     while let Some(start) = rest.find("<script") {
         out.push_str(&rest[..start]);
         rest = match rest[start..].find("</script>") {
             Some(end) => &rest[start + end + "</script>".len()..],
             None => "",
         };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `page` with every island's `data-props="…"` emptied.
+fn without_island_props(page: &str) -> String {
+    const ATTR: &str = "data-props=\"";
+    let mut out = String::with_capacity(page.len());
+    let mut rest = page;
+    while let Some(start) = rest.find(ATTR) {
+        out.push_str(&rest[..start + ATTR.len()]);
+        rest = &rest[start + ATTR.len()..];
+        rest = rest.find('"').map_or("", |end| &rest[end..]);
     }
     out.push_str(rest);
     out

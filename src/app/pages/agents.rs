@@ -321,7 +321,10 @@ fn AgentTable(list: Vec<AgentView>) -> impl IntoView {
                         {a.previous_key_until.clone().map(|t| view! { <br /><small>"previous key works until " {t}</small> })}
                         {a.previous_secret_until.clone().map(|t| view! { <br /><small>"previous secret signs until " {t}</small> })}</td>
                     <td>{if a.disabled { "disabled" } else { "active" }}</td>
-                    <td>{a.last_seen.clone().unwrap_or_else(|| "never".into())}</td>
+                    <td>{match a.last_seen.clone() {
+                        Some(t) => view! { "last seen " <crate::app::widgets::Time at=t /> }.into_any(),
+                        None => "never seen".into_any(),
+                    }}</td>
                     <td>{calls}</td>
                     <td class="agent-actions">
                         <ActionForm action=enabled attr:class="inline">

@@ -204,6 +204,7 @@ struct Draft {
 /// comes with it.
 #[component]
 pub fn BypassesPage() -> impl IntoView {
+    let session = crate::app::session::use_session();
     let query = use_query_map().get_untracked();
     let field = |name: &str| query.get(name).unwrap_or_default();
     let previewing = query.get("preview").is_some();
@@ -244,9 +245,12 @@ pub fn BypassesPage() -> impl IntoView {
             {move || {
                 let draft = draft.clone();
                 Suspend::new(async move {
+                    let may_ask = session.user.await.ok().flatten().is_some_and(|u| {
+                        u.role.includes(crate::domain::Role::Approver)
+                    });
                     match data.await {
                         (Ok(list), Ok(grants), preview) => view! {
-                            <Bypasses list preview draft />
+                            <Bypasses list preview draft may_ask />
                             <Grants list=grants />
                         }.into_any(),
                         (Err(error), _, _) | (_, Err(error), _) => page_error(error),
@@ -262,6 +266,8 @@ fn Bypasses(
     list: BypassList,
     preview: Option<Result<ScopePreview, AppError>>,
     draft: Draft,
+    /// Whether the person may ask for one (approvers and above).
+    may_ask: bool,
 ) -> impl IntoView {
     let request = ServerAction::<BypassRequest>::new();
     let now = Signal::stored(list.now_ms);
@@ -278,6 +284,7 @@ fn Bypasses(
             .collect_view()
             .into_any()
     };
+    let no_ended = done.is_empty();
     let done_rows = done
         .into_iter()
         .map(|b| {
@@ -310,6 +317,7 @@ fn Bypasses(
             <ol class="bypass-list" aria-label="Active and waiting bypasses">{open_view}</ol>
             <Countdowns server_now_ms />
         </section>
+        {may_ask.then(|| view! {
         <section class="card narrow" aria-labelledby="ask-bypass">
             <h2 id="ask-bypass">"Ask for a bypass"</h2>
             <Outcome errors=vec![error_of::<BypassRequest>()] ok=None />
@@ -326,8 +334,13 @@ fn Bypasses(
             </ActionForm>
             {previewed}
         </section>
+        })}
+        {(!may_ask).then(|| view! {
+            <p class="hint">"Approvers and above may ask for a bypass."</p>
+        })}
         <section class="card">
             <h2>"Ended"</h2>
+            {no_ended.then(|| view! { <p class="empty">"None yet."</p> })}
             <crate::app::widgets::ScrollBox label="Ended bypasses"><table class="bypass-history">
                 <thead><tr><th>"Bypass"</th><th>"Scope"</th><th>"Status"</th><th>"Asked by"</th><th>"Calls approved"</th></tr></thead>
                 <tbody>{done_rows}</tbody>

@@ -326,7 +326,6 @@ fn DeliveryLog(list: Vec<DeliveryView>) -> impl IntoView {
         .map(|d| {
             let class = format!("delivery-{}", d.state);
             let when = d.updated_at.clone().unwrap_or_else(|| d.due_at.clone());
-            let datetime = when.clone();
             view! {
                 <tr data-delivery=d.id class=class>
                     <td>{d.channel}</td>
@@ -335,7 +334,7 @@ fn DeliveryLog(list: Vec<DeliveryView>) -> impl IntoView {
                     <td>{d.state}</td>
                     <td>{d.attempts}</td>
                     <td>{d.last_result.unwrap_or_default()}</td>
-                    <td><time datetime=datetime>{when}</time></td>
+                    <td><crate::app::widgets::Time at=when /></td>
                 </tr>
             }
         })

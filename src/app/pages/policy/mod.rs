@@ -161,7 +161,8 @@ fn Console(
     let toml = view! { <TomlTab toml /> }.into_any();
     let try_call = view! { <TryCall recent=console.recent.clone() /> }.into_any();
     let replay = view! { <ReplayPanel /> }.into_any();
-    let versions = view! { <Versions versions /> }.into_any();
+    let in_force = console.in_force.version;
+    let versions = view! { <Versions versions in_force /> }.into_any();
     view! { {head} {rules} {toml} {try_call} {replay} {versions} }
 }
 
@@ -610,13 +611,13 @@ fn ReplayResult(r: Replay) -> impl IntoView {
 }
 
 #[component]
-fn Versions(versions: Result<Vec<VersionSummary>, AppError>) -> impl IntoView {
+fn Versions(versions: Result<Vec<VersionSummary>, AppError>, in_force: i64) -> impl IntoView {
     let restore = ServerAction::<PolicyRestore>::new();
     view! {
         <section class="card versions-list">
             <h2>"Versions"</h2>
             {match versions {
-                Ok(list) => list.into_iter().map(|v| view! { <VersionItem v restore /> }).collect_view().into_any(),
+                Ok(list) => list.into_iter().map(|v| view! { <VersionItem v restore in_force /> }).collect_view().into_any(),
                 Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             }}
         </section>
@@ -624,7 +625,12 @@ fn Versions(versions: Result<Vec<VersionSummary>, AppError>) -> impl IntoView {
 }
 
 #[component]
-fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl IntoView {
+fn VersionItem(
+    v: VersionSummary,
+    restore: ServerAction<PolicyRestore>,
+    in_force: i64,
+) -> impl IntoView {
+    let current = v.version == in_force;
     let changes = v
         .changes
         .into_iter()
@@ -636,10 +642,16 @@ fn VersionItem(v: VersionSummary, restore: ServerAction<PolicyRestore>) -> impl 
             <p>"by " {v.author} " at " <Time at=v.at.clone() />
                 {(!v.comment.is_empty()).then(|| view! { " — “" {v.comment.clone()} "”" })}</p>
             <ul class="changes">{changes}</ul>
-            <ActionForm action=restore attr:class="inline">
-                <input type="hidden" name="version" value=v.version />
-                <button type="submit" class="small secondary">"Restore version " {v.version} " into draft"</button>
-            </ActionForm>
+            {if current {
+                view! { <p class="hint">"In force now."</p> }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=restore attr:class="inline">
+                        <input type="hidden" name="version" value=v.version />
+                        <button type="submit" class="small secondary">"Restore version " {v.version} " into draft"</button>
+                    </ActionForm>
+                }.into_any()
+            }}
         </article>
     }
 }

@@ -63,13 +63,7 @@ pub async fn policy_rule(
 /// form posted without JavaScript, an error naming them (the page says it at the top).
 #[cfg(feature = "ssr")]
 fn refused(errors: Vec<FieldError>) -> Result<Vec<FieldError>, AppError> {
-    let plain_form = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|p| {
-        p.headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    });
-    if plain_form {
+    if crate::app::forms::is_plain_form() {
         let text = errors
             .iter()
             .map(|e| format!("{}: {}", e.field, e.message))
