@@ -1,5 +1,5 @@
-//! Small pieces the inbox, card and history pages share: risk badges, countdowns,
-//! expandable text, and the browser-only live-update and clock hooks.
+//! Small pieces pages share: risk badges, countdowns, expandable text, code in text, a
+//! scrolling box for wide tables, local times, and the island that keeps a page live.
 
 use crate::domain::inbox::{countdown, is_urgent, truncate, SHOWN_CHARS};
 use crate::domain::risk::RiskClass;
@@ -107,26 +107,6 @@ pub fn LongText(text: String) -> impl IntoView {
         </details>
     }
     .into_any()
-}
-
-/// The current time in milliseconds, starting at the server's `server_now_ms` (so the first
-/// render matches the server's) and ticking every second in the browser, corrected for the
-/// difference between the browser's clock and the server's.
-pub fn ticking_now(server_now_ms: i64) -> Signal<i64> {
-    let now = RwSignal::new(server_now_ms);
-    #[cfg(feature = "hydrate")]
-    {
-        let offset = server_now_ms - js_sys::Date::now() as i64;
-        Effect::new(move |_| {
-            if let Ok(handle) = set_interval_with_handle(
-                move || now.set(js_sys::Date::now() as i64 + offset),
-                std::time::Duration::from_secs(1),
-            ) {
-                on_cleanup(move || handle.clear());
-            }
-        });
-    }
-    now.into()
 }
 
 /// Keeps a page rendered on the server up to date: whenever the event stream at `events`
