@@ -36,3 +36,13 @@ export function consoleErrors(page: Page): string[] {
   page.on("pageerror", (err) => errors.push(err.message));
   return errors;
 }
+
+/**
+ * After a decision on a card: the triage loop went on (to the next call waiting on this
+ * person, or to the inbox) and says what the decision on call `id` did.
+ */
+export async function decided(page: Page, id: string, said: string | RegExp) {
+  const note = page.locator(".decided-note");
+  await expect(note).toContainText(said);
+  await expect(note.getByRole("link")).toHaveAttribute("href", `/calls/${id}`);
+}

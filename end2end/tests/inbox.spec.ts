@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import { Browser, expect, Page, test } from "@playwright/test";
-import { hydrated, signIn } from "./helpers";
+import { decided, hydrated, signIn } from "./helpers";
 import { Agent, createUser, importPolicy } from "./gate";
 
 // People, an agent and a policy made for these tests; they share one server.
@@ -111,17 +111,20 @@ test("approve with typed confirmation unblocks a long-polling agent", async ({ b
   await ann.getByLabel(/Type deploy api to approve/).fill("deploy api");
   await expect(approve).toBeEnabled();
   await approve.click();
+  await decided(ann, call.id, "your approval is recorded · 1 more needed");
+  await openCard(ann, call.id);
   await expect(ann.locator(".summary")).toContainText("1 of 2 — ann");
-  await expect(ann.getByRole("status")).toContainText("already decided");
+  await expect(ann.locator(".approvals-line")).toHaveText("you approved · 1 more needed");
+  await expect(ann.locator(".cannot-decide")).toContainText("already decided");
 
   await openCard(ben, call.id);
   await ben.getByLabel(/Type deploy api to approve/).fill("deploy api");
   await ben.getByRole("button", { name: "Approve" }).click();
-  await expect(ben.locator(".card-head .status")).toHaveText("approved");
+  await decided(ben, call.id, "approved: it may run now");
 
-  const decided = await waiting;
-  expect(decided.status).toBe("approved");
-  expect(decided.approvals).toBe(2);
+  const done = await waiting;
+  expect(done.status).toBe("approved");
+  expect(done.approvals).toBe(2);
   const executed = await agent.execute(call.id);
   expect(executed.status).toBe(200);
 });
@@ -134,11 +137,11 @@ test("deny with feedback reaches the agent verbatim", async ({ page }) => {
   const feedback = 'Not during peak hours — "drain" it first.\nThanks!';
   await page.getByLabel(/Why deny/).fill(feedback);
   await page.getByRole("button", { name: "Deny" }).click();
-  await expect(page.locator(".card-head .status")).toHaveText("denied");
-  const decided = await waiting;
-  expect(decided.status).toBe("denied");
-  expect(decided.decisions[0].feedback).toBe(feedback);
-  expect(decided.message).toBe(feedback);
+  await decided(page, call.id, "denied");
+  const done = await waiting;
+  expect(done.status).toBe("denied");
+  expect(done.decisions[0].feedback).toBe(feedback);
+  expect(done.message).toBe(feedback);
 });
 
 test("edited arguments are what the agent executes", async ({ page }) => {
@@ -152,7 +155,7 @@ test("edited arguments are what the agent executes", async ({ page }) => {
   await page.getByLabel("Arguments (JSON)").fill('{ "disk": "50G", "zone": "a" }');
   await expect(page.locator(".diff")).toContainText('disk: "500G" → "50G"');
   await page.getByRole("button", { name: "Approve" }).click();
-  await expect(page.locator(".card-head .status")).toHaveText("approved");
+  await decided(page, call.id, "approved");
   const executed = await agent.execute(call.id);
   expect(executed.status).toBe(200);
   expect(executed.body.args).toEqual({ disk: "50G", zone: "a" });
@@ -171,7 +174,7 @@ test("an edit makes a new version: earlier approvals stop counting, a stale card
   // Ann approves the proposal.
   await openCard(ann, call.id);
   await ann.getByRole("button", { name: "Approve" }).click();
-  await expect(ann.locator(".summary")).toContainText("1 of 2 — ann");
+  await decided(ann, call.id, "your approval is recorded");
 
   // Ben edits the arguments and approves: version 2, and only his approval counts for it.
   await openCard(ben, call.id);
@@ -179,13 +182,14 @@ test("an edit makes a new version: earlier approvals stop counting, a stale card
   await ben.getByLabel("Arguments (JSON)").fill('{ "db": "orders", "steps": 1 }');
   await expect(ben.locator(".diff")).toContainText("steps: 3 → 1");
   await ben.getByRole("button", { name: "Approve" }).click();
+  await decided(ben, call.id, "your approval is recorded · 1 more needed");
+  await openCard(ben, call.id);
   await expect(ben.locator(".summary")).toContainText("1 of 2 for version 2 — ben");
   await expect(ben.locator(".still-needed")).toContainText("1 more approval of version 2");
   expect((await agent.get(call.id)).status).toBe("pending");
 
   // Ann's card shows her approval was of an earlier version, and what changed.
-  await ann.reload();
-  await hydrated(ann);
+  await openCard(ann, call.id);
   await expect(ann.locator(".decisions")).toContainText("ann approved an earlier version (version 1) — no longer counts");
   await expect(ann.locator(".decisions")).toContainText("ben edited the arguments (version 2) and approved them");
   await expect(ann.locator(".versions")).toContainText("Version 2 (current) by ben");
@@ -200,10 +204,10 @@ test("an edit makes a new version: earlier approvals stop counting, a stale card
 
   // Having seen version 2, Cat approves it: two people approved the same final arguments.
   await cat.getByRole("button", { name: "Approve" }).click();
-  await expect(cat.locator(".card-head .status")).toHaveText("approved");
-  const decided = await waiting;
-  expect(decided.status).toBe("approved");
-  expect(decided.args).toEqual({ db: "orders", steps: 1 });
+  await decided(cat, call.id, "approved: it may run now");
+  const done = await waiting;
+  expect(done.status).toBe("approved");
+  expect(done.args).toEqual({ db: "orders", steps: 1 });
   const executed = await agent.execute(call.id);
   expect(executed.body.args).toEqual({ db: "orders", steps: 1 });
 });
@@ -212,7 +216,7 @@ test("a viewer sees the card but cannot decide, even with a forged request", asy
   const call = await agent.propose({ tool: "restart", args: { host: "db-2" } });
   await signIn(page, "val", PASSWORD);
   await openCard(page, call.id);
-  await expect(page.getByRole("heading", { name: "Approval requested" })).toBeVisible();
+  await expect(page.locator(".card-head .kicker")).toContainText("Approval requested");
   await expect(page.getByRole("button", { name: "Approve" })).toHaveCount(0);
   await expect(page.locator(".cannot-decide")).toContainText("needs the approver role");
   const res = await page.request.post("/rpc/decide", {
@@ -289,8 +293,12 @@ test("inbox and card: no serious accessibility violations; screenshots at two si
       const shot = await page.screenshot({ path: info.outputPath(`${where}-${name}.png`) });
       await info.attach(`${where}-${name}`, { body: shot, contentType: "image/png" });
       if (where === "card") {
-        // Everything needed to decide is visible without scrolling.
-        for (const sel of [".summary", "button.approve", "button.deny"]) {
+        // Everything needed to decide is visible without scrolling: on a laptop the forms
+        // too; on a phone the header and the reason above a compact approve/deny bar.
+        const parts = name === "desktop"
+          ? [".headline", ".summary", "button.approve", "button.deny"]
+          : [".headline", ".head-facts", ".head-reason", ".quick-decide"];
+        for (const sel of parts) {
           const box = await page.locator(sel).first().boundingBox();
           expect(box, sel).not.toBeNull();
           expect(box!.y + Math.min(box!.height, 40), sel).toBeLessThanOrEqual(size.height);

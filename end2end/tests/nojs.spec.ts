@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN } from "./helpers";
+import { ADMIN, decided } from "./helpers";
 
 // Runs with JavaScript disabled, after the hydrated project created the admin and the
 // people (ann, ben) the inbox spec made.
@@ -62,13 +62,13 @@ test("the decide form works without JavaScript", async ({ page }) => {
 
   await page.goto(`/calls/${approveMe.id}`);
   await page.getByRole("button", { name: "Approve" }).click();
-  await expect(page.locator(".card-head .status")).toHaveText("approved");
+  await decided(page, approveMe.id, "approved: it may run now");
   expect((await agent.get(approveMe.id)).status).toBe("approved");
 
   await page.goto(`/calls/${denyMe.id}`);
   await page.getByLabel(/Why deny/).fill("no JavaScript, still no");
   await page.getByRole("button", { name: "Deny" }).click();
-  await expect(page.locator(".card-head .status")).toHaveText("denied");
+  await decided(page, denyMe.id, "denied");
   const denied = await agent.get(denyMe.id);
   expect(denied.message).toBe("no JavaScript, still no");
 });
@@ -95,7 +95,7 @@ test("a card opened before someone else's edit is refused without JavaScript too
   await page.goto(`/calls/${call.id}`);
   await expect(page.locator(".versions")).toContainText("Version 2 (current) by ben");
   await page.getByRole("button", { name: "Approve" }).click();
-  await expect(page.locator(".card-head .status")).toHaveText("approved");
+  await decided(page, call.id, "approved");
   expect((await agent.get(call.id)).args).toEqual({ db: "users", steps: 1 });
 });
 

@@ -118,8 +118,10 @@ test("an admin creates an agent, copies its key, and rotates it: the old key ans
   const row = page.locator('tr[data-agent="rotating-bot"]');
   await expect(row).toContainText("1 allowed");
   await expect(row).not.toContainText("never");
+  // Rotating is a second step: nothing happens on the first click.
+  await row.getByText("Rotate key…").click();
   const rotate = row.getByRole("form", { name: "Rotate the key of rotating-bot" });
-  await rotate.getByLabel("Grace period for the old key").selectOption("0");
+  await rotate.getByLabel("Old key:").selectOption("0");
   await rotate.getByRole("button", { name: "Rotate key" }).click();
   await expect(page.getByRole("status").filter({ hasText: "New api key for rotating-bot" })).toContainText("The previous one stopped working.");
   const fresh = await page.getByRole("textbox", { name: "API key", exact: true }).inputValue();

@@ -1,5 +1,5 @@
 import { expect, Page, test } from "@playwright/test";
-import { hydrated, signIn } from "./helpers";
+import { decided, hydrated, signIn } from "./helpers";
 import { Agent, asPerson, createUser, importPolicy } from "./gate";
 
 // The approver workflow: batch decisions by keyboard, extending a deadline from the card,
@@ -117,7 +117,9 @@ test("approve with a 30-minute grant: the next identical call is approved by it 
   await page.getByLabel("Also approve identical calls (same agent, tool and arguments)").check();
   await expect(page.getByLabel("for the next (minutes)")).toHaveValue("30");
   await page.getByRole("button", { name: "Approve", exact: true }).click();
-  await expect(page.locator(".status").first()).toHaveText("approved");
+  await decided(page, first.id, "approved: it may run now");
+  await open(page, `/calls/${first.id}`);
+  await expect(page.locator(".card-head .status")).toHaveText("approved");
   // Times read in the viewer's zone and relatively, with the exact UTC time on hover.
   const moment = page.locator(".decisions time.moment").first();
   await expect(moment).toHaveAttribute("title", /UTC$/);

@@ -213,9 +213,14 @@ pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
     use wasm_bindgen::JsCast;
     ev.target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
-        .map(|el| {
-            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-                || el.is_content_editable()
+        .map(|el| match el.tag_name().as_str() {
+            // A ticked box keeps the focus: the keys still work there.
+            "INPUT" => !matches!(
+                el.get_attribute("type").as_deref(),
+                Some("checkbox" | "radio" | "button" | "submit" | "reset")
+            ),
+            "TEXTAREA" | "SELECT" => true,
+            _ => el.is_content_editable(),
         })
         .unwrap_or(false)
         || ev.ctrl_key()
@@ -337,5 +342,17 @@ mod tests {
             }
             assert_eq!(plain, html, "{text}");
         }
+    }
+}
+
+/// A destructive action behind a second step: `summary` opens it, the form inside does it
+/// (no script needed; a slip of the finger does nothing).
+#[component]
+pub fn Confirm(summary: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <details class="confirm">
+            <summary class="button small secondary">{summary}</summary>
+            <div class="confirm-body">{children()}</div>
+        </details>
     }
 }

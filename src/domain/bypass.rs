@@ -247,6 +247,9 @@ pub struct ScopePreview {
     pub examined: u32,
     /// How many of them it covers (more than `calls` lists).
     pub matched: u32,
+    /// How many of those were denied: a bypass would have let them through.
+    #[serde(default)]
+    pub denied: u32,
 }
 
 /// An active bypass as an agent sees it (`GET /api/v1/bypasses`).

@@ -12,8 +12,14 @@ pub struct InboxItem {
     pub id: String,
     pub agent: String,
     pub tool: String,
-    /// The key arguments, truncated for a one-line summary.
-    pub key_args: Vec<(String, String)>,
+    /// The arguments that decide first, truncated for a one-line summary.
+    pub key_args: Vec<KeyArg>,
+    /// The agent's reason, cut to one line's worth.
+    pub reason: Option<String>,
+    /// Whether the person looking may decide it now (the review engine's answer).
+    pub mine: bool,
+    /// When it is not theirs to decide: why, in words ("you approved it · 1 more needed").
+    pub waiting_on: Option<String>,
     pub risk: Vec<RiskClass>,
     pub approvals: u32,
     pub approvals_required: u32,
@@ -110,6 +116,9 @@ pub struct InboxData {
     /// no keys to approve).
     #[serde(default)]
     pub may_decide: bool,
+    /// What the person's decision on a call just did (`?after=ID`, the triage loop).
+    #[serde(default)]
+    pub after: Option<DecidedNote>,
 }
 
 /// How people decided this agent's earlier calls of this tool.
@@ -154,6 +163,23 @@ pub struct CardData {
     pub grant: Option<GrantOffer>,
     /// For someone who may review a pending call: how much more time they may give it.
     pub extend: Option<ExtendOffer>,
+    /// The top-level arguments the deciding and risk-tagging rules read, in that order.
+    pub deciding: Vec<String>,
+    /// For a pending call: what happens at its deadline ("then it escalates to managers").
+    pub at_deadline: Option<String>,
+    /// Whether the person looking approved the version under review.
+    pub you_approved: bool,
+    /// What their decision on another call just did (`?after=ID`, the triage loop).
+    pub after: Option<DecidedNote>,
+}
+
+/// What a person's decision on a call did, said on the page they land on next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedNote {
+    pub id: String,
+    pub tool: String,
+    /// "approved: it may run now", "your approval is recorded · 1 more needed", "denied".
+    pub what: String,
 }
 
 /// What a remembered grant may be for this call (its rule allows them).
@@ -286,6 +312,58 @@ pub fn short_value(v: &Value) -> String {
     }
 }
 
+/// One top-level argument as a row or the card lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyArg {
+    pub key: String,
+    /// The value in short (a string without its quotes), cut to the caller's length.
+    pub value: String,
+    /// Read by the rule that decided the call or by a risk-tagging rule for its tool.
+    pub deciding: bool,
+}
+
+/// The top-level arguments the deciding `pointers` read (`/targets/0/host` → `targets`),
+/// in their order, each once.
+pub fn deciding_keys(pointers: &[String]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for pointer in pointers {
+        let Some(first) = pointer
+            .strip_prefix('/')
+            .map(|p| p.split('/').next().unwrap_or(""))
+        else {
+            continue;
+        };
+        // RFC 6901: `~1` is `/` and `~0` is `~`, in that order.
+        let key = first.replace("~1", "/").replace("~0", "~");
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// Up to `max` top-level arguments in the order that decides: those named in `deciding`
+/// first (in its order, marked), then the rest; values cut to `width` characters.
+pub fn ordered_args(args: &Value, deciding: &[String], max: usize, width: usize) -> Vec<KeyArg> {
+    let Value::Object(map) = args else {
+        return Vec::new();
+    };
+    let line = |key: &String, value: &Value, deciding: bool| KeyArg {
+        key: truncate(key, 40),
+        value: truncate(&short_value(value), width),
+        deciding,
+    };
+    let first = deciding
+        .iter()
+        .filter_map(|k| map.get_key_value(k))
+        .map(|(k, v)| line(k, v, true));
+    let rest = map
+        .iter()
+        .filter(|(k, _)| !deciding.contains(k))
+        .map(|(k, v)| line(k, v, false));
+    first.chain(rest).take(max).collect()
+}
+
 /// The first `max` top-level arguments as (name, short value), values cut to 60 characters.
 pub fn key_args(args: &Value, max: usize) -> Vec<(String, String)> {
     match args {
@@ -361,6 +439,67 @@ pub fn median(mut values: Vec<i64>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deciding_keys_are_the_top_level_arguments_pointers_read() {
+        let cases: [(&[&str], &[&str]); 5] = [
+            (&["/to", "/workspace"], &["to", "workspace"]),
+            (
+                &["/targets/0/host", "/targets/1/host", "/env"],
+                &["targets", "env"],
+            ),
+            (&["/a~1b/c", "/t~0x"], &["a/b", "t~x"]),
+            (&["", "env"], &[]),
+            (&[], &[]),
+        ];
+        for (pointers, keys) in cases {
+            let pointers: Vec<String> = pointers.iter().map(|p| p.to_string()).collect();
+            assert_eq!(deciding_keys(&pointers), keys, "{pointers:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_that_decide_come_first_and_are_marked() {
+        let args = serde_json::json!({
+            "body": "Hello", "cc": "x@y", "subject": "Hi", "to": "ceo@corp.example", "workspace": "prod-eu"
+        });
+        let decides = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let cases: [(&[&str], usize, &[(&str, bool)]); 4] = [
+            (
+                &["to", "workspace"],
+                3,
+                &[("to", true), ("workspace", true), ("body", false)],
+            ),
+            (
+                &["workspace", "missing"],
+                2,
+                &[("workspace", true), ("body", false)],
+            ),
+            (&[], 2, &[("body", false), ("cc", false)]),
+            (
+                &["subject"],
+                9,
+                &[
+                    ("subject", true),
+                    ("body", false),
+                    ("cc", false),
+                    ("to", false),
+                    ("workspace", false),
+                ],
+            ),
+        ];
+        for (deciding, max, want) in cases {
+            let got: Vec<(String, bool)> = ordered_args(&args, &decides(deciding), max, 60)
+                .into_iter()
+                .map(|a| (a.key, a.deciding))
+                .collect();
+            let want: Vec<(String, bool)> = want.iter().map(|(k, d)| (k.to_string(), *d)).collect();
+            assert_eq!(got, want, "{deciding:?}");
+        }
+        assert!(ordered_args(&serde_json::json!([1]), &[], 3, 60).is_empty());
+        let long = ordered_args(&serde_json::json!({"k": "x".repeat(100)}), &[], 1, 10);
+        assert_eq!(long[0].value.chars().count(), 10);
+    }
 
     #[test]
     fn sizes_for_people() {

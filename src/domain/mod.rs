@@ -8,6 +8,7 @@ pub mod change_request;
 pub mod error;
 pub mod grant;
 pub mod history;
+pub mod home;
 pub mod inbox;
 pub mod insights;
 pub mod invisible;

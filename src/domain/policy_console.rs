@@ -14,6 +14,9 @@ pub struct RuleLine {
     pub sentence: String,
     /// The rule as the edit form holds it.
     pub form: RuleForm,
+    /// A call it would match, to try it with ("Try this rule").
+    #[serde(default)]
+    pub sample: RecentCall,
 }
 
 /// The policy in force.
@@ -49,8 +52,9 @@ pub struct DraftView {
 }
 
 /// A recent call, to dry-run against the draft.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecentCall {
+    /// Empty for a call made up to try a rule.
     pub id: String,
     pub agent: String,
     pub tool: String,
@@ -288,4 +292,168 @@ pub struct SaveResult {
     pub pending: Option<i64>,
     /// Approvals the pending change needs.
     pub approvals_required: u32,
+}
+
+/// The line a policy file's error names (`… at line 3, column 5 …`), if it names one.
+pub fn error_line(message: &str) -> Option<usize> {
+    let at = message.find("line ")? + "line ".len();
+    let digits: String = message[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+/// A call `rule` would match, as far as its matcher says: its tool and agent when they are
+/// plain names (the first of `{a,b}`), arguments that meet its equality, glob and range
+/// conditions, and the first risk it asks for. What it cannot make up (a regex, a tool
+/// glob) is left for the person trying it to fill in.
+pub fn sample_call(rule: &super::policy::Rule) -> RecentCall {
+    use super::policy::ArgOp;
+    use serde_json::{json, Value};
+    let name = |glob: &Option<String>| -> String {
+        let Some(glob) = glob else {
+            return String::new();
+        };
+        let first = glob
+            .strip_prefix('{')
+            .and_then(|g| g.strip_suffix('}'))
+            .and_then(|g| g.split(',').next())
+            .unwrap_or(glob);
+        if first.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+            String::new()
+        } else {
+            first.to_string()
+        }
+    };
+    let mut args = json!({});
+    for c in &rule.matcher.args {
+        let value = match (c.op, &c.value) {
+            (ArgOp::Eq, Some(v)) => v.clone(),
+            (ArgOp::Glob, Some(Value::String(g))) => Value::String(
+                g.chars()
+                    .filter(|ch| !matches!(ch, '*' | '?' | '[' | ']' | '{' | '}' | '\\'))
+                    .collect(),
+            ),
+            (ArgOp::Gt, Some(Value::Number(n))) => json!(n.as_f64().unwrap_or(0.0).floor() + 1.0),
+            (ArgOp::Lt, Some(Value::Number(n))) => json!(n.as_f64().unwrap_or(0.0).ceil() - 1.0),
+            (ArgOp::Ge | ArgOp::Le, Some(v)) => v.clone(),
+            (ArgOp::Exists, _) => Value::Bool(true),
+            _ => continue,
+        };
+        // `/a/b` makes `{"a": {"b": value}}`; array indexes are left to the person.
+        let tokens: Vec<String> = c
+            .pointer
+            .split('/')
+            .skip(1)
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let Some((last, path)) = tokens.split_last() else {
+            continue;
+        };
+        let mut at = &mut args;
+        for t in path {
+            if !at.get(t).is_some_and(Value::is_object) {
+                at[t.as_str()] = json!({});
+            }
+            at = &mut at[t.as_str()];
+        }
+        at[last.as_str()] = value;
+    }
+    RecentCall {
+        id: String::new(),
+        agent: name(&rule.matcher.agent),
+        tool: name(&rule.matcher.tool),
+        args: args.to_string(),
+        risk: rule.matcher.risk_any.iter().take(1).copied().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::{ArgCondition, ArgOp, Match, Rule};
+    use serde_json::json;
+
+    #[test]
+    fn an_error_names_its_line() {
+        let cases = [
+            ("TOML parse error at line 3, column 5", Some(3)),
+            ("rule 2: line 12 is wrong", Some(12)),
+            ("no line here", None),
+            ("line 0", None),
+            ("", None),
+        ];
+        for (message, line) in cases {
+            assert_eq!(error_line(message), line, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_sample_call_meets_what_the_rule_matches() {
+        let cond = |pointer: &str, op, value: Option<serde_json::Value>| ArgCondition {
+            pointer: pointer.into(),
+            op,
+            value,
+        };
+        let cases = [
+            (
+                Some("deploy"),
+                Some("ci-*"),
+                vec![cond("/env", ArgOp::Eq, Some(json!("prod")))],
+                "deploy",
+                "",
+                json!({"env": "prod"}),
+            ),
+            (
+                Some("{deploy,rollback}"),
+                None,
+                vec![cond("/env", ArgOp::Glob, Some(json!("prod*")))],
+                "deploy",
+                "",
+                json!({"env": "prod"}),
+            ),
+            (
+                Some("read_*"),
+                Some("bot"),
+                vec![cond("/amount", ArgOp::Gt, Some(json!(1000)))],
+                "",
+                "bot",
+                json!({"amount": 1001.0}),
+            ),
+            (
+                None,
+                None,
+                vec![
+                    cond("/a/b", ArgOp::Exists, None),
+                    cond("/x", ArgOp::Regex, Some(json!("^a"))),
+                ],
+                "",
+                "",
+                json!({"a": {"b": true}}),
+            ),
+        ];
+        for (tool, agent, args, want_tool, want_agent, want_args) in cases {
+            let rule = Rule {
+                name: "r".into(),
+                enabled: true,
+                description: None,
+                matcher: Match {
+                    tool: tool.map(str::to_string),
+                    agent: agent.map(str::to_string),
+                    args,
+                    ..Match::default()
+                },
+                add_risk: Vec::new(),
+                effect: None,
+            };
+            let sample = sample_call(&rule);
+            assert_eq!(sample.tool, want_tool, "{tool:?}");
+            assert_eq!(sample.agent, want_agent, "{agent:?}");
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&sample.args).unwrap(),
+                want_args
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@ use crate::clock::to_millis;
 use crate::domain::bypass::{
     AgentBypass, BypassEvent, BypassList, BypassPage, BypassStatus, BypassView, Scope, ScopePreview,
 };
+use crate::domain::call::CallStatus;
 use crate::domain::error::StateCode;
 use crate::domain::inbox::key_args;
 use crate::domain::review::{self, Outcome, Verdict};
@@ -67,6 +68,16 @@ fn scope_of(row: &BypassRow) -> Result<Scope, AppError> {
 }
 
 /// A call a bypass would cover, as a preview lists it.
+/// The recent gated calls one scope would have covered.
+#[derive(Debug, Clone, Default)]
+struct Coverage {
+    matched: u32,
+    /// Of them, how many a person (or a deadline) denied.
+    denied: u32,
+    /// The newest few.
+    listed: Vec<CoveredCall>,
+}
+
 fn covered(row: &calls::PreviewRow, args: &Value) -> CoveredCall {
     CoveredCall {
         id: row.id.clone(),
@@ -432,7 +443,7 @@ impl Gate {
             let (_, mut found) = self
                 .scan_recent(&[(scope, row.include_confirmation)])
                 .await?;
-            found.pop().map(|(_, calls)| calls).unwrap_or_default()
+            found.pop().map(|c| c.listed).unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -446,27 +457,28 @@ impl Gate {
     async fn scan_recent(
         &self,
         scopes: &[(CompiledScope, bool)],
-    ) -> Result<(u32, Vec<(u32, Vec<CoveredCall>)>), AppError> {
+    ) -> Result<(u32, Vec<Coverage>), AppError> {
         let _permit = self
             .previews
             .acquire()
             .await
             .map_err(|_| AppError::Internal("previews are shut".into()))?;
-        let mut found: Vec<(u32, Vec<CoveredCall>)> = vec![(0, Vec::new()); scopes.len()];
+        let mut found: Vec<Coverage> = vec![Coverage::default(); scopes.len()];
         let examined = calls::each_recent_gated(&self.pool, PREVIEW_CALLS, |c| {
             if c.bypass_id.is_some() {
                 return;
             }
             let args: Value = serde_json::from_str(&c.args).unwrap_or(Value::Null);
-            for ((scope, include_confirmation), (matched, listed)) in
-                scopes.iter().zip(found.iter_mut())
-            {
+            for ((scope, include_confirmation), coverage) in scopes.iter().zip(found.iter_mut()) {
                 if (!c.confirm || *include_confirmation)
                     && scope.matches(&c.agent_name, &c.tool, &args)
                 {
-                    *matched += 1;
-                    if listed.len() < PREVIEW_LISTED {
-                        listed.push(covered(&c, &args));
+                    coverage.matched += 1;
+                    if c.status == CallStatus::Denied {
+                        coverage.denied += 1;
+                    }
+                    if coverage.listed.len() < PREVIEW_LISTED {
+                        coverage.listed.push(covered(&c, &args));
                     }
                 }
             }
@@ -551,8 +563,8 @@ impl Gate {
             self.scan_recent(&scopes).await?.1
         };
         let mut out = Vec::new();
-        for (row, (_, would_cover)) in pending.into_iter().zip(found) {
-            out.push(self.page_of(row, user, would_cover).await?);
+        for (row, coverage) in pending.into_iter().zip(found) {
+            out.push(self.page_of(row, user, coverage.listed).await?);
         }
         Ok(out)
     }
@@ -595,12 +607,13 @@ impl Gate {
         let (examined, mut found) = self
             .scan_recent(&[(compiled, include_confirmation)])
             .await?;
-        let (matched, calls) = found.pop().unwrap_or_default();
+        let coverage = found.pop().unwrap_or_default();
         Ok(ScopePreview {
             scope_text: scope.describe(),
-            calls,
+            calls: coverage.listed,
             examined,
-            matched,
+            matched: coverage.matched,
+            denied: coverage.denied,
         })
     }
 

@@ -30,11 +30,65 @@ pub enum DraftEdit {
     Down(String),
     Duplicate(String),
     Delete(String),
-    /// Replace the rule named `original` (or add a new one at the end when `None`).
+    /// Replace the rule named `original`, or add a new one (`None`) where `place` says.
     Put {
         original: Option<String>,
         rule: Box<Rule>,
+        place: Place,
     },
+}
+
+/// Where a new rule goes in the draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// Before the first rule that decides every call the new one would match (there it
+    /// could never match), else last.
+    Auto,
+    /// Just before the rule of this name.
+    Before(String),
+    Last,
+}
+
+impl Place {
+    /// The rule form's `place`: empty or `auto`, `last`, or `before:<rule>`.
+    pub fn parse(text: &str) -> Result<Self, AppError> {
+        match text.trim() {
+            "" | "auto" => Ok(Place::Auto),
+            "last" => Ok(Place::Last),
+            other => other
+                .strip_prefix("before:")
+                .map(|name| Place::Before(name.to_string()))
+                .ok_or_else(|| {
+                    AppError::BadRequest("place must be auto, last or before:<rule>".into())
+                }),
+        }
+    }
+}
+
+/// Where [`Place::Auto`] puts `rule` in `policy`: before the first enabled rule with an
+/// effect that matches every call it would (a glob tool counts when it matches the new
+/// rule's literal tool), else at the end.
+pub fn auto_position(policy: &Policy, rule: &Rule) -> usize {
+    let literal = |t: &str| !t.contains(['*', '?', '[', '{', '\\']);
+    let decides_all = |earlier: &Rule| {
+        let (wide, narrow) = (&earlier.matcher, &rule.matcher);
+        let tool = match (&wide.tool, &narrow.tool) {
+            (None, _) => true,
+            (Some(w), Some(n)) if w == n => true,
+            (Some(w), Some(n)) if literal(n) => {
+                crate::policy::tool_name::ToolPattern::new(w).is_ok_and(|p| p.matches(n))
+            }
+            _ => false,
+        };
+        let mut rest = wide.clone();
+        rest.tool = narrow.tool.clone();
+        earlier.enabled && earlier.effect.is_some() && tool && covers(&rest, narrow)
+    };
+    policy
+        .rules
+        .iter()
+        .position(decides_all)
+        .unwrap_or(policy.rules.len())
 }
 
 /// A call to try against the draft.
@@ -56,6 +110,7 @@ fn rule_lines(policy: &Policy) -> Vec<RuleLine> {
             enabled: r.enabled,
             sentence: sentence(r),
             form: RuleForm::of(r),
+            sample: crate::domain::policy_console::sample_call(r),
         })
         .collect()
 }
@@ -301,7 +356,11 @@ impl Gate {
                 let i = find(&policy, &name)?;
                 policy.rules.remove(i);
             }
-            DraftEdit::Put { original, rule } => {
+            DraftEdit::Put {
+                original,
+                rule,
+                place,
+            } => {
                 let clash = policy
                     .rules
                     .iter()
@@ -317,7 +376,14 @@ impl Gate {
                         let i = find(&policy, &name)?;
                         policy.rules[i] = *rule;
                     }
-                    None => policy.rules.push(*rule),
+                    None => {
+                        let at = match place {
+                            Place::Auto => auto_position(&policy, &rule),
+                            Place::Before(name) => find(&policy, &name)?,
+                            Place::Last => policy.rules.len(),
+                        };
+                        policy.rules.insert(at, *rule);
+                    }
                 }
             }
         }

@@ -5,13 +5,16 @@ use super::Gate;
 use crate::clock::to_millis;
 use crate::domain::call::CallStatus;
 use crate::domain::history::{Cursor, Page};
+use crate::domain::home::{HomeData, SetupSteps, SoonestCall};
 use crate::domain::inbox::VersionView;
 use crate::domain::inbox::{
-    key_args, median, CardData, FilterCount, HistoryData, HistoryItem, InboxData, InboxItem,
-    SessionCall, ToolStats,
+    deciding_keys, median, ordered_args, truncate, CardData, DecidedNote, FilterCount, HistoryData,
+    HistoryItem, InboxData, InboxItem, SessionCall, ToolStats,
 };
+use crate::domain::policy::OnDeadline;
 use crate::domain::review::{self, Refusal, Requirements};
 use crate::domain::{AppError, UserView};
+use crate::policy::pattern::PatternFinder;
 use crate::store::calls::{self, ListFilter};
 use crate::store::reviews;
 
@@ -21,17 +24,52 @@ pub const INBOX_LIMIT: i64 = 100;
 pub const HISTORY_PAGE: i64 = 25;
 
 impl Gate {
-    /// Pending calls matching `filter`, soonest deadline first, with counts per filter value.
-    pub async fn inbox(&self, filter: &ListFilter) -> Result<InboxData, AppError> {
+    /// Pending calls matching `filter`, soonest deadline first, with counts per filter value;
+    /// for `viewer`, which are theirs to decide now and why the others are not.
+    pub async fn inbox(
+        &self,
+        filter: &ListFilter,
+        viewer: Option<&UserView>,
+    ) -> Result<InboxData, AppError> {
         let now = self.clock.now();
+        let now_ms = to_millis(now);
         let rows = calls::pending_filtered(&self.pool, filter, INBOX_LIMIT).await?;
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let decisions = reviews::of_calls(&self.pool, &ids).await?;
+        let policy = self.policy();
+        let finder = PatternFinder::new(policy.policy());
         let items = rows
             .iter()
             .filter(|r| super::lifecycle::is_due(r, now).is_none())
             .map(|r| {
-                let view = r.view(decisions.get(&r.id).map_or(&[], Vec::as_slice));
+                let reviewed = decisions.get(&r.id).map_or(&[][..], Vec::as_slice);
+                let view = r.view(reviewed);
+                let deciding = deciding_keys(&finder.pointers(&r.tool, r.rule.as_deref()));
+                // `None`: nobody is looking; `Some(None)`: theirs to decide now.
+                let refusal = viewer.map(|user| {
+                    CallSubject::of(r, reviewed)
+                        .map(|s| review::may_review(&s.subject(), reviewer(user), now_ms).err())
+                        .unwrap_or(Some(Refusal::NotPending))
+                });
+                let mine = matches!(refusal, Some(None));
+                let refusal = refusal.flatten();
+                let required = r.approvals_required.unwrap_or(1) as u32;
+                let waiting_on = refusal.as_ref().map(|refusal| match refusal {
+                    Refusal::DuplicateReviewer => {
+                        let more = required.saturating_sub(view.approvals).max(1);
+                        format!("you approved it · {more} more needed")
+                    }
+                    Refusal::NotEligible { .. } | Refusal::NotInGroup { .. }
+                        if view.escalated.is_some() =>
+                    {
+                        let to = view.escalated.as_ref().map_or("", |e| e.to_text.as_str());
+                        format!("escalated to {to}")
+                    }
+                    Refusal::NotEligible { needs, .. } => {
+                        format!("needs {} {needs}", article(needs.as_str()))
+                    }
+                    other => other.to_string(),
+                });
                 let pointers = r.workflow().grant.map(|g| g.pointers).unwrap_or_default();
                 let hash = view
                     .candidate
@@ -49,7 +87,10 @@ impl Gate {
                     id: r.id.clone(),
                     agent: r.agent_name.clone(),
                     tool: r.tool.clone(),
-                    key_args: key_args(&view.args, 3),
+                    key_args: ordered_args(&view.args, &deciding, 3, 60),
+                    reason: view.reason.as_deref().map(|t| truncate(t, 160)),
+                    mine,
+                    waiting_on,
                     risk: view.risk,
                     approvals: view.approvals,
                     approvals_required: r.approvals_required.unwrap_or(1) as u32,
@@ -72,8 +113,9 @@ impl Gate {
             items,
             total,
             counts,
-            now_ms: to_millis(now),
+            now_ms,
             may_decide: false,
+            after: None,
         })
     }
 
@@ -190,7 +232,27 @@ impl Gate {
                 .max(1) as u64,
             left,
         });
+        let policy = self.policy();
+        let deciding = deciding_keys(
+            &PatternFinder::new(policy.policy()).pointers(&row.tool, row.rule.as_deref()),
+        );
+        let at_deadline = (call.status == CallStatus::Pending).then(|| {
+            match (&workflow.on_deadline, &workflow.escalate_to) {
+                (OnDeadline::Escalate, Some(to)) if call.escalated.is_none() => {
+                    format!("then it escalates to {}", to.describe())
+                }
+                (OnDeadline::Deny, _) => "then it is denied".to_string(),
+                _ => "then it expires".to_string(),
+            }
+        });
+        let you_approved = call.decisions.iter().any(|d| {
+            d.current && d.decision == review::Verdict::Approve && d.user == user.username
+        });
         Ok(CardData {
+            deciding,
+            at_deadline,
+            you_approved,
+            after: None,
             reasons,
             grant,
             extend,
@@ -205,6 +267,117 @@ impl Gate {
             still_needed,
             call,
         })
+    }
+
+    /// What `user`'s latest decision on call `id` did, for the page they go on to; `None`
+    /// when they have not decided it (or it is not theirs to see).
+    pub async fn decided_note(
+        &self,
+        id: &str,
+        user: &UserView,
+    ) -> Result<Option<DecidedNote>, AppError> {
+        let call = match self.view(id, None).await {
+            Ok(call) => call,
+            Err(AppError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(mine) = call
+            .decisions
+            .iter()
+            .rev()
+            .find(|d| d.user == user.username)
+        else {
+            return Ok(None);
+        };
+        let what = match (mine.decision, call.status) {
+            (review::Verdict::Deny, _) => "denied".to_string(),
+            (review::Verdict::Approve, CallStatus::Pending) => {
+                let more = call
+                    .approvals_required
+                    .unwrap_or(1)
+                    .saturating_sub(call.approvals)
+                    .max(1);
+                format!("your approval is recorded · {more} more needed")
+            }
+            (review::Verdict::Approve, CallStatus::Approved) => {
+                "approved: it may run now".to_string()
+            }
+            (review::Verdict::Approve, status) => format!("approved; it is now {status}"),
+        };
+        Ok(Some(DecidedNote {
+            id: call.id,
+            tool: call.tool,
+            what,
+        }))
+    }
+
+    /// What needs `user` now, by their role: calls waiting on them (the soonest first),
+    /// escalations to them, sign-offs they may give, what approves calls without a person
+    /// right now, and for an admin the first steps still to take.
+    pub async fn home(&self, user: &UserView) -> Result<HomeData, AppError> {
+        use crate::domain::Role;
+        let now_ms = to_millis(self.clock.now());
+        let mut home = HomeData {
+            now_ms,
+            ..HomeData::default()
+        };
+        if user.role.includes(Role::Approver) {
+            let inbox = self.inbox(&ListFilter::default(), Some(user)).await?;
+            let mine: Vec<&InboxItem> = inbox.items.iter().filter(|i| i.mine).collect();
+            home.waiting = mine.len() as u32;
+            home.escalated = mine.iter().filter(|i| i.escalated_to.is_some()).count() as u32;
+            home.soonest = mine.first().map(|i| SoonestCall {
+                id: i.id.clone(),
+                tool: i.tool.clone(),
+                agent: i.agent.clone(),
+                deadline_ms: i.deadline_ms,
+            });
+        }
+        if user.role.includes(Role::Manager) {
+            let bypasses = self.pending_bypasses(user).await?;
+            let changes = self.pending_changes(user).await?;
+            let open = bypasses
+                .iter()
+                .filter(|b| b.cannot_review.is_none())
+                .count()
+                + changes.iter().filter(|c| c.cannot_review.is_none()).count();
+            home.signoffs = Some(open as u32);
+        }
+        home.active_bypasses = self
+            .list_bypasses()
+            .await?
+            .bypasses
+            .iter()
+            .filter(|b| b.status == crate::domain::bypass::BypassStatus::Active)
+            .count() as u32;
+        home.active_grants = crate::store::grants::active(&self.pool)
+            .await?
+            .iter()
+            .filter(|g| g.status == crate::domain::grant::GrantStatus::Active && g.ends_at > now_ms)
+            .count() as u32;
+        if user.role.includes(Role::Admin) {
+            let agents = self.list_agents().await?;
+            let people = crate::auth::service::list_users(&self.pool).await?;
+            let steps = SetupSteps {
+                agent: !agents.is_empty(),
+                approvers: people
+                    .iter()
+                    .any(|p| p.id != user.id && !p.disabled && p.role.includes(Role::Approver)),
+                first_call: calls::any_call(&self.pool).await?,
+            };
+            home.setup = (!(steps.agent && steps.approvers && steps.first_call)).then_some(steps);
+        }
+        Ok(home)
+    }
+
+    /// The pending call `user` may decide next, other than `after`: the soonest deadline.
+    pub async fn next_for(&self, user: &UserView, after: &str) -> Result<Option<String>, AppError> {
+        let inbox = self.inbox(&ListFilter::default(), Some(user)).await?;
+        Ok(inbox
+            .items
+            .into_iter()
+            .find(|item| item.mine && item.id != after)
+            .map(|item| item.id))
     }
 
     /// One page of calls that are no longer pending, newest first, from where `page` starts.

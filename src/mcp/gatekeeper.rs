@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 /// How often a waiting call reports progress to the client.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
+/// How long after a tool's answer its outcome report is sent: time enough for the answer
+/// to reach the client first.
+pub const REPORT_AFTER: Duration = Duration::from_millis(2);
+
 /// What to do with one tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -205,7 +209,9 @@ impl Gatekeeper {
     }
 
     /// Records in the background how running call `id` went (the client's answer does not
-    /// wait for it; [`Reports::flush`] does, before the process ends).
+    /// wait for it; [`Reports::flush`] does, before the process ends). The report starts
+    /// [`REPORT_AFTER`] later: on the proxy's one thread it would otherwise run before the
+    /// answer is written to the client, and hold it up.
     pub fn report(&self, id: String, outcome: Outcome, detail: Option<String>) {
         let client = self.client.clone();
         let detail = detail.map(|d| truncate(&d, 2_000));
@@ -214,6 +220,7 @@ impl Gatekeeper {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .spawn(async move {
+                tokio::time::sleep(REPORT_AFTER).await;
                 if let Err(e) = client.report_outcome(&id, outcome, detail.as_deref()).await {
                     tracing::warn!("could not report the outcome of call {id}: {e}");
                 }

@@ -64,6 +64,32 @@ impl PatternFinder {
         Self { rules }
     }
 
+    /// The JSON pointers the rule that decided a call of `tool` (`None`: the default
+    /// effect) and every risk-tagging rule for that tool read: the deciding rule's first,
+    /// each once. What a person should see first of its arguments.
+    pub fn pointers(&self, tool: &str, rule: Option<&str>) -> Vec<String> {
+        let applies = |r: &&FinderRule| r.tool.as_ref().is_none_or(|t| t.matches(tool));
+        let deciding = self
+            .rules
+            .iter()
+            .filter(|r| rule == Some(r.name.as_str()))
+            .filter(applies);
+        let tagging = self
+            .rules
+            .iter()
+            .filter(|r| r.tags && rule != Some(r.name.as_str()))
+            .filter(applies);
+        let mut out: Vec<String> = Vec::new();
+        for r in deciding.chain(tagging) {
+            for (text, _) in &r.pointers {
+                if !out.contains(text) {
+                    out.push(text.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// The pattern of a call of `tool` with `args` that `rule` decided (none: the default
     /// effect): the values, where present, of the arguments that rule and every
     /// risk-tagging rule for this tool look at.
@@ -201,6 +227,38 @@ mod tests {
     use crate::policy::glob::Pattern;
     use crate::policy::{default_policy, CallInput, CompiledPolicy};
     use serde_json::json;
+
+    #[test]
+    fn pointers_put_the_deciding_rules_first_then_risk_tagging_ones() {
+        let policy = crate::policy::toml_io::from_toml(
+            r#"
+            default_effect = "allow"
+            [[rules]]
+            name = "tag-prod"
+            add_risk = ["production"]
+            match = { args = [{ pointer = "/workspace", op = "glob", value = "prod*" }] }
+            [[rules]]
+            name = "mail-outside"
+            effect = "allow"
+            match = { tool = "send_email", args = [{ pointer = "/to", op = "glob", value = "*@*" }] }
+            [[rules]]
+            name = "other-tool"
+            effect = "allow"
+            match = { tool = "deploy", args = [{ pointer = "/env", op = "eq", value = "x" }] }
+            "#,
+        )
+        .expect("a valid policy");
+        let finder = PatternFinder::new(&policy);
+        let cases: [(&str, Option<&str>, &[&str]); 4] = [
+            ("send_email", Some("mail-outside"), &["/to", "/workspace"]),
+            ("send_email", None, &["/workspace"]),
+            ("deploy", Some("other-tool"), &["/env", "/workspace"]),
+            ("deploy", Some("mail-outside"), &["/workspace"]),
+        ];
+        for (tool, rule, want) in cases {
+            assert_eq!(finder.pointers(tool, rule), want, "{tool} {rule:?}");
+        }
+    }
 
     #[test]
     fn patterns_hold_the_values_policy_decides_on() {

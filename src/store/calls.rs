@@ -784,6 +784,15 @@ pub async fn pending_of_agent(
     .await
 }
 
+/// Whether any agent has proposed a call yet.
+pub async fn any_call(db: impl Executor<'_>) -> sqlx::Result<bool> {
+    // `COUNT(*)` is a 64-bit integer on both backends (a bare `1` is 32-bit on PostgreSQL).
+    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM calls LIMIT 1) AS c")
+        .fetch_one(db)
+        .await?;
+    Ok(found > 0)
+}
+
 /// How many pending calls match `filter`.
 pub async fn pending_total(db: impl Executor<'_>, filter: &ListFilter) -> sqlx::Result<i64> {
     let (clause, binds) = filter_sql(filter, &["pending"]);

@@ -55,6 +55,7 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
             ADMINS,
         ),
         (Method::POST, "/rpc/inbox", "", PEOPLE),
+        (Method::POST, "/rpc/home", "", PEOPLE),
         (Method::POST, "/rpc/card", "id={call}", PEOPLE),
         (
             Method::POST,

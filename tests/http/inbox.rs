@@ -272,3 +272,165 @@ async fn a_long_inbox_shows_the_soonest_deadlines_and_counts_all() {
     );
     app.stop().await;
 }
+
+/// A decision posted by a plain form on call `id`, as the card shows it: where it went.
+async fn decide_plainly(app: &TestApp, who: &reqwest::Client, id: &str, decision: &str) -> String {
+    let hash = app.candidate_hash(id).await;
+    let res = who
+        .post(app.url("/rpc/decide"))
+        .header("accept", "text/html")
+        .header("referer", app.url(&format!("/calls/{id}")))
+        .form(&[
+            ("id", id),
+            ("decision", decision),
+            ("hash", &hash),
+            ("feedback", "not now"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302, "{decision} {id}");
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// The triage loop: a decision made on the card goes on to the next call waiting on this
+/// person (the soonest deadline), then to the inbox when none is left, and the page it
+/// lands on says what the decision did. The inbox tells the calls waiting on me from those
+/// waiting on others (with why); the card and home say the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_goes_on_to_the_next_call_waiting_on_me_then_to_the_inbox() {
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [
+            { "name": "mail-out", "match": { "tool": "send_email",
+                "args": [{ "pointer": "/to", "op": "glob", "value": "*@*" }] },
+              "effect": { "kind": "gate", "approvals_required": 2, "deadline_secs": 60,
+                          "on_deadline": "escalate", "escalate_to": "manager" } },
+            { "name": "restarts", "match": { "tool": "restart" },
+              "effect": { "kind": "gate", "deadline_secs": 120 } }
+        ]
+    }))
+    .await;
+    let (key, _) = app.agent("bot").await;
+    let propose = |body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.propose_ok(&key, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let first = propose(json!({ "session": "s", "tool": "send_email",
+        "args": { "body": "hi", "to": "ceo@corp.example" }, "reason": "board" }))
+    .await;
+    let second =
+        propose(json!({ "session": "s", "tool": "restart", "args": { "host": "a" } })).await;
+    let ann = app.signed_in("ann", Role::Approver).await;
+
+    // The card: the arguments that decide, what happens at the deadline.
+    let card: Value = app
+        .rpc(&ann, "card", &[("id", &first)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["deciding"], json!(["to"]));
+    assert_eq!(card["at_deadline"], "then it escalates to managers");
+    assert_eq!(card["you_approved"], false);
+
+    let went = decide_plainly(&app, &ann, &first, "approve").await;
+    assert_eq!(went, format!("/calls/{second}?after={first}"));
+    let card: Value = app
+        .rpc(&ann, "card", &[("id", &second), ("after", &first)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["after"]["id"], first.as_str());
+    assert_eq!(
+        card["after"]["what"],
+        "your approval is recorded · 1 more needed"
+    );
+    let card: Value = app
+        .rpc(&ann, "card", &[("id", &first)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["you_approved"], true);
+
+    // The inbox: the first now waits on others (and says why), the second on ann.
+    let inbox: Value = app.rpc(&ann, "inbox", &[]).await.json().await.unwrap();
+    let item = |id: &str| {
+        inbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(item(&first)["mine"], false);
+    assert_eq!(
+        item(&first)["waiting_on"],
+        "you approved it · 1 more needed"
+    );
+    assert_eq!(item(&first)["reason"], "board");
+    assert_eq!(
+        item(&first)["key_args"],
+        json!([{ "key": "to", "value": "ceo@corp.example", "deciding": true },
+               { "key": "body", "value": "hi", "deciding": false }])
+    );
+    assert_eq!(item(&second)["mine"], true);
+    assert_eq!(item(&second)["waiting_on"], Value::Null);
+
+    // Nothing else waits on ann after the second: the inbox, saying what was done.
+    let went = decide_plainly(&app, &ann, &second, "deny").await;
+    assert_eq!(went, format!("/inbox?after={second}"));
+    let inbox: Value = app
+        .rpc(&ann, "inbox", &[("after", &second)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["after"]["what"], "denied");
+
+    // A note is only about the person's own decision.
+    let bo = app.signed_in("bo", Role::Approver).await;
+    let card: Value = app
+        .rpc(&bo, "card", &[("id", &first), ("after", &second)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(card["after"], Value::Null);
+    // Home: the call still needing one more approval waits on bo, not on ann; a viewer
+    // has none waiting on them.
+    let home: Value = app.rpc(&bo, "home", &[]).await.json().await.unwrap();
+    assert_eq!(home["waiting"], 1);
+    assert_eq!(home["soonest"]["id"], first.as_str());
+    assert_eq!(home["signoffs"], Value::Null);
+    let home: Value = app.rpc(&ann, "home", &[]).await.json().await.unwrap();
+    assert_eq!(home["waiting"], 0);
+    let val = app.signed_in("val", Role::Viewer).await;
+    let inbox: Value = app.rpc(&val, "inbox", &[]).await.json().await.unwrap();
+    assert_eq!(inbox["items"][0]["mine"], false);
+    assert_eq!(inbox["items"][0]["waiting_on"], "needs an approver");
+    let home: Value = app.rpc(&val, "home", &[]).await.json().await.unwrap();
+    assert_eq!(home["waiting"], 0);
+    assert_eq!(home["soonest"], Value::Null);
+
+    // An admin's first steps, until they are taken.
+    let ada = app.signed_in("ada", Role::Admin).await;
+    let home: Value = app.rpc(&ada, "home", &[]).await.json().await.unwrap();
+    assert_eq!(home["signoffs"], 0);
+    assert_eq!(
+        home["setup"],
+        Value::Null,
+        "an agent, approvers and calls exist"
+    );
+    app.stop().await;
+}

@@ -624,7 +624,7 @@ async fn do_not_retry_holds_for_the_meaning_not_the_spelling() {
         assert_eq!(repeat["denial"]["repeat_of"], json!(id), "{what}");
         assert_eq!(repeat["message"], "Never this one.", "{what}");
     }
-    let inbox = app.gate().inbox(&Default::default()).await.unwrap();
+    let inbox = app.gate().inbox(&Default::default(), None).await.unwrap();
     assert!(inbox.items.is_empty(), "no spelling reached the inbox");
     // Another value, or another tool, is a new call.
     for body in [
@@ -713,7 +713,7 @@ async fn a_do_not_retry_denial_answers_the_repeat_at_once() {
     assert_eq!(repeat["message"], "Not prod, use staging.");
     assert_eq!(repeat["denial"]["retry"], false);
     assert_eq!(repeat["denial"]["repeat_of"], json!(id));
-    let inbox = app.gate().inbox(&Default::default()).await.unwrap();
+    let inbox = app.gate().inbox(&Default::default(), None).await.unwrap();
     assert!(inbox.items.is_empty(), "it never reached the inbox");
     // Other arguments are a new call (another session is not: see
     // `do_not_retry_holds_for_the_meaning_not_the_spelling`).

@@ -7,6 +7,7 @@ use super::home::page_error;
 use crate::app::shown_once::SecretsShownOnce;
 #[cfg(feature = "ssr")]
 use crate::app::shown_once::ShownOnce;
+use crate::app::widgets::Confirm;
 use crate::domain::agent::{AgentView, CreatedAgent, Rotated};
 use crate::domain::limits::Limits;
 use crate::domain::AppError;
@@ -288,11 +289,11 @@ fn AgentTable(list: Vec<AgentView>) -> impl IntoView {
     let receipts = ServerAction::<AgentReceipts>::new();
     let graces = || {
         [
-            ("0", "old stops now"),
-            ("15m", "old works 15 min"),
-            ("1h", "old works 1 h"),
-            ("4h", "old works 4 h"),
-            ("24h", "old works 24 h"),
+            ("0", "stops now"),
+            ("15m", "works 15 min more"),
+            ("1h", "works 1 h more"),
+            ("4h", "works 4 h more"),
+            ("24h", "works 24 h more"),
         ]
         .into_iter()
         .map(|(v, t)| view! { <option value=v>{t}</option> })
@@ -313,6 +314,8 @@ fn AgentTable(list: Vec<AgentView>) -> impl IntoView {
             };
             let (n1, n2, n3, n4) = (a.name.clone(), a.name.clone(), a.name.clone(), a.name.clone());
             let n5 = a.name.clone();
+            let rotate_key_label = format!("Rotate the key of {}", a.name);
+            let rotate_secret_label = format!("Rotate the webhook secret of {}", a.name);
             let always = a.receipts_always;
             let origins = a.callback_origins.join("\n");
             view! {
@@ -332,16 +335,20 @@ fn AgentTable(list: Vec<AgentView>) -> impl IntoView {
                             <input type="hidden" name="enabled" value=a.disabled.to_string() />
                             <button type="submit" class="small secondary">{if a.disabled { "Enable" } else { "Disable" }}</button>
                         </ActionForm>
-                        <ActionForm action=rotate_key attr:class="inline" attr:aria-label=format!("Rotate the key of {}", a.name)>
-                            <input type="hidden" name="name" value=n2.clone() />
-                            <select name="grace" aria-label="Grace period for the old key">{graces()}</select>
-                            <button type="submit" class="small">"Rotate key"</button>
-                        </ActionForm>
-                        <ActionForm action=rotate_secret attr:class="inline" attr:aria-label=format!("Rotate the webhook secret of {}", a.name)>
-                            <input type="hidden" name="name" value=n3.clone() />
-                            <select name="grace" aria-label="Grace period for the old secret">{graces()}</select>
-                            <button type="submit" class="small">"Rotate webhook secret"</button>
-                        </ActionForm>
+                        <Confirm summary="Rotate key…">
+                            <ActionForm action=rotate_key attr:class="inline" attr:aria-label=rotate_key_label>
+                                <input type="hidden" name="name" value=n2.clone() />
+                                <label>"Old key: " <select name="grace">{graces()}</select></label>
+                                <button type="submit" class="small danger">"Rotate key"</button>
+                            </ActionForm>
+                        </Confirm>
+                        <Confirm summary="Rotate webhook secret…">
+                            <ActionForm action=rotate_secret attr:class="inline" attr:aria-label=rotate_secret_label>
+                                <input type="hidden" name="name" value=n3.clone() />
+                                <label>"Old secret: " <select name="grace">{graces()}</select></label>
+                                <button type="submit" class="small danger">"Rotate webhook secret"</button>
+                            </ActionForm>
+                        </Confirm>
                         <ActionForm action=callbacks attr:class="callbacks" attr:aria-label=format!("Callback origins of {}", a.name)>
                             <input type="hidden" name="name" value=n4.clone() />
                             <label>"Callback origins (one per line)"

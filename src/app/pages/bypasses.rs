@@ -304,6 +304,12 @@ fn Bypasses(
             <div class="preview" role="status">
                 <p>"Would approve " <span class="agent-text">{crate::app::widgets::with_code(&crate::domain::invisible::visible(&p.scope_text))}</span> ": "
                     <strong>{p.matched}</strong> " of the last " {p.examined} " gated calls."</p>
+                {(p.denied > 0).then(|| view! {
+                    <p class="warning" role="alert">
+                        {format!("{} of them {} denied: this bypass would have let {} through without anyone asked.",
+                            p.denied, if p.denied == 1 { "was" } else { "were" }, if p.denied == 1 { "it" } else { "them" })}
+                    </p>
+                })}
                 <CallList calls=p.calls empty="None of the recent gated calls." />
             </div>
         }.into_any(),

@@ -8,7 +8,9 @@ use super::home::page_error;
 use crate::app::widgets::{Countdown, Countdowns, LongText, RiskBadges, Time};
 use crate::domain::bypass::ApprovedBy;
 use crate::domain::call::{CallStatus, CallView};
-use crate::domain::inbox::{arg_diff, tool_label, visible, CardData, DiffLine, VersionView};
+use crate::domain::inbox::{
+    arg_diff, tool_label, visible, CardData, DecidedNote, DiffLine, VersionView,
+};
 use crate::domain::review::Verdict;
 use crate::domain::{error::StateCode, AppError};
 use leptos::prelude::*;
@@ -16,12 +18,17 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// The card's data. Any signed-in person may look.
+/// `after`: a call the person just decided (the triage loop brought them here): the card
+/// then says what that decision did.
 #[server(prefix = "/rpc", endpoint = "card")]
-pub async fn load_card(id: String) -> Result<CardData, AppError> {
+pub async fn load_card(id: String, after: Option<String>) -> Result<CardData, AppError> {
     use crate::auth::guard;
     let user = guard::require_role(crate::domain::Role::Viewer).await?;
     let gate = guard::state()?.gate.clone();
-    let card = gate.card(&id, &user).await?;
+    let mut card = gate.card(&id, &user).await?;
+    if let Some(after) = after.filter(|a| *a != id) {
+        card.after = gate.decided_note(&after, &user).await?;
+    }
     // The opening is noted here, where the card is served, for whoever may review it.
     if card.call.status == CallStatus::Pending && user.role.includes(crate::domain::Role::Approver)
     {
@@ -114,10 +121,20 @@ pub async fn decide_call(
         do_not_retry: !approve && checked(&do_not_retry),
         grant,
     };
-    let call = guard::state()?.gate.decide(&id, &user, input).await?;
-    // A plain form: back to the card as it is now (not to the page it came from, which may
-    // still say what an earlier form did).
-    leptos_axum::redirect(&format!("/calls/{}", urlencode(&id)));
+    let gate = guard::state()?.gate.clone();
+    let call = gate.decide(&id, &user, input).await?;
+    // A plain form goes on to the next call waiting on this person (the soonest deadline),
+    // or to the inbox when none is left; either says what this decision did.
+    let next = if crate::app::forms::is_plain_form() {
+        gate.next_for(&user, &id).await.ok().flatten()
+    } else {
+        None
+    };
+    let after = urlencode(&id);
+    leptos_axum::redirect(&match next {
+        Some(next) => format!("/calls/{}?after={after}", urlencode(&next)),
+        None => format!("/inbox?after={after}"),
+    });
     Ok(call)
 }
 
@@ -149,7 +166,9 @@ pub fn CallPage() -> impl IntoView {
     let intent = query.get("intent");
     // `?done=extended|flagged`: what a form just did (the form came back here).
     let done = query.get("done");
-    let data = Resource::new(|| (), move |_| load_card(id.clone()));
+    // `?after=ID`: the call decided just before (the triage loop).
+    let after = query.get("after");
+    let data = Resource::new(|| (), move |_| load_card(id.clone(), after.clone()));
     view! {
         <Title text="Decide · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -182,14 +201,31 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
     let args_size =
         crate::domain::inbox::size_label(crate::domain::call::limits::json_size(&call.args));
     let key_args = match &call.args {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| {
-                let v = crate::domain::inbox::short_value(v);
-                view! { <li><span class="arg-key agent-text">{visible(k)} ": "</span><LongText text=v /></li> }
-            })
-            .collect_view()
-            .into_any(),
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            // The arguments that decide first (marked), then the rest.
+            let first = data
+                .deciding
+                .iter()
+                .filter_map(|k| map.get_key_value(k))
+                .map(|(k, v)| (k, v, true));
+            let rest = map
+                .iter()
+                .filter(|(k, _)| !data.deciding.contains(k))
+                .map(|(k, v)| (k, v, false));
+            first
+                .chain(rest)
+                .map(|(k, v, deciding)| {
+                    view! {
+                        <li class:deciding=deciding>
+                            <span class="arg-key agent-text">{visible(k)}</span>
+                            {deciding.then(|| view! { <span class="decides" title="A policy rule reads this argument">"decides"</span> })}
+                            ": " <ArgValue value=v.clone() depth=0 />
+                        </li>
+                    }
+                })
+                .collect_view()
+                .into_any()
+        }
         _ => view! { <li>"(no arguments)"</li> }.into_any(),
     };
     let alternatives = call.alternatives.clone();
@@ -248,14 +284,45 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
         })
         .collect_view();
     let rule = call.rule.clone().unwrap_or_else(|| "default policy".into());
+    let headline = headline(&call, &data.deciding);
+    let approvals_line = {
+        let required = call.approvals_required.unwrap_or(1);
+        let more = required.saturating_sub(call.approvals).max(1);
+        match (data.you_approved, call.approvals) {
+            (true, _) => format!("you approved · {more} more needed"),
+            (false, 0) if required == 1 => "1 approval needed".to_string(),
+            (false, 0) => format!("{required} approvals needed"),
+            (false, n) => format!("{n} of {required} approved · {more} more needed"),
+        }
+    };
     view! {
         <div class="card-layout">
             <article class="card decision-card" aria-labelledby="card-title">
+                <AfterNote note=data.after.clone() next=true />
                 <header class="card-head">
-                    <h1 id="card-title">{if status == CallStatus::Pending { "Approval requested" } else { "Call" }}</h1>
-                    <span class=format!("status status-{status}")>{status.as_str()}</span>
-                    {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! { <Countdown deadline_ms=d now /> <Countdowns server_now_ms=data.now_ms /> })}
+                    <p class="kicker">
+                        {if status == CallStatus::Pending { "Approval requested" } else { "Call" }}
+                        " · " <span class=format!("status status-{status}")>{status.as_str()}</span>
+                        " · from " <span class="agent">{call.agent.clone()}</span>
+                    </p>
+                    <h1 id="card-title" class="headline">{headline}</h1>
+                    <div class="head-facts">
+                        <span class="risks"><RiskBadges risk=call.risk.clone() /></span>
+                        {data.deadline_ms.filter(|_| status == CallStatus::Pending).map(|d| view! {
+                            <span class="deadline"><Countdown deadline_ms=d now /> " left"
+                                {data.at_deadline.clone().map(|t| format!(" · {t}"))}</span>
+                            <Countdowns server_now_ms=data.now_ms />
+                        })}
+                        {(status == CallStatus::Pending).then(|| view! { <span class="approvals-line">{approvals_line.clone()}</span> })}
+                    </div>
+                    <p class="head-reason">{call.reason.clone().map(|r| view! { <LongText text=r /> }.into_any()).unwrap_or_else(|| view! { <em>"No reason given."</em> }.into_any())}</p>
                 </header>
+                {data.can_decide.then(|| view! {
+                    <nav class="quick-decide" aria-label="Decide">
+                        <a href="#approve" class="button approve">"Approve…"</a>
+                        <a href="#deny" class="button deny">"Deny…"</a>
+                    </nav>
+                })}
                 <FormNotices done=done.clone() />
                 {match &call.approved_by {
                     Some(ApprovedBy::Bypass(k)) => view! {
@@ -295,12 +362,8 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
                         <FullArgs seen=tracked summary=format!("Full arguments (JSON, {args_size})")><pre class="json agent-text">{args_json.clone()}</pre></FullArgs>
                         {versions}
                     </dd>
-                    <dt>"Reason"</dt>
-                    <dd>{call.reason.clone().map(|r| view! { <LongText text=r /> }.into_any()).unwrap_or_else(|| view! { <em>"none given"</em> }.into_any())}</dd>
                     <dt>"Plan"</dt>
                     <dd>{plan} {summary.map(|s| view! { " — " <LongText text=s /> })}</dd>
-                    <dt>"Risk"</dt>
-                    <dd class="risks"><RiskBadges risk=call.risk.clone() /></dd>
                     <dt>"Alternatives considered"</dt>
                     <dd>{if alternatives.is_empty() {
                         view! { <em>"none"</em> }.into_any()
@@ -338,6 +401,62 @@ fn Card(data: CardData, intent: Option<String>, done: Option<String>) -> impl In
             </aside>
         </div>
     }
+}
+
+/// Most entries of one object or array the argument tree lists (the full arguments hold
+/// the rest).
+const TREE_ENTRIES: usize = 50;
+/// Deepest level the argument tree unfolds; below it a value is shown as JSON.
+const TREE_DEPTH: usize = 6;
+
+/// One argument's value: text as it is (long text folded), an object or array as a tree
+/// that folds (open at the top when it is small).
+#[component]
+fn ArgValue(value: serde_json::Value, depth: usize) -> impl IntoView {
+    arg_value(value, depth)
+}
+
+fn arg_value(value: serde_json::Value, depth: usize) -> AnyView {
+    use serde_json::Value;
+    let entries: Vec<(String, Value)> = match value {
+        Value::Object(map) if !map.is_empty() && depth < TREE_DEPTH => map.into_iter().collect(),
+        Value::Array(items) if !items.is_empty() && depth < TREE_DEPTH => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        other => {
+            let text = crate::domain::inbox::short_value(&other);
+            return view! { <LongText text /> }.into_any();
+        }
+    };
+    let is_array = entries.first().is_some_and(|(k, _)| k == "0");
+    let n = entries.len();
+    let summary = match (is_array, n) {
+        (true, 1) => "[ 1 item ]".to_string(),
+        (true, n) => format!("[ {n} items ]"),
+        (false, 1) => "{ 1 key }".to_string(),
+        (false, n) => format!("{{ {n} keys }}"),
+    };
+    let small = depth == 0 && n <= 6;
+    let more = n.saturating_sub(TREE_ENTRIES);
+    let items = entries
+        .into_iter()
+        .take(TREE_ENTRIES)
+        .map(|(k, v)| {
+            view! { <li><span class="arg-key agent-text">{visible(&k)}</span> ": " {arg_value(v, depth + 1)}</li> }
+        })
+        .collect_view();
+    view! {
+        <details class="arg-tree" open=small>
+            <summary>{summary}</summary>
+            <ul>
+                {items}
+                {(more > 0).then(|| view! { <li class="hint">{format!("…and {more} more (see the full arguments)")}</li> })}
+            </ul>
+        </details>
+    }
+    .into_any()
 }
 
 /// How running the call went, as its agent reported it: running since when, executed with
@@ -470,6 +589,44 @@ fn DiffList(before: serde_json::Value, after: serde_json::Value) -> impl IntoVie
     view! { <ul class="diff-lines">{lines}</ul> }
 }
 
+/// The action as a sentence: the tool in words, then the arguments that decide
+/// (`Drop table table events_2023_archive database analytics`), at most three.
+fn headline(call: &CallView, deciding: &[String]) -> impl IntoView {
+    let args = deciding
+        .iter()
+        .filter_map(|k| match call.args.get(k) {
+            Some(v) if !v.is_object() && !v.is_array() => Some((
+                crate::domain::inbox::truncate(k, 32),
+                crate::domain::inbox::truncate(&crate::domain::inbox::short_value(v), 48),
+            )),
+            _ => None,
+        })
+        .take(3)
+        .map(|(k, v)| {
+            view! { " " <span class="head-arg"><span class="arg-key">{k}</span> " " <code class="agent-text">{v}</code></span> }
+        })
+        .collect_view();
+    view! { <span class="tool">{tool_label(&call.tool)}</span> {args} }
+}
+
+/// What the person's decision on the call before did (the triage loop brought them here),
+/// with a link to it; `next`: this page is the next call waiting on them.
+#[component]
+pub fn AfterNote(note: Option<DecidedNote>, next: bool) -> impl IntoView {
+    note.map(|n| {
+        let then = if next {
+            " This is the next call waiting on you."
+        } else {
+            " Nothing else is waiting on you."
+        };
+        view! {
+            <p class="ok form-notice decided-note" role="status">
+                <a href=format!("/calls/{}", n.id)>{tool_label(&n.tool)}</a> ": " {n.what} "." {then}
+            </p>
+        }
+    })
+}
+
 fn plan_line(call: &CallView) -> String {
     let ctx = call.context.as_ref();
     let step = ctx
@@ -583,13 +740,13 @@ fn Decide(data: CardData, intent: Option<String>) -> impl IntoView {
     };
     view! {
         <div class="decide">
-            <ActionForm action=decide attr:class="approve-form" attr:aria-label="Approve">
+            <ActionForm action=decide attr:class="approve-form" attr:id="approve" attr:aria-label="Approve">
                 <input type="hidden" name="id" value=id />
                 <input type="hidden" name="decision" value="approve" />
                 <input type="hidden" name="hash" value=hash />
                 <ApproveControls form>{grant}</ApproveControls>
             </ActionForm>
-            <ActionForm action=decide attr:class="deny-form" attr:aria-label="Deny">
+            <ActionForm action=decide attr:class="deny-form" attr:id="deny" attr:aria-label="Deny">
                 <input type="hidden" name="id" value=deny_id />
                 <input type="hidden" name="decision" value="deny" />
                 <input type="hidden" name="hash" value=deny_hash />

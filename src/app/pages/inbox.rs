@@ -10,11 +10,14 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 /// Pending calls matching the filters, with counts per filter value. Any signed-in person.
+/// `after`: a call the person just decided (the triage loop found nothing else waiting on
+/// them): the page says what that decision did.
 #[server(prefix = "/rpc", endpoint = "inbox")]
 pub async fn load_inbox(
     agent: Option<String>,
     tool: Option<String>,
     risk: Option<String>,
+    after: Option<String>,
 ) -> Result<InboxData, AppError> {
     use crate::auth::guard;
     let user = guard::require_role(crate::domain::Role::Viewer).await?;
@@ -24,8 +27,12 @@ pub async fn load_inbox(
         risk,
         status: None,
     };
-    let mut data = guard::state()?.gate.inbox(&filter).await?;
+    let gate = guard::state()?.gate.clone();
+    let mut data = gate.inbox(&filter, Some(&user)).await?;
     data.may_decide = user.role.includes(crate::domain::Role::Approver);
+    if let Some(after) = after {
+        data.after = gate.decided_note(&after, &user).await?;
+    }
     Ok(data)
 }
 
@@ -89,9 +96,17 @@ pub fn InboxPage() -> impl IntoView {
         grouped: query.get("group").as_deref() == Some("similar"),
     };
     let asked = filter.clone();
+    let after = query.get("after");
     let data = Resource::new(
         || (),
-        move |_| load_inbox(asked.agent.clone(), asked.tool.clone(), asked.risk.clone()),
+        move |_| {
+            load_inbox(
+                asked.agent.clone(),
+                asked.tool.clone(),
+                asked.risk.clone(),
+                after.clone(),
+            )
+        },
     );
     view! {
         <Title text="Inbox · askfirst" />
@@ -119,69 +134,45 @@ pub struct InboxQuery {
 }
 
 /// The parts a live update replaces are marked `data-live`: the count, the filters and
-/// the list.
+/// the list. For someone who decides, the calls waiting on them come first; those waiting
+/// on others (escalated away, already approved by them) follow in their own section.
 #[component]
 fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
     let now = data.now_ms;
     let may_decide = data.may_decide;
     let grouped = filter.grouped;
-    let mut items = data.items;
-    if grouped {
-        // Similar calls side by side, groups in the order of their soonest deadline.
-        let mut first: std::collections::HashMap<String, usize> = Default::default();
-        for (i, item) in items.iter().enumerate() {
-            first.entry(item.similar.clone()).or_insert(i);
-        }
-        items.sort_by_key(|item| first[&item.similar]);
-    }
-    let count = items.len();
+    let count = data.items.len();
     let total = data.total;
     let filtered = filter.agent.is_some() || filter.tool.is_some() || filter.risk.is_some();
-    let rows = if grouped {
-        let mut groups: Vec<SimilarGroup> = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            match groups.last_mut() {
-                Some(g) if g.0 == item.similar => g.2.push((i, item)),
-                _ => groups.push((
-                    item.similar.clone(),
-                    format!("{} {}", tool_label(&item.tool), item.similar_text),
-                    vec![(i, item)],
-                )),
-            }
-        }
-        groups
-            .into_iter()
-            .map(|(_, label, members)| {
-                let ids = members
-                    .iter()
-                    .map(|(_, m)| m.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let n = members.len();
-                let rows = members
-                    .into_iter()
-                    .map(|(i, item)| view! { <Row item index=i now may_decide /> })
-                    .collect_view();
-                view! {
-                    <li class="similar-group">
-                        <div class="group-head">
-                            {may_decide.then(|| view! { <input type="checkbox" class="pick-group" data-members=ids
-                                aria-label=format!("Select all {n} similar calls") /> })}
-                            <strong class="agent-text">{label}</strong> " " <span class="count">"×" {n}</span>
-                        </div>
-                        <ol class="call-list">{rows}</ol>
-                    </li>
-                }
-            })
-            .collect_view()
+    let (mine, others): (Vec<InboxItem>, Vec<InboxItem>) = if may_decide {
+        data.items.into_iter().partition(|item| item.mine)
+    } else {
+        (data.items, Vec::new())
+    };
+    let (n_mine, n_others) = (mine.len(), others.len());
+    let list = if count == 0 {
+        view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
+    } else if !may_decide {
+        view! { <ol class="call-list" aria-label="Pending calls">{rows(mine, 0, grouped, now, false)}</ol> }
             .into_any()
     } else {
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| view! { <Row item index=i now may_decide /> })
-            .collect_view()
-            .into_any()
+        view! {
+            <section aria-labelledby="waiting-on-you">
+                <h2 id="waiting-on-you" class="list-head">"Waiting on you " <span class="count">{n_mine}</span></h2>
+                {if n_mine == 0 {
+                    view! { <p class="empty">"Nothing is waiting on you."</p> }.into_any()
+                } else {
+                    view! { <ol class="call-list" aria-label="Waiting on you">{rows(mine, 0, grouped, now, true)}</ol> }.into_any()
+                }}
+            </section>
+            {(n_others > 0).then(|| view! {
+                <section aria-labelledby="waiting-on-others">
+                    <h2 id="waiting-on-others" class="list-head">"Waiting on others " <span class="count">{n_others}</span></h2>
+                    <ol class="call-list others" aria-label="Waiting on others">{rows(others, n_mine, grouped, now, false)}</ol>
+                </section>
+            })}
+        }
+        .into_any()
     };
     let group_link = if grouped {
         view! { <a href="/inbox" class="group-toggle">"Show one by one"</a> }.into_any()
@@ -191,10 +182,11 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
     };
     view! {
         <section class="inbox">
+            <crate::app::pages::call::AfterNote note=data.after next=false />
             <header class="inbox-head">
                 <h1 data-live="count">"Inbox " <span class="count">{total}</span></h1>
                 {may_decide.then(|| view! { <p class="hint key-hints">"Keys: " <kbd>"j"</kbd> "/" <kbd>"k"</kbd> " move · " <kbd>"x"</kbd> " select · " <kbd>"Enter"</kbd> " open · "
-                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " open to approve/deny · shift-click selects a range"</p> })}
+                    <kbd>"a"</kbd> "/" <kbd>"d"</kbd> " open to approve/deny · " <kbd>"A"</kbd> " approve selected · shift-click selects a range"</p> })}
                 {group_link}
             </header>
             <div data-live="filters">
@@ -209,15 +201,77 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
             </div>
             <InboxControls reasons=data.reasons />
             <Countdowns server_now_ms=now />
-            <div data-live="list">
-                {if count == 0 {
-                    view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
-                } else {
-                    view! { <ol class="call-list" aria-label="Pending calls">{rows}</ol> }.into_any()
-                }}
-            </div>
+            <div data-live="list">{list}</div>
         </section>
     }
+}
+
+/// The rows of one list (`first`: the position of its first row in the page), similar
+/// calls folded under one header when `grouped` (a call with no similar one stays a row).
+fn rows(items: Vec<InboxItem>, first: usize, grouped: bool, now: i64, pickable: bool) -> AnyView {
+    let mut items: Vec<(usize, InboxItem)> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| (first + i, item))
+        .collect();
+    if !grouped {
+        return items
+            .into_iter()
+            .map(|(i, item)| view! { <Row item index=i now pickable /> })
+            .collect_view()
+            .into_any();
+    }
+    // Similar calls side by side, groups in the order of their soonest deadline.
+    let mut order: std::collections::HashMap<String, usize> = Default::default();
+    for (i, item) in &items {
+        order.entry(item.similar.clone()).or_insert(*i);
+    }
+    items.sort_by_key(|(_, item)| order[&item.similar]);
+    let mut groups: Vec<SimilarGroup> = Vec::new();
+    for (i, item) in items {
+        match groups.last_mut() {
+            Some(g) if g.0 == item.similar => g.2.push((i, item)),
+            _ => groups.push((
+                item.similar.clone(),
+                format!("{} {}", tool_label(&item.tool), item.similar_text),
+                vec![(i, item)],
+            )),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, label, members)| {
+            if members.len() == 1 {
+                return members
+                    .into_iter()
+                    .map(|(i, item)| view! { <Row item index=i now pickable /> })
+                    .collect_view()
+                    .into_any();
+            }
+            let ids = members
+                .iter()
+                .map(|(_, m)| m.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let n = members.len();
+            let rows = members
+                .into_iter()
+                .map(|(i, item)| view! { <Row item index=i now pickable /> })
+                .collect_view();
+            view! {
+                <li class="similar-group">
+                    <div class="group-head">
+                        {pickable.then(|| view! { <input type="checkbox" class="pick-group" data-members=ids
+                            aria-label=format!("Select all {n} similar calls") /> })}
+                        <strong class="agent-text">{label}</strong> " " <span class="count">"×" {n}</span>
+                    </div>
+                    <ol class="call-list">{rows}</ol>
+                </li>
+            }
+            .into_any()
+        })
+        .collect_view()
+        .into_any()
 }
 
 /// Similar calls folded together: their key, a header, and each row with its position.
@@ -226,24 +280,28 @@ type SimilarGroup = (String, String, Vec<(usize, InboxItem)>);
 /// One pending call. Its checkbox carries the hash of the arguments the row shows (what a
 /// batch decision of it reviews); the first row starts out focused.
 #[component]
-fn Row(item: InboxItem, index: usize, now: i64, may_decide: bool) -> impl IntoView {
+fn Row(item: InboxItem, index: usize, now: i64, pickable: bool) -> impl IntoView {
     let href = format!("/calls/{}", item.id);
     let args = item
         .key_args
         .into_iter()
-        .map(|(k, v)| view! { <span class="arg"><span class="arg-key">{k}</span>"="<span class="arg-value">{v}</span></span> })
+        .map(|a| view! { <span class="arg" class:deciding=a.deciding><span class="arg-key">{a.key}</span>"="<span class="arg-value">{a.value}</span></span> })
         .collect_view();
     let label = format!("Select {}", tool_label(&item.tool));
     view! {
         <li class="call-row" class:selected=index == 0 data-call=item.id.clone()>
-            {may_decide.then(|| view! { <input type="checkbox" class="pick" aria-label=label data-hash=item.hash /> })}
+            {pickable.then(|| view! { <input type="checkbox" class="pick" aria-label=label data-hash=item.hash /> })}
             <a href=href class="call-link">
                 <span class="agent">{item.agent}</span>
                 <span class="action">
                     <strong class="tool">{tool_label(&item.tool)}</strong>
                     <span class="args">{args}</span>
                     {item.confirm.then(|| view! { <span class="tag">"typed confirmation"</span> })}
-                    {item.escalated_to.map(|to| view! { <span class="tag escalated">"escalated to " {to}</span> })}
+                    {match item.waiting_on {
+                        Some(w) => view! { <span class="tag waiting-on">{w}</span> }.into_any(),
+                        None => item.escalated_to.map(|to| view! { <span class="tag escalated">"escalated to " {to}</span> }).into_any(),
+                    }}
+                    {item.reason.map(|r| view! { <span class="row-reason agent-text">{r}</span> })}
                 </span>
                 <span class="risks"><RiskBadges risk=item.risk /></span>
                 <span class="approvals">{item.approvals} " of " {item.approvals_required} " approvals"</span>
@@ -254,7 +312,7 @@ fn Row(item: InboxItem, index: usize, now: i64, may_decide: bool) -> impl IntoVi
 }
 
 /// The inbox's island: keyboard triage (`j`/`k` move, `x` ticks, Enter opens, `a`/`d`
-/// open ready to approve or deny), ticking rows (shift-click for a range, a group's box for
+/// open ready to approve or deny, `A` approves the ticked ones), ticking rows (shift-click for a range, a group's box for
 /// all its calls), deciding the ticked ones at once, and the list kept live. It works on
 /// the rows the server rendered; a live update replaces them with the server's newer ones.
 #[island]
@@ -266,7 +324,9 @@ fn InboxControls(reasons: Vec<DenialReason>) -> impl IntoView {
     let notice = RwSignal::new(None::<usize>);
     #[cfg(feature = "hydrate")]
     live::attach(checked, notice);
+    // The bar and the result of the last batch stay in view while the list scrolls.
     view! {
+        <div class="batch-dock">
         <BatchResult outcome />
         {move || notice.get().map(|n| view! {
             <p class="warning" role="status">
@@ -275,6 +335,7 @@ fn InboxControls(reasons: Vec<DenialReason>) -> impl IntoView {
             </p>
         })}
         <BatchBar checked reasons outcome pending notice />
+        </div>
     }
 }
 
@@ -369,7 +430,12 @@ fn BatchResult(outcome: RwSignal<Option<Result<Vec<BatchOutcome>, String>>>) -> 
                         }
                     })
                     .collect_view();
-                view! { <div class="batch-result" role="status"><h2>"Batch result"</h2><ul>{items}</ul></div> }.into_any()
+                view! {
+                    <div class="batch-result" role="status">
+                        <h2>"Batch result"</h2><ul>{items}</ul>
+                        <button type="button" class="secondary small" on:click=move |_| outcome.set(None)>"Dismiss"</button>
+                    </div>
+                }.into_any()
             }
             Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
         })
@@ -406,6 +472,18 @@ mod live {
                     }
                     anchor.set_value(Some(current));
                     sync(checked);
+                }
+                // Approve the ticked calls (the batch bar's button, when there is one).
+                "A" => {
+                    let Some(button) = document()
+                        .query_selector(".batch-bar button.approve")
+                        .ok()
+                        .flatten()
+                        .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+                    else {
+                        return;
+                    };
+                    button.click();
                 }
                 "Enter" | "a" | "d" => {
                     let Some(id) = rows[current].get_attribute("data-call") else {

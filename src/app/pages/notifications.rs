@@ -7,6 +7,7 @@
 #![allow(clippy::too_many_arguments)]
 
 use super::home::page_error;
+use crate::app::widgets::Confirm;
 use crate::domain::notify::{ChannelKind, ChannelView, DeliveryView, NotifyPage, RouteView};
 use crate::domain::AppError;
 use leptos::prelude::*;
@@ -308,10 +309,13 @@ fn Channel(
                 <input type="hidden" name="enabled" value=(!c.enabled).to_string() />
                 <button type="submit" class="small secondary">{if c.enabled { "Pause" } else { "Resume" }}</button>
             </ActionForm>
-            <ActionForm action=remove attr:class="inline">
-                <input type="hidden" name="name" value=n3 />
-                <button type="submit" class="small danger">"Delete channel"</button>
-            </ActionForm>
+            <Confirm summary="Delete channel…">
+                <p class="hint">"Its routes and any messages still queued for it go with it."</p>
+                <ActionForm action=remove attr:class="inline">
+                    <input type="hidden" name="name" value=n3 />
+                    <button type="submit" class="small danger">"Delete channel"</button>
+                </ActionForm>
+            </Confirm>
         </article>
     }
 }

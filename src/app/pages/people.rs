@@ -105,6 +105,7 @@ pub async fn reset_user_password(username: String, password: String) -> Result<(
 #[component]
 pub fn PeoplePage() -> impl IntoView {
     let people = Resource::new(|| (), |_| list_users());
+    let session = crate::app::session::use_session();
     let added = leptos_router::hooks::use_query_map()
         .get_untracked()
         .get("done_who");
@@ -114,8 +115,9 @@ pub fn PeoplePage() -> impl IntoView {
             {move || {
                 let added = added.clone();
                 Suspend::new(async move {
+                    let me = session.user.await.ok().flatten().map(|u| u.username);
                     match people.await {
-                        Ok(list) => view! { <People list added /> }.into_any(),
+                        Ok(list) => view! { <People list added me /> }.into_any(),
                         Err(error) => page_error(error),
                     }
                 })
@@ -150,7 +152,7 @@ fn Standing(standing: crate::domain::user::Standing) -> impl IntoView {
 }
 
 #[component]
-fn People(list: Vec<UserView>, added: Option<String>) -> impl IntoView {
+fn People(list: Vec<UserView>, added: Option<String>, me: Option<String>) -> impl IntoView {
     use crate::app::forms::{done, error_of, Outcome};
     let add = ServerAction::<AddUser>::new();
     let manage = (
@@ -193,6 +195,11 @@ fn People(list: Vec<UserView>, added: Option<String>) -> impl IntoView {
                         <Standing standing=u.standing /></td>
                     <td><Time at=u.created_at.clone() /></td>
                     <td class="person-actions">
+                    {if me.as_deref() == Some(u.username.as_str()) {
+                        // Nobody disables or demotes themselves from here by a slip.
+                        view! { <p class="hint">"This is you: change your password on "
+                            <a href="/account">"your account"</a> "."</p> }.into_any()
+                    } else { view! {
                         <ActionForm action=manage.0 attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>
                             <input type="hidden" name="username" value=n1.clone() />
                             <select name="role" aria-label="New role">{roles()}</select>
@@ -208,6 +215,7 @@ fn People(list: Vec<UserView>, added: Option<String>) -> impl IntoView {
                             <input type="password" name="password" aria-label="New password" autocomplete="new-password" minlength="8" required />
                             <button type="submit" class="small secondary">"Set new password"</button>
                         </ActionForm>
+                    }.into_any() }}
                     </td>
                 </tr>
             }

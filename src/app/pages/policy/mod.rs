@@ -26,6 +26,8 @@ pub fn PolicyPage() -> impl IntoView {
     let q = leptos_router::hooks::use_query_map().get_untracked();
     let edit = q.get("edit");
     let new_rule = q.get("new").is_some();
+    // `?try=<rule>`: the dry run opens with a call that rule would match.
+    let try_rule = q.get("try");
     let data = Resource::new(
         || (),
         |_| async { (load_policy_console().await, policy_versions().await) },
@@ -34,10 +36,10 @@ pub fn PolicyPage() -> impl IntoView {
         <Title text="Policy · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
-                let edit = edit.clone();
+                let (edit, try_rule) = (edit.clone(), try_rule.clone());
                 Suspend::new(async move {
                     match data.await {
-                        (Ok(console), versions) => view! { <Console console versions edit new_rule /> }.into_any(),
+                        (Ok(console), versions) => view! { <Console console versions edit new_rule try_rule /> }.into_any(),
                         (Err(error), _) => page_error(error),
                     }
                 })
@@ -97,6 +99,7 @@ fn Console(
     versions: Result<Vec<VersionSummary>, AppError>,
     edit: Option<String>,
     new_rule: bool,
+    try_rule: Option<String>,
 ) -> impl IntoView {
     use crate::app::forms::{error_of, Outcome};
     let f = &console.in_force;
@@ -130,6 +133,10 @@ fn Console(
         )),
         (None, false) => None,
     };
+    let names: Vec<String> = rule_lines.iter().map(|r| r.name.clone()).collect();
+    let sample = try_rule
+        .and_then(|name| rule_lines.iter().find(|r| r.name == name))
+        .map(|r| r.sample.clone());
     let head = view! {
         <section class="card policy-head">
             <h1>"Gate policy"</h1>
@@ -151,15 +158,15 @@ fn Console(
         <section class="card">
             <h2>{if has_draft { "Rules in your draft" } else { "Rules in force" }}</h2>
             <p>"The first enabled rule that matches decides; otherwise the default effect: " <strong>{default_effect}</strong> "."</p>
-            <RuleTable rules=rule_lines />
+            <RuleTable rules=rule_lines.clone() />
             <a class="button secondary new-rule" href="/policy?new=1#rule-form">"New rule"</a>
-            {editor.map(|(original, form)| view! { <RuleEditor original form /> })}
+            {editor.map(|(original, form)| view! { <RuleEditor original form rules=names.clone() /> })}
         </section>
     }
     .into_any();
     let toml = toml.unwrap_or_else(|| console.in_force.toml.clone());
     let toml = view! { <TomlTab toml /> }.into_any();
-    let try_call = view! { <TryCall recent=console.recent.clone() /> }.into_any();
+    let try_call = view! { <TryCall recent=console.recent.clone() sample /> }.into_any();
     let replay = view! { <ReplayPanel /> }.into_any();
     let in_force = console.in_force.version;
     let versions = view! { <Versions versions in_force /> }.into_any();
@@ -256,6 +263,8 @@ fn RuleTable(rules: Vec<RuleLine>) -> impl IntoView {
                     <td class="sentence">{crate::app::widgets::with_code(&crate::domain::invisible::visible(&r.sentence))}</td>
                     <td class="rule-actions">
                         <a class="button small" href=href aria-label=format!("Edit {}", r.name)>"Edit"</a>
+                        <a class="button small secondary" href=format!("/policy?try={}#try", crate::app::pages::inbox::urlencode(&r.name))
+                            aria-label=format!("Try {}", r.name)>"Try"</a>
                         {op("up", "Up", r.name.clone(), i == 0)}
                         {op("down", "Down", r.name.clone(), i + 1 == count)}
                         {op("duplicate", "Duplicate", r.name.clone(), false)}
@@ -279,7 +288,7 @@ fn RuleTable(rules: Vec<RuleLine>) -> impl IntoView {
 /// the draft.
 #[cfg_attr(any(feature = "ssr", feature = "console"), island)]
 #[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
+fn RuleEditor(original: Option<String>, form: RuleForm, rules: Vec<String>) -> impl IntoView {
     crate::app::browser::provide_action_error();
     let action = ServerAction::<PolicyRule>::new();
     Effect::new(move |_| {
@@ -333,6 +342,15 @@ fn RuleEditor(original: Option<String>, form: RuleForm) -> impl IntoView {
         <ActionForm action attr:class="rule-form" attr:id="rule-form" attr:aria-label=label>
             <h3>{title}</h3>
             <input type="hidden" name="original" value=original.clone().unwrap_or_default() />
+            {original.is_none().then(|| view! {
+                <label for="rule-place">"Where it goes"</label>
+                <select id="rule-place" name="place" aria-describedby="rule-place-hint">
+                    <option value="auto" selected>"Where it takes effect"</option>
+                    {rules.iter().map(|n| view! { <option value=format!("before:{n}")>{format!("Before {n}")}</option> }).collect_view()}
+                    <option value="last">"Last"</option>
+                </select>
+                <small class="hint field-hint" id="rule-place-hint">"The first enabled rule that matches decides: “where it takes effect” puts it before the first rule that would decide every call it matches."</small>
+            })}
             <div class="rule-grid">
                 <div>
                     {text("name", "Name", form.name.clone(), "")}
@@ -396,15 +414,33 @@ fn TomlTab(toml: String) -> impl IntoView {
     let download = format!("data:text/plain;charset=utf-8,{}", js_uri_encode(&toml));
     let has_toml = !toml.is_empty();
     let text = RwSignal::new(toml.clone());
+    // The box is as tall as the text (the frame around it scrolls), so the line numbers
+    // beside it stay level with their lines without any script.
+    let lines = move || text.with(|t| t.lines().count().max(1) + usize::from(t.ends_with('\n')));
+    let error_line = move || {
+        action.value().with(|v| match v {
+            Some(Err(e)) => crate::domain::policy_console::error_line(&e.to_string()),
+            _ => None,
+        })
+    };
+    let gutter = move || {
+        let bad = error_line();
+        (1..=lines())
+            .map(|n| view! { <span class:error-line=bad == Some(n)>{n}</span> })
+            .collect_view()
+    };
     view! {
         <section class="card toml-tab">
             <h2>"TOML"</h2>
             <p class="hint">"The same policy as the file " <code>"askfirst policy import"</code> " reads. Applying it replaces your draft; errors name the line and column."</p>
             <ActionForm action>
                 <label for="policy-toml">"Policy file"</label>
-                <textarea id="policy-toml" name="toml" rows="16" spellcheck="false" prop:value=text
-                    inner_html=crate::app::widgets::textarea_html(&toml)
-                    on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                <div class="toml-editor">
+                    <pre class="gutter" aria-hidden="true">{gutter}</pre>
+                    <textarea id="policy-toml" name="toml" rows=move || lines().max(16) spellcheck="false" wrap="off" prop:value=text
+                        inner_html=crate::app::widgets::textarea_html(&toml)
+                        on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                </div>
                 <label for="policy-upload">"Or load a file (then apply it)"</label>
                 <input id="policy-upload" type="file" accept=".toml,text/plain" on:change=move |ev| load_file(ev, text) />
                 {failure(action)}
@@ -462,12 +498,27 @@ fn js_uri_encode(text: &str) -> String {
 /// A call tried against the draft, rule by rule (an island of the console bundle).
 #[cfg_attr(any(feature = "ssr", feature = "console"), island)]
 #[cfg_attr(not(any(feature = "ssr", feature = "console")), component)]
-fn TryCall(recent: Vec<crate::domain::policy_console::RecentCall>) -> impl IntoView {
+fn TryCall(
+    recent: Vec<crate::domain::policy_console::RecentCall>,
+    /// A call to start from ("Try this rule"): what that rule would match.
+    sample: Option<crate::domain::policy_console::RecentCall>,
+) -> impl IntoView {
     let action = ServerAction::<PolicyTry>::new();
-    let agent = RwSignal::new(String::new());
-    let tool = RwSignal::new(String::new());
-    let args = RwSignal::new("{}".to_string());
-    let risk = RwSignal::new(String::new());
+    let start = sample.unwrap_or_else(|| crate::domain::policy_console::RecentCall {
+        args: "{}".into(),
+        ..Default::default()
+    });
+    let agent = RwSignal::new(start.agent.clone());
+    let tool = RwSignal::new(start.tool.clone());
+    let args = RwSignal::new(start.args.clone());
+    let risk = RwSignal::new(
+        start
+            .risk
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     let picks = recent
         .iter()
         .enumerate()
@@ -497,20 +548,21 @@ fn TryCall(recent: Vec<crate::domain::policy_console::RecentCall>) -> impl IntoV
         }
     };
     view! {
-        <section class="card try-call">
+        <section class="card try-call" id="try">
             <h2>"Try a call"</h2>
             <p class="hint">"Against your draft (or the policy in force when you have none)."</p>
             <label for="try-recent">"Pick a recent call"</label>
             <select id="try-recent" on:change=pick><option value="">"—"</option>{picks}</select>
             <ActionForm action>
                 <label for="try-agent">"Agent"</label>
-                <input id="try-agent" name="agent" prop:value=agent on:input=move |ev| agent.set(event_target_value(&ev)) />
+                <input id="try-agent" name="agent" value=start.agent.clone() prop:value=agent on:input=move |ev| agent.set(event_target_value(&ev)) />
                 <label for="try-tool">"Tool"</label>
-                <input id="try-tool" name="tool" required prop:value=tool on:input=move |ev| tool.set(event_target_value(&ev)) />
+                <input id="try-tool" name="tool" required value=start.tool.clone() prop:value=tool on:input=move |ev| tool.set(event_target_value(&ev)) />
                 <label for="try-args">"Arguments (JSON)"</label>
-                <textarea id="try-args" name="args" rows="3" spellcheck="false" prop:value=args on:input=move |ev| args.set(event_target_value(&ev))>"{}"</textarea>
+                <textarea id="try-args" name="args" rows="3" spellcheck="false" prop:value=args on:input=move |ev| args.set(event_target_value(&ev))
+                    inner_html=crate::app::widgets::textarea_html(&start.args)></textarea>
                 <label for="try-risk">"Risk claimed"</label>
-                <input id="try-risk" name="risk" prop:value=risk on:input=move |ev| risk.set(event_target_value(&ev)) />
+                <input id="try-risk" name="risk" value=risk.get_untracked() prop:value=risk on:input=move |ev| risk.set(event_target_value(&ev)) />
                 <label class="checkbox"><input type="checkbox" name="novel" value="true" /> " The tool is new in the session"</label>
                 {failure(action)}
                 <button type="submit">"Try it"</button>

@@ -21,15 +21,19 @@ pub async fn load_policy_console() -> Result<PolicyConsole, AppError> {
     gate.policy_console(&user).await
 }
 
-/// Adds a rule to the draft, or replaces the one named `original`. Refused fields come back
-/// with their messages (and nothing is changed); an empty list means it was saved.
+/// Adds a rule to the draft where `place` says (`auto`: before the first rule that would
+/// decide every call it matches; `last`; `before:<rule>`), or replaces the one named
+/// `original`. Refused fields come back with their messages (and nothing is changed); an
+/// empty list means it was saved.
 #[server(prefix = "/rpc", endpoint = "policy_rule")]
 pub async fn policy_rule(
     original: Option<String>,
+    place: Option<String>,
     form: RuleForm,
 ) -> Result<Vec<FieldError>, AppError> {
-    use crate::gate::policy_console::DraftEdit;
+    use crate::gate::policy_console::{DraftEdit, Place};
     let (user, gate) = admin().await?;
+    let place = Place::parse(place.as_deref().unwrap_or_default())?;
     let rule = match crate::policy::rule_form::read(&form) {
         Ok(rule) => rule,
         Err(errors) => return refused(errors),
@@ -41,6 +45,7 @@ pub async fn policy_rule(
             DraftEdit::Put {
                 original,
                 rule: Box::new(rule),
+                place,
             },
         )
         .await
