@@ -95,6 +95,49 @@ test("the TOML tab names the line and column of an error", async ({ page }) => {
   await expect(tab.getByLabel("Policy file")).toHaveValue(broken);
   await tab.getByRole("button", { name: "Apply to draft" }).click();
   await expect(tab.getByRole("alert")).toContainText(/^line 5, column \d+/);
+  // The line numbers beside the box mark the line the error names.
+  await expect(tab.locator(".gutter .error-line")).toHaveText("5");
+  await expect(tab.locator(".gutter span")).toHaveCount(6);
+});
+
+test("a new rule goes where it takes effect, and Try opens the dry run with a call it matches", async ({ page }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  const newRule = async (name: string, effect: string, tool: string, place?: string) => {
+    await page.goto("/policy?new=1#rule-form");
+    await hydrated(page);
+    const form = page.getByRole("form", { name: "New rule" });
+    await form.getByLabel("Name", { exact: true }).fill(name);
+    await form.getByLabel("Effect").selectOption(effect);
+    if (effect === "deny") await form.getByLabel("Deny message (to the agent)").fill("not exports");
+    await form.getByLabel("Tool (glob; empty: any)").fill(tool);
+    if (place) await form.getByLabel("Where it goes").selectOption(place);
+    await form.getByRole("button", { name: "Save to draft" }).click();
+    await expect(page.locator(`tr[data-rule="${name}"]`)).toBeVisible();
+  };
+  const order = async () => page.locator("table.rules tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-rule")));
+
+  await newRule("broad-exports", "deny", "export_*");
+  // Behind `broad-exports` it could never match: it goes before it.
+  await newRule("export-reports", "allow", "export_reports");
+  let rules = await order();
+  expect(rules.indexOf("export-reports")).toBe(rules.indexOf("broad-exports") - 1);
+  // Asked for last, it goes last (and the draft says it can never match).
+  await newRule("export-all", "allow", "export_all", "last");
+  rules = await order();
+  expect(rules[rules.length - 1]).toBe("export-all");
+  await expect(page.locator(".draft .warnings")).toContainText("export-all");
+
+  // Try: the dry run opens with a call the rule matches, and reaches it.
+  await page.getByRole("link", { name: "Try export-reports" }).click();
+  await hydrated(page);
+  const tryCall = page.locator(".try-call");
+  await expect(tryCall.getByLabel("Tool", { exact: true })).toHaveValue("export_reports");
+  await tryCall.getByRole("button", { name: "Try it" }).click();
+  await expect(tryCall.locator(".dry-run .outcome")).toContainText("by rule export-reports");
+  await expect(tryCall.locator(".dry-run li.decided")).toContainText("export-reports");
+
+  await page.getByRole("button", { name: "Discard draft" }).click();
+  await expect(page.locator('tr[data-rule="broad-exports"]')).toHaveCount(0);
 });
 
 test("an admin creates an agent, copies its key, and rotates it: the old key answers 401", async ({ page, request }) => {

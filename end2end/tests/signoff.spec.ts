@@ -45,6 +45,9 @@ test("three managers: the requester cannot approve, two others activate, revokin
   const agent = await Agent.create("ship-bot");
   const before = await agent.propose({ tool: "ship", args: { env: "staging-1" } });
   expect(before.status).toBe("pending");
+  // A call a person denied: the preview warns that the bypass would have let it through.
+  const refused = await agent.propose({ tool: "ship", args: { env: "staging-9" } });
+  asPerson(["calls", "deny", refused.id, "--user", "mo-anna", "--feedback", "not that one"], PASSWORD);
 
   const requester = await manager(browser, "mo-requester");
   const anna = await manager(browser, "mo-anna");
@@ -64,8 +67,9 @@ test("three managers: the requester cannot approve, two others activate, revokin
   await ask.getByLabel(/Agent \(glob/).fill("ship-*");
   await ask.getByLabel(/Argument conditions/).fill("/env=staging*");
   await ask.getByRole("button", { name: "Preview" }).click();
-  await expect(requester.locator(".preview")).toContainText("1 of the last");
+  await expect(requester.locator(".preview")).toContainText("2 of the last");
   await expect(requester.locator(".preview")).toContainText("ship-bot");
+  await expect(requester.locator(".preview .warning")).toContainText("1 of them was denied");
   await expect(ask.getByLabel("Tool (glob)")).toHaveValue("ship");
   await expect(ask.getByLabel(/Argument conditions/)).toHaveValue("/env=staging*");
   await ask.getByLabel(/For how long/).fill("1h");

@@ -48,6 +48,32 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Prose from doc comments, escaped, with each `backticked` span as code (a backtick
+/// without its pair stays as it is).
+pub fn prose(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    // An even number of parts means one backtick is unpaired: the last one.
+    let paired = if parts.len() % 2 == 0 {
+        parts.len() - 1
+    } else {
+        parts.len()
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i >= paired {
+            out.push('`');
+            out.push_str(&esc(part));
+        } else if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&esc(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
+}
+
 /// An anchor id made of `[A-Za-z0-9_-]` only.
 fn anchor(prefix: &str, name: &str) -> String {
     let mut id = String::from(prefix);
@@ -118,7 +144,7 @@ impl Renderer<'_> {
             esc(text(&doc["info"], "version").unwrap_or(""))
         );
         if let Some(d) = text(&doc["info"], "description") {
-            let _ = write!(h, "<p>{}</p>", esc(d));
+            let _ = write!(h, "<p>{}</p>", prose(d));
         }
         let _ = write!(
             h,
@@ -192,10 +218,10 @@ impl Renderer<'_> {
             esc(path)
         );
         if let Some(s) = text(op, "summary") {
-            let _ = write!(h, "<p>{}</p>", esc(s));
+            let _ = write!(h, "<p>{}</p>", prose(s));
         }
         if let Some(s) = text(op, "description") {
-            let _ = write!(h, "<p>{}</p>", esc(s));
+            let _ = write!(h, "<p>{}</p>", prose(s));
         }
         let secured = self.secured(op);
         if secured {
@@ -223,9 +249,11 @@ impl Renderer<'_> {
                     esc(text(p, "in").unwrap_or("")),
                     self.type_html(schema),
                     yes_no(p.get("required").and_then(Value::as_bool).unwrap_or(false)),
-                    esc(text(p, "description")
-                        .or_else(|| self.description(schema))
-                        .unwrap_or("")),
+                    prose(
+                        text(p, "description")
+                            .or_else(|| self.description(schema))
+                            .unwrap_or("")
+                    ),
                     self.limits_html(schema)
                 );
             }
@@ -242,7 +270,7 @@ impl Renderer<'_> {
                 if required { "" } else { " (optional)" }
             );
             if let Some(d) = text(body, "description") {
-                let _ = write!(h, "<p>{}</p>", esc(d));
+                let _ = write!(h, "<p>{}</p>", prose(d));
             }
             if let Some(content) = body.get("content").and_then(Value::as_object) {
                 for (ctype, media) in content {
@@ -263,7 +291,7 @@ impl Renderer<'_> {
                     h,
                     "<div class=\"api-response\"><p><code>{}</code> — {}</p>",
                     esc(code),
-                    esc(text(resp, "description").unwrap_or(""))
+                    prose(text(resp, "description").unwrap_or(""))
                 );
                 if let Some(content) = resp.get("content").and_then(Value::as_object) {
                     for (ctype, media) in content {
@@ -441,7 +469,7 @@ impl Renderer<'_> {
             esc(name)
         );
         if let Some(d) = text(schema, "description") {
-            let _ = write!(h, "<p>{}</p>", esc(d));
+            let _ = write!(h, "<p>{}</p>", prose(d));
         }
         let _ = write!(h, "<p>Type: {}</p>", self.type_html(schema));
         let limits = self.limits_html(schema);
@@ -471,7 +499,7 @@ impl Renderer<'_> {
                 for alt in alts {
                     h.push_str("<li>");
                     if let Some(d) = text(alt, "description") {
-                        let _ = write!(h, "<p>{}</p>", esc(d));
+                        let _ = write!(h, "<p>{}</p>", prose(d));
                     }
                     let _ = write!(h, "<p>{}</p>", self.type_html(alt));
                     if text(alt, "$ref").is_none() {
@@ -520,7 +548,7 @@ impl Renderer<'_> {
                 esc(&full),
                 self.type_html(prop),
                 yes_no(required.contains(&name.as_str())),
-                esc(self.description(prop).unwrap_or("")),
+                prose(self.description(prop).unwrap_or("")),
                 self.limits_html(prop)
             ));
             // Inline nested objects and arrays of them (a `$ref` links to its own section).
@@ -946,6 +974,21 @@ fn percent(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn prose_shows_backticks_as_code_and_escapes_the_rest() {
+        let cases = [
+            ("plain <b>", "plain &lt;b&gt;"),
+            ("use `POST /calls` now", "use <code>POST /calls</code> now"),
+            ("`a` and `b<`", "<code>a</code> and <code>b&lt;</code>"),
+            ("one ` alone", "one ` alone"),
+            ("`x` then `", "<code>x</code> then `"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(prose(input), want, "{input}");
+        }
+    }
 
     fn doc(v: Value) -> utoipa::openapi::OpenApi {
         serde_json::from_value(v).expect("a valid OpenAPI document")

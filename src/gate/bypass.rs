@@ -569,6 +569,32 @@ impl Gate {
         Ok(out)
     }
 
+    /// How many pending bypass requests `user` may sign off now (what Home counts; no
+    /// preview of what they would cover).
+    pub async fn bypasses_awaiting(&self, user: &UserView) -> Result<u32, AppError> {
+        let now_ms = to_millis(self.clock.now());
+        let mut n = 0;
+        for row in bypasses::open(&self.pool).await? {
+            if row.status != BypassStatus::Pending
+                || row
+                    .status
+                    .due(row.expires_at, row.ends_at, now_ms)
+                    .is_some()
+            {
+                continue;
+            }
+            if self
+                .page_of(row, user, Vec::new())
+                .await?
+                .cannot_review
+                .is_none()
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// The newest bypasses of any status, with the request form's limits.
     pub async fn list_bypasses(&self) -> Result<BypassList, AppError> {
         let now_ms = to_millis(self.clock.now());

@@ -65,30 +65,33 @@ impl Place {
     }
 }
 
-/// Where [`Place::Auto`] puts `rule` in `policy`: before the first enabled rule with an
-/// effect that matches every call it would (a glob tool counts when it matches the new
-/// rule's literal tool), else at the end.
+/// Where [`Place::Auto`] puts `rule` in `policy`: before the first rule that decides every
+/// call it would match, else at the end.
 pub fn auto_position(policy: &Policy, rule: &Rule) -> usize {
-    let literal = |t: &str| !t.contains(['*', '?', '[', '{', '\\']);
-    let decides_all = |earlier: &Rule| {
-        let (wide, narrow) = (&earlier.matcher, &rule.matcher);
-        let tool = match (&wide.tool, &narrow.tool) {
-            (None, _) => true,
-            (Some(w), Some(n)) if w == n => true,
-            (Some(w), Some(n)) if literal(n) => {
-                crate::policy::tool_name::ToolPattern::new(w).is_ok_and(|p| p.matches(n))
-            }
-            _ => false,
-        };
-        let mut rest = wide.clone();
-        rest.tool = narrow.tool.clone();
-        earlier.enabled && earlier.effect.is_some() && tool && covers(&rest, narrow)
-    };
     policy
         .rules
         .iter()
-        .position(decides_all)
+        .position(|earlier| decides_all(earlier, rule))
         .unwrap_or(policy.rules.len())
+}
+
+/// Whether `earlier`, placed before `later`, decides every call `later` would match (so
+/// `later` could never match): it is enabled, has an effect, and matches at least those
+/// calls — a tool glob counts when it matches `later`'s literal tool name.
+fn decides_all(earlier: &Rule, later: &Rule) -> bool {
+    let literal = |t: &str| !t.contains(['*', '?', '[', '{', '\\']);
+    let (wide, narrow) = (&earlier.matcher, &later.matcher);
+    let tool = match (&wide.tool, &narrow.tool) {
+        (None, _) => true,
+        (Some(w), Some(n)) if w == n => true,
+        (Some(w), Some(n)) if literal(n) => {
+            crate::policy::tool_name::ToolPattern::new(w).is_ok_and(|p| p.matches(n))
+        }
+        _ => false,
+    };
+    let mut rest = wide.clone();
+    rest.tool = narrow.tool.clone();
+    earlier.enabled && earlier.effect.is_some() && tool && covers(&rest, narrow)
 }
 
 /// A call to try against the draft.
@@ -148,10 +151,7 @@ fn draft_view(
 pub fn shadowed_rules(policy: &Policy) -> Vec<String> {
     let mut out = Vec::new();
     for (i, later) in policy.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
-        if let Some(earlier) = policy.rules[..i]
-            .iter()
-            .find(|e| e.enabled && e.effect.is_some() && covers(&e.matcher, &later.matcher))
-        {
+        if let Some(earlier) = policy.rules[..i].iter().find(|e| decides_all(e, later)) {
             out.push(format!(
                 "rule `{}` can never match: `{}` before it decides every call it would",
                 later.name, earlier.name

@@ -68,6 +68,9 @@ impl Gate {
                     Refusal::NotEligible { needs, .. } => {
                         format!("needs {} {needs}", article(needs.as_str()))
                     }
+                    Refusal::QualifiedAfter { .. } => "you qualified after it was asked".into(),
+                    Refusal::CoolingOff { .. } => "your password was reset: not yet".into(),
+                    Refusal::NotPending | Refusal::DeadlinePassed => "no longer open".into(),
                     other => other.to_string(),
                 });
                 let pointers = r.workflow().grant.map(|g| g.pointers).unwrap_or_default();
@@ -334,14 +337,10 @@ impl Gate {
             });
         }
         if user.role.includes(Role::Manager) {
-            let bypasses = self.pending_bypasses(user).await?;
+            let bypasses = self.bypasses_awaiting(user).await?;
             let changes = self.pending_changes(user).await?;
-            let open = bypasses
-                .iter()
-                .filter(|b| b.cannot_review.is_none())
-                .count()
-                + changes.iter().filter(|c| c.cannot_review.is_none()).count();
-            home.signoffs = Some(open as u32);
+            let open = changes.iter().filter(|c| c.cannot_review.is_none()).count();
+            home.signoffs = Some(bypasses + open as u32);
         }
         home.active_bypasses = self
             .list_bypasses()

@@ -465,3 +465,86 @@ async fn replay_counts_the_calls_a_draft_would_change() {
     );
     app.stop().await;
 }
+
+/// A new rule goes where it takes effect unless the form says otherwise: before the first
+/// rule that decides every call it matches (a glob tool counts), before a named rule, or
+/// last. The rule lines carry a call each rule matches (the console's "Try").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_rule_goes_where_it_takes_effect_unless_placed() {
+    let (app, admin, _) = setup().await;
+    let names = |console: &Value| -> Vec<String> {
+        console["draft"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let placed = |name: &str, tool: &str, effect: &str, place: Option<&str>| {
+        let mut fields = rule_form(name, tool, effect);
+        if effect == "deny" {
+            fields.push(("form[message]".into(), "no".into()));
+        }
+        if let Some(place) = place {
+            fields.push(("place".into(), place.into()));
+        }
+        fields
+    };
+    // Every deploy-ish call is decided by a broad rule put last.
+    put_rule(
+        &app,
+        &admin,
+        placed("all-deploys", "deploy*", "deny", Some("last")),
+    )
+    .await;
+    // A narrower one goes before it (where it takes effect), not after.
+    put_rule(
+        &app,
+        &admin,
+        placed("deploy-docs", "deploy_docs", "allow", None),
+    )
+    .await;
+    let console = ok(app.rpc(&admin, "policy_console", &[]).await).await;
+    assert_eq!(
+        names(&console),
+        ["no-wipe", "gate-deploy", "deploy-docs", "all-deploys"]
+    );
+    // Nothing covers it: last.
+    put_rule(
+        &app,
+        &admin,
+        placed("read-logs", "read_logs", "allow", Some("auto")),
+    )
+    .await;
+    // Before a named rule, as asked.
+    put_rule(
+        &app,
+        &admin,
+        placed("first", "x", "allow", Some("before:no-wipe")),
+    )
+    .await;
+    let console = ok(app.rpc(&admin, "policy_console", &[]).await).await;
+    assert_eq!(
+        names(&console),
+        [
+            "first",
+            "no-wipe",
+            "gate-deploy",
+            "deploy-docs",
+            "all-deploys",
+            "read-logs"
+        ]
+    );
+    let line = console["draft"]["rules"][3].clone();
+    assert_eq!(line["sample"]["tool"], "deploy_docs");
+    // A place that is not one is refused, and a rule that is not there is not found.
+    let form = placed("y", "y", "allow", Some("middle"));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, _, _) = error_of(app.rpc(&admin, "policy_rule", &form).await).await;
+    assert_eq!(status, 400);
+    let form = placed("y", "y", "allow", Some("before:nope"));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, _, _) = error_of(app.rpc(&admin, "policy_rule", &form).await).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

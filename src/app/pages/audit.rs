@@ -187,7 +187,7 @@ fn Events(data: AuditPageData, query: AuditQuery) -> impl IntoView {
             <a href=export("jsonl") download rel="external">"JSON Lines"</a>
         </p>
         {if data.items.is_empty() {
-            view! { <p class="empty">"No events match."</p> }.into_any()
+            view! { <p class="empty">"No events match: widen the time range or clear a filter."</p> }.into_any()
         } else {
             view! {
                 <crate::app::widgets::ScrollBox label="Audit events"><table class="audit-events">

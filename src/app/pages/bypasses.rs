@@ -139,7 +139,7 @@ fn Grants(list: Vec<GrantView>) -> impl IntoView {
     let ok = (done().as_deref() == Some(name_of::<GrantRevoke>()))
         .then(|| "Revoked: it approves nothing from now on.".to_string());
     let table = if list.is_empty() {
-        view! { <p class="empty">"No grants yet."</p> }.into_any()
+        view! { <p class="empty">"No grants yet. An approver gives one with an approval (“also approve identical calls”) where the rule allows it."</p> }.into_any()
     } else {
         view! {
             <crate::app::widgets::ScrollBox label="Grants, newest first"><table class="grant-list">
@@ -277,7 +277,7 @@ fn Bypasses(
         .into_iter()
         .partition(|b| matches!(b.status, BypassStatus::Pending | BypassStatus::Active));
     let open_view = if open.is_empty() {
-        view! { <li class="empty">"No bypass is active or waiting."</li> }.into_any()
+        view! { <li class="empty">"No bypass is active or waiting. Ask for one below when a known batch of gated calls should run without a person."</li> }.into_any()
     } else {
         open.into_iter()
             .map(|bypass| view! { <li class="card"><BypassSummary bypass now /></li> })

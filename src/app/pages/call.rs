@@ -590,9 +590,27 @@ fn DiffList(before: serde_json::Value, after: serde_json::Value) -> impl IntoVie
 }
 
 /// The action as a sentence: the tool in words, then the arguments that decide
-/// (`Drop table table events_2023_archive database analytics`), at most three.
+/// (`Drop table table events_2023_archive database analytics`), at most three; when no
+/// rule reads its arguments, the first two that are short plain values.
 fn headline(call: &CallView, deciding: &[String]) -> impl IntoView {
-    let args = deciding
+    let first_two: Vec<String> = match &call.args {
+        serde_json::Value::Object(map) if deciding.is_empty() => map
+            .iter()
+            .filter(|(_, v)| {
+                v.as_str()
+                    .map_or(v.is_number() || v.is_boolean(), |s| s.chars().count() <= 48)
+            })
+            .take(2)
+            .map(|(k, _)| k.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let keys = if deciding.is_empty() {
+        &first_two[..]
+    } else {
+        deciding
+    };
+    let args = keys
         .iter()
         .filter_map(|k| match call.args.get(k) {
             Some(v) if !v.is_object() && !v.is_array() => Some((

@@ -136,7 +136,7 @@ fn History(data: HistoryData) -> impl IntoView {
                 <ul><li><a href="/history">"all"</a></li>{statuses}</ul>
             </nav>
             {if data.items.is_empty() {
-                view! { <p class="empty">"No calls here yet."</p> }.into_any()
+                view! { <p class="empty">"No calls here yet. Every call an agent proposes lands here once it is decided; clear the filters to see them all."</p> }.into_any()
             } else {
                 view! {
                     <crate::app::widgets::ScrollBox label="Decided calls"><table>

@@ -151,7 +151,7 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
     };
     let (n_mine, n_others) = (mine.len(), others.len());
     let list = if count == 0 {
-        view! { <p class="empty">"Nothing is waiting for a decision."</p> }.into_any()
+        view! { <p class="empty">"Nothing is waiting for a decision. Calls a policy rule gates appear here as agents propose them, without a reload."</p> }.into_any()
     } else if !may_decide {
         view! { <ol class="call-list" aria-label="Pending calls">{rows(mine, 0, grouped, now, false)}</ol> }
             .into_any()
@@ -160,7 +160,7 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
             <section aria-labelledby="waiting-on-you">
                 <h2 id="waiting-on-you" class="list-head">"Waiting on you " <span class="count">{n_mine}</span></h2>
                 {if n_mine == 0 {
-                    view! { <p class="empty">"Nothing is waiting on you."</p> }.into_any()
+                    view! { <p class="empty">"Nothing is waiting on you: the calls below wait on others."</p> }.into_any()
                 } else {
                     view! { <ol class="call-list" aria-label="Waiting on you">{rows(mine, 0, grouped, now, true)}</ol> }.into_any()
                 }}
@@ -746,7 +746,14 @@ fn Filters(counts: Vec<FilterCount>) -> impl IntoView {
             </nav>
         }
     };
-    view! { <div class="filters">{group("agent", "agent")} {group("tool", "tool")} {group("risk", "risk")}</div> }
+    // One bar: on a phone a sheet that opens (a `<details>`, no script); on a wider screen
+    // always open (the stylesheet shows its content and hides the summary).
+    view! {
+        <details class="filter-bar">
+            <summary>"Filter by agent, tool or risk"</summary>
+            <div class="filters">{group("agent", "agent")} {group("tool", "tool")} {group("risk", "risk")}</div>
+        </details>
+    }
 }
 
 /// Percent-encodes a query value.

@@ -202,7 +202,7 @@ fn Queue(queue: ReviewQueue) -> impl IntoView {
     view! {
         <section class="reviews-page" data-live="reviews">
             <h1>"Waiting for sign-off " <span class="count">{total}</span></h1>
-            {(total == 0).then(|| view! { <p class="empty">"Nothing is waiting for managers."</p> })}
+            {(total == 0).then(|| view! { <p class="empty">"Nothing is waiting for managers. Bypass requests and policy changes that loosen a gate appear here, live."</p> })}
             <ol class="signoff-list" aria-label="Waiting for sign-off">{bypasses}{changes}</ol>
         </section>
         <Countdowns server_now_ms />
@@ -243,7 +243,11 @@ fn Change(
             let calls = g
                 .calls
                 .iter()
-                .map(|call| view! { <li><a href=format!("/calls/{}", call.id)>{call.before.clone()} " → " {call.after.clone()}</a></li> })
+                .map(|call| {
+                    // Each link names its call: the same change reads the same for every call.
+                    let tail = &call.id[call.id.len().saturating_sub(6)..];
+                    view! { <li><a href=format!("/calls/{}", call.id)>"call …" {tail.to_string()}</a> ": " {call.before.clone()} " → " {call.after.clone()}</li> }
+                })
                 .collect_view();
             view! {
                 <li><span class="agent">{g.agent.clone()}</span> " → " <strong class="tool">{g.tool.clone()}</strong>
