@@ -53,7 +53,7 @@ pub fn esc(s: &str) -> String {
 pub fn prose(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
     // An even number of parts means one backtick is unpaired: the last one.
-    let paired = if parts.len() % 2 == 0 {
+    let paired = if parts.len().is_multiple_of(2) {
         parts.len() - 1
     } else {
         parts.len()

@@ -464,7 +464,9 @@ mod tests {
             "body": "Hello", "cc": "x@y", "subject": "Hi", "to": "ceo@corp.example", "workspace": "prod-eu"
         });
         let decides = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
-        let cases: [(&[&str], usize, &[(&str, bool)]); 4] = [
+        // (deciding keys, how many, what comes out: key and whether it decides)
+        type Case<'a> = (&'a [&'a str], usize, &'a [(&'a str, bool)]);
+        let cases: [Case; 4] = [
             (
                 &["to", "workspace"],
                 3,
