@@ -5,8 +5,13 @@ use serde::{Deserialize, Serialize};
 /// What needs one person now, by what their role lets them do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HomeData {
+    /// Pending calls, whoever may decide them.
+    pub pending: u32,
     /// Pending calls this person may decide now (approvers and above).
     pub waiting: u32,
+    /// More pending calls were not looked through: `waiting` is at least this many.
+    #[serde(default)]
+    pub waiting_more: bool,
     /// The one of them with the soonest deadline.
     pub soonest: Option<SoonestCall>,
     /// How many of them were escalated to this person's role or group.

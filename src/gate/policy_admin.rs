@@ -239,8 +239,17 @@ impl Gate {
                 "the comment is longer than {MAX_COMMENT} characters"
             )));
         }
+        if save.comment.chars().any(|c| {
+            (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+                || crate::domain::signoff::is_bidi_control(c)
+        }) {
+            return Err(AppError::Invalid(
+                "the comment must not contain control or text-direction characters".into(),
+            ));
+        }
         let compiled =
             CompiledPolicy::compile(&save.policy).map_err(|e| AppError::Invalid(e.to_string()))?;
+        crate::policy::printable(&save.policy).map_err(AppError::Invalid)?;
         // A stale base is the first thing to hear about (the write checks it again).
         let mut conn = self.pool.acquire().await?;
         if let Some(conflict) = conflict(&mut conn, save.base).await? {

@@ -22,6 +22,10 @@ use crate::store::reviews;
 pub const INBOX_LIMIT: i64 = 100;
 /// Calls per history page.
 pub const HISTORY_PAGE: i64 = 25;
+/// Pending calls read at once when looking for those waiting on one person.
+const WAITING_PAGE: i64 = 100;
+/// Most pending calls looked through for one person (Home's count, the next call).
+pub const WAITING_SCAN: usize = 2_000;
 
 impl Gate {
     /// Pending calls matching `filter`, soonest deadline first, with counts per filter value;
@@ -36,10 +40,42 @@ impl Gate {
         let rows = calls::pending_filtered(&self.pool, filter, INBOX_LIMIT).await?;
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let decisions = reviews::of_calls(&self.pool, &ids).await?;
+        let items = self.items(&rows, &decisions, viewer, now);
+        let counts = calls::pending_counts(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(dimension, value, count)| FilterCount {
+                dimension,
+                value,
+                count,
+            })
+            .collect();
+        let total = calls::pending_total(&self.pool, filter).await?;
+        Ok(InboxData {
+            reasons: self.denial_reasons().await?.reasons,
+            items,
+            total,
+            counts,
+            now_ms,
+            may_decide: false,
+            after: None,
+        })
+    }
+
+    /// Inbox rows for `rows` (their reviews in `decisions`), leaving out calls whose
+    /// deadline has passed; for `viewer`, which are theirs to decide now and why the others
+    /// are not.
+    fn items(
+        &self,
+        rows: &[calls::CallRow],
+        decisions: &std::collections::HashMap<String, Vec<reviews::ReviewRow>>,
+        viewer: Option<&UserView>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<InboxItem> {
+        let now_ms = to_millis(now);
         let policy = self.policy();
         let finder = PatternFinder::new(policy.policy());
-        let items = rows
-            .iter()
+        rows.iter()
             .filter(|r| super::lifecycle::is_due(r, now).is_none())
             .map(|r| {
                 let reviewed = decisions.get(&r.id).map_or(&[][..], Vec::as_slice);
@@ -52,27 +88,10 @@ impl Gate {
                         .unwrap_or(Some(Refusal::NotPending))
                 });
                 let mine = matches!(refusal, Some(None));
-                let refusal = refusal.flatten();
                 let required = r.approvals_required.unwrap_or(1) as u32;
-                let waiting_on = refusal.as_ref().map(|refusal| match refusal {
-                    Refusal::DuplicateReviewer => {
-                        let more = required.saturating_sub(view.approvals).max(1);
-                        format!("you approved it · {more} more needed")
-                    }
-                    Refusal::NotEligible { .. } | Refusal::NotInGroup { .. }
-                        if view.escalated.is_some() =>
-                    {
-                        let to = view.escalated.as_ref().map_or("", |e| e.to_text.as_str());
-                        format!("escalated to {to}")
-                    }
-                    Refusal::NotEligible { needs, .. } => {
-                        format!("needs {} {needs}", article(needs.as_str()))
-                    }
-                    Refusal::QualifiedAfter { .. } => "you qualified after it was asked".into(),
-                    Refusal::CoolingOff { .. } => "your password was reset: not yet".into(),
-                    Refusal::NotPending | Refusal::DeadlinePassed => "no longer open".into(),
-                    other => other.to_string(),
-                });
+                let waiting_on = refusal
+                    .flatten()
+                    .map(|refusal| waiting_on(&refusal, required, &view));
                 let pointers = r.workflow().grant.map(|g| g.pointers).unwrap_or_default();
                 let hash = view
                     .candidate
@@ -96,30 +115,55 @@ impl Gate {
                     waiting_on,
                     risk: view.risk,
                     approvals: view.approvals,
-                    approvals_required: r.approvals_required.unwrap_or(1) as u32,
+                    approvals_required: required,
                     deadline_ms: r.deadline.unwrap_or(0),
                 }
             })
-            .collect();
-        let counts = calls::pending_counts(&self.pool)
-            .await?
-            .into_iter()
-            .map(|(dimension, value, count)| FilterCount {
-                dimension,
-                value,
-                count,
-            })
-            .collect();
-        let total = calls::pending_total(&self.pool, filter).await?;
-        Ok(InboxData {
-            reasons: self.denial_reasons().await?.reasons,
-            items,
-            total,
-            counts,
-            now_ms,
-            may_decide: false,
-            after: None,
-        })
+            .collect()
+    }
+
+    /// The pending calls `user` may decide now, soonest deadline first, other than `skip`:
+    /// the whole queue read a page at a time (not only the inbox's first page), until
+    /// `enough` are found or [`WAITING_SCAN`] calls were looked at. `true` with them when
+    /// every pending call was looked at.
+    async fn waiting_on(
+        &self,
+        user: &UserView,
+        enough: usize,
+        skip: Option<&str>,
+    ) -> Result<(Vec<InboxItem>, bool), AppError> {
+        let now = self.clock.now();
+        let mut found = Vec::new();
+        let mut cursor = None;
+        let mut looked = 0;
+        loop {
+            let rows = calls::pending_after(&self.pool, cursor.as_ref(), WAITING_PAGE).await?;
+            let Some(last) = rows.last() else {
+                return Ok((found, true));
+            };
+            cursor = Some(calls::PendingCursor {
+                deadline: last.deadline.unwrap_or(0),
+                created_at: last.created_at,
+                id: last.id.clone(),
+            });
+            looked += rows.len();
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let decisions = reviews::of_calls(&self.pool, &ids).await?;
+            for item in self.items(&rows, &decisions, Some(user), now) {
+                if item.mine && Some(item.id.as_str()) != skip {
+                    found.push(item);
+                    if found.len() >= enough {
+                        return Ok((found, false));
+                    }
+                }
+            }
+            if rows.len() < WAITING_PAGE as usize {
+                return Ok((found, true));
+            }
+            if looked >= WAITING_SCAN {
+                return Ok((found, false));
+            }
+        }
     }
 
     /// Everything the decision card shows, for `user`; whether they may decide is the
@@ -324,10 +368,11 @@ impl Gate {
             now_ms,
             ..HomeData::default()
         };
+        home.pending = calls::pending_total(&self.pool, &ListFilter::default()).await? as u32;
         if user.role.includes(Role::Approver) {
-            let inbox = self.inbox(&ListFilter::default(), Some(user)).await?;
-            let mine: Vec<&InboxItem> = inbox.items.iter().filter(|i| i.mine).collect();
+            let (mine, all_looked_at) = self.waiting_on(user, WAITING_SCAN, None).await?;
             home.waiting = mine.len() as u32;
+            home.waiting_more = !all_looked_at;
             home.escalated = mine.iter().filter(|i| i.escalated_to.is_some()).count() as u32;
             home.soonest = mine.first().map(|i| SoonestCall {
                 id: i.id.clone(),
@@ -371,12 +416,8 @@ impl Gate {
 
     /// The pending call `user` may decide next, other than `after`: the soonest deadline.
     pub async fn next_for(&self, user: &UserView, after: &str) -> Result<Option<String>, AppError> {
-        let inbox = self.inbox(&ListFilter::default(), Some(user)).await?;
-        Ok(inbox
-            .items
-            .into_iter()
-            .find(|item| item.mine && item.id != after)
-            .map(|item| item.id))
+        let (found, _) = self.waiting_on(user, 1, Some(after)).await?;
+        Ok(found.into_iter().next().map(|item| item.id))
     }
 
     /// One page of calls that are no longer pending, newest first, from where `page` starts.
@@ -446,6 +487,27 @@ impl Gate {
 
 /// What a pending call still needs, in words: "1 more approval of version 2 from a
 /// manager or above, typing `deploy api`".
+/// Why a call waits on others rather than on the person looking, in words.
+fn waiting_on(refusal: &Refusal, required: u32, view: &crate::domain::call::CallView) -> String {
+    match refusal {
+        Refusal::DuplicateReviewer => {
+            let more = required.saturating_sub(view.approvals).max(1);
+            format!("you approved it · {more} more needed")
+        }
+        Refusal::NotEligible { .. } | Refusal::NotInGroup { .. } if view.escalated.is_some() => {
+            let to = view.escalated.as_ref().map_or("", |e| e.to_text.as_str());
+            format!("escalated to {to}")
+        }
+        Refusal::NotEligible { needs, .. } => format!("needs {} {needs}", article(needs.as_str())),
+        Refusal::QualifiedAfter { .. } => {
+            "only people who qualified before it was asked may decide".into()
+        }
+        Refusal::CoolingOff { .. } => "your password was reset: not yet".into(),
+        Refusal::NotPending | Refusal::DeadlinePassed => "no longer open".into(),
+        other => other.to_string(),
+    }
+}
+
 fn still_needed(requirements: &Requirements, approvals: u32, candidate: u32) -> String {
     let more = requirements.approvals.saturating_sub(approvals).max(1);
     let noun = if more == 1 { "approval" } else { "approvals" };

@@ -18,6 +18,8 @@ pub const MAX_DEADLINE_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 /// Longest regex, in characters.
 pub const MAX_REGEX_CHARS: usize = 1000;
+/// Largest compiled regex, in bytes (the regex crate's size limit; its default is 10 MiB).
+pub const MAX_REGEX_PROGRAM: usize = 64 * 1024;
 /// Longest rule name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
@@ -156,6 +158,35 @@ impl CompiledPolicy {
     }
 }
 
+/// Rule names and descriptions are printed in terminals and sentences: no control or
+/// text-direction character may rewrite what is printed around them (a description may
+/// hold line breaks and tabs). Checked when a policy is saved, not when a stored one is
+/// loaded, so a version saved before this check still starts.
+pub fn printable(policy: &Policy) -> Result<(), String> {
+    let hidden = |c: char| c.is_control() || crate::domain::signoff::is_bidi_control(c);
+    for (i, rule) in policy.rules.iter().enumerate() {
+        if rule.name.chars().any(hidden) {
+            return Err(format!(
+                "rule {}: a rule's name must not contain control or text-direction characters",
+                i + 1
+            ));
+        }
+        let description = rule.description.as_deref().unwrap_or_default();
+        if description
+            .chars()
+            .any(|c| hidden(c) && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(format!(
+                "rule {} (`{}`): a rule's description must not contain control or \
+                 text-direction characters",
+                i + 1,
+                rule.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn compile_rule(rule: &Rule) -> Result<CompiledRule, String> {
     let name_chars = rule.name.chars().count();
     if rule.name.trim().is_empty() || name_chars > MAX_NAME_CHARS {
@@ -267,8 +298,13 @@ pub(super) fn compile_condition(c: &ArgCondition) -> Result<CompiledCondition, S
                     "the regex is longer than {MAX_REGEX_CHARS} characters"
                 ));
             }
+            // A small compiled size: a pattern like `(?:a{100}){100}` is refused here
+            // instead of costing seconds per argument it is matched against.
             Test::Regex(
-                regex::Regex::new(&source)
+                regex::RegexBuilder::new(&source)
+                    .size_limit(MAX_REGEX_PROGRAM)
+                    .dfa_size_limit(4 * MAX_REGEX_PROGRAM)
+                    .build()
                     .map_err(|e| format!("invalid regex `{source}`: {}", one_line(&e)))?,
             )
         }

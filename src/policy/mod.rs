@@ -25,8 +25,8 @@ pub mod tool_name;
 mod tests;
 
 pub use compile::{
-    CompiledPolicy, PolicyError, MAX_APPROVALS, MAX_DEADLINE_SECS, MAX_GRANT_SECS, MAX_NAME_CHARS,
-    MAX_REGEX_CHARS, MAX_TTL_SECS,
+    printable, CompiledPolicy, PolicyError, MAX_APPROVALS, MAX_DEADLINE_SECS, MAX_GRANT_SECS,
+    MAX_NAME_CHARS, MAX_REGEX_CHARS, MAX_TTL_SECS,
 };
 pub use confirm::MAX_CONFIRM_CHARS;
 pub use default::default_policy;

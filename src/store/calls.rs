@@ -784,6 +784,45 @@ pub async fn pending_of_agent(
     .await
 }
 
+/// Where a walk through the pending calls got to: the last call read, as the order sorts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCursor {
+    pub deadline: i64,
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// The next `limit` pending calls after `after` in deadline order (then creation, then id):
+/// the whole queue a page at a time, for what one person may decide.
+pub async fn pending_after(
+    db: impl Executor<'_>,
+    after: Option<&PendingCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<CallRow>> {
+    const ORDER: &str = " ORDER BY c.deadline, c.created_at, c.id LIMIT ?";
+    match after {
+        None => {
+            let sql = super::numbered(&format!("{SELECT} WHERE c.status = 'pending'{ORDER}"));
+            sqlx::query_as(&sql).bind(limit).fetch_all(db).await
+        }
+        Some(at) => {
+            let sql = super::numbered(&format!(
+                "{SELECT} WHERE c.status = 'pending' AND (c.deadline > ? OR (c.deadline = ? \
+                 AND (c.created_at > ? OR (c.created_at = ? AND c.id > ?)))){ORDER}"
+            ));
+            sqlx::query_as(&sql)
+                .bind(at.deadline)
+                .bind(at.deadline)
+                .bind(at.created_at)
+                .bind(at.created_at)
+                .bind(at.id.clone())
+                .bind(limit)
+                .fetch_all(db)
+                .await
+        }
+    }
+}
+
 /// Whether any agent has proposed a call yet.
 pub async fn any_call(db: impl Executor<'_>) -> sqlx::Result<bool> {
     // `COUNT(*)` is a 64-bit integer on both backends (a bare `1` is 32-bit on PostgreSQL).

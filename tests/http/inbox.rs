@@ -420,6 +420,7 @@ async fn a_decision_goes_on_to_the_next_call_waiting_on_me_then_to_the_inbox() {
     assert_eq!(inbox["items"][0]["mine"], false);
     assert_eq!(inbox["items"][0]["waiting_on"], "needs an approver");
     let home: Value = app.rpc(&val, "home", &[]).await.json().await.unwrap();
+    assert_eq!(home["pending"], 1, "what waits on the approvers");
     assert_eq!(home["waiting"], 0);
     assert_eq!(home["soonest"], Value::Null);
 
@@ -432,5 +433,60 @@ async fn a_decision_goes_on_to_the_next_call_waiting_on_me_then_to_the_inbox() {
         Value::Null,
         "an agent, approvers and calls exist"
     );
+    app.stop().await;
+}
+
+/// Home's count and the triage loop's next call look through every pending call, not only
+/// the inbox's first page: 110 calls ann may not decide, due sooner, do not hide the one
+/// she may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_waits_on_me_is_found_behind_a_page_of_calls_that_do_not() {
+    let app = TestApp::spawn().await;
+    app.policy(json!({
+        "default_effect": { "kind": "allow" },
+        "rules": [
+            { "name": "managers", "match": { "tool": "scale" },
+              "effect": { "kind": "gate", "approver_role": "manager", "deadline_secs": 60 } },
+            { "name": "approvers", "match": { "tool": "restart" },
+              "effect": { "kind": "gate", "deadline_secs": 600 } }
+        ]
+    }))
+    .await;
+    // Two agents: each stays under the per-agent pending cap.
+    let (key, _) = app.agent("bot").await;
+    let (other, _) = app.agent("bot-2").await;
+    let mut first = String::new();
+    for n in 0..110 {
+        let by = if n % 2 == 0 { &key } else { &other };
+        let p = app
+            .propose_ok(
+                by,
+                json!({ "session": "s", "tool": "scale", "args": { "n": n } }),
+            )
+            .await;
+        if n == 0 {
+            first = p["id"].as_str().unwrap().to_string();
+        }
+    }
+    let mine = app
+        .propose_ok(
+            &key,
+            json!({ "session": "s", "tool": "restart", "args": { "host": "a" } }),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ann = app.person("ann", Role::Approver).await;
+    assert_eq!(
+        app.gate().next_for(&ann, &first).await.unwrap(),
+        Some(mine.clone())
+    );
+    let home = app.gate().home(&ann).await.unwrap();
+    assert_eq!((home.waiting, home.waiting_more), (1, false));
+    assert_eq!(home.soonest.map(|s| s.id), Some(mine.clone()));
+    assert_eq!(home.pending, 111);
+    // Nothing else: no next call after it.
+    assert_eq!(app.gate().next_for(&ann, &mine).await.unwrap(), None);
     app.stop().await;
 }

@@ -277,7 +277,8 @@ fn Bypasses(
         .into_iter()
         .partition(|b| matches!(b.status, BypassStatus::Pending | BypassStatus::Active));
     let open_view = if open.is_empty() {
-        view! { <li class="empty">"No bypass is active or waiting. Ask for one below when a known batch of gated calls should run without a person."</li> }.into_any()
+        view! { <li class="empty">"No bypass is active or waiting."
+            {may_ask.then_some(" Ask for one below when a known batch of gated calls should run without a person.")}</li> }.into_any()
     } else {
         open.into_iter()
             .map(|bypass| view! { <li class="card"><BypassSummary bypass now /></li> })

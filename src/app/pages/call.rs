@@ -628,14 +628,15 @@ fn headline(call: &CallView, deciding: &[String]) -> impl IntoView {
 }
 
 /// What the person's decision on the call before did (the triage loop brought them here),
-/// with a link to it; `next`: this page is the next call waiting on them.
+/// with a link to it; `next`: this page is the next call waiting on them (else the inbox).
 #[component]
 pub fn AfterNote(note: Option<DecidedNote>, next: bool) -> impl IntoView {
     note.map(|n| {
+        // On the inbox nothing more is said: its list says what still waits.
         let then = if next {
             " This is the next call waiting on you."
         } else {
-            " Nothing else is waiting on you."
+            ""
         };
         view! {
             <p class="ok form-notice decided-note" role="status">

@@ -1,8 +1,8 @@
 //! The signed-in home page: what needs you now (by your role), then who you are and
 //! sign-out.
 
+use crate::app::session::use_session;
 use crate::app::widgets::{Countdown, Countdowns, Time};
-use crate::app::{nav::SignOutButton, session::use_session};
 use crate::domain::home::HomeData;
 use crate::domain::inbox::tool_label;
 use crate::domain::{AppError, UserView};
@@ -67,7 +67,7 @@ fn Home(user: UserView) -> impl IntoView {
                 <dt>"Account created"</dt>
                 <dd><Time at=user.created_at.clone() /></dd>
             </dl>
-            <SignOutButton />
+            <p class="hint"><a href="/account">"Your account"</a>": change your password."</p>
         </section>
     }
 }
@@ -77,11 +77,27 @@ fn NeedsMe(home: HomeData, user: UserView) -> impl IntoView {
     use crate::domain::Role;
     let now = Signal::stored(home.now_ms);
     let approver = user.role.includes(Role::Approver);
+    // Someone who only looks: what waits on the people who decide.
+    let looking = (!approver).then(|| {
+        let n = home.pending;
+        view! {
+            <li class="need">
+                <h2>"Calls"</h2>
+                {if n == 0 {
+                    view! { <p class="need-main quiet">"No call is waiting for a decision."</p> }.into_any()
+                } else {
+                    view! { <p class="need-main"><a href="/inbox">{n} {if n == 1 { " call waits" } else { " calls wait" }} " on approvers"</a></p> }.into_any()
+                }}
+                <p class="hint">"You can look at every call; deciding needs the approver role."</p>
+            </li>
+        }
+    });
     let calls = approver.then(|| {
         let line = match &home.soonest {
             Some(s) => view! {
                 <p class="need-main">
-                    <a href="/inbox" class="need-count">{home.waiting} {if home.waiting == 1 { " call waits" } else { " calls wait" }} " on you"</a>
+                    <a href="/inbox" class="need-count">{home.waiting} {home.waiting_more.then_some("+")}
+                        {if home.waiting == 1 && !home.waiting_more { " call waits" } else { " calls wait" }} " on you"</a>
                 </p>
                 <p>"Soonest: " <a href=format!("/calls/{}", s.id)><strong>{tool_label(&s.tool)}</strong> " from " {s.agent.clone()}</a>
                     " · " <Countdown deadline_ms=s.deadline_ms now /> " left"</p>
@@ -89,7 +105,7 @@ fn NeedsMe(home: HomeData, user: UserView) -> impl IntoView {
             }
             .into_any(),
             None => view! {
-                <p class="need-main">"No call waits on you."</p>
+                <p class="need-main quiet">"No call waits on you."</p>
                 <p class="hint">"New calls appear in the " <a href="/inbox">"inbox"</a> " as agents propose them."</p>
             }
             .into_any(),
@@ -109,7 +125,7 @@ fn NeedsMe(home: HomeData, user: UserView) -> impl IntoView {
             <li class="need">
                 <h2>"Sign-offs"</h2>
                 {if n == 0 {
-                    view! { <p class="need-main">"No bypass or policy change waits on you."</p> }.into_any()
+                    view! { <p class="need-main quiet">"No bypass or policy change waits on you."</p> }.into_any()
                 } else {
                     view! { <p class="need-main"><a href="/reviews" class="need-count">{n} {if n == 1 { " sign-off waits" } else { " sign-offs wait" }} " on you"</a></p> }.into_any()
                 }}
@@ -121,7 +137,7 @@ fn NeedsMe(home: HomeData, user: UserView) -> impl IntoView {
         <li class="need">
             <h2>"Approving without a person"</h2>
             {if b == 0 && g == 0 {
-                view! { <p class="need-main">"Nothing: every gated call waits for a person."</p> }.into_any()
+                view! { <p class="need-main quiet">"Nothing: every gated call waits for a person."</p> }.into_any()
             } else {
                 view! {
                     <p class="need-main"><a href="/bypasses">
@@ -150,7 +166,7 @@ fn NeedsMe(home: HomeData, user: UserView) -> impl IntoView {
     view! {
         <section class="card needs" aria-labelledby="needs-title">
             <h1 id="needs-title">"What needs you now"</h1>
-            <ul class="needs-list">{calls}{signoffs}{active}</ul>
+            <ul class="needs-list">{looking}{calls}{signoffs}{active}</ul>
         </section>
         {setup}
     }

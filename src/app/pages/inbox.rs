@@ -153,8 +153,19 @@ fn Inbox(data: InboxData, filter: InboxQuery) -> impl IntoView {
     let list = if count == 0 {
         view! { <p class="empty">"Nothing is waiting for a decision. Calls a policy rule gates appear here as agents propose them, without a reload."</p> }.into_any()
     } else if !may_decide {
-        view! { <ol class="call-list" aria-label="Pending calls">{rows(mine, 0, grouped, now, false)}</ol> }
-            .into_any()
+        // Someone who only looks: one line says why, not a tag on every row.
+        let items = mine
+            .into_iter()
+            .map(|item| InboxItem {
+                waiting_on: None,
+                ..item
+            })
+            .collect();
+        view! {
+            <p class="hint">"You can look at these calls; deciding them needs the approver role."</p>
+            <ol class="call-list" aria-label="Pending calls">{rows(items, 0, grouped, now, false)}</ol>
+        }
+        .into_any()
     } else {
         view! {
             <section aria-labelledby="waiting-on-you">

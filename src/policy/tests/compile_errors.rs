@@ -40,6 +40,7 @@ fn invalid_rules_are_refused_with_their_index_and_name() {
         ("pointer bad escape", arg(json!({ "pointer": "/a~2", "op": "exists" })), "followed by 0 or 1"),
         ("bad regex", arg(json!({ "pointer": "/e", "op": "regex", "value": "(" })), "invalid regex `(`"),
         ("long regex", arg(json!({ "pointer": "/e", "op": "regex", "value": long_regex })), "longer than 1000"),
+        ("regex too big once compiled", arg(json!({ "pointer": "/e", "op": "regex", "value": "(?:a{100}){100}" })), "size limit"),
         ("regex needs a string", arg(json!({ "pointer": "/e", "op": "regex", "value": 1 })), "`regex` needs a string"),
         ("glob needs a string", arg(json!({ "pointer": "/e", "op": "glob", "value": ["a"] })), "`glob` needs a string"),
         ("glob operand invalid", arg(json!({ "pointer": "/e", "op": "glob", "value": "{a" })), "invalid glob"),
@@ -149,4 +150,40 @@ fn error_display() {
         message: "invalid regex".into(),
     };
     assert_eq!(err.to_string(), "rule 12 \"deploy-prod\": invalid regex");
+}
+
+#[test]
+fn names_and_descriptions_that_rewrite_a_terminal_are_refused_when_saved() {
+    let cases = [
+        (
+            json!({ "name": "ok\u{1b}[2K" }),
+            Some("name must not contain control"),
+        ),
+        (
+            json!({ "name": "a\u{202E}b" }),
+            Some("name must not contain control"),
+        ),
+        (
+            json!({ "name": "line\nbreak" }),
+            Some("name must not contain control"),
+        ),
+        (
+            json!({ "description": "fine\u{1b}[8m" }),
+            Some("description must not contain control"),
+        ),
+        (json!({ "description": "two\nlines\tand a tab" }), None),
+        (json!({ "name": "plain-name" }), None),
+    ];
+    for (patch, want) in cases {
+        let policy: crate::domain::policy::Policy = serde_json::from_value(json!({
+            "default_effect": { "kind": "allow" },
+            "rules": [rule(patch.clone())]
+        }))
+        .unwrap();
+        match (crate::policy::printable(&policy), want) {
+            (Ok(()), None) => {}
+            (Err(e), Some(text)) => assert!(e.contains(text), "{patch}: {e}"),
+            (got, want) => panic!("{patch}: {got:?}, wanted {want:?}"),
+        }
+    }
 }
