@@ -134,6 +134,8 @@ fn Layout() -> impl IntoView {
             <Routes fallback=|| view! { <pages::not_found::NotFound /> }>
                 <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/auth/continue") view=pages::login::ContinuePage ssr=SsrMode::Async />
+                <Route path=path!("/signed-out") view=pages::login::SignedOutPage ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/people") view=pages::people::PeoplePage ssr=SsrMode::Async />
                 <Route path=path!("/policy") view=pages::policy::PolicyPage ssr=SsrMode::Async />

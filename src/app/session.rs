@@ -1,6 +1,6 @@
 //! Who is signed in: the server functions for the session and the context pages read it from.
 
-use crate::domain::{AppError, UserView};
+use crate::domain::{sign_in::SignInChoices, AppError, UserView};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -27,6 +27,7 @@ pub async fn sign_in(username: String, password: String) -> Result<(), AppError>
         &state.pool,
         state.clock.as_ref(),
         &state.limiter,
+        &state.settings.passwords,
         state.settings.session_ttl,
         &username,
         &password,
@@ -43,16 +44,42 @@ pub async fn sign_in(username: String, password: String) -> Result<(), AppError>
     Ok(())
 }
 
-/// Ends the session and goes to the sign-in page.
+/// The ways to sign in: the OpenID provider's button, and whether passwords are for all.
+#[server(prefix = "/rpc", endpoint = "sign_in_options")]
+pub async fn sign_in_options() -> Result<SignInChoices, AppError> {
+    let state = guard::state()?;
+    Ok(SignInChoices {
+        provider: state.oidc.as_ref().map(|o| o.config.label.clone()),
+        passwords_for_all: state.settings.passwords == service::Passwords::Everyone,
+    })
+}
+
+/// Ends the session and goes to the sign-in page — by way of `/signed-out`, which ends the
+/// provider's session too, for an account of the OpenID provider.
 #[server(prefix = "/rpc", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     let state = guard::state()?;
+    let user = guard::current_user().await?;
     if let Some(token) = guard::request_token() {
         service::sign_out(&state.pool, &token).await?;
     }
     append_cookie(&token::clear_cookie(state.settings.secure_cookies));
-    leptos_axum::redirect("/login");
+    let provider = state.oidc.is_some() && user.is_some_and(|u| u.oidc_subject.is_some());
+    leptos_axum::redirect(if provider { "/signed-out" } else { "/login" });
     Ok(())
+}
+
+/// Where to end the session at the OpenID provider, with its label, if it offers that.
+#[server(prefix = "/rpc", endpoint = "provider_sign_out")]
+pub async fn provider_sign_out() -> Result<Option<(String, String)>, AppError> {
+    let state = guard::state()?;
+    let Some(oidc) = state.oidc.clone() else {
+        return Ok(None);
+    };
+    Ok(oidc
+        .logout_url()
+        .await
+        .map(|url| (oidc.config.label.clone(), url)))
 }
 
 /// Sets the session cookie for a token just issued.

@@ -3,6 +3,7 @@
 
 pub mod client_addr;
 pub mod guard;
+pub mod oidc;
 pub mod password;
 pub mod rate_limit;
 pub mod service;

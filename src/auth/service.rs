@@ -224,6 +224,13 @@ pub async fn set_role(
 ) -> Result<UserView, AppError> {
     let mut tx = write_tx(pool).await?;
     let row = target(&mut tx, username).await?;
+    if row.is_oidc() {
+        return Err(AppError::Conflict(format!(
+            "`{}` gets their role from the identity provider's groups at each sign-in; change \
+             their groups there (or disable the account here)",
+            row.username
+        )));
+    }
     let from = row.role();
     if from == Role::Admin && role != Role::Admin {
         if let Actor::Admin(me) = actor {
@@ -265,6 +272,12 @@ pub async fn reset_password(
     let hash = password::hash_blocking(password.to_string()).await?;
     let mut tx = write_tx(pool).await?;
     let row = target(&mut tx, username).await?;
+    if row.is_oidc() {
+        return Err(AppError::Conflict(format!(
+            "`{}` signs in with the identity provider and has no password here",
+            row.username
+        )));
+    }
     // Until its holder sets their own password and the cooling-off is over, the account
     // signs nothing off: a reset cannot turn one person into two.
     let now_ms = to_millis(clock.now());
@@ -314,6 +327,11 @@ pub async fn change_own_password(
     let row = users::find_by_username(pool, &user.username)
         .await?
         .ok_or(AppError::Unauthenticated)?;
+    if row.is_oidc() {
+        return Err(AppError::Conflict(
+            "you sign in with the identity provider: change your password there".into(),
+        ));
+    }
     let attempt = reserve(pool, limiter, &user.username, client_addr, clock.now()).await?;
     if !password::verify_blocking(current.to_string(), row.password_hash.clone()).await? {
         return Err(AppError::Invalid("the current password is wrong".into()));
@@ -413,6 +431,19 @@ async fn reserve(
     }
 }
 
+/// Who may sign in with a password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Passwords {
+    /// Every local account (the default).
+    #[default]
+    Everyone,
+    /// Only these break-glass accounts (`--oidc-only`); each use is an audit event.
+    BreakGlassOnly(Vec<String>),
+}
+
+/// The audit event of a break-glass sign-in.
+pub const BREAK_GLASS_KIND: &str = "user.break_glass_sign_in";
+
 /// What a successful sign-in hands back: the person and the token for their cookie.
 pub struct SignedIn {
     pub user: UserView,
@@ -428,6 +459,7 @@ pub async fn sign_in(
     pool: &Pool,
     clock: &dyn Clock,
     limiter: &LoginLimiter,
+    passwords: &Passwords,
     ttl: Duration,
     username: &str,
     password: &str,
@@ -448,19 +480,47 @@ pub async fn sign_in(
     let attempt = reserve(pool, limiter, &name, client_addr, clock.now()).await?;
 
     let row = users::find_by_username(pool, &name).await?;
+    // An account of the OpenID provider has no password here: it costs the same time and
+    // fails the same way as a wrong one.
     let phc = row
         .as_ref()
+        .filter(|r| !r.is_oidc())
         .map_or(password::dummy_hash(), |r| r.password_hash.as_str());
     let matches = password::verify_blocking(password.to_string(), phc.to_string()).await?;
     let row = match row {
-        Some(row) if matches && !row.disabled => row,
+        Some(row) if matches && !row.disabled && !row.is_oidc() => row,
         _ => return Err(AppError::InvalidCredentials),
     };
     attempt.succeeded(pool, limiter).await?;
+    // Told only to someone who knows the password.
+    let break_glass = match passwords {
+        Passwords::Everyone => false,
+        Passwords::BreakGlassOnly(names) if names.contains(&row.username) => true,
+        Passwords::BreakGlassOnly(_) => {
+            return Err(AppError::Forbidden(
+                "password sign-in is off on this server except for break-glass accounts; sign \
+                 in with the identity provider"
+                    .into(),
+            ))
+        }
+    };
 
     let token = token::generate();
     let now = clock.now();
-    sessions::insert(pool, &token::hash(&token), &row.id, now, now + ttl).await?;
+    let mut tx = write_tx(pool).await?;
+    sessions::insert(&mut *tx, &token::hash(&token), &row.id, now, now + ttl).await?;
+    if break_glass {
+        audit_user(
+            &mut tx,
+            clock,
+            &format!("user:{}", row.username),
+            BREAK_GLASS_KIND,
+            serde_json::json!({ "user": row.username, "from": client_addr }),
+        )
+        .await?;
+        tracing::warn!(user = %row.username, "break-glass sign-in");
+    }
+    tx.commit().await?;
     Ok(SignedIn {
         user: row.view(),
         token,

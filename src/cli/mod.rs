@@ -172,6 +172,138 @@ pub struct ServeArgs {
     #[arg(long, env = "ASKFIRST_HEADER_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout_secs: u64,
+
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+}
+
+/// Signing in with an OpenID Connect provider (`askfirst serve`).
+#[derive(Debug, Args)]
+pub struct OidcArgs {
+    /// The provider's issuer URL (discovery at `<issuer>/.well-known/openid-configuration`).
+    /// The provider's endpoints may be on the internal network: they are admin
+    /// configuration, so askfirst reaches them (and only them) there.
+    #[arg(long, env = "ASKFIRST_OIDC_ISSUER", value_parser = parse_issuer)]
+    pub oidc_issuer: Option<String>,
+    /// The client ID askfirst is registered under at the provider.
+    #[arg(long, env = "ASKFIRST_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// A file holding the client secret, or `env:NAME` to read it from that variable.
+    #[arg(long, env = "ASKFIRST_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<String>,
+    /// Scopes to ask for (space- or comma-separated; `openid` is always asked).
+    #[arg(
+        long,
+        env = "ASKFIRST_OIDC_SCOPES",
+        default_value = "openid profile email"
+    )]
+    pub oidc_scopes: String,
+    /// The provider's name on the sign-in button: "Sign in with <label>".
+    #[arg(long, env = "ASKFIRST_OIDC_LABEL", default_value = "single sign-on")]
+    pub oidc_label: String,
+    /// The ID token claim holding the person's groups: a name, or a dotted path
+    /// (`realm_access.roles`).
+    #[arg(long, env = "ASKFIRST_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+    /// `ROLE=VALUE`: people whose claim holds VALUE get ROLE (viewer, approver, manager,
+    /// admin); repeatable, the highest wins.
+    #[arg(long = "oidc-role", env = "ASKFIRST_OIDC_ROLES", value_delimiter = ',',
+          value_parser = crate::auth::oidc::config::parse_role_mapping)]
+    pub oidc_roles: Vec<(crate::domain::Role, String)>,
+    /// Refuse people none of whose values maps to a role (otherwise they are viewers).
+    #[arg(long, env = "ASKFIRST_OIDC_STRICT")]
+    pub oidc_strict: bool,
+    /// The claim usernames come from (default: `preferred_username`, then `email`).
+    #[arg(long, env = "ASKFIRST_OIDC_USERNAME_CLAIM")]
+    pub oidc_username_claim: Option<String>,
+    /// Turn password sign-in off, except for the `--break-glass` accounts.
+    #[arg(long, env = "ASKFIRST_OIDC_ONLY")]
+    pub oidc_only: bool,
+    /// A local account that may still sign in with its password under `--oidc-only`
+    /// (repeatable); each such sign-in is an audit event and shown on People.
+    #[arg(
+        long = "break-glass",
+        env = "ASKFIRST_BREAK_GLASS",
+        value_delimiter = ','
+    )]
+    pub break_glass: Vec<String>,
+}
+
+impl OidcArgs {
+    /// The provider configuration these flags describe (`None` without `--oidc-issuer`),
+    /// and who may still use a password.
+    pub fn config(
+        &self,
+    ) -> anyhow::Result<(
+        Option<crate::auth::oidc::OidcConfig>,
+        crate::auth::service::Passwords,
+    )> {
+        use crate::auth::service::Passwords;
+        let Some(issuer) = self.oidc_issuer.clone() else {
+            if self.oidc_only || self.oidc_client_id.is_some() || !self.oidc_roles.is_empty() {
+                anyhow::bail!("--oidc-only, --oidc-client-id and --oidc-role need --oidc-issuer");
+            }
+            return Ok((None, Passwords::Everyone));
+        };
+        let client_id = self
+            .oidc_client_id
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .context("--oidc-issuer needs --oidc-client-id")?;
+        let source = self
+            .oidc_client_secret_file
+            .as_deref()
+            .context("--oidc-issuer needs --oidc-client-secret-file (a file, or env:NAME)")?;
+        let client_secret = match source.strip_prefix("env:") {
+            Some(var) => std::env::var(var)
+                .with_context(|| format!("reading the OpenID client secret from ${var}"))?,
+            None => std::fs::read_to_string(source)
+                .with_context(|| format!("reading the OpenID client secret from {source}"))?,
+        }
+        .trim()
+        .to_string();
+        if client_secret.is_empty() {
+            anyhow::bail!("the OpenID client secret ({source}) is empty");
+        }
+        let mut scopes: Vec<String> = vec!["openid".into()];
+        for s in self.oidc_scopes.split([' ', ',']).filter(|s| !s.is_empty()) {
+            if !scopes.iter().any(|x| x == s) {
+                scopes.push(s.to_string());
+            }
+        }
+        let mut break_glass = Vec::new();
+        for name in &self.break_glass {
+            let name = crate::domain::user::normalize_username(name)
+                .map_err(|e| anyhow::anyhow!("--break-glass {name}: {e}"))?;
+            break_glass.push(name);
+        }
+        if self.oidc_only && break_glass.is_empty() {
+            tracing::warn!(
+                "--oidc-only without --break-glass: nobody can sign in if the provider is down"
+            );
+        }
+        let passwords = if self.oidc_only {
+            Passwords::BreakGlassOnly(break_glass)
+        } else {
+            Passwords::Everyone
+        };
+        Ok((
+            Some(crate::auth::oidc::OidcConfig {
+                issuer,
+                client_id,
+                client_secret,
+                scopes,
+                label: self.oidc_label.trim().to_string(),
+                role_claim: self.oidc_role_claim.clone(),
+                roles: crate::auth::oidc::RoleMap(self.oidc_roles.clone()),
+                strict: self.oidc_strict,
+                username_claim: self.oidc_username_claim.clone(),
+                redirect_url: String::new(),
+                after_logout_url: String::new(),
+            }),
+            passwords,
+        ))
+    }
 }
 
 /// A `--public-url`: an absolute http(s) URL with a host.
@@ -192,6 +324,13 @@ fn parse_metrics_token(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// An `--oidc-issuer`: an http(s) URL, kept exactly as written (the provider's ID tokens
+/// must name the very same string).
+fn parse_issuer(text: &str) -> Result<String, String> {
+    parse_public_url(text)?;
+    Ok(text.trim().to_string())
+}
+
 /// The host name of a `--public-url`, lower-case.
 fn public_host(url: &str) -> Option<String> {
     let url = reqwest::Url::parse(url).ok()?;
@@ -208,7 +347,8 @@ impl ServeArgs {
         &self,
         db: crate::store::Location,
         secrets_key_file: Option<PathBuf>,
-    ) -> ServeConfig {
+    ) -> anyhow::Result<ServeConfig> {
+        let (oidc, passwords) = self.oidc.config()?;
         let addr = self
             .addr
             .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok()?.parse().ok())
@@ -218,7 +358,7 @@ impl ServeArgs {
             .clone()
             .or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("target/site"));
-        ServeConfig {
+        Ok(ServeConfig {
             addr,
             db,
             site_root,
@@ -235,6 +375,8 @@ impl ServeArgs {
                 metrics_token: self.metrics_token.clone(),
                 public_base_url: self.public_url.first().cloned(),
                 secrets_key_file,
+                passwords,
+                oidc,
             },
             gate: crate::gate::GateConfig::default(),
             limits: ConnectionLimits {
@@ -242,7 +384,7 @@ impl ServeArgs {
                 body_read_timeout: Duration::from_secs(3 * self.header_timeout_secs),
                 ..ConnectionLimits::default()
             },
-        }
+        })
     }
 }
 
@@ -373,7 +515,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     init_tracing(args.log_format);
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    run::serve(args.config(db, secrets_key_file), clock).await
+    run::serve(args.config(db, secrets_key_file)?, clock).await
 }
 
 fn init_tracing(format: LogFormat) {

@@ -276,15 +276,7 @@ pub async fn bypass(cmd: BypassCommand, db: &crate::store::Location) -> anyhow::
         }
         BypassCommand::Show { id, json } => {
             // Shown as an operator sees it: nobody's "may I review" applies.
-            let operator = crate::domain::UserView {
-                id: String::new(),
-                username: "cli".into(),
-                role: crate::domain::Role::Viewer,
-                disabled: true,
-                created_at: String::new(),
-                must_change_password: false,
-                standing: Default::default(),
-            };
+            let operator = crate::domain::UserView::operator();
             let page = gate.bypass_page(id, &operator).await.map_err(err)?;
             if json {
                 print_json(&serde_json::json!({
@@ -376,15 +368,7 @@ pub async fn settings(cmd: SignoffCommand, db: &crate::store::Location) -> anyho
 /// `askfirst policy pending`.
 pub async fn pending(db: &crate::store::Location, json: bool) -> anyhow::Result<()> {
     let gate = open_gate(db).await?;
-    let operator = crate::domain::UserView {
-        id: String::new(),
-        username: "cli".into(),
-        role: crate::domain::Role::Viewer,
-        disabled: true,
-        created_at: String::new(),
-        must_change_password: false,
-        standing: Default::default(),
-    };
+    let operator = crate::domain::UserView::operator();
     let items = gate.pending_changes(&operator).await.map_err(err)?;
     let changes: Vec<&ChangeView> = items.iter().map(|i| &i.change).collect();
     if json {

@@ -23,6 +23,7 @@ pub mod policy_console;
 pub mod review;
 pub mod risk;
 pub mod role;
+pub mod sign_in;
 pub mod signoff;
 pub mod tool_name;
 pub mod user;

@@ -30,6 +30,26 @@ pub struct UserView {
     /// is decided from.
     #[serde(default)]
     pub standing: Standing,
+    /// For an account that signs in with the OpenID provider: its subject there (the
+    /// account has no password here).
+    #[serde(default)]
+    pub oidc_subject: Option<String>,
+}
+
+impl UserView {
+    /// The command line's operator, as pages see them: nobody's "may I review" applies.
+    pub fn operator() -> Self {
+        Self {
+            id: String::new(),
+            username: "cli".into(),
+            role: Role::Viewer,
+            disabled: true,
+            created_at: String::new(),
+            must_change_password: false,
+            standing: Standing::default(),
+            oidc_subject: None,
+        }
+    }
 }
 
 /// What last restarted an account's qualification clock.

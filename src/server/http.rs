@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(super::metrics::metrics))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/auth/oidc/start", get(super::oidc::start))
+        .route("/auth/oidc/callback", get(super::oidc::callback))
         .merge(super::install::router())
         .nest("/api/v1", crate::api::router())
         .route("/inbox/events", get(super::inbox_stream::inbox_events))

@@ -8,6 +8,7 @@ pub mod install;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;
+pub mod oidc;
 pub mod run;
 pub mod sse;
 pub mod state;

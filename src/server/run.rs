@@ -130,6 +130,16 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         println!("askfirst: nobody has an account yet. Create the first admin at {link}");
         tracing::warn!(%link, "nobody has an account yet: create the first admin with this one-time link");
     }
+    let oidc = match settings.oidc.take() {
+        Some(mut oidc) => {
+            let base = link_base.trim_end_matches('/');
+            oidc.redirect_url = format!("{base}/auth/oidc/callback");
+            oidc.after_logout_url = format!("{base}/login");
+            tracing::info!(issuer = %oidc.issuer, redirect = %oidc.redirect_url, "signing in with an OpenID provider");
+            Some(Arc::new(crate::auth::oidc::Oidc::new(oidc)?))
+        }
+        None => None,
+    };
     let state = AppState::new(Shared {
         leptos_options,
         pool,
@@ -138,6 +148,7 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         settings: Arc::new(settings),
         gate,
         notifier,
+        oidc,
     });
     spawn_session_sweeper(state.clone());
 
@@ -190,7 +201,13 @@ fn spawn_session_sweeper(state: AppState) {
             if state.pool.is_closed() {
                 break;
             }
-            match store::sessions::delete_expired(&state.pool, state.clock.now()).await {
+            let now = state.clock.now();
+            if let Err(e) =
+                store::oidc_flows::delete_expired(&state.pool, crate::clock::to_millis(now)).await
+            {
+                tracing::warn!(error = %e, "sweeping abandoned sign-ins failed");
+            }
+            match store::sessions::delete_expired(&state.pool, now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
                 Err(e) => tracing::warn!(error = %e, "session sweep failed"),

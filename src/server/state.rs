@@ -28,6 +28,11 @@ pub struct Settings {
     pub public_base_url: Option<String>,
     /// The key file notification secrets are sealed with (`None`: beside the database).
     pub secrets_key_file: Option<std::path::PathBuf>,
+    /// Who may sign in with a password.
+    pub passwords: crate::auth::service::Passwords,
+    /// The OpenID provider to sign people in with (taken into the state at start; its
+    /// redirect URLs are filled in there from the public URL).
+    pub oidc: Option<crate::auth::oidc::OidcConfig>,
 }
 
 impl Settings {
@@ -72,6 +77,8 @@ pub struct Shared {
     pub gate: Arc<crate::gate::Gate>,
     /// Notification channels, routes and their dispatcher.
     pub notifier: Arc<crate::gate::notify::Notifier>,
+    /// The OpenID provider people sign in with, when one is configured.
+    pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
 }
 
 impl AppState {

@@ -172,3 +172,14 @@ pub async fn account_changes_since(
     .fetch_all(db)
     .await
 }
+
+/// For each actor with events of `kind`, when (ms) their latest one happened.
+pub async fn latest_by_actor(
+    db: impl Executor<'_>,
+    kind: &str,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT actor, MAX(at) FROM audit_events WHERE kind = $1 GROUP BY actor")
+        .bind(kind)
+        .fetch_all(db)
+        .await
+}

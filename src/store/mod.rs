@@ -18,6 +18,7 @@ pub mod json;
 mod location;
 pub mod no_retry;
 pub mod notify;
+pub mod oidc_flows;
 pub mod policy;
 pub mod policy_changes;
 pub mod receipt_keys;

@@ -33,7 +33,8 @@ pub async fn find_user(
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
         "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at,
-                u.must_change_password, u.qualified_since, u.qualified_by, u.cooling_until
+                u.must_change_password, u.qualified_since, u.qualified_by, u.cooling_until,
+                u.oidc_issuer, u.oidc_subject
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
     )

@@ -25,6 +25,9 @@ pub struct UserRow {
     pub qualified_by: String,
     /// Until when (ms) a password reset by someone else keeps it from signing off.
     pub cooling_until: Option<i64>,
+    /// For an account that signs in with the OpenID provider: its issuer and subject.
+    pub oidc_issuer: Option<String>,
+    pub oidc_subject: Option<String>,
 }
 
 impl UserRow {
@@ -44,7 +47,13 @@ impl UserRow {
             created_at: from_millis(self.created_at).to_rfc3339_opts(SecondsFormat::Secs, true),
             must_change_password: self.must_change_password,
             standing: self.standing(),
+            oidc_subject: self.oidc_subject.clone(),
         }
+    }
+
+    /// Whether the account signs in with the OpenID provider (it has no password here).
+    pub fn is_oidc(&self) -> bool {
+        self.oidc_subject.is_some()
     }
 
     /// The facts sign-off eligibility is decided from.
@@ -67,7 +76,7 @@ pub struct NewUser<'a> {
 
 /// The columns of a [`UserRow`] (also read, prefixed `u.`, by `sessions`).
 pub const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, \
-    must_change_password, qualified_since, qualified_by, cooling_until";
+    must_change_password, qualified_since, qualified_by, cooling_until, oidc_issuer, oidc_subject";
 
 /// Inserts a person. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(db: impl Executor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
@@ -102,6 +111,59 @@ pub async fn insert_first(
     .bind(to_millis(new.now))
     .fetch_optional(db)
     .await
+}
+
+/// The password hash of an account that signs in with the OpenID provider: not a PHC
+/// string, so no password ever matches it.
+pub const NO_PASSWORD: &str = "!oidc";
+
+/// Inserts a person who signs in with the OpenID provider (no password). Fails with a
+/// UNIQUE violation when the name or the identity is taken.
+pub async fn insert_oidc(
+    db: impl Executor<'_>,
+    new: &NewUser<'_>,
+    issuer: &str,
+    subject: &str,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (id, username, password_hash, role, created_at, qualified_since,
+                            oidc_issuer, oidc_subject)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(new.username)
+    .bind(NO_PASSWORD)
+    .bind(new.role.as_str())
+    .bind(to_millis(new.now))
+    .bind(issuer)
+    .bind(subject)
+    .fetch_one(db)
+    .await
+}
+
+/// Finds the account of an identity at the OpenID provider.
+pub async fn find_by_identity(
+    db: impl Executor<'_>,
+    issuer: &str,
+    subject: &str,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2"
+    ))
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(db)
+    .await
+}
+
+/// The usernames that are `prefix` or `prefix-…` (`_` in `prefix` matches more than
+/// itself, which only widens the list the caller compares against).
+pub async fn taken_names(db: impl Executor<'_>, prefix: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT username FROM users WHERE username = $1 OR username LIKE $2")
+        .bind(prefix)
+        .bind(format!("{prefix}-%"))
+        .fetch_all(db)
+        .await
 }
 
 /// Finds a person by (normalised) username.

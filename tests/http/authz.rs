@@ -41,6 +41,9 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
     vec![
         (Method::POST, "/rpc/current_user", "", EVERYONE),
         (Method::POST, "/rpc/needs_setup", "", EVERYONE),
+        (Method::POST, "/rpc/sign_in_options", "", EVERYONE),
+        (Method::POST, "/rpc/provider_sign_out", "", EVERYONE),
+        (Method::POST, "/rpc/people_sign_in", "", ADMINS),
         (
             Method::POST,
             "/rpc/create_first_admin",

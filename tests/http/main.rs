@@ -30,6 +30,7 @@ mod limits;
 mod mcp_stdio;
 mod metrics;
 mod notify;
+mod oidc;
 mod outcome;
 mod people;
 mod policy_console;

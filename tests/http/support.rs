@@ -240,6 +240,8 @@ impl TestApp {
             metrics_token: None,
             public_base_url: None,
             secrets_key_file: Some(key_file.clone()),
+            passwords: Default::default(),
+            oidc: None,
         };
         change(&mut settings);
         let config = ServeConfig {

@@ -49,18 +49,22 @@ pub fn AccountPage() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match session.user.await {
+                        Ok(Some(user)) if user.oidc_subject.is_some() => view! {
+                            <p>"Signed in as " <strong>{user.username.clone()}</strong> " (" {user.role.as_str()} ")."</p>
+                            <p class="hint">"You sign in with your company's identity provider: your password and your groups (which give your role here) are kept there."</p>
+                        }.into_any(),
                         Ok(Some(user)) => view! {
                             <p>"Signed in as " <strong>{user.username.clone()}</strong> " (" {user.role.as_str()} ")."</p>
                             {user.must_change_password.then(|| view! {
                                 <p class="warning" role="alert">"An admin set your password. Choose your own before you continue."</p>
                             })}
+                            <h2>"Change your password"</h2>
+                            <ChangePasswordForm />
                         }.into_any(),
                         _ => view! { <leptos_router::components::Redirect path="/login" /> }.into_any(),
                     }
                 })}
             </Transition>
-            <h2>"Change your password"</h2>
-            <ChangePasswordForm />
         </section>
     }
 }

@@ -1,8 +1,9 @@
 //! `/login`: the sign-in form. A plain HTML form underneath, so it works without JavaScript.
 
 use crate::app::session::{use_session, SignIn};
+use crate::domain::sign_in::{local_path, SignInChoices, SignInFailure};
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::components::Redirect;
 
 /// Sends signed-in people home and a fresh install to first-run setup.
@@ -10,16 +11,73 @@ use leptos_router::components::Redirect;
 pub fn LoginPage() -> impl IntoView {
     let session = use_session();
     let setup_needed = Resource::new(|| (), |_| crate::app::session::needs_setup());
+    let options = Resource::new(|| (), |_| crate::app::session::sign_in_options());
+    let failure = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("oidc_error")
+        .and_then(|e| SignInFailure::parse(&e));
     view! {
         <Title text="Sign in · askfirst" />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let user = session.user.await;
                 let setup = setup_needed.await;
+                let options = options.await.unwrap_or_default();
                 match (user, setup) {
                     (Ok(Some(_)), _) => view! { <Redirect path="/" /> }.into_any(),
                     (_, Ok(true)) => view! { <Redirect path="/setup" /> }.into_any(),
-                    _ => view! { <SignInForm /> }.into_any(),
+                    _ => view! { <SignInForm options failure /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// `/auth/continue?next=…`: where a sign-in with the OpenID provider lands. A page of this
+/// site sends the browser on (a same-site navigation, so the session cookie, which is
+/// `SameSite=Strict`, goes with it); without a refresh, the link does.
+#[component]
+pub fn ContinuePage() -> impl IntoView {
+    let next = local_path(
+        leptos_router::hooks::use_query_map()
+            .get_untracked()
+            .get("next")
+            .as_deref(),
+    );
+    view! {
+        <Title text="Signed in · askfirst" />
+        <Meta http_equiv="refresh" content=format!("0;url={next}") />
+        <section class="card narrow">
+            <h1>"Signed in"</h1>
+            <p><a href=next>"Continue to askfirst"</a></p>
+        </section>
+    }
+}
+
+/// `/signed-out`: an account of the OpenID provider signed out here; the provider's own
+/// session ends next (its sign-out page), when it offers that.
+#[component]
+pub fn SignedOutPage() -> impl IntoView {
+    let provider = Resource::new(|| (), |_| crate::app::session::provider_sign_out());
+    view! {
+        <Title text="Signed out · askfirst" />
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match provider.await.ok().flatten() {
+                    Some((label, url)) => view! {
+                        <Meta http_equiv="refresh" content=format!("0;url={url}") />
+                        <section class="card narrow">
+                            <h1>"Signed out of askfirst"</h1>
+                            <p>"Now signing you out of " {label.clone()} "…"</p>
+                            <p><a href=url>"Sign out of " {label}</a>" · "<a href="/login">"Back to sign-in"</a></p>
+                        </section>
+                    }.into_any(),
+                    None => view! {
+                        <section class="card narrow">
+                            <h1>"Signed out of askfirst"</h1>
+                            <p><a href="/login">"Sign in again"</a></p>
+                        </section>
+                    }.into_any(),
                 }
             })}
         </Suspense>
@@ -27,7 +85,43 @@ pub fn LoginPage() -> impl IntoView {
 }
 
 #[component]
-fn SignInForm() -> impl IntoView {
+fn SignInForm(options: SignInChoices, failure: Option<SignInFailure>) -> impl IntoView {
+    let label = options.provider.clone().unwrap_or_default();
+    let failure = failure.map(|f| view! { <p class="error" role="alert">{f.message(&label)}</p> });
+    let provider = options.provider.clone().map(|label| {
+        view! {
+            <a class="button provider" href="/auth/oidc/start">"Sign in with " {label}</a>
+        }
+    });
+    let form = view! { <PasswordForm /> };
+    let passwords = match (&options.provider, options.passwords_for_all) {
+        (None, _) => form.into_any(),
+        (Some(_), true) => view! {
+            <p class="or">"or with a password"</p>
+            {form}
+        }
+        .into_any(),
+        (Some(_), false) => view! {
+            <details class="break-glass">
+                <summary>"Break-glass account"</summary>
+                <p class="hint">"Passwords are off here except for the accounts kept for when the identity provider is down. Each use is recorded."</p>
+                {form}
+            </details>
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="card narrow">
+            <h1>"Sign in to askfirst"</h1>
+            {failure}
+            {provider}
+            {passwords}
+        </section>
+    }
+}
+
+#[component]
+fn PasswordForm() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let error = move || {
         sign_in
@@ -38,8 +132,6 @@ fn SignInForm() -> impl IntoView {
     };
     let pending = sign_in.pending();
     view! {
-        <section class="card narrow">
-            <h1>"Sign in to askfirst"</h1>
             <ActionForm action=sign_in>
                 <label for="username">"Username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus maxlength="64" />
@@ -47,7 +139,6 @@ fn SignInForm() -> impl IntoView {
                 {error}
                 <button type="submit" disabled=move || pending.get()>"Sign in"</button>
             </ActionForm>
-        </section>
     }
 }
 

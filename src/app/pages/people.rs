@@ -24,6 +24,48 @@ pub async fn list_users() -> Result<Vec<UserView>, AppError> {
     Ok(people)
 }
 
+/// How people sign in, as People shows it: the OpenID provider's label, and the
+/// break-glass accounts with their last use.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct SignInFacts {
+    pub provider: Option<String>,
+    /// `(username, last break-glass sign-in, RFC 3339)`.
+    pub break_glass: Vec<(String, Option<String>)>,
+}
+
+/// How people sign in here. Admins only.
+#[server(prefix = "/rpc", endpoint = "people_sign_in")]
+pub async fn people_sign_in() -> Result<SignInFacts, AppError> {
+    use crate::auth::{
+        guard,
+        service::{Passwords, BREAK_GLASS_KIND},
+    };
+    guard::require_role(Role::Admin).await?;
+    let state = guard::state()?;
+    let Passwords::BreakGlassOnly(names) = &state.settings.passwords else {
+        return Ok(SignInFacts {
+            provider: state.oidc.as_ref().map(|o| o.config.label.clone()),
+            break_glass: Vec::new(),
+        });
+    };
+    let used = crate::store::audit_query::latest_by_actor(&state.pool, BREAK_GLASS_KIND).await?;
+    let break_glass = names
+        .iter()
+        .map(|name| {
+            let actor = format!("user:{name}");
+            let at = used
+                .iter()
+                .find(|(a, _)| *a == actor)
+                .map(|(_, at)| crate::store::calls::rfc3339(*at));
+            (name.clone(), at)
+        })
+        .collect();
+    Ok(SignInFacts {
+        provider: state.oidc.as_ref().map(|o| o.config.label.clone()),
+        break_glass,
+    })
+}
+
 /// Adds a person with a role. Admins only.
 #[server(prefix = "/rpc", endpoint = "add_user")]
 pub async fn add_user(
@@ -105,6 +147,7 @@ pub async fn reset_user_password(username: String, password: String) -> Result<(
 #[component]
 pub fn PeoplePage() -> impl IntoView {
     let people = Resource::new(|| (), |_| list_users());
+    let sign_in = Resource::new(|| (), |_| people_sign_in());
     let session = crate::app::session::use_session();
     let added = leptos_router::hooks::use_query_map()
         .get_untracked()
@@ -116,8 +159,9 @@ pub fn PeoplePage() -> impl IntoView {
                 let added = added.clone();
                 Suspend::new(async move {
                     let me = session.user.await.ok().flatten().map(|u| u.username);
+                    let facts = sign_in.await.unwrap_or_default();
                     match people.await {
-                        Ok(list) => view! { <People list added me /> }.into_any(),
+                        Ok(list) => view! { <People list added me facts /> }.into_any(),
                         Err(error) => page_error(error),
                     }
                 })
@@ -152,7 +196,12 @@ fn Standing(standing: crate::domain::user::Standing) -> impl IntoView {
 }
 
 #[component]
-fn People(list: Vec<UserView>, added: Option<String>, me: Option<String>) -> impl IntoView {
+fn People(
+    list: Vec<UserView>,
+    added: Option<String>,
+    me: Option<String>,
+    facts: SignInFacts,
+) -> impl IntoView {
     use crate::app::forms::{done, error_of, Outcome};
     let add = ServerAction::<AddUser>::new();
     let manage = (
@@ -174,10 +223,26 @@ fn People(list: Vec<UserView>, added: Option<String>, me: Option<String>) -> imp
     let add_error =
         error_of::<AddUser>().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> });
     let added = added.map(|t| view! { <p class="ok" role="status">{t}</p> });
+    let provider = facts
+        .provider
+        .clone()
+        .unwrap_or_else(|| "the identity provider".into());
     let rows = list
         .into_iter()
         .map(|u| {
             let (n1, n2, n3) = (u.username.clone(), u.username.clone(), u.username.clone());
+            let oidc = u.oidc_subject.is_some();
+            let how = if oidc {
+                Some(view! { <span class="signs-in">" · signs in with " {provider.clone()}</span> }.into_any())
+            } else {
+                facts.break_glass.iter().find(|(n, _)| *n == u.username).map(|(_, used)| {
+                    let used = match used {
+                        Some(at) => view! { " · last used " <Time at=at.clone() /> }.into_any(),
+                        None => view! { " · never used" }.into_any(),
+                    };
+                    view! { <span class="break-glass-tag">" · break-glass" {used}</span> }.into_any()
+                })
+            };
             let current = u.role;
             let roles = move || {
                 Role::ALL
@@ -192,6 +257,7 @@ fn People(list: Vec<UserView>, added: Option<String>, me: Option<String>) -> imp
                     <td><span class=format!("role role-{}", u.role)>{u.role.as_str()}</span></td>
                     <td>{if u.disabled { "disabled" } else { "active" }}
                         {u.must_change_password.then_some(" · must change password")}
+                        {how}
                         <Standing standing=u.standing /></td>
                     <td><Time at=u.created_at.clone() /></td>
                     <td class="person-actions">
@@ -200,21 +266,27 @@ fn People(list: Vec<UserView>, added: Option<String>, me: Option<String>) -> imp
                         view! { <p class="hint">"This is you: change your password on "
                             <a href="/account">"your account"</a> "."</p> }.into_any()
                     } else { view! {
+                        {if oidc { view! {
+                            <p class="hint">"Role from " {provider.clone()} "'s groups at each sign-in"</p>
+                        }.into_any() } else { view! {
                         <ActionForm action=manage.0 attr:class="inline" attr:aria-label=format!("Change the role of {}", u.username)>
                             <input type="hidden" name="username" value=n1.clone() />
                             <select name="role" aria-label="New role">{roles()}</select>
                             <button type="submit" class="small secondary">"Change role"</button>
                         </ActionForm>
+                        }.into_any() }}
                         <ActionForm action=manage.1 attr:class="inline">
                             <input type="hidden" name="username" value=n2.clone() />
                             <input type="hidden" name="disabled" value=(!u.disabled).to_string() />
                             <button type="submit" class="small secondary">{if u.disabled { "Enable" } else { "Disable" }}</button>
                         </ActionForm>
+                        {(!oidc).then(|| view! {
                         <ActionForm action=manage.2 attr:class="inline" attr:aria-label=format!("New password for {}", u.username)>
                             <input type="hidden" name="username" value=n3.clone() />
                             <input type="password" name="password" aria-label="New password" autocomplete="new-password" minlength="8" required />
                             <button type="submit" class="small secondary">"Set new password"</button>
                         </ActionForm>
+                        })}
                     }.into_any() }}
                     </td>
                 </tr>

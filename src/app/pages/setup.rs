@@ -36,6 +36,7 @@ pub async fn create_first_admin(
         &state.pool,
         state.clock.as_ref(),
         &state.limiter,
+        &crate::auth::service::Passwords::Everyone,
         state.settings.session_ttl,
         &username,
         &password,
