@@ -94,6 +94,8 @@ fn SignInForm(options: SignInChoices, failure: Option<SignInFailure>) -> impl In
         }
     });
     let form = view! { <PasswordForm /> };
+    // The break-glass form opens again when it just failed, so its error is seen.
+    let failed = crate::app::forms::error_of::<SignIn>().is_some();
     let passwords = match (&options.provider, options.passwords_for_all) {
         (None, _) => form.into_any(),
         (Some(_), true) => view! {
@@ -102,7 +104,7 @@ fn SignInForm(options: SignInChoices, failure: Option<SignInFailure>) -> impl In
         }
         .into_any(),
         (Some(_), false) => view! {
-            <details class="break-glass">
+            <details class="break-glass" open=failed>
                 <summary>"Break-glass account"</summary>
                 <p class="hint">"Passwords are off here except for the accounts kept for when the identity provider is down. Each use is recorded."</p>
                 {form}
