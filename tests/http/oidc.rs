@@ -3,7 +3,7 @@
 //! that checks PKCE and hands out the ID token the test wrote). The browser flow against a
 //! real provider (npm `oidc-provider`) is in `end2end/tests/oidc.spec.ts`.
 
-use crate::support::{error_of, TestApp};
+use crate::support::{error_of, on_postgres, TestApp};
 use askfirst::auth::oidc::{OidcConfig, RoleMap};
 use askfirst::auth::service::Passwords;
 use askfirst::domain::Role;
@@ -774,4 +774,61 @@ async fn signing_out_an_account_of_the_provider_ends_its_session_there_too() {
 
 fn url_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_instance_finishes_on_another() {
+    if !on_postgres() {
+        eprintln!("skipped: several instances need PostgreSQL (ASKFIRST_TEST_PG)");
+        return;
+    }
+    let fake = Fake::start().await;
+    let public = "http://askfirst.example".to_string();
+    let (oidc, url) = (config(&fake, false), public.clone());
+    let a = TestApp::spawn_with(move |s| {
+        s.oidc = Some(oidc);
+        s.public_base_url = Some(url);
+    })
+    .await;
+    let oidc = config(&fake, false);
+    let b = a
+        .another_instance_with(move |s| {
+            s.oidc = Some(oidc);
+            s.public_base_url = Some(public);
+        })
+        .await;
+    // One browser (cookies do not depend on the port): started on A, back on B.
+    let client = a.client();
+    let res = client.get(a.url("/auth/oidc/start")).send().await.unwrap();
+    let url = reqwest::Url::parse(&location(&res)).unwrap();
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        q["redirect_uri"],
+        "http://askfirst.example/auth/oidc/callback"
+    );
+    let started = Started {
+        state: q["state"].clone(),
+        nonce: q["nonce"].clone(),
+        challenge: q["code_challenge"].clone(),
+    };
+    let token = fake.id_token(&claims(
+        &a,
+        &fake,
+        &started,
+        "sub-kim",
+        &["askfirst-approvers"],
+    ));
+    let code = fake.code(token, &started.challenge);
+    let res = callback(&b, &client, &[("code", &code), ("state", &started.state)]).await;
+    assert!(
+        location(&res).starts_with("/auth/continue"),
+        "{}",
+        location(&res)
+    );
+    assert_eq!(me(&a, &client).await["role"], "approver");
+    // …and the flow is gone for both.
+    let res = callback(&a, &client, &[("code", &code), ("state", &started.state)]).await;
+    assert_eq!(location(&res), "/login?oidc_error=state");
+    b.stop().await;
+    a.stop().await;
 }

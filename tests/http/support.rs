@@ -190,13 +190,18 @@ impl TestApp {
     /// Another instance on this one's database, sharing its clock (several instances on
     /// PostgreSQL).
     pub async fn another_instance(&self) -> Self {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// [`TestApp::another_instance`], with its settings changed by `change`.
+    pub async fn another_instance_with(&self, change: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::spawn_on(
             self.db.clone(),
             self.clock.clone(),
             self.key_file.clone(),
             dir,
-            |_| {},
+            change,
             WATCH,
             test_limits(),
         )
