@@ -475,6 +475,8 @@ async fn serve(db: Location, dir: &Path) -> Running {
                 metrics_token: None,
                 public_base_url: None,
                 secrets_key_file: Some(dir.join("askfirst.secrets-key")),
+                passwords: Default::default(),
+                oidc: None,
             },
             gate: Default::default(),
             limits: Default::default(),
