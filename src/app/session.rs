@@ -65,8 +65,23 @@ pub async fn sign_out() -> Result<(), AppError> {
     }
     append_cookie(&token::clear_cookie(state.settings.secure_cookies));
     let provider = state.oidc.is_some() && user.is_some_and(|u| u.oidc_subject.is_some());
+    if provider {
+        // Only a sign-out that just happened here sends the browser on to the provider's:
+        // a link to `/signed-out` from elsewhere does not sign anybody out there.
+        append_cookie(&signed_out_cookie("1", 60, state.settings.secure_cookies));
+    }
     leptos_axum::redirect(if provider { "/signed-out" } else { "/login" });
     Ok(())
+}
+
+/// The cookie that lets `/signed-out` go on to the provider's sign-out, once.
+#[cfg(feature = "ssr")]
+const SIGNED_OUT: &str = "askfirst_signed_out";
+
+#[cfg(feature = "ssr")]
+fn signed_out_cookie(value: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SIGNED_OUT}={value}; Path=/signed-out; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 /// Where to end the session at the OpenID provider, with its label, if it offers that.
@@ -76,6 +91,18 @@ pub async fn provider_sign_out() -> Result<Option<(String, String)>, AppError> {
     let Some(oidc) = state.oidc.clone() else {
         return Ok(None);
     };
+    let just_signed_out = use_context::<http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(|pair| pair.trim() == format!("{SIGNED_OUT}=1"))
+    });
+    if !just_signed_out {
+        return Ok(None);
+    }
+    append_cookie(&signed_out_cookie("", 0, state.settings.secure_cookies));
     Ok(oidc
         .logout_url()
         .await

@@ -492,17 +492,12 @@ pub async fn sign_in(
         _ => return Err(AppError::InvalidCredentials),
     };
     attempt.succeeded(pool, limiter).await?;
-    // Told only to someone who knows the password.
+    // Refused like a wrong password: a right one is not confirmed to anybody (the sign-in
+    // page says passwords are for emergency accounts only).
     let break_glass = match passwords {
         Passwords::Everyone => false,
         Passwords::BreakGlassOnly(names) if names.contains(&row.username) => true,
-        Passwords::BreakGlassOnly(_) => {
-            return Err(AppError::Forbidden(
-                "password sign-in is off on this server except for break-glass accounts; sign \
-                 in with the identity provider"
-                    .into(),
-            ))
-        }
+        Passwords::BreakGlassOnly(_) => return Err(AppError::InvalidCredentials),
     };
 
     let token = token::generate();

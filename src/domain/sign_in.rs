@@ -37,11 +37,13 @@ pub enum SignInFailure {
     NoRole,
     /// The account is disabled here.
     Disabled,
+    /// Too many sign-ins started from this address (or waiting everywhere) just now.
+    TooMany,
 }
 
 impl SignInFailure {
     /// Every failure, for parsing and tests.
-    pub const ALL: [SignInFailure; 9] = [
+    pub const ALL: [SignInFailure; 10] = [
         Self::State,
         Self::Expired,
         Self::Denied,
@@ -51,6 +53,7 @@ impl SignInFailure {
         Self::IdToken,
         Self::NoRole,
         Self::Disabled,
+        Self::TooMany,
     ];
 
     /// The name in URLs and audit events.
@@ -65,6 +68,7 @@ impl SignInFailure {
             Self::IdToken => "id_token",
             Self::NoRole => "no_role",
             Self::Disabled => "disabled",
+            Self::TooMany => "too_many",
         }
     }
 
@@ -80,7 +84,9 @@ impl SignInFailure {
                 browser. Start again."
                 .into(),
             Self::Expired => "The sign-in took too long. Start again.".into(),
-            Self::Denied => format!("{provider} did not sign you in."),
+            Self::Denied => format!(
+                "{provider} did not sign you in. Try again, or ask an admin if it keeps happening."
+            ),
             Self::Provider => format!(
                 "{provider} reported an error. Start again; if it \
                 happens again, tell an admin (the audit log has the details)."
@@ -97,10 +103,16 @@ impl SignInFailure {
                  in. An admin can see why in the audit log."
             ),
             Self::NoRole => format!(
-                "Your account at {provider} is in none of the groups that give a role in \
-                 askfirst, so you cannot sign in here. Ask an admin to add you to one."
+                "Your {provider} account does not have access to askfirst yet: it is in none \
+                 of the groups that give a role here. Ask an askfirst admin to add you to the \
+                 right group."
             ),
             Self::Disabled => "Your askfirst account is disabled. Ask an admin.".into(),
+            Self::TooMany => {
+                "Too many sign-ins were started from here just now. Wait a minute, then start \
+                 again."
+                    .into()
+            }
         }
     }
 }

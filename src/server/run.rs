@@ -130,13 +130,38 @@ pub async fn start(config: ServeConfig, clock: SharedClock) -> anyhow::Result<Ru
         println!("askfirst: nobody has an account yet. Create the first admin at {link}");
         tracing::warn!(%link, "nobody has an account yet: create the first admin with this one-time link");
     }
+    if let crate::auth::service::Passwords::BreakGlassOnly(keep) = &settings.passwords {
+        let ended = store::sessions::delete_password_sessions(&pool, keep).await?;
+        if ended > 0 {
+            tracing::warn!(
+                ended,
+                "password sign-in is off (--oidc-only): sessions opened with a password ended"
+            );
+        }
+        for name in keep {
+            match store::users::find_by_username(&pool, name).await? {
+                None => {
+                    tracing::warn!(%name, "--break-glass names no account yet; create it with `askfirst user add`")
+                }
+                Some(row) if row.is_oidc() => {
+                    tracing::warn!(%name, "--break-glass names an account of the identity provider, which has no password")
+                }
+                Some(_) => {}
+            }
+        }
+    }
     let oidc = match settings.oidc.take() {
         Some(mut oidc) => {
             let base = link_base.trim_end_matches('/');
             oidc.redirect_url = format!("{base}/auth/oidc/callback");
             oidc.after_logout_url = format!("{base}/login");
             tracing::info!(issuer = %oidc.issuer, redirect = %oidc.redirect_url, "signing in with an OpenID provider");
-            Some(Arc::new(crate::auth::oidc::Oidc::new(oidc)?))
+            // Break-glass names are never handed to accounts of the provider.
+            let reserved = match &settings.passwords {
+                crate::auth::service::Passwords::BreakGlassOnly(names) => names.clone(),
+                crate::auth::service::Passwords::Everyone => Vec::new(),
+            };
+            Some(Arc::new(crate::auth::oidc::Oidc::new(oidc, reserved)?))
         }
         None => None,
     };

@@ -49,3 +49,10 @@ pub async fn delete_expired(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<
         .await?;
     Ok(done.rows_affected())
 }
+
+/// How many flows are stored (abandoned ones too, until swept).
+pub async fn count(db: impl Executor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM oidc_flows")
+        .fetch_one(db)
+        .await
+}

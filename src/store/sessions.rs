@@ -80,3 +80,27 @@ pub async fn delete_others(db: impl Executor<'_>, user_id: &str, keep: &str) -> 
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Ends the sessions of every password account but `keep` (usernames): password sign-in
+/// was turned off, and sessions opened with a password before that end with it.
+pub async fn delete_password_sessions(db: impl Executor<'_>, keep: &[String]) -> sqlx::Result<u64> {
+    let kept = (1..=keep.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = if keep.is_empty() {
+        "DELETE FROM sessions WHERE user_id IN
+         (SELECT id FROM users WHERE oidc_subject IS NULL)"
+            .to_string()
+    } else {
+        format!(
+            "DELETE FROM sessions WHERE user_id IN
+             (SELECT id FROM users WHERE oidc_subject IS NULL AND username NOT IN ({kept}))"
+        )
+    };
+    let mut query = sqlx::query(&sql);
+    for name in keep {
+        query = query.bind(name);
+    }
+    Ok(query.execute(db).await?.rows_affected())
+}

@@ -302,6 +302,10 @@ fn table() -> Vec<(Method, &'static str, &'static str, &'static [Who])> {
             "reminder_percent=20&allowed_origins=",
             ADMINS,
         ),
+        // Signing in with the OpenID provider is for anyone (`404` here: none is configured;
+        // `tests/http/oidc.rs` has them working).
+        (Method::GET, "/auth/oidc/start", "", EVERYONE),
+        (Method::GET, "/auth/oidc/callback", "", EVERYONE),
         // Last: these change who the client is.
         (Method::POST, "/rpc/sign_out", "", EVERYONE),
         (

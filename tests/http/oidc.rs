@@ -496,25 +496,18 @@ async fn a_bad_state_a_replayed_callback_or_another_browser_is_refused() {
     assert_eq!(location(&res), "/login?oidc_error=state");
     assert!(me(&app, &stranger).await.is_null());
 
-    // The stranger's try used the flow up: the right browser cannot finish it either.
-    let res = callback(&app, &client, &[("code", &code), ("state", &started.state)]).await;
-    assert_eq!(location(&res), "/login?oidc_error=state");
-
-    // A good sign-in, then its callback replayed.
-    let res = sign_in(&app, &fake, &client, "sub-frank", &[]).await;
-    assert_eq!(res.status(), 303);
-    assert!(location(&res).starts_with("/auth/continue"));
-    let started = start(&app, &client).await;
-    let token = fake.id_token(&claims(&app, &fake, &started, "sub-frank", &[]));
-    let code = fake.code(token, &started.challenge);
+    // None of that used up or cancelled the sign-in of the browser that started it.
     let query = [("code", code.as_str()), ("state", started.state.as_str())];
     assert!(location(&callback(&app, &client, &query).await).starts_with("/auth/continue"));
+    assert_eq!(me(&app, &client).await["username"], "frank");
+
+    // Replayed, it finds nothing (and the flow cookie went with the success).
     assert_eq!(
         location(&callback(&app, &client, &query).await),
         "/login?oidc_error=state"
     );
     let reasons: Vec<String> = refusals(&app).await.into_iter().map(|r| r.0).collect();
-    assert_eq!(reasons, ["state"; 5]);
+    assert_eq!(reasons, ["state"; 4]);
     app.stop().await;
 }
 
@@ -701,25 +694,17 @@ async fn with_oidc_only_just_the_break_glass_accounts_use_a_password() {
         json!({ "provider": "Test IdP", "passwords_for_all": false })
     );
 
-    let res = app
-        .rpc(
-            &app.client(),
-            "sign_in",
-            &[("username", "local"), ("password", "local password 1")],
-        )
-        .await;
-    let (status, _, message) = error_of(res).await;
-    assert_eq!(status, 403);
-    assert!(message.contains("break-glass"), "{message}");
-    // A wrong password says nothing of the rule.
-    let res = app
-        .rpc(
-            &app.client(),
-            "sign_in",
-            &[("username", "local"), ("password", "wrong password 1")],
-        )
-        .await;
-    assert_eq!(res.status(), 401);
+    // Refused like a wrong password: a right one is confirmed to nobody.
+    for password in ["local password 1", "wrong password 1"] {
+        let res = app
+            .rpc(
+                &app.client(),
+                "sign_in",
+                &[("username", "local"), ("password", password)],
+            )
+            .await;
+        assert_eq!(error_of(res).await.1, "invalid_credentials");
+    }
 
     let keeper = app.client();
     let res = app
@@ -769,6 +754,16 @@ async fn signing_out_an_account_of_the_provider_ends_its_session_there_too() {
         url_encode(&app.url("/login"))
     );
     assert!(page.contains(&end), "{page}");
+    // Once: a link to `/signed-out` from anywhere signs nobody out at the provider.
+    let page = app.page(&client, "/signed-out").await.text().await.unwrap();
+    assert!(!page.contains("/logout?"), "{page}");
+    let page = app
+        .page(&app.client(), "/signed-out")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("/logout?"), "{page}");
     app.stop().await;
 }
 
@@ -831,4 +826,74 @@ async fn a_sign_in_started_on_one_instance_finishes_on_another() {
     assert_eq!(location(&res), "/login?oidc_error=state");
     b.stop().await;
     a.stop().await;
+}
+
+#[tokio::test]
+async fn sign_ins_started_from_one_address_are_limited() {
+    let (app, _fake) = setup(false, Passwords::Everyone).await;
+    let client = app.client();
+    for _ in 0..20 {
+        start(&app, &client).await;
+    }
+    let res = client
+        .get(app.url("/auth/oidc/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login?oidc_error=too_many");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn turning_passwords_off_ends_password_sessions_and_setup_needs_a_break_glass_name() {
+    let (app, fake) = setup(false, Passwords::Everyone).await;
+    let local = app.signed_in("lou", Role::Admin).await;
+    let keeper = app.signed_in("keeper", Role::Admin).await;
+    let sso = app.client();
+    sign_in(&app, &fake, &sso, "sub-sam", &["askfirst-approvers"]).await;
+    // The same database served again with `--oidc-only --break-glass keeper`.
+    let oidc = config(&fake, false);
+    let again = app
+        .another_instance_with(move |s| {
+            s.oidc = Some(oidc);
+            s.passwords = Passwords::BreakGlassOnly(vec!["keeper".into()]);
+        })
+        .await;
+    assert!(
+        me(&again, &local).await.is_null(),
+        "lou's password session ended"
+    );
+    assert_eq!(me(&again, &keeper).await["username"], "keeper");
+    assert_eq!(me(&again, &sso).await["username"], "sam");
+    again.stop().await;
+    app.stop().await;
+
+    // First-run setup under `--oidc-only`: only a break-glass name.
+    let (app, _fake) = setup(false, Passwords::BreakGlassOnly(vec!["keeper".into()])).await;
+    for (name, ok) in [("someone", false), ("keeper", true)] {
+        let res = app
+            .rpc(
+                &app.client(),
+                "create_first_admin",
+                &[
+                    ("username", name),
+                    ("password", "long enough 1"),
+                    ("password_confirm", "long enough 1"),
+                    ("token", crate::support::SETUP_TOKEN),
+                ],
+            )
+            .await;
+        if ok {
+            assert!(res.status().is_success(), "{}", res.status());
+        } else {
+            let (status, _, message) = error_of(res).await;
+            assert_eq!(status, 422);
+            assert!(
+                message.contains("break-glass account (keeper)"),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(app.audit_details("user.break_glass_sign_in").await.len(), 1);
+    app.stop().await;
 }

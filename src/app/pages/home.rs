@@ -67,7 +67,11 @@ fn Home(user: UserView) -> impl IntoView {
                 <dt>"Account created"</dt>
                 <dd><Time at=user.created_at.clone() /></dd>
             </dl>
-            <p class="hint"><a href="/account">"Your account"</a>": change your password."</p>
+            {if user.oidc_subject.is_some() {
+                view! { <p class="hint"><a href="/account">"Your account"</a>": you sign in with your company's identity provider."</p> }.into_any()
+            } else {
+                view! { <p class="hint"><a href="/account">"Your account"</a>": change your password."</p> }.into_any()
+            }}
         </section>
     }
 }

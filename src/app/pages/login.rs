@@ -93,7 +93,9 @@ fn SignInForm(options: SignInChoices, failure: Option<SignInFailure>) -> impl In
             <a class="button provider" href="/auth/oidc/start">"Sign in with " {label}</a>
         }
     });
-    let form = view! { <PasswordForm /> };
+    // With the provider's button first, the password form is the second way in.
+    let second = options.provider.is_some();
+    let form = view! { <PasswordForm second /> };
     // The break-glass form opens again when it just failed, so its error is seen.
     let failed = crate::app::forms::error_of::<SignIn>().is_some();
     let passwords = match (&options.provider, options.passwords_for_all) {
@@ -105,8 +107,8 @@ fn SignInForm(options: SignInChoices, failure: Option<SignInFailure>) -> impl In
         .into_any(),
         (Some(_), false) => view! {
             <details class="break-glass" open=failed>
-                <summary>"Break-glass account"</summary>
-                <p class="hint">"Passwords are off here except for the accounts kept for when the identity provider is down. Each use is recorded."</p>
+                <summary>"Emergency sign-in (break-glass account)"</summary>
+                <p class="hint">"Passwords are off here except for the accounts kept for when the identity provider is down. Each use is recorded in the audit log."</p>
                 {form}
             </details>
         }
@@ -122,8 +124,10 @@ fn SignInForm(options: SignInChoices, failure: Option<SignInFailure>) -> impl In
     }
 }
 
+/// The username and password form; `second` when another way in comes first (no
+/// autofocus, a secondary button).
 #[component]
-fn PasswordForm() -> impl IntoView {
+fn PasswordForm(second: bool) -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let error = move || {
         sign_in
@@ -136,10 +140,12 @@ fn PasswordForm() -> impl IntoView {
     view! {
             <ActionForm action=sign_in>
                 <label for="username">"Username"</label>
-                <input id="username" name="username" autocomplete="username" required autofocus maxlength="64" />
+                <input id="username" name="username" autocomplete="username" required autofocus=!second maxlength="64" />
                 <PasswordField id="password" name="password" label="Password" autocomplete="current-password" />
                 {error}
-                <button type="submit" disabled=move || pending.get()>"Sign in"</button>
+                <button type="submit" class:secondary=second disabled=move || pending.get()>
+                    {if second { "Sign in with password" } else { "Sign in" }}
+                </button>
             </ActionForm>
     }
 }

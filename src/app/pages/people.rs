@@ -311,6 +311,9 @@ fn People(
         </section>
         <section class="card narrow">
             <h2>"Add a person"</h2>
+            {facts.provider.clone().map(|label| view! {
+                <p class="hint">"People who sign in with " {label} " appear here after their first sign-in, with the role their groups give. Add a local account here only for someone who needs a password."</p>
+            })}
             {added}
             <ActionForm action=add>
                 <label for="new-username">"Username"</label>

@@ -31,12 +31,27 @@ pub async fn create_first_admin(
     if password != password_confirm {
         return Err(AppError::Invalid("the two passwords differ".into()));
     }
+    // With passwords off, the first admin can only be one that may keep using one.
+    if let service::Passwords::BreakGlassOnly(names) = &state.settings.passwords {
+        let name = username.trim().to_lowercase();
+        if !names.contains(&name) {
+            return Err(AppError::Invalid(format!(
+                "passwords are off here (--oidc-only): the first admin must be a break-glass \
+                 account ({})",
+                if names.is_empty() {
+                    "none is named: start with --break-glass NAME".into()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+    }
     service::create_first_admin(&state.pool, state.clock.as_ref(), &username, &password).await?;
     let signed_in = service::sign_in(
         &state.pool,
         state.clock.as_ref(),
         &state.limiter,
-        &crate::auth::service::Passwords::Everyone,
+        &state.settings.passwords,
         state.settings.session_ttl,
         &username,
         &password,

@@ -9,6 +9,7 @@
 //! sessions. Every refusal is an audit event and a sentence on the sign-in page.
 
 pub mod config;
+mod limit;
 mod provider;
 
 pub use config::{OidcConfig, RoleMap};
@@ -24,8 +25,21 @@ use std::sync::Arc;
 /// How long a sign-in may take between the redirect and the callback.
 pub const FLOW_TTL: chrono::Duration = chrono::Duration::minutes(10);
 
-/// The cookie binding a flow to the browser that started it.
-pub const FLOW_COOKIE: &str = "askfirst_oidc";
+/// The cookie binding a flow to the browser that started it (`__Host-` prefixed, and so
+/// unsettable by sibling sites, when cookies are `Secure`).
+pub fn flow_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-askfirst_oidc"
+    } else {
+        "askfirst_oidc"
+    }
+}
+
+/// Sign-ins under way at most, over every address (each is a row until swept).
+const MAX_OPEN_FLOWS: i64 = 10_000;
+
+/// The longest `next` a flow keeps (longer ones go home).
+const MAX_NEXT: usize = 512;
 
 /// The actor of what the provider's answer changes (accounts, roles) in the audit log.
 const ACTOR: &str = "oidc";
@@ -34,6 +48,9 @@ const ACTOR: &str = "oidc";
 pub struct Oidc {
     pub config: Arc<OidcConfig>,
     provider: Provider,
+    /// Usernames never given to accounts of the provider (the break-glass accounts).
+    reserved: Vec<String>,
+    limiter: limit::FlowLimiter,
 }
 
 /// A sign-in sent to the provider: where to, and the `state` for the browser's cookie.
@@ -58,22 +75,44 @@ pub struct Finished {
 }
 
 impl Oidc {
-    /// The provider named by `config` (nothing is fetched until the first sign-in).
-    pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
+    /// The provider named by `config` (nothing is fetched until the first sign-in);
+    /// `reserved` usernames are never given to its accounts.
+    pub fn new(config: OidcConfig, reserved: Vec<String>) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         Ok(Self {
             provider: Provider::new(config.clone())?,
             config,
+            reserved,
+            limiter: limit::FlowLimiter::default(),
         })
     }
 
-    /// Starts a sign-in that ends at `next` (a path on this site; anything else is `/`).
+    /// Starts a sign-in from client address `addr` that ends at `next` (a path on this
+    /// site; anything else is `/`).
     pub async fn start(
         &self,
         pool: &Pool,
         clock: &dyn Clock,
+        addr: &str,
         next: Option<&str>,
     ) -> Result<Started, SignInFailure> {
+        if !self.limiter.allow(addr, std::time::Instant::now()) {
+            return Err(SignInFailure::TooMany);
+        }
+        match oidc_flows::count(pool).await {
+            Ok(n) if n < MAX_OPEN_FLOWS => {}
+            Ok(_) => {
+                tracing::warn!(
+                    "{MAX_OPEN_FLOWS} sign-ins are under way; refusing more until they end"
+                );
+                return Err(SignInFailure::TooMany);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "counting sign-in flows failed");
+                return Err(SignInFailure::Unreachable);
+            }
+        }
+        let next = next.filter(|n| n.len() <= MAX_NEXT);
         let auth = match self.provider.authorize().await {
             Ok(auth) => auth,
             Err(refusal) => return Err(self.refuse(pool, clock, refusal).await),
@@ -102,7 +141,9 @@ impl Oidc {
     }
 
     /// Finishes a sign-in from the provider's callback; `cookie_state` is the state the
-    /// browser's cookie holds.
+    /// browser's cookie holds, `addr` the client's address. A callback that matches no
+    /// sign-in of this browser counts against the address's budget, and past it is not
+    /// recorded one by one (anyone can send such callbacks).
     pub async fn finish(
         &self,
         pool: &Pool,
@@ -110,12 +151,20 @@ impl Oidc {
         session_ttl: chrono::Duration,
         callback: Callback,
         cookie_state: Option<&str>,
+        addr: &str,
     ) -> Result<Finished, SignInFailure> {
         match self
             .try_finish(pool, clock, session_ttl, callback, cookie_state)
             .await
         {
             Ok(done) => Ok(done),
+            Err(refusal)
+                if refusal.failure == SignInFailure::State
+                    && !self.limiter.allow(addr, std::time::Instant::now()) =>
+            {
+                tracing::debug!(%addr, "a callback matching no sign-in, past the address's budget");
+                Err(SignInFailure::State)
+            }
             Err(refusal) => Err(self.refuse(pool, clock, refusal).await),
         }
     }
@@ -128,13 +177,18 @@ impl Oidc {
         callback: Callback,
         cookie_state: Option<&str>,
     ) -> Result<Finished, Refusal> {
-        let refuse = |failure, detail: &str| Refusal {
-            failure,
-            detail: detail.to_string(),
-        };
+        let refuse = |failure, detail: &str| Refusal::new(failure, detail);
         let state = callback.state.as_deref().unwrap_or("");
         if state.is_empty() || state.len() > 512 {
             return Err(refuse(SignInFailure::State, "the callback has no state"));
+        }
+        // Another browser's callback (a forged link) is refused before it can use up the
+        // flow of the browser that started it.
+        if cookie_state.map(token::hash) != Some(token::hash(state)) {
+            return Err(refuse(
+                SignInFailure::State,
+                "the state is not the one this browser's sign-in started with",
+            ));
         }
         // The flow is used up whatever happens next: a callback is never replayed.
         let flow = oidc_flows::take(pool, &token::hash(state))
@@ -146,12 +200,6 @@ impl Oidc {
                     "no sign-in is waiting for this state (used already, or never started)",
                 )
             })?;
-        if cookie_state.map(token::hash) != Some(token::hash(state)) {
-            return Err(refuse(
-                SignInFailure::State,
-                "the state is not the one this browser's sign-in started with",
-            ));
-        }
         if flow.expires_at <= to_millis(clock.now()) {
             return Err(refuse(SignInFailure::Expired, "the sign-in flow expired"));
         }
@@ -164,14 +212,17 @@ impl Oidc {
                 | "account_selection_required" => SignInFailure::Denied,
                 _ => SignInFailure::Provider,
             };
+            // The provider's words are kept short (and `Refusal::new` strips control
+            // characters): anyone can put text in a callback URL.
+            let short = |t: &str, n: usize| t.chars().take(n).collect::<String>();
             let description = callback
                 .error_description
                 .as_deref()
-                .map(|d| format!(": {d}"))
+                .map(|d| format!(": {}", short(d, 200)))
                 .unwrap_or_default();
             return Err(refuse(
                 failure,
-                &format!("provider error {error}{description}"),
+                &format!("provider error {}{description}", short(error, 64)),
             ));
         }
         let code = callback
@@ -222,27 +273,27 @@ impl Oidc {
                     sessions::delete_for_user(&mut *tx, &row.id).await?;
                     tx.commit().await?;
                 }
-                return Err(Denial::Refused(Refusal {
-                    failure: SignInFailure::NoRole,
-                    detail: format!(
+                return Err(Denial::Refused(Refusal::new(
+                    SignInFailure::NoRole,
+                    format!(
                         "subject {} has no mapped value in `{}` (has: {})",
                         identity.subject,
                         config.role_claim,
                         if values.is_empty() {
-                            "nothing".into()
+                            "nothing".to_string()
                         } else {
                             values.join(", ")
                         }
                     ),
-                }));
+                )));
             }
         };
         let row = match existing {
             Some(row) if row.disabled => {
-                return Err(Denial::Refused(Refusal {
-                    failure: SignInFailure::Disabled,
-                    detail: format!("`{}` is disabled", row.username),
-                }))
+                return Err(Denial::Refused(Refusal::new(
+                    SignInFailure::Disabled,
+                    format!("`{}` is disabled", row.username),
+                )))
             }
             Some(row) => {
                 let from = row.role();
@@ -269,7 +320,8 @@ impl Oidc {
                 let base =
                     config::username_from(&identity.claims, config.username_claim.as_deref())
                         .unwrap_or_else(|| "user".into());
-                let taken = users::taken_names(&mut *tx, &base).await?;
+                let mut taken = users::taken_names(&mut *tx, &base).await?;
+                taken.extend(self.reserved.iter().cloned());
                 let username = config::unique_username(&base, &taken);
                 let new = users::NewUser {
                     username: &username,

@@ -9,7 +9,9 @@
 use super::config::OidcConfig;
 use crate::domain::sign_in::SignInFailure;
 use chrono::{DateTime, Utc};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, HttpRequest,
     HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
@@ -25,12 +27,29 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 1024 * 1024;
 /// Discovery is repeated after this long (a failed repeat keeps the old document).
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// After a failed discovery, the next attempt waits this long.
+const RETRY_GAP: Duration = Duration::from_secs(5);
 /// Keys are fetched again for an unknown `kid` at most this often.
 const KEYS_REFETCH_GAP: Duration = Duration::from_secs(10);
 /// Clock skew allowed on `exp` and `iat`.
 const LEEWAY: chrono::Duration = chrono::Duration::seconds(60);
 /// An ID token issued longer ago than this is refused (it was minted for another sign-in).
 const MAX_TOKEN_AGE: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The signature algorithms an ID token may use: the provider's keys, never the client
+/// secret (HMAC).
+const ASYMMETRIC: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 
 /// What a sign-in needs to remember between the redirect and the callback.
 pub struct Authorization {
@@ -58,15 +77,15 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(failure: SignInFailure, detail: impl Into<String>) -> Self {
-        let mut detail: String = detail.into();
-        if detail.len() > 300 {
-            let cut = (0..=300)
-                .rev()
-                .find(|i| detail.is_char_boundary(*i))
-                .unwrap_or(0);
-            detail.truncate(cut);
-        }
+    /// A refusal whose detail is made safe to log and keep: control characters (line
+    /// breaks, escape codes) become spaces, and at most 300 characters are kept.
+    pub fn new(failure: SignInFailure, detail: impl Into<String>) -> Self {
+        let detail: String = detail
+            .into()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(300)
+            .collect();
         Self { failure, detail }
     }
 }
@@ -77,6 +96,10 @@ pub struct Provider {
     config: Arc<OidcConfig>,
     http: Arc<GuardedHttp>,
     known: RwLock<Option<Known>>,
+    /// Held while discovery runs (one fetch at a time).
+    fetching: tokio::sync::Mutex<()>,
+    /// When discovery last failed (no new attempt for [`RETRY_GAP`]).
+    failed_at: Mutex<Option<Instant>>,
 }
 
 struct Known {
@@ -101,22 +124,43 @@ impl Provider {
                 allowed: Mutex::new(vec![issuer.origin().ascii_serialization()]),
             }),
             known: RwLock::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+            failed_at: Mutex::new(None),
         })
     }
 
-    /// The discovery document with its keys: cached, fetched again after an hour.
+    /// The discovery document with its keys: cached, fetched again after an hour. One
+    /// fetch at a time, outside the cache's lock: while it runs (or for a few seconds after
+    /// it failed), others use the document they have, or are told the provider is
+    /// unreachable at once — a provider that hangs never queues sign-ins behind it.
     async fn metadata(&self) -> Result<ProviderMetadataWithLogout, Refusal> {
-        if let Some(known) = &*self.known.read().await {
-            if known.fetched.elapsed() < METADATA_TTL {
-                return Ok(known.metadata.clone());
-            }
+        let cached = self
+            .known
+            .read()
+            .await
+            .as_ref()
+            .map(|k| (k.metadata.clone(), k.fetched.elapsed() < METADATA_TTL));
+        if let Some((metadata, true)) = &cached {
+            return Ok(metadata.clone());
         }
-        let mut known = self.known.write().await;
-        if let Some(k) = &*known {
-            if k.fetched.elapsed() < METADATA_TTL {
-                return Ok(k.metadata.clone());
-            }
-        }
+        let recently_failed = self
+            .failed_at
+            .lock()
+            .expect("failed_at")
+            .is_some_and(|at| at.elapsed() < RETRY_GAP);
+        let guard = if recently_failed {
+            None
+        } else {
+            self.fetching.try_lock().ok()
+        };
+        let Some(_fetching) = guard else {
+            return cached.map(|(m, _)| m).ok_or_else(|| {
+                Refusal::new(
+                    SignInFailure::Unreachable,
+                    "discovery failed moments ago, or is still under way",
+                )
+            });
+        };
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|e| Refusal::new(SignInFailure::Unreachable, e.to_string()))?;
         let http = self.http.clone();
@@ -126,20 +170,22 @@ impl Provider {
         };
         match ProviderMetadataWithLogout::discover_async(issuer, &call).await {
             Ok(metadata) => {
-                *known = Some(Known {
+                *self.known.write().await = Some(Known {
                     metadata: metadata.clone(),
                     fetched: Instant::now(),
                     keys_fetched: Instant::now(),
                 });
+                *self.failed_at.lock().expect("failed_at") = None;
                 Ok(metadata)
             }
             Err(e) => {
+                *self.failed_at.lock().expect("failed_at") = Some(Instant::now());
                 let detail = format!("discovery failed: {}", chain(&e));
-                match &*known {
+                match cached {
                     // A provider that is briefly down does not stop sign-ins it can finish.
-                    Some(k) => {
+                    Some((metadata, _)) => {
                         tracing::warn!(%detail, "OpenID provider discovery failed; using the last document");
-                        Ok(k.metadata.clone())
+                        Ok(metadata)
                     }
                     None => Err(Refusal::new(SignInFailure::Unreachable, detail)),
                 }
@@ -150,22 +196,28 @@ impl Provider {
     /// Fetches the provider's keys again (a token named a key they lack), at most once
     /// every few seconds. Returns whether new keys were fetched.
     async fn refresh_keys(&self) -> bool {
-        let mut known = self.known.write().await;
-        let Some(k) = known.as_mut() else {
-            return false;
+        // Claim the refetch (briefly holding the lock), fetch without it, then store.
+        let jwks_uri = {
+            let mut known = self.known.write().await;
+            let Some(k) = known.as_mut() else {
+                return false;
+            };
+            if k.keys_fetched.elapsed() < KEYS_REFETCH_GAP {
+                return false;
+            }
+            k.keys_fetched = Instant::now();
+            k.metadata.jwks_uri().clone()
         };
-        if k.keys_fetched.elapsed() < KEYS_REFETCH_GAP {
-            return false;
-        }
-        k.keys_fetched = Instant::now();
         let http = self.http.clone();
         let call = move |req: HttpRequest| {
             let http = http.clone();
             async move { http.call(req).await }
         };
-        match CoreJsonWebKeySet::fetch_async(k.metadata.jwks_uri(), &call).await {
+        match CoreJsonWebKeySet::fetch_async(&jwks_uri, &call).await {
             Ok(keys) => {
-                k.metadata = k.metadata.clone().set_jwks(keys);
+                if let Some(k) = self.known.write().await.as_mut() {
+                    k.metadata = k.metadata.clone().set_jwks(keys);
+                }
                 true
             }
             Err(e) => {
@@ -275,6 +327,7 @@ impl Provider {
             let client = self.client(self.metadata().await?)?;
             let verifier = client
                 .id_token_verifier()
+                .set_allowed_algs(ASYMMETRIC.iter().cloned())
                 .set_time_fn(move || now - LEEWAY)
                 .set_issue_time_verifier_fn(move |iat| {
                     if iat > now + LEEWAY {
@@ -289,6 +342,12 @@ impl Provider {
                 Ok(claims) => {
                     let issuer = claims.issuer().to_string();
                     let subject = claims.subject().to_string();
+                    if subject.trim().is_empty() || subject.len() > 255 {
+                        return Err(Refusal::new(
+                            SignInFailure::IdToken,
+                            "claims: the subject is empty or longer than 255 bytes",
+                        ));
+                    }
                     let payload = payload_of(&id_token.to_string()).ok_or_else(|| {
                         Refusal::new(SignInFailure::IdToken, "the ID token's claims do not read")
                     })?;
