@@ -528,3 +528,99 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::service::Passwords;
+
+    /// The OpenID flags of `serve`, parsed and turned into configuration.
+    fn oidc(flags: &[&str]) -> anyhow::Result<(Option<crate::auth::oidc::OidcConfig>, Passwords)> {
+        let mut argv = vec!["askfirst", "serve"];
+        argv.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
+        match cli.command {
+            Some(Command::Serve(args)) => args.oidc.config(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_oidc_flags_make_a_configuration_or_say_what_is_missing() {
+        std::env::set_var("ASKFIRST_TEST_OIDC_SECRET", " s3cret \n");
+        let base = [
+            "--oidc-issuer",
+            "https://idp.example/realms/corp",
+            "--oidc-client-id",
+            "askfirst",
+            "--oidc-client-secret-file",
+            "env:ASKFIRST_TEST_OIDC_SECRET",
+        ];
+        let (config, passwords) = oidc(&base).unwrap();
+        let config = config.unwrap();
+        // The issuer is kept exactly as written (no trailing slash added).
+        assert_eq!(config.issuer, "https://idp.example/realms/corp");
+        assert_eq!(config.client_secret, "s3cret");
+        assert_eq!(config.scopes, ["openid", "profile", "email"]);
+        assert_eq!(passwords, Passwords::Everyone);
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "the secret is never printed"
+        );
+
+        let mut more = base.to_vec();
+        more.extend([
+            "--oidc-role",
+            "approver=g1",
+            "--oidc-role",
+            "admin=g2",
+            "--oidc-only",
+            "--break-glass",
+            "Keeper",
+            "--oidc-scopes",
+            "openid,groups email",
+        ]);
+        let (config, passwords) = oidc(&more).unwrap();
+        let config = config.unwrap();
+        assert_eq!(config.roles.0.len(), 2);
+        assert_eq!(config.scopes, ["openid", "groups", "email"]);
+        assert_eq!(passwords, Passwords::BreakGlassOnly(vec!["keeper".into()]));
+
+        let cases: &[(&[&str], &str)] = &[
+            (&["--oidc-only"], "need --oidc-issuer"),
+            (
+                &["--oidc-issuer", "https://idp.example"],
+                "--oidc-client-id",
+            ),
+            (
+                &[
+                    "--oidc-issuer",
+                    "https://idp.example",
+                    "--oidc-client-id",
+                    "c",
+                ],
+                "--oidc-client-secret-file",
+            ),
+            (
+                &[
+                    "--oidc-issuer",
+                    "https://idp.example",
+                    "--oidc-client-id",
+                    "c",
+                    "--oidc-client-secret-file",
+                    "env:ASKFIRST_TEST_OIDC_NO_SUCH_VAR",
+                ],
+                "ASKFIRST_TEST_OIDC_NO_SUCH_VAR",
+            ),
+            (&["--oidc-issuer", "ftp://idp.example"], "http(s)"),
+            (&["--oidc-role", "boss=x"], "not a role"),
+        ];
+        for (flags, says) in cases {
+            let err = oidc(flags)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(err.contains(says), "{flags:?}: {err}");
+        }
+    }
+}
