@@ -259,8 +259,8 @@ fn People(
                         {u.must_change_password.then_some(" · must change password")}
                         {how}
                         <Standing standing=u.standing /></td>
-                    <td><Time at=u.created_at.clone() /></td>
-                    <td class="person-actions">
+                    <td data-label="Created"><Time at=u.created_at.clone() /></td>
+                    <td><div class="person-actions">
                     {if me.as_deref() == Some(u.username.as_str()) {
                         // Nobody disables or demotes themselves from here by a slip.
                         view! { <p class="hint">"This is you: change your password on "
@@ -283,12 +283,12 @@ fn People(
                         {(!oidc).then(|| view! {
                         <ActionForm action=manage.2 attr:class="inline" attr:aria-label=format!("New password for {}", u.username)>
                             <input type="hidden" name="username" value=n3.clone() />
-                            <input type="password" name="password" aria-label="New password" autocomplete="new-password" minlength="8" required />
+                            <input type="password" name="password" aria-label="New password" placeholder="New password" autocomplete="new-password" minlength="8" required />
                             <button type="submit" class="small secondary">"Set new password"</button>
                         </ActionForm>
                         })}
                     }.into_any() }}
-                    </td>
+                    </div></td>
                 </tr>
             }
         })
