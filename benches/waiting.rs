@@ -425,20 +425,20 @@ async fn seed(db: &Path, agent: &str, history: usize, pending: usize) {
 /// log's triggers allow inserts), in one transaction of 10,000-event batches.
 async fn seed_audit(db: &Path, agent: &str, n: usize) {
     use askfirst::store::audit::{append_many, OwnedEvent};
-    use sqlx::Connection;
-    // Through the store's connection type (sqlx `Any`), which `append_many` takes.
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display()))
+    // Through the store's pool, whose connections `append_many` takes.
+    let pool = askfirst::store::open(&askfirst::store::Location::Sqlite(db.to_path_buf()))
         .await
         .unwrap();
-    let agent_id: String = sqlx::query_scalar("SELECT id FROM agents WHERE name = ?")
-        .bind(agent)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let agent_id: String = askfirst::on!(&pool, |c| {
+        sqlx::query_scalar("SELECT id FROM agents WHERE name = ?")
+            .bind(agent)
+            .fetch_one(c)
+            .await
+    })
+    .unwrap();
     let start = chrono::Utc::now() - chrono::Duration::milliseconds(n as i64 * 10);
     let t = Instant::now();
-    let mut tx = conn.begin().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
     for batch in (0..n).collect::<Vec<_>>().chunks(10_000) {
         let events: Vec<OwnedEvent> = batch
             .iter()

@@ -102,7 +102,7 @@ pub async fn list_users(pool: &Pool) -> Result<Vec<UserView>, AppError> {
 
 /// A transaction that holds SQLite's write lock from its start: a change that reads before
 /// it writes cannot then fail because another writer committed in between (it waits).
-async fn write_tx(pool: &Pool) -> Result<sqlx::Transaction<'static, sqlx::Any>, AppError> {
+async fn write_tx(pool: &Pool) -> Result<crate::store::Tx, AppError> {
     Ok(crate::store::write_tx(pool).await?)
 }
 

@@ -15,7 +15,6 @@ use crate::store::tx::{self, Savepoint};
 use crate::store::{self, audit, calls, changes, Backend};
 use crate::store::{Conn, Pool};
 use futures::future::BoxFuture;
-use sqlx::pool::PoolConnection;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -174,7 +173,7 @@ async fn run(
     // The audit chain's last hash, as this writer last wrote it (`None`: read it first).
     let mut head: Option<String> = None;
     // One connection kept for writing, its page cache warm between batches.
-    let mut held: Option<PoolConnection<store::Db>> = None;
+    let mut held: Option<store::Pooled> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         gather(&mut rx, &mut batch, &arriving).await;
         // Calls that policy allowed or denied outright wake nobody; only other changes
@@ -213,7 +212,7 @@ async fn run(
 
 async fn commit_batch(
     pool: &Pool,
-    held: &mut Option<PoolConnection<store::Db>>,
+    held: &mut Option<store::Pooled>,
     jobs: impl Iterator<Item = Job>,
     replies: &mut Vec<Reply>,
     announce: bool,

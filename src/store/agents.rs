@@ -13,7 +13,6 @@ pub struct AgentRow {
     pub key_hash: String,
     pub key_prefix: String,
     pub webhook_secret: String,
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled: bool,
     pub created_at: i64,
     /// The previous key's hash and until when (ms) it still works.
@@ -26,7 +25,6 @@ pub struct AgentRow {
     pub callback_origins: String,
     pub last_seen_at: Option<i64>,
     /// Whether calls policy allows get a receipt even when the proposal did not ask.
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub receipts_always: bool,
 }
 
@@ -39,11 +37,14 @@ pub async fn set_receipts_always(
     id: &str,
     always: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE agents SET receipts_always = $1 WHERE id = $2")
-        .bind(i64::from(always))
-        .bind(id)
-        .execute(db)
-        .await?;
+    on!(db, |cn| sqlx::query(
+        "UPDATE agents SET receipts_always = $1 WHERE id = $2"
+    )
+    .bind(always)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -56,7 +57,7 @@ pub async fn insert(
     webhook_secret: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<AgentRow> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "INSERT INTO agents (id, name, key_hash, key_prefix, webhook_secret, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     ))
@@ -66,8 +67,8 @@ pub async fn insert(
     .bind(key_prefix)
     .bind(webhook_secret)
     .bind(to_millis(now))
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// The agent owning a key hash, as its current key or its previous one (enabled or not).
@@ -75,13 +76,13 @@ pub async fn find_by_key_hash(
     db: impl Executor<'_>,
     key_hash: &str,
 ) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM agents WHERE key_hash = $1
          UNION ALL SELECT {COLUMNS} FROM agents WHERE old_key_hash = $1 LIMIT 1"
     ))
     .bind(key_hash)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// A new key: the current one becomes the previous one until `old_until` (`None`: it
@@ -93,7 +94,7 @@ pub async fn rotate_key(
     key_prefix: &str,
     old_until: Option<i64>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "UPDATE agents SET
             old_key_hash = CASE WHEN $4 IS NULL THEN NULL ELSE key_hash END,
             old_key_until = $4, key_hash = $2, key_prefix = $3
@@ -103,8 +104,9 @@ pub async fn rotate_key(
     .bind(key_hash)
     .bind(key_prefix)
     .bind(old_until)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -115,7 +117,7 @@ pub async fn rotate_secret(
     secret: &str,
     old_until: Option<i64>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "UPDATE agents SET
             old_webhook_secret = CASE WHEN $3 IS NULL THEN NULL ELSE webhook_secret END,
             old_secret_until = $3, webhook_secret = $2
@@ -124,8 +126,9 @@ pub async fn rotate_secret(
     .bind(id)
     .bind(secret)
     .bind(old_until)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -135,55 +138,68 @@ pub async fn set_callback_origins(
     id: &str,
     origins: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE agents SET callback_origins = $1 WHERE id = $2")
-        .bind(origins)
-        .bind(id)
-        .execute(db)
-        .await?;
+    on!(db, |cn| sqlx::query(
+        "UPDATE agents SET callback_origins = $1 WHERE id = $2"
+    )
+    .bind(origins)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
 /// Records when an agent was last seen.
 pub async fn touch(db: impl Executor<'_>, id: &str, at: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "UPDATE agents SET last_seen_at = $1
          WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)",
     )
     .bind(at)
     .bind(id)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 /// The agent with this id.
 pub async fn find(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// The agent with this name.
 pub async fn find_by_name(db: impl Executor<'_>, name: &str) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents WHERE name = $1"))
-        .bind(name)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Every agent, by name.
 pub async fn list(db: impl Executor<'_>) -> sqlx::Result<Vec<AgentRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM agents ORDER BY name"))
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM agents ORDER BY name"
+    ))
+    .fetch_all(cn)
+    .await)
 }
 
 /// Disables or enables an agent; returns whether it exists.
 pub async fn set_disabled(db: impl Executor<'_>, id: &str, disabled: bool) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE agents SET disabled = $1 WHERE id = $2")
-        .bind(i64::from(disabled))
-        .bind(id)
-        .execute(db)
-        .await?;
+    let done = on!(db, |cn| sqlx::query(
+        "UPDATE agents SET disabled = $1 WHERE id = $2"
+    )
+    .bind(disabled)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }

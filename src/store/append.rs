@@ -31,7 +31,6 @@ pub async fn sqlite_fast(
     events: &[audit::OwnedEvent],
     head: &str,
 ) -> sqlx::Result<Appended> {
-    use sqlx::Executor as _;
     debug_assert!(fits(new.len()) && fits(events.len()) && !events.is_empty());
     let linked = audit::link_all(events, head);
     // Reading the table it inserts into, SQLite runs each SELECT to its end before
@@ -46,21 +45,24 @@ pub async fn sqlite_fast(
         super::sql::insert_select(&audit::insert_sql(linked.len())),
     );
     let sql = super::numbered(&sql);
-    let mut q = sqlx::query(&sql);
-    for c in new {
-        q = calls::bind_new(q, c);
-    }
-    q = q.bind(head);
-    for l in &linked {
-        q = audit::bind_linked(q, l);
-    }
     // The events written come back as rows (a row count would not do: SQLite reports
     // the last INSERT's count again for `COMMIT`).
-    let written = match q.bind(head).fetch_all(&mut *conn).await {
-        Ok(rows) => rows.len(),
+    let rows = on!(&mut *conn, |cn| {
+        let mut q = sqlx::query(&sql);
+        for c in new {
+            q = calls::bind_new!(q, c);
+        }
+        q = q.bind(head);
+        for l in &linked {
+            q = audit::bind_linked!(q, l);
+        }
+        q.bind(head).fetch_all(cn).await.map(|rows| rows.len())
+    });
+    let written = match rows {
+        Ok(n) => n,
         Err(e) => {
             // Whichever statement failed, no transaction is left open.
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = super::tx::rollback(conn).await;
             return Err(e);
         }
     };

@@ -161,10 +161,11 @@ fn chain_hash(
 /// Appends an event; call inside the transaction of the change it records, after that
 /// change's first write (so the write lock is held and the chain cannot fork).
 pub async fn append(conn: &mut Conn, event: &NewEvent<'_>) -> sqlx::Result<i64> {
-    let prev: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let prev: Option<String> = on!(&mut *conn, |cn| sqlx::query_scalar(
+        "SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1"
+    )
+    .fetch_optional(cn)
+    .await)?;
     let prev = prev.unwrap_or_else(|| GENESIS.to_string());
     let at = to_millis(event.at);
     let detail = canonical(&event.detail);
@@ -180,7 +181,7 @@ pub async fn append(conn: &mut Conn, event: &NewEvent<'_>) -> sqlx::Result<i64> 
         event.to_status,
         &detail,
     );
-    sqlx::query_scalar(
+    on!(&mut *conn, |cn| sqlx::query_scalar(
         "INSERT INTO audit_events
            (at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -195,8 +196,8 @@ pub async fn append(conn: &mut Conn, event: &NewEvent<'_>) -> sqlx::Result<i64> 
     .bind(detail)
     .bind(prev)
     .bind(hash)
-    .fetch_one(&mut *conn)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// An event to append, owning its fields (for batches).
@@ -217,11 +218,11 @@ pub const CHUNK: usize = 256;
 
 /// An event of a batch with its place in the chain worked out.
 pub struct Linked<'e> {
-    event: &'e OwnedEvent,
-    at: i64,
-    detail: String,
-    prev_hash: String,
-    hash: String,
+    pub(crate) event: &'e OwnedEvent,
+    pub(crate) at: i64,
+    pub(crate) detail: String,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
 }
 
 /// Links `events` in order onto the chain whose last hash is `prev`.
@@ -272,27 +273,32 @@ pub fn insert_sql(n: usize) -> String {
     sql
 }
 
-/// Binds one event's row of [`insert_sql`].
-pub fn bind_linked<'q>(q: super::Query<'q>, l: &'q Linked<'q>) -> super::Query<'q> {
-    let e = l.event;
-    q.bind(l.at)
-        .bind(&e.actor)
-        .bind(&e.kind)
-        .bind(&e.agent_id)
-        .bind(&e.call_id)
-        .bind(&e.from_status)
-        .bind(&e.to_status)
-        .bind(&l.detail)
-        .bind(&l.prev_hash)
-        .bind(&l.hash)
+/// Binds one event's row of [`insert_sql`] to a statement of either backend.
+macro_rules! bind_linked {
+    ($q:expr, $l:expr) => {{
+        let l: &$crate::store::audit::Linked<'_> = $l;
+        let e = l.event;
+        $q.bind(l.at)
+            .bind(&e.actor)
+            .bind(&e.kind)
+            .bind(&e.agent_id)
+            .bind(&e.call_id)
+            .bind(&e.from_status)
+            .bind(&e.to_status)
+            .bind(&l.detail)
+            .bind(&l.prev_hash)
+            .bind(&l.hash)
+    }};
 }
+pub(crate) use bind_linked;
 
 /// The hash of the chain's last event ([`GENESIS`] while there is none).
 pub async fn head_hash(conn: &mut Conn) -> sqlx::Result<String> {
-    let prev: Option<String> =
-        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let prev: Option<String> = on!(&mut *conn, |cn| sqlx::query_scalar(
+        "SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1"
+    )
+    .fetch_optional(cn)
+    .await)?;
     Ok(prev.unwrap_or_else(|| GENESIS.to_string()))
 }
 
@@ -303,11 +309,13 @@ pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result
     for chunk in super::power_of_two_chunks(events, CHUNK) {
         let linked = link_all(chunk, &prev);
         let sql = super::numbered(&insert_sql(linked.len()));
-        let mut q = sqlx::query(&sql);
-        for l in &linked {
-            q = bind_linked(q, l);
-        }
-        q.execute(&mut *conn).await?;
+        on!(&mut *conn, |cn| {
+            let mut q = sqlx::query(&sql);
+            for l in &linked {
+                q = bind_linked!(q, l);
+            }
+            q.execute(cn).await.map(super::Done::from)
+        })?;
         prev = last_hash(&linked, &prev);
     }
     Ok(prev)
@@ -319,15 +327,15 @@ pub async fn approval_of(
     db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Option<(i64, String, i64, Option<String>)>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT id, hash, at, to_status FROM audit_events
           WHERE call_id = $1 AND (to_status = 'approved'
              OR (kind = 'call.proposed' AND to_status IN ('allowed', 'running')))
           ORDER BY id DESC LIMIT 1",
     )
     .bind(call_id)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Events after `after_id`, oldest first.
@@ -336,13 +344,13 @@ pub async fn since(
     after_id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2"
     ))
     .bind(after_id)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Events after `after_id` that somebody may be waiting for — everything but proposals
@@ -360,7 +368,7 @@ pub async fn since_for_listeners(
     if newest <= after_id {
         return Ok((Vec::new(), after_id));
     }
-    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+    let rows: Vec<EventRow> = on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE id > $1 AND id <= $2
            AND NOT (kind = 'call.proposed' AND to_status IN ('allowed', 'denied'))
          ORDER BY id LIMIT $3"
@@ -368,8 +376,8 @@ pub async fn since_for_listeners(
     .bind(after_id)
     .bind(newest)
     .bind(limit)
-    .fetch_all(db)
-    .await?;
+    .fetch_all(cn)
+    .await)?;
     let seen = match rows.last() {
         Some(last) if rows.len() as i64 == limit => last.id,
         _ => newest,
@@ -379,9 +387,11 @@ pub async fn since_for_listeners(
 
 /// The newest event id (0 when empty).
 pub async fn last_id(db: impl Executor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events")
-        .fetch_one(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT COALESCE(MAX(id), 0) FROM audit_events"
+    )
+    .fetch_one(cn)
+    .await)
 }
 
 /// One agent's calls leaving `pending` after `after_id` (for event-stream replay).
@@ -391,15 +401,15 @@ pub async fn leaving_pending(
     after_id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events
          WHERE agent_id = $1 AND from_status = 'pending' AND id > $2 ORDER BY id LIMIT $3"
     ))
     .bind(agent_id)
     .bind(after_id)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// How many of one agent's calls left `pending` after `after_id`, counting at most `cap`.
@@ -409,25 +419,25 @@ pub async fn count_leaving_pending(
     after_id: i64,
     cap: i64,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT 1 FROM audit_events
          WHERE agent_id = $1 AND from_status = 'pending' AND id > $2 LIMIT $3) AS sub",
     )
     .bind(agent_id)
     .bind(after_id)
     .bind(cap)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Every event of one call, oldest first.
 pub async fn for_call(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE call_id = $1 ORDER BY id"
     ))
     .bind(call_id)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The hash of the arguments recorded as approved for a call (`args_hash` of its
@@ -436,13 +446,13 @@ pub async fn approved_args_hash(
     db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Option<String>> {
-    let detail: Option<String> = sqlx::query_scalar(
+    let detail: Option<String> = on!(db, |cn| sqlx::query_scalar(
         "SELECT detail FROM audit_events
          WHERE call_id = $1 AND kind = 'call.approved' ORDER BY id DESC LIMIT 1",
     )
     .bind(call_id)
-    .fetch_optional(db)
-    .await?;
+    .fetch_optional(cn)
+    .await)?;
     Ok(detail
         .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
         .and_then(|d| d.get("args_hash")?.as_str().map(str::to_string)))
@@ -459,9 +469,11 @@ pub enum Verification {
 
 /// The newest event: its id and hash (what `askfirst audit head` prints, to keep elsewhere).
 pub async fn head(db: impl Executor<'_>) -> sqlx::Result<Option<(i64, String)>> {
-    sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(
+        "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1"
+    )
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Recomputes the whole chain; with `key`, every link must be its HMAC (a database
@@ -535,10 +547,11 @@ pub async fn missing_tail(conn: &mut Conn) -> sqlx::Result<TailCheck> {
     };
     match crate::store::Backend::of_conn(conn) {
         crate::store::Backend::Sqlite => {
-            let seq: Option<i64> =
-                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let seq: Option<i64> = on!(&mut *conn, |cn| sqlx::query_scalar(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'"
+            )
+            .fetch_optional(cn)
+            .await)?;
             if let Some(seq) = seq.filter(|&seq| seq > last) {
                 check.gaps.push(format!(
                     "the id sequence has handed out event {seq}, but the chain ends at {last}"
@@ -546,11 +559,13 @@ pub async fn missing_tail(conn: &mut Conn) -> sqlx::Result<TailCheck> {
             }
         }
         crate::store::Backend::Postgres => {
-            let seq: Option<i64> = sqlx::query_scalar(
+            let seq: Option<i64> = on!(&mut *conn, |cn| {
+                sqlx::query_scalar(
                 "SELECT pg_sequence_last_value(pg_get_serial_sequence('audit_events', 'id')::regclass)",
             )
-            .fetch_one(&mut *conn)
-            .await?;
+            .fetch_one(cn)
+            .await
+            })?;
             if let Some(seq) = seq.filter(|&seq| seq > last) {
                 check.notes.push(format!(
                     "the id sequence has handed out event {seq}, but the chain ends at {last} \
@@ -574,8 +589,9 @@ pub async fn missing_tail(conn: &mut Conn) -> sqlx::Result<TailCheck> {
         ),
     ];
     for (what, sql) in positions {
-        let position: Option<Option<i64>> =
-            sqlx::query_scalar(sql).fetch_optional(&mut *conn).await?;
+        let position: Option<Option<i64>> = on!(&mut *conn, |cn| sqlx::query_scalar(sql)
+            .fetch_optional(cn)
+            .await)?;
         if let Some(position) = position.flatten().filter(|&p| p > last) {
             check
                 .gaps
@@ -608,13 +624,18 @@ pub async fn missing_tail(conn: &mut Conn) -> sqlx::Result<TailCheck> {
         ),
     ];
     for (what, row_sql, event_sql) in newest {
-        let row: Option<(String, i64)> = sqlx::query_as(row_sql).fetch_optional(&mut *conn).await?;
+        let row: Option<(String, i64)> = on!(&mut *conn, |cn| sqlx::query_as(row_sql)
+            .fetch_optional(cn)
+            .await)?;
         let Some((call_id, at)) = row else { continue };
-        let mut query = sqlx::query_scalar::<_, i64>(event_sql).bind(&call_id);
-        if event_sql.contains("$2") {
-            query = query.bind(at);
-        }
-        if query.fetch_one(&mut *conn).await? == 0 {
+        let events: i64 = on!(&mut *conn, |cn| {
+            let mut query = sqlx::query_scalar(event_sql).bind(&call_id);
+            if event_sql.contains("$2") {
+                query = query.bind(at);
+            }
+            query.fetch_one(cn).await
+        })?;
+        if events == 0 {
             check.gaps.push(format!(
                 "{what} ({call_id}) has no matching event in the chain, which ends at {last}"
             ));
@@ -687,11 +708,12 @@ pub async fn recheck(
     id: i64,
     hash: &str,
 ) -> sqlx::Result<Option<String>> {
-    let row: Option<EventRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<EventRow> = on!(&mut *conn, |cn| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(cn)
+    .await)?;
     Ok(match row {
         None => Some("this event was removed after it was verified".into()),
         Some(e) if e.hash != hash => Some("this event's hash changed after it was verified".into()),
@@ -737,37 +759,42 @@ pub async fn rekey(conn: &mut Conn, key: &[u8]) -> sqlx::Result<Result<u64, Stri
     }
     // The log refuses updates; re-linking lifts that for this transaction only.
     let postgres = super::Backend::of_conn(conn) == super::Backend::Postgres;
-    sqlx::query(if postgres {
+    on!(&mut *conn, |cn| sqlx::query(if postgres {
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update"
     } else {
         "DROP TRIGGER audit_events_no_update"
     })
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     let mut prev = GENESIS.to_string();
     let mut after = 0;
     let mut count = 0;
     loop {
         let batch = since(&mut *conn, after, 1000).await?;
         if batch.is_empty() {
-            sqlx::query(if postgres {
+            on!(&mut *conn, |cn| sqlx::query(if postgres {
                 "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update"
             } else {
                 "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
                  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
             })
-            .execute(&mut *conn)
-            .await?;
+            .execute(cn)
+            .await
+            .map(super::Done::from))?;
             return Ok(Ok(count));
         }
         for e in batch {
             let hash = link(Some(key), &prev, &e);
-            sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3")
-                .bind(&prev)
-                .bind(&hash)
-                .bind(e.id)
-                .execute(&mut *conn)
-                .await?;
+            on!(&mut *conn, |cn| sqlx::query(
+                "UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3"
+            )
+            .bind(&prev)
+            .bind(&hash)
+            .bind(e.id)
+            .execute(cn)
+            .await
+            .map(super::Done::from))?;
             prev = hash;
             after = e.id;
             count += 1;
@@ -792,11 +819,13 @@ pub async fn of_kinds_after(
          ORDER BY id LIMIT ?",
         super::marks(kinds.len())
     ));
-    let mut query = sqlx::query_as(&sql).bind(after_id).bind(newest);
-    for kind in kinds {
-        query = query.bind(*kind);
-    }
-    let rows: Vec<EventRow> = query.bind(limit).fetch_all(db).await?;
+    let rows: Vec<EventRow> = on!(db, |cn| {
+        let mut query = sqlx::query_as(&sql).bind(after_id).bind(newest);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        query.bind(limit).fetch_all(cn).await
+    })?;
     let seen = match rows.last() {
         Some(last) if rows.len() as i64 == limit => last.id,
         _ => newest,

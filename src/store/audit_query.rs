@@ -78,17 +78,19 @@ async fn fetch(
     tail: &[i64],
 ) -> sqlx::Result<Vec<ListedEvent>> {
     let sql = super::numbered(sql);
-    let mut q = sqlx::query_as(&sql);
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    for i in tail {
-        q = q.bind(*i);
-    }
-    q.fetch_all(db).await
+    on!(db, |cn| {
+        let mut q = sqlx::query_as(&sql);
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        for i in tail {
+            q = q.bind(*i);
+        }
+        q.fetch_all(cn).await
+    })
 }
 
 /// At most `limit` events matching `filter`, newest first, from where `page` starts.
@@ -154,7 +156,7 @@ pub async fn account_changes_since(
     after_ms: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT id, at, actor, kind, agent_id, call_id, from_status, to_status, detail,
                 prev_hash, hash
          FROM audit_events
@@ -169,8 +171,8 @@ pub async fn account_changes_since(
     .bind(ACCOUNT_KINDS[5])
     .bind(after_ms)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// For each actor with events of `kind`, when (ms) their latest one happened.
@@ -178,8 +180,10 @@ pub async fn latest_by_actor(
     db: impl Executor<'_>,
     kind: &str,
 ) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as("SELECT actor, MAX(at) FROM audit_events WHERE kind = $1 GROUP BY actor")
-        .bind(kind)
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_as(
+        "SELECT actor, MAX(at) FROM audit_events WHERE kind = $1 GROUP BY actor"
+    )
+    .bind(kind)
+    .fetch_all(cn)
+    .await)
 }

@@ -63,7 +63,6 @@ pub struct CallRow {
     pub escalated_ids: Option<String>,
     pub extensions: i64,
     pub reason_code: Option<String>,
-    #[sqlx(try_from = "crate::store::text::MaybeFlag")]
     pub retry: Option<bool>,
     /// The grant that approved it, if one did.
     pub grant_id: Option<i64>,
@@ -73,7 +72,6 @@ pub struct CallRow {
     pub finished_at: Option<i64>,
     /// Whether the proposal asked for a receipt should policy allow it (or its agent
     /// always gets one).
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub wants_receipt: bool,
 }
 
@@ -332,11 +330,13 @@ pub async fn insert(conn: &mut Conn, c: &NewCall) -> sqlx::Result<()> {
 pub async fn insert_many(conn: &mut Conn, calls: &[&NewCall]) -> sqlx::Result<()> {
     for chunk in super::power_of_two_chunks(calls, INSERT_CHUNK) {
         let sql = super::numbered(&insert_sql(chunk.len()));
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
-            q = bind_new(q, c);
-        }
-        q.execute(&mut *conn).await?;
+        on!(&mut *conn, |cn| {
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = bind_new!(q, c);
+            }
+            q.execute(cn).await.map(super::Done::from)
+        })?;
     }
     Ok(())
 }
@@ -359,43 +359,49 @@ pub fn insert_sql(n: usize) -> String {
     sql
 }
 
-/// Binds one new call's row of [`insert_sql`].
-pub fn bind_new<'q>(q: super::Query<'q>, c: &'q NewCall) -> super::Query<'q> {
-    q.bind(&c.id)
-        .bind(&c.agent_id)
-        .bind(&c.session)
-        .bind(&c.tool)
-        .bind(&c.args)
-        .bind(&c.reason)
-        .bind(&c.context)
-        .bind(&c.risk)
-        .bind(&c.alternatives)
-        .bind(&c.checkpoint)
-        .bind(&c.callback_url)
-        .bind(c.status.as_str())
-        .bind(&c.rule)
-        .bind(&c.message)
-        .bind(c.approvals_required)
-        .bind(&c.approver_role)
-        .bind(&c.confirm)
-        .bind(c.approval_ttl_ms)
-        .bind(c.deadline)
-        .bind(&c.idempotency_key)
-        .bind(&c.response)
-        .bind(c.created_at)
-        .bind((c.status != CallStatus::Pending).then_some(c.created_at))
-        .bind(&c.workflow)
-        // Proposed with `run_if_allowed`: started at once.
-        .bind((c.status == CallStatus::Running).then_some(c.created_at))
-        .bind(i64::from(c.wants_receipt))
+/// Binds one new call's row of [`insert_sql`] to a statement of either backend.
+macro_rules! bind_new {
+    ($q:expr, $c:expr) => {{
+        let c: &$crate::store::calls::NewCall = $c;
+        $q.bind(&c.id)
+            .bind(&c.agent_id)
+            .bind(&c.session)
+            .bind(&c.tool)
+            .bind(&c.args)
+            .bind(&c.reason)
+            .bind(&c.context)
+            .bind(&c.risk)
+            .bind(&c.alternatives)
+            .bind(&c.checkpoint)
+            .bind(&c.callback_url)
+            .bind(c.status.as_str())
+            .bind(&c.rule)
+            .bind(&c.message)
+            .bind(c.approvals_required)
+            .bind(&c.approver_role)
+            .bind(&c.confirm)
+            .bind(c.approval_ttl_ms)
+            .bind(c.deadline)
+            .bind(&c.idempotency_key)
+            .bind(&c.response)
+            .bind(c.created_at)
+            .bind((c.status != $crate::domain::call::CallStatus::Pending).then_some(c.created_at))
+            .bind(&c.workflow)
+            // Proposed with `run_if_allowed`: started at once.
+            .bind((c.status == $crate::domain::call::CallStatus::Running).then_some(c.created_at))
+            .bind(c.wants_receipt)
+    }};
 }
+pub(crate) use bind_new;
 
 /// One call.
 pub async fn get(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<CallRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "{SELECT} WHERE c.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// The first answer to a proposal with this idempotency key, if any.
@@ -404,14 +410,14 @@ pub async fn response_for_key(
     agent_id: &str,
     key: &str,
 ) -> sqlx::Result<Option<Keyed>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT response, session, tool, args FROM calls
           WHERE agent_id = $1 AND idempotency_key = $2",
     )
     .bind(agent_id)
     .bind(key)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// The call an agent's idempotency key was first used for: its answer, and what it was.
@@ -432,15 +438,15 @@ pub async fn is_novel(
     session: &str,
     tool: &str,
 ) -> sqlx::Result<bool> {
-    let seen: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM calls WHERE agent_id = $1 AND session = $2 AND tool = $3
+    let seen: Option<String> = on!(db, |cn| sqlx::query_scalar(
+        "SELECT id FROM calls WHERE agent_id = $1 AND session = $2 AND tool = $3
          AND status IN ('allowed', 'executed', 'running', 'failed') LIMIT 1",
     )
     .bind(agent_id)
     .bind(session)
     .bind(tool)
-    .fetch_optional(db)
-    .await?;
+    .fetch_optional(cn)
+    .await)?;
     Ok(seen.is_none())
 }
 
@@ -452,35 +458,35 @@ pub async fn open_of_tool(
     tool: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT id, args FROM calls WHERE agent_id = $1 AND tool = $2
          AND status IN ('pending', 'approved') ORDER BY created_at DESC LIMIT $3",
     )
     .bind(agent_id)
     .bind(tool)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The newest calls, newest first.
 pub async fn recent(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "{SELECT} ORDER BY c.created_at DESC, c.id DESC LIMIT $1"
     ))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Pending calls, soonest deadline first.
 pub async fn pending(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<CallRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "{SELECT} WHERE c.status = 'pending' ORDER BY c.deadline, c.created_at LIMIT $1"
     ))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Ids of pending calls whose deadline has passed.
@@ -489,11 +495,13 @@ pub async fn overdue(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT id FROM calls WHERE status = 'pending' AND deadline <= $1 LIMIT $2")
-        .bind(to_millis(now))
-        .bind(limit)
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT id FROM calls WHERE status = 'pending' AND deadline <= $1 LIMIT $2"
+    )
+    .bind(to_millis(now))
+    .bind(limit)
+    .fetch_all(cn)
+    .await)
 }
 
 /// Ids of approved calls whose approval has gone stale.
@@ -502,13 +510,13 @@ pub async fn stale_approvals(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT id FROM calls WHERE status = 'approved' AND approval_expires_at <= $1 LIMIT $2",
     )
     .bind(to_millis(now))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Running calls started at or before `before` (no outcome reported since), oldest first.
@@ -517,14 +525,14 @@ pub async fn unreported(
     before: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT id FROM calls WHERE status = 'running' AND executed_at <= $1
          ORDER BY executed_at LIMIT $2",
     )
     .bind(to_millis(before))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Makes an edit the call's current candidate and applies the requirements that hold for
@@ -537,7 +545,7 @@ pub async fn set_candidate(
     args: &str,
     terms: &CandidateTerms,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| sqlx::query(
         "UPDATE calls SET candidate = $1, approved_args = $2, approvals_required = $3,
             approver_role = $4, confirm = $5, approval_ttl_ms = $6, risk = $7
          WHERE id = $8 AND status = 'pending' AND candidate = $9",
@@ -551,8 +559,9 @@ pub async fn set_candidate(
     .bind(&terms.risk)
     .bind(call_id)
     .bind(candidate - 1)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -605,7 +614,7 @@ pub async fn transition(
     // call keeps its start when it finishes.
     let started = matches!(to, CallStatus::Executed | CallStatus::Running)
         && matches!(from, CallStatus::Approved | CallStatus::Allowed);
-    let done = sqlx::query(
+    let done = on!(&mut *conn, |cn| sqlx::query(
         "UPDATE calls SET status = $1,
             message = COALESCE($2, message),
             approved_args = COALESCE($3, approved_args),
@@ -631,8 +640,9 @@ pub async fn transition(
     .bind(outcome.is_some().then_some(now_ms))
     .bind(&call.id)
     .bind(from.as_str())
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     if done.rows_affected() != 1 {
         return Ok(None);
     }
@@ -718,24 +728,26 @@ pub async fn pending_filtered(
     let sql = super::numbered(&format!(
         "{SELECT}{clause} ORDER BY c.deadline, c.created_at LIMIT ?"
     ));
-    let mut q = sqlx::query_as(&sql);
-    for b in binds {
-        q = q.bind(b);
-    }
-    q.bind(limit).fetch_all(db).await
+    on!(db, |cn| {
+        let mut q = sqlx::query_as(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.bind(limit).fetch_all(cn).await
+    })
 }
 
 /// How many pending calls each agent, tool and risk class has: `(dimension, value, count)`,
 /// from one scan of the pending index.
 pub async fn pending_counts(db: impl Executor<'_>) -> sqlx::Result<Vec<(String, String, i64)>> {
-    let groups: Vec<(String, String, String, i64)> = sqlx::query_as(
+    let groups: Vec<(String, String, String, i64)> = on!(db, |cn| sqlx::query_as(
         "SELECT a.name, g.tool, g.risk, g.n FROM (
              SELECT agent_id, tool, risk, COUNT(*) AS n FROM calls
              WHERE status = 'pending' GROUP BY agent_id, tool, risk
          ) g JOIN agents a ON a.id = g.agent_id",
     )
-    .fetch_all(db)
-    .await?;
+    .fetch_all(cn)
+    .await)?;
     let mut counts = std::collections::BTreeMap::<(&str, String), i64>::new();
     for (agent, tool, risk, n) in groups {
         *counts.entry(("agent", agent)).or_default() += n;
@@ -754,17 +766,21 @@ pub async fn pending_counts(db: impl Executor<'_>) -> sqlx::Result<Vec<(String, 
 /// How many calls are pending, counted over a partial index that holds only pending rows
 /// (the metrics scrape reads this, at most once a second).
 pub async fn count_pending(db: impl Executor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE status = 'pending'")
-        .fetch_one(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls WHERE status = 'pending'"
+    )
+    .fetch_one(cn)
+    .await)
 }
 
 /// When a call was proposed (ms), if it exists.
 pub async fn created_at(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT created_at FROM calls WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT created_at FROM calls WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// How many calls `agent_id` has pending, counting no further than `cap` (so the cost is
@@ -774,14 +790,14 @@ pub async fn pending_of_agent(
     agent_id: &str,
     cap: i64,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT 1 FROM calls
              WHERE agent_id = $1 AND status = 'pending' LIMIT $2) AS sub",
     )
     .bind(agent_id)
     .bind(cap)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Where a walk through the pending calls got to: the last call read, as the order sorts it.
@@ -803,22 +819,25 @@ pub async fn pending_after(
     match after {
         None => {
             let sql = super::numbered(&format!("{SELECT} WHERE c.status = 'pending'{ORDER}"));
-            sqlx::query_as(&sql).bind(limit).fetch_all(db).await
+            on!(db, |cn| sqlx::query_as(&sql)
+                .bind(limit)
+                .fetch_all(cn)
+                .await)
         }
         Some(at) => {
             let sql = super::numbered(&format!(
                 "{SELECT} WHERE c.status = 'pending' AND (c.deadline > ? OR (c.deadline = ? \
                  AND (c.created_at > ? OR (c.created_at = ? AND c.id > ?)))){ORDER}"
             ));
-            sqlx::query_as(&sql)
+            on!(db, |cn| sqlx::query_as(&sql)
                 .bind(at.deadline)
                 .bind(at.deadline)
                 .bind(at.created_at)
                 .bind(at.created_at)
                 .bind(at.id.clone())
                 .bind(limit)
-                .fetch_all(db)
-                .await
+                .fetch_all(cn)
+                .await)
         }
     }
 }
@@ -826,9 +845,11 @@ pub async fn pending_after(
 /// Whether any agent has proposed a call yet.
 pub async fn any_call(db: impl Executor<'_>) -> sqlx::Result<bool> {
     // `COUNT(*)` is a 64-bit integer on both backends (a bare `1` is 32-bit on PostgreSQL).
-    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM calls LIMIT 1) AS c")
-        .fetch_one(db)
-        .await?;
+    let found: i64 = on!(db, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM calls LIMIT 1) AS c"
+    )
+    .fetch_one(cn)
+    .await)?;
     Ok(found > 0)
 }
 
@@ -838,11 +859,13 @@ pub async fn pending_total(db: impl Executor<'_>, filter: &ListFilter) -> sqlx::
     let sql = super::numbered(&format!(
         "SELECT COUNT(*) FROM calls c JOIN agents a ON a.id = c.agent_id{clause}"
     ));
-    let mut q = sqlx::query_scalar(&sql);
-    for b in binds {
-        q = q.bind(b);
-    }
-    q.fetch_one(db).await
+    on!(db, |cn| {
+        let mut q = sqlx::query_scalar(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.fetch_one(cn).await
+    })
 }
 
 /// Calls that are no longer pending, newest first: `limit` of them from where `page` starts
@@ -881,14 +904,16 @@ pub async fn history(
     let sql = super::numbered(&format!(
         "{SELECT}{clause} ORDER BY c.created_at {order}, c.id {order} LIMIT ?"
     ));
-    let mut q = sqlx::query_as(&sql);
-    for b in binds {
-        q = q.bind(b);
-    }
-    if let Some(c) = cursor {
-        q = q.bind(c.created_at).bind(c.created_at).bind(c.id.clone());
-    }
-    let mut rows: Vec<CallRow> = q.bind(limit).fetch_all(db).await?;
+    let mut rows: Vec<CallRow> = on!(db, |cn| {
+        let mut q = sqlx::query_as(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        if let Some(c) = &cursor {
+            q = q.bind(c.created_at).bind(c.created_at).bind(c.id.clone());
+        }
+        q.bind(limit).fetch_all(cn).await
+    })?;
     if matches!(page, Page::After(_)) {
         rows.reverse();
     }
@@ -901,7 +926,8 @@ pub async fn decision_stats(
     agent_id: &str,
     tool: &str,
 ) -> sqlx::Result<Vec<(CallStatus, i64)>> {
-    sqlx::query_as(
+    on!(db, |cn| {
+        sqlx::query_as(
         "SELECT status, decided_at - created_at FROM calls
          WHERE agent_id = $1 AND tool = $2 AND rule IS NOT NULL AND decided_at IS NOT NULL
            AND approvals_required IS NOT NULL AND status IN ('approved', 'executed', 'stale', 'denied')
@@ -909,8 +935,9 @@ pub async fn decision_stats(
     )
     .bind(agent_id)
     .bind(tool)
-    .fetch_all(db)
+    .fetch_all(cn)
     .await
+    })
 }
 
 /// The calls of one agent session, oldest first.
@@ -920,14 +947,14 @@ pub async fn session_calls(
     session: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "{SELECT} WHERE c.agent_id = $1 AND c.session = $2 ORDER BY c.created_at LIMIT $3"
     ))
     .bind(agent_id)
     .bind(session)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Calls per agent and status among the newest `cap` calls since `since` (ms):
@@ -938,7 +965,7 @@ pub async fn outcomes_since(
     since: i64,
     cap: i64,
 ) -> sqlx::Result<Vec<(String, CallStatus, i64)>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT agent_id, status, COUNT(*) FROM (
              SELECT agent_id, status FROM calls WHERE created_at >= $1
              ORDER BY created_at DESC LIMIT $2
@@ -946,8 +973,8 @@ pub async fn outcomes_since(
     )
     .bind(since)
     .bind(cap)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The newest `limit` calls a bypass approved, newest first.
@@ -956,22 +983,25 @@ pub async fn approved_by_bypass(
     bypass_id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<CallRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "{SELECT} WHERE c.bypass_id = $1 ORDER BY c.created_at DESC LIMIT $2"
     ))
     .bind(bypass_id)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Records that a bypass approved a call (in the transaction that approves it).
 pub async fn set_bypass(conn: &mut Conn, id: &str, bypass_id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET bypass_id = $1 WHERE id = $2")
-        .bind(bypass_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    on!(conn, |cn| sqlx::query(
+        "UPDATE calls SET bypass_id = $1 WHERE id = $2"
+    )
+    .bind(bypass_id)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -985,7 +1015,6 @@ pub struct PreviewRow {
     pub status: CallStatus,
     pub created_at: i64,
     /// Whether its gate asked for typed confirmation.
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub confirm: bool,
     pub bypass_id: Option<i64>,
 }
@@ -998,20 +1027,22 @@ pub async fn each_recent_gated(
     mut each: impl FnMut(PreviewRow),
 ) -> sqlx::Result<u32> {
     use futures::TryStreamExt;
-    let mut rows = sqlx::query_as::<_, PreviewRow>(
-        "SELECT c.id, a.name AS agent_name, c.tool, c.args, c.status, c.created_at,
-                c.confirm IS NOT NULL AS confirm, c.bypass_id
-         FROM calls c JOIN agents a ON a.id = c.agent_id
-         WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch(pool);
-    let mut seen = 0;
-    while let Some(row) = rows.try_next().await? {
-        seen += 1;
-        each(row);
-    }
-    Ok(seen)
+    on!(pool, |cn| {
+        let mut rows = sqlx::query_as::<_, PreviewRow>(
+            "SELECT c.id, a.name AS agent_name, c.tool, c.args, c.status, c.created_at,
+                    c.confirm IS NOT NULL AS confirm, c.bypass_id
+             FROM calls c JOIN agents a ON a.id = c.agent_id
+             WHERE c.approvals_required IS NOT NULL ORDER BY c.created_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch(cn);
+        let mut seen = 0;
+        while let Some(row) = rows.try_next().await? {
+            seen += 1;
+            each(row);
+        }
+        Ok(seen)
+    })
 }
 
 /// Escalates a pending call whose deadline is still `deadline`: a new deadline and
@@ -1025,7 +1056,8 @@ pub async fn escalate(
     ids: Option<&str>,
     now_ms: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| {
+        sqlx::query(
         "UPDATE calls SET deadline = $1, escalated_at = $2, escalated_to = $3, escalated_ids = $4
          WHERE id = $5 AND status = 'pending' AND deadline = $6 AND escalated_at IS NULL",
     )
@@ -1035,8 +1067,9 @@ pub async fn escalate(
     .bind(ids)
     .bind(id)
     .bind(deadline)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await.map(super::Done::from)
+    })?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -1049,7 +1082,7 @@ pub async fn extend(
     extensions: i64,
     new_deadline: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| sqlx::query(
         "UPDATE calls SET deadline = $1, extensions = extensions + 1
          WHERE id = $2 AND status = 'pending' AND deadline = $3 AND extensions = $4",
     )
@@ -1057,8 +1090,9 @@ pub async fn extend(
     .bind(id)
     .bind(deadline)
     .bind(extensions)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -1069,21 +1103,27 @@ pub async fn set_denial(
     reason_code: Option<&str>,
     retry: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET reason_code = $1, retry = $2 WHERE id = $3")
-        .bind(reason_code)
-        .bind(i64::from(retry))
-        .bind(id)
-        .execute(db)
-        .await?;
+    on!(db, |cn| sqlx::query(
+        "UPDATE calls SET reason_code = $1, retry = $2 WHERE id = $3"
+    )
+    .bind(reason_code)
+    .bind(retry)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
 /// Records the grant that approved a call.
 pub async fn set_grant(db: impl Executor<'_>, id: &str, grant_id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE calls SET grant_id = $1 WHERE id = $2")
-        .bind(grant_id)
-        .bind(id)
-        .execute(db)
-        .await?;
+    on!(db, |cn| sqlx::query(
+        "UPDATE calls SET grant_id = $1 WHERE id = $2"
+    )
+    .bind(grant_id)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }

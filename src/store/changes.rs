@@ -16,10 +16,11 @@ const CHANNEL: &str = "askfirst_changes";
 /// readers are in one process or poll.
 pub async fn announce(conn: &mut Conn) -> sqlx::Result<()> {
     if Backend::of_conn(conn) == Backend::Postgres {
-        sqlx::query("SELECT pg_notify($1, '')")
+        on!(&mut *conn, |cn| sqlx::query("SELECT pg_notify($1, '')")
             .bind(CHANNEL)
-            .execute(&mut *conn)
-            .await?;
+            .execute(cn)
+            .await
+            .map(super::Done::from))?;
     }
     Ok(())
 }
@@ -27,10 +28,12 @@ pub async fn announce(conn: &mut Conn) -> sqlx::Result<()> {
 /// Calls `on_change` for every notice raised by any instance (this one included), and once
 /// after every (re)connection; returns when the pool closes. Only for PostgreSQL pools.
 pub async fn listen(pool: Pool, on_change: impl Fn() + Send) {
-    let url = pool.connect_options().database_url.to_string();
+    let Pool::Postgres(pg) = &pool else {
+        return;
+    };
     let mut backoff = Duration::from_millis(100);
     while !pool.is_closed() {
-        let mut listener = match connect(&url).await {
+        let mut listener = match connect(pg).await {
             Ok(listener) => listener,
             Err(e) => {
                 tracing::warn!(error = %e, "listening for changes from other instances failed");
@@ -65,8 +68,8 @@ pub async fn listen(pool: Pool, on_change: impl Fn() + Send) {
     }
 }
 
-async fn connect(url: &str) -> sqlx::Result<PgListener> {
-    let mut listener = PgListener::connect(url).await?;
+async fn connect(pool: &sqlx::PgPool) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }

@@ -9,24 +9,25 @@ use std::path::Path;
 /// backend. SQLite runs in WAL mode with full durability; PostgreSQL is used as the
 /// operator configured it.
 pub async fn open(location: &Location) -> anyhow::Result<Pool> {
-    sqlx::any::install_default_drivers();
     let pool = match location {
-        Location::Sqlite(path) => open_sqlite(path).await?,
+        Location::Sqlite(path) => Pool::Sqlite(open_sqlite(path).await?),
         // The driver's error only (its source repeats its message).
-        Location::Postgres(url) => open_postgres(url)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to {location}: {e}"))?,
+        Location::Postgres(url) => Pool::Postgres(
+            open_postgres(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("connecting to {location}: {e}"))?,
+        ),
     };
     migrate(&pool).await?;
     Ok(pool)
 }
 
-async fn open_postgres(url: &str) -> sqlx::Result<Pool> {
+async fn open_postgres(url: &str) -> sqlx::Result<sqlx::PgPool> {
     use sqlx::Connection as _;
     // One connection first: a refused connection or a wrong password is reported as such,
     // not as a pool that timed out retrying it.
-    sqlx::AnyConnection::connect(url).await?.close().await?;
-    sqlx::any::AnyPoolOptions::new()
+    sqlx::PgConnection::connect(url).await?.close().await?;
+    sqlx::postgres::PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(std::time::Duration::from_secs(10))
         .after_connect(|conn, _| {
@@ -40,48 +41,29 @@ async fn open_postgres(url: &str) -> sqlx::Result<Pool> {
         .await
 }
 
-async fn open_sqlite(path: &Path) -> anyhow::Result<Pool> {
+async fn open_sqlite(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the database directory {}", dir.display()))?;
     }
-    let url = sqlite_url(path);
-    sqlx::any::AnyPoolOptions::new()
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(std::time::Duration::from_secs(5));
+    SqlitePoolOptions::new()
         .max_connections(8)
         // A local file cannot go stale the way a network connection can; pinging it on
         // every checkout costs a round trip to the connection's thread for nothing.
         .test_before_acquire(false)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                use sqlx::Executor as _;
-                conn.execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000",
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .connect(&url)
+        .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))
-}
-
-/// The `sqlite://` URL of a file (read-write, created if missing), its name percent-encoded
-/// where a URL would misread it.
-fn sqlite_url(path: &Path) -> String {
-    let mut url = String::from("sqlite://");
-    for ch in path.to_string_lossy().chars() {
-        match ch {
-            ' ' | '"' | '#' | '<' | '>' | '?' | '`' | '{' | '}' | '%' => {
-                url.push_str(&format!("%{:02X}", ch as u32))
-            }
-            c if c.is_control() => url.push_str(&format!("%{:02X}", c as u32)),
-            c => url.push(c),
-        }
-    }
-    url.push_str("?mode=rwc");
-    url
 }
 
 /// Applies the migrations of the pool's backend, on a connection of their own that is
@@ -93,12 +75,24 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
         Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
     };
-    let mut conn = pool.acquire().await?.detach();
-    migrator
-        .run(&mut conn)
-        .await
-        .context("applying database migrations")?;
-    conn.close().await?;
+    match pool {
+        Pool::Sqlite(p) => {
+            let mut conn = p.acquire().await?.detach();
+            migrator
+                .run(&mut conn)
+                .await
+                .context("applying database migrations")?;
+            conn.close().await?;
+        }
+        Pool::Postgres(p) => {
+            let mut conn = p.acquire().await?.detach();
+            migrator
+                .run(&mut conn)
+                .await
+                .context("applying database migrations")?;
+            conn.close().await?;
+        }
+    }
     Ok(())
 }
 
@@ -111,10 +105,11 @@ const POSTGRES_SESSION: &str =
 
 /// Whether the database answers.
 pub async fn ping(pool: &Pool) -> sqlx::Result<()> {
-    sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(pool)
+    on!(pool, |c| sqlx::query("SELECT 1")
+        .execute(c)
         .await
-        .map(drop)
+        .map(super::Done::from))
+    .map(drop)
 }
 
 /// Refuses to go on writing with an audit key over a log linked without it (the chain
@@ -139,14 +134,5 @@ pub async fn check_audit_key(pool: &Pool) -> anyhow::Result<()> {
              key with --audit-key-file (or ASKFIRST_AUDIT_KEY_FILE) to every askfirst \
              process that writes to this database; `askfirst audit verify` tells which"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sqlite_urls_keep_odd_file_names() {
-        let url = super::sqlite_url(std::path::Path::new("data/a b#?%.db"));
-        assert_eq!(url, "sqlite://data/a%20b%23%3F%25.db?mode=rwc");
     }
 }

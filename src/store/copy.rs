@@ -8,9 +8,7 @@
 use super::audit::{self, Verification};
 use super::{Backend, Conn, Location, Pool};
 use anyhow::{anyhow, bail, Context as _};
-use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind, AnyValueRef};
-use sqlx::error::BoxDynError;
-use sqlx::{Any, Row as _, ValueRef as _};
+use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Tables of one row saying how far a reader of the audit log got (a migration seeds
@@ -26,7 +24,7 @@ const MAX_BATCH: usize = 512;
 const MAX_PARAMS: usize = 30_000;
 
 /// How a column's values are bound when they need a type (NULLs): the classes both
-/// backends share through sqlx's `Any` driver.
+/// backends share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     Integer,
@@ -55,7 +53,7 @@ impl Class {
     }
 
     /// A PostgreSQL type's class (`information_schema.columns.data_type`); `None` for a
-    /// type the `Any` driver cannot carry.
+    /// type not copied.
     fn of_postgres(data_type: &str) -> Option<Self> {
         match data_type {
             "bigint" | "integer" | "smallint" => Some(Self::Integer),
@@ -65,6 +63,13 @@ impl Class {
             "boolean" => Some(Self::Boolean),
             _ => None,
         }
+    }
+
+    /// Whether values of `from` are copied into a column of this class: the same class,
+    /// or a 0/1 flag (SQLite's INTEGER) and a BOOLEAN (PostgreSQL's) either way.
+    fn copies(self, from: Self) -> bool {
+        use Class::{Boolean, Integer};
+        self == from || matches!((self, from), (Integer, Boolean) | (Boolean, Integer))
     }
 
     fn name(self) -> &'static str {
@@ -254,8 +259,12 @@ pub async fn same_database(
             // The database's name on the server started at that instant.
             const IDENTITY: &str = "SELECT CAST(current_database() AS TEXT) || ' ' || \
                                     CAST(pg_postmaster_start_time() AS TEXT)";
-            let a: String = sqlx::query_scalar(IDENTITY).fetch_one(first_pool).await?;
-            let b: String = sqlx::query_scalar(IDENTITY).fetch_one(second_pool).await?;
+            let a: String = on!(first_pool, |cn| sqlx::query_scalar(IDENTITY)
+                .fetch_one(cn)
+                .await)?;
+            let b: String = on!(second_pool, |cn| sqlx::query_scalar(IDENTITY)
+                .fetch_one(cn)
+                .await)?;
             Ok(a == b)
         }
         _ => Ok(false),
@@ -335,9 +344,13 @@ pub async fn copy(
     }
 
     for table in SINGLETONS.iter().filter(|t| dest.contains_key(**t)) {
-        sqlx::query(&format!("DELETE FROM {}", quoted(table)))
-            .execute(&mut *dst)
-            .await?;
+        on!(&mut *dst, |cn| sqlx::query(&format!(
+            "DELETE FROM {}",
+            quoted(table)
+        ))
+        .execute(cn)
+        .await
+        .map(super::Done::from))?;
     }
 
     let mut tables = Vec::with_capacity(plan.order.len());
@@ -426,10 +439,13 @@ fn batch_rows(width: usize) -> usize {
 }
 
 async fn count(conn: &mut Conn, table: &str) -> anyhow::Result<u64> {
-    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quoted(table)))
-        .fetch_one(&mut *conn)
-        .await
-        .with_context(|| format!("counting the rows of `{table}`"))?;
+    let n: i64 = on!(&mut *conn, |cn| sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {}",
+        quoted(table)
+    ))
+    .fetch_one(cn)
+    .await)
+    .with_context(|| format!("counting the rows of `{table}`"))?;
     Ok(n.try_into().unwrap_or_default())
 }
 
@@ -437,10 +453,14 @@ async fn count(conn: &mut Conn, table: &str) -> anyhow::Result<u64> {
 async fn filled_tables(conn: &mut Conn, tables: &[String]) -> anyhow::Result<Vec<String>> {
     let mut filled = Vec::new();
     for table in tables.iter().filter(|t| !SINGLETONS.contains(&t.as_str())) {
-        let row = sqlx::query(&format!("SELECT 1 FROM {} LIMIT 1", quoted(table)))
-            .fetch_optional(&mut *conn)
-            .await?;
-        if row.is_some() {
+        let row = on!(&mut *conn, |cn| sqlx::query(&format!(
+            "SELECT 1 FROM {} LIMIT 1",
+            quoted(table)
+        ))
+        .fetch_optional(cn)
+        .await
+        .map(|row| row.is_some()))?;
+        if row {
             filled.push(table.clone());
         }
     }
@@ -463,7 +483,7 @@ fn compare(source: &Schema, dest: &Schema) -> anyhow::Result<()> {
                 None => {
                     differences.push(format!("column `{name}.{}` is only in the source", c.name))
                 }
-                Some(dc) if dc.class != c.class => differences.push(format!(
+                Some(dc) if !dc.class.copies(c.class) => differences.push(format!(
                     "column `{name}.{}` is {} in the source but {} in the destination",
                     c.name,
                     c.class.name(),
@@ -513,15 +533,16 @@ const SQLITE_FOREIGN_KEYS: &str = r#"
     SELECT id, "table", "from" FROM pragma_foreign_key_list($1) ORDER BY id, seq"#;
 
 async fn sqlite_schema(conn: &mut Conn) -> anyhow::Result<Schema> {
-    let names: Vec<String> = sqlx::query_scalar(SQLITE_TABLES)
-        .fetch_all(&mut *conn)
-        .await?;
+    let names: Vec<String> = on!(&mut *conn, |cn| sqlx::query_scalar(SQLITE_TABLES)
+        .fetch_all(cn)
+        .await)?;
     let mut schema = Schema::new();
     for name in names {
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(SQLITE_COLUMNS)
-            .bind(&name)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows: Vec<(String, String, i64, i64)> =
+            on!(&mut *conn, |cn| sqlx::query_as(SQLITE_COLUMNS)
+                .bind(&name)
+                .fetch_all(cn)
+                .await)?;
         let mut table = Table::default();
         let mut key = Vec::new();
         for (column, declared, not_null, pk) in rows {
@@ -540,10 +561,11 @@ async fn sqlite_schema(conn: &mut Conn) -> anyhow::Result<Schema> {
         }
         key.sort();
         table.primary_key = key.into_iter().map(|(_, c)| c).collect();
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(SQLITE_FOREIGN_KEYS)
-            .bind(&name)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows: Vec<(i64, String, String)> =
+            on!(&mut *conn, |cn| sqlx::query_as(SQLITE_FOREIGN_KEYS)
+                .bind(&name)
+                .fetch_all(cn)
+                .await)?;
         let mut keys: BTreeMap<i64, ForeignKey> = BTreeMap::new();
         for (id, target, column) in rows {
             keys.entry(id)
@@ -596,9 +618,10 @@ const POSTGRES_FOREIGN_KEYS: &str = "
 
 async fn postgres_schema(conn: &mut Conn) -> anyhow::Result<Schema> {
     let mut schema = Schema::new();
-    let rows: Vec<(String, String, String, String, bool)> = sqlx::query_as(POSTGRES_COLUMNS)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<(String, String, String, String, bool)> =
+        on!(&mut *conn, |cn| sqlx::query_as(POSTGRES_COLUMNS)
+            .fetch_all(cn)
+            .await)?;
     for (table, column, data_type, nullable, identity) in rows {
         let class = Class::of_postgres(&data_type).ok_or_else(|| {
             anyhow!("column `{table}.{column}` has the type `{data_type}`, which is not copied")
@@ -610,17 +633,18 @@ async fn postgres_schema(conn: &mut Conn) -> anyhow::Result<Schema> {
             identity,
         });
     }
-    let rows: Vec<(String, String)> = sqlx::query_as(POSTGRES_PRIMARY_KEYS)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<(String, String)> = on!(&mut *conn, |cn| sqlx::query_as(POSTGRES_PRIMARY_KEYS)
+        .fetch_all(cn)
+        .await)?;
     for (table, column) in rows {
         if let Some(t) = schema.get_mut(&table) {
             t.primary_key.push(column);
         }
     }
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(POSTGRES_FOREIGN_KEYS)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<(String, String, String, String)> =
+        on!(&mut *conn, |cn| sqlx::query_as(POSTGRES_FOREIGN_KEYS)
+            .fetch_all(cn)
+            .await)?;
     let mut keys: BTreeMap<(String, String), ForeignKey> = BTreeMap::new();
     for (constraint, table, target, column) in rows {
         keys.entry((table, constraint))
@@ -642,7 +666,7 @@ async fn postgres_schema(conn: &mut Conn) -> anyhow::Result<Schema> {
 // ---------------------------------------------------------------------------------------
 // Moving rows.
 
-/// One value read from a row: every kind the `Any` driver carries.
+/// One value read from a row: every kind both backends share.
 #[derive(Debug, Clone)]
 enum Value {
     Null,
@@ -653,60 +677,78 @@ enum Value {
     Bool(bool),
 }
 
-type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+/// A row of either backend, read value by value.
+trait ReadValues {
+    /// Column `i`, by the type of the value itself.
+    fn value(&self, i: usize) -> anyhow::Result<Value>;
+}
 
-impl Value {
-    /// Column `i` of `row`, by the type of the value itself.
-    fn read(row: &AnyRow, i: usize) -> anyhow::Result<Self> {
-        let raw = row.try_get_raw(i)?;
-        if raw.is_null() {
-            return Ok(Self::Null);
-        }
-        let kind = raw.type_info().kind();
-        fn decode<'r, T: sqlx::Decode<'r, Any>>(raw: AnyValueRef<'r>) -> Result<T, BoxDynError> {
-            T::decode(raw)
-        }
-        let value = match kind {
-            AnyTypeInfoKind::Null => Ok(Self::Null),
-            AnyTypeInfoKind::Bool => decode(raw).map(Self::Bool),
-            AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt => {
-                decode(raw).map(Self::Int)
-            }
-            AnyTypeInfoKind::Real | AnyTypeInfoKind::Double => decode(raw).map(Self::Real),
-            AnyTypeInfoKind::Text => decode(raw).map(Self::Text),
-            AnyTypeInfoKind::Blob => decode(raw).map(Self::Blob),
-        };
-        value.map_err(|e| anyhow!("reading column {i} ({kind:?}): {e}"))
-    }
-
+/// A statement of either backend, bound value by value.
+trait BindValues: Sized {
     /// Binds the value for a column of `class` (NULLs typed by it; integers widened to
     /// reals and 0/1 to booleans where the column wants that).
-    fn bind(self, query: Query<'_>, class: Class) -> Query<'_> {
-        match (self, class) {
-            (Self::Null, Class::Integer) => query.bind(None::<i64>),
-            (Self::Null, Class::Real) => query.bind(None::<f64>),
-            (Self::Null, Class::Text) => query.bind(None::<String>),
-            (Self::Null, Class::Blob) => query.bind(None::<Vec<u8>>),
-            (Self::Null, Class::Boolean) => query.bind(None::<bool>),
-            (Self::Int(i), Class::Real) => query.bind(i as f64),
-            (Self::Int(i), Class::Boolean) => query.bind(i != 0),
-            (Self::Bool(b), Class::Integer) => query.bind(i64::from(b)),
-            (value, _) => value.bind_as_read(query),
-        }
-    }
-
+    fn value(self, value: Value, class: Class) -> Self;
     /// Binds the value as it was read (a NULL as a text NULL).
-    fn bind_as_read(self, query: Query<'_>) -> Query<'_> {
-        match self {
-            Self::Null => query.bind(None::<String>),
-            Self::Int(i) => query.bind(i),
-            Self::Real(r) => query.bind(r),
-            Self::Text(t) => query.bind(t),
-            Self::Blob(b) => query.bind(b),
-            Self::Bool(b) => query.bind(b),
-        }
-    }
+    fn as_read(self, value: Value) -> Self;
 }
+
+macro_rules! values_of {
+    ($db:ty, $row:ty) => {
+        impl ReadValues for $row {
+            fn value(&self, i: usize) -> anyhow::Result<Value> {
+                let raw = self.try_get_raw(i)?;
+                if raw.is_null() {
+                    return Ok(Value::Null);
+                }
+                let kind = raw.type_info().name().to_string();
+                let value = match kind.as_str() {
+                    // SQLite's storage classes; PostgreSQL's types.
+                    "INTEGER" | "INT8" => self.try_get(i).map(Value::Int),
+                    "INT4" => self.try_get::<i32, _>(i).map(|v| Value::Int(v.into())),
+                    "INT2" => self.try_get::<i16, _>(i).map(|v| Value::Int(v.into())),
+                    "REAL" | "FLOAT8" => self.try_get(i).map(Value::Real),
+                    "FLOAT4" => self.try_get::<f32, _>(i).map(|v| Value::Real(v.into())),
+                    "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => self.try_get(i).map(Value::Text),
+                    "BLOB" | "BYTEA" => self.try_get(i).map(Value::Blob),
+                    "BOOL" | "BOOLEAN" => self.try_get(i).map(Value::Bool),
+                    _ => bail!("column {i} has the type {kind}, which is not copied"),
+                };
+                value.map_err(|e| anyhow!("reading column {i} ({kind}): {e}"))
+            }
+        }
+
+        impl<'q> BindValues
+            for sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>
+        {
+            fn value(self, value: Value, class: Class) -> Self {
+                match (value, class) {
+                    (Value::Null, Class::Integer) => self.bind(None::<i64>),
+                    (Value::Null, Class::Real) => self.bind(None::<f64>),
+                    (Value::Null, Class::Text) => self.bind(None::<String>),
+                    (Value::Null, Class::Blob) => self.bind(None::<Vec<u8>>),
+                    (Value::Null, Class::Boolean) => self.bind(None::<bool>),
+                    (Value::Int(i), Class::Real) => self.bind(i as f64),
+                    (Value::Int(i), Class::Boolean) => self.bind(i != 0),
+                    (Value::Bool(b), Class::Integer) => self.bind(i64::from(b)),
+                    (value, _) => self.as_read(value),
+                }
+            }
+
+            fn as_read(self, value: Value) -> Self {
+                match value {
+                    Value::Null => self.bind(None::<String>),
+                    Value::Int(i) => self.bind(i),
+                    Value::Real(r) => self.bind(r),
+                    Value::Text(t) => self.bind(t),
+                    Value::Blob(b) => self.bind(b),
+                    Value::Bool(b) => self.bind(b),
+                }
+            }
+        }
+    };
+}
+values_of!(sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+values_of!(sqlx::Postgres, sqlx::postgres::PgRow);
 
 /// Reads `table`'s rows in primary-key order, `batch` at a time: the first page with
 /// `after = None`, then each after the key of the last row read. `filter` narrows it.
@@ -734,14 +776,16 @@ async fn page(
             format!(" WHERE {}", conditions.join(" AND "))
         },
     );
-    let mut query = sqlx::query(&sql);
-    for value in after.unwrap_or_default() {
-        query = value.clone().bind_as_read(query);
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| (0..row.len()).map(|i| Value::read(row, i)).collect())
-        .collect()
+    on!(conn, |cn| {
+        let mut query = sqlx::query(&sql);
+        for value in after.unwrap_or_default() {
+            query = query.as_read(value.clone());
+        }
+        let rows = query.fetch_all(cn).await?;
+        rows.iter()
+            .map(|row| (0..row.len()).map(|i| row.value(i)).collect())
+            .collect()
+    })
 }
 
 /// The values of `key` (by position in `columns`) in `row`.
@@ -820,14 +864,17 @@ async fn copy_table(
                 }
                 sql.push_str(&placeholders(1 + r * columns.len(), columns.len()));
             }
-            let mut query = sqlx::query(&sql);
-            for row in rows.by_ref().take(size) {
-                for (value, &(class, later)) in row.into_iter().zip(&targets) {
-                    let value = if later { Value::Null } else { value };
-                    query = value.bind(query, class);
+            let chunk: Vec<Vec<Value>> = rows.by_ref().take(size).collect();
+            on!(&mut *dst, |cn| {
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    for (value, &(class, later)) in row.into_iter().zip(&targets) {
+                        let value = if later { Value::Null } else { value };
+                        query = BindValues::value(query, value, class);
+                    }
                 }
-            }
-            query.execute(&mut *dst).await?;
+                query.execute(cn).await.map(super::Done::from)
+            })?;
         }
         copied += read as u64;
         progress(Progress::Rows {
@@ -899,13 +946,16 @@ async fn fill_in(
             "UPDATE {} SET {set} FROM (VALUES {values}) AS v WHERE {matches}",
             quoted(table)
         );
-        let mut query = sqlx::query(&sql);
-        for row in rows {
-            for (value, &class) in row.into_iter().zip(&classes) {
-                query = value.bind(query, class);
+        let updated = on!(&mut *dst, |cn| {
+            let mut query = sqlx::query(&sql);
+            for row in rows {
+                for (value, &class) in row.into_iter().zip(&classes) {
+                    query = BindValues::value(query, value, class);
+                }
             }
-        }
-        let updated = query.execute(&mut *dst).await?.rows_affected();
+            query.execute(cn).await.map(super::Done::from)
+        })?
+        .rows_affected();
         if updated != n as u64 {
             bail!("{updated} of {n} rows were filled in");
         }
@@ -922,15 +972,16 @@ async fn reset_sequences(conn: &mut Conn, schema: &Schema) -> anyhow::Result<()>
     for (table, t) in schema {
         for column in t.columns.iter().filter(|c| c.identity) {
             let c = quoted(&column.name);
-            sqlx::query(&format!(
+            on!(&mut *conn, |cn| sqlx::query(&format!(
                 "SELECT setval(pg_get_serial_sequence($1, $2), COALESCE(MAX({c}), 1), \
                  MAX({c}) IS NOT NULL) FROM {}",
                 quoted(table)
             ))
             .bind(quoted(table))
             .bind(&column.name)
-            .fetch_one(&mut *conn)
+            .fetch_one(cn)
             .await
+            .map(drop))
             .with_context(|| format!("moving the sequence of `{table}.{}`", column.name))?;
         }
     }
@@ -1055,5 +1106,24 @@ mod tests {
         assert_eq!(Class::of_sqlite("NUMERIC"), None);
         assert_eq!(Class::of_postgres("bigint"), Some(Class::Integer));
         assert_eq!(Class::of_postgres("numeric"), None);
+        assert_eq!(Class::of_postgres("boolean"), Some(Class::Boolean));
+    }
+
+    #[test]
+    fn flags_copy_between_integer_and_boolean_columns_only() {
+        use Class::*;
+        let cases = [
+            (Integer, Integer, true),
+            (Boolean, Integer, true),
+            (Integer, Boolean, true),
+            (Boolean, Boolean, true),
+            (Text, Integer, false),
+            (Real, Integer, false),
+            (Boolean, Text, false),
+            (Blob, Text, false),
+        ];
+        for (to, from, copies) in cases {
+            assert_eq!(to.copies(from), copies, "{from:?} into {to:?}");
+        }
     }
 }

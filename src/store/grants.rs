@@ -54,7 +54,7 @@ pub struct NewGrant<'a> {
 
 /// Stores an active grant; returns its number.
 pub async fn insert(db: impl Executor<'_>, g: &NewGrant<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "INSERT INTO grants (call_id, granted_by_id, granted_by, agent_id, tool, rule, covers,
             scope_hash, created_at, ends_at, max_uses, status, risk)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12) RETURNING id",
@@ -71,37 +71,43 @@ pub async fn insert(db: impl Executor<'_>, g: &NewGrant<'_>) -> sqlx::Result<i64
     .bind(g.ends_at)
     .bind(g.max_uses)
     .bind(g.risk)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// One grant.
 pub async fn get(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<GrantRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE g.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "{SELECT} WHERE g.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Every active grant (the gate keeps them in memory).
 pub async fn active(db: impl Executor<'_>) -> sqlx::Result<Vec<GrantRow>> {
-    sqlx::query_as(&format!("{SELECT} WHERE g.status = 'active' ORDER BY g.id"))
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "{SELECT} WHERE g.status = 'active' ORDER BY g.id"
+    ))
+    .fetch_all(cn)
+    .await)
 }
 
 /// The newest grants, newest first.
 pub async fn recent(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<GrantRow>> {
-    sqlx::query_as(&format!("{SELECT} ORDER BY g.id DESC LIMIT $1"))
-        .bind(limit)
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "{SELECT} ORDER BY g.id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(cn)
+    .await)
 }
 
 /// Counts one use, if the grant is active, inside its window and has uses left at
 /// `now_ms`; the last use ends it (`used_up`). Returns whether it was used.
 pub async fn use_once(conn: &mut Conn, id: i64, now_ms: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(&mut *conn, |cn| sqlx::query(
         "UPDATE grants SET used = used + 1,
             status = CASE WHEN used + 1 >= max_uses THEN 'used_up' ELSE status END,
             resolved_at = CASE WHEN used + 1 >= max_uses THEN $1 ELSE resolved_at END
@@ -110,57 +116,64 @@ pub async fn use_once(conn: &mut Conn, id: i64, now_ms: i64) -> sqlx::Result<boo
     .bind(now_ms)
     .bind(id)
     .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Revokes an active grant; returns whether it was active.
 pub async fn revoke(db: impl Executor<'_>, id: i64, by: &str, now_ms: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| sqlx::query(
         "UPDATE grants SET status = 'revoked', revoked_by = $1, resolved_at = $2
          WHERE id = $3 AND status = 'active'",
     )
     .bind(by)
     .bind(now_ms)
     .bind(id)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Active grants whose window has ended by `now_ms`.
 pub async fn due(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT id FROM grants WHERE status = 'active' AND ends_at <= $1 LIMIT 500")
-        .bind(now_ms)
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT id FROM grants WHERE status = 'active' AND ends_at <= $1 LIMIT 500"
+    )
+    .bind(now_ms)
+    .fetch_all(cn)
+    .await)
 }
 
 /// Ends an active grant whose window has passed; returns whether it did.
 pub async fn end(db: impl Executor<'_>, id: i64, now_ms: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| sqlx::query(
         "UPDATE grants SET status = 'ended', resolved_at = $1
          WHERE id = $2 AND status = 'active' AND ends_at <= $3",
     )
     .bind(now_ms)
     .bind(id)
     .bind(now_ms)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Ends an active grant early because it no longer holds (its giver or its rule changed).
 /// Returns whether it was active.
 pub async fn withdraw(db: impl Executor<'_>, id: i64, now_ms: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| {
+        sqlx::query(
         "UPDATE grants SET status = 'ended', resolved_at = $1 WHERE id = $2 AND status = 'active'",
     )
     .bind(now_ms)
     .bind(id)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await.map(super::Done::from)
+    })?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -170,12 +183,12 @@ pub async fn calls_of(
     id: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(String, crate::domain::call::CallStatus, i64)>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT id, status, created_at FROM calls WHERE grant_id = $1
          ORDER BY created_at DESC LIMIT $2",
     )
     .bind(id)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }

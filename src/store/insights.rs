@@ -10,20 +10,23 @@ pub const MAX_PATTERNS_PER_TOOL: i64 = 20;
 
 /// How far the rollups have read the audit log.
 pub async fn last_event(db: impl Executor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT last_event_id FROM insight_state WHERE id = 1")
-        .fetch_one(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT last_event_id FROM insight_state WHERE id = 1"
+    )
+    .fetch_one(cn)
+    .await)
 }
 
 /// Moves the read position from `from` to `to`; false when someone else moved it first.
 pub async fn advance(conn: &mut Conn, from: i64, to: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(conn, |cn| sqlx::query(
         "UPDATE insight_state SET last_event_id = $1 WHERE id = 1 AND last_event_id = $2",
     )
     .bind(to)
     .bind(from)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -47,11 +50,13 @@ pub async fn call_briefs(db: impl Executor<'_>, ids: &[String]) -> sqlx::Result<
         "SELECT id, agent_id, tool, args, rule, created_at FROM calls WHERE id IN ({})",
         super::marks(ids.len())
     ));
-    let mut q = sqlx::query_as(&sql);
-    for id in ids {
-        q = q.bind(id);
-    }
-    q.fetch_all(db).await
+    on!(db, |cn| {
+        let mut q = sqlx::query_as(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.fetch_all(cn).await
+    })
 }
 
 /// The stored name of a pattern of `tool`: itself when known or when the tool has room
@@ -63,27 +68,33 @@ pub async fn resolve_pattern(
     rule: Option<&str>,
     args: &str,
 ) -> sqlx::Result<String> {
-    let known: Option<String> =
-        sqlx::query_scalar("SELECT pattern FROM insight_patterns WHERE tool = $1 AND pattern = $2")
-            .bind(tool)
-            .bind(pattern)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let known: Option<String> = on!(&mut *conn, |cn| sqlx::query_scalar(
+        "SELECT pattern FROM insight_patterns WHERE tool = $1 AND pattern = $2"
+    )
+    .bind(tool)
+    .bind(pattern)
+    .fetch_optional(cn)
+    .await)?;
     if let Some(known) = known {
         if rule.is_some() {
-            sqlx::query("UPDATE insight_patterns SET rule = $1 WHERE tool = $2 AND pattern = $3")
-                .bind(rule)
-                .bind(tool)
-                .bind(pattern)
-                .execute(&mut *conn)
-                .await?;
+            on!(&mut *conn, |cn| sqlx::query(
+                "UPDATE insight_patterns SET rule = $1 WHERE tool = $2 AND pattern = $3"
+            )
+            .bind(rule)
+            .bind(tool)
+            .bind(pattern)
+            .execute(cn)
+            .await
+            .map(super::Done::from))?;
         }
         return Ok(known);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insight_patterns WHERE tool = $1")
-        .bind(tool)
-        .fetch_one(&mut *conn)
-        .await?;
+    let count: i64 = on!(&mut *conn, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM insight_patterns WHERE tool = $1"
+    )
+    .bind(tool)
+    .fetch_one(cn)
+    .await)?;
     let (name, args) = if count < MAX_PATTERNS_PER_TOOL {
         (pattern.to_string(), args)
     } else {
@@ -92,7 +103,7 @@ pub async fn resolve_pattern(
             "{}",
         )
     };
-    sqlx::query(
+    on!(&mut *conn, |cn| sqlx::query(
         "INSERT INTO insight_patterns (tool, pattern, rule, args) VALUES ($1, $2, $3, $4)
          ON CONFLICT (tool, pattern) DO NOTHING",
     )
@@ -100,8 +111,9 @@ pub async fn resolve_pattern(
     .bind(&name)
     .bind(rule)
     .bind(args)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(name)
 }
 
@@ -113,7 +125,7 @@ pub async fn note_decision(
     pattern: &str,
     approved: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(conn, |cn| sqlx::query(
         "UPDATE insight_patterns SET approvals_in_row =
              CASE WHEN $1 THEN approvals_in_row + 1 ELSE 0 END
          WHERE tool = $2 AND pattern = $3",
@@ -121,8 +133,9 @@ pub async fn note_decision(
     .bind(approved)
     .bind(tool)
     .bind(pattern)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -195,15 +208,17 @@ pub async fn add(
             columns.join(", "),
             sets.join(", ")
         ));
-        let mut q = sqlx::query(&sql)
-            .bind(at)
-            .bind(agent_id)
-            .bind(tool)
-            .bind(pattern);
-        for v in count_values(counts).into_iter().chain(counts.buckets) {
-            q = q.bind(v);
-        }
-        q.execute(&mut *conn).await?;
+        on!(&mut *conn, |cn| {
+            let mut q = sqlx::query(&sql)
+                .bind(at)
+                .bind(agent_id)
+                .bind(tool)
+                .bind(pattern);
+            for v in count_values(counts).into_iter().chain(counts.buckets) {
+                q = q.bind(v);
+            }
+            q.execute(cn).await.map(super::Done::from)
+        })?;
     }
     Ok(())
 }
@@ -241,8 +256,11 @@ fn sums() -> String {
         .join(", ")
 }
 
-fn counts_from(row: &sqlx::any::AnyRow, first: usize) -> sqlx::Result<Counts> {
-    use sqlx::Row;
+fn counts_from<R: sqlx::Row>(row: &R, first: usize) -> sqlx::Result<Counts>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let v = |i: usize| -> sqlx::Result<i64> {
         Ok(row.try_get::<Option<i64>, _>(first + i)?.unwrap_or(0))
     };
@@ -300,22 +318,24 @@ pub async fn groups(db: impl Executor<'_>, from: i64, to: i64) -> sqlx::Result<V
          ) g JOIN agents a ON a.id = g.agent_id",
         sums()
     );
-    let mut q = sqlx::query(&sql);
-    for b in binds {
-        q = q.bind(b);
-    }
-    let rows = q.fetch_all(db).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(GroupCounts {
-                agent: row.try_get(0)?,
-                tool: row.try_get(1)?,
-                pattern: row.try_get(2)?,
-                // g.* repeats agent_id, tool, pattern before the sums.
-                counts: counts_from(row, 6)?,
+    on!(db, |cn| {
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(cn).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(GroupCounts {
+                    agent: row.try_get(0)?,
+                    tool: row.try_get(1)?,
+                    pattern: row.try_get(2)?,
+                    // g.* repeats agent_id, tool, pattern before the sums.
+                    counts: counts_from(row, 6)?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 /// Counts per row start in `[from, to)`, oldest first: with `days`, hours at the ragged
@@ -332,14 +352,16 @@ pub async fn series(
         "SELECT at, {} FROM ({rows_sql}) AS sub GROUP BY at ORDER BY at",
         sums()
     );
-    let mut q = sqlx::query(&sql);
-    for b in binds {
-        q = q.bind(b);
-    }
-    let rows = q.fetch_all(db).await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, counts_from(row, 1)?)))
-        .collect()
+    on!(db, |cn| {
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(cn).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, counts_from(row, 1)?)))
+            .collect()
+    })
 }
 
 /// A known call pattern.
@@ -354,12 +376,12 @@ pub struct PatternRow {
 
 /// Every known pattern (at most 20 per tool).
 pub async fn patterns(db: impl Executor<'_>) -> sqlx::Result<Vec<PatternRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT tool, pattern, rule, args, approvals_in_row FROM insight_patterns
          ORDER BY tool, pattern LIMIT 20000",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// One pattern.
@@ -368,14 +390,14 @@ pub async fn pattern(
     tool: &str,
     pattern: &str,
 ) -> sqlx::Result<Option<PatternRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT tool, pattern, rule, args, approvals_in_row FROM insight_patterns
          WHERE tool = $1 AND pattern = $2",
     )
     .bind(tool)
     .bind(pattern)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// A denial by a person with its feedback, and what the call was.
@@ -394,7 +416,7 @@ pub async fn denials_since(
     until: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Denial>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT c.tool, c.args, c.rule, r.feedback FROM reviews r JOIN calls c ON c.id = r.call_id
          WHERE r.decision = 'deny' AND r.at >= $1 AND r.at < $2 AND r.feedback IS NOT NULL
          ORDER BY r.at DESC LIMIT $3",
@@ -402,8 +424,8 @@ pub async fn denials_since(
     .bind(since)
     .bind(until)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The latest dismissal of a suggestion: (decisions, denials) it was dismissed with.
@@ -421,15 +443,15 @@ pub struct Dismissal {
 
 /// The latest dismissal of each suggestion.
 pub async fn dismissals(db: impl Executor<'_>) -> sqlx::Result<Vec<Dismissal>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT d.kind, d.tool, d.pattern, d.decisions, d.denials, d.reason, d.username, d.at
          FROM insight_dismissals d
          WHERE d.id = (SELECT MAX(e.id) FROM insight_dismissals e
                        WHERE e.kind = d.kind AND e.tool = d.tool AND e.pattern = d.pattern)
          ORDER BY d.id DESC LIMIT 5000",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Records a dismissal.
@@ -444,7 +466,7 @@ pub async fn dismiss(
     user: (&str, &str),
     at: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(conn, |cn| sqlx::query(
         "INSERT INTO insight_dismissals (kind, tool, pattern, decisions, denials, reason,
              user_id, username, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -457,8 +479,9 @@ pub async fn dismiss(
     .bind(user.0)
     .bind(user.1)
     .bind(at)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -471,7 +494,7 @@ pub async fn card_seen(
     expanded: bool,
     at: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(conn, |cn| sqlx::query(
         "INSERT INTO card_views (call_id, user_id, opened_at, expanded_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (call_id, user_id) DO UPDATE SET
              expanded_at = COALESCE(card_views.expanded_at, excluded.expanded_at)",
@@ -480,8 +503,9 @@ pub async fn card_seen(
     .bind(user_id)
     .bind(at)
     .bind(expanded.then_some(at))
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -504,7 +528,7 @@ pub async fn review_facts(
     until: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<ReviewFactRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT r.user_id, r.username, r.decision, r.at, v.opened_at, v.expanded_at, c.risk
          FROM reviews r JOIN calls c ON c.id = r.call_id
          LEFT JOIN card_views v ON v.call_id = r.call_id AND v.user_id = r.user_id
@@ -514,8 +538,8 @@ pub async fn review_facts(
     .bind(since)
     .bind(until)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Flags `user`'s concern on a call that ran; false when they flagged it already.
@@ -526,7 +550,8 @@ pub async fn flag(
     reason: &str,
     at: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(conn, |cn| {
+        sqlx::query(
         "INSERT INTO call_flags (call_id, user_id, username, reason, at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (call_id, user_id) DO NOTHING",
     )
@@ -535,8 +560,9 @@ pub async fn flag(
     .bind(user.1)
     .bind(reason)
     .bind(at)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await.map(super::Done::from)
+    })?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -545,10 +571,12 @@ pub async fn flags_of(
     db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Vec<(String, String, i64)>> {
-    sqlx::query_as("SELECT username, reason, at FROM call_flags WHERE call_id = $1 ORDER BY at")
-        .bind(call_id)
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_as(
+        "SELECT username, reason, at FROM call_flags WHERE call_id = $1 ORDER BY at"
+    )
+    .bind(call_id)
+    .fetch_all(cn)
+    .await)
 }
 
 /// The newest flags made in `[since, until)`, with what the call was, at most `limit`.
@@ -558,7 +586,7 @@ pub async fn flags_since(
     until: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Denial>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT c.tool, c.args, c.rule, f.reason AS feedback
          FROM call_flags f JOIN calls c ON c.id = f.call_id
          WHERE f.at >= $1 AND f.at < $2 ORDER BY f.at DESC LIMIT $3",
@@ -566,6 +594,6 @@ pub async fn flags_since(
     .bind(since)
     .bind(until)
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }

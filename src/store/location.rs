@@ -93,23 +93,17 @@ pub enum Backend {
 impl Backend {
     /// The backend of a pool.
     pub fn of(pool: &Pool) -> Self {
-        Self::from_scheme(pool.connect_options().database_url.scheme())
+        match pool {
+            Pool::Sqlite(_) => Self::Sqlite,
+            Pool::Postgres(_) => Self::Postgres,
+        }
     }
 
     /// The backend of a connection.
     pub fn of_conn(conn: &Conn) -> Self {
-        if conn.backend_name() == "PostgreSQL" {
-            Self::Postgres
-        } else {
-            Self::Sqlite
-        }
-    }
-
-    fn from_scheme(scheme: &str) -> Self {
-        if scheme.starts_with("postgres") {
-            Self::Postgres
-        } else {
-            Self::Sqlite
+        match conn {
+            Conn::Sqlite(_) | Conn::SqliteTx(_) => Self::Sqlite,
+            Conn::Postgres(_) | Conn::PostgresTx(_) => Self::Postgres,
         }
     }
 }

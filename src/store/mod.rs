@@ -1,8 +1,10 @@
-//! Storage: the pool (SQLite or PostgreSQL, one interface over both) and, per table, the one
+//! Storage: the native pools (SQLite's or PostgreSQL's, [`db`]) and, per table, the one
 //! module that holds its SQL. Statements are written once, in the SQL both backends share
-//! (`$n` parameters, `ON CONFLICT`, `RETURNING`); where they differ, the module asks
-//! [`Backend`].
+//! (`$n` parameters, `ON CONFLICT`, `RETURNING`), and run through [`on!`] with each
+//! driver's own types; where the SQL differs, the module asks [`Backend`].
 
+#[macro_use]
+mod db;
 pub mod agents;
 pub mod append;
 pub mod audit;
@@ -34,23 +36,10 @@ pub mod users;
 pub mod webhooks;
 
 pub use connect::{check_audit_key, migrate, open, ping};
+pub use db::{Conn, Done, Ex, Executor, Handle, Held, Pool, Pooled, Tx};
 pub use location::{Backend, Location};
 pub use sql::{like_escape, marks, numbered, power_of_two_chunks};
 pub use tx::{begin_write, write_tx};
-
-/// The database driver: SQLite or PostgreSQL, chosen at run time by the `--db` value.
-pub type Db = sqlx::Any;
-/// A pool of connections to either backend.
-pub type Pool = sqlx::AnyPool;
-/// One connection to either backend.
-pub type Conn = sqlx::AnyConnection;
-
-/// A statement with its arguments, being bound.
-pub type Query<'q> = sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>;
-
-/// Anything that runs a statement: a pool, a connection or a transaction.
-pub trait Executor<'c>: sqlx::Executor<'c, Database = Db> {}
-impl<'c, T: sqlx::Executor<'c, Database = Db>> Executor<'c> for T {}
 
 /// Whether `err` says the database is too busy to take the write now (a lock wait ran
 /// out), rather than that something is wrong.

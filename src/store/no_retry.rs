@@ -23,7 +23,7 @@ pub struct Key<'a> {
 
 /// Records (or renews) a do-not-retry denial.
 pub async fn put(db: impl Executor<'_>, key: Key<'_>, row: &NoRetryRow) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "INSERT INTO no_retry (agent_id, tool, args_hash, call_id, feedback, reason_code, until)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (agent_id, tool, args_hash) DO UPDATE SET
@@ -37,8 +37,9 @@ pub async fn put(db: impl Executor<'_>, key: Key<'_>, row: &NoRetryRow) -> sqlx:
     .bind(&row.feedback)
     .bind(&row.reason_code)
     .bind(row.until)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -48,7 +49,7 @@ pub async fn find(
     key: Key<'_>,
     now_ms: i64,
 ) -> sqlx::Result<Option<NoRetryRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT call_id, feedback, reason_code, until FROM no_retry
          WHERE agent_id = $1 AND tool = $2 AND args_hash = $3 AND until > $4",
     )
@@ -56,17 +57,19 @@ pub async fn find(
     .bind(key.tool)
     .bind(key.args_hash)
     .bind(now_ms)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// The latest `until` of any denial still holding at `now_ms` (0: none), so the gate can
 /// skip the lookup while nothing is recorded.
 pub async fn latest_until(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<i64> {
-    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(until) FROM no_retry WHERE until > $1")
-        .bind(now_ms)
-        .fetch_one(db)
-        .await?;
+    let max: Option<i64> = on!(db, |cn| sqlx::query_scalar(
+        "SELECT MAX(until) FROM no_retry WHERE until > $1"
+    )
+    .bind(now_ms)
+    .fetch_one(cn)
+    .await)?;
     Ok(max.unwrap_or(0))
 }
 
@@ -83,13 +86,13 @@ pub struct LegacyRow {
 
 /// The denials still keyed by their old hash.
 pub async fn legacy(db: impl Executor<'_>) -> sqlx::Result<Vec<LegacyRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT n.agent_id, n.tool, n.args_hash, c.args, n.until
          FROM no_retry n JOIN calls c ON c.id = n.call_id
          WHERE n.args_hash LIKE 'legacy:%'",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Re-keys one legacy denial by `meaning_hash`, keeping the later `until` if one is
@@ -99,7 +102,7 @@ pub async fn rekey(
     row: &LegacyRow,
     meaning_hash: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(&mut *db, |cn| sqlx::query(
         "INSERT INTO no_retry (agent_id, tool, args_hash, call_id, feedback, reason_code, until)
          SELECT agent_id, tool, $3, call_id, feedback, reason_code, until FROM no_retry
          WHERE agent_id = $1 AND tool = $2 AND args_hash = $4
@@ -112,13 +115,17 @@ pub async fn rekey(
     .bind(&row.tool)
     .bind(meaning_hash)
     .bind(&row.args_hash)
-    .execute(&mut *db)
-    .await?;
-    sqlx::query("DELETE FROM no_retry WHERE agent_id = $1 AND tool = $2 AND args_hash = $3")
-        .bind(&row.agent_id)
-        .bind(&row.tool)
-        .bind(&row.args_hash)
-        .execute(&mut *db)
-        .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
+    on!(&mut *db, |cn| sqlx::query(
+        "DELETE FROM no_retry WHERE agent_id = $1 AND tool = $2 AND args_hash = $3"
+    )
+    .bind(&row.agent_id)
+    .bind(&row.tool)
+    .bind(&row.args_hash)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }

@@ -15,10 +15,8 @@ pub struct ChannelRow {
     pub kind: ChannelKind,
     pub config: String,
     pub secret: String,
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub private: bool,
     pub reminder_percent: Option<i64>,
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub enabled: bool,
     pub created_by: String,
     pub created_at: i64,
@@ -81,7 +79,7 @@ const CHANNEL: &str = "SELECT id, name, kind, config, secret, private, reminder_
 
 /// Inserts a channel; returns its id.
 pub async fn insert_channel(conn: &mut Conn, c: &NewChannel<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(conn, |cn| sqlx::query_scalar(
         "INSERT INTO notify_channels
            (name, kind, config, secret, private, reminder_percent, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -90,53 +88,61 @@ pub async fn insert_channel(conn: &mut Conn, c: &NewChannel<'_>) -> sqlx::Result
     .bind(c.kind)
     .bind(c.config)
     .bind(c.secret)
-    .bind(i64::from(c.private))
+    .bind(c.private)
     .bind(c.reminder_percent.map(i64::from))
     .bind(c.created_by)
     .bind(to_millis(c.now))
-    .fetch_one(conn)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Every channel, by name.
 pub async fn channels(db: impl Executor<'_>) -> sqlx::Result<Vec<ChannelRow>> {
-    sqlx::query_as(&format!("{CHANNEL} ORDER BY name"))
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!("{CHANNEL} ORDER BY name"))
+        .fetch_all(cn)
+        .await)
 }
 
 /// One channel by name.
 pub async fn channel_named(db: impl Executor<'_>, name: &str) -> sqlx::Result<Option<ChannelRow>> {
-    sqlx::query_as(&format!("{CHANNEL} WHERE name = $1"))
-        .bind(name)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "{CHANNEL} WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// One channel by id.
 pub async fn channel(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<ChannelRow>> {
-    sqlx::query_as(&format!("{CHANNEL} WHERE id = $1"))
+    on!(db, |cn| sqlx::query_as(&format!("{CHANNEL} WHERE id = $1"))
         .bind(id)
-        .fetch_optional(db)
-        .await
+        .fetch_optional(cn)
+        .await)
 }
 
 /// Deletes a channel (its routes and outbox rows go with it); whether it existed.
 pub async fn delete_channel(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM notify_channels WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = on!(conn, |cn| sqlx::query(
+        "DELETE FROM notify_channels WHERE id = $1"
+    )
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Pauses or resumes a channel; whether it existed.
 pub async fn set_enabled(conn: &mut Conn, id: i64, enabled: bool) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE notify_channels SET enabled = $1 WHERE id = $2")
-        .bind(i64::from(enabled))
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = on!(conn, |cn| sqlx::query(
+        "UPDATE notify_channels SET enabled = $1 WHERE id = $2"
+    )
+    .bind(enabled)
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -146,7 +152,7 @@ pub async fn insert_route(
     route: &RouteRow,
     now: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(conn, |cn| sqlx::query_scalar(
         "INSERT INTO notify_routes (channel_id, rule, risk, agent, audience, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
@@ -156,48 +162,51 @@ pub async fn insert_route(
     .bind(&route.agent)
     .bind(&route.audience)
     .bind(to_millis(now))
-    .fetch_one(conn)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Deletes a route; the route as it was, if it existed.
 pub async fn delete_route(conn: &mut Conn, id: i64) -> sqlx::Result<Option<RouteRow>> {
-    sqlx::query_as(
+    on!(conn, |cn| sqlx::query_as(
         "DELETE FROM notify_routes WHERE id = $1
          RETURNING id, channel_id, rule, risk, agent, audience",
     )
     .bind(id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Every route, oldest first.
 pub async fn routes(db: impl Executor<'_>) -> sqlx::Result<Vec<RouteRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT id, channel_id, rule, risk, agent, audience FROM notify_routes ORDER BY id",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The newest audit event already read for notifications, if reading ever began.
 pub async fn cursor(db: impl Executor<'_>) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT audit_id FROM notify_cursor WHERE id = 1")
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT audit_id FROM notify_cursor WHERE id = 1"
+    )
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Moves the cursor to `audit_id`.
 pub async fn set_cursor(conn: &mut Conn, audit_id: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(conn, |cn| sqlx::query(
         "INSERT INTO notify_cursor (id, audit_id) VALUES (1, $1)
          ON CONFLICT (id) DO UPDATE SET audit_id = CASE
              WHEN excluded.audit_id > notify_cursor.audit_id THEN excluded.audit_id
              ELSE notify_cursor.audit_id END",
     )
     .bind(audit_id)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -213,7 +222,7 @@ pub async fn enqueue(
     due: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let dedupe = format!("{call_id}:{}:{channel_id}", kind.as_str());
-    let done = sqlx::query(
+    let done = on!(conn, |cn| sqlx::query(
         "INSERT INTO notify_outbox (channel_id, call_id, kind, dedupe, detail, created_at,
              next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe) DO NOTHING",
@@ -225,8 +234,9 @@ pub async fn enqueue(
     .bind(detail)
     .bind(to_millis(now))
     .bind(to_millis(due))
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -240,7 +250,7 @@ pub async fn enqueue_head(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let dedupe = format!("audit_head:{slot}:{channel_id}");
-    let done = sqlx::query(
+    let done = on!(conn, |cn| sqlx::query(
         "INSERT INTO notify_outbox (channel_id, call_id, kind, dedupe, detail, created_at,
              next_attempt_at)
          VALUES ($1, NULL, $2, $3, $4, $5, $6) ON CONFLICT (dedupe) DO NOTHING",
@@ -251,8 +261,9 @@ pub async fn enqueue_head(
     .bind(detail)
     .bind(to_millis(now))
     .bind(to_millis(now))
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -262,7 +273,7 @@ pub async fn due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<OutboxRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT id, channel_id, call_id, kind, detail, attempts FROM notify_outbox
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL
            AND next_attempt_at <= $1
@@ -270,8 +281,8 @@ pub async fn due(
     )
     .bind(to_millis(now))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Takes the next attempt of a due message until `until` (ms): a conditional write, so
@@ -284,7 +295,7 @@ pub async fn claim(
     now: DateTime<Utc>,
     until: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| sqlx::query(
         "UPDATE notify_outbox SET next_attempt_at = $1
          WHERE id = $2 AND attempts = $3 AND next_attempt_at <= $4
            AND delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
@@ -293,19 +304,20 @@ pub async fn claim(
     .bind(id)
     .bind(attempts)
     .bind(to_millis(now))
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The soonest time a waiting message is due, if any waits.
 pub async fn next_due(db: impl Executor<'_>) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) FROM notify_outbox
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
     )
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Moves a waiting message to `at` (a reminder whose call's deadline moved).
@@ -315,7 +327,7 @@ pub async fn reschedule(
     attempts: i64,
     at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(conn, |cn| sqlx::query(
         "UPDATE notify_outbox SET next_attempt_at = $1
          WHERE id = $2 AND attempts = $3 AND delivered_at IS NULL AND gave_up_at IS NULL
            AND skipped_at IS NULL",
@@ -323,22 +335,24 @@ pub async fn reschedule(
     .bind(to_millis(at))
     .bind(id)
     .bind(attempts)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Drops a waiting message without sending it, saying why.
 pub async fn skip(conn: &mut Conn, id: i64, now: DateTime<Utc>, why: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(conn, |cn| sqlx::query(
         "UPDATE notify_outbox SET skipped_at = $1, last_result = $2
          WHERE id = $3 AND delivered_at IS NULL AND gave_up_at IS NULL AND skipped_at IS NULL",
     )
     .bind(to_millis(now))
     .bind(why)
     .bind(id)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -366,7 +380,7 @@ pub async fn record_attempt(conn: &mut Conn, a: &Attempt<'_>) -> sqlx::Result<bo
         (Some(s), None) => format!("HTTP {s}"),
         (None, None) => "sent".to_string(),
     };
-    let done = sqlx::query(
+    let done = on!(&mut *conn, |cn| sqlx::query(
         "UPDATE notify_outbox SET attempts = $1, last_result = $2,
            delivered_at = CASE WHEN $3 THEN $4 END,
            next_attempt_at = COALESCE($5, next_attempt_at),
@@ -384,12 +398,13 @@ pub async fn record_attempt(conn: &mut Conn, a: &Attempt<'_>) -> sqlx::Result<bo
     .bind(at)
     .bind(a.outbox_id)
     .bind(a.attempt - 1)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    sqlx::query(
+    on!(conn, |cn| sqlx::query(
         "INSERT INTO notify_attempts (outbox_id, attempt, at, status_code, error, duration_ms)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -399,14 +414,15 @@ pub async fn record_attempt(conn: &mut Conn, a: &Attempt<'_>) -> sqlx::Result<bo
     .bind(a.status_code.map(i64::from))
     .bind(a.error)
     .bind(a.duration_ms)
-    .execute(conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(true)
 }
 
 /// The newest `limit` messages with their state, newest first.
 pub async fn deliveries(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT o.id, c.name AS channel, o.call_id, o.kind, o.attempts, o.next_attempt_at,
                 o.delivered_at, o.gave_up_at, o.skipped_at, o.last_result,
                 (SELECT MAX(at) FROM notify_attempts a WHERE a.outbox_id = o.id) AS last_at
@@ -414,6 +430,6 @@ pub async fn deliveries(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<D
          ORDER BY o.id DESC LIMIT $1",
     )
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }

@@ -53,7 +53,7 @@ pub struct NewChange<'a> {
 
 /// Stores a new pending change; returns its number.
 pub async fn insert(db: impl Executor<'_>, c: &NewChange<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "INSERT INTO policy_changes (base, document, author, author_id, comment, hash, changes,
             findings, replay, status, approvals_required, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12) RETURNING id",
@@ -70,48 +70,48 @@ pub async fn insert(db: impl Executor<'_>, c: &NewChange<'_>) -> sqlx::Result<i6
     .bind(c.approvals_required)
     .bind(c.created_at)
     .bind(c.expires_at)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// One change.
 pub async fn get(db: impl Executor<'_>, id: i64) -> sqlx::Result<Option<ChangeRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM policy_changes WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Pending changes, oldest first.
 pub async fn pending(db: impl Executor<'_>) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' ORDER BY id"
     ))
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The newest `limit` changes of any status, newest first.
 pub async fn newest(db: impl Executor<'_>, limit: i64) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM policy_changes ORDER BY id DESC LIMIT $1"
     ))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Pending changes whose deadline passed at `now_ms`.
 pub async fn due(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM policy_changes WHERE status = 'pending' AND expires_at <= $1
          ORDER BY id"
     ))
     .bind(now_ms)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Moves a change from `from` by `event` if it is still there (`resolved_at`,
@@ -127,7 +127,7 @@ pub async fn transition(
     let Some(to) = from.apply(event) else {
         return Ok(None);
     };
-    let done = sqlx::query(
+    let done = on!(&mut *conn, |cn| sqlx::query(
         "UPDATE policy_changes SET status = $1, resolved_at = COALESCE($2, resolved_at),
             applied_version = COALESCE($3, applied_version)
          WHERE id = $4 AND status = $5",
@@ -137,8 +137,9 @@ pub async fn transition(
     .bind(applied_version)
     .bind(id)
     .bind(from)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok((done.rows_affected() == 1).then_some(to))
 }
 
@@ -150,7 +151,8 @@ pub async fn rebase(
     candidate: i64,
     c: &NewChange<'_>,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(&mut *conn, |cn| {
+        sqlx::query(
         "UPDATE policy_changes SET candidate = candidate + 1, base = $1, document = $2, hash = $3,
             changes = $4, findings = $5, replay = $6
          WHERE id = $7 AND status = 'pending' AND candidate = $8",
@@ -163,27 +165,28 @@ pub async fn rebase(
     .bind(c.replay)
     .bind(id)
     .bind(candidate)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await.map(super::Done::from)
+    })?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Pending changes (for the navigation's count).
 pub async fn pending_count(db: impl Executor<'_>, now_ms: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND expires_at > $1",
     )
     .bind(now_ms)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Pending changes by one author (`author` as stored: `user:<name>` or `cli`).
 pub async fn pending_by(db: impl Executor<'_>, author: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM policy_changes WHERE status = 'pending' AND author = $1",
     )
     .bind(author)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }

@@ -24,17 +24,17 @@ const COLUMNS: &str = "kid, created_at, retired_at, publish_until, public_x, pri
 
 /// Every key: the one that signs first, then the retired ones, most recently retired first.
 pub async fn all(db: impl Executor<'_>) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM receipt_keys
           ORDER BY retired_at IS NOT NULL, retired_at DESC, created_at DESC, kid DESC"
     ))
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Adds a key.
 pub async fn insert(db: impl Executor<'_>, key: &KeyRow) -> sqlx::Result<()> {
-    sqlx::query(&format!(
+    on!(db, |cn| sqlx::query(&format!(
         "INSERT INTO receipt_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
     ))
     .bind(&key.kid)
@@ -43,8 +43,9 @@ pub async fn insert(db: impl Executor<'_>, key: &KeyRow) -> sqlx::Result<()> {
     .bind(key.publish_until)
     .bind(&key.public_x)
     .bind(&key.private_sealed)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -54,12 +55,13 @@ pub async fn retire_signing(
     now: i64,
     publish_until: i64,
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+    Ok(on!(db, |cn| sqlx::query(
         "UPDATE receipt_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL",
     )
     .bind(now)
     .bind(publish_until)
-    .execute(db)
-    .await?
+    .execute(cn)
+    .await
+    .map(super::Done::from))?
     .rows_affected())
 }

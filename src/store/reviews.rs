@@ -23,12 +23,10 @@ pub struct ReviewRow {
     pub shown_hash: String,
     /// Whether the reviewer made the version they reviewed (read from `call_candidates`;
     /// not a column of `reviews`).
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub edited: bool,
     /// The reviewer's role now, and whether their account is disabled now (read from
     /// `users`; not columns of `reviews`).
     pub role_now: Option<Role>,
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled_now: bool,
     pub at: i64,
     /// When the reviewer's current qualification began (ms; read from `users`).
@@ -58,17 +56,17 @@ const READ_COLUMNS: &str = "r.call_id, r.version, r.user_id, r.username, r.role,
     r.feedback, r.shown_hash, r.at,
     EXISTS (SELECT 1 FROM call_candidates cc WHERE cc.call_id = r.call_id
             AND cc.version = r.version AND cc.author = 'user:' || r.username) AS edited,
-    u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now, u.qualified_since";
+    u.role AS role_now, COALESCE(u.disabled, TRUE) AS disabled_now, u.qualified_since";
 
 /// Reviews of a call, oldest first.
 pub async fn of_call(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<ReviewRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {READ_COLUMNS} FROM reviews r LEFT JOIN users u ON u.id = r.user_id
          WHERE r.call_id = $1 ORDER BY r.at, r.version, r.username"
     ))
     .bind(call_id)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The reviews of many calls in one query (for lists), grouped by call id.
@@ -85,11 +83,13 @@ pub async fn of_calls(
          WHERE r.call_id IN ({}) ORDER BY r.at, r.version, r.username",
         super::marks(call_ids.len())
     ));
-    let mut query = sqlx::query_as(&sql);
-    for id in call_ids {
-        query = query.bind(*id);
-    }
-    let rows: Vec<ReviewRow> = query.fetch_all(db).await?;
+    let rows: Vec<ReviewRow> = on!(db, |cn| {
+        let mut query = sqlx::query_as(&sql);
+        for id in call_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(cn).await
+    })?;
     for row in rows {
         by_call.entry(row.call_id.clone()).or_default().push(row);
     }
@@ -99,7 +99,7 @@ pub async fn of_calls(
 /// Records a review. Fails with a PRIMARY KEY violation if this person already reviewed
 /// this candidate.
 pub async fn insert(db: impl Executor<'_>, r: &ReviewRow) -> sqlx::Result<()> {
-    sqlx::query(&format!(
+    on!(db, |cn| sqlx::query(&format!(
         "INSERT INTO reviews ({REVIEW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(&r.call_id)
@@ -111,8 +111,9 @@ pub async fn insert(db: impl Executor<'_>, r: &ReviewRow) -> sqlx::Result<()> {
     .bind(&r.feedback)
     .bind(&r.shown_hash)
     .bind(r.at)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -131,18 +132,18 @@ pub struct CandidateRow {
 
 /// A call's edits, oldest first.
 pub async fn candidates(db: impl Executor<'_>, call_id: &str) -> sqlx::Result<Vec<CandidateRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT call_id, version, args, author, rule, created_at FROM call_candidates
          WHERE call_id = $1 ORDER BY version",
     )
     .bind(call_id)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Records an edit.
 pub async fn insert_candidate(db: impl Executor<'_>, c: &CandidateRow) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "INSERT INTO call_candidates (call_id, version, args, author, rule, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -152,7 +153,8 @@ pub async fn insert_candidate(db: impl Executor<'_>, c: &CandidateRow) -> sqlx::
     .bind(&c.author)
     .bind(&c.rule)
     .bind(c.created_at)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }

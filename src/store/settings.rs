@@ -6,10 +6,12 @@ use chrono::{DateTime, Utc};
 
 /// The stored value of `key`, if set.
 pub async fn get(db: impl Executor<'_>, key: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT value FROM settings WHERE key = $1"
+    )
+    .bind(key)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Sets `key` to `value`.
@@ -20,7 +22,7 @@ pub async fn put(
     by: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value,
              updated_by = excluded.updated_by, updated_at = excluded.updated_at",
@@ -29,7 +31,8 @@ pub async fn put(
     .bind(value)
     .bind(by)
     .bind(to_millis(now))
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }

@@ -20,21 +20,24 @@ pub async fn reserve(
     now_ms: i64,
 ) -> sqlx::Result<Result<Vec<i64>, i64>> {
     let longest = keys.iter().map(|k| k.window_ms).max().unwrap_or(0);
-    sqlx::query("DELETE FROM sign_in_failures WHERE at <= $1")
-        .bind(now_ms - longest)
-        .execute(&mut *conn)
-        .await?;
+    on!(&mut *conn, |cn| sqlx::query(
+        "DELETE FROM sign_in_failures WHERE at <= $1"
+    )
+    .bind(now_ms - longest)
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     let mut wait = 0;
     for k in keys {
-        let recent: Vec<i64> = sqlx::query_scalar(
+        let recent: Vec<i64> = on!(&mut *conn, |cn| sqlx::query_scalar(
             "SELECT at FROM sign_in_failures WHERE key = $1 AND at > $2
              ORDER BY at DESC LIMIT $3",
         )
         .bind(k.key)
         .bind(now_ms - k.window_ms)
         .bind(k.max as i64)
-        .fetch_all(&mut *conn)
-        .await?;
+        .fetch_all(cn)
+        .await)?;
         if recent.len() >= k.max {
             let oldest = recent.last().copied().unwrap_or(now_ms);
             wait = wait.max(oldest + k.window_ms - now_ms);
@@ -45,13 +48,13 @@ pub async fn reserve(
     }
     let mut ids = Vec::with_capacity(keys.len());
     for k in keys {
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on!(&mut *conn, |cn| sqlx::query_scalar(
             "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2) RETURNING id",
         )
         .bind(k.key)
         .bind(now_ms)
-        .fetch_one(&mut *conn)
-        .await?;
+        .fetch_one(cn)
+        .await)?;
         ids.push(id);
     }
     Ok(Ok(ids))
@@ -67,13 +70,19 @@ pub async fn release(
         "DELETE FROM sign_in_failures WHERE id IN ({}) OR key = ?",
         super::marks(ids.len().max(1))
     ));
-    let mut query = sqlx::query(&sql);
-    if ids.is_empty() {
-        query = query.bind(0_i64);
-    }
-    for id in ids {
-        query = query.bind(*id);
-    }
-    query.bind(forget_key.unwrap_or("")).execute(db).await?;
+    on!(db, |cn| {
+        let mut query = sqlx::query(&sql);
+        if ids.is_empty() {
+            query = query.bind(0_i64);
+        }
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query
+            .bind(forget_key.unwrap_or(""))
+            .execute(cn)
+            .await
+            .map(super::Done::from)
+    })?;
     Ok(())
 }

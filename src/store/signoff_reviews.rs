@@ -37,7 +37,6 @@ pub struct SignoffReviewRow {
     pub at: i64,
     /// Read from `users`: their role now, and whether they are disabled now.
     pub role_now: Option<Role>,
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled_now: bool,
     /// Read from `users`: when the reviewer's current qualification began (ms).
     pub qualified_since: Option<i64>,
@@ -59,7 +58,7 @@ impl SignoffReviewRow {
 }
 
 const READ: &str = "SELECT r.subject_id, r.candidate, r.user_id, r.username, r.role, r.decision,
-    r.comment, r.shown_hash, r.at, u.role AS role_now, COALESCE(u.disabled, 1) AS disabled_now,
+    r.comment, r.shown_hash, r.at, u.role AS role_now, COALESCE(u.disabled, TRUE) AS disabled_now,
     u.qualified_since
     FROM signoff_reviews r LEFT JOIN users u ON u.id = r.user_id";
 
@@ -69,13 +68,13 @@ pub async fn of(
     kind: SubjectKind,
     id: i64,
 ) -> sqlx::Result<Vec<SignoffReviewRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "{READ} WHERE r.subject = $1 AND r.subject_id = $2 ORDER BY r.at, r.candidate, r.username"
     ))
     .bind(kind.as_str())
     .bind(id)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// The reviews of many subjects of one kind, oldest first.
@@ -92,11 +91,13 @@ pub async fn of_many(
          ORDER BY r.at, r.candidate, r.username",
         super::marks(ids.len())
     ));
-    let mut query = sqlx::query_as(&sql).bind(kind.as_str());
-    for id in ids {
-        query = query.bind(*id);
-    }
-    query.fetch_all(db).await
+    on!(db, |cn| {
+        let mut query = sqlx::query_as(&sql).bind(kind.as_str());
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(cn).await
+    })
 }
 
 /// A review to record.
@@ -116,7 +117,7 @@ pub struct NewReview<'a> {
 
 /// Records a review (the primary key refuses a second one by the same person).
 pub async fn insert(db: impl Executor<'_>, r: &NewReview<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "INSERT INTO signoff_reviews (subject, subject_id, candidate, user_id, username, role,
             decision, comment, shown_hash, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -130,7 +131,8 @@ pub async fn insert(db: impl Executor<'_>, r: &NewReview<'_>) -> sqlx::Result<()
     .bind(r.comment)
     .bind(r.shown_hash)
     .bind(r.at)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }

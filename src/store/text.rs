@@ -1,35 +1,44 @@
-//! Enums stored as their snake_case names in TEXT columns, on either backend.
+//! Enums stored as their snake_case names in TEXT columns, on both backends.
 
-use super::Db;
 use serde::de::{value::StrDeserializer, IntoDeserializer};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
+use sqlx::Database;
 
 /// Maps a unit-only enum to a TEXT column: written with its `as_str`, read with its serde
 /// name (the two agree; a unit test per enum checks every variant).
 macro_rules! text_column {
     ($($ty:ty),* $(,)?) => {$(
-        impl sqlx::Type<Db> for $ty {
-            fn type_info() -> sqlx::any::AnyTypeInfo {
-                <&str as sqlx::Type<Db>>::type_info()
+        impl<DB: Database> sqlx::Type<DB> for $ty
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
             }
-            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-                <&str as sqlx::Type<Db>>::compatible(ty)
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
             }
         }
 
-        impl<'q> sqlx::Encode<'q, Db> for $ty {
+        impl<'q, DB: Database> sqlx::Encode<'q, DB> for $ty
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
             fn encode_by_ref(
                 &self,
-                buf: &mut <Db as sqlx::Database>::ArgumentBuffer<'q>,
+                buf: &mut DB::ArgumentBuffer<'q>,
             ) -> Result<IsNull, BoxDynError> {
-                <&str as sqlx::Encode<'q, Db>>::encode(self.as_str(), buf)
+                <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
             }
         }
 
-        impl<'r> sqlx::Decode<'r, Db> for $ty {
-            fn decode(value: <Db as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let text = <&str as sqlx::Decode<'r, Db>>::decode(value)?;
+        impl<'r, DB: Database> sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
                 parse(text)
             }
         }
@@ -60,67 +69,6 @@ text_column!(
     Verdict,
     Role
 );
-
-/// A 0/1 INTEGER column (or a boolean expression, which PostgreSQL types as BOOLEAN) read
-/// as a `bool`: `#[sqlx(try_from = "Flag")]` on a row field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flag(pub bool);
-
-impl From<Flag> for bool {
-    fn from(flag: Flag) -> Self {
-        flag.0
-    }
-}
-
-impl sqlx::Type<Db> for Flag {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <i64 as sqlx::Type<Db>>::type_info()
-    }
-    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-        <i64 as sqlx::Type<Db>>::compatible(ty) || <bool as sqlx::Type<Db>>::compatible(ty)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Db> for Flag {
-    fn decode(value: <Db as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        use sqlx::ValueRef as _;
-        let is_bool = value.type_info().kind() == sqlx::any::AnyTypeInfoKind::Bool;
-        if is_bool {
-            Ok(Self(<bool as sqlx::Decode<'r, Db>>::decode(value)?))
-        } else {
-            Ok(Self(<i64 as sqlx::Decode<'r, Db>>::decode(value)? != 0))
-        }
-    }
-}
-
-/// A nullable [`Flag`]: `#[sqlx(try_from = "MaybeFlag")]` on an `Option<bool>` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaybeFlag(pub Option<bool>);
-
-impl From<MaybeFlag> for Option<bool> {
-    fn from(flag: MaybeFlag) -> Self {
-        flag.0
-    }
-}
-
-impl sqlx::Type<Db> for MaybeFlag {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <Flag as sqlx::Type<Db>>::type_info()
-    }
-    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-        <Flag as sqlx::Type<Db>>::compatible(ty)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Db> for MaybeFlag {
-    fn decode(value: <Db as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        use sqlx::ValueRef as _;
-        if value.is_null() {
-            return Ok(Self(None));
-        }
-        Ok(Self(Some(<Flag as sqlx::Decode<'r, Db>>::decode(value)?.0)))
-    }
-}
 
 #[cfg(test)]
 mod tests {

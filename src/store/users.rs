@@ -14,11 +14,9 @@ pub struct UserRow {
     pub username: String,
     pub password_hash: String,
     pub role: String,
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub disabled: bool,
     pub created_at: i64,
     /// Set when an admin chose their password: they must change it before anything else.
-    #[sqlx(try_from = "crate::store::text::Flag")]
     pub must_change_password: bool,
     /// When the account's current qualification began (ms), and what began it.
     pub qualified_since: i64,
@@ -80,7 +78,7 @@ pub const COLUMNS: &str = "id, username, password_hash, role, disabled, created_
 
 /// Inserts a person. Fails with a UNIQUE violation when the name is taken.
 pub async fn insert(db: impl Executor<'_>, new: &NewUser<'_>) -> sqlx::Result<UserRow> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "INSERT INTO users (id, username, password_hash, role, created_at, qualified_since)
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     ))
@@ -89,8 +87,8 @@ pub async fn insert(db: impl Executor<'_>, new: &NewUser<'_>) -> sqlx::Result<Us
     .bind(new.password_hash)
     .bind(new.role.as_str())
     .bind(to_millis(new.now))
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Inserts a person only if there is nobody yet (the first-run admin). `None` when
@@ -99,7 +97,7 @@ pub async fn insert_first(
     db: impl Executor<'_>,
     new: &NewUser<'_>,
 ) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "INSERT INTO users (id, username, password_hash, role, created_at, qualified_since)
          SELECT $1, $2, $3, $4, $5, $5 WHERE NOT EXISTS (SELECT 1 FROM users)
          RETURNING {COLUMNS}"
@@ -109,8 +107,8 @@ pub async fn insert_first(
     .bind(new.password_hash)
     .bind(new.role.as_str())
     .bind(to_millis(new.now))
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// The password hash of an account that signs in with the OpenID provider: not a PHC
@@ -125,7 +123,7 @@ pub async fn insert_oidc(
     issuer: &str,
     subject: &str,
 ) -> sqlx::Result<UserRow> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "INSERT INTO users (id, username, password_hash, role, created_at, qualified_since,
                             oidc_issuer, oidc_subject)
          VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING {COLUMNS}"
@@ -137,8 +135,8 @@ pub async fn insert_oidc(
     .bind(to_millis(new.now))
     .bind(issuer)
     .bind(subject)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Finds the account of an identity at the OpenID provider.
@@ -147,23 +145,25 @@ pub async fn find_by_identity(
     issuer: &str,
     subject: &str,
 ) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2"
     ))
     .bind(issuer)
     .bind(subject)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(cn)
+    .await)
 }
 
 /// The usernames that are `prefix` or `prefix-…` (`_` in `prefix` matches more than
 /// itself, which only widens the list the caller compares against).
 pub async fn taken_names(db: impl Executor<'_>, prefix: &str) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT username FROM users WHERE username = $1 OR username LIKE $2")
-        .bind(prefix)
-        .bind(format!("{prefix}-%"))
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT username FROM users WHERE username = $1 OR username LIKE $2"
+    )
+    .bind(prefix)
+    .bind(format!("{prefix}-%"))
+    .fetch_all(cn)
+    .await)
 }
 
 /// Finds a person by (normalised) username.
@@ -171,27 +171,30 @@ pub async fn find_by_username(
     db: impl Executor<'_>,
     username: &str,
 ) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))
-        .bind(username)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Everyone, oldest account first.
 pub async fn list(db: impl Executor<'_>) -> sqlx::Result<Vec<UserRow>> {
-    sqlx::query_as(&format!(
+    on!(db, |cn| sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users ORDER BY created_at, username"
     ))
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Whether anyone exists yet.
 pub async fn any(db: impl Executor<'_>) -> sqlx::Result<bool> {
-    let any: super::text::Flag = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users)")
-        .fetch_one(db)
-        .await?;
-    Ok(any.0)
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users)"
+    )
+    .fetch_one(cn)
+    .await)
 }
 
 /// Enables or disables an account; enabling a disabled one restarts its qualification at
@@ -202,18 +205,20 @@ pub async fn set_disabled(
     disabled: bool,
     now_ms: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| {
+        sqlx::query(
         "UPDATE users SET
-            qualified_since = CASE WHEN disabled = 1 AND $1 = 0 THEN $2 ELSE qualified_since END,
-            qualified_by = CASE WHEN disabled = 1 AND $1 = 0 THEN 'enabled' ELSE qualified_by END,
+            qualified_since = CASE WHEN disabled = TRUE AND $1 = FALSE THEN $2 ELSE qualified_since END,
+            qualified_by = CASE WHEN disabled = TRUE AND $1 = FALSE THEN 'enabled' ELSE qualified_by END,
             disabled = $1
          WHERE username = $3",
     )
-    .bind(i64::from(disabled))
+    .bind(disabled)
     .bind(now_ms)
     .bind(username)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await.map(super::Done::from)
+    })?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -225,18 +230,19 @@ pub async fn set_role(
     raised: bool,
     now_ms: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "UPDATE users SET role = $1,
-            qualified_since = CASE WHEN $2 = 1 THEN $3 ELSE qualified_since END,
-            qualified_by = CASE WHEN $2 = 1 THEN 'role_raised' ELSE qualified_by END
+            qualified_since = CASE WHEN $2 = TRUE THEN $3 ELSE qualified_since END,
+            qualified_by = CASE WHEN $2 = TRUE THEN 'role_raised' ELSE qualified_by END
          WHERE id = $4",
     )
     .bind(role)
-    .bind(i64::from(raised))
+    .bind(raised)
     .bind(now_ms)
     .bind(id)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -250,8 +256,8 @@ pub async fn reset_password(
     now_ms: i64,
     cooling_until: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE users SET password_hash = $1, must_change_password = 1,
+    on!(db, |cn| sqlx::query(
+        "UPDATE users SET password_hash = $1, must_change_password = TRUE,
             qualified_since = $2, qualified_by = 'password_reset',
             cooling_until = CASE WHEN cooling_until IS NULL OR cooling_until < $3
                                  THEN $3 ELSE cooling_until END
@@ -261,8 +267,9 @@ pub async fn reset_password(
     .bind(now_ms)
     .bind(cooling_until)
     .bind(id)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -275,36 +282,40 @@ pub async fn set_own_password(
     password_hash: &str,
     now_ms: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| {
+        sqlx::query(
         "UPDATE users SET password_hash = $1,
-            qualified_since = CASE WHEN must_change_password = 1 THEN $2 ELSE qualified_since END,
-            qualified_by = CASE WHEN must_change_password = 1 THEN 'password_reset'
+            qualified_since = CASE WHEN must_change_password = TRUE THEN $2 ELSE qualified_since END,
+            qualified_by = CASE WHEN must_change_password = TRUE THEN 'password_reset'
                                 ELSE qualified_by END,
-            must_change_password = 0
+            must_change_password = FALSE
          WHERE id = $3",
     )
     .bind(password_hash)
     .bind(now_ms)
     .bind(id)
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await.map(super::Done::from)
+    })?;
     Ok(())
 }
 
 /// How many enabled admins there are.
 pub async fn active_admins(db: impl Executor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
-        .fetch_one(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = FALSE"
+    )
+    .fetch_one(cn)
+    .await)
 }
 
 /// How many enabled managers and admins there are (the people who can sign off).
 pub async fn active_managers(db: impl Executor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE role IN ('manager', 'admin') AND disabled = 0",
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role IN ('manager', 'admin') AND disabled = FALSE",
     )
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// Active managers and admins other than `except` who could sign off something filed at
@@ -315,31 +326,35 @@ pub async fn qualified_managers(
     now_ms: i64,
     except: &str,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    on!(db, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM users
-         WHERE role IN ('manager', 'admin') AND disabled = 0 AND qualified_since <= $1
+         WHERE role IN ('manager', 'admin') AND disabled = FALSE AND qualified_since <= $1
            AND (cooling_until IS NULL OR cooling_until <= $2) AND id <> $3",
     )
     .bind(filed)
     .bind(now_ms)
     .bind(except)
-    .fetch_one(db)
-    .await
+    .fetch_one(cn)
+    .await)
 }
 
 /// One person by id.
 pub async fn find_by_id(db: impl Executor<'_>, id: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    on!(db, |cn| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(cn)
+    .await)
 }
 
 /// Ids of the accounts created after `at` (ms): they never sign off what was asked before
 /// they existed.
 pub async fn created_after(db: impl Executor<'_>, at: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT id FROM users WHERE created_at > $1")
-        .bind(at)
-        .fetch_all(db)
-        .await
+    on!(db, |cn| sqlx::query_scalar(
+        "SELECT id FROM users WHERE created_at > $1"
+    )
+    .bind(at)
+    .fetch_all(cn)
+    .await)
 }

@@ -36,15 +36,16 @@ pub async fn enqueue(
     event_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    on!(db, |cn| sqlx::query(
         "INSERT INTO webhooks (call_id, url, event_id, next_attempt_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(call_id)
     .bind(url)
     .bind(event_id)
     .bind(to_millis(now))
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(())
 }
 
@@ -54,7 +55,7 @@ pub async fn due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<WebhookRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT w.id, w.call_id, c.agent_id, w.url, w.event_id, w.attempts
          FROM webhooks w JOIN calls c ON c.id = w.call_id
          WHERE w.delivered_at IS NULL AND w.gave_up_at IS NULL AND w.next_attempt_at <= $1
@@ -62,8 +63,8 @@ pub async fn due(
     )
     .bind(to_millis(now))
     .bind(limit)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }
 
 /// Takes the next attempt of a due delivery until `until` (ms): a conditional write, so when
@@ -76,7 +77,7 @@ pub async fn claim(
     now: DateTime<Utc>,
     until: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = on!(db, |cn| sqlx::query(
         "UPDATE webhooks SET next_attempt_at = $1
          WHERE id = $2 AND attempts = $3 AND next_attempt_at <= $4
            AND delivered_at IS NULL AND gave_up_at IS NULL",
@@ -85,8 +86,9 @@ pub async fn claim(
     .bind(id)
     .bind(attempts)
     .bind(to_millis(now))
-    .execute(db)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -107,18 +109,19 @@ pub async fn record_attempt(
     let now_ms = to_millis(now);
     // Recorded only as the next attempt of a webhook still waiting: a stale second
     // delivery of the same attempt records nothing.
-    let fresh = sqlx::query(
+    let fresh = on!(&mut *conn, |cn| sqlx::query(
         "UPDATE webhooks SET attempts = attempts
          WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL AND gave_up_at IS NULL",
     )
     .bind(webhook_id)
     .bind(attempt - 1)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     if fresh.rows_affected() != 1 {
         return Ok(false);
     }
-    sqlx::query(
+    on!(&mut *conn, |cn| sqlx::query(
         "INSERT INTO webhook_attempts (webhook_id, attempt, at, status_code, error, duration_ms)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -128,9 +131,10 @@ pub async fn record_attempt(
     .bind(status_code.map(i64::from))
     .bind(error)
     .bind(duration_ms)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
+    on!(&mut *conn, |cn| sqlx::query(
         "UPDATE webhooks SET attempts = $1,
            delivered_at = CASE WHEN $2 THEN $3 END,
            next_attempt_at = COALESCE($4, next_attempt_at),
@@ -145,8 +149,9 @@ pub async fn record_attempt(
     .bind(retry_at.map(to_millis))
     .bind(now_ms)
     .bind(webhook_id)
-    .execute(&mut *conn)
-    .await?;
+    .execute(cn)
+    .await
+    .map(super::Done::from))?;
     Ok(true)
 }
 
@@ -155,12 +160,12 @@ pub async fn attempts_for_call(
     db: impl Executor<'_>,
     call_id: &str,
 ) -> sqlx::Result<Vec<AttemptRow>> {
-    sqlx::query_as(
+    on!(db, |cn| sqlx::query_as(
         "SELECT a.webhook_id, a.attempt, a.at, a.status_code, a.error, a.duration_ms
          FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id
          WHERE w.call_id = $1 ORDER BY a.at, a.attempt",
     )
     .bind(call_id)
-    .fetch_all(db)
-    .await
+    .fetch_all(cn)
+    .await)
 }

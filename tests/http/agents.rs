@@ -59,11 +59,12 @@ async fn a_rotated_key_works_until_the_instant_its_grace_ends() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "invalid");
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events WHERE kind LIKE 'agent.%' ORDER BY id")
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
+    let kinds: Vec<String> = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT kind FROM audit_events WHERE kind LIKE 'agent.%' ORDER BY id"
+    )
+    .fetch_all(cn)
+    .await)
+    .unwrap();
     assert_eq!(
         kinds,
         ["agent.created", "agent.key_rotated", "agent.key_rotated"]

@@ -70,10 +70,12 @@ async fn bad_proposals_get_clear_errors() {
         let got = error_of(app.propose(&key, body).await).await;
         assert_eq!((got.0, got.1.as_str()), (status, code), "{name}: {}", got.2);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(count, 0, "nothing was recorded");
     app.stop().await;
 }

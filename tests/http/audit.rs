@@ -56,10 +56,12 @@ async fn the_audit_page_filters_and_pages_by_event_id() {
 
     // Newest first, 50 a page, every event reached once going down.
     let first = audit_rpc(&app, &manager, &[]).await;
-    let newest: i64 = sqlx::query_scalar("SELECT MAX(id) FROM audit_events")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let newest: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT MAX(id) FROM audit_events"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(ids(&first)[0], newest);
     assert_eq!(ids(&first).len(), 50);
     assert!(first["newer"].is_null());
@@ -149,11 +151,14 @@ async fn the_page_shows_the_chain_status_and_a_tampered_chain_loudly() {
 
     // Rewrite the newest (already verified) event behind the triggers' back.
     crate::support::drop_audit_trigger(app.pool(), "audit_events_no_update").await;
-    sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE id = $1")
-        .bind(newest)
-        .execute(app.pool())
-        .await
-        .unwrap();
+    askfirst::on!(app.pool(), |cn| sqlx::query(
+        "UPDATE audit_events SET actor = 'user:someone-else' WHERE id = $1"
+    )
+    .bind(newest)
+    .execute(cn)
+    .await
+    .map(askfirst::store::Done::from))
+    .unwrap();
     let page = audit_rpc(&app, &manager, &[]).await;
     assert_eq!(page["chain"]["broken"][0], newest, "{page}");
     let html = app.page(&manager, "/audit").await.text().await.unwrap();
@@ -172,13 +177,13 @@ async fn an_event_appended_outside_the_chain_is_found_by_the_page() {
     let page = audit_rpc(&app, &manager, &[]).await;
     assert!(page["chain"]["broken"].is_null());
     // Inserting is what the triggers allow; a forger without the chain cannot link it.
-    let forged: i64 = sqlx::query_scalar(
+    let forged: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
         "INSERT INTO audit_events (at, actor, kind, detail, prev_hash, hash)
          SELECT at, 'user:mallory', 'user.created', '{}', hash, hash FROM audit_events
          ORDER BY id DESC LIMIT 1 RETURNING id",
     )
-    .fetch_one(app.pool())
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     seed(&app, 5).await;
     let page = audit_rpc(&app, &manager, &[]).await;
@@ -193,10 +198,12 @@ async fn exports_stream_every_filtered_event_and_the_csv_parses() {
     // More than two export chunks.
     seed(&app, 2_500).await;
     let manager = app.session_for("ada", Role::Manager).await;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let total: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
 
     let res = manager
         .get(app.url("/audit/export.csv"))
@@ -406,14 +413,17 @@ async fn new_calls_stay_on_the_chain_when_others_append_in_between() {
     propose(4).await;
     crate::support::assert_chain_intact(app.pool()).await;
     let mut conn = app.pool().acquire().await.unwrap();
-    let calls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let events: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'call.proposed'")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+    let calls: i64 = askfirst::on!(&mut *conn, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
+    let events: i64 = askfirst::on!(&mut *conn, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE kind = 'call.proposed'"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!((calls, events), (30, 30));
 }

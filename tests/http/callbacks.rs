@@ -94,13 +94,16 @@ async fn a_name_resolving_inside_is_refused_when_delivering_and_not_retried() {
     let id = cancelled_with_callback(&app, &key, &url).await;
     let mut outcome = None;
     for _ in 0..100 {
-        outcome = sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(
+        outcome = askfirst::on!(app.pool(), |cn| sqlx::query_as::<
+            _,
+            (i64, Option<i64>, Option<String>),
+        >(
             "SELECT w.attempts, w.gave_up_at, a.error FROM webhooks w
              JOIN webhook_attempts a ON a.webhook_id = w.id WHERE w.call_id = $1",
         )
         .bind(&id)
-        .fetch_optional(app.pool())
-        .await
+        .fetch_optional(cn)
+        .await)
         .unwrap();
         if outcome.is_some() {
             break;

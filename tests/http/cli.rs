@@ -32,11 +32,13 @@ async fn agents_are_created_once_listed_and_disabled() {
         .as_str()
         .unwrap()
         .starts_with("whsec_"));
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE key_hash = $1")
-        .bind(&key)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let stored: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM agents WHERE key_hash = $1"
+    )
+    .bind(&key)
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(stored, 0, "the key itself is never stored");
     assert_eq!(
         app.propose(&key, json!({ "session": "s", "tool": "read_x" }))
@@ -144,9 +146,9 @@ async fn the_audit_chain_verifies_and_detects_tampering() {
 
     // Tamper behind the triggers' back (as an attacker with file access could).
     crate::support::drop_audit_trigger(app.pool(), "audit_events_no_update").await;
-    sqlx::query("UPDATE audit_events SET actor = 'agent:someone-else' WHERE id = (SELECT MAX(id) FROM audit_events)")
-        .execute(app.pool())
-        .await
+    askfirst::on!(app.pool(), |cn| sqlx::query("UPDATE audit_events SET actor = 'agent:someone-else' WHERE id = (SELECT MAX(id) FROM audit_events)")
+        .execute(cn)
+        .await.map(askfirst::store::Done::from))
         .unwrap();
     let out = askfirst(&app, &["audit", "verify"]).await;
     assert!(!out.status.success());
@@ -188,10 +190,13 @@ async fn audit_verify_catches_lost_newest_events_without_a_head() {
 
     crate::support::drop_audit_trigger(app.pool(), "audit_events_no_delete").await;
     let delete_newest = || async {
-        sqlx::query("DELETE FROM audit_events WHERE id = (SELECT MAX(id) FROM audit_events)")
-            .execute(app.pool())
-            .await
-            .unwrap();
+        askfirst::on!(app.pool(), |cn| sqlx::query(
+            "DELETE FROM audit_events WHERE id = (SELECT MAX(id) FROM audit_events)"
+        )
+        .execute(cn)
+        .await
+        .map(askfirst::store::Done::from))
+        .unwrap();
     };
     // The denial's event goes: its review and decision rows remain.
     delete_newest().await;
@@ -331,11 +336,14 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
     for trigger in ["audit_events_no_update", "audit_events_no_delete"] {
         crate::support::drop_audit_trigger(&pool, trigger).await;
     }
-    sqlx::query("DELETE FROM audit_events WHERE id >= $1")
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    askfirst::on!(&pool, |cn| sqlx::query(
+        "DELETE FROM audit_events WHERE id >= $1"
+    )
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(askfirst::store::Done::from))
+    .unwrap();
     let out = run(
         &db,
         Some(&key),
@@ -351,23 +359,26 @@ async fn a_keyed_chain_cannot_be_rebuilt_and_an_anchored_head_catches_truncation
     );
 
     // Rewriting the whole chain without the key: valid as a plain chain, refused with the key.
-    let rows: Vec<askfirst::store::audit::EventRow> = sqlx::query_as(
+    let rows: Vec<askfirst::store::audit::EventRow> = askfirst::on!(&pool, |cn| sqlx::query_as(
         "SELECT id, at, actor, kind, agent_id, call_id, from_status, to_status, detail, prev_hash, hash
          FROM audit_events ORDER BY id",
     )
-    .fetch_all(&pool)
-    .await
+    .fetch_all(cn)
+    .await)
     .unwrap();
     let mut prev = askfirst::store::audit::GENESIS.to_string();
     for row in &rows {
         let hash = unkeyed(&prev, row);
-        sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3")
-            .bind(&prev)
-            .bind(&hash)
-            .bind(row.id)
-            .execute(&pool)
-            .await
-            .unwrap();
+        askfirst::on!(&pool, |cn| sqlx::query(
+            "UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE id = $3"
+        )
+        .bind(&prev)
+        .bind(&hash)
+        .bind(row.id)
+        .execute(cn)
+        .await
+        .map(askfirst::store::Done::from))
+        .unwrap();
         prev = hash;
     }
     pool.close().await;

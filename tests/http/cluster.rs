@@ -301,15 +301,25 @@ async fn the_sdk_sync_gate_rides_out_an_instance_lost_behind_the_balancer() {
 async fn hold_write_lock(db: &str) -> tokio::sync::oneshot::Sender<()> {
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(7022074331600679796)")
-        .execute(&mut conn)
+    askfirst::on!(&mut conn, |cn| sqlx::query("BEGIN")
+        .execute(cn)
         .await
-        .unwrap();
+        .map(askfirst::store::Done::from))
+    .unwrap();
+    askfirst::on!(&mut conn, |cn| sqlx::query(
+        "SELECT pg_advisory_xact_lock(7022074331600679796)"
+    )
+    .execute(cn)
+    .await
+    .map(askfirst::store::Done::from))
+    .unwrap();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = released.await;
-        let _ = sqlx::query("COMMIT").execute(&mut conn).await;
+        let _ = askfirst::on!(&mut conn, |cn| sqlx::query("COMMIT")
+            .execute(cn)
+            .await
+            .map(askfirst::store::Done::from));
     });
     release
 }
@@ -317,13 +327,13 @@ async fn hold_write_lock(db: &str) -> tokio::sync::oneshot::Sender<()> {
 /// The last statement of every session holding the write lock while idle in its
 /// transaction.
 async fn lock_left_idle(pool: &askfirst::store::Pool) -> Vec<String> {
-    sqlx::query_scalar(
+    askfirst::on!(pool, |cn| sqlx::query_scalar(
         "SELECT a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND a.state = 'idle in transaction'
            AND a.datname = current_database()",
     )
-    .fetch_all(pool)
-    .await
+    .fetch_all(cn)
+    .await)
     .unwrap()
 }
 
@@ -662,19 +672,23 @@ async fn killing_one_instance_under_load_loses_nothing_and_runs_nothing_twice() 
 
     let pool = askfirst::store::open(&db.parse().unwrap()).await.unwrap();
     for id in &ledger.proposed {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
+        let status: Option<String> = askfirst::on!(&pool, |cn| sqlx::query_scalar(
+            "SELECT status FROM calls WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(cn)
+        .await)
+        .unwrap();
         assert!(status.is_some(), "acknowledged proposal {id} was lost");
     }
     for id in &ledger.approved {
-        let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let status: String = askfirst::on!(&pool, |cn| sqlx::query_scalar(
+            "SELECT status FROM calls WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(cn)
+        .await)
+        .unwrap();
         assert!(
             status == "approved" || status == "executed",
             "acknowledged approval of {id} was lost: {status}"
@@ -686,20 +700,22 @@ async fn killing_one_instance_under_load_loses_nothing_and_runs_nothing_twice() 
         ledger.executed.len(),
         "an execute was acknowledged twice"
     );
-    let twice: i64 = sqlx::query_scalar(
+    let twice: i64 = askfirst::on!(&pool, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT call_id FROM audit_events WHERE to_status = 'executed'
          GROUP BY call_id HAVING COUNT(*) > 1) AS twice",
     )
-    .fetch_one(&pool)
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     assert_eq!(twice, 0, "a call was executed twice");
     for id in &ledger.executed {
-        let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let status: String = askfirst::on!(&pool, |cn| sqlx::query_scalar(
+            "SELECT status FROM calls WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(cn)
+        .await)
+        .unwrap();
         assert_eq!(status, "executed", "acknowledged execute of {id} was lost");
     }
     pool.close().await;

@@ -123,27 +123,29 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     );
     let pool = askfirst::store::open(&db.parse().unwrap()).await.unwrap();
     if !crate::support::on_postgres() {
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let check: String = askfirst::on!(&pool, |cn| sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(cn)
+            .await)
+        .unwrap();
         assert_eq!(check, "ok");
     }
     for id in &acked.proposed {
-        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
+        let exists: Option<String> = askfirst::on!(&pool, |cn| sqlx::query_scalar(
+            "SELECT status FROM calls WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(cn)
+        .await)
+        .unwrap();
         assert!(exists.is_some(), "acknowledged proposal {id} lost");
     }
     for id in &acked.approved {
-        let decisions: i64 = sqlx::query_scalar(
+        let decisions: i64 = askfirst::on!(&pool, |cn| sqlx::query_scalar(
             "SELECT COUNT(*) FROM reviews WHERE call_id = $1 AND decision = 'approve'",
         )
         .bind(id)
-        .fetch_one(&pool)
-        .await
+        .fetch_one(cn)
+        .await)
         .unwrap();
         assert_eq!(decisions, 1, "acknowledged approval of {id} lost");
     }
@@ -155,19 +157,21 @@ async fn nothing_acknowledged_is_lost_and_nothing_runs_twice() {
         seen.values().all(|n| *n == 1),
         "an execute was acknowledged twice"
     );
-    let twice: i64 = sqlx::query_scalar(
+    let twice: i64 = askfirst::on!(&pool, |cn| sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT call_id FROM audit_events WHERE to_status = 'executed' GROUP BY call_id HAVING COUNT(*) > 1) AS twice",
     )
-    .fetch_one(&pool)
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     assert_eq!(twice, 0, "a call was executed twice");
     for id in &acked.executed {
-        let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let status: String = askfirst::on!(&pool, |cn| sqlx::query_scalar(
+            "SELECT status FROM calls WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_one(cn)
+        .await)
+        .unwrap();
         assert_eq!(status, "executed");
     }
     crate::support::assert_chain_intact(&pool).await;

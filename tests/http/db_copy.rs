@@ -199,45 +199,45 @@ async fn seeded_source() -> (TestApp, String) {
 
 /// The tables of an SQLite database, as the copy should find them.
 async fn sqlite_tables(pool: &Pool) -> Vec<String> {
-    sqlx::query_scalar(
+    askfirst::on!(pool, |cn| sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' \
          AND name <> '_sqlx_migrations' ORDER BY name",
     )
-    .fetch_all(pool)
-    .await
+    .fetch_all(cn)
+    .await)
     .unwrap()
 }
 
 /// Every row of `table` as JSON (an object by column name), sorted: the same on both
 /// backends for the same content, whatever each one's order and collation.
 async fn rows(pool: &Pool, table: &str) -> Vec<String> {
-    use sqlx::any::AnyTypeInfoKind as K;
-    let rows = sqlx::query(&format!("SELECT * FROM \"{table}\""))
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    let mut out: Vec<String> = rows
-        .iter()
-        .map(|row| {
+    use sqlx::TypeInfo as _;
+    let sql = format!("SELECT * FROM \"{table}\"");
+    let mut out: Vec<String> = askfirst::on!(pool, |c| {
+        let rows = sqlx::query(&sql).fetch_all(c).await.unwrap();
+        let objects = rows.iter().map(|row| {
             let mut object = serde_json::Map::new();
             for (i, column) in row.columns().iter().enumerate() {
                 let raw = row.try_get_raw(i).unwrap();
                 let value = if raw.is_null() {
                     Value::Null
                 } else {
-                    match raw.type_info().kind() {
-                        K::SmallInt | K::Integer | K::BigInt => json!(row.get::<i64, _>(i)),
-                        K::Double => json!(row.get::<f64, _>(i)),
-                        K::Text => json!(row.get::<String, _>(i)),
-                        K::Bool => json!(row.get::<bool, _>(i)),
-                        other => panic!("{table}.{}: {other:?}", column.name()),
+                    // SQLite's storage classes, PostgreSQL's types; a flag as SQLite's 0/1.
+                    match raw.type_info().name() {
+                        "INTEGER" | "INT8" => json!(row.get::<i64, _>(i)),
+                        "REAL" | "FLOAT8" => json!(row.get::<f64, _>(i)),
+                        "TEXT" => json!(row.get::<String, _>(i)),
+                        "BOOL" => json!(i64::from(row.get::<bool, _>(i))),
+                        other => panic!("{table}.{}: {other}", column.name()),
                     }
                 };
                 object.insert(column.name().to_string(), value);
             }
             Value::Object(object).to_string()
-        })
-        .collect();
+        });
+        Ok::<_, sqlx::Error>(objects.collect())
+    })
+    .unwrap();
     out.sort();
     out
 }
@@ -252,11 +252,11 @@ async fn assert_same_content(a: &Pool, b: &Pool, tables: &[String]) {
 }
 
 async fn max_id(pool: &Pool, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, Option<i64>>(sql)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .unwrap_or_default()
+    askfirst::on!(pool, |cn| sqlx::query_scalar::<_, Option<i64>>(sql)
+        .fetch_one(cn)
+        .await)
+    .unwrap()
+    .unwrap_or_default()
 }
 
 /// `askfirst --db <db> audit verify --json`: the number of events, asserting it is intact.
@@ -281,10 +281,12 @@ async fn a_whole_sqlite_database_is_copied_and_goes_on_working() {
     let tables = sqlite_tables(&source).await;
     let mut source_counts = BTreeMap::new();
     for table in &tables {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{table}\""))
-            .fetch_one(&source)
-            .await
-            .unwrap();
+        let n: i64 = askfirst::on!(&source, |cn| sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM \"{table}\""
+        ))
+        .fetch_one(cn)
+        .await)
+        .unwrap();
         source_counts.insert(table.clone(), n);
     }
     for (table, at_least) in [
@@ -311,10 +313,12 @@ async fn a_whole_sqlite_database_is_copied_and_goes_on_working() {
             source_counts[table]
         );
     }
-    let granted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE grant_id IS NOT NULL")
-        .fetch_one(&source)
-        .await
-        .unwrap();
+    let granted: i64 = askfirst::on!(&source, |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls WHERE grant_id IS NOT NULL"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(granted, 1, "a call approved by a grant");
     let source_events = verify(&source_db).await;
 
@@ -393,11 +397,13 @@ async fn a_whole_sqlite_database_is_copied_and_goes_on_working() {
         )
         .await;
     assert_eq!(call["status"], "pending");
-    let first_new: i64 = sqlx::query_scalar("SELECT MIN(id) FROM audit_events WHERE call_id = $1")
-        .bind(call["id"].as_str().unwrap())
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let first_new: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT MIN(id) FROM audit_events WHERE call_id = $1"
+    )
+    .bind(call["id"].as_str().unwrap())
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(first_new, last_event + 1, "audit ids continue");
     app.policy(policy()).await;
     assert_eq!(

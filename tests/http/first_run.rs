@@ -113,10 +113,12 @@ async fn racing_first_runs_create_exactly_one_admin() {
         }
     }
     assert_eq!(ok, 1);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(count, 1);
     app.stop().await;
 }
@@ -172,10 +174,12 @@ async fn setup_needs_the_printed_token_and_strange_hosts_are_refused() {
         let (status, code, _) = error_of(app.rpc(&client, "create_first_admin", &form).await).await;
         assert_eq!((status, code.as_str()), (403, "forbidden"), "{token:?}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(count, 0, "nobody was created");
 
     // A page on another name that resolves here (DNS rebinding) reaches nothing.

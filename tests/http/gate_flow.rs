@@ -468,12 +468,13 @@ async fn a_hundred_concurrent_deciders_make_exactly_one_transition() {
         .map(|client| (app.url("/rpc/decide"), client))
         .collect();
     crate::support::race_decisions(deciders, &id, &hash).await;
-    let events: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT kind, from_status FROM audit_events WHERE call_id = $1 ORDER BY id")
-            .bind(&id)
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
+    let events: Vec<(String, Option<String>)> = askfirst::on!(app.pool(), |cn| sqlx::query_as(
+        "SELECT kind, from_status FROM audit_events WHERE call_id = $1 ORDER BY id"
+    )
+    .bind(&id)
+    .fetch_all(cn)
+    .await)
+    .unwrap();
     let transitions = events
         .iter()
         .filter(|(_, from)| from.as_deref() == Some("pending"))
@@ -529,10 +530,12 @@ async fn idempotent_proposals_create_nothing_new() {
     assert_eq!(res.status(), 201);
     let second: Value = res.json().await.unwrap();
     assert_eq!(first, second);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(count, 1);
     // Another agent's identical key is its own.
     let (other, _) = app.agent("other-bot").await;
@@ -572,10 +575,12 @@ async fn idempotent_proposals_create_nothing_new() {
         );
         assert!(message.contains("new key"), "{message}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(count, 2, "nothing new was filed");
     app.stop().await;
 }
@@ -780,20 +785,22 @@ async fn every_transition_is_audited_and_the_chain_verifies() {
         .await
         .unwrap();
     app.call_action(&key, id, "execute").await;
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events WHERE call_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
+    let kinds: Vec<String> = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT kind FROM audit_events WHERE call_id = $1 ORDER BY id"
+    )
+    .bind(id)
+    .fetch_all(cn)
+    .await)
+    .unwrap();
     assert_eq!(kinds, ["call.proposed", "call.approved", "call.executed"]);
     crate::support::assert_chain_intact(app.pool()).await;
     let mut conn = app.pool().acquire().await.unwrap();
     // The log is append-only.
-    let err = sqlx::query("DELETE FROM audit_events")
-        .execute(&mut *conn)
+    let err = askfirst::on!(&mut *conn, |cn| sqlx::query("DELETE FROM audit_events")
+        .execute(cn)
         .await
-        .unwrap_err();
+        .map(askfirst::store::Done::from))
+    .unwrap_err();
     assert!(err.to_string().contains("append-only"));
     drop(conn);
     app.stop().await;

@@ -156,15 +156,15 @@ async fn data_survives_a_restart() {
         .await
         .unwrap();
     if !crate::support::on_postgres() {
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let check: String = askfirst::on!(&pool, |cn| sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(cn)
+            .await)
+        .unwrap();
         assert_eq!(check, "ok");
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let mode: String = askfirst::on!(&pool, |cn| sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(cn)
+            .await)
+        .unwrap();
         assert_eq!(mode, "wal");
     }
     let users = askfirst::auth::service::list_users(&pool).await.unwrap();
@@ -179,14 +179,15 @@ async fn a_server_error_carries_a_request_id_and_nothing_internal() {
     let (key, _) = app.agent("bot").await;
     let ria = app.person("ria", askfirst::domain::Role::Approver).await;
     // A row the server cannot read: an active bypass whose stored scope is not JSON.
-    sqlx::query(
+    askfirst::on!(app.pool(), |cn| sqlx::query(
         "INSERT INTO bypasses (requester_id, requester, scope, include_confirmation, window_ms,
             reason, hash, status, approvals_required, created_at, expires_at, activated_at, ends_at)
-         VALUES ($1, 'ria', 'not json {', 0, 1000, 'x', 'h', 'active', 2, 0, 1, 0, 9999999999999)",
+         VALUES ($1, 'ria', 'not json {', FALSE, 1000, 'x', 'h', 'active', 2, 0, 1, 0, 9999999999999)",
     )
     .bind(&ria.id)
-    .execute(app.pool())
+    .execute(cn)
     .await
+    .map(askfirst::store::Done::from))
     .unwrap();
     let res = reqwest::Client::new()
         .get(app.url("/api/v1/bypasses"))

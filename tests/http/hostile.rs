@@ -17,10 +17,12 @@ fn nested(levels: usize) -> String {
 }
 
 async fn calls_recorded(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM calls")
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
+    askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM calls"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap()
 }
 
 /// Sends raw bytes and reads until the server closes the connection (or `PATIENCE`).

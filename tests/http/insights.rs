@@ -246,17 +246,21 @@ async fn an_accepted_ungate_suggestion_waits_for_sign_off() {
     let accepted: Value = res.json().await.unwrap();
     let change = accepted["pending"].as_i64().expect("a pending change");
     assert!(accepted["version"].is_null(), "not applied: {accepted}");
-    let status: String = sqlx::query_scalar("SELECT status FROM policy_changes WHERE id = $1")
-        .bind(change)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let status: String = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT status FROM policy_changes WHERE id = $1"
+    )
+    .bind(change)
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(status, "pending");
-    let comment: String = sqlx::query_scalar("SELECT comment FROM policy_changes WHERE id = $1")
-        .bind(change)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let comment: String = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT comment FROM policy_changes WHERE id = $1"
+    )
+    .bind(change)
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert!(comment.contains("approved 50 of 50"), "{comment}");
     // Still gated until managers sign it off.
     deploy(&app, &key, "production", 99).await;
@@ -445,11 +449,12 @@ async fn the_rubber_stamp_watch_reads_card_openings() {
         .contains("2.0 s after opening"));
 
     // Only a waiting call's card is watched.
-    let done_id: String =
-        sqlx::query_scalar("SELECT id FROM calls WHERE status = 'approved' LIMIT 1")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let done_id: String = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT id FROM calls WHERE status = 'approved' LIMIT 1"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     let (status, code, _) = error_of(
         app.rpc(
             &quick,

@@ -234,10 +234,12 @@ async fn a_failing_receiver_is_retried_with_backoff_and_logged() {
         let app = &app;
         async move {
             for _ in 0..200 {
-                let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notify_attempts")
-                    .fetch_one(app.pool())
-                    .await
-                    .unwrap();
+                let attempts: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM notify_attempts"
+                )
+                .fetch_one(cn)
+                .await)
+                .unwrap();
                 if attempts >= n {
                     return;
                 }
@@ -730,11 +732,13 @@ async fn the_audit_head_is_published_to_channels_every_period() {
     let in_chain = |id: i64| {
         let pool = pool.clone();
         async move {
-            sqlx::query_scalar::<_, String>("SELECT hash FROM audit_events WHERE id = $1")
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
+            askfirst::on!(&pool, |cn| sqlx::query_scalar::<_, String>(
+                "SELECT hash FROM audit_events WHERE id = $1"
+            )
+            .bind(id)
+            .fetch_one(cn)
+            .await)
+            .unwrap()
         }
     };
     // The new period publishes at once.

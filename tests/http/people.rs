@@ -76,11 +76,12 @@ async fn the_last_active_admin_cannot_be_demoted_or_disabled_and_admins_cannot_d
     .await
     .unwrap_err();
     assert_eq!(err.code(), "conflict");
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events WHERE kind LIKE 'user.%' ORDER BY id")
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
+    let kinds: Vec<String> = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT kind FROM audit_events WHERE kind LIKE 'user.%' ORDER BY id"
+    )
+    .fetch_all(cn)
+    .await)
+    .unwrap();
     assert_eq!(
         kinds,
         [

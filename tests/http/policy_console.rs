@@ -127,11 +127,11 @@ async fn a_new_gate_saved_with_a_comment_is_in_force_for_the_next_call() {
         versions[0]["changes"],
         json!(["added rule `gate-migrate` at position 3"])
     );
-    let (author, detail): (String, String) = sqlx::query_as(
+    let (author, detail): (String, String) = askfirst::on!(app.pool(), |cn| sqlx::query_as(
         "SELECT actor, detail FROM audit_events WHERE kind = 'policy.changed' ORDER BY id DESC LIMIT 1",
     )
-    .fetch_one(app.pool())
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     assert_eq!(author, "user:ada");
     assert!(detail.contains("gate migrations"), "{detail}");
@@ -300,20 +300,20 @@ async fn loosening_waits_for_two_managers_and_restore_tightens_at_once() {
             .await["status"],
         "pending"
     );
-    let documents: Vec<String> = sqlx::query_scalar(
+    let documents: Vec<String> = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
         "SELECT document FROM policy_versions WHERE version IN ($1, $2) ORDER BY version",
     )
     .bind(v1)
     .bind(v2 + 1)
-    .fetch_all(app.pool())
-    .await
+    .fetch_all(cn)
+    .await)
     .unwrap();
     assert_eq!(documents[0], documents[1]);
-    let kinds: Vec<String> = sqlx::query_scalar(
+    let kinds: Vec<String> = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
         "SELECT kind FROM audit_events WHERE kind LIKE 'policy.change.%' ORDER BY id",
     )
-    .fetch_all(app.pool())
-    .await
+    .fetch_all(cn)
+    .await)
     .unwrap();
     assert_eq!(
         kinds,

@@ -287,12 +287,12 @@ async fn approved_calls_carry_a_receipt_bound_to_what_was_approved() {
             .timestamp();
     assert_eq!(claims.exp, expires);
     assert_eq!(claims.exp - claims.iat, 600);
-    let (audit_id, hash): (i64, String) = sqlx::query_as(
+    let (audit_id, hash): (i64, String) = askfirst::on!(app.pool(), |cn| sqlx::query_as(
         "SELECT id, hash FROM audit_events WHERE call_id = $1 AND to_status = 'approved'",
     )
     .bind(&id)
-    .fetch_one(app.pool())
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     assert_eq!(
         (claims.audit.id, claims.audit.hash.clone()),
@@ -548,12 +548,12 @@ async fn allowed_calls_get_a_receipt_only_when_asked_or_their_agent_always_gets_
         (claims.sub.as_str(), claims.aud.as_str()),
         (id.as_str(), "read_log")
     );
-    let (event, hash): (i64, String) = sqlx::query_as(
+    let (event, hash): (i64, String) = askfirst::on!(app.pool(), |cn| sqlx::query_as(
         "SELECT id, hash FROM audit_events WHERE call_id = $1 AND kind = 'call.proposed'",
     )
     .bind(&id)
-    .fetch_one(app.pool())
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     assert_eq!((claims.audit.id, claims.audit.hash.clone()), (event, hash));
     assert_eq!(claims.jti, format!("{id}.{event}"));
@@ -568,12 +568,12 @@ async fn allowed_calls_get_a_receipt_only_when_asked_or_their_agent_always_gets_
     assert_eq!(app.get_call(&key, &id, None).await["status"], "allowed");
     let res = execute(&app, &key, &id, json!({ "jti": claims.jti })).await;
     assert_eq!(res.status(), 200);
-    let executed: (Option<String>,) = sqlx::query_as(
+    let executed: (Option<String>,) = askfirst::on!(app.pool(), |cn| sqlx::query_as(
         "SELECT detail FROM audit_events WHERE call_id = $1 AND to_status = 'executed'",
     )
     .bind(&id)
-    .fetch_one(app.pool())
-    .await
+    .fetch_one(cn)
+    .await)
     .unwrap();
     let detail: Value = serde_json::from_str(executed.0.as_deref().unwrap()).unwrap();
     assert_eq!(detail["jti"], claims.jti);
@@ -585,12 +585,13 @@ async fn allowed_calls_get_a_receipt_only_when_asked_or_their_agent_always_gets_
     // An allowed call that asked for no receipt has none to name.
     let unasked = app.propose_ok(&key, body(json!({}))).await;
     let unasked = unasked["id"].as_str().unwrap();
-    let (event,): (i64,) =
-        sqlx::query_as("SELECT id FROM audit_events WHERE call_id = $1 AND kind = 'call.proposed'")
-            .bind(unasked)
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let (event,): (i64,) = askfirst::on!(app.pool(), |cn| sqlx::query_as(
+        "SELECT id FROM audit_events WHERE call_id = $1 AND kind = 'call.proposed'"
+    )
+    .bind(unasked)
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     let res = execute(
         &app,
         &key,

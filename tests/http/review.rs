@@ -171,12 +171,13 @@ async fn an_edit_resets_earlier_approvals_and_the_agent_runs_what_the_last_two_a
     );
 
     // The audit trail binds it: each review's hash, the edit, and the approved hash.
-    let events: Vec<(String, String)> =
-        sqlx::query_as("SELECT kind, detail FROM audit_events WHERE call_id = $1 ORDER BY id")
-            .bind(&id)
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
+    let events: Vec<(String, String)> = askfirst::on!(app.pool(), |cn| sqlx::query_as(
+        "SELECT kind, detail FROM audit_events WHERE call_id = $1 ORDER BY id"
+    )
+    .bind(&id)
+    .fetch_all(cn)
+    .await)
+    .unwrap();
     let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -406,20 +407,25 @@ async fn a_row_edited_behind_the_servers_back_does_not_run() {
 
     // Someone with the database file swaps the approved arguments and their hash.
     let evil = json!({ "service": "api", "env": "production", "force": true });
-    sqlx::query("UPDATE calls SET approved_args = $1, approved_args_hash = $2 WHERE id = $3")
-        .bind(evil.to_string())
-        .bind(askfirst::store::json::hash(&evil))
-        .bind(&id)
-        .execute(app.pool())
-        .await
-        .unwrap();
+    askfirst::on!(app.pool(), |cn| sqlx::query(
+        "UPDATE calls SET approved_args = $1, approved_args_hash = $2 WHERE id = $3"
+    )
+    .bind(evil.to_string())
+    .bind(askfirst::store::json::hash(&evil))
+    .bind(&id)
+    .execute(cn)
+    .await
+    .map(askfirst::store::Done::from))
+    .unwrap();
     let (status, code, _) = error_of(app.call_action(&key, &id, "execute").await).await;
     assert_eq!((status, code.as_str()), (409, "approval_mismatch"));
-    let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1")
-        .bind(&id)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let status: String = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT status FROM calls WHERE id = $1"
+    )
+    .bind(&id)
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(status, "approved", "nothing ran");
     app.stop().await;
 }

@@ -141,14 +141,24 @@ fn type_class(declared: &str) -> &'static str {
     }
 }
 
+/// Whether `column` is a 0/1 flag: its table declares `CHECK (column IN (0, 1))`.
+fn is_flag(create_table: &str, column: &str) -> bool {
+    create_table.contains(&format!("CHECK ({column} IN (0, 1))"))
+}
+
 /// How many CHECK constraints (table- or column-level) a CREATE TABLE declares: its
-/// `CHECK (` occurrences outside `--` comments.
+/// `CHECK (` occurrences outside `--` comments, but for a flag's `IN (0, 1)` (PostgreSQL's
+/// BOOLEAN needs none).
 fn count_checks(create_table: &str) -> usize {
     let mut count = 0;
     for line in create_table.lines() {
         let code = line.split("--").next().unwrap_or_default().to_uppercase();
         for (at, keyword) in code.match_indices("CHECK") {
-            if code[at + keyword.len()..].trim_start().starts_with('(') {
+            let rest = code[at + keyword.len()..].trim_start();
+            let flag = rest
+                .split_once(')')
+                .is_some_and(|(inside, _)| inside.ends_with(" IN (0, 1"));
+            if rest.starts_with('(') && !flag {
                 count += 1;
             }
         }
@@ -207,13 +217,19 @@ async fn sqlite_schema(db: &SqlitePool) -> sqlx::Result<Facts> {
             .fetch_all(db)
             .await?;
         for (index, (name, declared, not_null, has_default, key)) in columns.iter().enumerate() {
+            // A 0/1 flag (a STRICT table has no BOOLEAN) is PostgreSQL's BOOLEAN.
+            let class = if is_flag(&create_table, name) {
+                "boolean"
+            } else {
+                type_class(declared)
+            };
             // A key column never holds NULL: PostgreSQL says so, and SQLite's INTEGER
             // PRIMARY KEY (which it reports as nullable) assigns a rowid instead.
             facts.insert(column_fact(
                 &table,
                 index + 1,
                 name,
-                type_class(declared),
+                class,
                 *not_null != 0 || *key > 0,
                 *has_default != 0,
             ));

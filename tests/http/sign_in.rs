@@ -36,10 +36,12 @@ async fn right_password_opens_a_session_and_sign_out_ends_it() {
         .next()
         .unwrap()
         .to_string();
-    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
-        .fetch_all(app.pool())
-        .await
-        .unwrap();
+    let stored: Vec<String> = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT token_hash FROM sessions"
+    )
+    .fetch_all(cn)
+    .await)
+    .unwrap();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], token);
 

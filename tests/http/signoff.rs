@@ -334,17 +334,21 @@ async fn an_active_bypass_approves_matching_gated_calls_until_revoked_or_ended()
     // Nobody decided it: the insights count it as bypassed, never as a person's approval
     // (else a bypass would build the evidence for a permanent ungate).
     app.gate().roll_up_all().await.unwrap();
-    let (bypassed, approved): (i64, i64) = sqlx::query_as(
+    let (bypassed, approved): (i64, i64) = askfirst::on!(app.pool(), |cn| {
+        sqlx::query_as(
         "SELECT CAST(SUM(bypassed) AS BIGINT), CAST(SUM(approved) AS BIGINT) FROM insight_rollups",
     )
-    .fetch_one(app.pool())
+    .fetch_one(cn)
     .await
+    })
     .unwrap();
     assert_eq!((bypassed, approved), (1, 0));
-    let in_row: i64 = sqlx::query_scalar("SELECT MAX(approvals_in_row) FROM insight_patterns")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let in_row: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT MAX(approvals_in_row) FROM insight_patterns"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(in_row, 0);
     // Out of scope: another environment, another agent, a policy deny, a typed phrase.
     assert_eq!(
@@ -761,11 +765,14 @@ async fn a_call_a_revoked_bypass_no_longer_approves_still_fits_under_the_pending
     review(&app, id, &bo, Verdict::Approve, None).await.unwrap();
     // The bypass ends in the database while the server still holds it as active (as a
     // revocation racing a proposal would): the call falls back to pending, over the cap.
-    sqlx::query("UPDATE bypasses SET status = 'revoked' WHERE id = $1")
-        .bind(id)
-        .execute(app.pool())
-        .await
-        .unwrap();
+    askfirst::on!(app.pool(), |cn| sqlx::query(
+        "UPDATE bypasses SET status = 'revoked' WHERE id = $1"
+    )
+    .bind(id)
+    .execute(cn)
+    .await
+    .map(askfirst::store::Done::from))
+    .unwrap();
     let res = app
         .propose(
             &key,

@@ -160,12 +160,14 @@ async fn open_streams_are_capped_per_agent_and_per_session() {
 async fn replay_is_bounded() {
     let app = TestApp::spawn().await;
     let (key, _) = app.agent("bot").await;
-    let agent_id: String = sqlx::query_scalar("SELECT id FROM agents WHERE name = 'bot'")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let agent_id: String = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT id FROM agents WHERE name = 'bot'"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     // 10,001 calls of this agent left `pending` (rows made directly: only their count matters).
-    sqlx::query(
+    askfirst::on!(app.pool(), |cn| sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
          INSERT INTO audit_events (at, actor, kind, agent_id, call_id, from_status, to_status,
              detail, prev_hash, hash)
@@ -173,13 +175,16 @@ async fn replay_is_bounded() {
          FROM n",
     )
     .bind(&agent_id)
-    .execute(app.pool())
+    .execute(cn)
     .await
+    .map(askfirst::store::Done::from))
     .unwrap();
-    let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM audit_events")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let last: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT MAX(id) FROM audit_events"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     let replay = |from: i64| {
         reqwest::Client::new()
             .get(app.url("/api/v1/events"))

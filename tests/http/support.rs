@@ -93,10 +93,11 @@ pub async fn drop_audit_trigger(pool: &askfirst::store::Pool, name: &str) {
     } else {
         ""
     };
-    sqlx::query(&format!("DROP TRIGGER {name}{on}"))
-        .execute(pool)
+    askfirst::on!(pool, |cn| sqlx::query(&format!("DROP TRIGGER {name}{on}"))
+        .execute(cn)
         .await
-        .expect("the trigger is dropped");
+        .map(askfirst::store::Done::from))
+    .expect("the trigger is dropped");
 }
 
 /// A new, empty database for one test: a file in `dir`, or a fresh PostgreSQL database.
@@ -109,10 +110,13 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
             let mut conn = sqlx::PgConnection::connect(&admin)
                 .await
                 .expect("the test PostgreSQL server answers");
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .await
-                .expect("a test database is created");
+            askfirst::on!(&mut conn, |cn| sqlx::query(&format!(
+                "CREATE DATABASE \"{name}\""
+            ))
+            .execute(cn)
+            .await
+            .map(askfirst::store::Done::from))
+            .expect("a test database is created");
             let _ = conn.close().await;
             let (base, _) = admin
                 .rsplit_once('/')
@@ -391,21 +395,22 @@ impl TestApp {
 
     /// `SELECT COUNT(*) …` with one bound id, for direct checks in the database.
     pub async fn count(&self, sql: &str, id: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        askfirst::on!(self.pool(), |cn| sqlx::query_scalar(sql)
             .bind(id)
-            .fetch_one(self.pool())
-            .await
-            .expect("count query")
+            .fetch_one(cn)
+            .await)
+        .expect("count query")
     }
 
     /// The details of every audit event of `kind`, oldest first, with its call.
     pub async fn audit_details(&self, kind: &str) -> Vec<(Option<String>, serde_json::Value)> {
-        let rows: Vec<(Option<String>, String)> =
-            sqlx::query_as("SELECT call_id, detail FROM audit_events WHERE kind = $1 ORDER BY id")
-                .bind(kind)
-                .fetch_all(self.pool())
-                .await
-                .expect("audit query");
+        let rows: Vec<(Option<String>, String)> = askfirst::on!(self.pool(), |cn| sqlx::query_as(
+            "SELECT call_id, detail FROM audit_events WHERE kind = $1 ORDER BY id"
+        )
+        .bind(kind)
+        .fetch_all(cn)
+        .await)
+        .expect("audit query");
         rows.into_iter()
             .map(|(call, detail)| (call, serde_json::from_str(&detail).expect("JSON detail")))
             .collect()

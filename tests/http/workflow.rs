@@ -654,17 +654,21 @@ async fn a_denial_recorded_before_the_meaning_key_still_holds() {
     )
     .await
     .unwrap();
-    sqlx::query("UPDATE no_retry SET args_hash = 'legacy:' || $1")
-        .bind(askfirst::store::json::hash(&json!({ "n": 1 })))
-        .execute(app.pool())
-        .await
-        .unwrap();
+    askfirst::on!(app.pool(), |cn| sqlx::query(
+        "UPDATE no_retry SET args_hash = 'legacy:' || $1"
+    )
+    .bind(askfirst::store::json::hash(&json!({ "n": 1 })))
+    .execute(cn)
+    .await
+    .map(askfirst::store::Done::from))
+    .unwrap();
     app.gate().reload_no_retry().await.unwrap();
-    let legacy: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM no_retry WHERE args_hash LIKE 'legacy:%'")
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+    let legacy: i64 = askfirst::on!(app.pool(), |cn| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM no_retry WHERE args_hash LIKE 'legacy:%'"
+    )
+    .fetch_one(cn)
+    .await)
+    .unwrap();
     assert_eq!(legacy, 0);
     let repeat = app
         .propose_raw(
