@@ -8,16 +8,21 @@ use leptos_router::components::A;
 /// The site header. Shows navigation only to signed-in people, filtered by role.
 #[component]
 pub fn Header() -> impl IntoView {
-    let session = use_session();
-    let waiting = Resource::new(|| (), |_| crate::app::pages::reviews::reviews_count());
+    // The server functions are awaited directly, not through resources: the header is
+    // rendered on the server only, so nothing needs their values serialised, and the
+    // page's own `<Suspense>` no longer shares the session resource with it.
     view! {
         <header class="site-header">
             <a class="brand" href="/">"askfirst"</a>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    match session.user.await {
+                    match super::session::get_current_user().await {
                         Ok(Some(user)) => {
-                            let count = waiting.await.ok().flatten().filter(|n| *n > 0);
+                            let count = crate::app::pages::reviews::reviews_count()
+                                .await
+                                .ok()
+                                .flatten()
+                                .filter(|n| *n > 0);
                             let role = user.role;
                             let links = move || {
                                 nav_for(role)

@@ -22,6 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
+/// Most jobs waiting for the writer: a few commits' worth (a fraction of a second at the
+/// writer's pace). A new call that finds the queue full is refused at once with
+/// `503 busy` and `Retry-After` — past its capacity the server sheds load instead of
+/// letting every caller's latency grow without bound.
+pub const QUEUE: usize = 2048;
+
 /// How many times the writer lets proposals still on their way run before it commits
 /// without them (see [`gather`]).
 const MAX_YIELDS: usize = 8;
@@ -71,10 +77,25 @@ impl Writer {
         metrics: WriterMetrics,
         after_commit: impl Fn() + Send + Sync + 'static,
     ) -> Self {
-        let (jobs, rx) = mpsc::channel::<Job>(16 * 1024);
+        Self::start_with_queue(pool, metrics, QUEUE, after_commit)
+    }
+
+    /// [`Writer::start`] with room for `queue` waiting jobs.
+    pub fn start_with_queue(
+        pool: Pool,
+        metrics: WriterMetrics,
+        queue: usize,
+        after_commit: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        let (jobs, rx) = mpsc::channel::<Job>(queue);
         let arriving = Arc::new(AtomicUsize::new(0));
         tokio::spawn(run(pool, rx, arriving.clone(), metrics, after_commit));
         Self { jobs, arriving }
+    }
+
+    /// How many jobs wait for the writer.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
     }
 
     /// Counts a proposal as on its way until the returned guard is dropped (by
@@ -110,7 +131,8 @@ impl Writer {
     }
 
     /// Inserts a new call with its audit event; returns once committed. `arriving`, the
-    /// proposal's count, ends once the job is handed over.
+    /// proposal's count, ends once the job is handed over. With the queue full the call is
+    /// refused at once: [`AppError::Busy`] (`503`, `Retry-After: 1`), nothing written.
     pub async fn append_call(
         &self,
         call: calls::NewCall,
@@ -120,10 +142,15 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         let sent = self
             .jobs
-            .send(Job::Append(Box::new(Append { call, event, reply })))
-            .await;
+            .try_send(Job::Append(Box::new(Append { call, event, reply })));
         drop(arriving);
-        sent.map_err(|_| AppError::Internal("the writer has stopped".into()))?;
+        match sent {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(AppError::Busy(1)),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(AppError::Internal("the writer has stopped".into()))
+            }
+        }
         rx.await
             .map_err(|_| AppError::Internal("the writer dropped a job".into()))?
     }

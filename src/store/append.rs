@@ -44,9 +44,10 @@ pub async fn sqlite_fast(
         super::sql::insert_select(&calls::insert_sql(new.len())),
         super::sql::insert_select(&audit::insert_sql(linked.len())),
     );
-    let sql = super::numbered(&sql);
-    // The events written come back as rows (a row count would not do: SQLite reports
-    // the last INSERT's count again for `COMMIT`).
+    // Anonymous `?` marks, bound in order across the statements (SQLite would look `$n`
+    // names up one by one: quadratic in the thousands of values of a batch). The events
+    // written come back as rows (a row count would not do: SQLite reports the last
+    // INSERT's count again for `COMMIT`).
     let rows = on!(&mut *conn, |cn| {
         let mut q = sqlx::query(&sql);
         for c in new {

@@ -308,7 +308,7 @@ pub async fn append_many(conn: &mut Conn, events: &[OwnedEvent]) -> sqlx::Result
     let mut prev = head_hash(conn).await?;
     for chunk in super::power_of_two_chunks(events, CHUNK) {
         let linked = link_all(chunk, &prev);
-        let sql = super::numbered(&insert_sql(linked.len()));
+        let sql = super::marks_for(super::Backend::of_conn(conn), insert_sql(linked.len()));
         on!(&mut *conn, |cn| {
             let mut q = sqlx::query(&sql);
             for l in &linked {

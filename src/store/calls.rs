@@ -329,7 +329,7 @@ pub async fn insert(conn: &mut Conn, c: &NewCall) -> sqlx::Result<()> {
 /// Inserts many calls with multi-row statements.
 pub async fn insert_many(conn: &mut Conn, calls: &[&NewCall]) -> sqlx::Result<()> {
     for chunk in super::power_of_two_chunks(calls, INSERT_CHUNK) {
-        let sql = super::numbered(&insert_sql(chunk.len()));
+        let sql = super::marks_for(super::Backend::of_conn(conn), insert_sql(chunk.len()));
         on!(&mut *conn, |cn| {
             let mut q = sqlx::query(&sql);
             for c in chunk {

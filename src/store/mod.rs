@@ -38,7 +38,7 @@ pub mod webhooks;
 pub use connect::{check_audit_key, migrate, open, ping};
 pub use db::{Conn, Done, Ex, Executor, Handle, Held, Pool, Pooled, Tx};
 pub use location::{Backend, Location};
-pub use sql::{like_escape, marks, numbered, power_of_two_chunks};
+pub use sql::{like_escape, marks, marks_for, numbered, power_of_two_chunks};
 pub use tx::{begin_write, write_tx};
 
 /// Whether `err` says the database is too busy to take the write now (a lock wait ran

@@ -32,6 +32,7 @@ mod metrics;
 mod notify;
 mod oidc;
 mod outcome;
+mod overload;
 mod people;
 mod policy_console;
 mod policy_preview;
