@@ -26,6 +26,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The server's allocator, as in the `askfirst` binary (`src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONNECTIONS: usize = 64;
 const SERVER_CORE: &str = "0";
 const LOAD_CORE: &str = "1";

@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's allocator, which took about 14 % of the server's CPU on
+/// the allowed path (`docs/benchmarks.md`, section 1).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = askfirst::cli::Cli::parse();
     let mut runtime = if cli.one_thread() {

@@ -689,7 +689,7 @@ trait BindValues: Sized {
     /// reals and 0/1 to booleans where the column wants that).
     fn value(self, value: Value, class: Class) -> Self;
     /// Binds the value as it was read (a NULL as a text NULL).
-    fn as_read(self, value: Value) -> Self;
+    fn bound_as_read(self, value: Value) -> Self;
 }
 
 macro_rules! values_of {
@@ -730,11 +730,11 @@ macro_rules! values_of {
                     (Value::Int(i), Class::Real) => self.bind(i as f64),
                     (Value::Int(i), Class::Boolean) => self.bind(i != 0),
                     (Value::Bool(b), Class::Integer) => self.bind(i64::from(b)),
-                    (value, _) => self.as_read(value),
+                    (value, _) => self.bound_as_read(value),
                 }
             }
 
-            fn as_read(self, value: Value) -> Self {
+            fn bound_as_read(self, value: Value) -> Self {
                 match value {
                     Value::Null => self.bind(None::<String>),
                     Value::Int(i) => self.bind(i),
@@ -779,7 +779,7 @@ async fn page(
     on!(conn, |cn| {
         let mut query = sqlx::query(&sql);
         for value in after.unwrap_or_default() {
-            query = query.as_read(value.clone());
+            query = query.bound_as_read(value.clone());
         }
         let rows = query.fetch_all(cn).await?;
         rows.iter()
