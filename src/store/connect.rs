@@ -1,7 +1,7 @@
 //! Opening the database: SQLite with WAL and full durability, or PostgreSQL with the
 //! session settings every instance needs; the migrations of its backend; the audit key check.
 
-use super::{audit, Backend, Location, Pool};
+use super::{audit, Location, Pool};
 use anyhow::Context;
 use std::path::Path;
 
@@ -70,29 +70,27 @@ async fn open_sqlite(path: &Path) -> anyhow::Result<sqlx::SqlitePool> {
 /// closed afterwards: a SQLite migration may edit a table's text in the schema (to relax
 /// a CHECK), which the connection that ran it would otherwise keep parsed as it was.
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
-    use sqlx::Connection as _;
-    let migrator = match Backend::of(pool) {
-        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-    };
     match pool {
-        Pool::Sqlite(p) => {
-            let mut conn = p.acquire().await?.detach();
-            migrator
-                .run(&mut conn)
-                .await
-                .context("applying database migrations")?;
-            conn.close().await?;
-        }
-        Pool::Postgres(p) => {
-            let mut conn = p.acquire().await?.detach();
-            migrator
-                .run(&mut conn)
-                .await
-                .context("applying database migrations")?;
-            conn.close().await?;
-        }
+        Pool::Sqlite(p) => apply(p, sqlx::migrate!("./migrations/sqlite")).await,
+        Pool::Postgres(p) => apply(p, sqlx::migrate!("./migrations/postgres")).await,
     }
+}
+
+/// Runs `migrator` on a connection detached from `pool`, closed afterwards.
+async fn apply<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    migrator: sqlx::migrate::Migrator,
+) -> anyhow::Result<()>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    use sqlx::Connection as _;
+    let mut conn = pool.acquire().await?.detach();
+    migrator
+        .run_direct(&mut conn)
+        .await
+        .context("applying database migrations")?;
+    conn.close().await?;
     Ok(())
 }
 
