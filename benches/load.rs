@@ -217,6 +217,16 @@ fn at_rate(target: &Target, rate: u64, secs: u64) -> Figures {
         .expect("generator runs");
     let cpu = cpu_us() - cpu;
     let text = String::from_utf8_lossy(&out.stdout);
+    // The run second by second (by when each request was due): a stall or a collapse shows
+    // as the second it began in.
+    println!("\n{} at {rate}/s, second by second:\n", target.url);
+    println!("| second | answered | p50 ms | p99 ms | errors |\n|---:|---:|---:|---:|---:|");
+    for l in text.lines().filter_map(|l| l.strip_prefix("SECOND ")) {
+        println!(
+            "| {} |",
+            l.split_whitespace().collect::<Vec<_>>().join(" | ")
+        );
+    }
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
@@ -237,7 +247,8 @@ fn at_rate(target: &Target, rate: u64, secs: u64) -> Figures {
 }
 
 /// Generator mode: sends `rate` requests per second for `secs`, each timed from when it was
-/// due (not when it was sent), and prints `RESULT requests secs p50_ms p99_ms errors`.
+/// due (not when it was sent), and prints `SECOND n answered p50_ms p99_ms errors` for each
+/// second of the schedule, then `RESULT requests secs p50_ms p99_ms errors`.
 fn generate(args: &[String]) {
     let (url, key, body) = (args[0].clone(), args[1].clone(), args[2].clone());
     let rate: u64 = args[3].parse().unwrap();
@@ -251,7 +262,7 @@ fn generate(args: &[String]) {
             .pool_max_idle_per_host(256)
             .build()
             .unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<f64>>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Option<f64>)>();
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let start = tokio::time::Instant::now();
         let total = rate * secs;
@@ -277,31 +288,45 @@ fn generate(args: &[String]) {
                     Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
                     _ => false,
                 };
-                let _ = tx.send(ok.then(|| due.elapsed().as_secs_f64() * 1000.0));
+                let second = i / rate;
+                let _ = tx.send((second, ok.then(|| due.elapsed().as_secs_f64() * 1000.0)));
             });
         }
         drop(tx);
         let mut latencies = Vec::new();
         let mut errors = 0;
-        while let Some(result) = rx.recv().await {
+        // Per second of the schedule (by when each request was due): its latencies, errors.
+        let mut seconds = vec![(Vec::new(), 0u64); secs as usize];
+        while let Some((second, result)) = rx.recv().await {
+            let slot = &mut seconds[(second as usize).min(secs as usize - 1)];
             match result {
-                Some(ms) => latencies.push(ms),
-                None => errors += 1,
+                Some(ms) => {
+                    latencies.push(ms);
+                    slot.0.push(ms);
+                }
+                None => {
+                    errors += 1;
+                    slot.1 += 1;
+                }
             }
         }
         let elapsed = start.elapsed().as_secs_f64();
-        latencies.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            latencies
-                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+        let pct = |sorted: &mut Vec<f64>, p: f64| {
+            sorted.sort_by(f64::total_cmp);
+            sorted
+                .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
                 .copied()
                 .unwrap_or(f64::NAN)
         };
+        for (second, (mut ms, errors)) in seconds.into_iter().enumerate() {
+            let (p50, p99) = (pct(&mut ms, 0.5), pct(&mut ms, 0.99));
+            println!("SECOND {second} {} {p50:.3} {p99:.3} {errors}", ms.len());
+        }
         println!(
             "RESULT {} {elapsed:.3} {:.3} {:.3} {errors}",
             latencies.len(),
-            pct(0.5),
-            pct(0.99)
+            pct(&mut latencies, 0.5),
+            pct(&mut latencies, 0.99)
         );
     });
 }

@@ -18,14 +18,9 @@ cargo clippy -p askfirst-browser -p askfirst-console --lib --target wasm32-unkno
 
 log "unit tests (ssr)"
 cargo test --no-default-features --features ssr --lib --bins
-# The integration tests each start a full server; run them one at a time. Each test has a
-# tokio runtime of its own, and with servers on several runtimes in one process rendering
-# pages at once, a page request sometimes never completes (a lost wake-up in the page
-# rendering; reproduced by the ignored test render_stress::…several_runtimes…). The server
-# runs one runtime per process, where many servers and tasks rendering at once always
-# complete (render_stress::pages_rendered_at_once_on_several_servers_all_complete).
-log "integration tests on SQLite (ssr, one server at a time)"
-cargo test --no-default-features --features ssr --test http -- --test-threads=1
+# The integration tests each start a full server (on a runtime of their own), in parallel.
+log "integration tests on SQLite (ssr)"
+cargo test --no-default-features --features ssr --test http
 # The same suite on PostgreSQL (a throwaway server, data in a temporary directory), with
 # the tests of several instances on one database and of the schemas' equivalence.
 pg_dir=$(mktemp -d)
@@ -34,9 +29,9 @@ cleanup() {
   rm -rf "$pg_dir" "${e2e_dir:-}"
 }
 trap cleanup EXIT
-log "integration tests on PostgreSQL (ssr, one server at a time)"
+log "integration tests on PostgreSQL (ssr)"
 ASKFIRST_TEST_PG=$(scripts/pg.sh start "$pg_dir") \
-  cargo test --no-default-features --features ssr --test http -- --test-threads=1
+  cargo test --no-default-features --features ssr --test http
 scripts/pg.sh stop "$pg_dir"
 log "SDK tests"
 cargo test -p askfirst-sdk --all-features

@@ -1,4 +1,10 @@
 //! The browser app: the HTML shell, routes, and the pages with their server functions.
+//!
+//! Pages are rendered on the server only (the browser hydrates the islands inside them),
+//! so a page reads its data by awaiting its server functions inside `Suspend`, never
+//! through a `Resource`: nothing needs the values serialised into the page, and with
+//! several `Suspense` boundaries sharing resources Leptos' server rendering could lose a
+//! wake-up and leave a page request unanswered (`tests/http/render_stress.rs`).
 
 pub mod browser;
 pub mod forms;

@@ -157,27 +157,24 @@ pub fn client_addr() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Session state shared by every page: who is signed in, and signing out.
+/// Session state shared by every page: signing out.
 ///
 /// Pages that sign someone in (login, setup) own their actions, so that errors sent back
-/// to a form without JavaScript reach them; every such flow ends in a navigation, and the
-/// user is fetched again on every navigation.
+/// to a form without JavaScript reach them; every such flow ends in a navigation. Who is
+/// signed in is read by each page that needs it with [`get_current_user`], awaited
+/// directly: pages render on the server only, so no resource needs its value serialised
+/// (see [`crate::app`] on why pages hold no resources).
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub user: Resource<Result<Option<UserView>, AppError>>,
     pub sign_out: ServerAction<SignOut>,
 }
 
 impl Session {
-    /// Creates the sign-out action and the user resource. Must be called inside the router.
+    /// Creates the sign-out action. Must be called inside the router.
     pub fn new() -> Self {
-        let sign_out = ServerAction::<SignOut>::new();
-        let location = leptos_router::hooks::use_location();
-        let user = Resource::new(
-            move || (location.pathname.get(), sign_out.version().get()),
-            |_| get_current_user(),
-        );
-        Self { user, sign_out }
+        Self {
+            sign_out: ServerAction::<SignOut>::new(),
+        }
     }
 }
 

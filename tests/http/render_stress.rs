@@ -91,13 +91,13 @@ async fn pages_rendered_at_once_on_several_servers_all_complete() {
 }
 
 /// Servers each on a tokio runtime of its own in one process (as the test harness runs
-/// tests in parallel), their pages rendered at once: about one run in two, a page request
-/// never completes (all threads idle: a lost wake-up, not a lock). Not run by default: the
-/// server runs one runtime per process, where the test above never hangs; this reproduces
-/// why `scripts/test.sh` runs the integration tests one at a time
-/// (`cargo test --test http -- --ignored several_runtimes`).
+/// tests in parallel), their pages rendered at once. When pages read their data through
+/// `Resource`s shared by several `Suspense` boundaries (the session's user, the agents
+/// page's two), about one run in three left a page request unanswered for good: every
+/// thread idle, the connection mid-request, the render waiting on a wake-up Leptos never
+/// sent. Pages now await their server functions directly (see `askfirst::app`), and the
+/// integration suite runs in parallel again.
 #[test]
-#[ignore = "reproduces a hang that needs several tokio runtimes in one process"]
 fn pages_rendered_at_once_on_servers_in_several_runtimes_all_complete() {
     let threads: Vec<_> = (0..3)
         .map(|n| {

@@ -3,7 +3,7 @@
 //! first.
 
 use super::login::PasswordField;
-use crate::app::session::use_session;
+use crate::app::session::get_current_user;
 use crate::domain::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -41,14 +41,13 @@ pub async fn change_password(
 /// The account page.
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let session = use_session();
     view! {
         <Title text="Account · askfirst" />
         <section class="card narrow">
             <h1>"Your account"</h1>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    match session.user.await {
+                    match get_current_user().await {
                         Ok(Some(user)) if user.oidc_subject.is_some() => view! {
                             <p>"Signed in as " <strong>{user.username.clone()}</strong> " (" {user.role.as_str()} ")."</p>
                             <p class="hint">"You sign in with your company's identity provider: your password and your groups (which give your role here) are kept there."</p>

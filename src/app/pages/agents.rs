@@ -184,10 +184,6 @@ pub async fn save_limits(
 #[component]
 pub fn AgentsPage() -> impl IntoView {
     use crate::app::forms::{done, error_of, name_of, Outcome};
-    let data = Resource::new(
-        || (),
-        |_| async { (load_agents().await, load_limits().await) },
-    );
     #[cfg(feature = "ssr")]
     let shown = crate::app::shown_once::take(PAGE);
     #[cfg(not(feature = "ssr"))]
@@ -221,7 +217,7 @@ pub fn AgentsPage() -> impl IntoView {
             <SecretsShownOnce shown />
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match data.await.0 {
+                    match load_agents().await {
                         Ok(list) => view! { <AgentTable list /> }.into_any(),
                         Err(error) => page_error(error),
                     }
@@ -238,7 +234,7 @@ pub fn AgentsPage() -> impl IntoView {
         </section>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                data.await.1.ok().map(|limits| view! { <LimitsForm limits /> })
+                load_limits().await.ok().map(|limits| view! { <LimitsForm limits /> })
             })}
         </Suspense>
     }

@@ -65,11 +65,6 @@ fn query_from_url() -> impl Fn() -> AuditQuery + Copy {
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let query = query_from_url();
-    let data = Resource::new(query, |q| {
-        load_audit(
-            q.kind, q.actor, q.agent, q.call, q.from, q.to, q.before, q.after,
-        )
-    });
     view! {
         <Title text="Audit · askfirst" />
         <section class="card audit">
@@ -77,7 +72,8 @@ pub fn AuditPage() -> impl IntoView {
             {move || view! { <FilterForm query=query() /> }}
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match data.await {
+                    let q = query();
+                    match load_audit(q.kind, q.actor, q.agent, q.call, q.from, q.to, q.before, q.after).await {
                         Ok(data) => view! { <Events data query=query() /> }.into_any(),
                         Err(error) => page_error(error),
                     }

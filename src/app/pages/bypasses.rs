@@ -204,7 +204,6 @@ struct Draft {
 /// comes with it.
 #[component]
 pub fn BypassesPage() -> impl IntoView {
-    let session = crate::app::session::use_session();
     let query = use_query_map().get_untracked();
     let field = |name: &str| query.get(name).unwrap_or_default();
     let previewing = query.get("preview").is_some();
@@ -216,39 +215,34 @@ pub fn BypassesPage() -> impl IntoView {
         reason: field("reason"),
         include_confirmation: matches!(field("include_confirmation").as_str(), "true" | "on"),
     };
-    let asked = draft.clone();
-    let data = Resource::new(
-        || (),
-        move |_| {
-            let draft = asked.clone();
-            async move {
-                let preview = if previewing {
-                    Some(
-                        bypass_preview(
-                            draft.agent.clone(),
-                            draft.tool.clone(),
-                            draft.conditions.clone(),
-                            draft.include_confirmation.then(|| "true".to_string()),
-                        )
-                        .await,
-                    )
-                } else {
-                    None
-                };
-                (load_bypasses().await, load_grants().await, preview)
-            }
-        },
-    );
+    let load = move |draft: Draft| async move {
+        let preview = if previewing {
+            Some(
+                bypass_preview(
+                    draft.agent.clone(),
+                    draft.tool.clone(),
+                    draft.conditions.clone(),
+                    draft.include_confirmation.then(|| "true".to_string()),
+                )
+                .await,
+            )
+        } else {
+            None
+        };
+        (load_bypasses().await, load_grants().await, preview)
+    };
     view! {
         <Title text="Bypasses · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let draft = draft.clone();
                 Suspend::new(async move {
-                    let may_ask = session.user.await.ok().flatten().is_some_and(|u| {
-                        u.role.includes(crate::domain::Role::Approver)
-                    });
-                    match data.await {
+                    let may_ask = crate::app::session::get_current_user()
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|u| u.role.includes(crate::domain::Role::Approver));
+                    match load(draft.clone()).await {
                         (Ok(list), Ok(grants), preview) => view! {
                             <Bypasses list preview draft may_ask />
                             <Grants list=grants />
@@ -381,27 +375,26 @@ fn BypassFields(max_window: u64, draft: Draft) -> impl IntoView {
 #[component]
 pub fn BypassPageView() -> impl IntoView {
     let id = use_params_map().get_untracked().get("id");
-    let data = Resource::new(
-        || (),
-        move |_| {
-            let id = id.clone();
-            async move {
-                let id = id
-                    .and_then(|i| i.parse::<i64>().ok())
-                    .ok_or_else(|| AppError::NotFound("no such bypass".into()))?;
-                load_bypass(id).await
-            }
-        },
-    );
+    let load = move || {
+        let id = id.clone();
+        async move {
+            let id = id
+                .and_then(|i| i.parse::<i64>().ok())
+                .ok_or_else(|| AppError::NotFound("no such bypass".into()))?;
+            load_bypass(id).await
+        }
+    };
     view! {
         <Title text="Bypass · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
+            {move || {
+                let load = load.clone();
+                Suspend::new(async move {
+                match load().await {
                     Ok(page) => view! { <BypassDetail page /> }.into_any(),
                     Err(error) => page_error(error),
                 }
-            })}
+            })}}
         </Suspense>
     }
 }

@@ -168,14 +168,14 @@ pub fn CallPage() -> impl IntoView {
     let done = query.get("done");
     // `?after=ID`: the call decided just before (the triage loop).
     let after = query.get("after");
-    let data = Resource::new(|| (), move |_| load_card(id.clone(), after.clone()));
     view! {
         <Title text="Decide · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let (intent, done) = (intent.clone(), done.clone());
+                let (id, after) = (id.clone(), after.clone());
                 Suspend::new(async move {
-                    match data.await {
+                    match load_card(id, after).await {
                         Ok(data) => view! { <Card data intent done /> }.into_any(),
                         Err(error) => page_error(error),
                     }

@@ -41,22 +41,18 @@ pub async fn load_history(
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let query = use_query_map();
-    let data = Resource::new(
-        move || query.get(),
-        |q| {
-            load_history(
-                q.get("agent"),
-                q.get("tool"),
-                q.get("status"),
-                q.get("before"),
-                q.get("after"),
-            )
-        },
-    );
     view! {
         <Title text="History · askfirst" />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let q = query.get_untracked();
+                let data = load_history(
+                    q.get("agent"),
+                    q.get("tool"),
+                    q.get("status"),
+                    q.get("before"),
+                    q.get("after"),
+                );
                 match data.await {
                     Ok(data) => view! { <History data /> }.into_any(),
                     Err(error) => page_error(error),

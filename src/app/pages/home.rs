@@ -1,7 +1,7 @@
 //! The signed-in home page: what needs you now (by your role), then who you are and
 //! sign-out.
 
-use crate::app::session::use_session;
+use crate::app::session::get_current_user;
 use crate::app::widgets::{Countdown, Countdowns, Time};
 use crate::domain::home::HomeData;
 use crate::domain::inbox::tool_label;
@@ -13,12 +13,11 @@ use leptos_router::components::Redirect;
 /// `/`: sends anonymous visitors to sign in.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let session = use_session();
     view! {
         <Title text="Home · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match session.user.await {
+                match get_current_user().await {
                     Ok(Some(user)) => view! { <Home user /> }.into_any(),
                     Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
                     Err(e) => view! { <ErrorNote error=e /> }.into_any(),
@@ -41,14 +40,13 @@ pub async fn load_home() -> Result<HomeData, AppError> {
 /// admin the first steps; then who I am.
 #[component]
 fn Home(user: UserView) -> impl IntoView {
-    let data = Resource::new(|| (), |_| load_home());
     let me = user.clone();
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let user = me.clone();
                 Suspend::new(async move {
-                    match data.await {
+                    match load_home().await {
                         Ok(home) => view! { <NeedsMe home user /> }.into_any(),
                         Err(error) => page_error(error),
                     }

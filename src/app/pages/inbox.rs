@@ -95,26 +95,15 @@ pub fn InboxPage() -> impl IntoView {
         risk: query.get("risk"),
         grouped: query.get("group").as_deref() == Some("similar"),
     };
-    let asked = filter.clone();
     let after = query.get("after");
-    let data = Resource::new(
-        || (),
-        move |_| {
-            load_inbox(
-                asked.agent.clone(),
-                asked.tool.clone(),
-                asked.risk.clone(),
-                after.clone(),
-            )
-        },
-    );
     view! {
         <Title text="Inbox · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
-                let filter = filter.clone();
+                let (filter, after) = (filter.clone(), after.clone());
                 Suspend::new(async move {
-                    match data.await {
+                    let f = &filter;
+                    match load_inbox(f.agent.clone(), f.tool.clone(), f.risk.clone(), after).await {
                         Ok(data) => view! { <Inbox data filter /> }.into_any(),
                         Err(error) => page_error(error),
                     }

@@ -143,31 +143,22 @@ pub fn InsightsPage() -> impl IntoView {
         from: q.get("from"),
         to: q.get("to"),
     };
-    let asked = range.clone();
-    let data = Resource::new(
-        || (),
-        move |_| {
-            let r = asked.clone();
-            async move {
-                let data = load_insights(r.period.clone(), r.from.clone(), r.to.clone()).await;
-                // The rubber-stamp watch is for admins only.
-                let stamp = match &data {
-                    Ok(d) if d.may_change_policy => {
-                        Some(load_rubber_stamp(r.period, r.from, r.to).await)
-                    }
-                    _ => None,
-                };
-                (data, stamp)
-            }
-        },
-    );
+    let load = |r: Period| async move {
+        let data = load_insights(r.period.clone(), r.from.clone(), r.to.clone()).await;
+        // The rubber-stamp watch is for admins only.
+        let stamp = match &data {
+            Ok(d) if d.may_change_policy => Some(load_rubber_stamp(r.period, r.from, r.to).await),
+            _ => None,
+        };
+        (data, stamp)
+    };
     view! {
         <Title text="Insights · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let range = range.clone();
                 Suspend::new(async move {
-                    match data.await {
+                    match load(range.clone()).await {
                         (Ok(data), stamp) => view! { <Insights data range stamp /> }.into_any(),
                         (Err(error), _) => page_error(error),
                     }

@@ -1,6 +1,8 @@
 //! `/login`: the sign-in form. A plain HTML form underneath, so it works without JavaScript.
 
-use crate::app::session::{use_session, SignIn};
+use crate::app::session::{
+    get_current_user, needs_setup, provider_sign_out, sign_in_options, SignIn,
+};
 use crate::domain::sign_in::{local_path, SignInChoices, SignInFailure};
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
@@ -9,9 +11,6 @@ use leptos_router::components::Redirect;
 /// Sends signed-in people home and a fresh install to first-run setup.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let session = use_session();
-    let setup_needed = Resource::new(|| (), |_| crate::app::session::needs_setup());
-    let options = Resource::new(|| (), |_| crate::app::session::sign_in_options());
     let failure = leptos_router::hooks::use_query_map()
         .get_untracked()
         .get("oidc_error")
@@ -20,9 +19,9 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in · askfirst" />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                let user = session.user.await;
-                let setup = setup_needed.await;
-                let options = options.await.unwrap_or_default();
+                let user = get_current_user().await;
+                let setup = needs_setup().await;
+                let options = sign_in_options().await.unwrap_or_default();
                 match (user, setup) {
                     (Ok(Some(_)), _) => view! { <Redirect path="/" /> }.into_any(),
                     (_, Ok(true)) => view! { <Redirect path="/setup" /> }.into_any(),
@@ -58,12 +57,11 @@ pub fn ContinuePage() -> impl IntoView {
 /// session ends next (its sign-out page), when it offers that.
 #[component]
 pub fn SignedOutPage() -> impl IntoView {
-    let provider = Resource::new(|| (), |_| crate::app::session::provider_sign_out());
     view! {
         <Title text="Signed out · askfirst" />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                match provider.await.ok().flatten() {
+                match provider_sign_out().await.ok().flatten() {
                     Some((label, url)) => view! {
                         <Meta http_equiv="refresh" content=format!("0;url={url}") />
                         <section class="card narrow">

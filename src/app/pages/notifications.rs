@@ -139,7 +139,6 @@ pub async fn notify_settings(
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
     use crate::app::forms::{done, error_of, name_of, Outcome};
-    let data = Resource::new(|| (), |_| load_notifications());
     #[cfg(feature = "ssr")]
     let shown = crate::app::shown_once::take(PAGE);
     #[cfg(not(feature = "ssr"))]
@@ -170,7 +169,7 @@ pub fn NotificationsPage() -> impl IntoView {
             <crate::app::shown_once::SecretsShownOnce shown />
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match data.await {
+                    match load_notifications().await {
                         Ok(page) => view! { <Channels page /> }.into_any(),
                         Err(error) => page_error(error),
                     }

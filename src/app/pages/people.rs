@@ -146,9 +146,6 @@ pub async fn reset_user_password(username: String, password: String) -> Result<(
 /// The page, rendered on the server; its forms are plain forms that come back to it.
 #[component]
 pub fn PeoplePage() -> impl IntoView {
-    let people = Resource::new(|| (), |_| list_users());
-    let sign_in = Resource::new(|| (), |_| people_sign_in());
-    let session = crate::app::session::use_session();
     let added = leptos_router::hooks::use_query_map()
         .get_untracked()
         .get("done_who");
@@ -158,9 +155,13 @@ pub fn PeoplePage() -> impl IntoView {
             {move || {
                 let added = added.clone();
                 Suspend::new(async move {
-                    let me = session.user.await.ok().flatten().map(|u| u.username);
-                    let facts = sign_in.await.unwrap_or_default();
-                    match people.await {
+                    let me = crate::app::session::get_current_user()
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|u| u.username);
+                    let facts = people_sign_in().await.unwrap_or_default();
+                    match list_users().await {
                         Ok(list) => view! { <People list added me facts /> }.into_any(),
                         Err(error) => page_error(error),
                     }

@@ -138,7 +138,6 @@ pub async fn save_signoff_settings(
 #[component]
 pub fn ReviewsPage() -> impl IntoView {
     use crate::app::forms::{done, error_of, name_of, Outcome};
-    let data = Resource::new(|| (), |_| load_reviews());
     let errors = vec![
         error_of::<SignoffReview>(),
         error_of::<ChangeAuthor>(),
@@ -157,7 +156,7 @@ pub fn ReviewsPage() -> impl IntoView {
         <LiveParts events="/reviews/events".to_string() kinds=vec!["signoff".to_string()] />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
+                match load_reviews().await {
                     Ok(queue) => view! { <Queue queue /> }.into_any(),
                     Err(error) => page_error(error),
                 }

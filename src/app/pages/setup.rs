@@ -66,12 +66,11 @@ pub async fn create_first_admin(
 /// The first-run page, or a 404 once set up.
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let needed = Resource::new(|| (), |_| needs_setup());
     view! {
         <Title text="Set up · askfirst" />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                match needed.await {
+                match needs_setup().await {
                     Ok(true) => view! { <SetupForm /> }.into_any(),
                     _ => view! { <NotFound /> }.into_any(),
                 }

@@ -28,17 +28,13 @@ pub fn PolicyPage() -> impl IntoView {
     let new_rule = q.get("new").is_some();
     // `?try=<rule>`: the dry run opens with a call that rule would match.
     let try_rule = q.get("try");
-    let data = Resource::new(
-        || (),
-        |_| async { (load_policy_console().await, policy_versions().await) },
-    );
     view! {
         <Title text="Policy · askfirst" />
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let (edit, try_rule) = (edit.clone(), try_rule.clone());
                 Suspend::new(async move {
-                    match data.await {
+                    match (load_policy_console().await, policy_versions().await) {
                         (Ok(console), versions) => view! { <Console console versions edit new_rule try_rule /> }.into_any(),
                         (Err(error), _) => page_error(error),
                     }

@@ -30,7 +30,6 @@ pub async fn save_denial_reasons(reasons: String) -> Result<(), AppError> {
 pub fn DenialReasonsForm() -> impl IntoView {
     use crate::app::forms::{done, error_of, name_of, Outcome};
     let save = ServerAction::<SaveDenialReasons>::new();
-    let data = Resource::new(|| (), |_| load_denial_reasons());
     let ok = (done().as_deref() == Some(name_of::<SaveDenialReasons>()))
         .then(|| "Saved: approvers pick from these now.".to_string());
     let outcome = view! { <Outcome errors=vec![error_of::<SaveDenialReasons>()] ok /> };
@@ -42,7 +41,7 @@ pub fn DenialReasonsForm() -> impl IntoView {
             {outcome}
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match data.await {
+                    match load_denial_reasons().await {
                         Ok(text) => view! {
                             <ActionForm action=save>
                                 <label for="denial-reasons">"Reasons"</label>
