@@ -178,7 +178,7 @@ fn errors_carry_the_line() {
     #[rustfmt::skip]
     let cases: Vec<ErrorCase> = vec![
         // (name, file lines, line, column, text the message must contain)
-        ("syntax: unclosed header", vec!["default_effect = \"allow\"", "", "[[rules]", "name = \"x\""], Some(3), Some(8), "invalid table header; expected `.`, `]]`"),
+        ("syntax: unclosed header", vec!["default_effect = \"allow\"", "", "[[rules]", "name = \"x\""], Some(3), Some(9), "unclosed array table, expected `]`"),
         ("syntax: unclosed string", vec!["default_effect = \"allow\"", "[[rules]]", "name = \"x", "effect = \"allow\""], Some(3), Some(10), "invalid basic string"),
         ("syntax: duplicate key", vec!["default_effect = \"allow\"", "[[rules]]", "name = \"a\"", "name = \"b\""], Some(4), Some(1), "duplicate key"),
         ("missing default_effect", vec!["[[rules]]", "name = \"a\"", "effect = \"allow\""], None, None, "`default_effect` is missing"),
