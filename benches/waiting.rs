@@ -151,7 +151,13 @@ fn summary(mut ms: Vec<f64>) -> String {
     )
 }
 
-async fn propose_many(server: &Server, key: &str, n: usize, callback: Option<&str>) -> Vec<String> {
+/// Proposes `n` gated calls; their ids and the hashes of the arguments a review names.
+async fn propose_many(
+    server: &Server,
+    key: &str,
+    n: usize,
+    callback: Option<&str>,
+) -> Vec<(String, String)> {
     let client = Client::new();
     let limit = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::new();
@@ -174,7 +180,10 @@ async fn propose_many(server: &Server, key: &str, n: usize, callback: Option<&st
             assert_eq!(res.status(), 201);
             let v: Value = res.json().await.unwrap();
             assert_eq!(v["status"], "pending");
-            v["id"].as_str().unwrap().to_string()
+            (
+                v["id"].as_str().unwrap().to_string(),
+                askfirst::store::json::hash(&json!({ "n": i })),
+            )
         }));
     }
     let mut ids = Vec::with_capacity(n);
@@ -188,13 +197,14 @@ async fn propose_many(server: &Server, key: &str, n: usize, callback: Option<&st
 async fn decide_all(
     server: &Server,
     approver: &Client,
-    ids: &[String],
+    ids: &[(String, String)],
 ) -> HashMap<String, Instant> {
     let sent = Arc::new(Mutex::new(HashMap::new()));
     let limit = Arc::new(Semaphore::new(32));
     let mut tasks = Vec::new();
-    for id in ids {
-        let (client, limit, sent, id) = (approver.clone(), limit.clone(), sent.clone(), id.clone());
+    for (id, hash) in ids {
+        let (client, limit, sent) = (approver.clone(), limit.clone(), sent.clone());
+        let (id, hash) = (id.clone(), hash.clone());
         let url = format!("{}/rpc/decide", server.base);
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire().await.unwrap();
@@ -202,7 +212,11 @@ async fn decide_all(
             let res = client
                 .post(url)
                 .header("accept", "application/json")
-                .form(&[("id", id.as_str()), ("decision", "approve")])
+                .form(&[
+                    ("id", id.as_str()),
+                    ("decision", "approve"),
+                    ("hash", hash.as_str()),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -247,7 +261,7 @@ async fn long_polls(server: &Server, key: &str, approver: &Client, agents: usize
     // Concurrent requests each get their own connection, as separate agents would have.
     let client = Client::new();
     let mut tasks = Vec::new();
-    for id in &ids {
+    for (id, _) in &ids {
         let (key, answered, id, client) = (
             key.to_string(),
             answered.clone(),
@@ -300,7 +314,7 @@ async fn long_polls(server: &Server, key: &str, approver: &Client, agents: usize
     let answered = answered.lock().unwrap();
     let latencies: Vec<f64> = ids
         .iter()
-        .map(|id| (answered[id] - sent[id]).as_secs_f64() * 1000.0)
+        .map(|(id, _)| (answered[id] - sent[id]).as_secs_f64() * 1000.0)
         .collect();
     println!(
         "- {agents} decisions in {decide_secs:.1} s ({:.0}/s, 32 at a time)",
@@ -356,7 +370,7 @@ async fn webhooks(dir: &Path, server: &Server, key: &str, approver: &Client, n: 
     let arrived = receiver.arrived.lock().unwrap().clone();
     let latencies: Vec<f64> = ids
         .iter()
-        .filter_map(|id| Some((*arrived.get(id)? - sent[id]).as_secs_f64() * 1000.0))
+        .filter_map(|(id, _)| Some((*arrived.get(id)? - sent[id]).as_secs_f64() * 1000.0))
         .collect();
     println!(
         "- delivered {}/{n}; decision sent → webhook received: {} (target p99 ≤ 50 ms)",
