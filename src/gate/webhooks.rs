@@ -165,9 +165,21 @@ impl Gate {
             tokio::spawn(async move {
                 let id = hook.id;
                 // Another instance may have read the same due row: one claims the attempt.
+                // Through the writer, as part of its next commit: a write of its own would
+                // wait on SQLite's lock behind the writer's commits (up to seconds under a
+                // stream of decisions, with every delivery queued behind it).
                 let now = gate.clock.now();
                 let until = crate::clock::to_millis(now) + CLAIM.as_millis() as i64;
-                match store::webhooks::claim(&gate.pool, id, hook.attempts, now, until).await {
+                let attempts = hook.attempts;
+                let claimed = gate
+                    .writer
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            Ok(store::webhooks::claim(conn, id, attempts, now, until).await?)
+                        })
+                    })
+                    .await;
+                match claimed {
                     Ok(true) => {}
                     Ok(false) => {
                         in_flight.release(id);

@@ -344,7 +344,17 @@ impl Notifier {
         // holds it well past the send timeout (only an instance that died lets it go).
         let now = self.gate.clock.now();
         let until = to_millis(now) + 60_000;
-        if !db::claim(&self.gate.pool, row.id, row.attempts, now, until).await? {
+        // Through the writer, as part of its next commit (a write of its own would wait on
+        // SQLite's lock behind the writer's commits).
+        let (id, attempts) = (row.id, row.attempts);
+        let claimed = self
+            .gate
+            .writer
+            .write(move |conn| {
+                Box::pin(async move { Ok(db::claim(conn, id, attempts, now, until).await?) })
+            })
+            .await?;
+        if !claimed {
             return Ok(());
         }
         let Some(channel) = channel.filter(|c| c.enabled) else {
