@@ -18,9 +18,12 @@ cargo clippy -p askfirst-browser -p askfirst-console --lib --target wasm32-unkno
 
 log "unit tests (ssr)"
 cargo test --no-default-features --features ssr --lib --bins
-# The integration tests each start a full server (on a runtime of their own), in parallel.
+# The integration tests each start a full server (on a runtime of their own). One at a
+# time: some share process-wide limits (password hashing's slots) that a test filling them
+# on purpose would take from the others; pages rendering at once on several servers are
+# covered by render_stress.rs.
 log "integration tests on SQLite (ssr)"
-cargo test --no-default-features --features ssr --test http
+cargo test --no-default-features --features ssr --test http -- --test-threads=1
 # The same suite on PostgreSQL (a throwaway server, data in a temporary directory), with
 # the tests of several instances on one database and of the schemas' equivalence.
 pg_dir=$(mktemp -d)
@@ -31,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 log "integration tests on PostgreSQL (ssr)"
 ASKFIRST_TEST_PG=$(scripts/pg.sh start "$pg_dir") \
-  cargo test --no-default-features --features ssr --test http
+  cargo test --no-default-features --features ssr --test http -- --test-threads=1
 scripts/pg.sh stop "$pg_dir"
 log "SDK tests"
 cargo test -p askfirst-sdk --all-features
